@@ -1,0 +1,210 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from './errors';
+import { BRANCH_PATTERN_RULE, isValidBranchPattern } from './branch-name';
+
+/**
+ * `stepdeploy.config.yml`: one file drives the CDK stack and the local runtime.
+ * Every message names the path in the file, the value received and how to fix it.
+ */
+
+const NAME = /^[a-z][a-z0-9-]{0,29}$/;
+const NAME_RULE = 'lowercase letters, digits and "-", starting with a letter, at most 30 characters';
+const ENV_VAR = /^[A-Z_][A-Z0-9_]{0,99}$/;
+
+/** CodeBuild source types a source may use; `LOCAL_GIT` is a path on this machine (local runtime only). */
+export const SOURCE_TYPES = [
+  'GITHUB',
+  'GITHUB_ENTERPRISE',
+  'GITLAB',
+  'GITLAB_SELF_MANAGED',
+  'BITBUCKET',
+  'CODECOMMIT',
+  'LOCAL_GIT',
+] as const;
+export type SourceType = (typeof SOURCE_TYPES)[number];
+
+const artifactPath = z
+  .string()
+  .refine((p) => p === '.' || /^(?!\/)(?!.*\/\/)(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9._-][A-Za-z0-9._/-]*\/$/.test(p), {
+    message: 'must be "." or a relative folder ending in "/" without ".." (e.g. "config/")',
+  });
+
+const sourceSchema = z
+  .object({
+    repository: z.string().min(1, 'must be a repository URL or a local path'),
+    type: z.enum(SOURCE_TYPES).optional(),
+    defaultBranch: z.string().default('main'),
+    path: artifactPath,
+  })
+  .strict();
+
+const hookSchema = z
+  .object({
+    name: z.string().regex(NAME, NAME_RULE),
+    type: z.literal('http').default('http'),
+    url: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }),
+    method: z.enum(['GET', 'HEAD']).default('GET'),
+    expectStatus: z.number().int().min(100).max(599).default(200),
+    timeoutSeconds: z.number().int().min(1).max(300).default(10),
+    retries: z.number().int().min(0).max(20).default(3),
+    intervalSeconds: z.number().int().min(0).max(300).default(5),
+  })
+  .strict();
+
+const environmentSchema = z
+  .object({
+    account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1'),
+    deployRoleArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'must be an IAM role ARN (arn:aws:iam::123456789012:role/name)'),
+    branches: z
+      .array(z.string().refine(isValidBranchPattern, { message: BRANCH_PATTERN_RULE }))
+      .min(1, 'must list at least one branch pattern ("*" allows any valid branch)'),
+    concurrency: z.enum(['queued', 'superseded']).default('superseded'),
+    variables: z
+      .record(z.string().regex(ENV_VAR, 'variable names must be UPPER_SNAKE_CASE'), z.string())
+      .default({}),
+    hooks: z.array(hookSchema).default([]),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    pipeline: z.string().regex(NAME, NAME_RULE),
+    sources: z
+      .record(z.string().regex(NAME, NAME_RULE), sourceSchema)
+      .refine((s) => Object.keys(s).length > 0, { message: 'must declare at least one source' }),
+    environments: z
+      .record(z.string().regex(NAME, NAME_RULE), environmentSchema)
+      .refine((e) => Object.keys(e).length > 0, { message: 'must declare at least one environment' }),
+    buildspecs: z
+      .object({
+        build: z.string().default('buildspecs/build.yml'),
+        deploy: z.string().default('buildspecs/deploy.yml'),
+      })
+      .strict()
+      .default({ build: 'buildspecs/build.yml', deploy: 'buildspecs/deploy.yml' }),
+    notifications: z
+      .object({
+        slack: z
+          .object({
+            webhookSecretName: z
+              .string()
+              .regex(/^[\w/+=.@-]{1,512}$/, 'must be a Secrets Manager secret name, not the webhook URL itself'),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const paths = new Map<string, string>();
+    for (const [name, source] of Object.entries(config.sources)) {
+      const other = paths.get(source.path);
+      if (other) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sources', name, 'path'],
+          message: `"${source.path}" is already used by source "${other}"; give each source its own folder`,
+        });
+      }
+      paths.set(source.path, name);
+    }
+  });
+
+export type PipelineConfig = z.infer<typeof configSchema>;
+export type SourceConfig = PipelineConfig['sources'][string];
+export type EnvironmentConfig = PipelineConfig['environments'][string];
+export type HookConfig = EnvironmentConfig['hooks'][number];
+
+export const DEFAULT_CONFIG_PATH = 'stepdeploy.config.yml';
+
+/** Formats a zod path the way people read it in the file: `environments.production.branches[0]`. */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`))
+    .join('');
+}
+
+function valueAt(root: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let v: unknown = root;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p];
+  }
+  return v;
+}
+
+function describeValue(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  const s = JSON.stringify(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+/** Validates an already-parsed config object. */
+export function parseConfig(raw: unknown, source = 'config'): PipelineConfig {
+  const result = configSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const where = formatPath(issue.path) || '(top level)';
+    const got =
+      issue.code === 'unrecognized_keys'
+        ? `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+        : `got ${describeValue(valueAt(raw, issue.path))}`;
+    return `  ${where}: ${issue.message} (${got})`;
+  });
+  throw new ConfigError(`${source} is invalid:\n${lines.join('\n')}`);
+}
+
+/** Reads and validates a config file (YAML; JSON is valid YAML too). */
+export function loadConfig(path: string = DEFAULT_CONFIG_PATH): PipelineConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      `cannot read the config file ${path}: ${(err as Error).message}. Pass --config <path> or create ${DEFAULT_CONFIG_PATH}`,
+      { cause: err },
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${path} is not valid YAML: ${(err as Error).message}`, { cause: err });
+  }
+  return parseConfig(raw, path);
+}
+
+const URL_TYPES: ReadonlyArray<[RegExp, SourceType]> = [
+  [/^https:\/\/github\.com\//, 'GITHUB'],
+  [/^https:\/\/gitlab\.com\//, 'GITLAB'],
+  [/^https:\/\/bitbucket\.org\//, 'BITBUCKET'],
+  [/^https:\/\/git-codecommit\.[a-z0-9-]+\.amazonaws\.com\//, 'CODECOMMIT'],
+];
+
+/** The CodeBuild source type of a source: declared, inferred from a well-known host, or a local path. */
+export function sourceTypeOf(source: SourceConfig): SourceType {
+  if (source.type) return source.type;
+  for (const [pattern, type] of URL_TYPES) if (pattern.test(source.repository)) return type;
+  if (isLocalRepository(source.repository)) return 'LOCAL_GIT';
+  throw new ConfigError(
+    `cannot tell the source type of repository ${JSON.stringify(source.repository)}: set "type" to one of ${SOURCE_TYPES.join(', ')}`,
+  );
+}
+
+export function isLocalRepository(repository: string): boolean {
+  return !/^[a-z][a-z0-9+.-]*:\/\//i.test(repository) && !/^[\w.-]+@[\w.-]+:/.test(repository);
+}
+
+/** A local repository path is relative to the config file's folder. */
+export function resolveRepository(source: SourceConfig, configPath: string): string {
+  if (!isLocalRepository(source.repository) || isAbsolute(source.repository)) return source.repository;
+  return resolve(dirname(resolve(configPath)), source.repository);
+}

@@ -1,0 +1,140 @@
+import type { HookConfig, SourceType } from './config';
+
+/**
+ * The payloads that flow between the states of workflows/deploy-pipeline.asl.json.
+ * The ASL's Parameters and ResultSelectors build and read exactly these shapes.
+ */
+
+/** Execution input (public contract, DESIGN.md). */
+export interface ExecutionInput {
+  readonly environment: string;
+  readonly branches?: Readonly<Record<string, string>>;
+  readonly requestedBy?: string;
+}
+
+/** One source resolved for an execution: what FetchSources fetches. */
+export interface PlannedSource {
+  readonly name: string;
+  readonly branch: string;
+  /** Repository URL, or an absolute path for LOCAL_GIT. */
+  readonly repository: string;
+  readonly sourceType: SourceType;
+  /** Where the source lands in the combined artifact: "." or "config/". */
+  readonly path: string;
+}
+
+/** ValidateInput's output; the rest of the execution reads it as its state. */
+export interface Plan {
+  readonly environment: string;
+  readonly execution: string;
+  readonly requestedBy: string | null;
+  readonly account: string;
+  readonly region: string;
+  readonly deployRoleArn: string;
+  readonly variables: Readonly<Record<string, string>>;
+  readonly sources: ReadonlyArray<PlannedSource>;
+  readonly hooks: ReadonlyArray<HookConfig>;
+}
+
+/** ValidateInput's event. */
+export interface ValidateInputEvent {
+  readonly input: unknown;
+  readonly execution: string;
+}
+
+/** One FetchSources iteration's output (the DescribeSnapshot Pass state). */
+export interface FetchedSource {
+  readonly name: string;
+  readonly branch: string;
+  readonly path: string;
+  readonly commit: string;
+  readonly fetchBuildId: string;
+  /** sources/<source>/<commit>.zip */
+  readonly snapshotKey: string;
+}
+
+export interface CodeBuildEnvironmentVariable {
+  readonly Name: string;
+  readonly Type: 'PLAINTEXT';
+  readonly Value: string;
+}
+
+export interface CombineSourcesEvent {
+  readonly environment: string;
+  readonly execution: string;
+  readonly requestedBy: string | null;
+  readonly deployRoleArn: string;
+  readonly variables: Readonly<Record<string, string>>;
+  readonly sources: ReadonlyArray<FetchedSource>;
+}
+
+export interface CombineSourcesResult {
+  /** artifacts/<environment>/<execution>/source.zip */
+  readonly key: string;
+  /** "<bucket>/<key>", the form CodeBuild's S3 SourceLocationOverride takes. */
+  readonly location: string;
+  /** artifacts/<environment>/<execution>: where build.zip goes. */
+  readonly buildPath: string;
+  readonly manifest: Manifest;
+  /** ENVIRONMENT, STEPDEPLOY_EXECUTION, STEPDEPLOY_COMMIT_<SOURCE>, STEPDEPLOY_BRANCH_<SOURCE>, the environment's variables. */
+  readonly buildEnvironment: ReadonlyArray<CodeBuildEnvironmentVariable>;
+  /** buildEnvironment plus STEPDEPLOY_DEPLOY_ROLE_ARN. */
+  readonly deployEnvironment: ReadonlyArray<CodeBuildEnvironmentVariable>;
+}
+
+/** stepdeploy-manifest.json, inside source.zip. */
+export interface Manifest {
+  readonly environment: string;
+  readonly execution: string;
+  readonly requestedBy: string | null;
+  readonly createdAt: string;
+  readonly sources: ReadonlyArray<{
+    readonly name: string;
+    readonly branch: string;
+    readonly commit: string;
+    readonly snapshotKey: string;
+    readonly path: string;
+  }>;
+}
+
+export interface RunHookEvent {
+  readonly hook: HookConfig;
+  readonly environment: string;
+  readonly execution: string;
+}
+
+export interface RunHookResult {
+  readonly name: string;
+  readonly status: number;
+  readonly attempts: number;
+  readonly durationMs: number;
+}
+
+export interface RecordDeploymentEvent {
+  readonly environment: string;
+  readonly execution: string;
+  readonly requestedBy: string | null;
+  readonly sources: ReadonlyArray<FetchedSource>;
+  readonly artifactKey: string;
+  readonly buildId: string;
+  readonly deployBuildId: string;
+}
+
+export interface RecordDeploymentResult {
+  /** deployments/<environment>/current.json */
+  readonly currentKey: string;
+  /** deployments/<environment>/history/<deployedAt>-<execution>.json */
+  readonly historyKey: string;
+}
+
+/** What deployments/<environment>/current.json and each history entry hold. */
+export interface DeploymentRecord {
+  readonly environment: string;
+  readonly execution: string;
+  readonly requestedBy: string | null;
+  readonly deployedAt: string;
+  readonly artifactKey: string;
+  readonly buildId: string;
+  readonly deployBuildId: string;
+  readonly sources: ReadonlyArray<{ readonly name: string; readonly branch: string; readonly commit: string }>;
+}

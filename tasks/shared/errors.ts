@@ -1,0 +1,27 @@
+/**
+ * Error names are a contract: the state machine's Retry and Catch `ErrorEquals` match them,
+ * and the Lambda integration reports them as the state's error.
+ */
+
+export class ConfigError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ConfigError';
+  }
+}
+
+export class EnvironmentVariableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'EnvironmentVariableError';
+  }
+}
+
+/** Reads a required environment variable; the message names it so the fix is obvious. */
+export function requireEnv(name: string): string {
+  const value = process.env[name];
+  if (value === undefined || value === '') {
+    throw new EnvironmentVariableError(`${name} environment variable is not set`);
+  }
+  return value;
+}

@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import aslValidator from 'asl-validator';
+import {
+  DEFINITION_PATH,
+  SUBSTITUTION_NAMES,
+  TOP_LEVEL_STATES,
+  allStates,
+  loadDefinition,
+  placeholdersIn,
+  reachableStates,
+  substitute,
+  type StateMachineDefinition,
+  type Substitutions,
+} from '../../workflows/definition';
+
+const substitutions = Object.fromEntries(
+  SUBSTITUTION_NAMES.map((name) =>
+    name.endsWith('Arn')
+      ? [name, `arn:aws:lambda:eu-west-1:123456789012:function:${name}`]
+      : [name, `stepdeploy-${name.toLowerCase()}`],
+  ),
+) as Substitutions;
+
+const text = readFileSync(DEFINITION_PATH, 'utf8');
+const definition = loadDefinition(substitutions);
+
+const TRANSIENT_LAMBDA = [
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+];
+
+describe('workflows/deploy-pipeline.asl.json', () => {
+  test('asl-validator accepts the definition after substitution', () => {
+    const { isValid, errors } = aslValidator(definition, { checkArn: true, checkPaths: true });
+    expect(errors).toEqual([]);
+    expect(isValid).toBe(true);
+  });
+
+  test('every ${...} placeholder has a substitution and every substitution is used', () => {
+    expect(placeholdersIn(text)).toEqual([...SUBSTITUTION_NAMES].sort());
+    expect(JSON.stringify(definition)).not.toMatch(/\$\{/);
+  });
+
+  test('fails to substitute when a placeholder has no value', () => {
+    const { ArtifactsBucket: _omitted, ...partial } = substitutions;
+    expect(() => substitute(text, partial)).toThrow('no substitution for ${ArtifactsBucket}');
+  });
+
+  test('the top-level states are the seven public ones, in order, each with a Comment', () => {
+    const order: string[] = [];
+    let name: string | undefined = definition.StartAt;
+    while (name !== undefined) {
+      order.push(name);
+      const state: StateMachineDefinition['States'][string] = definition.States[name]!;
+      expect(state.Comment).toEqual(expect.any(String));
+      name = state.End ? undefined : state.Next;
+    }
+    expect(order).toEqual([...TOP_LEVEL_STATES]);
+    expect(Object.keys(definition.States).sort()).toEqual([...TOP_LEVEL_STATES].sort());
+  });
+
+  test('every state, nested ones included, is reachable and has a Comment', () => {
+    const levels: StateMachineDefinition[] = [definition];
+    for (const { state } of allStates(definition)) {
+      if (state.ItemProcessor) levels.push(state.ItemProcessor);
+    }
+    for (const level of levels) {
+      expect([...reachableStates(level)].sort()).toEqual(Object.keys(level.States).sort());
+    }
+    for (const { name, state } of allStates(definition)) {
+      expect({ name, comment: typeof state.Comment }).toEqual({ name, comment: 'string' });
+    }
+  });
+
+  test('every Task has TimeoutSeconds and retries only transient errors, with backoff and jitter', () => {
+    const tasks = allStates(definition).filter(({ state }) => state.Type === 'Task');
+    expect(tasks.length).toBeGreaterThanOrEqual(7);
+    for (const { name, state } of tasks) {
+      expect({ name, timeout: typeof state.TimeoutSeconds }).toEqual({ name, timeout: 'number' });
+      const retries = (state.Retry ?? []) as Array<Record<string, unknown>>;
+      expect(retries.length).toBeGreaterThan(0);
+      const allowed = state.Resource!.startsWith('arn:aws:states:::codebuild')
+        ? ['CodeBuild.AccountLimitExceededException']
+        : TRANSIENT_LAMBDA;
+      for (const retry of retries) {
+        for (const error of retry.ErrorEquals as string[]) expect(allowed).toContain(error);
+        expect(retry.BackoffRate).toBeGreaterThan(1);
+        expect(retry.JitterStrategy).toBe('FULL');
+        expect(retry.MaxAttempts).toBeGreaterThan(0);
+      }
+    }
+  });
+
+  test('has no Catch and no Fail state, so a redrive restarts at the failed state', () => {
+    for (const { name, state } of allStates(definition)) {
+      expect({ name, catch: state.Catch }).toEqual({ name, catch: undefined });
+      expect({ name, type: state.Type }).not.toEqual({ name, type: 'Fail' });
+    }
+  });
+
+  test('uses JSONPath only: no JSONata, no Assign', () => {
+    expect(text).not.toMatch(/"QueryLanguage"|"Assign"|\{%/);
+  });
+
+  test('CodeBuild tasks wait for the build (.sync) and the Lambda tasks use the invoke integration', () => {
+    const resources = Object.fromEntries(allStates(definition).filter(({ state }) => state.Resource).map(({ name, state }) => [name, state.Resource]));
+    expect(resources).toEqual({
+      ValidateInput: 'arn:aws:states:::lambda:invoke',
+      FetchSource: 'arn:aws:states:::codebuild:startBuild.sync',
+      CombineConfigAndCode: 'arn:aws:states:::lambda:invoke',
+      BuildTemplates: 'arn:aws:states:::codebuild:startBuild.sync',
+      Deploy: 'arn:aws:states:::codebuild:startBuild.sync',
+      RunHook: 'arn:aws:states:::lambda:invoke',
+      RecordDeployment: 'arn:aws:states:::lambda:invoke',
+    });
+  });
+});
