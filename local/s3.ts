@@ -1,0 +1,155 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdirSync } from 'node:fs';
+import S3rver from 's3rver';
+
+/**
+ * The local S3: s3rver on 127.0.0.1, so task code using @aws-sdk/client-s3 runs unchanged.
+ *
+ * s3rver ignores conditional writes (TOOLCHAIN.md): a PutObject with `If-None-Match: *` on an
+ * existing key overwrites it, where real S3 answers 412. stepdeploy's promises ("an artifact is
+ * written once", "history is append-only") rest on those headers, so this server checks them
+ * itself in front of s3rver, one write per key at a time, and answers as S3 does.
+ */
+
+export const LOCAL_S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+
+export interface LocalS3Options {
+  /** Where objects are stored. */
+  readonly directory: string;
+  /** Buckets to create at start (existing ones are kept). */
+  readonly buckets: ReadonlyArray<string>;
+  /** @default 0 (an ephemeral port) */
+  readonly port?: number;
+}
+
+export interface LocalS3 {
+  /** `http://127.0.0.1:PORT`: an IP makes the SDK use path-style addressing. */
+  readonly endpoint: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** The environment that points `new S3Client({})` and the `aws` CLI at the local S3. */
+export function localS3Environment(endpoint: string): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL_S3: endpoint,
+    AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,
+    // s3rver stores aws-chunked framing as data unless checksums are only sent when required.
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'when_required',
+    AWS_RESPONSE_CHECKSUM_VALIDATION: 'when_required',
+  };
+}
+
+interface ObjectTarget {
+  readonly bucket: string;
+  readonly key: string;
+}
+
+/** A conditional object write: PutObject, CopyObject or CompleteMultipartUpload with If-(None-)Match. */
+function conditionalWrite(req: IncomingMessage): ObjectTarget | undefined {
+  if (req.headers['if-none-match'] === undefined && req.headers['if-match'] === undefined) return undefined;
+  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  const isPut = req.method === 'PUT' && !url.searchParams.has('partNumber');
+  const isComplete = req.method === 'POST' && url.searchParams.has('uploadId');
+  if (!isPut && !isComplete) return undefined;
+  const [bucket, ...rest] = url.pathname.slice(1).split('/');
+  if (!bucket || rest.length === 0) return undefined;
+  return { bucket, key: decodeURIComponent(rest.join('/')) };
+}
+
+function preconditionFailed(res: ServerResponse, condition: string, target: ObjectTarget): void {
+  res.writeHead(412, { 'Content-Type': 'application/xml' });
+  res.end(
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code>' +
+      '<Message>At least one of the pre-conditions you specified did not hold</Message>' +
+      `<Condition>${condition}</Condition><Resource>/${target.bucket}/${target.key}</Resource></Error>`,
+  );
+}
+
+/** Serializes work per key: a conditional write checks and writes with no other write in between. */
+class KeyLocks {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  async acquire(id: string): Promise<() => void> {
+    const previous = this.tails.get(id) ?? Promise.resolve();
+    let release!: () => void;
+    const current = new Promise<void>((resolve) => (release = resolve));
+    const tail = previous.then(() => current);
+    this.tails.set(id, tail);
+    await previous;
+    return () => {
+      release();
+      if (this.tails.get(id) === tail) this.tails.delete(id);
+    };
+  }
+}
+
+export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
+  mkdirSync(options.directory, { recursive: true });
+  const s3rver = new S3rver({
+    directory: options.directory,
+    silent: true,
+    vhostBuckets: false,
+    configureBuckets: options.buckets.map((name) => ({ name })),
+  });
+  await s3rver.configureBuckets();
+  const forward = s3rver.callback();
+  const locks = new KeyLocks();
+
+  async function checkAndForward(req: IncomingMessage, res: ServerResponse, target: ObjectTarget): Promise<void> {
+    const release = await locks.acquire(`${target.bucket}/${target.key}`);
+    res.once('close', release);
+    try {
+      const exists = await s3rver.store.existsObject(target.bucket, target.key);
+      const ifNoneMatch = req.headers['if-none-match'];
+      const ifMatch = req.headers['if-match'];
+      if (ifNoneMatch !== undefined && exists) return preconditionFailed(res, 'If-None-Match', target);
+      if (ifMatch !== undefined) {
+        const etag = exists ? String((await s3rver.store.getMetadata(target.bucket, target.key)).etag) : undefined;
+        if (etag === undefined || (ifMatch !== '*' && ifMatch !== etag)) {
+          return exists ? preconditionFailed(res, 'If-Match', target) : notFound(res, target);
+        }
+      }
+      forward(req, res);
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  const server: Server = createServer((req, res) => {
+    const target = conditionalWrite(req);
+    if (!target) return forward(req, res);
+    checkAndForward(req, res, target).catch((err: Error) => {
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/xml' });
+      res.end(`<Error><Code>InternalError</Code><Message>${escapeXml(err.message)}</Message></Error>`);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function notFound(res: ServerResponse, target: ObjectTarget): void {
+  res.writeHead(404, { 'Content-Type': 'application/xml' });
+  res.end(
+    `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>${escapeXml(target.key)}</Key></Error>`,
+  );
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
