@@ -3,7 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors';
-import { BRANCH_PATTERN_RULE, isValidBranchPattern } from './branch-name';
+import { BRANCH_PATTERN_RULE, isValidBranchName, isValidBranchPattern } from './branch-name';
 
 /**
  * `stepdeploy.config.yml`: one file drives the CDK stack and the local runtime.
@@ -36,7 +36,7 @@ const sourceSchema = z
   .object({
     repository: z.string().min(1, 'must be a repository URL or a local path'),
     type: z.enum(SOURCE_TYPES).optional(),
-    defaultBranch: z.string().default('main'),
+    defaultBranch: z.string().refine(isValidBranchName, { message: 'must be a valid branch name (A-Z a-z 0-9 . _ / - only, git ref rules)' }).default('main'),
     path: artifactPath,
   })
   .strict();
