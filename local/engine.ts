@@ -1,0 +1,325 @@
+import './polyfills';
+import { StateMachine } from 'aws-local-stepfunctions';
+import { allStates, type StateDefinition, type StateMachineDefinition } from '../workflows/definition';
+import { ExecutionStore, TERMINAL_STATUSES, type ExecutionRecord, type ExecutionStatus } from './executions';
+import { threadOf, translate, type EventLog, type HistoryEvent, type HistoryEventInit, type StateLookup } from './history';
+import { LocalApiError } from './errors';
+
+/**
+ * Runs the byte-identical state machine definition with aws-local-stepfunctions and keeps what
+ * the Step Functions API would show: execution records and AWS-shaped history, persisted.
+ * It adds what the engine lacks: redrive (restart at the failed top-level state with its recorded
+ * input, same execution ARN), stop, and idempotent StartExecution.
+ */
+
+export interface TaskContext {
+  readonly executionArn: string;
+  readonly executionName: string;
+  readonly stateName: string;
+  /** The state's TimeoutSeconds: a local build gets the same bound. */
+  readonly timeoutSeconds: number | undefined;
+  /** Aborted when the execution is stopped. */
+  readonly signal: AbortSignal;
+}
+
+/** Implements a Task's Resource locally: receives the state's effective parameters. */
+export type TaskImplementation = (parameters: unknown, context: TaskContext) => Promise<unknown>;
+
+export interface ExecutionListener {
+  /** Every history event, as it is recorded. */
+  onHistoryEvent?(execution: ExecutionRecord, event: HistoryEvent): void;
+  /** RUNNING at start and redrive, then the terminal status. */
+  onStatusChange?(execution: ExecutionRecord): void;
+}
+
+export interface LocalStateMachineOptions {
+  readonly name: string;
+  readonly definition: StateMachineDefinition;
+  readonly region: string;
+  readonly account: string;
+  /** Where executions persist. */
+  readonly directory: string;
+  /** Local implementations keyed by Task Resource ARN (e.g. `arn:aws:states:::lambda:invoke`). */
+  readonly resources: Readonly<Record<string, TaskImplementation>>;
+  readonly listeners?: ReadonlyArray<ExecutionListener>;
+  /** Milliseconds to wait before each retry instead of the definition's backoff (tests). */
+  readonly retryIntervalMs?: number;
+}
+
+interface Running {
+  readonly record: ExecutionRecord;
+  readonly abort: () => void;
+  readonly controller: AbortController;
+  readonly done: Promise<ExecutionRecord>;
+}
+
+export class LocalStateMachine {
+  readonly stateMachineArn: string;
+  readonly createdAt = Date.now();
+  private readonly store: ExecutionStore;
+  private readonly states: ReadonlyMap<string, StateDefinition>;
+  private readonly running = new Map<string, Running>();
+  private readonly histories = new Map<string, HistoryEvent[]>();
+  /** Per execution, the last event id of each thread, for previousEventId. */
+  private readonly lastIds = new Map<string, Map<string, number>>();
+
+  constructor(private readonly options: LocalStateMachineOptions) {
+    this.stateMachineArn = `arn:aws:states:${options.region}:${options.account}:stateMachine:${options.name}`;
+    this.store = new ExecutionStore(options.directory);
+    this.states = new Map(allStates(options.definition).map(({ name, state }) => [name, state]));
+    for (const { name, state } of allStates(options.definition)) {
+      if (state.Type === 'Task' && !options.resources[state.Resource!]) {
+        throw new Error(`state ${name}: no local implementation for resource ${state.Resource}`);
+      }
+    }
+    this.failOrphans();
+  }
+
+  get name(): string {
+    return this.options.name;
+  }
+
+  get definition(): StateMachineDefinition {
+    return this.options.definition;
+  }
+
+  executionArn(name: string): string {
+    return `arn:aws:states:${this.options.region}:${this.options.account}:execution:${this.options.name}:${name}`;
+  }
+
+  /** StartExecution: the same name and input while running returns the running execution (AWS's idempotency). */
+  start(name: string, input: unknown): ExecutionRecord {
+    const inputText = JSON.stringify(input ?? {});
+    const existing = this.store.loadRecord(name);
+    if (existing) {
+      if (existing.status === 'RUNNING' && existing.input === inputText) return existing;
+      throw new LocalApiError('ExecutionAlreadyExists', `Execution Already Exists: '${this.executionArn(name)}'`);
+    }
+    const record: ExecutionRecord = {
+      executionArn: this.executionArn(name),
+      stateMachineArn: this.stateMachineArn,
+      name,
+      status: 'RUNNING',
+      startDate: Date.now(),
+      input: inputText,
+      redriveCount: 0,
+    };
+    this.histories.set(name, []);
+    this.store.saveRecord(record);
+    this.run(record, this.options.definition, input, false);
+    return record;
+  }
+
+  /** RedriveExecution: restarts the failed top-level state with its recorded input; earlier states do not run again. */
+  redrive(executionArn: string): ExecutionRecord {
+    const record = this.describe(executionArn);
+    if (!['FAILED', 'TIMED_OUT', 'ABORTED'].includes(record.status) || !record.lastTopLevelState) {
+      throw new LocalApiError(
+        'ExecutionNotRedrivable',
+        `Execution '${executionArn}' is ${record.status} and cannot be redriven: only FAILED, TIMED_OUT or ABORTED executions can`,
+      );
+    }
+    const { name: stateName, input } = record.lastTopLevelState;
+    record.status = 'RUNNING';
+    record.redriveCount += 1;
+    record.redriveDate = Date.now();
+    delete record.stopDate;
+    delete record.error;
+    delete record.cause;
+    this.store.saveRecord(record);
+    this.record(record, 'top', [{ timestamp: record.redriveDate, type: 'ExecutionRedriven', executionRedrivenEventDetails: { redriveCount: record.redriveCount } }]);
+    this.run(record, { ...this.options.definition, StartAt: stateName }, input, true);
+    return record;
+  }
+
+  /** StopExecution: aborts the run and whatever local task it is in (a build is stopped too). */
+  stop(executionArn: string, error?: string, cause?: string): ExecutionRecord {
+    const record = this.describe(executionArn);
+    const running = this.running.get(record.name);
+    if (!running) return record;
+    if (error !== undefined) record.error = error;
+    if (cause !== undefined) record.cause = cause;
+    running.controller.abort();
+    running.abort();
+    return record;
+  }
+
+  describe(executionArn: string): ExecutionRecord {
+    const name = this.nameOf(executionArn);
+    const record = this.running.get(name)?.record ?? this.store.loadRecord(name);
+    if (!record) throw new LocalApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${executionArn}'`);
+    return record;
+  }
+
+  history(executionArn: string): HistoryEvent[] {
+    const name = this.describe(executionArn).name;
+    return this.histories.get(name) ?? this.store.loadHistory(name);
+  }
+
+  list(status?: ExecutionStatus): ExecutionRecord[] {
+    return this.store
+      .names()
+      .map((n) => this.store.loadRecord(n)!)
+      .filter((r) => status === undefined || r.status === status)
+      .sort((a, b) => b.startDate - a.startDate);
+  }
+
+  /** Resolves when the execution reaches a terminal status. */
+  async wait(executionArn: string): Promise<ExecutionRecord> {
+    const record = this.describe(executionArn);
+    return this.running.get(record.name)?.done ?? record;
+  }
+
+  /** Stops every running execution (shutdown). */
+  async stopAll(): Promise<void> {
+    const done = [...this.running.keys()].map((name) => {
+      const arn = this.executionArn(name);
+      this.stop(arn, 'Local.RuntimeStopped', 'the local runtime was shut down');
+      return this.wait(arn);
+    });
+    await Promise.all(done);
+  }
+
+  private nameOf(executionArn: string): string {
+    const prefix = `arn:aws:states:${this.options.region}:${this.options.account}:execution:${this.options.name}:`;
+    if (!executionArn.startsWith(prefix) || executionArn.length === prefix.length) {
+      throw new LocalApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${executionArn}'`);
+    }
+    return executionArn.slice(prefix.length);
+  }
+
+  private lookup(): StateLookup {
+    return {
+      resourceOf: (name) => this.states.get(name)?.Resource,
+      timeoutOf: (name) => this.states.get(name)?.TimeoutSeconds,
+      parametersOf: (name) => this.states.get(name)?.Parameters,
+    };
+  }
+
+  private taskHandlers(record: ExecutionRecord, controller: AbortController): Record<string, (input: unknown) => Promise<never>> {
+    const handlers: Record<string, (input: unknown) => Promise<never>> = {};
+    for (const [stateName, state] of this.states) {
+      if (state.Type !== 'Task') continue;
+      const implementation = this.options.resources[state.Resource!]!;
+      handlers[stateName] = (input) =>
+        implementation(input, {
+          executionArn: record.executionArn,
+          executionName: record.name,
+          stateName,
+          timeoutSeconds: state.TimeoutSeconds,
+          signal: controller.signal,
+        }) as Promise<never>;
+    }
+    return handlers;
+  }
+
+  private run(record: ExecutionRecord, definition: StateMachineDefinition, input: unknown, redriven: boolean): void {
+    const controller = new AbortController();
+    const machine = new StateMachine(definition as never, { validationOptions: { noValidate: redriven } });
+    const retryIntervalOverrides =
+      this.options.retryIntervalMs === undefined
+        ? undefined
+        : Object.fromEntries([...this.states.keys()].map((n) => [n, this.options.retryIntervalMs!]));
+    const execution = machine.run(input as never, {
+      noThrowOnAbort: true,
+      context: {
+        Execution: {
+          Id: record.executionArn,
+          Name: record.name,
+          Input: JSON.parse(record.input),
+          StartTime: new Date(record.startDate).toISOString(),
+          RedriveCount: record.redriveCount,
+        },
+        StateMachine: { Id: this.stateMachineArn, Name: this.options.name },
+      },
+      overrides: { taskResourceLocalHandlers: this.taskHandlers(record, controller) as never, retryIntervalOverrides },
+    });
+    const done = this.follow(record, execution.eventLogs, execution.result, redriven).finally(() => this.running.delete(record.name));
+    this.running.set(record.name, { record, abort: execution.abort, controller, done });
+    this.notifyStatus(record);
+  }
+
+  private async follow(record: ExecutionRecord, events: AsyncGenerator<EventLog>, result: Promise<unknown>, redriven: boolean): Promise<ExecutionRecord> {
+    const settled = result.then(
+      (output) => ({ ok: true as const, output }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+    for await (const event of events) {
+      if (redriven && event.type === 'ExecutionStarted') continue;
+      if (event.type === 'StateEntered' && event.index === undefined && this.options.definition.States[event.state.name]) {
+        record.lastTopLevelState = { name: event.state.name, input: event.state.input };
+      }
+      this.record(record, threadOf(event), translate(event, this.lookup(), this.options.region));
+      this.apply(record, event);
+      if (['ExecutionSucceeded', 'ExecutionFailed', 'ExecutionAborted', 'ExecutionTimeout'].includes(event.type)) break;
+    }
+    const outcome = await settled;
+    if (record.status === 'RUNNING') {
+      // The engine ended without a terminal event (it threw before logging one): never leave it hanging.
+      const message = outcome.ok ? 'the execution ended without a result' : String((outcome.error as Error)?.message ?? outcome.error);
+      this.apply(record, { type: 'ExecutionFailed', timestamp: Date.now(), Error: 'States.Runtime', Cause: message });
+      this.record(record, 'top', [{ timestamp: Date.now(), type: 'ExecutionFailed', executionFailedEventDetails: { error: 'States.Runtime', cause: message } }]);
+    }
+    return record;
+  }
+
+  /** Updates the execution record from an engine event. */
+  private apply(record: ExecutionRecord, event: EventLog): void {
+    const finish = (status: ExecutionStatus, fields: Partial<ExecutionRecord>): void => {
+      Object.assign(record, fields);
+      record.status = status;
+      record.stopDate = event.timestamp;
+      this.store.saveRecord(record);
+      this.notifyStatus(record);
+    };
+    switch (event.type) {
+      case 'ExecutionSucceeded':
+        return finish('SUCCEEDED', { output: JSON.stringify(event.output) });
+      case 'ExecutionFailed':
+        return finish('FAILED', { error: event.Error, cause: typeof event.Cause === 'string' ? event.Cause : JSON.stringify(event.Cause) });
+      case 'ExecutionAborted':
+        return finish('ABORTED', {});
+      case 'ExecutionTimeout':
+        return finish('TIMED_OUT', { error: 'States.Timeout' });
+      default:
+        if (event.type === 'StateEntered') this.store.saveRecord(record);
+    }
+  }
+
+  /** Appends events with ids; previousEventId chains within a thread (top level, or one Map iteration). */
+  private record(record: ExecutionRecord, thread: string, events: ReadonlyArray<HistoryEventInit>): void {
+    const history = this.histories.get(record.name) ?? this.store.loadHistory(record.name);
+    this.histories.set(record.name, history);
+    const threads = this.lastIds.get(record.name) ?? new Map<string, number>();
+    this.lastIds.set(record.name, threads);
+    if (events.some((e) => e.type === 'MapStateStarted')) {
+      for (const key of [...threads.keys()]) if (key !== 'top') threads.delete(key);
+    }
+    for (const init of events) {
+      const previousEventId = threads.get(thread) ?? threads.get('top') ?? history.at(-1)?.id ?? 0;
+      const event = { ...init, id: history.length + 1, previousEventId } as HistoryEvent;
+      history.push(event);
+      threads.set(thread, event.id);
+      for (const listener of this.options.listeners ?? []) listener.onHistoryEvent?.(record, event);
+    }
+    this.store.saveHistory(record.name, history);
+  }
+
+  private notifyStatus(record: ExecutionRecord): void {
+    for (const listener of this.options.listeners ?? []) listener.onStatusChange?.(record);
+  }
+
+  /** Executions left RUNNING by a runtime that stopped cannot continue: mark them FAILED, and so redrivable. */
+  private failOrphans(): void {
+    for (const name of this.store.names()) {
+      const record = this.store.loadRecord(name)!;
+      if (TERMINAL_STATUSES.includes(record.status)) continue;
+      record.status = 'FAILED';
+      record.stopDate = Date.now();
+      record.error = 'Local.RuntimeStopped';
+      record.cause = 'the local runtime stopped while this execution was running; redrive it to continue';
+      this.store.saveRecord(record);
+      this.record(record, 'top', [{ timestamp: record.stopDate, type: 'ExecutionFailed', executionFailedEventDetails: { error: record.error, cause: record.cause } }]);
+    }
+  }
+}

@@ -1,0 +1,77 @@
+import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { HistoryEvent } from './history';
+
+/**
+ * Executions and their history persist under `.stepdeploy/executions/<name>/`, so a restarted
+ * runtime still lists, describes and redrives them.
+ */
+
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'PENDING_REDRIVE';
+
+export interface ExecutionRecord {
+  readonly executionArn: string;
+  readonly stateMachineArn: string;
+  readonly name: string;
+  status: ExecutionStatus;
+  readonly startDate: number;
+  stopDate?: number;
+  /** JSON text, as DescribeExecution returns it. */
+  readonly input: string;
+  output?: string;
+  error?: string;
+  cause?: string;
+  redriveCount: number;
+  redriveDate?: number;
+  /** The top-level state entered last, and its input: where a redrive restarts. */
+  lastTopLevelState?: { readonly name: string; readonly input: unknown };
+}
+
+export const TERMINAL_STATUSES: ReadonlyArray<ExecutionStatus> = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'];
+
+function writeJsonAtomic(path: string, value: unknown): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(value, null, 1));
+  renameSync(tmp, path);
+}
+
+export class ExecutionStore {
+  constructor(private readonly root: string) {
+    mkdirSync(root, { recursive: true });
+  }
+
+  private dir(name: string): string {
+    return join(this.root, name);
+  }
+
+  exists(name: string): boolean {
+    return existsSync(join(this.dir(name), 'execution.json'));
+  }
+
+  saveRecord(record: ExecutionRecord): void {
+    mkdirSync(this.dir(record.name), { recursive: true });
+    writeJsonAtomic(join(this.dir(record.name), 'execution.json'), record);
+  }
+
+  saveHistory(name: string, events: ReadonlyArray<HistoryEvent>): void {
+    mkdirSync(this.dir(name), { recursive: true });
+    writeJsonAtomic(join(this.dir(name), 'history.json'), events);
+  }
+
+  loadRecord(name: string): ExecutionRecord | undefined {
+    if (!this.exists(name)) return undefined;
+    return JSON.parse(readFileSync(join(this.dir(name), 'execution.json'), 'utf8')) as ExecutionRecord;
+  }
+
+  loadHistory(name: string): HistoryEvent[] {
+    const path = join(this.dir(name), 'history.json');
+    if (!existsSync(path)) return [];
+    return JSON.parse(readFileSync(path, 'utf8')) as HistoryEvent[];
+  }
+
+  names(): string[] {
+    return readdirSync(this.root, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && this.exists(d.name))
+      .map((d) => d.name);
+  }
+}

@@ -1,0 +1,168 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalStateMachine, type TaskImplementation } from '../../local/engine';
+import type { StateMachineDefinition } from '../../workflows/definition';
+
+const LAMBDA = 'arn:aws:states:::lambda:invoke';
+
+const definition: StateMachineDefinition = {
+  StartAt: 'First',
+  States: {
+    First: { Type: 'Task', Comment: 'c', Resource: LAMBDA, Parameters: { 'step.$': '$.step', name: 'first' }, ResultPath: '$.first', TimeoutSeconds: 5, Next: 'Fan' },
+    Fan: {
+      Type: 'Map',
+      ItemsPath: '$.items',
+      ItemProcessor: {
+        ProcessorConfig: { Mode: 'INLINE' },
+        StartAt: 'Each',
+        States: { Each: { Type: 'Task', Resource: LAMBDA, Parameters: { 'item.$': '$', name: 'each' }, TimeoutSeconds: 5, End: true } },
+      },
+      ResultPath: '$.fan',
+      Next: 'Second',
+    },
+    Second: { Type: 'Task', Resource: LAMBDA, Parameters: { 'all.$': '$', name: 'second' }, TimeoutSeconds: 5, End: true },
+  },
+};
+
+let dir: string;
+let calls: string[];
+let failSecond: boolean;
+let blockSecond: boolean;
+
+const invoke: TaskImplementation = async (parameters, context) => {
+  const p = parameters as { name: string; item?: number };
+  calls.push(p.item === undefined ? p.name : `${p.name}:${p.item}`);
+  if (p.name === 'second' && failSecond) {
+    const err = new Error('second broke');
+    err.name = 'SecondError';
+    throw err;
+  }
+  if (p.name === 'second' && blockSecond) {
+    await new Promise<void>((resolve) => context.signal.addEventListener('abort', () => resolve()));
+    throw new Error('aborted');
+  }
+  return { ok: p.name, execution: context.executionName };
+};
+
+function machine(): LocalStateMachine {
+  return new LocalStateMachine({
+    name: 'toy',
+    definition,
+    region: 'us-east-1',
+    account: '000000000000',
+    directory: dir,
+    resources: { [LAMBDA]: invoke },
+    retryIntervalMs: 0,
+  });
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'stepdeploy-engine-'));
+  calls = [];
+  failSecond = false;
+  blockSecond = false;
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('LocalStateMachine', () => {
+  test('runs an execution to SUCCEEDED with AWS-shaped history', async () => {
+    const sm = machine();
+
+    const started = sm.start('e1', { step: 1, items: [1, 2] });
+    const done = await sm.wait(started.executionArn);
+
+    expect(done.status).toBe('SUCCEEDED');
+    expect(started.executionArn).toBe('arn:aws:states:us-east-1:000000000000:execution:toy:e1');
+    expect(JSON.parse(done.output!)).toEqual({ ok: 'second', execution: 'e1' });
+    expect(calls.sort()).toEqual(['each:1', 'each:2', 'first', 'second']);
+    const types = sm.history(started.executionArn).map((e) => e.type);
+    expect(types.slice(0, 6)).toEqual(['ExecutionStarted', 'TaskStateEntered', 'TaskScheduled', 'TaskStarted', 'TaskSucceeded', 'TaskStateExited']);
+    expect(types).toEqual(expect.arrayContaining(['MapStateEntered', 'MapStateStarted', 'MapIterationStarted', 'MapIterationSucceeded', 'MapStateSucceeded', 'MapStateExited']));
+    expect(types.at(-1)).toBe('ExecutionSucceeded');
+    const history = sm.history(started.executionArn);
+    history.forEach((e, i) => {
+      expect(e.id).toBe(i + 1);
+      expect(e.previousEventId).toBeLessThan(e.id);
+    });
+    const scheduled = history.find((e) => e.type === 'TaskScheduled')!;
+    expect(scheduled.taskScheduledEventDetails).toMatchObject({ resourceType: 'lambda', resource: 'invoke', timeoutInSeconds: 5 });
+  });
+
+  test('ends FAILED at the failing state, and a redrive restarts there without running earlier states', async () => {
+    const sm = machine();
+    failSecond = true;
+    const { executionArn } = sm.start('e2', { step: 2, items: [1] });
+    const failed = await sm.wait(executionArn);
+    expect(failed).toMatchObject({ status: 'FAILED', error: 'SecondError', cause: 'second broke' });
+    expect(failed.lastTopLevelState?.name).toBe('Second');
+    const failedTask = sm.history(executionArn).find((e) => e.type === 'TaskFailed')!;
+    expect(failedTask.taskFailedEventDetails).toMatchObject({ error: 'SecondError', cause: 'second broke' });
+
+    failSecond = false;
+    calls = [];
+    const redriven = sm.redrive(executionArn);
+    const done = await sm.wait(executionArn);
+
+    expect(redriven.executionArn).toBe(executionArn);
+    expect(done.status).toBe('SUCCEEDED');
+    expect(done.redriveCount).toBe(1);
+    expect(calls).toEqual(['second']);
+    const types = sm.history(executionArn).map((e) => e.type);
+    expect(types.filter((t) => t === 'ExecutionStarted')).toHaveLength(1);
+    expect(types).toContain('ExecutionRedriven');
+  });
+
+  test('fails to redrive a SUCCEEDED execution with ExecutionNotRedrivable', async () => {
+    const sm = machine();
+    const { executionArn } = sm.start('e3', { step: 3, items: [] });
+    await sm.wait(executionArn);
+    expect(() => sm.redrive(executionArn)).toThrow(expect.objectContaining({ name: 'ExecutionNotRedrivable' }));
+  });
+
+  test('fails to describe an unknown execution with ExecutionDoesNotExist', () => {
+    expect(() => machine().describe('arn:aws:states:us-east-1:000000000000:execution:toy:nope')).toThrow(
+      expect.objectContaining({ name: 'ExecutionDoesNotExist' }),
+    );
+  });
+
+  test('StartExecution is idempotent for the same name and input while running, and fails for other input', async () => {
+    const sm = machine();
+    blockSecond = true;
+    const first = sm.start('e4', { step: 4, items: [] });
+    expect(sm.start('e4', { step: 4, items: [] }).executionArn).toBe(first.executionArn);
+    expect(() => sm.start('e4', { step: 5, items: [] })).toThrow(expect.objectContaining({ name: 'ExecutionAlreadyExists' }));
+    sm.stop(first.executionArn);
+    expect((await sm.wait(first.executionArn)).status).toBe('ABORTED');
+  });
+
+  test('stop aborts the running task and the execution ends ABORTED, redrivable', async () => {
+    const sm = machine();
+    blockSecond = true;
+    const { executionArn } = sm.start('e5', { step: 5, items: [] });
+    while (!calls.includes('second')) await new Promise((r) => setTimeout(r, 5));
+
+    sm.stop(executionArn, 'Stopped', 'by a test');
+    const done = await sm.wait(executionArn);
+
+    expect(done).toMatchObject({ status: 'ABORTED', error: 'Stopped', cause: 'by a test' });
+    expect(sm.history(executionArn).at(-1)!.type).toBe('ExecutionAborted');
+    blockSecond = false;
+    sm.redrive(executionArn);
+    expect((await sm.wait(executionArn)).status).toBe('SUCCEEDED');
+  });
+
+  test('persists executions and history: a new runtime lists, describes and redrives them', async () => {
+    failSecond = true;
+    const first = machine();
+    const { executionArn } = first.start('e6', { step: 6, items: [1] });
+    await first.wait(executionArn);
+
+    failSecond = false;
+    const second = machine();
+    expect(second.list().map((r) => r.name)).toEqual(['e6']);
+    expect(second.history(executionArn).at(-1)!.type).toBe('ExecutionFailed');
+    second.redrive(executionArn);
+    expect((await second.wait(executionArn)).status).toBe('SUCCEEDED');
+  });
+});
