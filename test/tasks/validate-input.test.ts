@@ -1,0 +1,261 @@
+import { resolve } from 'node:path';
+import { loadConfig, parseConfig } from '../../tasks/shared/config';
+import { InvalidInputError } from '../../tasks/validate-input/errors';
+import { checkExecutionInput, MAX_INPUT_BYTES, validateInput } from '../../tasks/validate-input/validate-input';
+
+const CONFIG_PATH = resolve(__dirname, '../../stepdeploy.config.yml');
+const config = loadConfig(CONFIG_PATH);
+const ENVIRONMENTS = ['acceptance', 'preproduction', 'production'];
+
+/** Runs validateInput and returns the InvalidInputError it must throw. */
+function rejection(input: unknown, cfg = config): InvalidInputError {
+  try {
+    validateInput(input, 'exec-1', cfg, CONFIG_PATH);
+  } catch (err) {
+    expect(err).toBeInstanceOf(InvalidInputError);
+    expect((err as Error).name).toBe('InvalidInputError');
+    return err as InvalidInputError;
+  }
+  throw new Error(`expected ${JSON.stringify(input)} to be rejected`);
+}
+
+describe('validateInput: hostile and invalid branch names', () => {
+  // [label, branch, the value as the message shows it, the rule]
+  const cases: ReadonlyArray<[string, string, string, string]> = [
+    ['command substitution', 'x$(touch pwned)', '"x$(touch pwned)"', 'contains "$"'],
+    ['quote-breaking injection', 'zzz";echo${IFS}"hello";#', '"zzz\\";echo${IFS}\\"hello\\";#"', 'contains """'],
+    ['backticks', '`id`', '"`id`"', 'contains "`"'],
+    ['git option -c', '-c', '"-c"', 'must not start with "-"'],
+    ['git option --upload-pack', '--upload-pack=x', '"--upload-pack=x"', 'contains "="'],
+    ['a leading dash', '-main', '"-main"', 'must not start with "-" (it would read as a command-line option)'],
+    ['..', 'a..b', '"a..b"', 'must not contain ".."'],
+    ['.lock', 'x.lock', '"x.lock"', 'no path component may end with ".lock"'],
+    ['@{', 'a@{1}', '"a@{1}"', 'contains "@"'],
+    ['leading /', '/main', '"/main"', 'must not start with "/"'],
+    ['trailing /', 'main/', '"main/"', 'must not end with "/"'],
+    ['//', 'a//b', '"a//b"', 'must not contain "//"'],
+    ['trailing .', 'main.', '"main."', 'must not end with "."'],
+    ['hidden component', 'feature/.x', '"feature/.x"', 'no path component may start with "."'],
+    ['newline', 'ma\nin', '"ma\\nin"', 'contains U+000A'],
+    ['NUL', 'a\u0000b', '"a\\u0000b"', 'contains U+0000'],
+    ['escape sequence', 'a\u001b[31mb', '"a\\u001b[31mb"', 'contains U+001B'],
+    ['tab', 'a\tb', '"a\\tb"', 'contains U+0009'],
+    ['space', 'my branch', '"my branch"', 'contains " "'],
+    ['300 characters', 'a'.repeat(300), `"${'a'.repeat(100)}"... (300 characters)`, 'must be at most 200 characters (got 300)'],
+    ['empty', '', '""', 'must not be empty'],
+    ['Cyrillic look-alike', 'm\u0430in', '"m\\u0430in"', 'contains U+0430'],
+    ['fullwidth solidus', 'feature\uff0fx', '"feature\\uff0fx"', 'contains U+FF0F'],
+    ['right-to-left override', 'main\u202e', '"main\\u202e"', 'contains U+202E'],
+    ['revision syntax', 'HEAD~1', '"HEAD~1"', 'contains "~"'],
+    ['glob', 'feat*', '"feat*"', 'contains "*"'],
+    ['backslash', 'a\\b', '"a\\\\b"', 'contains "\\"'],
+  ];
+
+  test.each(cases)('fails for %s in every environment', (_label, branch, shown, rule) => {
+    for (const environment of ENVIRONMENTS) {
+      const error = rejection({ environment, branches: { app: branch } });
+      expect(error.problems).toHaveLength(1);
+      const expected = `branches.app: ${shown} ${rule}`;
+      expect(error.problems[0]!.slice(0, expected.length)).toBe(expected);
+      expect(error.message).toContain(expected);
+    }
+  });
+
+  test('a 200-character branch is accepted', () => {
+    const plan = validateInput({ environment: 'acceptance', branches: { app: 'a'.repeat(200) } }, 'e', config, CONFIG_PATH);
+    expect(plan.sources[0]!.branch).toHaveLength(200);
+  });
+});
+
+describe('validateInput: branch policy', () => {
+  test('fails for feature/x in production and preproduction, naming the allowed patterns', () => {
+    for (const environment of ['production', 'preproduction']) {
+      const error = rejection({ environment, branches: { app: 'feature/x' } });
+      expect(error.problems).toEqual([`branches.app: "feature/x" is not allowed in ${environment}; allowed: main`]);
+    }
+  });
+
+  test('accepts feature/x in acceptance', () => {
+    const plan = validateInput({ environment: 'acceptance', branches: { app: 'feature/x' } }, 'e', config, CONFIG_PATH);
+    expect(plan.sources.find((s) => s.name === 'app')!.branch).toBe('feature/x');
+  });
+
+  test('wildcard patterns match a prefix only', () => {
+    const cfg = withEnvironment({ branches: ['main', 'release/*'] });
+    expect(checkExecutionInput({ environment: 'production', branches: { app: 'release/1.2' } }, cfg)).toEqual([]);
+    expect(checkExecutionInput({ environment: 'production', branches: { app: 'hotfix/release/1.2' } }, cfg)).toEqual([
+      'branches.app: "hotfix/release/1.2" is not allowed in production; allowed: main, release/*',
+    ]);
+  });
+
+  test("fails when an omitted source's default branch is not allowed in the environment", () => {
+    const cfg = withEnvironment({ branches: ['main'] }, { config: { repository: 'https://github.com/o/config', defaultBranch: 'develop', path: 'config/' } });
+    const error = rejection({ environment: 'production', branches: { app: 'main' } }, cfg);
+    expect(error.problems).toEqual([
+      'branches.config: "develop" (the default branch of source "config") is not allowed in production; allowed: main; name a branch for branches.config',
+    ]);
+  });
+});
+
+describe('validateInput: the rest of the input contract', () => {
+  const cases: ReadonlyArray<[string, unknown, string]> = [
+    ['an unknown environment', { environment: 'staging' }, 'environment: "staging" is not a configured environment; one of: acceptance, preproduction, production'],
+    ['a missing environment', { branches: { app: 'main' } }, 'environment: (missing) is required; one of: acceptance, preproduction, production'],
+    ['a non-string environment', { environment: 5 }, 'environment: 5 is not a configured environment; one of: acceptance, preproduction, production'],
+    ['an inherited property as environment', { environment: 'constructor' }, 'environment: "constructor" is not a configured environment'],
+    ['an unknown source', { environment: 'acceptance', branches: { web: 'main' } }, 'branches.web: "main" is for an unknown source "web"; configured sources: app, config'],
+    ['an inherited property as source', { environment: 'acceptance', branches: { toString: 'main' } }, 'branches.toString: "main" is for an unknown source "toString"'],
+    ['an odd source key', { environment: 'acceptance', branches: { 'a b': 'main' } }, 'branches["a b"]: "main" is for an unknown source "a b"'],
+    ['an extra key', { environment: 'acceptance', branch: 'main' }, 'branch: "main" is not part of the input; allowed keys: environment, branches, requestedBy'],
+    ['an odd extra key', { environment: 'acceptance', '$(id)': 1 }, '["$(id)"]: 1 is not part of the input; allowed keys: environment, branches, requestedBy'],
+    ['a non-string branch', { environment: 'acceptance', branches: { app: 5 } }, 'branches.app: 5 must be a string (a branch name)'],
+    ['a null branch', { environment: 'acceptance', branches: { app: null } }, 'branches.app: null must be a string (a branch name)'],
+    ['an object branch', { environment: 'acceptance', branches: { app: { $ne: 1 } } }, 'branches.app: {"$ne":1} must be a string (a branch name)'],
+    ['branches as a string', { environment: 'acceptance', branches: 'main' }, 'branches: "main" must be an object of source name to branch name, e.g. {"app":"main"}'],
+    ['branches as an array', { environment: 'acceptance', branches: ['main'] }, 'branches: ["main"] must be an object of source name to branch name'],
+    ['branches as null', { environment: 'acceptance', branches: null }, 'branches: null must be an object of source name to branch name'],
+    ['a non-string requestedBy', { environment: 'acceptance', requestedBy: 7 }, 'requestedBy: 7 must be a string (short free text)'],
+    ['an empty requestedBy', { environment: 'acceptance', requestedBy: '' }, 'requestedBy: "" must be 1 to 200 characters (got 0)'],
+    ['a 201-character requestedBy', { environment: 'acceptance', requestedBy: 'b'.repeat(201) }, 'requestedBy: "bbbb'],
+    ['a 201-character requestedBy (rule)', { environment: 'acceptance', requestedBy: 'b'.repeat(201) }, 'must be 1 to 200 characters (got 201)'],
+    ['a control character in requestedBy', { environment: 'acceptance', requestedBy: 'bob\u0007' }, 'requestedBy: "bob\\u0007" must be printable text; contains U+0007'],
+    ['a newline in requestedBy', { environment: 'acceptance', requestedBy: 'bob\nFAKE LOG LINE' }, 'requestedBy: "bob\\nFAKE LOG LINE" must be printable text; contains U+000A'],
+    ['a bidi override in requestedBy', { environment: 'acceptance', requestedBy: 'bob\u202egnp.exe' }, 'requestedBy: "bob\\u202egnp.exe" must be printable text; contains U+202E'],
+    ['null input', null, '(input): null must be a JSON object such as {"environment":"acceptance","branches":{"app":"main"}}'],
+    ['string input', 'acceptance', '(input): "acceptance" must be a JSON object'],
+    ['array input', [{ environment: 'acceptance' }], '(input): [{"environment":"acceptance"}] must be a JSON object'],
+    ['number input', 42, '(input): 42 must be a JSON object'],
+    ['missing input', undefined, '(input): (missing) must be a JSON object'],
+  ];
+
+  test.each(cases)('fails for %s', (_label, input, expected) => {
+    const error = rejection(input);
+    expect(error.message).toContain(expected);
+  });
+
+  test('fails for an input over 256 KB before any other check, with its size', () => {
+    const input = { environment: 'nowhere', requestedBy: 'x'.repeat(MAX_INPUT_BYTES) };
+    const size = Buffer.byteLength(JSON.stringify(input));
+    const error = rejection(input);
+    expect(error.problems).toEqual([`(input): ${size} bytes is over the Step Functions input limit of 262144 bytes`]);
+  });
+
+  test('counts the input size in UTF-8 bytes, not characters', () => {
+    const input = { environment: 'acceptance', requestedBy: 'é'.repeat(MAX_INPUT_BYTES / 2) };
+    expect(rejection(input).problems[0]).toMatch(/^\(input\): \d+ bytes is over/);
+  });
+
+  test('reports every problem at once', () => {
+    const error = rejection({ environment: 'staging', branches: { app: 'x$(touch pwned)', web: 'main' }, extra: true, requestedBy: '' });
+    expect(error.problems).toEqual([
+      'extra: true is not part of the input; allowed keys: environment, branches, requestedBy',
+      'environment: "staging" is not a configured environment; one of: acceptance, preproduction, production',
+      'branches.app: "x$(touch pwned)" contains "$"; only A-Z a-z 0-9 . _ / - are allowed',
+      'branches.web: "main" is for an unknown source "web"; configured sources: app, config',
+      'requestedBy: "" must be 1 to 200 characters (got 0)',
+    ]);
+    expect(error.message).toBe(`the execution input is invalid:\n${error.problems.map((p) => `  ${p}`).join('\n')}`);
+  });
+
+  test('accepts a requestedBy with non-ASCII letters and emoji', () => {
+    expect(checkExecutionInput({ environment: 'acceptance', requestedBy: 'José Ñúñez 🚀 (deploy #42)' }, config)).toEqual([]);
+  });
+});
+
+describe('validateInput: the plan', () => {
+  test('resolves every configured source with defaults, requestedBy null and empty variables', () => {
+    const plan = validateInput({ environment: 'acceptance', branches: { config: 'develop' } }, 'acceptance-20261129T031500-abc123', config, CONFIG_PATH);
+
+    expect(plan).toEqual({
+      environment: 'acceptance',
+      execution: 'acceptance-20261129T031500-abc123',
+      requestedBy: null,
+      account: '111111111111',
+      region: 'eu-west-1',
+      deployRoleArn: 'arn:aws:iam::111111111111:role/stepdeploy-deploy',
+      variables: {},
+      sources: [
+        { name: 'app', branch: 'main', repository: resolve(__dirname, '../../.stepdeploy/example-repos/app.git'), sourceType: 'LOCAL_GIT', path: '.' },
+        { name: 'config', branch: 'develop', repository: resolve(__dirname, '../../.stepdeploy/example-repos/config.git'), sourceType: 'LOCAL_GIT', path: 'config/' },
+      ],
+      hooks: [],
+    });
+  });
+
+  test('carries requestedBy, variables, hooks and remote repositories as configured', () => {
+    const cfg = withEnvironment(
+      { branches: ['main'], variables: { STAGE: 'prod' }, hooks: [{ name: 'health', url: 'https://example.com/health' }] },
+      { config: { repository: 'https://github.com/acme/config', path: 'config/' } },
+    );
+
+    const plan = validateInput({ environment: 'production', requestedBy: 'alice' }, 'e', cfg, CONFIG_PATH);
+
+    expect(plan.requestedBy).toBe('alice');
+    expect(plan.variables).toEqual({ STAGE: 'prod' });
+    expect(plan.hooks).toEqual([
+      { name: 'health', type: 'http', url: 'https://example.com/health', method: 'GET', expectStatus: 200, timeoutSeconds: 10, retries: 3, intervalSeconds: 5 },
+    ]);
+    expect(plan.sources[1]).toEqual({ name: 'config', branch: 'main', repository: 'https://github.com/acme/config', sourceType: 'GITHUB', path: 'config/' });
+  });
+});
+
+describe('handler', () => {
+  type HandlerModule = typeof import('../../tasks/validate-input/handler');
+  const saved = process.env.STEPDEPLOY_CONFIG_PATH;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.STEPDEPLOY_CONFIG_PATH;
+    else process.env.STEPDEPLOY_CONFIG_PATH = saved;
+  });
+
+  /** A fresh handler module: it reads its config once, when it is loaded. */
+  function loadHandler(): HandlerModule {
+    let loaded: HandlerModule | undefined;
+    jest.isolateModules(() => {
+      loaded = require('../../tasks/validate-input/handler') as HandlerModule;
+    });
+    return loaded!;
+  }
+
+  test('returns the plan for the event the state machine sends', async () => {
+    process.env.STEPDEPLOY_CONFIG_PATH = CONFIG_PATH;
+    const { handler } = loadHandler();
+
+    const plan = await handler({ input: { environment: 'production' }, execution: 'production-1' });
+
+    expect(plan).toMatchObject({ environment: 'production', execution: 'production-1', requestedBy: null });
+  });
+
+  test('fails with InvalidInputError for bad input', async () => {
+    process.env.STEPDEPLOY_CONFIG_PATH = CONFIG_PATH;
+    const { handler } = loadHandler();
+
+    await expect(handler({ input: { environment: 'production', branches: { app: '-c' } }, execution: 'e' })).rejects.toMatchObject({
+      name: 'InvalidInputError',
+      message: expect.stringContaining('branches.app: "-c" must not start with "-"'),
+    });
+  });
+
+  test('fails with InvalidEventError when the event is not what the state machine sends', async () => {
+    process.env.STEPDEPLOY_CONFIG_PATH = CONFIG_PATH;
+    const { handler } = loadHandler();
+
+    await expect(handler({ input: {} })).rejects.toMatchObject({
+      name: 'InvalidEventError',
+      message: expect.stringContaining('execution:'),
+    });
+  });
+
+  test('fails to load without STEPDEPLOY_CONFIG_PATH, naming the variable', () => {
+    delete process.env.STEPDEPLOY_CONFIG_PATH;
+
+    expect(loadHandler).toThrow('STEPDEPLOY_CONFIG_PATH environment variable is not set');
+  });
+});
+
+/** The example config with `production` and some sources replaced. */
+function withEnvironment(production: Record<string, unknown>, sources: Record<string, unknown> = {}) {
+  const raw = JSON.parse(JSON.stringify(config)) as { environments: Record<string, Record<string, unknown>>; sources: Record<string, unknown> };
+  raw.environments.production = { ...raw.environments.production, ...production };
+  raw.sources = { ...raw.sources, ...sources };
+  return parseConfig(raw);
+}
