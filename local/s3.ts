@@ -86,7 +86,13 @@ class KeyLocks {
   }
 }
 
-export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * The S3 request handler alone, for a server that also answers other APIs on the same port
+ * (the local runtime serves Step Functions, CodeBuild and S3 on one endpoint).
+ */
+export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>): Promise<RequestHandler> {
   mkdirSync(options.directory, { recursive: true });
   const s3rver = new S3rver({
     directory: options.directory,
@@ -119,28 +125,37 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     }
   }
 
-  const server: Server = createServer((req, res) => {
+  return (req, res) => {
     const target = conditionalWrite(req);
     if (!target) return forward(req, res);
     checkAndForward(req, res, target).catch((err: Error) => {
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/xml' });
       res.end(`<Error><Code>InternalError</Code><Message>${escapeXml(err.message)}</Message></Error>`);
     });
-  });
+  };
+}
+
+/** Listens on 127.0.0.1 (never another interface: it has fixed, public credentials). */
+export async function listenLocal(handler: RequestHandler, port = 0): Promise<{ server: Server; port: number; endpoint: string }> {
+  const server = createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+    server.listen(port, '127.0.0.1', () => resolve());
   });
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const actual = (server.address() as AddressInfo).port;
+  return { server, port: actual, endpoint: `http://127.0.0.1:${actual}` };
+}
+
+export function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  });
+}
+
+export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
+  const { server, port, endpoint } = await listenLocal(await createLocalS3Handler(options), options.port);
+  return { endpoint, port, close: () => closeServer(server) };
 }
 
 function notFound(res: ServerResponse, target: ObjectTarget): void {
