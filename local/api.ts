@@ -1,0 +1,242 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { LocalStateMachine } from './engine';
+import type { ExecutionRecord, ExecutionStatus } from './executions';
+import { LocalApiError } from './errors';
+import type { RequestHandler } from './s3';
+
+/**
+ * The AWS APIs the CLI and any AWS client need, answered locally on one endpoint:
+ * Step Functions (JSON 1.0, `X-Amz-Target: AWSStepFunctions.<Operation>`), CodeBuild's
+ * BatchGetBuilds (JSON 1.1, `CodeBuild_20161006.BatchGetBuilds`), and S3 (REST) for everything
+ * without a target header. Errors carry AWS's codes as `__type`, so SDK clients raise the same
+ * exception classes (ExecutionDoesNotExist, ExecutionNotRedrivable, InvalidExecutionInput, …).
+ */
+
+/** What the local CodeBuild runner knows about its builds, in the Step Functions (PascalCase) shape. */
+export interface BuildLookup {
+  getBuild(id: string): Record<string, unknown> | undefined;
+}
+
+type Body = Record<string, unknown>;
+type Operation = (body: Body) => Body | Promise<Body>;
+
+const MAX_INPUT_BYTES = 256 * 1024;
+const EXECUTION_NAME = /^[^\s<>{}[\]?*"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]{1,80}$/;
+
+function seconds(ms: number | undefined): number | undefined {
+  return ms === undefined ? undefined : ms / 1000;
+}
+
+function stringField(body: Body, field: string, required = true): string | undefined {
+  const value = body[field];
+  if (value === undefined && !required) return undefined;
+  if (typeof value !== 'string' || value === '') {
+    throw new LocalApiError('ValidationException', `1 validation error detected: Value at '${field}' failed to satisfy constraint: Member must not be null`);
+  }
+  return value;
+}
+
+function page<T>(items: ReadonlyArray<T>, body: Body): { items: T[]; nextToken?: string } {
+  const max = typeof body.maxResults === 'number' && body.maxResults > 0 ? Math.min(body.maxResults, 1000) : 100;
+  const start = typeof body.nextToken === 'string' ? Number(Buffer.from(body.nextToken, 'base64').toString('utf8')) : 0;
+  if (!Number.isInteger(start) || start < 0) throw new LocalApiError('InvalidToken', `Invalid token: ${String(body.nextToken)}`);
+  const slice = items.slice(start, start + max);
+  const next = start + max < items.length ? Buffer.from(String(start + max)).toString('base64') : undefined;
+  return { items: slice, ...(next ? { nextToken: next } : {}) };
+}
+
+function redriveStatus(record: ExecutionRecord): { redriveStatus: string; redriveStatusReason?: string } {
+  if (['FAILED', 'TIMED_OUT', 'ABORTED'].includes(record.status)) return { redriveStatus: 'REDRIVABLE' };
+  return { redriveStatus: 'NOT_REDRIVABLE', redriveStatusReason: `Execution is ${record.status}` };
+}
+
+function describeExecution(record: ExecutionRecord): Body {
+  return {
+    executionArn: record.executionArn,
+    stateMachineArn: record.stateMachineArn,
+    name: record.name,
+    status: record.status,
+    startDate: seconds(record.startDate),
+    stopDate: seconds(record.stopDate),
+    input: record.input,
+    inputDetails: { included: true },
+    ...(record.output !== undefined ? { output: record.output, outputDetails: { included: true } } : {}),
+    error: record.error,
+    cause: record.cause,
+    redriveCount: record.redriveCount,
+    redriveDate: seconds(record.redriveDate),
+    ...redriveStatus(record),
+  };
+}
+
+/** CodeBuild's wire format is camelCase; the Step Functions integration output is PascalCase. */
+export function camelCaseKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(camelCaseKeys);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value as Body).map(([k, v]) => [k.charAt(0).toLowerCase() + k.slice(1), camelCaseKeys(v)]),
+  );
+}
+
+function buildForWire(build: Record<string, unknown>): unknown {
+  const wire = camelCaseKeys(build) as Body;
+  // Timestamps are epoch seconds on the wire; the runner keeps ISO strings or epoch ms.
+  const toSeconds = (v: unknown): unknown => (typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? Date.parse(v) / 1000 : typeof v === 'number' ? v / 1000 : v);
+  for (const field of ['startTime', 'endTime']) if (field in wire) wire[field] = toSeconds(wire[field]);
+  if (Array.isArray(wire.phases)) {
+    wire.phases = (wire.phases as Body[]).map((p) => ({ ...p, startTime: toSeconds(p.startTime), endTime: toSeconds(p.endTime) }));
+  }
+  return wire;
+}
+
+export function stepFunctionsOperations(machine: LocalStateMachine): Record<string, Operation> {
+  const requireMachine = (arn: unknown): void => {
+    if (arn !== machine.stateMachineArn) {
+      throw new LocalApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${String(arn)}'`);
+    }
+  };
+  return {
+    ListStateMachines: () => ({
+      stateMachines: [{ stateMachineArn: machine.stateMachineArn, name: machine.name, type: 'STANDARD', creationDate: seconds(machine.createdAt) }],
+    }),
+    DescribeStateMachine: (body) => {
+      requireMachine(body.stateMachineArn);
+      return {
+        stateMachineArn: machine.stateMachineArn,
+        name: machine.name,
+        status: 'ACTIVE',
+        type: 'STANDARD',
+        definition: JSON.stringify(machine.definition, null, 2),
+        roleArn: `arn:aws:iam::${machine.stateMachineArn.split(':')[4]}:role/${machine.name}-local`,
+        creationDate: seconds(machine.createdAt),
+        loggingConfiguration: { level: 'ALL', includeExecutionData: true },
+        tracingConfiguration: { enabled: false },
+      };
+    },
+    StartExecution: (body) => {
+      requireMachine(body.stateMachineArn);
+      const name = stringField(body, 'name', false) ?? randomUUID();
+      if (!EXECUTION_NAME.test(name)) {
+        throw new LocalApiError('InvalidName', `Invalid Name: '${name}' (1-80 characters, no whitespace, brackets, wildcards, "/" or other special characters)`);
+      }
+      const inputText = body.input === undefined ? '{}' : String(body.input);
+      if (Buffer.byteLength(inputText) > MAX_INPUT_BYTES) {
+        throw new LocalApiError('InvalidExecutionInput', `Invalid Execution Input: the input is ${Buffer.byteLength(inputText)} bytes; the limit is ${MAX_INPUT_BYTES}`);
+      }
+      let input: unknown;
+      try {
+        input = JSON.parse(inputText);
+      } catch (err) {
+        throw new LocalApiError('InvalidExecutionInput', `Invalid Execution Input: ${(err as Error).message}`);
+      }
+      const record = machine.start(name, input);
+      return { executionArn: record.executionArn, startDate: seconds(record.startDate) };
+    },
+    DescribeExecution: (body) => describeExecution(machine.describe(stringField(body, 'executionArn')!)),
+    ListExecutions: (body) => {
+      requireMachine(body.stateMachineArn);
+      let records = machine.list(body.statusFilter as ExecutionStatus | undefined);
+      if (body.redriveFilter === 'REDRIVEN') records = records.filter((r) => r.redriveCount > 0);
+      if (body.redriveFilter === 'NOT_REDRIVEN') records = records.filter((r) => r.redriveCount === 0);
+      const { items, nextToken } = page(records, body);
+      return {
+        executions: items.map((r) => ({
+          executionArn: r.executionArn,
+          stateMachineArn: r.stateMachineArn,
+          name: r.name,
+          status: r.status,
+          startDate: seconds(r.startDate),
+          stopDate: seconds(r.stopDate),
+          redriveCount: r.redriveCount,
+          redriveDate: seconds(r.redriveDate),
+        })),
+        ...(nextToken ? { nextToken } : {}),
+      };
+    },
+    GetExecutionHistory: (body) => {
+      const events = machine.history(stringField(body, 'executionArn')!);
+      const ordered = body.reverseOrder === true ? [...events].reverse() : events;
+      const withoutData = body.includeExecutionData === false;
+      const { items, nextToken } = page(ordered, body);
+      return {
+        events: items.map((e) => ({ ...(withoutData ? stripData(e) : e), timestamp: seconds(e.timestamp) })),
+        ...(nextToken ? { nextToken } : {}),
+      };
+    },
+    StopExecution: (body) => {
+      const record = machine.stop(stringField(body, 'executionArn')!, body.error as string | undefined, body.cause as string | undefined);
+      return { stopDate: seconds(record.stopDate ?? Date.now()) };
+    },
+    RedriveExecution: (body) => {
+      const record = machine.redrive(stringField(body, 'executionArn')!);
+      return { redriveDate: seconds(record.redriveDate) };
+    },
+  };
+}
+
+function stripData(event: Body): Body {
+  return Object.fromEntries(
+    Object.entries(event).map(([k, v]) => {
+      if (!k.endsWith('EventDetails') || v === null || typeof v !== 'object') return [k, v];
+      const { input: _i, output: _o, ...rest } = v as Body;
+      return [k, rest];
+    }),
+  );
+}
+
+export function codeBuildOperations(builds: BuildLookup): Record<string, Operation> {
+  return {
+    BatchGetBuilds: (body) => {
+      const ids = Array.isArray(body.ids) ? (body.ids as unknown[]).map(String) : [];
+      if (ids.length === 0 || ids.length > 100) {
+        throw new LocalApiError('InvalidInputException', `ids must list 1 to 100 build ids (got ${ids.length})`);
+      }
+      const found = ids.map((id) => [id, builds.getBuild(id)] as const);
+      return {
+        builds: found.filter(([, b]) => b !== undefined).map(([, b]) => buildForWire(b!)),
+        buildsNotFound: found.filter(([, b]) => b === undefined).map(([id]) => id),
+      };
+    },
+  };
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function send(res: ServerResponse, status: number, contentType: string, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text), 'x-amzn-RequestId': randomUUID() });
+  res.end(text);
+}
+
+const SERVICES: ReadonlyArray<{ prefix: string; contentType: string; key: 'stepFunctions' | 'codeBuild' }> = [
+  { prefix: 'AWSStepFunctions.', contentType: 'application/x-amz-json-1.0', key: 'stepFunctions' },
+  { prefix: 'CodeBuild_20161006.', contentType: 'application/x-amz-json-1.1', key: 'codeBuild' },
+];
+
+/** One handler for the whole local endpoint: JSON APIs by X-Amz-Target, S3 for the rest. */
+export function createApiHandler(apis: { stepFunctions: Record<string, Operation>; codeBuild: Record<string, Operation> }, s3: RequestHandler): RequestHandler {
+  return (req, res) => {
+    const target = req.headers['x-amz-target'];
+    if (typeof target !== 'string') return s3(req, res);
+    const service = SERVICES.find((s) => target.startsWith(s.prefix));
+    const operation = service ? apis[service.key][target.slice(service.prefix.length)] : undefined;
+    const contentType = service?.contentType ?? 'application/x-amz-json-1.0';
+    if (!operation) {
+      send(res, 400, contentType, { __type: 'UnknownOperationException', message: `the local runtime does not implement ${target}` });
+      return;
+    }
+    readBody(req)
+      .then((text) => operation(text === '' ? {} : (JSON.parse(text) as Body)))
+      .then((result) => send(res, 200, contentType, result))
+      .catch((err: unknown) => {
+        if (err instanceof LocalApiError) return send(res, err.statusCode, contentType, { __type: err.code, message: err.message });
+        if (err instanceof SyntaxError) return send(res, 400, contentType, { __type: 'SerializationException', message: err.message });
+        send(res, 500, contentType, { __type: 'InternalServerError', message: (err as Error).message });
+      });
+  };
+}

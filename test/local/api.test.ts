@@ -1,0 +1,147 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  DescribeExecutionCommand,
+  DescribeStateMachineCommand,
+  ExecutionDoesNotExist,
+  ExecutionNotRedrivable,
+  GetExecutionHistoryCommand,
+  InvalidExecutionInput,
+  InvalidName,
+  ListExecutionsCommand,
+  ListStateMachinesCommand,
+  RedriveExecutionCommand,
+  SFNClient,
+  StartExecutionCommand,
+  StopExecutionCommand,
+  type ExecutionStatus,
+} from '@aws-sdk/client-sfn';
+import { BatchGetBuildsCommand, CodeBuildClient } from '@aws-sdk/client-codebuild';
+import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { LocalStateMachine, type TaskImplementation } from '../../local/engine';
+import { codeBuildOperations, createApiHandler, stepFunctionsOperations } from '../../local/api';
+import { closeServer, createLocalS3Handler, listenLocal, LOCAL_S3_CREDENTIALS } from '../../local/s3';
+
+const LAMBDA = 'arn:aws:states:::lambda:invoke';
+let dir: string;
+let server: Server;
+let sfn: SFNClient;
+let machine: LocalStateMachine;
+let endpoint: string;
+let fail = true;
+let release: (() => void) | undefined;
+
+const invoke: TaskImplementation = async (parameters) => {
+  const { name } = parameters as { name: string };
+  if (name === 'block') await new Promise<void>((resolve) => (release = resolve));
+  if (name === 'second' && fail) {
+    const err = new Error('second broke');
+    err.name = 'SecondError';
+    throw err;
+  }
+  return { ok: name };
+};
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'stepdeploy-api-'));
+  machine = new LocalStateMachine({
+    name: 'toy',
+    definition: {
+      StartAt: 'Gate',
+      States: {
+        Gate: { Type: 'Task', Resource: LAMBDA, Parameters: { 'name.$': '$.gate' }, ResultPath: '$.gate_result', TimeoutSeconds: 30, Next: 'Second' },
+        Second: { Type: 'Task', Resource: LAMBDA, Parameters: { name: 'second' }, TimeoutSeconds: 5, End: true },
+      },
+    },
+    region: 'us-east-1',
+    account: '000000000000',
+    directory: join(dir, 'executions'),
+    resources: { [LAMBDA]: invoke },
+  });
+  const builds = { getBuild: (id: string) => (id === 'fetch:1' ? { Id: 'fetch:1', BuildStatus: 'SUCCEEDED', StartTime: '2026-11-29T03:00:00.000Z', Phases: [{ PhaseType: 'BUILD', PhaseStatus: 'SUCCEEDED' }] } : undefined) };
+  const s3 = await createLocalS3Handler({ directory: join(dir, 's3'), buckets: ['toy-artifacts'] });
+  ({ server, endpoint } = await listenLocal(createApiHandler({ stepFunctions: stepFunctionsOperations(machine), codeBuild: codeBuildOperations(builds) }, s3)));
+  sfn = new SFNClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+});
+
+afterAll(async () => {
+  await machine.stopAll();
+  sfn.destroy();
+  await closeServer(server);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function waitFor(executionArn: string, statuses: ExecutionStatus[]): Promise<string> {
+  for (;;) {
+    const { status } = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    if (statuses.includes(status!)) return status!;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('local AWS API endpoint', () => {
+  test('lists and describes the state machine', async () => {
+    const { stateMachines } = await sfn.send(new ListStateMachinesCommand({}));
+    expect(stateMachines).toEqual([expect.objectContaining({ name: 'toy', type: 'STANDARD', stateMachineArn: machine.stateMachineArn })]);
+    const described = await sfn.send(new DescribeStateMachineCommand({ stateMachineArn: machine.stateMachineArn }));
+    expect(JSON.parse(described.definition!).StartAt).toBe('Gate');
+    expect(described.creationDate).toBeInstanceOf(Date);
+  });
+
+  test('starts, fails at a state, shows history, redrives to SUCCEEDED with the same ARN', async () => {
+    fail = true;
+    const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn: machine.stateMachineArn, name: 'run-1', input: JSON.stringify({ gate: 'open' }) }));
+    expect(await waitFor(executionArn!, ['FAILED'])).toBe('FAILED');
+    const failed = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    expect(failed).toMatchObject({ error: 'SecondError', cause: 'second broke', redriveStatus: 'REDRIVABLE' });
+    expect(failed.startDate).toBeInstanceOf(Date);
+
+    const { events } = await sfn.send(new GetExecutionHistoryCommand({ executionArn }));
+    expect(events![0]).toMatchObject({ type: 'ExecutionStarted', id: 1, previousEventId: 0 });
+    expect(events!.find((e) => e.type === 'TaskFailed')!.taskFailedEventDetails).toMatchObject({ resourceType: 'lambda', resource: 'invoke', error: 'SecondError' });
+    expect(events!.at(-1)!.type).toBe('ExecutionFailed');
+
+    fail = false;
+    const { redriveDate } = await sfn.send(new RedriveExecutionCommand({ executionArn }));
+    expect(redriveDate).toBeInstanceOf(Date);
+    expect(await waitFor(executionArn!, ['SUCCEEDED'])).toBe('SUCCEEDED');
+    const after = await sfn.send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 1 }));
+    expect(after.events![0]!.type).toBe('ExecutionSucceeded');
+    expect(after.nextToken).toEqual(expect.any(String));
+    await expect(sfn.send(new RedriveExecutionCommand({ executionArn }))).rejects.toBeInstanceOf(ExecutionNotRedrivable);
+  });
+
+  test('stops a running execution: ABORTED', async () => {
+    const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn: machine.stateMachineArn, name: 'run-2', input: JSON.stringify({ gate: 'block' }) }));
+    await sfn.send(new StopExecutionCommand({ executionArn, error: 'Manual', cause: 'test' }));
+    release?.();
+    expect(await waitFor(executionArn!, ['ABORTED'])).toBe('ABORTED');
+    const { executions } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: machine.stateMachineArn, statusFilter: 'ABORTED' }));
+    expect(executions!.map((e) => e.name)).toEqual(['run-2']);
+  });
+
+  test('answers with AWS error types the SDK recognizes', async () => {
+    await expect(sfn.send(new DescribeExecutionCommand({ executionArn: `${machine.stateMachineArn.replace(':stateMachine:', ':execution:')}:nope` }))).rejects.toBeInstanceOf(ExecutionDoesNotExist);
+    await expect(sfn.send(new StartExecutionCommand({ stateMachineArn: machine.stateMachineArn, name: 'bad', input: '{not json' }))).rejects.toBeInstanceOf(InvalidExecutionInput);
+    await expect(sfn.send(new StartExecutionCommand({ stateMachineArn: machine.stateMachineArn, name: 'a/b', input: '{}' }))).rejects.toBeInstanceOf(InvalidName);
+  });
+
+  test('answers CodeBuild BatchGetBuilds in its camelCase wire shape', async () => {
+    const codebuild = new CodeBuildClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const out = await codebuild.send(new BatchGetBuildsCommand({ ids: ['fetch:1', 'missing:2'] }));
+    expect(out.builds).toEqual([expect.objectContaining({ id: 'fetch:1', buildStatus: 'SUCCEEDED', phases: [expect.objectContaining({ phaseType: 'BUILD' })] })]);
+    expect(out.builds![0]!.startTime).toEqual(new Date('2026-11-29T03:00:00.000Z'));
+    expect(out.buildsNotFound).toEqual(['missing:2']);
+    codebuild.destroy();
+  });
+
+  test('serves S3 on the same endpoint', async () => {
+    const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: LOCAL_S3_CREDENTIALS, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+    await s3.send(new PutObjectCommand({ Bucket: 'toy-artifacts', Key: 'artifacts/x.txt', Body: 'x' }));
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: 'toy-artifacts', Prefix: 'artifacts/' }));
+    expect(listed.Contents!.map((o) => o.Key)).toEqual(['artifacts/x.txt']);
+    s3.destroy();
+  });
+});
