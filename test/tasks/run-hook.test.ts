@@ -1,0 +1,157 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { HookConfig } from '../../tasks/shared/config';
+import { HookFailedError } from '../../tasks/run-hook/errors';
+import { handler } from '../../tasks/run-hook/handler';
+import { runHook } from '../../tasks/run-hook/run-hook';
+
+/** A real HTTP server on 127.0.0.1; `respond` decides each request's fate (or never answers). */
+async function startServer(respond: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; url: string }> {
+  const server = createServer(respond);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/health` };
+}
+
+async function stopServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** Answers the given statuses in turn, repeating the last one. */
+function statuses(...codes: number[]) {
+  const seen: string[] = [];
+  const respond = (req: IncomingMessage, res: ServerResponse) => {
+    seen.push(`${req.method} ${req.url}`);
+    res.writeHead(codes[Math.min(seen.length - 1, codes.length - 1)]!).end('body');
+  };
+  return { respond, seen };
+}
+
+function hookFor(url: string, overrides: Partial<HookConfig> = {}): HookConfig {
+  return { name: 'health', type: 'http', url, method: 'GET', expectStatus: 200, timeoutSeconds: 2, retries: 3, intervalSeconds: 5, ...overrides };
+}
+
+const servers: Server[] = [];
+async function serve(respond: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+  const { server, url } = await startServer(respond);
+  servers.push(server);
+  return url;
+}
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map(stopServer));
+});
+
+describe('runHook', () => {
+  let sleeps: number[];
+  const sleep = async (ms: number) => {
+    sleeps.push(ms);
+  };
+  beforeEach(() => {
+    sleeps = [];
+  });
+
+  test('succeeds on the first attempt when the URL answers the expected status', async () => {
+    const { respond, seen } = statuses(200);
+    const url = await serve(respond);
+
+    const result = await runHook(hookFor(url), { fetch, sleep });
+
+    expect(result).toEqual({ name: 'health', status: 200, attempts: 1, durationMs: expect.any(Number) });
+    expect(seen).toEqual(['GET /health']);
+    expect(sleeps).toEqual([]);
+  });
+
+  test('retries a wrong status after the interval, then succeeds', async () => {
+    const { respond, seen } = statuses(503, 502, 204);
+    const url = await serve(respond);
+
+    const result = await runHook(hookFor(url, { expectStatus: 204, method: 'HEAD' }), { fetch, sleep });
+
+    expect(result).toMatchObject({ status: 204, attempts: 3 });
+    expect(seen).toEqual(['HEAD /health', 'HEAD /health', 'HEAD /health']);
+    expect(sleeps).toEqual([5000, 5000]);
+  });
+
+  test('does not follow a redirect: its status is what is compared', async () => {
+    const url = await serve((_req, res) => res.writeHead(302, { location: '/login' }).end());
+
+    const result = await runHook(hookFor(url, { expectStatus: 302, retries: 0 }), { fetch, sleep });
+
+    expect(result).toMatchObject({ status: 302, attempts: 1 });
+  });
+
+  test('fails with HookFailedError naming the hook, URL, expected and last status and attempts', async () => {
+    const { respond, seen } = statuses(500, 503);
+    const url = await serve(respond);
+
+    const run = runHook(hookFor(url, { retries: 2, intervalSeconds: 1 }), { fetch, sleep });
+
+    await expect(run).rejects.toThrow(HookFailedError);
+    await expect(run).rejects.toMatchObject({
+      name: 'HookFailedError',
+      message: `hook "health" (GET ${url}) failed after 3 attempt(s): expected status 200, last attempt got 503`,
+    });
+    expect(seen).toHaveLength(3);
+    expect(sleeps).toEqual([1000, 1000]);
+  });
+
+  test('fails with a timeout within the bound when the server never answers', async () => {
+    const seen: number[] = [];
+    const url = await serve(() => seen.push(Date.now()));
+    const started = Date.now();
+
+    const run = runHook(hookFor(url, { timeoutSeconds: 1, retries: 1 }), { fetch, sleep });
+
+    await expect(run).rejects.toMatchObject({
+      name: 'HookFailedError',
+      message: `hook "health" (GET ${url}) failed after 2 attempt(s): expected status 200, last attempt timed out after 1s`,
+    });
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(1900);
+    expect(elapsed).toBeLessThan(4000);
+    expect(seen).toHaveLength(2);
+  });
+
+  test('retries a network error and names it', async () => {
+    const url = await serve(() => undefined);
+    await stopServer(servers.pop()!);
+
+    const run = runHook(hookFor(url, { retries: 1 }), { fetch, sleep });
+
+    await expect(run).rejects.toMatchObject({
+      name: 'HookFailedError',
+      message: expect.stringMatching(/failed after 2 attempt\(s\): expected status 200, last attempt network error: connect ECONNREFUSED 127\.0\.0\.1:\d+$/),
+    });
+    expect(sleeps).toEqual([5000]);
+  });
+
+  test('measures the duration with the clock it is given', async () => {
+    const { respond } = statuses(200);
+    const url = await serve(respond);
+    const times = [1000, 1250];
+
+    const result = await runHook(hookFor(url), { fetch, sleep, now: () => times.shift()! });
+
+    expect(result.durationMs).toBe(250);
+  });
+});
+
+describe('handler', () => {
+  test('runs the hook of the event the PostDeployHooks map sends', async () => {
+    const { respond } = statuses(200);
+    const url = await serve(respond);
+
+    const result = await handler({ hook: hookFor(url), environment: 'acceptance', execution: 'e' });
+
+    expect(result).toMatchObject({ name: 'health', status: 200, attempts: 1 });
+  });
+
+  test('fails with InvalidEventError for a hook the config schema would reject', async () => {
+    const event = { hook: { ...hookFor('file:///etc/passwd'), retries: -1 }, environment: 'acceptance', execution: 'e' };
+
+    await expect(handler(event)).rejects.toMatchObject({
+      name: 'InvalidEventError',
+      message: expect.stringMatching(/hook\.url: must be an http\(s\) URL[\s\S]*hook\.retries:/),
+    });
+  });
+});
