@@ -1,0 +1,123 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { text } from 'node:stream/consumers';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { CombineSourcesEvent, CombineSourcesResult, Manifest } from '../shared/contracts';
+import { headObject, isPreconditionFailed, type ObjectInfo } from '../shared/s3';
+import { openZipInS3, zipEntries } from '../shared/zip';
+import { writeArtifact } from './artifact-writer';
+import { buildEnvironment, deployEnvironment } from './environment';
+import { ArtifactConflictError } from './errors';
+import { commitMismatch, createManifest, MANIFEST_NAME, manifestSchema } from './manifest';
+
+export interface CombineSourcesDeps {
+  readonly s3: S3Client;
+  readonly bucket: string;
+  /** @default () => new Date() */
+  readonly now?: () => Date;
+  /** Where snapshots are staged; Lambda's /tmp. @default os.tmpdir() */
+  readonly tmpDir?: string;
+  /** Multipart part size in bytes. @default DEFAULT_PART_SIZE (8 MiB) */
+  readonly partSize?: number;
+  /** Parts uploaded in parallel. @default DEFAULT_QUEUE_SIZE (2) */
+  readonly queueSize?: number;
+}
+
+/**
+ * CombineConfigAndCode: writes artifacts/<environment>/<execution>/source.zip once. A redrive
+ * of the state finds the artifact already there and, when it holds the same commits, answers
+ * what the first run answered without rewriting it.
+ */
+export async function combineSources(
+  event: CombineSourcesEvent,
+  deps: CombineSourcesDeps,
+): Promise<CombineSourcesResult> {
+  const buildPath = `artifacts/${event.environment}/${event.execution}`;
+  const key = `${buildPath}/source.zip`;
+  const existing = await headObject(deps.s3, deps.bucket, key);
+  if (existing !== undefined) return resultOf(await existingManifest(deps, key, existing, event), event, deps);
+  const manifest = createManifest(event, (deps.now ?? (() => new Date()))());
+  try {
+    await writeNewArtifact(deps, key, manifest, event);
+  } catch (err) {
+    if (!isPreconditionFailed(err)) throw err;
+    // A concurrent invocation for the same execution won the conditional write.
+    const winner = await headObject(deps.s3, deps.bucket, key);
+    if (winner === undefined) throw err;
+    return resultOf(await existingManifest(deps, key, winner, event), event, deps);
+  }
+  return resultOf(manifest, event, deps);
+}
+
+async function writeNewArtifact(
+  deps: CombineSourcesDeps,
+  key: string,
+  manifest: Manifest,
+  event: CombineSourcesEvent,
+): Promise<void> {
+  const staging = await mkdtemp(join(deps.tmpDir ?? tmpdir(), 'stepdeploy-combine-'));
+  try {
+    await writeArtifact({ ...deps, key, manifest, sources: event.sources, tmpDir: staging });
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+/** The manifest of an artifact that is already there, if it records this event's commits. */
+async function existingManifest(
+  deps: CombineSourcesDeps,
+  key: string,
+  info: ObjectInfo,
+  event: CombineSourcesEvent,
+): Promise<Manifest> {
+  const manifest = await readArtifactManifest(deps, key, info);
+  const mismatch = commitMismatch(manifest, event);
+  if (mismatch !== undefined) {
+    throw new ArtifactConflictError(
+      `s3://${deps.bucket}/${key} already exists and is never overwritten: ${mismatch}. ` +
+        'Start a new execution to deploy other commits',
+    );
+  }
+  return manifest;
+}
+
+/** Reads stepdeploy-manifest.json, the first entry, with ranged GETs instead of a download. */
+async function readArtifactManifest(deps: CombineSourcesDeps, key: string, info: ObjectInfo): Promise<Manifest> {
+  const unreadable = (why: string, cause?: unknown): ArtifactConflictError =>
+    new ArtifactConflictError(`s3://${deps.bucket}/${key} already exists but ${why}; it is never overwritten`, {
+      cause,
+    });
+  let zipfile;
+  try {
+    zipfile = await openZipInS3(deps.s3, { bucket: deps.bucket, key, size: info.size, etag: info.etag });
+  } catch (err) {
+    throw unreadable('is not a readable zip', err);
+  }
+  try {
+    const first = await zipEntries(zipfile).next();
+    if (first.done === true || first.value.fileName !== MANIFEST_NAME) {
+      throw unreadable(`does not start with ${MANIFEST_NAME} (not written by stepdeploy)`);
+    }
+    const json = await text(await zipfile.openReadStreamPromise(first.value));
+    const parsed = manifestSchema.safeParse(JSON.parse(json));
+    if (!parsed.success) throw unreadable(`its ${MANIFEST_NAME} is not a stepdeploy manifest`, parsed.error);
+    return parsed.data;
+  } finally {
+    zipfile.close();
+  }
+}
+
+function resultOf(manifest: Manifest, event: CombineSourcesEvent, deps: CombineSourcesDeps): CombineSourcesResult {
+  const buildPath = `artifacts/${manifest.environment}/${manifest.execution}`;
+  const key = `${buildPath}/source.zip`;
+  const build = buildEnvironment(manifest, event.variables);
+  return {
+    key,
+    location: `${deps.bucket}/${key}`,
+    buildPath,
+    manifest,
+    buildEnvironment: build,
+    deployEnvironment: deployEnvironment(build, event.deployRoleArn),
+  };
+}

@@ -1,0 +1,50 @@
+import type { CodeBuildEnvironmentVariable, CombineSourcesEvent, Manifest } from '../shared/contracts';
+import { VariableConflictError } from './errors';
+
+const DEPLOY_ROLE_VARIABLE = 'STEPDEPLOY_DEPLOY_ROLE_ARN';
+
+/** `feature-flags` → `FEATURE_FLAGS`: source names become part of variable names. */
+export function variableSuffix(sourceName: string): string {
+  return sourceName.toUpperCase().replace(/-/g, '_');
+}
+
+function plain(Name: string, Value: string): CodeBuildEnvironmentVariable {
+  return { Name, Type: 'PLAINTEXT', Value };
+}
+
+/**
+ * What the build job sees: where it runs, what it builds (each source's commit and branch) and
+ * the environment's own variables. Built from the manifest so that a redrive that finds an
+ * existing artifact describes exactly the commits inside it.
+ */
+export function buildEnvironment(
+  manifest: Manifest,
+  variables: CombineSourcesEvent['variables'],
+): CodeBuildEnvironmentVariable[] {
+  const own = [
+    plain('ENVIRONMENT', manifest.environment),
+    plain('STEPDEPLOY_EXECUTION', manifest.execution),
+    ...(manifest.requestedBy === null ? [] : [plain('STEPDEPLOY_REQUESTED_BY', manifest.requestedBy)]),
+    ...manifest.sources.flatMap((s) => [
+      plain(`STEPDEPLOY_COMMIT_${variableSuffix(s.name)}`, s.commit),
+      plain(`STEPDEPLOY_BRANCH_${variableSuffix(s.name)}`, s.branch),
+    ]),
+  ];
+  const reserved = new Set([...own.map((v) => v.Name), DEPLOY_ROLE_VARIABLE]);
+  const clashes = Object.keys(variables).filter((name) => reserved.has(name) || name.startsWith('STEPDEPLOY_'));
+  if (clashes.length > 0) {
+    throw new VariableConflictError(
+      `environment ${manifest.environment} declares variable(s) ${clashes.join(', ')}, which stepdeploy sets itself: ` +
+        'rename them in stepdeploy.config.yml (ENVIRONMENT and STEPDEPLOY_* are reserved)',
+    );
+  }
+  return [...own, ...Object.entries(variables).map(([name, value]) => plain(name, value))];
+}
+
+/** The deploy job also needs the role it assumes in the environment's account. */
+export function deployEnvironment(
+  build: ReadonlyArray<CodeBuildEnvironmentVariable>,
+  deployRoleArn: string,
+): CodeBuildEnvironmentVariable[] {
+  return [...build, plain(DEPLOY_ROLE_VARIABLE, deployRoleArn)];
+}

@@ -1,0 +1,165 @@
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import type { Readable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import * as yauzl from 'yauzl';
+import type * as yazl from 'yazl';
+import type { FetchedSource } from '../shared/contracts';
+import { isNotFound } from '../shared/s3';
+import { zipEntries } from '../shared/zip';
+import { SnapshotError, UnsafeEntryError } from './errors';
+import type { PathRegistry } from './path-registry';
+
+const S_IFMT = 0o170000;
+const S_IFLNK = 0o120000;
+/** A symlink entry's data is its target path; anything longer is not a real link. */
+const MAX_LINK_TARGET = 4096;
+
+export type SnapshotSource = Pick<FetchedSource, 'name' | 'commit' | 'path' | 'snapshotKey'>;
+
+export interface AppendSnapshotOptions {
+  readonly s3: S3Client;
+  readonly bucket: string;
+  readonly source: SnapshotSource;
+  readonly zip: yazl.ZipFile;
+  readonly registry: PathRegistry;
+  /** A folder of its own for this invocation; the snapshot file is deleted before returning. */
+  readonly tmpDir: string;
+  /** Aborted when the upload fails, so a stalled copy gives up instead of waiting forever. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Copies every entry of one snapshot into the combined zip under the source's path. The
+ * snapshot goes to a temp file first (a zip's directory sits at its end, so reading it needs
+ * random access); entries are then copied one at a time, so memory holds one entry's buffers,
+ * whatever the snapshot's size. /tmp holds one snapshot at a time.
+ */
+export async function appendSnapshot(options: AppendSnapshotOptions): Promise<void> {
+  const { source, tmpDir } = options;
+  const file = join(tmpDir, `${source.name}-${source.commit}.zip`);
+  try {
+    await download(options, file);
+    const zipfile = await openSnapshot(file, source);
+    try {
+      for await (const entry of zipEntries(zipfile)) await appendEntry(options, zipfile, entry);
+    } catch (err) {
+      throw wrapReadError(err, source);
+    } finally {
+      zipfile.close();
+    }
+  } finally {
+    await rm(file, { force: true });
+  }
+}
+
+async function download({ s3, bucket, source, signal }: AppendSnapshotOptions, file: string): Promise<void> {
+  try {
+    const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: source.snapshotKey }), {
+      abortSignal: signal,
+    });
+    await pipeline(response.Body as Readable, createWriteStream(file), { signal });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    throw new SnapshotError(
+      `the snapshot of source "${source.name}" at commit ${source.commit} is missing: s3://${bucket}/${source.snapshotKey}`,
+      { cause: err },
+    );
+  }
+}
+
+async function openSnapshot(file: string, source: SnapshotSource): Promise<yauzl.ZipFile> {
+  try {
+    // decodeStrings: false so that unsafe names reach our own check, which names the source.
+    return await yauzl.openPromise(file, { lazyEntries: true, autoClose: false, decodeStrings: false });
+  } catch (err) {
+    throw new SnapshotError(`${source.snapshotKey} (source "${source.name}") is not a readable zip: ${String(err)}`, {
+      cause: err,
+    });
+  }
+}
+
+/** yauzl and zlib report a corrupt zip with plain Errors; ours and the SDK's have names of their own. */
+function wrapReadError(err: unknown, source: SnapshotSource): unknown {
+  if (err instanceof Error && err.name !== 'Error') return err;
+  return new SnapshotError(`cannot read ${source.snapshotKey} (source "${source.name}"): ${String(err)}`, {
+    cause: err,
+  });
+}
+
+async function appendEntry(options: AppendSnapshotOptions, zipfile: yauzl.ZipFile, entry: yauzl.Entry): Promise<void> {
+  const { source, zip, registry, signal } = options;
+  const owner = `source "${source.name}"`;
+  const name = entryName(entry, source);
+  if (name === undefined) return;
+  const target = prefixOf(source.path) + name;
+  const mode = unixMode(entry);
+  const mtime = entry.getLastModDate();
+  if (target.endsWith('/')) {
+    if (registry.claimFolder(target.slice(0, -1), owner)) zip.addEmptyDirectory(target, { mode, mtime });
+    return;
+  }
+  registry.claimFile(target, owner);
+  if (mode !== undefined && (mode & S_IFMT) === S_IFLNK) {
+    zip.addBuffer(await readLinkTarget(zipfile, entry, target, source), target, { mode, mtime });
+    return;
+  }
+  const data = await zipfile.openReadStreamPromise(entry);
+  zip.addReadStream(data, target, { mode, mtime, size: entry.uncompressedSize, compress: entry.compressionMethod !== 0 });
+  try {
+    // yazl pumps one entry at a time; waiting here keeps a single entry in flight.
+    await finished(data, { signal });
+  } catch (err) {
+    data.destroy();
+    throw err;
+  }
+}
+
+/** "." puts a source at the artifact's root; "config/" under config/. */
+function prefixOf(path: string): string {
+  return path === '.' ? '' : path;
+}
+
+/**
+ * The entry's path inside its source, or undefined for the source's own root folder ("./"),
+ * which holds no content. Absolute paths and `..` are zip-slip: refused, naming the source.
+ */
+function entryName(entry: yauzl.Entry, source: SnapshotSource): string | undefined {
+  const raw = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false);
+  const problem = yauzl.validateFileName(raw);
+  if (problem !== null) {
+    throw new UnsafeEntryError(
+      `snapshot ${source.snapshotKey} (source "${source.name}") has an entry that would be extracted outside ` +
+        `the artifact (${problem}); the combined artifact is refused`,
+    );
+  }
+  const name = posix.normalize(raw);
+  return name === './' || name === '.' ? undefined : name;
+}
+
+/** The entry's unix mode when the zip recorded one (file type bits set), so executables stay executable. */
+function unixMode(entry: yauzl.Entry): number | undefined {
+  const mode = entry.externalFileAttributes >>> 16;
+  return (mode & S_IFMT) === 0 ? undefined : mode;
+}
+
+async function readLinkTarget(
+  zipfile: yauzl.ZipFile,
+  entry: yauzl.Entry,
+  path: string,
+  source: SnapshotSource,
+): Promise<Buffer> {
+  const refuse = (why: string): UnsafeEntryError =>
+    new UnsafeEntryError(`symlink "${path}" in snapshot ${source.snapshotKey} (source "${source.name}") ${why}`);
+  if (entry.uncompressedSize > MAX_LINK_TARGET) throw refuse(`has a ${entry.uncompressedSize}-byte target`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of await zipfile.openReadStreamPromise(entry)) chunks.push(chunk as Buffer);
+  const target = Buffer.concat(chunks);
+  const resolved = posix.normalize(posix.join(posix.dirname(path), target.toString('utf8')));
+  if (posix.isAbsolute(target.toString('utf8')) || resolved === '..' || resolved.startsWith('../')) {
+    throw refuse(`points outside the artifact (${target.toString('utf8')})`);
+  }
+  return target;
+}
