@@ -1,0 +1,171 @@
+import { Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { logicalIdOf } from './logical-id';
+
+/** The S3 layout (DESIGN.md "S3 layout"): each prefix has its own lifecycle and its own readers and writers. */
+export const SOURCES_PREFIX = 'sources/';
+export const ARTIFACTS_PREFIX = 'artifacts/';
+export const DEPLOYMENTS_PREFIX = 'deployments/';
+
+export interface ArtifactsBucketProps {
+  /**
+   * How long combined artifacts and build outputs (`artifacts/`) are kept. Redrive and re-deploys of
+   * an old execution need them, so keep them longer than the longest you would redrive.
+   * @default Duration.days(90)
+   */
+  readonly artifactsExpiration?: Duration;
+  /**
+   * How long source snapshots (`sources/`) are kept. They are content-addressed: a later fetch of the
+   * same commit reuses the snapshot, so they outlive single executions.
+   * @default Duration.days(180)
+   */
+  readonly sourcesExpiration?: Duration;
+  /**
+   * How long overwritten or expired object versions are kept. `deployments/` current objects are kept forever.
+   * @default Duration.days(30)
+   */
+  readonly noncurrentVersionExpiration?: Duration;
+  /**
+   * How long server access logs are kept.
+   * @default Duration.days(365)
+   */
+  readonly accessLogsExpiration?: Duration;
+  /**
+   * What happens to the buckets when the stack is deleted.
+   * @default RemovalPolicy.RETAIN — `deployments/` is the record of what is deployed where.
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * The pipeline's one artifacts bucket (versioned, SSE-S3, SSL only, no public access, server access
+ * logs to a logs bucket) and prefix-scoped grants: each role gets only the prefixes it needs.
+ */
+export class ArtifactsBucket extends Construct {
+  public readonly bucket: s3.Bucket;
+  public readonly accessLogsBucket: s3.Bucket;
+
+  constructor(scope: Construct, id: string, props: ArtifactsBucketProps = {}) {
+    super(scope, id);
+    const artifactsExpiration = wholeDays('artifactsExpiration', props.artifactsExpiration ?? Duration.days(90));
+    const sourcesExpiration = wholeDays('sourcesExpiration', props.sourcesExpiration ?? Duration.days(180));
+    const noncurrentVersionExpiration = wholeDays(
+      'noncurrentVersionExpiration',
+      props.noncurrentVersionExpiration ?? Duration.days(30),
+    );
+    const accessLogsExpiration = wholeDays('accessLogsExpiration', props.accessLogsExpiration ?? Duration.days(365));
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+
+    this.accessLogsBucket = new s3.Bucket(this, 'AccessLogs', {
+      // S3 server access logging delivers only to buckets with SSE-S3 default encryption.
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [{ id: 'expire-access-logs', expiration: accessLogsExpiration }],
+      removalPolicy,
+    });
+    Validations.of(this.accessLogsBucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason:
+        'This bucket is the destination of the artifacts bucket server access logs; logging it too would need a third bucket with the same finding.',
+    });
+
+    this.bucket = new s3.Bucket(this, 'Resource', {
+      versioned: true,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      serverAccessLogsBucket: this.accessLogsBucket,
+      serverAccessLogsPrefix: 'artifacts-bucket/',
+      lifecycleRules: [
+        { id: 'expire-artifacts', prefix: ARTIFACTS_PREFIX, expiration: artifactsExpiration },
+        { id: 'expire-source-snapshots', prefix: SOURCES_PREFIX, expiration: sourcesExpiration },
+        {
+          // Covers `deployments/` too: only replaced versions of current.json go, history entries stay.
+          id: 'expire-noncurrent-versions',
+          noncurrentVersionExpiration,
+          expiredObjectDeleteMarker: true,
+        },
+        // combine-sources uploads source.zip in parts; a crashed upload must not leave parts billed forever.
+        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
+      ],
+      removalPolicy,
+    });
+  }
+
+  public get bucketName(): string {
+    return this.bucket.bucketName;
+  }
+
+  /** s3:GetObject (and GetObjectVersion) on `<prefix>*`. */
+  public grantReadObjects(grantee: iam.IGrantable, prefix: string): iam.Grant {
+    return this.grantObjects(grantee, prefix, ['s3:GetObject', 's3:GetObjectVersion']);
+  }
+
+  /** s3:PutObject on `<prefix>*` (conditional writes with If-None-Match / If-Match need nothing more). */
+  public grantWriteObjects(grantee: iam.IGrantable, prefix: string): iam.Grant {
+    return this.grantObjects(grantee, prefix, ['s3:PutObject']);
+  }
+
+  /** s3:ListBucket, limited to keys under `prefix`. */
+  public grantList(grantee: iam.IGrantable, prefix: string): iam.Grant {
+    checkPrefix(prefix);
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:ListBucket'],
+      resourceArns: [this.bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } },
+    });
+  }
+
+  /** What CodeBuild checks on a bucket before it reads an S3 source or uploads artifacts. */
+  public grantBucketLocation(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetBucketAcl', 's3:GetBucketLocation'],
+      resourceArns: [this.bucket.bucketArn],
+    });
+  }
+
+  /** The cdk-nag finding id of the `<prefix>*` resource wildcard these grants create. */
+  public wildcardFindingId(prefix: string): string {
+    return `AwsSolutions-IAM5[Resource::<${logicalIdOf(this.bucket)}.Arn>/${prefix}*]`;
+  }
+
+  /**
+   * Acknowledges the `<prefix>*` wildcard on `scope` (a role or policy): object keys under a
+   * prefix hold an environment, execution or commit only known at run time.
+   */
+  public acknowledgePrefixWildcard(scope: Construct, prefix: string, why: string): void {
+    Validations.of(scope).acknowledge({ id: this.wildcardFindingId(prefix), reason: `Keys under ${prefix} are named at run time: ${why}` });
+  }
+
+  private grantObjects(grantee: iam.IGrantable, prefix: string, actions: string[]): iam.Grant {
+    checkPrefix(prefix);
+    return iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [this.bucket.arnForObjects(`${prefix}*`)] });
+  }
+}
+
+function checkPrefix(prefix: string): void {
+  if (!/^[a-z]+\/$/.test(prefix)) {
+    throw new Error(
+      `prefix must be one of the layout's folders such as "${ARTIFACTS_PREFIX}" (lowercase, ending in "/"), got ${JSON.stringify(prefix)}`,
+    );
+  }
+}
+
+function wholeDays(name: string, duration: Duration): Duration {
+  if (Token.isUnresolved(duration.toSeconds())) return duration;
+  const days = duration.toDays({ integral: false });
+  if (!Number.isInteger(days) || days < 1) {
+    throw new Error(
+      `${name} must be a whole number of days, at least 1 (S3 lifecycle rules count in days), got ${duration.toHumanString()}; use Duration.days(n)`,
+    );
+  }
+  return duration;
+}

@@ -1,0 +1,188 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { Annotations, CfnOutput, Duration, Size, Stack, type StackProps } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { sourceTypeOf, type PipelineConfig } from '../tasks/shared/config';
+import { readDefinitionText, type SubstitutionName, type Substitutions } from '../workflows/definition';
+import { ARTIFACTS_PREFIX, ArtifactsBucket, DEPLOYMENTS_PREFIX, SOURCES_PREFIX } from './artifacts-bucket';
+import { loadBuildSpec } from './buildspec-file';
+import { DeployStateMachine } from './deploy-state-machine';
+import { taskTimeoutSeconds, timeoutFor } from './definition-timeouts';
+import { Notifications } from './notifications';
+import { OperatorPolicy } from './operator-policy';
+import { PipelineProjects } from './pipeline-projects';
+import { PROJECT_ROOT, TaskFunction } from './task-function';
+
+/** Where validate-input finds the config inside its bundle (the function's code is at /var/task). */
+export const BUNDLED_CONFIG_PATH = '/var/task/stepdeploy.config.yml';
+
+export const LOCAL_REPOSITORY_WARNING = 'stepdeploy:localRepository';
+
+export interface PipelineStackProps extends StackProps {
+  /** The validated pipeline config (tasks/shared/config.ts `loadConfig`). */
+  readonly config: PipelineConfig;
+  /** The config file: validate-input bundles it, and the build and deploy buildspecs are relative to its folder. */
+  readonly configPath: string;
+  /**
+   * Repository root holding `tasks/`, `buildspecs/fetch-source.yml` and `package-lock.json`.
+   * @default the folder above infra/
+   */
+  readonly projectRoot?: string;
+}
+
+/**
+ * One deploy pipeline in the tooling account: artifacts bucket, fetch/build/deploy projects, the
+ * task functions, the state machine from workflows/deploy-pipeline.asl.json, notifications and an
+ * operator policy.
+ */
+export class PipelineStack extends Stack {
+  public readonly artifacts: ArtifactsBucket;
+  public readonly projects: PipelineProjects;
+  public readonly taskFunctions: Readonly<Record<'validateInput' | 'combineSources' | 'runHook' | 'recordDeployment', TaskFunction>>;
+  public readonly deployStateMachine: DeployStateMachine;
+  public readonly notifications: Notifications;
+  public readonly operatorPolicy: OperatorPolicy;
+
+  constructor(scope: Construct, id: string, props: PipelineStackProps) {
+    super(scope, id, { description: `stepdeploy pipeline ${props.config.pipeline}`, ...props });
+    // Server access logs are delivered under a bucket policy, not the legacy log-delivery ACL,
+    // so the logs bucket can keep ACLs disabled (the default for new apps; cdk.json predates it).
+    this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
+    const { config } = props;
+    const configPath = resolve(props.configPath);
+    if (!existsSync(configPath)) {
+      throw new Error(`configPath must be an existing file (validate-input bundles it), got ${props.configPath}; pass the path the config was loaded from`);
+    }
+    const projectRoot = props.projectRoot ?? PROJECT_ROOT;
+    const configDir = dirname(configPath);
+
+    for (const [name, source] of Object.entries(config.sources)) {
+      if (sourceTypeOf(source) === 'LOCAL_GIT') {
+        Annotations.of(this).addWarningV2(
+          LOCAL_REPOSITORY_WARNING,
+          `sources.${name}.repository is a local path (${source.repository}): CodeBuild on AWS cannot fetch a path on this machine, so FetchSources will fail for it. Set it to the repository URL (GitHub, GitLab, Bitbucket or CodeCommit) before deploying; local paths work with the local runtime only.`,
+        );
+      }
+    }
+
+    const definitionText = readDefinitionText();
+    const timeouts = taskTimeoutSeconds(definitionText);
+    const timeout = (name: SubstitutionName): Duration => Duration.seconds(timeoutFor(timeouts, name));
+
+    this.artifacts = new ArtifactsBucket(this, 'Artifacts');
+
+    this.projects = new PipelineProjects(this, 'Projects', {
+      namePrefix: config.pipeline,
+      artifacts: this.artifacts,
+      fetchBuildSpec: loadBuildSpec(join(projectRoot, 'buildspecs', 'fetch-source.yml'), 'buildspecs/fetch-source.yml'),
+      buildBuildSpec: loadBuildSpec(resolve(configDir, config.buildspecs.build), 'buildspecs.build'),
+      deployBuildSpec: loadBuildSpec(resolve(configDir, config.buildspecs.deploy), 'buildspecs.deploy'),
+      fetchTimeout: timeout('FetchProjectName'),
+      buildTimeout: timeout('BuildProjectName'),
+      deployTimeout: timeout('DeployProjectName'),
+      deployRoleArns: Object.values(config.environments).map((e) => e.deployRoleArn),
+    });
+
+    const bucketEnv = { ARTIFACT_BUCKET: this.artifacts.bucketName };
+    const validateInput = new TaskFunction(this, 'ValidateInput', {
+      task: 'validate-input',
+      description: 'stepdeploy ValidateInput: checks the execution input against the bundled config',
+      timeout: timeout('ValidateInputFunctionArn'),
+      environment: { STEPDEPLOY_CONFIG_PATH: BUNDLED_CONFIG_PATH },
+      // The config travels inside the bundle: the function needs no S3 or parameter read to know the
+      // pipeline, and a config change is a code change that deploys with the stack.
+      afterBundling: (outputDir) => [`cp ${shellQuote(configPath)} ${shellQuote(join(outputDir, 'stepdeploy.config.yml'))}`],
+      projectRoot,
+    });
+    const combineSources = new TaskFunction(this, 'CombineSources', {
+      task: 'combine-sources',
+      description: 'stepdeploy CombineConfigAndCode: streams the source snapshots into source.zip with its manifest',
+      timeout: timeout('CombineSourcesFunctionArn'),
+      // Memory stays flat (streams), but a zip's directory sits at its end: reading a snapshot needs
+      // random access, so snapshots may be spooled to /tmp. 4 GiB holds a few GiB of sources; /tmp
+      // above 512 MiB costs a fraction of the memory price per GB-second.
+      memorySize: 512,
+      ephemeralStorageSize: Size.gibibytes(4),
+      environment: bucketEnv,
+      projectRoot,
+    });
+    this.artifacts.grantReadObjects(combineSources.role, SOURCES_PREFIX);
+    this.artifacts.grantWriteObjects(combineSources.role, ARTIFACTS_PREFIX);
+    this.artifacts.acknowledgePrefixWildcard(combineSources.role, SOURCES_PREFIX, 'reads the snapshots sources/<source>/<commit>.zip of the execution.');
+    this.artifacts.acknowledgePrefixWildcard(combineSources.role, ARTIFACTS_PREFIX, 'writes artifacts/<environment>/<execution>/source.zip once.');
+
+    const runHook = new TaskFunction(this, 'RunHook', {
+      task: 'run-hook',
+      description: 'stepdeploy PostDeployHooks: runs one post-deploy hook (HTTP check)',
+      timeout: timeout('RunHookFunctionArn'),
+      projectRoot,
+    });
+    const recordDeployment = new TaskFunction(this, 'RecordDeployment', {
+      task: 'record-deployment',
+      description: 'stepdeploy RecordDeployment: records what is deployed where under deployments/',
+      timeout: timeout('RecordDeploymentFunctionArn'),
+      environment: bucketEnv,
+      projectRoot,
+    });
+    this.artifacts.grantReadObjects(recordDeployment.role, DEPLOYMENTS_PREFIX);
+    this.artifacts.grantWriteObjects(recordDeployment.role, DEPLOYMENTS_PREFIX);
+    // Without ListBucket a missing current.json reads as 403 instead of 404 (first deployment).
+    this.artifacts.grantList(recordDeployment.role, DEPLOYMENTS_PREFIX);
+    this.artifacts.acknowledgePrefixWildcard(
+      recordDeployment.role,
+      DEPLOYMENTS_PREFIX,
+      'deployments/<environment>/current.json and deployments/<environment>/history/<entry>.',
+    );
+    this.taskFunctions = { validateInput, combineSources, runHook, recordDeployment };
+
+    const substitutions: Substitutions = {
+      ArtifactsBucket: this.artifacts.bucketName,
+      ValidateInputFunctionArn: validateInput.function.functionArn,
+      CombineSourcesFunctionArn: combineSources.function.functionArn,
+      RunHookFunctionArn: runHook.function.functionArn,
+      RecordDeploymentFunctionArn: recordDeployment.function.functionArn,
+      FetchProjectName: this.projects.fetch.projectName,
+      BuildProjectName: this.projects.build.projectName,
+      DeployProjectName: this.projects.deploy.projectName,
+    };
+    this.deployStateMachine = new DeployStateMachine(this, 'StateMachine', {
+      stateMachineName: config.pipeline,
+      definitionText,
+      substitutions,
+      taskFunctions: Object.values(this.taskFunctions).map((t) => t.function),
+      projects: this.projects.all,
+    });
+
+    this.notifications = new Notifications(this, 'Notifications', {
+      deployStateMachine: this.deployStateMachine,
+      projects: this.projects.all,
+      slackWebhookSecretName: config.notifications.slack?.webhookSecretName,
+      projectRoot,
+    });
+
+    this.operatorPolicy = new OperatorPolicy(this, 'OperatorPolicy', {
+      deployStateMachine: this.deployStateMachine,
+      projects: this.projects.all,
+      artifacts: this.artifacts,
+      logGroups: this.projects.logGroups,
+    });
+
+    new CfnOutput(this, 'StateMachineArn', {
+      description: 'The deploy pipeline (stepdeploy start/watch/redrive)',
+      value: this.deployStateMachine.stateMachine.stateMachineArn,
+    });
+    new CfnOutput(this, 'ArtifactsBucketName', {
+      description: 'sources/, artifacts/ and deployments/',
+      value: this.artifacts.bucketName,
+    });
+    new CfnOutput(this, 'OperatorPolicyArn', {
+      description: "Attach to the operators' role or group",
+      value: this.operatorPolicy.policy.managedPolicyArn,
+    });
+  }
+}
+
+/** Quotes one argument for the POSIX shell that runs bundling command hooks. */
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
