@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
   CompleteMultipartUploadCommand,
@@ -12,6 +13,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-jest';
 import type { CombineSourcesEvent } from '../../tasks/shared/contracts';
 import { combineSources } from '../../tasks/combine-sources/combine-sources';
 import { buildEnvironment, deployEnvironment } from '../../tasks/combine-sources/environment';
@@ -203,12 +205,192 @@ describe('combineSources (S3 call shapes)', () => {
   });
 
   it('leaves no staging files behind', async () => {
-    const tmp = await import('node:fs/promises').then((fs) => fs.mkdtemp(`${tmpdir()}/combine-test-`));
+    const tmp = await mkdtemp(join(tmpdir(), 'combine-test-'));
     s3Mock.on(HeadObjectCommand).rejects(notFound);
     s3Mock.on(PutObjectCommand).resolves({});
 
     await combineSources(event(), { s3, bucket: BUCKET, tmpDir: tmp });
 
     expect(await readdir(tmp)).toEqual([]);
+  });
+});
+
+describe('combineSources against a real local S3 (s3rver)', () => {
+  let s3: LocalS3;
+
+  beforeAll(async () => {
+    s3 = await startS3rver({ buckets: [BUCKET] });
+  });
+  afterAll(async () => {
+    await s3.stop();
+  });
+
+  async function put(key: string, body: Buffer): Promise<void> {
+    await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
+  }
+
+  async function download(key: string): Promise<Buffer> {
+    const response = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+    return Buffer.from(await response.Body!.transformToByteArray());
+  }
+
+  async function exists(key: string): Promise<boolean> {
+    return s3.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key })).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** Each test gets its own execution, so their artifacts never meet. */
+  async function scenario(execution: string, app: ZipEntrySpec[], config: ZipEntrySpec[] = CONFIG_SNAPSHOT) {
+    const e = event({ execution });
+    await put(e.sources[0]!.snapshotKey, await makeZip(app));
+    await put(e.sources[1]!.snapshotKey, await makeZip(config));
+    return { event: e, key: `artifacts/acceptance/${execution}/source.zip` };
+  }
+
+  it('combines the sources under their paths, keeps modes, and puts the manifest first', async () => {
+    const { event: e, key } = await scenario('round-trip', APP_SNAPSHOT);
+
+    const result = await combineSources(e, { s3: s3.client, bucket: BUCKET, now: () => CREATED_AT });
+
+    expect(result.key).toBe(key);
+    const entries = await readZip(await download(key));
+    expect(entries.map((x) => x.name)).toEqual([
+      'stepdeploy-manifest.json',
+      'stepdeploy/',
+      'stepdeploy/build',
+      'lib/generator/templates.rb',
+      'README.md',
+      'config/acceptance/',
+      'config/acceptance/settings.yml',
+    ]);
+    const byName = new Map(entries.map((x) => [x.name, x]));
+    expect(byName.get('stepdeploy/build')).toMatchObject({ mode: 0o100755, content: '#!/bin/sh\nrake run\n' });
+    expect(byName.get('config/acceptance/settings.yml')).toMatchObject({ mode: 0o100644, content: 'replicas: 2\n' });
+    expect(byName.get('stepdeploy/')!.mode).toBe(0o40755);
+    expect(JSON.parse(byName.get('stepdeploy-manifest.json')!.content)).toEqual({
+      environment: 'acceptance',
+      execution: 'round-trip',
+      requestedBy: 'jane',
+      createdAt: '2025-01-01T12:00:05.000Z',
+      sources: [
+        { name: 'app', branch: 'feature/cloudformationchange', commit: APP_COMMIT, snapshotKey: `sources/app/${APP_COMMIT}.zip`, path: '.' },
+        { name: 'config', branch: 'develop', commit: CONFIG_COMMIT, snapshotKey: `sources/config/${CONFIG_COMMIT}.zip`, path: 'config/' },
+      ],
+    });
+  });
+
+  it('returns the same result on a redrive and does not rewrite the artifact', async () => {
+    const { event: e, key } = await scenario('redrive', APP_SNAPSHOT);
+    const first = await combineSources(e, { s3: s3.client, bucket: BUCKET, now: () => CREATED_AT });
+    const before = await s3.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
+    // A different snapshot under the same key proves the second call never reads the snapshots again.
+    await put(e.sources[0]!.snapshotKey, await makeZip([{ name: 'changed.txt', content: 'x' }]));
+
+    const second = await combineSources(e, { s3: s3.client, bucket: BUCKET, now: () => new Date('2025-01-02T00:00:00Z') });
+
+    expect(second).toEqual(first);
+    const after = await s3.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
+    expect(after.ETag).toBe(before.ETag);
+    expect(after.LastModified).toEqual(before.LastModified);
+  });
+
+  it('fails with ArtifactConflictError when the existing artifact holds other commits', async () => {
+    const { event: e } = await scenario('conflict', APP_SNAPSHOT);
+    await combineSources(e, { s3: s3.client, bucket: BUCKET });
+    const otherCommit = 'ffffffffffffffffffffffffffffffffffffffff';
+    const other = event({
+      execution: 'conflict',
+      sources: [{ ...e.sources[0]!, commit: otherCommit, snapshotKey: `sources/app/${otherCommit}.zip` }, e.sources[1]!],
+    });
+
+    await expect(combineSources(other, { s3: s3.client, bucket: BUCKET })).rejects.toMatchObject({
+      name: 'ArtifactConflictError',
+      message: expect.stringContaining(`app@${otherCommit}`),
+    });
+  });
+
+  it('fails when two sources write the same file, naming both, and writes nothing', async () => {
+    const { event: e, key } = await scenario('collision', [...APP_SNAPSHOT, { name: 'config/acceptance/settings.yml', content: 'x' }]);
+
+    await expect(combineSources(e, { s3: s3.client, bucket: BUCKET })).rejects.toMatchObject({
+      name: 'PathCollisionError',
+      message: expect.stringMatching(/"config\/acceptance\/settings\.yml".*both source "app" and source "config"/),
+    });
+    expect(await exists(key)).toBe(false);
+  });
+
+  it('fails when a file of one source is a folder of another', async () => {
+    const { event: e } = await scenario('file-vs-folder', [...APP_SNAPSHOT, { name: 'config', content: 'x' }]);
+
+    await expect(combineSources(e, { s3: s3.client, bucket: BUCKET })).rejects.toMatchObject({
+      name: 'PathCollisionError',
+      message: expect.stringContaining('"config"'),
+    });
+  });
+
+  it('fails when a source ships its own stepdeploy-manifest.json', async () => {
+    const { event: e } = await scenario('manifest-clash', [{ name: 'stepdeploy-manifest.json', content: '{}' }]);
+
+    await expect(combineSources(e, { s3: s3.client, bucket: BUCKET })).rejects.toMatchObject({
+      name: 'PathCollisionError',
+      message: expect.stringContaining('the stepdeploy manifest and source "app"'),
+    });
+  });
+
+  it('refuses a zip-slip entry, naming the source, and writes nothing', async () => {
+    const e = event({ execution: 'zip-slip' });
+    const slip = renameEntry(await makeZip([{ name: 'xx/xx/evil.sh', content: 'rm -rf /' }]), 'xx/xx/evil.sh', '../../evil.sh');
+    await put(e.sources[0]!.snapshotKey, slip);
+    await put(e.sources[1]!.snapshotKey, await makeZip(CONFIG_SNAPSHOT));
+
+    await expect(combineSources(e, { s3: s3.client, bucket: BUCKET })).rejects.toMatchObject({
+      name: 'UnsafeEntryError',
+      message: expect.stringMatching(/source "app".*invalid relative path: \.\.\/\.\.\/evil\.sh/),
+    });
+    expect(await exists('artifacts/acceptance/zip-slip/source.zip')).toBe(false);
+  });
+
+  it('refuses an absolute entry path', async () => {
+    const e = event({ execution: 'absolute' });
+    const slip = renameEntry(await makeZip([{ name: 'xetc/passwd', content: 'x' }]), 'xetc/passwd', '/etc/passwd');
+    await put(e.sources[0]!.snapshotKey, slip);
+    await put(e.sources[1]!.snapshotKey, await makeZip(CONFIG_SNAPSHOT));
+
+    await expect(combineSources(e, { s3: s3.client, bucket: BUCKET })).rejects.toMatchObject({
+      name: 'UnsafeEntryError',
+      message: expect.stringContaining('absolute path: /etc/passwd'),
+    });
+  });
+
+  it('keeps symlinks inside the artifact and refuses one that points outside', async () => {
+    const inside = await scenario('symlink-ok', [...APP_SNAPSHOT, { name: 'lib/settings.yml', content: '../config/acceptance/settings.yml', mode: 0o120777 }]);
+    await combineSources(inside.event, { s3: s3.client, bucket: BUCKET });
+    const link = (await readZip(await download(inside.key))).find((x) => x.name === 'lib/settings.yml');
+    expect(link).toMatchObject({ mode: 0o120777, content: '../config/acceptance/settings.yml' });
+
+    const outside = await scenario('symlink-out', [{ name: 'lib/passwd', content: '../../etc/passwd', mode: 0o120777 }]);
+    await expect(combineSources(outside.event, { s3: s3.client, bucket: BUCKET })).rejects.toMatchObject({
+      name: 'UnsafeEntryError',
+      message: expect.stringContaining('symlink "lib/passwd"'),
+    });
+  });
+
+  it('runs through the handler with the endpoint from the environment, as the local runtime does', async () => {
+    const { event: e, key } = await scenario('via-handler', APP_SNAPSHOT);
+    const saved = { ...process.env };
+    Object.assign(process.env, s3.env, { ARTIFACT_BUCKET: BUCKET });
+    try {
+      let handler!: (event: unknown) => Promise<unknown>;
+      await jest.isolateModulesAsync(async () => {
+        ({ handler } = await import('../../tasks/combine-sources/handler'));
+      });
+
+      await expect(handler(e)).resolves.toMatchObject({ key });
+      await expect(handler({ ...e, sources: [] })).rejects.toMatchObject({ name: 'InvalidEventError' });
+    } finally {
+      process.env = saved;
+    }
   });
 });
