@@ -1,0 +1,268 @@
+import { execFile } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, openSync, closeSync, realpathSync, statSync, symlinkSync, chmodSync } from 'node:fs';
+import { dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import yauzl from 'yauzl';
+import { SourceError } from './errors';
+import type { SourceType } from './types';
+
+export const GIT_SOURCE_TYPES: ReadonlyArray<SourceType> = [
+  'LOCAL_GIT',
+  'GITHUB',
+  'GITHUB_ENTERPRISE',
+  'GITLAB',
+  'GITLAB_SELF_MANAGED',
+  'BITBUCKET',
+  'CODECOMMIT',
+];
+
+export interface FetchedSource {
+  /** The commit (git) or object version (S3, when versioned) that was fetched. */
+  readonly resolvedSourceVersion?: string;
+}
+
+const SHA = /^[0-9a-f]{40}$/;
+
+/**
+ * A source version as git will see it. Execution input reaches this value, so it must be a
+ * plain ref name or commit id (the DESIGN.md branch rule) before it gets near git's arguments.
+ */
+export function checkSourceVersion(version: string): void {
+  const rule =
+    'a branch name ([A-Za-z0-9._/-], no leading "-", no "..", no "@{", no "//", no trailing "/", "." or ".lock", at most 200 characters) or a full commit id';
+  const ok =
+    version.length > 0 &&
+    version.length <= 200 &&
+    /^[A-Za-z0-9._/-]+$/.test(version) &&
+    !version.startsWith('-') &&
+    !version.startsWith('/') &&
+    !version.includes('..') &&
+    !version.includes('//') &&
+    !version.endsWith('/') &&
+    !version.endsWith('.') &&
+    !version.endsWith('.lock') &&
+    !version.split('/').some((part) => part.startsWith('.'));
+  if (!ok) throw new SourceError(`SourceVersion ${JSON.stringify(version)} is not ${rule}`);
+}
+
+/** A local repository path or file:// URL as a file:// URL; anything else is refused. */
+export function localRepositoryUrl(location: string, type: SourceType): string {
+  let path: string;
+  if (location.startsWith('file://')) {
+    try {
+      path = fileURLToPath(location);
+    } catch (error) {
+      throw new SourceError(`SourceLocation ${JSON.stringify(location)} is not a valid file:// URL`, { cause: error });
+    }
+  } else if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(location) || /^[^/]+@[^/]+:/.test(location)) {
+    throw new SourceError(
+      `${type} source ${JSON.stringify(location)}: the local runner clones only local repositories (a path or file:// URL); ` +
+        'set the source repository to a local clone in stepdeploy.config.yml',
+    );
+  } else {
+    path = resolve(location);
+  }
+  if (!existsSync(path) || !statSync(path).isDirectory()) {
+    throw new SourceError(`${type} source ${JSON.stringify(location)}: no repository directory at ${path}`);
+  }
+  return pathToFileURL(path).href;
+}
+
+export interface GitFetchOptions {
+  readonly type: SourceType;
+  readonly location: string;
+  readonly version?: string;
+  readonly srcDir: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly log: (line: string) => void;
+}
+
+/**
+ * Real git: a shallow fetch of exactly the requested ref into an empty repository, then a
+ * checkout of it, as CodeBuild clones a source at a SourceVersion. The version never reaches git
+ * in a position where it could be read as an option (`refs/heads/<branch>`, after `--`), and git
+ * runs without a shell.
+ */
+export async function fetchGitSource(options: GitFetchOptions): Promise<FetchedSource> {
+  const url = localRepositoryUrl(options.location, options.type);
+  const version = options.version;
+  if (version !== undefined) checkSourceVersion(version);
+  const git = (args: string[], cwd?: string): Promise<string> => runGit(args, options.env, cwd);
+
+  mkdirSync(options.srcDir, { recursive: true });
+  await git(['-c', 'init.defaultBranch=main', 'init', '-q', '--', options.srcDir]);
+  let refspec: string;
+  let branch: string | undefined;
+  if (version === undefined) refspec = 'HEAD';
+  else if (SHA.test(version)) refspec = version;
+  else if (version.startsWith('refs/')) refspec = version;
+  else {
+    branch = version;
+    refspec = `refs/heads/${version}`;
+  }
+  options.log(`Fetching ${refspec} from ${url}`);
+  try {
+    await git(['fetch', '-q', '--depth=1', '--no-tags', '--', url, refspec], options.srcDir);
+  } catch (error) {
+    const what = branch !== undefined ? `branch ${JSON.stringify(branch)}` : JSON.stringify(refspec);
+    throw new SourceError(`could not fetch ${what} from ${options.location}: ${(error as Error).message}`, { cause: error });
+  }
+  if (branch !== undefined) await git(['checkout', '-q', '-B', branch, 'FETCH_HEAD', '--'], options.srcDir);
+  else await git(['-c', 'advice.detachedHead=false', 'checkout', '-q', '--detach', 'FETCH_HEAD', '--'], options.srcDir);
+  const commit = (await git(['rev-parse', '--verify', 'HEAD^{commit}'], options.srcDir)).trim();
+  options.log(`Resolved ${version ?? 'HEAD'} to commit ${commit}`);
+  return { resolvedSourceVersion: commit };
+}
+
+function runGit(args: string[], env: Readonly<Record<string, string>>, cwd?: string): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(
+      'git',
+      args,
+      { cwd, env: { ...env }, maxBuffer: 16 * 1024 * 1024, windowsHide: true },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(stderr.trim() || error.message));
+        else resolvePromise(stdout);
+      },
+    );
+  });
+}
+
+export interface S3FetchOptions {
+  readonly s3: S3Client;
+  /** `<bucket>/<key>`, as CodeBuild's S3 source location. */
+  readonly location: string;
+  readonly srcDir: string;
+  /** Where the downloaded zip is kept. */
+  readonly downloadPath: string;
+  readonly log: (line: string) => void;
+}
+
+export async function fetchS3Source(options: S3FetchOptions): Promise<FetchedSource> {
+  const slash = options.location.indexOf('/');
+  if (slash <= 0 || slash === options.location.length - 1) {
+    throw new SourceError(`S3 source location must be <bucket>/<key>, got ${JSON.stringify(options.location)}`);
+  }
+  const Bucket = options.location.slice(0, slash);
+  const Key = options.location.slice(slash + 1);
+  options.log(`Downloading s3://${Bucket}/${Key}`);
+  let versionId: string | undefined;
+  try {
+    const object = await options.s3.send(new GetObjectCommand({ Bucket, Key }));
+    versionId = object.VersionId;
+    mkdirSync(dirname(options.downloadPath), { recursive: true });
+    await pipeline(object.Body as NodeJS.ReadableStream, createWriteStream(options.downloadPath));
+  } catch (error) {
+    throw new SourceError(`could not download s3://${Bucket}/${Key}: ${(error as Error).message}`, { cause: error });
+  }
+  mkdirSync(options.srcDir, { recursive: true });
+  await extractZip(options.downloadPath, options.srcDir);
+  return versionId !== undefined && versionId !== 'null' ? { resolvedSourceVersion: versionId } : {};
+}
+
+const S_IFMT = 0o170000;
+const S_IFLNK = 0o120000;
+const S_IFDIR = 0o040000;
+
+/**
+ * Extracts a zip keeping unix modes (exec bits) and symlinks. Every entry must land inside
+ * `dest`: absolute names, `..` segments, symlinks that point outside and writes through
+ * symlinks are refused (zip-slip).
+ */
+export function extractZip(zipPath: string, dest: string): Promise<void> {
+  const root = realpathSync(dest);
+  const inside = (p: string): boolean => p === root || p.startsWith(root + sep);
+  return new Promise((resolvePromise, reject) => {
+    yauzl.open(zipPath, { lazyEntries: true, decodeStrings: true, validateEntrySizes: true }, (openError, zip) => {
+      if (openError || !zip) {
+        reject(new SourceError(`source zip is not readable: ${openError?.message ?? 'unknown error'}`, { cause: openError }));
+        return;
+      }
+      const fail = (message: string, cause?: unknown): void => {
+        zip.close();
+        reject(new SourceError(message, { cause }));
+      };
+      zip.on('error', (error: Error) => fail(`source zip is not readable: ${error.message}`, error));
+      zip.on('end', () => resolvePromise());
+      zip.on('entry', (entry: yauzl.Entry) => {
+        const name = entry.fileName;
+        const normalized = normalize(name);
+        if (isAbsolute(name) || name.includes('\\') || normalized.split(sep).includes('..')) {
+          fail(`source zip entry ${JSON.stringify(name)} would be written outside the source directory`);
+          return;
+        }
+        const target = join(root, normalized);
+        const unix = entry.versionMadeBy >> 8 === 3;
+        const mode = unix ? (entry.externalFileAttributes >>> 16) & 0xffff : 0;
+        const type = mode & S_IFMT;
+        try {
+          mkdirSync(dirname(target), { recursive: true });
+          if (!inside(realpathSync(dirname(target)))) {
+            fail(`source zip entry ${JSON.stringify(name)} would be written through a symlink outside the source directory`);
+            return;
+          }
+        } catch (error) {
+          fail(`source zip entry ${JSON.stringify(name)}: ${(error as Error).message}`, error);
+          return;
+        }
+        if (name.endsWith('/') || type === S_IFDIR) {
+          mkdirSync(target, { recursive: true });
+          zip.readEntry();
+          return;
+        }
+        zip.openReadStream(entry, (streamError, stream) => {
+          if (streamError || !stream) {
+            fail(`source zip entry ${JSON.stringify(name)}: ${streamError?.message ?? 'unreadable'}`, streamError);
+            return;
+          }
+          if (type === S_IFLNK) {
+            const chunks: Buffer[] = [];
+            stream.on('data', (c: Buffer) => chunks.push(c));
+            stream.on('error', (e) => fail(`source zip entry ${JSON.stringify(name)}: ${e.message}`, e));
+            stream.on('end', () => {
+              const link = Buffer.concat(chunks).toString('utf8');
+              const resolved = resolve(dirname(target), link);
+              if (isAbsolute(link) || !inside(resolved)) {
+                fail(`source zip symlink ${JSON.stringify(name)} -> ${JSON.stringify(link)} points outside the source directory`);
+                return;
+              }
+              try {
+                symlinkSync(link, target);
+              } catch (e) {
+                fail(`source zip entry ${JSON.stringify(name)}: ${(e as Error).message}`, e);
+                return;
+              }
+              zip.readEntry();
+            });
+            return;
+          }
+          let fd: number;
+          try {
+            // O_EXCL: never follows an existing file or symlink at that name.
+            fd = openSync(target, 'wx', 0o600);
+          } catch (error) {
+            fail(`source zip entry ${JSON.stringify(name)}: ${(error as Error).message}`, error);
+            return;
+          }
+          const out = createWriteStream('', { fd });
+          pipeline(stream, out)
+            .then(() => {
+              chmodSync(target, (mode & 0o777) || 0o644);
+              zip.readEntry();
+            })
+            .catch((e: Error) => {
+              try {
+                closeSync(fd);
+              } catch {
+                // already closed by the stream
+              }
+              fail(`source zip entry ${JSON.stringify(name)}: ${e.message}`, e);
+            });
+        });
+      });
+      zip.readEntry();
+    });
+  });
+}
