@@ -1,0 +1,216 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import {
+  formatPath,
+  loadConfig,
+  parseConfig,
+  resolveRepository,
+  sourceTypeOf,
+  type SourceConfig,
+} from '../../../tasks/shared/config';
+import { ConfigError } from '../../../tasks/shared/errors';
+
+const EXAMPLE_PATH = resolve(__dirname, '../../../stepdeploy.config.yml');
+
+/** The example config as plain data, changed by `edit`, then parsed; returns the error message. */
+function failureOf(edit: (raw: any) => void): string {
+  const raw = JSON.parse(JSON.stringify(loadConfig(EXAMPLE_PATH)));
+  edit(raw);
+  try {
+    parseConfig(raw, 'stepdeploy.config.yml');
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).name).toBe('ConfigError');
+    return (err as Error).message;
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+describe('the example stepdeploy.config.yml', () => {
+  test('parses, with defaults filled in', () => {
+    const config = loadConfig(EXAMPLE_PATH);
+
+    expect(config.pipeline).toBe('stepdeploy-example');
+    expect(Object.keys(config.sources)).toEqual(['app', 'config']);
+    expect(Object.keys(config.environments)).toEqual(['acceptance', 'preproduction', 'production']);
+    expect(config.environments.production).toEqual({
+      account: '333333333333',
+      region: 'eu-west-1',
+      deployRoleArn: 'arn:aws:iam::333333333333:role/stepdeploy-deploy',
+      branches: ['main'],
+      concurrency: 'superseded',
+      variables: {},
+      hooks: [],
+    });
+    expect(config.buildspecs).toEqual({ build: 'buildspecs/build.yml', deploy: 'buildspecs/deploy.yml' });
+    expect(config.notifications.slack?.webhookSecretName).toBe('stepdeploy/slack-webhook');
+  });
+});
+
+describe('parseConfig', () => {
+  test('fails for a bad branch pattern, naming the path, value and fix', () => {
+    const message = failureOf((c) => {
+      c.environments.production.branches = ['main feature'];
+    });
+
+    expect(message).toContain(
+      'environments.production.branches[0]: must be a branch name, "*" for any branch, or a name with "*" wildcards such as "release/*" (got "main feature")',
+    );
+  });
+
+  test('fails for an empty branch policy', () => {
+    const message = failureOf((c) => {
+      c.environments.production.branches = [];
+    });
+
+    expect(message).toContain('environments.production.branches: must list at least one branch pattern ("*" allows any valid branch) (got [])');
+  });
+
+  test('fails for a duplicate source path, naming both sources', () => {
+    const message = failureOf((c) => {
+      c.sources.config.path = '.';
+    });
+
+    expect(message).toContain('sources.config.path: "." is already used by source "app"; give each source its own folder (got ".")');
+  });
+
+  test('fails for a webhook URL in webhookSecretName', () => {
+    const url = 'https://hooks.slack.com/services/T000/B000/XXXX';
+    const message = failureOf((c) => {
+      c.notifications.slack.webhookSecretName = url;
+    });
+
+    expect(message).toContain(`notifications.slack.webhookSecretName: must be a Secrets Manager secret name, not the webhook URL itself (got "${url}")`);
+  });
+
+  test('fails for a default branch that is not a valid branch name', () => {
+    const message = failureOf((c) => {
+      c.sources.app.defaultBranch = 'x$(touch pwned)';
+    });
+
+    expect(message).toContain('sources.app.defaultBranch: must be a valid branch name');
+    expect(message).toContain('(got "x$(touch pwned)")');
+  });
+
+  test('fails for a source path that escapes the artifact', () => {
+    const message = failureOf((c) => {
+      c.sources.config.path = '../config/';
+    });
+
+    expect(message).toContain('sources.config.path: must be "." or a relative folder ending in "/" without ".." (e.g. "config/") (got "../config/")');
+  });
+
+  test('fails for an unknown key, naming it', () => {
+    const message = failureOf((c) => {
+      c.environments.production.brances = ['main'];
+    });
+
+    expect(message).toContain('environments.production: Unrecognized key: "brances" (unknown key(s) "brances")');
+  });
+
+  test('fails for an account written as a YAML number', () => {
+    const message = failureOf((c) => {
+      c.environments.production.account = 333333333333;
+    });
+
+    expect(message).toContain('environments.production.account:');
+    expect(message).toContain('(got 333333333333)');
+  });
+
+  test('fails for a hook URL that is not http(s), and a bad deploy role', () => {
+    const message = failureOf((c) => {
+      c.environments.production.hooks = [{ name: 'health', url: 'file:///etc/passwd' }];
+      c.environments.production.deployRoleArn = 'stepdeploy-deploy';
+    });
+
+    expect(message).toContain('environments.production.hooks[0].url: must be an http(s) URL (got "file:///etc/passwd")');
+    expect(message).toContain(
+      'environments.production.deployRoleArn: must be an IAM role ARN (arn:aws:iam::123456789012:role/name) (got "stepdeploy-deploy")',
+    );
+  });
+
+  test('fails for an environment name outside the naming rule, naming it', () => {
+    const message = failureOf((c) => {
+      c.environments.Production = c.environments.production;
+    });
+
+    expect(message).toContain('environments.Production:');
+  });
+
+  test('fills hook defaults', () => {
+    const raw = JSON.parse(JSON.stringify(loadConfig(EXAMPLE_PATH)));
+    raw.environments.production.hooks = [{ name: 'health', url: 'https://example.com/health' }];
+
+    const config = parseConfig(raw);
+
+    expect(config.environments.production!.hooks).toEqual([
+      { name: 'health', type: 'http', url: 'https://example.com/health', method: 'GET', expectStatus: 200, timeoutSeconds: 10, retries: 3, intervalSeconds: 5 },
+    ]);
+  });
+});
+
+describe('loadConfig', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'stepdeploy-config-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('fails for a missing file, suggesting --config', () => {
+    const path = join(dir, 'nope.yml');
+
+    expect(() => loadConfig(path)).toThrow(`cannot read the config file ${path}`);
+    expect(() => loadConfig(path)).toThrow('Pass --config <path>');
+  });
+
+  test('fails for invalid YAML, naming the file', () => {
+    const path = join(dir, 'bad.yml');
+    writeFileSync(path, 'pipeline: [unclosed\n');
+
+    expect(() => loadConfig(path)).toThrow(`${path} is not valid YAML`);
+  });
+
+  test('names the file in validation errors', () => {
+    const path = join(dir, 'empty.yml');
+    writeFileSync(path, 'pipeline: x\n');
+
+    expect(() => loadConfig(path)).toThrow(`${path} is invalid:`);
+  });
+});
+
+describe('sources', () => {
+  const source = (repository: string, type?: SourceConfig['type']): SourceConfig => ({ repository, type, defaultBranch: 'main', path: '.' });
+
+  test.each<[string, string]>([
+    ['https://github.com/acme/app', 'GITHUB'],
+    ['https://gitlab.com/acme/app', 'GITLAB'],
+    ['https://bitbucket.org/acme/app', 'BITBUCKET'],
+    ['https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/app', 'CODECOMMIT'],
+    ['../repos/app.git', 'LOCAL_GIT'],
+    ['/srv/git/app.git', 'LOCAL_GIT'],
+  ])('infers the source type of %s as %s', (repository, type) => {
+    expect(sourceTypeOf(source(repository))).toBe(type);
+  });
+
+  test('uses a declared type over inference', () => {
+    expect(sourceTypeOf(source('https://git.example.com/app', 'GITHUB_ENTERPRISE'))).toBe('GITHUB_ENTERPRISE');
+  });
+
+  test('fails for an unknown host without a type, naming the fix', () => {
+    expect(() => sourceTypeOf(source('git@git.example.com:acme/app.git'))).toThrow(/cannot tell the source type .*set "type" to one of GITHUB/);
+  });
+
+  test('resolves a local repository relative to the config file, and leaves URLs and absolute paths', () => {
+    expect(resolveRepository(source('repos/app.git'), '/etc/stepdeploy/stepdeploy.config.yml')).toBe('/etc/stepdeploy/repos/app.git');
+    expect(resolveRepository(source('/srv/app.git'), '/etc/stepdeploy/stepdeploy.config.yml')).toBe('/srv/app.git');
+    expect(resolveRepository(source('https://github.com/acme/app'), '/etc/x.yml')).toBe('https://github.com/acme/app');
+  });
+});
+
+test('formatPath reads like the file', () => {
+  expect(formatPath(['environments', 'production', 'branches', 0])).toBe('environments.production.branches[0]');
+  expect(formatPath([])).toBe('');
+});
