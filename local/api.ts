@@ -13,9 +13,9 @@ import type { RequestHandler } from './s3';
  * exception classes (ExecutionDoesNotExist, ExecutionNotRedrivable, InvalidExecutionInput, …).
  */
 
-/** What the local CodeBuild runner knows about its builds, in the Step Functions (PascalCase) shape. */
+/** BatchGetBuilds of the local CodeBuild runner, builds already in CodeBuild's wire shape. */
 export interface BuildLookup {
-  getBuild(id: string): Record<string, unknown> | undefined;
+  batchGetBuilds(ids: ReadonlyArray<string>): { builds: ReadonlyArray<Record<string, unknown>>; buildsNotFound: ReadonlyArray<string> };
 }
 
 type Body = Record<string, unknown>;
@@ -68,26 +68,6 @@ function describeExecution(record: ExecutionRecord): Body {
     redriveDate: seconds(record.redriveDate),
     ...redriveStatus(record),
   };
-}
-
-/** CodeBuild's wire format is camelCase; the Step Functions integration output is PascalCase. */
-export function camelCaseKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(camelCaseKeys);
-  if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(
-    Object.entries(value as Body).map(([k, v]) => [k.charAt(0).toLowerCase() + k.slice(1), camelCaseKeys(v)]),
-  );
-}
-
-function buildForWire(build: Record<string, unknown>): unknown {
-  const wire = camelCaseKeys(build) as Body;
-  // Timestamps are epoch seconds on the wire; the runner keeps ISO strings or epoch ms.
-  const toSeconds = (v: unknown): unknown => (typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? Date.parse(v) / 1000 : typeof v === 'number' ? v / 1000 : v);
-  for (const field of ['startTime', 'endTime']) if (field in wire) wire[field] = toSeconds(wire[field]);
-  if (Array.isArray(wire.phases)) {
-    wire.phases = (wire.phases as Body[]).map((p) => ({ ...p, startTime: toSeconds(p.startTime), endTime: toSeconds(p.endTime) }));
-  }
-  return wire;
 }
 
 export function stepFunctionsOperations(machine: LocalStateMachine): Record<string, Operation> {
@@ -192,11 +172,7 @@ export function codeBuildOperations(builds: BuildLookup): Record<string, Operati
       if (ids.length === 0 || ids.length > 100) {
         throw new LocalApiError('InvalidInputException', `ids must list 1 to 100 build ids (got ${ids.length})`);
       }
-      const found = ids.map((id) => [id, builds.getBuild(id)] as const);
-      return {
-        builds: found.filter(([, b]) => b !== undefined).map(([, b]) => buildForWire(b!)),
-        buildsNotFound: found.filter(([, b]) => b === undefined).map(([id]) => id),
-      };
+      return { ...builds.batchGetBuilds(ids) };
     },
   };
 }

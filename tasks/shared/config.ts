@@ -41,7 +41,7 @@ const sourceSchema = z
   })
   .strict();
 
-const hookSchema = z
+export const hookSchema = z
   .object({
     name: z.string().regex(NAME, NAME_RULE),
     type: z.literal('http').default('http'),
@@ -56,7 +56,9 @@ const hookSchema = z
 
 const environmentSchema = z
   .object({
-    account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
+    account: z
+      .string({ error: 'must be a 12-digit AWS account id in quotes ("012345678901"): unquoted, YAML reads a number and drops leading zeros' })
+      .regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
     region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1'),
     deployRoleArn: z
       .string()
@@ -153,6 +155,9 @@ export function parseConfig(raw: unknown, source = 'config'): PipelineConfig {
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
     const where = formatPath(issue.path) || '(top level)';
+    if (issue.code === 'invalid_key') {
+      return `  ${where}: the name must be ${issue.issues.map((i) => i.message).join('; ')} (got ${JSON.stringify(String(issue.path.at(-1)))})`;
+    }
     const got =
       issue.code === 'unrecognized_keys'
         ? `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`

@@ -60,7 +60,10 @@ beforeAll(async () => {
     directory: join(dir, 'executions'),
     resources: { [LAMBDA]: invoke },
   });
-  const builds = { getBuild: (id: string) => (id === 'fetch:1' ? { Id: 'fetch:1', BuildStatus: 'SUCCEEDED', StartTime: '2026-11-29T03:00:00.000Z', Phases: [{ PhaseType: 'BUILD', PhaseStatus: 'SUCCEEDED' }] } : undefined) };
+  const build = { id: 'fetch:1', buildStatus: 'SUCCEEDED', startTime: Date.parse('2026-11-29T03:00:00.000Z') / 1000, phases: [{ phaseType: 'BUILD', phaseStatus: 'SUCCEEDED' }] };
+  const builds = {
+    batchGetBuilds: (ids: ReadonlyArray<string>) => ({ builds: ids.includes('fetch:1') ? [build] : [], buildsNotFound: ids.filter((id) => id !== 'fetch:1') }),
+  };
   const s3 = await createLocalS3Handler({ directory: join(dir, 's3'), buckets: ['toy-artifacts'] });
   ({ server, endpoint } = await listenLocal(createApiHandler({ stepFunctions: stepFunctionsOperations(machine), codeBuild: codeBuildOperations(builds) }, s3)));
   sfn = new SFNClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
@@ -128,7 +131,7 @@ describe('local AWS API endpoint', () => {
     await expect(sfn.send(new StartExecutionCommand({ stateMachineArn: machine.stateMachineArn, name: 'a/b', input: '{}' }))).rejects.toBeInstanceOf(InvalidName);
   });
 
-  test('answers CodeBuild BatchGetBuilds in its camelCase wire shape', async () => {
+  test('answers CodeBuild BatchGetBuilds so the CodeBuild SDK client parses it', async () => {
     const codebuild = new CodeBuildClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
     const out = await codebuild.send(new BatchGetBuildsCommand({ ids: ['fetch:1', 'missing:2'] }));
     expect(out.builds).toEqual([expect.objectContaining({ id: 'fetch:1', buildStatus: 'SUCCEEDED', phases: [expect.objectContaining({ phaseType: 'BUILD' })] })]);

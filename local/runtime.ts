@@ -1,0 +1,264 @@
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { dirname, join, resolve } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { loadConfig, type PipelineConfig } from '../tasks/shared/config';
+import { loadDefinition, type Substitutions } from '../workflows/definition';
+import { codeBuildOperations, createApiHandler, stepFunctionsOperations } from './api';
+import { BuildRegistry, startBuild, toCodeBuildApiBuild, type Build, type ProjectDefinition, type StartBuildParameters } from './codebuild';
+import { LocalStateMachine, type ExecutionListener, type TaskContext, type TaskImplementation } from './engine';
+import { LocalApiError } from './errors';
+import { closeServer, createLocalS3Handler, listenLocal, localS3Environment, LOCAL_S3_CREDENTIALS } from './s3';
+
+/**
+ * The embedded runtime: the deploy state machine from workflows/ with every Task mapped to its
+ * local implementation — `lambda:invoke` to the same tasks/<name>/handler modules, in process;
+ * `codebuild:startBuild.sync` to the local CodeBuild runner — S3 on s3rver, and the Step
+ * Functions / CodeBuild / S3 APIs on one 127.0.0.1 endpoint. Data lives under `.stepdeploy/`.
+ */
+
+export const LOCAL_REGION = 'us-east-1';
+export const LOCAL_ACCOUNT = '000000000000';
+
+export interface LocalRuntimeOptions {
+  /** The pipeline config file. */
+  readonly configPath: string;
+  /** Where executions, builds and S3 data live. @default `.stepdeploy` beside the config file */
+  readonly home?: string;
+  /** Port of the local AWS endpoint. @default 0 (ephemeral) */
+  readonly port?: number;
+  readonly listeners?: ReadonlyArray<ExecutionListener>;
+  /** Every build log line. */
+  readonly onBuildLog?: (line: string, buildId: string) => void;
+  /** Every build's phase changes. */
+  readonly onBuildProgress?: (build: Build) => void;
+  /** Milliseconds before each retry instead of the definition's backoff (tests). */
+  readonly retryIntervalMs?: number;
+}
+
+/** A Lambda handler module's export, called in process with the invocation payload. */
+type LambdaHandler = (event: unknown) => Promise<unknown>;
+
+const FUNCTIONS = {
+  ValidateInputFunctionArn: 'validate-input',
+  CombineSourcesFunctionArn: 'combine-sources',
+  RunHookFunctionArn: 'run-hook',
+  RecordDeploymentFunctionArn: 'record-deployment',
+} as const;
+
+const PROJECTS = { FetchProjectName: 'fetch', BuildProjectName: 'build', DeployProjectName: 'deploy' } as const;
+
+const PROJECT_ROOT = resolve(__dirname, '..');
+
+export function artifactsBucketName(config: PipelineConfig): string {
+  return `${config.pipeline}-artifacts`;
+}
+
+function localSubstitutions(config: PipelineConfig): Substitutions {
+  const fn = (task: string): string => `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${config.pipeline}-${task}`;
+  return {
+    ArtifactsBucket: artifactsBucketName(config),
+    ValidateInputFunctionArn: fn(FUNCTIONS.ValidateInputFunctionArn),
+    CombineSourcesFunctionArn: fn(FUNCTIONS.CombineSourcesFunctionArn),
+    RunHookFunctionArn: fn(FUNCTIONS.RunHookFunctionArn),
+    RecordDeploymentFunctionArn: fn(FUNCTIONS.RecordDeploymentFunctionArn),
+    FetchProjectName: `${config.pipeline}-${PROJECTS.FetchProjectName}`,
+    BuildProjectName: `${config.pipeline}-${PROJECTS.BuildProjectName}`,
+    DeployProjectName: `${config.pipeline}-${PROJECTS.DeployProjectName}`,
+  };
+}
+
+/**
+ * Lambda's invoke integration locally: the handler gets a JSON copy of the payload (as it would
+ * over the wire), and a thrown error becomes the state's error the way Lambda reports it —
+ * error name = errorType, cause = `{"errorType","errorMessage","trace"}`.
+ */
+function lambdaInvoke(functions: ReadonlyMap<string, () => LambdaHandler>): TaskImplementation {
+  return async (parameters) => {
+    const { FunctionName, Payload } = parameters as { FunctionName?: string; Payload?: unknown };
+    const load = FunctionName === undefined ? undefined : functions.get(FunctionName);
+    if (!load) {
+      const err = new Error(JSON.stringify({ errorType: 'ResourceNotFoundException', errorMessage: `Function not found: ${FunctionName}` }));
+      err.name = 'Lambda.ResourceNotFoundException';
+      throw err;
+    }
+    try {
+      const result = await load()(JSON.parse(JSON.stringify(Payload ?? {})));
+      return { ExecutedVersion: '$LATEST', StatusCode: 200, Payload: result === undefined ? null : JSON.parse(JSON.stringify(result)) };
+    } catch (thrown) {
+      const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+      const mapped = new Error(
+        JSON.stringify({ errorType: error.name, errorMessage: error.message, trace: (error.stack ?? '').split('\n') }),
+      );
+      mapped.name = error.name;
+      throw mapped;
+    }
+  };
+}
+
+export class LocalRuntime {
+  private constructor(
+    readonly config: PipelineConfig,
+    readonly configPath: string,
+    readonly home: string,
+    readonly machine: LocalStateMachine,
+    readonly builds: BuildRegistry,
+    readonly endpoint: string,
+    readonly bucket: string,
+    private readonly server: Server,
+    private readonly s3: S3Client,
+  ) {}
+
+  static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
+    const configPath = resolve(options.configPath);
+    const config = loadConfig(configPath);
+    const home = resolve(options.home ?? join(dirname(configPath), '.stepdeploy'));
+    const bucket = artifactsBucketName(config);
+    const substitutions = localSubstitutions(config);
+
+    const s3Handler = await createLocalS3Handler({ directory: join(home, 's3'), buckets: [bucket] });
+    // The machine is created after the server listens (tasks need the endpoint), so route late.
+    let api: ReturnType<typeof createApiHandler> | undefined;
+    const { server, endpoint } = await listenLocal((req, res) => (api ?? s3Handler)(req, res), options.port);
+
+    // Task code stays `new S3Client({})`: it finds the local S3 through the environment.
+    Object.assign(process.env, localS3Environment(endpoint), {
+      AWS_REGION: LOCAL_REGION,
+      ARTIFACT_BUCKET: bucket,
+      STEPDEPLOY_CONFIG_PATH: configPath,
+    });
+    delete process.env.SLACK_WEBHOOK_SECRET_NAME;
+    const s3 = new S3Client({
+      endpoint,
+      region: LOCAL_REGION,
+      forcePathStyle: true,
+      credentials: LOCAL_S3_CREDENTIALS,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+
+    const functions = new Map<string, () => LambdaHandler>(
+      Object.entries(FUNCTIONS).map(([key, task]) => [
+        substitutions[key as keyof typeof FUNCTIONS],
+        // Loaded on first use, after the environment above is in place, as a Lambda cold start would.
+        () => (require(`../tasks/${task}/handler`) as { handler: LambdaHandler }).handler,
+      ]),
+    );
+    const registry = new BuildRegistry(home);
+    const projects = localProjects(config, configPath, substitutions, home);
+    const codebuild: TaskImplementation = (parameters, context) =>
+      runLocalBuild(parameters as StartBuildParameters, context, { projects, registry, s3, home, options });
+
+    const machine = new LocalStateMachine({
+      name: config.pipeline,
+      definition: loadDefinition(substitutions),
+      region: LOCAL_REGION,
+      account: LOCAL_ACCOUNT,
+      directory: join(home, 'executions'),
+      resources: {
+        'arn:aws:states:::lambda:invoke': lambdaInvoke(functions),
+        'arn:aws:states:::codebuild:startBuild.sync': codebuild,
+      },
+      listeners: options.listeners,
+      retryIntervalMs: options.retryIntervalMs,
+    });
+    api = createApiHandler(
+      {
+        stepFunctions: stepFunctionsOperations(machine),
+        codeBuild: codeBuildOperations({
+          batchGetBuilds: (ids) => {
+            const { builds, buildsNotFound } = registry.batchGetBuilds(ids);
+            return { builds: builds.map(toCodeBuildApiBuild), buildsNotFound };
+          },
+        }),
+      },
+      s3Handler,
+    );
+    return new LocalRuntime(config, configPath, home, machine, registry, endpoint, bucket, server, s3);
+  }
+
+  /** An S3 client for the local S3 (reading artifacts, deployments). */
+  get s3Client(): S3Client {
+    return this.s3;
+  }
+
+  async close(): Promise<void> {
+    await this.machine.stopAll();
+    this.s3.destroy();
+    await closeServer(this.server);
+  }
+}
+
+interface BuildDeps {
+  readonly projects: ReadonlyMap<string, ProjectDefinition>;
+  readonly registry: BuildRegistry;
+  readonly s3: S3Client;
+  readonly home: string;
+  readonly options: LocalRuntimeOptions;
+}
+
+/** `codebuild:startBuild.sync`: starts the build, stops it when the execution stops, resolves at its end. */
+async function runLocalBuild(parameters: StartBuildParameters, context: TaskContext, deps: BuildDeps): Promise<unknown> {
+  const project = deps.projects.get(parameters.ProjectName);
+  if (!project) {
+    throw new LocalApiError('CodeBuild.ResourceNotFoundException', `Project cannot be found: ${parameters.ProjectName}`);
+  }
+  const started = startBuild(
+    {
+      ...parameters,
+      // On AWS a .sync task that times out stops its build; the local build gets the same bound.
+      TimeoutInMinutesOverride: parameters.TimeoutInMinutesOverride ?? (context.timeoutSeconds ? context.timeoutSeconds / 60 : undefined),
+      project,
+    },
+    {
+      s3: deps.s3,
+      root: deps.home,
+      registry: deps.registry,
+      region: LOCAL_REGION,
+      accountId: LOCAL_ACCOUNT,
+      initiator: `states/${context.executionName}`,
+      onLog: deps.options.onBuildLog,
+      onProgress: deps.options.onBuildProgress,
+    },
+  );
+  const stop = (): void => {
+    deps.registry.stopBuild(started.build.Id);
+  };
+  context.signal.addEventListener('abort', stop, { once: true });
+  try {
+    return await started.completion;
+  } finally {
+    context.signal.removeEventListener('abort', stop);
+  }
+}
+
+/** The three CodeBuild projects the CDK stack creates, with the same buildspecs. */
+function localProjects(config: PipelineConfig, configPath: string, substitutions: Substitutions, home: string): Map<string, ProjectDefinition> {
+  const configDir = dirname(configPath);
+  const read = (path: string): string => readFileSync(path, 'utf8');
+  // Builds on this machine may write to the example's local "accounts" under .stepdeploy/.
+  const environmentVariables = [{ Name: 'STEPDEPLOY_LOCAL_HOME', Value: home, Type: 'PLAINTEXT' }];
+  const projects: ProjectDefinition[] = [
+    {
+      name: substitutions.FetchProjectName,
+      buildspec: read(join(PROJECT_ROOT, 'buildspecs', 'fetch-source.yml')),
+      artifacts: { Type: 'S3', Location: substitutions.ArtifactsBucket, Packaging: 'ZIP', NamespaceType: 'NONE', OverrideArtifactName: true },
+      environmentVariables,
+      timeoutInMinutes: 30,
+    },
+    {
+      name: substitutions.BuildProjectName,
+      buildspec: read(resolve(configDir, config.buildspecs.build)),
+      artifacts: { Type: 'S3', Location: substitutions.ArtifactsBucket, Packaging: 'ZIP', NamespaceType: 'NONE' },
+      environmentVariables,
+      timeoutInMinutes: 60,
+    },
+    {
+      name: substitutions.DeployProjectName,
+      buildspec: read(resolve(configDir, config.buildspecs.deploy)),
+      environmentVariables,
+      timeoutInMinutes: 60,
+    },
+  ];
+  return new Map(projects.map((p) => [p.name, p]));
+}
