@@ -107,19 +107,28 @@ export class ArtifactsBucket extends Construct {
     return this.grantObjects(grantee, prefix, ['s3:GetObject', 's3:GetObjectVersion']);
   }
 
-  /** s3:PutObject on `<prefix>*` (conditional writes with If-None-Match / If-Match need nothing more). */
+  /**
+   * s3:PutObject on `<prefix>*` (multipart uploads and conditional writes with If-None-Match /
+   * If-Match need nothing more), and s3:AbortMultipartUpload so a failed upload cleans up its parts.
+   */
   public grantWriteObjects(grantee: iam.IGrantable, prefix: string): iam.Grant {
-    return this.grantObjects(grantee, prefix, ['s3:PutObject']);
+    return this.grantObjects(grantee, prefix, ['s3:PutObject', 's3:AbortMultipartUpload']);
   }
 
-  /** s3:ListBucket, limited to keys under `prefix`. */
-  public grantList(grantee: iam.IGrantable, prefix: string): iam.Grant {
-    checkPrefix(prefix);
+  /**
+   * s3:ListBucket, limited to keys under the prefixes. Besides listing, it makes S3 answer a
+   * read of a missing key with 404 instead of 403, which tasks rely on to tell "absent" apart.
+   */
+  public grantList(grantee: iam.IGrantable, ...prefixes: string[]): iam.Grant {
+    if (prefixes.length === 0) {
+      throw new Error('grantList needs at least one prefix, got none; pass the folders the grantee lists, e.g. "deployments/"');
+    }
+    prefixes.forEach(checkPrefix);
     return iam.Grant.addToPrincipal({
       grantee,
       actions: ['s3:ListBucket'],
       resourceArns: [this.bucket.bucketArn],
-      conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } },
+      conditions: { StringLike: { 's3:prefix': prefixes.map((prefix) => `${prefix}*`) } },
     });
   }
 

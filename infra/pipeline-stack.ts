@@ -107,9 +107,16 @@ export class PipelineStack extends Stack {
       projectRoot,
     });
     this.artifacts.grantReadObjects(combineSources.role, SOURCES_PREFIX);
+    // Reads its own output back: a redrive finds source.zip already written and returns its manifest.
+    this.artifacts.grantReadObjects(combineSources.role, ARTIFACTS_PREFIX);
     this.artifacts.grantWriteObjects(combineSources.role, ARTIFACTS_PREFIX);
+    this.artifacts.grantList(combineSources.role, SOURCES_PREFIX, ARTIFACTS_PREFIX);
     this.artifacts.acknowledgePrefixWildcard(combineSources.role, SOURCES_PREFIX, 'reads the snapshots sources/<source>/<commit>.zip of the execution.');
-    this.artifacts.acknowledgePrefixWildcard(combineSources.role, ARTIFACTS_PREFIX, 'writes artifacts/<environment>/<execution>/source.zip once.');
+    this.artifacts.acknowledgePrefixWildcard(
+      combineSources.role,
+      ARTIFACTS_PREFIX,
+      'writes artifacts/<environment>/<execution>/source.zip once and reads it back on a redrive.',
+    );
 
     const runHook = new TaskFunction(this, 'RunHook', {
       task: 'run-hook',
@@ -126,7 +133,6 @@ export class PipelineStack extends Stack {
     });
     this.artifacts.grantReadObjects(recordDeployment.role, DEPLOYMENTS_PREFIX);
     this.artifacts.grantWriteObjects(recordDeployment.role, DEPLOYMENTS_PREFIX);
-    // Without ListBucket a missing current.json reads as 403 instead of 404 (first deployment).
     this.artifacts.grantList(recordDeployment.role, DEPLOYMENTS_PREFIX);
     this.artifacts.acknowledgePrefixWildcard(
       recordDeployment.role,
