@@ -64,7 +64,8 @@ export class ProgressPrinter {
     for (const state of this.graph.states) {
       this.emit(state.name, state.status, '  ', state.name, state, state.status === 'FAILED' || state.status === 'TIMED_OUT' ? `${state.error ?? ''}: ${oneLine(describeCause(state.cause))}` : '');
       for (const iteration of state.iterations) {
-        if (!iteration) continue;
+        // An iteration is named by its input (source or hook) once its first state starts.
+        if (!iteration || (iteration.status === 'RUNNING' && iteration.current === undefined)) continue;
         this.emit(`${state.name}#${iteration.index}`, iteration.status, '    ', iteration.label, iteration, '');
       }
     }
