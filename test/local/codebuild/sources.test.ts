@@ -1,0 +1,160 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { BuildRegistry, runBuild, type BuildRequest } from '../../../local/codebuild';
+import { startS3rver, type LocalS3 } from '../../helpers/s3rver';
+import { makeZip, renameEntry } from '../../helpers/zip';
+import { depsFor, makeRepo, outputLines, removeDir, settle, tempDir } from './helpers';
+
+const SHOW = `version: 0.2
+env:
+  shell: bash
+phases:
+  build:
+    commands:
+      - 'echo "resolved=$CODEBUILD_RESOLVED_SOURCE_VERSION version=$CODEBUILD_SOURCE_VERSION"'
+      - 'ls'
+`;
+
+let root: string;
+beforeEach(() => {
+  root = tempDir('sources');
+});
+afterEach(() => removeDir(root));
+
+const gitRequest = (repo: string, version?: string, type: BuildRequest['SourceTypeOverride'] = 'LOCAL_GIT'): BuildRequest => ({
+  ProjectName: 'fetch',
+  project: { name: 'fetch', buildspec: SHOW },
+  SourceTypeOverride: type,
+  SourceLocationOverride: repo,
+  ...(version !== undefined ? { SourceVersion: version } : {}),
+});
+
+describe('git sources', () => {
+  test.each([
+    ['main', 'main'],
+    ['develop', 'develop'],
+  ] as const)('clones branch %s and resolves its commit', async (branch, tip) => {
+    const repo = join(root, 'repo');
+    const tips = makeRepo(repo);
+    const deps = depsFor(root);
+
+    const { Build } = await runBuild(gitRequest(repo, branch), deps);
+
+    expect(Build.ResolvedSourceVersion).toBe(tips[tip]);
+    expect(Build.SourceVersion).toBe(branch);
+    const out = outputLines(deps.lines);
+    expect(out[0]).toBe(`resolved=${tips[tip]} version=${branch}`);
+    expect(out.includes('develop.txt')).toBe(branch === 'develop');
+  });
+
+  test('accepts GitHub-type sources located by a file:// URL, and keeps exec bits', async () => {
+    const repo = join(root, 'repo');
+    const tips = makeRepo(repo);
+    const deps = depsFor(root);
+
+    const { Build } = await runBuild(gitRequest(`file://${repo}`, 'main', 'GITHUB'), deps);
+
+    expect(Build.ResolvedSourceVersion).toBe(tips.main);
+    const src = join(new BuildRegistry(root).buildDir(Build.Id), 'src');
+    expect(statSync(join(src, 'bin/run.sh')).mode & 0o111).not.toBe(0);
+  });
+
+  test.each(['--upload-pack=touch canary', '$(touch canary)', '`touch canary`', 'main;touch canary', '-b', 'a..b', 'x@{1}', 'ref.lock'])(
+    'fails on the hostile SourceVersion %s without running anything',
+    async (version) => {
+      const repo = join(root, 'repo');
+      makeRepo(repo);
+      const deps = depsFor(root);
+
+      const build = await settle(gitRequest(repo, version), deps);
+
+      expect(build.BuildStatus).toBe('FAILED');
+      const phase = build.Phases.find((p) => p.PhaseType === 'DOWNLOAD_SOURCE');
+      expect(phase?.Contexts?.[0]).toEqual({ StatusCode: 'CLIENT_ERROR', Message: expect.stringContaining('is not a branch name') });
+      expect(existsSync(join(root, 'canary'))).toBe(false);
+      expect(existsSync(join(process.cwd(), 'canary'))).toBe(false);
+      expect(existsSync(join(repo, 'canary'))).toBe(false);
+      expect(outputLines(deps.lines)).toEqual([]);
+    },
+  );
+
+  test('fails with the branch named when it does not exist', async () => {
+    const repo = join(root, 'repo');
+    makeRepo(repo);
+
+    const build = await settle(gitRequest(repo, 'feature/missing'), depsFor(root));
+
+    expect(build.Phases.find((p) => p.PhaseType === 'DOWNLOAD_SOURCE')?.Contexts?.[0]?.Message).toContain(
+      'could not fetch branch "feature/missing"',
+    );
+  });
+
+  test.each(['https://github.com/org/repo.git', 'git@github.com:org/repo.git', 'ext::sh -c touch% canary'])(
+    'fails on the non-local location %s',
+    async (location) => {
+      const build = await settle(gitRequest(location, 'main', 'GITHUB'), depsFor(root));
+
+      expect(build.Phases.find((p) => p.PhaseType === 'DOWNLOAD_SOURCE')?.Contexts?.[0]?.Message).toContain(
+        'clones only local repositories',
+      );
+    },
+  );
+});
+
+describe('S3 sources', () => {
+  let s3: LocalS3;
+  beforeAll(async () => {
+    s3 = await startS3rver({ buckets: ['stepdeploy-sources'] });
+  });
+  afterAll(async () => s3.stop());
+
+  const s3Request = (key: string): BuildRequest => ({
+    ProjectName: 'build',
+    project: { name: 'build', buildspec: 'version: 0.2\nphases:\n  build:\n    commands:\n      - ./tool/run.sh\n      - cat data/readme.txt\n' },
+    SourceTypeOverride: 'S3',
+    SourceLocationOverride: `stepdeploy-sources/${key}`,
+  });
+
+  test('downloads and extracts the zip, keeping exec bits and symlinks', async () => {
+    const zip = await makeZip([
+      { name: 'tool/run.sh', content: '#!/bin/sh\necho tool ran\n', mode: 0o100755 },
+      { name: 'data/readme.txt', content: 'data\n', mode: 0o100644 },
+      { name: 'link.txt', content: 'data/readme.txt', mode: 0o120777 },
+    ]);
+    await s3.client.send(new PutObjectCommand({ Bucket: 'stepdeploy-sources', Key: 'a/source.zip', Body: zip }));
+    const deps = depsFor(root, { s3: s3.client });
+
+    const { Build } = await runBuild(s3Request('a/source.zip'), deps);
+
+    expect(outputLines(deps.lines)).toEqual(['tool ran', 'data']);
+    const src = join(new BuildRegistry(root).buildDir(Build.Id), 'src');
+    expect(statSync(join(src, 'tool/run.sh')).mode & 0o777).toBe(0o755);
+    expect(readFileSync(join(src, 'link.txt'), 'utf8')).toBe('data\n');
+    expect(Build.ResolvedSourceVersion).toBeUndefined();
+  });
+
+  test.each([
+    ['a ../ entry', async () => renameEntry(await makeZip([{ name: 'ok/xx/xxxevil', content: 'x' }]), 'ok/xx/xxxevil', 'ok/../../evil')],
+    ['a symlink out of the source', async () => makeZip([{ name: 'escape', content: '../../../etc', mode: 0o120777 }])],
+  ])('fails on %s (zip-slip)', async (what, makeSlip) => {
+    const key = `slip-${what.length}.zip`;
+    await s3.client.send(new PutObjectCommand({ Bucket: 'stepdeploy-sources', Key: key, Body: await makeSlip() }));
+
+    const build = await settle(s3Request(key), depsFor(root, { s3: s3.client }));
+
+    expect(build.BuildStatus).toBe('FAILED');
+    expect(build.Phases.find((p) => p.PhaseType === 'DOWNLOAD_SOURCE')?.Contexts?.[0]?.Message).toMatch(
+      /outside the source directory|invalid relative path/,
+    );
+    expect(existsSync(join(root, 'builds', 'evil'))).toBe(false);
+  });
+
+  test('fails when the object does not exist', async () => {
+    const build = await settle(s3Request('missing.zip'), depsFor(root, { s3: s3.client }));
+
+    expect(build.Phases.find((p) => p.PhaseType === 'DOWNLOAD_SOURCE')?.Contexts?.[0]?.Message).toContain(
+      'could not download s3://stepdeploy-sources/missing.zip',
+    );
+  });
+});
