@@ -1,0 +1,96 @@
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { startExampleRuntime, type TestRuntime } from '../helpers/local-runtime';
+import type { HistoryEvent } from '../../local/history';
+
+let t: TestRuntime;
+
+beforeAll(async () => {
+  t = await startExampleRuntime();
+});
+afterAll(async () => {
+  await t.close();
+});
+
+function enteredStates(events: ReadonlyArray<HistoryEvent>): string[] {
+  return events
+    .filter((e) => e.type.endsWith('StateEntered'))
+    .map((e) => (e.stateEnteredEventDetails as { name: string }).name);
+}
+
+/** Every local build leaves a folder under .stepdeploy/builds/. */
+function buildCount(): number {
+  const dir = join(t.runtime.home, 'builds');
+  return existsSync(dir) ? readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).length : 0;
+}
+
+async function readJson(key: string): Promise<any> {
+  const out = await t.runtime.s3Client.send(new GetObjectCommand({ Bucket: t.runtime.bucket, Key: key }));
+  return JSON.parse(await out.Body!.transformToString());
+}
+
+describe('local runtime: the deploy state machine on the example', () => {
+  test('deploys acceptance from app=develop end to end and records what was deployed', async () => {
+    const record = await t.run('acceptance-e2e-1', { environment: 'acceptance', branches: { app: 'develop' }, requestedBy: 'test' });
+
+    expect(record.status).toBe('SUCCEEDED');
+    const output = JSON.parse(record.output!);
+    expect(output.fetched.map((s: any) => [s.name, s.branch])).toEqual([
+      ['app', 'develop'],
+      ['config', 'main'],
+    ]);
+    const current = await readJson('deployments/acceptance/current.json');
+    expect(current).toMatchObject({ environment: 'acceptance', execution: 'acceptance-e2e-1' });
+    expect(current.sources).toEqual(output.fetched.map((s: any) => ({ name: s.name, branch: s.branch, commit: s.commit })));
+    expect(existsSync(join(t.runtime.home, 'targets', 'acceptance', 'service.json'))).toBe(true);
+    const states = enteredStates(t.runtime.machine.history(record.executionArn));
+    expect(states.filter((s) => !['FetchSource', 'DescribeSnapshot', 'RunHook'].includes(s))).toEqual([
+      'ValidateInput',
+      'FetchSources',
+      'CombineConfigAndCode',
+      'BuildTemplates',
+      'Deploy',
+      'PostDeployHooks',
+      'RecordDeployment',
+    ]);
+  });
+
+  test('fails at BuildTemplates while the build is broken; redrive completes it without fetching or combining again', async () => {
+    const marker = join(t.runtime.home, 'fail-build');
+    writeFileSync(marker, 'break the example build\n');
+    const failed = await t.run('acceptance-e2e-2', { environment: 'acceptance' });
+    expect(failed).toMatchObject({ status: 'FAILED', error: 'States.TaskFailed' });
+    expect(failed.lastTopLevelState?.name).toBe('BuildTemplates');
+    const before = t.runtime.machine.history(failed.executionArn).length;
+
+    rmSync(marker);
+    t.runtime.machine.redrive(failed.executionArn);
+    const done = await t.runtime.machine.wait(failed.executionArn);
+
+    expect(done.status).toBe('SUCCEEDED');
+    expect(done.redriveCount).toBe(1);
+    const afterRedrive = t.runtime.machine.history(failed.executionArn).slice(before);
+    expect(afterRedrive[0]!.type).toBe('ExecutionRedriven');
+    expect(enteredStates(afterRedrive)).toEqual(['BuildTemplates', 'Deploy', 'PostDeployHooks', 'RecordDeployment']);
+  });
+
+  test('rejects a hostile branch at ValidateInput before any build starts', async () => {
+    const canary = join(t.dir, 'pwned');
+    const buildsBefore = buildCount();
+    expect(buildsBefore).toBeGreaterThan(0);
+    const failed = await t.run('acceptance-e2e-3', { environment: 'acceptance', branches: { app: `x$(touch ${canary})` } });
+
+    expect(failed).toMatchObject({ status: 'FAILED', error: 'InvalidInputError' });
+    expect(JSON.parse(failed.cause!).errorMessage).toContain('branches.app');
+    expect(failed.lastTopLevelState?.name).toBe('ValidateInput');
+    expect(existsSync(canary)).toBe(false);
+    expect(buildCount()).toBe(buildsBefore);
+  });
+
+  test('rejects production from a feature branch, naming the branch policy', async () => {
+    const failed = await t.run('production-e2e-4', { environment: 'production', branches: { app: 'feature/x' } });
+    expect(failed.status).toBe('FAILED');
+    expect(JSON.parse(failed.cause!).errorMessage).toMatch(/branches\.app.*"feature\/x".*production.*main/);
+  });
+});
