@@ -1,0 +1,164 @@
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { runBuild, type ArtifactsSettings, type BuildRequest } from '../../../local/codebuild';
+import { startS3rver, type LocalS3 } from '../../helpers/s3rver';
+import { readZip } from '../../helpers/zip';
+import { depsFor, removeDir, settle, tempDir } from './helpers';
+
+const BUCKET = 'stepdeploy-artifacts';
+
+// The build writes this tree, then each test selects from it with its own artifacts section.
+const MAKE_TREE = `version: 0.2
+env:
+  shell: bash
+  exported-variables: [VERSION]
+phases:
+  build:
+    commands:
+      - mkdir -p out/app/lib out/docs .git/objects node_modules/x
+      - printf 'app\\n' > out/app/main.js
+      - printf '#!/bin/sh\\n' > out/app/run.sh && chmod 755 out/app/run.sh
+      - printf 'lib\\n' > out/app/lib/util.js
+      - printf 'doc\\n' > out/docs/readme.md
+      - printf 'x\\n' > .git/objects/abc
+      - printf 'x\\n' > node_modules/x/index.js
+      - printf 'hidden\\n' > out/.env
+      - export VERSION=1.2.3
+`;
+
+let s3: LocalS3;
+let root: string;
+beforeAll(async () => {
+  s3 = await startS3rver({ buckets: [BUCKET] });
+});
+afterAll(async () => s3.stop());
+beforeEach(() => {
+  root = tempDir('artifacts');
+});
+afterEach(() => removeDir(root));
+
+const withArtifacts = (section: string, artifacts: ArtifactsSettings): BuildRequest => {
+  const buildspec = `${MAKE_TREE}artifacts:\n${section}`;
+  return { ProjectName: 'arts', project: { name: 'arts', buildspec }, ArtifactsOverride: artifacts };
+};
+
+const zipSettings = (extra: Partial<ArtifactsSettings> = {}): ArtifactsSettings => ({
+  Type: 'S3',
+  Location: BUCKET,
+  Path: 'builds/one',
+  Name: 'output.zip',
+  Packaging: 'ZIP',
+  NamespaceType: 'NONE',
+  ...extra,
+});
+
+async function zipAt(key: string): Promise<Array<{ name: string; mode: number; content: string }>> {
+  const object = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  return readZip(Buffer.from(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()));
+}
+
+describe('artifacts', () => {
+  test('files with exclude-paths, zipped to Location/Path/Name with modes kept', async () => {
+    const deps = depsFor(root, { s3: s3.client });
+    const section = "  files:\n    - '**/*'\n  exclude-paths:\n    - '.git/**/*'\n    - 'node_modules/**/*'\n";
+
+    const { Build } = await runBuild(withArtifacts(section, zipSettings()), deps);
+
+    expect(Build.Artifacts).toEqual({ Location: `arn:aws:s3:::${BUCKET}/builds/one/output.zip` });
+    const entries = await zipAt('builds/one/output.zip');
+    expect(entries.map((e) => e.name).sort()).toEqual([
+      'out/.env',
+      'out/app/lib/util.js',
+      'out/app/main.js',
+      'out/app/run.sh',
+      'out/docs/readme.md',
+    ]);
+    expect(entries.find((e) => e.name === 'out/app/run.sh')?.mode).toBe(0o100755);
+  });
+
+  test('base-directory drops the directory itself; files globs are relative to it', async () => {
+    const deps = depsFor(root, { s3: s3.client });
+    const section = "  base-directory: out\n  files:\n    - 'app/**/*'\n";
+
+    await runBuild(withArtifacts(section, zipSettings()), deps);
+
+    expect((await zipAt('builds/one/output.zip')).map((e) => e.name).sort()).toEqual(['app/lib/util.js', 'app/main.js', 'app/run.sh']);
+  });
+
+  test('a base-directory glob selects top-level directories; discard-paths flattens', async () => {
+    const deps = depsFor(root, { s3: s3.client });
+    const section = "  base-directory: 'ou*'\n  discard-paths: yes\n  files:\n    - '**/*.js'\n    - 'docs/*'\n";
+
+    await runBuild(withArtifacts(section, zipSettings()), deps);
+
+    expect((await zipAt('builds/one/output.zip')).map((e) => e.name).sort()).toEqual(['main.js', 'readme.md', 'util.js']);
+  });
+
+  test('name from the buildspec, expanded from the final environment, when OverrideArtifactName is set', async () => {
+    const deps = depsFor(root, { s3: s3.client });
+    const section = "  files:\n    - 'out/docs/*'\n  name: release-$VERSION-${CODEBUILD_BUILD_NUMBER}.zip\n";
+
+    const { Build } = await runBuild(withArtifacts(section, zipSettings({ OverrideArtifactName: true })), deps);
+
+    expect(Build.Artifacts?.Location).toBe(`arn:aws:s3:::${BUCKET}/builds/one/release-1.2.3-1.zip`);
+    expect((await zipAt('builds/one/release-1.2.3-1.zip')).map((e) => e.content)).toEqual(['doc\n']);
+  });
+
+  test('the override Name is used when OverrideArtifactName is not set; NamespaceType BUILD_ID adds the build uuid', async () => {
+    const deps = depsFor(root, { s3: s3.client });
+    const section = "  files:\n    - 'out/docs/*'\n  name: ignored.zip\n";
+
+    const { Build } = await runBuild(withArtifacts(section, zipSettings({ NamespaceType: 'BUILD_ID' })), deps);
+
+    const uuid = Build.Id.split(':')[1];
+    expect(Build.Artifacts?.Location).toBe(`arn:aws:s3:::${BUCKET}/builds/one/${uuid}/output.zip`);
+  });
+
+  test('Packaging NONE uploads the files one by one under Path/Name', async () => {
+    const deps = depsFor(root, { s3: s3.client });
+    const section = "  base-directory: out/docs\n  files:\n    - '*'\n";
+
+    await runBuild(withArtifacts(section, zipSettings({ Packaging: 'NONE', Name: 'site' })), deps);
+
+    const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'builds/one/site/' }));
+    expect(listed.Contents?.map((o) => o.Key)).toEqual(['builds/one/site/readme.md']);
+  });
+
+  test('no artifacts are uploaded when the project has none', async () => {
+    const deps = depsFor(root, { s3: s3.client });
+
+    const { Build } = await runBuild(withArtifacts("  files:\n    - '**/*'\n", { Type: 'NO_ARTIFACTS' }), deps);
+
+    expect(Build.Artifacts).toBeUndefined();
+  });
+
+  test('fails UPLOAD_ARTIFACTS when nothing matches', async () => {
+    const build = await settle(withArtifacts("  files:\n    - 'nothing/**/*'\n", zipSettings()), depsFor(root, { s3: s3.client }));
+
+    expect(build.BuildStatus).toBe('FAILED');
+    expect(build.Phases.find((p) => p.PhaseType === 'UPLOAD_ARTIFACTS')?.Contexts?.[0]).toEqual({
+      StatusCode: 'CLIENT_ERROR',
+      Message: expect.stringContaining('no matching artifact paths found'),
+    });
+  });
+
+  test('fails on command substitution in the name instead of running it', async () => {
+    const section = "  files:\n    - 'out/docs/*'\n  name: x-$(touch canary).zip\n";
+
+    const build = await settle(withArtifacts(section, zipSettings({ OverrideArtifactName: true })), depsFor(root, { s3: s3.client }));
+
+    expect(build.Phases.find((p) => p.PhaseType === 'UPLOAD_ARTIFACTS')?.Contexts?.[0]?.Message).toContain(
+      'command substitution is not run locally',
+    );
+  });
+
+  test('fails when discard-paths would put two files under one name', async () => {
+    const buildspec =
+      "version: 0.2\nphases:\n  build:\n    commands:\n      - mkdir a b && touch a/x b/x\n" +
+      "artifacts:\n  discard-paths: yes\n  files:\n    - '*/x'\n";
+    const req: BuildRequest = { ProjectName: 'arts', project: { name: 'arts', buildspec }, ArtifactsOverride: zipSettings() };
+
+    const build = await settle(req, depsFor(root, { s3: s3.client }));
+
+    expect(build.Phases.find((p) => p.PhaseType === 'UPLOAD_ARTIFACTS')?.Contexts?.[0]?.Message).toContain('the same name "x"');
+  });
+});
