@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
+import { resolveRepository, sourceTypeOf, type PipelineConfig } from '../tasks/shared/config';
 
 /**
  * Turns `examples/<repo>/` into a bare git repository with branches main, develop and
@@ -64,4 +65,15 @@ export function ensureExampleRepositories(directory: string): string[] {
     created.push(destination);
   }
   return created;
+}
+
+/** The example config's sources are local repositories under `<home>/example-repos`: make them on first run. */
+export function prepareExampleRepositories(config: PipelineConfig, configPath: string, home: string): string[] {
+  const examples = join(home, 'example-repos');
+  const missing = Object.values(config.sources).some((source) => {
+    if (sourceTypeOf(source) !== 'LOCAL_GIT') return false;
+    const path = resolveRepository(source, configPath);
+    return path.startsWith(examples + sep) && !existsSync(path);
+  });
+  return missing ? ensureExampleRepositories(examples) : [];
 }

@@ -1,13 +1,12 @@
 import './quiet-sdk';
-import { existsSync } from 'node:fs';
-import { join, resolve, sep } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ExecutionGraph, durationOf, formatDuration } from '../cli/graph';
 import { ProgressPrinter, statusLine } from '../cli/progress';
-import { DEFAULT_CONFIG_PATH, resolveRepository, sourceTypeOf, type PipelineConfig } from '../tasks/shared/config';
+import { DEFAULT_CONFIG_PATH } from '../tasks/shared/config';
 import type { FetchedSource } from '../tasks/shared/contracts';
-import { ensureExampleRepositories } from './examples';
+import { prepareExampleRepositories } from './examples';
 import type { ExecutionRecord } from './executions';
 import { executionName } from '../cli/execution-name';
 import { LocalRuntime } from './runtime';
@@ -55,18 +54,6 @@ function parseOptions(argv: string[]): Options {
     branches[pair.slice(0, at)] = pair.slice(at + 1);
   }
   return { configPath: values.config!, environment: values.env, branches, quiet: values.quiet! };
-}
-
-/** The example's sources are local repositories under .stepdeploy/example-repos: make them on first run. */
-function prepareExampleRepositories(config: PipelineConfig, configPath: string, home: string): void {
-  const examples = join(home, 'example-repos');
-  const missing = Object.values(config.sources).some((source) => {
-    if (sourceTypeOf(source) !== 'LOCAL_GIT') return false;
-    const path = resolveRepository(source, configPath);
-    return path.startsWith(examples + sep) && !existsSync(path);
-  });
-  if (!missing) return;
-  for (const created of ensureExampleRepositories(examples)) console.log(`created example repository ${created}`);
 }
 
 function printResult(record: ExecutionRecord, graph: ExecutionGraph, reused: ReadonlySet<string>, runtime: LocalRuntime): void {
@@ -117,7 +104,9 @@ async function main(): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    prepareExampleRepositories(runtime.config, configPath, runtime.home);
+    for (const created of prepareExampleRepositories(runtime.config, configPath, runtime.home)) {
+      console.log(`created example repository ${created}`);
+    }
     const environments = Object.keys(runtime.config.environments);
     const environment = options.environment ?? (environments.includes('acceptance') ? 'acceptance' : environments[0]!);
     const stored = await storedSnapshots(runtime);
