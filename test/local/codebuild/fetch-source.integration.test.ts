@@ -1,0 +1,89 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { runBuild, type ArtifactsSettings, type BuildRequest } from '../../../local/codebuild';
+import { startS3rver, type LocalS3 } from '../../helpers/s3rver';
+import { makeZip, readZip } from '../../helpers/zip';
+import { depsFor, makeRepo, outputLines, removeDir, tempDir } from './helpers';
+
+const repoFile = (path: string): string => readFileSync(join(__dirname, '../../../', path), 'utf8');
+const BUCKET = 'stepdeploy-local-artifacts';
+
+/** The FetchSource state's ArtifactsOverride, as the ASL sends it for source `name`. */
+function fetchArtifactsOverride(name: string): ArtifactsSettings {
+  const asl = JSON.parse(repoFile('workflows/deploy-pipeline.asl.json')) as {
+    States: { FetchSources: { ItemProcessor: { States: { FetchSource: { Parameters: { ArtifactsOverride: Record<string, unknown> } } } } } };
+  };
+  const { 'Path.$': pathExpression, ...fixed } = asl.States.FetchSources.ItemProcessor.States.FetchSource.Parameters.ArtifactsOverride;
+  expect(pathExpression).toBe("States.Format('sources/{}', $.source.name)");
+  return { ...fixed, Location: BUCKET, Path: `sources/${name}` } as unknown as ArtifactsSettings;
+}
+
+let s3: LocalS3;
+let root: string;
+beforeAll(async () => {
+  s3 = await startS3rver({ buckets: [BUCKET] });
+});
+afterAll(async () => s3.stop());
+beforeEach(() => {
+  root = tempDir('fetch');
+});
+afterEach(() => removeDir(root));
+
+test('buildspecs/fetch-source.yml snapshots a branch at sources/<source>/<commit>.zip', async () => {
+  const repo = join(root, 'app-repo');
+  const tips = makeRepo(repo);
+  const deps = depsFor(root, { s3: s3.client });
+  const req: BuildRequest = {
+    ProjectName: 'stepdeploy-fetch',
+    project: { name: 'stepdeploy-fetch', buildspec: repoFile('buildspecs/fetch-source.yml') },
+    SourceTypeOverride: 'LOCAL_GIT',
+    SourceLocationOverride: repo,
+    SourceVersion: 'develop',
+    ArtifactsOverride: fetchArtifactsOverride('app'),
+    EnvironmentVariablesOverride: [
+      { Name: 'STEPDEPLOY_SOURCE', Type: 'PLAINTEXT', Value: 'app' },
+      { Name: 'STEPDEPLOY_BRANCH', Type: 'PLAINTEXT', Value: 'develop' },
+      { Name: 'STEPDEPLOY_EXECUTION', Type: 'PLAINTEXT', Value: 'acceptance-20261129T031500-abc123' },
+    ],
+  };
+
+  const { Build } = await runBuild(req, deps);
+
+  // What the state's ResultSelector reads.
+  expect(Build.Id).toMatch(/^stepdeploy-fetch:/);
+  expect(Build.ResolvedSourceVersion).toBe(tips.develop);
+  expect(Build.ExportedEnvironmentVariables).toEqual([{ Name: 'STEPDEPLOY_COMMIT', Value: tips.develop }]);
+  expect(outputLines(deps.lines)).toContain(`fetched app at develop: commit ${tips.develop}`);
+  const key = `sources/app/${tips.develop}.zip`;
+  expect(Build.Artifacts).toEqual({ Location: `arn:aws:s3:::${BUCKET}/${key}`, OverrideArtifactName: true });
+  const object = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  const entries = await readZip(Buffer.from(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()));
+  expect(entries.map((e) => e.name).sort()).toEqual(['README.md', 'bin/run.sh', 'develop.txt']);
+  expect(entries.find((e) => e.name === 'bin/run.sh')?.mode).toBe(0o100755);
+});
+
+test('buildspecs/build.yml runs the app entry point on an S3 source and uploads build.zip', async () => {
+  const source = await makeZip([
+    { name: 'stepdeploy-manifest.json', content: '{"environment":"acceptance"}\n' },
+    { name: 'stepdeploy/build', content: '#!/bin/sh\nmkdir -p out && echo "rendered for $1" > out/template.txt\n', mode: 0o100755 },
+  ]);
+  await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'artifacts/acceptance/x/source.zip', Body: source }));
+  const deps = depsFor(root, { s3: s3.client });
+  const req: BuildRequest = {
+    ProjectName: 'stepdeploy-build',
+    project: { name: 'stepdeploy-build', buildspec: repoFile('buildspecs/build.yml') },
+    SourceTypeOverride: 'S3',
+    SourceLocationOverride: `${BUCKET}/artifacts/acceptance/x/source.zip`,
+    ArtifactsOverride: { Type: 'S3', Location: BUCKET, Path: 'artifacts/acceptance/x', Name: 'build.zip', Packaging: 'ZIP', NamespaceType: 'NONE' },
+    EnvironmentVariablesOverride: [{ Name: 'ENVIRONMENT', Type: 'PLAINTEXT', Value: 'acceptance' }],
+  };
+
+  const { Build } = await runBuild(req, deps);
+
+  expect(Build.Artifacts?.Location).toBe(`arn:aws:s3:::${BUCKET}/artifacts/acceptance/x/build.zip`);
+  const object = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'artifacts/acceptance/x/build.zip' }));
+  const entries = await readZip(Buffer.from(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()));
+  expect(entries.find((e) => e.name === 'out/template.txt')?.content).toBe('rendered for acceptance\n');
+  expect(entries.find((e) => e.name === 'stepdeploy/build')?.mode).toBe(0o100755);
+});
