@@ -49,6 +49,9 @@ export class ArtifactsBucket extends Construct {
 
   constructor(scope: Construct, id: string, props: ArtifactsBucketProps = {}) {
     super(scope, id);
+    // Server access logs are delivered under a bucket policy rather than the legacy log-delivery
+    // ACL, so the logs bucket keeps ACLs disabled (the default for new apps; cdk.json predates it).
+    this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
     const artifactsExpiration = wholeDays('artifactsExpiration', props.artifactsExpiration ?? Duration.days(90));
     const sourcesExpiration = wholeDays('sourcesExpiration', props.sourcesExpiration ?? Duration.days(180));
     const noncurrentVersionExpiration = wholeDays(

@@ -45,9 +45,6 @@ export class PipelineStack extends Stack {
 
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
     super(scope, id, { description: `stepdeploy pipeline ${props.config.pipeline}`, ...props });
-    // Server access logs are delivered under a bucket policy, not the legacy log-delivery ACL,
-    // so the logs bucket can keep ACLs disabled (the default for new apps; cdk.json predates it).
-    this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
     const { config } = props;
     const configPath = resolve(props.configPath);
     if (!existsSync(configPath)) {

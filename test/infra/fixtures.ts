@@ -1,0 +1,50 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { stringify } from 'yaml';
+import { loadConfig, type PipelineConfig } from '../../tasks/shared/config';
+import { PipelineStack } from '../../infra/pipeline-stack';
+import { PROJECT_ROOT } from '../../infra/task-function';
+
+export const EXAMPLE_CONFIG_PATH = join(PROJECT_ROOT, 'stepdeploy.config.yml');
+
+export function exampleConfig(): PipelineConfig {
+  return loadConfig(EXAMPLE_CONFIG_PATH);
+}
+
+/** The example config with changes, written to a temp folder (buildspecs stay the repository's). */
+export function writeConfig(change: (raw: Record<string, unknown>) => void): string {
+  const raw = JSON.parse(JSON.stringify(exampleConfig())) as Record<string, unknown>;
+  raw.buildspecs = {
+    build: join(PROJECT_ROOT, 'buildspecs', 'build.yml'),
+    deploy: join(PROJECT_ROOT, 'buildspecs', 'deploy.yml'),
+  };
+  change(raw);
+  const path = join(mkdtempSync(join(tmpdir(), 'stepdeploy-infra-')), 'stepdeploy.config.yml');
+  writeFileSync(path, stringify(raw));
+  return path;
+}
+
+export interface StackOptions {
+  readonly configPath?: string;
+  /** Run esbuild for the functions; skip it where a test reads no bundle. @default false */
+  readonly bundle?: boolean;
+  readonly app?: App;
+}
+
+/** A fresh app and PipelineStack; without `bundle`, asset bundling is skipped (much faster). */
+export function makeStack(options: StackOptions = {}): { app: App; stack: PipelineStack } {
+  const app =
+    options.app ?? new App(options.bundle ? {} : { context: { 'aws:cdk:bundling-stacks': [] } });
+  const configPath = options.configPath ?? EXAMPLE_CONFIG_PATH;
+  const stack = new PipelineStack(app, 'Pipeline', { config: loadConfig(configPath), configPath });
+  return { app, stack };
+}
+
+/** The logical id of the one resource of `type` whose id starts with `prefix`. */
+export function logicalIdOf(resources: Record<string, { Type: string }>, type: string, prefix: string): string {
+  const ids = Object.keys(resources).filter((id) => resources[id]!.Type === type && id.startsWith(prefix));
+  if (ids.length !== 1) throw new Error(`expected one ${type} whose id starts with ${prefix}, found [${ids.join(', ')}]`);
+  return ids[0]!;
+}

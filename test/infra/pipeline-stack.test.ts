@@ -1,0 +1,459 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import aslValidator from 'asl-validator';
+import { parse as parseYaml } from 'yaml';
+import { BUNDLED_CONFIG_PATH, LOCAL_REPOSITORY_WARNING } from '../../infra/pipeline-stack';
+import { taskTimeoutSeconds } from '../../infra/definition-timeouts';
+import { PROJECT_ROOT } from '../../infra/task-function';
+import {
+  SUBSTITUTION_NAMES,
+  TOP_LEVEL_STATES,
+  readDefinitionText,
+  substitute,
+  type StateMachineDefinition,
+} from '../../workflows/definition';
+import { EXAMPLE_CONFIG_PATH, logicalIdOf, makeStack } from './fixtures';
+
+type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
+
+// One bundled synth of the example config, shared by the read-only assertions below.
+let template: Template;
+let resources: Resources;
+let assemblyDir: string;
+let stackAnnotations: Annotations;
+
+beforeAll(() => {
+  const { app, stack } = makeStack({ bundle: true });
+  template = Template.fromStack(stack);
+  resources = template.toJSON().Resources as Resources;
+  stackAnnotations = Annotations.fromStack(stack);
+  assemblyDir = app.synth().directory;
+});
+
+const timeouts = taskTimeoutSeconds(readDefinitionText());
+const id = (type: string, prefix: string): string => logicalIdOf(resources, type, prefix);
+const arnOf = (logicalId: string) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] });
+const bucketId = () => id('AWS::S3::Bucket', 'Artifacts8');
+
+/** Every Allow statement of the policies attached to a role. */
+function statementsOfRole(roleId: string): Array<{ Action: string | string[]; Resource: unknown; Condition?: unknown }> {
+  return Object.values(resources)
+    .filter((r) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties.Roles) === JSON.stringify([{ Ref: roleId }]))
+    .flatMap((r) => (r.Properties.PolicyDocument as { Statement: [] }).Statement);
+}
+const actionsOf = (s: { Action: string | string[] }) => [s.Action].flat();
+/** The staged bundle of a function in the cloud assembly: `asset.<hash>`, the hash being its S3 key. */
+const bundleDirOf = (fn: Resources[string]) =>
+  join(assemblyDir, `asset.${(fn.Properties.Code as { S3Key: string }).S3Key.replace(/\.zip$/, '')}`);
+const objectArn = (prefix: string) => ({ 'Fn::Join': ['', [arnOf(bucketId()), `/${prefix}*`]] });
+
+describe('artifacts bucket', () => {
+  test('is versioned, encrypted, private and logs access to the logs bucket', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      LoggingConfiguration: { DestinationBucketName: { Ref: id('AWS::S3::Bucket', 'ArtifactsAccessLogs') } },
+    });
+    template.resourceCountIs('AWS::S3::Bucket', 2);
+  });
+
+  test('expires artifacts/ and sources/, noncurrent versions, and keeps deployments/', () => {
+    const rules = (resources[bucketId()]!.Properties.LifecycleConfiguration as { Rules: Array<Record<string, unknown>> }).Rules;
+    expect(rules).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ Prefix: 'artifacts/', ExpirationInDays: 90, Status: 'Enabled' }),
+        expect.objectContaining({ Prefix: 'sources/', ExpirationInDays: 180, Status: 'Enabled' }),
+        expect.objectContaining({ NoncurrentVersionExpiration: { NoncurrentDays: 30 }, Status: 'Enabled' }),
+      ]),
+    );
+    const expiring = rules.filter((r) => r.ExpirationInDays !== undefined);
+    expect(expiring.map((r) => r.Prefix).sort()).toEqual(['artifacts/', 'sources/']);
+  });
+
+  test('denies requests without TLS', () => {
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: bucketId() },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+});
+
+describe('CodeBuild projects', () => {
+  const buildspec = (path: string) => Match.serializedJson(parseYaml(readFileSync(join(PROJECT_ROOT, path), 'utf8')));
+
+  test('fetch: GitHub placeholder source, snapshot named by the buildspec under sources/, fetch-source.yml inline', () => {
+    template.resourceCountIs('AWS::CodeBuild::Project', 3);
+    template.hasResourceProperties('AWS::CodeBuild::Project', {
+      Name: 'stepdeploy-example-fetch',
+      Source: { Type: 'GITHUB', BuildSpec: buildspec('buildspecs/fetch-source.yml') },
+      Artifacts: {
+        Type: 'S3',
+        Location: { Ref: bucketId() },
+        Path: 'sources',
+        OverrideArtifactName: true,
+        Packaging: 'ZIP',
+        NamespaceType: 'NONE',
+      },
+      Environment: { Type: 'LINUX_CONTAINER', Image: Match.stringLikeRegexp('^aws/codebuild/standard:'), PrivilegedMode: false },
+      TimeoutInMinutes: timeouts.get('FetchProjectName')! / 60,
+      LogsConfig: { CloudWatchLogs: { Status: 'ENABLED', GroupName: { Ref: id('AWS::Logs::LogGroup', 'ProjectsFetchLogs') } } },
+    });
+  });
+
+  test('build and deploy: S3 sources, the config buildspecs inline, timeouts from the definition', () => {
+    template.hasResourceProperties('AWS::CodeBuild::Project', {
+      Name: 'stepdeploy-example-build',
+      Source: { Type: 'S3', BuildSpec: buildspec('buildspecs/build.yml') },
+      Artifacts: { Type: 'S3', Location: { Ref: bucketId() } },
+      TimeoutInMinutes: timeouts.get('BuildProjectName')! / 60,
+      LogsConfig: { CloudWatchLogs: { Status: 'ENABLED' } },
+    });
+    template.hasResourceProperties('AWS::CodeBuild::Project', {
+      Name: 'stepdeploy-example-deploy',
+      Source: { Type: 'S3', BuildSpec: buildspec('buildspecs/deploy.yml') },
+      Artifacts: { Type: 'NO_ARTIFACTS' },
+      TimeoutInMinutes: timeouts.get('DeployProjectName')! / 60,
+      LogsConfig: { CloudWatchLogs: { Status: 'ENABLED' } },
+    });
+  });
+
+  test('each role reaches only its prefixes of the bucket', () => {
+    const s3Access = (roleId: string) =>
+      statementsOfRole(roleId)
+        .filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')))
+        .map((s) => ({ actions: actionsOf(s), resource: s.Resource }));
+    const bucketLevel = { actions: ['s3:GetBucketAcl', 's3:GetBucketLocation'], resource: arnOf(bucketId()) };
+    const read = (prefix: string) => ({ actions: ['s3:GetObject', 's3:GetObjectVersion'], resource: objectArn(prefix) });
+    const write = (prefix: string) => ({ actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resource: objectArn(prefix) });
+
+    expect(s3Access(id('AWS::IAM::Role', 'ProjectsFetchRole'))).toEqual([bucketLevel, write('sources/')]);
+    expect(s3Access(id('AWS::IAM::Role', 'ProjectsBuildRole'))).toEqual([bucketLevel, read('artifacts/'), write('artifacts/')]);
+    expect(s3Access(id('AWS::IAM::Role', 'ProjectsDeployRole'))).toEqual([bucketLevel, read('artifacts/')]);
+  });
+
+  test("only the deploy project may assume roles, and only the environments' deploy roles", () => {
+    const assume = (roleId: string) => statementsOfRole(roleId).filter((s) => actionsOf(s).includes('sts:AssumeRole'));
+    expect(assume(id('AWS::IAM::Role', 'ProjectsDeployRole'))).toEqual([
+      expect.objectContaining({
+        Resource: [
+          'arn:aws:iam::111111111111:role/stepdeploy-deploy',
+          'arn:aws:iam::222222222222:role/stepdeploy-deploy',
+          'arn:aws:iam::333333333333:role/stepdeploy-deploy',
+        ],
+      }),
+    ]);
+    expect(assume(id('AWS::IAM::Role', 'ProjectsFetchRole'))).toEqual([]);
+    expect(assume(id('AWS::IAM::Role', 'ProjectsBuildRole'))).toEqual([]);
+  });
+});
+
+describe('task functions', () => {
+  const functionIds = {
+    ValidateInputFunctionArn: () => id('AWS::Lambda::Function', 'ValidateInput'),
+    CombineSourcesFunctionArn: () => id('AWS::Lambda::Function', 'CombineSources'),
+    RunHookFunctionArn: () => id('AWS::Lambda::Function', 'RunHook'),
+    RecordDeploymentFunctionArn: () => id('AWS::Lambda::Function', 'RecordDeployment'),
+  } as const;
+
+  test('five functions on Node.js 22 with X-Ray active and their own log groups', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 5);
+    for (const fn of Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function')) {
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Handler: 'index.handler',
+        TracingConfig: { Mode: 'Active' },
+        LoggingConfig: { LogGroup: { Ref: expect.any(String) } },
+      });
+    }
+  });
+
+  test('timeouts equal the TimeoutSeconds of the Task that invokes each function', () => {
+    for (const [placeholder, fnId] of Object.entries(functionIds)) {
+      expect([placeholder, resources[fnId()]!.Properties.Timeout]).toEqual([placeholder, timeouts.get(placeholder as never)]);
+    }
+  });
+
+  test('combine-sources: 512 MB memory, 4 GiB /tmp, the bucket name', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('CombineConfigAndCode'),
+      MemorySize: 512,
+      EphemeralStorage: { Size: 4096 },
+      Environment: { Variables: { ARTIFACT_BUCKET: { Ref: bucketId() } } },
+    });
+  });
+
+  test('validate-input: the config is copied into the bundle and named by STEPDEPLOY_CONFIG_PATH', () => {
+    const fn = resources[functionIds.ValidateInputFunctionArn()]!;
+    expect(fn.Properties.Environment).toEqual({ Variables: { STEPDEPLOY_CONFIG_PATH: BUNDLED_CONFIG_PATH } });
+    const bundle = bundleDirOf(fn);
+    expect(existsSync(join(bundle, 'index.js'))).toBe(true);
+    expect(readFileSync(join(bundle, 'stepdeploy.config.yml'), 'utf8')).toBe(readFileSync(EXAMPLE_CONFIG_PATH, 'utf8'));
+  });
+
+  test('bundles leave the AWS SDK to the runtime', () => {
+    const fn = resources[id('AWS::Lambda::Function', 'CombineSources')]!;
+    const code = readFileSync(join(bundleDirOf(fn), 'index.js'), 'utf8');
+    expect(code).toMatch(/require\("@aws-sdk\/client-s3"\)/);
+  });
+
+  test('combine-sources and record-deployment reach only their prefixes', () => {
+    const s3Statements = (prefix: string) =>
+      statementsOfRole(id('AWS::IAM::Role', prefix))
+        .filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')))
+        .map((s) => ({ actions: actionsOf(s), resource: s.Resource, condition: s.Condition }));
+    expect(s3Statements('CombineSourcesRole')).toEqual([
+      { actions: ['s3:GetObject', 's3:GetObjectVersion'], resource: objectArn('sources/'), condition: undefined },
+      { actions: ['s3:GetObject', 's3:GetObjectVersion'], resource: objectArn('artifacts/'), condition: undefined },
+      { actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resource: objectArn('artifacts/'), condition: undefined },
+      {
+        actions: ['s3:ListBucket'],
+        resource: arnOf(bucketId()),
+        condition: { StringLike: { 's3:prefix': ['sources/*', 'artifacts/*'] } },
+      },
+    ]);
+    expect(s3Statements('RecordDeploymentRole')).toEqual([
+      { actions: ['s3:GetObject', 's3:GetObjectVersion'], resource: objectArn('deployments/'), condition: undefined },
+      { actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resource: objectArn('deployments/'), condition: undefined },
+      { actions: ['s3:ListBucket'], resource: arnOf(bucketId()), condition: { StringLike: { 's3:prefix': ['deployments/*'] } } },
+    ]);
+    expect(s3Statements('ValidateInputRole')).toEqual([]);
+    expect(s3Statements('RunHookRole')).toEqual([]);
+  });
+});
+
+describe('state machine', () => {
+  test('Standard, logging ALL with execution data, X-Ray', () => {
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineName: 'stepdeploy-example',
+      StateMachineType: 'STANDARD',
+      LoggingConfiguration: {
+        Level: 'ALL',
+        IncludeExecutionData: true,
+        Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: arnOf(id('AWS::Logs::LogGroup', 'StateMachineLogs')) } }],
+      },
+      TracingConfiguration: { Enabled: true },
+    });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/aws/vendedlogs/states/stepdeploy-example' });
+  });
+
+  test('substitutes every placeholder with the resource it names', () => {
+    const sm = resources[id('AWS::StepFunctions::StateMachine', 'StateMachine')]!.Properties;
+    expect(sm.DefinitionString).toBe(readDefinitionText());
+    expect(sm.DefinitionSubstitutions).toEqual({
+      ArtifactsBucket: { Ref: bucketId() },
+      ValidateInputFunctionArn: arnOf(id('AWS::Lambda::Function', 'ValidateInput')),
+      CombineSourcesFunctionArn: arnOf(id('AWS::Lambda::Function', 'CombineSources')),
+      RunHookFunctionArn: arnOf(id('AWS::Lambda::Function', 'RunHook')),
+      RecordDeploymentFunctionArn: arnOf(id('AWS::Lambda::Function', 'RecordDeployment')),
+      FetchProjectName: { Ref: id('AWS::CodeBuild::Project', 'ProjectsFetch') },
+      BuildProjectName: { Ref: id('AWS::CodeBuild::Project', 'ProjectsBuild') },
+      DeployProjectName: { Ref: id('AWS::CodeBuild::Project', 'ProjectsDeploy') },
+    });
+    expect(Object.keys(sm.DefinitionSubstitutions as object).sort()).toEqual([...SUBSTITUTION_NAMES].sort());
+  });
+
+  test('the definition, substituted as CloudFormation would, passes asl-validator with the seven top-level states', () => {
+    const sm = resources[id('AWS::StepFunctions::StateMachine', 'StateMachine')]!.Properties;
+    // What CloudFormation puts in place of each Ref / Fn::GetAtt, with this account and region.
+    const standIn = (value: unknown): string => {
+      const ref = (value as { Ref?: string }).Ref;
+      const getAtt = (value as { 'Fn::GetAtt'?: [string, string] })['Fn::GetAtt'];
+      if (ref && resources[ref]?.Type === 'AWS::CodeBuild::Project') return resources[ref]!.Properties.Name as string;
+      if (ref && resources[ref]?.Type === 'AWS::S3::Bucket') return `pipeline-artifacts-${ref.toLowerCase()}`;
+      if (getAtt && getAtt[1] === 'Arn' && resources[getAtt[0]]?.Type === 'AWS::Lambda::Function') {
+        return `arn:aws:lambda:eu-west-1:123456789012:function:Pipeline-${getAtt[0]}`;
+      }
+      throw new Error(`no stand-in for ${JSON.stringify(value)}`);
+    };
+    const values = Object.fromEntries(Object.entries(sm.DefinitionSubstitutions as object).map(([k, v]) => [k, standIn(v)]));
+    const definition = JSON.parse(substitute(sm.DefinitionString as string, values)) as StateMachineDefinition;
+
+    const { isValid, errors } = aslValidator(definition, { checkArn: true, checkPaths: true });
+    expect(errors).toEqual([]);
+    expect(isValid).toBe(true);
+    expect(Object.keys(definition.States)).toEqual([...TOP_LEVEL_STATES]);
+    expect(definition.States.ValidateInput!.Parameters).toMatchObject({
+      FunctionName: values.ValidateInputFunctionArn,
+    });
+  });
+
+  test('its role may invoke the four task functions, run the three builds (.sync) and manage the .sync events rule', () => {
+    const statements = statementsOfRole(id('AWS::IAM::Role', 'StateMachineRole'));
+    const fnIds = ['ValidateInput', 'CombineSources', 'RunHook', 'RecordDeployment'].map((p) => id('AWS::Lambda::Function', p));
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          Action: 'lambda:InvokeFunction',
+          Resource: fnIds.flatMap((f) => [arnOf(f), { 'Fn::Join': ['', [arnOf(f), ':*']] }]),
+        }),
+        expect.objectContaining({
+          Action: ['codebuild:StartBuild', 'codebuild:StopBuild', 'codebuild:BatchGetBuilds'],
+          Resource: ['ProjectsFetch', 'ProjectsBuild', 'ProjectsDeploy'].map((p) => arnOf(id('AWS::CodeBuild::Project', p))),
+        }),
+        expect.objectContaining({
+          Action: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+          Resource: {
+            'Fn::Join': [
+              '',
+              [
+                'arn:',
+                { Ref: 'AWS::Partition' },
+                ':events:',
+                { Ref: 'AWS::Region' },
+                ':',
+                { Ref: 'AWS::AccountId' },
+                ':rule/StepFunctionsGetEventForCodeBuildStartBuildRule',
+              ],
+            ],
+          },
+        }),
+      ]),
+    );
+    const notify = id('AWS::Lambda::Function', 'NotificationsNotify');
+    expect(JSON.stringify(statements)).not.toContain(notify);
+  });
+});
+
+describe('notifications', () => {
+  test('execution status changes of this state machine reach notify', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: { stateMachineArn: [{ Ref: id('AWS::StepFunctions::StateMachine', 'StateMachine') }] },
+      },
+      Targets: [Match.objectLike({ Arn: arnOf(id('AWS::Lambda::Function', 'NotificationsNotify')) })],
+    });
+  });
+
+  test("build state changes of this pipeline's three projects reach notify", () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.codebuild'],
+        'detail-type': ['CodeBuild Build State Change'],
+        detail: {
+          'project-name': ['ProjectsFetch', 'ProjectsBuild', 'ProjectsDeploy'].map((p) => ({ Ref: id('AWS::CodeBuild::Project', p) })),
+        },
+      },
+      Targets: [Match.objectLike({ Arn: arnOf(id('AWS::Lambda::Function', 'NotificationsNotify')) })],
+    });
+    template.resourceCountIs('AWS::Events::Rule', 2);
+  });
+
+  test('notify reads the Slack webhook secret named in the config, and only that secret', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: { SLACK_WEBHOOK_SECRET_NAME: 'stepdeploy/slack-webhook' } },
+    });
+    const statements = statementsOfRole(id('AWS::IAM::Role', 'NotificationsNotifyRole'));
+    const secrets = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('secretsmanager:')));
+    expect(secrets).toEqual([
+      expect.objectContaining({
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: {
+          'Fn::Join': [
+            '',
+            [
+              'arn:',
+              { Ref: 'AWS::Partition' },
+              ':secretsmanager:',
+              { Ref: 'AWS::Region' },
+              ':',
+              { Ref: 'AWS::AccountId' },
+              ':secret:stepdeploy/slack-webhook-??????',
+            ],
+          ],
+        },
+      }),
+    ]);
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          Action: ['states:DescribeExecution', 'states:GetExecutionHistory'],
+          Resource: { 'Fn::Join': ['', expect.arrayContaining([':execution:', { 'Fn::GetAtt': [id('AWS::StepFunctions::StateMachine', 'StateMachine'), 'Name'] }, ':*'])] },
+        }),
+      ]),
+    );
+  });
+});
+
+describe('operator policy', () => {
+  const statements = () =>
+    (resources[id('AWS::IAM::ManagedPolicy', 'OperatorPolicy')]!.Properties.PolicyDocument as {
+      Statement: Array<{ Sid: string; Action: string | string[]; Resource: unknown }>;
+    }).Statement;
+
+  test('allows exactly the operator actions', () => {
+    expect(statements().flatMap(actionsOf).sort()).toEqual(
+      [
+        'states:StartExecution',
+        'states:RedriveExecution',
+        'states:StopExecution',
+        'states:DescribeExecution',
+        'states:DescribeStateMachine',
+        'states:ListExecutions',
+        'states:GetExecutionHistory',
+        'codebuild:BatchGetBuilds',
+        's3:GetObject',
+        's3:ListBucket',
+        'logs:GetLogEvents',
+        'logs:FilterLogEvents',
+        'logs:DescribeLogStreams',
+      ].sort(),
+    );
+  });
+
+  test('Step Functions actions apply to this state machine and its executions only', () => {
+    const smId = id('AWS::StepFunctions::StateMachine', 'StateMachine');
+    for (const statement of statements().filter((s) => actionsOf(s).some((a) => a.startsWith('states:')))) {
+      const resource = JSON.stringify(statement.Resource);
+      expect(resource === JSON.stringify({ Ref: smId }) || (resource.includes(':execution:') && resource.includes(`"${smId}","Name"`))).toBe(true);
+    }
+    expect(JSON.stringify(statements())).not.toMatch(/"Resource":"\*"/);
+  });
+
+  test('reads deployments/ only, and the build logs', () => {
+    expect(statements()).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ Action: 's3:GetObject', Resource: objectArn('deployments/') }),
+        expect.objectContaining({
+          Action: 's3:ListBucket',
+          Condition: { StringLike: { 's3:prefix': ['deployments/*'] } },
+        }),
+        expect.objectContaining({
+          Action: ['logs:GetLogEvents', 'logs:FilterLogEvents', 'logs:DescribeLogStreams'],
+          Resource: ['ProjectsFetchLogs', 'ProjectsBuildLogs', 'ProjectsDeployLogs'].map((p) => arnOf(id('AWS::Logs::LogGroup', p))),
+        }),
+      ]),
+    );
+  });
+
+  test('outputs its ARN, the state machine ARN and the bucket name', () => {
+    template.hasOutput('OperatorPolicyArn', { Value: { Ref: id('AWS::IAM::ManagedPolicy', 'OperatorPolicy') } });
+    template.hasOutput('StateMachineArn', { Value: { Ref: id('AWS::StepFunctions::StateMachine', 'StateMachine') } });
+    template.hasOutput('ArtifactsBucketName', { Value: { Ref: bucketId() } });
+  });
+});
+
+describe('local repositories', () => {
+  test('each source with a local path gets a warning that CodeBuild cannot fetch it', () => {
+    for (const name of ['app', 'config']) {
+      stackAnnotations.hasWarning(
+        '/Pipeline',
+        Match.stringLikeRegexp(`sources\\.${name}\\.repository is a local path .*CodeBuild on AWS cannot fetch .*repository URL`),
+      );
+    }
+    expect(stackAnnotations.findWarning('/Pipeline', Match.stringLikeRegexp(LOCAL_REPOSITORY_WARNING))).toHaveLength(2);
+  });
+});

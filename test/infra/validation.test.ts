@@ -1,0 +1,111 @@
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as codebuild from 'aws-cdk-lib/aws-codebuild';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { ArtifactsBucket } from '../../infra/artifacts-bucket';
+import { taskTimeoutSeconds } from '../../infra/definition-timeouts';
+import { DeployStateMachine } from '../../infra/deploy-state-machine';
+import { PipelineProjects } from '../../infra/pipeline-projects';
+import { PipelineStack } from '../../infra/pipeline-stack';
+import { TaskFunction } from '../../infra/task-function';
+import { loadConfig } from '../../tasks/shared/config';
+import { SUBSTITUTION_NAMES, readDefinitionText, type Substitutions } from '../../workflows/definition';
+import { EXAMPLE_CONFIG_PATH, makeStack, writeConfig } from './fixtures';
+
+// Nothing here reads a bundle: bundling is skipped throughout.
+const bareStack = () => new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Test');
+
+describe('PipelineStack', () => {
+  test('fails when the build buildspec does not exist, naming the setting, the path and the fix', () => {
+    const configPath = writeConfig((raw) => {
+      raw.buildspecs = { build: 'buildspecs/nope.yml', deploy: 'buildspecs/nope.yml' };
+    });
+    expect(() => makeStack({ configPath })).toThrow(
+      /buildspecs\.build: cannot read buildspec .*buildspecs\/nope\.yml .*create it or point buildspecs\.build at an existing file/,
+    );
+  });
+
+  test('fails when the config file it was given does not exist', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const config = loadConfig(EXAMPLE_CONFIG_PATH);
+    expect(() => new PipelineStack(app, 'Pipeline', { config, configPath: '/nonexistent/stepdeploy.config.yml' })).toThrow(/configPath must be an existing file .*got \/nonexistent\/stepdeploy\.config\.yml/);
+  });
+
+  test('repository URLs and no Slack: no local-path warning, no secret access, no webhook variable', () => {
+    const configPath = writeConfig((raw) => {
+      const sources = raw.sources as Record<string, { repository: string }>;
+      sources.app!.repository = 'https://github.com/acme/app.git';
+      sources.config!.repository = 'https://github.com/acme/config.git';
+      raw.notifications = {};
+    });
+    const { stack } = makeStack({ configPath });
+    Annotations.fromStack(stack).hasNoWarning('*', Match.stringLikeRegexp('local path'));
+    const template = Template.fromStack(stack);
+    expect(JSON.stringify(template.toJSON())).not.toMatch(/secretsmanager|SLACK_WEBHOOK_SECRET_NAME/);
+  });
+});
+
+describe('constructs', () => {
+  test('fails when a lifecycle expiration is not a whole number of days', () => {
+    expect(() => new ArtifactsBucket(bareStack(), 'Artifacts', { artifactsExpiration: Duration.hours(36) })).toThrow(
+      'artifactsExpiration must be a whole number of days, at least 1 (S3 lifecycle rules count in days), got 1 day 12 hours; use Duration.days(n)',
+    );
+  });
+
+  test('fails when a task has no handler file', () => {
+    expect(
+      () => new TaskFunction(bareStack(), 'Fn', { task: 'no-such-task', timeout: Duration.seconds(10), description: 'x' }),
+    ).toThrow(/task "no-such-task" has no handler: tasks\/no-such-task\/handler\.ts does not exist; create it/);
+  });
+
+  test('fails when a function timeout exceeds the Lambda limit', () => {
+    expect(
+      () => new TaskFunction(bareStack(), 'Fn', { task: 'validate-input', timeout: Duration.minutes(20), description: 'x' }),
+    ).toThrow('timeout of task "validate-input" must be between 1 second and 15 minutes (the Lambda limit), got 20 minutes');
+  });
+
+  test('fails when substitutions miss a placeholder of the definition', () => {
+    const stack = bareStack();
+    const substitutions = Object.fromEntries(SUBSTITUTION_NAMES.map((n) => [n, `value-of-${n}`])) as Record<string, string>;
+    delete substitutions.ArtifactsBucket;
+    substitutions.Extra = 'x';
+    expect(
+      () =>
+        new DeployStateMachine(stack, 'StateMachine', {
+          stateMachineName: 'test',
+          definitionText: readDefinitionText(),
+          substitutions: substitutions as Substitutions,
+          taskFunctions: [lambda.Function.fromFunctionArn(stack, 'Fn', 'arn:aws:lambda:eu-west-1:123456789012:function:f')],
+          projects: [codebuild.Project.fromProjectName(stack, 'Project', 'p')],
+        }),
+    ).toThrow(/substitutions must match the definition's placeholders exactly, got missing \[ArtifactsBucket\] and unused \[Extra\]/);
+  });
+
+  test('fails when no deploy role is given', () => {
+    const stack = bareStack();
+    const artifacts = new ArtifactsBucket(stack, 'Artifacts');
+    const spec = codebuild.BuildSpec.fromObject({ version: '0.2', phases: {} });
+    expect(
+      () =>
+        new PipelineProjects(stack, 'Projects', {
+          namePrefix: 'test',
+          artifacts,
+          fetchBuildSpec: spec,
+          buildBuildSpec: spec,
+          deployBuildSpec: spec,
+          fetchTimeout: Duration.minutes(30),
+          buildTimeout: Duration.minutes(60),
+          deployTimeout: Duration.minutes(60),
+          deployRoleArns: [],
+        }),
+    ).toThrow(/deployRoleArns must list at least one role, got none; declare an environment with a deployRoleArn/);
+  });
+
+  test('fails when a Task that calls a function or project has no TimeoutSeconds', () => {
+    const definition = JSON.parse(readDefinitionText()) as { States: Record<string, Record<string, unknown>> };
+    delete definition.States.RecordDeployment!.TimeoutSeconds;
+    expect(() => taskTimeoutSeconds(JSON.stringify(definition))).toThrow(
+      'state RecordDeployment calls ${RecordDeploymentFunctionArn} but has no TimeoutSeconds; add one to workflows/deploy-pipeline.asl.json',
+    );
+  });
+});
