@@ -3,7 +3,7 @@ import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import picomatch from 'picomatch';
-import yazl from 'yazl';
+import * as yazl from 'yazl';
 import type { ArtifactsSpec } from './buildspec';
 import { ArtifactsError } from './errors';
 import type { ArtifactsSettings } from './types';

@@ -1,5 +1,5 @@
 export { parseBuildspec, SUPPORTED_KEYS, type Buildspec, type ArtifactsSpec, type PhaseSpec } from './buildspec';
-export { runBuild, startBuild, type RunnerDeps, type StartedBuild } from './runner';
+export { runBuild, startBuild, makeStartBuildSyncHandler, type RunnerDeps, type StartedBuild } from './runner';
 export { BuildRegistry } from './registry';
 export { toCodeBuildApiBuild } from './api-shape';
 export {

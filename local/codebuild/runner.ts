@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { artifactTarget, collectArtifactFiles, expandArtifactName, referencedVariables, uploadArtifacts } from './artifacts';
 import { parseBuildspec, type Buildspec, type PhaseName, type PhaseSpec } from './buildspec';
-import { BuildFailedError, InvalidInputException } from './errors';
+import { BuildFailedError, InvalidInputException, ResourceNotFoundException } from './errors';
 import { BuildRegistry } from './registry';
 import { ShellSession } from './shell';
 import { GIT_SOURCE_TYPES, fetchGitSource, fetchS3Source } from './sources';
@@ -18,7 +18,9 @@ import type {
   EnvironmentVariable,
   PhaseContext,
   PhaseType,
+  ProjectDefinition,
   SourceType,
+  StartBuildParameters,
   StartBuildSyncOutput,
 } from './types';
 
@@ -64,6 +66,25 @@ const INHERITED = ['LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'USER', 'LOGNAME'] as con
 /** `codebuild:startBuild.sync` locally: runs the build to its end. */
 export async function runBuild(request: BuildRequest, deps: RunnerDeps): Promise<StartBuildSyncOutput> {
   return startBuild(request, deps).completion;
+}
+
+/**
+ * The local handler for `arn:aws:states:::codebuild:startBuild.sync`: takes the state's
+ * Parameters, finds the project by ProjectName and runs the build to its end.
+ */
+export function makeStartBuildSyncHandler(
+  projects: Readonly<Record<string, ProjectDefinition>>,
+  deps: RunnerDeps,
+): (parameters: StartBuildParameters) => Promise<StartBuildSyncOutput> {
+  return async (parameters) => {
+    const project = projects[parameters.ProjectName];
+    if (!project) {
+      throw new ResourceNotFoundException(
+        `build project ${JSON.stringify(parameters.ProjectName)} is not defined locally (known: ${Object.keys(projects).join(', ')})`,
+      );
+    }
+    return runBuild({ ...parameters, project }, deps);
+  };
 }
 
 /** StartBuild: validates the request, then runs the build in the background. */

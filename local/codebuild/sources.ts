@@ -4,7 +4,7 @@ import { dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import yauzl from 'yauzl';
+import * as yauzl from 'yauzl';
 import { SourceError } from './errors';
 import type { SourceType } from './types';
 

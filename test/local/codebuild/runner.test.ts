@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BuildFailedError, BuildRegistry, runBuild, startBuild, toCodeBuildApiBuild, type Build } from '../../../local/codebuild';
+import { BuildFailedError, BuildRegistry, makeStartBuildSyncHandler, runBuild, startBuild, toCodeBuildApiBuild, type Build } from '../../../local/codebuild';
 import { depsFor, outputLines, phaseStatuses, removeDir, request, settle, tempDir } from './helpers';
 
 // Every test here runs real bash through the runner: these are the buildspec v0.2 semantics
@@ -365,3 +365,21 @@ async function waitFor(condition: () => boolean, timeoutMs = 10000): Promise<voi
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+describe('makeStartBuildSyncHandler', () => {
+  test('runs the project named by ProjectName', async () => {
+    const deps = depsFor(root);
+    const handler = makeStartBuildSyncHandler({ fetch: { name: 'fetch', buildspec: spec(`  build:\n    commands:\n      - echo ran\n`) } }, deps);
+
+    const { Build } = await handler({ ProjectName: 'fetch' });
+
+    expect(Build.ProjectName).toBe('fetch');
+    expect(outputLines(deps.lines)).toEqual(['ran']);
+  });
+
+  test('fails with CodeBuild.ResourceNotFoundException for an unknown project', async () => {
+    const handler = makeStartBuildSyncHandler({}, depsFor(root));
+
+    await expect(handler({ ProjectName: 'nope' })).rejects.toMatchObject({ name: 'CodeBuild.ResourceNotFoundException' });
+  });
+});
