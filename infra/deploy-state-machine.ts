@@ -1,4 +1,4 @@
-import { ArnFormat, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import type * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -92,10 +92,12 @@ export class DeployStateMachine extends Construct {
 
     const role = this.stateMachine.role;
     for (const fn of props.taskFunctions) {
+      // cdk-nag prints a deploy-time ARN as <LogicalId.Arn> and an imported one as it is.
+      const arn = Token.isUnresolved(fn.functionArn) ? `<${logicalIdOf(fn)}.Arn>` : fn.functionArn;
       Validations.of(role).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::<${logicalIdOf(fn)}.Arn>:*]`,
+        id: `AwsSolutions-IAM5[Resource::${arn}:*]`,
         reason:
-          'lambda:InvokeFunction on the qualified ARNs (versions, aliases) of this pipeline\'s own task function; the definition may pin a version.',
+          "lambda:InvokeFunction on the qualified ARNs (versions, aliases) of this pipeline's own task function; the definition may pin a version.",
       });
     }
     Validations.of(role).acknowledge({

@@ -43,6 +43,9 @@ export class Notifications extends Construct {
         'slackWebhookSecretName must be the name of a Secrets Manager secret, got a URL (redacted: a webhook URL is a credential); store the URL in a secret and pass its name',
       );
     }
+    if (props.projects.length === 0) {
+      throw new Error('projects must list the pipeline\'s CodeBuild projects, got none; pass PipelineProjects.all');
+    }
     const { stateMachine } = props.deployStateMachine;
 
     this.notify = new TaskFunction(this, 'Notify', {

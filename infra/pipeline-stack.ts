@@ -178,6 +178,10 @@ export class PipelineStack extends Stack {
       description: 'sources/, artifacts/ and deployments/',
       value: this.artifacts.bucketName,
     });
+    new CfnOutput(this, 'DeployProjectRoleArn', {
+      description: "The role each environment's deploy role must trust (sts:AssumeRole)",
+      value: this.projects.deploy.role!.roleArn,
+    });
     new CfnOutput(this, 'OperatorPolicyArn', {
       description: "Attach to the operators' role or group",
       value: this.operatorPolicy.policy.managedPolicyArn,

@@ -439,10 +439,11 @@ describe('operator policy', () => {
     );
   });
 
-  test('outputs its ARN, the state machine ARN and the bucket name', () => {
+  test('outputs its ARN, the state machine ARN, the bucket name and the role deploy roles must trust', () => {
     template.hasOutput('OperatorPolicyArn', { Value: { Ref: id('AWS::IAM::ManagedPolicy', 'OperatorPolicy') } });
     template.hasOutput('StateMachineArn', { Value: { Ref: id('AWS::StepFunctions::StateMachine', 'StateMachine') } });
     template.hasOutput('ArtifactsBucketName', { Value: { Ref: bucketId() } });
+    template.hasOutput('DeployProjectRoleArn', { Value: arnOf(id('AWS::IAM::Role', 'ProjectsDeployRole')) });
   });
 });
 

@@ -5,6 +5,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { ArtifactsBucket } from '../../infra/artifacts-bucket';
 import { taskTimeoutSeconds } from '../../infra/definition-timeouts';
 import { DeployStateMachine } from '../../infra/deploy-state-machine';
+import { Notifications } from '../../infra/notifications';
 import { PipelineProjects } from '../../infra/pipeline-projects';
 import { PipelineStack } from '../../infra/pipeline-stack';
 import { TaskFunction } from '../../infra/task-function';
@@ -64,21 +65,31 @@ describe('constructs', () => {
     ).toThrow('timeout of task "validate-input" must be between 1 second and 15 minutes (the Lambda limit), got 20 minutes');
   });
 
+  const stateMachineIn = (stack: Stack, substitutions: Record<string, string>) =>
+    new DeployStateMachine(stack, 'StateMachine', {
+      stateMachineName: 'test',
+      definitionText: readDefinitionText(),
+      substitutions: substitutions as Substitutions,
+      taskFunctions: [lambda.Function.fromFunctionArn(stack, 'Fn', 'arn:aws:lambda:eu-west-1:123456789012:function:f')],
+      projects: [codebuild.Project.fromProjectName(stack, 'Project', 'p')],
+    });
+  const allSubstitutions = () => Object.fromEntries(SUBSTITUTION_NAMES.map((n) => [n, `value-of-${n}`])) as Record<string, string>;
+
   test('fails when substitutions miss a placeholder of the definition', () => {
-    const stack = bareStack();
-    const substitutions = Object.fromEntries(SUBSTITUTION_NAMES.map((n) => [n, `value-of-${n}`])) as Record<string, string>;
+    const substitutions = allSubstitutions();
     delete substitutions.ArtifactsBucket;
     substitutions.Extra = 'x';
-    expect(
-      () =>
-        new DeployStateMachine(stack, 'StateMachine', {
-          stateMachineName: 'test',
-          definitionText: readDefinitionText(),
-          substitutions: substitutions as Substitutions,
-          taskFunctions: [lambda.Function.fromFunctionArn(stack, 'Fn', 'arn:aws:lambda:eu-west-1:123456789012:function:f')],
-          projects: [codebuild.Project.fromProjectName(stack, 'Project', 'p')],
-        }),
-    ).toThrow(/substitutions must match the definition's placeholders exactly, got missing \[ArtifactsBucket\] and unused \[Extra\]/);
+    expect(() => stateMachineIn(bareStack(), substitutions)).toThrow(/substitutions must match the definition's placeholders exactly, got missing \[ArtifactsBucket\] and unused \[Extra\]/);
+  });
+
+  test('fails when the Slack setting is a webhook URL instead of a secret name, without echoing it', () => {
+    const stack = bareStack();
+    const deployStateMachine = stateMachineIn(stack, allSubstitutions());
+    const url = 'https://hooks.slack.com/services/T000/B000/XXXX';
+    const create = () =>
+      new Notifications(stack, 'Notifications', { deployStateMachine, projects: [], slackWebhookSecretName: url });
+    expect(create).toThrow(/slackWebhookSecretName must be the name of a Secrets Manager secret, got a URL .*store the URL in a secret and pass its name/);
+    expect(create).not.toThrow(/hooks\.slack\.com/);
   });
 
   test('fails when no deploy role is given', () => {
