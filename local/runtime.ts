@@ -8,6 +8,7 @@ import { codeBuildOperations, createApiHandler, stepFunctionsOperations } from '
 import { BuildRegistry, startBuild, toCodeBuildApiBuild, type Build, type ProjectDefinition, type StartBuildParameters } from './codebuild';
 import { LocalStateMachine, type ExecutionListener, type TaskContext, type TaskImplementation } from './engine';
 import { LocalApiError } from './errors';
+import { buildStateChange, executionStatusChange, type EventBridgeEvent } from './events';
 import { closeServer, createLocalS3Handler, listenLocal, localS3Environment, LOCAL_S3_CREDENTIALS } from './s3';
 
 /**
@@ -34,6 +35,11 @@ export interface LocalRuntimeOptions {
   readonly onBuildProgress?: (build: Build) => void;
   /** Milliseconds before each retry instead of the definition's backoff (tests). */
   readonly retryIntervalMs?: number;
+  /**
+   * Receives the EventBridge events AWS would emit (execution status, build state).
+   * @default the tasks/notify handler, which prints each message when no webhook is configured
+   */
+  readonly notify?: (event: EventBridgeEvent) => Promise<unknown>;
 }
 
 /** A Lambda handler module's export, called in process with the invocation payload. */
@@ -107,6 +113,7 @@ export class LocalRuntime {
     readonly bucket: string,
     private readonly server: Server,
     private readonly s3: S3Client,
+    private readonly events: EventDelivery,
   ) {}
 
   static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
@@ -123,6 +130,8 @@ export class LocalRuntime {
 
     // Task code stays `new S3Client({})`: it finds the local S3 through the environment.
     Object.assign(process.env, localS3Environment(endpoint), {
+      // notify reads execution history: from the local Step Functions API.
+      AWS_ENDPOINT_URL_SFN: endpoint,
       AWS_REGION: LOCAL_REGION,
       ARTIFACT_BUCKET: bucket,
       STEPDEPLOY_CONFIG_PATH: configPath,
@@ -144,10 +153,11 @@ export class LocalRuntime {
         () => (require(`../tasks/${task}/handler`) as { handler: LambdaHandler }).handler,
       ]),
     );
+    const events = new EventDelivery(options.notify ?? ((event) => (require('../tasks/notify/handler') as { handler: LambdaHandler }).handler(event)));
     const registry = new BuildRegistry(home);
     const projects = localProjects(config, configPath, substitutions, home);
     const codebuild: TaskImplementation = (parameters, context) =>
-      runLocalBuild(parameters as StartBuildParameters, context, { projects, registry, s3, home, options });
+      runLocalBuild(parameters as StartBuildParameters, context, { projects, registry, s3, home, options, events });
 
     const machine = new LocalStateMachine({
       name: config.pipeline,
@@ -159,7 +169,10 @@ export class LocalRuntime {
         'arn:aws:states:::lambda:invoke': lambdaInvoke(functions),
         'arn:aws:states:::codebuild:startBuild.sync': codebuild,
       },
-      listeners: options.listeners,
+      listeners: [
+        ...(options.listeners ?? []),
+        { onStatusChange: (execution) => events.send(executionStatusChange(execution, LOCAL_REGION, LOCAL_ACCOUNT)) },
+      ],
       retryIntervalMs: options.retryIntervalMs,
     });
     api = createApiHandler(
@@ -174,7 +187,7 @@ export class LocalRuntime {
       },
       s3Handler,
     );
-    return new LocalRuntime(config, configPath, home, machine, registry, endpoint, bucket, server, s3);
+    return new LocalRuntime(config, configPath, home, machine, registry, endpoint, bucket, server, s3, events);
   }
 
   /** An S3 client for the local S3 (reading artifacts, deployments). */
@@ -184,6 +197,7 @@ export class LocalRuntime {
 
   async close(): Promise<void> {
     await this.machine.stopAll();
+    await this.events.drain();
     this.s3.destroy();
     await closeServer(this.server);
   }
@@ -195,6 +209,29 @@ interface BuildDeps {
   readonly s3: S3Client;
   readonly home: string;
   readonly options: LocalRuntimeOptions;
+  readonly events: EventDelivery;
+}
+
+/**
+ * EventBridge's delivery, locally: asynchronous, never in the execution's way, and a failing
+ * target is logged, never propagated (a Slack outage must not fail a deployment).
+ */
+class EventDelivery {
+  private readonly pending = new Set<Promise<unknown>>();
+
+  constructor(private readonly target: (event: EventBridgeEvent) => Promise<unknown>) {}
+
+  send(event: EventBridgeEvent): void {
+    const delivery = Promise.resolve()
+      .then(() => this.target(event))
+      .catch((err: unknown) => console.error(`event delivery failed (${event['detail-type']}): ${(err as Error)?.message ?? String(err)}`))
+      .finally(() => this.pending.delete(delivery));
+    this.pending.add(delivery);
+  }
+
+  async drain(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
 }
 
 /** `codebuild:startBuild.sync`: starts the build, stops it when the execution stops, resolves at its end. */
@@ -203,6 +240,7 @@ async function runLocalBuild(parameters: StartBuildParameters, context: TaskCont
   if (!project) {
     throw new LocalApiError('CodeBuild.ResourceNotFoundException', `Project cannot be found: ${parameters.ProjectName}`);
   }
+  let lastStatus: string | undefined;
   const started = startBuild(
     {
       ...parameters,
@@ -218,7 +256,14 @@ async function runLocalBuild(parameters: StartBuildParameters, context: TaskCont
       accountId: LOCAL_ACCOUNT,
       initiator: `states/${context.executionName}`,
       onLog: deps.options.onBuildLog,
-      onProgress: deps.options.onBuildProgress,
+      onProgress: (build) => {
+        // CodeBuild emits a state-change event when a build starts and when it ends.
+        if (build.BuildStatus !== lastStatus) {
+          lastStatus = build.BuildStatus;
+          deps.events.send(buildStateChange(build, LOCAL_REGION, LOCAL_ACCOUNT));
+        }
+        deps.options.onBuildProgress?.(build);
+      },
     },
   );
   const stop = (): void => {

@@ -3,11 +3,13 @@ import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { startExampleRuntime, type TestRuntime } from '../helpers/local-runtime';
 import type { HistoryEvent } from '../../local/history';
+import type { EventBridgeEvent } from '../../local/events';
 
 let t: TestRuntime;
+const events: EventBridgeEvent[] = [];
 
 beforeAll(async () => {
-  t = await startExampleRuntime();
+  t = await startExampleRuntime(undefined, { notify: async (event) => events.push(event) });
 });
 afterAll(async () => {
   await t.close();
@@ -70,6 +72,17 @@ describe('local runtime: the deploy state machine on the example', () => {
 
     expect(done.status).toBe('SUCCEEDED');
     expect(done.redriveCount).toBe(1);
+    const statuses = events
+      .filter((e) => e['detail-type'] === 'Step Functions Execution Status Change' && e.detail.name === 'acceptance-e2e-2')
+      .map((e) => [e.detail.status, e.detail.redriveCount]);
+    expect(statuses).toEqual([
+      ['RUNNING', 0],
+      ['FAILED', 0],
+      ['RUNNING', 1],
+      ['SUCCEEDED', 1],
+    ]);
+    const failedBuild = events.find((e) => e['detail-type'] === 'CodeBuild Build State Change' && e.detail['build-status'] === 'FAILED');
+    expect(failedBuild?.detail['project-name']).toBe('stepdeploy-example-build');
     const afterRedrive = t.runtime.machine.history(failed.executionArn).slice(before);
     expect(afterRedrive[0]!.type).toBe('ExecutionRedriven');
     expect(enteredStates(afterRedrive)).toEqual(['BuildTemplates', 'Deploy', 'PostDeployHooks', 'RecordDeployment']);
