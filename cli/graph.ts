@@ -17,6 +17,17 @@ export interface IterationView {
   endedAt?: number;
   /** The inner state running now (e.g. FetchSource). */
   current?: string;
+  /** CodeBuild build id of the iteration's current or last build. */
+  buildId?: string;
+}
+
+/** A CodeBuild build an execution ran, in the order the history shows them. */
+export interface BuildRef {
+  readonly id: string;
+  /** The top-level state (e.g. BuildTemplates, FetchSources). */
+  readonly state: string;
+  /** The Map iteration it ran in (e.g. `app @ main`), if any. */
+  readonly iteration?: IterationView;
 }
 
 export interface StateView {
@@ -75,12 +86,16 @@ function iterationLabel(input: unknown, index: number): string {
 
 function buildIdOf(output: unknown): string | undefined {
   const build = (output as { Build?: { Id?: string } } | undefined)?.Build;
-  return build?.Id;
+  return typeof build?.Id === 'string' ? build.Id : undefined;
 }
 
 export class ExecutionGraph {
   readonly states: StateView[];
+  /** Every build seen in the history (TaskSubmitted, TaskSucceeded, a failed build's cause). */
+  readonly builds: BuildRef[] = [];
   status: StateStatus = 'RUNNING';
+  /** How many times the execution was redriven, as far as the history read so far shows. */
+  redriveCount = 0;
   error?: string;
   cause?: string;
   startedAt?: number;
@@ -129,6 +144,7 @@ export class ExecutionGraph {
     if (type === 'ExecutionStarted') {
       this.startedAt = at;
     } else if (type === 'ExecutionRedriven') {
+      this.redriveCount = (details as { redriveCount?: number }).redriveCount ?? this.redriveCount + 1;
       this.status = 'RUNNING';
       this.error = this.cause = undefined;
       this.endedAt = undefined;
@@ -164,15 +180,22 @@ export class ExecutionGraph {
     } else if (type === 'TaskScheduled' && owner.state && !owner.iteration) {
       owner.state.attempts += 1;
     } else if (type === 'TaskSubmitted' || type === 'TaskSucceeded') {
-      const buildId = buildIdOf(parse(details.output));
-      if (buildId && owner.state) owner.state.buildId = buildId;
+      this.noteBuild(buildIdOf(parse(details.output)), owner);
     } else if ((type === 'TaskFailed' || type === 'TaskTimedOut') && owner.state) {
       Object.assign(owner.state, { error: details.error, cause: details.cause });
       (owner.iteration ?? owner.state).endedAt = at;
+      // A failed .sync build puts the Build as JSON in the cause.
+      this.noteBuild(buildIdOf(parse(details.cause)), owner);
     } else if (type.endsWith('StateExited') && owner.state && !owner.iteration) {
       Object.assign(owner.state, { status: 'SUCCEEDED', endedAt: at });
     }
     if (event.id !== undefined) this.owner.set(event.id, owner);
+  }
+
+  private noteBuild(buildId: string | undefined, owner: { state?: StateView; iteration?: IterationView }): void {
+    if (!buildId || !owner.state) return;
+    (owner.iteration ?? owner.state).buildId = buildId;
+    if (!this.builds.some((b) => b.id === buildId)) this.builds.push({ id: buildId, state: owner.state.name, iteration: owner.iteration });
   }
 
   private finish(type: string, at: number, details: Details): void {

@@ -1,13 +1,36 @@
 import '../local/quiet-sdk';
+import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DEFAULT_CONFIG_PATH } from '../tasks/shared/config';
+import { EXECUTION_STATUSES, runExecutions } from './commands/executions';
+import { runHistory } from './commands/history';
+import { runLogs } from './commands/logs';
+import { runRedrive, runStop } from './commands/redrive';
+import { plannedInput, runStart, type StartOptions } from './commands/start';
+import { runStatus } from './commands/status';
+import { watchExecution } from './commands/watch';
+import { CliError, describeServiceError } from './errors';
+import { executionArnFor } from './execution-ref';
 import { EXIT_CODES_HELP, ExitCode } from './exit-codes';
+import { eprintln, processIo, type Io } from './io';
 import { serveLocal } from './local-serve';
+import { ARTIFACTS_BUCKET_ENV, resolveTarget, STATE_MACHINE_ARN_ENV, type Target, type TargetOptions } from './target';
 
 /**
- * `stepdeploy`: argument parsing and printing only; the work lives in the library modules.
- * makeProgram() builds the command tree so that tests can drive it (exitOverride, configureOutput).
+ * `stepdeploy`: argument parsing and printing only; the work lives in the command modules.
+ * makeProgram() builds the command tree so that tests can drive it (exitOverride, configureOutput);
+ * runCli() parses, runs, and turns every error into one line and an exit code.
  */
+
+export interface ProgramContext {
+  readonly io: Io;
+  /** Set by the command that ran. */
+  exitCode: ExitCode;
+}
+
+interface GlobalOptions extends TargetOptions {
+  readonly debug?: boolean;
+}
 
 function port(value: string): number {
   const n = Number(value);
@@ -15,12 +38,190 @@ function port(value: string): number {
   return n;
 }
 
-export function makeProgram(): Command {
+function limit(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new InvalidArgumentError(`must be a whole number 1-1000, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function help(examples: string): string {
+  return `\nExamples:\n${examples
+    .trim()
+    .split('\n')
+    .map((l) => `  $ ${l.trim()}`)
+    .join('\n')}\n\n${EXIT_CODES_HELP}`;
+}
+
+const TARGETS_HELP = `
+Targets: AWS by default (region and credentials from the default chain; the state machine from
+--state-machine-arn or ${STATE_MACHINE_ARN_ENV}); --local for the local runtime (a running
+\`stepdeploy local serve\` found through .stepdeploy/endpoint.json beside the config, otherwise
+started in this process for the duration of the command); --endpoint-url for any endpoint that
+speaks the Step Functions, CodeBuild and S3 APIs.`;
+
+/** The flags that point at the same target, to repeat in hints (`stepdeploy redrive X --local`). */
+function targetFlags(globals: GlobalOptions): string {
+  const flags: string[] = [];
+  if (globals.local) flags.push('--local');
+  if (globals.endpointUrl) flags.push(`--endpoint-url ${globals.endpointUrl}`);
+  if (globals.stateMachineArn) flags.push(`--state-machine-arn ${globals.stateMachineArn}`);
+  if (globals.config !== DEFAULT_CONFIG_PATH) flags.push(`--config ${globals.config}`);
+  return flags.map((f) => ` ${f}`).join('');
+}
+
+export function makeProgram(context: ProgramContext = { io: processIo(), exitCode: ExitCode.Ok }): Command {
+  const { io } = context;
   const program = new Command('stepdeploy')
     .description('Deploy with an AWS Step Functions pipeline: branches as input, a live graph, redrive of the failed step.')
+    // Before the subcommands: they inherit these settings.
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .configureHelp({ showGlobalOptions: true })
+    .showHelpAfterError()
     .option('--config <path>', 'pipeline config file', DEFAULT_CONFIG_PATH)
-    .addHelpText('after', `\n${EXIT_CODES_HELP}`)
-    .showHelpAfterError();
+    .option('--local', 'use the local runtime (a running `stepdeploy local serve`, or one started in this process)')
+    .option('--endpoint-url <url>', 'send Step Functions, CodeBuild and S3 calls to this endpoint (e.g. a `local serve` on another port)')
+    .option('--state-machine-arn <arn>', `the pipeline's state machine on AWS (or ${STATE_MACHINE_ARN_ENV})`)
+    .option('--region <region>', 'AWS region (default: the AWS SDK default chain, e.g. AWS_REGION or the profile)')
+    .option('--bucket <name>', `artifacts bucket, for status on AWS (or ${ARTIFACTS_BUCKET_ENV})`)
+    .option('--debug', 'on errors, print the stack and the service details')
+    .addHelpText('after', `${TARGETS_HELP}\n\n${EXIT_CODES_HELP}`);
+
+  /** Runs `fn` with a resolved target, which is closed afterwards (an in-process runtime stops with it). */
+  const withTarget = async (command: Command, fn: (target: Target, globals: GlobalOptions) => Promise<ExitCode>, prepare?: (globals: GlobalOptions) => void): Promise<void> => {
+    const globals = command.optsWithGlobals<GlobalOptions>();
+    prepare?.(globals);
+    const target = await resolveTarget(globals, { note: (line) => eprintln(io, line) });
+    try {
+      context.exitCode = await fn(target, globals);
+    } catch (err) {
+      throw describeServiceError(err, { endpoint: globals.endpointUrl ?? target.description });
+    } finally {
+      await target.close();
+    }
+  };
+  const arnOf = async (target: Target, execution: string): Promise<string> => executionArnFor(await target.stateMachineArn(), execution);
+
+  program
+    .command('start')
+    .description('start a deployment: this environment, these branches (validated before anything starts)')
+    .requiredOption('--env <environment>', 'environment to deploy (from the config)')
+    .option('--branch <SOURCE=BRANCH...>', 'branch per source, e.g. app=develop (sources left out take their default branch)')
+    .option('--name <name>', 'execution name, 1-80 of [A-Za-z0-9_-] (default <env>-<UTC time>-<random>); the idempotency key')
+    .option('--requested-by <text>', 'who or why, kept in the execution input (default: your user name)')
+    .option('--wait', 'follow the execution like `watch` and exit non-zero if it fails')
+    .option('--json', 'print the started execution as JSON (with --wait, then one history event per line)')
+    .addHelpText(
+      'after',
+      help(`
+        stepdeploy start --local --env acceptance --branch app=develop --wait
+        stepdeploy start --env acceptance --branch app=feature/cloudformationchange config=develop --state-machine-arn arn:aws:states:eu-west-1:111111111111:stateMachine:shop
+        stepdeploy start --env production --branch app=main --name production-release-42 --requested-by "release 42" --wait`),
+    )
+    .action(async (options: StartOptions, command: Command) => {
+      let input: ReturnType<typeof plannedInput> | undefined;
+      await withTarget(
+        command,
+        (target, globals) => runStart(target, input!, options, io, targetFlags(globals)),
+        // Validated before the target is resolved: invalid input starts no runtime and calls nothing.
+        (globals) => {
+          input = plannedInput(options, resolve(globals.config));
+        },
+      );
+    });
+
+  program
+    .command('watch')
+    .argument('<execution>', 'execution name or ARN')
+    .description('follow an execution live: the graph from the deployed definition, each state with status and duration, the running build')
+    .option('--json', 'one history event per line (and BuildProgress lines for running builds)')
+    .addHelpText('after', help(`
+      stepdeploy watch acceptance-20261129T031500-k3x9qa --local
+      stepdeploy watch arn:aws:states:eu-west-1:111111111111:execution:shop:acceptance-20261129T031500-k3x9qa
+      stepdeploy watch acceptance-20261129T031500-k3x9qa --local --json | jq -c 'select(.type == "TaskFailed")'`))
+    .action(async (execution: string, options: { json?: boolean }, command: Command) => {
+      await withTarget(command, async (target, globals) =>
+        watchExecution(target, await arnOf(target, execution), io, { json: options.json, targetFlags: targetFlags(globals) }),
+      );
+    });
+
+  program
+    .command('logs')
+    .argument('<execution>', 'execution name or ARN')
+    .description('the build logs of the CodeBuild steps of an execution (local: the log itself; AWS: the log link and CloudWatch stream)')
+    .option('--state <name>', 'only this state (e.g. BuildTemplates, Deploy, FetchSources)')
+    .option('--json', 'the builds as JSON (with the log text, locally)')
+    .addHelpText('after', help(`
+      stepdeploy logs acceptance-20261129T031500-k3x9qa --local --state BuildTemplates
+      stepdeploy logs acceptance-20261129T031500-k3x9qa --state Deploy`))
+    .action(async (execution: string, options: { state?: string; json?: boolean }, command: Command) => {
+      await withTarget(command, async (target) => runLogs(target, await arnOf(target, execution), options, io));
+    });
+
+  program
+    .command('redrive')
+    .argument('<execution>', 'execution name or ARN (FAILED, TIMED_OUT or ABORTED)')
+    .description('retry a failed execution from the state that failed; earlier states do not run again')
+    .option('--wait', 'follow it like `watch` and exit non-zero if it fails again')
+    .option('--json', 'print the redrive as JSON (with --wait, then one history event per line)')
+    .addHelpText('after', help(`
+      stepdeploy redrive acceptance-20261129T031500-k3x9qa --local
+      stepdeploy redrive acceptance-20261129T031500-k3x9qa --wait`))
+    .action(async (execution: string, options: { wait?: boolean; json?: boolean }, command: Command) => {
+      await withTarget(command, async (target, globals) => runRedrive(target, await arnOf(target, execution), options, io, targetFlags(globals)));
+    });
+
+  program
+    .command('stop')
+    .argument('<execution>', 'execution name or ARN')
+    .description('stop a running execution (its running build stops too); redrive continues it later')
+    .option('--cause <text>', 'why, kept in the execution history')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', help(`
+      stepdeploy stop acceptance-20261129T031500-k3x9qa --local
+      stepdeploy stop acceptance-20261129T031500-k3x9qa --cause "wrong branch"`))
+    .action(async (execution: string, options: { cause?: string; json?: boolean }, command: Command) => {
+      await withTarget(command, async (target) => runStop(target, await arnOf(target, execution), options, io));
+    });
+
+  program
+    .command('executions')
+    .description('list executions, newest first, with environment and branches')
+    .option('--env <environment>', 'only this environment')
+    .option('--status <status>', `only this status: ${EXECUTION_STATUSES.join(', ')}`)
+    .option('--limit <n>', 'at most this many (1-1000)', limit, 20)
+    .option('--json', 'as a JSON array')
+    .addHelpText('after', help(`
+      stepdeploy executions --local
+      stepdeploy executions --env production --status FAILED --limit 5
+      stepdeploy executions --local --json`))
+    .action(async (options: { env?: string; status?: string; limit: number; json?: boolean }, command: Command) => {
+      await withTarget(command, (target) => runExecutions(target, options, io));
+    });
+
+  program
+    .command('history')
+    .argument('<execution>', 'execution name or ARN')
+    .description("an execution's history events (GetExecutionHistory), one per line")
+    .option('--json', 'the events as a JSON array')
+    .addHelpText('after', help(`
+      stepdeploy history acceptance-20261129T031500-k3x9qa --local
+      stepdeploy history acceptance-20261129T031500-k3x9qa --json`))
+    .action(async (execution: string, options: { json?: boolean }, command: Command) => {
+      await withTarget(command, async (target) => runHistory(target, await arnOf(target, execution), options, io));
+    });
+
+  program
+    .command('status')
+    .description('what is deployed where: per environment, each source\'s branch and commit, when, by which execution')
+    .option('--env <environment>', 'only this environment')
+    .option('--json', 'as JSON')
+    .addHelpText('after', help(`
+      stepdeploy status --local
+      stepdeploy status --env production --bucket shop-artifacts-111111111111 --json`))
+    .action(async (options: { env?: string; json?: boolean }, command: Command) => {
+      await withTarget(command, (target, globals) => runStatus(target, resolve(globals.config), options, io));
+    });
 
   const local = program.command('local').description('the embedded runtime: the same state machine on this machine, no AWS account');
   local
@@ -29,15 +230,12 @@ export function makeProgram(): Command {
     .option('--port <n>', 'port to listen on (0 picks a free one)', port, 4599)
     .addHelpText(
       'after',
-      `
-Examples:
-  $ stepdeploy local serve
-  $ stepdeploy local serve --port 0
-  $ export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1
-  $ aws stepfunctions list-executions --endpoint-url http://127.0.0.1:4599 --state-machine-arn <arn printed at start>
-  $ aws s3 ls --recursive --endpoint-url http://127.0.0.1:4599 s3://<bucket>
-
-${EXIT_CODES_HELP}`,
+      help(`
+        stepdeploy local serve
+        stepdeploy local serve --port 0
+        export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1
+        aws stepfunctions list-executions --endpoint-url http://127.0.0.1:4599 --state-machine-arn <arn printed at start>
+        aws s3 ls --recursive --endpoint-url http://127.0.0.1:4599 s3://<bucket>`),
     )
     .action(async (options: { port: number }, command: Command) => {
       await serveLocal({ configPath: command.optsWithGlobals<{ config: string }>().config, port: options.port });
@@ -45,15 +243,38 @@ ${EXIT_CODES_HELP}`,
   return program;
 }
 
+function debugDetails(err: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = err;
+  while (current instanceof Error) {
+    parts.push(current.stack ?? String(current));
+    const metadata = (current as { $metadata?: unknown }).$metadata;
+    if (metadata) parts.push(`$metadata: ${JSON.stringify(metadata)}`);
+    const details = (current as { details?: string }).details;
+    if (details) parts.push(details);
+    current = current.cause;
+  }
+  return parts.join('\n');
+}
+
+/** Parses argv (as process.argv: node, script, args…), runs the command, returns its exit code. */
+export async function runCli(argv: ReadonlyArray<string>, io: Io = processIo()): Promise<ExitCode> {
+  const context: ProgramContext = { io, exitCode: ExitCode.Ok };
+  const program = makeProgram(context);
+  try {
+    await program.parseAsync([...argv]);
+    return context.exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
+    const error = err instanceof CliError ? err : err instanceof Error && err.name === 'ConfigError' ? new CliError(err.message, ExitCode.Usage, { cause: err }) : describeServiceError(err);
+    eprintln(io, `stepdeploy: ${error.message}`);
+    if (argv.includes('--debug')) eprintln(io, debugDetails(error));
+    return error.exitCode;
+  }
+}
+
 export function main(argv: string[] = process.argv): void {
-  const program = makeProgram();
-  program.exitOverride();
-  program.parseAsync(argv).catch((err: unknown) => {
-    if (err instanceof CommanderError) {
-      process.exitCode = err.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
-      return;
-    }
-    console.error(`stepdeploy: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = ExitCode.ServiceError;
+  void runCli(argv).then((code) => {
+    process.exitCode = code;
   });
 }

@@ -1,0 +1,90 @@
+import { userInfo } from 'node:os';
+import { StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { loadConfig } from '../../tasks/shared/config';
+import { checkExecutionInput } from '../../tasks/validate-input/validate-input';
+import { usageError } from '../errors';
+import { executionName } from '../execution-name';
+import { checkExecutionName } from '../execution-ref';
+import { ExitCode } from '../exit-codes';
+import { eprintln, println, type Io } from '../io';
+import type { Target } from '../target';
+import { watchExecution } from './watch';
+
+export interface StartOptions {
+  readonly env: string;
+  readonly branch?: ReadonlyArray<string>;
+  readonly name?: string;
+  readonly wait?: boolean;
+  readonly json?: boolean;
+  readonly requestedBy?: string;
+}
+
+export interface StartInput {
+  readonly environment: string;
+  readonly branches: Record<string, string>;
+  readonly requestedBy?: string;
+}
+
+/** `--branch app=develop config=main` → `{ app: 'develop', config: 'main' }`. */
+export function parseBranches(pairs: ReadonlyArray<string>): Record<string, string> {
+  const branches: Record<string, string> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    if (at <= 0 || at === pair.length - 1) throw usageError(`--branch takes SOURCE=BRANCH, got ${JSON.stringify(pair)} (e.g. --branch app=develop)`);
+    const source = pair.slice(0, at);
+    if (Object.hasOwn(branches, source)) throw usageError(`--branch names source "${source}" twice (${branches[source]} and ${pair.slice(at + 1)}): give one branch per source`);
+    branches[source] = pair.slice(at + 1);
+  }
+  return branches;
+}
+
+function defaultRequestedBy(): string | undefined {
+  try {
+    return userInfo().username || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The input, checked with the same rules and messages as the ValidateInput state before anything
+ * is started, so a bad branch or policy costs no execution (and no 90 days of history).
+ */
+export function plannedInput(options: StartOptions, configPath: string): StartInput {
+  const config = loadConfig(configPath);
+  const requestedBy = options.requestedBy ?? defaultRequestedBy();
+  const input: StartInput = { environment: options.env, branches: parseBranches(options.branch ?? []), ...(requestedBy ? { requestedBy } : {}) };
+  const problems = checkExecutionInput(input, config);
+  if (problems.length > 0) {
+    throw usageError(`invalid input, nothing was started:\n  ${problems.join('\n  ')}`);
+  }
+  return input;
+}
+
+export async function runStart(target: Target, input: StartInput, options: StartOptions, io: Io, targetFlags: string): Promise<ExitCode> {
+  const name = options.name !== undefined ? checkExecutionName(options.name) : executionName(input.environment);
+  const stateMachineArn = await target.stateMachineArn();
+  const started = await target.sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
+  const executionArn = started.executionArn!;
+  const consoleUrl = target.consoleUrl(executionArn);
+  if (options.json) {
+    println(io, JSON.stringify({ executionArn, name, startDate: started.startDate, input, ...(consoleUrl ? { consoleUrl } : {}) }));
+  } else {
+    println(io, `started ${name} on ${target.description}`);
+    println(io, `  ${executionArn}`);
+  }
+  let wait = options.wait === true;
+  if (!wait && target.kind === 'in-process') {
+    // The runtime lives in this process: returning now would stop the execution with it.
+    eprintln(io, 'the local runtime runs in this process, so start waits for the end (to start without waiting, run `stepdeploy local serve` in another terminal)');
+    wait = true;
+  }
+  if (!wait) {
+    if (!options.json) {
+      if (consoleUrl) println(io, `  console: ${consoleUrl}`);
+      println(io, `follow it: stepdeploy watch ${name}${targetFlags}`);
+    }
+    return ExitCode.Ok;
+  }
+  return watchExecution(target, executionArn, io, { json: options.json, targetFlags });
+}

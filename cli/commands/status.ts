@@ -1,0 +1,86 @@
+import { existsSync } from 'node:fs';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { loadConfig } from '../../tasks/shared/config';
+import type { DeploymentRecord } from '../../tasks/shared/contracts';
+import { usageError } from '../errors';
+import { ExitCode } from '../exit-codes';
+import { println, type Io } from '../io';
+import type { Target } from '../target';
+
+/** `status`: what is deployed where, from `deployments/<environment>/current.json` in the artifacts bucket. */
+
+export interface EnvironmentStatus {
+  readonly environment: string;
+  readonly deployed: DeploymentRecord | null;
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+}
+
+/** The config's environments; without a config, the ones the bucket has records for. */
+async function environmentsOf(target: Target, bucket: string, configPath: string): Promise<string[]> {
+  if (existsSync(configPath)) return Object.keys(loadConfig(configPath).environments);
+  const found: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await target.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'deployments/', Delimiter: '/', ContinuationToken: token }));
+    for (const p of page.CommonPrefixes ?? []) if (p.Prefix) found.push(p.Prefix.slice('deployments/'.length, -1));
+    token = page.NextContinuationToken;
+  } while (token);
+  return found;
+}
+
+export async function readStatus(target: Target, configPath: string, env?: string): Promise<EnvironmentStatus[]> {
+  const bucket = target.bucket();
+  const environments = await environmentsOf(target, bucket, configPath);
+  if (env !== undefined && existsSync(configPath) && !environments.includes(env)) {
+    throw usageError(`--env ${JSON.stringify(env)} is not a configured environment; one of: ${environments.join(', ')}`);
+  }
+  const wanted = env !== undefined ? [env] : environments;
+  return Promise.all(
+    wanted.map(async (environment): Promise<EnvironmentStatus> => {
+      try {
+        const object = await target.s3.send(new GetObjectCommand({ Bucket: bucket, Key: `deployments/${environment}/current.json` }));
+        return { environment, deployed: JSON.parse(await object.Body!.transformToString()) as DeploymentRecord };
+      } catch (err) {
+        if (isNotFound(err)) return { environment, deployed: null };
+        throw err;
+      }
+    }),
+  );
+}
+
+function ago(iso: string, now: number): string {
+  const minutes = Math.round((now - Date.parse(iso)) / 60_000);
+  if (minutes < 1) return 'just now';
+  if (minutes < 120) return `${minutes} min ago`;
+  const hours = Math.round(minutes / 60);
+  return hours < 48 ? `${hours} h ago` : `${Math.round(hours / 24)} days ago`;
+}
+
+export function statusLines(statuses: ReadonlyArray<EnvironmentStatus>, now = Date.now()): string[] {
+  const width = Math.max(...statuses.map((s) => s.environment.length));
+  const lines: string[] = [];
+  for (const { environment, deployed } of statuses) {
+    if (!deployed) {
+      lines.push(`${environment.padEnd(width)}  nothing deployed yet`);
+      continue;
+    }
+    const by = deployed.requestedBy ? `, requested by ${deployed.requestedBy}` : '';
+    lines.push(`${environment.padEnd(width)}  deployed ${deployed.deployedAt} (${ago(deployed.deployedAt, now)}) by execution ${deployed.execution}${by}`);
+    const nameWidth = Math.max(...deployed.sources.map((s) => s.name.length));
+    const branchWidth = Math.max(...deployed.sources.map((s) => s.branch.length));
+    for (const source of deployed.sources) lines.push(`  ${source.name.padEnd(nameWidth)}  ${source.branch.padEnd(branchWidth)}  ${source.commit}`);
+  }
+  return lines;
+}
+
+export async function runStatus(target: Target, configPath: string, options: { readonly env?: string; readonly json?: boolean }, io: Io): Promise<ExitCode> {
+  const statuses = await readStatus(target, configPath, options.env);
+  if (options.json) println(io, JSON.stringify(statuses, null, 2));
+  else if (statuses.length === 0) println(io, `no deployments recorded in s3://${target.bucket()}/deployments/`);
+  else for (const line of statusLines(statuses)) println(io, line);
+  return ExitCode.Ok;
+}

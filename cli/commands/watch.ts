@@ -1,0 +1,52 @@
+import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
+import { ExitCode } from '../exit-codes';
+import { executionNameOf } from '../execution-ref';
+import { deployedDefinition, follow, stateMachineArnOf } from '../follow';
+import { ExecutionGraph } from '../graph';
+import { eprintln, type Io } from '../io';
+import type { Target } from '../target';
+import { failureLine, makeView } from '../view';
+
+export interface WatchOptions {
+  readonly json?: boolean;
+  /** After a redrive: wait for the history to show it before taking FAILED as the end. */
+  readonly minRedriveCount?: number;
+  /** How to repeat the target flags in a hint (`--local`). */
+  readonly targetFlags?: string;
+}
+
+/** `watch`, and the `--wait` of start and redrive: follows the execution to its end; the exit code says how it ended. */
+export async function watchExecution(target: Target, executionArn: string, io: Io, options: WatchOptions = {}): Promise<ExitCode> {
+  const execution = await target.sfn.send(new DescribeExecutionCommand({ executionArn }));
+  const definition = await deployedDefinition(target, execution.stateMachineArn ?? stateMachineArnOf(executionArn));
+  const graph = new ExecutionGraph(definition);
+  const name = executionNameOf(executionArn);
+  const view = makeView(graph, { executionName: name, consoleUrl: target.consoleUrl(executionArn) }, io, options.json === true);
+  const interrupted = new AbortController();
+  const onSignal = (): void => interrupted.abort();
+  process.once('SIGINT', onSignal);
+  try {
+    await follow(target, executionArn, graph, definition, {
+      onUpdate: (update) => view.update(update),
+      minRedriveCount: options.minRedriveCount,
+      signal: interrupted.signal,
+      startedAt: execution.startDate?.getTime(),
+    });
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+  }
+  view.finish();
+  if (interrupted.signal.aborted) {
+    const note = target.kind === 'in-process'
+      ? 'interrupted: the execution ran in this process and is stopped with it; redrive it to continue'
+      : `interrupted: the execution goes on; follow it again with \`stepdeploy watch ${name}${options.targetFlags ?? ''}\``;
+    eprintln(io, note);
+    return ExitCode.Interrupted;
+  }
+  if (graph.status === 'SUCCEEDED') return ExitCode.Ok;
+  const failed = graph.states.find((s) => s.status === 'FAILED' || s.status === 'TIMED_OUT');
+  const where = failed ? ` at ${failed.name}: ${failureLine(failed)}` : graph.error ? `: ${failureLine(graph)}` : '';
+  eprintln(io, `stepdeploy: execution ${name} ${graph.status}${where}`);
+  if (graph.status !== 'ABORTED' || failed) eprintln(io, `fix the cause, then retry from the failed step: stepdeploy redrive ${name}${options.targetFlags ?? ''}`);
+  return ExitCode.ExecutionFailed;
+}

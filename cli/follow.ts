@@ -1,0 +1,170 @@
+import { BatchGetBuildsCommand, type Build } from '@aws-sdk/client-codebuild';
+import { DescribeStateMachineCommand, GetExecutionHistoryCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
+import { allStates, type StateMachineDefinition } from '../workflows/definition';
+import { ExecutionGraph, type GraphEvent, type StateView } from './graph';
+import { localBuildsOf } from './local-builds';
+import type { Target } from './target';
+
+/**
+ * Follows one execution through the Step Functions API: new history events (polled, with
+ * nextToken) and, while a CodeBuild step runs, its build (BatchGetBuilds). The same calls on AWS
+ * and on the local runtime; the caller decides how to show each update.
+ */
+
+const CODEBUILD_SYNC = /:codebuild:startBuild\.sync$/;
+const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED']);
+
+/** A build running for a state of the execution, as BatchGetBuilds tells it. */
+export interface RunningBuild {
+  readonly id: string;
+  /** The top-level state it runs for. */
+  readonly state: string;
+  readonly projectName: string;
+  readonly buildNumber?: number;
+  readonly phase: string;
+  readonly status: string;
+  /** The console/log deep link (a file:// URL on the local runtime). */
+  readonly logLink?: string;
+}
+
+export interface FollowUpdate {
+  /** Events new since the last update, oldest first. */
+  readonly events: ReadonlyArray<HistoryEvent>;
+  readonly builds: ReadonlyArray<RunningBuild>;
+}
+
+/** The definition as deployed (DescribeStateMachine), so the graph is exactly what runs. */
+export async function deployedDefinition(target: Target, stateMachineArn: string): Promise<StateMachineDefinition> {
+  const { definition } = await target.sfn.send(new DescribeStateMachineCommand({ stateMachineArn }));
+  return JSON.parse(definition ?? '{}') as StateMachineDefinition;
+}
+
+export function stateMachineArnOf(executionArn: string): string {
+  const parts = executionArn.split(':');
+  // arn:aws:states:region:account:execution:machine:name
+  return [...parts.slice(0, 5), 'stateMachine', parts[6]].join(':');
+}
+
+/** Every history event, oldest first (paginated). */
+export async function fullHistory(target: Target, executionArn: string): Promise<HistoryEvent[]> {
+  const events: HistoryEvent[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await target.sfn.send(new GetExecutionHistoryCommand({ executionArn, includeExecutionData: true, maxResults: 1000, nextToken }));
+    events.push(...(page.events ?? []));
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return events;
+}
+
+/**
+ * Events after `lastId`, oldest first: reads newest first and stops at a known event, so a
+ * long-running execution costs one small call per poll, not its whole history.
+ */
+export async function eventsAfter(target: Target, executionArn: string, lastId: number): Promise<HistoryEvent[]> {
+  const fresh: HistoryEvent[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await target.sfn.send(
+      new GetExecutionHistoryCommand({ executionArn, includeExecutionData: true, reverseOrder: true, maxResults: lastId === 0 ? 1000 : 100, nextToken }),
+    );
+    for (const event of page.events ?? []) {
+      if ((event.id ?? 0) <= lastId) return fresh.reverse();
+      fresh.push(event);
+    }
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return fresh.reverse();
+}
+
+export function toGraphEvents(events: ReadonlyArray<HistoryEvent>): GraphEvent[] {
+  return events as unknown as GraphEvent[];
+}
+
+export function isTerminal(status: string): boolean {
+  return TERMINAL.has(status);
+}
+
+export interface FollowOptions {
+  readonly onUpdate: (update: FollowUpdate) => void;
+  /** Do not stop before the history shows this many redrives (right after RedriveExecution). */
+  readonly minRedriveCount?: number;
+  readonly signal?: AbortSignal;
+  /** When the execution started (epoch ms): bounds the local build lookup. */
+  readonly startedAt?: number;
+}
+
+/** Polls until the execution is terminal (or the signal aborts); returns the final graph. */
+export async function follow(target: Target, executionArn: string, graph: ExecutionGraph, definition: StateMachineDefinition, options: FollowOptions): Promise<ExecutionGraph> {
+  const projects = projectStates(definition);
+  const name = executionArn.slice(executionArn.lastIndexOf(':') + 1);
+  let lastId = 0;
+  for (;;) {
+    const events = await eventsAfter(target, executionArn, lastId);
+    graph.apply(toGraphEvents(events));
+    lastId = events.reduce((max, e) => Math.max(max, e.id ?? 0), lastId);
+    const done = isTerminal(graph.status) && graph.redriveCount >= (options.minRedriveCount ?? 0);
+    const builds = done ? [] : await runningBuilds(target, graph, projects, name, options.startedAt);
+    options.onUpdate({ events, builds });
+    if (done || options.signal?.aborted) return graph;
+    await sleep(target.pollMs, options.signal);
+  }
+}
+
+/** Project name → the top-level state whose Task (or whose Map's inner Task) runs it. */
+export function projectStates(definition: StateMachineDefinition): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const { name, state, parents } of allStates(definition)) {
+    const project = (state.Parameters as { ProjectName?: unknown } | undefined)?.ProjectName;
+    if (state.Type === 'Task' && CODEBUILD_SYNC.test(state.Resource ?? '') && typeof project === 'string') map.set(project, parents[0] ?? name);
+  }
+  return map;
+}
+
+function runningIds(graph: ExecutionGraph): Map<string, string> {
+  const ids = new Map<string, string>();
+  const add = (state: StateView): void => {
+    if (state.status !== 'RUNNING') return;
+    if (state.buildId && state.type === 'Task') ids.set(state.buildId, state.name);
+    for (const iteration of state.iterations) if (iteration?.status === 'RUNNING' && iteration.buildId) ids.set(iteration.buildId, state.name);
+  };
+  graph.states.forEach(add);
+  return ids;
+}
+
+async function runningBuilds(target: Target, graph: ExecutionGraph, projects: ReadonlyMap<string, string>, executionName: string, startedAt?: number): Promise<RunningBuild[]> {
+  if (!graph.states.some((s) => s.status === 'RUNNING' && [...projects.values()].includes(s.name))) return [];
+  const ids = runningIds(graph);
+  if (target.home) {
+    for (const build of localBuildsOf(target.home, executionName, startedAt)) {
+      if (build.inProgress && !ids.has(build.id)) ids.set(build.id, projects.get(build.projectName) ?? '');
+    }
+  }
+  if (ids.size === 0) return [];
+  const { builds } = await target.codebuild.send(new BatchGetBuildsCommand({ ids: [...ids.keys()].slice(0, 100) }));
+  return (builds ?? []).filter((b) => b.buildStatus === 'IN_PROGRESS').map((b) => runningBuild(b, ids.get(b.id ?? '') || projects.get(b.projectName ?? '') || ''));
+}
+
+function runningBuild(build: Build, state: string): RunningBuild {
+  return {
+    id: build.id ?? '',
+    state,
+    projectName: build.projectName ?? '',
+    buildNumber: build.buildNumber,
+    phase: build.currentPhase ?? 'SUBMITTED',
+    status: build.buildStatus ?? 'IN_PROGRESS',
+    logLink: build.logs?.deepLink,
+  };
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((done) => {
+    const timer = setTimeout(finish, ms);
+    function finish(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', finish);
+      done();
+    }
+    signal?.addEventListener('abort', finish, { once: true });
+  });
+}
