@@ -92,6 +92,8 @@ export interface FollowOptions {
   readonly signal?: AbortSignal;
   /** When the execution started (epoch ms): bounds the local build lookup. */
   readonly startedAt?: number;
+  /** @default the target's poll interval */
+  readonly pollMs?: number;
 }
 
 /** Polls until the execution is terminal (or the signal aborts); returns the final graph. */
@@ -107,7 +109,7 @@ export async function follow(target: Target, executionArn: string, graph: Execut
     const builds = done ? [] : await runningBuilds(target, graph, projects, name, options.startedAt);
     options.onUpdate({ events, builds });
     if (done || options.signal?.aborted) return graph;
-    await sleep(target.pollMs, options.signal);
+    await sleep(options.pollMs ?? target.pollMs, options.signal);
   }
 }
 

@@ -44,6 +44,14 @@ function limit(value: string): number {
   return n;
 }
 
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0.05 || n > 600) throw new InvalidArgumentError(`must be seconds between 0.05 and 600, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+const INTERVAL_HELP = 'seconds between refreshes (default 2 on AWS, 0.3 locally)';
+
 function help(examples: string): string {
   return `\nExamples:\n${examples
     .trim()
@@ -111,6 +119,7 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     .option('--requested-by <text>', 'who or why, kept in the execution input (default: your user name)')
     .option('--wait', 'follow the execution like `watch` and exit non-zero if it fails')
     .option('--json', 'print the started execution as JSON (with --wait, then one history event per line)')
+    .option('--interval <seconds>', INTERVAL_HELP, seconds)
     .addHelpText(
       'after',
       help(`
@@ -135,13 +144,14 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     .argument('<execution>', 'execution name or ARN')
     .description('follow an execution live: the graph from the deployed definition, each state with status and duration, the running build')
     .option('--json', 'one history event per line (and BuildProgress lines for running builds)')
+    .option('--interval <seconds>', INTERVAL_HELP, seconds)
     .addHelpText('after', help(`
       stepdeploy watch acceptance-20261129T031500-k3x9qa --local
       stepdeploy watch arn:aws:states:eu-west-1:111111111111:execution:shop:acceptance-20261129T031500-k3x9qa
       stepdeploy watch acceptance-20261129T031500-k3x9qa --local --json | jq -c 'select(.type == "TaskFailed")'`))
-    .action(async (execution: string, options: { json?: boolean }, command: Command) => {
+    .action(async (execution: string, options: { json?: boolean; interval?: number }, command: Command) => {
       await withTarget(command, async (target, globals) =>
-        watchExecution(target, await arnOf(target, execution), io, { json: options.json, targetFlags: targetFlags(globals) }),
+        watchExecution(target, await arnOf(target, execution), io, { ...options, targetFlags: targetFlags(globals) }),
       );
     });
 
@@ -164,10 +174,11 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     .description('retry a failed execution from the state that failed; earlier states do not run again')
     .option('--wait', 'follow it like `watch` and exit non-zero if it fails again')
     .option('--json', 'print the redrive as JSON (with --wait, then one history event per line)')
+    .option('--interval <seconds>', INTERVAL_HELP, seconds)
     .addHelpText('after', help(`
       stepdeploy redrive acceptance-20261129T031500-k3x9qa --local
       stepdeploy redrive acceptance-20261129T031500-k3x9qa --wait`))
-    .action(async (execution: string, options: { wait?: boolean; json?: boolean }, command: Command) => {
+    .action(async (execution: string, options: { wait?: boolean; json?: boolean; interval?: number }, command: Command) => {
       await withTarget(command, async (target, globals) => runRedrive(target, await arnOf(target, execution), options, io, targetFlags(globals)));
     });
 

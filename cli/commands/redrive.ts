@@ -8,6 +8,7 @@ import { watchExecution } from './watch';
 export interface RedriveOptions {
   readonly wait?: boolean;
   readonly json?: boolean;
+  readonly interval?: number;
 }
 
 /** `redrive`: restarts the execution at its failed state; earlier states do not run again. */
@@ -26,7 +27,7 @@ export async function runRedrive(target: Target, executionArn: string, options: 
     if (!options.json) println(io, `follow it: stepdeploy watch ${name}${targetFlags}`);
     return ExitCode.Ok;
   }
-  return watchExecution(target, executionArn, io, { json: options.json, minRedriveCount: redriveCount, targetFlags });
+  return watchExecution(target, executionArn, io, { json: options.json, minRedriveCount: redriveCount, targetFlags, interval: options.interval });
 }
 
 /** `stop`: aborts a running execution (its running build is stopped too); it can be redriven later. */

@@ -17,6 +17,7 @@ export interface StartOptions {
   readonly wait?: boolean;
   readonly json?: boolean;
   readonly requestedBy?: string;
+  readonly interval?: number;
 }
 
 export interface StartInput {
@@ -86,5 +87,5 @@ export async function runStart(target: Target, input: StartInput, options: Start
     }
     return ExitCode.Ok;
   }
-  return watchExecution(target, executionArn, io, { json: options.json, targetFlags });
+  return watchExecution(target, executionArn, io, { json: options.json, targetFlags, interval: options.interval });
 }

@@ -13,6 +13,8 @@ export interface WatchOptions {
   readonly minRedriveCount?: number;
   /** How to repeat the target flags in a hint (`--local`). */
   readonly targetFlags?: string;
+  /** Seconds between polls. @default the target's */
+  readonly interval?: number;
 }
 
 /** `watch`, and the `--wait` of start and redrive: follows the execution to its end; the exit code says how it ended. */
@@ -31,6 +33,7 @@ export async function watchExecution(target: Target, executionArn: string, io: I
       minRedriveCount: options.minRedriveCount,
       signal: interrupted.signal,
       startedAt: execution.startDate?.getTime(),
+      pollMs: options.interval !== undefined ? options.interval * 1000 : undefined,
     });
   } finally {
     process.removeListener('SIGINT', onSignal);

@@ -1,0 +1,416 @@
+import { BatchGetBuildsCommand, CodeBuildClient } from '@aws-sdk/client-codebuild';
+import {
+  DescribeExecutionCommand,
+  DescribeStateMachineCommand,
+  ExecutionDoesNotExist,
+  GetExecutionHistoryCommand,
+  ListExecutionsCommand,
+  RedriveExecutionCommand,
+  SFNClient,
+  SFNServiceException,
+  StartExecutionCommand,
+  StopExecutionCommand,
+  type HistoryEvent,
+} from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+import { join } from 'node:path';
+import { makeProgram, runCli } from '../../cli/main';
+import { ExitCode } from '../../cli/exit-codes';
+import type { Io } from '../../cli/io';
+import { placeholdersIn, readDefinitionText, substitute } from '../../workflows/definition';
+
+/** The CLI against AWS response shapes (aws-sdk-client-mock): parsing, output, exit codes. */
+
+const sfnMock = mockClient(SFNClient);
+const codebuildMock = mockClient(CodeBuildClient);
+
+const CONFIG = join(__dirname, '..', '..', 'stepdeploy.config.yml');
+const MACHINE = 'arn:aws:states:eu-west-1:111111111111:stateMachine:shop';
+const EXECUTION = 'acceptance-20261129T031500-k3x9qa';
+const EXECUTION_ARN = `arn:aws:states:eu-west-1:111111111111:execution:shop:${EXECUTION}`;
+const FETCH_BUILD = 'shop-FetchProjectName:0b5c7f1e-1111-2222-3333-444455556666';
+
+/** The deployed definition as DescribeStateMachine returns it: every placeholder substituted. */
+function deployedDefinition(): string {
+  const text = readDefinitionText();
+  const values = Object.fromEntries(
+    placeholdersIn(text).map((name) => [name, name.endsWith('Arn') ? `arn:aws:lambda:eu-west-1:111111111111:function:shop-${name}` : `shop-${name}`]),
+  );
+  return substitute(text, values);
+}
+
+interface Captured extends Io {
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+}
+
+function capture(isTTY = false): Captured {
+  let out = '';
+  let err = '';
+  return {
+    out: (text) => {
+      out += text;
+    },
+    err: (text) => {
+      err += text;
+    },
+    isTTY,
+    columns: 200,
+    stdout: () => out,
+    stderr: () => err,
+  };
+}
+
+function cli(args: string, io: Io = capture()): Promise<ExitCode> {
+  const argv = args.match(/"[^"]*"|\S+/g)!.map((a) => a.replace(/^"|"$/g, ''));
+  return runCli(['node', 'stepdeploy', '--config', CONFIG, ...argv], io);
+}
+
+const t0 = new Date('2026-11-29T03:15:00Z');
+const at = (seconds: number): Date => new Date(t0.getTime() + seconds * 1000);
+
+const RUNNING_EVENTS: HistoryEvent[] = [
+  { id: 1, previousEventId: 0, timestamp: at(0), type: 'ExecutionStarted', executionStartedEventDetails: { input: '{"environment":"acceptance","branches":{"app":"develop"}}' } },
+  { id: 2, previousEventId: 1, timestamp: at(0), type: 'TaskStateEntered', stateEnteredEventDetails: { name: 'ValidateInput', input: '{}' } },
+  { id: 3, previousEventId: 2, timestamp: at(0), type: 'TaskScheduled', taskScheduledEventDetails: { resourceType: 'lambda', resource: 'invoke', region: 'eu-west-1', parameters: '{}' } },
+  { id: 4, previousEventId: 3, timestamp: at(1), type: 'TaskSucceeded', taskSucceededEventDetails: { resourceType: 'lambda', resource: 'invoke', output: '{"Payload":{}}' } },
+  { id: 5, previousEventId: 4, timestamp: at(1), type: 'TaskStateExited', stateExitedEventDetails: { name: 'ValidateInput', output: '{}' } },
+  { id: 6, previousEventId: 5, timestamp: at(1), type: 'MapStateEntered', stateEnteredEventDetails: { name: 'FetchSources', input: '{}' } },
+  { id: 7, previousEventId: 6, timestamp: at(1), type: 'MapStateStarted', mapStateStartedEventDetails: { length: 1 } },
+  { id: 8, previousEventId: 7, timestamp: at(1), type: 'MapIterationStarted', mapIterationStartedEventDetails: { name: 'FetchSources', index: 0 } },
+  { id: 9, previousEventId: 8, timestamp: at(1), type: 'TaskStateEntered', stateEnteredEventDetails: { name: 'FetchSource', input: '{"source":{"name":"app","branch":"develop"}}' } },
+  { id: 10, previousEventId: 9, timestamp: at(1), type: 'TaskScheduled', taskScheduledEventDetails: { resourceType: 'codebuild', resource: 'startBuild.sync', region: 'eu-west-1', parameters: '{}' } },
+  { id: 11, previousEventId: 10, timestamp: at(2), type: 'TaskSubmitted', taskSubmittedEventDetails: { resourceType: 'codebuild', resource: 'startBuild.sync', output: JSON.stringify({ Build: { Id: FETCH_BUILD } }) } },
+];
+
+const FAILED_BUILD_CAUSE = JSON.stringify({
+  Build: {
+    Id: FETCH_BUILD,
+    BuildStatus: 'FAILED',
+    Phases: [{ PhaseType: 'DOWNLOAD_SOURCE', PhaseStatus: 'FAILED', Contexts: [{ Message: 'CLIENT_ERROR: reference not found for primary source and source version develop' }] }],
+  },
+});
+
+const FAILED_EVENTS: HistoryEvent[] = [
+  ...RUNNING_EVENTS,
+  { id: 12, previousEventId: 11, timestamp: at(30), type: 'TaskFailed', taskFailedEventDetails: { resourceType: 'codebuild', resource: 'startBuild.sync', error: 'States.TaskFailed', cause: FAILED_BUILD_CAUSE } },
+  { id: 13, previousEventId: 12, timestamp: at(30), type: 'MapIterationFailed', mapIterationFailedEventDetails: { name: 'FetchSources', index: 0 } },
+  { id: 14, previousEventId: 13, timestamp: at(30), type: 'MapStateFailed' },
+  { id: 15, previousEventId: 14, timestamp: at(30), type: 'ExecutionFailed', executionFailedEventDetails: { error: 'States.TaskFailed', cause: FAILED_BUILD_CAUSE } },
+];
+
+/** GetExecutionHistory as AWS pages it, newest first when reverseOrder is set. */
+function history(events: HistoryEvent[]) {
+  return (input: { reverseOrder?: boolean }) => ({ events: input.reverseOrder ? [...events].reverse() : events });
+}
+
+beforeEach(() => {
+  sfnMock.reset();
+  codebuildMock.reset();
+  process.env.STEPDEPLOY_STATE_MACHINE_ARN = MACHINE;
+  delete process.env.STEPDEPLOY_ARTIFACTS_BUCKET;
+  sfnMock.on(DescribeStateMachineCommand).resolves({ stateMachineArn: MACHINE, definition: deployedDefinition() });
+  sfnMock.on(DescribeExecutionCommand).resolves({ executionArn: EXECUTION_ARN, stateMachineArn: MACHINE, status: 'RUNNING', startDate: t0 });
+});
+
+afterAll(() => {
+  delete process.env.STEPDEPLOY_STATE_MACHINE_ARN;
+});
+
+describe('start', () => {
+  it('validates, starts with the generated name and input, prints the ARN and console URL', async () => {
+    sfnMock.on(StartExecutionCommand).callsFake((input: { name: string }) => ({ executionArn: `arn:aws:states:eu-west-1:111111111111:execution:shop:${input.name}`, startDate: t0 }));
+    const io = capture();
+
+    const code = await cli('start --env acceptance --branch app=develop config=main --requested-by alice', io);
+
+    expect(code).toBe(ExitCode.Ok);
+    const sent = sfnMock.commandCalls(StartExecutionCommand)[0]!.args[0].input;
+    expect(sent.stateMachineArn).toBe(MACHINE);
+    expect(sent.name).toMatch(/^acceptance-\d{8}T\d{6}-[a-z0-9]{6}$/);
+    expect(JSON.parse(sent.input!)).toEqual({ environment: 'acceptance', branches: { app: 'develop', config: 'main' }, requestedBy: 'alice' });
+    expect(io.stdout()).toContain(`execution:shop:${sent.name}`);
+    expect(io.stdout()).toContain(`https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/arn:aws:states:eu-west-1:111111111111:execution:shop:${sent.name}`);
+  });
+
+  it('fails before StartExecution when the branch policy forbids the branch, naming the policy', async () => {
+    const io = capture();
+
+    const code = await cli('start --env production --branch app=feature/x', io);
+
+    expect(code).toBe(ExitCode.Usage);
+    expect(sfnMock).not.toHaveReceivedCommand(StartExecutionCommand);
+    expect(io.stderr()).toContain('nothing was started');
+    expect(io.stderr()).toContain('branches.app: "feature/x" is not allowed in production; allowed: main');
+  });
+
+  it('fails on a bad --branch, --name or unknown source with the value and the fix', async () => {
+    const bad = capture();
+    const name = capture();
+    const source = capture();
+
+    expect(await cli('start --env acceptance --branch app', bad)).toBe(ExitCode.Usage);
+    expect(await cli('start --env acceptance --name acc/1', name)).toBe(ExitCode.Usage);
+    expect(await cli('start --env acceptance --branch web=main', source)).toBe(ExitCode.Usage);
+
+    expect(bad.stderr()).toContain('--branch takes SOURCE=BRANCH, got "app" (e.g. --branch app=develop)');
+    expect(name.stderr()).toContain('--name "acc/1" is not a valid execution name');
+    expect(source.stderr()).toContain('branches.web: "main" is for an unknown source "web"');
+    expect(sfnMock).not.toHaveReceivedCommand(StartExecutionCommand);
+  });
+
+  it('fails without a state machine ARN, saying where to put it', async () => {
+    delete process.env.STEPDEPLOY_STATE_MACHINE_ARN;
+    const io = capture();
+
+    const code = await cli('start --env acceptance', io);
+
+    expect(code).toBe(ExitCode.Usage);
+    expect(io.stderr()).toMatch(/--state-machine-arn or set STEPDEPLOY_STATE_MACHINE_ARN.*the config file does not hold the ARN/);
+  });
+
+  it('turns ExecutionAlreadyExists into one line with the fix', async () => {
+    sfnMock.on(StartExecutionCommand).rejects(
+      new SFNServiceException({ name: 'ExecutionAlreadyExists', $fault: 'client', $metadata: {}, message: `Execution Already Exists: '${EXECUTION_ARN}'` }),
+    );
+    const io = capture();
+
+    const code = await cli(`start --env acceptance --name ${EXECUTION}`, io);
+
+    expect(code).toBe(ExitCode.ServiceError);
+    expect(io.stderr().trim().split('\n')).toEqual([
+      `stepdeploy: Execution Already Exists: '${EXECUTION_ARN}': execution names are unique for 90 days; pass another --name or leave it out for a generated one`,
+    ]);
+  });
+});
+
+describe('watch', () => {
+  it('draws the graph from the deployed definition, the running build, then the failure; exits 1', async () => {
+    sfnMock.on(GetExecutionHistoryCommand).callsFakeOnce(history(RUNNING_EVENTS)).callsFake(history(FAILED_EVENTS));
+    codebuildMock.on(BatchGetBuildsCommand).resolves({
+      builds: [{ id: FETCH_BUILD, projectName: 'shop-FetchProjectName', buildNumber: 7, buildStatus: 'IN_PROGRESS', currentPhase: 'DOWNLOAD_SOURCE', logs: { deepLink: 'https://console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logEvent:group=/aws/codebuild/shop-fetch' } }],
+    });
+    const io = capture();
+
+    const code = await cli(`watch ${EXECUTION} --interval 0.05`, io);
+
+    expect(code).toBe(ExitCode.ExecutionFailed);
+    expect(sfnMock).toHaveReceivedCommandWith(GetExecutionHistoryCommand, { executionArn: EXECUTION_ARN, includeExecutionData: true });
+    expect(codebuildMock).toHaveReceivedCommandWith(BatchGetBuildsCommand, { ids: [FETCH_BUILD] });
+    const out = io.stdout();
+    expect(out).toContain('console: https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/' + EXECUTION_ARN);
+    expect(out).toMatch(/✓ ValidateInput\s+succeeded\s+1\.0s/);
+    expect(out).toContain('build shop-FetchProjectName #7 download_source  log: https://console.aws.amazon.com/cloudwatch/');
+    expect(out).toMatch(/✗ app @ develop\s+failed/);
+    expect(out).toContain('States.TaskFailed: build FAILED in DOWNLOAD_SOURCE: CLIENT_ERROR: reference not found');
+    for (const state of ['CombineConfigAndCode', 'BuildTemplates', 'RecordDeployment']) expect(out).toMatch(new RegExp(`· ${state}\\s+pending`));
+    expect(io.stderr()).toContain(`execution ${EXECUTION} FAILED at FetchSources`);
+    expect(io.stderr()).toContain(`stepdeploy redrive ${EXECUTION}`);
+  });
+
+  it('redraws in place on a terminal', async () => {
+    sfnMock.on(GetExecutionHistoryCommand).callsFakeOnce(history(RUNNING_EVENTS)).callsFake(history(FAILED_EVENTS));
+    codebuildMock.on(BatchGetBuildsCommand).resolves({ builds: [] });
+    const io = capture(true);
+
+    await cli(`watch ${EXECUTION_ARN} --interval 0.05`, io);
+
+    expect(io.stdout()).toMatch(/\x1b\[\d+A\r\x1b\[J/);
+    expect(io.stdout()).toContain(`execution ${EXECUTION}  FAILED`);
+  });
+
+  it('prints one history event per line with --json', async () => {
+    sfnMock.on(GetExecutionHistoryCommand).callsFake(history(FAILED_EVENTS));
+    const io = capture();
+
+    await cli(`watch ${EXECUTION} --json`, io);
+
+    const lines = io.stdout().trim().split('\n').map((l) => JSON.parse(l) as { id: number; type: string });
+    expect(lines.map((e) => e.id)).toEqual(FAILED_EVENTS.map((e) => e.id));
+    expect(lines.at(-1)!.type).toBe('ExecutionFailed');
+  });
+
+  it('fails with one line and exit code 3 for an unknown execution', async () => {
+    sfnMock.on(DescribeExecutionCommand).rejects(new ExecutionDoesNotExist({ $metadata: {}, message: `Execution Does Not Exist: '${EXECUTION_ARN}'` }));
+    const io = capture();
+
+    const code = await cli(`watch ${EXECUTION}`, io);
+
+    expect(code).toBe(ExitCode.ServiceError);
+    expect(io.stderr().trim().split('\n')).toHaveLength(1);
+    expect(io.stderr()).toContain(`Execution Does Not Exist: '${EXECUTION_ARN}': no such execution`);
+  });
+
+  it('shows the stack with --debug', async () => {
+    sfnMock.on(DescribeExecutionCommand).rejects(new ExecutionDoesNotExist({ $metadata: { httpStatusCode: 400, requestId: 'req-1' }, message: 'Execution Does Not Exist' }));
+    const io = capture();
+
+    await cli(`watch ${EXECUTION} --debug`, io);
+
+    expect(io.stderr()).toContain('ExecutionDoesNotExist');
+    expect(io.stderr()).toContain('"requestId":"req-1"');
+  });
+});
+
+describe('service errors', () => {
+  it.each([
+    ['AccessDeniedException', 'is not authorized to perform: states:ListExecutions', /access denied: .*operator policy/],
+    ['ExpiredTokenException', 'The security token included in the request is expired', /credentials have expired.*aws sso login/],
+    ['UnrecognizedClientException', 'The security token included in the request is invalid', /no valid AWS credentials/],
+  ])('%s becomes one clear line', async (name, message, expected) => {
+    sfnMock.on(ListExecutionsCommand).rejects(new SFNServiceException({ name, $fault: 'client', $metadata: {}, message }));
+    const io = capture();
+
+    const code = await cli('executions', io);
+
+    expect(code).toBe(ExitCode.ServiceError);
+    expect(io.stderr().trim().split('\n')).toHaveLength(1);
+    expect(io.stderr()).toMatch(expected);
+  });
+
+  it('fails on a bare name that is not an execution name', async () => {
+    const io = capture();
+
+    const code = await cli('history arn:aws:states:eu-west-1:111111111111:stateMachine:shop', io);
+
+    expect(code).toBe(ExitCode.Usage);
+    expect(io.stderr()).toContain('is not an execution ARN');
+  });
+});
+
+describe('executions', () => {
+  it('lists with environment and branches from each input, filtered by --env, as JSON', async () => {
+    sfnMock.on(ListExecutionsCommand).resolves({
+      executions: [
+        { executionArn: `${EXECUTION_ARN}-p`, stateMachineArn: MACHINE, name: 'p', status: 'SUCCEEDED', startDate: at(0), stopDate: at(90) },
+        { executionArn: EXECUTION_ARN, stateMachineArn: MACHINE, name: EXECUTION, status: 'FAILED', startDate: at(0), stopDate: at(30), redriveCount: 1 },
+      ],
+    });
+    sfnMock
+      .on(DescribeExecutionCommand, { executionArn: `${EXECUTION_ARN}-p` })
+      .resolves({ input: '{"environment":"production","branches":{"app":"main"}}' })
+      .on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN })
+      .resolves({ input: '{"environment":"acceptance","branches":{"app":"develop"},"requestedBy":"alice"}' });
+    const io = capture();
+
+    const code = await cli('executions --env acceptance --status failed --limit 5 --json', io);
+
+    expect(code).toBe(ExitCode.Ok);
+    expect(sfnMock).toHaveReceivedCommandWith(ListExecutionsCommand, { stateMachineArn: MACHINE, statusFilter: 'FAILED' });
+    expect(JSON.parse(io.stdout())).toEqual([
+      {
+        name: EXECUTION,
+        executionArn: EXECUTION_ARN,
+        status: 'FAILED',
+        environment: 'acceptance',
+        branches: { app: 'develop' },
+        requestedBy: 'alice',
+        startDate: at(0).toISOString(),
+        stopDate: at(30).toISOString(),
+        redriveCount: 1,
+      },
+    ]);
+  });
+
+  it('prints a table', async () => {
+    sfnMock.on(ListExecutionsCommand).resolves({ executions: [{ executionArn: EXECUTION_ARN, name: EXECUTION, status: 'SUCCEEDED', startDate: at(0), stopDate: at(75) }] });
+    sfnMock.on(DescribeExecutionCommand).resolves({ input: '{"environment":"acceptance","branches":{"app":"develop"}}' });
+    const io = capture();
+
+    await cli('executions', io);
+
+    expect(io.stdout()).toMatch(/^NAME\s+STATUS\s+ENV\s+BRANCHES\s+STARTED\s+DURATION\n/);
+    expect(io.stdout()).toMatch(new RegExp(`${EXECUTION}\\s+SUCCEEDED\\s+acceptance\\s+app=develop\\s+2026-11-29T03:15:00Z\\s+1m15s`));
+  });
+
+  it('fails on an unknown --status with the allowed ones', async () => {
+    const io = capture();
+
+    expect(await cli('executions --status broken', io)).toBe(ExitCode.Usage);
+    expect(io.stderr()).toContain('--status "broken" is not an execution status: use one of RUNNING, SUCCEEDED, FAILED');
+  });
+});
+
+describe('redrive and stop', () => {
+  it('redrives a bare name resolved against the state machine', async () => {
+    sfnMock.on(RedriveExecutionCommand).resolves({ redriveDate: at(60) });
+    sfnMock.on(DescribeExecutionCommand).resolves({ status: 'RUNNING', redriveCount: 1 });
+    const io = capture();
+
+    const code = await cli(`redrive ${EXECUTION}`, io);
+
+    expect(code).toBe(ExitCode.Ok);
+    expect(sfnMock).toHaveReceivedCommandWith(RedriveExecutionCommand, { executionArn: EXECUTION_ARN });
+    expect(io.stdout()).toContain(`redriven ${EXECUTION} (redrive 1)`);
+  });
+
+  it('turns ExecutionNotRedrivable into one line with the rule', async () => {
+    sfnMock.on(RedriveExecutionCommand).rejects(new SFNServiceException({ name: 'ExecutionNotRedrivable', $fault: 'client', $metadata: {}, message: 'Execution is SUCCEEDED' }));
+    const io = capture();
+
+    expect(await cli(`redrive ${EXECUTION}`, io)).toBe(ExitCode.ServiceError);
+    expect(io.stderr()).toContain('only a FAILED, TIMED_OUT or ABORTED execution can be redriven');
+  });
+
+  it('stops a running execution', async () => {
+    sfnMock.on(StopExecutionCommand).resolves({ stopDate: at(10) });
+    const io = capture();
+
+    expect(await cli(`stop ${EXECUTION} --cause "wrong branch"`, io)).toBe(ExitCode.Ok);
+    expect(sfnMock).toHaveReceivedCommandWith(StopExecutionCommand, { executionArn: EXECUTION_ARN, cause: 'wrong branch' });
+  });
+});
+
+describe('history and logs', () => {
+  it('prints one line per event with the state and the error', async () => {
+    sfnMock.on(GetExecutionHistoryCommand).resolves({ events: FAILED_EVENTS });
+    const io = capture();
+
+    await cli(`history ${EXECUTION}`, io);
+
+    const lines = io.stdout().trim().split('\n');
+    expect(lines).toHaveLength(FAILED_EVENTS.length);
+    expect(lines[8]).toMatch(/^\s+9\s+\+1\.0s\s+TaskStateEntered\s+FetchSource$/);
+    expect(lines[14]).toMatch(/ExecutionFailed\s+States\.TaskFailed: build FAILED in DOWNLOAD_SOURCE/);
+  });
+
+  it('on AWS prints the log link and the CloudWatch stream of each build', async () => {
+    sfnMock.on(GetExecutionHistoryCommand).resolves({ events: FAILED_EVENTS });
+    codebuildMock.on(BatchGetBuildsCommand).resolves({
+      builds: [{ id: FETCH_BUILD, buildStatus: 'FAILED', logs: { groupName: '/aws/codebuild/shop-fetch', streamName: '0b5c7f1e', deepLink: 'https://console.aws.amazon.com/cloudwatch/deeplink' } }],
+    });
+    const io = capture();
+
+    const code = await cli(`logs ${EXECUTION} --state FetchSource`, io);
+
+    expect(code).toBe(ExitCode.Ok);
+    expect(io.stdout()).toContain(`== FetchSources (app @ develop): build ${FETCH_BUILD} FAILED ==`);
+    expect(io.stdout()).toContain('log: https://console.aws.amazon.com/cloudwatch/deeplink');
+    expect(io.stdout()).toContain('aws logs tail /aws/codebuild/shop-fetch --log-stream-names 0b5c7f1e');
+  });
+
+  it('fails on a --state that runs no build, listing those that do', async () => {
+    sfnMock.on(GetExecutionHistoryCommand).resolves({ events: FAILED_EVENTS });
+    const io = capture();
+
+    expect(await cli(`logs ${EXECUTION} --state ValidateInput`, io)).toBe(ExitCode.Usage);
+    expect(io.stderr()).toMatch(/--state "ValidateInput" is not a state that runs a CodeBuild build; one of: FetchSources, BuildTemplates/);
+  });
+});
+
+describe('help', () => {
+  it('shows examples and the exit codes on every command', async () => {
+    for (const command of ['start', 'watch', 'logs', 'redrive', 'stop', 'executions', 'history', 'status']) {
+      let out = '';
+      const program = makeProgram({ io: { out: (t) => (out += t), err: (t) => (out += t), isTTY: false }, exitCode: ExitCode.Ok });
+      program.exitOverride().configureOutput({ writeOut: (t) => (out += t) });
+
+      await expect(program.parseAsync(['node', 'stepdeploy', command, '--help'])).rejects.toMatchObject({ exitCode: 0 });
+
+      expect(out).toContain('Examples:');
+      expect(out).toContain(`$ stepdeploy ${command}`);
+      expect(out).toContain('Exit codes:');
+      expect(out).toContain('--local');
+    }
+  });
+});
