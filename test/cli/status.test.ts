@@ -1,0 +1,84 @@
+import { GetObjectCommand, NoSuchKey, S3Client } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { join } from 'node:path';
+import { ExitCode } from '../../cli/exit-codes';
+import type { Io } from '../../cli/io';
+import { runCli } from '../../cli/main';
+import type { DeploymentRecord } from '../../tasks/shared/contracts';
+
+/** `status` against S3 response shapes: deployments/<env>/current.json per configured environment. */
+
+const s3Mock = mockClient(S3Client);
+const CONFIG = join(__dirname, '..', '..', 'stepdeploy.config.yml');
+
+const record: DeploymentRecord = {
+  environment: 'acceptance',
+  execution: 'acceptance-20261129T031500-k3x9qa',
+  startedAt: '2026-11-29T03:15:00.000Z',
+  requestedBy: 'alice',
+  deployedAt: '2026-11-29T03:17:12.000Z',
+  artifactKey: 'artifacts/acceptance/acceptance-20261129T031500-k3x9qa/source.zip',
+  buildId: 'shop-build:1',
+  deployBuildId: 'shop-deploy:1',
+  sources: [
+    { name: 'app', branch: 'develop', commit: 'a'.repeat(40) },
+    { name: 'config', branch: 'main', commit: 'b'.repeat(40) },
+  ],
+};
+
+function capture(): Io & { stdout: () => string; stderr: () => string } {
+  let out = '';
+  let err = '';
+  return { out: (t) => (out += t) && undefined, err: (t) => (err += t) && undefined, isTTY: false, stdout: () => out, stderr: () => err };
+}
+
+beforeEach(() => {
+  s3Mock.reset();
+  delete process.env.STEPDEPLOY_ARTIFACTS_BUCKET;
+  s3Mock.on(GetObjectCommand).rejects(new NoSuchKey({ $metadata: { httpStatusCode: 404 }, message: 'The specified key does not exist.' }));
+  s3Mock
+    .on(GetObjectCommand, { Bucket: 'shop-artifacts', Key: 'deployments/acceptance/current.json' })
+    .resolves({ Body: { transformToString: async () => JSON.stringify(record) } as never });
+});
+
+it('shows each environment: the commit of each source, when, by which execution', async () => {
+  const io = capture();
+
+  const code = await runCli(['node', 'stepdeploy', '--config', CONFIG, 'status', '--bucket', 'shop-artifacts'], io);
+
+  expect(code).toBe(ExitCode.Ok);
+  const lines = io.stdout().trim().split('\n');
+  expect(lines[0]).toMatch(/^acceptance\s+deployed 2026-11-29T03:17:12.000Z \(.+\) by execution acceptance-20261129T031500-k3x9qa, requested by alice$/);
+  expect(lines[1]).toBe(`  app     develop  ${'a'.repeat(40)}`);
+  expect(lines[2]).toBe(`  config  main     ${'b'.repeat(40)}`);
+  expect(lines.slice(3)).toEqual(['preproduction  nothing deployed yet', 'production     nothing deployed yet']);
+});
+
+it('prints JSON for one environment', async () => {
+  const io = capture();
+  process.env.STEPDEPLOY_ARTIFACTS_BUCKET = 'shop-artifacts';
+
+  await runCli(['node', 'stepdeploy', '--config', CONFIG, 'status', '--env', 'acceptance', '--json'], io);
+
+  expect(JSON.parse(io.stdout())).toEqual([{ environment: 'acceptance', deployed: record }]);
+  expect(s3Mock).toHaveReceivedCommandTimes(GetObjectCommand, 1);
+});
+
+it('fails without a bucket, naming the flag, the variable and the stack output', async () => {
+  const io = capture();
+
+  const code = await runCli(['node', 'stepdeploy', '--config', CONFIG, 'status'], io);
+
+  expect(code).toBe(ExitCode.Usage);
+  expect(io.stderr()).toContain('pass --bucket or set STEPDEPLOY_ARTIFACTS_BUCKET (the stack output ArtifactsBucketName)');
+  expect(s3Mock).not.toHaveReceivedCommand(GetObjectCommand);
+});
+
+it('fails on an environment that is not configured', async () => {
+  const io = capture();
+
+  const code = await runCli(['node', 'stepdeploy', '--config', CONFIG, 'status', '--bucket', 'shop-artifacts', '--env', 'staging'], io);
+
+  expect(code).toBe(ExitCode.Usage);
+  expect(io.stderr()).toContain('--env "staging" is not a configured environment; one of: acceptance, preproduction, production');
+});
