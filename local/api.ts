@@ -13,9 +13,12 @@ import type { RequestHandler } from './s3';
  * exception classes (ExecutionDoesNotExist, ExecutionNotRedrivable, InvalidExecutionInput, …).
  */
 
-/** BatchGetBuilds of the local CodeBuild runner, builds already in CodeBuild's wire shape. */
-export interface BuildLookup {
+/** The CodeBuild calls the local runner answers, builds in CodeBuild's wire shape (camelCase). */
+export interface LocalCodeBuildApi {
   batchGetBuilds(ids: ReadonlyArray<string>): { builds: ReadonlyArray<Record<string, unknown>>; buildsNotFound: ReadonlyArray<string> };
+  /** StartBuild with its wire (camelCase) request: answers the build as started. */
+  startBuild(request: Record<string, unknown>): Record<string, unknown>;
+  stopBuild(id: string): Record<string, unknown>;
 }
 
 type Body = Record<string, unknown>;
@@ -152,6 +155,18 @@ export function stepFunctionsOperations(machine: LocalStateMachine): Record<stri
       const record = machine.redrive(stringField(body, 'executionArn')!);
       return { redriveDate: seconds(record.redriveDate) };
     },
+    SendTaskSuccess: (body) => {
+      machine.sendTaskSuccess(stringField(body, 'taskToken')!, stringField(body, 'output')!);
+      return {};
+    },
+    SendTaskFailure: (body) => {
+      machine.sendTaskFailure(stringField(body, 'taskToken')!, body.error as string | undefined, body.cause as string | undefined);
+      return {};
+    },
+    SendTaskHeartbeat: (body) => {
+      machine.sendTaskHeartbeat(stringField(body, 'taskToken')!);
+      return {};
+    },
   };
 }
 
@@ -165,7 +180,7 @@ function stripData(event: Body): Body {
   );
 }
 
-export function codeBuildOperations(builds: BuildLookup): Record<string, Operation> {
+export function codeBuildOperations(builds: LocalCodeBuildApi): Record<string, Operation> {
   return {
     BatchGetBuilds: (body) => {
       const ids = Array.isArray(body.ids) ? (body.ids as unknown[]).map(String) : [];
@@ -174,6 +189,13 @@ export function codeBuildOperations(builds: BuildLookup): Record<string, Operati
       }
       return { ...builds.batchGetBuilds(ids) };
     },
+    StartBuild: (body) => {
+      if (typeof body.projectName !== 'string' || body.projectName === '') {
+        throw new LocalApiError('InvalidInputException', 'projectName is required');
+      }
+      return { build: builds.startBuild(body) };
+    },
+    StopBuild: (body) => ({ build: builds.stopBuild(stringField(body, 'id')!) }),
   };
 }
 

@@ -3,6 +3,7 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { allStates, type StateDefinition, type StateMachineDefinition } from '../workflows/definition';
 import { ExecutionStore, TERMINAL_STATUSES, type ExecutionRecord, type ExecutionStatus } from './executions';
 import { threadOf, translate, type EventLog, type HistoryEvent, type HistoryEventInit, type StateLookup } from './history';
+import { randomBytes } from 'node:crypto';
 import { LocalApiError } from './errors';
 
 /**
@@ -20,6 +21,8 @@ export interface TaskContext {
   readonly timeoutSeconds: number | undefined;
   /** Aborted when the execution is stopped. */
   readonly signal: AbortSignal;
+  /** For `.waitForTaskToken` resources: the token that SendTaskSuccess / SendTaskFailure will name. */
+  readonly taskToken?: string;
 }
 
 /** Implements a Task's Resource locally: receives the state's effective parameters. */
@@ -46,6 +49,27 @@ export interface LocalStateMachineOptions {
   readonly retryIntervalMs?: number;
 }
 
+/**
+ * The engine has no `$$.Task.Token`: the context carries this placeholder, and each start of a
+ * `.waitForTaskToken` task replaces it in its parameters with a fresh token.
+ */
+const TASK_TOKEN_PLACEHOLDER = 'stepdeploy-local-task-token-placeholder';
+
+interface PendingTask {
+  readonly executionName: string;
+  readonly resolve: (output: unknown) => void;
+  readonly reject: (error: Error) => void;
+}
+
+function replaceDeep(value: unknown, from: string, to: string): unknown {
+  if (value === from) return to;
+  if (Array.isArray(value)) return value.map((v) => replaceDeep(v, from, to));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, replaceDeep(v, from, to)]));
+  }
+  return value;
+}
+
 interface Running {
   readonly record: ExecutionRecord;
   readonly abort: () => void;
@@ -60,6 +84,7 @@ export class LocalStateMachine {
   private readonly states: ReadonlyMap<string, StateDefinition>;
   private readonly running = new Map<string, Running>();
   private readonly histories = new Map<string, HistoryEvent[]>();
+  private readonly tasks = new Map<string, PendingTask>();
   /** Per execution, the last event id of each thread, for previousEventId. */
   private readonly lastIds = new Map<string, Map<string, number>>();
 
@@ -201,16 +226,70 @@ export class LocalStateMachine {
     for (const [stateName, state] of this.states) {
       if (state.Type !== 'Task') continue;
       const implementation = this.options.resources[state.Resource!]!;
-      handlers[stateName] = (input) =>
-        implementation(input, {
-          executionArn: record.executionArn,
-          executionName: record.name,
-          stateName,
-          timeoutSeconds: state.TimeoutSeconds,
-          signal: controller.signal,
-        }) as Promise<never>;
+      const context = (taskToken?: string): TaskContext => ({
+        executionArn: record.executionArn,
+        executionName: record.name,
+        stateName,
+        timeoutSeconds: state.TimeoutSeconds,
+        signal: controller.signal,
+        taskToken,
+      });
+      handlers[stateName] = state.Resource!.endsWith('.waitForTaskToken')
+        ? (input) => this.waitForTaskToken(record, input, implementation, context, controller.signal) as Promise<never>
+        : (input) => implementation(input, context()) as Promise<never>;
     }
     return handlers;
+  }
+
+  /** `.waitForTaskToken`: run the resource with a fresh token, then wait for SendTaskSuccess / SendTaskFailure. */
+  private async waitForTaskToken(
+    record: ExecutionRecord,
+    input: unknown,
+    implementation: TaskImplementation,
+    context: (taskToken: string) => TaskContext,
+    signal: AbortSignal,
+  ): Promise<unknown> {
+    const token = randomBytes(48).toString('base64url');
+    const result = new Promise<unknown>((resolve, reject) => this.tasks.set(token, { executionName: record.name, resolve, reject }));
+    const onAbort = (): void => this.tasks.get(token)?.reject(new Error('the execution was stopped'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await implementation(replaceDeep(input, TASK_TOKEN_PLACEHOLDER, token), context(token));
+      return await result;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      this.tasks.delete(token);
+    }
+  }
+
+  /** SendTaskSuccess: `output` is the JSON text the task's result is parsed from. */
+  sendTaskSuccess(taskToken: string, output: string): void {
+    const task = this.pendingTask(taskToken);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(output);
+    } catch (err) {
+      throw new LocalApiError('InvalidOutput', `Invalid Output: ${(err as Error).message}`);
+    }
+    task.resolve(parsed);
+  }
+
+  /** SendTaskFailure: the task fails with this error name and cause. */
+  sendTaskFailure(taskToken: string, error = 'States.TaskFailed', cause = ''): void {
+    const failure = new Error(cause);
+    failure.name = error;
+    this.pendingTask(taskToken).reject(failure);
+  }
+
+  /** SendTaskHeartbeat: the local engine has no HeartbeatSeconds; it only checks the token. */
+  sendTaskHeartbeat(taskToken: string): void {
+    this.pendingTask(taskToken);
+  }
+
+  private pendingTask(taskToken: string): PendingTask {
+    const task = this.tasks.get(taskToken);
+    if (!task) throw new LocalApiError('TaskDoesNotExist', 'Task Does Not Exist: the task token is unknown, or its task already ended');
+    return task;
   }
 
   private run(record: ExecutionRecord, definition: StateMachineDefinition, input: unknown, redriven: boolean): void {
@@ -231,6 +310,7 @@ export class LocalStateMachine {
           RedriveCount: record.redriveCount,
         },
         StateMachine: { Id: this.stateMachineArn, Name: this.options.name },
+        Task: { Token: TASK_TOKEN_PLACEHOLDER },
       },
       overrides: { taskResourceLocalHandlers: this.taskHandlers(record, controller) as never, retryIntervalOverrides },
     });

@@ -5,7 +5,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, type PipelineConfig } from '../tasks/shared/config';
 import { loadDefinition, type Substitutions } from '../workflows/definition';
 import { codeBuildOperations, createApiHandler, stepFunctionsOperations } from './api';
-import { BuildRegistry, startBuild, toCodeBuildApiBuild, type Build, type ProjectDefinition, type StartBuildParameters } from './codebuild';
+import { BuildRegistry, startBuild, toCodeBuildApiBuild, type Build, type ProjectDefinition, type StartBuildParameters, type StartedBuild } from './codebuild';
 import { LocalStateMachine, type ExecutionListener, type TaskContext, type TaskImplementation } from './engine';
 import { LocalApiError } from './errors';
 import { buildStateChange, executionStatusChange, type EventBridgeEvent } from './events';
@@ -50,9 +50,8 @@ const FUNCTIONS = {
   CombineSourcesFunctionArn: 'combine-sources',
   RunHookFunctionArn: 'run-hook',
   RecordDeploymentFunctionArn: 'record-deployment',
+  DeployFunctionArn: 'deploy',
 } as const;
-
-const PROJECTS = { FetchProjectName: 'fetch', BuildProjectName: 'build', DeployProjectName: 'deploy' } as const;
 
 const PROJECT_ROOT = resolve(__dirname, '..');
 
@@ -68,10 +67,22 @@ function localSubstitutions(config: PipelineConfig): Substitutions {
     CombineSourcesFunctionArn: fn(FUNCTIONS.CombineSourcesFunctionArn),
     RunHookFunctionArn: fn(FUNCTIONS.RunHookFunctionArn),
     RecordDeploymentFunctionArn: fn(FUNCTIONS.RecordDeploymentFunctionArn),
-    FetchProjectName: `${config.pipeline}-${PROJECTS.FetchProjectName}`,
-    BuildProjectName: `${config.pipeline}-${PROJECTS.BuildProjectName}`,
-    DeployProjectName: `${config.pipeline}-${PROJECTS.DeployProjectName}`,
+    DeployFunctionArn: fn(FUNCTIONS.DeployFunctionArn),
+    FetchProjectName: `${config.pipeline}-fetch`,
+    BuildProjectName: `${config.pipeline}-build`,
   };
+}
+
+/** The deploy project is started by the Deploy task (tasks/deploy), not by the state machine. */
+function deployProjectName(config: PipelineConfig): string {
+  return `${config.pipeline}-deploy`;
+}
+
+/** CodeBuild's wire requests are camelCase; the local runner takes the Step Functions (PascalCase) spelling. */
+function pascalCaseKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(pascalCaseKeys);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.charAt(0).toUpperCase() + k.slice(1), pascalCaseKeys(v)]));
 }
 
 /**
@@ -130,8 +141,10 @@ export class LocalRuntime {
 
     // Task code stays `new S3Client({})`: it finds the local S3 through the environment.
     Object.assign(process.env, localS3Environment(endpoint), {
-      // notify reads execution history: from the local Step Functions API.
+      // Tasks call Step Functions (notify, deploy-complete) and CodeBuild (deploy): the local APIs.
       AWS_ENDPOINT_URL_SFN: endpoint,
+      AWS_ENDPOINT_URL_CODEBUILD: endpoint,
+      DEPLOY_PROJECT_NAME: deployProjectName(config),
       AWS_REGION: LOCAL_REGION,
       ARTIFACT_BUCKET: bucket,
       STEPDEPLOY_CONFIG_PATH: configPath,
@@ -153,11 +166,16 @@ export class LocalRuntime {
         () => (require(`../tasks/${task}/handler`) as { handler: LambdaHandler }).handler,
       ]),
     );
-    const events = new EventDelivery(options.notify ?? ((event) => (require('../tasks/notify/handler') as { handler: LambdaHandler }).handler(event)));
+    const handlerOf = (task: string): LambdaHandler => (require(`../tasks/${task}/handler`) as { handler: LambdaHandler }).handler;
+    // The EventBridge rules of the stack, as targets with their event patterns.
+    const events = new EventDelivery([
+      { target: options.notify ?? ((event) => handlerOf('notify')(event)), matches: () => true },
+      { target: (event) => handlerOf('deploy-complete')(event), matches: (event) => deployCompleteRule(event, deployProjectName(config)) },
+    ]);
     const registry = new BuildRegistry(home);
     const projects = localProjects(config, configPath, substitutions, home);
-    const codebuild: TaskImplementation = (parameters, context) =>
-      runLocalBuild(parameters as StartBuildParameters, context, { projects, registry, s3, home, options, events });
+    const buildDeps: BuildDeps = { projects, registry, s3, home, options, events };
+    const codebuild: TaskImplementation = (parameters, context) => runLocalBuild(parameters as StartBuildParameters, context, buildDeps);
 
     const machine = new LocalStateMachine({
       name: config.pipeline,
@@ -167,6 +185,7 @@ export class LocalRuntime {
       directory: join(home, 'executions'),
       resources: {
         'arn:aws:states:::lambda:invoke': lambdaInvoke(functions),
+        'arn:aws:states:::lambda:invoke.waitForTaskToken': lambdaInvoke(functions),
         'arn:aws:states:::codebuild:startBuild.sync': codebuild,
       },
       listeners: [
@@ -183,6 +202,13 @@ export class LocalRuntime {
             const { builds, buildsNotFound } = registry.batchGetBuilds(ids);
             return { builds: builds.map(toCodeBuildApiBuild), buildsNotFound };
           },
+          startBuild: (request) => {
+            const started = launchBuild(pascalCaseKeys(request) as StartBuildParameters, 'stepdeploy-local-api', undefined, buildDeps);
+            // The outcome reaches its owner as a build state-change event, as on AWS.
+            started.completion.catch(() => undefined);
+            return toCodeBuildApiBuild(started.build);
+          },
+          stopBuild: (id) => toCodeBuildApiBuild(registry.stopBuild(id)),
         }),
       },
       s3Handler,
@@ -212,6 +238,19 @@ interface BuildDeps {
   readonly events: EventDelivery;
 }
 
+interface EventRule {
+  readonly target: (event: EventBridgeEvent) => Promise<unknown>;
+  readonly matches: (event: EventBridgeEvent) => boolean;
+}
+
+/** The stack's rule for deploy-complete: the deploy project's builds ending, the executions ending badly. */
+function deployCompleteRule(event: EventBridgeEvent, deployProject: string): boolean {
+  if (event['detail-type'] === 'CodeBuild Build State Change') {
+    return event.detail['project-name'] === deployProject && ['SUCCEEDED', 'FAILED', 'FAULT', 'STOPPED', 'TIMED_OUT'].includes(String(event.detail['build-status']));
+  }
+  return ['FAILED', 'ABORTED', 'TIMED_OUT'].includes(String(event.detail.status));
+}
+
 /**
  * EventBridge's delivery, locally: asynchronous, never in the execution's way, and a failing
  * target is logged, never propagated (a Slack outage must not fail a deployment).
@@ -219,14 +258,17 @@ interface BuildDeps {
 class EventDelivery {
   private readonly pending = new Set<Promise<unknown>>();
 
-  constructor(private readonly target: (event: EventBridgeEvent) => Promise<unknown>) {}
+  constructor(private readonly rules: ReadonlyArray<EventRule>) {}
 
   send(event: EventBridgeEvent): void {
-    const delivery = Promise.resolve()
-      .then(() => this.target(event))
-      .catch((err: unknown) => console.error(`event delivery failed (${event['detail-type']}): ${(err as Error)?.message ?? String(err)}`))
-      .finally(() => this.pending.delete(delivery));
-    this.pending.add(delivery);
+    for (const rule of this.rules) {
+      if (!rule.matches(event)) continue;
+      const delivery = Promise.resolve()
+        .then(() => rule.target(event))
+        .catch((err: unknown) => console.error(`event delivery failed (${event['detail-type']}): ${(err as Error)?.message ?? String(err)}`))
+        .finally(() => this.pending.delete(delivery));
+      this.pending.add(delivery);
+    }
   }
 
   async drain(): Promise<void> {
@@ -234,18 +276,18 @@ class EventDelivery {
   }
 }
 
-/** `codebuild:startBuild.sync`: starts the build, stops it when the execution stops, resolves at its end. */
-async function runLocalBuild(parameters: StartBuildParameters, context: TaskContext, deps: BuildDeps): Promise<unknown> {
+/** Starts a local build; its state changes go out as EventBridge events, as CodeBuild's do. */
+function launchBuild(parameters: StartBuildParameters, initiator: string, timeoutSeconds: number | undefined, deps: BuildDeps): StartedBuild {
   const project = deps.projects.get(parameters.ProjectName);
   if (!project) {
-    throw new LocalApiError('CodeBuild.ResourceNotFoundException', `Project cannot be found: ${parameters.ProjectName}`);
+    throw new LocalApiError('ResourceNotFoundException', `Project cannot be found: ${parameters.ProjectName}`);
   }
   let lastStatus: string | undefined;
-  const started = startBuild(
+  return startBuild(
     {
       ...parameters,
       // On AWS a .sync task that times out stops its build; the local build gets the same bound.
-      TimeoutInMinutesOverride: parameters.TimeoutInMinutesOverride ?? (context.timeoutSeconds ? context.timeoutSeconds / 60 : undefined),
+      TimeoutInMinutesOverride: parameters.TimeoutInMinutesOverride ?? (timeoutSeconds ? timeoutSeconds / 60 : undefined),
       project,
     },
     {
@@ -254,7 +296,7 @@ async function runLocalBuild(parameters: StartBuildParameters, context: TaskCont
       registry: deps.registry,
       region: LOCAL_REGION,
       accountId: LOCAL_ACCOUNT,
-      initiator: `states/${context.executionName}`,
+      initiator,
       onLog: deps.options.onBuildLog,
       onProgress: (build) => {
         // CodeBuild emits a state-change event when a build starts and when it ends.
@@ -266,6 +308,11 @@ async function runLocalBuild(parameters: StartBuildParameters, context: TaskCont
       },
     },
   );
+}
+
+/** `codebuild:startBuild.sync`: starts the build, stops it when the execution stops, resolves at its end. */
+async function runLocalBuild(parameters: StartBuildParameters, context: TaskContext, deps: BuildDeps): Promise<unknown> {
+  const started = launchBuild(parameters, `states/${context.executionName}`, context.timeoutSeconds, deps);
   const stop = (): void => {
     deps.registry.stopBuild(started.build.Id);
   };
@@ -299,7 +346,7 @@ function localProjects(config: PipelineConfig, configPath: string, substitutions
       timeoutInMinutes: 60,
     },
     {
-      name: substitutions.DeployProjectName,
+      name: deployProjectName(config),
       buildspec: read(resolve(configDir, config.buildspecs.deploy)),
       environmentVariables,
       timeoutInMinutes: 60,

@@ -16,9 +16,9 @@ export const SUBSTITUTION_NAMES = [
   'CombineSourcesFunctionArn',
   'RunHookFunctionArn',
   'RecordDeploymentFunctionArn',
+  'DeployFunctionArn',
   'FetchProjectName',
   'BuildProjectName',
-  'DeployProjectName',
 ] as const;
 export type SubstitutionName = (typeof SUBSTITUTION_NAMES)[number];
 export type Substitutions = Record<SubstitutionName, string>;

@@ -1,6 +1,6 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { notifyEventSchema } from './events';
+import { notifyEventSchema } from '../shared/eventbridge-events';
 import { historyLookup } from './history';
 import { notify, type NotifyResult } from './notify';
 import { webhookUrlFromSecret } from './webhook';

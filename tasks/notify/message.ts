@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { BuildStateChange, ExecutionStatusChange } from './events';
+import type { BuildStateChange, ExecutionStatusChange } from '../shared/eventbridge-events';
 
 /** One source as a message shows it: `branch@shortsha`, or just the branch before it is fetched. */
 export interface SourceRef {

@@ -1,4 +1,4 @@
-import type { BuildStateChange, ExecutionStatusChange, NotifyEvent } from './events';
+import type { BuildStateChange, ExecutionStatusChange, NotifyEvent } from '../shared/eventbridge-events';
 import { toLine, toSlack } from './format';
 import type { HistoryLookup } from './history';
 import {

@@ -23,6 +23,7 @@ const eventSchema = z
   .object({
     environment: z.string().regex(/^[a-z][a-z0-9-]*$/, 'must be a configured environment name'),
     execution: z.string().regex(/^[^/\\]{1,80}$/, 'must be a Step Functions execution name (no "/")'),
+    startedAt: z.iso.datetime({ message: 'must be the execution start time ($$.Execution.StartTime)' }),
     requestedBy: z.string().nullable(),
     sources: z.array(fetchedSourceSchema).min(1),
     artifactKey: z.string().min(1),

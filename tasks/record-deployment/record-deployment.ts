@@ -1,6 +1,8 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { DeploymentRecord, RecordDeploymentEvent, RecordDeploymentResult } from '../shared/contracts';
-import { isPreconditionFailed } from '../shared/s3';
+import { isNewer } from '../shared/deployment-order';
+import { isPreconditionFailed, putJsonIfUnchanged, readJsonObject } from '../shared/s3';
+import { CurrentRecordContendedError } from './errors';
 
 export interface RecordDeploymentDependencies {
   readonly s3: S3Client;
@@ -26,8 +28,27 @@ export async function recordDeployment(event: RecordDeploymentEvent, deps: Recor
   // 412 here means an earlier run of this execution wrote this very entry before failing.
   await putIfAbsent(deps, historyKey, record);
   const currentKey = `deployments/${record.environment}/current.json`;
-  await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: currentKey, Body: toJson(record), ContentType: 'application/json' }));
-  return { currentKey, historyKey };
+  const current = await advanceCurrent(deps, currentKey, record);
+  return { currentKey, historyKey, current };
+}
+
+const CURRENT_ATTEMPTS = 5;
+
+/**
+ * current.json only ever moves forward: it is replaced (If-Match on the ETag read, or
+ * If-None-Match when absent) unless it already names a newer execution. Answers whether it now
+ * names this one.
+ */
+async function advanceCurrent(deps: RecordDeploymentDependencies, key: string, record: DeploymentRecord): Promise<boolean> {
+  for (let attempt = 0; attempt < CURRENT_ATTEMPTS; attempt += 1) {
+    const current = await readJsonObject<DeploymentRecord>(deps.s3, deps.bucket, key);
+    const deployed = current?.value;
+    if (deployed?.startedAt && deployed.execution !== record.execution && isNewer({ execution: deployed.execution, startedAt: deployed.startedAt }, record)) {
+      return false;
+    }
+    if (await putJsonIfUnchanged(deps.s3, deps.bucket, key, record, current)) return true;
+  }
+  throw new CurrentRecordContendedError(`${key} changed ${CURRENT_ATTEMPTS} times while ${record.execution} tried to update it; redrive RecordDeployment`);
 }
 
 export function claimKeyOf(environment: string, execution: string): string {
@@ -44,6 +65,7 @@ function recordOf(event: RecordDeploymentEvent, deployedAt: Date): DeploymentRec
   return {
     environment: event.environment,
     execution: event.execution,
+    startedAt: event.startedAt,
     requestedBy: event.requestedBy,
     deployedAt: deployedAt.toISOString(),
     artifactKey: event.artifactKey,

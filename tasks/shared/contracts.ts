@@ -113,6 +113,8 @@ export interface RunHookResult {
 export interface RecordDeploymentEvent {
   readonly environment: string;
   readonly execution: string;
+  /** `$$.Execution.StartTime`: orders executions of one environment (newest wins). */
+  readonly startedAt: string;
   readonly requestedBy: string | null;
   readonly sources: ReadonlyArray<FetchedSource>;
   readonly artifactKey: string;
@@ -123,6 +125,8 @@ export interface RecordDeploymentEvent {
 export interface RecordDeploymentResult {
   /** deployments/<environment>/current.json */
   readonly currentKey: string;
+  /** false when a newer execution's deployment was already current: history was written, current.json kept. */
+  readonly current: boolean;
   /** deployments/<environment>/history/<deployedAt>-<execution>.json */
   readonly historyKey: string;
 }
@@ -131,6 +135,8 @@ export interface RecordDeploymentResult {
 export interface DeploymentRecord {
   readonly environment: string;
   readonly execution: string;
+  /** When the execution started: current.json only ever moves to a newer execution. */
+  readonly startedAt: string;
   readonly requestedBy: string | null;
   readonly deployedAt: string;
   readonly artifactKey: string;

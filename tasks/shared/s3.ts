@@ -1,4 +1,4 @@
-import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 
 interface ServiceError {
   readonly name?: string;
@@ -32,6 +32,51 @@ export async function headObject(s3: S3Client, bucket: string, key: string): Pro
     return { size: head.ContentLength ?? 0, etag: head.ETag };
   } catch (err) {
     if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+export interface JsonObject<T> {
+  readonly value: T;
+  readonly etag: string;
+}
+
+/** Reads a JSON object with its ETag (for a following conditional write), or undefined when absent. */
+export async function readJsonObject<T>(s3: S3Client, bucket: string, key: string): Promise<JsonObject<T> | undefined> {
+  try {
+    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return { value: JSON.parse(await out.Body!.transformToString()) as T, etag: out.ETag! };
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Writes a JSON object only if it is still what the caller read: `IfMatch` on the ETag read, or
+ * `IfNoneMatch: '*'` when it was absent. Answers the new ETag, or undefined when another writer
+ * came first (412): the caller reads again and decides again.
+ */
+export async function putJsonIfUnchanged(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  value: unknown,
+  previous: { readonly etag: string } | undefined,
+): Promise<{ readonly etag: string } | undefined> {
+  try {
+    const out = await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: `${JSON.stringify(value, null, 2)}\n`,
+        ContentType: 'application/json',
+        ...(previous ? { IfMatch: previous.etag } : { IfNoneMatch: '*' }),
+      }),
+    );
+    return { etag: out.ETag ?? '' };
+  } catch (err) {
+    if (isPreconditionFailed(err)) return undefined;
     throw err;
   }
 }

@@ -18,7 +18,7 @@ import {
   StopExecutionCommand,
   type ExecutionStatus,
 } from '@aws-sdk/client-sfn';
-import { BatchGetBuildsCommand, CodeBuildClient } from '@aws-sdk/client-codebuild';
+import { BatchGetBuildsCommand, CodeBuildClient, StartBuildCommand, StopBuildCommand } from '@aws-sdk/client-codebuild';
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { LocalStateMachine, type TaskImplementation } from '../../local/engine';
 import { codeBuildOperations, createApiHandler, stepFunctionsOperations } from '../../local/api';
@@ -63,6 +63,8 @@ beforeAll(async () => {
   const build = { id: 'fetch:1', buildStatus: 'SUCCEEDED', startTime: Date.parse('2026-11-29T03:00:00.000Z') / 1000, phases: [{ phaseType: 'BUILD', phaseStatus: 'SUCCEEDED' }] };
   const builds = {
     batchGetBuilds: (ids: ReadonlyArray<string>) => ({ builds: ids.includes('fetch:1') ? [build] : [], buildsNotFound: ids.filter((id) => id !== 'fetch:1') }),
+    startBuild: (request: Record<string, unknown>) => ({ ...build, id: `${String(request.projectName)}:2`, buildStatus: 'IN_PROGRESS' }),
+    stopBuild: (id: string) => ({ ...build, id, buildStatus: 'STOPPED' }),
   };
   const s3 = await createLocalS3Handler({ directory: join(dir, 's3'), buckets: ['toy-artifacts'] });
   ({ server, endpoint } = await listenLocal(createApiHandler({ stepFunctions: stepFunctionsOperations(machine), codeBuild: codeBuildOperations(builds) }, s3)));
@@ -137,6 +139,10 @@ describe('local AWS API endpoint', () => {
     expect(out.builds).toEqual([expect.objectContaining({ id: 'fetch:1', buildStatus: 'SUCCEEDED', phases: [expect.objectContaining({ phaseType: 'BUILD' })] })]);
     expect(out.builds![0]!.startTime).toEqual(new Date('2026-11-29T03:00:00.000Z'));
     expect(out.buildsNotFound).toEqual(['missing:2']);
+    const started = await codebuild.send(new StartBuildCommand({ projectName: 'deploy', sourceTypeOverride: 'S3', sourceLocationOverride: 'b/k.zip' }));
+    expect(started.build).toMatchObject({ id: 'deploy:2', buildStatus: 'IN_PROGRESS' });
+    const stopped = await codebuild.send(new StopBuildCommand({ id: 'deploy:2' }));
+    expect(stopped.build).toMatchObject({ id: 'deploy:2', buildStatus: 'STOPPED' });
     codebuild.destroy();
   });
 

@@ -4,7 +4,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { GetExecutionHistoryCommand, SFNClient, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { notifyEventSchema, type BuildStateChange, type ExecutionStatusChange } from '../../tasks/notify/events';
+import { notifyEventSchema, type BuildStateChange, type ExecutionStatusChange } from '../../tasks/shared/eventbridge-events';
 import { toLine, toSlack } from '../../tasks/notify/format';
 import { handler } from '../../tasks/notify/handler';
 import { summarize } from '../../tasks/notify/history';

@@ -15,6 +15,7 @@ const CURRENT_KEY = 'deployments/production/current.json';
 const event: RecordDeploymentEvent = {
   environment: 'production',
   execution: EXECUTION,
+  startedAt: '2026-11-29T03:12:00.000Z',
   requestedBy: 'alice',
   sources: [
     { name: 'app', branch: 'main', path: '.', commit: 'a'.repeat(40), fetchBuildId: 'fetch:1', snapshotKey: `sources/app/${'a'.repeat(40)}.zip` },
@@ -28,6 +29,7 @@ const event: RecordDeploymentEvent = {
 const record: DeploymentRecord = {
   environment: 'production',
   execution: EXECUTION,
+  startedAt: '2026-11-29T03:12:00.000Z',
   requestedBy: 'alice',
   deployedAt: '2026-11-29T03:15:00.123Z',
   artifactKey: `artifacts/production/${EXECUTION}/source.zip`,
@@ -45,12 +47,17 @@ function preconditionFailed(): S3ServiceException {
   return new S3ServiceException({ name: 'PreconditionFailed', $fault: 'client', $metadata: { httpStatusCode: 412 }, message: 'At least one of the pre-conditions you specified did not hold' });
 }
 
-function bodyOf(json: unknown) {
-  return { Body: { transformToString: async () => JSON.stringify(json) } } as never;
+function bodyOf(json: unknown, etag = '"etag-1"') {
+  return { ETag: etag, Body: { transformToString: async () => JSON.stringify(json) } } as never;
+}
+
+function noSuchKey(): S3ServiceException {
+  return new S3ServiceException({ name: 'NoSuchKey', $fault: 'client', $metadata: { httpStatusCode: 404 }, message: 'The specified key does not exist.' });
 }
 
 beforeEach(() => {
   s3Mock.reset();
+  s3Mock.on(GetObjectCommand, { Key: CURRENT_KEY }).rejects(noSuchKey());
 });
 
 describe('recordDeployment', () => {
@@ -59,15 +66,52 @@ describe('recordDeployment', () => {
 
     const result = await recordDeployment(event, deps);
 
-    expect(result).toEqual({ currentKey: CURRENT_KEY, historyKey: HISTORY_KEY });
+    expect(result).toEqual({ currentKey: CURRENT_KEY, historyKey: HISTORY_KEY, current: true });
     const puts = s3Mock.commandCalls(PutObjectCommand).map((call) => call.args[0].input);
     expect(puts.map((put) => put.Key)).toEqual([CLAIM_KEY, HISTORY_KEY, CURRENT_KEY]);
     for (const put of puts) expect(JSON.parse(put.Body as string)).toEqual(record);
     expect(s3Mock).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: BUCKET, Key: CLAIM_KEY, IfNoneMatch: '*', ContentType: 'application/json' });
     expect(s3Mock).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: BUCKET, Key: HISTORY_KEY, IfNoneMatch: '*', ContentType: 'application/json' });
-    expect(s3Mock).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: BUCKET, Key: CURRENT_KEY, ContentType: 'application/json' });
-    expect(puts[2]!.IfNoneMatch).toBeUndefined();
-    expect(s3Mock).not.toHaveReceivedCommand(GetObjectCommand);
+    // No current.json yet: created only if still absent.
+    expect(s3Mock).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: BUCKET, Key: CURRENT_KEY, ContentType: 'application/json', IfNoneMatch: '*' });
+    expect(s3Mock.commandCalls(GetObjectCommand).map((c) => c.args[0].input.Key)).toEqual([CURRENT_KEY]);
+  });
+
+  test('replaces an older current.json only if it is unchanged since read (If-Match)', async () => {
+    const older = { ...record, execution: 'production-20261128T000000-old000', startedAt: '2026-11-28T00:00:00.000Z' };
+    s3Mock.on(GetObjectCommand, { Key: CURRENT_KEY }).resolves(bodyOf(older, '"older"'));
+    s3Mock.on(PutObjectCommand).resolves({ ETag: '"new"' });
+
+    const result = await recordDeployment(event, deps);
+
+    expect(result.current).toBe(true);
+    expect(s3Mock).toHaveReceivedCommandWith(PutObjectCommand, { Key: CURRENT_KEY, IfMatch: '"older"' });
+  });
+
+  test('keeps current.json when it names a newer execution, and still appends history', async () => {
+    const newer = { ...record, execution: 'production-20261129T040000-new000', startedAt: '2026-11-29T04:00:00.000Z' };
+    s3Mock.on(GetObjectCommand, { Key: CURRENT_KEY }).resolves(bodyOf(newer));
+    s3Mock.on(PutObjectCommand).resolves({});
+
+    const result = await recordDeployment(event, deps);
+
+    expect(result).toEqual({ currentKey: CURRENT_KEY, historyKey: HISTORY_KEY, current: false });
+    expect(s3Mock.commandCalls(PutObjectCommand).map((c) => c.args[0].input.Key)).toEqual([CLAIM_KEY, HISTORY_KEY]);
+  });
+
+  test('reads current.json again when another writer changed it in between (412), then decides again', async () => {
+    const newer = { ...record, execution: 'production-20261129T040000-new000', startedAt: '2026-11-29T04:00:00.000Z' };
+    s3Mock
+      .on(GetObjectCommand, { Key: CURRENT_KEY })
+      .rejectsOnce(noSuchKey())
+      .resolves(bodyOf(newer));
+    s3Mock.on(PutObjectCommand).resolves({});
+    s3Mock.on(PutObjectCommand, { Key: CURRENT_KEY }).rejects(preconditionFailed());
+
+    const result = await recordDeployment(event, deps);
+
+    expect(result.current).toBe(false);
+    expect(s3Mock.commandCalls(PutObjectCommand, { Key: CURRENT_KEY })).toHaveLength(1);
   });
 
   test('on a redrive, reuses the first run\'s record and history key instead of adding an entry', async () => {
@@ -79,7 +123,7 @@ describe('recordDeployment', () => {
 
     const result = await recordDeployment(event, later);
 
-    expect(result).toEqual({ currentKey: CURRENT_KEY, historyKey: HISTORY_KEY });
+    expect(result).toEqual({ currentKey: CURRENT_KEY, historyKey: HISTORY_KEY, current: true });
     const keys = s3Mock.commandCalls(PutObjectCommand).map((call) => call.args[0].input.Key);
     expect(keys).toEqual([CLAIM_KEY, HISTORY_KEY, CURRENT_KEY]);
     const current = s3Mock.commandCalls(PutObjectCommand, { Key: CURRENT_KEY })[0]!.args[0].input;
@@ -89,7 +133,7 @@ describe('recordDeployment', () => {
   test('on a redrive after a failure between the claim and the history entry, writes that entry once', async () => {
     s3Mock.on(PutObjectCommand).resolves({});
     s3Mock.on(PutObjectCommand, { Key: CLAIM_KEY }).rejects(preconditionFailed());
-    s3Mock.on(GetObjectCommand).resolves(bodyOf(record));
+    s3Mock.on(GetObjectCommand, { Key: CLAIM_KEY }).resolves(bodyOf(record));
 
     const result = await recordDeployment(event, { ...deps, now: () => new Date('2026-11-29T05:00:00Z') });
 

@@ -83,7 +83,9 @@ describe('workflows/deploy-pipeline.asl.json', () => {
       expect(retries.length).toBeGreaterThan(0);
       const allowed = state.Resource!.startsWith('arn:aws:states:::codebuild')
         ? ['CodeBuild.AccountLimitExceededException']
-        : TRANSIENT_LAMBDA;
+        : name === 'Deploy'
+          ? [...TRANSIENT_LAMBDA, 'AccountLimitExceededException', 'DeployLeaseBusyError']
+          : TRANSIENT_LAMBDA;
       for (const retry of retries) {
         for (const error of retry.ErrorEquals as string[]) expect(allowed).toContain(error);
         expect(retry.BackoffRate).toBeGreaterThan(1);
@@ -104,14 +106,14 @@ describe('workflows/deploy-pipeline.asl.json', () => {
     expect(text).not.toMatch(/"QueryLanguage"|"Assign"|\{%/);
   });
 
-  test('CodeBuild tasks wait for the build (.sync) and the Lambda tasks use the invoke integration', () => {
+  test('CodeBuild tasks wait for the build (.sync), Deploy waits for its task token, the other tasks invoke Lambda', () => {
     const resources = Object.fromEntries(allStates(definition).filter(({ state }) => state.Resource).map(({ name, state }) => [name, state.Resource]));
     expect(resources).toEqual({
       ValidateInput: 'arn:aws:states:::lambda:invoke',
       FetchSource: 'arn:aws:states:::codebuild:startBuild.sync',
       CombineConfigAndCode: 'arn:aws:states:::lambda:invoke',
       BuildTemplates: 'arn:aws:states:::codebuild:startBuild.sync',
-      Deploy: 'arn:aws:states:::codebuild:startBuild.sync',
+      Deploy: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
       RunHook: 'arn:aws:states:::lambda:invoke',
       RecordDeployment: 'arn:aws:states:::lambda:invoke',
     });

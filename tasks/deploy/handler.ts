@@ -1,0 +1,35 @@
+import { CodeBuildClient } from '@aws-sdk/client-codebuild';
+import { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { requireEnv } from '../shared/errors';
+import { parseEvent } from '../shared/parse-event';
+import { deploy, type DeployStarted } from './deploy';
+
+const s3 = new S3Client({});
+const codebuild = new CodeBuildClient({});
+
+/** The deploy build's timeout (60 min) plus a margin: a lease whose holder vanished is free after this. */
+const DEFAULT_LEASE_SECONDS = 70 * 60;
+
+const eventSchema = z
+  .object({
+    taskToken: z.string().min(1),
+    environment: z.string().regex(/^[a-z][a-z0-9-]{0,29}$/),
+    execution: z.string().regex(/^[A-Za-z0-9_-]{1,80}$/),
+    startedAt: z.iso.datetime({ message: 'must be the execution start time ($$.Execution.StartTime)' }),
+    source: z.string().regex(/^[^/]+\/.+\.zip$/, 'must be "<bucket>/<key>.zip"'),
+    environmentVariables: z.array(z.object({ Name: z.string().min(1), Type: z.literal('PLAINTEXT'), Value: z.string() }).strict()),
+  })
+  .strict();
+
+/** Deploy (workflows/deploy-pipeline.asl.json): lambda:invoke.waitForTaskToken. */
+export async function handler(event: unknown): Promise<DeployStarted> {
+  const parsed = parseEvent(eventSchema, event, 'Deploy');
+  return deploy(parsed, {
+    s3,
+    codebuild,
+    bucket: requireEnv('ARTIFACT_BUCKET'),
+    projectName: requireEnv('DEPLOY_PROJECT_NAME'),
+    leaseSeconds: Number(process.env.DEPLOY_LEASE_SECONDS ?? DEFAULT_LEASE_SECONDS),
+  });
+}

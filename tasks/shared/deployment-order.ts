@@ -1,0 +1,20 @@
+/**
+ * Which of two executions of one environment is newer: the one that started later (Step Functions'
+ * `$$.Execution.StartTime`), ties broken by execution name. An older execution never deploys over
+ * a newer one, and current.json always names the newest deployment.
+ */
+export interface Ordered {
+  readonly execution: string;
+  /** ISO 8601 start time of the execution. */
+  readonly startedAt: string;
+}
+
+export function compareExecutions(a: Ordered, b: Ordered): number {
+  const byTime = Date.parse(a.startedAt) - Date.parse(b.startedAt);
+  if (byTime !== 0) return byTime;
+  return a.execution < b.execution ? -1 : a.execution > b.execution ? 1 : 0;
+}
+
+export function isNewer(a: Ordered, than: Ordered): boolean {
+  return compareExecutions(a, than) > 0;
+}
