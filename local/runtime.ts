@@ -9,6 +9,7 @@ import { BuildRegistry, startBuild, toCodeBuildApiBuild, type Build, type Projec
 import { LocalStateMachine, type ExecutionListener, type TaskContext, type TaskImplementation } from './engine';
 import { LocalApiError } from './errors';
 import { buildStateChange, executionStatusChange, type EventBridgeEvent } from './events';
+import type { FaultPlan } from './faults';
 import { closeServer, createLocalS3Handler, listenLocal, localS3Environment, LOCAL_S3_CREDENTIALS } from './s3';
 
 /**
@@ -40,6 +41,27 @@ export interface LocalRuntimeOptions {
    * @default the tasks/notify handler, which prints each message when no webhook is configured
    */
   readonly notify?: (event: EventBridgeEvent) => Promise<unknown>;
+  /** Fail Task attempts or S3 requests on purpose (tests). */
+  readonly faults?: FaultPlan;
+}
+
+/** Wraps each resource so a fault plan can fail an attempt before the task runs. */
+function withFaults(resources: Record<string, TaskImplementation>, faults: FaultPlan | undefined): Record<string, TaskImplementation> {
+  const plan = faults?.task;
+  if (!plan) return resources;
+  const attempts = new Map<string, number>();
+  return Object.fromEntries(
+    Object.entries(resources).map(([resource, implementation]) => [
+      resource,
+      (parameters: unknown, context: TaskContext) => {
+        const key = `${context.executionName}/${context.stateName}`;
+        const attempt = (attempts.get(key) ?? 0) + 1;
+        attempts.set(key, attempt);
+        const fault = plan(context.stateName, attempt);
+        return fault ? Promise.reject(fault) : implementation(parameters, context);
+      },
+    ]),
+  );
 }
 
 /** A Lambda handler module's export, called in process with the invocation payload. */
@@ -134,7 +156,7 @@ export class LocalRuntime {
     const bucket = artifactsBucketName(config);
     const substitutions = localSubstitutions(config);
 
-    const s3Handler = await createLocalS3Handler({ directory: join(home, 's3'), buckets: [bucket] });
+    const s3Handler = await createLocalS3Handler({ directory: join(home, 's3'), buckets: [bucket], fault: options.faults?.s3 });
     // The machine is created after the server listens (tasks need the endpoint), so route late.
     let api: ReturnType<typeof createApiHandler> | undefined;
     const { server, endpoint } = await listenLocal((req, res) => (api ?? s3Handler)(req, res), options.port);
@@ -183,11 +205,14 @@ export class LocalRuntime {
       region: LOCAL_REGION,
       account: LOCAL_ACCOUNT,
       directory: join(home, 'executions'),
-      resources: {
-        'arn:aws:states:::lambda:invoke': lambdaInvoke(functions),
-        'arn:aws:states:::lambda:invoke.waitForTaskToken': lambdaInvoke(functions),
-        'arn:aws:states:::codebuild:startBuild.sync': codebuild,
-      },
+      resources: withFaults(
+        {
+          'arn:aws:states:::lambda:invoke': lambdaInvoke(functions),
+          'arn:aws:states:::lambda:invoke.waitForTaskToken': lambdaInvoke(functions),
+          'arn:aws:states:::codebuild:startBuild.sync': codebuild,
+        },
+        options.faults,
+      ),
       listeners: [
         ...(options.listeners ?? []),
         { onStatusChange: (execution) => events.send(executionStatusChange(execution, LOCAL_REGION, LOCAL_ACCOUNT)) },

@@ -15,6 +15,8 @@ import S3rver from 's3rver';
 export const LOCAL_S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 
 export interface LocalS3Options {
+  /** Answers a request with an S3 error status instead (fault injection, tests only). */
+  readonly fault?: (method: string, bucket: string, key: string, query: URLSearchParams) => number | undefined;
   /** Where objects are stored. */
   readonly directory: string;
   /** Buckets to create at start (existing ones are kept). */
@@ -126,6 +128,7 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
   }
 
   return (req, res) => {
+    if (options.fault && injectFault(req, res, options.fault)) return;
     const target = conditionalWrite(req);
     if (!target) return forward(req, res);
     checkAndForward(req, res, target).catch((err: Error) => {
@@ -156,6 +159,18 @@ export function closeServer(server: Server): Promise<void> {
 export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   const { server, port, endpoint } = await listenLocal(await createLocalS3Handler(options), options.port);
   return { endpoint, port, close: () => closeServer(server) };
+}
+
+function injectFault(req: IncomingMessage, res: ServerResponse, fault: NonNullable<LocalS3Options['fault']>): boolean {
+  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  const [bucket = '', ...rest] = url.pathname.slice(1).split('/');
+  const status = fault(req.method ?? 'GET', bucket, decodeURIComponent(rest.join('/')), url.searchParams);
+  if (status === undefined) return false;
+  req.resume();
+  const code = status === 503 ? 'SlowDown' : 'InternalError';
+  res.writeHead(status, { 'Content-Type': 'application/xml' });
+  res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>injected fault</Message></Error>`);
+  return true;
 }
 
 function notFound(res: ServerResponse, target: ObjectTarget): void {
