@@ -166,3 +166,96 @@ describe('LocalStateMachine', () => {
     expect((await second.wait(executionArn)).status).toBe('SUCCEEDED');
   });
 });
+
+describe('LocalStateMachine: .waitForTaskToken', () => {
+  const WAIT = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
+  const waiting: StateMachineDefinition = {
+    StartAt: 'Wait',
+    States: {
+      Wait: {
+        Type: 'Task',
+        Resource: WAIT,
+        Parameters: { 'token.$': '$$.Task.Token', 'name.$': '$.name' },
+        ResultSelector: { 'got.$': '$.value' },
+        TimeoutSeconds: 10,
+        End: true,
+      },
+    },
+  };
+  let tokens: string[];
+
+  function waitingMachine(): LocalStateMachine {
+    return new LocalStateMachine({
+      name: 'waiter',
+      definition: waiting,
+      region: 'us-east-1',
+      account: '000000000000',
+      directory: dir,
+      resources: {
+        [WAIT]: async (parameters, context) => {
+          const { token } = parameters as { token: string };
+          expect(token).toBe(context.taskToken);
+          tokens.push(token);
+          return { accepted: true };
+        },
+      },
+    });
+  }
+
+  async function tokenOf(): Promise<string> {
+    while (tokens.length === 0) await new Promise((r) => setTimeout(r, 5));
+    return tokens.shift()!;
+  }
+
+  beforeEach(() => {
+    tokens = [];
+  });
+
+  test('the task waits until SendTaskSuccess and its output is the sent JSON', async () => {
+    const sm = waitingMachine();
+    const { executionArn } = sm.start('w1', { name: 'a' });
+    const token = await tokenOf();
+    expect(sm.describe(executionArn).status).toBe('RUNNING');
+
+    sm.sendTaskSuccess(token, JSON.stringify({ value: 42 }));
+
+    const done = await sm.wait(executionArn);
+    expect(done.status).toBe('SUCCEEDED');
+    expect(JSON.parse(done.output!)).toEqual({ got: 42 });
+    expect(() => sm.sendTaskSuccess(token, '{}')).toThrow(expect.objectContaining({ name: 'TaskDoesNotExist' }));
+  });
+
+  test('SendTaskFailure fails the state with the error and cause sent', async () => {
+    const sm = waitingMachine();
+    const { executionArn } = sm.start('w2', { name: 'b' });
+
+    sm.sendTaskFailure(await tokenOf(), 'DeployBuildFailed', 'the build failed');
+
+    expect(await sm.wait(executionArn)).toMatchObject({ status: 'FAILED', error: 'DeployBuildFailed', cause: 'the build failed' });
+  });
+
+  test('each start of the task (a redrive included) gets a fresh token', async () => {
+    const sm = waitingMachine();
+    const { executionArn } = sm.start('w3', { name: 'c' });
+    const first = await tokenOf();
+    sm.sendTaskFailure(first, 'Boom', 'first attempt');
+    await sm.wait(executionArn);
+
+    sm.redrive(executionArn);
+    const second = await tokenOf();
+    sm.sendTaskSuccess(second, JSON.stringify({ value: 'ok' }));
+
+    expect(second).not.toBe(first);
+    expect((await sm.wait(executionArn)).status).toBe('SUCCEEDED');
+  });
+
+  test('stopping the execution ends the wait', async () => {
+    const sm = waitingMachine();
+    const { executionArn } = sm.start('w4', { name: 'd' });
+    await tokenOf();
+
+    sm.stop(executionArn);
+
+    expect((await sm.wait(executionArn)).status).toBe('ABORTED');
+  });
+});
