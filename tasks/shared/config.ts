@@ -66,7 +66,10 @@ const environmentSchema = z
     branches: z
       .array(z.string().refine(isValidBranchPattern, { message: BRANCH_PATTERN_RULE }))
       .min(1, 'must list at least one branch pattern ("*" allows any valid branch)'),
-    concurrency: z.enum(['queued', 'superseded']).default('superseded'),
+    // One deploy per environment at a time; a newer execution supersedes older ones (RELIABILITY.md).
+    concurrency: z
+      .literal('superseded', { error: 'must be "superseded" (the only mode: an older execution never deploys over a newer one; see RELIABILITY.md)' })
+      .default('superseded'),
     variables: z
       .record(z.string().regex(ENV_VAR, 'variable names must be UPPER_SNAKE_CASE'), z.string())
       .default({}),
