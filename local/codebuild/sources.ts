@@ -5,18 +5,12 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
+import { SOURCE_TYPES } from '../../tasks/shared/config';
 import { SourceError } from './errors';
 import type { SourceType } from './types';
 
-export const GIT_SOURCE_TYPES: ReadonlyArray<SourceType> = [
-  'LOCAL_GIT',
-  'GITHUB',
-  'GITHUB_ENTERPRISE',
-  'GITLAB',
-  'GITLAB_SELF_MANAGED',
-  'BITBUCKET',
-  'CODECOMMIT',
-];
+/** The git-backed source types: the ones a stepdeploy source may have (tasks/shared/config.ts). */
+export const GIT_SOURCE_TYPES: ReadonlyArray<SourceType> = SOURCE_TYPES;
 
 export interface FetchedSource {
   /** The commit (git) or object version (S3, when versioned) that was fetched. */

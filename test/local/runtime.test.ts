@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { startExampleRuntime, type TestRuntime } from '../helpers/local-runtime';
 import type { HistoryEvent } from '../../local/history';
+import { TOP_LEVEL_STATES } from '../../workflows/definition';
 import type { EventBridgeEvent } from '../../local/events';
 
 let t: TestRuntime;
@@ -47,15 +48,7 @@ describe('local runtime: the deploy state machine on the example', () => {
     expect(current.sources).toEqual(output.fetched.map((s: any) => ({ name: s.name, branch: s.branch, commit: s.commit })));
     expect(existsSync(join(t.runtime.home, 'targets', 'acceptance', 'service.json'))).toBe(true);
     const states = enteredStates(t.runtime.machine.history(record.executionArn));
-    expect(states.filter((s) => !['FetchSource', 'DescribeSnapshot', 'RunHook'].includes(s))).toEqual([
-      'ValidateInput',
-      'FetchSources',
-      'CombineConfigAndCode',
-      'BuildTemplates',
-      'Deploy',
-      'PostDeployHooks',
-      'RecordDeployment',
-    ]);
+    expect(states.filter((s) => !['FetchSource', 'DescribeSnapshot', 'RunHook'].includes(s))).toEqual([...TOP_LEVEL_STATES]);
   });
 
   test('fails at BuildTemplates while the build is broken; redrive completes it without fetching or combining again', async () => {
