@@ -24,7 +24,7 @@ beforeAll(async () => {
   const buildZip = await makeZip([
     {
       name: 'stepdeploy/deploy',
-      content: '#!/usr/bin/env bash\nset -eu\necho "deploying $1"\necho "config file: $AWS_CONFIG_FILE"\ncat "$AWS_CONFIG_FILE"\necho "secret keys in env: $(env | grep -c '^AWS_SECRET_ACCESS_KEY=' || true)"\n',
+      content: '#!/usr/bin/env bash\nset -eu\necho "deploying $1"\necho "config file: $AWS_CONFIG_FILE"\ncat "$AWS_CONFIG_FILE"\necho "secret keys in env: $(env | grep -c \'^AWS_SECRET_ACCESS_KEY=\' || true)"\n',
       mode: 0o100755,
     },
   ]);
