@@ -2,7 +2,7 @@ import './polyfills';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { allStates, type StateDefinition, type StateMachineDefinition } from '../workflows/definition';
 import { ExecutionStore, TERMINAL_STATUSES, type ExecutionRecord, type ExecutionStatus } from './executions';
-import { threadOf, translate, type EventLog, type HistoryEvent, type HistoryEventInit, type StateLookup } from './history';
+import { taskResource, threadOf, translate, type EventLog, type HistoryEvent, type HistoryEventInit, type StateLookup } from './history';
 import { randomBytes } from 'node:crypto';
 import { LocalApiError } from './errors';
 
@@ -23,6 +23,12 @@ export interface TaskContext {
   readonly signal: AbortSignal;
   /** For `.waitForTaskToken` resources: the token that SendTaskSuccess / SendTaskFailure will name. */
   readonly taskToken?: string;
+  /**
+   * For resources that wait (`.sync`, `.waitForTaskToken`): records TaskSubmitted with the
+   * submission's response (e.g. StartBuild's `{ Build }`), as AWS does, so readers of the history
+   * can follow the job while it runs.
+   */
+  readonly submitted: (output: unknown) => void;
 }
 
 /** Implements a Task's Resource locally: receives the state's effective parameters. */
@@ -85,6 +91,8 @@ export class LocalStateMachine {
   private readonly running = new Map<string, Running>();
   private readonly histories = new Map<string, HistoryEvent[]>();
   private readonly tasks = new Map<string, PendingTask>();
+  /** Per execution and Task state name, the threads of attempts started but not yet submitted (FIFO). */
+  private readonly openAttempts = new Map<string, Array<{ thread: string } | ((thread: string) => void)>>();
   /** Per execution, the last event id of each thread, for previousEventId. */
   private readonly lastIds = new Map<string, Map<string, number>>();
 
@@ -233,6 +241,7 @@ export class LocalStateMachine {
         timeoutSeconds: state.TimeoutSeconds,
         signal: controller.signal,
         taskToken,
+        submitted: (output) => this.submitted(record, stateName, output),
       });
       handlers[stateName] = state.Resource!.endsWith('.waitForTaskToken')
         ? (input) => this.waitForTaskToken(record, input, implementation, context, controller.signal) as Promise<never>
@@ -254,7 +263,8 @@ export class LocalStateMachine {
     const onAbort = (): void => this.tasks.get(token)?.reject(new Error('the execution was stopped'));
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      await implementation(replaceDeep(input, TASK_TOKEN_PLACEHOLDER, token), context(token));
+      const taskContext = context(token);
+      taskContext.submitted(await implementation(replaceDeep(input, TASK_TOKEN_PLACEHOLDER, token), taskContext));
       return await result;
     } finally {
       signal.removeEventListener('abort', onAbort);
@@ -330,10 +340,14 @@ export class LocalStateMachine {
         record.lastTopLevelState = { name: event.state.name, input: event.state.input };
       }
       this.record(record, threadOf(event), translate(event, this.lookup(), this.options.region));
+      if ((event.type === 'StateEntered' && event.state.type === 'Task') || event.type === 'StateRetried') {
+        this.attemptStarted(record, event.state.name, threadOf(event));
+      }
       this.apply(record, event);
       if (['ExecutionSucceeded', 'ExecutionFailed', 'ExecutionAborted', 'ExecutionTimeout'].includes(event.type)) break;
     }
     const outcome = await settled;
+    for (const key of [...this.openAttempts.keys()]) if (key.startsWith(`${record.name}/`)) this.openAttempts.delete(key);
     if (record.status === 'RUNNING') {
       // The engine ended without a terminal event (it threw before logging one): never leave it hanging.
       const message = outcome.ok ? 'the execution ended without a result' : String((outcome.error as Error)?.message ?? outcome.error);
@@ -341,6 +355,39 @@ export class LocalStateMachine {
       this.record(record, 'top', [{ timestamp: Date.now(), type: 'ExecutionFailed', executionFailedEventDetails: { error: 'States.Runtime', cause: message } }]);
     }
     return record;
+  }
+
+  private attemptQueue(record: ExecutionRecord, stateName: string): Array<{ thread: string } | ((thread: string) => void)> {
+    const key = `${record.name}/${stateName}`;
+    const queue = this.openAttempts.get(key) ?? [];
+    this.openAttempts.set(key, queue);
+    return queue;
+  }
+
+  private attemptStarted(record: ExecutionRecord, stateName: string, thread: string): void {
+    const queue = this.attemptQueue(record, stateName);
+    const waiter = queue.findIndex((q) => typeof q === 'function');
+    if (waiter === -1) {
+      queue.push({ thread });
+      return;
+    }
+    (queue.splice(waiter, 1)[0] as (thread: string) => void)(thread);
+  }
+
+  /**
+   * TaskSubmitted belongs to the attempt that started first and has not submitted yet. The task
+   * can submit before the engine's event log reaches its TaskStarted: then it waits for that.
+   */
+  private submitted(record: ExecutionRecord, stateName: string, output: unknown): void {
+    const { resourceType, resource } = taskResource(this.states.get(stateName)?.Resource ?? '');
+    const write = (thread: string): void =>
+      this.record(record, thread, [
+        { timestamp: Date.now(), type: 'TaskSubmitted', taskSubmittedEventDetails: { resourceType, resource, output: JSON.stringify(output ?? null), outputDetails: { truncated: false } } },
+      ]);
+    const queue = this.attemptQueue(record, stateName);
+    const open = queue.findIndex((q) => typeof q !== 'function');
+    if (open === -1) queue.push(write);
+    else write((queue.splice(open, 1)[0] as { thread: string }).thread);
   }
 
   /** Updates the execution record from an engine event. */

@@ -338,6 +338,7 @@ function launchBuild(parameters: StartBuildParameters, initiator: string, timeou
 /** `codebuild:startBuild.sync`: starts the build, stops it when the execution stops, resolves at its end. */
 async function runLocalBuild(parameters: StartBuildParameters, context: TaskContext, deps: BuildDeps): Promise<unknown> {
   const started = launchBuild(parameters, `states/${context.executionName}`, context.timeoutSeconds, deps);
+  context.submitted({ Build: started.build });
   const stop = (): void => {
     deps.registry.stopBuild(started.build.Id);
   };

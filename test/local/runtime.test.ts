@@ -49,6 +49,14 @@ describe('local runtime: the deploy state machine on the example', () => {
     expect(existsSync(join(t.runtime.home, 'targets', 'acceptance', 'service.json'))).toBe(true);
     const states = enteredStates(t.runtime.machine.history(record.executionArn));
     expect(states.filter((s) => !['FetchSource', 'DescribeSnapshot', 'RunHook'].includes(s))).toEqual([...TOP_LEVEL_STATES]);
+    // While a build runs, history already names it (TaskSubmitted), as on AWS.
+    const submitted = t.runtime.machine
+      .history(record.executionArn)
+      .filter((e) => e.type === 'TaskSubmitted')
+      .map((e) => JSON.parse((e.taskSubmittedEventDetails as { output: string }).output));
+    expect(submitted.filter((o) => o.Build?.ProjectName === 'stepdeploy-example-fetch')).toHaveLength(2);
+    expect(submitted.filter((o) => o.Build?.ProjectName === 'stepdeploy-example-build')).toHaveLength(1);
+    expect(submitted.filter((o) => typeof o.Payload?.buildId === 'string' && o.Payload.buildId.startsWith('stepdeploy-example-deploy:'))).toHaveLength(1);
   });
 
   test('fails at BuildTemplates while the build is broken; redrive completes it without fetching or combining again', async () => {
