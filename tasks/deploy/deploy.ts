@@ -51,12 +51,15 @@ export async function deploy(event: DeployEvent, deps: DeployDependencies): Prom
     await refuseIfSuperseded(event, deps);
     const held = await readLease(deps.s3, deps.bucket, event.environment);
     const holder = held?.value;
+    // Every lease write is by an execution at least as new as the one before, so the holder —
+    // released or not — is the newest execution that reached Deploy. Released is not enough to
+    // let an older one in: the newer one may have deployed and not yet recorded current.json.
+    if (holder && holder.execution !== event.execution && isNewer(holder, event)) {
+      throw new DeploySupersededError(
+        `${event.environment}: the newer execution ${describe(holder)} ${holder.released ? `reached Deploy first (its deploy ended: ${holder.outcome ?? 'released'})` : 'is deploying'}; this older execution ${describe(event)} must not deploy over it. Start a new execution to deploy these branches again.`,
+      );
+    }
     if (holder && holder.execution !== event.execution && (await isActive(holder, deps, now()))) {
-      if (isNewer(holder, event)) {
-        throw new DeploySupersededError(
-          `${event.environment}: the newer execution ${describe(holder)} is deploying; this older execution ${describe(event)} must not deploy over it. Start a new execution to deploy these branches again.`,
-        );
-      }
       throw new DeployLeaseBusyError(
         `${event.environment}: execution ${describe(holder)} is deploying (build ${holder.buildId ?? 'starting'}); ${event.execution} waits for it`,
       );

@@ -188,6 +188,23 @@ describe('deploy: fails when the environment is not free', () => {
     expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
   });
 
+  test('fails DeploySupersededError when a newer execution has already deployed and released the lease, before it records current.json', async () => {
+    // The newer execution's deploy build ended and gave the lease back; its RecordDeployment has not run yet.
+    s3Mock.on(GetObjectCommand, { Key: CURRENT_KEY }).resolves(bodyOf(deployed(OLDER), '"etag-current"'));
+    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ ...NEWER, buildId: 'shop-deploy:newer', released: true, outcome: 'SUCCEEDED' }), '"etag-released"'));
+
+    await expect(deploy(event, deps)).rejects.toThrow(DeploySupersededError);
+    expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
+    expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
+  });
+
+  test('fails DeploySupersededError when a newer execution holds an expired lease (it reached Deploy first)', async () => {
+    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ ...NEWER, expiresAt: '2026-11-29T09:00:00.000Z' }), '"etag-expired"'));
+
+    await expect(deploy(event, deps)).rejects.toThrow(DeploySupersededError);
+    expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
+  });
+
   test('fails DeploySupersededError when current.json names a newer execution, even with the lease free', async () => {
     s3Mock.on(GetObjectCommand, { Key: CURRENT_KEY }).resolves(bodyOf(deployed(NEWER), '"etag-current"'));
 
