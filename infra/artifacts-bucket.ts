@@ -119,6 +119,22 @@ export class ArtifactsBucket extends Construct {
   }
 
   /**
+   * s3:GetObject on the keys matching `patterns` (such as each environment's lease.json under
+   * deployments/), for a reader that needs a few named objects of a folder rather than all of it.
+   */
+  public grantReadKeys(grantee: iam.IGrantable, ...patterns: string[]): iam.Grant {
+    return this.grantKeys(grantee, patterns, ['s3:GetObject']);
+  }
+
+  /**
+   * s3:PutObject on the keys matching `patterns` (conditional writes with If-None-Match / If-Match
+   * need nothing more). No multipart uploads: these are small objects written in one request.
+   */
+  public grantWriteKeys(grantee: iam.IGrantable, ...patterns: string[]): iam.Grant {
+    return this.grantKeys(grantee, patterns, ['s3:PutObject']);
+  }
+
+  /**
    * s3:ListBucket, limited to keys under the prefixes. Besides listing, it makes S3 answer a
    * read of a missing key with 404 instead of 403, which tasks rely on to tell "absent" apart.
    */
@@ -146,7 +162,18 @@ export class ArtifactsBucket extends Construct {
 
   /** The cdk-nag finding id of the `<prefix>*` resource wildcard these grants create. */
   public wildcardFindingId(prefix: string): string {
-    return `AwsSolutions-IAM5[Resource::<${logicalIdOf(this.bucket)}.Arn>/${prefix}*]`;
+    return this.keyFindingId(`${prefix}*`);
+  }
+
+  /** The cdk-nag finding id of a key pattern with a wildcard (grantReadKeys, grantWriteKeys). */
+  public keyFindingId(pattern: string): string {
+    return `AwsSolutions-IAM5[Resource::<${logicalIdOf(this.bucket)}.Arn>/${pattern}]`;
+  }
+
+  /** Acknowledges the wildcard of a key pattern on `scope` (a role or policy), saying what it stands for. */
+  public acknowledgeKeyWildcard(scope: Construct, pattern: string, why: string): void {
+    checkKeyPattern(pattern);
+    Validations.of(scope).acknowledge({ id: this.keyFindingId(pattern), reason: `Keys ${pattern} are named at run time: ${why}` });
   }
 
   /**
@@ -155,6 +182,14 @@ export class ArtifactsBucket extends Construct {
    */
   public acknowledgePrefixWildcard(scope: Construct, prefix: string, why: string): void {
     Validations.of(scope).acknowledge({ id: this.wildcardFindingId(prefix), reason: `Keys under ${prefix} are named at run time: ${why}` });
+  }
+
+  private grantKeys(grantee: iam.IGrantable, patterns: string[], actions: string[]): iam.Grant {
+    if (patterns.length === 0) {
+      throw new Error('key grants need at least one key pattern, got none; pass the keys the grantee reads or writes, e.g. "deployments/*/lease.json"');
+    }
+    patterns.forEach(checkKeyPattern);
+    return iam.Grant.addToPrincipal({ grantee, actions, resourceArns: patterns.map((pattern) => this.bucket.arnForObjects(pattern)) });
   }
 
   private grantObjects(grantee: iam.IGrantable, prefix: string, actions: string[]): iam.Grant {
@@ -167,6 +202,14 @@ function checkPrefix(prefix: string): void {
   if (!/^[a-z]+\/$/.test(prefix)) {
     throw new Error(
       `prefix must be one of the layout's folders such as "${ARTIFACTS_PREFIX}" (lowercase, ending in "/"), got ${JSON.stringify(prefix)}`,
+    );
+  }
+}
+
+function checkKeyPattern(pattern: string): void {
+  if (!/^[a-z]+\/[A-Za-z0-9._*-]+(\/[A-Za-z0-9._*-]+)*$/.test(pattern)) {
+    throw new Error(
+      `key pattern must start with one of the layout's folders and name keys in it, such as "${DEPLOYMENTS_PREFIX}*/lease.json", got ${JSON.stringify(pattern)}`,
     );
   }
 }

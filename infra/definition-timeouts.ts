@@ -5,8 +5,24 @@ import { allStates, readDefinitionText, type StateMachineDefinition, type Substi
  * function or project each Task calls. A Lambda or CodeBuild timeout longer than its Task's
  * TimeoutSeconds would keep running after the execution has given up on it; a shorter one would
  * fail a step the state machine still allows. Reading them from the ASL keeps the two in step.
+ *
+ * Tasks with `.waitForTaskToken` are left out: their TimeoutSeconds bounds the wait for the task
+ * token, not the call that hands it over (see `callbackTimeoutSeconds`).
  */
 export function taskTimeoutSeconds(definitionText: string = readDefinitionText()): Map<SubstitutionName, number> {
+  return timeoutsOf(definitionText, 'run');
+}
+
+/**
+ * The TimeoutSeconds of the `.waitForTaskToken` Tasks, keyed by the placeholder of the function
+ * they invoke: how long the state machine waits for the token to come back (SendTaskSuccess or
+ * SendTaskFailure), which may be far beyond what the invoked function may run.
+ */
+export function callbackTimeoutSeconds(definitionText: string = readDefinitionText()): Map<SubstitutionName, number> {
+  return timeoutsOf(definitionText, 'callback');
+}
+
+function timeoutsOf(definitionText: string, kind: 'run' | 'callback'): Map<SubstitutionName, number> {
   // Placeholders sit inside JSON strings, so the unsubstituted text parses as it is.
   const definition = JSON.parse(definitionText) as StateMachineDefinition;
   const timeouts = new Map<SubstitutionName, number>();
@@ -21,6 +37,8 @@ export function taskTimeoutSeconds(definitionText: string = readDefinitionText()
         `state ${name} calls \${${placeholder}} but has no TimeoutSeconds; add one to workflows/deploy-pipeline.asl.json`,
       );
     }
+    const callback = typeof state.Resource === 'string' && state.Resource.endsWith('.waitForTaskToken');
+    if (callback !== (kind === 'callback')) continue;
     const known = timeouts.get(placeholder as SubstitutionName);
     timeouts.set(placeholder as SubstitutionName, Math.max(known ?? 0, state.TimeoutSeconds));
   }
@@ -32,7 +50,7 @@ export function timeoutFor(timeouts: ReadonlyMap<SubstitutionName, number>, plac
   const seconds = timeouts.get(placeholder);
   if (seconds === undefined) {
     throw new Error(
-      `no Task in workflows/deploy-pipeline.asl.json calls \${${placeholder}} with TimeoutSeconds; the stack cannot size its timeout`,
+      `no Task in workflows/deploy-pipeline.asl.json calls \${${placeholder}} with TimeoutSeconds (a .waitForTaskToken Task counts in callbackTimeoutSeconds only, any other in taskTimeoutSeconds only); the stack cannot size its timeout`,
     );
   }
   return seconds;

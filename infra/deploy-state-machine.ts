@@ -17,7 +17,7 @@ export interface DeployStateMachineProps {
   readonly definitionText: string;
   /** A value for every placeholder of the definition, and only those. */
   readonly substitutions: Substitutions;
-  /** Every function a Task invokes (lambda:invoke). */
+  /** Every function a Task invokes (lambda:invoke, .waitForTaskToken included). */
   readonly taskFunctions: ReadonlyArray<lambda.IFunction>;
   /** Every project a Task starts (codebuild:startBuild.sync). */
   readonly projects: ReadonlyArray<codebuild.IProject>;

@@ -14,10 +14,18 @@ export interface PipelineProjectsProps {
   readonly fetchBuildSpec: codebuild.BuildSpec;
   readonly buildBuildSpec: codebuild.BuildSpec;
   readonly deployBuildSpec: codebuild.BuildSpec;
-  /** Each at most 8 hours (CodeBuild's limit); the state machine's Task TimeoutSeconds. */
+  /**
+   * Build timeouts, whole minutes from 5 minutes to 8 hours (CodeBuild's limits). Fetch and build:
+   * their Tasks' TimeoutSeconds. Deploy: what the deploy lease is sized from (DeployFunction).
+   */
   readonly fetchTimeout: Duration;
   readonly buildTimeout: Duration;
   readonly deployTimeout: Duration;
+  /**
+   * How long a deploy build may wait in CodeBuild's queue before it fails. The deploy lease must
+   * outlast queue and build together, so the queue is bounded too (CodeBuild's default is 8 hours).
+   */
+  readonly deployQueuedTimeout: Duration;
   /** The environments' deploy roles: the only roles the deploy project may assume. */
   readonly deployRoleArns: ReadonlyArray<string>;
   /**
@@ -31,9 +39,10 @@ export interface PipelineProjectsProps {
 }
 
 /**
- * The three CodeBuild projects the state machine starts with `startBuild.sync`. Their sources are
- * placeholders: every FetchSource, BuildTemplates and Deploy Task overrides source (and artifacts)
- * per execution. Each role reaches only the bucket prefixes its step reads or writes.
+ * The three CodeBuild projects: the state machine starts fetch and build with `startBuild.sync`,
+ * the deploy function (tasks/deploy) starts deploy once it holds the environment's deploy lease.
+ * Their sources are placeholders: every FetchSource, BuildTemplates and Deploy overrides source
+ * (and artifacts) per execution. Each role reaches only the bucket prefixes its step reads or writes.
  */
 export class PipelineProjects extends Construct {
   public readonly fetch: codebuild.Project;
@@ -47,11 +56,12 @@ export class PipelineProjects extends Construct {
       ['fetchTimeout', props.fetchTimeout],
       ['buildTimeout', props.buildTimeout],
       ['deployTimeout', props.deployTimeout],
+      ['deployQueuedTimeout', props.deployQueuedTimeout],
     ] as const) {
       const minutes = timeout.toMinutes({ integral: false });
       if (!Token.isUnresolved(minutes) && (!Number.isInteger(minutes) || minutes < 5 || minutes > 480)) {
         throw new Error(
-          `${name} must be a whole number of minutes between 5 minutes and 8 hours (CodeBuild's limits), got ${timeout.toHumanString()}; change the Task's TimeoutSeconds in the definition`,
+          `${name} must be a whole number of minutes between 5 minutes and 8 hours (CodeBuild's limits), got ${timeout.toHumanString()}; for fetch and build change the Task's TimeoutSeconds in the definition`,
         );
       }
     }
@@ -120,6 +130,7 @@ export class PipelineProjects extends Construct {
       buildSpec: props.deployBuildSpec,
       environment,
       timeout: props.deployTimeout,
+      queuedTimeout: props.deployQueuedTimeout,
       logging: logging('DeployLogs'),
     });
     artifacts.grantBucketLocation(this.deploy);

@@ -7,7 +7,9 @@ import { readDefinitionText, type SubstitutionName, type Substitutions } from '.
 import { ARTIFACTS_PREFIX, ArtifactsBucket, DEPLOYMENTS_PREFIX, SOURCES_PREFIX } from './artifacts-bucket';
 import { loadBuildSpec } from './buildspec-file';
 import { DeployStateMachine } from './deploy-state-machine';
-import { taskTimeoutSeconds, timeoutFor } from './definition-timeouts';
+import { callbackTimeoutSeconds, taskTimeoutSeconds, timeoutFor } from './definition-timeouts';
+import { DeployCompletion } from './deploy-completion';
+import { DeployFunction } from './deploy-function';
 import { Notifications } from './notifications';
 import { OperatorPolicy } from './operator-policy';
 import { PipelineProjects } from './pipeline-projects';
@@ -17,6 +19,13 @@ import { PROJECT_ROOT, TaskFunction } from './task-function';
 export const BUNDLED_CONFIG_PATH = '/var/task/stepdeploy.config.yml';
 
 export const LOCAL_REPOSITORY_WARNING = 'stepdeploy:localRepository';
+
+/**
+ * The deploy build's limits. The Deploy state waits for a task token (its TimeoutSeconds is that
+ * wait), so these are set here; the deploy lease is sized from them and must fit in that wait.
+ */
+export const DEPLOY_BUILD_TIMEOUT = Duration.minutes(60);
+export const DEPLOY_QUEUED_TIMEOUT = Duration.minutes(15);
 
 export interface PipelineStackProps extends StackProps {
   /** The validated pipeline config (tasks/shared/config.ts `loadConfig`). */
@@ -32,14 +41,16 @@ export interface PipelineStackProps extends StackProps {
 
 /**
  * One deploy pipeline in the tooling account: artifacts bucket, fetch/build/deploy projects, the
- * task functions, the state machine from workflows/deploy-pipeline.asl.json, notifications and an
- * operator policy.
+ * task functions, the state machine from workflows/deploy-pipeline.asl.json, the deploy lease's
+ * completion rules, notifications and an operator policy.
  */
 export class PipelineStack extends Stack {
   public readonly artifacts: ArtifactsBucket;
   public readonly projects: PipelineProjects;
   public readonly taskFunctions: Readonly<Record<'validateInput' | 'combineSources' | 'runHook' | 'recordDeployment', TaskFunction>>;
+  public readonly deployFunction: DeployFunction;
   public readonly deployStateMachine: DeployStateMachine;
+  public readonly deployCompletion: DeployCompletion;
   public readonly notifications: Notifications;
   public readonly operatorPolicy: OperatorPolicy;
 
@@ -65,6 +76,7 @@ export class PipelineStack extends Stack {
     const definitionText = readDefinitionText();
     const timeouts = taskTimeoutSeconds(definitionText);
     const timeout = (name: SubstitutionName): Duration => Duration.seconds(timeoutFor(timeouts, name));
+    const deployWait = Duration.seconds(timeoutFor(callbackTimeoutSeconds(definitionText), 'DeployFunctionArn'));
 
     this.artifacts = new ArtifactsBucket(this, 'Artifacts');
 
@@ -76,7 +88,8 @@ export class PipelineStack extends Stack {
       deployBuildSpec: loadBuildSpec(resolve(configDir, config.buildspecs.deploy), 'buildspecs.deploy'),
       fetchTimeout: timeout('FetchProjectName'),
       buildTimeout: timeout('BuildProjectName'),
-      deployTimeout: timeout('DeployProjectName'),
+      deployTimeout: DEPLOY_BUILD_TIMEOUT,
+      deployQueuedTimeout: DEPLOY_QUEUED_TIMEOUT,
       deployRoleArns: Object.values(config.environments).map((e) => e.deployRoleArn),
     });
 
@@ -138,22 +151,40 @@ export class PipelineStack extends Stack {
     );
     this.taskFunctions = { validateInput, combineSources, runHook, recordDeployment };
 
+    this.deployFunction = new DeployFunction(this, 'Deploy', {
+      artifacts: this.artifacts,
+      project: this.projects.deploy,
+      buildTimeout: DEPLOY_BUILD_TIMEOUT,
+      queuedTimeout: DEPLOY_QUEUED_TIMEOUT,
+      waitTimeout: deployWait,
+      projectRoot,
+    });
+
     const substitutions: Substitutions = {
       ArtifactsBucket: this.artifacts.bucketName,
       ValidateInputFunctionArn: validateInput.function.functionArn,
       CombineSourcesFunctionArn: combineSources.function.functionArn,
       RunHookFunctionArn: runHook.function.functionArn,
       RecordDeploymentFunctionArn: recordDeployment.function.functionArn,
+      DeployFunctionArn: this.deployFunction.task.function.functionArn,
       FetchProjectName: this.projects.fetch.projectName,
       BuildProjectName: this.projects.build.projectName,
-      DeployProjectName: this.projects.deploy.projectName,
     };
     this.deployStateMachine = new DeployStateMachine(this, 'StateMachine', {
       stateMachineName: config.pipeline,
       definitionText,
       substitutions,
-      taskFunctions: Object.values(this.taskFunctions).map((t) => t.function),
-      projects: this.projects.all,
+      taskFunctions: [...Object.values(this.taskFunctions), this.deployFunction.task].map((t) => t.function),
+      // The deploy project is started by the deploy function, not by the state machine.
+      projects: [this.projects.fetch, this.projects.build],
+    });
+
+    this.deployCompletion = new DeployCompletion(this, 'DeployCompletion', {
+      deployStateMachine: this.deployStateMachine,
+      deployProject: this.projects.deploy,
+      artifacts: this.artifacts,
+      waitTimeout: deployWait,
+      projectRoot,
     });
 
     this.notifications = new Notifications(this, 'Notifications', {

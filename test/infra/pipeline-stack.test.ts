@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import aslValidator from 'asl-validator';
 import { parse as parseYaml } from 'yaml';
-import { BUNDLED_CONFIG_PATH, LOCAL_REPOSITORY_WARNING } from '../../infra/pipeline-stack';
-import { taskTimeoutSeconds } from '../../infra/definition-timeouts';
+import { BUNDLED_CONFIG_PATH, DEPLOY_BUILD_TIMEOUT, DEPLOY_QUEUED_TIMEOUT, LOCAL_REPOSITORY_WARNING } from '../../infra/pipeline-stack';
+import { callbackTimeoutSeconds, taskTimeoutSeconds } from '../../infra/definition-timeouts';
+import { LEASE_MARGIN } from '../../infra/deploy-function';
 import { PROJECT_ROOT } from '../../infra/task-function';
 import {
   SUBSTITUTION_NAMES,
@@ -32,6 +33,7 @@ beforeAll(() => {
 });
 
 const timeouts = taskTimeoutSeconds(readDefinitionText());
+const deployWaitSeconds = callbackTimeoutSeconds(readDefinitionText()).get('DeployFunctionArn')!;
 const id = (type: string, prefix: string): string => logicalIdOf(resources, type, prefix);
 const arnOf = (logicalId: string) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] });
 const bucketId = () => id('AWS::S3::Bucket', 'Artifacts8');
@@ -47,6 +49,14 @@ const actionsOf = (s: { Action: string | string[] }) => [s.Action].flat();
 const bundleDirOf = (fn: Resources[string]) =>
   join(assemblyDir, `asset.${(fn.Properties.Code as { S3Key: string }).S3Key.replace(/\.zip$/, '')}`);
 const objectArn = (prefix: string) => ({ 'Fn::Join': ['', [arnOf(bucketId()), `/${prefix}*`]] });
+const keyArn = (pattern: string) => ({ 'Fn::Join': ['', [arnOf(bucketId()), `/${pattern}`]] });
+const deployProjectArn = () => arnOf(id('AWS::CodeBuild::Project', 'ProjectsDeploy'));
+/** The S3 statements of a role: actions, resource, condition. */
+const s3StatementsOfRole = (roleId: string) =>
+  statementsOfRole(roleId)
+    .filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')))
+    .map((s) => ({ actions: actionsOf(s), resource: s.Resource, condition: s.Condition }));
+const listDeployments = { actions: ['s3:ListBucket'], resource: undefined as unknown, condition: { StringLike: { 's3:prefix': ['deployments/*'] } } };
 
 describe('artifacts bucket', () => {
   test('is versioned, encrypted, private and logs access to the logs bucket', () => {
@@ -111,7 +121,7 @@ describe('CodeBuild projects', () => {
     });
   });
 
-  test('build and deploy: S3 sources, the config buildspecs inline, timeouts from the definition', () => {
+  test('build and deploy: S3 sources, the config buildspecs inline; build timeout from the definition, deploy timeouts bounded for the lease', () => {
     template.hasResourceProperties('AWS::CodeBuild::Project', {
       Name: 'stepdeploy-example-build',
       Source: { Type: 'S3', BuildSpec: buildspec('buildspecs/build.yml') },
@@ -123,9 +133,13 @@ describe('CodeBuild projects', () => {
       Name: 'stepdeploy-example-deploy',
       Source: { Type: 'S3', BuildSpec: buildspec('buildspecs/deploy.yml') },
       Artifacts: { Type: 'NO_ARTIFACTS' },
-      TimeoutInMinutes: timeouts.get('DeployProjectName')! / 60,
+      TimeoutInMinutes: DEPLOY_BUILD_TIMEOUT.toMinutes(),
+      QueuedTimeoutInMinutes: DEPLOY_QUEUED_TIMEOUT.toMinutes(),
       LogsConfig: { CloudWatchLogs: { Status: 'ENABLED' } },
     });
+    // Only the deploy project's queue is bounded: the deploy lease must outlast queue and build.
+    const queued = Object.values(resources).filter((r) => r.Type === 'AWS::CodeBuild::Project' && r.Properties.QueuedTimeoutInMinutes !== undefined);
+    expect(queued.map((r) => r.Properties.Name)).toEqual(['stepdeploy-example-deploy']);
   });
 
   test('each role reaches only its prefixes of the bucket', () => {
@@ -166,8 +180,8 @@ describe('task functions', () => {
     RecordDeploymentFunctionArn: () => id('AWS::Lambda::Function', 'RecordDeployment'),
   } as const;
 
-  test('five functions on Node.js 22 with X-Ray active and their own log groups', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 5);
+  test('seven functions on Node.js 22 with X-Ray active and their own log groups', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 7);
     for (const fn of Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function')) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -232,6 +246,132 @@ describe('task functions', () => {
   });
 });
 
+describe('deploy function', () => {
+  const fn = () => resources[id('AWS::Lambda::Function', 'DeployFunction')]!;
+  const roleId = () => id('AWS::IAM::Role', 'DeployFunctionRole');
+
+  test("runs briefly: its timeout is its own, not the Deploy Task's wait for the token", () => {
+    expect(fn().Properties.Timeout).toBe(60);
+    expect(deployWaitSeconds).toBe(7200);
+    expect(timeouts.has('DeployFunctionArn')).toBe(false);
+  });
+
+  test('knows the bucket, the deploy project, and a lease that outlasts queue and build and fits in the wait', () => {
+    const leaseSeconds = DEPLOY_QUEUED_TIMEOUT.toSeconds() + DEPLOY_BUILD_TIMEOUT.toSeconds() + LEASE_MARGIN.toSeconds();
+    expect(fn().Properties.Environment).toEqual({
+      Variables: {
+        ARTIFACT_BUCKET: { Ref: bucketId() },
+        DEPLOY_PROJECT_NAME: { Ref: id('AWS::CodeBuild::Project', 'ProjectsDeploy') },
+        DEPLOY_LEASE_SECONDS: String(leaseSeconds),
+      },
+    });
+    expect(leaseSeconds + (fn().Properties.Timeout as number)).toBeLessThanOrEqual(deployWaitSeconds);
+  });
+
+  test('starts, watches and stops builds of the deploy project only', () => {
+    const codebuild = statementsOfRole(roleId()).filter((s) => actionsOf(s).some((a) => a.startsWith('codebuild:')));
+    expect(codebuild).toEqual([
+      expect.objectContaining({
+        Action: ['codebuild:StartBuild', 'codebuild:StopBuild', 'codebuild:BatchGetBuilds'],
+        Resource: deployProjectArn(),
+      }),
+    ]);
+  });
+
+  test('reads current.json and the lease, writes only the lease, and lists deployments/ (404 for a first deploy)', () => {
+    expect(s3StatementsOfRole(roleId())).toEqual([
+      { actions: ['s3:GetObject'], resource: [keyArn('deployments/*/current.json'), keyArn('deployments/*/lease.json')], condition: undefined },
+      { actions: ['s3:PutObject'], resource: keyArn('deployments/*/lease.json'), condition: undefined },
+      { ...listDeployments, resource: arnOf(bucketId()) },
+    ]);
+  });
+
+  test('the bundle leaves the AWS SDK to the runtime', () => {
+    const code = readFileSync(join(bundleDirOf(fn()), 'index.js'), 'utf8');
+    expect(code).toMatch(/require\("@aws-sdk\/client-codebuild"\)/);
+  });
+});
+
+describe('deploy completion', () => {
+  const fnId = () => id('AWS::Lambda::Function', 'DeployCompletionFunction');
+  const roleId = () => id('AWS::IAM::Role', 'DeployCompletionFunctionRole');
+  const queueArn = () => arnOf(id('AWS::SQS::Queue', 'DeployCompletionDeadLetters'));
+  const target = () =>
+    Match.objectLike({
+      Arn: arnOf(fnId()),
+      RetryPolicy: { MaximumEventAgeInSeconds: deployWaitSeconds, MaximumRetryAttempts: 185 },
+      DeadLetterConfig: { Arn: queueArn() },
+    });
+
+  test('ended builds of the deploy project reach deploy-complete', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.codebuild'],
+        'detail-type': ['CodeBuild Build State Change'],
+        detail: {
+          'project-name': [{ Ref: id('AWS::CodeBuild::Project', 'ProjectsDeploy') }],
+          'build-status': ['SUCCEEDED', 'FAILED', 'FAULT', 'STOPPED', 'TIMED_OUT'],
+        },
+      },
+      Targets: [target()],
+    });
+  });
+
+  test("this state machine's failed, aborted and timed-out executions reach deploy-complete", () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: {
+          stateMachineArn: [{ Ref: id('AWS::StepFunctions::StateMachine', 'StateMachine') }],
+          status: ['FAILED', 'ABORTED', 'TIMED_OUT'],
+        },
+      },
+      Targets: [target()],
+    });
+  });
+
+  test('failed handling is retried for as long as the Deploy task waits, then kept in an encrypted, SSL-only dead-letter queue', () => {
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: fnId() },
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: deployWaitSeconds,
+      DestinationConfig: { OnFailure: { Destination: queueArn() } },
+    });
+    template.resourceCountIs('AWS::SQS::Queue', 1);
+    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+
+  test('knows the bucket only', () => {
+    expect(resources[fnId()]!.Properties.Environment).toEqual({ Variables: { ARTIFACT_BUCKET: { Ref: bucketId() } } });
+  });
+
+  test('reads and writes the lease only, and lists deployments/ (404 for an environment never deployed)', () => {
+    expect(s3StatementsOfRole(roleId())).toEqual([
+      { actions: ['s3:GetObject'], resource: keyArn('deployments/*/lease.json'), condition: undefined },
+      { actions: ['s3:PutObject'], resource: keyArn('deployments/*/lease.json'), condition: undefined },
+      { ...listDeployments, resource: arnOf(bucketId()) },
+    ]);
+  });
+
+  test('completes Deploy tasks, stops deploy builds, and sends failed events to its queue; nothing more', () => {
+    const statements = statementsOfRole(roleId()).filter((s) => !actionsOf(s).some((a) => /^(s3|logs|xray):/.test(a)));
+    expect(statements).toEqual([
+      expect.objectContaining({ Action: 'codebuild:StopBuild', Resource: deployProjectArn() }),
+      expect.objectContaining({ Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], Resource: queueArn() }),
+      // SendTask* take no resource type (Service Authorization Reference): the task token names the task.
+      expect.objectContaining({ Action: ['states:SendTaskSuccess', 'states:SendTaskFailure'], Resource: '*' }),
+    ]);
+  });
+});
+
 describe('state machine', () => {
   test('Standard, logging ALL with execution data, X-Ray', () => {
     template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
@@ -257,9 +397,9 @@ describe('state machine', () => {
       CombineSourcesFunctionArn: arnOf(id('AWS::Lambda::Function', 'CombineSources')),
       RunHookFunctionArn: arnOf(id('AWS::Lambda::Function', 'RunHook')),
       RecordDeploymentFunctionArn: arnOf(id('AWS::Lambda::Function', 'RecordDeployment')),
+      DeployFunctionArn: arnOf(id('AWS::Lambda::Function', 'DeployFunction')),
       FetchProjectName: { Ref: id('AWS::CodeBuild::Project', 'ProjectsFetch') },
       BuildProjectName: { Ref: id('AWS::CodeBuild::Project', 'ProjectsBuild') },
-      DeployProjectName: { Ref: id('AWS::CodeBuild::Project', 'ProjectsDeploy') },
     });
     expect(Object.keys(sm.DefinitionSubstitutions as object).sort()).toEqual([...SUBSTITUTION_NAMES].sort());
   });
@@ -287,11 +427,15 @@ describe('state machine', () => {
     expect(definition.States.ValidateInput!.Parameters).toMatchObject({
       FunctionName: values.ValidateInputFunctionArn,
     });
+    expect(definition.States.Deploy).toMatchObject({
+      Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+      Parameters: { FunctionName: values.DeployFunctionArn },
+    });
   });
 
-  test('its role may invoke the four task functions, run the three builds (.sync) and manage the .sync events rule', () => {
+  test('its role may invoke the five task functions, run the fetch and build builds (.sync) and manage the .sync events rule', () => {
     const statements = statementsOfRole(id('AWS::IAM::Role', 'StateMachineRole'));
-    const fnIds = ['ValidateInput', 'CombineSources', 'RunHook', 'RecordDeployment'].map((p) => id('AWS::Lambda::Function', p));
+    const fnIds = ['ValidateInput', 'CombineSources', 'RunHook', 'RecordDeployment', 'DeployFunction'].map((p) => id('AWS::Lambda::Function', p));
     expect(statements).toEqual(
       expect.arrayContaining([
         expect.objectContaining({
@@ -300,7 +444,7 @@ describe('state machine', () => {
         }),
         expect.objectContaining({
           Action: ['codebuild:StartBuild', 'codebuild:StopBuild', 'codebuild:BatchGetBuilds'],
-          Resource: ['ProjectsFetch', 'ProjectsBuild', 'ProjectsDeploy'].map((p) => arnOf(id('AWS::CodeBuild::Project', p))),
+          Resource: ['ProjectsFetch', 'ProjectsBuild'].map((p) => arnOf(id('AWS::CodeBuild::Project', p))),
         }),
         expect.objectContaining({
           Action: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
@@ -323,6 +467,14 @@ describe('state machine', () => {
     );
     const notify = id('AWS::Lambda::Function', 'NotificationsNotify');
     expect(JSON.stringify(statements)).not.toContain(notify);
+    expect(JSON.stringify(statements)).not.toContain(id('AWS::Lambda::Function', 'DeployCompletionFunction'));
+  });
+
+  test('its role can no longer start, stop or watch deploy builds: the deploy function does', () => {
+    const statements = statementsOfRole(id('AWS::IAM::Role', 'StateMachineRole'));
+    const deployProjectId = id('AWS::CodeBuild::Project', 'ProjectsDeploy');
+    const onDeploy = statements.filter((s) => JSON.stringify(s.Resource).includes(`"${deployProjectId}"`) || s.Resource === '*');
+    expect(onDeploy.flatMap(actionsOf).filter((a) => a.startsWith('codebuild:'))).toEqual([]);
   });
 });
 
@@ -349,7 +501,8 @@ describe('notifications', () => {
       },
       Targets: [Match.objectLike({ Arn: arnOf(id('AWS::Lambda::Function', 'NotificationsNotify')) })],
     });
-    template.resourceCountIs('AWS::Events::Rule', 2);
+    // notify's two rules and deploy-complete's two.
+    template.resourceCountIs('AWS::Events::Rule', 4);
   });
 
   test('notify reads the Slack webhook secret named in the config, and only that secret', () => {

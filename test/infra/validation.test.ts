@@ -1,9 +1,11 @@
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { ArtifactsBucket } from '../../infra/artifacts-bucket';
-import { taskTimeoutSeconds } from '../../infra/definition-timeouts';
+import { callbackTimeoutSeconds, taskTimeoutSeconds, timeoutFor } from '../../infra/definition-timeouts';
+import { DeployFunction } from '../../infra/deploy-function';
 import { DeployStateMachine } from '../../infra/deploy-state-machine';
 import { Notifications } from '../../infra/notifications';
 import { PipelineProjects } from '../../infra/pipeline-projects';
@@ -92,24 +94,69 @@ describe('constructs', () => {
     expect(create).not.toThrow(/hooks\.slack\.com/);
   });
 
+  const projectsIn = (stack: Stack, change: Partial<ConstructorParameters<typeof PipelineProjects>[2]>) => {
+    const spec = codebuild.BuildSpec.fromObject({ version: '0.2', phases: {} });
+    return new PipelineProjects(stack, 'Projects', {
+      namePrefix: 'test',
+      artifacts: new ArtifactsBucket(stack, 'Artifacts'),
+      fetchBuildSpec: spec,
+      buildBuildSpec: spec,
+      deployBuildSpec: spec,
+      fetchTimeout: Duration.minutes(30),
+      buildTimeout: Duration.minutes(60),
+      deployTimeout: Duration.minutes(60),
+      deployQueuedTimeout: Duration.minutes(15),
+      deployRoleArns: ['arn:aws:iam::111111111111:role/deploy'],
+      ...change,
+    });
+  };
+
   test('fails when no deploy role is given', () => {
+    expect(() => projectsIn(bareStack(), { deployRoleArns: [] })).toThrow(
+      /deployRoleArns must list at least one role, got none; declare an environment with a deployRoleArn/,
+    );
+  });
+
+  test("fails when the deploy build's queue is not bounded within CodeBuild's limits", () => {
+    expect(() => projectsIn(bareStack(), { deployQueuedTimeout: Duration.minutes(2) })).toThrow(
+      /deployQueuedTimeout must be a whole number of minutes between 5 minutes and 8 hours \(CodeBuild's limits\), got 2 minutes/,
+    );
+  });
+
+  test('fails when the Deploy Task does not wait as long as a deploy can take, naming the sum and the fix', () => {
     const stack = bareStack();
     const artifacts = new ArtifactsBucket(stack, 'Artifacts');
-    const spec = codebuild.BuildSpec.fromObject({ version: '0.2', phases: {} });
+    const deploy = codebuild.Project.fromProjectName(stack, 'Deploy', 'deploy');
     expect(
       () =>
-        new PipelineProjects(stack, 'Projects', {
-          namePrefix: 'test',
+        new DeployFunction(stack, 'DeployFunction', {
           artifacts,
-          fetchBuildSpec: spec,
-          buildBuildSpec: spec,
-          deployBuildSpec: spec,
-          fetchTimeout: Duration.minutes(30),
+          project: deploy,
           buildTimeout: Duration.minutes(60),
-          deployTimeout: Duration.minutes(60),
-          deployRoleArns: [],
+          queuedTimeout: Duration.minutes(15),
+          waitTimeout: Duration.minutes(60),
         }),
-    ).toThrow(/deployRoleArns must list at least one role, got none; declare an environment with a deployRoleArn/);
+    ).toThrow(
+      /queued 15 minutes \+ build 1 hour \+ margin 5 minutes \+ the function's 1 minute = 4860 seconds, got TimeoutSeconds 3600; raise Deploy's TimeoutSeconds/,
+    );
+  });
+
+  test('fails when a key grant names no layout folder', () => {
+    const stack = bareStack();
+    const artifacts = new ArtifactsBucket(stack, 'Artifacts');
+    const role = new iam.Role(stack, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    expect(() => artifacts.grantReadKeys(role, '*/lease.json')).toThrow(
+      /key pattern must start with one of the layout's folders and name keys in it, such as "deployments\/\*\/lease\.json", got "\*\/lease\.json"/,
+    );
+    expect(() => artifacts.grantWriteKeys(role)).toThrow(/key grants need at least one key pattern, got none/);
+  });
+
+  test("Deploy's TimeoutSeconds is a wait for its task token, never a function timeout", () => {
+    const definition = readDefinitionText();
+    expect(callbackTimeoutSeconds(definition).get('DeployFunctionArn')).toBe(7200);
+    expect(() => timeoutFor(taskTimeoutSeconds(definition), 'DeployFunctionArn')).toThrow(
+      /no Task in workflows\/deploy-pipeline\.asl\.json calls \$\{DeployFunctionArn\} with TimeoutSeconds/,
+    );
   });
 
   test('fails when a Task that calls a function or project has no TimeoutSeconds', () => {
