@@ -9,7 +9,9 @@ import S3rver from 's3rver';
  * s3rver ignores conditional writes (TOOLCHAIN.md): a PutObject with `If-None-Match: *` on an
  * existing key overwrites it, where real S3 answers 412. stepdeploy's promises ("an artifact is
  * written once", "history is append-only") rest on those headers, so this server checks them
- * itself in front of s3rver, one write per key at a time, and answers as S3 does.
+ * itself in front of s3rver, one write per key at a time, and answers as S3 does. s3rver also
+ * writes an object in place, so a read during a write would see part of it: reads of a key wait
+ * for the write in progress (KeyLocks), as S3's whole-object consistency promises.
  */
 
 export const LOCAL_S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
@@ -49,16 +51,37 @@ interface ObjectTarget {
   readonly key: string;
 }
 
-/** A conditional object write: PutObject, CopyObject or CompleteMultipartUpload with If-(None-)Match. */
-function conditionalWrite(req: IncomingMessage): ObjectTarget | undefined {
-  if (req.headers['if-none-match'] === undefined && req.headers['if-match'] === undefined) return undefined;
+/**
+ * How a request touches one object: reads (GetObject, HeadObject) share it, writes (PutObject,
+ * CopyObject, CompleteMultipartUpload, DeleteObject) have it alone. Part uploads and bucket-level
+ * requests do not change what a reader of the key sees, so they take no lock.
+ */
+interface ObjectAccess extends ObjectTarget {
+  readonly write: boolean;
+  /** A write with If-None-Match / If-Match, checked here because s3rver ignores them. */
+  readonly conditional: boolean;
+}
+
+function objectAccess(req: IncomingMessage): ObjectAccess | undefined {
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-  const isPut = req.method === 'PUT' && !url.searchParams.has('partNumber');
-  const isComplete = req.method === 'POST' && url.searchParams.has('uploadId');
-  if (!isPut && !isComplete) return undefined;
   const [bucket, ...rest] = url.pathname.slice(1).split('/');
   if (!bucket || rest.length === 0) return undefined;
-  return { bucket, key: decodeURIComponent(rest.join('/')) };
+  const target = { bucket, key: decodeURIComponent(rest.join('/')) };
+  const upload = url.searchParams.has('uploadId');
+  const conditional = req.headers['if-none-match'] !== undefined || req.headers['if-match'] !== undefined;
+  switch (req.method) {
+    case 'GET':
+    case 'HEAD':
+      return upload ? undefined : { ...target, write: false, conditional: false };
+    case 'PUT':
+      return url.searchParams.has('partNumber') ? undefined : { ...target, write: true, conditional };
+    case 'POST':
+      return upload ? { ...target, write: true, conditional } : undefined;
+    case 'DELETE':
+      return upload ? undefined : { ...target, write: true, conditional: false };
+    default:
+      return undefined;
+  }
 }
 
 function preconditionFailed(res: ServerResponse, condition: string, target: ObjectTarget): void {
@@ -70,20 +93,53 @@ function preconditionFailed(res: ServerResponse, condition: string, target: Obje
   );
 }
 
-/** Serializes work per key: a conditional write checks and writes with no other write in between. */
-class KeyLocks {
-  private readonly tails = new Map<string, Promise<void>>();
+interface KeyState {
+  readers: number;
+  writer: boolean;
+  readonly queue: Array<{ readonly exclusive: boolean; readonly grant: () => void }>;
+}
 
-  async acquire(id: string): Promise<() => void> {
-    const previous = this.tails.get(id) ?? Promise.resolve();
-    let release!: () => void;
-    const current = new Promise<void>((resolve) => (release = resolve));
-    const tail = previous.then(() => current);
-    this.tails.set(id, tail);
-    await previous;
+/**
+ * A readers-writer lock per key, first come first served. s3rver writes an object in place
+ * (truncate, then stream), so without it a read during a write sees a partial object or fails,
+ * and two writes interleave; S3 never shows either. A conditional write checks and writes with
+ * no other write in between.
+ */
+class KeyLocks {
+  private readonly keys = new Map<string, KeyState>();
+
+  acquire(id: string, exclusive: boolean): Promise<() => void> {
+    let state = this.keys.get(id);
+    if (state === undefined) {
+      state = { readers: 0, writer: false, queue: [] };
+      this.keys.set(id, state);
+    }
+    const held = state;
+    return new Promise((resolve) => {
+      held.queue.push({ exclusive, grant: () => resolve(this.releaser(id, held, exclusive)) });
+      this.grant(id, held);
+    });
+  }
+
+  private grant(id: string, state: KeyState): void {
+    for (let next = state.queue[0]; next !== undefined; next = state.queue[0]) {
+      if (state.writer || (next.exclusive && state.readers > 0)) break;
+      state.queue.shift();
+      if (next.exclusive) state.writer = true;
+      else state.readers += 1;
+      next.grant();
+    }
+    if (!state.writer && state.readers === 0 && state.queue.length === 0) this.keys.delete(id);
+  }
+
+  private releaser(id: string, state: KeyState, exclusive: boolean): () => void {
+    let released = false;
     return () => {
-      release();
-      if (this.tails.get(id) === tail) this.tails.delete(id);
+      if (released) return;
+      released = true;
+      if (exclusive) state.writer = false;
+      else state.readers -= 1;
+      this.grant(id, state);
     };
   }
 }
@@ -106,20 +162,11 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
   const forward = s3rver.callback();
   const locks = new KeyLocks();
 
-  async function checkAndForward(req: IncomingMessage, res: ServerResponse, target: ObjectTarget): Promise<void> {
-    const release = await locks.acquire(`${target.bucket}/${target.key}`);
+  async function lockAndForward(req: IncomingMessage, res: ServerResponse, access: ObjectAccess): Promise<void> {
+    const release = await locks.acquire(`${access.bucket}/${access.key}`, access.write);
     res.once('close', release);
     try {
-      const exists = await s3rver.store.existsObject(target.bucket, target.key);
-      const ifNoneMatch = req.headers['if-none-match'];
-      const ifMatch = req.headers['if-match'];
-      if (ifNoneMatch !== undefined && exists) return preconditionFailed(res, 'If-None-Match', target);
-      if (ifMatch !== undefined) {
-        const etag = exists ? String((await s3rver.store.getMetadata(target.bucket, target.key)).etag) : undefined;
-        if (etag === undefined || (ifMatch !== '*' && ifMatch !== etag)) {
-          return exists ? preconditionFailed(res, 'If-Match', target) : notFound(res, target);
-        }
-      }
+      if (access.conditional && !(await conditionsHold(req, res, access))) return;
       forward(req, res);
     } catch (err) {
       release();
@@ -127,11 +174,31 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
     }
   }
 
+  /** Answers 412 (or 404 for If-Match on a missing key) as S3 does, and false, when a condition fails. */
+  async function conditionsHold(req: IncomingMessage, res: ServerResponse, target: ObjectTarget): Promise<boolean> {
+    const exists = await s3rver.store.existsObject(target.bucket, target.key);
+    const ifNoneMatch = req.headers['if-none-match'];
+    const ifMatch = req.headers['if-match'];
+    if (ifNoneMatch !== undefined && exists) {
+      preconditionFailed(res, 'If-None-Match', target);
+      return false;
+    }
+    if (ifMatch !== undefined) {
+      const etag = exists ? String((await s3rver.store.getMetadata(target.bucket, target.key)).etag) : undefined;
+      if (etag === undefined || (ifMatch !== '*' && ifMatch !== etag)) {
+        if (exists) preconditionFailed(res, 'If-Match', target);
+        else notFound(res, target);
+        return false;
+      }
+    }
+    return true;
+  }
+
   return (req, res) => {
     if (options.fault && injectFault(req, res, options.fault)) return;
-    const target = conditionalWrite(req);
-    if (!target) return forward(req, res);
-    checkAndForward(req, res, target).catch((err: Error) => {
+    const access = objectAccess(req);
+    if (!access) return forward(req, res);
+    lockAndForward(req, res, access).catch((err: Error) => {
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/xml' });
       res.end(`<Error><Code>InternalError</Code><Message>${escapeXml(err.message)}</Message></Error>`);
     });
