@@ -61,6 +61,30 @@ export interface LocalStateMachineOptions {
  */
 const TASK_TOKEN_PLACEHOLDER = 'stepdeploy-local-task-token-placeholder';
 
+/**
+ * aws-local-stepfunctions 3.0.0 overwrites `$$.Execution.StartTime` and `$$.Execution.Input` at every
+ * run — a redrive, each Map iteration — with the time and input of that run. Step Functions keeps
+ * the execution's own start time and input across redrives, and stepdeploy orders deployments by
+ * that start time: a redriven older execution would otherwise look newer than everything started
+ * before its redrive. The engine keeps other Execution fields we give it, so the definition it runs
+ * reads these two through aliases that hold the execution's values.
+ */
+const PINNED_CONTEXT: ReadonlyArray<readonly [string, string]> = [
+  ['$$.Execution.StartTime', '$$.Execution.StepdeployStartTime'],
+  ['$$.Execution.Input', '$$.Execution.StepdeployInput'],
+];
+
+function pinExecutionContext(value: unknown, key?: string): unknown {
+  if (typeof value === 'string') {
+    return key === 'Comment' ? value : PINNED_CONTEXT.reduce((text, [from, to]) => text.split(from).join(to), value);
+  }
+  if (Array.isArray(value)) return value.map((v) => pinExecutionContext(v));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, pinExecutionContext(v, k)]));
+  }
+  return value;
+}
+
 interface PendingTask {
   readonly executionName: string;
   readonly resolve: (output: unknown) => void;
@@ -304,19 +328,23 @@ export class LocalStateMachine {
 
   private run(record: ExecutionRecord, definition: StateMachineDefinition, input: unknown, redriven: boolean): void {
     const controller = new AbortController();
-    const machine = new StateMachine(definition as never, { validationOptions: { noValidate: redriven } });
+    const machine = new StateMachine(pinExecutionContext(definition) as never, { validationOptions: { noValidate: redriven } });
     const retryIntervalOverrides =
       this.options.retryIntervalMs === undefined
         ? undefined
         : Object.fromEntries([...this.states.keys()].map((n) => [n, this.options.retryIntervalMs!]));
+    const startTime = new Date(record.startDate).toISOString();
+    const executionInput = JSON.parse(record.input) as never;
     const execution = machine.run(input as never, {
       noThrowOnAbort: true,
       context: {
         Execution: {
           Id: record.executionArn,
           Name: record.name,
-          Input: JSON.parse(record.input),
-          StartTime: new Date(record.startDate).toISOString(),
+          Input: executionInput,
+          StartTime: startTime,
+          StepdeployInput: executionInput,
+          StepdeployStartTime: startTime,
           RedriveCount: record.redriveCount,
         },
         StateMachine: { Id: this.stateMachineArn, Name: this.options.name },

@@ -1,0 +1,170 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ExecutionRecord } from '../../local/executions';
+import { compareExecutions } from '../../tasks/shared/deployment-order';
+import { startExampleRuntime, type TestRuntime } from '../helpers/local-runtime';
+import { buildspecWith, listKeys, localBuilds, maxInFlight, readBytes, readJson, variableOf, waitFor, within } from '../helpers/reliability';
+import { readZip } from '../helpers/zip';
+
+/**
+ * Promise: at most one deploy per environment at a time, environments in parallel, and an older
+ * execution never deploys over a newer one (mode "superseded": it fails DeploySupersededError).
+ * The guard is the S3 lease taken inside Deploy (tasks/deploy), released when the deploy build ends
+ * (tasks/deploy-complete), also when the execution is stopped.
+ */
+
+let t: TestRuntime;
+const DEPLOY_PROJECT = 'stepdeploy-example-deploy';
+/** Each deploy lasts at least this long, so overlaps would show. */
+const DEPLOY_SECONDS = 0.5;
+
+let specs: string;
+
+beforeAll(async () => {
+  specs = mkdtempSync(join(tmpdir(), 'stepdeploy-buildspecs-'));
+  t = await startExampleRuntime(
+    (config) => {
+      config.buildspecs.deploy = buildspecWith('deploy', specs, [
+        `sleep ${DEPLOY_SECONDS}`,
+        // Holds the deploy while the test wants it running.
+        'while [ -e "$STEPDEPLOY_LOCAL_HOME/hold-deploy" ]; do sleep 0.05; done',
+      ]);
+    },
+    // DeployLeaseBusyError is retried up to 60 times: 60 × 250 ms is the local waiting budget.
+    { retryIntervalMs: 250, notify: async () => undefined },
+  );
+});
+
+afterAll(async () => {
+  await t.close();
+  rmSync(specs, { recursive: true, force: true });
+});
+
+function deployBuildsOf(environment: string) {
+  return localBuilds(t.runtime.home)
+    .filter((b) => b.ProjectName === DEPLOY_PROJECT && variableOf(b, 'ENVIRONMENT') === environment)
+    .sort((a, b) => a.StartTime - b.StartTime);
+}
+
+const ordered = (r: ExecutionRecord) => ({ execution: r.name, startedAt: new Date(r.startDate).toISOString() });
+
+describe('one deployment per environment at a time', () => {
+  test('5 concurrent executions to acceptance and 5 to preproduction: one deploy per environment in flight, environments in parallel, the newest ends deployed', async () => {
+    const names = [1, 2, 3, 4, 5].flatMap((i) => [`acceptance-c${i}`, `preproduction-c${i}`]);
+    const started = Date.now();
+
+    const records = await within(
+      90_000,
+      'the 10 executions',
+      Promise.all(
+        names.map((name) => {
+          const environment = name.split('-')[0]!;
+          const { executionArn } = t.runtime.machine.start(name, { environment, branches: { app: 'main', config: 'main' } });
+          return t.runtime.machine.wait(executionArn);
+        }),
+      ),
+    );
+    const totalMs = Date.now() - started;
+
+    // Every execution either deployed or was superseded by a newer one: nothing else.
+    for (const r of records) {
+      expect([r.name, r.status === 'SUCCEEDED' ? 'SUCCEEDED' : `${r.status} ${r.error}`]).toEqual([
+        r.name,
+        expect.stringMatching(/^(SUCCEEDED|FAILED DeploySupersededError)$/),
+      ]);
+    }
+    const figures: Record<string, unknown> = { totalMs };
+    const windows: Array<{ start: number; end: number }> = [];
+    for (const environment of ['acceptance', 'preproduction']) {
+      const mine = records.filter((r) => r.name.startsWith(`${environment}-`));
+      const builds = deployBuildsOf(environment);
+      expect(builds.every((b) => b.BuildComplete && b.EndTime !== undefined)).toBe(true);
+      const intervals = builds.map((b) => ({ start: b.StartTime, end: b.EndTime! }));
+      expect(maxInFlight(intervals)).toBe(1);
+      // In the order they deployed, each execution is newer than the one before: never older over newer.
+      const deployedInOrder = builds.map((b) => mine.find((r) => r.name === variableOf(b, 'STEPDEPLOY_EXECUTION'))!);
+      for (let i = 1; i < deployedInOrder.length; i++) {
+        expect(compareExecutions(ordered(deployedInOrder[i]!), ordered(deployedInOrder[i - 1]!))).toBeGreaterThan(0);
+      }
+      // Every deploy that started belongs to an execution that succeeded (a superseded one never starts its build).
+      expect(deployedInOrder.map((r) => r.status)).toEqual(deployedInOrder.map(() => 'SUCCEEDED'));
+      const newest = [...mine].sort((a, b) => compareExecutions(ordered(a), ordered(b))).at(-1)!;
+      expect(newest.status).toBe('SUCCEEDED');
+      const current = await readJson(t.runtime, `deployments/${environment}/current.json`);
+      expect(current).toMatchObject({ execution: newest.name, startedAt: ordered(newest).startedAt });
+      const lease = await readJson(t.runtime, `deployments/${environment}/lease.json`);
+      expect(lease).toMatchObject({ released: true, outcome: 'SUCCEEDED' });
+      windows.push({ start: Math.min(...intervals.map((i) => i.start)), end: Math.max(...intervals.map((i) => i.end)) });
+      figures[environment] = {
+        deployed: deployedInOrder.map((r) => r.name),
+        superseded: mine.filter((r) => r.error === 'DeploySupersededError').map((r) => r.name),
+        maxDeploysInFlight: maxInFlight(intervals),
+      };
+    }
+    // The two environments deploy in parallel: their deploy windows overlap.
+    expect(maxInFlight(windows)).toBe(2);
+
+    // Every execution wrote its own artifact, each naming its execution in its manifest.
+    const sourceZips = (await listKeys(t.runtime, 'artifacts/')).filter((k) => k.endsWith('/source.zip'));
+    expect(sourceZips).toEqual(names.map((n) => `artifacts/${n.split('-')[0]}/${n}/source.zip`).sort());
+    expect(new Set(sourceZips).size).toBe(names.length);
+    for (const key of sourceZips) {
+      const manifest = JSON.parse((await readZip(await readBytes(t.runtime, key))).find((e) => e.name === 'stepdeploy-manifest.json')!.content);
+      expect(key).toBe(`artifacts/${manifest.environment}/${manifest.execution}/source.zip`);
+    }
+    process.stdout.write(`one-deploy-per-environment figures: ${JSON.stringify(figures)}\n`);
+  });
+
+  test('stopping an execution while its deploy runs stops the deploy build and releases the environment; the next execution deploys', async () => {
+    const hold = join(t.runtime.home, 'hold-deploy');
+    writeFileSync(hold, '');
+    const stopped = t.runtime.machine.start('acceptance-stopped', { environment: 'acceptance' });
+    const build = await waitFor('the deploy build of acceptance-stopped to run', () =>
+      deployBuildsOf('acceptance').find((b) => variableOf(b, 'STEPDEPLOY_EXECUTION') === 'acceptance-stopped' && b.BuildStatus === 'IN_PROGRESS'),
+      30_000,
+    );
+    // Deploy records its build in the lease right after StartBuild.
+    await waitFor('the lease to name the running build', async () => (await readJson(t.runtime, 'deployments/acceptance/lease.json')).buildId === build.Id, 10_000);
+
+    t.runtime.machine.stop(stopped.executionArn);
+    const aborted = await within(10_000, 'the stopped execution', t.runtime.machine.wait(stopped.executionArn));
+
+    expect(aborted.status).toBe('ABORTED');
+    // deploy-complete, on the ABORTED event, stops the build; the build's end releases the lease.
+    const lease = await waitFor('the lease to be released', async () => {
+      const value = await readJson(t.runtime, 'deployments/acceptance/lease.json');
+      return value.released ? value : undefined;
+    }, 10_000);
+    expect(lease).toMatchObject({ execution: 'acceptance-stopped', buildId: build.Id, outcome: 'STOPPED' });
+    expect(deployBuildsOf('acceptance').find((b) => b.Id === build.Id)?.BuildStatus).toBe('STOPPED');
+    rmSync(hold);
+    expect(existsSync(hold)).toBe(false);
+
+    const next = await within(30_000, 'the next execution', t.run('acceptance-after-stop', { environment: 'acceptance' }));
+
+    expect(next.status).toBe('SUCCEEDED');
+    expect(await readJson(t.runtime, 'deployments/acceptance/current.json')).toMatchObject({ execution: 'acceptance-after-stop' });
+  });
+
+  test('a redriven older execution never deploys over a newer one: $$.Execution.StartTime stays the start time across a redrive', async () => {
+    const marker = join(t.runtime.home, 'fail-build');
+    writeFileSync(marker, 'broken\n');
+    const older = await t.run('preproduction-older', { environment: 'preproduction' });
+    expect(older).toMatchObject({ status: 'FAILED', lastTopLevelState: { name: 'BuildTemplates' } });
+    rmSync(marker);
+    const newer = await t.run('preproduction-newer', { environment: 'preproduction' });
+    expect(newer.status).toBe('SUCCEEDED');
+
+    t.runtime.machine.redrive(older.executionArn);
+    const redriven = await t.runtime.machine.wait(older.executionArn);
+
+    expect(redriven).toMatchObject({ status: 'FAILED', error: 'DeploySupersededError', redriveCount: 1 });
+    expect(JSON.parse(redriven.cause!).errorMessage).toContain(`preproduction-older (started ${new Date(older.startDate).toISOString()})`);
+    expect(await readJson(t.runtime, 'deployments/preproduction/current.json')).toMatchObject({
+      execution: 'preproduction-newer',
+      startedAt: new Date(newer.startDate).toISOString(),
+    });
+    expect(deployBuildsOf('preproduction').filter((b) => variableOf(b, 'STEPDEPLOY_EXECUTION') === 'preproduction-older')).toEqual([]);
+  });
+});
