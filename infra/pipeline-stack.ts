@@ -141,14 +141,16 @@ export class PipelineStack extends Stack {
       environment: bucketEnv,
       projectRoot,
     });
-    this.artifacts.grantReadObjects(recordDeployment.role, DEPLOYMENTS_PREFIX);
-    this.artifacts.grantWriteObjects(recordDeployment.role, DEPLOYMENTS_PREFIX);
+    // Everything it records, and nothing else under deployments/ (not the deploy leases).
+    const recordKeys = {
+      'deployments/*/current.json': 'one current.json per environment, moved forward with conditional writes.',
+      'deployments/*/history/*': 'the append-only history entries, named by deployment time and execution.',
+      'deployments/*/executions/*': 'one claim per execution, which makes a redriven RecordDeployment idempotent.',
+    };
+    this.artifacts.grantReadKeys(recordDeployment.role, ...Object.keys(recordKeys));
+    this.artifacts.grantWriteKeys(recordDeployment.role, ...Object.keys(recordKeys));
     this.artifacts.grantList(recordDeployment.role, DEPLOYMENTS_PREFIX);
-    this.artifacts.acknowledgePrefixWildcard(
-      recordDeployment.role,
-      DEPLOYMENTS_PREFIX,
-      'deployments/<environment>/current.json and deployments/<environment>/history/<entry>.',
-    );
+    for (const [pattern, why] of Object.entries(recordKeys)) this.artifacts.acknowledgeKeyWildcard(recordDeployment.role, pattern, why);
     this.taskFunctions = { validateInput, combineSources, runHook, recordDeployment };
 
     this.deployFunction = new DeployFunction(this, 'Deploy', {

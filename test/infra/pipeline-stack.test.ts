@@ -221,7 +221,7 @@ describe('task functions', () => {
     expect(code).toMatch(/require\("@aws-sdk\/client-s3"\)/);
   });
 
-  test('combine-sources and record-deployment reach only their prefixes', () => {
+  test('combine-sources and record-deployment reach only their prefixes and keys', () => {
     const s3Statements = (prefix: string) =>
       statementsOfRole(id('AWS::IAM::Role', prefix))
         .filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')))
@@ -236,9 +236,11 @@ describe('task functions', () => {
         condition: { StringLike: { 's3:prefix': ['sources/*', 'artifacts/*'] } },
       },
     ]);
+    // What it records, and not the deploy leases that live under deployments/ too.
+    const recordKeys = ['deployments/*/current.json', 'deployments/*/history/*', 'deployments/*/executions/*'].map(keyArn);
     expect(s3Statements('RecordDeploymentRole')).toEqual([
-      { actions: ['s3:GetObject', 's3:GetObjectVersion'], resource: objectArn('deployments/'), condition: undefined },
-      { actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resource: objectArn('deployments/'), condition: undefined },
+      { actions: ['s3:GetObject'], resource: recordKeys, condition: undefined },
+      { actions: ['s3:PutObject'], resource: recordKeys, condition: undefined },
       { actions: ['s3:ListBucket'], resource: arnOf(bucketId()), condition: { StringLike: { 's3:prefix': ['deployments/*'] } } },
     ]);
     expect(s3Statements('ValidateInputRole')).toEqual([]);
