@@ -18,7 +18,10 @@ export function processIo(): Io {
     out: (text) => process.stdout.write(text),
     err: (text) => process.stderr.write(text),
     isTTY: process.stdout.isTTY === true,
-    columns: process.stdout.columns,
+    // Read at each redraw: the terminal may be resized while watching.
+    get columns() {
+      return process.stdout.columns;
+    },
   };
 }
 

@@ -76,7 +76,8 @@ export class LiveView implements ExecutionView {
   }
 
   private draw(): void {
-    const width = Math.max(20, (this.io.columns ?? 120) - 1);
+    // A pseudo-terminal may report 0 columns: then assume a common width.
+    const width = Math.max(20, (this.io.columns || 120) - 1);
     // Lines longer than the terminal wrap and would break the cursor-up count: cut them.
     const lines = renderGraph(this.graph, this.context, this.builds).map((l) => (l.length > width ? `${l.slice(0, width - 1)}…` : l));
     const up = this.drawn > 0 ? `\x1b[${this.drawn}A\r\x1b[J` : '';

@@ -57,7 +57,10 @@ export function plannedInput(options: StartOptions, configPath: string): StartIn
   const input: StartInput = { environment: options.env, branches: parseBranches(options.branch ?? []), ...(requestedBy ? { requestedBy } : {}) };
   const problems = checkExecutionInput(input, config);
   if (problems.length > 0) {
-    throw usageError(`invalid input, nothing was started:\n  ${problems.join('\n  ')}`);
+    const policy = problems.some((p) => p.includes(` is not allowed in ${options.env};`))
+      ? `\n(the branch policy is environments.${options.env}.branches in ${configPath})`
+      : '';
+    throw usageError(`invalid input, nothing was started:\n  ${problems.join('\n  ')}${policy}`);
   }
   return input;
 }

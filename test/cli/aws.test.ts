@@ -313,7 +313,7 @@ describe('executions', () => {
   });
 
   it('prints a table', async () => {
-    sfnMock.on(ListExecutionsCommand).resolves({ executions: [{ executionArn: EXECUTION_ARN, name: EXECUTION, status: 'SUCCEEDED', startDate: at(0), stopDate: at(75) }] });
+    sfnMock.on(ListExecutionsCommand).resolves({ executions: [{ executionArn: EXECUTION_ARN, stateMachineArn: MACHINE, name: EXECUTION, status: 'SUCCEEDED', startDate: at(0), stopDate: at(75) }] });
     sfnMock.on(DescribeExecutionCommand).resolves({ input: '{"environment":"acceptance","branches":{"app":"develop"}}' });
     const io = capture();
 
