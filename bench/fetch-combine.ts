@@ -1,0 +1,324 @@
+import { execFile, spawn } from 'node:child_process';
+import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { BuildRegistry, startBuild, type ProjectDefinition, type StartBuildSyncOutput } from '../local/codebuild';
+import { LOCAL_S3_CREDENTIALS, startLocalS3, type LocalS3 } from '../local/s3';
+import { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE } from '../tasks/combine-sources/artifact-writer';
+import type { CombineSourcesEvent, FetchedSource } from '../tasks/shared/contracts';
+import { git, writeLargeTree, writeSmallTree, type LargeSourceShape } from './git-fixtures';
+import { summarize, type Summary } from './stats';
+
+/**
+ * Fetch + combine on a large source: the FetchSources builds (buildspecs/fetch-source.yml through
+ * the local CodeBuild runner, both sources in parallel as the Map runs them) and then
+ * CombineConfigAndCode (tasks/combine-sources in a child process, whose peak RSS is read too),
+ * against (a) `git archive --format=zip` + one upload to the same S3 and (b) one PutObject per
+ * file. A re-run of the same commits is measured right after each first run.
+ */
+
+const PROJECT_ROOT = join(__dirname, '..');
+const BUCKET = 'stepdeploy-bench-artifacts';
+
+export interface FetchCombineOptions {
+  readonly runs: number;
+  readonly shape: LargeSourceShape;
+  /** Concurrent PUTs of baseline (b), as `aws s3 cp --recursive` (max_concurrent_requests 10). */
+  readonly putConcurrency: number;
+  /** Skip baseline (b) (it takes long). */
+  readonly skipPerFile?: boolean;
+  readonly log: (line: string) => void;
+}
+
+export interface FetchCombineResult {
+  readonly shape: LargeSourceShape;
+  readonly sourceBytes: number;
+  readonly fetch: Summary;
+  readonly combine: Summary;
+  /** fetch + combine: time to the combined artifact in S3. */
+  readonly pipeline: Summary;
+  readonly rerun: Summary;
+  readonly rerunFetch: Summary;
+  readonly rerunCombine: Summary;
+  readonly archive: Summary;
+  readonly archiveZipBytes: number;
+  readonly perFile?: Summary;
+  readonly combineMaxRss: Summary;
+  readonly artifactBytes: number;
+  readonly snapshotBytes: number;
+}
+
+function fetchProject(): ProjectDefinition {
+  return {
+    name: 'stepdeploy-bench-fetch',
+    buildspec: readFileSync(join(PROJECT_ROOT, 'buildspecs', 'fetch-source.yml'), 'utf8'),
+    artifacts: { Type: 'S3', Location: BUCKET, Packaging: 'ZIP', NamespaceType: 'NONE', OverrideArtifactName: true },
+    timeoutInMinutes: 30,
+  };
+}
+
+export interface Fixture {
+  readonly dir: string;
+  /** The large source's repository (a work tree: its files also feed baseline (b)). */
+  readonly app: string;
+  readonly config: string;
+  readonly sourceBytes: number;
+}
+
+/**
+ * The large source as a git repository whose objects are stored uncompressed and never
+ * delta-compressed, so that serving a clone costs a copy — what a hosted, pre-packed repository
+ * costs its server — rather than the fixture's own packing.
+ */
+export function makeFixture(shape: LargeSourceShape): Fixture {
+  const dir = mkdtempSync(join(tmpdir(), 'stepdeploy-bench-fetch-'));
+  const app = join(dir, 'app');
+  writeLargeTree(app, shape);
+  git(app, ['init', '--quiet', '--initial-branch=main']);
+  for (const [k, v] of [
+    ['core.compression', '0'],
+    ['core.looseCompression', '0'],
+    ['pack.compression', '0'],
+    ['core.bigFileThreshold', '16m'],
+    ['pack.window', '0'],
+  ]) git(app, ['config', k!, v!]);
+  git(app, ['add', '--all']);
+  git(app, ['commit', '--quiet', '-m', 'bench fixture']);
+  const config = join(dir, 'config');
+  writeSmallTree(config, { 'acceptance.json': '{"stackPrefix":"bench"}\n' });
+  git(config, ['init', '--quiet', '--initial-branch=main']);
+  git(config, ['add', '--all']);
+  git(config, ['commit', '--quiet', '-m', 'bench config']);
+  return { dir, app, config, sourceBytes: shape.files * shape.fileBytes + shape.bigFileBytes };
+}
+
+function s3Client(endpoint: string): S3Client {
+  return new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: LOCAL_S3_CREDENTIALS,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+/** The two FetchSource builds of one execution, in parallel; returns the Map's output items. */
+async function fetchSources(fixture: Fixture, s3: S3Client, root: string, registry: BuildRegistry, execution: string): Promise<FetchedSource[]> {
+  const sources = [
+    { name: 'app', repository: fixture.app, path: '.' },
+    { name: 'config', repository: fixture.config, path: 'config/' },
+  ];
+  const outputs = await Promise.all(
+    sources.map(async (source): Promise<FetchedSource> => {
+      const { completion } = startBuild(
+        {
+          ProjectName: 'stepdeploy-bench-fetch',
+          project: fetchProject(),
+          SourceTypeOverride: 'LOCAL_GIT',
+          SourceLocationOverride: source.repository,
+          SourceVersion: 'main',
+          ArtifactsOverride: {
+            Type: 'S3',
+            Location: BUCKET,
+            Path: `sources/${source.name}`,
+            Name: 'snapshot.zip',
+            Packaging: 'ZIP',
+            NamespaceType: 'NONE',
+            OverrideArtifactName: true,
+          },
+          EnvironmentVariablesOverride: [
+            { Name: 'STEPDEPLOY_SOURCE', Type: 'PLAINTEXT', Value: source.name },
+            { Name: 'STEPDEPLOY_BRANCH', Type: 'PLAINTEXT', Value: 'main' },
+            { Name: 'STEPDEPLOY_EXECUTION', Type: 'PLAINTEXT', Value: execution },
+          ],
+        },
+        { s3, root, registry },
+      );
+      const { Build } = (await completion) as StartBuildSyncOutput;
+      const commit = Build.ResolvedSourceVersion!;
+      // The build's folder (its checkout) is not needed any more: keep /tmp from filling up.
+      rmSync(registry.buildDir(Build.Id), { recursive: true, force: true });
+      return { name: source.name, branch: 'main', path: source.path, commit, fetchBuildId: Build.Id, snapshotKey: `sources/${source.name}/${commit}.zip` };
+    }),
+  );
+  return outputs;
+}
+
+interface ChildResult {
+  readonly ms: number;
+  readonly maxRssBytes: number;
+  readonly key: string;
+}
+
+/** CombineConfigAndCode in a child process: its own peak RSS, and its own duration (without node's start). */
+export function combineInChild(endpoint: string, event: CombineSourcesEvent, workDir: string): Promise<ChildResult> {
+  const request = join(workDir, `combine-${event.execution}.json`);
+  writeFileSync(request, JSON.stringify({ endpoint, bucket: BUCKET, event }));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'combine-child.ts'), request], {
+      cwd: PROJECT_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const line = out.trim().split('\n').at(-1) ?? '';
+      if (code !== 0 || !line.startsWith('{')) {
+        reject(new Error(`combine child exited ${code}: ${err.split('\n').filter((l) => !/NodeVersionSupport|node >=22|a\.co\/|versions published|security updates|^\s*$|trace-warnings|will require|To continue/.test(l)).join('\n')}`));
+        return;
+      }
+      resolve(JSON.parse(line) as ChildResult);
+    });
+  });
+}
+
+function event(execution: string, sources: FetchedSource[]): CombineSourcesEvent {
+  return { environment: 'bench', execution, requestedBy: null, deployRoleArn: 'arn:aws:iam::111111111111:role/bench', variables: {}, sources };
+}
+
+function runGitArchive(repo: string, out: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('git', ['archive', '--format=zip', '-o', out, 'HEAD'], { cwd: repo }, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+/** Baseline (a): `git archive --format=zip` then one upload (lib-storage, the part size and queue combine-sources uses). */
+async function archiveAndUpload(fixture: Fixture, s3: S3Client, key: string): Promise<number> {
+  const zip = join(fixture.dir, 'archive.zip');
+  await runGitArchive(fixture.app, zip);
+  await new Upload({
+    client: s3,
+    params: { Bucket: BUCKET, Key: key, Body: createReadStream(zip), ContentType: 'application/zip' },
+    partSize: DEFAULT_PART_SIZE,
+    queueSize: DEFAULT_QUEUE_SIZE,
+  }).done();
+  const size = statSync(zip).size;
+  rmSync(zip, { force: true });
+  return size;
+}
+
+function* walk(dir: string): Generator<string> {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name === '.git') continue;
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) yield* walk(path);
+    else if (entry.isFile()) yield path;
+  }
+}
+
+/** Baseline (b): one PutObject per file with bounded concurrency, as `aws s3 cp --recursive` does. */
+async function putEachFile(fixture: Fixture, s3: S3Client, prefix: string, concurrency: number): Promise<void> {
+  const files = [...walk(fixture.app)];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const file = files[next++]!;
+      await s3.send(
+        new PutObjectCommand({ Bucket: BUCKET, Key: `${prefix}/${relative(fixture.app, file)}`, Body: createReadStream(file), ContentLength: statSync(file).size }),
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+export async function measureFetchCombine(options: FetchCombineOptions, fixture: Fixture): Promise<FetchCombineResult> {
+  const work = mkdtempSync(join(tmpdir(), 'stepdeploy-bench-s3-'));
+  const s3server: LocalS3 = await startLocalS3({ directory: join(work, 's3'), buckets: [BUCKET] });
+  const s3 = s3Client(s3server.endpoint);
+  const registry = new BuildRegistry(join(work, 'runner'));
+  const series = { fetch: [] as number[], combine: [] as number[], pipeline: [] as number[], rerun: [] as number[], rerunFetch: [] as number[], rerunCombine: [] as number[], archive: [] as number[], perFile: [] as number[], rss: [] as number[] };
+  let archiveZipBytes = 0;
+  let artifactBytes = 0;
+  let snapshotBytes = 0;
+  const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+  try {
+    for (let i = 0; i < options.runs; i++) {
+      const firstRun = async (execution: string): Promise<{ fetch: number; combine: number }> => {
+        const start = performance.now();
+        const sources = await fetchSources(fixture, s3, join(work, 'runner'), registry, execution);
+        const fetch = performance.now() - start;
+        const child = await combineInChild(s3server.endpoint, event(execution, sources), work);
+        series.rss.push(child.maxRssBytes);
+        const artifact = join(work, 's3', BUCKET, child.key);
+        artifactBytes = statSync(`${artifact}._S3rver_object`, { throwIfNoEntry: false })?.size ?? artifactBytes;
+        const snapshot = join(work, 's3', BUCKET, sources[0]!.snapshotKey);
+        snapshotBytes = statSync(`${snapshot}._S3rver_object`, { throwIfNoEntry: false })?.size ?? snapshotBytes;
+        await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: child.key }));
+        return { fetch, combine: child.ms };
+      };
+      const first = await firstRun(`bench-run-${i}`);
+      series.fetch.push(first.fetch);
+      series.combine.push(first.combine);
+      series.pipeline.push(first.fetch + first.combine);
+      // The same commits again, as a new execution would: today the fetch clones and uploads again.
+      const again = await firstRun(`bench-rerun-${i}`);
+      series.rerunFetch.push(again.fetch);
+      series.rerunCombine.push(again.combine);
+      series.rerun.push(again.fetch + again.combine);
+      const archiveStart = performance.now();
+      archiveZipBytes = await archiveAndUpload(fixture, s3, `baseline/archive-${i}.zip`);
+      series.archive.push(performance.now() - archiveStart);
+      await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: `baseline/archive-${i}.zip` }));
+      let line = `  run ${i + 1}/${options.runs}: fetch ${s(first.fetch)} + combine ${s(first.combine)} (re-run ${s(again.fetch)} + ${s(again.combine)}), git archive + upload ${s(series.archive.at(-1)!)}`;
+      if (!options.skipPerFile) {
+        const perFileStart = performance.now();
+        await putEachFile(fixture, s3, `baseline/per-file-${i}`, options.putConcurrency);
+        series.perFile.push(performance.now() - perFileStart);
+        rmSync(join(work, 's3', BUCKET, 'baseline', `per-file-${i}`), { recursive: true, force: true });
+        line += `, one PUT per file ${s(series.perFile.at(-1)!)}`;
+      }
+      options.log(line);
+    }
+  } finally {
+    s3.destroy();
+    await s3server.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+  return {
+    shape: options.shape,
+    sourceBytes: fixture.sourceBytes,
+    fetch: summarize(series.fetch),
+    combine: summarize(series.combine),
+    pipeline: summarize(series.pipeline),
+    rerun: summarize(series.rerun),
+    rerunFetch: summarize(series.rerunFetch),
+    rerunCombine: summarize(series.rerunCombine),
+    archive: summarize(series.archive),
+    archiveZipBytes,
+    ...(series.perFile.length > 0 ? { perFile: summarize(series.perFile) } : {}),
+    combineMaxRss: summarize(series.rss),
+    artifactBytes,
+    snapshotBytes,
+  };
+}
+
+/** Peak RSS of combine-sources alone on one source shape: fetch once, then combine `runs` times. */
+export async function measureCombineMemory(shape: LargeSourceShape, runs: number): Promise<{ shape: LargeSourceShape; maxRss: Summary; combine: Summary }> {
+  const fixture = makeFixture(shape);
+  const work = mkdtempSync(join(tmpdir(), 'stepdeploy-bench-mem-'));
+  const s3server = await startLocalS3({ directory: join(work, 's3'), buckets: [BUCKET] });
+  const s3 = s3Client(s3server.endpoint);
+  try {
+    const sources = await fetchSources(fixture, s3, join(work, 'runner'), new BuildRegistry(join(work, 'runner')), 'bench-memory');
+    const rss: number[] = [];
+    const ms: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const child = await combineInChild(s3server.endpoint, event(`bench-memory-${i}`, sources), work);
+      rss.push(child.maxRssBytes);
+      ms.push(child.ms);
+      await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: child.key }));
+    }
+    return { shape, maxRss: summarize(rss), combine: summarize(ms) };
+  } finally {
+    s3.destroy();
+    await s3server.close();
+    rmSync(work, { recursive: true, force: true });
+    rmSync(fixture.dir, { recursive: true, force: true });
+  }
+}

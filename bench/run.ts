@@ -1,0 +1,147 @@
+import '../local/quiet-sdk';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { costTable, type CostTable } from './cost-table';
+import { makeFixture, measureCombineMemory, measureFetchCombine, type FetchCombineResult } from './fetch-combine';
+import { describeShape, type LargeSourceShape } from './git-fixtures';
+import { measureOverhead, type OverheadResult } from './overhead';
+import { renderReport } from './report';
+import { measureScale, type ScaleResult } from './scale';
+import { formatMegabytes, formatSeconds, summarize, type Summary } from './stats';
+import { rmSync } from 'node:fs';
+
+/**
+ * `npm run bench` (everything, results written to BENCHMARKS.md) or `npm run bench -- --quick`
+ * (smaller sources, fewer runs, one line per figure, BENCHMARKS.md untouched unless --write).
+ * Options: --runs N (runs of every figure), --no-per-file (skip baseline (b)).
+ */
+
+export interface BenchPlan {
+  readonly quick: boolean;
+  readonly overhead: { readonly runs: number; readonly buildSleeps: number[]; readonly deploySleeps: number[] };
+  readonly fetch: { readonly runs: number; readonly shape: LargeSourceShape; readonly perFile: boolean };
+  readonly memorySmall: { readonly runs: number; readonly shape: LargeSourceShape };
+  readonly scale: { readonly runs: number; readonly executions: number };
+}
+
+const MB = 1024 * 1024;
+
+export function planFor(args: ReadonlyArray<string>): BenchPlan {
+  const quick = args.includes('--quick');
+  const runsArg = args.indexOf('--runs');
+  const runs = runsArg >= 0 ? Number(args[runsArg + 1]) : undefined;
+  if (runs !== undefined && !(Number.isInteger(runs) && runs > 0)) throw new Error(`--runs must be a positive integer, got ${args[runsArg + 1]}`);
+  const perFile = !args.includes('--no-per-file');
+  if (quick) {
+    return {
+      quick,
+      overhead: { runs: runs ?? 3, buildSleeps: [0.5], deploySleeps: [0.5] },
+      fetch: { runs: runs ?? 3, shape: { files: 300, fileBytes: 10 * 1024, bigFileBytes: 5 * MB }, perFile },
+      memorySmall: { runs: runs ?? 2, shape: { files: 30, fileBytes: 10 * 1024, bigFileBytes: 1 * MB } },
+      scale: { runs: runs ?? 1, executions: 6 },
+    };
+  }
+  return {
+    quick,
+    overhead: { runs: runs ?? 5, buildSleeps: [2.5, 2.5], deploySleeps: [2.5, 2.5] },
+    fetch: { runs: runs ?? 5, shape: { files: 20_000, fileBytes: 10 * 1024, bigFileBytes: 500 * MB }, perFile },
+    memorySmall: { runs: runs ?? 5, shape: { files: 2_000, fileBytes: 10 * 1024, bigFileBytes: 50 * MB } },
+    scale: { runs: runs ?? 5, executions: 20 },
+  };
+}
+
+export interface BenchResults {
+  readonly plan: BenchPlan;
+  readonly date: string;
+  readonly machine: string;
+  readonly durationSeconds: number;
+  readonly overhead: OverheadResult;
+  readonly fetch: FetchCombineResult;
+  readonly memorySmall: { shape: LargeSourceShape; maxRss: Summary; combine: Summary };
+  readonly scale: ScaleResult;
+  readonly cost: CostTable;
+}
+
+function machine(): string {
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  let load = '';
+  try {
+    load = execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).split(' ').slice(0, 3).join(' ');
+  } catch {
+    load = 'unknown';
+  }
+  return `${cpus().length} cores (${cpu}), ${(totalmem() / 1024 ** 3).toFixed(0)} GB RAM, Node ${process.version}, load average at start ${load}`;
+}
+
+/** One line per figure: what was measured, against what, and the target. */
+export function summaryLines(r: BenchResults): string[] {
+  const o = r.overhead;
+  const f = r.fetch;
+  const ratio = (a: Summary, b: Summary): string => (a.median / b.median).toFixed(2);
+  const verdict = (ok: boolean): string => (ok ? 'MET' : 'MISSED');
+  const lines = [
+    `1 overhead: execution ${formatSeconds(o.pipeline)} vs bash ${formatSeconds(o.baseline)} for ${o.workSeconds} s of work: ${o.ratio.toFixed(2)}x, +${(o.added.median / 1000).toFixed(2)} s (target <= 1.1x and <= 1 s: ${verdict(o.ratio <= 1.1 && o.added.median <= 1000)})`,
+    `2 fetch+combine (${describeShape(f.shape)}): ${formatSeconds(f.pipeline)} [fetch ${formatSeconds(f.fetch)} + combine ${formatSeconds(f.combine)}] vs (a) git archive + upload ${formatSeconds(f.archive)}: ${ratio(f.pipeline, f.archive)}x (target <= 1.2x: ${verdict(f.pipeline.median <= 1.2 * f.archive.median)})` +
+      (f.perFile ? `; vs (b) one PUT per file ${formatSeconds(f.perFile)}: ${(f.perFile.median / f.pipeline.median).toFixed(2)}x faster (target >= 10x: ${verdict(f.perFile.median >= 10 * f.pipeline.median)})` : '; (b) skipped'),
+    `3 memory: combine-sources peak RSS ${formatMegabytes(f.combineMaxRss)} on ${describeShape(f.shape)}, ${formatMegabytes(r.memorySmall.maxRss)} on ${describeShape(r.memorySmall.shape)} (target <= 256 MB: ${verdict(Math.max(f.combineMaxRss.max, r.memorySmall.maxRss.max) <= 256 * MB)})`,
+    `4 re-run, same commits: ${formatSeconds(f.rerun)} = ${((f.rerun.median / f.pipeline.median) * 100).toFixed(0)}% of the first run (target <= 10%: ${verdict(f.rerun.median <= 0.1 * f.pipeline.median)}; snapshots are fetched and uploaded again today)`,
+    `5 cost per deployment: ${r.cost.transitions} transitions (+1 per lease wait, none per build minute), Step Functions + Lambda ${r.cost.headline.orchestration} vs CodePipeline V2 ${r.cost.headline.codePipeline} (${r.cost.headline.scenario}); CodeBuild ${r.cost.headline.codeBuild} in both`,
+    `6 scale: ${r.scale.executions} concurrent executions ${formatSeconds(r.scale.concurrent)} vs one ${formatSeconds(r.scale.single)} (${(r.scale.concurrent.median / r.scale.single.median).toFixed(1)}x); outcomes ${Object.entries(r.scale.outcomes).map(([k, v]) => `${k}: ${v}`).join(', ')}; cross-talk ${r.scale.crossTalk.length === 0 ? `none (${r.scale.checked} executions checked)` : r.scale.crossTalk.join('; ')}`,
+  ];
+  return lines;
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const plan = planFor(args);
+  const log = (line: string): void => console.error(line);
+  const started = performance.now();
+  const date = new Date().toISOString();
+  const where = machine();
+  log(`stepdeploy bench (${plan.quick ? 'quick' : 'full'}) on ${where}`);
+  try {
+    log(`df -h /tmp: ${execFileSync('df', ['-h', '/tmp'], { encoding: 'utf8' }).trim().split('\n').at(-1)}`);
+  } catch {
+    // df is informational only.
+  }
+
+  log(`[1/6] orchestration overhead (${plan.overhead.runs} runs)`);
+  const overhead = await measureOverhead({ ...plan.overhead, log });
+
+  log(`[2-4/6] fetch + combine, memory, re-run on ${describeShape(plan.fetch.shape)} (${plan.fetch.runs} runs; generating the sources)`);
+  const fixture = makeFixture(plan.fetch.shape);
+  let fetch: FetchCombineResult;
+  try {
+    fetch = await measureFetchCombine({ runs: plan.fetch.runs, shape: plan.fetch.shape, putConcurrency: 10, skipPerFile: !plan.fetch.perFile, log }, fixture);
+  } finally {
+    rmSync(fixture.dir, { recursive: true, force: true });
+  }
+  log(`[3/6] memory on a second size: ${describeShape(plan.memorySmall.shape)} (${plan.memorySmall.runs} runs)`);
+  const memorySmall = await measureCombineMemory(plan.memorySmall.shape, plan.memorySmall.runs);
+
+  log(`[6/6] scale: ${plan.scale.executions} concurrent executions (${plan.scale.runs} runs)`);
+  const scale = await measureScale({ ...plan.scale, retryIntervalMs: 250, log });
+
+  log('[5/6] cost per deployment');
+  const cost = costTable(overhead);
+
+  const results: BenchResults = { plan, date, machine: where, durationSeconds: (performance.now() - started) / 1000, overhead, fetch, memorySmall, scale, cost };
+  for (const line of summaryLines(results)) console.log(line);
+  console.log(cost.text);
+  console.log(`bench took ${results.durationSeconds.toFixed(0)} s`);
+  if (!plan.quick || args.includes('--write')) {
+    writeFileSync(join(__dirname, '..', 'BENCHMARKS.md'), renderReport(results, summaryLines(results)));
+    console.log('written to BENCHMARKS.md');
+  }
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}
+
+export { summarize };

@@ -1,0 +1,76 @@
+import { costPerDeployment, countTransitions, loopingStates, readAsl, type AslMachine } from '../../bench/cost';
+import { costTable } from '../../bench/cost-table';
+import { planFor } from '../../bench/run';
+import { summarize } from '../../bench/stats';
+
+describe('bench: cost per deployment from the ASL', () => {
+  const machine = readAsl();
+
+  test('counts 7 + 2 per source + 1 per hook transitions, plus one per lease wait', () => {
+    const base = countTransitions(machine, { mapItems: { FetchSources: 2, PostDeployHooks: 1 } });
+    const waited = countTransitions(machine, { mapItems: { FetchSources: 2, PostDeployHooks: 1 }, retries: { Deploy: 10 } });
+
+    expect(base.total).toBe(12);
+    expect(base.byState).toMatchObject({ FetchSource: 2, DescribeSnapshot: 2, RunHook: 1, Deploy: 1 });
+    expect(waited.total).toBe(22);
+  });
+
+  test('the definition has no loop, so transitions do not grow with build duration', () => {
+    expect(loopingStates(machine)).toEqual([]);
+  });
+
+  test('fails on a polling loop', () => {
+    const polling: AslMachine = {
+      StartAt: 'Check',
+      States: { Check: { Type: 'Task', Resource: 'x', Next: 'Done?' }, 'Done?': { Type: 'Choice', Choices: [{ Next: 'Wait' }], Default: 'End' }, Wait: { Type: 'Wait', Next: 'Check' }, End: { Type: 'Succeed' } },
+    };
+
+    expect(loopingStates(polling).sort()).toEqual(['Check', 'Done?', 'Wait']);
+  });
+
+  test('rounds CodeBuild minutes and CodePipeline actions up to whole minutes', () => {
+    const cost = costPerDeployment({
+      transitions: 1000,
+      lambdas: [{ name: 'f', memoryMb: 1024, invocations: 2, durationMs: 500, source: 'test' }],
+      buildMinutes: [0.2, 1.5],
+      pipelineActions: [{ name: 'a', minutes: 0.1 }, { name: 'b', minutes: 2.01 }],
+    });
+
+    expect(cost.stepFunctions).toBeCloseTo(0.025);
+    expect(cost.lambdaGbSeconds).toBeCloseTo(1);
+    expect(cost.codeBuildMinutes).toBe(3);
+    expect(cost.codePipelineActionMinutes).toBe(4);
+  });
+
+  test('the table keeps Step Functions flat while CodePipeline grows with build minutes', () => {
+    const table = costTable({ lambdaMs: { ValidateInput: 5, CombineConfigAndCode: 50, RecordDeployment: 50, Deploy: 40 } });
+
+    const [short, typical, waiting, long] = table.rows;
+    expect(short!.transitions).toBe(typical!.transitions);
+    expect(long!.cost.stepFunctions).toBe(short!.cost.stepFunctions);
+    expect(waiting!.transitions).toBe(typical!.transitions + 10);
+    expect(long!.cost.codePipeline).toBeGreaterThan(short!.cost.codePipeline);
+    expect(table.text).toContain('| typical: build 5 min, deploy 10 min |');
+  });
+});
+
+describe('bench: plan and statistics', () => {
+  test('quick mode is smaller than the full run', () => {
+    const quick = planFor(['--quick']);
+    const full = planFor([]);
+
+    expect(full.fetch.shape.files).toBe(20_000);
+    expect(full.scale.executions).toBe(20);
+    expect(full.overhead.runs).toBeGreaterThanOrEqual(5);
+    expect(quick.fetch.shape.files).toBeLessThan(full.fetch.shape.files);
+  });
+
+  test('fails on a bad --runs', () => {
+    expect(() => planFor(['--runs', '0'])).toThrow('--runs must be a positive integer');
+  });
+
+  test('median, min and max', () => {
+    expect(summarize([3, 1, 2])).toEqual({ median: 2, min: 1, max: 3, runs: 3 });
+    expect(summarize([4, 1, 2, 3]).median).toBe(2.5);
+  });
+});
