@@ -248,6 +248,7 @@ export function buildspecWith(which: 'build' | 'deploy', dir: string, commands: 
   if (!original.includes(marker)) throw new Error(`buildspecs/${which}.yml has no pre_build commands to extend`);
   const extra = commands.map((c) => `      - '${c.replace(/'/g, "''")}'\n`).join('');
   const path = join(dir, `${which}-test.yml`);
-  writeFileSync(path, original.replace(marker, `${marker}${extra}`));
+  // A function: in a replacement string "$$" would turn into "$".
+  writeFileSync(path, original.replace(marker, () => `${marker}${extra}`));
   return path;
 }
