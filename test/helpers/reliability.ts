@@ -216,7 +216,7 @@ function git(cwd: string, args: string[]): string {
  * Pushes one commit to `branch` of a bare repository (creating the branch from `from` when it does
  * not exist), as a colleague pushing would. Answers the new commit id.
  */
-export function pushCommit(bareRepo: string, branch: string, file: string, content: string, from = 'main'): string {
+export function pushCommit(bareRepo: string, branch: string, file: string, content: string | Buffer, from = 'main'): string {
   const work = mkdtempSync(join(tmpdir(), 'stepdeploy-push-'));
   try {
     git(work, ['clone', '--quiet', bareRepo, '.']);
