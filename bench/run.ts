@@ -8,7 +8,7 @@ import { makeFixture, measureCombineMemory, measureFetchCombine, type FetchCombi
 import { describeShape, type LargeSourceShape } from './git-fixtures';
 import { measureOverhead, type OverheadResult } from './overhead';
 import { renderReport } from './report';
-import { measureScale, type ScaleResult } from './scale';
+import { measureScaleInChild, type ScaleResult } from './scale';
 import { formatMegabytes, formatSeconds, summarize, type Summary } from './stats';
 import { rmSync } from 'node:fs';
 
@@ -38,8 +38,8 @@ export function planFor(args: ReadonlyArray<string>): BenchPlan {
     return {
       quick,
       overhead: { runs: runs ?? 3, buildSleeps: [0.5], deploySleeps: [0.5] },
-      fetch: { runs: runs ?? 3, shape: { files: 300, fileBytes: 10 * 1024, bigFileBytes: 5 * MB }, perFile },
-      memorySmall: { runs: runs ?? 2, shape: { files: 30, fileBytes: 10 * 1024, bigFileBytes: 1 * MB } },
+      fetch: { runs: runs ?? 2, shape: { files: 300, fileBytes: 10 * 1024, bigFileBytes: 5 * MB }, perFile },
+      memorySmall: { runs: runs ?? 1, shape: { files: 30, fileBytes: 10 * 1024, bigFileBytes: 1 * MB } },
       scale: { runs: runs ?? 1, executions: 6 },
     };
   }
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
   const memorySmall = await measureCombineMemory(plan.memorySmall.shape, plan.memorySmall.runs);
 
   log(`[6/6] scale: ${plan.scale.executions} concurrent executions (${plan.scale.runs} runs)`);
-  const scale = await measureScale({ ...plan.scale, retryIntervalMs: 250, log });
+  const scale = await measureScaleInChild({ ...plan.scale, retryIntervalMs: 250, log });
 
   log('[5/6] cost per deployment');
   const cost = costTable(overhead);

@@ -1,3 +1,5 @@
+import '../local/quiet-sdk';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { ensureExampleRepositories } from '../local/examples';
@@ -119,4 +121,37 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
     await bench.close();
   }
   return { executions: options.executions, single: summarize(single), concurrent: summarize(concurrent), outcomes, leaseWaits: summarize(waits), crossTalk, checked };
+}
+
+/**
+ * The local runtime keeps the task modules it loaded, and their SDK clients, pointed at its own
+ * endpoint: a second runtime in one process would send their calls to the first one's closed
+ * port. So this figure runs in a process of its own: `tsx bench/scale.ts '<options json>'`.
+ */
+export function measureScaleInChild(options: Omit<ScaleOptions, 'log'> & { log: (line: string) => void }): Promise<ScaleResult> {
+  const { log, ...rest } = options;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', __filename, JSON.stringify(rest)], { cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => {
+      for (const line of c.toString().split('\n')) if (line.startsWith('  run ')) log(line);
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const last = out.trim().split('\n').at(-1) ?? '';
+      if (code === 0 && last.startsWith('{')) resolve(JSON.parse(last) as ScaleResult);
+      else reject(new Error(`bench/scale.ts exited ${code}: ${out}`));
+    });
+  });
+}
+
+if (require.main === module) {
+  const options = JSON.parse(process.argv[2] ?? '{}') as Omit<ScaleOptions, 'log'>;
+  measureScale({ ...options, log: (line) => console.error(line) })
+    .then((result) => process.stdout.write(`${JSON.stringify(result)}\n`))
+    .catch((err: unknown) => {
+      console.error(err);
+      process.exitCode = 1;
+    });
 }
