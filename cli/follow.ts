@@ -2,7 +2,6 @@ import { BatchGetBuildsCommand, type Build } from '@aws-sdk/client-codebuild';
 import { DescribeStateMachineCommand, GetExecutionHistoryCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { allStates, type StateMachineDefinition } from '../workflows/definition';
 import { ExecutionGraph, type GraphEvent, type StateView } from './graph';
-import { localBuildsOf } from './local-builds';
 import type { Target } from './target';
 
 /**
@@ -90,8 +89,6 @@ export interface FollowOptions {
   /** Do not stop before the history shows this many redrives (right after RedriveExecution). */
   readonly minRedriveCount?: number;
   readonly signal?: AbortSignal;
-  /** When the execution started (epoch ms): bounds the local build lookup. */
-  readonly startedAt?: number;
   /** @default the target's poll interval */
   readonly pollMs?: number;
 }
@@ -99,14 +96,13 @@ export interface FollowOptions {
 /** Polls until the execution is terminal (or the signal aborts); returns the final graph. */
 export async function follow(target: Target, executionArn: string, graph: ExecutionGraph, definition: StateMachineDefinition, options: FollowOptions): Promise<ExecutionGraph> {
   const projects = projectStates(definition);
-  const name = executionArn.slice(executionArn.lastIndexOf(':') + 1);
   let lastId = 0;
   for (;;) {
     const events = await eventsAfter(target, executionArn, lastId);
     graph.apply(toGraphEvents(events));
     lastId = events.reduce((max, e) => Math.max(max, e.id ?? 0), lastId);
     const done = isTerminal(graph.status) && graph.redriveCount >= (options.minRedriveCount ?? 0);
-    const builds = done ? [] : await runningBuilds(target, graph, projects, name, options.startedAt);
+    const builds = done ? [] : await runningBuilds(target, graph, projects);
     options.onUpdate({ events, builds });
     if (done || options.signal?.aborted) return graph;
     await sleep(options.pollMs ?? target.pollMs, options.signal);
@@ -134,14 +130,9 @@ function runningIds(graph: ExecutionGraph): Map<string, string> {
   return ids;
 }
 
-async function runningBuilds(target: Target, graph: ExecutionGraph, projects: ReadonlyMap<string, string>, executionName: string, startedAt?: number): Promise<RunningBuild[]> {
-  if (!graph.states.some((s) => s.status === 'RUNNING' && [...projects.values()].includes(s.name))) return [];
+/** Builds named in the history (TaskSubmitted, as on AWS) of the states running now. */
+async function runningBuilds(target: Target, graph: ExecutionGraph, projects: ReadonlyMap<string, string>): Promise<RunningBuild[]> {
   const ids = runningIds(graph);
-  if (target.home) {
-    for (const build of localBuildsOf(target.home, executionName, startedAt)) {
-      if (build.inProgress && !ids.has(build.id)) ids.set(build.id, projects.get(build.projectName) ?? '');
-    }
-  }
   if (ids.size === 0) return [];
   const { builds } = await target.codebuild.send(new BatchGetBuildsCommand({ ids: [...ids.keys()].slice(0, 100) }));
   return (builds ?? []).filter((b) => b.buildStatus === 'IN_PROGRESS').map((b) => runningBuild(b, ids.get(b.id ?? '') || projects.get(b.projectName ?? '') || ''));

@@ -84,9 +84,11 @@ function iterationLabel(input: unknown, index: number): string {
   return `#${index}`;
 }
 
+/** A CodeBuild task's `{ Build }`, or the Deploy task's Lambda response (`Payload.buildId`). */
 function buildIdOf(output: unknown): string | undefined {
-  const build = (output as { Build?: { Id?: string } } | undefined)?.Build;
-  return typeof build?.Id === 'string' ? build.Id : undefined;
+  const { Build, Payload } = (output ?? {}) as { Build?: { Id?: unknown }; Payload?: { buildId?: unknown } };
+  if (typeof Build?.Id === 'string') return Build.Id;
+  return typeof Payload?.buildId === 'string' ? Payload.buildId : undefined;
 }
 
 export class ExecutionGraph {

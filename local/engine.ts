@@ -115,6 +115,8 @@ export class LocalStateMachine {
   private readonly running = new Map<string, Running>();
   private readonly histories = new Map<string, HistoryEvent[]>();
   private readonly tasks = new Map<string, PendingTask>();
+  /** Per execution and Task state name, raw task results not yet shown in TaskSucceeded (FIFO). */
+  private readonly taskResults = new Map<string, unknown[]>();
   /** Per execution and Task state name, the threads of attempts started but not yet submitted (FIFO). */
   private readonly openAttempts = new Map<string, Array<{ thread: string } | ((thread: string) => void)>>();
   /** Per execution, the last event id of each thread, for previousEventId. */
@@ -267,9 +269,15 @@ export class LocalStateMachine {
         taskToken,
         submitted: (output) => this.submitted(record, stateName, output),
       });
-      handlers[stateName] = state.Resource!.endsWith('.waitForTaskToken')
-        ? (input) => this.waitForTaskToken(record, input, implementation, context, controller.signal) as Promise<never>
-        : (input) => implementation(input, context()) as Promise<never>;
+      const run = state.Resource!.endsWith('.waitForTaskToken')
+        ? (input: unknown) => this.waitForTaskToken(record, input, implementation, context, controller.signal)
+        : (input: unknown) => implementation(input, context());
+      handlers[stateName] = async (input) => {
+        const result = await run(input);
+        const key = `${record.name}/${stateName}`;
+        this.taskResults.set(key, [...(this.taskResults.get(key) ?? []), result]);
+        return result as never;
+      };
     }
     return handlers;
   }
@@ -367,7 +375,8 @@ export class LocalStateMachine {
       if (event.type === 'StateEntered' && event.index === undefined && this.options.definition.States[event.state.name]) {
         record.lastTopLevelState = { name: event.state.name, input: event.state.input };
       }
-      this.record(record, threadOf(event), translate(event, this.lookup(), this.options.region));
+      const taskResult = event.type === 'StateExited' && event.state.type === 'Task' ? this.taskResults.get(`${record.name}/${event.state.name}`)?.shift() : undefined;
+      this.record(record, threadOf(event), translate(event, this.lookup(), this.options.region, taskResult));
       if ((event.type === 'StateEntered' && event.state.type === 'Task') || event.type === 'StateRetried') {
         this.attemptStarted(record, event.state.name, threadOf(event));
       }
@@ -375,7 +384,9 @@ export class LocalStateMachine {
       if (['ExecutionSucceeded', 'ExecutionFailed', 'ExecutionAborted', 'ExecutionTimeout'].includes(event.type)) break;
     }
     const outcome = await settled;
-    for (const key of [...this.openAttempts.keys()]) if (key.startsWith(`${record.name}/`)) this.openAttempts.delete(key);
+    for (const queues of [this.openAttempts, this.taskResults]) {
+      for (const key of [...queues.keys()]) if (key.startsWith(`${record.name}/`)) queues.delete(key);
+    }
     if (record.status === 'RUNNING') {
       // The engine ended without a terminal event (it threw before logging one): never leave it hanging.
       const message = outcome.ok ? 'the execution ended without a result' : String((outcome.error as Error)?.message ?? outcome.error);

@@ -63,7 +63,11 @@ export function threadOf(event: EventLog): string {
  * Task states get the TaskScheduled / TaskStarted / TaskSucceeded | TaskFailed events that the
  * service integrations produce; a retry schedules the task again, as on AWS.
  */
-export function translate(event: EventLog, states: StateLookup, region: string): HistoryEventInit[] {
+/**
+ * @param taskResult for a Task's StateExited: the task's raw result (before ResultSelector and
+ *   ResultPath), which AWS shows in TaskSucceeded; the engine's event only has the state output.
+ */
+export function translate(event: EventLog, states: StateLookup, region: string, taskResult?: unknown): HistoryEventInit[] {
   const timestamp = event.timestamp;
   switch (event.type) {
     case 'ExecutionStarted':
@@ -108,7 +112,7 @@ export function translate(event: EventLog, states: StateLookup, region: string):
       if (type === 'Task') {
         const { resourceType, resource } = taskResource(states.resourceOf(name) ?? '');
         return [
-          { timestamp, type: 'TaskSucceeded', taskSucceededEventDetails: { resourceType, resource, output: json(output), outputDetails: { truncated: false } } },
+          { timestamp, type: 'TaskSucceeded', taskSucceededEventDetails: { resourceType, resource, output: json(taskResult ?? output), outputDetails: { truncated: false } } },
           exited,
         ];
       }

@@ -7,13 +7,12 @@ import { ExitCode } from '../exit-codes';
 import { executionNameOf } from '../execution-ref';
 import { deployedDefinition, fullHistory, projectStates, stateMachineArnOf, toGraphEvents } from '../follow';
 import { ExecutionGraph } from '../graph';
-import { localBuildsOf } from '../local-builds';
 import { println, type Io } from '../io';
 import type { Target } from '../target';
 
 /**
  * `logs`: the build log of each CodeBuild step of an execution. The builds come from the
- * history (and, on the local runtime, from its build records); BatchGetBuilds tells where each
+ * history (TaskSubmitted / TaskSucceeded / a failed build's cause); BatchGetBuilds tells where each
  * log is. A local build's log is a file (its deep link is a file:// URL) and is printed; on AWS the
  * log is in CloudWatch Logs, and this CLI has no CloudWatch Logs client: it prints the link and
  * the group/stream for `aws logs tail`.
@@ -39,15 +38,11 @@ export async function runLogs(target: Target, executionArn: string, options: Log
   const projects = projectStates(definition);
 
   const refs: ExecutionBuild[] = graph.builds.map((b) => ({ id: b.id, state: b.state, label: b.iteration?.label }));
-  if (target.home) {
-    for (const local of localBuildsOf(target.home, executionNameOf(executionArn))) {
-      if (!refs.some((r) => r.id === local.id)) refs.push({ id: local.id, state: projects.get(local.projectName) ?? local.projectName });
-    }
-  }
   let selected = refs;
   if (options.state !== undefined) {
     const top = topLevelOf(definition, options.state);
-    const withBuilds = [...new Set(projects.values())];
+    // The .sync CodeBuild states, and any other state whose task started a build (Deploy).
+    const withBuilds = [...new Set([...projects.values(), ...refs.map((r) => r.state)])];
     if (top === undefined || !withBuilds.includes(top)) {
       throw usageError(`--state ${JSON.stringify(options.state)} is not a state that runs a CodeBuild build; one of: ${withBuilds.join(', ')}`);
     }

@@ -32,7 +32,6 @@ export async function watchExecution(target: Target, executionArn: string, io: I
       onUpdate: (update) => view.update(update),
       minRedriveCount: options.minRedriveCount,
       signal: interrupted.signal,
-      startedAt: execution.startDate?.getTime(),
       pollMs: options.interval !== undefined ? options.interval * 1000 : undefined,
     });
   } finally {

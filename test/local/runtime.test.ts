@@ -57,6 +57,13 @@ describe('local runtime: the deploy state machine on the example', () => {
     expect(submitted.filter((o) => o.Build?.ProjectName === 'stepdeploy-example-fetch')).toHaveLength(2);
     expect(submitted.filter((o) => o.Build?.ProjectName === 'stepdeploy-example-build')).toHaveLength(1);
     expect(submitted.filter((o) => typeof o.Payload?.buildId === 'string' && o.Payload.buildId.startsWith('stepdeploy-example-deploy:'))).toHaveLength(1);
+    // TaskSucceeded shows the task's own result, before ResultSelector: the Build, the Lambda response.
+    const succeeded = t.runtime.machine
+      .history(record.executionArn)
+      .filter((e) => e.type === 'TaskSucceeded')
+      .map((e) => JSON.parse((e.taskSucceededEventDetails as { output: string }).output));
+    expect(succeeded.find((o) => o.Build?.ProjectName === 'stepdeploy-example-build')?.Build.BuildStatus).toBe('SUCCEEDED');
+    expect(succeeded.find((o) => o.Payload?.environment === 'acceptance')).toMatchObject({ StatusCode: 200, Payload: { execution: 'acceptance-e2e-1' } });
   });
 
   test('fails at BuildTemplates while the build is broken; redrive completes it without fetching or combining again', async () => {
