@@ -65,8 +65,8 @@ describe('nothing lost', () => {
     const combineInput = JSON.parse(
       t.runtime.machine
         .history(record.executionArn)
-        .find((e) => e.type === 'TaskStateEntered' && (e.stateEnteredEventDetails as { name: string }).name === 'CombineConfigAndCode')!
-        .stateEnteredEventDetails!.input as string,
+        .map((e) => e.stateEnteredEventDetails as { name: string; input: string } | undefined)
+        .find((details) => details?.name === 'CombineConfigAndCode')!.input,
     );
     const otherCommits = combineInput.fetched.map((s: any) => (s.name === 'app' ? { ...s, commit: 'f'.repeat(40) } : s));
     const combined = combineSources({
