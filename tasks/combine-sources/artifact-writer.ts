@@ -1,10 +1,9 @@
-import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import * as yazl from 'yazl';
 import type { Manifest } from '../shared/contracts';
 import { MANIFEST_NAME } from './manifest';
 import { PathRegistry } from './path-registry';
+import { RawZipWriter, toDosDateTime } from './raw-zip-writer';
 import { appendSnapshot, type SnapshotSource } from './snapshot';
 
 /** Upload buffers at most about partSize × (queueSize + 1): ~24 MiB, whatever the artifact's size. */
@@ -25,8 +24,9 @@ export interface WriteArtifactOptions {
 }
 
 /**
- * Streams the snapshots into one zip that goes straight to S3: snapshot file → yauzl → yazl →
- * multipart upload. Nothing holds the whole artifact, in memory or on disk.
+ * Streams the snapshots into one zip that goes straight to S3: snapshot file → yauzl (raw
+ * entry data) → RawZipWriter → multipart upload. Nothing holds the whole artifact, in memory
+ * or on disk, and no entry is inflated or deflated again.
  *
  * Written once: lib-storage's Upload copies its params into PutObject (a single-part upload)
  * and into CompleteMultipartUpload, and both honour `IfNoneMatch: '*'` on S3 (checked in
@@ -37,15 +37,15 @@ export interface WriteArtifactOptions {
  * becomes visible at the key.
  */
 export async function writeArtifact(options: WriteArtifactOptions): Promise<void> {
-  const zip = new yazl.ZipFile();
-  // A PassThrough at run time; @types/yazl only says NodeJS.ReadableStream.
-  const output = zip.outputStream as Readable;
+  const stop = new AbortController();
+  // The signal ends the writer's waits for the upload to read, once the upload has failed.
+  const zip = new RawZipWriter({ signal: stop.signal });
   const upload = new Upload({
     client: options.s3,
     params: {
       Bucket: options.bucket,
       Key: options.key,
-      Body: output,
+      Body: zip.output,
       ContentType: 'application/zip',
       IfNoneMatch: '*',
     },
@@ -53,9 +53,7 @@ export async function writeArtifact(options: WriteArtifactOptions): Promise<void
     queueSize: options.queueSize ?? DEFAULT_QUEUE_SIZE,
   });
   const uploaded = upload.done();
-  const stop = new AbortController();
   const failed = new Promise<never>((_, reject) => {
-    zip.on('error', reject);
     uploaded.catch(reject);
   });
   failed.catch(() => stop.abort());
@@ -63,25 +61,26 @@ export async function writeArtifact(options: WriteArtifactOptions): Promise<void
   try {
     // An upload that fails stops reading the zip; racing keeps the copy from waiting forever.
     await Promise.race([filling, failed]);
-    zip.end();
     await uploaded;
   } catch (err) {
     stop.abort();
-    output.destroy(err instanceof Error ? err : new Error(String(err)));
+    zip.output.destroy(err instanceof Error ? err : new Error(String(err)));
     await Promise.allSettled([filling, uploaded]);
     throw err;
   }
 }
 
-async function fill(zip: yazl.ZipFile, options: WriteArtifactOptions, signal: AbortSignal): Promise<void> {
+async function fill(zip: RawZipWriter, options: WriteArtifactOptions, signal: AbortSignal): Promise<void> {
   const registry = new PathRegistry();
   // First entry, so that reading it back takes a few ranged GETs (see readArtifactManifest).
   registry.claimFile(MANIFEST_NAME, 'the stepdeploy manifest');
-  zip.addBuffer(Buffer.from(`${JSON.stringify(options.manifest, null, 2)}\n`), MANIFEST_NAME, {
+  await zip.addBuffer(MANIFEST_NAME, Buffer.from(`${JSON.stringify(options.manifest, null, 2)}\n`), {
     mode: 0o100644,
-    mtime: new Date(options.manifest.createdAt),
+    mtime: toDosDateTime(new Date(options.manifest.createdAt)),
+    compress: true,
   });
   for (const source of options.sources) {
     await appendSnapshot({ ...options, source, zip, registry, signal });
   }
+  await zip.end();
 }

@@ -2,20 +2,23 @@ import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
+import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
-import type * as yazl from 'yazl';
 import type { FetchedSource } from '../shared/contracts';
 import { isNotFound } from '../shared/s3';
 import { zipEntries } from '../shared/zip';
 import { SnapshotError, UnsafeEntryError } from './errors';
 import type { PathRegistry } from './path-registry';
+import { DEFLATED, STORED, type DosDateTime, type RawZipWriter } from './raw-zip-writer';
 
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
 /** A symlink entry's data is its target path; anything longer is not a real link. */
 const MAX_LINK_TARGET = 4096;
+/** What a zip without unix modes is extracted with (yazl's defaults, which combine-sources used before). */
+const DEFAULT_FILE_MODE = 0o100664;
+const DEFAULT_FOLDER_MODE = 0o40775;
 
 export type SnapshotSource = Pick<FetchedSource, 'name' | 'commit' | 'path' | 'snapshotKey'>;
 
@@ -23,7 +26,7 @@ export interface AppendSnapshotOptions {
   readonly s3: S3Client;
   readonly bucket: string;
   readonly source: SnapshotSource;
-  readonly zip: yazl.ZipFile;
+  readonly zip: RawZipWriter;
   readonly registry: PathRegistry;
   /** A folder of its own for this invocation; the snapshot file is deleted before returning. */
   readonly tmpDir: string;
@@ -34,8 +37,9 @@ export interface AppendSnapshotOptions {
 /**
  * Copies every entry of one snapshot into the combined zip under the source's path. The
  * snapshot goes to a temp file first (a zip's directory sits at its end, so reading it needs
- * random access); entries are then copied one at a time, so memory holds one entry's buffers,
- * whatever the snapshot's size. /tmp holds one snapshot at a time.
+ * random access); entries are then copied one at a time, their compressed bytes as they are
+ * (no inflate and deflate again), so memory holds one entry's buffers, whatever the
+ * snapshot's size. /tmp holds one snapshot at a time.
  */
 export async function appendSnapshot(options: AppendSnapshotOptions): Promise<void> {
   const { source, tmpDir } = options;
@@ -90,30 +94,53 @@ function wrapReadError(err: unknown, source: SnapshotSource): unknown {
 }
 
 async function appendEntry(options: AppendSnapshotOptions, zipfile: yauzl.ZipFile, entry: yauzl.Entry): Promise<void> {
-  const { source, zip, registry, signal } = options;
+  const { source, zip, registry } = options;
   const owner = `source "${source.name}"`;
   const name = entryName(entry, source);
   if (name === undefined) return;
   const target = prefixOf(source.path) + name;
   const mode = unixMode(entry);
-  const mtime = entry.getLastModDate();
+  // The DOS fields as they are: no round trip through a Date and the time zone.
+  const mtime: DosDateTime = { date: entry.lastModFileDate, time: entry.lastModFileTime };
   if (target.endsWith('/')) {
-    if (registry.claimFolder(target.slice(0, -1), owner)) zip.addEmptyDirectory(target, { mode, mtime });
+    if (registry.claimFolder(target.slice(0, -1), owner)) await zip.addDirectory(target, { mode: mode ?? DEFAULT_FOLDER_MODE, mtime });
     return;
   }
   registry.claimFile(target, owner);
   if (mode !== undefined && (mode & S_IFMT) === S_IFLNK) {
-    zip.addBuffer(await readLinkTarget(zipfile, entry, target, source), target, { mode, mtime });
+    await zip.addBuffer(target, await readLinkTarget(zipfile, entry, target, source), { mode, mtime, compress: false });
     return;
   }
-  const data = await zipfile.openReadStreamPromise(entry);
-  zip.addReadStream(data, target, { mode, mtime, size: entry.uncompressedSize, compress: entry.compressionMethod !== 0 });
-  try {
-    // yazl pumps one entry at a time; waiting here keeps a single entry in flight.
-    await finished(data, { signal });
-  } catch (err) {
-    data.destroy();
-    throw err;
+  refuseUncopyable(entry, target, source);
+  // Raw bytes: the copy keeps the snapshot's compression, CRC-32 and sizes (its central
+  // directory's). No CRC is checked here, as before (yauzl checks none); the build's unzip does.
+  const data = await zipfile.openReadStreamPromise(entry, { decodeFileData: false });
+  await zip.addRawEntry(
+    {
+      name: target,
+      mode: mode ?? DEFAULT_FILE_MODE,
+      mtime,
+      compressionMethod: entry.compressionMethod,
+      crc32: entry.crc32,
+      compressedSize: entry.compressedSize,
+      uncompressedSize: entry.uncompressedSize,
+    },
+    data,
+  );
+}
+
+/**
+ * Copied raw, an encrypted entry would lose its encryption flag and any method but stored and
+ * deflated might not extract in the build: both were refused when entries were inflated, and still are.
+ */
+function refuseUncopyable(entry: yauzl.Entry, path: string, source: SnapshotSource): void {
+  const why = entry.isEncrypted()
+    ? 'is encrypted'
+    : entry.compressionMethod !== STORED && entry.compressionMethod !== DEFLATED
+      ? `uses compression method ${entry.compressionMethod} (only stored and deflated are supported)`
+      : undefined;
+  if (why !== undefined) {
+    throw new SnapshotError(`"${path}" in snapshot ${source.snapshotKey} (source "${source.name}") ${why}`);
   }
 }
 

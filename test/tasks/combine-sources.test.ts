@@ -1,8 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
@@ -14,10 +16,12 @@ import {
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
+import * as yauzl from 'yauzl';
 import type { CombineSourcesEvent } from '../../tasks/shared/contracts';
 import { combineSources } from '../../tasks/combine-sources/combine-sources';
 import { buildEnvironment, deployEnvironment } from '../../tasks/combine-sources/environment';
 import { createManifest } from '../../tasks/combine-sources/manifest';
+import { zipEntries } from '../../tasks/shared/zip';
 import { startS3rver, type LocalS3 } from '../helpers/s3rver';
 import { makeZip, readZip, renameEntry, type ZipEntrySpec } from '../helpers/zip';
 
@@ -107,6 +111,31 @@ function serve(buffer: Buffer) {
     const slice = match ? buffer.subarray(Number(match[1]), Number(match[2]) + 1) : buffer;
     return { Body: Readable.from([slice]) as never, ContentLength: slice.length };
   };
+}
+
+/** Each entry's stored form: what a raw copy must keep byte for byte. */
+async function rawEntries(zip: Buffer): Promise<Map<string, { method: number; crc32: number; compressedSize: number; data: Buffer }>> {
+  const zipfile = await yauzl.fromBufferPromise(zip, { lazyEntries: true, autoClose: false });
+  const entries = new Map<string, { method: number; crc32: number; compressedSize: number; data: Buffer }>();
+  try {
+    for await (const entry of zipEntries(zipfile)) {
+      const data = await buffer(await zipfile.openReadStreamPromise(entry, { decodeFileData: false }));
+      entries.set(entry.fileName, { method: entry.compressionMethod, crc32: entry.crc32, compressedSize: entry.compressedSize, data });
+    }
+  } finally {
+    zipfile.close();
+  }
+  return entries;
+}
+
+/** Sets the "encrypted" flag of every central directory record, which is where yauzl reads it. */
+function markEncrypted(zip: Buffer): Buffer {
+  const patched = Buffer.from(zip);
+  const signature = Buffer.from([0x50, 0x4b, 0x01, 0x02]);
+  for (let i = patched.indexOf(signature); i !== -1; i = patched.indexOf(signature, i + 1)) {
+    patched.writeUInt16LE(patched.readUInt16LE(i + 8) | 1, i + 8);
+  }
+  return patched;
 }
 
 const notFound = Object.assign(new Error('NotFound'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } });
@@ -279,6 +308,37 @@ describe('combineSources against a real local S3 (s3rver)', () => {
         { name: 'config', branch: 'develop', commit: CONFIG_COMMIT, snapshotKey: `sources/config/${CONFIG_COMMIT}.zip`, path: 'config/' },
       ],
     });
+  });
+
+  it('copies each entry\'s compressed bytes as they are, into a zip that Info-ZIP tests clean', async () => {
+    const big = { name: 'assets/notes.txt', content: 'replicas: 2\n'.repeat(10_000), mode: 0o100644 };
+    const { event: e, key } = await scenario('raw-copy', [...APP_SNAPSHOT, big]);
+    const dir = await mkdtemp(join(tmpdir(), 'combine-raw-'));
+
+    await combineSources(e, { s3: s3.client, bucket: BUCKET });
+
+    const combined = await download(key);
+    const [source, copy] = [await rawEntries(await download(e.sources[0]!.snapshotKey)), await rawEntries(combined)];
+    expect(copy.get('assets/notes.txt')).toEqual(source.get('assets/notes.txt'));
+    expect(copy.get('stepdeploy/build')).toEqual(source.get('stepdeploy/build'));
+    await writeFile(join(dir, 'source.zip'), combined);
+    try {
+      expect(execFileSync('unzip', ['-t', join(dir, 'source.zip')], { encoding: 'utf8' })).toContain('No errors detected');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails with SnapshotError on an encrypted entry, which a raw copy would hand over unreadable', async () => {
+    const e = event({ execution: 'encrypted' });
+    await put(e.sources[0]!.snapshotKey, markEncrypted(await makeZip([{ name: 'secret.txt', content: 'x' }])));
+    await put(e.sources[1]!.snapshotKey, await makeZip(CONFIG_SNAPSHOT));
+
+    await expect(combineSources(e, { s3: s3.client, bucket: BUCKET })).rejects.toMatchObject({
+      name: 'SnapshotError',
+      message: expect.stringContaining('"secret.txt" in snapshot sources/app/'),
+    });
+    expect(await exists('artifacts/acceptance/encrypted/source.zip')).toBe(false);
   });
 
   it('returns the same result on a redrive and does not rewrite the artifact', async () => {

@@ -1,0 +1,256 @@
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
+import { crc32, deflateRawSync } from 'node:zlib';
+
+/**
+ * A streaming zip writer that takes entry data as it already is in another zip: compressed
+ * bytes plus the CRC-32 and sizes from that zip's central directory. Copying entries this way
+ * costs a read and a write, where inflating and deflating them again costs most of a core.
+ *
+ * No npm library does this: yazl 3.3 computes each entry's CRC-32 from the uncompressed bytes
+ * and always runs them through DeflateRaw or stores them (node_modules/yazl/index.js,
+ * `Crc32Watcher` → `DeflateRaw`/`PassThrough`), with no way to pass a precomputed CRC and
+ * compressed data.
+ *
+ * Layout: each entry is a local file header with the final CRC and sizes (no data descriptor),
+ * then its data; `end()` writes the central directory and the end records. ZIP64 fields are
+ * written when a size, an offset or the entry count needs them. Memory holds one central
+ * directory record per entry (~50 bytes + the name), never entry data: `output` is a stream
+ * whose reader sets the pace (every write waits for it to drain). Add entries one at a time,
+ * awaiting each.
+ */
+
+/** A DOS date and time, as zips store modification times (local time, 2-second precision). */
+export interface DosDateTime {
+  readonly date: number;
+  readonly time: number;
+}
+
+export interface RawEntry {
+  /** Path inside the zip, "/"-separated; folders end with "/". Stored as UTF-8. */
+  readonly name: string;
+  /** Full unix mode, file type bits included (0o100644, 0o40755, 0o120777). */
+  readonly mode: number;
+  readonly mtime: DosDateTime;
+  /** 0 (stored) or 8 (deflated). */
+  readonly compressionMethod: number;
+  readonly crc32: number;
+  readonly compressedSize: number;
+  readonly uncompressedSize: number;
+}
+
+export interface RawZipWriterOptions {
+  /** Write ZIP64 fields and end records even when nothing needs them (tests). @default false */
+  readonly forceZip64?: boolean;
+  /** Aborts waits for the reader of `output`, so a writer whose reader is gone gives up. */
+  readonly signal?: AbortSignal;
+}
+
+const LOCAL_HEADER_SIGNATURE = 0x04034b50;
+const CENTRAL_HEADER_SIGNATURE = 0x02014b50;
+const ZIP64_END_SIGNATURE = 0x06064b50;
+const ZIP64_LOCATOR_SIGNATURE = 0x07064b50;
+const END_SIGNATURE = 0x06054b50;
+const UTF8_NAMES = 1 << 11;
+/** Unix (3), spec version 2.0: readers take the high 16 bits of the external attributes as st_mode. */
+const VERSION_MADE_BY = (3 << 8) | 20;
+const VERSION_NEEDED = 20;
+const VERSION_NEEDED_ZIP64 = 45;
+const MAX_16 = 0xffff;
+const MAX_32 = 0xffffffff;
+const ZIP64_EXTRA_ID = 0x0001;
+const MSDOS_DIRECTORY = 0x10;
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+export const STORED = 0;
+export const DEFLATED = 8;
+
+export class RawZipWriter {
+  /** The zip's bytes; give it to the consumer (an S3 upload) before adding entries. */
+  readonly output = new PassThrough();
+  private readonly centralDirectory: Buffer[] = [];
+  private offset = 0;
+  private ended = false;
+
+  constructor(private readonly options: RawZipWriterOptions = {}) {}
+
+  /**
+   * Adds an entry whose `data` yields exactly `entry.compressedSize` bytes, already encoded
+   * with `entry.compressionMethod`. Resolves once all of it has been handed to `output`. When
+   * it fails, part of the entry may be written already: the zip is unusable, destroy `output`.
+   */
+  async addRawEntry(entry: RawEntry, data: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<void> {
+    this.refuseAfterEnd();
+    if (entry.compressionMethod !== STORED && entry.compressionMethod !== DEFLATED) {
+      throw new Error(`"${entry.name}": compression method ${entry.compressionMethod} is not supported (only stored and deflated)`);
+    }
+    const start = this.offset;
+    await this.write(localHeader(entry, this.zip64Sizes(entry)));
+    let copied = 0;
+    // Leaving the loop early (a throw, a break) destroys a Readable `data`.
+    for await (const chunk of data) {
+      copied += chunk.length;
+      if (copied > entry.compressedSize) break;
+      await this.write(chunk);
+    }
+    if (copied !== entry.compressedSize) {
+      throw new Error(
+        copied > entry.compressedSize
+          ? `"${entry.name}": its data is longer than the ${entry.compressedSize} bytes the zip's directory says`
+          : `"${entry.name}": its data ends after ${copied} bytes, the zip's directory says ${entry.compressedSize}`,
+      );
+    }
+    this.centralDirectory.push(centralHeader(entry, start, this.zip64Entry(entry, start)));
+  }
+
+  /** Adds a file held in memory (small ones: a manifest, a symlink's target), deflated when `compress`. */
+  async addBuffer(name: string, content: Buffer, options: { mode: number; mtime: DosDateTime; compress: boolean }): Promise<void> {
+    const deflate = options.compress && content.length > 0;
+    const data = deflate ? deflateRawSync(content) : content;
+    const entry: RawEntry = {
+      name,
+      mode: options.mode,
+      mtime: options.mtime,
+      compressionMethod: deflate ? DEFLATED : STORED,
+      crc32: crc32(content),
+      compressedSize: data.length,
+      uncompressedSize: content.length,
+    };
+    await this.addRawEntry(entry, [data]);
+  }
+
+  /** Adds a folder; `name` ends with "/". */
+  async addDirectory(name: string, options: { mode: number; mtime: DosDateTime }): Promise<void> {
+    if (!name.endsWith('/')) throw new Error(`folder name "${name}" must end with "/"`);
+    const entry = { name, ...options, compressionMethod: STORED, crc32: 0, compressedSize: 0, uncompressedSize: 0 };
+    await this.addRawEntry(entry, []);
+  }
+
+  /** Writes the central directory and the end records, then ends `output`. */
+  async end(): Promise<void> {
+    this.refuseAfterEnd();
+    this.ended = true;
+    const start = this.offset;
+    for (const record of this.centralDirectory) await this.write(record);
+    await this.write(endRecords(this.centralDirectory.length, start, this.offset - start, this.options.forceZip64 === true));
+    this.output.end();
+  }
+
+  private zip64Sizes(entry: RawEntry): boolean {
+    return this.options.forceZip64 === true || entry.compressedSize >= MAX_32 || entry.uncompressedSize >= MAX_32;
+  }
+
+  private zip64Entry(entry: RawEntry, offset: number): boolean {
+    return this.zip64Sizes(entry) || offset >= MAX_32;
+  }
+
+  private refuseAfterEnd(): void {
+    if (this.ended) throw new Error('the zip has already been ended');
+  }
+
+  /** Writes and, when the reader is behind, waits until it has caught up: backpressure. */
+  private async write(chunk: Buffer): Promise<void> {
+    this.offset += chunk.length;
+    if (!this.output.write(chunk)) await once(this.output, 'drain', { signal: this.options.signal });
+  }
+}
+
+/** A JavaScript Date as a DOS date and time in local time, as yazl and yauzl read and write them. */
+export function toDosDateTime(date: Date): DosDateTime {
+  const min = new Date(1980, 0, 1);
+  const max = new Date(2107, 11, 31, 23, 59, 58);
+  const d = date < min ? min : date > max ? max : date;
+  return {
+    date: d.getDate() | ((d.getMonth() + 1) << 5) | ((d.getFullYear() - 1980) << 9),
+    time: Math.floor(d.getSeconds() / 2) | (d.getMinutes() << 5) | (d.getHours() << 11),
+  };
+}
+
+function localHeader(entry: RawEntry, zip64: boolean): Buffer {
+  const name = Buffer.from(entry.name, 'utf8');
+  // In a local header, the ZIP64 extra field holds both sizes, and only them.
+  const extra = zip64 ? zip64Extra([entry.uncompressedSize, entry.compressedSize]) : Buffer.alloc(0);
+  const header = Buffer.alloc(30);
+  header.writeUInt32LE(LOCAL_HEADER_SIGNATURE, 0);
+  header.writeUInt16LE(zip64 ? VERSION_NEEDED_ZIP64 : VERSION_NEEDED, 4);
+  header.writeUInt16LE(UTF8_NAMES, 6);
+  header.writeUInt16LE(entry.compressionMethod, 8);
+  header.writeUInt16LE(entry.mtime.time, 10);
+  header.writeUInt16LE(entry.mtime.date, 12);
+  header.writeUInt32LE(entry.crc32 >>> 0, 14);
+  header.writeUInt32LE(zip64 ? MAX_32 : entry.compressedSize, 18);
+  header.writeUInt32LE(zip64 ? MAX_32 : entry.uncompressedSize, 22);
+  header.writeUInt16LE(checkedNameLength(name, entry.name), 26);
+  header.writeUInt16LE(extra.length, 28);
+  return Buffer.concat([header, name, extra]);
+}
+
+function centralHeader(entry: RawEntry, offset: number, zip64: boolean): Buffer {
+  const name = Buffer.from(entry.name, 'utf8');
+  // Every field marked 0xFFFFFFFF is in the extra field, in this order: so all three or none.
+  const extra = zip64 ? zip64Extra([entry.uncompressedSize, entry.compressedSize, offset]) : Buffer.alloc(0);
+  const isDirectory = (entry.mode & S_IFMT) === S_IFDIR;
+  const header = Buffer.alloc(46);
+  header.writeUInt32LE(CENTRAL_HEADER_SIGNATURE, 0);
+  header.writeUInt16LE(VERSION_MADE_BY, 4);
+  header.writeUInt16LE(zip64 ? VERSION_NEEDED_ZIP64 : VERSION_NEEDED, 6);
+  header.writeUInt16LE(UTF8_NAMES, 8);
+  header.writeUInt16LE(entry.compressionMethod, 10);
+  header.writeUInt16LE(entry.mtime.time, 12);
+  header.writeUInt16LE(entry.mtime.date, 14);
+  header.writeUInt32LE(entry.crc32 >>> 0, 16);
+  header.writeUInt32LE(zip64 ? MAX_32 : entry.compressedSize, 20);
+  header.writeUInt32LE(zip64 ? MAX_32 : entry.uncompressedSize, 24);
+  header.writeUInt16LE(checkedNameLength(name, entry.name), 28);
+  header.writeUInt16LE(extra.length, 30);
+  // comment length, disk number start, internal attributes: 0
+  header.writeUInt32LE((((entry.mode & 0xffff) << 16) | (isDirectory ? MSDOS_DIRECTORY : 0)) >>> 0, 38);
+  header.writeUInt32LE(zip64 ? MAX_32 : offset, 42);
+  return Buffer.concat([header, name, extra]);
+}
+
+function zip64Extra(values: ReadonlyArray<number>): Buffer {
+  const extra = Buffer.alloc(4 + 8 * values.length);
+  extra.writeUInt16LE(ZIP64_EXTRA_ID, 0);
+  extra.writeUInt16LE(8 * values.length, 2);
+  values.forEach((value, i) => extra.writeBigUInt64LE(BigInt(value), 4 + 8 * i));
+  return extra;
+}
+
+function checkedNameLength(encoded: Buffer, name: string): number {
+  if (encoded.length > MAX_16) throw new Error(`entry name is ${encoded.length} bytes in UTF-8, more than a zip allows (65535): ${name.slice(0, 80)}...`);
+  return encoded.length;
+}
+
+/** The ZIP64 end record and locator when a count, size or offset overflows, then the classic end record. */
+function endRecords(entries: number, cdOffset: number, cdSize: number, force: boolean): Buffer {
+  const zip64 = force || entries >= MAX_16 || cdOffset >= MAX_32 || cdSize >= MAX_32;
+  const parts: Buffer[] = [];
+  if (zip64) {
+    const record = Buffer.alloc(56);
+    record.writeUInt32LE(ZIP64_END_SIGNATURE, 0);
+    // Size of the record after this field.
+    record.writeBigUInt64LE(44n, 4);
+    record.writeUInt16LE(VERSION_MADE_BY, 12);
+    record.writeUInt16LE(VERSION_NEEDED_ZIP64, 14);
+    // this disk, disk with the central directory: 0
+    record.writeBigUInt64LE(BigInt(entries), 24);
+    record.writeBigUInt64LE(BigInt(entries), 32);
+    record.writeBigUInt64LE(BigInt(cdSize), 40);
+    record.writeBigUInt64LE(BigInt(cdOffset), 48);
+    const locator = Buffer.alloc(20);
+    locator.writeUInt32LE(ZIP64_LOCATOR_SIGNATURE, 0);
+    // The ZIP64 end record starts where the central directory ends.
+    locator.writeBigUInt64LE(BigInt(cdOffset + cdSize), 8);
+    locator.writeUInt32LE(1, 16);
+    parts.push(record, locator);
+  }
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(END_SIGNATURE, 0);
+  end.writeUInt16LE(zip64 ? MAX_16 : entries, 8);
+  end.writeUInt16LE(zip64 ? MAX_16 : entries, 10);
+  end.writeUInt32LE(zip64 ? MAX_32 : cdSize, 12);
+  end.writeUInt32LE(zip64 ? MAX_32 : cdOffset, 16);
+  parts.push(end);
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,274 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { buffer as collect } from 'node:stream/consumers';
+import { crc32, deflateRawSync } from 'node:zlib';
+import * as yauzl from 'yauzl';
+import { DEFLATED, RawZipWriter, STORED, toDosDateTime, type RawEntry } from '../../tasks/combine-sources/raw-zip-writer';
+import { zipEntries } from '../../tasks/shared/zip';
+import { makeZip } from '../helpers/zip';
+
+const MTIME = toDosDateTime(new Date(2025, 0, 1, 12, 0, 4));
+const UTF8_ENV = { ...process.env, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' };
+
+interface ReadBack {
+  readonly name: string;
+  readonly mode: number;
+  readonly compressionMethod: number;
+  readonly crc32: number;
+  readonly lastModFileDate: number;
+  readonly lastModFileTime: number;
+  /** Decompressed by yauzl, which checks the size but not the CRC-32: the tests compare it. */
+  readonly content: Buffer;
+}
+
+async function readBack(zip: Buffer): Promise<ReadBack[]> {
+  const zipfile = await yauzl.fromBufferPromise(zip, { lazyEntries: true, autoClose: false });
+  const entries: ReadBack[] = [];
+  try {
+    for await (const entry of zipEntries(zipfile)) {
+      const content = entry.fileName.endsWith('/') ? Buffer.alloc(0) : await collect(await zipfile.openReadStreamPromise(entry));
+      entries.push({
+        name: entry.fileName,
+        mode: entry.externalFileAttributes >>> 16,
+        compressionMethod: entry.compressionMethod,
+        crc32: entry.crc32,
+        lastModFileDate: entry.lastModFileDate,
+        lastModFileTime: entry.lastModFileTime,
+        content,
+      });
+    }
+  } finally {
+    zipfile.close();
+  }
+  return entries;
+}
+
+/** Runs `fill` against a writer whose output is read concurrently, as the upload reads it. */
+async function writeZip(fill: (zip: RawZipWriter) => Promise<void>, forceZip64 = false): Promise<Buffer> {
+  const zip = new RawZipWriter({ forceZip64 });
+  const bytes = collect(zip.output);
+  await fill(zip);
+  await zip.end();
+  return bytes;
+}
+
+/** Copies every entry of `source` raw, the way combine-sources does. */
+async function copyAll(source: Buffer, zip: RawZipWriter, prefix = ''): Promise<void> {
+  const zipfile = await yauzl.fromBufferPromise(source, { lazyEntries: true, autoClose: false });
+  try {
+    for await (const entry of zipEntries(zipfile)) {
+      const raw: RawEntry = {
+        name: prefix + entry.fileName,
+        mode: entry.externalFileAttributes >>> 16,
+        mtime: { date: entry.lastModFileDate, time: entry.lastModFileTime },
+        compressionMethod: entry.compressionMethod,
+        crc32: entry.crc32,
+        compressedSize: entry.compressedSize,
+        uncompressedSize: entry.uncompressedSize,
+      };
+      if (entry.fileName.endsWith('/')) await zip.addDirectory(raw.name, raw);
+      else await zip.addRawEntry(raw, await zipfile.openReadStreamPromise(entry, { decodeFileData: false }));
+    }
+  } finally {
+    zipfile.close();
+  }
+}
+
+/** A zip with one of each kind of entry, written through every method of the writer. */
+async function everyKind(forceZip64 = false): Promise<Buffer> {
+  const text = Buffer.from('replicas: 2\n'.repeat(200));
+  const random = randomBytes(300 * 1024);
+  const deflated = deflateRawSync(text);
+  return writeZip(async (zip) => {
+    await zip.addBuffer('stepdeploy-manifest.json', Buffer.from('{"environment":"acceptance"}\n'), { mode: 0o100644, mtime: MTIME, compress: true });
+    await zip.addDirectory('config/', { mode: 0o40755, mtime: MTIME });
+    await zip.addRawEntry(
+      { name: 'config/settings.yml', mode: 0o100644, mtime: MTIME, compressionMethod: DEFLATED, crc32: crc32(text), compressedSize: deflated.length, uncompressedSize: text.length },
+      Readable.from([deflated.subarray(0, 10), deflated.subarray(10)]),
+    );
+    await zip.addRawEntry(
+      { name: 'assets/blob.bin', mode: 0o100644, mtime: MTIME, compressionMethod: STORED, crc32: crc32(random), compressedSize: random.length, uncompressedSize: random.length },
+      Readable.from([random]),
+    );
+    await zip.addBuffer('stepdeploy/build', Buffer.from('#!/bin/sh\nrake run\n'), { mode: 0o100755, mtime: MTIME, compress: false });
+    await zip.addBuffer('empty.txt', Buffer.alloc(0), { mode: 0o100644, mtime: MTIME, compress: true });
+    await zip.addBuffer('lib/settings.yml', Buffer.from('../config/settings.yml'), { mode: 0o120777, mtime: MTIME, compress: false });
+    await zip.addBuffer('docs/résumé-日本語.md', Buffer.from('# ünïcödé\n'), { mode: 0o100644, mtime: MTIME, compress: true });
+  }, forceZip64);
+}
+
+function onDisk(zip: Buffer): { file: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'raw-zip-writer-'));
+  const file = join(dir, 'out.zip');
+  writeFileSync(file, zip);
+  return { file, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+describe('RawZipWriter', () => {
+  it('writes names, modes, times, methods and contents that yauzl reads back with matching CRC-32s', async () => {
+    const entries = await readBack(await everyKind());
+
+    expect(entries.map((e) => [e.name, e.mode.toString(8), e.compressionMethod])).toEqual([
+      ['stepdeploy-manifest.json', '100644', DEFLATED],
+      ['config/', '40755', STORED],
+      ['config/settings.yml', '100644', DEFLATED],
+      ['assets/blob.bin', '100644', STORED],
+      ['stepdeploy/build', '100755', STORED],
+      ['empty.txt', '100644', STORED],
+      ['lib/settings.yml', '120777', STORED],
+      ['docs/résumé-日本語.md', '100644', DEFLATED],
+    ]);
+    for (const entry of entries) {
+      expect({ name: entry.name, crc32: crc32(entry.content) }).toEqual({ name: entry.name, crc32: entry.crc32 });
+      expect([entry.lastModFileDate, entry.lastModFileTime]).toEqual([MTIME.date, MTIME.time]);
+    }
+    const byName = new Map(entries.map((e) => [e.name, e.content.toString('utf8')]));
+    expect(byName.get('config/settings.yml')).toBe('replicas: 2\n'.repeat(200));
+    expect(byName.get('lib/settings.yml')).toBe('../config/settings.yml');
+    expect(byName.get('empty.txt')).toBe('');
+    expect(byName.get('docs/résumé-日本語.md')).toBe('# ünïcödé\n');
+  });
+
+  it('writes a zip that Info-ZIP tests clean (CRC-32s included) and lists with the unix modes', async () => {
+    const { file, cleanup } = onDisk(await everyKind());
+    try {
+      const test = execFileSync('unzip', ['-t', file], { encoding: 'utf8', env: UTF8_ENV });
+      const listing = execFileSync('zipinfo', [file], { encoding: 'utf8', env: UTF8_ENV });
+
+      expect(test).toContain('No errors detected');
+      expect(listing).toMatch(/^-rwxr-xr-x .* stepdeploy\/build$/m);
+      expect(listing).toMatch(/^drwxr-xr-x .* config\/$/m);
+      expect(listing).toMatch(/^lrwxrwxrwx .* lib\/settings\.yml$/m);
+      expect(listing).toMatch(/^-rw-r--r-- .* docs\/résumé-日本語\.md$/m);
+      expect(listing).toContain('8 files');
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('copies the entries of a zip made by Info-ZIP raw, and Info-ZIP extracts the copy as the original', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'raw-zip-writer-src-'));
+    try {
+      mkdirSync(join(dir, 'src', 'bin'), { recursive: true });
+      writeFileSync(join(dir, 'src', 'bin', 'run'), '#!/bin/sh\necho ok\n');
+      chmodSync(join(dir, 'src', 'bin', 'run'), 0o755);
+      writeFileSync(join(dir, 'src', 'notes.txt'), 'notes\n'.repeat(1000));
+      writeFileSync(join(dir, 'src', 'empty'), '');
+      symlinkSync('bin/run', join(dir, 'src', 'link'));
+      execFileSync('zip', ['-q', '-r', '-y', join(dir, 'source.zip'), '.'], { cwd: join(dir, 'src') });
+      const combined = await writeZip((zip) => copyAll(readFileSync(join(dir, 'source.zip')), zip, 'app/'));
+      writeFileSync(join(dir, 'combined.zip'), combined);
+
+      execFileSync('unzip', ['-q', join(dir, 'combined.zip'), '-d', join(dir, 'out')]);
+
+      expect(execFileSync('unzip', ['-t', join(dir, 'combined.zip')], { encoding: 'utf8' })).toContain('No errors detected');
+      expect(readFileSync(join(dir, 'out', 'app', 'notes.txt'), 'utf8')).toBe('notes\n'.repeat(1000));
+      expect(execFileSync('stat', ['-c', '%A', join(dir, 'out', 'app', 'bin', 'run')], { encoding: 'utf8' }).trim()).toBe('-rwxr-xr-x');
+      expect(execFileSync('readlink', [join(dir, 'out', 'app', 'link')], { encoding: 'utf8' }).trim()).toBe('bin/run');
+      expect(readFileSync(join(dir, 'out', 'app', 'empty'), 'utf8')).toBe('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('copies a yazl zip entry for entry: same bytes of data, CRC-32 and sizes', async () => {
+    const source = await makeZip([
+      { name: 'a/', mode: 0o40755 },
+      { name: 'a/big.txt', content: 'x'.repeat(100_000), mode: 0o100644 },
+      { name: 'a/run.sh', content: '#!/bin/sh\n', mode: 0o100755 },
+    ]);
+
+    const copy = await writeZip((zip) => copyAll(source, zip));
+
+    const [original, copied] = [await readBack(source), await readBack(copy)];
+    expect(copied.map(({ name, mode, crc32: crc, content }) => ({ name, mode, crc, content }))).toEqual(
+      original.map(({ name, mode, crc32: crc, content }) => ({ name, mode, crc, content })),
+    );
+  });
+
+  it('writes ZIP64 extra fields and end records when forced, which yauzl and Info-ZIP read', async () => {
+    const zip = await everyKind(true);
+    const { file, cleanup } = onDisk(zip);
+    try {
+      const entries = await readBack(zip);
+      const test = execFileSync('unzip', ['-t', file], { encoding: 'utf8', env: UTF8_ENV });
+
+      expect(zip.includes(Buffer.from([0x50, 0x4b, 0x06, 0x06]))).toBe(true);
+      expect(zip.includes(Buffer.from([0x50, 0x4b, 0x06, 0x07]))).toBe(true);
+      expect(entries).toHaveLength(8);
+      for (const entry of entries) expect(crc32(entry.content)).toBe(entry.crc32);
+      expect(entries.find((e) => e.name === 'config/settings.yml')!.content.toString()).toBe('replicas: 2\n'.repeat(200));
+      expect(test).toContain('No errors detected');
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('switches to the ZIP64 end records at 65535 entries', async () => {
+    const count = 0xffff;
+
+    const zip = await writeZip(async (z) => {
+      for (let i = 0; i < count; i++) await z.addDirectory(`d${i}/`, { mode: 0o40755, mtime: MTIME });
+    });
+
+    const zipfile = await yauzl.fromBufferPromise(zip, { lazyEntries: true });
+    zipfile.close();
+    expect(zipfile.entryCount).toBe(count);
+    expect(zip.includes(Buffer.from([0x50, 0x4b, 0x06, 0x06]))).toBe(true);
+  });
+
+  it('waits for the reader: an unread output holds back the entry instead of buffering it', async () => {
+    const data = randomBytes(4 * 1024 * 1024);
+    const zip = new RawZipWriter();
+    let done = false;
+    const adding = zip
+      .addRawEntry({ name: 'big.bin', mode: 0o100644, mtime: MTIME, compressionMethod: STORED, crc32: crc32(data), compressedSize: data.length, uncompressedSize: data.length }, Readable.from([data.subarray(0, 2 ** 21), data.subarray(2 ** 21)]))
+      .then(() => {
+        done = true;
+      });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+
+    expect(done).toBe(false);
+    // The header and the first chunk; the second waits for the reader.
+    expect(zip.output.readableLength).toBeLessThanOrEqual(2 ** 21 + 1024);
+    const bytes = collect(zip.output);
+    await adding;
+    await zip.end();
+    expect((await readBack(await bytes))[0]!.content.equals(data)).toBe(true);
+  });
+
+  it('stops waiting for a reader that is gone when its signal is aborted', async () => {
+    const stop = new AbortController();
+    const zip = new RawZipWriter({ signal: stop.signal });
+    const data = randomBytes(1024 * 1024);
+    const adding = zip.addRawEntry(
+      { name: 'big.bin', mode: 0o100644, mtime: MTIME, compressionMethod: STORED, crc32: crc32(data), compressedSize: data.length, uncompressedSize: data.length },
+      Readable.from([data]),
+    );
+
+    stop.abort();
+
+    await expect(adding).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('fails when the data is shorter or longer than the directory says', async () => {
+    const entry = { name: 'x.bin', mode: 0o100644, mtime: MTIME, compressionMethod: STORED, crc32: 0, compressedSize: 10, uncompressedSize: 10 };
+    const zip = new RawZipWriter();
+    zip.output.resume();
+
+    await expect(zip.addRawEntry(entry, Readable.from([Buffer.alloc(4)]))).rejects.toThrow('"x.bin": its data ends after 4 bytes, the zip\'s directory says 10');
+    await expect(zip.addRawEntry(entry, Readable.from([Buffer.alloc(8), Buffer.alloc(8)]))).rejects.toThrow('longer than the 10 bytes');
+  });
+
+  it('fails on a compression method other than stored or deflated', async () => {
+    const zip = new RawZipWriter();
+
+    await expect(
+      zip.addRawEntry({ name: 'x.bz2', mode: 0o100644, mtime: MTIME, compressionMethod: 12, crc32: 0, compressedSize: 0, uncompressedSize: 0 }, Readable.from([])),
+    ).rejects.toThrow('compression method 12 is not supported');
+  });
+});
