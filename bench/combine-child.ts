@@ -1,9 +1,8 @@
 import '../local/quiet-sdk';
 import { readFileSync } from 'node:fs';
-import { S3Client } from '@aws-sdk/client-s3';
 import { combineSources } from '../tasks/combine-sources/combine-sources';
 import type { CombineSourcesEvent } from '../tasks/shared/contracts';
-import { LOCAL_S3_CREDENTIALS } from '../local/s3';
+import { localS3Client } from '../local/s3';
 
 /**
  * Runs CombineConfigAndCode alone in this process, so that its peak RSS is its own:
@@ -17,14 +16,7 @@ interface ChildRequest {
 
 async function main(): Promise<void> {
   const request = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as ChildRequest;
-  const s3 = new S3Client({
-    endpoint: request.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: LOCAL_S3_CREDENTIALS,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const s3 = localS3Client(request.endpoint);
   const start = performance.now();
   const result = await combineSources(request.event, { s3, bucket: request.bucket });
   const ms = performance.now() - start;

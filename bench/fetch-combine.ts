@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { BuildRegistry, startBuild, type ProjectDefinition, type StartBuildSyncOutput } from '../local/codebuild';
-import { LOCAL_S3_CREDENTIALS, startLocalS3, type LocalS3 } from '../local/s3';
+import { localS3Client, startLocalS3, type LocalS3 } from '../local/s3';
 import { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE } from '../tasks/combine-sources/artifact-writer';
 import type { CombineSourcesEvent, FetchedSource } from '../tasks/shared/contracts';
 import { git, writeLargeTree, writeSmallTree, type LargeSourceShape } from './git-fixtures';
@@ -94,16 +94,7 @@ export function makeFixture(shape: LargeSourceShape): Fixture {
   return { dir, app, config, sourceBytes: shape.files * shape.fileBytes + shape.bigFileBytes };
 }
 
-function s3Client(endpoint: string): S3Client {
-  return new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: LOCAL_S3_CREDENTIALS,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-}
+const s3Client = (endpoint: string): S3Client => localS3Client(endpoint);
 
 /** The two FetchSource builds of one execution, in parallel; returns the Map's output items. */
 async function fetchSources(fixture: Fixture, s3: S3Client, root: string, registry: BuildRegistry, execution: string): Promise<FetchedSource[]> {

@@ -5,7 +5,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { ListStateMachinesCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { prepareExampleRepositories } from '../local/examples';
 import { artifactsBucketName, LocalRuntime, LOCAL_REGION } from '../local/runtime';
-import { LOCAL_S3_CREDENTIALS } from '../local/s3';
+import { LOCAL_S3_CREDENTIALS, localS3Client } from '../local/s3';
 import { loadConfig, type PipelineConfig } from '../tasks/shared/config';
 import { CliError, describeServiceError, usageError } from './errors';
 import { ExitCode } from './exit-codes';
@@ -134,8 +134,7 @@ function endpointTarget(
   const common = { endpoint, region, credentials: LOCAL_S3_CREDENTIALS };
   const sfn = new SFNClient(common);
   const codebuild = new CodeBuildClient(common);
-  // Path-style and checksums only when required: what s3rver understands (TOOLCHAIN.md).
-  const s3 = new S3Client({ ...common, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  const s3 = localS3Client(endpoint, region);
   const configPath = resolve(options.config);
   let cachedArn = extra.arn ?? explicitArn(options);
   return {

@@ -10,7 +10,7 @@ import { LocalStateMachine, type ExecutionListener, type TaskContext, type TaskI
 import { LocalApiError } from './errors';
 import { buildStateChange, executionStatusChange, type EventBridgeEvent } from './events';
 import type { FaultPlan } from './faults';
-import { closeServer, createLocalS3Handler, listenLocal, localS3Environment, LOCAL_S3_CREDENTIALS } from './s3';
+import { closeServer, createLocalS3Handler, listenLocal, localS3Client, localS3Environment } from './s3';
 
 /**
  * The embedded runtime: the deploy state machine from workflows/ with every Task mapped to its
@@ -172,14 +172,7 @@ export class LocalRuntime {
       STEPDEPLOY_CONFIG_PATH: configPath,
     });
     delete process.env.SLACK_WEBHOOK_SECRET_NAME;
-    const s3 = new S3Client({
-      endpoint,
-      region: LOCAL_REGION,
-      forcePathStyle: true,
-      credentials: LOCAL_S3_CREDENTIALS,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    const s3 = localS3Client(endpoint, LOCAL_REGION);
 
     const functions = new Map<string, () => LambdaHandler>(
       Object.entries(FUNCTIONS).map(([key, task]) => [

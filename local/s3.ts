@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdirSync } from 'node:fs';
+import { S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 
 /**
@@ -32,6 +33,22 @@ export interface LocalS3 {
   readonly endpoint: string;
   readonly port: number;
   close(): Promise<void>;
+}
+
+/**
+ * An S3 client for the local S3: path-style (an IP endpoint), the fixed credentials, and checksums
+ * only when required — with the SDK's default (WHEN_SUPPORTED) s3rver stores the aws-chunked
+ * framing of a stream upload as data.
+ */
+export function localS3Client(endpoint: string, region = 'us-east-1'): S3Client {
+  return new S3Client({
+    endpoint,
+    region,
+    forcePathStyle: true,
+    credentials: LOCAL_S3_CREDENTIALS,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
 }
 
 /** The environment that points `new S3Client({})` and the `aws` CLI at the local S3. */

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
+import { localS3Client } from '../../local/s3';
 
 /** A real S3 API (s3rver) on an ephemeral 127.0.0.1 port, with its data in a temp folder. */
 export interface LocalS3 {
@@ -27,15 +28,7 @@ export async function startS3rver(options: StartS3rverOptions = {}): Promise<Loc
   const server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true });
   const { port } = await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
-  const client = new S3Client({
-    endpoint,
-    region: 'eu-west-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    // s3rver stores aws-chunked framing as data with the default WHEN_SUPPORTED checksums.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const client = localS3Client(endpoint, 'eu-west-1');
   const env = {
     AWS_ENDPOINT_URL_S3: endpoint,
     AWS_REGION: 'eu-west-1',

@@ -19,10 +19,10 @@ import {
   type ExecutionStatus,
 } from '@aws-sdk/client-sfn';
 import { BatchGetBuildsCommand, CodeBuildClient, StartBuildCommand, StopBuildCommand } from '@aws-sdk/client-codebuild';
-import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { LocalStateMachine, type TaskImplementation } from '../../local/engine';
 import { codeBuildOperations, createApiHandler, stepFunctionsOperations } from '../../local/api';
-import { closeServer, createLocalS3Handler, listenLocal, LOCAL_S3_CREDENTIALS } from '../../local/s3';
+import { closeServer, createLocalS3Handler, listenLocal, localS3Client } from '../../local/s3';
 
 const LAMBDA = 'arn:aws:states:::lambda:invoke';
 let dir: string;
@@ -147,7 +147,7 @@ describe('local AWS API endpoint', () => {
   });
 
   test('serves S3 on the same endpoint', async () => {
-    const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: LOCAL_S3_CREDENTIALS, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+    const s3 = localS3Client(endpoint);
     await s3.send(new PutObjectCommand({ Bucket: 'toy-artifacts', Key: 'artifacts/x.txt', Body: 'x' }));
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: 'toy-artifacts', Prefix: 'artifacts/' }));
     expect(listed.Contents!.map((o) => o.Key)).toEqual(['artifacts/x.txt']);

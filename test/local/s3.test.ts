@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
-import { startLocalS3, LOCAL_S3_CREDENTIALS, type LocalS3 } from '../../local/s3';
+import { localS3Client, startLocalS3, type LocalS3 } from '../../local/s3';
 
 const BUCKET = 'stepdeploy-test-artifacts';
 let dir: string;
@@ -12,14 +12,7 @@ let s3: S3Client;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'stepdeploy-s3-'));
   s3server = await startLocalS3({ directory: dir, buckets: [BUCKET] });
-  s3 = new S3Client({
-    endpoint: s3server.endpoint,
-    region: 'eu-west-1',
-    forcePathStyle: true,
-    credentials: LOCAL_S3_CREDENTIALS,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  s3 = localS3Client(s3server.endpoint);
 });
 
 afterAll(async () => {

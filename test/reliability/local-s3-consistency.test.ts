@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { LOCAL_S3_CREDENTIALS, startLocalS3, type LocalS3 } from '../../local/s3';
+import { localS3Client, startLocalS3, type LocalS3 } from '../../local/s3';
 
 /**
  * Promise: the local S3 is as consistent as S3 for one object — a read sees a whole version, never
@@ -19,14 +19,7 @@ let s3: S3Client;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'stepdeploy-s3-consistency-'));
   server = await startLocalS3({ directory: dir, buckets: [BUCKET] });
-  s3 = new S3Client({
-    endpoint: server.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: LOCAL_S3_CREDENTIALS,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  s3 = localS3Client(server.endpoint);
 });
 
 afterAll(async () => {
