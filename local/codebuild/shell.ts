@@ -44,6 +44,9 @@ export class ShellSession {
   private seq = 0;
   private pending: Pending | undefined;
   private endInfo: SessionEnd | undefined;
+  /** stdout and stderr until each has ended. */
+  private openStreams = 0;
+  private exited: SessionEnd | undefined;
   private readonly endWaiters: Array<(end: SessionEnd) => void> = [];
   private readonly restoreEnv: string;
 
@@ -70,8 +73,11 @@ export class ShellSession {
     this.attach(this.child.stdout, 'stdout');
     this.attach(this.child.stderr, 'stderr');
     this.child.on('exit', (code, signal) => {
-      // Let the pipes drain what the session wrote before it ended.
-      setTimeout(() => this.onEnd({ code, signal }), 50);
+      // Let the pipes drain what the session wrote before it ended: as soon as both have closed,
+      // or after 50 ms when a background process it started still holds them open.
+      this.exited = { code, signal };
+      if (this.openStreams === 0) this.onEnd(this.exited);
+      else setTimeout(() => this.onEnd({ code, signal }), 50);
     });
     this.child.on('error', () => this.onEnd({ code: null, signal: null }));
     this.write(`__sd_save() { export -p > ${state}; pwd > ${cwd}; }\n`);
@@ -172,10 +178,13 @@ export class ShellSession {
         nl = buffer.indexOf('\n');
       }
     });
+    this.openStreams += 1;
     stream.on('end', () => {
       buffer += decoder.end();
       if (buffer !== '') flushLine(buffer);
       buffer = '';
+      this.openStreams -= 1;
+      if (this.openStreams === 0 && this.exited) this.onEnd(this.exited);
     });
   }
 
