@@ -91,12 +91,16 @@ function isDirectory(path: string): boolean {
   }
 }
 
-/** Writes the files as a zip with their unix modes (exec bits) and symlinks kept. */
+/**
+ * Writes the files as a zip with their unix modes (exec bits) and symlinks kept. Deflate level 1:
+ * about three times faster than zlib's default 6 for a slightly larger zip (a buildspec cannot set
+ * CodeBuild's level either, so nothing depends on it); snapshots are copied as they are afterwards.
+ */
 export async function writeZip(files: ReadonlyArray<ArtifactFile>, zipPath: string): Promise<void> {
   const zip = new yazl.ZipFile();
   for (const f of files) {
     if (f.symlinkTarget !== undefined) zip.addBuffer(Buffer.from(f.symlinkTarget), f.name, { mode: 0o120777 });
-    else zip.addFile(f.path, f.name, { mode: lstatSync(f.path).mode });
+    else zip.addFile(f.path, f.name, { mode: lstatSync(f.path).mode, compressionLevel: 1 });
   }
   zip.end();
   await pipeline(zip.outputStream, createWriteStream(zipPath));
