@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
@@ -13,6 +13,12 @@ export function exampleConfig(): PipelineConfig {
   return loadConfig(EXAMPLE_CONFIG_PATH);
 }
 
+const tempDirs: string[] = [];
+// Registered by every test file that imports these fixtures: no config folder outlives its file.
+afterAll(() => {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 /** The example config with changes, written to a temp folder (buildspecs stay the repository's). */
 export function writeConfig(change: (raw: Record<string, unknown>) => void): string {
   const raw = JSON.parse(JSON.stringify(exampleConfig())) as Record<string, unknown>;
@@ -21,7 +27,9 @@ export function writeConfig(change: (raw: Record<string, unknown>) => void): str
     deploy: join(PROJECT_ROOT, 'buildspecs', 'deploy.yml'),
   };
   change(raw);
-  const path = join(mkdtempSync(join(tmpdir(), 'stepdeploy-infra-')), 'stepdeploy.config.yml');
+  const dir = mkdtempSync(join(tmpdir(), 'stepdeploy-infra-'));
+  tempDirs.push(dir);
+  const path = join(dir, 'stepdeploy.config.yml');
   writeFileSync(path, stringify(raw));
   return path;
 }
