@@ -157,47 +157,38 @@ npm run bench -- --runs 3 --no-per-file   # fewer runs; skip baseline (b)
 /** Written by hand: the analysis behind the numbers, kept in code so that a re-run keeps it. */
 const DESIGN_NOTES = `## Analysis: why targets are missed, and what fixes them
 
-Numbers quoted here come from the runs of 2026-11-29 on a shared 2-core machine (load average
-5-8 from other work); the tables above are the latest run.
+Figures quoted here come from the full run of 2026-11-29 (load average 2-3) unless said otherwise;
+the tables above are the latest run.
 
-**1. Overhead (target 1.1x and 1 s; missed).** Between +1.2 s and +2.1 s per execution.
-Where it goes (per-state table above, and probes):
-- The local engine validates the ASL on every StartExecution: \`new StateMachine(definition)\` in
-  aws-local-stepfunctions runs its validator each time; measured 180-620 ms per construction, 0.03 ms
-  with \`validationOptions: { noValidate: true }\`. It shows as "outside the history". Fix (in
-  local/engine.ts, not a bench file): validate once when LocalStateMachine is constructed, then
-  pass \`noValidate: true\` to every run.
-- FetchSources, 500-800 ms: the fetch build's DOWNLOAD_SOURCE is 4 git processes (init, fetch,
-  checkout, rev-parse), ~440 ms on this machine; the two sources run in parallel on 2 cores.
-- Every local build ends with a fixed 50 ms wait for its shell's pipes (FINALIZING ~55 ms; three
-  builds are on the critical path). local/codebuild/shell.ts could end as soon as both pipes
-  have closed, keeping 50 ms only as the bound for a background process that holds them.
-- Each buildspec command costs ~30-35 ms (a subshell plus saving and restoring the environment).
-With 10 s of work (the full run) the ratio is about 1.1-1.2x; the engine fix alone removes
-0.2-0.6 s.
+**1. Overhead (target 1.1x and 1 s; met in the full run: 1.10x, +0.96 s for 10 s of work).**
+Fixed during the session, from the first measurements (+1.2 to +2.4 s): the local engine validated
+the ASL at every StartExecution (180-620 ms; now once per machine), and every local build waited a
+fixed 50 ms for its shell's pipes (now it ends when both close). What remains: FetchSources (the
+fetch build's DOWNLOAD_SOURCE is 4 git processes, ~440 ms; two sources in parallel on 2 cores) and
+~30-35 ms per buildspec command (a subshell plus saving and restoring the environment). With 1 s of
+work (quick mode) the same ~1 s is 1.9x: the target holds for builds that do real work.
 
-**2. Fetch + combine vs git archive + one upload (target 1.2x; missed, ~4x at the quick size).**
-The pipeline does strictly more work than the baseline: clone and check out to disk, zip
-(deflate), upload the snapshot, then combine downloads it, inflates and deflates every entry
-again (yazl 3 cannot copy already-compressed entry data) and uploads a second time; git archive
-deflates once and uploads once. At the quick size the fixed costs of two local builds dominate.
-What would bring it toward 1.2x: (i) combine copies compressed entry data raw (yauzl gives raw
-data with \`decodeFileData: false\`; it needs a zip writer that takes a precomputed CRC and sizes,
-which yazl does not offer: a ~150-line writer of local headers + central directory in
-tasks/combine-sources), removing one inflate + deflate of everything; (ii) skip the fetch
-and the combine entirely on a re-run (below). One PUT per file (b) is slower than the pipeline
-only when there are many files: at 300 files the pipeline's fixed costs make it 0.6x "faster"
-(that is, slower); the 10x target is about 20,000 files, where the reference figure is 52 s with
-the aws CLI.
+**2. Fetch + combine vs git archive + one upload (target 1.2x; missed: 1.92x at the issue's size).**
+The pipeline does strictly more than the baseline: a clone and checkout to disk, a zip of the tree
+and its upload (the snapshot: FetchSource, 49 s), then combine downloads the snapshot and uploads
+the combined artifact (14 s); git archive reads the object store and uploads once (33 s). Fixed
+during the session: combine copied every entry through inflate + deflate (58-60 s at this size); it
+now copies the compressed bytes as they are (tasks/combine-sources/raw-zip-writer.ts, 14 s), and the
+local runner deflates snapshots at level 1 instead of 6 (fetch 68 s → 49 s). What would reach
+1.2x: skip the snapshot when it exists (re-run design below) and stream the snapshot into combine
+instead of a download to /tmp first (overlap download and upload). Against one PUT per file (b) the
+pipeline is 0.83x, not 10x faster: on loopback to s3rver a PUT costs no network round trip, so
+20,000 PUTs at 10 in flight take 52 s here (the aws CLI took 52 s too, TOOLCHAIN.md); against S3
+over a network each PUT costs a round trip (tens of ms), which is what the 10x target assumes and
+what this machine cannot measure.
 
-**3. Memory (target 256 MB).** Peak RSS measured 120 MB (1 MB of sources), 153 MB (8 MB) and
-200-212 MB (70 MB, 2,000 files + 50 MB) in this session: about 100 MB is node + tsx + the SDK; the
-rest grows with the source, so the 700 MB size needs checking before calling it met. Likely
-causes: V8 lets the heap grow before collecting (maxRSS is a peak, not the live set), and the
-upload buffers partSize × (queueSize + 1) = 24 MiB. Running the child with
-\`--max-old-space-size=128\` would tell the two apart.
+**3. Memory (target 256 MB; met: 190 MB median, 204 MB max at 20,000 files + 500 MB).** About
+100 MB is node + tsx + the SDK. Combine keeps one entry in flight and the upload buffers
+partSize × (queueSize + 1) = 24 MiB. A by-hand check on a 654 MB Info-ZIP snapshot of the same shape
+gave 214 MB. (An earlier probe during the session reported ~1.5 GB at this size; it was not
+reproduced by the full run nor by hand, and its cause is not known.)
 
-**4. Re-run (target 10%; missed, ~100%).** Today a second execution of the same commits clones,
+**4. Re-run (target 10%; missed, ~100-116%).** Today a second execution of the same commits clones,
 zips and uploads each snapshot again (same key) and combines again. The design that reaches 10%
 (touches the ASL and local/runtime.ts, which are not the bench's files):
 - In the FetchSources iteration, before FetchSource: a Task **ResolveSource**
@@ -226,6 +217,13 @@ lease wait adds one. Step Functions + Lambda come to about $0.0003 per deploymen
 $0.012-$0.19 on CodePipeline V2, where every action-minute of a long build or deploy is billed.
 CodeBuild dominates both.
 
-**6. Scale.** With 6 executions (quick mode): 3.2x the time of one on 2 cores (they share two
-cores), 3 deployed, 3 refused with DeploySupersededError (an older execution reaching Deploy after
-a newer one of its environment deployed), no cross-talk. The full run starts 20.`;
+**6. Scale.** 20 concurrent executions across the three environments take 16x the time of one
+(17.8 s vs 1.1 s) on 2 cores: the local builds share two cores, and deploys of one environment are
+serialized by the lease. Per run, about 7 deploy (one after another per environment) and about 13
+are refused with DeploySupersededError (an older execution reaching Deploy after a newer one of its
+environment deployed or took the lease): the superseded mode at work. No cross-talk: each
+execution's manifest and current.json name its own commits.
+
+**Run time (target: everything in 10 minutes).** Missed: the full run takes ~15 minutes with
+\`--runs 3\` (888 s here) and longer with the default 5, mostly generating and moving the 700 MB
+sources and baseline (b)'s 20,000 PUTs per run. \`--no-per-file\` skips (b).`;
