@@ -1,5 +1,5 @@
 import { BatchGetBuildsCommand, type Build } from '@aws-sdk/client-codebuild';
-import { DescribeStateMachineCommand, GetExecutionHistoryCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
+import { DescribeStateMachineForExecutionCommand, GetExecutionHistoryCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { allStates, type StateMachineDefinition } from '../workflows/definition';
 import { ExecutionGraph, type GraphEvent, type StateView } from './graph';
 import type { Target } from './target';
@@ -33,16 +33,12 @@ export interface FollowUpdate {
 }
 
 /** The definition as deployed (DescribeStateMachine), so the graph is exactly what runs. */
-export async function deployedDefinition(target: Target, stateMachineArn: string): Promise<StateMachineDefinition> {
-  const { definition } = await target.sfn.send(new DescribeStateMachineCommand({ stateMachineArn }));
+/** The definition this execution runs (not the state machine's latest): the graph is drawn from it. */
+export async function executionDefinition(target: Target, executionArn: string): Promise<StateMachineDefinition> {
+  const { definition } = await target.sfn.send(new DescribeStateMachineForExecutionCommand({ executionArn }));
   return JSON.parse(definition ?? '{}') as StateMachineDefinition;
 }
 
-export function stateMachineArnOf(executionArn: string): string {
-  const parts = executionArn.split(':');
-  // arn:aws:states:region:account:execution:machine:name
-  return [...parts.slice(0, 5), 'stateMachine', parts[6]].join(':');
-}
 
 /** Every history event, oldest first (paginated). */
 export async function fullHistory(target: Target, executionArn: string): Promise<HistoryEvent[]> {

@@ -97,6 +97,18 @@ export function stepFunctionsOperations(machine: LocalStateMachine): Record<stri
         tracingConfiguration: { enabled: false },
       };
     },
+    DescribeStateMachineForExecution: (body) => {
+      const record = machine.describe(stringField(body, 'executionArn')!);
+      return {
+        stateMachineArn: record.stateMachineArn,
+        name: machine.name,
+        definition: JSON.stringify(machine.definition, null, 2),
+        roleArn: `arn:aws:iam::${machine.stateMachineArn.split(':')[4]}:role/${machine.name}-local`,
+        updateDate: seconds(machine.createdAt),
+        loggingConfiguration: { level: 'ALL', includeExecutionData: true },
+        tracingConfiguration: { enabled: false },
+      };
+    },
     StartExecution: (body) => {
       requireMachine(body.stateMachineArn);
       const name = stringField(body, 'name', false) ?? randomUUID();

@@ -5,7 +5,7 @@ import { allStates } from '../../workflows/definition';
 import { usageError } from '../errors';
 import { ExitCode } from '../exit-codes';
 import { executionNameOf } from '../execution-ref';
-import { deployedDefinition, fullHistory, projectStates, stateMachineArnOf, toGraphEvents } from '../follow';
+import { executionDefinition, fullHistory, projectStates, toGraphEvents } from '../follow';
 import { ExecutionGraph } from '../graph';
 import { println, type Io } from '../io';
 import type { Target } from '../target';
@@ -32,7 +32,7 @@ interface ExecutionBuild {
 }
 
 export async function runLogs(target: Target, executionArn: string, options: LogsOptions, io: Io): Promise<ExitCode> {
-  const definition = await deployedDefinition(target, stateMachineArnOf(executionArn));
+  const definition = await executionDefinition(target, executionArn);
   const graph = new ExecutionGraph(definition);
   graph.apply(toGraphEvents(await fullHistory(target, executionArn)));
   const projects = projectStates(definition);

@@ -1,7 +1,6 @@
-import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
 import { ExitCode } from '../exit-codes';
 import { executionNameOf } from '../execution-ref';
-import { deployedDefinition, follow, stateMachineArnOf } from '../follow';
+import { executionDefinition, follow } from '../follow';
 import { ExecutionGraph } from '../graph';
 import { eprintln, type Io } from '../io';
 import type { Target } from '../target';
@@ -19,8 +18,7 @@ export interface WatchOptions {
 
 /** `watch`, and the `--wait` of start and redrive: follows the execution to its end; the exit code says how it ended. */
 export async function watchExecution(target: Target, executionArn: string, io: Io, options: WatchOptions = {}): Promise<ExitCode> {
-  const execution = await target.sfn.send(new DescribeExecutionCommand({ executionArn }));
-  const definition = await deployedDefinition(target, execution.stateMachineArn ?? stateMachineArnOf(executionArn));
+  const definition = await executionDefinition(target, executionArn);
   const graph = new ExecutionGraph(definition);
   const name = executionNameOf(executionArn);
   const view = makeView(graph, { executionName: name, consoleUrl: target.consoleUrl(executionArn) }, io, options.json === true);

@@ -1,7 +1,7 @@
 import { BatchGetBuildsCommand, CodeBuildClient } from '@aws-sdk/client-codebuild';
 import {
   DescribeExecutionCommand,
-  DescribeStateMachineCommand,
+  DescribeStateMachineForExecutionCommand,
   ExecutionDoesNotExist,
   GetExecutionHistoryCommand,
   ListExecutionsCommand,
@@ -109,7 +109,7 @@ beforeEach(() => {
   codebuildMock.reset();
   process.env.STEPDEPLOY_STATE_MACHINE_ARN = MACHINE;
   delete process.env.STEPDEPLOY_ARTIFACTS_BUCKET;
-  sfnMock.on(DescribeStateMachineCommand).resolves({ stateMachineArn: MACHINE, definition: deployedDefinition() });
+  sfnMock.on(DescribeStateMachineForExecutionCommand).resolves({ stateMachineArn: MACHINE, definition: deployedDefinition() });
   sfnMock.on(DescribeExecutionCommand).resolves({ executionArn: EXECUTION_ARN, stateMachineArn: MACHINE, status: 'RUNNING', startDate: t0 });
 });
 
@@ -231,7 +231,7 @@ describe('watch', () => {
   });
 
   it('fails with one line and exit code 3 for an unknown execution', async () => {
-    sfnMock.on(DescribeExecutionCommand).rejects(new ExecutionDoesNotExist({ $metadata: {}, message: `Execution Does Not Exist: '${EXECUTION_ARN}'` }));
+    sfnMock.on(DescribeStateMachineForExecutionCommand).rejects(new ExecutionDoesNotExist({ $metadata: {}, message: `Execution Does Not Exist: '${EXECUTION_ARN}'` }));
     const io = capture();
 
     const code = await cli(`watch ${EXECUTION}`, io);
@@ -242,7 +242,7 @@ describe('watch', () => {
   });
 
   it('shows the stack with --debug', async () => {
-    sfnMock.on(DescribeExecutionCommand).rejects(new ExecutionDoesNotExist({ $metadata: { httpStatusCode: 400, requestId: 'req-1' }, message: 'Execution Does Not Exist' }));
+    sfnMock.on(DescribeStateMachineForExecutionCommand).rejects(new ExecutionDoesNotExist({ $metadata: { httpStatusCode: 400, requestId: 'req-1' }, message: 'Execution Does Not Exist' }));
     const io = capture();
 
     await cli(`watch ${EXECUTION} --debug`, io);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import {
   DescribeExecutionCommand,
   DescribeStateMachineCommand,
+  DescribeStateMachineForExecutionCommand,
   ExecutionDoesNotExist,
   ExecutionNotRedrivable,
   GetExecutionHistoryCommand,
@@ -93,6 +94,9 @@ describe('local AWS API endpoint', () => {
     const described = await sfn.send(new DescribeStateMachineCommand({ stateMachineArn: machine.stateMachineArn }));
     expect(JSON.parse(described.definition!).StartAt).toBe('Gate');
     expect(described.creationDate).toBeInstanceOf(Date);
+    await expect(
+      sfn.send(new DescribeStateMachineForExecutionCommand({ executionArn: `${machine.stateMachineArn.replace(':stateMachine:', ':execution:')}:none` })),
+    ).rejects.toBeInstanceOf(ExecutionDoesNotExist);
   });
 
   test('starts, fails at a state, shows history, redrives to SUCCEEDED with the same ARN', async () => {
@@ -103,6 +107,8 @@ describe('local AWS API endpoint', () => {
     expect(failed).toMatchObject({ error: 'SecondError', cause: 'second broke', redriveStatus: 'REDRIVABLE' });
     expect(failed.startDate).toBeInstanceOf(Date);
 
+    const forExecution = await sfn.send(new DescribeStateMachineForExecutionCommand({ executionArn }));
+    expect(JSON.parse(forExecution.definition!).StartAt).toBe('Gate');
     const { events } = await sfn.send(new GetExecutionHistoryCommand({ executionArn }));
     expect(events![0]).toMatchObject({ type: 'ExecutionStarted', id: 1, previousEventId: 0 });
     expect(events!.find((e) => e.type === 'TaskFailed')!.taskFailedEventDetails).toMatchObject({ resourceType: 'lambda', resource: 'invoke', error: 'SecondError' });
