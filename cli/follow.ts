@@ -32,7 +32,6 @@ export interface FollowUpdate {
   readonly builds: ReadonlyArray<RunningBuild>;
 }
 
-/** The definition as deployed (DescribeStateMachine), so the graph is exactly what runs. */
 /** The definition this execution runs (not the state machine's latest): the graph is drawn from it. */
 export async function executionDefinition(target: Target, executionArn: string): Promise<StateMachineDefinition> {
   const { definition } = await target.sfn.send(new DescribeStateMachineForExecutionCommand({ executionArn }));
