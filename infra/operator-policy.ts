@@ -41,6 +41,8 @@ export class OperatorPolicy extends Construct {
             'states:RedriveExecution',
             'states:StopExecution',
             'states:DescribeExecution',
+            // `stepdeploy watch` draws the definition the execution runs.
+            'states:DescribeStateMachineForExecution',
             'states:GetExecutionHistory',
           ],
           resources: [props.deployStateMachine.executionArnPattern],

@@ -557,6 +557,7 @@ describe('operator policy', () => {
         'states:StopExecution',
         'states:DescribeExecution',
         'states:DescribeStateMachine',
+        'states:DescribeStateMachineForExecution',
         'states:ListExecutions',
         'states:GetExecutionHistory',
         'codebuild:BatchGetBuilds',
