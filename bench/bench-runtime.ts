@@ -1,47 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { parse, stringify } from 'yaml';
-import type { ExecutionRecord } from '../local/executions';
+import { startExampleRuntime, type ExampleRuntime } from '../local/example-runtime';
 import type { HistoryEvent } from '../local/history';
-import { LocalRuntime } from '../local/runtime';
 
-const PROJECT_ROOT = resolve(__dirname, '..');
+export type BenchRuntime = ExampleRuntime;
 
-export interface BenchRuntime {
-  readonly runtime: LocalRuntime;
-  readonly dir: string;
-  run(name: string, input: unknown): Promise<ExecutionRecord>;
-  close(): Promise<void>;
-}
-
-/**
- * The real local runtime on a copy of the example config in a temp folder; `edit` changes the
- * config first (sources, buildspecs). Notifications are dropped (they would print every event).
- */
-export async function startBenchRuntime(edit: (config: Record<string, any>, dir: string) => void, retryIntervalMs = 0): Promise<BenchRuntime> {
-  const dir = mkdtempSync(join(tmpdir(), 'stepdeploy-bench-runtime-'));
-  const config = parse(readFileSync(join(PROJECT_ROOT, 'stepdeploy.config.yml'), 'utf8'));
-  config.buildspecs = {
-    build: join(PROJECT_ROOT, config.buildspecs.build),
-    deploy: join(PROJECT_ROOT, config.buildspecs.deploy),
-  };
-  edit(config, dir);
-  const configPath = join(dir, 'stepdeploy.config.yml');
-  writeFileSync(configPath, stringify(config));
-  const runtime = await LocalRuntime.start({ configPath, retryIntervalMs, notify: async () => undefined });
-  return {
-    runtime,
-    dir,
-    async run(name, input) {
-      const { executionArn } = runtime.machine.start(name, input);
-      return runtime.machine.wait(executionArn);
-    },
-    async close() {
-      await runtime.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+/** The real local runtime on a copy of the example config; notifications are dropped (they would print every event). */
+export function startBenchRuntime(edit: (config: Record<string, any>, dir: string) => void, retryIntervalMs = 0): Promise<BenchRuntime> {
+  return startExampleRuntime(edit, { retryIntervalMs, notify: async () => undefined });
 }
 
 export interface StateSpan {
