@@ -1,7 +1,7 @@
 import { BatchGetBuildsCommand, StartBuildCommand, StopBuildCommand, type CodeBuildClient } from '@aws-sdk/client-codebuild';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CodeBuildEnvironmentVariable, DeploymentRecord } from '../shared/contracts';
-import { isNewer, type Ordered } from '../shared/deployment-order';
+import { supersedes, type Ordered } from '../shared/deployment-order';
 import { readJsonObject } from '../shared/s3';
 import { DeployLeaseBusyError, DeploySupersededError } from './errors';
 import { currentKey, readLease, releaseLease, writeLease, type DeployLease } from './lease';
@@ -54,7 +54,7 @@ export async function deploy(event: DeployEvent, deps: DeployDependencies): Prom
     // Every lease write is by an execution at least as new as the one before, so the holder —
     // released or not — is the newest execution that reached Deploy. Released is not enough to
     // let an older one in: the newer one may have deployed and not yet recorded current.json.
-    if (holder && holder.execution !== event.execution && isNewer(holder, event)) {
+    if (holder && supersedes(holder, event)) {
       throw new DeploySupersededError(
         `${event.environment}: the newer execution ${describe(holder)} ${holder.released ? `reached Deploy first (its deploy ended: ${holder.outcome ?? 'released'})` : 'is deploying'}; this older execution ${describe(event)} must not deploy over it. Start a new execution to deploy these branches again.`,
       );
@@ -86,9 +86,9 @@ export async function deploy(event: DeployEvent, deps: DeployDependencies): Prom
 async function refuseIfSuperseded(event: DeployEvent, deps: DeployDependencies): Promise<void> {
   const current = await readJsonObject<DeploymentRecord>(deps.s3, deps.bucket, currentKey(event.environment));
   const deployed = current?.value;
-  if (deployed?.startedAt && deployed.execution !== event.execution && isNewer({ execution: deployed.execution, startedAt: deployed.startedAt }, event)) {
+  if (deployed && supersedes(deployed, event)) {
     throw new DeploySupersededError(
-      `${event.environment}: the newer execution ${describe({ execution: deployed.execution, startedAt: deployed.startedAt })} is already deployed there (at ${deployed.deployedAt}); this older execution ${describe(event)} must not deploy over it. Start a new execution to deploy these branches again.`,
+      `${event.environment}: the newer execution ${describe(deployed)} is already deployed there (at ${deployed.deployedAt}); this older execution ${describe(event)} must not deploy over it. Start a new execution to deploy these branches again.`,
     );
   }
 }

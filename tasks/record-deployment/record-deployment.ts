@@ -1,6 +1,6 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { DeploymentRecord, RecordDeploymentEvent, RecordDeploymentResult } from '../shared/contracts';
-import { isNewer } from '../shared/deployment-order';
+import { supersedes } from '../shared/deployment-order';
 import { isPreconditionFailed, putJsonIfUnchanged, readJsonObject } from '../shared/s3';
 import { CurrentRecordContendedError } from './errors';
 
@@ -43,7 +43,7 @@ async function advanceCurrent(deps: RecordDeploymentDependencies, key: string, r
   for (let attempt = 0; attempt < CURRENT_ATTEMPTS; attempt += 1) {
     const current = await readJsonObject<DeploymentRecord>(deps.s3, deps.bucket, key);
     const deployed = current?.value;
-    if (deployed?.startedAt && deployed.execution !== record.execution && isNewer({ execution: deployed.execution, startedAt: deployed.startedAt }, record)) {
+    if (supersedes(deployed, record)) {
       return false;
     }
     if (await putJsonIfUnchanged(deps.s3, deps.bucket, key, record, current)) return true;

@@ -18,3 +18,13 @@ export function compareExecutions(a: Ordered, b: Ordered): number {
 export function isNewer(a: Ordered, than: Ordered): boolean {
   return compareExecutions(a, than) > 0;
 }
+
+/**
+ * Whether `other` — a lease holder, or the execution current.json names — is another execution,
+ * newer than `self`: then `self` must not deploy or become current. A record without a start time
+ * (written before records carried one) is never newer.
+ */
+export function supersedes(other: { readonly execution: string; readonly startedAt?: string } | undefined, self: Ordered): boolean {
+  if (!other?.startedAt || other.execution === self.execution) return false;
+  return isNewer({ execution: other.execution, startedAt: other.startedAt }, self);
+}
