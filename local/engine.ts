@@ -399,6 +399,9 @@ export class LocalStateMachine {
       this.apply(record, { type: 'ExecutionFailed', timestamp: Date.now(), Error: 'States.Runtime', Cause: message });
       this.record(record, 'top', [{ timestamp: Date.now(), type: 'ExecutionFailed', executionFailedEventDetails: { error: 'States.Runtime', cause: message } }]);
     }
+    // The history is on disk: a long-running `local serve` keeps only running executions in memory.
+    this.histories.delete(record.name);
+    this.lastIds.delete(record.name);
     return record;
   }
 
