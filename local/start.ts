@@ -56,8 +56,17 @@ function parseOptions(argv: string[]): Options {
   return { configPath: values.config!, environment: values.env, branches, quiet: values.quiet! };
 }
 
-function printResult(record: ExecutionRecord, graph: ExecutionGraph, reused: ReadonlySet<string>, runtime: LocalRuntime): void {
-  const out = record.output ? (JSON.parse(record.output) as { fetched?: FetchedSource[]; artifact?: { key: string; buildPath: string }; record?: { currentKey: string; historyKey: string } }) : {};
+/** The parts of the execution's output the summary shows. */
+interface ExecutionOutput {
+  readonly fetched?: FetchedSource[];
+  readonly artifact?: { key: string; buildPath: string };
+  readonly record?: { currentKey: string; historyKey: string };
+}
+
+/** Prints the summary; `stored` holds the snapshot keys that existed before this run. */
+function printResult(record: ExecutionRecord, graph: ExecutionGraph, stored: ReadonlySet<string>, runtime: LocalRuntime): void {
+  const out = record.output ? (JSON.parse(record.output) as ExecutionOutput) : {};
+  const reused = new Set((out.fetched ?? []).map((s) => s.snapshotKey).filter((k) => stored.has(k)));
   console.log('');
   console.log(`execution ${record.name}: ${record.status} in ${formatDuration(durationOf({ startedAt: record.startDate, endedAt: record.stopDate }))}`);
   for (const state of graph.states) console.log(statusLine('  ', state.status, state.name, formatDuration(durationOf(state))));
@@ -116,9 +125,7 @@ async function main(): Promise<void> {
     console.log(`stepdeploy local: deploying ${environment} (${name}); API endpoint ${runtime.endpoint}`);
     const started = runtime.machine.start(name, { environment, branches: options.branches, requestedBy: 'npm start' });
     const record = await runtime.machine.wait(started.executionArn);
-    const out = record.output ? (JSON.parse(record.output) as { fetched?: FetchedSource[] }) : {};
-    const reused = new Set((out.fetched ?? []).map((s) => s.snapshotKey).filter((k) => stored.has(k)));
-    printResult(record, graph, reused, runtime);
+    printResult(record, graph, stored, runtime);
     process.exitCode = record.status === 'SUCCEEDED' ? 0 : 1;
   } finally {
     process.removeListener('SIGINT', stop);
