@@ -79,35 +79,26 @@ export function stepFunctionsOperations(machine: LocalStateMachine): Record<stri
       throw new LocalApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${String(arn)}'`);
     }
   };
+  // The local machine has one definition: every execution runs the one it describes.
+  const description = (): Body => ({
+    stateMachineArn: machine.stateMachineArn,
+    name: machine.name,
+    definition: JSON.stringify(machine.definition, null, 2),
+    roleArn: `arn:aws:iam::${machine.stateMachineArn.split(':')[4]}:role/${machine.name}-local`,
+    loggingConfiguration: { level: 'ALL', includeExecutionData: true },
+    tracingConfiguration: { enabled: false },
+  });
   return {
     ListStateMachines: () => ({
       stateMachines: [{ stateMachineArn: machine.stateMachineArn, name: machine.name, type: 'STANDARD', creationDate: seconds(machine.createdAt) }],
     }),
     DescribeStateMachine: (body) => {
       requireMachine(body.stateMachineArn);
-      return {
-        stateMachineArn: machine.stateMachineArn,
-        name: machine.name,
-        status: 'ACTIVE',
-        type: 'STANDARD',
-        definition: JSON.stringify(machine.definition, null, 2),
-        roleArn: `arn:aws:iam::${machine.stateMachineArn.split(':')[4]}:role/${machine.name}-local`,
-        creationDate: seconds(machine.createdAt),
-        loggingConfiguration: { level: 'ALL', includeExecutionData: true },
-        tracingConfiguration: { enabled: false },
-      };
+      return { ...description(), status: 'ACTIVE', type: 'STANDARD', creationDate: seconds(machine.createdAt) };
     },
     DescribeStateMachineForExecution: (body) => {
-      const record = machine.describe(stringField(body, 'executionArn')!);
-      return {
-        stateMachineArn: record.stateMachineArn,
-        name: machine.name,
-        definition: JSON.stringify(machine.definition, null, 2),
-        roleArn: `arn:aws:iam::${machine.stateMachineArn.split(':')[4]}:role/${machine.name}-local`,
-        updateDate: seconds(machine.createdAt),
-        loggingConfiguration: { level: 'ALL', includeExecutionData: true },
-        tracingConfiguration: { enabled: false },
-      };
+      machine.describe(stringField(body, 'executionArn')!);
+      return { ...description(), updateDate: seconds(machine.createdAt) };
     },
     StartExecution: (body) => {
       requireMachine(body.stateMachineArn);
