@@ -123,12 +123,14 @@ export async function listKeys(runtime: LocalRuntime, prefix: string): Promise<s
 // ---- local builds ----
 
 /** Every local build, from `.stepdeploy/builds/<id>/build.json`. */
+/** The local builds, oldest first (their folders are named by random ids, so the listing order means nothing). */
 export function localBuilds(home: string): Build[] {
   const dir = join(home, 'builds');
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true })
     .filter((d) => d.isDirectory() && existsSync(join(dir, d.name, 'build.json')))
-    .map((d) => JSON.parse(readFileSync(join(dir, d.name, 'build.json'), 'utf8')) as Build);
+    .map((d) => JSON.parse(readFileSync(join(dir, d.name, 'build.json'), 'utf8')) as Build)
+    .sort((a, b) => a.StartTime - b.StartTime);
 }
 
 export function buildDirCount(home: string): number {
