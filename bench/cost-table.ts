@@ -15,6 +15,8 @@ export interface Scenario {
   readonly fetchMinutes: number;
   readonly buildMinutes: number;
   readonly deployMinutes: number;
+  /** The same commits as an earlier execution: ResolveSource finds the snapshots, no fetch build runs. */
+  readonly snapshotsReused?: boolean;
 }
 
 export interface MeasuredDurations {
@@ -41,7 +43,7 @@ function kebab(placeholder: string): string {
 export function lambdaUses(machine: AslMachine, scenario: Scenario, measured: MeasuredDurations): LambdaUse[] {
   const { sizes, defaultMb } = lambdaMemoryFromInfra();
   const memory = (task: string): number => sizes[task] ?? defaultMb;
-  const invocations: Record<string, number> = { Deploy: 1 + scenario.leaseWaits, RunHook: scenario.hooks };
+  const invocations: Record<string, number> = { Deploy: 1 + scenario.leaseWaits, RunHook: scenario.hooks, ResolveSource: scenario.sources };
   const uses: LambdaUse[] = Object.entries(lambdaStates(machine)).map(([state, placeholder]) => {
     const task = kebab(placeholder);
     const measuredMs = measured.lambdaMs[state];
@@ -55,16 +57,21 @@ export function lambdaUses(machine: AslMachine, scenario: Scenario, measured: Me
     };
   });
   // EventBridge targets: deploy-complete once per deploy build; notify for 2 execution events and 2 per build.
-  const builds = scenario.sources + 2;
+  const builds = fetchBuilds(scenario) + 2;
   uses.push({ name: 'deploy-complete', memoryMb: memory('deploy-complete'), invocations: 1, durationMs: ASSUMED_MS['deploy-complete'], source: `assumed ${ASSUMED_MS['deploy-complete']} ms` });
   uses.push({ name: 'notify', memoryMb: memory('notify'), invocations: 2 + 2 * builds, durationMs: ASSUMED_MS.notify, source: `assumed ${ASSUMED_MS.notify} ms` });
   return uses;
+}
+
+function fetchBuilds(scenario: Scenario): number {
+  return scenario.snapshotsReused === true ? 0 : scenario.sources;
 }
 
 export const SCENARIOS: ReadonlyArray<Scenario> = [
   { name: 'short builds (1 min each), no waiting', sources: 2, hooks: 1, leaseWaits: 0, fetchMinutes: 1, buildMinutes: 1, deployMinutes: 1 },
   { name: 'typical: build 5 min, deploy 10 min', sources: 2, hooks: 1, leaseWaits: 0, fetchMinutes: 1, buildMinutes: 5, deployMinutes: 10 },
   { name: 'typical, waiting behind another deploy (10 lease retries)', sources: 2, hooks: 1, leaseWaits: 10, fetchMinutes: 1, buildMinutes: 5, deployMinutes: 10 },
+  { name: 'typical, same commits again (snapshots reused, no fetch build)', sources: 2, hooks: 1, leaseWaits: 0, fetchMinutes: 1, buildMinutes: 5, deployMinutes: 10, snapshotsReused: true },
   { name: 'long: build 30 min, deploy 60 min', sources: 2, hooks: 1, leaseWaits: 0, fetchMinutes: 1, buildMinutes: 30, deployMinutes: 60 },
 ];
 
@@ -73,11 +80,13 @@ export function costTable(measured: MeasuredDurations, machine: AslMachine = rea
     const transitions = countTransitions(machine, {
       mapItems: { FetchSources: scenario.sources, PostDeployHooks: scenario.hooks },
       retries: { Deploy: scenario.leaseWaits },
+      choices: { SnapshotStored: scenario.snapshotsReused === true ? 'ReuseSnapshot' : 'FetchSource' },
     }).total;
     const cost = costPerDeployment({
       transitions,
       lambdas: lambdaUses(machine, scenario, measured),
-      buildMinutes: [...Array.from({ length: scenario.sources }, () => scenario.fetchMinutes), scenario.buildMinutes, scenario.deployMinutes],
+      buildMinutes: [...Array.from({ length: fetchBuilds(scenario) }, () => scenario.fetchMinutes), scenario.buildMinutes, scenario.deployMinutes],
+      // CodePipeline runs every source action on every execution: it has no commit-level reuse.
       pipelineActions: [
         ...Array.from({ length: scenario.sources }, (_, i) => ({ name: `Source ${i + 1}`, minutes: scenario.fetchMinutes })),
         { name: 'Build (CodeBuild)', minutes: scenario.buildMinutes },

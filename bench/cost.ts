@@ -84,6 +84,8 @@ export interface RunShape {
   readonly mapItems: Readonly<Record<string, number>>;
   /** Extra attempts of a state (its Retry), e.g. Deploy's DeployLeaseBusyError waits. */
   readonly retries?: Readonly<Record<string, number>>;
+  /** The state a Choice goes to, by Choice name (SnapshotStored → ReuseSnapshot); its Default otherwise. */
+  readonly choices?: Readonly<Record<string, string>>;
 }
 
 export interface TransitionCount {
@@ -95,7 +97,8 @@ export interface TransitionCount {
 /**
  * State transitions of one successful execution: every state entered counts one, a Map's inner
  * states once per item, and each retry one more (Step Functions bills retries as transitions).
- * Follows the success path (Next) from StartAt; Catch branches are not taken.
+ * Follows the success path (Next) from StartAt, a Choice to `shape.choices` or its Default;
+ * Catch branches are not taken.
  */
 export function countTransitions(machine: AslMachine, shape: RunShape): TransitionCount {
   const byState: Record<string, number> = {};
@@ -116,11 +119,20 @@ export function countTransitions(machine: AslMachine, shape: RunShape): Transiti
         walk(inner, times * items);
       }
       for (const branch of state.Branches ?? []) walk(branch, times);
-      name = state.End === true ? undefined : state.Next;
+      name = state.End === true ? undefined : state.Type === 'Choice' ? choiceOf(name, state, shape) : state.Next;
     }
   };
   walk(machine, 1);
   return { total: Object.values(byState).reduce((a, b) => a + b, 0), byState };
+}
+
+function choiceOf(name: string, state: AslState, shape: RunShape): string {
+  const chosen = shape.choices?.[name] ?? state.Default;
+  const possible = [...(state.Choices ?? []).map((c) => c.Next), ...(state.Default ? [state.Default] : [])];
+  if (chosen === undefined || !possible.includes(chosen)) {
+    throw new Error(`Choice ${name}: say which of ${possible.join(', ')} it takes (choices.${name}), got ${String(chosen)}`);
+  }
+  return chosen;
 }
 
 /** Lambda-backed states by state name → the function placeholder they call (`${DeployFunctionArn}` → DeployFunctionArn). */

@@ -47,7 +47,7 @@ export interface PipelineStackProps extends StackProps {
 export class PipelineStack extends Stack {
   public readonly artifacts: ArtifactsBucket;
   public readonly projects: PipelineProjects;
-  public readonly taskFunctions: Readonly<Record<'validateInput' | 'combineSources' | 'runHook' | 'recordDeployment', TaskFunction>>;
+  public readonly taskFunctions: Readonly<Record<'validateInput' | 'resolveSource' | 'combineSources' | 'runHook' | 'recordDeployment', TaskFunction>>;
   public readonly deployFunction: DeployFunction;
   public readonly deployStateMachine: DeployStateMachine;
   public readonly deployCompletion: DeployCompletion;
@@ -104,6 +104,18 @@ export class PipelineStack extends Stack {
       afterBundling: (outputDir) => [`cp ${shellQuote(configPath)} ${shellQuote(join(outputDir, 'stepdeploy.config.yml'))}`],
       projectRoot,
     });
+    const resolveSource = new TaskFunction(this, 'ResolveSource', {
+      task: 'resolve-source',
+      description: "stepdeploy ResolveSource: reads a source branch's commit (git ls-refs over HTTPS) and whether its snapshot is stored",
+      timeout: timeout('ResolveSourceFunctionArn'),
+      environment: bucketEnv,
+      projectRoot,
+    });
+    // HeadObject on sources/<source>/<commit>.zip: s3:GetObject, and s3:ListBucket so that a
+    // snapshot not stored yet answers 404 rather than 403.
+    this.artifacts.grantReadObjects(resolveSource.role, SOURCES_PREFIX);
+    this.artifacts.grantList(resolveSource.role, SOURCES_PREFIX);
+    this.artifacts.acknowledgePrefixWildcard(resolveSource.role, SOURCES_PREFIX, 'checks whether sources/<source>/<commit>.zip is stored (HeadObject).');
     const combineSources = new TaskFunction(this, 'CombineSources', {
       task: 'combine-sources',
       description: 'stepdeploy CombineConfigAndCode: streams the source snapshots into source.zip with its manifest',
@@ -151,7 +163,7 @@ export class PipelineStack extends Stack {
     this.artifacts.grantWriteKeys(recordDeployment.role, ...Object.keys(recordKeys));
     this.artifacts.grantList(recordDeployment.role, DEPLOYMENTS_PREFIX);
     for (const [pattern, why] of Object.entries(recordKeys)) this.artifacts.acknowledgeKeyWildcard(recordDeployment.role, pattern, why);
-    this.taskFunctions = { validateInput, combineSources, runHook, recordDeployment };
+    this.taskFunctions = { validateInput, resolveSource, combineSources, runHook, recordDeployment };
 
     this.deployFunction = new DeployFunction(this, 'Deploy', {
       artifacts: this.artifacts,
@@ -166,6 +178,7 @@ export class PipelineStack extends Stack {
       ArtifactsBucket: this.artifacts.bucketName,
       ValidateInputFunctionArn: validateInput.function.functionArn,
       CombineSourcesFunctionArn: combineSources.function.functionArn,
+      ResolveSourceFunctionArn: resolveSource.function.functionArn,
       RunHookFunctionArn: runHook.function.functionArn,
       RecordDeploymentFunctionArn: recordDeployment.function.functionArn,
       DeployFunctionArn: this.deployFunction.task.function.functionArn,

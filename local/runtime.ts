@@ -70,6 +70,7 @@ type LambdaHandler = (event: unknown) => Promise<unknown>;
 const FUNCTIONS = {
   ValidateInputFunctionArn: 'validate-input',
   CombineSourcesFunctionArn: 'combine-sources',
+  ResolveSourceFunctionArn: 'resolve-source',
   RunHookFunctionArn: 'run-hook',
   RecordDeploymentFunctionArn: 'record-deployment',
   DeployFunctionArn: 'deploy',
@@ -87,6 +88,7 @@ function localSubstitutions(config: PipelineConfig): Substitutions {
     ArtifactsBucket: artifactsBucketName(config),
     ValidateInputFunctionArn: fn(FUNCTIONS.ValidateInputFunctionArn),
     CombineSourcesFunctionArn: fn(FUNCTIONS.CombineSourcesFunctionArn),
+    ResolveSourceFunctionArn: fn(FUNCTIONS.ResolveSourceFunctionArn),
     RunHookFunctionArn: fn(FUNCTIONS.RunHookFunctionArn),
     RecordDeploymentFunctionArn: fn(FUNCTIONS.RecordDeploymentFunctionArn),
     DeployFunctionArn: fn(FUNCTIONS.DeployFunctionArn),

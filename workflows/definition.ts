@@ -14,6 +14,7 @@ export const SUBSTITUTION_NAMES = [
   'ArtifactsBucket',
   'ValidateInputFunctionArn',
   'CombineSourcesFunctionArn',
+  'ResolveSourceFunctionArn',
   'RunHookFunctionArn',
   'RecordDeploymentFunctionArn',
   'DeployFunctionArn',
@@ -33,6 +34,9 @@ export const TOP_LEVEL_STATES = [
   'PostDeployHooks',
   'RecordDeployment',
 ] as const;
+
+/** The states of one FetchSources iteration: a stored snapshot takes ReuseSnapshot, else FetchSource + DescribeSnapshot. */
+export const FETCH_ITERATION_STATES = ['ResolveSource', 'SnapshotStored', 'ReuseSnapshot', 'FetchSource', 'DescribeSnapshot'] as const;
 
 const PLACEHOLDER = /\$\{([A-Za-z0-9_]+)\}/g;
 

@@ -28,7 +28,7 @@ const eventSchema = z.object({
         branch: z.string().min(1),
         path: artifactPath,
         commit: z.string().regex(/^[0-9a-f]{7,64}$/, 'must be a git commit id'),
-        fetchBuildId: z.string(),
+        fetchBuildId: z.string().min(1).nullable(),
         snapshotKey: z.string().min(1),
       }),
     )

@@ -13,7 +13,7 @@ const fetchedSourceSchema = z
     branch: z.string().min(1),
     path: z.string().min(1),
     commit: z.string().min(1),
-    fetchBuildId: z.string().min(1),
+    fetchBuildId: z.string().min(1).nullable(),
     snapshotKey: z.string().min(1),
   })
   .strict();

@@ -42,13 +42,25 @@ export interface ValidateInputEvent {
   readonly execution: string;
 }
 
-/** One FetchSources iteration's output (the DescribeSnapshot Pass state). */
+/** ResolveSource's output: the branch's commit, read before any clone, and whether its snapshot is stored. */
+export interface ResolvedSource {
+  /** null when the repository could not be read before the fetch: the fetch build resolves it. */
+  readonly commit: string | null;
+  /** What FetchSource fetches: the commit when resolved (pinned), else the branch. */
+  readonly sourceVersion: string;
+  /** true: sources/<source>/<commit>.zip exists and FetchSource is skipped. */
+  readonly snapshotStored: boolean;
+  readonly snapshotKey: string | null;
+}
+
+/** One FetchSources iteration's output (the DescribeSnapshot or ReuseSnapshot Pass state). */
 export interface FetchedSource {
   readonly name: string;
   readonly branch: string;
   readonly path: string;
   readonly commit: string;
-  readonly fetchBuildId: string;
+  /** The build that fetched the snapshot; null when an earlier execution's snapshot was reused. */
+  readonly fetchBuildId: string | null;
   /** sources/<source>/<commit>.zip */
   readonly snapshotKey: string;
 }

@@ -6,13 +6,24 @@ import { summarize } from '../../bench/stats';
 describe('bench: cost per deployment from the ASL', () => {
   const machine = readAsl();
 
-  test('counts 7 + 2 per source + 1 per hook transitions, plus one per lease wait', () => {
+  test('counts 7 + 4 per fetched source (3 per reused one) + 1 per hook transitions, plus one per lease wait', () => {
     const base = countTransitions(machine, { mapItems: { FetchSources: 2, PostDeployHooks: 1 } });
     const waited = countTransitions(machine, { mapItems: { FetchSources: 2, PostDeployHooks: 1 }, retries: { Deploy: 10 } });
+    const reused = countTransitions(machine, { mapItems: { FetchSources: 2, PostDeployHooks: 1 }, choices: { SnapshotStored: 'ReuseSnapshot' } });
 
-    expect(base.total).toBe(12);
-    expect(base.byState).toMatchObject({ FetchSource: 2, DescribeSnapshot: 2, RunHook: 1, Deploy: 1 });
-    expect(waited.total).toBe(22);
+    expect(base.total).toBe(16);
+    expect(base.byState).toMatchObject({ ResolveSource: 2, SnapshotStored: 2, FetchSource: 2, DescribeSnapshot: 2, RunHook: 1, Deploy: 1 });
+    expect(base.byState).not.toHaveProperty('ReuseSnapshot');
+    expect(waited.total).toBe(26);
+    expect(reused.total).toBe(14);
+    expect(reused.byState).toMatchObject({ ResolveSource: 2, SnapshotStored: 2, ReuseSnapshot: 2 });
+    expect(reused.byState).not.toHaveProperty('FetchSource');
+  });
+
+  test('a Choice must be told a branch it has', () => {
+    expect(() => countTransitions(machine, { mapItems: { FetchSources: 1, PostDeployHooks: 0 }, choices: { SnapshotStored: 'Deploy' } })).toThrow(
+      'Choice SnapshotStored: say which of ReuseSnapshot, FetchSource it takes (choices.SnapshotStored), got Deploy',
+    );
   });
 
   test('the definition has no loop, so transitions do not grow with build duration', () => {
@@ -45,11 +56,15 @@ describe('bench: cost per deployment from the ASL', () => {
   test('the table keeps Step Functions flat while CodePipeline grows with build minutes', () => {
     const table = costTable({ lambdaMs: { ValidateInput: 5, CombineConfigAndCode: 50, RecordDeployment: 50, Deploy: 40 } });
 
-    const [short, typical, waiting, long] = table.rows;
+    const [short, typical, waiting, reused, long] = table.rows;
     expect(short!.transitions).toBe(typical!.transitions);
     expect(long!.cost.stepFunctions).toBe(short!.cost.stepFunctions);
     expect(waiting!.transitions).toBe(typical!.transitions + 10);
     expect(long!.cost.codePipeline).toBeGreaterThan(short!.cost.codePipeline);
+    // Same commits again: one transition fewer per source, and no fetch build minutes.
+    expect(reused!.transitions).toBe(typical!.transitions - 2);
+    expect(reused!.cost.codeBuildMinutes).toBe(typical!.cost.codeBuildMinutes - 2);
+    expect(reused!.cost.codePipeline).toBe(typical!.cost.codePipeline);
     expect(table.text).toContain('| typical: build 5 min, deploy 10 min |');
   });
 });

@@ -9,6 +9,7 @@ import type { Build } from '../../local/codebuild';
 import type { EventBridgeEvent } from '../../local/events';
 import type { HistoryEvent } from '../../local/history';
 import type { LocalRuntime } from '../../local/runtime';
+import { FETCH_ITERATION_STATES } from '../../workflows/definition';
 
 /**
  * Helpers for the reliability tests (test/reliability/): reading what the local runtime did —
@@ -25,7 +26,7 @@ export function enteredStates(events: ReadonlyArray<HistoryEvent>): string[] {
 
 /** The top-level states entered, in order: what a person sees in the console graph. */
 export function topLevelStatesEntered(events: ReadonlyArray<HistoryEvent>): string[] {
-  return enteredStates(events).filter((s) => !['FetchSource', 'DescribeSnapshot', 'RunHook'].includes(s));
+  return enteredStates(events).filter((s) => !([...FETCH_ITERATION_STATES, 'RunHook'] as string[]).includes(s));
 }
 
 /** The history from the last ExecutionRedriven event on (it included). */

@@ -180,8 +180,8 @@ describe('task functions', () => {
     RecordDeploymentFunctionArn: () => id('AWS::Lambda::Function', 'RecordDeployment'),
   } as const;
 
-  test('seven functions on Node.js 22 with X-Ray active and their own log groups', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 7);
+  test('eight functions on Node.js 22 with X-Ray active and their own log groups', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 8);
     for (const fn of Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function')) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -221,7 +221,7 @@ describe('task functions', () => {
     expect(code).toMatch(/require\("@aws-sdk\/client-s3"\)/);
   });
 
-  test('combine-sources and record-deployment reach only their prefixes and keys', () => {
+  test('resolve-source, combine-sources and record-deployment reach only their prefixes and keys', () => {
     const s3Statements = (prefix: string) =>
       statementsOfRole(id('AWS::IAM::Role', prefix))
         .filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')))
@@ -242,6 +242,11 @@ describe('task functions', () => {
       { actions: ['s3:GetObject'], resource: recordKeys, condition: undefined },
       { actions: ['s3:PutObject'], resource: recordKeys, condition: undefined },
       { actions: ['s3:ListBucket'], resource: arnOf(bucketId()), condition: { StringLike: { 's3:prefix': ['deployments/*'] } } },
+    ]);
+    // HeadObject on a snapshot key: read, and list so that a missing snapshot is a 404, not a 403.
+    expect(s3Statements('ResolveSourceRole')).toEqual([
+      { actions: ['s3:GetObject', 's3:GetObjectVersion'], resource: objectArn('sources/'), condition: undefined },
+      { actions: ['s3:ListBucket'], resource: arnOf(bucketId()), condition: { StringLike: { 's3:prefix': ['sources/*'] } } },
     ]);
     expect(s3Statements('ValidateInputRole')).toEqual([]);
     expect(s3Statements('RunHookRole')).toEqual([]);
@@ -397,6 +402,7 @@ describe('state machine', () => {
       ArtifactsBucket: { Ref: bucketId() },
       ValidateInputFunctionArn: arnOf(id('AWS::Lambda::Function', 'ValidateInput')),
       CombineSourcesFunctionArn: arnOf(id('AWS::Lambda::Function', 'CombineSources')),
+      ResolveSourceFunctionArn: arnOf(id('AWS::Lambda::Function', 'ResolveSource')),
       RunHookFunctionArn: arnOf(id('AWS::Lambda::Function', 'RunHook')),
       RecordDeploymentFunctionArn: arnOf(id('AWS::Lambda::Function', 'RecordDeployment')),
       DeployFunctionArn: arnOf(id('AWS::Lambda::Function', 'DeployFunction')),
@@ -435,9 +441,9 @@ describe('state machine', () => {
     });
   });
 
-  test('its role may invoke the five task functions, run the fetch and build builds (.sync) and manage the .sync events rule', () => {
+  test('its role may invoke the six task functions, run the fetch and build builds (.sync) and manage the .sync events rule', () => {
     const statements = statementsOfRole(id('AWS::IAM::Role', 'StateMachineRole'));
-    const fnIds = ['ValidateInput', 'CombineSources', 'RunHook', 'RecordDeployment', 'DeployFunction'].map((p) => id('AWS::Lambda::Function', p));
+    const fnIds = ['ValidateInput', 'ResolveSource', 'CombineSources', 'RunHook', 'RecordDeployment', 'DeployFunction'].map((p) => id('AWS::Lambda::Function', p));
     expect(statements).toEqual(
       expect.arrayContaining([
         expect.objectContaining({

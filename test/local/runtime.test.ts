@@ -2,8 +2,9 @@ import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { startExampleRuntime, type TestRuntime } from '../helpers/local-runtime';
+import { pushCommit } from '../helpers/reliability';
 import type { HistoryEvent } from '../../local/history';
-import { TOP_LEVEL_STATES } from '../../workflows/definition';
+import { FETCH_ITERATION_STATES, TOP_LEVEL_STATES } from '../../workflows/definition';
 import type { EventBridgeEvent } from '../../local/events';
 
 let t: TestRuntime;
@@ -48,7 +49,7 @@ describe('local runtime: the deploy state machine on the example', () => {
     expect(current.sources).toEqual(output.fetched.map((s: any) => ({ name: s.name, branch: s.branch, commit: s.commit })));
     expect(existsSync(join(t.runtime.home, 'targets', 'acceptance', 'service.json'))).toBe(true);
     const states = enteredStates(t.runtime.machine.history(record.executionArn));
-    expect(states.filter((s) => !['FetchSource', 'DescribeSnapshot', 'RunHook'].includes(s))).toEqual([...TOP_LEVEL_STATES]);
+    expect(states.filter((s) => !([...FETCH_ITERATION_STATES, 'RunHook'] as string[]).includes(s))).toEqual([...TOP_LEVEL_STATES]);
     // While a build runs, history already names it (TaskSubmitted), as on AWS.
     const submitted = t.runtime.machine
       .history(record.executionArn)
@@ -64,6 +65,41 @@ describe('local runtime: the deploy state machine on the example', () => {
       .map((e) => JSON.parse((e.taskSucceededEventDetails as { output: string }).output));
     expect(succeeded.find((o) => o.Build?.ProjectName === 'stepdeploy-example-build')?.Build.BuildStatus).toBe('SUCCEEDED');
     expect(succeeded.find((o) => o.Payload?.environment === 'acceptance')).toMatchObject({ StatusCode: 200, Payload: { execution: 'acceptance-e2e-1' } });
+  });
+
+  test('the same commits again reuse the stored snapshots without a fetch build; a new commit is fetched at that commit', async () => {
+    const first = await t.run('acceptance-reuse-1', { environment: 'acceptance', branches: { app: 'feature/cloudformationchange' } });
+    expect(first.status).toBe('SUCCEEDED');
+    const buildsBefore = buildCount();
+
+    const again = await t.run('acceptance-reuse-2', { environment: 'acceptance', branches: { app: 'feature/cloudformationchange' } });
+    expect(again.status).toBe('SUCCEEDED');
+    const history = t.runtime.machine.history(again.executionArn);
+    const entered = enteredStates(history);
+    expect(entered.filter((s) => s === 'ReuseSnapshot')).toHaveLength(2);
+    expect(entered).not.toContain('FetchSource');
+    // Only BuildTemplates and Deploy built: no fetch build ran.
+    expect(buildCount() - buildsBefore).toBe(2);
+    const fetched = (record: typeof first) => JSON.parse(record.output!).fetched;
+    expect(fetched(again).map((s: any) => [s.name, s.commit, s.snapshotKey, s.fetchBuildId])).toEqual(
+      fetched(first).map((s: any) => [s.name, s.commit, s.snapshotKey, null]),
+    );
+
+    // The branch moves: ResolveSource sees the new commit, and FetchSource is pinned to it.
+    const appRepo = join(t.runtime.home, 'example-repos', 'app.git');
+    const moved = pushCommit(appRepo, 'feature/cloudformationchange', 'NOTES.md', 'a new commit\n');
+    const third = await t.run('acceptance-reuse-3', { environment: 'acceptance', branches: { app: 'feature/cloudformationchange' } });
+    expect(third.status).toBe('SUCCEEDED');
+    const thirdStates = enteredStates(t.runtime.machine.history(third.executionArn));
+    expect(thirdStates.filter((s) => s === 'FetchSource')).toHaveLength(1);
+    expect(thirdStates.filter((s) => s === 'ReuseSnapshot')).toHaveLength(1);
+    const fetchBuild = t.runtime.machine
+      .history(third.executionArn)
+      .filter((e) => e.type === 'TaskSucceeded')
+      .map((e) => JSON.parse((e.taskSucceededEventDetails as { output: string }).output))
+      .find((o) => o.Build?.ProjectName === 'stepdeploy-example-fetch')?.Build;
+    expect(fetchBuild).toMatchObject({ SourceVersion: moved, ResolvedSourceVersion: moved });
+    expect(fetched(third).find((s: any) => s.name === 'app')).toMatchObject({ commit: moved, snapshotKey: `sources/app/${moved}.zip` });
   });
 
   test('fails at BuildTemplates while the build is broken; redrive completes it without fetching or combining again', async () => {

@@ -110,6 +110,7 @@ describe('workflows/deploy-pipeline.asl.json', () => {
     const resources = Object.fromEntries(allStates(definition).filter(({ state }) => state.Resource).map(({ name, state }) => [name, state.Resource]));
     expect(resources).toEqual({
       ValidateInput: 'arn:aws:states:::lambda:invoke',
+      ResolveSource: 'arn:aws:states:::lambda:invoke',
       FetchSource: 'arn:aws:states:::codebuild:startBuild.sync',
       CombineConfigAndCode: 'arn:aws:states:::lambda:invoke',
       BuildTemplates: 'arn:aws:states:::codebuild:startBuild.sync',

@@ -1,0 +1,91 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { listServerRefs } from 'isomorphic-git';
+import nodeHttp from 'isomorphic-git/http/node';
+import type { SourceType } from '../shared/config';
+
+/**
+ * The commit a branch points to in a remote repository, read without cloning it — what
+ * `git ls-remote <repository> refs/heads/<branch>` prints.
+ *
+ * - `found`: the repository answered with the branch's commit;
+ * - `missing`: the repository answered, and has no such branch;
+ * - `unknown`: no answer (no credentials for a private repository, a network error, a source type
+ *   this cannot read). The caller fetches by branch as before: resolution only saves work.
+ */
+export type BranchLookup =
+  | { readonly kind: 'found'; readonly commit: string }
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'unknown'; readonly reason: string };
+
+export type ReadBranch = (repository: string, sourceType: SourceType, branch: string) => Promise<BranchLookup>;
+
+const COMMIT = /^[0-9a-f]{40}$/;
+const LS_REMOTE_TIMEOUT_MS = 20_000;
+
+/**
+ * The smart-HTTP source types: git's own protocol over HTTPS (protocol v2 `ls-refs` with a
+ * ref-prefix, so the server sends one ref, not all of them). Without credentials this answers for
+ * public repositories; a private one answers 401 and the lookup is `unknown`.
+ * CodeCommit needs SigV4-signed git credentials: not read here (its GetBranch API would be).
+ */
+const HTTP_TYPES: ReadonlySet<SourceType> = new Set(['GITHUB', 'GITHUB_ENTERPRISE', 'GITLAB', 'GITLAB_SELF_MANAGED', 'BITBUCKET']);
+
+export interface ReadBranchDeps {
+  /** isomorphic-git's HTTP client; tests give a recorded server. @default isomorphic-git/http/node */
+  readonly http?: Parameters<typeof listServerRefs>[0]['http'];
+}
+
+export function branchReader(deps: ReadBranchDeps = {}): ReadBranch {
+  return async (repository, sourceType, branch) => {
+    const ref = `refs/heads/${branch}`;
+    if (sourceType === 'LOCAL_GIT') return lsRemoteLocal(repository, ref);
+    if (HTTP_TYPES.has(sourceType) && /^https?:\/\//.test(repository)) return lsRefsHttp(repository, ref, deps);
+    return { kind: 'unknown', reason: `${sourceType} repositories are not resolved before the fetch` };
+  };
+}
+
+async function lsRefsHttp(repository: string, ref: string, deps: ReadBranchDeps): Promise<BranchLookup> {
+  try {
+    const refs = await listServerRefs({ http: deps.http ?? nodeHttp, url: repository, protocolVersion: 2, prefix: ref });
+    // The prefix refs/heads/a also matches refs/heads/a/b: keep the exact ref.
+    return lookupOf(refs.filter((r) => r.ref === ref).map((r) => r.oid));
+  } catch (err) {
+    return { kind: 'unknown', reason: `${repository} did not list its branches: ${(err as Error).message}` };
+  }
+}
+
+/**
+ * A repository on this machine (the local runtime): real git, no shell. The branch passed the
+ * branch-name rule already and sits after `--` inside `refs/heads/…`, so git can never read it as
+ * an option.
+ */
+function lsRemoteLocal(repository: string, ref: string): Promise<BranchLookup> {
+  const path = repository.startsWith('file://') ? fileURLToPath(repository) : repository;
+  return new Promise((resolve) => {
+    execFile(
+      'git',
+      ['ls-remote', '--', path, ref],
+      { timeout: LS_REMOTE_TIMEOUT_MS, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' }, maxBuffer: 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error) {
+          resolve({ kind: 'unknown', reason: `git ls-remote ${path} failed: ${stderr.trim().split('\n')[0] || error.message}` });
+          return;
+        }
+        const commits = stdout
+          .split('\n')
+          .map((line) => line.split('\t'))
+          .filter(([, name]) => name === ref)
+          .map(([oid]) => oid ?? '');
+        resolve(lookupOf(commits));
+      },
+    );
+  });
+}
+
+function lookupOf(commits: ReadonlyArray<string>): BranchLookup {
+  const [commit] = commits;
+  if (commit === undefined) return { kind: 'missing' };
+  if (!COMMIT.test(commit)) return { kind: 'unknown', reason: `the repository answered ${JSON.stringify(commit)}, not a commit id` };
+  return { kind: 'found', commit };
+}

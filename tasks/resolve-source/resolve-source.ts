@@ -1,0 +1,52 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { branchNameViolation } from '../shared/branch-name';
+import type { PlannedSource, ResolvedSource } from '../shared/contracts';
+import { headObject } from '../shared/s3';
+import { SourceBranchNotFoundError } from './errors';
+import type { ReadBranch } from './remote-refs';
+
+export interface ResolveSourceDeps {
+  readonly s3: S3Client;
+  readonly bucket: string;
+  readonly readBranch: ReadBranch;
+  /** Where a line about the outcome goes (CloudWatch Logs on Lambda). @default console.log */
+  readonly log?: (line: string) => void;
+}
+
+export function snapshotKeyOf(source: string, commit: string): string {
+  return `sources/${source}/${commit}.zip`;
+}
+
+/**
+ * ResolveSource: the commit a source's branch points to, before anything is cloned, and whether
+ * its snapshot `sources/<source>/<commit>.zip` is already stored — a second deployment of the
+ * same commit then skips the fetch build. The fetch build, when it runs, is pinned to the
+ * resolved commit, so that the snapshot is of the commit resolved here even if the branch
+ * moves in between.
+ *
+ * When the repository cannot be read from here (private repository without credentials for
+ * this function, CodeCommit, a network error) the fetch build runs at the branch, as it would
+ * without this state: resolution saves work, it is never needed for a deployment to proceed.
+ */
+export async function resolveSource(source: PlannedSource, deps: ResolveSourceDeps): Promise<ResolvedSource> {
+  const log = deps.log ?? ((line: string) => console.log(line));
+  // ValidateInput checked the branch already; checked again because it reaches git's arguments.
+  const violation = branchNameViolation(source.branch);
+  if (violation !== undefined) throw new Error(`source ${source.name}: branch ${JSON.stringify(source.branch)} ${violation}`);
+
+  const lookup = await deps.readBranch(source.repository, source.sourceType, source.branch);
+  if (lookup.kind === 'missing') {
+    throw new SourceBranchNotFoundError(
+      `source ${source.name}: branch ${JSON.stringify(source.branch)} does not exist in ${source.repository}; ` +
+        'push it, or start the deployment with another branch',
+    );
+  }
+  if (lookup.kind === 'unknown') {
+    log(`source ${source.name}: ${lookup.reason}; fetching branch ${source.branch}`);
+    return { commit: null, sourceVersion: source.branch, snapshotStored: false, snapshotKey: null };
+  }
+  const snapshotKey = snapshotKeyOf(source.name, lookup.commit);
+  const stored = (await headObject(deps.s3, deps.bucket, snapshotKey)) !== undefined;
+  log(`source ${source.name}: ${source.branch} is ${lookup.commit}; ${stored ? `reusing s3://${deps.bucket}/${snapshotKey}` : 'fetching it'}`);
+  return { commit: lookup.commit, sourceVersion: lookup.commit, snapshotStored: stored, snapshotKey: stored ? snapshotKey : null };
+}

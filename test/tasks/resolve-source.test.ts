@@ -1,0 +1,212 @@
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HeadObjectCommand, NotFound, S3Client } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import type { PlannedSource } from '../../tasks/shared/contracts';
+import { SourceBranchNotFoundError } from '../../tasks/resolve-source/errors';
+import { branchReader } from '../../tasks/resolve-source/remote-refs';
+import { resolveSource, type ResolveSourceDeps } from '../../tasks/resolve-source/resolve-source';
+
+const GIT_ENV = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'resolve test',
+  GIT_AUTHOR_EMAIL: 'test@stepdeploy.invalid',
+  GIT_COMMITTER_NAME: 'resolve test',
+  GIT_COMMITTER_EMAIL: 'test@stepdeploy.invalid',
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_CONFIG_GLOBAL: '/dev/null',
+};
+
+function git(cwd: string, args: string[]): string {
+  return execFileSync('git', args, { cwd, encoding: 'utf8', env: GIT_ENV, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}
+
+/** A bare repository `<root>/app.git` with main, feature/x and feature/x-two, one commit each. */
+function makeRepository(root: string): { bare: string; commits: Record<string, string> } {
+  const work = join(root, 'work');
+  const bare = join(root, 'app.git');
+  execFileSync('git', ['init', '-q', '--bare', '-b', 'main', bare], { env: GIT_ENV });
+  execFileSync('git', ['init', '-q', '-b', 'main', work], { env: GIT_ENV });
+  const commits: Record<string, string> = {};
+  for (const branch of ['main', 'feature/x', 'feature/x-two']) {
+    git(work, ['checkout', '-q', '-B', branch]);
+    writeFileSync(join(work, 'file.txt'), branch);
+    git(work, ['add', '.']);
+    git(work, ['commit', '-q', '-m', branch]);
+    commits[branch] = git(work, ['rev-parse', 'HEAD']);
+    git(work, ['push', '-q', bare, `HEAD:refs/heads/${branch}`]);
+  }
+  return { bare, commits };
+}
+
+/** Real git's smart HTTP server (git http-backend as CGI), protocol v2 included. */
+async function serveOverHttp(projectRoot: string): Promise<{ server: Server; base: string; requests: string[] }> {
+  const requests: string[] = [];
+  const backend = join(execFileSync('git', ['--exec-path'], { encoding: 'utf8' }).trim(), 'git-http-backend');
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    requests.push(`${req.method} ${url.pathname}`);
+    const cgi = spawn(backend, [], {
+      env: {
+        ...GIT_ENV,
+        GIT_PROJECT_ROOT: projectRoot,
+        GIT_HTTP_EXPORT_ALL: '1',
+        PATH_INFO: url.pathname,
+        QUERY_STRING: url.search.slice(1),
+        REQUEST_METHOD: req.method ?? 'GET',
+        CONTENT_TYPE: req.headers['content-type'] ?? '',
+        GIT_PROTOCOL: String(req.headers['git-protocol'] ?? ''),
+        REMOTE_ADDR: '127.0.0.1',
+      },
+    });
+    req.pipe(cgi.stdin);
+    const chunks: Buffer[] = [];
+    cgi.stdout.on('data', (c: Buffer) => chunks.push(c));
+    cgi.on('close', () => {
+      const out = Buffer.concat(chunks);
+      const split = out.indexOf('\r\n\r\n');
+      const head = out.subarray(0, split).toString('latin1');
+      const headers: Record<string, string> = {};
+      let status = 200;
+      for (const line of head.split('\r\n')) {
+        const [name, ...rest] = line.split(':');
+        if (name === undefined || rest.length === 0) continue;
+        if (name.toLowerCase() === 'status') status = Number(rest.join(':').trim().split(' ')[0]);
+        else headers[name] = rest.join(':').trim();
+      }
+      res.writeHead(status, headers).end(out.subarray(split + 4));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
+}
+
+const s3Mock = mockClient(S3Client);
+let root: string;
+let repo: { bare: string; commits: Record<string, string> };
+let lines: string[];
+
+function deps(overrides: Partial<ResolveSourceDeps> = {}): ResolveSourceDeps {
+  return { s3: new S3Client({ region: 'us-east-1' }), bucket: 'artifacts', readBranch: branchReader(), log: (l) => lines.push(l), ...overrides };
+}
+
+function source(overrides: Partial<PlannedSource> = {}): PlannedSource {
+  return { name: 'app', branch: 'main', repository: repo.bare, sourceType: 'LOCAL_GIT', path: '.', ...overrides };
+}
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'stepdeploy-resolve-'));
+  repo = makeRepository(root);
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+beforeEach(() => {
+  lines = [];
+  s3Mock.reset();
+  s3Mock.on(HeadObjectCommand).rejects(new NotFound({ message: 'not found', $metadata: { httpStatusCode: 404 } }));
+});
+
+describe('resolveSource with a repository on this machine (git ls-remote)', () => {
+  it('pins the fetch to the commit the branch points to when no snapshot is stored', async () => {
+    await expect(resolveSource(source({ branch: 'feature/x' }), deps())).resolves.toEqual({
+      commit: repo.commits['feature/x'],
+      sourceVersion: repo.commits['feature/x'],
+      snapshotStored: false,
+      snapshotKey: null,
+    });
+    expect(s3Mock.commandCalls(HeadObjectCommand)[0]!.args[0].input).toEqual({
+      Bucket: 'artifacts',
+      Key: `sources/app/${repo.commits['feature/x']}.zip`,
+    });
+  });
+
+  it('reuses the stored snapshot of that commit', async () => {
+    s3Mock.on(HeadObjectCommand).resolves({ ContentLength: 10, ETag: '"e"' });
+    const resolved = await resolveSource(source(), deps());
+    expect(resolved).toEqual({
+      commit: repo.commits.main,
+      sourceVersion: repo.commits.main,
+      snapshotStored: true,
+      snapshotKey: `sources/app/${repo.commits.main}.zip`,
+    });
+    expect(lines.join('\n')).toContain(`reusing s3://artifacts/sources/app/${repo.commits.main}.zip`);
+  });
+
+  it('fails with SourceBranchNotFoundError naming the branch, the repository and the fix when the branch does not exist', async () => {
+    const missing = resolveSource(source({ branch: 'feature' }), deps());
+    await expect(missing).rejects.toBeInstanceOf(SourceBranchNotFoundError);
+    await expect(missing).rejects.toThrow(`source app: branch "feature" does not exist in ${repo.bare}; push it, or start the deployment with another branch`);
+  });
+
+  it('falls back to fetching the branch when the repository cannot be read', async () => {
+    const resolved = await resolveSource(source({ repository: join(root, 'nowhere.git') }), deps());
+    expect(resolved).toEqual({ commit: null, sourceVersion: 'main', snapshotStored: false, snapshotKey: null });
+    expect(lines.join('\n')).toMatch(/git ls-remote .*nowhere\.git failed: .*; fetching branch main/);
+    expect(s3Mock.commandCalls(HeadObjectCommand)).toHaveLength(0);
+  });
+
+  it.each(['$(touch pwned)', 'x;touch pwned', '`touch pwned`', '--upload-pack=touch pwned', '-x'])(
+    'never hands the hostile branch %j to git',
+    async (branch) => {
+      const cwd = process.cwd();
+      const scratch = mkdtempSync(join(tmpdir(), 'stepdeploy-hostile-'));
+      process.chdir(scratch);
+      try {
+        await expect(resolveSource(source({ branch }), deps())).rejects.toThrow(`source app: branch ${JSON.stringify(branch)}`);
+        expect(existsSync(join(scratch, 'pwned'))).toBe(false);
+      } finally {
+        process.chdir(cwd);
+        rmSync(scratch, { recursive: true, force: true });
+      }
+    },
+  );
+});
+
+describe('resolveSource over git smart HTTP (protocol v2 ls-refs)', () => {
+  let http: Awaited<ReturnType<typeof serveOverHttp>>;
+  beforeAll(async () => {
+    http = await serveOverHttp(root);
+  });
+  afterAll(async () => {
+    http.server.closeAllConnections();
+    await new Promise<void>((resolve) => http.server.close(() => resolve()));
+  });
+
+  it('reads the exact branch, not another branch it is a prefix of', async () => {
+    const resolved = await resolveSource(source({ branch: 'feature/x', repository: `${http.base}/app.git`, sourceType: 'GITLAB_SELF_MANAGED' }), deps());
+    expect(resolved.commit).toBe(repo.commits['feature/x']);
+    // Discovery, then one ls-refs command: no pack, no clone.
+    expect(http.requests).toEqual(['GET /app.git/info/refs', 'POST /app.git/git-upload-pack']);
+  });
+
+  it('answers SourceBranchNotFoundError when the server lists no such branch', async () => {
+    await expect(
+      resolveSource(source({ branch: 'feature', repository: `${http.base}/app.git`, sourceType: 'GITLAB_SELF_MANAGED' }), deps()),
+    ).rejects.toBeInstanceOf(SourceBranchNotFoundError);
+  });
+
+  it('falls back to the branch when the server refuses (a private repository without credentials)', async () => {
+    const refusing = createServer((_req, res) => res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="git"' }).end('auth required'));
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/private.git`;
+      const resolved = await resolveSource(source({ repository: url, sourceType: 'GITHUB_ENTERPRISE' }), deps());
+      expect(resolved).toEqual({ commit: null, sourceVersion: 'main', snapshotStored: false, snapshotKey: null });
+      expect(lines.join('\n')).toContain(`${url} did not list its branches`);
+    } finally {
+      refusing.close();
+    }
+  });
+});
+
+it('does not try CodeCommit (its git needs SigV4 credentials): the fetch build resolves the branch', async () => {
+  const resolved = await resolveSource(
+    source({ repository: 'https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/app', sourceType: 'CODECOMMIT' }),
+    deps(),
+  );
+  expect(resolved).toEqual({ commit: null, sourceVersion: 'main', snapshotStored: false, snapshotKey: null });
+  expect(lines).toEqual(['source app: CODECOMMIT repositories are not resolved before the fetch; fetching branch main']);
+});
