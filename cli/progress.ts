@@ -1,4 +1,7 @@
+import { describeCause } from '../tasks/shared/describe-cause';
 import { durationOf, formatDuration, type ExecutionGraph, type StateStatus } from './graph';
+
+export { describeCause };
 
 /**
  * Prints an execution's progress as lines, one per change of a state or Map iteration: readable
@@ -27,24 +30,6 @@ function oneLine(text: string | undefined, max = 300): string {
   if (!text) return '';
   const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length > max ? `${flat.slice(0, max - 3)}...` : flat;
-}
-
-/** A Lambda error's cause is JSON with errorMessage; a build's cause is the Build JSON: show what a person needs. */
-export function describeCause(cause: string | undefined): string {
-  if (!cause) return '';
-  try {
-    const parsed = JSON.parse(cause) as { errorMessage?: string; Build?: { BuildStatus?: string; CurrentPhase?: string; Phases?: Array<{ PhaseType?: string; PhaseStatus?: string; Contexts?: Array<{ Message?: string }> }> } };
-    if (parsed.errorMessage) return parsed.errorMessage;
-    const build = parsed.Build;
-    if (build) {
-      const failed = build.Phases?.find((p) => p.PhaseStatus && p.PhaseStatus !== 'SUCCEEDED');
-      const message = failed?.Contexts?.map((c) => c.Message).filter(Boolean).join('; ');
-      return `build ${build.BuildStatus ?? ''}${failed ? ` in ${failed.PhaseType}` : ''}${message ? `: ${message}` : ''}`;
-    }
-  } catch {
-    // not JSON: shown as it is
-  }
-  return cause;
 }
 
 export function statusLine(indent: string, status: StateStatus, label: string, duration: string, detail = ''): string {

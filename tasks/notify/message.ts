@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { BuildStateChange, ExecutionStatusChange } from '../shared/eventbridge-events';
+import { describeCause } from '../shared/describe-cause';
 
 /** One source as a message shows it: `branch@shortsha`, or just the branch before it is fetched. */
 export interface SourceRef {
@@ -82,7 +83,7 @@ function shorten(text: string): string {
 }
 
 function errorText(error: string | null | undefined, cause: string | null | undefined): string | undefined {
-  const text = [error, cause].filter((part) => part).join(': ');
+  const text = [error, cause ? describeCause(cause) : cause].filter((part) => part).join(': ');
   return text === '' ? undefined : shorten(text);
 }
 

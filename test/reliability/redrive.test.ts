@@ -91,7 +91,7 @@ async function failThenRedrive(name: string, input: unknown, state: string, expe
 }
 
 describe('failure and redrive, per step', () => {
-  test('fetch: a branch not pushed yet fails FetchSources; once pushed, redrive fetches and completes without validating again', async () => {
+  test('fetch: a branch not pushed yet fails FetchSources (at ResolveSource); once pushed, redrive fetches and completes without validating again', async () => {
     const appRepo = join(t.dir, '.stepdeploy', 'example-repos', 'app.git');
     let pushed = '';
 
@@ -101,7 +101,7 @@ describe('failure and redrive, per step', () => {
 
     const current = await readJson(t.runtime, 'deployments/acceptance/current.json');
     expect(current.sources).toContainEqual({ name: 'app', branch: 'hotfix/not-pushed-yet', commit: pushed });
-    expect(lines.find((l) => l.includes('execution acceptance-redrive-fetch') && l.includes('FAILED'))).toMatch(/FAILED at FetchSources?\b/);
+    expect(lines.find((l) => l.includes('execution acceptance-redrive-fetch') && l.includes('FAILED'))).toMatch(/FAILED at ResolveSource \| .* SourceBranchNotFoundError: source app: branch "hotfix\/not-pushed-yet" does not exist in /);
   });
 
   test('combine: S3 failing on the source.zip upload fails CombineConfigAndCode; redrive writes it and completes without fetching again', async () => {

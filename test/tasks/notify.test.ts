@@ -48,6 +48,13 @@ describe('messages from realistic events', () => {
     expect(n.error).toMatch(/^States\.TaskFailed: Build failed: .*exit status 1$/);
   });
 
+  it("shows a Lambda task's errorMessage, not the JSON document Step Functions records as the cause", () => {
+    const cause = JSON.stringify({ errorType: 'SourceBranchNotFoundError', errorMessage: 'source app: branch "x" does not exist in repo', trace: ['at a', 'at b'] });
+    const failed = execution({ ...failedFixture, detail: { ...failedFixture.detail, error: 'SourceBranchNotFoundError', cause } });
+
+    expect(describeExecution(failed).error).toBe('SourceBranchNotFoundError: source app: branch "x" does not exist in repo');
+  });
+
   it('falls back to the requested branches when the history is not available', () => {
     const line = toLine(describeExecution(execution(failedFixture)));
 
