@@ -1,4 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buffer as streamBuffer } from 'node:stream/consumers';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import * as yauzl from 'yauzl';
+import { compresses, writeZip } from '../../../local/codebuild/artifacts';
 import { runBuild, type ArtifactsSettings, type BuildRequest } from '../../../local/codebuild';
 import { startS3rver, type LocalS3 } from '../../helpers/s3rver';
 import { readZip } from '../../helpers/zip';
@@ -162,3 +168,66 @@ describe('artifacts', () => {
     expect(build.Phases.find((p) => p.PhaseType === 'UPLOAD_ARTIFACTS')?.Contexts?.[0]?.Message).toContain('the same name "x"');
   });
 });
+
+describe('writeZip', () => {
+  test('stores a large file that does not compress, deflates the rest, and both read back intact', async () => {
+    const dir = tempDir('zip');
+    try {
+      const random = randomBytes(2 * 1024 * 1024);
+      const text = Buffer.from('resource "aws_s3_bucket" "b" {}\n'.repeat(70_000));
+      const smallRandom = randomBytes(64 * 1024);
+      writeFileSync(join(dir, 'blob.bin'), random);
+      writeFileSync(join(dir, 'main.tf'), text);
+      writeFileSync(join(dir, 'small.bin'), smallRandom);
+      const files = ['blob.bin', 'main.tf', 'small.bin'].map((name) => ({ name, path: join(dir, name) }));
+
+      await writeZip(files, join(dir, 'out.zip'));
+
+      const zipBuffer = readFileSync(join(dir, 'out.zip'));
+      const methods = Object.fromEntries((await zipEntries(zipBuffer)).map((e) => [e.fileName, e.compressionMethod]));
+      const contents = Object.fromEntries((await readZipBuffers(zipBuffer)).map((e) => [e.name, e.content]));
+      // 0 = stored, 8 = deflated; files under 1 MiB are always deflated (sampling them costs more than it saves).
+      expect(methods).toEqual({ 'blob.bin': 0, 'main.tf': 8, 'small.bin': 8 });
+      expect(contents['blob.bin']!.equals(random)).toBe(true);
+      expect(contents['main.tf']!.equals(text)).toBe(true);
+      expect(contents['small.bin']!.equals(smallRandom)).toBe(true);
+      expect(compresses(join(dir, 'main.tf'), text.length)).toBe(true);
+      expect(compresses(join(dir, 'blob.bin'), random.length)).toBe(false);
+    } finally {
+      removeDir(dir);
+    }
+  });
+});
+
+async function zipEntries(buffer: Buffer): Promise<yauzl.Entry[]> {
+  const zipfile = await yauzl.fromBufferPromise(buffer, { lazyEntries: true });
+  const entries: yauzl.Entry[] = [];
+  await new Promise<void>((resolve, reject) => {
+    zipfile.on('error', reject).on('end', resolve);
+    zipfile.on('entry', (entry: yauzl.Entry) => {
+      entries.push(entry);
+      zipfile.readEntry();
+    });
+    zipfile.readEntry();
+  });
+  return entries;
+}
+
+async function readZipBuffers(buffer: Buffer): Promise<Array<{ name: string; content: Buffer }>> {
+  const zipfile = await yauzl.fromBufferPromise(buffer, { lazyEntries: true });
+  const out: Array<{ name: string; content: Buffer }> = [];
+  await new Promise<void>((resolve, reject) => {
+    zipfile.on('error', reject).on('end', resolve);
+    zipfile.on('entry', (entry: yauzl.Entry) => {
+      zipfile
+        .openReadStreamPromise(entry)
+        .then((stream) => streamBuffer(stream))
+        .then((content) => {
+          out.push({ name: entry.fileName, content });
+          zipfile.readEntry();
+        }, reject);
+    });
+    zipfile.readEntry();
+  });
+  return out;
+}
