@@ -2,12 +2,14 @@ import { execFile, spawn } from 'node:child_process';
 import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { BuildRegistry, startBuild, type ProjectDefinition, type StartBuildSyncOutput } from '../local/codebuild';
 import { localS3Client, startLocalS3, type LocalS3 } from '../local/s3';
 import { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE } from '../tasks/combine-sources/artifact-writer';
-import type { CombineSourcesEvent, FetchedSource } from '../tasks/shared/contracts';
+import { branchReader } from '../tasks/resolve-source/remote-refs';
+import { resolveSource } from '../tasks/resolve-source/resolve-source';
+import type { CombineSourcesEvent, FetchedSource, PlannedSource } from '../tasks/shared/contracts';
 import { git, writeLargeTree, writeSmallTree, type LargeSourceShape } from './git-fixtures';
 import { summarize, type Summary } from './stats';
 
@@ -46,6 +48,8 @@ export interface FetchCombineResult {
   readonly archiveZipBytes: number;
   readonly perFile?: Summary;
   readonly combineMaxRss: Summary;
+  /** Snapshots the re-runs reused instead of fetching (2 per re-run when ResolveSource works). */
+  readonly rerunReusedSnapshots: number;
   readonly artifactBytes: number;
   readonly snapshotBytes: number;
 }
@@ -96,21 +100,30 @@ export function makeFixture(shape: LargeSourceShape): Fixture {
 
 const s3Client = (endpoint: string): S3Client => localS3Client(endpoint);
 
-/** The two FetchSource builds of one execution, in parallel; returns the Map's output items. */
+/**
+ * One execution's FetchSources, as the ASL runs each iteration (both sources in parallel):
+ * ResolveSource (the real task: git ls-remote + HeadObject), then ReuseSnapshot when the
+ * snapshot is stored, else the FetchSource build pinned to the resolved commit.
+ */
 async function fetchSources(fixture: Fixture, s3: S3Client, root: string, registry: BuildRegistry, execution: string): Promise<FetchedSource[]> {
-  const sources = [
-    { name: 'app', repository: fixture.app, path: '.' },
-    { name: 'config', repository: fixture.config, path: 'config/' },
+  const sources: PlannedSource[] = [
+    { name: 'app', branch: 'main', repository: fixture.app, sourceType: 'LOCAL_GIT', path: '.' },
+    { name: 'config', branch: 'main', repository: fixture.config, sourceType: 'LOCAL_GIT', path: 'config/' },
   ];
-  const outputs = await Promise.all(
+  const readBranch = branchReader();
+  return Promise.all(
     sources.map(async (source): Promise<FetchedSource> => {
+      const resolved = await resolveSource(source, { s3, bucket: BUCKET, readBranch, log: () => undefined });
+      if (resolved.snapshotStored && resolved.commit !== null && resolved.snapshotKey !== null) {
+        return { name: source.name, branch: source.branch, path: source.path, commit: resolved.commit, fetchBuildId: null, snapshotKey: resolved.snapshotKey };
+      }
       const { completion } = startBuild(
         {
           ProjectName: 'stepdeploy-bench-fetch',
           project: fetchProject(),
           SourceTypeOverride: 'LOCAL_GIT',
           SourceLocationOverride: source.repository,
-          SourceVersion: 'main',
+          SourceVersion: resolved.sourceVersion,
           ArtifactsOverride: {
             Type: 'S3',
             Location: BUCKET,
@@ -122,7 +135,7 @@ async function fetchSources(fixture: Fixture, s3: S3Client, root: string, regist
           },
           EnvironmentVariablesOverride: [
             { Name: 'STEPDEPLOY_SOURCE', Type: 'PLAINTEXT', Value: source.name },
-            { Name: 'STEPDEPLOY_BRANCH', Type: 'PLAINTEXT', Value: 'main' },
+            { Name: 'STEPDEPLOY_BRANCH', Type: 'PLAINTEXT', Value: source.branch },
             { Name: 'STEPDEPLOY_EXECUTION', Type: 'PLAINTEXT', Value: execution },
           ],
         },
@@ -132,11 +145,21 @@ async function fetchSources(fixture: Fixture, s3: S3Client, root: string, regist
       const commit = Build.ResolvedSourceVersion!;
       // The build's folder (its checkout) is not needed any more: keep /tmp from filling up.
       rmSync(registry.buildDir(Build.Id), { recursive: true, force: true });
-      return { name: source.name, branch: 'main', path: source.path, commit, fetchBuildId: Build.Id, snapshotKey: `sources/${source.name}/${commit}.zip` };
+      return { name: source.name, branch: source.branch, path: source.path, commit, fetchBuildId: Build.Id, snapshotKey: `sources/${source.name}/${commit}.zip` };
     }),
   );
-  return outputs;
 }
+
+/** Deletes every object under the prefixes: a first run must find no snapshot and no combine cache. */
+async function deletePrefixes(s3: S3Client, prefixes: ReadonlyArray<string>): Promise<void> {
+  for (const Prefix of prefixes) {
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix }));
+    for (const object of listed.Contents ?? []) await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: object.Key! }));
+  }
+}
+
+/** What an earlier execution leaves behind that a later one may reuse: snapshots and the combine cache. */
+const REUSABLE_PREFIXES = ['sources/', 'combined/'];
 
 interface ChildResult {
   readonly ms: number;
@@ -225,33 +248,39 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
   const registry = new BuildRegistry(join(work, 'runner'));
   const series = { fetch: [] as number[], combine: [] as number[], pipeline: [] as number[], rerun: [] as number[], rerunFetch: [] as number[], rerunCombine: [] as number[], archive: [] as number[], perFile: [] as number[], rss: [] as number[] };
   let archiveZipBytes = 0;
+  let reusedFetches = 0;
   let artifactBytes = 0;
   let snapshotBytes = 0;
   const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
   try {
     for (let i = 0; i < options.runs; i++) {
-      const firstRun = async (execution: string): Promise<{ fetch: number; combine: number }> => {
+      const run = async (execution: string): Promise<{ fetch: number; combine: number; rss: number; key: string; fetchBuilds: number }> => {
         const start = performance.now();
         const sources = await fetchSources(fixture, s3, join(work, 'runner'), registry, execution);
         const fetch = performance.now() - start;
         const child = await combineInChild(s3server.endpoint, event(execution, sources), work);
-        series.rss.push(child.maxRssBytes);
         const artifact = join(work, 's3', BUCKET, child.key);
         artifactBytes = statSync(`${artifact}._S3rver_object`, { throwIfNoEntry: false })?.size ?? artifactBytes;
         const snapshot = join(work, 's3', BUCKET, sources[0]!.snapshotKey);
         snapshotBytes = statSync(`${snapshot}._S3rver_object`, { throwIfNoEntry: false })?.size ?? snapshotBytes;
-        await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: child.key }));
-        return { fetch, combine: child.ms };
+        return { fetch, combine: child.ms, rss: child.maxRssBytes, key: child.key, fetchBuilds: sources.filter((x) => x.fetchBuildId !== null).length };
       };
-      const first = await firstRun(`bench-run-${i}`);
+      // A first run finds nothing stored by the previous round.
+      await deletePrefixes(s3, REUSABLE_PREFIXES);
+      const first = await run(`bench-run-${i}`);
+      if (first.fetchBuilds !== 2) throw new Error(`the first run of round ${i + 1} reused a snapshot (${first.fetchBuilds} fetch builds): it must start from nothing`);
       series.fetch.push(first.fetch);
       series.combine.push(first.combine);
+      // Peak RSS of the full combine (a re-run's combine copies server-side and needs less).
+      series.rss.push(first.rss);
       series.pipeline.push(first.fetch + first.combine);
-      // The same commits again, as a new execution would: today the fetch clones and uploads again.
-      const again = await firstRun(`bench-rerun-${i}`);
+      // The same commits again, as a new execution: ResolveSource finds the snapshots, combine its cache.
+      const again = await run(`bench-rerun-${i}`);
+      reusedFetches += 2 - again.fetchBuilds;
       series.rerunFetch.push(again.fetch);
       series.rerunCombine.push(again.combine);
       series.rerun.push(again.fetch + again.combine);
+      for (const key of [first.key, again.key]) await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key }));
       const archiveStart = performance.now();
       archiveZipBytes = await archiveAndUpload(fixture, s3, `baseline/archive-${i}.zip`);
       series.archive.push(performance.now() - archiveStart);
@@ -284,6 +313,7 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
     archiveZipBytes,
     ...(series.perFile.length > 0 ? { perFile: summarize(series.perFile) } : {}),
     combineMaxRss: summarize(series.rss),
+    rerunReusedSnapshots: reusedFetches,
     artifactBytes,
     snapshotBytes,
   };
@@ -300,6 +330,8 @@ export async function measureCombineMemory(shape: LargeSourceShape, runs: number
     const rss: number[] = [];
     const ms: number[] = [];
     for (let i = 0; i < runs; i++) {
+      // Every run combines in full: no cache from the previous one.
+      await deletePrefixes(s3, ['combined/']);
       const child = await combineInChild(s3server.endpoint, event(`bench-memory-${i}`, sources), work);
       rss.push(child.maxRssBytes);
       ms.push(child.ms);
