@@ -107,8 +107,8 @@ const s3Client = (endpoint: string): S3Client => localS3Client(endpoint);
  */
 async function fetchSources(fixture: Fixture, s3: S3Client, root: string, registry: BuildRegistry, execution: string): Promise<FetchedSource[]> {
   const sources: PlannedSource[] = [
-    { name: 'app', branch: 'main', repository: fixture.app, sourceType: 'LOCAL_GIT', path: '.' },
-    { name: 'config', branch: 'main', repository: fixture.config, sourceType: 'LOCAL_GIT', path: 'config/' },
+    { name: 'app', branch: 'main', repository: fixture.app, sourceType: 'LOCAL_GIT', path: '.', credentialsSecret: null },
+    { name: 'config', branch: 'main', repository: fixture.config, sourceType: 'LOCAL_GIT', path: 'config/', credentialsSecret: null },
   ];
   const readBranch = branchReader();
   return Promise.all(

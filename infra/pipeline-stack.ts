@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Annotations, CfnOutput, Duration, Size, Stack, type StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { sourceTypeOf, type PipelineConfig } from '../tasks/shared/config';
 import { readDefinitionText, type SubstitutionName, type Substitutions } from '../workflows/definition';
@@ -116,6 +118,20 @@ export class PipelineStack extends Stack {
     this.artifacts.grantReadObjects(resolveSource.role, SOURCES_PREFIX);
     this.artifacts.grantList(resolveSource.role, SOURCES_PREFIX);
     this.artifacts.acknowledgePrefixWildcard(resolveSource.role, SOURCES_PREFIX, 'checks whether sources/<source>/<commit>.zip is stored (HeadObject).');
+    // The token a source's credentialsSecret names: read at run time, only these secrets.
+    const credentialSecrets = [...new Set(Object.values(config.sources).flatMap((s) => (s.credentialsSecret ? [s.credentialsSecret] : [])))];
+    if (credentialSecrets.length > 0) {
+      resolveSource.role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadRepositoryCredentials',
+          actions: ['secretsmanager:GetSecretValue'],
+          // A secret's ARN ends in "-" and six random characters.
+          resources: credentialSecrets.map(
+            (name, i) => `${secretsmanager.Secret.fromSecretNameV2(this, `RepositoryCredentials${i}`, name).secretArn}-??????`,
+          ),
+        }),
+      );
+    }
     const combineSources = new TaskFunction(this, 'CombineSources', {
       task: 'combine-sources',
       description: 'stepdeploy CombineConfigAndCode: streams the source snapshots into source.zip with its manifest',

@@ -1,8 +1,8 @@
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { cachedSecret, plainOrJsonField, SECRET_CACHE_TTL_MS } from '../shared/secret';
 import { WebhookSecretError } from './errors';
 
-/** Long enough to spare Secrets Manager on a busy day, short enough that a rotated URL is picked up soon. */
-export const WEBHOOK_CACHE_TTL_MS = 5 * 60 * 1000;
+export const WEBHOOK_CACHE_TTL_MS = SECRET_CACHE_TTL_MS;
 
 export interface WebhookUrlOptions {
   /** @default WEBHOOK_CACHE_TTL_MS */
@@ -21,43 +21,14 @@ export function webhookUrlFromSecret(
   secretName: string,
   options: WebhookUrlOptions = {},
 ): () => Promise<string> {
-  const ttlMs = options.ttlMs ?? WEBHOOK_CACHE_TTL_MS;
-  const now = options.now ?? Date.now;
-  let cached: { url: string; expires: number } | undefined;
-  return async () => {
-    if (cached !== undefined && now() < cached.expires) return cached.url;
-    const url = await readSecret(secrets, secretName);
-    cached = { url, expires: now() + ttlMs };
-    return url;
-  };
-}
-
-async function readSecret(secrets: SecretsManagerClient, secretName: string): Promise<string> {
-  let value: string | undefined;
-  try {
-    value = (await secrets.send(new GetSecretValueCommand({ SecretId: secretName }))).SecretString;
-  } catch (err) {
-    throw new WebhookSecretError(`cannot read the Slack webhook secret ${secretName}: ${(err as Error).name}`, {
-      cause: err,
-    });
-  }
-  const url = urlIn(value?.trim() ?? '');
-  if (url === undefined) {
-    throw new WebhookSecretError(
-      `the Slack webhook secret ${secretName} holds neither a webhook URL nor JSON {"url": "https://hooks.slack.com/..."}`,
-    );
-  }
-  return url;
-}
-
-function urlIn(value: string): string | undefined {
-  let candidate: unknown = value;
-  if (value.startsWith('{')) {
-    try {
-      candidate = (JSON.parse(value) as { url?: unknown }).url;
-    } catch {
-      return undefined;
-    }
-  }
-  return typeof candidate === 'string' && /^https?:\/\/[^\s]+$/.test(candidate) ? candidate : undefined;
+  return cachedSecret(secrets, secretName, {
+    ...options,
+    what: 'the Slack webhook secret',
+    expected: 'a webhook URL nor JSON {"url": "https://hooks.slack.com/..."}',
+    parse: (value) => {
+      const url = plainOrJsonField(value, 'url');
+      return url !== undefined && /^https?:\/\/[^\s]+$/.test(url) ? url : undefined;
+    },
+    error: (message, errorOptions) => new WebhookSecretError(message, errorOptions),
+  });
 }

@@ -5,3 +5,11 @@ export class SourceBranchNotFoundError extends Error {
     this.name = 'SourceBranchNotFoundError';
   }
 }
+
+/** A source's credentialsSecret cannot be read or holds no token (logged; the repository is read without it). */
+export class RepositoryCredentialsError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'RepositoryCredentialsError';
+  }
+}

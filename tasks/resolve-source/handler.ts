@@ -1,14 +1,34 @@
 import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { SOURCE_TYPES } from '../shared/config';
 import type { ResolvedSource } from '../shared/contracts';
 import { requireEnv } from '../shared/errors';
 import { parseEvent } from '../shared/parse-event';
+import { cachedSecret, plainOrJsonField } from '../shared/secret';
+import { RepositoryCredentialsError } from './errors';
 import { branchReader } from './remote-refs';
 import { resolveSource } from './resolve-source';
 
 const s3 = new S3Client({});
+const secrets = new SecretsManagerClient({});
 const readBranch = branchReader();
+const tokens = new Map<string, () => Promise<string>>();
+
+/** The token kept in a secret: the token itself, or JSON `{"token": "..."}`; cached per container. */
+function tokenFrom(secretName: string): Promise<string> {
+  let read = tokens.get(secretName);
+  if (read === undefined) {
+    read = cachedSecret(secrets, secretName, {
+      what: 'the repository credentials secret',
+      expected: 'a token nor JSON {"token": "..."}',
+      parse: (value) => plainOrJsonField(value, 'token'),
+      error: (message, options) => new RepositoryCredentialsError(message, options),
+    });
+    tokens.set(secretName, read);
+  }
+  return read();
+}
 
 const eventSchema = z
   .object({
@@ -18,6 +38,7 @@ const eventSchema = z
       repository: z.string().min(1),
       sourceType: z.enum(SOURCE_TYPES),
       path: z.string().min(1),
+      credentialsSecret: z.string().min(1).nullish().transform((v) => v ?? null),
     }),
   })
   .strict();
@@ -25,5 +46,5 @@ const eventSchema = z
 /** ResolveSource, inside FetchSources (workflows/deploy-pipeline.asl.json). */
 export async function handler(event: unknown): Promise<ResolvedSource> {
   const { source } = parseEvent(eventSchema, event, 'ResolveSource');
-  return resolveSource(source, { s3, bucket: requireEnv('ARTIFACT_BUCKET'), readBranch });
+  return resolveSource(source, { s3, bucket: requireEnv('ARTIFACT_BUCKET'), readBranch, tokenFrom });
 }

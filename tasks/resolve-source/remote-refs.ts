@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { listServerRefs } from 'isomorphic-git';
 import nodeHttp from 'isomorphic-git/http/node';
-import type { SourceType } from '../shared/config';
+import { HTTP_GIT_SOURCE_TYPES, type SourceType } from '../shared/config';
 
 /**
  * The commit a branch points to in a remote repository, read without cloning it — what
@@ -18,18 +18,28 @@ export type BranchLookup =
   | { readonly kind: 'missing' }
   | { readonly kind: 'unknown'; readonly reason: string };
 
-export type ReadBranch = (repository: string, sourceType: SourceType, branch: string) => Promise<BranchLookup>;
+/** HTTPS credentials for a private repository: the token and the user name its provider expects with it. */
+export interface RepositoryToken {
+  readonly token: string;
+}
+
+export type ReadBranch = (repository: string, sourceType: SourceType, branch: string, credentials?: RepositoryToken) => Promise<BranchLookup>;
 
 const COMMIT = /^[0-9a-f]{40}$/;
 const LS_REMOTE_TIMEOUT_MS = 20_000;
 
 /**
- * The smart-HTTP source types: git's own protocol over HTTPS (protocol v2 `ls-refs` with a
- * ref-prefix, so the server sends one ref, not all of them). Without credentials this answers for
- * public repositories; a private one answers 401 and the lookup is `unknown`.
- * CodeCommit needs SigV4-signed git credentials: not read here (its GetBranch API would be).
+ * The user name each provider expects with a token over HTTPS basic auth (GitHub: any, by
+ * convention x-access-token; GitLab: oauth2 for OAuth and personal tokens; Bitbucket: x-token-auth
+ * for access tokens).
  */
-const HTTP_TYPES: ReadonlySet<SourceType> = new Set(['GITHUB', 'GITHUB_ENTERPRISE', 'GITLAB', 'GITLAB_SELF_MANAGED', 'BITBUCKET']);
+const TOKEN_USER: Readonly<Partial<Record<SourceType, string>>> = {
+  GITHUB: 'x-access-token',
+  GITHUB_ENTERPRISE: 'x-access-token',
+  GITLAB: 'oauth2',
+  GITLAB_SELF_MANAGED: 'oauth2',
+  BITBUCKET: 'x-token-auth',
+};
 
 export interface ReadBranchDeps {
   /** isomorphic-git's HTTP client; tests give a recorded server. @default isomorphic-git/http/node */
@@ -37,17 +47,27 @@ export interface ReadBranchDeps {
 }
 
 export function branchReader(deps: ReadBranchDeps = {}): ReadBranch {
-  return async (repository, sourceType, branch) => {
+  return async (repository, sourceType, branch, credentials) => {
     const ref = `refs/heads/${branch}`;
     if (sourceType === 'LOCAL_GIT') return lsRemoteLocal(repository, ref);
-    if (HTTP_TYPES.has(sourceType) && /^https?:\/\//.test(repository)) return lsRefsHttp(repository, ref, deps);
+    if (HTTP_GIT_SOURCE_TYPES.has(sourceType) && /^https?:\/\//.test(repository)) {
+      const user = TOKEN_USER[sourceType] ?? 'x-access-token';
+      const headers = credentials ? { Authorization: `Basic ${Buffer.from(`${user}:${credentials.token}`).toString('base64')}` } : undefined;
+      return lsRefsHttp(repository, ref, deps, headers);
+    }
     return { kind: 'unknown', reason: `${sourceType} repositories are not resolved before the fetch` };
   };
 }
 
-async function lsRefsHttp(repository: string, ref: string, deps: ReadBranchDeps): Promise<BranchLookup> {
+/**
+ * git's smart HTTP protocol v2 `ls-refs` with a ref-prefix: the server sends one ref, not all of
+ * them, and no pack. Without credentials this answers for public repositories; a private one
+ * answers 401 and the lookup is `unknown`. (CodeCommit needs SigV4-signed git credentials: not
+ * read here; its GetBranch API would be.)
+ */
+async function lsRefsHttp(repository: string, ref: string, deps: ReadBranchDeps, headers?: Record<string, string>): Promise<BranchLookup> {
   try {
-    const refs = await listServerRefs({ http: deps.http ?? nodeHttp, url: repository, protocolVersion: 2, prefix: ref });
+    const refs = await listServerRefs({ http: deps.http ?? nodeHttp, url: repository, protocolVersion: 2, prefix: ref, ...(headers ? { headers } : {}) });
     // The prefix refs/heads/a also matches refs/heads/a/b: keep the exact ref.
     return lookupOf(refs.filter((r) => r.ref === ref).map((r) => r.oid));
   } catch (err) {

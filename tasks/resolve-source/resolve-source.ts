@@ -3,14 +3,35 @@ import { branchNameViolation } from '../shared/branch-name';
 import type { PlannedSource, ResolvedSource } from '../shared/contracts';
 import { headObject } from '../shared/s3';
 import { SourceBranchNotFoundError } from './errors';
-import type { ReadBranch } from './remote-refs';
+import type { ReadBranch, RepositoryToken } from './remote-refs';
 
 export interface ResolveSourceDeps {
   readonly s3: S3Client;
   readonly bucket: string;
   readonly readBranch: ReadBranch;
+  /** The token in a Secrets Manager secret, by secret name (cached per container). */
+  readonly tokenFrom?: (secretName: string) => Promise<string>;
   /** Where a line about the outcome goes (CloudWatch Logs on Lambda). @default console.log */
   readonly log?: (line: string) => void;
+}
+
+/**
+ * The token of a source that names a credentialsSecret. A secret that cannot be read does not
+ * fail the deployment (the fetch build has its own credentials): it is logged, loudly, and the
+ * repository is read without it.
+ */
+async function credentialsFor(source: PlannedSource, deps: ResolveSourceDeps, log: (line: string) => void): Promise<RepositoryToken | undefined> {
+  if (source.credentialsSecret === null) return undefined;
+  if (deps.tokenFrom === undefined) {
+    log(`source ${source.name}: no way to read secrets here; credentialsSecret ${source.credentialsSecret} not used`);
+    return undefined;
+  }
+  try {
+    return { token: await deps.tokenFrom(source.credentialsSecret) };
+  } catch (err) {
+    log(`source ${source.name}: WARNING ${(err as Error).message}; reading ${source.repository} without credentials`);
+    return undefined;
+  }
 }
 
 export function snapshotKeyOf(source: string, commit: string): string {
@@ -34,7 +55,8 @@ export async function resolveSource(source: PlannedSource, deps: ResolveSourceDe
   const violation = branchNameViolation(source.branch);
   if (violation !== undefined) throw new Error(`source ${source.name}: branch ${JSON.stringify(source.branch)} ${violation}`);
 
-  const lookup = await deps.readBranch(source.repository, source.sourceType, source.branch);
+  const credentials = await credentialsFor(source, deps, log);
+  const lookup = await deps.readBranch(source.repository, source.sourceType, source.branch, credentials);
   if (lookup.kind === 'missing') {
     throw new SourceBranchNotFoundError(
       `source ${source.name}: branch ${JSON.stringify(source.branch)} does not exist in ${source.repository}; ` +

@@ -32,12 +32,26 @@ const artifactPath = z
     message: 'must be "." or a relative folder ending in "/" without ".." (e.g. "config/")',
   });
 
+/** Secrets Manager secret names; a value that does not fit is never echoed (it may be the credential itself). */
+function secretNameSchema(notThis: string) {
+  return z.string().regex(/^[\w/+=.@-]{1,512}$/, `must be a Secrets Manager secret name, not ${notThis}`);
+}
+
+/** GitHub, GitLab and Bitbucket token formats: pasted where a secret name belongs. */
+const TOKEN_PREFIXES = /^(gh[pousr]_|github_pat_|glpat-|ATBB|ATCTT)/;
+
+/** Config keys that hold secret names: their values are not repeated in errors. */
+const SECRET_NAME_KEYS = new Set(['credentialsSecret', 'webhookSecretName']);
+
 const sourceSchema = z
   .object({
     repository: z.string().min(1, 'must be a repository URL or a local path'),
     type: z.enum(SOURCE_TYPES).optional(),
     defaultBranch: z.string().refine(isValidBranchName, { message: 'must be a valid branch name (A-Z a-z 0-9 . _ / - only, git ref rules)' }).default('main'),
     path: artifactPath,
+    credentialsSecret: secretNameSchema('the token itself')
+      .refine((name) => !TOKEN_PREFIXES.test(name), { message: 'looks like a token: store the token in Secrets Manager and give the secret\'s name' })
+      .optional(),
   })
   .strict();
 
@@ -97,9 +111,7 @@ export const configSchema = z
       .object({
         slack: z
           .object({
-            webhookSecretName: z
-              .string()
-              .regex(/^[\w/+=.@-]{1,512}$/, 'must be a Secrets Manager secret name, not the webhook URL itself'),
+            webhookSecretName: secretNameSchema('the webhook URL itself'),
           })
           .strict()
           .optional(),
@@ -120,8 +132,30 @@ export const configSchema = z
         });
       }
       paths.set(source.path, name);
+      checkCredentialsSecret(name, source, ctx);
     }
   });
+
+/** credentialsSecret lets ResolveSource read a private repository over HTTPS: other sources cannot use it. */
+function checkCredentialsSecret(name: string, source: z.infer<typeof sourceSchema>, ctx: z.RefinementCtx): void {
+  if (source.credentialsSecret === undefined) return;
+  let type: SourceType;
+  try {
+    type = sourceTypeOf(source);
+  } catch {
+    return; // reported where the source type is needed
+  }
+  if (!HTTP_GIT_SOURCE_TYPES.has(type) || !/^https:\/\//.test(source.repository)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['sources', name, 'credentialsSecret'],
+      message: `is for ${[...HTTP_GIT_SOURCE_TYPES].join(', ')} repositories with an https:// URL; source "${name}" is ${type} at ${source.repository}: remove it`,
+    });
+  }
+}
+
+/** Source types whose repositories speak git's smart HTTP protocol, readable with a token before the fetch. */
+export const HTTP_GIT_SOURCE_TYPES: ReadonlySet<SourceType> = new Set(['GITHUB', 'GITHUB_ENTERPRISE', 'GITLAB', 'GITLAB_SELF_MANAGED', 'BITBUCKET']);
 
 export type PipelineConfig = z.infer<typeof configSchema>;
 export type SourceConfig = PipelineConfig['sources'][string];
@@ -164,7 +198,9 @@ export function parseConfig(raw: unknown, source = 'config'): PipelineConfig {
     const got =
       issue.code === 'unrecognized_keys'
         ? `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`
-        : `got ${describeValue(valueAt(raw, issue.path))}`;
+        : SECRET_NAME_KEYS.has(String(issue.path.at(-1)))
+          ? 'value not shown: it may be a credential'
+          : `got ${describeValue(valueAt(raw, issue.path))}`;
     return `  ${where}: ${issue.message} (${got})`;
   });
   throw new ConfigError(`${source} is invalid:\n${lines.join('\n')}`);

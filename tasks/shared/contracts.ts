@@ -21,6 +21,8 @@ export interface PlannedSource {
   readonly sourceType: SourceType;
   /** Where the source lands in the combined artifact: "." or "config/". */
   readonly path: string;
+  /** Name of the Secrets Manager secret with a token that reads the repository over HTTPS (ResolveSource), if any. */
+  readonly credentialsSecret: string | null;
 }
 
 /** ValidateInput's output; the rest of the execution reads it as its state. */

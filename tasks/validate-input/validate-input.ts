@@ -51,6 +51,7 @@ function planFor(input: ExecutionInput, execution: string, config: PipelineConfi
       repository: resolveRepository(source, configPath),
       sourceType: sourceTypeOf(source),
       path: source.path,
+      credentialsSecret: source.credentialsSecret ?? null,
     }),
   );
   return {

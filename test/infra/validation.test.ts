@@ -46,6 +46,23 @@ describe('PipelineStack', () => {
     const template = Template.fromStack(stack);
     expect(JSON.stringify(template.toJSON())).not.toMatch(/secretsmanager|SLACK_WEBHOOK_SECRET_NAME/);
   });
+
+  test('a private repository: resolve-source may read that credentials secret, and no other function may', () => {
+    const configPath = writeConfig((raw) => {
+      const sources = raw.sources as Record<string, { repository: string; credentialsSecret?: string }>;
+      sources.app!.repository = 'https://github.com/acme/app.git';
+      sources.app!.credentialsSecret = 'stepdeploy/github-read';
+      sources.config!.repository = 'https://github.com/acme/config.git';
+      raw.notifications = {};
+    });
+    const template = Template.fromStack(makeStack({ configPath }).stack);
+    const policies = Object.entries(template.findResources('AWS::IAM::Policy'));
+    const readers = policies.filter(([, p]) => JSON.stringify(p).includes('secretsmanager:GetSecretValue'));
+    expect(readers.map(([id]) => id)).toEqual([expect.stringMatching(/^ResolveSourceRole/)]);
+    const statement = (readers[0]![1].Properties.PolicyDocument.Statement as Array<Record<string, unknown>>).find((s) => s.Sid === 'ReadRepositoryCredentials');
+    expect(statement).toMatchObject({ Action: 'secretsmanager:GetSecretValue', Effect: 'Allow' });
+    expect(JSON.stringify(statement!.Resource)).toContain(':secret:stepdeploy/github-read-??????');
+  });
 });
 
 describe('constructs', () => {

@@ -44,12 +44,17 @@ function makeRepository(root: string): { bare: string; commits: Record<string, s
 }
 
 /** Real git's smart HTTP server (git http-backend as CGI), protocol v2 included. */
-async function serveOverHttp(projectRoot: string): Promise<{ server: Server; base: string; requests: string[] }> {
+async function serveOverHttp(projectRoot: string, authorization?: string): Promise<{ server: Server; base: string; requests: string[] }> {
   const requests: string[] = [];
   const backend = join(execFileSync('git', ['--exec-path'], { encoding: 'utf8' }).trim(), 'git-http-backend');
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     requests.push(`${req.method} ${url.pathname}`);
+    // A private repository, as GitHub answers one: 401 without the right credentials.
+    if (authorization !== undefined && req.headers.authorization !== authorization) {
+      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="GitHub"' }).end();
+      return;
+    }
     const cgi = spawn(backend, [], {
       env: {
         ...GIT_ENV,
@@ -95,7 +100,7 @@ function deps(overrides: Partial<ResolveSourceDeps> = {}): ResolveSourceDeps {
 }
 
 function source(overrides: Partial<PlannedSource> = {}): PlannedSource {
-  return { name: 'app', branch: 'main', repository: repo.bare, sourceType: 'LOCAL_GIT', path: '.', ...overrides };
+  return { name: 'app', branch: 'main', repository: repo.bare, sourceType: 'LOCAL_GIT', path: '.', credentialsSecret: null, ...overrides };
 }
 
 beforeAll(() => {
@@ -199,6 +204,43 @@ describe('resolveSource over git smart HTTP (protocol v2 ls-refs)', () => {
     } finally {
       refusing.close();
     }
+  });
+});
+
+describe('resolveSource on a private repository with credentialsSecret', () => {
+  const TOKEN = 'test-token-not-a-secret';
+  let http: Awaited<ReturnType<typeof serveOverHttp>>;
+  beforeAll(async () => {
+    http = await serveOverHttp(root, `Basic ${Buffer.from(`x-access-token:${TOKEN}`).toString('base64')}`);
+  });
+  afterAll(async () => {
+    http.server.closeAllConnections();
+    await new Promise<void>((resolve) => http.server.close(() => resolve()));
+  });
+  const privateSource = (): PlannedSource => source({ repository: `${http.base}/app.git`, sourceType: 'GITHUB_ENTERPRISE', credentialsSecret: 'stepdeploy/github-read' });
+
+  it("reads the branch with the token from the named secret (GitHub's x-access-token basic auth)", async () => {
+    const asked: string[] = [];
+    const resolved = await resolveSource(privateSource(), deps({ tokenFrom: async (name) => (asked.push(name), TOKEN) }));
+    expect(asked).toEqual(['stepdeploy/github-read']);
+    expect(resolved.commit).toBe(repo.commits.main);
+  });
+
+  it('without the token the repository refuses, and the fetch build resolves the branch', async () => {
+    const resolved = await resolveSource(source({ repository: `${http.base}/app.git`, sourceType: 'GITHUB_ENTERPRISE' }), deps());
+    expect(resolved).toEqual({ commit: null, sourceVersion: 'main', snapshotStored: false, snapshotKey: null });
+  });
+
+  it('an unreadable secret is a warning in the log, never the token, and the deployment goes on', async () => {
+    const resolved = await resolveSource(
+      privateSource(),
+      deps({ tokenFrom: async () => Promise.reject(new Error('cannot read the repository credentials secret stepdeploy/github-read: AccessDeniedException')) }),
+    );
+    expect(resolved.sourceVersion).toBe('main');
+    expect(lines[0]).toBe(
+      `source app: WARNING cannot read the repository credentials secret stepdeploy/github-read: AccessDeniedException; reading ${http.base}/app.git without credentials`,
+    );
+    expect(lines.join('\n')).not.toContain(TOKEN);
   });
 });
 

@@ -175,8 +175,8 @@ describe('validateInput: the plan', () => {
       deployRoleArn: 'arn:aws:iam::111111111111:role/stepdeploy-deploy',
       variables: {},
       sources: [
-        { name: 'app', branch: 'main', repository: resolve(__dirname, '../../.stepdeploy/example-repos/app.git'), sourceType: 'LOCAL_GIT', path: '.' },
-        { name: 'config', branch: 'develop', repository: resolve(__dirname, '../../.stepdeploy/example-repos/config.git'), sourceType: 'LOCAL_GIT', path: 'config/' },
+        { name: 'app', branch: 'main', repository: resolve(__dirname, '../../.stepdeploy/example-repos/app.git'), sourceType: 'LOCAL_GIT', path: '.', credentialsSecret: null },
+        { name: 'config', branch: 'develop', repository: resolve(__dirname, '../../.stepdeploy/example-repos/config.git'), sourceType: 'LOCAL_GIT', path: 'config/', credentialsSecret: null },
       ],
       hooks: [],
     });
@@ -185,7 +185,7 @@ describe('validateInput: the plan', () => {
   test('carries requestedBy, variables, hooks and remote repositories as configured', () => {
     const cfg = withEnvironment(
       { branches: ['main'], variables: { STAGE: 'prod' }, hooks: [{ name: 'health', url: 'https://example.com/health' }] },
-      { config: { repository: 'https://github.com/acme/config', path: 'config/' } },
+      { config: { repository: 'https://github.com/acme/config', path: 'config/', credentialsSecret: 'stepdeploy/github-read' } },
     );
 
     const plan = validateInput({ environment: 'production', requestedBy: 'alice' }, 'e', cfg, CONFIG_PATH);
@@ -195,7 +195,15 @@ describe('validateInput: the plan', () => {
     expect(plan.hooks).toEqual([
       { name: 'health', type: 'http', url: 'https://example.com/health', method: 'GET', expectStatus: 200, timeoutSeconds: 10, retries: 3, intervalSeconds: 5 },
     ]);
-    expect(plan.sources[1]).toEqual({ name: 'config', branch: 'main', repository: 'https://github.com/acme/config', sourceType: 'GITHUB', path: 'config/' });
+    // The secret's name travels in the plan (execution history); the token never does.
+    expect(plan.sources[1]).toEqual({
+      name: 'config',
+      branch: 'main',
+      repository: 'https://github.com/acme/config',
+      sourceType: 'GITHUB',
+      path: 'config/',
+      credentialsSecret: 'stepdeploy/github-read',
+    });
   });
 });
 

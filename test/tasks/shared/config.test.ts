@@ -81,7 +81,42 @@ describe('parseConfig', () => {
       c.notifications.slack.webhookSecretName = url;
     });
 
-    expect(message).toContain(`notifications.slack.webhookSecretName: must be a Secrets Manager secret name, not the webhook URL itself (got "${url}")`);
+    expect(message).toContain(
+      'notifications.slack.webhookSecretName: must be a Secrets Manager secret name, not the webhook URL itself (value not shown: it may be a credential)',
+    );
+    // A webhook URL is a credential: the error that rejects it does not repeat it.
+    expect(message).not.toContain('hooks.slack.com');
+  });
+
+  test('takes a credentialsSecret name for a private HTTPS repository', () => {
+    const raw = JSON.parse(JSON.stringify(loadConfig(EXAMPLE_PATH)));
+    raw.sources.app.repository = 'https://github.com/acme/app.git';
+    raw.sources.app.credentialsSecret = 'stepdeploy/github-read';
+    expect(parseConfig(raw).sources.app!.credentialsSecret).toBe('stepdeploy/github-read');
+  });
+
+  test.each(['ghp_0123456789abcdefghijABCDEFGHIJ012345', 'github_pat_11ABCDEFG0123456789_abcdefghij', 'glpat-abcdefghij0123456789'])(
+    'fails for a token pasted as credentialsSecret, without echoing it (%#)',
+    (token) => {
+      const message = failureOf((c) => {
+        c.sources.app.repository = 'https://github.com/acme/app.git';
+        c.sources.app.credentialsSecret = token;
+      });
+      expect(message).toContain(
+        "sources.app.credentialsSecret: looks like a token: store the token in Secrets Manager and give the secret's name (value not shown: it may be a credential)",
+      );
+      expect(message).not.toContain(token);
+    },
+  );
+
+  test('fails for credentialsSecret on a source it cannot serve (a local repository), naming the fix', () => {
+    const message = failureOf((c) => {
+      c.sources.config.repository = '/srv/git/config.git';
+      c.sources.config.credentialsSecret = 'stepdeploy/github-read';
+    });
+    expect(message).toContain(
+      'sources.config.credentialsSecret: is for GITHUB, GITHUB_ENTERPRISE, GITLAB, GITLAB_SELF_MANAGED, BITBUCKET repositories with an https:// URL; source "config" is LOCAL_GIT at /srv/git/config.git: remove it',
+    );
   });
 
   test('fails for a default branch that is not a valid branch name', () => {

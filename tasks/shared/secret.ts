@@ -1,0 +1,59 @@
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+
+/** Long enough to spare Secrets Manager on a busy day, short enough that a rotated value is picked up soon. */
+export const SECRET_CACHE_TTL_MS = 5 * 60 * 1000;
+
+export interface CachedSecretOptions<T> {
+  /** What the secret is for, in errors: "the Slack webhook secret". */
+  readonly what: string;
+  /** The usable value in the secret string, or undefined when it holds none. */
+  readonly parse: (value: string) => T | undefined;
+  /** What a good value looks like, in the error when parse finds none. */
+  readonly expected: string;
+  /** Builds the error thrown (the caller's own error class). */
+  readonly error: (message: string, options?: ErrorOptions) => Error;
+  /** @default SECRET_CACHE_TTL_MS */
+  readonly ttlMs?: number;
+  /** @default Date.now */
+  readonly now?: () => number;
+}
+
+/**
+ * A function that answers a value kept in a Secrets Manager secret, read at run time (never in
+ * code, config, environment variables or input) and cached for `ttlMs` per container. Errors
+ * name the secret, never its value.
+ */
+export function cachedSecret<T>(secrets: SecretsManagerClient, secretName: string, options: CachedSecretOptions<T>): () => Promise<T> {
+  const ttlMs = options.ttlMs ?? SECRET_CACHE_TTL_MS;
+  const now = options.now ?? Date.now;
+  let cached: { value: T; expires: number } | undefined;
+  return async () => {
+    if (cached !== undefined && now() < cached.expires) return cached.value;
+    const value = await readSecret(secrets, secretName, options);
+    cached = { value, expires: now() + ttlMs };
+    return value;
+  };
+}
+
+async function readSecret<T>(secrets: SecretsManagerClient, secretName: string, options: CachedSecretOptions<T>): Promise<T> {
+  let text: string | undefined;
+  try {
+    text = (await secrets.send(new GetSecretValueCommand({ SecretId: secretName }))).SecretString;
+  } catch (err) {
+    throw options.error(`cannot read ${options.what} ${secretName}: ${(err as Error).name}`, { cause: err });
+  }
+  const value = options.parse(text?.trim() ?? '');
+  if (value === undefined) throw options.error(`${options.what} ${secretName} holds neither ${options.expected}`);
+  return value;
+}
+
+/** The secret string itself, or the string at `key` when it is a JSON object. */
+export function plainOrJsonField(value: string, key: string): string | undefined {
+  if (!value.startsWith('{')) return value === '' ? undefined : value;
+  try {
+    const field = (JSON.parse(value) as Record<string, unknown>)[key];
+    return typeof field === 'string' && field !== '' ? field : undefined;
+  } catch {
+    return undefined;
+  }
+}
