@@ -25,7 +25,8 @@ export interface MeasuredDurations {
 }
 
 /** Functions called outside the state machine, by EventBridge rules; their duration is assumed, not measured. */
-const ASSUMED_MS = { 'run-hook': 500, 'deploy-complete': 100, notify: 100 } as const;
+// resolve-source: one HTTPS ls-refs round trip to the git host and a HeadObject.
+const ASSUMED_MS = { 'resolve-source': 300, 'run-hook': 500, 'deploy-complete': 100, notify: 100 } as const;
 
 export interface CostTable {
   readonly transitions: number;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { buildIdOf, startBenchRuntime, topLevelSpans } from './bench-runtime';
-import { commitAndCloneBare, writeSmallTree } from './git-fixtures';
+import { commitAndCloneBare, git, writeSmallTree } from './git-fixtures';
 import { summarize, type Summary } from './stats';
 
 /**
@@ -101,10 +101,17 @@ export async function measureOverhead(options: OverheadOptions): Promise<Overhea
       // One execution first, not measured: loads the task modules (a Lambda's cold start).
       await bench.run('acceptance-bench-warmup', { environment: 'acceptance' });
       for (let i = 0; i < options.runs; i++) {
+        // A new app commit for every measured run (not timed): its fetch build runs, as for most
+        // deployments; the config's snapshot is reused (ResolveSource finds it), as config changes less often.
+        writeFileSync(join(app, 'src', 'index.js'), `module.exports = ${i + 2};\n`);
+        git(app, ['commit', '--quiet', '--all', '-m', `bench change ${i + 1}`]);
+        git(app, ['push', '--quiet', appRepo, 'HEAD:refs/heads/main']);
         const start = performance.now();
         const record = await bench.run(`acceptance-bench-${i}`, { environment: 'acceptance' });
         const ms = performance.now() - start;
         if (record.status !== 'SUCCEEDED') throw new Error(`bench execution ${record.name} ended ${record.status}: ${record.error} ${record.cause}`);
+        const fetchBuilds = bench.runtime.machine.history(record.executionArn).filter((e) => e.type === 'TaskStateEntered' && (e.stateEnteredEventDetails as { name: string }).name === 'FetchSource').length;
+        if (fetchBuilds !== 1) throw new Error(`bench execution ${record.name} ran ${fetchBuilds} fetch builds; expected 1 (the new app commit)`);
         pipeline.push(ms);
         baseline.push(await runScript(script));
         options.log(`  run ${i + 1}/${options.runs}: execution ${(ms / 1000).toFixed(2)} s, bash ${(baseline.at(-1)! / 1000).toFixed(2)} s`);
