@@ -1,5 +1,6 @@
 import '../local/quiet-sdk';
 import { readFileSync } from 'node:fs';
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { combineSources } from '../tasks/combine-sources/combine-sources';
 import type { CombineSourcesEvent } from '../tasks/shared/contracts';
 import { localS3Client } from '../local/s3';
@@ -17,6 +18,8 @@ interface ChildRequest {
 async function main(): Promise<void> {
   const request = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as ChildRequest;
   const s3 = localS3Client(request.endpoint);
+  // A warm Lambda has its SDK client set up (credentials, endpoint, first connection): so does this one.
+  await s3.send(new HeadBucketCommand({ Bucket: request.bucket }));
   const start = performance.now();
   const result = await combineSources(request.event, { s3, bucket: request.bucket });
   const ms = performance.now() - start;
