@@ -1,6 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdirSync } from 'node:fs';
+import { createReadStream, mkdirSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 
@@ -12,7 +15,9 @@ import S3rver from 's3rver';
  * written once", "history is append-only") rest on those headers, so this server checks them
  * itself in front of s3rver, one write per key at a time, and answers as S3 does. s3rver also
  * writes an object in place, so a read during a write would see part of it: reads of a key wait
- * for the write in progress (KeyLocks), as S3's whole-object consistency promises.
+ * for the write in progress (KeyLocks), as S3's whole-object consistency promises. s3rver does
+ * not implement UploadPartCopy (NotImplemented) nor AbortMultipartUpload (MethodNotAllowed, which
+ * leaves the parts on disk): this server answers both itself, from s3rver's store.
  */
 
 export const LOCAL_S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
@@ -75,7 +80,7 @@ interface ObjectTarget {
  */
 interface ObjectAccess extends ObjectTarget {
   readonly write: boolean;
-  /** A write with If-None-Match / If-Match, checked here because s3rver ignores them. */
+  /** A request with If-None-Match / If-Match, checked here because s3rver ignores them. */
   readonly conditional: boolean;
 }
 
@@ -89,7 +94,7 @@ function objectAccess(req: IncomingMessage): ObjectAccess | undefined {
   switch (req.method) {
     case 'GET':
     case 'HEAD':
-      return upload ? undefined : { ...target, write: false, conditional: false };
+      return upload ? undefined : { ...target, write: false, conditional };
     case 'PUT':
       return url.searchParams.has('partNumber') ? undefined : { ...target, write: true, conditional };
     case 'POST':
@@ -183,7 +188,7 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
     const release = await locks.acquire(`${access.bucket}/${access.key}`, access.write);
     res.once('close', release);
     try {
-      if (access.conditional && !(await conditionsHold(req, res, access))) return;
+      if (access.conditional && !(await (access.write ? conditionsHold : readConditionsHold)(req, res, access))) return;
       forward(req, res);
     } catch (err) {
       release();
@@ -211,8 +216,40 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
     return true;
   }
 
+  /**
+   * A GET or HEAD with If-Match answers 412 when the ETag differs (a reader pinned to one version
+   * of an object, such as ranged reads of a zip, must not mix in another), with If-None-Match 304
+   * when it matches; a missing key is s3rver's 404.
+   */
+  async function readConditionsHold(req: IncomingMessage, res: ServerResponse, target: ObjectTarget): Promise<boolean> {
+    if (!(await s3rver.store.existsObject(target.bucket, target.key))) return true;
+    const etag = String((await s3rver.store.getMetadata(target.bucket, target.key)).etag);
+    const ifMatch = req.headers['if-match'];
+    const ifNoneMatch = req.headers['if-none-match'];
+    if (ifMatch !== undefined && ifMatch !== '*' && !sameEtag(ifMatch, etag)) {
+      req.resume();
+      if (req.method === 'HEAD') res.writeHead(412).end();
+      else preconditionFailed(res, 'If-Match', target);
+      return false;
+    }
+    if (ifNoneMatch !== undefined && (ifNoneMatch === '*' || sameEtag(ifNoneMatch, etag))) {
+      req.resume();
+      res.writeHead(304, { ETag: etag }).end();
+      return false;
+    }
+    return true;
+  }
+
   return (req, res) => {
     if (options.fault && injectFault(req, res, options.fault)) return;
+    const missing = missingOperation(req);
+    if (missing) {
+      missing(req, res, s3rver.store as unknown as PartStore, locks).catch((err: Error) => {
+        if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/xml' });
+        res.end(`<Error><Code>InternalError</Code><Message>${escapeXml(err.message)}</Message></Error>`);
+      });
+      return;
+    }
     const access = objectAccess(req);
     if (!access) return forward(req, res);
     lockAndForward(req, res, access).catch((err: Error) => {
@@ -258,9 +295,171 @@ function injectFault(req: IncomingMessage, res: ServerResponse, fault: NonNullab
 }
 
 function notFound(res: ServerResponse, target: ObjectTarget): void {
-  res.writeHead(404, { 'Content-Type': 'application/xml' });
+  s3Error(res, 404, 'NoSuchKey', 'The specified key does not exist.', `<Key>${escapeXml(target.key)}</Key>`);
+}
+
+function s3Error(res: ServerResponse, status: number, code: string, message: string, extra = ''): void {
+  res.writeHead(status, { 'Content-Type': 'application/xml' });
+  res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${escapeXml(message)}</Message>${extra}</Error>`);
+}
+
+/**
+ * The parts of s3rver 3.7's FilesystemStore (lib/stores/filesystem.js) that UploadPartCopy
+ * uses, beyond what types/s3rver.d.ts declares.
+ */
+interface PartStore {
+  getBucket(bucket: string): Promise<{ name: string } | null>;
+  /** Throws when the object does not exist. */
+  getMetadata(bucket: string, key: string): Promise<Record<string, string | number>>;
+  putPart(bucket: string, uploadId: string, partNumber: number, content: Readable): Promise<{ size: number; md5: string }>;
+  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+}
+
+/** S3's largest part. */
+const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
+
+type MissingOperation = (req: IncomingMessage, res: ServerResponse, store: PartStore, locks: KeyLocks) => Promise<void>;
+
+/** The handler of a request that s3rver cannot answer, if it is one. */
+function missingOperation(req: IncomingMessage): MissingOperation | undefined {
+  const query = new URL(req.url ?? '/', 'http://127.0.0.1').searchParams;
+  if (!query.has('uploadId')) return undefined;
+  if (req.method === 'PUT' && query.has('partNumber') && req.headers['x-amz-copy-source'] !== undefined) return uploadPartCopy;
+  if (req.method === 'DELETE') return abortMultipartUpload;
+  return undefined;
+}
+
+interface UploadTarget extends ObjectTarget {
+  readonly uploadId: string;
+}
+
+function uploadTarget(req: IncomingMessage): UploadTarget {
+  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  const [bucket = '', ...rest] = url.pathname.slice(1).split('/');
+  return { bucket, key: decodeURIComponent(rest.join('/')), uploadId: url.searchParams.get('uploadId') ?? '' };
+}
+
+function noSuchUpload(res: ServerResponse): void {
+  s3Error(res, 404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.');
+}
+
+/** AbortMultipartUpload: deletes the upload's parts (s3rver keeps them in one folder per upload) and answers 204. */
+async function abortMultipartUpload(req: IncomingMessage, res: ServerResponse, store: PartStore): Promise<void> {
+  req.resume();
+  const upload = uploadTarget(req);
+  if (!(await uploadExists(store, upload))) return noSuchUpload(res);
+  await rm(uploadFolder(store, upload), { recursive: true, force: true });
+  res.writeHead(204);
+  res.end();
+}
+
+interface CopySource extends ObjectTarget {
+  readonly versionId: string | undefined;
+}
+
+/** `x-amz-copy-source`: URL-encoded `bucket/key` or `/bucket/key`, optionally `?versionId=`. */
+function parseCopySource(header: string): CopySource | undefined {
+  const [path = '', query] = header.split('?', 2);
+  const [bucket, ...rest] = decodeURIComponent(path.replace(/^\//, '')).split('/');
+  if (!bucket || rest.length === 0 || rest.join('/') === '') return undefined;
+  const versionId = query === undefined ? undefined : (new URLSearchParams(query).get('versionId') ?? undefined);
+  return { bucket, key: rest.join('/'), versionId };
+}
+
+/** `x-amz-copy-source-range: bytes=first-last` (both required, inclusive), checked against the source's size. */
+function parseCopyRange(header: string, size: number): { start: number; end: number } | string {
+  const match = /^bytes=(\d+)-(\d+)$/.exec(header);
+  if (match === null) {
+    return 'The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy';
+  }
+  const [start, end] = [Number(match[1]), Number(match[2])];
+  if (start > end || end >= size) return `Range specified is not valid for source object of size: ${size}`;
+  return { start, end };
+}
+
+/** S3 compares ETags without their quotes. */
+function sameEtag(a: string, b: string): boolean {
+  return a.replace(/"/g, '') === b.replace(/"/g, '');
+}
+
+/**
+ * UploadPartCopy (PUT /bucket/key?partNumber=N&uploadId=U with x-amz-copy-source), as S3
+ * answers it: the source's current version (an unversioned store: only versionId "null"),
+ * x-amz-copy-source-if-match / -if-none-match on its ETag (412), an optional byte range, the
+ * part stored as an uploaded part would be, and a CopyPartResult. The source key's read lock is
+ * held while copying, so the part is never a torn object. Not implemented: the
+ * if-(un)modified-since conditions, SSE-C.
+ */
+async function uploadPartCopy(req: IncomingMessage, res: ServerResponse, store: PartStore, locks: KeyLocks): Promise<void> {
+  req.resume();
+  const upload = uploadTarget(req);
+  const partNumber = Number(new URL(req.url ?? '/', 'http://127.0.0.1').searchParams.get('partNumber'));
+  if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000) {
+    return s3Error(res, 400, 'InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive');
+  }
+  const source = parseCopySource(String(req.headers['x-amz-copy-source']));
+  if (source === undefined) return s3Error(res, 400, 'InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey');
+  if (!(await uploadExists(store, upload))) return noSuchUpload(res);
+  if ((await store.getBucket(source.bucket)) === null) return s3Error(res, 404, 'NoSuchBucket', 'The specified bucket does not exist');
+  if (source.versionId !== undefined && source.versionId !== 'null') {
+    return s3Error(res, 404, 'NoSuchVersion', 'The specified version does not exist.');
+  }
+  const release = await locks.acquire(`${source.bucket}/${source.key}`, false);
+  try {
+    await copyPart(req, res, store, source, { ...upload, partNumber });
+  } finally {
+    release();
+  }
+}
+
+function uploadFolder(store: PartStore, upload: UploadTarget): string {
+  return join(store.getResourcePath(upload.bucket, undefined, 'uploads'), upload.uploadId);
+}
+
+/** The upload was created for this key and is neither completed nor aborted (s3rver keeps its folder until then). */
+async function uploadExists(store: PartStore, upload: UploadTarget): Promise<boolean> {
+  if (!/^[0-9a-f]+$/.test(upload.uploadId)) return false;
+  try {
+    return (await readFile(join(uploadFolder(store, upload), 'key'), 'utf8')) === upload.key;
+  } catch {
+    return false;
+  }
+}
+
+async function copyPart(
+  req: IncomingMessage,
+  res: ServerResponse,
+  store: PartStore,
+  source: CopySource,
+  part: UploadTarget & { readonly partNumber: number },
+): Promise<void> {
+  let metadata: Record<string, string | number>;
+  try {
+    metadata = await store.getMetadata(source.bucket, source.key);
+  } catch {
+    return notFound(res, source);
+  }
+  const etag = String(metadata.etag);
+  const size = Number(metadata['content-length']);
+  const ifMatch = req.headers['x-amz-copy-source-if-match'];
+  const ifNoneMatch = req.headers['x-amz-copy-source-if-none-match'];
+  if (typeof ifMatch === 'string' && !sameEtag(ifMatch, etag)) return preconditionFailed(res, 'x-amz-copy-source-If-Match', source);
+  if (typeof ifNoneMatch === 'string' && (ifNoneMatch === '*' || sameEtag(ifNoneMatch, etag))) {
+    return preconditionFailed(res, 'x-amz-copy-source-If-None-Match', source);
+  }
+  const rangeHeader = req.headers['x-amz-copy-source-range'];
+  const range = typeof rangeHeader === 'string' ? parseCopyRange(rangeHeader, size) : undefined;
+  if (typeof range === 'string') return s3Error(res, 400, 'InvalidArgument', range, '<ArgumentName>x-amz-copy-source-range</ArgumentName>');
+  if ((range === undefined ? size : range.end - range.start + 1) > MAX_PART_SIZE) {
+    return s3Error(res, 400, 'InvalidRequest', 'The specified copy range is larger than the maximum allowable size of a part (5 GB)');
+  }
+  // Read from the file itself: s3rver's getObject reads a whole object for a range ending at byte 0.
+  const content = createReadStream(store.getResourcePath(source.bucket, source.key, 'object'), range);
+  const { md5 } = await store.putPart(part.bucket, part.uploadId, part.partNumber, content);
+  res.writeHead(200, { 'Content-Type': 'application/xml' });
   res.end(
-    `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>${escapeXml(target.key)}</Key></Error>`,
+    '<?xml version="1.0" encoding="UTF-8"?>\n<CopyPartResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+      `<LastModified>${new Date().toISOString()}</LastModified><ETag>"${md5}"</ETag></CopyPartResult>`,
   );
 }
 

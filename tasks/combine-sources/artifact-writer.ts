@@ -3,7 +3,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { Manifest } from '../shared/contracts';
 import { MANIFEST_NAME } from './manifest';
 import { PathRegistry } from './path-registry';
-import { RawZipWriter, toDosDateTime } from './raw-zip-writer';
+import { RawZipWriter, toDosDateTime, type PlacedEntry } from './raw-zip-writer';
 import { appendSnapshot, type SnapshotSource } from './snapshot';
 
 /** Upload buffers at most about partSize × (queueSize + 1): ~24 MiB, whatever the artifact's size. */
@@ -36,7 +36,7 @@ export interface WriteArtifactOptions {
  * fails midway, the zip stream is destroyed, Upload aborts the multipart upload and nothing
  * becomes visible at the key.
  */
-export async function writeArtifact(options: WriteArtifactOptions): Promise<void> {
+export async function writeArtifact(options: WriteArtifactOptions): Promise<WrittenArtifact> {
   const stop = new AbortController();
   // The signal ends the writer's waits for the upload to read, once the upload has failed.
   const zip = new RawZipWriter({ signal: stop.signal });
@@ -60,8 +60,9 @@ export async function writeArtifact(options: WriteArtifactOptions): Promise<void
   const filling = fill(zip, options, stop.signal);
   try {
     // An upload that fails stops reading the zip; racing keeps the copy from waiting forever.
-    await Promise.race([filling, failed]);
-    await uploaded;
+    const layout = await Promise.race([filling, failed]);
+    const { ETag } = await uploaded;
+    return { ...layout, etag: ETag };
   } catch (err) {
     stop.abort();
     zip.output.destroy(err instanceof Error ? err : new Error(String(err)));
@@ -70,17 +71,40 @@ export async function writeArtifact(options: WriteArtifactOptions): Promise<void
   }
 }
 
-async function fill(zip: RawZipWriter, options: WriteArtifactOptions, signal: AbortSignal): Promise<void> {
+/** What a later combine of the same snapshots can copy from this artifact (see combined-index.ts). */
+export interface WrittenArtifact {
+  /** @default undefined when S3 did not answer one */
+  readonly etag?: string;
+  /** The snapshots as downloaded: the ETag is undefined when S3 did not answer one. */
+  readonly snapshots: ReadonlyArray<SnapshotSource & { readonly etag: string | undefined }>;
+  /** Where the sources' entries (everything after the manifest, before the directory) start. */
+  readonly rangeStart: number;
+  readonly rangeLength: number;
+  /** Those entries, offsets from `rangeStart`. */
+  readonly entries: ReadonlyArray<PlacedEntry>;
+}
+
+async function fill(zip: RawZipWriter, options: WriteArtifactOptions, signal: AbortSignal): Promise<Omit<WrittenArtifact, 'etag'>> {
   const registry = new PathRegistry();
-  // First entry, so that reading it back takes a few ranged GETs (see readArtifactManifest).
   registry.claimFile(MANIFEST_NAME, 'the stepdeploy manifest');
-  await zip.addBuffer(MANIFEST_NAME, Buffer.from(`${JSON.stringify(options.manifest, null, 2)}\n`), {
+  await addManifestEntry(zip, options.manifest);
+  const rangeStart = zip.position;
+  const snapshots = [];
+  for (const source of options.sources) {
+    const etag = await appendSnapshot({ ...options, source, zip, registry, signal });
+    snapshots.push({ name: source.name, commit: source.commit, snapshotKey: source.snapshotKey, path: source.path, etag });
+  }
+  const rangeLength = zip.position - rangeStart;
+  const entries = zip.entries.slice(1).map(({ entry, offset }) => ({ entry, offset: offset - rangeStart }));
+  await zip.end();
+  return { snapshots, rangeStart, rangeLength, entries };
+}
+
+/** First entry, so that reading it back takes a few ranged GETs (see readArtifactManifest). */
+export async function addManifestEntry(zip: RawZipWriter, manifest: Manifest): Promise<void> {
+  await zip.addBuffer(MANIFEST_NAME, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), {
     mode: 0o100644,
-    mtime: toDosDateTime(new Date(options.manifest.createdAt)),
+    mtime: toDosDateTime(new Date(manifest.createdAt)),
     compress: true,
   });
-  for (const source of options.sources) {
-    await appendSnapshot({ ...options, source, zip, registry, signal });
-  }
-  await zip.end();
 }

@@ -6,7 +6,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { CombineSourcesEvent, CombineSourcesResult, Manifest } from '../shared/contracts';
 import { headObject, isPreconditionFailed, type ObjectInfo } from '../shared/s3';
 import { openZipInS3, zipEntries } from '../shared/zip';
-import { writeArtifact } from './artifact-writer';
+import { writeArtifact, type WrittenArtifact } from './artifact-writer';
+import { rememberCombined, writeFromCombined } from './combine-cache';
 import { buildEnvironment, deployEnvironment } from './environment';
 import { ArtifactConflictError } from './errors';
 import { commitMismatch, createManifest, MANIFEST_NAME, manifestSchema } from './manifest';
@@ -22,12 +23,20 @@ export interface CombineSourcesDeps {
   readonly partSize?: number;
   /** Parts uploaded in parallel. @default DEFAULT_QUEUE_SIZE (2) */
   readonly queueSize?: number;
+  /** Bytes per UploadPartCopy when reusing an earlier combine. @default DEFAULT_COPY_PART_SIZE (64 MiB) */
+  readonly copyPartSize?: number;
+  /** UploadPartCopy requests at once. @default DEFAULT_COPY_CONCURRENCY (8) */
+  readonly copyConcurrency?: number;
+  /** Where the line about reusing an earlier combine goes. @default console.log */
+  readonly log?: (line: string) => void;
 }
 
 /**
  * CombineConfigAndCode: writes artifacts/<environment>/<execution>/source.zip once. A redrive
  * of the state finds the artifact already there and, when it holds the same commits, answers
- * what the first run answered without rewriting it.
+ * what the first run answered without rewriting it. Another execution of the same snapshots
+ * gets an artifact of its own, with its own manifest, whose other bytes S3 copies from the
+ * earlier one (combine-cache.ts).
  */
 export async function combineSources(
   event: CombineSourcesEvent,
@@ -56,12 +65,15 @@ async function writeNewArtifact(
   manifest: Manifest,
   event: CombineSourcesEvent,
 ): Promise<void> {
+  if (await writeFromCombined(deps, key, manifest, event.sources)) return;
   const staging = await mkdtemp(join(deps.tmpDir ?? tmpdir(), 'stepdeploy-combine-'));
+  let written: WrittenArtifact;
   try {
-    await writeArtifact({ ...deps, key, manifest, sources: event.sources, tmpDir: staging });
+    written = await writeArtifact({ ...deps, key, manifest, sources: event.sources, tmpDir: staging });
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
+  await rememberCombined(deps, key, written);
 }
 
 /** The manifest of an artifact that is already there, if it records this event's commits. */

@@ -14,10 +14,14 @@ import { crc32, deflateRawSync } from 'node:zlib';
  *
  * Layout: each entry is a local file header with the final CRC and sizes (no data descriptor),
  * then its data; `end()` writes the central directory and the end records. ZIP64 fields are
- * written when a size, an offset or the entry count needs them. Memory holds one central
- * directory record per entry (~50 bytes + the name), never entry data: `output` is a stream
- * whose reader sets the pace (every write waits for it to drain). Add entries one at a time,
+ * written when a size, an offset or the entry count needs them. Memory holds one small record
+ * per entry (its directory fields and offset), never entry data: `output` is a stream whose
+ * reader sets the pace (every write waits for it to drain). Add entries one at a time,
  * awaiting each.
+ *
+ * A local header depends on its entry alone (the ZIP64 choice there depends on the sizes, not
+ * the offset), so a run of entries is the same bytes wherever it sits in a zip. That is what
+ * lets `addCopiedEntries` place a range of an earlier zip, copied by someone else, in a new one.
  */
 
 /** A DOS date and time, as zips store modification times (local time, 2-second precision). */
@@ -37,6 +41,13 @@ export interface RawEntry {
   readonly crc32: number;
   readonly compressedSize: number;
   readonly uncompressedSize: number;
+}
+
+/** An entry of the zip and where its local header starts. */
+export interface PlacedEntry {
+  readonly entry: RawEntry;
+  /** In the zip; for `addCopiedEntries`, from the start of the copied range. */
+  readonly offset: number;
 }
 
 export interface RawZipWriterOptions {
@@ -68,11 +79,21 @@ export const DEFLATED = 8;
 export class RawZipWriter {
   /** The zip's bytes; give it to the consumer (an S3 upload) before adding entries. */
   readonly output = new PassThrough();
-  private readonly centralDirectory: Buffer[] = [];
+  private readonly placed: PlacedEntry[] = [];
   private offset = 0;
   private ended = false;
 
   constructor(private readonly options: RawZipWriterOptions = {}) {}
+
+  /** Bytes of the zip so far: written to `output`, or accounted for by `addCopiedEntries`. */
+  get position(): number {
+    return this.offset;
+  }
+
+  /** The entries so far, in order, with their offsets in the zip. */
+  get entries(): ReadonlyArray<PlacedEntry> {
+    return this.placed;
+  }
 
   /**
    * Adds an entry whose `data` yields exactly `entry.compressedSize` bytes, already encoded
@@ -100,7 +121,30 @@ export class RawZipWriter {
           : `"${entry.name}": its data ends after ${copied} bytes, the zip's directory says ${entry.compressedSize}`,
       );
     }
-    this.centralDirectory.push(centralHeader(entry, start, this.zip64Entry(entry, start)));
+    this.placed.push({ entry, offset: start });
+  }
+
+  /**
+   * Accounts for entries whose local headers and data, `length` bytes from the current
+   * position, reach the consumer of `output` another way (a server-side copy of a range of an
+   * earlier zip written by this class): nothing goes to `output` here, only their central
+   * directory records will, at `end()`. Their offsets are relative to the start of that range.
+   * Throws when they do not tile the range exactly, local header after local header: then they
+   * do not describe it, and a zip built on them would be corrupt.
+   */
+  addCopiedEntries(entries: ReadonlyArray<PlacedEntry>, length: number): void {
+    this.refuseAfterEnd();
+    let expected = 0;
+    for (const { entry, offset } of entries) {
+      if (offset !== expected) {
+        throw new Error(`copied entry "${entry.name}" is at offset ${offset} of the range; the entries before it end at ${expected}`);
+      }
+      expected += localHeader(entry, this.zip64Sizes(entry)).length + entry.compressedSize;
+    }
+    if (expected !== length) throw new Error(`the copied entries take ${expected} bytes; the range is ${length} bytes`);
+    const start = this.offset;
+    for (const { entry, offset } of entries) this.placed.push({ entry, offset: start + offset });
+    this.offset += length;
   }
 
   /** Adds a file held in memory (small ones: a manifest, a symlink's target), deflated when `compress`. */
@@ -131,8 +175,8 @@ export class RawZipWriter {
     this.refuseAfterEnd();
     this.ended = true;
     const start = this.offset;
-    for (const record of this.centralDirectory) await this.write(record);
-    await this.write(endRecords(this.centralDirectory.length, start, this.offset - start, this.options.forceZip64 === true));
+    for (const { entry, offset } of this.placed) await this.write(centralHeader(entry, offset, this.zip64Entry(entry, offset)));
+    await this.write(endRecords(this.placed.length, start, this.offset - start, this.options.forceZip64 === true));
     this.output.end();
   }
 

@@ -39,13 +39,13 @@ export interface AppendSnapshotOptions {
  * snapshot goes to a temp file first (a zip's directory sits at its end, so reading it needs
  * random access); entries are then copied one at a time, their compressed bytes as they are
  * (no inflate and deflate again), so memory holds one entry's buffers, whatever the
- * snapshot's size. /tmp holds one snapshot at a time.
+ * snapshot's size. /tmp holds one snapshot at a time. Answers the snapshot's ETag.
  */
-export async function appendSnapshot(options: AppendSnapshotOptions): Promise<void> {
+export async function appendSnapshot(options: AppendSnapshotOptions): Promise<string | undefined> {
   const { source, tmpDir } = options;
   const file = join(tmpDir, `${source.name}-${source.commit}.zip`);
   try {
-    await download(options, file);
+    const etag = await download(options, file);
     const zipfile = await openSnapshot(file, source);
     try {
       for await (const entry of zipEntries(zipfile)) await appendEntry(options, zipfile, entry);
@@ -54,17 +54,20 @@ export async function appendSnapshot(options: AppendSnapshotOptions): Promise<vo
     } finally {
       zipfile.close();
     }
+    return etag;
   } finally {
     await rm(file, { force: true });
   }
 }
 
-async function download({ s3, bucket, source, signal }: AppendSnapshotOptions, file: string): Promise<void> {
+/** Answers the ETag of the snapshot downloaded: the combine cache names exactly what was combined. */
+async function download({ s3, bucket, source, signal }: AppendSnapshotOptions, file: string): Promise<string | undefined> {
   try {
     const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: source.snapshotKey }), {
       abortSignal: signal,
     });
     await pipeline(response.Body as Readable, createWriteStream(file), { signal });
+    return response.ETag;
   } catch (err) {
     if (!isNotFound(err)) throw err;
     throw new SnapshotError(

@@ -1,7 +1,18 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
 import { localS3Client, startLocalS3, type LocalS3 } from '../../local/s3';
 
 const BUCKET = 'stepdeploy-test-artifacts';
@@ -81,5 +92,108 @@ describe('local S3', () => {
       s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'missing.json', Body: 'x', IfMatch: '"abc"' })),
     );
     expect(err.name).toBe('NoSuchKey');
+  });
+});
+
+describe('local S3 UploadPartCopy (s3rver answers NotImplemented; the local S3 implements it)', () => {
+  const MiB = 1024 * 1024;
+  let source: Buffer;
+  let sourceEtag: string;
+
+  beforeAll(async () => {
+    source = randomBytes(6 * MiB);
+    sourceEtag = (await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'copy/source object.bin', Body: source }))).ETag!;
+  });
+
+  async function createUpload(key: string): Promise<string> {
+    return (await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }))).UploadId!;
+  }
+
+  function copyPart(key: string, uploadId: string, PartNumber: number, extra: Partial<ConstructorParameters<typeof UploadPartCopyCommand>[0]> = {}) {
+    return s3.send(
+      new UploadPartCopyCommand({
+        Bucket: BUCKET,
+        Key: key,
+        UploadId: uploadId,
+        PartNumber,
+        CopySource: `${BUCKET}/copy/source%20object.bin`,
+        ...extra,
+      }),
+    );
+  }
+
+  test('copies a byte range and a whole object as parts, which complete into their concatenation', async () => {
+    const key = 'copy/assembled.bin';
+    const uploadId = await createUpload(key);
+
+    const first = await copyPart(key, uploadId, 1, { CopySourceRange: `bytes=0-${5 * MiB - 1}`, CopySourceIfMatch: sourceEtag });
+    const second = await copyPart(key, uploadId, 2, { CopySource: `/${BUCKET}/copy/source%20object.bin` });
+    const third = await s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId, PartNumber: 3, Body: 'tail' }));
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: BUCKET,
+        Key: key,
+        UploadId: uploadId,
+        MultipartUpload: {
+          Parts: [
+            { PartNumber: 1, ETag: first.CopyPartResult!.ETag },
+            { PartNumber: 2, ETag: second.CopyPartResult!.ETag },
+            { PartNumber: 3, ETag: third.ETag },
+          ],
+        },
+      }),
+    );
+
+    const md5 = createHash('md5').update(source.subarray(0, 5 * MiB)).digest('hex');
+    expect(first.CopyPartResult!.ETag).toBe(`"${md5}"`);
+    expect(first.CopyPartResult!.LastModified).toBeInstanceOf(Date);
+    const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+    const body = Buffer.from(await out.Body!.transformToByteArray());
+    expect(body.equals(Buffer.concat([source.subarray(0, 5 * MiB), source, Buffer.from('tail')]))).toBe(true);
+  });
+
+  test('fails with 412 PreconditionFailed when x-amz-copy-source-if-match is not the source ETag', async () => {
+    const uploadId = await createUpload('copy/stale.bin');
+
+    const err = await errorOf(copyPart('copy/stale.bin', uploadId, 1, { CopySourceIfMatch: '"0123456789abcdef0123456789abcdef"' }));
+
+    expect(err.name).toBe('PreconditionFailed');
+    expect(err.$metadata.httpStatusCode).toBe(412);
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: 'copy/stale.bin', UploadId: uploadId }));
+  });
+
+  test('fails with NoSuchKey when the source is missing, and NoSuchUpload for an unknown upload', async () => {
+    const uploadId = await createUpload('copy/missing.bin');
+
+    const missing = await errorOf(copyPart('copy/missing.bin', uploadId, 1, { CopySource: `${BUCKET}/copy/nothing-here.bin` }));
+    const noUpload = await errorOf(copyPart('copy/missing.bin', 'abcdef0123', 1));
+
+    expect(missing.name).toBe('NoSuchKey');
+    expect(missing.$metadata.httpStatusCode).toBe(404);
+    expect(noUpload.name).toBe('NoSuchUpload');
+  });
+
+  test('fails with InvalidArgument when the range is outside the source or malformed', async () => {
+    const uploadId = await createUpload('copy/range.bin');
+
+    const outside = await errorOf(copyPart('copy/range.bin', uploadId, 1, { CopySourceRange: `bytes=0-${6 * MiB}` }));
+    const malformed = await errorOf(copyPart('copy/range.bin', uploadId, 1, { CopySourceRange: 'bytes=10-' }));
+
+    expect(outside.name).toBe('InvalidArgument');
+    expect(outside.$metadata.httpStatusCode).toBe(400);
+    expect(outside.message).toContain(`source object of size: ${6 * MiB}`);
+    expect(malformed.name).toBe('InvalidArgument');
+  });
+
+  test('AbortMultipartUpload (MethodNotAllowed in s3rver) removes the upload: its parts are gone', async () => {
+    const key = 'copy/aborted.bin';
+    const uploadId = await createUpload(key);
+    await copyPart(key, uploadId, 1);
+
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId }));
+
+    expect(readdirSync(join(dir, BUCKET, '._S3rver_uploads'))).not.toContain(uploadId);
+    expect((await errorOf(copyPart(key, uploadId, 2))).name).toBe('NoSuchUpload');
+    expect((await errorOf(s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId })))).name).toBe('NoSuchUpload');
   });
 });

@@ -1,0 +1,241 @@
+import { buffer } from 'node:stream/consumers';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+  type CompletedPart,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { Manifest } from '../shared/contracts';
+import { isPreconditionFailed } from '../shared/s3';
+import { addManifestEntry } from './artifact-writer';
+import type { CombinedIndex } from './combined-index';
+import { RawZipWriter } from './raw-zip-writer';
+
+/** S3's smallest size for a part other than the last. */
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+/** S3's largest part, copied or uploaded. */
+const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
+const MAX_PARTS = 10_000;
+/** Copies run inside S3: many mid-sized parts at once finish sooner than a few large ones. */
+export const DEFAULT_COPY_PART_SIZE = 64 * 1024 * 1024;
+export const DEFAULT_COPY_CONCURRENCY = 8;
+
+export interface CopyCombinedOptions {
+  readonly s3: S3Client;
+  readonly bucket: string;
+  /** The new artifact's key. */
+  readonly key: string;
+  readonly manifest: Manifest;
+  readonly index: CombinedIndex;
+  /** Bytes per UploadPartCopy, between 10 MiB and 5 GiB. @default DEFAULT_COPY_PART_SIZE */
+  readonly copyPartSize?: number;
+  /** @default DEFAULT_COPY_CONCURRENCY */
+  readonly copyConcurrency?: number;
+}
+
+/** Written: the new artifact's ETag and where the copied range starts in it. Or why not, nothing written. */
+export type CopyOutcome =
+  | { readonly etag: string | undefined; readonly rangeStart: number }
+  | { readonly unavailable: string };
+
+/**
+ * Writes source.zip from the range of an earlier artifact of the same snapshots, which S3
+ * copies itself, so the snapshots are not read at all:
+ * - part 1: this execution's manifest entry, then the range's first MIN_PART_SIZE bytes (a
+ *   ranged GET; a part other than the last needs 5 MiB, more than a manifest entry holds);
+ * - parts 2…n-1: UploadPartCopy of the rest of the range;
+ * - part n: the central directory and end records for the index's entries placed after the
+ *   new manifest entry (RawZipWriter writes them, ZIP64 included).
+ * Every read of the earlier artifact is pinned to the index's ETag; memory holds part 1 and
+ * the directory, never the range.
+ *
+ * Written once, like a full combine: CompleteMultipartUpload carries If-None-Match: *, and its
+ * 412 (the key exists: a concurrent invocation or a redrive) is thrown as it is. Any other
+ * failure aborts the upload and answers `unavailable`, with the reason: combine in full then.
+ */
+export async function copyCombined(options: CopyCombinedOptions): Promise<CopyOutcome> {
+  const plan = planParts(options.index.rangeLength, checkedCopyPartSize(options.copyPartSize ?? DEFAULT_COPY_PART_SIZE));
+  if (plan === undefined) return { unavailable: `the range is ${options.index.rangeLength} bytes, less than a part` };
+  let ends: ZipEnds;
+  try {
+    ends = await zipEnds(options.manifest, options.index);
+  } catch (err) {
+    return unavailable('the index does not describe its range', err);
+  }
+  let uploadId: string;
+  try {
+    const created = await options.s3.send(
+      new CreateMultipartUploadCommand({ Bucket: options.bucket, Key: options.key, ContentType: 'application/zip' }),
+    );
+    uploadId = created.UploadId!;
+  } catch (err) {
+    return unavailable('CreateMultipartUpload failed', err);
+  }
+  const upload = { ...options, uploadId };
+  let parts: CompletedPart[];
+  try {
+    parts = await uploadParts(upload, plan, ends);
+  } catch (err) {
+    await abort(upload);
+    return unavailable(`copying s3://${options.bucket}/${options.index.artifactKey} failed`, err);
+  }
+  return complete(upload, parts, ends.head.length);
+}
+
+interface Upload extends CopyCombinedOptions {
+  readonly uploadId: string;
+}
+
+/** Bytes of the range, relative to its start: part 1's share, then one range per copied part. */
+interface PartPlan {
+  readonly first: number;
+  readonly copies: ReadonlyArray<{ readonly start: number; readonly length: number }>;
+}
+
+function checkedCopyPartSize(size: number): number {
+  if (!Number.isInteger(size) || size < 2 * MIN_PART_SIZE || size > MAX_PART_SIZE) {
+    // Half of it must still be a valid part: see planParts.
+    throw new Error(`copyPartSize must be a whole number of bytes between 10 MiB and 5 GiB, got ${size}`);
+  }
+  return size;
+}
+
+/**
+ * Splits the range so that every part but the last (the directory) has at least MIN_PART_SIZE
+ * bytes: copies share the rest evenly, each at least half of `partSize` (≥ 5 MiB) and at most
+ * `partSize`, unless 10,000 parts need more. Undefined when the range is smaller than a part.
+ */
+export function planParts(length: number, partSize: number): PartPlan | undefined {
+  if (length < MIN_PART_SIZE) return undefined;
+  const first = length - MIN_PART_SIZE < MIN_PART_SIZE ? length : MIN_PART_SIZE;
+  const rest = length - first;
+  const size = Math.max(partSize, Math.ceil(rest / (MAX_PARTS - 2)));
+  const count = Math.ceil(rest / size);
+  const copies = [];
+  for (let i = 0, start = first; i < count; i++) {
+    const part = Math.floor(rest / count) + (i < rest % count ? 1 : 0);
+    copies.push({ start, length: part });
+    start += part;
+  }
+  return { first, copies };
+}
+
+interface ZipEnds {
+  /** The new manifest entry: what goes before the copied range. */
+  readonly head: Buffer;
+  /** The central directory and end records: what goes after it. */
+  readonly tail: Buffer;
+}
+
+async function zipEnds(manifest: Manifest, index: CombinedIndex): Promise<ZipEnds> {
+  const zip = new RawZipWriter();
+  const bytes = buffer(zip.output);
+  try {
+    await addManifestEntry(zip, manifest);
+    const headLength = zip.position;
+    zip.addCopiedEntries(index.entries, index.rangeLength);
+    await zip.end();
+    const all = await bytes;
+    return { head: all.subarray(0, headLength), tail: all.subarray(headLength) };
+  } catch (err) {
+    zip.output.destroy(err as Error);
+    await bytes.catch(() => undefined);
+    throw err;
+  }
+}
+
+async function uploadParts(upload: Upload, plan: PartPlan, ends: ZipEnds): Promise<CompletedPart[]> {
+  const first = await uploadPart(upload, 1, Buffer.concat([ends.head, await readRange(upload, 0, plan.first)]));
+  const lastNumber = plan.copies.length + 2;
+  const [copies, last] = await Promise.all([
+    withLimit(plan.copies, upload.copyConcurrency ?? DEFAULT_COPY_CONCURRENCY, (range, i) => copyPart(upload, i + 2, range)),
+    uploadPart(upload, lastNumber, ends.tail),
+  ]);
+  return [first, ...copies, last];
+}
+
+/** Bytes [start, start + length) of the range, from the earlier artifact as the index knew it. */
+async function readRange({ s3, bucket, index }: Upload, start: number, length: number): Promise<Buffer> {
+  const from = index.rangeStart + start;
+  const out = await s3.send(
+    new GetObjectCommand({ Bucket: bucket, Key: index.artifactKey, Range: `bytes=${from}-${from + length - 1}`, IfMatch: index.etag }),
+  );
+  const bytes = Buffer.from(await out.Body!.transformToByteArray());
+  if (bytes.length !== length) throw new Error(`asked for ${length} bytes at ${from}, got ${bytes.length}`);
+  return bytes;
+}
+
+async function uploadPart({ s3, bucket, key, uploadId }: Upload, PartNumber: number, Body: Buffer): Promise<CompletedPart> {
+  const out = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber, Body }));
+  return { PartNumber, ETag: out.ETag };
+}
+
+async function copyPart(upload: Upload, PartNumber: number, range: { start: number; length: number }): Promise<CompletedPart> {
+  const { s3, bucket, key, uploadId, index } = upload;
+  const from = index.rangeStart + range.start;
+  const out = await s3.send(
+    new UploadPartCopyCommand({
+      Bucket: bucket,
+      Key: key,
+      UploadId: uploadId,
+      PartNumber,
+      CopySource: `${bucket}/${index.artifactKey.split('/').map(encodeURIComponent).join('/')}`,
+      CopySourceRange: `bytes=${from}-${from + range.length - 1}`,
+      CopySourceIfMatch: index.etag,
+    }),
+  );
+  return { PartNumber, ETag: out.CopyPartResult?.ETag };
+}
+
+async function complete(upload: Upload, parts: CompletedPart[], rangeStart: number): Promise<CopyOutcome> {
+  try {
+    const out = await upload.s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: upload.bucket,
+        Key: upload.key,
+        UploadId: upload.uploadId,
+        MultipartUpload: { Parts: parts },
+        IfNoneMatch: '*',
+      }),
+    );
+    return { etag: out.ETag, rangeStart };
+  } catch (err) {
+    await abort(upload);
+    if (isPreconditionFailed(err)) throw err;
+    return unavailable('CompleteMultipartUpload failed', err);
+  }
+}
+
+/** Best effort: a part left behind is removed by the bucket's abort-incomplete-uploads rule. */
+async function abort({ s3, bucket, key, uploadId }: Upload): Promise<void> {
+  await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+}
+
+function unavailable(what: string, err: unknown): { readonly unavailable: string } {
+  const e = err as Error;
+  return { unavailable: `${what}: ${e.name}: ${e.message}` };
+}
+
+/** Runs `run` over `items`, at most `limit` at a time, results in order; stops starting new ones after a failure. */
+async function withLimit<T, R>(items: ReadonlyArray<T>, limit: number, run: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const i = next++;
+      try {
+        results[i] = await run(items[i]!, i);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
+}
