@@ -272,3 +272,80 @@ describe('RawZipWriter', () => {
     ).rejects.toThrow('compression method 12 is not supported');
   });
 });
+
+describe('RawZipWriter.addCopiedEntries (a range of an earlier zip, copied by someone else)', () => {
+  const first = (name: string) => async (zip: RawZipWriter) =>
+    zip.addBuffer(name, Buffer.from(`{"execution": "${name}"}\n`.repeat(3)), { mode: 0o100644, mtime: MTIME, compress: true });
+
+  /** An earlier zip: one first entry, then the range; and the range's entries, offsets from its start. */
+  async function earlier(forceZip64: boolean) {
+    const zip = new RawZipWriter({ forceZip64 });
+    const bytes = collect(zip.output);
+    await first('a-much-longer-first-entry.json')(zip);
+    const rangeStart = zip.position;
+    await copyAll(await everyKind(), zip, 'app/');
+    const rangeLength = zip.position - rangeStart;
+    const entries = zip.entries.slice(1).map(({ entry, offset }) => ({ entry, offset: offset - rangeStart }));
+    await zip.end();
+    return { zip: await bytes, range: (await bytes).subarray(rangeStart, rangeStart + rangeLength), entries };
+  }
+
+  /** A new zip: its own first entry, the earlier range as it is, and a directory for both. */
+  async function assemble(forceZip64: boolean): Promise<{ original: Buffer; assembled: Buffer }> {
+    const { zip: original, range, entries } = await earlier(forceZip64);
+    const zip = new RawZipWriter({ forceZip64 });
+    const bytes = collect(zip.output);
+    await first('b.json')(zip);
+    const headLength = zip.position;
+    zip.addCopiedEntries(entries, range.length);
+    await zip.end();
+    const written = await bytes;
+    return { original, assembled: Buffer.concat([written.subarray(0, headLength), range, written.subarray(headLength)]) };
+  }
+
+  it.each([false, true])('makes a zip (forceZip64 %s) that yauzl reads as the earlier one, but its first entry, and Info-ZIP tests clean', async (forceZip64) => {
+    const { original, assembled } = await assemble(forceZip64);
+
+    const [before, after] = [await readBack(original), await readBack(assembled)];
+    expect(after.map((e) => e.name)).toEqual(['b.json', ...before.slice(1).map((e) => e.name)]);
+    expect(after.slice(1)).toEqual(before.slice(1));
+    const { file, cleanup } = onDisk(assembled);
+    try {
+      expect(execFileSync('unzip', ['-t', file], { encoding: 'utf8', env: UTF8_ENV })).toContain('No errors detected');
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('writes ZIP64 directory records for copied entries that land beyond 4 GiB', async () => {
+    const huge = { name: 'huge.bin', mode: 0o100644, mtime: MTIME, compressionMethod: STORED, crc32: 1, compressedSize: 5 * 2 ** 30, uncompressedSize: 5 * 2 ** 30 };
+    const small = { ...huge, name: 'small.txt', compressedSize: 10, uncompressedSize: 10 };
+    // 30-byte header + the name + a 20-byte ZIP64 extra field (the sizes), then the data.
+    const smallOffset = 30 + 'huge.bin'.length + 20 + huge.compressedSize;
+    const zip = new RawZipWriter();
+    const bytes = collect(zip.output);
+    await first('m.json')(zip);
+    const headLength = zip.position;
+
+    zip.addCopiedEntries([{ entry: huge, offset: 0 }, { entry: small, offset: smallOffset }], smallOffset + 30 + 'small.txt'.length + 10);
+    await zip.end();
+
+    const tail = (await bytes).subarray(headLength);
+    const records = [...tail.toString('latin1').matchAll(/PK\x01\x02/g)].map((m) => m.index!);
+    const smallRecord = tail.subarray(records[2]!);
+    expect(smallRecord.readUInt32LE(42)).toBe(0xffffffff);
+    // Its ZIP64 extra field: uncompressed size, compressed size, then the offset.
+    const extra = smallRecord.subarray(46 + 'small.txt'.length);
+    expect(extra.readUInt16LE(0)).toBe(0x0001);
+    expect(Number(extra.readBigUInt64LE(20))).toBe(headLength + smallOffset);
+    expect(tail.includes(Buffer.from([0x50, 0x4b, 0x06, 0x06]))).toBe(true);
+  });
+
+  it('fails when the entries do not tile the range exactly', async () => {
+    const { range, entries } = await earlier(false);
+    const shifted = entries.map((e, i) => (i === 2 ? { ...e, offset: e.offset + 1 } : e));
+
+    expect(() => new RawZipWriter().addCopiedEntries(shifted, range.length)).toThrow(`copied entry "${entries[2]!.entry.name}" is at offset`);
+    expect(() => new RawZipWriter().addCopiedEntries(entries, range.length + 1)).toThrow(`the range is ${range.length + 1} bytes`);
+  });
+});
