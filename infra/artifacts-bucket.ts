@@ -8,6 +8,8 @@ import { logicalIdOf } from './logical-id';
 export const SOURCES_PREFIX = 'sources/';
 export const ARTIFACTS_PREFIX = 'artifacts/';
 export const DEPLOYMENTS_PREFIX = 'deployments/';
+/** combine-sources' cache index (combined/<hash>.json → an earlier source.zip): not a contract, expires with the artifacts. */
+export const COMBINED_PREFIX = 'combined/';
 
 export interface ArtifactsBucketProps {
   /**
@@ -87,6 +89,8 @@ export class ArtifactsBucket extends Construct {
       serverAccessLogsPrefix: 'artifacts-bucket/',
       lifecycleRules: [
         { id: 'expire-artifacts', prefix: ARTIFACTS_PREFIX, expiration: artifactsExpiration },
+        // An index outliving the artifact it points to is only a miss (combine falls back), but need not linger.
+        { id: 'expire-combine-cache', prefix: COMBINED_PREFIX, expiration: artifactsExpiration },
         { id: 'expire-source-snapshots', prefix: SOURCES_PREFIX, expiration: sourcesExpiration },
         {
           // Covers `deployments/` too: only replaced versions of current.json go, history entries stay.

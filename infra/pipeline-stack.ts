@@ -6,7 +6,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { sourceTypeOf, type PipelineConfig } from '../tasks/shared/config';
 import { readDefinitionText, type SubstitutionName, type Substitutions } from '../workflows/definition';
-import { ARTIFACTS_PREFIX, ArtifactsBucket, DEPLOYMENTS_PREFIX, SOURCES_PREFIX } from './artifacts-bucket';
+import { ARTIFACTS_PREFIX, ArtifactsBucket, COMBINED_PREFIX, DEPLOYMENTS_PREFIX, SOURCES_PREFIX } from './artifacts-bucket';
 import { loadBuildSpec } from './buildspec-file';
 import { DeployStateMachine } from './deploy-state-machine';
 import { callbackTimeoutSeconds, taskTimeoutSeconds, timeoutFor } from './definition-timeouts';
@@ -148,7 +148,12 @@ export class PipelineStack extends Stack {
     // Reads its own output back: a redrive finds source.zip already written and returns its manifest.
     this.artifacts.grantReadObjects(combineSources.role, ARTIFACTS_PREFIX);
     this.artifacts.grantWriteObjects(combineSources.role, ARTIFACTS_PREFIX);
-    this.artifacts.grantList(combineSources.role, SOURCES_PREFIX, ARTIFACTS_PREFIX);
+    // The reuse index: read to copy an earlier source.zip's entries (UploadPartCopy reads artifacts/,
+    // granted above), written after a full combine.
+    this.artifacts.grantReadObjects(combineSources.role, COMBINED_PREFIX);
+    this.artifacts.grantWriteObjects(combineSources.role, COMBINED_PREFIX);
+    this.artifacts.acknowledgePrefixWildcard(combineSources.role, COMBINED_PREFIX, 'reads and writes the reuse index combined/<hash>.json.');
+    this.artifacts.grantList(combineSources.role, SOURCES_PREFIX, ARTIFACTS_PREFIX, COMBINED_PREFIX);
     this.artifacts.acknowledgePrefixWildcard(combineSources.role, SOURCES_PREFIX, 'reads the snapshots sources/<source>/<commit>.zip of the execution.');
     this.artifacts.acknowledgePrefixWildcard(
       combineSources.role,

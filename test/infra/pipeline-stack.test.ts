@@ -74,17 +74,19 @@ describe('artifacts bucket', () => {
     template.resourceCountIs('AWS::S3::Bucket', 2);
   });
 
-  test('expires artifacts/ and sources/, noncurrent versions, and keeps deployments/', () => {
+  test('expires artifacts/, the combine cache and sources/, noncurrent versions, and keeps deployments/', () => {
     const rules = (resources[bucketId()]!.Properties.LifecycleConfiguration as { Rules: Array<Record<string, unknown>> }).Rules;
     expect(rules).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ Prefix: 'artifacts/', ExpirationInDays: 90, Status: 'Enabled' }),
         expect.objectContaining({ Prefix: 'sources/', ExpirationInDays: 180, Status: 'Enabled' }),
+        // The cache index lives as long as the artifacts it points to.
+        expect.objectContaining({ Prefix: 'combined/', ExpirationInDays: 90, Status: 'Enabled' }),
         expect.objectContaining({ NoncurrentVersionExpiration: { NoncurrentDays: 30 }, Status: 'Enabled' }),
       ]),
     );
     const expiring = rules.filter((r) => r.ExpirationInDays !== undefined);
-    expect(expiring.map((r) => r.Prefix).sort()).toEqual(['artifacts/', 'sources/']);
+    expect(expiring.map((r) => r.Prefix).sort()).toEqual(['artifacts/', 'combined/', 'sources/']);
   });
 
   test('denies requests without TLS', () => {
@@ -230,10 +232,13 @@ describe('task functions', () => {
       { actions: ['s3:GetObject', 's3:GetObjectVersion'], resource: objectArn('sources/'), condition: undefined },
       { actions: ['s3:GetObject', 's3:GetObjectVersion'], resource: objectArn('artifacts/'), condition: undefined },
       { actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resource: objectArn('artifacts/'), condition: undefined },
+      // The reuse index: read before combining, written after a full combine.
+      { actions: ['s3:GetObject', 's3:GetObjectVersion'], resource: objectArn('combined/'), condition: undefined },
+      { actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resource: objectArn('combined/'), condition: undefined },
       {
         actions: ['s3:ListBucket'],
         resource: arnOf(bucketId()),
-        condition: { StringLike: { 's3:prefix': ['sources/*', 'artifacts/*'] } },
+        condition: { StringLike: { 's3:prefix': ['sources/*', 'artifacts/*', 'combined/*'] } },
       },
     ]);
     // What it records, and not the deploy leases that live under deployments/ too.
