@@ -1,9 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createReadStream, mkdirSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+import { finished, pipeline } from 'node:stream/promises';
 import { S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 
@@ -17,7 +20,8 @@ import S3rver from 's3rver';
  * writes an object in place, so a read during a write would see part of it: reads of a key wait
  * for the write in progress (KeyLocks), as S3's whole-object consistency promises. s3rver does
  * not implement UploadPartCopy (NotImplemented) nor AbortMultipartUpload (MethodNotAllowed, which
- * leaves the parts on disk): this server answers both itself, from s3rver's store.
+ * leaves the parts on disk), and its CompleteMultipartUpload checks no part (size, ETag, order)
+ * and hashes the whole object again: this server answers those three itself, on s3rver's store.
  */
 
 export const LOCAL_S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
@@ -189,7 +193,8 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
     res.once('close', release);
     try {
       if (access.conditional && !(await (access.write ? conditionsHold : readConditionsHold)(req, res, access))) return;
-      forward(req, res);
+      if (isCompleteMultipartUpload(req)) await completeMultipartUpload(req, res, s3rver.store as unknown as PartStore, access);
+      else forward(req, res);
     } catch (err) {
       release();
       throw err;
@@ -312,11 +317,17 @@ interface PartStore {
   /** Throws when the object does not exist. */
   getMetadata(bucket: string, key: string): Promise<Record<string, string | number>>;
   putPart(bucket: string, uploadId: string, partNumber: number, content: Readable): Promise<{ size: number; md5: string }>;
+  /** Keeps the allowed headers (content-type, x-amz-meta-*...) of `metadata`; `md5` becomes the ETag. */
+  putMetadata(bucket: string, key: string, metadata: Record<string, unknown>, md5: string): Promise<void>;
   getResourcePath(bucket: string, key: string | undefined, resource: string): string;
 }
 
 /** S3's largest part. */
 const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
+/** S3's smallest part but the last. */
+const MIN_PART_SIZE = 5 * 1024 * 1024;
+/** Large reads: copying hundreds of MB in the default 64 KiB chunks costs more in calls than in bytes. */
+const COPY_CHUNK = 1024 * 1024;
 
 type MissingOperation = (req: IncomingMessage, res: ServerResponse, store: PartStore, locks: KeyLocks) => Promise<void>;
 
@@ -454,7 +465,7 @@ async function copyPart(
     return s3Error(res, 400, 'InvalidRequest', 'The specified copy range is larger than the maximum allowable size of a part (5 GB)');
   }
   // Read from the file itself: s3rver's getObject reads a whole object for a range ending at byte 0.
-  const content = createReadStream(store.getResourcePath(source.bucket, source.key, 'object'), range);
+  const content = createReadStream(store.getResourcePath(source.bucket, source.key, 'object'), { ...range, highWaterMark: COPY_CHUNK });
   const { md5 } = await store.putPart(part.bucket, part.uploadId, part.partNumber, content);
   res.writeHead(200, { 'Content-Type': 'application/xml' });
   res.end(
@@ -465,4 +476,89 @@ async function copyPart(
 
 function escapeXml(text: string): string {
   return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function isCompleteMultipartUpload(req: IncomingMessage): boolean {
+  return req.method === 'POST' && new URL(req.url ?? '/', 'http://127.0.0.1').searchParams.has('uploadId');
+}
+
+interface CompletedPart {
+  readonly number: number;
+  readonly etag: string;
+}
+
+/** The parts of a CompleteMultipartUpload body, in the order given; undefined when there are none. */
+function parseCompletedParts(xml: string): CompletedPart[] | undefined {
+  const parts: CompletedPart[] = [];
+  for (const [, part = ''] of xml.matchAll(/<Part>([\s\S]*?)<\/Part>/g)) {
+    const number = /<PartNumber>\s*(\d+)\s*<\/PartNumber>/.exec(part)?.[1];
+    const etag = /<ETag>([\s\S]*?)<\/ETag>/.exec(part)?.[1];
+    if (number === undefined || etag === undefined) return undefined;
+    parts.push({ number: Number(number), etag: etag.replace(/&quot;|&#34;|"/g, '').trim() });
+  }
+  return parts.length === 0 ? undefined : parts;
+}
+
+/** A part as stored by s3rver: its file, its size and its MD5 (hex). */
+interface StoredPart extends CompletedPart {
+  readonly file: string;
+  readonly size: number;
+}
+
+/** The stored parts the body names, or the S3 error that refuses them. */
+async function storedParts(store: PartStore, upload: UploadTarget, parts: ReadonlyArray<CompletedPart>): Promise<StoredPart[] | { code: string; message: string }> {
+  const stored: StoredPart[] = [];
+  for (const [i, part] of parts.entries()) {
+    if (i > 0 && part.number <= parts[i - 1]!.number) {
+      return { code: 'InvalidPartOrder', message: 'The list of parts was not in ascending order. The parts list must be specified in order by part number.' };
+    }
+    const file = join(uploadFolder(store, upload), String(part.number));
+    const [md5, size] = await Promise.all([readFile(`${file}.md5`, 'utf8'), stat(file).then((st) => st.size)]).catch(() => [undefined, 0] as const);
+    if (md5 === undefined || md5 !== part.etag) {
+      return {
+        code: 'InvalidPart',
+        message: "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
+      };
+    }
+    stored.push({ ...part, file, size });
+  }
+  if (stored.slice(0, -1).some((part) => part.size < MIN_PART_SIZE)) {
+    return { code: 'EntityTooSmall', message: 'Your proposed upload is smaller than the minimum allowed object size.' };
+  }
+  return stored;
+}
+
+/**
+ * CompleteMultipartUpload, inside the key's write lock (and after its If-None-Match / If-Match
+ * check), as S3 answers it: the parts must exist with the ETags given, in ascending order, each
+ * but the last at least 5 MiB; the object is the parts' concatenation, its ETag S3's multipart
+ * form (the MD5 of the parts' MD5s, "-" and their count), which costs no second pass over the bytes.
+ */
+async function completeMultipartUpload(req: IncomingMessage, res: ServerResponse, store: PartStore, target: ObjectTarget): Promise<void> {
+  const body = await text(req);
+  const upload = { ...target, uploadId: uploadTarget(req).uploadId };
+  if (!(await uploadExists(store, upload))) return noSuchUpload(res);
+  const parts = parseCompletedParts(body);
+  if (parts === undefined) {
+    return s3Error(res, 400, 'MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema.');
+  }
+  const stored = await storedParts(store, upload, parts);
+  if (!Array.isArray(stored)) return s3Error(res, 400, stored.code, stored.message);
+  const objectFile = store.getResourcePath(target.bucket, target.key, 'object');
+  await mkdir(dirname(objectFile), { recursive: true });
+  const out = createWriteStream(objectFile);
+  for (const part of stored) await pipeline(createReadStream(part.file, { highWaterMark: COPY_CHUNK }), out, { end: false });
+  out.end();
+  await finished(out);
+  const etag = `${createHash('md5').update(Buffer.concat(stored.map((p) => Buffer.from(p.etag, 'hex')))).digest('hex')}-${stored.length}`;
+  const headers = JSON.parse(await readFile(join(uploadFolder(store, upload), 'metadata'), 'utf8')) as Record<string, unknown>;
+  // What s3rver's own S3Object gives an object uploaded without a Content-Type.
+  await store.putMetadata(target.bucket, target.key, { 'content-type': 'binary/octet-stream', ...headers }, etag);
+  await rm(uploadFolder(store, upload), { recursive: true, force: true });
+  res.writeHead(200, { 'Content-Type': 'application/xml' });
+  res.end(
+    '<?xml version="1.0" encoding="UTF-8"?>\n<CompleteMultipartUploadResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+      `<Location>http://${escapeXml(req.headers.host ?? '127.0.0.1')}/${escapeXml(target.bucket)}/${escapeXml(target.key)}</Location>` +
+      `<Bucket>${escapeXml(target.bucket)}</Bucket><Key>${escapeXml(target.key)}</Key><ETag>"${etag}"</ETag></CompleteMultipartUploadResult>`,
+  );
 }

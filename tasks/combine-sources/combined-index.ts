@@ -53,9 +53,23 @@ export function combinedIndexKey(sources: ReadonlyArray<SnapshotVersion>): strin
 
 const uint = z.number().int().nonnegative();
 
-/** Entries as tuples: 20,000 of them are ~2 MB of JSON instead of ~4 MB with field names. */
-const entryTuple = z.tuple([z.string().min(1), uint, uint, uint, uint, uint, uint, uint, uint]);
-type EntryTuple = z.infer<typeof entryTuple>;
+/**
+ * Entries as tuples: 20,000 of them are ~1.2 MB of JSON instead of ~3 MB with field names:
+ * [name, mode, DOS date, DOS time, method, CRC-32, compressed size, uncompressed size, offset].
+ */
+type EntryTuple = [string, number, number, number, number, number, number, number, number];
+
+/** Checked by hand: zod takes ~100 ms on 20,000 tuples in a cold Lambda, this loop a few. */
+function isEntryTuple(value: unknown): value is EntryTuple {
+  if (!Array.isArray(value) || value.length !== 9 || typeof value[0] !== 'string' || value[0] === '') return false;
+  for (let i = 1; i < 9; i++) {
+    const n: unknown = value[i];
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return false;
+  }
+  return true;
+}
+
+const entryTuple = z.custom<EntryTuple>(isEntryTuple, 'must be [name, mode, date, time, method, crc32, compressedSize, uncompressedSize, offset]');
 
 const indexSchema = z.object({
   formatVersion: z.literal(COMBINE_FORMAT_VERSION),

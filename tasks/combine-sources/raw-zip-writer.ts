@@ -73,6 +73,8 @@ const ZIP64_EXTRA_ID = 0x0001;
 const MSDOS_DIRECTORY = 0x10;
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
+/** Bytes of central directory records per write in `end()`. */
+const DIRECTORY_BATCH = 64 * 1024;
 export const STORED = 0;
 export const DEFLATED = 8;
 
@@ -139,7 +141,7 @@ export class RawZipWriter {
       if (offset !== expected) {
         throw new Error(`copied entry "${entry.name}" is at offset ${offset} of the range; the entries before it end at ${expected}`);
       }
-      expected += localHeader(entry, this.zip64Sizes(entry)).length + entry.compressedSize;
+      expected += localHeaderLength(entry, this.zip64Sizes(entry)) + entry.compressedSize;
     }
     if (expected !== length) throw new Error(`the copied entries take ${expected} bytes; the range is ${length} bytes`);
     const start = this.offset;
@@ -175,7 +177,18 @@ export class RawZipWriter {
     this.refuseAfterEnd();
     this.ended = true;
     const start = this.offset;
-    for (const { entry, offset } of this.placed) await this.write(centralHeader(entry, offset, this.zip64Entry(entry, offset)));
+    // Records go out in batches: one write (and one wait for the reader) per record costs more than the records.
+    let batch: Buffer[] = [];
+    let batched = 0;
+    for (const { entry, offset } of this.placed) {
+      const record = centralHeader(entry, offset, this.zip64Entry(entry, offset));
+      batch.push(record);
+      batched += record.length;
+      if (batched < DIRECTORY_BATCH) continue;
+      await this.write(Buffer.concat(batch));
+      [batch, batched] = [[], 0];
+    }
+    await this.write(Buffer.concat(batch));
     await this.write(endRecords(this.placed.length, start, this.offset - start, this.options.forceZip64 === true));
     this.output.end();
   }
@@ -208,6 +221,11 @@ export function toDosDateTime(date: Date): DosDateTime {
     date: d.getDate() | ((d.getMonth() + 1) << 5) | ((d.getFullYear() - 1980) << 9),
     time: Math.floor(d.getSeconds() / 2) | (d.getMinutes() << 5) | (d.getHours() << 11),
   };
+}
+
+/** The length of `localHeader(entry, zip64)`, without building it: 30 bytes, the name, the ZIP64 extra field. */
+function localHeaderLength(entry: RawEntry, zip64: boolean): number {
+  return 30 + Buffer.byteLength(entry.name, 'utf8') + (zip64 ? 4 + 2 * 8 : 0);
 }
 
 function localHeader(entry: RawEntry, zip64: boolean): Buffer {

@@ -196,4 +196,26 @@ describe('local S3 UploadPartCopy (s3rver answers NotImplemented; the local S3 i
     expect((await errorOf(copyPart(key, uploadId, 2))).name).toBe('NoSuchUpload');
     expect((await errorOf(s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId })))).name).toBe('NoSuchUpload');
   });
+
+  test("CompleteMultipartUpload checks the parts as S3 does and answers S3's multipart ETag", async () => {
+    const key = 'copy/checked.bin';
+    const uploadId = await createUpload(key);
+    const small = await s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId, PartNumber: 1, Body: 'x' }));
+    const big = await copyPart(key, uploadId, 2);
+    const complete = (Parts: Array<{ PartNumber: number; ETag?: string }>) =>
+      s3.send(new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId, MultipartUpload: { Parts } }));
+
+    const tooSmall = await errorOf(complete([{ PartNumber: 1, ETag: small.ETag }, { PartNumber: 2, ETag: big.CopyPartResult!.ETag }]));
+    const wrongEtag = await errorOf(complete([{ PartNumber: 2, ETag: '"0123456789abcdef0123456789abcdef"' }]));
+    const outOfOrder = await errorOf(complete([{ PartNumber: 2, ETag: big.CopyPartResult!.ETag }, { PartNumber: 1, ETag: small.ETag }]));
+    const done = await complete([{ PartNumber: 2, ETag: big.CopyPartResult!.ETag }]);
+
+    expect([tooSmall.name, wrongEtag.name, outOfOrder.name]).toEqual(['EntityTooSmall', 'InvalidPart', 'InvalidPartOrder']);
+    const md5 = createHash('md5').update(Buffer.from(big.CopyPartResult!.ETag!.replace(/"/g, ''), 'hex')).digest('hex');
+    expect(done.ETag).toBe(`"${md5}-1"`);
+    const head = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+    expect(head.ETag).toBe(done.ETag);
+    expect(head.ContentType).toBe('binary/octet-stream');
+    expect(Buffer.from(await head.Body!.transformToByteArray()).equals(source)).toBe(true);
+  });
 });

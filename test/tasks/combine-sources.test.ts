@@ -139,6 +139,7 @@ function markEncrypted(zip: Buffer): Buffer {
 }
 
 const notFound = Object.assign(new Error('NotFound'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } });
+const noSuchKey = Object.assign(new Error('NoSuchKey'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
 
 describe('combineSources (S3 call shapes)', () => {
   const s3 = new S3Client({ region: 'eu-west-1' });
@@ -154,7 +155,12 @@ describe('combineSources (S3 call shapes)', () => {
 
   beforeEach(() => {
     s3Mock.reset();
-    s3Mock.on(GetObjectCommand).callsFake((input: { Key: string; Range?: string }) => serve(snapshots[input.Key]!)(input));
+    // Any other key is missing, as the combine cache's index (combined/…) is on a first combine.
+    s3Mock
+      .on(GetObjectCommand)
+      .callsFake((input: { Key: string; Range?: string }) =>
+        input.Key in snapshots ? serve(snapshots[input.Key]!)(input) : Promise.reject(noSuchKey),
+      );
   });
 
   it('writes a small artifact with one conditional PutObject', async () => {
