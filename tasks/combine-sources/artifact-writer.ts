@@ -73,8 +73,8 @@ export async function writeArtifact(options: WriteArtifactOptions): Promise<Writ
 
 /** What a later combine of the same snapshots can copy from this artifact (see combined-index.ts). */
 export interface WrittenArtifact {
-  /** @default undefined when S3 did not answer one */
-  readonly etag?: string;
+  /** The artifact's ETag; undefined when S3 did not answer one. */
+  readonly etag: string | undefined;
   /** The snapshots as downloaded: the ETag is undefined when S3 did not answer one. */
   readonly snapshots: ReadonlyArray<SnapshotSource & { readonly etag: string | undefined }>;
   /** Where the sources' entries (everything after the manifest, before the directory) start. */

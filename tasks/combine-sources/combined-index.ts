@@ -76,7 +76,8 @@ const indexSchema = z.object({
   sources: z.array(
     z.object({ name: z.string(), commit: z.string(), snapshotKey: z.string(), etag: z.string(), path: z.string() }),
   ),
-  artifactKey: z.string().min(1),
+  // Only ever a combined artifact: an index must not make combine copy any other object of the bucket.
+  artifactKey: z.string().regex(/^artifacts\/[^/]+\/[^/]+\/source\.zip$/, 'must be artifacts/<environment>/<execution>/source.zip'),
   etag: z.string().min(1),
   rangeStart: uint,
   rangeLength: uint,

@@ -104,9 +104,7 @@ export class RawZipWriter {
    */
   async addRawEntry(entry: RawEntry, data: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<void> {
     this.refuseAfterEnd();
-    if (entry.compressionMethod !== STORED && entry.compressionMethod !== DEFLATED) {
-      throw new Error(`"${entry.name}": compression method ${entry.compressionMethod} is not supported (only stored and deflated)`);
-    }
+    refuseMethod(entry);
     const start = this.offset;
     await this.write(localHeader(entry, this.zip64Sizes(entry)));
     let copied = 0;
@@ -138,6 +136,7 @@ export class RawZipWriter {
     this.refuseAfterEnd();
     let expected = 0;
     for (const { entry, offset } of entries) {
+      refuseMethod(entry);
       if (offset !== expected) {
         throw new Error(`copied entry "${entry.name}" is at offset ${offset} of the range; the entries before it end at ${expected}`);
       }
@@ -221,6 +220,12 @@ export function toDosDateTime(date: Date): DosDateTime {
     date: d.getDate() | ((d.getMonth() + 1) << 5) | ((d.getFullYear() - 1980) << 9),
     time: Math.floor(d.getSeconds() / 2) | (d.getMinutes() << 5) | (d.getHours() << 11),
   };
+}
+
+function refuseMethod(entry: RawEntry): void {
+  if (entry.compressionMethod !== STORED && entry.compressionMethod !== DEFLATED) {
+    throw new Error(`"${entry.name}": compression method ${entry.compressionMethod} is not supported (only stored and deflated)`);
+  }
 }
 
 /** The length of `localHeader(entry, zip64)`, without building it: 30 bytes, the name, the ZIP64 extra field. */
