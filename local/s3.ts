@@ -6,7 +6,7 @@ import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
-import { finished, pipeline } from 'node:stream/promises';
+import { pipeline } from 'node:stream/promises';
 import { S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 
@@ -528,6 +528,10 @@ async function storedParts(store: PartStore, upload: UploadTarget, parts: Readon
   return stored;
 }
 
+async function* concatenated(parts: ReadonlyArray<StoredPart>): AsyncGenerator<Buffer> {
+  for (const part of parts) yield* createReadStream(part.file, { highWaterMark: COPY_CHUNK });
+}
+
 /**
  * CompleteMultipartUpload, inside the key's write lock (and after its If-None-Match / If-Match
  * check), as S3 answers it: the parts must exist with the ETags given, in ascending order, each
@@ -546,10 +550,7 @@ async function completeMultipartUpload(req: IncomingMessage, res: ServerResponse
   if (!Array.isArray(stored)) return s3Error(res, 400, stored.code, stored.message);
   const objectFile = store.getResourcePath(target.bucket, target.key, 'object');
   await mkdir(dirname(objectFile), { recursive: true });
-  const out = createWriteStream(objectFile);
-  for (const part of stored) await pipeline(createReadStream(part.file, { highWaterMark: COPY_CHUNK }), out, { end: false });
-  out.end();
-  await finished(out);
+  await pipeline(concatenated(stored), createWriteStream(objectFile));
   const etag = `${createHash('md5').update(Buffer.concat(stored.map((p) => Buffer.from(p.etag, 'hex')))).digest('hex')}-${stored.length}`;
   const headers = JSON.parse(await readFile(join(uploadFolder(store, upload), 'metadata'), 'utf8')) as Record<string, unknown>;
   // What s3rver's own S3Object gives an object uploaded without a Content-Type.
