@@ -44,7 +44,12 @@ const TOKEN_USER: Readonly<Partial<Record<SourceType, string>>> = {
 export interface ReadBranchDeps {
   /** isomorphic-git's HTTP client; tests give a recorded server. @default isomorphic-git/http/node */
   readonly http?: Parameters<typeof listServerRefs>[0]['http'];
+  /** How long the HTTPS lookup may take before it counts as no answer. @default HTTP_TIMEOUT_MS */
+  readonly timeoutMs?: number;
 }
+
+/** Well inside ResolveSource's 60 s TimeoutSeconds. */
+export const HTTP_TIMEOUT_MS = 15_000;
 
 export function branchReader(deps: ReadBranchDeps = {}): ReadBranch {
   return async (repository, sourceType, branch, credentials) => {
@@ -66,12 +71,22 @@ export function branchReader(deps: ReadBranchDeps = {}): ReadBranch {
  * read here; its GetBranch API would be.)
  */
 async function lsRefsHttp(repository: string, ref: string, deps: ReadBranchDeps, headers?: Record<string, string>): Promise<BranchLookup> {
+  const timeoutMs = deps.timeoutMs ?? HTTP_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  // isomorphic-git's HTTP client has no timeout: a host that hangs must not hold the Task until its own timeout.
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+  });
   try {
-    const refs = await listServerRefs({ http: deps.http ?? nodeHttp, url: repository, protocolVersion: 2, prefix: ref, ...(headers ? { headers } : {}) });
+    const listing = listServerRefs({ http: deps.http ?? nodeHttp, url: repository, protocolVersion: 2, prefix: ref, ...(headers ? { headers } : {}) });
+    listing.catch(() => undefined);
+    const refs = await Promise.race([listing, timeout]);
     // The prefix refs/heads/a also matches refs/heads/a/b: keep the exact ref.
     return lookupOf(refs.filter((r) => r.ref === ref).map((r) => r.oid));
   } catch (err) {
     return { kind: 'unknown', reason: `${repository} did not list its branches: ${(err as Error).message}` };
+  } finally {
+    clearTimeout(timer);
   }
 }
 

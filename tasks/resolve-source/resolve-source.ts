@@ -1,5 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { branchNameViolation } from '../shared/branch-name';
+import type { SourceType } from '../shared/config';
 import type { PlannedSource, ResolvedSource } from '../shared/contracts';
 import { headObject } from '../shared/s3';
 import { SourceBranchNotFoundError } from './errors';
@@ -68,7 +69,34 @@ export async function resolveSource(source: PlannedSource, deps: ResolveSourceDe
     return { commit: null, sourceVersion: source.branch, snapshotStored: false, snapshotKey: null };
   }
   const snapshotKey = snapshotKeyOf(source.name, lookup.commit);
-  const stored = (await headObject(deps.s3, deps.bucket, snapshotKey)) !== undefined;
+  const stored = await isStored(deps, snapshotKey, source, log);
   log(`source ${source.name}: ${source.branch} is ${lookup.commit}; ${stored ? `reusing s3://${deps.bucket}/${snapshotKey}` : 'fetching it'}`);
-  return { commit: lookup.commit, sourceVersion: lookup.commit, snapshotStored: stored, snapshotKey: stored ? snapshotKey : null };
+  const sourceVersion = pinnedVersion(source, lookup.commit);
+  return { commit: lookup.commit, sourceVersion, snapshotStored: stored, snapshotKey: stored ? snapshotKey : null };
+}
+
+/**
+ * Whether the snapshot is stored. An S3 error other than "not found" (throttling, a 403) means
+ * "fetch it": the fetch build writes the same key, so nothing is lost but the time saved.
+ */
+async function isStored(deps: ResolveSourceDeps, key: string, source: PlannedSource, log: (line: string) => void): Promise<boolean> {
+  try {
+    return (await headObject(deps.s3, deps.bucket, key)) !== undefined;
+  } catch (err) {
+    log(`source ${source.name}: WARNING cannot tell whether s3://${deps.bucket}/${key} is stored (${(err as Error).name}); fetching it`);
+    return false;
+  }
+}
+
+/** Source types whose CodeBuild source version may be `refs/heads/<branch>^{<commit>}`. */
+const REF_AND_COMMIT_TYPES: ReadonlySet<SourceType> = new Set(['GITHUB', 'GITHUB_ENTERPRISE', 'BITBUCKET', 'CODECOMMIT']);
+
+/**
+ * The version FetchSource builds: the commit, with its branch where CodeBuild takes both
+ * (`refs/heads/<branch>^{<commit>}`: CodeBuild then downloads that branch only, not the whole
+ * repository, to find the commit — "Source version sample", CodeBuild user guide). GitLab and
+ * local repositories take the commit id alone.
+ */
+export function pinnedVersion(source: Pick<PlannedSource, 'branch' | 'sourceType'>, commit: string): string {
+  return REF_AND_COMMIT_TYPES.has(source.sourceType) ? `refs/heads/${source.branch}^{${commit}}` : commit;
 }

@@ -43,9 +43,28 @@ const TOKEN_PREFIXES = /^(gh[pousr]_|github_pat_|glpat-|ATBB|ATCTT)/;
 /** Config keys that hold secret names: their values are not repeated in errors. */
 const SECRET_NAME_KEYS = new Set(['credentialsSecret', 'webhookSecretName']);
 
+/** A URL with a user (and maybe a password or token) before the host. */
+const URL_WITH_CREDENTIALS = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s]+@/i;
+
+/**
+ * Whether a rejected value may be a credential, so that the error does not repeat it: anything
+ * under notifications or a secret-name key (a webhook URL pasted in the wrong place), a value
+ * shaped like a token, or a URL with credentials in it.
+ */
+function mayBeCredential(path: ReadonlyArray<PropertyKey>, value: unknown): boolean {
+  if (path[0] === 'notifications' || path.some((key) => SECRET_NAME_KEYS.has(String(key)))) return true;
+  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? '';
+  return TOKEN_PREFIXES.test(text) || /(gh[pousr]_|github_pat_|glpat-|hooks\.slack\.com)/.test(text) || /:\/\/[^/@\s"]+@/.test(text);
+}
+
 const sourceSchema = z
   .object({
-    repository: z.string().min(1, 'must be a repository URL or a local path'),
+    repository: z
+      .string()
+      .min(1, 'must be a repository URL or a local path')
+      .refine((r) => !URL_WITH_CREDENTIALS.test(r), {
+        message: 'must not carry credentials (user:token@): store a read token in Secrets Manager and name the secret in credentialsSecret',
+      }),
     type: z.enum(SOURCE_TYPES).optional(),
     defaultBranch: z.string().refine(isValidBranchName, { message: 'must be a valid branch name (A-Z a-z 0-9 . _ / - only, git ref rules)' }).default('main'),
     path: artifactPath,
@@ -198,7 +217,7 @@ export function parseConfig(raw: unknown, source = 'config'): PipelineConfig {
     const got =
       issue.code === 'unrecognized_keys'
         ? `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`
-        : SECRET_NAME_KEYS.has(String(issue.path.at(-1)))
+        : mayBeCredential(issue.path, valueAt(raw, issue.path))
           ? 'value not shown: it may be a credential'
           : `got ${describeValue(valueAt(raw, issue.path))}`;
     return `  ${where}: ${issue.message} (${got})`;

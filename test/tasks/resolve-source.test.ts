@@ -9,7 +9,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import type { PlannedSource } from '../../tasks/shared/contracts';
 import { SourceBranchNotFoundError } from '../../tasks/resolve-source/errors';
 import { branchReader } from '../../tasks/resolve-source/remote-refs';
-import { resolveSource, type ResolveSourceDeps } from '../../tasks/resolve-source/resolve-source';
+import { pinnedVersion, resolveSource, type ResolveSourceDeps } from '../../tasks/resolve-source/resolve-source';
 
 const GIT_ENV = {
   ...process.env,
@@ -241,6 +241,46 @@ describe('resolveSource on a private repository with credentialsSecret', () => {
       `source app: WARNING cannot read the repository credentials secret stepdeploy/github-read: AccessDeniedException; reading ${http.base}/app.git without credentials`,
     );
     expect(lines.join('\n')).not.toContain(TOKEN);
+  });
+});
+
+describe('what FetchSource builds, and when S3 or the git host do not answer', () => {
+  it.each([
+    ['GITHUB', 'refs/heads/feature/x^{c0ffee}'],
+    ['GITHUB_ENTERPRISE', 'refs/heads/feature/x^{c0ffee}'],
+    ['BITBUCKET', 'refs/heads/feature/x^{c0ffee}'],
+    ['CODECOMMIT', 'refs/heads/feature/x^{c0ffee}'],
+    ['GITLAB', 'c0ffee'],
+    ['GITLAB_SELF_MANAGED', 'c0ffee'],
+    ['LOCAL_GIT', 'c0ffee'],
+  ] as const)('pins a %s fetch to %s (branch and commit where CodeBuild takes both: it then downloads that branch only)', (sourceType, expected) => {
+    expect(pinnedVersion({ branch: 'feature/x', sourceType }, 'c0ffee')).toBe(expected);
+  });
+
+  it('fetches (pinned to the commit) when S3 cannot say whether the snapshot is stored, with a warning', async () => {
+    s3Mock.on(HeadObjectCommand).rejects(Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }));
+    const resolved = await resolveSource(source(), deps());
+    expect(resolved).toEqual({ commit: repo.commits.main, sourceVersion: repo.commits.main, snapshotStored: false, snapshotKey: null });
+    expect(lines[0]).toBe(`source app: WARNING cannot tell whether s3://artifacts/sources/app/${repo.commits.main}.zip is stored (AccessDenied); fetching it`);
+  });
+
+  it('gives up on a git host that never answers, and the fetch build resolves the branch', async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/app.git`;
+      const started = Date.now();
+      const resolved = await resolveSource(
+        source({ repository: url, sourceType: 'GITHUB_ENTERPRISE' }),
+        deps({ readBranch: branchReader({ timeoutMs: 300 }) }),
+      );
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(resolved.sourceVersion).toBe('main');
+      expect(lines.join('\n')).toContain(`${url} did not list its branches: no answer within 0.3 s`);
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
   });
 });
 

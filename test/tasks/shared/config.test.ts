@@ -109,6 +109,25 @@ describe('parseConfig', () => {
     },
   );
 
+  test('fails for a repository URL with a token in it, naming the fix and without echoing it', () => {
+    const url = 'https://x-access-token:ghp_0123456789abcdefghijABCDEFGHIJ012345@github.com/acme/app.git';
+    const message = failureOf((c) => {
+      c.sources.app.repository = url;
+    });
+    expect(message).toContain(
+      'sources.app.repository: must not carry credentials (user:token@): store a read token in Secrets Manager and name the secret in credentialsSecret (value not shown: it may be a credential)',
+    );
+    expect(message).not.toContain('ghp_');
+  });
+
+  test('does not echo a webhook URL given where the notifications object belongs', () => {
+    const message = failureOf((c) => {
+      c.notifications = { slack: 'https://hooks.slack.com/services/T000/B000/XXXX' };
+    });
+    expect(message).toContain('notifications.slack:');
+    expect(message).not.toContain('hooks.slack.com');
+  });
+
   test('fails for credentialsSecret on a source it cannot serve (a local repository), naming the fix', () => {
     const message = failureOf((c) => {
       c.sources.config.repository = '/srv/git/config.git';
