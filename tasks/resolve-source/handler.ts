@@ -7,27 +7,37 @@ import { requireEnv } from '../shared/errors';
 import { parseEvent } from '../shared/parse-event';
 import { cachedSecret, plainOrJsonField } from '../shared/secret';
 import { RepositoryCredentialsError } from './errors';
-import { branchReader } from './remote-refs';
+import { branchReader, type RepositoryToken } from './remote-refs';
 import { resolveSource } from './resolve-source';
 
 const s3 = new S3Client({});
 const secrets = new SecretsManagerClient({});
 const readBranch = branchReader();
-const tokens = new Map<string, () => Promise<string>>();
+const tokens = new Map<string, () => Promise<RepositoryToken>>();
 
-/** The token kept in a secret: the token itself, or JSON `{"token": "..."}`; cached per container. */
-function tokenFrom(secretName: string): Promise<string> {
+/**
+ * The credentials kept in a secret: the token itself, or JSON `{"token": "...", "username": "..."}`
+ * (username only where the provider's default user does not fit); cached per container.
+ */
+function tokenFrom(secretName: string): Promise<RepositoryToken> {
   let read = tokens.get(secretName);
   if (read === undefined) {
     read = cachedSecret(secrets, secretName, {
       what: 'the repository credentials secret',
-      expected: 'a token nor JSON {"token": "..."}',
-      parse: (value) => plainOrJsonField(value, 'token'),
+      expected: 'a token nor JSON {"token": "...", "username": "..."}',
+      parse: parseRepositoryToken,
       error: (message, options) => new RepositoryCredentialsError(message, options),
     });
     tokens.set(secretName, read);
   }
   return read();
+}
+
+export function parseRepositoryToken(value: string): RepositoryToken | undefined {
+  const token = plainOrJsonField(value, 'token');
+  if (token === undefined) return undefined;
+  const username = value.startsWith('{') ? plainOrJsonField(value, 'username') : undefined;
+  return username === undefined ? { token } : { token, username };
 }
 
 const eventSchema = z

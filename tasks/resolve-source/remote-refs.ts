@@ -18,9 +18,11 @@ export type BranchLookup =
   | { readonly kind: 'missing' }
   | { readonly kind: 'unknown'; readonly reason: string };
 
-/** HTTPS credentials for a private repository: the token and the user name its provider expects with it. */
+/** HTTPS credentials for a private repository: a token, and the user name to send with it when the provider's default does not fit. */
 export interface RepositoryToken {
   readonly token: string;
+  /** e.g. a Bitbucket app password's account name, a GitLab deploy token's name. @default the provider's token user (TOKEN_USER) */
+  readonly username?: string;
 }
 
 export type ReadBranch = (repository: string, sourceType: SourceType, branch: string, credentials?: RepositoryToken) => Promise<BranchLookup>;
@@ -56,7 +58,7 @@ export function branchReader(deps: ReadBranchDeps = {}): ReadBranch {
     const ref = `refs/heads/${branch}`;
     if (sourceType === 'LOCAL_GIT') return lsRemoteLocal(repository, ref);
     if (HTTP_GIT_SOURCE_TYPES.has(sourceType) && /^https?:\/\//.test(repository)) {
-      const user = TOKEN_USER[sourceType] ?? 'x-access-token';
+      const user = credentials?.username ?? TOKEN_USER[sourceType] ?? 'x-access-token';
       const headers = credentials ? { Authorization: `Basic ${Buffer.from(`${user}:${credentials.token}`).toString('base64')}` } : undefined;
       return lsRefsHttp(repository, ref, deps, headers);
     }

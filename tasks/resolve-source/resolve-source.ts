@@ -11,7 +11,7 @@ export interface ResolveSourceDeps {
   readonly bucket: string;
   readonly readBranch: ReadBranch;
   /** The token in a Secrets Manager secret, by secret name (cached per container). */
-  readonly tokenFrom?: (secretName: string) => Promise<string>;
+  readonly tokenFrom?: (secretName: string) => Promise<RepositoryToken>;
   /** Where a line about the outcome goes (CloudWatch Logs on Lambda). @default console.log */
   readonly log?: (line: string) => void;
 }
@@ -28,7 +28,7 @@ async function credentialsFor(source: PlannedSource, deps: ResolveSourceDeps, lo
     return undefined;
   }
   try {
-    return { token: await deps.tokenFrom(source.credentialsSecret) };
+    return await deps.tokenFrom(source.credentialsSecret);
   } catch (err) {
     log(`source ${source.name}: WARNING ${(err as Error).message}; reading ${source.repository} without credentials`);
     return undefined;

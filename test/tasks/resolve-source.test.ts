@@ -8,6 +8,7 @@ import { HeadObjectCommand, NotFound, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { PlannedSource } from '../../tasks/shared/contracts';
 import { SourceBranchNotFoundError } from '../../tasks/resolve-source/errors';
+import { parseRepositoryToken } from '../../tasks/resolve-source/handler';
 import { branchReader } from '../../tasks/resolve-source/remote-refs';
 import { pinnedVersion, resolveSource, type ResolveSourceDeps } from '../../tasks/resolve-source/resolve-source';
 
@@ -221,9 +222,34 @@ describe('resolveSource on a private repository with credentialsSecret', () => {
 
   it("reads the branch with the token from the named secret (GitHub's x-access-token basic auth)", async () => {
     const asked: string[] = [];
-    const resolved = await resolveSource(privateSource(), deps({ tokenFrom: async (name) => (asked.push(name), TOKEN) }));
+    const resolved = await resolveSource(privateSource(), deps({ tokenFrom: async (name) => (asked.push(name), { token: TOKEN }) }));
     expect(asked).toEqual(['stepdeploy/github-read']);
     expect(resolved.commit).toBe(repo.commits.main);
+  });
+
+  it('sends the user name the secret names instead of the provider default (a Bitbucket app password, a GitLab deploy token)', async () => {
+    const other = await serveOverHttp(root, `Basic ${Buffer.from(`deploy-bot:${TOKEN}`).toString('base64')}`);
+    try {
+      const resolved = await resolveSource(
+        source({ repository: `${other.base}/app.git`, sourceType: 'BITBUCKET', credentialsSecret: 'stepdeploy/bitbucket-read' }),
+        deps({ tokenFrom: async () => ({ token: TOKEN, username: 'deploy-bot' }) }),
+      );
+      expect(resolved.commit).toBe(repo.commits.main);
+    } finally {
+      other.server.closeAllConnections();
+      other.server.close();
+    }
+  });
+
+  it.each([
+    ['tok', { token: 'tok' }],
+    ['{"token": "tok"}', { token: 'tok' }],
+    ['{"token": "tok", "username": "deploy-bot"}', { token: 'tok', username: 'deploy-bot' }],
+    ['{"username": "deploy-bot"}', undefined],
+    ['{not json', undefined],
+    ['', undefined],
+  ])('reads the secret value %j as %j', (value, expected) => {
+    expect(parseRepositoryToken(value)).toEqual(expected);
   });
 
   it('without the token the repository refuses, and the fetch build resolves the branch', async () => {
