@@ -8,6 +8,7 @@ import { headObject, isPreconditionFailed, type ObjectInfo } from '../shared/s3'
 import { openZipInS3, zipEntries } from '../shared/zip';
 import { writeArtifact, type WrittenArtifact } from './artifact-writer';
 import { rememberCombined, writeFromCombined } from './combine-cache';
+import { writeFromSnapshot } from './copy-snapshot';
 import { buildEnvironment, deployEnvironment } from './environment';
 import { ArtifactConflictError } from './errors';
 import { commitMismatch, createManifest, MANIFEST_NAME, manifestSchema } from './manifest';
@@ -36,7 +37,8 @@ export interface CombineSourcesDeps {
  * of the state finds the artifact already there and, when it holds the same commits, answers
  * what the first run answered without rewriting it. Another execution of the same snapshots
  * gets an artifact of its own, with its own manifest, whose other bytes S3 copies from the
- * earlier one (combine-cache.ts).
+ * earlier one (combine-cache.ts). The first combine of large snapshots copies the source at
+ * "." from its snapshot inside S3 when it can (copy-snapshot.ts), else combines in full.
  */
 export async function combineSources(
   event: CombineSourcesEvent,
@@ -66,6 +68,11 @@ async function writeNewArtifact(
   event: CombineSourcesEvent,
 ): Promise<void> {
   if (await writeFromCombined(deps, key, manifest, event.sources)) return;
+  const copied = await writeFromSnapshot(deps, key, manifest, event.sources);
+  if (copied !== undefined) {
+    await rememberCombined(deps, key, copied);
+    return;
+  }
   const staging = await mkdtemp(join(deps.tmpDir ?? tmpdir(), 'stepdeploy-combine-'));
   let written: WrittenArtifact;
   try {

@@ -55,21 +55,25 @@ const uint = z.number().int().nonnegative();
 
 /**
  * Entries as tuples: 20,000 of them are ~1.2 MB of JSON instead of ~3 MB with field names:
- * [name, mode, DOS date, DOS time, method, CRC-32, compressed size, uncompressed size, offset].
+ * [name, mode, DOS date, DOS time, method, CRC-32, compressed size, uncompressed size, offset],
+ * then, only for an entry copied from a snapshot with its own local header (see
+ * copy-snapshot.ts), that header's general purpose flags.
  */
-type EntryTuple = [string, number, number, number, number, number, number, number, number];
+type EntryTuple =
+  | [string, number, number, number, number, number, number, number, number]
+  | [string, number, number, number, number, number, number, number, number, number];
 
 /** Checked by hand: zod takes ~100 ms on 20,000 tuples in a cold Lambda, this loop a few. */
 function isEntryTuple(value: unknown): value is EntryTuple {
-  if (!Array.isArray(value) || value.length !== 9 || typeof value[0] !== 'string' || value[0] === '') return false;
-  for (let i = 1; i < 9; i++) {
+  if (!Array.isArray(value) || (value.length !== 9 && value.length !== 10) || typeof value[0] !== 'string' || value[0] === '') return false;
+  for (let i = 1; i < value.length; i++) {
     const n: unknown = value[i];
     if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return false;
   }
   return true;
 }
 
-const entryTuple = z.custom<EntryTuple>(isEntryTuple, 'must be [name, mode, date, time, method, crc32, compressedSize, uncompressedSize, offset]');
+const entryTuple = z.custom<EntryTuple>(isEntryTuple, 'must be [name, mode, date, time, method, crc32, compressedSize, uncompressedSize, offset, flags?]');
 
 const indexSchema = z.object({
   formatVersion: z.literal(COMBINE_FORMAT_VERSION),
@@ -85,12 +89,14 @@ const indexSchema = z.object({
 });
 
 function toTuple({ entry, offset }: PlacedEntry): EntryTuple {
-  const { name, mode, mtime, compressionMethod, crc32, compressedSize, uncompressedSize } = entry;
-  return [name, mode, mtime.date, mtime.time, compressionMethod, crc32 >>> 0, compressedSize, uncompressedSize, offset];
+  const { name, mode, mtime, compressionMethod, crc32, compressedSize, uncompressedSize, foreignFlags } = entry;
+  const tuple: EntryTuple = [name, mode, mtime.date, mtime.time, compressionMethod, crc32 >>> 0, compressedSize, uncompressedSize, offset];
+  return foreignFlags === undefined ? tuple : [...tuple, foreignFlags];
 }
 
-function fromTuple([name, mode, date, time, compressionMethod, crc32, compressedSize, uncompressedSize, offset]: EntryTuple): PlacedEntry {
-  return { entry: { name, mode, mtime: { date, time }, compressionMethod, crc32, compressedSize, uncompressedSize }, offset };
+function fromTuple([name, mode, date, time, compressionMethod, crc32, compressedSize, uncompressedSize, offset, foreignFlags]: EntryTuple): PlacedEntry {
+  const entry = { name, mode, mtime: { date, time }, compressionMethod, crc32, compressedSize, uncompressedSize };
+  return { entry: foreignFlags === undefined ? entry : { ...entry, foreignFlags }, offset };
 }
 
 /** The index; or none yet (the first combine of these snapshots); or one that cannot be used, and why. */

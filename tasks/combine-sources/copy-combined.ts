@@ -58,14 +58,48 @@ export type CopyOutcome =
  * failure aborts the upload and answers `unavailable`, with the reason: combine in full then.
  */
 export async function copyCombined(options: CopyCombinedOptions): Promise<CopyOutcome> {
-  const plan = planParts(options.index.rangeLength, checkedCopyPartSize(options.copyPartSize ?? DEFAULT_COPY_PART_SIZE));
-  if (plan === undefined) return { unavailable: `the range is ${options.index.rangeLength} bytes, less than a part` };
+  const { index } = options;
+  const plan = planParts(index.rangeLength, checkedCopyPartSize(options.copyPartSize ?? DEFAULT_COPY_PART_SIZE));
+  if (plan === undefined) return { unavailable: `the range is ${index.rangeLength} bytes, less than a part` };
   let ends: ZipEnds;
   try {
-    ends = await zipEnds(options.manifest, options.index);
+    ends = await zipEnds(options.manifest, index);
   } catch (err) {
     return unavailable('the index does not describe its range', err);
   }
+  const range = { key: index.artifactKey, etag: index.etag, start: index.rangeStart, length: index.rangeLength };
+  return copyRange({ ...options, range, ends });
+}
+
+/** Bytes of an object that S3 copies into a new zip between its `head` and its `tail`. */
+export interface CopiedRange {
+  readonly key: string;
+  /** Every read and copy of `key` is pinned to it. */
+  readonly etag: string;
+  readonly start: number;
+  readonly length: number;
+}
+
+export interface CopyRangeOptions {
+  readonly s3: S3Client;
+  readonly bucket: string;
+  /** The new zip's key. */
+  readonly key: string;
+  readonly range: CopiedRange;
+  readonly ends: ZipEnds;
+  readonly copyPartSize?: number;
+  readonly copyConcurrency?: number;
+}
+
+/**
+ * Writes `key` as ends.head + the range + ends.tail in one multipart upload (parts as
+ * copyCombined describes), completed with If-None-Match: *. Throws only that 412; any other
+ * failure aborts the upload and answers `unavailable`.
+ */
+export async function copyRange(options: CopyRangeOptions): Promise<CopyOutcome> {
+  const { range, ends } = options;
+  const plan = planParts(range.length, checkedCopyPartSize(options.copyPartSize ?? DEFAULT_COPY_PART_SIZE));
+  if (plan === undefined) return { unavailable: `the range is ${range.length} bytes, less than a part` };
   let uploadId: string;
   try {
     const created = await options.s3.send(
@@ -81,17 +115,17 @@ export async function copyCombined(options: CopyCombinedOptions): Promise<CopyOu
     parts = await uploadParts(upload, plan, ends);
   } catch (err) {
     await abort(upload);
-    return unavailable(`copying s3://${options.bucket}/${options.index.artifactKey} failed`, err);
+    return unavailable(`copying s3://${options.bucket}/${range.key} failed`, err);
   }
   return complete(upload, parts, ends.head.length);
 }
 
-interface Upload extends CopyCombinedOptions {
+interface Upload extends CopyRangeOptions {
   readonly uploadId: string;
 }
 
 /** Bytes of the range, relative to its start: part 1's share, then one range per copied part. */
-interface PartPlan {
+export interface PartPlan {
   readonly first: number;
   readonly copies: ReadonlyArray<{ readonly start: number; readonly length: number }>;
 }
@@ -124,7 +158,7 @@ export function planParts(length: number, partSize: number): PartPlan | undefine
   return { first, copies };
 }
 
-interface ZipEnds {
+export interface ZipEnds {
   /** The new manifest entry: what goes before the copied range. */
   readonly head: Buffer;
   /** The central directory and end records: what goes after it. */
@@ -159,10 +193,10 @@ async function uploadParts(upload: Upload, plan: PartPlan, ends: ZipEnds): Promi
 }
 
 /** Bytes [start, start + length) of the range, from the earlier artifact as the index knew it. */
-async function readRange({ s3, bucket, index }: Upload, start: number, length: number): Promise<Buffer> {
-  const from = index.rangeStart + start;
+async function readRange({ s3, bucket, range }: Upload, start: number, length: number): Promise<Buffer> {
+  const from = range.start + start;
   const out = await s3.send(
-    new GetObjectCommand({ Bucket: bucket, Key: index.artifactKey, Range: `bytes=${from}-${from + length - 1}`, IfMatch: index.etag }),
+    new GetObjectCommand({ Bucket: bucket, Key: range.key, Range: `bytes=${from}-${from + length - 1}`, IfMatch: range.etag }),
   );
   const bytes = Buffer.from(await out.Body!.transformToByteArray());
   if (bytes.length !== length) throw new Error(`asked for ${length} bytes at ${from}, got ${bytes.length}`);
@@ -174,18 +208,18 @@ async function uploadPart({ s3, bucket, key, uploadId }: Upload, PartNumber: num
   return { PartNumber, ETag: out.ETag };
 }
 
-async function copyPart(upload: Upload, PartNumber: number, range: { start: number; length: number }): Promise<CompletedPart> {
-  const { s3, bucket, key, uploadId, index } = upload;
-  const from = index.rangeStart + range.start;
+async function copyPart(upload: Upload, PartNumber: number, part: { start: number; length: number }): Promise<CompletedPart> {
+  const { s3, bucket, key, uploadId, range } = upload;
+  const from = range.start + part.start;
   const out = await s3.send(
     new UploadPartCopyCommand({
       Bucket: bucket,
       Key: key,
       UploadId: uploadId,
       PartNumber,
-      CopySource: `${bucket}/${index.artifactKey.split('/').map(encodeURIComponent).join('/')}`,
-      CopySourceRange: `bytes=${from}-${from + range.length - 1}`,
-      CopySourceIfMatch: index.etag,
+      CopySource: `${bucket}/${range.key.split('/').map(encodeURIComponent).join('/')}`,
+      CopySourceRange: `bytes=${from}-${from + part.length - 1}`,
+      CopySourceIfMatch: range.etag,
     }),
   );
   return { PartNumber, ETag: out.CopyPartResult?.ETag };

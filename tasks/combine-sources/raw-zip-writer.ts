@@ -41,6 +41,13 @@ export interface RawEntry {
   readonly crc32: number;
   readonly compressedSize: number;
   readonly uncompressedSize: number;
+  /**
+   * Set only on an entry whose local header and data were copied byte for byte from another
+   * zip (a snapshot, see copy-snapshot.ts): that header's general purpose flags. Its central
+   * record carries the same data-descriptor (bit 3), UTF-8 (bit 11) and deflate option bits,
+   * and its local header's length is that zip's, not this class's (extra fields, descriptor).
+   */
+  readonly foreignFlags?: number;
 }
 
 /** An entry of the zip and where its local header starts. */
@@ -130,19 +137,26 @@ export class RawZipWriter {
    * earlier zip written by this class): nothing goes to `output` here, only their central
    * directory records will, at `end()`. Their offsets are relative to the start of that range.
    * Throws when they do not tile the range exactly, local header after local header: then they
-   * do not describe it, and a zip built on them would be corrupt.
+   * do not describe it, and a zip built on them would be corrupt. An entry with `foreignFlags`
+   * (its local header copied from a snapshot, of a length only that snapshot knew) must take at
+   * least its fixed header, name, data and descriptor: the next entry may start further on.
    */
   addCopiedEntries(entries: ReadonlyArray<PlacedEntry>, length: number): void {
     this.refuseAfterEnd();
     let expected = 0;
+    // After an entry with a foreign local header, only a lower bound of its end is known.
+    let atLeast = false;
     for (const { entry, offset } of entries) {
       refuseMethod(entry);
-      if (offset !== expected) {
+      if (offset !== expected && !(atLeast && offset > expected)) {
         throw new Error(`copied entry "${entry.name}" is at offset ${offset} of the range; the entries before it end at ${expected}`);
       }
-      expected += localHeaderLength(entry, this.zip64Sizes(entry)) + entry.compressedSize;
+      atLeast = entry.foreignFlags !== undefined;
+      expected = offset + (atLeast ? minForeignLength(entry) : localHeaderLength(entry, this.zip64Sizes(entry)) + entry.compressedSize);
     }
-    if (expected !== length) throw new Error(`the copied entries take ${expected} bytes; the range is ${length} bytes`);
+    if (expected !== length && !(atLeast && length > expected)) {
+      throw new Error(`the copied entries take ${expected} bytes; the range is ${length} bytes`);
+    }
     const start = this.offset;
     for (const { entry, offset } of entries) this.placed.push({ entry, offset: start + offset });
     this.offset += length;
@@ -228,6 +242,16 @@ function refuseMethod(entry: RawEntry): void {
   }
 }
 
+/** Bit 3 (data descriptor), bits 1-2 (deflate options), bit 11 (UTF-8): what a central record repeats of a copied local header. */
+const FOREIGN_FLAG_BITS = 0x080e;
+const DATA_DESCRIPTOR = 0x0008;
+
+/** The fewest bytes a copied local header, its data and its data descriptor can take. */
+function minForeignLength(entry: RawEntry): number {
+  const descriptor = ((entry.foreignFlags ?? 0) & DATA_DESCRIPTOR) !== 0 ? 12 : 0;
+  return 30 + Buffer.byteLength(entry.name, 'utf8') + entry.compressedSize + descriptor;
+}
+
 /** The length of `localHeader(entry, zip64)`, without building it: 30 bytes, the name, the ZIP64 extra field. */
 function localHeaderLength(entry: RawEntry, zip64: boolean): number {
   return 30 + Buffer.byteLength(entry.name, 'utf8') + (zip64 ? 4 + 2 * 8 : 0);
@@ -261,7 +285,7 @@ function centralHeader(entry: RawEntry, offset: number, zip64: boolean): Buffer 
   header.writeUInt32LE(CENTRAL_HEADER_SIGNATURE, 0);
   header.writeUInt16LE(VERSION_MADE_BY, 4);
   header.writeUInt16LE(zip64 ? VERSION_NEEDED_ZIP64 : VERSION_NEEDED, 6);
-  header.writeUInt16LE(UTF8_NAMES, 8);
+  header.writeUInt16LE(entry.foreignFlags === undefined ? UTF8_NAMES : entry.foreignFlags & FOREIGN_FLAG_BITS, 8);
   header.writeUInt16LE(entry.compressionMethod, 10);
   header.writeUInt16LE(entry.mtime.time, 12);
   header.writeUInt16LE(entry.mtime.date, 14);

@@ -10,7 +10,7 @@ import { isNotFound } from '../shared/s3';
 import { zipEntries } from '../shared/zip';
 import { SnapshotError, UnsafeEntryError } from './errors';
 import type { PathRegistry } from './path-registry';
-import { DEFLATED, STORED, type DosDateTime, type RawZipWriter } from './raw-zip-writer';
+import { DEFLATED, STORED, type DosDateTime, type RawEntry, type RawZipWriter } from './raw-zip-writer';
 
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
@@ -48,15 +48,27 @@ export async function appendSnapshot(options: AppendSnapshotOptions): Promise<st
     const etag = await download(options, file);
     const zipfile = await openSnapshot(file, source);
     try {
-      for await (const entry of zipEntries(zipfile)) await appendEntry(options, zipfile, entry);
-    } catch (err) {
-      throw wrapReadError(err, source);
+      await appendSnapshotEntries(options, zipfile);
     } finally {
       zipfile.close();
     }
     return etag;
   } finally {
     await rm(file, { force: true });
+  }
+}
+
+export type AppendEntriesOptions = Pick<AppendSnapshotOptions, 'source' | 'zip' | 'registry'>;
+
+/**
+ * Copies every entry of a snapshot opened with yauzl (lazyEntries, decodeStrings: false) into
+ * the combined zip, as appendSnapshot does; copy-snapshot.ts gives it snapshots held in memory.
+ */
+export async function appendSnapshotEntries(options: AppendEntriesOptions, zipfile: yauzl.ZipFile): Promise<void> {
+  try {
+    for await (const entry of zipEntries(zipfile)) await appendEntry(options, zipfile, entry);
+  } catch (err) {
+    throw wrapReadError(err, options.source);
   }
 }
 
@@ -96,7 +108,7 @@ function wrapReadError(err: unknown, source: SnapshotSource): unknown {
   });
 }
 
-async function appendEntry(options: AppendSnapshotOptions, zipfile: yauzl.ZipFile, entry: yauzl.Entry): Promise<void> {
+async function appendEntry(options: AppendEntriesOptions, zipfile: yauzl.ZipFile, entry: yauzl.Entry): Promise<void> {
   const { source, zip, registry } = options;
   const owner = `source "${source.name}"`;
   const name = entryName(entry, source);
@@ -130,6 +142,48 @@ async function appendEntry(options: AppendSnapshotOptions, zipfile: yauzl.ZipFil
     },
     data,
   );
+}
+
+const UTF8_NAME_FLAG = 0x0800;
+
+/**
+ * For copy-snapshot.ts: an entry of a "." snapshot as appendEntry would write it, when its
+ * local header and data can be copied byte for byte instead: its name stays the same (safe,
+ * normalized, not "./", the same UTF-8 bytes the local header should hold, flagged UTF-8 unless
+ * ASCII), it is neither a symlink (appendEntry rewrites those) nor encrypted, it is stored or
+ * deflated, and a folder holds no data. Otherwise why not: the full combine then decides,
+ * refusing what it refuses. `foreignFlags` is the entry's general purpose flags.
+ */
+export function copyableEntry(entry: yauzl.Entry): RawEntry | { readonly why: string } {
+  const raw = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false);
+  const quoted = JSON.stringify(raw.slice(0, 200));
+  if (yauzl.validateFileName(raw) !== null) return { why: `entry ${quoted} has an unsafe name` };
+  if (posix.normalize(raw) !== raw || raw === './' || raw === '.') return { why: `entry ${quoted} is not a normalized path` };
+  const encoded = Buffer.from(raw, 'utf8');
+  const ascii = encoded.length === raw.length;
+  if (!encoded.equals(entry.fileNameRaw) || (!ascii && (entry.generalPurposeBitFlag & UTF8_NAME_FLAG) === 0)) {
+    return { why: `entry ${quoted} does not store its name as UTF-8` };
+  }
+  if (entry.isEncrypted()) return { why: `entry ${quoted} is encrypted` };
+  if (entry.compressionMethod !== STORED && entry.compressionMethod !== DEFLATED) {
+    return { why: `entry ${quoted} uses compression method ${entry.compressionMethod}` };
+  }
+  const mode = unixMode(entry);
+  if (mode !== undefined && (mode & S_IFMT) === S_IFLNK) return { why: `entry ${quoted} is a symlink` };
+  const folder = raw.endsWith('/');
+  if (folder && (entry.compressionMethod !== STORED || entry.compressedSize !== 0 || entry.uncompressedSize !== 0 || entry.crc32 !== 0)) {
+    return { why: `folder ${quoted} has data` };
+  }
+  return {
+    name: raw,
+    mode: mode ?? (folder ? DEFAULT_FOLDER_MODE : DEFAULT_FILE_MODE),
+    mtime: { date: entry.lastModFileDate, time: entry.lastModFileTime },
+    compressionMethod: entry.compressionMethod,
+    crc32: entry.crc32,
+    compressedSize: entry.compressedSize,
+    uncompressedSize: entry.uncompressedSize,
+    foreignFlags: entry.generalPurposeBitFlag,
+  };
 }
 
 /**
