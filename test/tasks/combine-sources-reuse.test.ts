@@ -1,9 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { buffer, text } from 'node:stream/consumers';
+import { randomBytes } from 'node:crypto';
 import {
   CompleteMultipartUploadCommand,
   DeleteObjectCommand,
@@ -12,29 +7,21 @@ import {
   PutObjectCommand,
   UploadPartCommand,
   UploadPartCopyCommand,
-  type S3Client,
 } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
-import { localS3Client, startLocalS3, type LocalS3 } from '../../local/s3';
-import { combineSources, type CombineSourcesDeps } from '../../tasks/combine-sources/combine-sources';
+import { combineSources } from '../../tasks/combine-sources/combine-sources';
 import { combinedIndexKey, type SnapshotVersion } from '../../tasks/combine-sources/combined-index';
 import { createManifest } from '../../tasks/combine-sources/manifest';
-import type { CombineSourcesEvent, FetchedSource } from '../../tasks/shared/contracts';
+import type { FetchedSource } from '../../tasks/shared/contracts';
 import { zipEntries } from '../../tasks/shared/zip';
+import { CombineS3, CREATED_AT, entriesOf, eventFor, keyOf, manifestOf, MiB, type Combined } from '../helpers/combine-s3';
 import { makeZip } from '../helpers/zip';
 
 const BUCKET = 'stepdeploy-reuse-artifacts';
-const MiB = 1024 * 1024;
-const CREATED_AT = new Date('2025-01-01T12:00:05.000Z');
 
-let dir: string;
-let server: LocalS3;
-/** Fails the S3 requests a test picks (fault injection of the local S3). */
-let fault: ((method: string, key: string, query: URLSearchParams) => number | undefined) | undefined;
-let s3: S3Client;
+let fx: CombineS3;
 let appSnapshot: Buffer;
 let bigAppSnapshot: Buffer;
-let configSnapshot: Buffer;
 
 function appZip(blobSize: number): Promise<Buffer> {
   return makeZip([
@@ -47,74 +34,21 @@ function appZip(blobSize: number): Promise<Buffer> {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'stepdeploy-reuse-'));
-  server = await startLocalS3({ directory: dir, buckets: [BUCKET], fault: (method, _bucket, key, query) => fault?.(method, key, query) });
-  s3 = localS3Client(server.endpoint);
+  fx = await CombineS3.start(BUCKET);
   // Random bytes do not compress: a range of ~6 MiB goes in part 1 alone; one of ~12 MiB takes
   // 5 MiB in part 1 and the rest in a copied part.
   appSnapshot = await appZip(6 * MiB);
   bigAppSnapshot = await appZip(12 * MiB);
-  configSnapshot = await makeZip([{ name: 'settings.yml', content: 'replicas: 2\n', mode: 0o100644 }]);
 });
 
-afterEach(() => {
-  fault = undefined;
-  jest.restoreAllMocks();
-});
+afterEach(() => fx.reset());
 
-afterAll(async () => {
-  s3.destroy();
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => fx.stop());
 
-/** Snapshots of fresh commits, so that no test meets another's combine cache. */
-async function snapshots(app = appSnapshot): Promise<FetchedSource[]> {
-  const [appCommit, configCommit] = [randomBytes(20).toString('hex'), randomBytes(20).toString('hex')];
-  const sources: FetchedSource[] = [
-    { name: 'app', branch: 'main', path: '.', commit: appCommit, fetchBuildId: 'f:1', snapshotKey: `sources/app/${appCommit}.zip` },
-    { name: 'config', branch: 'develop', path: 'config/', commit: configCommit, fetchBuildId: 'f:2', snapshotKey: `sources/config/${configCommit}.zip` },
-  ];
-  await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: sources[0]!.snapshotKey, Body: app }));
-  await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: sources[1]!.snapshotKey, Body: configSnapshot }));
-  return sources;
-}
-
-function eventFor(execution: string, sources: ReadonlyArray<FetchedSource>): CombineSourcesEvent {
-  return { environment: 'acceptance', execution, requestedBy: 'jane', deployRoleArn: 'arn:aws:iam::1:role/d', variables: {}, sources };
-}
-
-function keyOf(execution: string): string {
-  return `artifacts/acceptance/${execution}/source.zip`;
-}
-
-interface Combined {
-  readonly zip: Buffer;
-  /** The S3 commands the combine sent, by name. */
-  readonly commands: string[];
-  readonly sent: unknown[];
-  readonly lines: string[];
-}
-
-async function combine(execution: string, sources: ReadonlyArray<FetchedSource>, deps: Partial<CombineSourcesDeps> = {}): Promise<Combined> {
-  const lines: string[] = [];
-  const send = jest.spyOn(s3, 'send');
-  let sent: unknown[];
-  try {
-    await combineSources(eventFor(execution, sources), { s3, bucket: BUCKET, now: () => CREATED_AT, log: (l) => lines.push(l), ...deps });
-  } finally {
-    sent = send.mock.calls.map(([command]) => command);
-    send.mockRestore();
-  }
-  const commands = sent.map((command) => (command as object).constructor.name);
+async function combine(execution: string, sources: ReadonlyArray<FetchedSource>): Promise<Combined> {
+  const combined = await fx.combine(execution, sources);
   // First combines here do not copy the app snapshot (it holds a symlink): the copy-snapshot tests check that line.
-  const reuseLines = lines.filter((line) => !line.startsWith('combine-sources: cannot copy snapshot'));
-  return { zip: await download(keyOf(execution)), commands, sent, lines: reuseLines };
-}
-
-async function download(key: string): Promise<Buffer> {
-  const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
-  return Buffer.from(await out.Body!.transformToByteArray());
+  return { ...combined, lines: combined.lines.filter((line) => !line.startsWith('combine-sources: cannot copy snapshot')) };
 }
 
 interface IndexJson {
@@ -124,76 +58,16 @@ interface IndexJson {
 }
 
 async function readJson(key: string): Promise<unknown> {
-  return JSON.parse((await download(key)).toString('utf8'));
+  return JSON.parse((await fx.download(key)).toString('utf8'));
 }
 
 async function indexKeyOf(sources: ReadonlyArray<FetchedSource>): Promise<string> {
   const versions: SnapshotVersion[] = [];
   for (const s of sources) {
-    const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: s.snapshotKey }));
+    const head = await fx.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: s.snapshotKey }));
     versions.push({ name: s.name, commit: s.commit, snapshotKey: s.snapshotKey, path: s.path, etag: head.ETag! });
   }
   return combinedIndexKey(versions);
-}
-
-interface Entry {
-  readonly name: string;
-  readonly mode: number;
-  readonly method: number;
-  readonly crc32: number;
-  /** sha256 of the bytes as stored (compressed): jest compares 12 MiB buffers byte by byte, far too slowly. */
-  readonly raw: string;
-  /** sha256 of the inflated bytes (yauzl checks the size). */
-  readonly content: string;
-}
-
-function sha256(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-async function entriesOf(zip: Buffer): Promise<Entry[]> {
-  const zipfile = await yauzl.fromBufferPromise(zip, { lazyEntries: true, autoClose: false });
-  const entries: Entry[] = [];
-  try {
-    for await (const e of zipEntries(zipfile)) {
-      const folder = e.fileName.endsWith('/');
-      const raw = folder ? Buffer.alloc(0) : await buffer(await zipfile.openReadStreamPromise(e, { decodeFileData: false }));
-      const content = folder ? Buffer.alloc(0) : await buffer(await zipfile.openReadStreamPromise(e));
-      entries.push({
-        name: e.fileName,
-        mode: e.externalFileAttributes >>> 16,
-        method: e.compressionMethod,
-        crc32: e.crc32,
-        raw: sha256(raw),
-        content: sha256(content),
-      });
-    }
-  } finally {
-    zipfile.close();
-  }
-  return entries;
-}
-
-async function manifestOf(zip: Buffer): Promise<unknown> {
-  const zipfile = await yauzl.fromBufferPromise(zip, { lazyEntries: true, autoClose: false });
-  try {
-    const first = (await zipEntries(zipfile).next()).value as yauzl.Entry;
-    expect(first.fileName).toBe('stepdeploy-manifest.json');
-    return JSON.parse(await text(await zipfile.openReadStreamPromise(first)));
-  } finally {
-    zipfile.close();
-  }
-}
-
-/** Info-ZIP checks every CRC-32 and the directory against the local headers. */
-function unzipTest(zip: Buffer): string {
-  const file = join(dir, `test-${randomBytes(4).toString('hex')}.zip`);
-  writeFileSync(file, zip);
-  try {
-    return execFileSync('unzip', ['-t', file], { encoding: 'utf8' });
-  } finally {
-    rmSync(file);
-  }
 }
 
 /** `combined` holds the sources exactly as a full combine does, behind its own manifest. */
@@ -202,7 +76,8 @@ async function expectSameSources(combined: Buffer, full: Buffer, execution: stri
   expect(mine[0]!.name).toBe('stepdeploy-manifest.json');
   expect(mine.slice(1)).toEqual(reference.slice(1));
   expect(await manifestOf(combined)).toEqual(createManifest(eventFor(execution, sources), CREATED_AT));
-  expect(unzipTest(combined)).toContain('No errors detected');
+  // Info-ZIP checks every CRC-32 and the directory against the local headers.
+  expect(fx.checkZip('unzip', ['-t'], combined)).toContain('No errors detected');
 }
 
 /** Part numbers 1…n, every part but the last at least 5 MiB, every copy pinned to the source's ETag. */
@@ -221,17 +96,9 @@ function expectPartsS3Accepts(sent: ReadonlyArray<unknown>): void {
   for (const n of numbers.slice(0, -1)) expect(sizes.get(n)).toBeGreaterThanOrEqual(5 * MiB);
 }
 
-function leftoverUploads(): string[] {
-  try {
-    return readdirSync(join(dir, BUCKET, '._S3rver_uploads'));
-  } catch {
-    return [];
-  }
-}
-
 describe('combineSources reusing an earlier combine of the same snapshots', () => {
   it('copies the earlier artifact inside S3: same entries, its own manifest first, and a valid zip', async () => {
-    const sources = await snapshots(bigAppSnapshot);
+    const sources = await fx.snapshots(bigAppSnapshot);
     const first = await combine('first-run', sources);
     const indexKey = await indexKeyOf(sources);
     const indexBefore = await readJson(indexKey);
@@ -253,14 +120,14 @@ describe('combineSources reusing an earlier combine of the same snapshots', () =
     expect(a.rangeStart).toBe(await secondEntryOffset(first.zip));
     expect(b.rangeStart).toBe(await secondEntryOffset(second.zip));
     expectPartsS3Accepts(second.sent);
-    expect(leftoverUploads()).toEqual([]);
+    expect(fx.leftoverUploads()).toEqual([]);
   });
 
   it('points the index at the newest artifact, so that it outlives the first one', async () => {
-    const sources = await snapshots();
+    const sources = await fx.snapshots(appSnapshot);
     await combine('newest-1', sources);
     await combine('newest-2', sources);
-    await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: keyOf('newest-1') }));
+    await fx.s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: keyOf('newest-1') }));
 
     const third = await combine('newest-3', sources);
 
@@ -268,23 +135,23 @@ describe('combineSources reusing an earlier combine of the same snapshots', () =
   });
 
   it('answers the same on a redrive of a reused execution and does not rewrite its artifact', async () => {
-    const sources = await snapshots();
+    const sources = await fx.snapshots(appSnapshot);
     await combine('redrive-1', sources);
-    const first = await combineSources(eventFor('redrive-2', sources), { s3, bucket: BUCKET, now: () => CREATED_AT, log: () => undefined });
-    const before = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: keyOf('redrive-2') }));
+    const first = await combineSources(eventFor('redrive-2', sources), { s3: fx.s3, bucket: BUCKET, now: () => CREATED_AT, log: () => undefined });
+    const before = await fx.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: keyOf('redrive-2') }));
 
-    const again = await combineSources(eventFor('redrive-2', sources), { s3, bucket: BUCKET, now: () => new Date(), log: () => undefined });
+    const again = await combineSources(eventFor('redrive-2', sources), { s3: fx.s3, bucket: BUCKET, now: () => new Date(), log: () => undefined });
 
     expect(again).toEqual(first);
-    expect((await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: keyOf('redrive-2') }))).ETag).toBe(before.ETag);
+    expect((await fx.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: keyOf('redrive-2') }))).ETag).toBe(before.ETag);
   });
 
   it('writes no index for a range too small to copy as a part', async () => {
-    const sources = await snapshots(await makeZip([{ name: 'small.txt', content: 'x' }]));
+    const sources = await fx.snapshots(await makeZip([{ name: 'small.txt', content: 'x' }]));
 
     await combine('small', sources);
 
-    const index = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: await indexKeyOf(sources) })).catch((err: Error) => err);
+    const index = await fx.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: await indexKeyOf(sources) })).catch((err: Error) => err);
     expect(index).toMatchObject({ name: 'NotFound' });
   });
 });
@@ -296,7 +163,7 @@ describe('combineSources falls back to a full combine when the earlier one canno
     spoil: (indexKey: string, firstKey: string) => Promise<void>,
     app = appSnapshot,
   ): Promise<Combined> {
-    const sources = await snapshots(app);
+    const sources = await fx.snapshots(app);
     const first = await combine(`${name}-1`, sources);
     const indexKey = await indexKeyOf(sources);
     await spoil(indexKey, keyOf(`${name}-1`));
@@ -304,14 +171,14 @@ describe('combineSources falls back to a full combine when the earlier one canno
     const second = await combine(`${name}-2`, sources);
 
     await expectSameSources(second.zip, first.zip, `${name}-2`, sources);
-    expect(leftoverUploads()).toEqual([]);
+    expect(fx.leftoverUploads()).toEqual([]);
     // The full combine wrote the index again, for the next execution.
     expect(((await readJson(indexKey)) as { artifactKey: string }).artifactKey).toBe(keyOf(`${name}-2`));
     return second;
   }
 
   async function putJson(key: string, value: unknown): Promise<void> {
-    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: typeof value === 'string' ? value : JSON.stringify(value) }));
+    await fx.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: typeof value === 'string' ? value : JSON.stringify(value) }));
   }
 
   it('the index is not JSON', async () => {
@@ -325,7 +192,7 @@ describe('combineSources falls back to a full combine when the earlier one canno
   });
 
   it('the earlier artifact is gone (expired)', async () => {
-    const second = await afterSpoiling('expired', (_, firstKey) => s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: firstKey })).then(() => undefined));
+    const second = await afterSpoiling('expired', (_, firstKey) => fx.s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: firstKey })).then(() => undefined));
     expect(second.lines).toEqual([expect.stringMatching(/cannot reuse .*NoSuchKey/)]);
   });
 
@@ -348,7 +215,7 @@ describe('combineSources falls back to a full combine when the earlier one canno
     const second = await afterSpoiling('copy-fails', async () => {
       let attempts = 0;
       // As many times as the SDK tries (3), then no more: the full combine that follows uploads a part 2 too.
-      fault = (method, key, query) => {
+      fx.fault = (method, key, query) => {
         if (attempts === 3 || method !== 'PUT' || !key.endsWith('copy-fails-2/source.zip') || query.get('partNumber') !== '2') return undefined;
         attempts += 1;
         return 500;
@@ -361,9 +228,9 @@ describe('combineSources falls back to a full combine when the earlier one canno
 describe('combineSources reusing when another invocation writes the same key first', () => {
   /** Runs `race` just before the reuse's CompleteMultipartUpload, as a concurrent invocation would. */
   function raceBeforeComplete(race: () => Promise<void>): void {
-    const send = s3.send.bind(s3) as (command: unknown) => Promise<unknown>;
+    const send = fx.s3.send.bind(fx.s3) as (command: unknown) => Promise<unknown>;
     let raced = false;
-    jest.spyOn(s3, 'send').mockImplementation((async (command: unknown) => {
+    jest.spyOn(fx.s3, 'send').mockImplementation((async (command: unknown) => {
       if (command instanceof CompleteMultipartUploadCommand && command.input.Key!.includes('-race') && !raced) {
         raced = true;
         await race();
@@ -375,30 +242,30 @@ describe('combineSources reusing when another invocation writes the same key fir
   async function winnerWith(execution: string, sources: ReadonlyArray<FetchedSource>, createdAt: Date): Promise<void> {
     const manifest = createManifest(eventFor(execution, sources), createdAt);
     const zip = await makeZip([{ name: 'stepdeploy-manifest.json', content: JSON.stringify(manifest) }]);
-    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: keyOf(execution), Body: zip, IfNoneMatch: '*' }));
+    await fx.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: keyOf(execution), Body: zip, IfNoneMatch: '*' }));
   }
 
   it("answers from the winner's manifest when it holds the same commits", async () => {
-    const sources = await snapshots();
+    const sources = await fx.snapshots(appSnapshot);
     await combine('same-race-0', sources);
     raceBeforeComplete(() => winnerWith('same-race', sources, new Date('2025-01-01T11:00:00Z')));
 
-    const result = await combineSources(eventFor('same-race', sources), { s3, bucket: BUCKET, log: () => undefined });
+    const result = await combineSources(eventFor('same-race', sources), { s3: fx.s3, bucket: BUCKET, log: () => undefined });
 
     expect(result.manifest.createdAt).toBe('2025-01-01T11:00:00.000Z');
-    expect(leftoverUploads()).toEqual([]);
+    expect(fx.leftoverUploads()).toEqual([]);
   });
 
   it('fails with ArtifactConflictError when the winner holds other commits', async () => {
-    const sources = await snapshots();
+    const sources = await fx.snapshots(appSnapshot);
     await combine('other-race-0', sources);
     const other = [{ ...sources[0]!, commit: 'f'.repeat(40) }, sources[1]!];
     raceBeforeComplete(() => winnerWith('other-race', other, CREATED_AT));
 
-    await expect(combineSources(eventFor('other-race', sources), { s3, bucket: BUCKET, log: () => undefined })).rejects.toMatchObject({
+    await expect(combineSources(eventFor('other-race', sources), { s3: fx.s3, bucket: BUCKET, log: () => undefined })).rejects.toMatchObject({
       name: 'ArtifactConflictError',
     });
-    expect(leftoverUploads()).toEqual([]);
+    expect(fx.leftoverUploads()).toEqual([]);
   });
 });
 
