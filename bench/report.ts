@@ -164,54 +164,55 @@ npm run bench -- --runs 3 --no-per-file   # fewer runs (not the issue's 5); skip
 /** Written by hand: the analysis behind the numbers, kept in code so that a re-run keeps it. */
 const DESIGN_NOTES = `## Analysis: what is met, what is missed and why, what would fix it
 
-Figures quoted here are from the full run of 2026-11-29 06:49 UTC (5 runs each, 994 s) unless said
-otherwise; the tables above are the latest run.
+Figures quoted here are from the full run of 2026-11-29 07:44 UTC (5 runs each, 1013 s; the tables
+above) and from the full runs of 06:49 and 07:25 UTC the same day, which are named where used.
 
-**1. Overhead (target 1.1x and 1 s; met).** Full runs: 1.10x / +0.96 s (earlier session, same
-commits every run), 1.07x / +0.71 s (this session, a new app commit per run, so a fetch build is
-included). Fixed along the way: the local engine validated the ASL at every StartExecution
-(180-620 ms; now once), and every local build waited a fixed 50 ms for its shell's pipes. What
-remains: FetchSources (ResolveSource's \`git ls-remote\` ~10-20 ms per source, then the app's fetch
-build, whose DOWNLOAD_SOURCE is 4 git processes) and ~30-35 ms per buildspec command (a subshell,
-saving and restoring the environment). With 1 s of work (quick mode) the same ~0.9 s is 1.9x: the
-target holds for builds that do real work.
+**1. Overhead (target 1.1x and 1 s; met).** 1.07x / +0.72 s for 10 s of work (a new app commit per
+run, so one fetch build is included; the config's snapshot is reused). Earlier: 1.10x / +0.96 s.
+Fixed along the way: the local engine validated the ASL at every StartExecution (180-620 ms; now
+once), and every local build waited a fixed 50 ms for its shell's pipes. What remains: FetchSources
+(ResolveSource's \`git ls-remote\` ~10-20 ms per source, then the app's fetch build, whose
+DOWNLOAD_SOURCE is 4 git processes) and ~30-35 ms per buildspec command (a subshell, saving and
+restoring the environment). With 1 s of work (quick mode) the same ~0.9 s is 1.9x: the target holds
+for builds that do real work.
 
-**2. Fetch + combine vs git archive + one upload (target 1.2x; missed: 1.47x at the issue's size,
-50.1 s vs 34.1 s; it was 1.92x at the start of this session).** The pipeline does strictly more than the baseline: a clone and
-checkout to disk (the fetch build's DOWNLOAD_SOURCE, about the time \`git archive\` alone takes:
-30.5 s vs 27.2 s measured side by side), a zip of the tree and its upload (the snapshot), then
-combine reads the snapshot and writes the combined artifact; \`git archive\` reads the object store
-and uploads once. Fixed during the sessions: combine copied every entry through inflate + deflate
-(58-60 s; now the compressed bytes are copied as they are, 13.5-16.6 s), the local runner deflates at
-level 1 instead of 6, and now stores a large file whose first 256 KiB does not compress (the
-500 MB binary cost ~14 s of deflate to save nothing: fetch 49 s → 36 s). What would close most of the rest, not done:
-a first-run combine that copies the snapshot's entries server-side (UploadPartCopy of the
-snapshot's entry range, for a source at "." whose entry names do not change; a new central
-directory from the snapshot's), which is what the re-run path below does with an earlier
-artifact: locally 4.1-4.9 s instead of 13.5-16.6 s, which would bring the first run to ~40 s,
-about 1.2x; on AWS a copy inside S3 of a few seconds.
-Against one PUT per file (b) the pipeline is 1.13x, not 10x faster: on loopback to s3rver a PUT
-costs no network round trip, so 20,000 PUTs at 10 in flight take 48.5-68.7 s here; against S3 over a
-network each PUT costs a round trip (tens of ms), which is what the 10x target assumes and what
-this machine cannot measure.
+**2. Fetch + combine vs git archive + one upload (target 1.2x; met: 1.10x, 42.4 s vs 38.5 s; 1.16x
+in the 07:25 run; it was 1.92x at the start of this session).** Three changes got there: combine
+copies compressed bytes as they are instead of inflate + deflate (58-60 s → 14 s, an earlier
+session); the local runner stores a large file whose first 256 KiB does not compress (the 500 MB
+binary cost ~14 s of deflate to save nothing: fetch 49 s → 36 s); and the first combine copies the
+snapshot of the source at "." inside S3 (UploadPartCopy of its entry range: those entries need no
+change; only the central directory is new, and the other sources are streamed in): combine
+13.5-16.6 s → 3.9-8.1 s locally, where s3rver still copies the bytes on disk; on AWS the copy runs
+inside S3 and no snapshot passes through the Lambda. What remains is the fetch build itself: a clone
+and checkout (about what \`git archive\` alone takes: 30.5 s vs 27.2 s side by side) plus a zip
+and an upload. Against one PUT per file (b) the pipeline is 1.40x, not 10x faster: on loopback to
+s3rver a PUT costs no network round trip, so 20,000 PUTs at 10 in flight take 55.7-61.7 s here;
+against S3 over a network each PUT costs a round trip (tens of ms), which is what the 10x target
+assumes and what this machine cannot measure.
 
-**3. Memory (target 256 MB; met: 193 MB median, 202 MB max at 20,000 files + 500 MB; 205 MB max
-at the smaller size).** About
-100 MB is node + tsx + the SDK. A full combine keeps one entry in flight and the upload buffers
-partSize × (queueSize + 1) = 24 MiB; the re-run path buffers its first part (5 MiB) and the
-central directory (~1.2 MB for 20,000 entries): 165-171 MB measured by hand.
+**3. Memory (target 256 MB; met: 221 MB median, 224 MB max at 20,000 files + 500 MB; 168 MB max
+at the smaller size).** About 100 MB is node + tsx + the SDK. The copy path, now taken by a
+first combine, holds one small record per entry (the directory it writes), so its memory grows
+with the number of entries, not their bytes: 246 MB median / 264 MB max in the 07:25 run, 221/224
+after it stopped keeping yauzl's Entry objects. The streaming combine (taken when the copy path does
+not apply: a symlink, a name to normalize, "." not first) measured 193 MB median / 202 MB max at the
+same size (06:49 run): one entry in flight, 24 MiB of upload buffers. At ten times the entries the
+copy path would pass 256 MB: bounding it (e.g. streaming the directory records to the last part, or
+a cap on entries before falling back) is the next step.
 
-**4. Re-run (target 10%; met: 9%, 4.38 s after a 50.1 s first run; it was 116%).**
-A second execution of the same commits now skips the fetch builds: ResolveSource reads the
-branch's commit without cloning (\`git ls-remote\` locally; git's protocol v2 \`ls-refs\` over HTTPS
-for GitHub, GitLab, Bitbucket, with a read token from Secrets Manager for a private repository:
-\`credentialsSecret\`) and finds \`sources/<source>/<commit>.zip\` stored (0.07-0.08 s for both
-sources). Combine then finds \`combined/<hash>.json\` (the snapshots, their ETags and paths) and
-writes source.zip as a multipart upload: its manifest and the first 5 MiB, UploadPartCopy of the
-earlier artifact's entries, its own central directory. What is left locally is s3rver physically
-copying 650 MB (4.1-4.9 s here, 7-10 s when other work loads the machine: then the ratio is ~11%); on AWS the copy happens inside S3 and the Lambda moves ~5 MiB, so a
-re-run costs two Lambda calls per source and one combine call of a few seconds. Not done: reusing
-one unchanged source while another changed (the index is per set of snapshots).
+**4. Re-run (target 10%; borderline: 12% in this run, 9% in the 07:25 and 06:49 runs; it was 116%).**
+A second execution of the same commits skips the fetch builds: ResolveSource reads the branch's
+commit without cloning (\`git ls-remote\` locally; git's protocol v2 \`ls-refs\` over HTTPS for
+GitHub, GitLab, Bitbucket, with a read token from Secrets Manager for a private repository:
+\`credentialsSecret\`) and finds \`sources/<source>/<commit>.zip\` stored (0.07-0.12 s for both
+sources). Combine finds \`combined/<hash>.json\` and writes source.zip as a multipart upload: its
+manifest and the first 5 MiB, UploadPartCopy of the earlier artifact's entries, its own central
+directory. Locally that is s3rver copying 650 MB on disk (4.2-7.2 s), the same work as the faster
+first combine, so the ratio now hangs on the first run's fetch build: 5.1 s of a 42.4 s first run.
+On AWS the copy runs inside S3 and the Lambda moves ~5 MiB: a re-run is two Lambda calls per source
+and one combine call of a few seconds. Not done: reusing one unchanged source while another changed
+(the index is per set of snapshots); a local UploadPartCopy that links instead of copying.
 
 **5. Cost.** 16 state transitions for 2 sources fetched and 1 hook, 14 when both snapshots are
 reused, whatever the build durations; each lease wait adds one. Step Functions + Lambda come to
@@ -220,16 +221,16 @@ of a long build or deploy is billed and every execution runs its source actions 
 CodeBuild dominates both; reusing snapshots saves the fetch builds' minutes (2 of 17 in the typical
 row).
 
-**6. Scale.** 20 concurrent executions across the three environments take 10.4x the time of one
-(7.4 s vs 0.71 s) on 2 cores: the local builds share two cores, and deploys of one environment are serialized by the
-lease. Most executions are refused with DeploySupersededError (an older execution reaching Deploy
-after a newer one of its environment deployed or took the lease): the superseded mode at work. No
-cross-talk: each execution's manifest and current.json name its own commits.
+**6. Scale.** 20 concurrent executions across the three environments take 11.1x the time of one
+(8.8 s vs 0.8 s) on 2 cores: the local builds share two cores, and deploys of one environment are
+serialized by the lease. Most executions are refused with DeploySupersededError (an older execution
+reaching Deploy after a newer one of its environment deployed or took the lease): the superseded
+mode at work. No cross-talk: each execution's manifest and current.json name its own commits.
 
 **Run time (target: everything in 10 minutes; missed).** The issue's sizes and at least 5 runs of
-every figure do not fit in 10 minutes on 2 cores: per run, the first fetch + combine (~50 s),
-baseline (a) (~32-38 s) and baseline (b) (~48-69 s) alone take ~140 s, so 5 runs need ~12 minutes
-before the overhead, scale and memory figures; the default run took 994 s (16.6 minutes) on a quiet
-machine. The re-run fix took ~70 s per run out
-(it was a second full fetch + combine), the stored binary ~13 s. \`--runs 3\` takes ~14 minutes under load (844 s),
-\`--no-per-file\` skips (b); the quick mode takes ~45 s.`;
+every figure do not fit in 10 minutes on 2 cores: per run, the first fetch + combine (~42 s),
+baseline (a) (~34-40 s) and baseline (b) (~56-62 s) alone take ~140 s, so 5 runs need ~12 minutes
+before the overhead, scale and memory figures; the default run took 1013 s (17 minutes). The re-run
+fix took ~70 s per run out (it was a second full fetch + combine), the stored binary and the copied
+first combine ~25 s. \`--runs 3\` takes about 10-11 minutes, \`--no-per-file\` skips (b); the quick
+mode takes ~45 s.`;
