@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Manifest } from '../shared/contracts';
-import { headObject } from '../shared/s3';
+import { headObject, type ObjectInfo } from '../shared/s3';
 import type { WrittenArtifact } from './artifact-writer';
 import {
   COMBINE_FORMAT_VERSION,
@@ -35,9 +35,10 @@ export async function writeFromCombined(
   key: string,
   manifest: Manifest,
   sources: ReadonlyArray<SnapshotSource>,
+  heads: SnapshotHeads,
 ): Promise<boolean> {
   const log = deps.log ?? console.log;
-  const versions = await snapshotVersions(deps, sources);
+  const versions = snapshotVersions(sources, heads);
   if (versions === undefined) return false;
   const indexKey = combinedIndexKey(versions);
   const lookup = await readCombinedIndex(deps.s3, deps.bucket, indexKey);
@@ -74,15 +75,26 @@ export async function rememberCombined(deps: CombineCacheDeps, key: string, writ
   await saveIndex(deps, combinedIndexKey(versions), index);
 }
 
-/** The snapshots' current ETags, or undefined when one cannot be read (the full combine reports why). */
-async function snapshotVersions(deps: CombineCacheDeps, sources: ReadonlyArray<SnapshotSource>): Promise<SnapshotVersion[] | undefined> {
+/** What HEAD answered for each snapshot (undefined: not there), or the error that stopped it. */
+export type SnapshotHeads = ReadonlyArray<ObjectInfo | undefined> | Error;
+
+/**
+ * One HEAD per snapshot, shared by the reuse and the snapshot-copy paths. An error is answered,
+ * not thrown: both paths then step aside and the full combine reports what is wrong.
+ */
+export async function headSnapshots(deps: CombineCacheDeps, sources: ReadonlyArray<SnapshotSource>): Promise<SnapshotHeads> {
   try {
-    const heads = await Promise.all(sources.map((s) => headObject(deps.s3, deps.bucket, s.snapshotKey)));
-    const versions = sources.map((s, i) => ({ name: s.name, commit: s.commit, snapshotKey: s.snapshotKey, path: s.path, etag: heads[i]?.etag }));
-    return versions.every((v): v is SnapshotVersion => v.etag !== undefined) ? versions : undefined;
-  } catch {
-    return undefined;
+    return await Promise.all(sources.map((s) => headObject(deps.s3, deps.bucket, s.snapshotKey)));
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
   }
+}
+
+/** The snapshots' current ETags, or undefined when one cannot be read (the full combine reports why). */
+function snapshotVersions(sources: ReadonlyArray<SnapshotSource>, heads: SnapshotHeads): SnapshotVersion[] | undefined {
+  if (heads instanceof Error) return undefined;
+  const versions = sources.map((s, i) => ({ name: s.name, commit: s.commit, snapshotKey: s.snapshotKey, path: s.path, etag: heads[i]?.etag }));
+  return versions.every((v): v is SnapshotVersion => v.etag !== undefined) ? versions : undefined;
 }
 
 /** An index is a cache: failing to write one never fails the combine. */

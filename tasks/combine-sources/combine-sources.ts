@@ -7,7 +7,7 @@ import type { CombineSourcesEvent, CombineSourcesResult, Manifest } from '../sha
 import { headObject, isPreconditionFailed, type ObjectInfo } from '../shared/s3';
 import { openZipInS3, zipEntries } from '../shared/zip';
 import { writeArtifact, type WrittenArtifact } from './artifact-writer';
-import { rememberCombined, writeFromCombined } from './combine-cache';
+import { headSnapshots, rememberCombined, writeFromCombined } from './combine-cache';
 import { writeFromSnapshot } from './copy-snapshot';
 import { buildEnvironment, deployEnvironment } from './environment';
 import { ArtifactConflictError } from './errors';
@@ -67,8 +67,9 @@ async function writeNewArtifact(
   manifest: Manifest,
   event: CombineSourcesEvent,
 ): Promise<void> {
-  if (await writeFromCombined(deps, key, manifest, event.sources)) return;
-  const copied = await writeFromSnapshot(deps, key, manifest, event.sources);
+  const heads = await headSnapshots(deps, event.sources);
+  if (await writeFromCombined(deps, key, manifest, event.sources, heads)) return;
+  const copied = await writeFromSnapshot(deps, key, manifest, event.sources, heads);
   if (copied !== undefined) {
     await rememberCombined(deps, key, copied);
     return;

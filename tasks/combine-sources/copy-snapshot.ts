@@ -3,9 +3,9 @@ import { buffer } from 'node:stream/consumers';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
 import type { Manifest } from '../shared/contracts';
-import { headObject } from '../shared/s3';
 import { zipEntries } from '../shared/zip';
 import { addManifestEntry, type WrittenArtifact } from './artifact-writer';
+import type { SnapshotHeads } from './combine-cache';
 import { copyRange, DEFAULT_COPY_PART_SIZE, MIN_PART_SIZE, planParts, type ZipEnds } from './copy-combined';
 import { MANIFEST_NAME } from './manifest';
 import { PathRegistry } from './path-registry';
@@ -55,6 +55,7 @@ export async function writeFromSnapshot(
   key: string,
   manifest: Manifest,
   sources: ReadonlyArray<SnapshotSource>,
+  heads: SnapshotHeads,
 ): Promise<WrittenArtifact | undefined> {
   const root = sources[0];
   if (root === undefined || root.path !== '.') return undefined;
@@ -65,7 +66,7 @@ export async function writeFromSnapshot(
   };
   let prepared: Prepared | Unfit;
   try {
-    prepared = await prepare(deps, manifest, sources);
+    prepared = await prepare(deps, manifest, sources, heads);
   } catch (err) {
     return fallBack(`${(err as Error).name}: ${(err as Error).message}`);
   }
@@ -93,9 +94,10 @@ async function prepare(
   deps: SnapshotCopyDeps,
   manifest: Manifest,
   sources: ReadonlyArray<SnapshotSource>,
+  heads: SnapshotHeads,
 ): Promise<Prepared | Unfit> {
   const [root, ...others] = sources as [SnapshotSource, ...SnapshotSource[]];
-  const heads = await Promise.all(sources.map((s) => headObject(deps.s3, deps.bucket, s.snapshotKey)));
+  if (heads instanceof Error) throw heads;
   if (heads.some((h) => h?.etag === undefined)) return { why: 'a snapshot is missing or has no ETag' };
   const [rootHead, ...otherHeads] = heads as Array<{ size: number; etag: string }>;
   // Most snapshots are small: they are combined in full without a word.
