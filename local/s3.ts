@@ -111,11 +111,12 @@ function objectAccess(req: IncomingMessage): ObjectAccess | undefined {
 }
 
 function preconditionFailed(res: ServerResponse, condition: string, target: ObjectTarget): void {
-  res.writeHead(412, { 'Content-Type': 'application/xml' });
-  res.end(
-    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code>' +
-      '<Message>At least one of the pre-conditions you specified did not hold</Message>' +
-      `<Condition>${condition}</Condition><Resource>/${target.bucket}/${target.key}</Resource></Error>`,
+  s3Error(
+    res,
+    412,
+    'PreconditionFailed',
+    'At least one of the pre-conditions you specified did not hold',
+    `<Condition>${condition}</Condition><Resource>/${target.bucket}/${target.key}</Resource>`,
   );
 }
 
@@ -249,18 +250,12 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
     if (options.fault && injectFault(req, res, options.fault)) return;
     const missing = missingOperation(req);
     if (missing) {
-      missing(req, res, s3rver.store as unknown as PartStore, locks).catch((err: Error) => {
-        if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/xml' });
-        res.end(`<Error><Code>InternalError</Code><Message>${escapeXml(err.message)}</Message></Error>`);
-      });
+      missing(req, res, s3rver.store as unknown as PartStore, locks).catch((err: Error) => internalError(res, err));
       return;
     }
     const access = objectAccess(req);
     if (!access) return forward(req, res);
-    lockAndForward(req, res, access).catch((err: Error) => {
-      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/xml' });
-      res.end(`<Error><Code>InternalError</Code><Message>${escapeXml(err.message)}</Message></Error>`);
-    });
+    lockAndForward(req, res, access).catch((err: Error) => internalError(res, err));
   };
 }
 
@@ -293,14 +288,21 @@ function injectFault(req: IncomingMessage, res: ServerResponse, fault: NonNullab
   const status = fault(req.method ?? 'GET', bucket, decodeURIComponent(rest.join('/')), url.searchParams);
   if (status === undefined) return false;
   req.resume();
-  const code = status === 503 ? 'SlowDown' : 'InternalError';
-  res.writeHead(status, { 'Content-Type': 'application/xml' });
-  res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>injected fault</Message></Error>`);
+  s3Error(res, status, status === 503 ? 'SlowDown' : 'InternalError', 'injected fault');
   return true;
 }
 
 function notFound(res: ServerResponse, target: ObjectTarget): void {
   s3Error(res, 404, 'NoSuchKey', 'The specified key does not exist.', `<Key>${escapeXml(target.key)}</Key>`);
+}
+
+/** A request that failed inside the proxy; a response already under way just ends with the error. */
+function internalError(res: ServerResponse, err: Error): void {
+  if (!res.headersSent) {
+    s3Error(res, 500, 'InternalError', err.message);
+    return;
+  }
+  res.end(`<Error><Code>InternalError</Code><Message>${escapeXml(err.message)}</Message></Error>`);
 }
 
 function s3Error(res: ServerResponse, status: number, code: string, message: string, extra = ''): void {
