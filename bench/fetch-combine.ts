@@ -8,7 +8,7 @@ import { BuildRegistry, startBuild, type ProjectDefinition, type StartBuildSyncO
 import { localS3Client, startLocalS3, type LocalS3 } from '../local/s3';
 import { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE } from '../tasks/combine-sources/artifact-writer';
 import { branchReader } from '../tasks/resolve-source/remote-refs';
-import { resolveSource } from '../tasks/resolve-source/resolve-source';
+import { resolveSource, snapshotKeyOf } from '../tasks/resolve-source/resolve-source';
 import type { CombineSourcesEvent, FetchedSource, PlannedSource } from '../tasks/shared/contracts';
 import { git, writeLargeTree, writeSmallTree, type LargeSourceShape } from './git-fixtures';
 import { summarize, type Summary } from './stats';
@@ -145,7 +145,7 @@ async function fetchSources(fixture: Fixture, s3: S3Client, root: string, regist
       const commit = Build.ResolvedSourceVersion!;
       // The build's folder (its checkout) is not needed any more: keep /tmp from filling up.
       rmSync(registry.buildDir(Build.Id), { recursive: true, force: true });
-      return { name: source.name, branch: source.branch, path: source.path, commit, fetchBuildId: Build.Id, snapshotKey: `sources/${source.name}/${commit}.zip` };
+      return { name: source.name, branch: source.branch, path: source.path, commit, fetchBuildId: Build.Id, snapshotKey: snapshotKeyOf(source.name, commit) };
     }),
   );
 }
