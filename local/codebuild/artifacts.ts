@@ -1,13 +1,14 @@
-import { closeSync, createReadStream, createWriteStream, lstatSync, openSync, readdirSync, readlinkSync, readSync, statSync } from 'node:fs';
+import { createReadStream, lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { deflateRawSync } from 'node:zlib';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import picomatch from 'picomatch';
-import * as yazl from 'yazl';
 import type { ArtifactsSpec } from './buildspec';
 import { ArtifactsError } from './errors';
 import type { ArtifactsSettings } from './types';
+import { writeZip } from './zip-writer';
+
+// The zip itself is written in zip-writer.ts; these stay importable from here, where callers look for artifacts.
+export { compresses, SAMPLED_FILE_BYTES, writeZip, type WriteZipOptions } from './zip-writer';
 
 export interface ArtifactFile {
   /** Where the file is on disk. */
@@ -90,44 +91,6 @@ function isDirectory(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * Writes the files as a zip with their unix modes (exec bits) and symlinks kept. Deflate level 1:
- * about three times faster than zlib's default 6 for a slightly larger zip (a buildspec cannot set
- * CodeBuild's level either, so nothing depends on it); snapshots are copied as they are afterwards.
- * A large file whose start does not compress (an image, an archive, a binary) is stored instead:
- * deflating 500 MB of such data took ~14 s here to save nothing.
- */
-export async function writeZip(files: ReadonlyArray<ArtifactFile>, zipPath: string): Promise<void> {
-  const zip = new yazl.ZipFile();
-  for (const f of files) {
-    if (f.symlinkTarget !== undefined) zip.addBuffer(Buffer.from(f.symlinkTarget), f.name, { mode: 0o120777 });
-    else {
-      const stat = lstatSync(f.path);
-      zip.addFile(f.path, f.name, { mode: stat.mode, ...(compresses(f.path, stat.size) ? { compressionLevel: 1 } : { compress: false }) });
-    }
-  }
-  zip.end();
-  await pipeline(zip.outputStream, createWriteStream(zipPath));
-}
-
-/** Files at least this large are sampled before they are deflated; smaller ones always are. */
-export const SAMPLED_FILE_BYTES = 1024 * 1024;
-const SAMPLE_BYTES = 256 * 1024;
-
-/** Whether deflate saves at least 5% on the file's first 256 KiB (always true below SAMPLED_FILE_BYTES). */
-export function compresses(path: string, size: number): boolean {
-  if (size < SAMPLED_FILE_BYTES) return true;
-  const sample = Buffer.alloc(SAMPLE_BYTES);
-  const fd = openSync(path, 'r');
-  let read: number;
-  try {
-    read = readSync(fd, sample, 0, SAMPLE_BYTES, 0);
-  } finally {
-    closeSync(fd);
-  }
-  return deflateRawSync(sample.subarray(0, read), { level: 1 }).length < 0.95 * read;
 }
 
 /**

@@ -1,10 +1,12 @@
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buffer as streamBuffer } from 'node:stream/consumers';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
-import { compresses, writeZip } from '../../../local/codebuild/artifacts';
+import { collectArtifactFiles, compresses, SAMPLED_FILE_BYTES, writeZip } from '../../../local/codebuild/artifacts';
+import { extractZip } from '../../../local/codebuild/sources';
 import { runBuild, type ArtifactsSettings, type BuildRequest } from '../../../local/codebuild';
 import { startS3rver, type LocalS3 } from '../../helpers/s3rver';
 import { readZip } from '../../helpers/zip';
@@ -186,8 +188,9 @@ describe('writeZip', () => {
       const zipBuffer = readFileSync(join(dir, 'out.zip'));
       const methods = Object.fromEntries((await zipEntries(zipBuffer)).map((e) => [e.fileName, e.compressionMethod]));
       const contents = Object.fromEntries((await readZipBuffers(zipBuffer)).map((e) => [e.name, e.content]));
-      // 0 = stored, 8 = deflated; files under 1 MiB are always deflated (sampling them costs more than it saves).
-      expect(methods).toEqual({ 'blob.bin': 0, 'main.tf': 8, 'small.bin': 8 });
+      // 0 = stored, 8 = deflated. Files under 1 MiB are deflated without sampling (it would cost more
+      // than it saves), then stored when deflate did not make them smaller, as random bytes.
+      expect(methods).toEqual({ 'blob.bin': 0, 'main.tf': 8, 'small.bin': 0 });
       expect(contents['blob.bin']!.equals(random)).toBe(true);
       expect(contents['main.tf']!.equals(text)).toBe(true);
       expect(contents['small.bin']!.equals(smallRandom)).toBe(true);
@@ -197,7 +200,126 @@ describe('writeZip', () => {
       removeDir(dir);
     }
   });
+
+  test('many files of mixed sizes through a small window: every entry in the order given, byte for byte', async () => {
+    const dir = tempDir('zip');
+    try {
+      // Batches of small files finish long before a large file deflated into a temporary file,
+      // and a random large file is checksummed in a pass of its own: they complete out of order.
+      const contents = new Map<string, Buffer>();
+      for (let i = 0; i < 120; i++) {
+        const size = [0, 1, 700, 5_000, 40_000, 150_000][i % 6] as number;
+        contents.set(`d${String(i % 7)}/f${String(i).padStart(3, '0')}.txt`, Buffer.from(randomBytes(size).toString('base64').slice(0, size)));
+      }
+      contents.set('d3/large-text.txt', Buffer.from('locals { x = 1 }\n'.repeat(200_000)));
+      contents.set('d5/large-random.bin', randomBytes(SAMPLED_FILE_BYTES + 12_345));
+      contents.set('d0/large-text-2.txt', Buffer.from('output "y" {}\n'.repeat(90_000)));
+      for (const [name, content] of contents) {
+        mkdirSync(join(dir, 'src', name, '..'), { recursive: true });
+        writeFileSync(join(dir, 'src', name), content);
+      }
+      const files = collectArtifactFiles(join(dir, 'src'), { files: ['**/*'], discardPaths: false, excludePaths: [] });
+
+      await writeZip(files, join(dir, 'out.zip'), { window: 3, windowBytes: 64 * 1024 });
+
+      const zipBuffer = readFileSync(join(dir, 'out.zip'));
+      const read = await readZipBuffers(zipBuffer);
+      expect(read.map((e) => e.name)).toEqual(files.map((f) => f.name));
+      for (const { name, content } of read) expect(content.equals(contents.get(name) as Buffer)).toBe(true);
+      const methods = Object.fromEntries((await zipEntries(zipBuffer)).map((e) => [e.fileName, e.compressionMethod]));
+      expect([methods['d3/large-text.txt'], methods['d0/large-text-2.txt'], methods['d5/large-random.bin']]).toEqual([8, 8, 0]);
+      expect(methods['d0/f000.txt']).toBe(0);
+      expect(methods['d4/f004.txt']).toBe(8);
+      testZip(join(dir, 'out.zip'));
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  test('an empty file, a symlink and exec bits read back as they were, mtimes included, with unzip and extractZip', async () => {
+    const dir = tempDir('zip');
+    try {
+      const src = join(dir, 'src');
+      mkdirSync(join(src, 'bin'), { recursive: true });
+      writeFileSync(join(src, 'bin', 'deploy.sh'), '#!/bin/sh\necho deploy\n');
+      chmodSync(join(src, 'bin', 'deploy.sh'), 0o755);
+      writeFileSync(join(src, 'empty'), '');
+      writeFileSync(join(src, 'settings.yml'), 'replicas: 2\n');
+      symlinkSync('settings.yml', join(src, 'current.yml'));
+      const mtime = new Date(2024, 2, 4, 5, 6, 8);
+      utimesSync(join(src, 'settings.yml'), mtime, mtime);
+      const files = collectArtifactFiles(src, { files: ['**/*'], discardPaths: false, excludePaths: [] });
+
+      await writeZip(files, join(dir, 'out.zip'));
+
+      const entries = await zipEntries(readFileSync(join(dir, 'out.zip')));
+      const byName = Object.fromEntries(entries.map((e) => [e.fileName, e]));
+      expect(entries.map((e) => e.fileName)).toEqual(['bin/deploy.sh', 'current.yml', 'empty', 'settings.yml']);
+      expect(byName['bin/deploy.sh']!.externalFileAttributes >>> 16).toBe(0o100755);
+      expect(byName['current.yml']!.externalFileAttributes >>> 16).toBe(0o120777);
+      expect(byName['settings.yml']!.externalFileAttributes >>> 16).toBe(0o100644);
+      expect(byName['empty']!.uncompressedSize).toBe(0);
+      expect(byName['settings.yml']!.getLastModDate()).toEqual(mtime);
+      testZip(join(dir, 'out.zip'));
+      const out = join(dir, 'extracted');
+      mkdirSync(out);
+      await extractZip(join(dir, 'out.zip'), out);
+      expect(readlinkSync(join(out, 'current.yml'))).toBe('settings.yml');
+      expect(lstatSync(join(out, 'bin', 'deploy.sh')).mode & 0o777).toBe(0o755);
+      expect(readFileSync(join(out, 'empty'))).toHaveLength(0);
+      expect(readFileSync(join(out, 'current.yml'), 'utf8')).toBe('replicas: 2\n');
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  test.each([
+    ['a small file deleted', 10, rmSync],
+    ['a large file deleted', SAMPLED_FILE_BYTES + 1, rmSync],
+    // Stat'ed fine, then unreadable: the error comes back from the worker that reads it.
+    ['a small file replaced by a folder', 10, (path: string) => (rmSync(path), mkdirSync(path))],
+  ])('fails naming %s after the files were collected, and leaves no zip behind', async (_what, size, spoil) => {
+    const dir = tempDir('zip');
+    try {
+      const src = join(dir, 'src');
+      mkdirSync(src);
+      for (let i = 0; i < 200; i++) writeFileSync(join(src, `f${String(i).padStart(3, '0')}.txt`), `file ${i}\n`);
+      writeFileSync(join(src, 'f100-spoilt.txt'), Buffer.alloc(size, 'x'));
+      const files = collectArtifactFiles(src, { files: ['**/*'], discardPaths: false, excludePaths: [] });
+      spoil(join(src, 'f100-spoilt.txt'));
+
+      const zipping = writeZip(files, join(dir, 'out.zip'), { window: 2 });
+
+      await expect(zipping).rejects.toMatchObject({ name: 'ArtifactsError', message: expect.stringContaining('"f100-spoilt.txt"') });
+      expect(existsSync(join(dir, 'out.zip'))).toBe(false);
+      expect(readdirSync(dir)).toEqual(['src']);
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  test('fails with an ArtifactsError when the zip cannot be written, and leaves what is at its path', async () => {
+    const dir = tempDir('zip');
+    try {
+      writeFileSync(join(dir, 'a.txt'), 'a\n');
+      mkdirSync(join(dir, 'out.zip'));
+
+      const zipping = writeZip([{ name: 'a.txt', path: join(dir, 'a.txt') }], join(dir, 'out.zip'));
+
+      await expect(zipping).rejects.toMatchObject({ name: 'ArtifactsError', message: expect.stringContaining('cannot write the artifact zip') });
+      expect(lstatSync(join(dir, 'out.zip')).isDirectory()).toBe(true);
+      expect(readdirSync(dir).sort()).toEqual(['a.txt', 'out.zip']);
+    } finally {
+      removeDir(dir);
+    }
+  });
 });
+
+/** Checks every entry's CRC-32 with unzip, or Python's zipfile where unzip is not installed. */
+function testZip(path: string): void {
+  if (spawnSync('unzip', ['-v']).status === 0) execFileSync('unzip', ['-tq', path]);
+  else execFileSync('python3', ['-m', 'zipfile', '-t', path]);
+}
 
 async function zipEntries(buffer: Buffer): Promise<yauzl.Entry[]> {
   const zipfile = await yauzl.fromBufferPromise(buffer, { lazyEntries: true });
