@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
@@ -6,7 +6,9 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -129,7 +131,7 @@ describe('local S3 UploadPartCopy (s3rver answers NotImplemented; the local S3 i
     const first = await copyPart(key, uploadId, 1, { CopySourceRange: `bytes=0-${5 * MiB - 1}`, CopySourceIfMatch: sourceEtag });
     const second = await copyPart(key, uploadId, 2, { CopySource: `/${BUCKET}/copy/source%20object.bin` });
     const third = await s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId, PartNumber: 3, Body: 'tail' }));
-    await s3.send(
+    const done = await s3.send(
       new CompleteMultipartUploadCommand({
         Bucket: BUCKET,
         Key: key,
@@ -144,9 +146,12 @@ describe('local S3 UploadPartCopy (s3rver answers NotImplemented; the local S3 i
       }),
     );
 
-    const md5 = createHash('md5').update(source.subarray(0, 5 * MiB)).digest('hex');
-    expect(first.CopyPartResult!.ETag).toBe(`"${md5}"`);
+    // Not the MD5 of the bytes (which would cost a pass over them): the source version's ETag and the range.
+    const partEtag = createHash('md5').update(`${sourceEtag.replace(/"/g, '')}:0-${5 * MiB - 1}`).digest('hex');
+    expect(first.CopyPartResult!.ETag).toBe(`"${partEtag}"`);
     expect(first.CopyPartResult!.LastModified).toBeInstanceOf(Date);
+    const etags = [first.CopyPartResult!.ETag!, second.CopyPartResult!.ETag!, third.ETag!].map((etag) => Buffer.from(etag.replace(/"/g, ''), 'hex'));
+    expect(done.ETag).toBe(`"${createHash('md5').update(Buffer.concat(etags)).digest('hex')}-3"`);
     const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
     const body = Buffer.from(await out.Body!.transformToByteArray());
     expect(body.equals(Buffer.concat([source.subarray(0, 5 * MiB), source, Buffer.from('tail')]))).toBe(true);
@@ -217,5 +222,160 @@ describe('local S3 UploadPartCopy (s3rver answers NotImplemented; the local S3 i
     expect(head.ETag).toBe(done.ETag);
     expect(head.ContentType).toBe('binary/octet-stream');
     expect(Buffer.from(await head.Body!.transformToByteArray()).equals(source)).toBe(true);
+  });
+});
+
+describe('local S3 UploadPartCopy by reference (the part links to the source file; nothing is copied until Complete)', () => {
+  const MiB = 1024 * 1024;
+
+  async function put(key: string, body: Buffer | string): Promise<void> {
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
+  }
+
+  async function bytes(key: string): Promise<Buffer> {
+    const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+    return Buffer.from(await out.Body!.transformToByteArray());
+  }
+
+  async function createUpload(key: string): Promise<string> {
+    return (await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }))).UploadId!;
+  }
+
+  async function copyPart(key: string, UploadId: string, PartNumber: number, sourceKey: string, CopySourceRange?: string): Promise<string> {
+    const out = await s3.send(
+      new UploadPartCopyCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber, CopySource: `${BUCKET}/${sourceKey}`, CopySourceRange }),
+    );
+    return out.CopyPartResult!.ETag!;
+  }
+
+  async function uploadPart(key: string, UploadId: string, PartNumber: number, Body: Buffer | string): Promise<string> {
+    return (await s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber, Body }))).ETag!;
+  }
+
+  function complete(key: string, UploadId: string, etags: ReadonlyArray<string>) {
+    const Parts = etags.map((ETag, i) => ({ PartNumber: i + 1, ETag }));
+    return s3.send(new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId, MultipartUpload: { Parts } }));
+  }
+
+  function objectFile(key: string): string {
+    return join(dir, BUCKET, `${key}._S3rver_object`);
+  }
+
+  /** Every file under the bucket, the upload folders included. */
+  function filesUnder(folder: string): string[] {
+    return readdirSync(folder, { recursive: true, encoding: 'utf8' });
+  }
+
+  test('a source overwritten and another deleted after the copy: the completed object has the bytes as they were at the copy', async () => {
+    const [overwritten, deleted] = [randomBytes(6 * MiB), randomBytes(1000)];
+    await put('ref/overwritten.bin', overwritten);
+    await put('ref/deleted.bin', deleted);
+    const uploadId = await createUpload('ref/assembled.bin');
+    const etags = [await copyPart('ref/assembled.bin', uploadId, 1, 'ref/overwritten.bin'), await copyPart('ref/assembled.bin', uploadId, 2, 'ref/deleted.bin')];
+
+    await put('ref/overwritten.bin', 'new bytes');
+    await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'ref/deleted.bin' }));
+    await complete('ref/assembled.bin', uploadId, etags);
+
+    expect((await bytes('ref/assembled.bin')).equals(Buffer.concat([overwritten, deleted]))).toBe(true);
+    expect((await bytes('ref/overwritten.bin')).toString()).toBe('new bytes');
+    expect((await errorOf(bytes('ref/deleted.bin'))).name).toBe('NoSuchKey');
+    expect(statSync(objectFile('ref/overwritten.bin')).nlink).toBe(1);
+  });
+
+  test('a part number used again: the later part wins, whether it was copied or uploaded', async () => {
+    const source = randomBytes(6 * MiB);
+    await put('ref/reused-source.bin', source);
+    const uploaded = randomBytes(5 * MiB);
+    const uploadId = await createUpload('ref/reused.bin');
+
+    const copiedFirst = await copyPart('ref/reused.bin', uploadId, 1, 'ref/reused-source.bin');
+    const uploadedSecond = await uploadPart('ref/reused.bin', uploadId, 1, uploaded);
+    const uploadedFirst = await uploadPart('ref/reused.bin', uploadId, 2, 'tail');
+    const copiedSecond = await copyPart('ref/reused.bin', uploadId, 2, 'ref/reused-source.bin', 'bytes=10-19');
+    const stale = await errorOf(complete('ref/reused.bin', uploadId, [copiedFirst, uploadedFirst]));
+    await complete('ref/reused.bin', uploadId, [uploadedSecond, copiedSecond]);
+
+    expect(stale.name).toBe('InvalidPart');
+    expect((await bytes('ref/reused.bin')).equals(Buffer.concat([uploaded, source.subarray(10, 20)]))).toBe(true);
+  });
+
+  test('a part copied from the key being completed: the object becomes its old bytes and the new part', async () => {
+    const original = randomBytes(6 * MiB);
+    await put('ref/self.bin', original);
+    const uploadId = await createUpload('ref/self.bin');
+    const etags = [await copyPart('ref/self.bin', uploadId, 1, 'ref/self.bin'), await uploadPart('ref/self.bin', uploadId, 2, 'appended')];
+
+    await complete('ref/self.bin', uploadId, etags);
+
+    expect((await bytes('ref/self.bin')).equals(Buffer.concat([original, Buffer.from('appended')]))).toBe(true);
+    expect(statSync(objectFile('ref/self.bin')).nlink).toBe(1);
+  });
+
+  test('fails with InvalidPart when a copied part is completed with another ETag', async () => {
+    await put('ref/etag-source.bin', 'abc');
+    const uploadId = await createUpload('ref/etag.bin');
+    await copyPart('ref/etag.bin', uploadId, 1, 'ref/etag-source.bin');
+
+    const err = await errorOf(complete('ref/etag.bin', uploadId, ['"0123456789abcdef0123456789abcdef"']));
+
+    expect(err.name).toBe('InvalidPart');
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: 'ref/etag.bin', UploadId: uploadId }));
+  });
+
+  test('AbortMultipartUpload removes the links with the upload: the source has one link again', async () => {
+    await put('ref/abort-source.bin', 'abc');
+    const uploadId = await createUpload('ref/abort.bin');
+    await copyPart('ref/abort.bin', uploadId, 1, 'ref/abort-source.bin');
+    const linked = statSync(objectFile('ref/abort-source.bin')).nlink;
+
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: 'ref/abort.bin', UploadId: uploadId }));
+
+    expect(linked).toBe(2);
+    expect(statSync(objectFile('ref/abort-source.bin')).nlink).toBe(1);
+    expect(readdirSync(join(dir, BUCKET, '._S3rver_uploads'))).not.toContain(uploadId);
+  });
+
+  test('fails a Complete that cannot read its parts without touching the object or leaving its temporary file', async () => {
+    await put('ref/kept.bin', 'old object');
+    await put('ref/short-source.bin', 'abc');
+    const uploadId = await createUpload('ref/kept.bin');
+    const etag = await copyPart('ref/kept.bin', uploadId, 1, 'ref/short-source.bin');
+    // A range past the linked file's end, which no request can store: the copy pass fails midway.
+    writeFileSync(join(dir, BUCKET, '._S3rver_uploads', uploadId, '1.range'), JSON.stringify({ start: 0, size: 10 }));
+
+    const err = await errorOf(complete('ref/kept.bin', uploadId, [etag]));
+
+    expect(err.name).toBe('InternalError');
+    expect((await bytes('ref/kept.bin')).toString()).toBe('old object');
+    expect(filesUnder(join(dir, BUCKET, 'ref')).filter((file) => file.endsWith('.partial'))).toEqual([]);
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: 'ref/kept.bin', UploadId: uploadId }));
+  });
+
+  test('ListObjectsV2 during and after a Complete lists the keys only, never its temporary file', async () => {
+    const source = randomBytes(6 * MiB);
+    await put('listed/source.bin', source);
+    const uploadId = await createUpload('listed/big.bin');
+    const etags = await Promise.all([1, 2, 3, 4, 5].map((n) => copyPart('listed/big.bin', uploadId, n, 'listed/source.bin')));
+    const seen = new Set<string>();
+    const list = async () => {
+      const out = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'listed/' }));
+      for (const object of out.Contents ?? []) seen.add(object.Key!);
+    };
+
+    let done = false;
+    const completed = complete('listed/big.bin', uploadId, etags).finally(() => (done = true));
+    let listings = 0;
+    while (!done) {
+      await list();
+      listings += 1;
+    }
+    await completed;
+    await list();
+
+    expect(listings).toBeGreaterThan(0);
+    expect([...seen].sort()).toEqual(['listed/big.bin', 'listed/source.bin']);
+    expect(filesUnder(join(dir, BUCKET)).filter((file) => file.endsWith('.partial'))).toEqual([]);
+    expect((await bytes('listed/big.bin')).equals(Buffer.concat([source, source, source, source, source]))).toBe(true);
   });
 });
