@@ -3,7 +3,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { Manifest } from '../shared/contracts';
 import { MANIFEST_NAME } from './manifest';
 import { PathRegistry } from './path-registry';
-import { RawZipWriter, toDosDateTime, type PlacedEntry } from './raw-zip-writer';
+import { RawZipWriter, toDosDateTime, type ZipLayout } from './raw-zip-writer';
 import { appendSnapshot, type SnapshotSource } from './snapshot';
 
 /** Upload buffers at most about partSize × (queueSize + 1): ~24 MiB, whatever the artifact's size. */
@@ -80,8 +80,8 @@ export interface WrittenArtifact {
   /** Where the sources' entries (everything after the manifest, before the directory) start. */
   readonly rangeStart: number;
   readonly rangeLength: number;
-  /** Those entries, offsets from `rangeStart`. */
-  readonly entries: ReadonlyArray<PlacedEntry>;
+  /** Where the artifact's central directory is: a later combine reads those entries' records there. */
+  readonly layout: ZipLayout;
 }
 
 async function fill(zip: RawZipWriter, options: WriteArtifactOptions, signal: AbortSignal): Promise<Omit<WrittenArtifact, 'etag'>> {
@@ -95,9 +95,8 @@ async function fill(zip: RawZipWriter, options: WriteArtifactOptions, signal: Ab
     snapshots.push({ name: source.name, commit: source.commit, snapshotKey: source.snapshotKey, path: source.path, etag });
   }
   const rangeLength = zip.position - rangeStart;
-  const entries = zip.entries.slice(1).map(({ entry, offset }) => ({ entry, offset: offset - rangeStart }));
-  await zip.end();
-  return { snapshots, rangeStart, rangeLength, entries };
+  const layout = await zip.end();
+  return { snapshots, rangeStart, rangeLength, layout };
 }
 
 /** First entry, so that reading it back takes a few ranged GETs (see readArtifactManifest). */

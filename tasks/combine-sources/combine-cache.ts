@@ -53,17 +53,17 @@ export async function writeFromCombined(
     log(`combine-sources: cannot reuse ${index.artifactKey} (${outcome.unavailable}); combining in full`);
     return false;
   }
-  log(`combine-sources: copied ${index.rangeLength} bytes of ${index.entries.length} entries from ${index.artifactKey}`);
+  log(`combine-sources: copied ${index.rangeLength} bytes of ${index.entryCount} entries from ${index.artifactKey}`);
   // The newest artifact outlives the one the index named (artifacts expire): name it instead.
   if (outcome.etag !== undefined) {
-    await saveIndex(deps, indexKey, { ...index, artifactKey: key, etag: outcome.etag, rangeStart: outcome.rangeStart });
+    await saveIndex(deps, indexKey, { ...index, artifactKey: key, etag: outcome.etag, rangeStart: outcome.rangeStart, size: outcome.size });
   }
   return true;
 }
 
 /** After a full combine: records its range for the next execution of the same snapshots. */
 export async function rememberCombined(deps: CombineCacheDeps, key: string, written: WrittenArtifact): Promise<void> {
-  const { etag, snapshots, rangeStart, rangeLength, entries } = written;
+  const { etag, snapshots, rangeStart, rangeLength, layout } = written;
   // A smaller range cannot be copied as a part (see copy-combined.ts): no index.
   if (etag === undefined || rangeLength < MIN_PART_SIZE) return;
   const versions: SnapshotVersion[] = [];
@@ -71,7 +71,16 @@ export async function rememberCombined(deps: CombineCacheDeps, key: string, writ
     if (snapshot.etag === undefined) return;
     versions.push({ ...snapshot, etag: snapshot.etag });
   }
-  const index = { formatVersion: COMBINE_FORMAT_VERSION, sources: versions, artifactKey: key, etag, rangeStart, rangeLength, entries };
+  const index = {
+    formatVersion: COMBINE_FORMAT_VERSION,
+    sources: versions,
+    artifactKey: key,
+    etag,
+    rangeStart,
+    rangeLength,
+    size: layout.size,
+    entryCount: layout.entryCount - 1,
+  };
   await saveIndex(deps, combinedIndexKey(versions), index);
 }
 

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { isNotFound } from '../shared/s3';
-import type { PlacedEntry } from './raw-zip-writer';
 import type { SnapshotSource } from './snapshot';
 
 /**
@@ -19,10 +18,12 @@ export const COMBINED_PREFIX = 'combined/';
 
 /**
  * Part of every index key: raise it whenever combine-sources would write other bytes for the
- * same snapshots (entry order, modes, names, header fields...), so no index of the old layout
- * is used again.
+ * same snapshots (entry order, modes, names, header fields...) or the index changes shape, so
+ * no index of the old layout is used again. 2: the entries are read from the artifact's own
+ * central directory instead of being listed in the index (at 200,000 entries the list was
+ * ~12 MB of JSON, and ~1 KB of memory per entry to write or read).
  */
-export const COMBINE_FORMAT_VERSION = 1;
+export const COMBINE_FORMAT_VERSION = 2;
 
 /** A snapshot as combined: its ETag pins the exact object, since a key could be written again. */
 export interface SnapshotVersion extends SnapshotSource {
@@ -38,8 +39,10 @@ export interface CombinedIndex {
   readonly etag: string;
   readonly rangeStart: number;
   readonly rangeLength: number;
-  /** The range's entries, offsets from the range's start. */
-  readonly entries: ReadonlyArray<PlacedEntry>;
+  /** The artifact's size: its central directory (after the range) lists the range's entries. */
+  readonly size: number;
+  /** How many entries the range holds (all but the manifest). */
+  readonly entryCount: number;
 }
 
 /** Where the index of these snapshots lives: sha256 of the format version and the ordered snapshots. */
@@ -53,28 +56,6 @@ export function combinedIndexKey(sources: ReadonlyArray<SnapshotVersion>): strin
 
 const uint = z.number().int().nonnegative();
 
-/**
- * Entries as tuples: 20,000 of them are ~1.2 MB of JSON instead of ~3 MB with field names:
- * [name, mode, DOS date, DOS time, method, CRC-32, compressed size, uncompressed size, offset],
- * then, only for an entry copied from a snapshot with its own local header (see
- * copy-snapshot.ts), that header's general purpose flags.
- */
-type EntryTuple =
-  | [string, number, number, number, number, number, number, number, number]
-  | [string, number, number, number, number, number, number, number, number, number];
-
-/** Checked by hand: zod takes ~100 ms on 20,000 tuples in a cold Lambda, this loop a few. */
-function isEntryTuple(value: unknown): value is EntryTuple {
-  if (!Array.isArray(value) || (value.length !== 9 && value.length !== 10) || typeof value[0] !== 'string' || value[0] === '') return false;
-  for (let i = 1; i < value.length; i++) {
-    const n: unknown = value[i];
-    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return false;
-  }
-  return true;
-}
-
-const entryTuple = z.custom<EntryTuple>(isEntryTuple, 'must be [name, mode, date, time, method, crc32, compressedSize, uncompressedSize, offset, flags?]');
-
 const indexSchema = z.object({
   formatVersion: z.literal(COMBINE_FORMAT_VERSION),
   sources: z.array(
@@ -85,19 +66,9 @@ const indexSchema = z.object({
   etag: z.string().min(1),
   rangeStart: uint,
   rangeLength: uint,
-  entries: z.array(entryTuple),
+  size: uint,
+  entryCount: uint,
 });
-
-function toTuple({ entry, offset }: PlacedEntry): EntryTuple {
-  const { name, mode, mtime, compressionMethod, crc32, compressedSize, uncompressedSize, foreignFlags } = entry;
-  const tuple: EntryTuple = [name, mode, mtime.date, mtime.time, compressionMethod, crc32 >>> 0, compressedSize, uncompressedSize, offset];
-  return foreignFlags === undefined ? tuple : [...tuple, foreignFlags];
-}
-
-function fromTuple([name, mode, date, time, compressionMethod, crc32, compressedSize, uncompressedSize, offset, foreignFlags]: EntryTuple): PlacedEntry {
-  const entry = { name, mode, mtime: { date, time }, compressionMethod, crc32, compressedSize, uncompressedSize };
-  return { entry: foreignFlags === undefined ? entry : { ...entry, foreignFlags }, offset };
-}
 
 /** The index; or none yet (the first combine of these snapshots); or one that cannot be used, and why. */
 export type IndexLookup = { readonly index: CombinedIndex } | { readonly absent: true } | { readonly unusable: string };
@@ -122,12 +93,12 @@ export async function readCombinedIndex(s3: S3Client, bucket: string, key: strin
   if (!parsed.success) {
     return { unusable: `${key} is not a format ${COMBINE_FORMAT_VERSION} index: ${z.prettifyError(parsed.error).slice(0, 200)}` };
   }
-  return { index: { ...parsed.data, entries: parsed.data.entries.map(fromTuple) } };
+  return { index: parsed.data };
 }
 
 /** Writes an index (plain PUT: any writer's index is as good as another's). */
 export async function writeCombinedIndex(s3: S3Client, bucket: string, key: string, index: CombinedIndex): Promise<void> {
-  const body = { ...index, formatVersion: COMBINE_FORMAT_VERSION, entries: index.entries.map(toTuple) };
+  const body = { ...index, formatVersion: COMBINE_FORMAT_VERSION };
   await s3.send(
     new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(body), ContentType: 'application/json' }),
   );

@@ -13,7 +13,10 @@ import type { Manifest } from '../shared/contracts';
 import { isPreconditionFailed } from '../shared/s3';
 import { addManifestEntry } from './artifact-writer';
 import type { CombinedIndex } from './combined-index';
-import { RawZipWriter } from './raw-zip-writer';
+import { MANIFEST_NAME } from './manifest';
+import { RawZipWriter, type PlacedEntry } from './raw-zip-writer';
+import { directoryEntry } from './snapshot';
+import { openZipDirectory } from './zip-directory';
 
 /** S3's smallest size for a part other than the last. */
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -37,9 +40,9 @@ export interface CopyCombinedOptions {
   readonly copyConcurrency?: number;
 }
 
-/** Written: the new artifact's ETag and where the copied range starts in it. Or why not, nothing written. */
+/** Written: the new artifact's ETag, where the copied range starts in it, its size. Or why not, nothing written. */
 export type CopyOutcome =
-  | { readonly etag: string | undefined; readonly rangeStart: number }
+  | { readonly etag: string | undefined; readonly rangeStart: number; readonly size: number }
   | { readonly unavailable: string };
 
 /**
@@ -48,10 +51,11 @@ export type CopyOutcome =
  * - part 1: this execution's manifest entry, then the range's first MIN_PART_SIZE bytes (a
  *   ranged GET; a part other than the last needs 5 MiB, more than a manifest entry holds);
  * - parts 2…n-1: UploadPartCopy of the rest of the range;
- * - part n: the central directory and end records for the index's entries placed after the
- *   new manifest entry (RawZipWriter writes them, ZIP64 included).
+ * - part n: the central directory and end records: the earlier artifact's records of the
+ *   range's entries, read from its own directory as it streams in (zip-directory.ts), placed
+ *   after the new manifest entry (RawZipWriter writes them, ZIP64 included).
  * Every read of the earlier artifact is pinned to the index's ETag; memory holds part 1 and
- * the directory, never the range.
+ * the new directory's records, never the range.
  *
  * Written once, like a full combine: CompleteMultipartUpload carries If-None-Match: *, and its
  * 412 (the key exists: a concurrent invocation or a redrive) is thrown as it is. Any other
@@ -63,7 +67,7 @@ export async function copyCombined(options: CopyCombinedOptions): Promise<CopyOu
   if (plan === undefined) return { unavailable: `the range is ${index.rangeLength} bytes, less than a part` };
   let ends: ZipEnds;
   try {
-    ends = await zipEnds(options.manifest, index);
+    ends = await zipEnds(options, index);
   } catch (err) {
     return unavailable('the index does not describe its range', err);
   }
@@ -117,7 +121,7 @@ export async function copyRange(options: CopyRangeOptions): Promise<CopyOutcome>
     await abort(upload);
     return unavailable(`copying s3://${options.bucket}/${range.key} failed`, err);
   }
-  return complete(upload, parts, ends.head.length);
+  return complete(upload, parts, ends.head.length, ends.head.length + range.length + ends.tail.length);
 }
 
 interface Upload extends CopyRangeOptions {
@@ -165,13 +169,30 @@ export interface ZipEnds {
   readonly tail: Buffer;
 }
 
-async function zipEnds(manifest: Manifest, index: CombinedIndex): Promise<ZipEnds> {
+/**
+ * This execution's manifest entry, and the directory of the range's entries after it: the
+ * earlier artifact's directory must start where the range ends, list the manifest first (at
+ * offset 0) and then exactly `index.entryCount` entries that tile the range.
+ */
+async function zipEnds({ s3, bucket, manifest }: CopyCombinedOptions, index: CombinedIndex): Promise<ZipEnds> {
+  const directory = await openZipDirectory(s3, { bucket, key: index.artifactKey, size: index.size, etag: index.etag });
   const zip = new RawZipWriter();
   const bytes = buffer(zip.output);
   try {
+    const rangeEnd = index.rangeStart + index.rangeLength;
+    if (directory.offset !== rangeEnd) throw new Error(`its directory starts at ${directory.offset}, not where the range ends (${rangeEnd})`);
+    const entries = directory.entries();
+    const first = await entries.next();
+    if (first.done === true || first.value.relativeOffsetOfLocalHeader !== 0 || !first.value.fileNameRaw.equals(MANIFEST_NAME_BYTES)) {
+      throw new Error(`its first entry is not ${MANIFEST_NAME}`);
+    }
+    async function* range(): AsyncGenerator<PlacedEntry> {
+      for await (const entry of entries) yield { entry: directoryEntry(entry), offset: entry.relativeOffsetOfLocalHeader - index.rangeStart };
+    }
     await addManifestEntry(zip, manifest);
     const headLength = zip.position;
-    zip.addCopiedEntries(index.entries, index.rangeLength);
+    await zip.addCopiedEntries(range(), index.rangeLength);
+    if (zip.entryCount - 1 !== index.entryCount) throw new Error(`its directory lists ${zip.entryCount - 1} entries after the manifest, the index ${index.entryCount}`);
     await zip.end();
     const all = await bytes;
     return { head: all.subarray(0, headLength), tail: all.subarray(headLength) };
@@ -179,8 +200,13 @@ async function zipEnds(manifest: Manifest, index: CombinedIndex): Promise<ZipEnd
     zip.output.destroy(err as Error);
     await bytes.catch(() => undefined);
     throw err;
+  } finally {
+    directory.close();
   }
 }
+
+/** The manifest's name as the directory stores it (UTF-8). */
+const MANIFEST_NAME_BYTES = Buffer.from(MANIFEST_NAME, 'utf8');
 
 async function uploadParts(upload: Upload, plan: PartPlan, ends: ZipEnds): Promise<CompletedPart[]> {
   const first = await uploadPart(upload, 1, Buffer.concat([ends.head, await readRange(upload, 0, plan.first)]));
@@ -225,7 +251,7 @@ async function copyPart(upload: Upload, PartNumber: number, part: { start: numbe
   return { PartNumber, ETag: out.CopyPartResult?.ETag };
 }
 
-async function complete(upload: Upload, parts: CompletedPart[], rangeStart: number): Promise<CopyOutcome> {
+async function complete(upload: Upload, parts: CompletedPart[], rangeStart: number, size: number): Promise<CopyOutcome> {
   try {
     const out = await upload.s3.send(
       new CompleteMultipartUploadCommand({
@@ -236,7 +262,7 @@ async function complete(upload: Upload, parts: CompletedPart[], rangeStart: numb
         IfNoneMatch: '*',
       }),
     );
-    return { etag: out.ETag, rangeStart };
+    return { etag: out.ETag, rangeStart, size };
   } catch (err) {
     await abort(upload);
     if (isPreconditionFailed(err)) throw err;

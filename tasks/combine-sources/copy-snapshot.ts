@@ -1,23 +1,19 @@
-import { PassThrough, type Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
 import type { Manifest } from '../shared/contracts';
-import { zipEntries } from '../shared/zip';
 import { addManifestEntry, type WrittenArtifact } from './artifact-writer';
 import type { SnapshotHeads } from './combine-cache';
 import { copyRange, DEFAULT_COPY_PART_SIZE, MIN_PART_SIZE, planParts, type ZipEnds } from './copy-combined';
 import { MANIFEST_NAME } from './manifest';
 import { PathRegistry } from './path-registry';
-import { RawZipWriter, type PlacedEntry, type RawEntry } from './raw-zip-writer';
+import { RawZipWriter, type PlacedEntry } from './raw-zip-writer';
 import { appendSnapshotEntries, copyableEntry, type SnapshotSource } from './snapshot';
+import { openZipDirectory } from './zip-directory';
 
 const MiB = 1024 * 1024;
 /** The other snapshots are held in memory (and their entries in the last part): beyond this, combine in full. */
 export const MAX_OTHER_SNAPSHOTS_BYTES = 64 * MiB;
-/** The "." snapshot's central directory is held in memory: beyond this, combine in full. */
-const MAX_DIRECTORY_BYTES = 64 * MiB;
-const DATA_DESCRIPTOR = 0x0008;
 
 export interface SnapshotCopyDeps {
   readonly s3: S3Client;
@@ -34,7 +30,7 @@ export interface SnapshotCopyDeps {
  * The first combine of a set of snapshots, with the source at path "." copied inside S3: its
  * entry names do not change in the artifact, so its local headers and data are the artifact's
  * bytes as they are (extra fields and data descriptors included). Only its central directory
- * is read (ranged GETs of its tail), never its data. The new source.zip is a multipart upload
+ * is read, as it streams in (zip-directory.ts), never its data. The new source.zip is a multipart upload
  * (copy-combined.ts copyRange):
  * - part 1: the manifest entry, then the range's first 5 MiB (a ranged GET);
  * - UploadPartCopy of the rest of the snapshot's entries;
@@ -45,7 +41,8 @@ export interface SnapshotCopyDeps {
  * Only when the artifact holds what the full combine would write: "." is the first source (the
  * full combine writes and claims sources in order), and every entry of its snapshot passes
  * copyableEntry and the PathRegistry as it would in the full combine (no conflict, no folder
- * merged away), the entries tile the range from the first local header to the directory, and
+ * merged away), the entries tile the range from the first local header to the directory in the
+ * directory's order, and
  * the range fills a copied part. Otherwise, or when anything fails (the upload aborted),
  * answers undefined, having written nothing: combine in full. Throws only the 412 of a key
  * that exists, as a full combine would. Answers what rememberCombined records for re-runs.
@@ -105,44 +102,62 @@ async function prepare(
   const otherBytes = otherHeads.reduce((sum, h) => sum + h.size, 0);
   if (otherBytes > MAX_OTHER_SNAPSHOTS_BYTES) return { why: `the other snapshots take ${otherBytes} bytes, more than ${MAX_OTHER_SNAPSHOTS_BYTES}` };
 
-  const directory = await readDirectory(deps.s3, deps.bucket, root.snapshotKey, rootHead.size, rootHead.etag);
-  const registry = new PathRegistry();
-  registry.claimFile(MANIFEST_NAME, 'the stepdeploy manifest');
-  const owner = `source "${root.name}"`;
-  const copied: Array<{ entry: RawEntry; offset: number }> = [];
-  // Claimed in the directory's order, as appendSnapshot claims them.
-  for (const { raw, offset } of directory.entries) {
-    if ('why' in raw) return raw;
-    if (raw.name.endsWith('/')) {
-      if (!registry.claimFolder(raw.name.slice(0, -1), owner)) return { why: `folder "${raw.name}" is listed twice` };
-    } else {
-      registry.claimFile(raw.name, owner);
+  const directory = await openZipDirectory(deps.s3, { bucket: deps.bucket, key: root.snapshotKey, size: rootHead.size, etag: rootHead.etag });
+  try {
+    const entries = directory.entries();
+    const first = await entries.next();
+    if (first.done === true) return { why: 'it has no entries' };
+    const start = first.value.relativeOffsetOfLocalHeader;
+    const length = directory.offset - start;
+    const plan = planParts(length, deps.copyPartSize ?? DEFAULT_COPY_PART_SIZE);
+    if (plan === undefined || plan.copies.length === 0) return { why: `its entries take ${length} bytes, too few to copy a part` };
+    const registry = new PathRegistry();
+    registry.claimFile(MANIFEST_NAME, 'the stepdeploy manifest');
+    const owner = `source "${root.name}"`;
+    // Claimed in the directory's order, as appendSnapshot claims them; placed as they stream in.
+    async function* copied(): AsyncGenerator<PlacedEntry> {
+      for (let next = first; next.done !== true; next = await entries.next()) {
+        const raw = copyableEntry(next.value);
+        if ('why' in raw) throw new UnfitSnapshot(raw.why);
+        if (raw.name.endsWith('/')) {
+          if (!registry.claimFolder(raw.name.slice(0, -1), owner)) throw new UnfitSnapshot(`folder "${raw.name}" is listed twice`);
+        } else {
+          registry.claimFile(raw.name, owner);
+        }
+        yield { entry: raw, offset: next.value.relativeOffsetOfLocalHeader - start };
+      }
     }
-    copied.push({ entry: raw, offset });
+    return await writeEnds(deps, manifest, { root, rootHead, others, otherHeads, registry }, { start, length, entries: copied() });
+  } catch (err) {
+    if (err instanceof UnfitSnapshot) return { why: err.message };
+    throw err;
+  } finally {
+    directory.close();
   }
-  if (copied.length === 0) return { why: 'it has no entries' };
-  copied.sort((a, b) => a.offset - b.offset);
-  const start = copied[0]!.offset;
-  for (let i = 0; i < copied.length; i++) {
-    const { entry, offset } = copied[i]!;
-    const end = i + 1 < copied.length ? copied[i + 1]!.offset : directory.offset;
-    if (end - offset < minLocalLength(entry)) {
-      return { why: `entry "${entry.name}" at ${offset} does not fit before ${end} (entries must tile the snapshot up to its directory)` };
-    }
-  }
-  const length = directory.offset - start;
-  const plan = planParts(length, deps.copyPartSize ?? DEFAULT_COPY_PART_SIZE);
-  if (plan === undefined || plan.copies.length === 0) return { why: `its entries take ${length} bytes, too few to copy a part` };
+}
 
+/** An entry the copy cannot take as it is: the full combine decides what to do with it. */
+class UnfitSnapshot extends Error {}
+
+/**
+ * The new artifact's ends around the copied range: the manifest entry; the "." snapshot's
+ * entries (`copied.entries`, in the order of their offsets: a directory in another order, or
+ * entries that do not tile the range, throw) accounted for, not written; the other sources;
+ * the central directory.
+ */
+async function writeEnds(
+  deps: SnapshotCopyDeps,
+  manifest: Manifest,
+  { root, rootHead, others, otherHeads, registry }: { root: SnapshotSource; rootHead: { etag: string }; others: SnapshotSource[]; otherHeads: Array<{ etag: string }>; registry: PathRegistry },
+  copied: { start: number; length: number; entries: AsyncIterable<PlacedEntry> },
+): Promise<Prepared> {
   const zip = new RawZipWriter();
   const bytes = buffer(zip.output);
   try {
     await addManifestEntry(zip, manifest);
     const rangeStart = zip.position;
-    zip.addCopiedEntries(
-      copied.map(({ entry, offset }): PlacedEntry => ({ entry, offset: offset - start })),
-      length,
-    );
+    await zip.addCopiedEntries(copied.entries, copied.length);
+    const copiedEntries = zip.entryCount - 1;
     const snapshots = [{ ...pick(root), etag: rootHead.etag }];
     for (const [i, source] of others.entries()) {
       const etag = otherHeads[i]!.etag;
@@ -150,13 +165,12 @@ async function prepare(
       snapshots.push({ ...pick(source), etag });
     }
     const rangeLength = zip.position - rangeStart;
-    const entries = zip.entries.slice(1).map(({ entry, offset }) => ({ entry, offset: offset - rangeStart }));
-    await zip.end();
+    const layout = await zip.end();
     const all = await bytes;
     return {
-      range: { key: root.snapshotKey, etag: rootHead.etag, start, length },
+      range: { key: root.snapshotKey, etag: rootHead.etag, start: copied.start, length: copied.length },
       ends: { head: all.subarray(0, rangeStart), tail: all.subarray(rangeStart) },
-      written: { copiedEntries: copied.length, artifact: { snapshots, rangeStart, rangeLength, entries } },
+      written: { copiedEntries, artifact: { snapshots, rangeStart, rangeLength, layout } },
     };
   } catch (err) {
     zip.output.destroy(err as Error);
@@ -167,12 +181,6 @@ async function prepare(
 
 function pick({ name, commit, snapshotKey, path }: SnapshotSource): SnapshotSource {
   return { name, commit, snapshotKey, path };
-}
-
-/** The fewest bytes a local header (no extra field), its data and its data descriptor can take. */
-function minLocalLength(entry: RawEntry): number {
-  const descriptor = ((entry.foreignFlags ?? 0) & DATA_DESCRIPTOR) !== 0 ? 12 : 0;
-  return 30 + Buffer.byteLength(entry.name, 'utf8') + entry.compressedSize + descriptor;
 }
 
 /** A small snapshot (config), read into memory and appended as appendSnapshot would. */
@@ -190,80 +198,5 @@ async function appendFromMemory(
     await appendSnapshotEntries({ source, zip, registry }, zipfile);
   } finally {
     zipfile.close();
-  }
-}
-
-interface Directory {
-  /** Where the central directory starts: where the last entry must end. */
-  readonly offset: number;
-  /**
-   * Each entry as the copy needs it, converted as it is read: yauzl's Entry objects (names,
-   * extra fields, comments) are not kept, which at 20,000 entries was ~50 MB of peak RSS.
-   */
-  readonly entries: ReadonlyArray<{ readonly raw: ReturnType<typeof copyableEntry>; readonly offset: number }>;
-}
-
-/** Reads a zip's central directory in S3 with yauzl: one ranged GET of its tail, one of the directory. */
-async function readDirectory(s3: S3Client, bucket: string, key: string, size: number, etag: string): Promise<Directory> {
-  const reader = new TailReader(s3, bucket, key, etag, size);
-  const zipfile = await yauzl.fromRandomAccessReaderPromise(reader, size, {
-    lazyEntries: true,
-    autoClose: false,
-    decodeStrings: false,
-  });
-  try {
-    // yauzl 3 starts reading entries at the directory's offset, which it keeps here.
-    const offset: unknown = (zipfile as unknown as { readEntryCursor?: unknown }).readEntryCursor;
-    if (typeof offset !== 'number') throw new Error('yauzl does not tell where the central directory starts');
-    const entries: Array<{ raw: ReturnType<typeof copyableEntry>; offset: number }> = [];
-    for await (const entry of zipEntries(zipfile)) entries.push({ raw: copyableEntry(entry), offset: entry.relativeOffsetOfLocalHeader });
-    return { offset, entries };
-  } finally {
-    zipfile.close();
-  }
-}
-
-/**
- * Serves yauzl's reads from memory: the bytes from the lowest offset asked for to the end of
- * the object, fetched with one ranged GET per extension (pinned to the ETag). yauzl reads the
- * end records first, then the directory record by record: two or three GETs in all, where a
- * plain S3 reader makes one per record.
- */
-class TailReader extends yauzl.RandomAccessReader {
-  private cache = Buffer.alloc(0);
-  private cacheStart: number;
-  private pending: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly s3: S3Client,
-    private readonly bucket: string,
-    private readonly key: string,
-    private readonly etag: string,
-    private readonly size: number,
-  ) {
-    super();
-    this.cacheStart = size;
-  }
-
-  override _readStreamForRange(start: number, end: number): Readable {
-    const out = new PassThrough();
-    this.pending = this.pending.then(() => this.extend(start));
-    this.pending.then(
-      () => out.end(this.cache.subarray(start - this.cacheStart, end - this.cacheStart)),
-      (err: unknown) => out.destroy(err as Error),
-    );
-    return out;
-  }
-
-  private async extend(start: number): Promise<void> {
-    if (start >= this.cacheStart) return;
-    if (this.size - start > MAX_DIRECTORY_BYTES) throw new Error(`its directory takes more than ${MAX_DIRECTORY_BYTES} bytes`);
-    const out = await this.s3.send(
-      new GetObjectCommand({ Bucket: this.bucket, Key: this.key, Range: `bytes=${start}-${this.cacheStart - 1}`, IfMatch: this.etag }),
-    );
-    const bytes = Buffer.from(await out.Body!.transformToByteArray());
-    if (bytes.length !== this.cacheStart - start) throw new Error(`asked for ${this.cacheStart - start} bytes at ${start}, got ${bytes.length}`);
-    this.cache = Buffer.concat([bytes, this.cache]);
-    this.cacheStart = start;
   }
 }

@@ -14,10 +14,11 @@ import { crc32, deflateRawSync } from 'node:zlib';
  *
  * Layout: each entry is a local file header with the final CRC and sizes (no data descriptor),
  * then its data; `end()` writes the central directory and the end records. ZIP64 fields are
- * written when a size, an offset or the entry count needs them. Memory holds one small record
- * per entry (its directory fields and offset), never entry data: `output` is a stream whose
- * reader sets the pace (every write waits for it to drain). Add entries one at a time,
- * awaiting each.
+ * written when a size, an offset or the entry count needs them. Memory holds each entry's
+ * central directory record as bytes (46 bytes, its name, a ZIP64 field when needed: ~100 bytes
+ * for a typical path), not as objects: at 200,000 entries objects per entry cost ~1 KB each
+ * and took combine-sources past 256 MB. Never entry data: `output` is a stream whose reader
+ * sets the pace (every write waits for it to drain). Add entries one at a time, awaiting each.
  *
  * A local header depends on its entry alone (the ZIP64 choice there depends on the sizes, not
  * the offset), so a run of entries is the same bytes wherever it sits in a zip. That is what
@@ -81,14 +82,49 @@ const MSDOS_DIRECTORY = 0x10;
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 /** Bytes of central directory records per write in `end()`. */
-const DIRECTORY_BATCH = 64 * 1024;
+/** Where a finished zip's central directory is, and how large the zip is. */
+export interface ZipLayout {
+  readonly directoryOffset: number;
+  readonly directorySize: number;
+  readonly entryCount: number;
+  readonly size: number;
+}
+
+/** Central directory records, packed into 1 MiB slabs as they are added. */
+class DirectoryRecords {
+  private readonly full: Buffer[] = [];
+  private slab = Buffer.allocUnsafe(SLAB_BYTES);
+  private used = 0;
+  count = 0;
+  bytes = 0;
+
+  add(record: Buffer): void {
+    if (this.used + record.length > this.slab.length) {
+      this.full.push(this.slab.subarray(0, this.used));
+      this.slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, record.length));
+      this.used = 0;
+    }
+    record.copy(this.slab, this.used);
+    this.used += record.length;
+    this.count += 1;
+    this.bytes += record.length;
+  }
+
+  *slabs(): Generator<Buffer> {
+    yield* this.full;
+    yield this.slab.subarray(0, this.used);
+  }
+}
+
+const SLAB_BYTES = 1024 * 1024;
+
 export const STORED = 0;
 export const DEFLATED = 8;
 
 export class RawZipWriter {
   /** The zip's bytes; give it to the consumer (an S3 upload) before adding entries. */
   readonly output = new PassThrough();
-  private readonly placed: PlacedEntry[] = [];
+  private readonly directory = new DirectoryRecords();
   private offset = 0;
   private ended = false;
 
@@ -99,9 +135,9 @@ export class RawZipWriter {
     return this.offset;
   }
 
-  /** The entries so far, in order, with their offsets in the zip. */
-  get entries(): ReadonlyArray<PlacedEntry> {
-    return this.placed;
+  /** Entries so far. */
+  get entryCount(): number {
+    return this.directory.count;
   }
 
   /**
@@ -128,37 +164,40 @@ export class RawZipWriter {
           : `"${entry.name}": its data ends after ${copied} bytes, the zip's directory says ${entry.compressedSize}`,
       );
     }
-    this.placed.push({ entry, offset: start });
+    this.directory.add(centralHeader(entry, start, this.zip64Entry(entry, start)));
   }
 
   /**
    * Accounts for entries whose local headers and data, `length` bytes from the current
    * position, reach the consumer of `output` another way (a server-side copy of a range of an
-   * earlier zip written by this class): nothing goes to `output` here, only their central
-   * directory records will, at `end()`. Their offsets are relative to the start of that range.
-   * Throws when they do not tile the range exactly, local header after local header: then they
-   * do not describe it, and a zip built on them would be corrupt. An entry with `foreignFlags`
-   * (its local header copied from a snapshot, of a length only that snapshot knew) must take at
-   * least its fixed header, name, data and descriptor: the next entry may start further on.
+   * earlier zip): nothing goes to `output` here, only their central directory records will, at
+   * `end()`. Their offsets are relative to the start of that range, in ascending order; they
+   * are taken one at a time (a directory read as it streams in), so memory holds their records,
+   * never a list of them. Throws when they do not tile the range, local header after local
+   * header: then they do not describe it, and a zip built on them would be corrupt; the writer
+   * is then unusable. An entry with `foreignFlags` (its local header copied from another zip,
+   * of a length only that zip knew) must take at least its fixed header, name, data and
+   * descriptor: the next entry may start further on.
    */
-  addCopiedEntries(entries: ReadonlyArray<PlacedEntry>, length: number): void {
+  async addCopiedEntries(entries: AsyncIterable<PlacedEntry> | Iterable<PlacedEntry>, length: number): Promise<void> {
     this.refuseAfterEnd();
+    const start = this.offset;
     let expected = 0;
     // After an entry with a foreign local header, only a lower bound of its end is known.
     let atLeast = false;
-    for (const { entry, offset } of entries) {
+    for await (const { entry, offset } of entries) {
       refuseMethod(entry);
       if (offset !== expected && !(atLeast && offset > expected)) {
         throw new Error(`copied entry "${entry.name}" is at offset ${offset} of the range; the entries before it end at ${expected}`);
       }
       atLeast = entry.foreignFlags !== undefined;
       expected = offset + (atLeast ? minForeignLength(entry) : localHeaderLength(entry, this.zip64Sizes(entry)) + entry.compressedSize);
+      if (expected > length) throw new Error(`copied entry "${entry.name}" ends after the range's ${length} bytes`);
+      this.directory.add(centralHeader(entry, start + offset, this.zip64Entry(entry, start + offset)));
     }
     if (expected !== length && !(atLeast && length > expected)) {
       throw new Error(`the copied entries take ${expected} bytes; the range is ${length} bytes`);
     }
-    const start = this.offset;
-    for (const { entry, offset } of entries) this.placed.push({ entry, offset: start + offset });
     this.offset += length;
   }
 
@@ -185,25 +224,15 @@ export class RawZipWriter {
     await this.addRawEntry(entry, []);
   }
 
-  /** Writes the central directory and the end records, then ends `output`. */
-  async end(): Promise<void> {
+  /** Writes the central directory and the end records, then ends `output`; answers where the directory is. */
+  async end(): Promise<ZipLayout> {
     this.refuseAfterEnd();
     this.ended = true;
     const start = this.offset;
-    // Records go out in batches: one write (and one wait for the reader) per record costs more than the records.
-    let batch: Buffer[] = [];
-    let batched = 0;
-    for (const { entry, offset } of this.placed) {
-      const record = centralHeader(entry, offset, this.zip64Entry(entry, offset));
-      batch.push(record);
-      batched += record.length;
-      if (batched < DIRECTORY_BATCH) continue;
-      await this.write(Buffer.concat(batch));
-      [batch, batched] = [[], 0];
-    }
-    await this.write(Buffer.concat(batch));
-    await this.write(endRecords(this.placed.length, start, this.offset - start, this.options.forceZip64 === true));
+    for (const slab of this.directory.slabs()) await this.write(slab);
+    await this.write(endRecords(this.directory.count, start, this.offset - start, this.options.forceZip64 === true));
     this.output.end();
+    return { directoryOffset: start, directorySize: this.directory.bytes, entryCount: this.directory.count, size: this.offset };
   }
 
   private zip64Sizes(entry: RawEntry): boolean {

@@ -174,9 +174,19 @@ export function copyableEntry(entry: yauzl.Entry): RawEntry | { readonly why: st
   if (folder && (entry.compressionMethod !== STORED || entry.compressedSize !== 0 || entry.uncompressedSize !== 0 || entry.crc32 !== 0)) {
     return { why: `folder ${quoted} has data` };
   }
+  return directoryEntry(entry, raw);
+}
+
+/**
+ * An entry of a zip's central directory as RawZipWriter places it again, its local header
+ * copied as it is (`foreignFlags`). No check: copyableEntry checks a snapshot's entries; an
+ * artifact that combine-sources wrote (combined-index.ts) was checked when it was combined.
+ */
+export function directoryEntry(entry: yauzl.Entry, name = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false)): RawEntry {
+  const folder = name.endsWith('/');
   return {
-    name: raw,
-    mode: mode ?? (folder ? DEFAULT_FOLDER_MODE : DEFAULT_FILE_MODE),
+    name,
+    mode: unixMode(entry) ?? (folder ? DEFAULT_FOLDER_MODE : DEFAULT_FILE_MODE),
     mtime: { date: entry.lastModFileDate, time: entry.lastModFileTime },
     compressionMethod: entry.compressionMethod,
     crc32: entry.crc32,

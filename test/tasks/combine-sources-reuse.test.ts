@@ -107,8 +107,9 @@ describe('combineSources reusing an earlier combine of the same snapshots', () =
 
     expect(first.commands).not.toContain(UploadPartCopyCommand.name);
     expect(second.commands).toContain(UploadPartCopyCommand.name);
-    // The snapshots are looked at (HEAD, for their ETags), never downloaded.
-    expect(second.commands.filter((c) => c === GetObjectCommand.name)).toHaveLength(2);
+    // The snapshots are looked at (HEAD, for their ETags), never downloaded: the GETs are the
+    // index, the earlier artifact's directory (one window), and part 1's first 5 MiB of the range.
+    expect(second.commands.filter((c) => c === GetObjectCommand.name)).toHaveLength(3);
     expect(second.lines).toEqual([expect.stringMatching(/^combine-sources: copied \d+ bytes of 6 entries from artifacts\/acceptance\/first-run\/source\.zip$/)]);
     await expectSameSources(second.zip, first.zip, 'second-run', sources);
     // Byte for byte, the range the index names in each artifact is the same.
@@ -188,7 +189,7 @@ describe('combineSources falls back to a full combine when the earlier one canno
 
   it('the index is of another format version', async () => {
     const second = await afterSpoiling('old-format', async (indexKey) => putJson(indexKey, { ...((await readJson(indexKey)) as object), formatVersion: 0 }));
-    expect(second.lines).toEqual([expect.stringContaining('is not a format 1 index')]);
+    expect(second.lines).toEqual([expect.stringContaining('is not a format 2 index')]);
   });
 
   it('the earlier artifact is gone (expired)', async () => {
@@ -202,13 +203,18 @@ describe('combineSources falls back to a full combine when the earlier one canno
     expect(second.commands).not.toContain(UploadPartCopyCommand.name);
   });
 
-  it('the entries do not tile the range', async () => {
-    const second = await afterSpoiling('tiling', async (indexKey) => {
-      const index = (await readJson(indexKey)) as { entries: unknown[][] };
-      index.entries[1]![8] = (index.entries[1]![8] as number) + 1;
+  it.each([
+    ['the range ends before the directory', { rangeLength: -1 }, 'its directory starts at'],
+    ['the range starts inside the manifest', { rangeStart: -1, rangeLength: 1 }, 'is at offset'],
+    ['the directory lists another number of entries', { entryCount: 1 }, 'entries after the manifest, the index'],
+  ])('%s', async (_what, shift, why) => {
+    const second = await afterSpoiling(`spoiled-${why.length}`, async (indexKey) => {
+      const index = (await readJson(indexKey)) as Record<string, number>;
+      for (const [field, by] of Object.entries(shift)) index[field] = index[field]! + by;
       await putJson(indexKey, index);
     });
-    expect(second.lines).toEqual([expect.stringContaining('the index does not describe its range')]);
+    expect(second.lines).toEqual([expect.stringMatching(new RegExp(`the index does not describe its range.*${why}`))]);
+    expect(second.commands).not.toContain(UploadPartCopyCommand.name);
   });
 
   it('a copy keeps failing (UploadPartCopy answers 500 to every attempt): the upload is aborted', async () => {

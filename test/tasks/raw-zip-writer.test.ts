@@ -7,7 +7,8 @@ import { Readable } from 'node:stream';
 import { buffer as collect } from 'node:stream/consumers';
 import { crc32, deflateRawSync } from 'node:zlib';
 import * as yauzl from 'yauzl';
-import { DEFLATED, RawZipWriter, STORED, toDosDateTime, type RawEntry } from '../../tasks/combine-sources/raw-zip-writer';
+import { DEFLATED, RawZipWriter, STORED, toDosDateTime, type PlacedEntry, type RawEntry } from '../../tasks/combine-sources/raw-zip-writer';
+import { directoryEntry } from '../../tasks/combine-sources/snapshot';
 import { zipEntries } from '../../tasks/shared/zip';
 import { makeZip } from '../helpers/zip';
 
@@ -285,9 +286,24 @@ describe('RawZipWriter.addCopiedEntries (a range of an earlier zip, copied by so
     const rangeStart = zip.position;
     await copyAll(await everyKind(), zip, 'app/');
     const rangeLength = zip.position - rangeStart;
-    const entries = zip.entries.slice(1).map(({ entry, offset }) => ({ entry, offset: offset - rangeStart }));
     await zip.end();
-    return { zip: await bytes, range: (await bytes).subarray(rangeStart, rangeStart + rangeLength), entries };
+    const all = await bytes;
+    return { zip: all, range: all.subarray(rangeStart, rangeStart + rangeLength), entries: await directoryOf(all, rangeStart) };
+  }
+
+  /** The entries after the first as the zip's directory lists them, offsets from `rangeStart`, without their flags: their local headers are this writer's. */
+  async function directoryOf(zip: Buffer, rangeStart: number): Promise<PlacedEntry[]> {
+    const zipfile = await yauzl.fromBufferPromise(zip, { lazyEntries: true, autoClose: false, decodeStrings: false });
+    const entries: PlacedEntry[] = [];
+    try {
+      for await (const e of zipEntries(zipfile)) {
+        const { foreignFlags: _flags, ...entry } = directoryEntry(e);
+        entries.push({ entry, offset: e.relativeOffsetOfLocalHeader - rangeStart });
+      }
+    } finally {
+      zipfile.close();
+    }
+    return entries.slice(1);
   }
 
   /** A new zip: its own first entry, the earlier range as it is, and a directory for both. */
@@ -297,7 +313,10 @@ describe('RawZipWriter.addCopiedEntries (a range of an earlier zip, copied by so
     const bytes = collect(zip.output);
     await first('b.json')(zip);
     const headLength = zip.position;
-    zip.addCopiedEntries(entries, range.length);
+    // As a directory streams in: one entry at a time.
+    await zip.addCopiedEntries((async function* () {
+      yield* entries;
+    })(), range.length);
     await zip.end();
     const written = await bytes;
     return { original, assembled: Buffer.concat([written.subarray(0, headLength), range, written.subarray(headLength)]) };
@@ -327,7 +346,7 @@ describe('RawZipWriter.addCopiedEntries (a range of an earlier zip, copied by so
     await first('m.json')(zip);
     const headLength = zip.position;
 
-    zip.addCopiedEntries([{ entry: huge, offset: 0 }, { entry: small, offset: smallOffset }], smallOffset + 30 + 'small.txt'.length + 10);
+    await zip.addCopiedEntries([{ entry: huge, offset: 0 }, { entry: small, offset: smallOffset }], smallOffset + 30 + 'small.txt'.length + 10);
     await zip.end();
 
     const tail = (await bytes).subarray(headLength);
@@ -345,7 +364,52 @@ describe('RawZipWriter.addCopiedEntries (a range of an earlier zip, copied by so
     const { range, entries } = await earlier(false);
     const shifted = entries.map((e, i) => (i === 2 ? { ...e, offset: e.offset + 1 } : e));
 
-    expect(() => new RawZipWriter().addCopiedEntries(shifted, range.length)).toThrow(`copied entry "${entries[2]!.entry.name}" is at offset`);
-    expect(() => new RawZipWriter().addCopiedEntries(entries, range.length + 1)).toThrow(`the range is ${range.length + 1} bytes`);
+    await expect(new RawZipWriter().addCopiedEntries(shifted, range.length)).rejects.toThrow(`copied entry "${entries[2]!.entry.name}" is at offset`);
+    await expect(new RawZipWriter().addCopiedEntries(entries, range.length + 1)).rejects.toThrow(`the range is ${range.length + 1} bytes`);
+    await expect(new RawZipWriter().addCopiedEntries(entries, range.length - 1)).rejects.toThrow(`ends after the range's ${range.length - 1} bytes`);
+  });
+
+  it('takes entries with copied local headers (foreignFlags) as at least their header, name and data long', async () => {
+    const { range, entries } = await earlier(false);
+    // A copied local header may carry extra fields: the next entry may start further on, never sooner.
+    const foreign = entries.map(({ entry, offset }) => ({ entry: { ...entry, foreignFlags: 0x0800 }, offset }));
+    const sooner = foreign.map((e, i) => (i === 2 ? { ...e, offset: e.offset - 1 } : e));
+
+    // The last local header may hold 7 more bytes (an extra field) than its own header would.
+    await expect(new RawZipWriter().addCopiedEntries(foreign, range.length + 7)).resolves.toBeUndefined();
+    await expect(new RawZipWriter().addCopiedEntries(entries, range.length + 7)).rejects.toThrow(`the range is ${range.length + 7} bytes`);
+    await expect(new RawZipWriter().addCopiedEntries(sooner, range.length)).rejects.toThrow(`copied entry "${entries[2]!.entry.name}" is at offset`);
+  });
+});
+
+describe('RawZipWriter directory', () => {
+  it('keeps 60,000 records (several 1 MiB slabs) in order, and says where the directory is', async () => {
+    const zip = new RawZipWriter();
+    const bytes = collect(zip.output);
+    const names: string[] = [];
+    for (let i = 0; i < 60_000; i++) {
+      const name = `src/${String(i % 97).padStart(3, '0')}/a-fairly-long-file-name-${i}.txt`;
+      names.push(name);
+      await zip.addBuffer(name, Buffer.from(String(i)), { mode: 0o100644, mtime: MTIME, compress: false });
+    }
+    const layout = await zip.end();
+    const written = await bytes;
+
+    expect(layout.entryCount).toBe(60_000);
+    expect(layout.size).toBe(written.length);
+    expect(written.readUInt32LE(layout.directoryOffset)).toBe(0x02014b50);
+    // Over 1 MiB of records: more than one slab.
+    expect(layout.directorySize).toBeGreaterThan(2 * 1024 * 1024);
+    const zipfile = await yauzl.fromBufferPromise(written, { lazyEntries: true, autoClose: false });
+    const read: string[] = [];
+    try {
+      for await (const e of zipEntries(zipfile)) {
+        read.push(e.fileName);
+        if (read.length % 20_000 === 1) expect((await collect(await zipfile.openReadStreamPromise(e))).toString()).toBe(String(read.length - 1));
+      }
+    } finally {
+      zipfile.close();
+    }
+    expect(read).toEqual(names);
   });
 });
