@@ -1,16 +1,21 @@
 import { execFile, spawn } from 'node:child_process';
-import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { buildSync } from 'esbuild';
+import { pipeline } from 'node:stream/promises';
+import { crc32 } from 'node:zlib';
+import { RawZipWriter, STORED, toDosDateTime } from '../tasks/combine-sources/raw-zip-writer';
 import { BuildRegistry, startBuild, type ProjectDefinition, type StartBuildSyncOutput } from '../local/codebuild';
-import { localS3Client, startLocalS3, type LocalS3 } from '../local/s3';
+import { localS3Client, type LocalS3 } from '../local/s3';
 import { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE } from '../tasks/combine-sources/artifact-writer';
 import { branchReader } from '../tasks/resolve-source/remote-refs';
 import { resolveSource, snapshotKeyOf } from '../tasks/resolve-source/resolve-source';
 import type { CombineSourcesEvent, FetchedSource, PlannedSource } from '../tasks/shared/contracts';
 import { git, writeLargeTree, writeSmallTree, type LargeSourceShape } from './git-fixtures';
+import { startLocalS3Process } from './s3-process';
 import { summarize, type Summary } from './stats';
 
 /**
@@ -22,7 +27,7 @@ import { summarize, type Summary } from './stats';
  */
 
 const PROJECT_ROOT = join(__dirname, '..');
-const BUCKET = 'stepdeploy-bench-artifacts';
+export const BUCKET = 'stepdeploy-bench-artifacts';
 
 export interface FetchCombineOptions {
   readonly runs: number;
@@ -105,7 +110,7 @@ const s3Client = (endpoint: string): S3Client => localS3Client(endpoint);
  * ResolveSource (the real task: git ls-remote + HeadObject), then ReuseSnapshot when the
  * snapshot is stored, else the FetchSource build pinned to the resolved commit.
  */
-async function fetchSources(fixture: Fixture, s3: S3Client, root: string, registry: BuildRegistry, execution: string): Promise<FetchedSource[]> {
+export async function fetchSources(fixture: Fixture, s3: S3Client, root: string, registry: BuildRegistry, execution: string): Promise<FetchedSource[]> {
   const sources: PlannedSource[] = [
     { name: 'app', branch: 'main', repository: fixture.app, sourceType: 'LOCAL_GIT', path: '.', credentialsSecret: null },
     { name: 'config', branch: 'main', repository: fixture.config, sourceType: 'LOCAL_GIT', path: 'config/', credentialsSecret: null },
@@ -167,12 +172,39 @@ interface ChildResult {
   readonly key: string;
 }
 
+/**
+ * bench/combine-child.ts bundled as the Lambda is (infra/task-function.ts: esbuild, minified,
+ * the AWS SDK left outside), built once per bench: the child then runs plain JavaScript, as
+ * Lambda does. Under tsx the same child holds tsx's loader and the unminified sources: ~25 MB
+ * more at rest and up to ~65 MB more at peak (measured at 200,000 entries: 257 MB vs 190 MB).
+ */
+function bundledCombineChild(): string {
+  if (combineChildBundle !== undefined) return combineChildBundle;
+  // Inside node_modules, so that the bundle's require('@aws-sdk/...') finds the project's SDK, as Lambda finds the runtime's.
+  const out = join(PROJECT_ROOT, 'node_modules', '.cache', 'stepdeploy-bench', 'combine-child.js');
+  buildSync({
+    entryPoints: [join(__dirname, 'combine-child.ts')],
+    bundle: true,
+    platform: 'node',
+    target: `node${process.versions.node.split('.')[0]}`,
+    external: ['@aws-sdk/*'],
+    minify: true,
+    sourcemap: true,
+    outfile: out,
+    logLevel: 'error',
+  });
+  combineChildBundle = out;
+  return out;
+}
+let combineChildBundle: string | undefined;
+
 /** CombineConfigAndCode in a child process: its own peak RSS, and its own duration (without node's start). */
 export function combineInChild(endpoint: string, event: CombineSourcesEvent, workDir: string): Promise<ChildResult> {
   const request = join(workDir, `combine-${event.execution}.json`);
   writeFileSync(request, JSON.stringify({ endpoint, bucket: BUCKET, event }));
+  const script = bundledCombineChild();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'combine-child.ts'), request], {
+    const child = spawn(process.execPath, [script, request], {
       cwd: PROJECT_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -243,7 +275,7 @@ async function putEachFile(fixture: Fixture, s3: S3Client, prefix: string, concu
 
 export async function measureFetchCombine(options: FetchCombineOptions, fixture: Fixture): Promise<FetchCombineResult> {
   const work = mkdtempSync(join(tmpdir(), 'stepdeploy-bench-s3-'));
-  const s3server: LocalS3 = await startLocalS3({ directory: join(work, 's3'), buckets: [BUCKET] });
+  const s3server: LocalS3 = await startLocalS3Process(join(work, 's3'), BUCKET);
   const s3 = s3Client(s3server.endpoint);
   const registry = new BuildRegistry(join(work, 'runner'));
   const series = { fetch: [] as number[], combine: [] as number[], pipeline: [] as number[], rerun: [] as number[], rerunFetch: [] as number[], rerunCombine: [] as number[], archive: [] as number[], perFile: [] as number[], rss: [] as number[] };
@@ -323,7 +355,7 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
 export async function measureCombineMemory(shape: LargeSourceShape, runs: number): Promise<{ shape: LargeSourceShape; maxRss: Summary; combine: Summary }> {
   const fixture = makeFixture(shape);
   const work = mkdtempSync(join(tmpdir(), 'stepdeploy-bench-mem-'));
-  const s3server = await startLocalS3({ directory: join(work, 's3'), buckets: [BUCKET] });
+  const s3server = await startLocalS3Process(join(work, 's3'), BUCKET);
   const s3 = s3Client(s3server.endpoint);
   try {
     const sources = await fetchSources(fixture, s3, join(work, 'runner'), new BuildRegistry(join(work, 'runner')), 'bench-memory');
@@ -344,4 +376,60 @@ export async function measureCombineMemory(shape: LargeSourceShape, runs: number
     rmSync(work, { recursive: true, force: true });
     rmSync(fixture.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Peak RSS of combine-sources on a snapshot of many small entries (memory per entry, where the
+ * other shapes measure memory per byte): the snapshot is written directly with RawZipWriter,
+ * as a fetch build would store it (100 bytes per file, plus one 12 MB file so that the first
+ * combine copies it inside S3 as it does real sources), without git. Each run is a first
+ * combine (no reuse index).
+ */
+export async function measureEntriesMemory(entries: number, runs: number): Promise<{ entries: number; maxRss: Summary; combine: Summary }> {
+  const work = mkdtempSync(join(tmpdir(), 'stepdeploy-bench-entries-'));
+  const s3server = await startLocalS3Process(join(work, 's3'), BUCKET);
+  const s3 = s3Client(s3server.endpoint);
+  try {
+    const snapshot = async (name: string, commit: string, count: number, bigBytes: number): Promise<FetchedSource> => {
+      const file = join(work, `${name}.zip`);
+      await writeManyEntries(file, count, bigBytes);
+      const key = snapshotKeyOf(name, commit);
+      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: createReadStream(file), ContentLength: statSync(file).size }));
+      rmSync(file);
+      return { name, branch: 'main', path: name === 'app' ? '.' : `${name}/`, commit, fetchBuildId: null, snapshotKey: key };
+    };
+    const sources = [await snapshot('app', 'a'.repeat(40), entries, 12 * 1024 * 1024), await snapshot('config', 'c'.repeat(40), 3, 0)];
+    const rss: number[] = [];
+    const ms: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      await deletePrefixes(s3, ['combined/']);
+      const child = await combineInChild(s3server.endpoint, event(`bench-entries-${i}`, sources), work);
+      rss.push(child.maxRssBytes);
+      ms.push(child.ms);
+      await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: child.key }));
+    }
+    return { entries, maxRss: summarize(rss), combine: summarize(ms) };
+  } finally {
+    s3.destroy();
+    await s3server.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+async function writeManyEntries(path: string, count: number, bigBytes: number): Promise<void> {
+  const zip = new RawZipWriter();
+  const written = pipeline(zip.output, createWriteStream(path));
+  const mtime = toDosDateTime(new Date('2026-11-01T10:00:00Z'));
+  const data = Buffer.alloc(100, 'x');
+  const crc = crc32(data);
+  for (let i = 0; i < count; i++) {
+    const name = `src/d${String(Math.floor(i / 100)).padStart(5, '0')}/file-${i}.txt`;
+    await zip.addRawEntry({ name, mode: 0o100644, mtime, compressionMethod: STORED, crc32: crc, compressedSize: data.length, uncompressedSize: data.length }, [data]);
+  }
+  if (bigBytes > 0) {
+    const big = Buffer.alloc(bigBytes, 1);
+    await zip.addRawEntry({ name: 'big.bin', mode: 0o100644, mtime, compressionMethod: STORED, crc32: crc32(big), compressedSize: big.length, uncompressedSize: big.length }, [big]);
+  }
+  await zip.end();
+  await written;
 }

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { costTable, type CostTable } from './cost-table';
-import { makeFixture, measureCombineMemory, measureFetchCombine, type FetchCombineResult } from './fetch-combine';
+import { makeFixture, measureCombineMemory, measureEntriesMemory, measureFetchCombine, type FetchCombineResult } from './fetch-combine';
 import { describeShape, type LargeSourceShape } from './git-fixtures';
 import { measureOverhead, type OverheadResult } from './overhead';
 import { renderReport } from './report';
@@ -23,6 +23,8 @@ export interface BenchPlan {
   readonly overhead: { readonly runs: number; readonly buildSleeps: number[]; readonly deploySleeps: number[] };
   readonly fetch: { readonly runs: number; readonly shape: LargeSourceShape; readonly perFile: boolean };
   readonly memorySmall: { readonly runs: number; readonly shape: LargeSourceShape };
+  /** Files in the snapshot of the memory-per-entry figure. */
+  readonly memoryEntries: { readonly runs: number; readonly entries: number };
   readonly scale: { readonly runs: number; readonly executions: number };
 }
 
@@ -40,6 +42,7 @@ export function planFor(args: ReadonlyArray<string>): BenchPlan {
       overhead: { runs: runs ?? 3, buildSleeps: [0.5], deploySleeps: [0.5] },
       fetch: { runs: runs ?? 2, shape: { files: 300, fileBytes: 10 * 1024, bigFileBytes: 5 * MB }, perFile },
       memorySmall: { runs: runs ?? 1, shape: { files: 30, fileBytes: 10 * 1024, bigFileBytes: 1 * MB } },
+      memoryEntries: { runs: runs ?? 1, entries: 20_000 },
       scale: { runs: runs ?? 1, executions: 6 },
     };
   }
@@ -48,6 +51,7 @@ export function planFor(args: ReadonlyArray<string>): BenchPlan {
     overhead: { runs: runs ?? 5, buildSleeps: [2.5, 2.5], deploySleeps: [2.5, 2.5] },
     fetch: { runs: runs ?? 5, shape: { files: 20_000, fileBytes: 10 * 1024, bigFileBytes: 500 * MB }, perFile },
     memorySmall: { runs: runs ?? 5, shape: { files: 2_000, fileBytes: 10 * 1024, bigFileBytes: 50 * MB } },
+    memoryEntries: { runs: runs ?? 5, entries: 200_000 },
     scale: { runs: runs ?? 5, executions: 20 },
   };
 }
@@ -60,6 +64,7 @@ export interface BenchResults {
   readonly overhead: OverheadResult;
   readonly fetch: FetchCombineResult;
   readonly memorySmall: { shape: LargeSourceShape; maxRss: Summary; combine: Summary };
+  readonly memoryEntries: { entries: number; maxRss: Summary; combine: Summary };
   readonly scale: ScaleResult;
   readonly cost: CostTable;
 }
@@ -85,7 +90,7 @@ export function summaryLines(r: BenchResults): string[] {
     `1 overhead: execution ${formatSeconds(o.pipeline)} vs bash ${formatSeconds(o.baseline)} for ${o.workSeconds} s of work: ${o.ratio.toFixed(2)}x, +${(o.added.median / 1000).toFixed(2)} s (target <= 1.1x and <= 1 s: ${verdict(o.ratio <= 1.1 && o.added.median <= 1000)})`,
     `2 fetch+combine (${describeShape(f.shape)}): ${formatSeconds(f.pipeline)} [fetch ${formatSeconds(f.fetch)} + combine ${formatSeconds(f.combine)}] vs (a) git archive + upload ${formatSeconds(f.archive)}: ${ratio(f.pipeline, f.archive)}x (target <= 1.2x: ${verdict(f.pipeline.median <= 1.2 * f.archive.median)})` +
       (f.perFile ? `; vs (b) one PUT per file ${formatSeconds(f.perFile)}: ${(f.perFile.median / f.pipeline.median).toFixed(2)}x faster (target >= 10x: ${verdict(f.perFile.median >= 10 * f.pipeline.median)})` : '; (b) skipped'),
-    `3 memory: combine-sources peak RSS ${formatMegabytes(f.combineMaxRss)} on ${describeShape(f.shape)}, ${formatMegabytes(r.memorySmall.maxRss)} on ${describeShape(r.memorySmall.shape)} (target <= 256 MB: ${verdict(Math.max(f.combineMaxRss.max, r.memorySmall.maxRss.max) <= 256 * MB)})`,
+    `3 memory: combine-sources peak RSS ${formatMegabytes(f.combineMaxRss)} on ${describeShape(f.shape)}, ${formatMegabytes(r.memorySmall.maxRss)} on ${describeShape(r.memorySmall.shape)}, ${formatMegabytes(r.memoryEntries.maxRss)} on ${r.memoryEntries.entries.toLocaleString('en-US')} files of 100 bytes (target <= 256 MB: ${verdict(Math.max(f.combineMaxRss.max, r.memorySmall.maxRss.max, r.memoryEntries.maxRss.max) <= 256 * MB)})`,
     `4 re-run, same commits: ${formatSeconds(f.rerun)} = ${((f.rerun.median / f.pipeline.median) * 100).toFixed(0)}% of the first run (target <= 10%: ${verdict(f.rerun.median <= 0.1 * f.pipeline.median)}) [fetch ${formatSeconds(f.rerunFetch)} + combine ${formatSeconds(f.rerunCombine)}; ${f.rerunReusedSnapshots} of ${2 * f.pipeline.runs} snapshots reused]`,
     `5 cost per deployment: ${r.cost.transitions} transitions (+1 per lease wait, none per build minute), Step Functions + Lambda ${r.cost.headline.orchestration} vs CodePipeline V2 ${r.cost.headline.codePipeline} (${r.cost.headline.scenario}); CodeBuild ${r.cost.headline.codeBuild} in both`,
     `6 scale: ${r.scale.executions} concurrent executions ${formatSeconds(r.scale.concurrent)} vs one ${formatSeconds(r.scale.single)} (${(r.scale.concurrent.median / r.scale.single.median).toFixed(1)}x); outcomes ${Object.entries(r.scale.outcomes).map(([k, v]) => `${k}: ${v}`).join(', ')}; cross-talk ${r.scale.crossTalk.length === 0 ? `none (${r.scale.checked} executions checked)` : r.scale.crossTalk.join('; ')}`,
@@ -120,6 +125,8 @@ async function main(): Promise<void> {
   }
   log(`[3/6] memory on a second size: ${describeShape(plan.memorySmall.shape)} (${plan.memorySmall.runs} runs)`);
   const memorySmall = await measureCombineMemory(plan.memorySmall.shape, plan.memorySmall.runs);
+  log(`[3/6] memory per entry: a snapshot of ${plan.memoryEntries.entries.toLocaleString('en-US')} files (${plan.memoryEntries.runs} runs)`);
+  const memoryEntries = await measureEntriesMemory(plan.memoryEntries.entries, plan.memoryEntries.runs);
 
   log(`[6/6] scale: ${plan.scale.executions} concurrent executions (${plan.scale.runs} runs)`);
   const scale = await measureScaleInChild({ ...plan.scale, retryIntervalMs: 250, log });
@@ -127,7 +134,7 @@ async function main(): Promise<void> {
   log('[5/6] cost per deployment');
   const cost = costTable(overhead);
 
-  const results: BenchResults = { plan, date, machine: where, durationSeconds: (performance.now() - started) / 1000, overhead, fetch, memorySmall, scale, cost };
+  const results: BenchResults = { plan, date, machine: where, durationSeconds: (performance.now() - started) / 1000, overhead, fetch, memorySmall, memoryEntries, scale, cost };
   for (const line of summaryLines(results)) console.log(line);
   console.log(cost.text);
   console.log(`bench took ${results.durationSeconds.toFixed(0)} s`);

@@ -1,0 +1,51 @@
+import '../local/quiet-sdk';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import { startLocalS3, type LocalS3 } from '../local/s3';
+
+/**
+ * The local S3 in a process of its own, as S3 is a service of its own: in the bench's process
+ * it would share one event loop with the clients it serves (the fetch build's upload, the PUTs
+ * of baseline (b)), and each would wait for the other. `tsx bench/s3-process.ts <dir> <bucket>`
+ * prints the endpoint on its first line and serves until stdin closes or it is killed.
+ */
+export function startLocalS3Process(directory: string, bucket: string): Promise<LocalS3> {
+  const child = spawn(process.execPath, ['--import', 'tsx', __filename, directory, bucket], {
+    cwd: join(__dirname, '..'),
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`the local S3 process exited (${code}) before it listened`)));
+    createInterface({ input: child.stdout }).once('line', (line) => {
+      const port = Number(new URL(line).port);
+      resolve({
+        endpoint: line,
+        port,
+        close: async () => {
+          child.stdin.end();
+          await exited;
+        },
+      });
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const [directory, bucket] = process.argv.slice(2);
+  if (directory === undefined || bucket === undefined) throw new Error('usage: tsx bench/s3-process.ts <directory> <bucket>');
+  const s3 = await startLocalS3({ directory, buckets: [bucket] });
+  process.stdout.write(`${s3.endpoint}\n`);
+  // The parent closes stdin (or exits) to stop this server.
+  process.stdin.resume();
+  process.stdin.once('end', () => void s3.close().then(() => process.exit(0)));
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
