@@ -378,37 +378,51 @@ export async function measureCombineMemory(shape: LargeSourceShape, runs: number
   }
 }
 
+/** Peak RSS and time of combine-sources on one snapshot of many small entries, per path it can take. */
+export interface EntriesMemoryResult {
+  readonly entries: number;
+  /** First combine: the "." snapshot copied inside S3 (copy-snapshot.ts). */
+  readonly copy: { readonly maxRss: Summary; readonly combine: Summary };
+  /** The same snapshots again: the earlier artifact copied (copy-combined.ts). */
+  readonly rerun: { readonly maxRss: Summary; readonly combine: Summary };
+  /** A snapshot the copy cannot take (it holds a symlink): the full streaming combine (artifact-writer.ts). */
+  readonly full: { readonly maxRss: Summary; readonly combine: Summary };
+}
+
 /**
  * Peak RSS of combine-sources on a snapshot of many small entries (memory per entry, where the
- * other shapes measure memory per byte): the snapshot is written directly with RawZipWriter,
- * as a fetch build would store it (100 bytes per file, plus one 12 MB file so that the first
- * combine copies it inside S3 as it does real sources), without git. Each run is a first
- * combine (no reuse index).
+ * other shapes measure memory per byte), on each of its three paths: the snapshot is written
+ * directly with RawZipWriter, as a fetch build would store it (1 byte per file under a ~60-byte
+ * path, plus one 12 MB file so that a first combine copies it inside S3 as it does real
+ * sources), without git. A second snapshot of the same files plus a symlink takes the full
+ * streaming combine, the fallback whenever the copy cannot be used.
  */
-export async function measureEntriesMemory(entries: number, runs: number): Promise<{ entries: number; maxRss: Summary; combine: Summary }> {
+export async function measureEntriesMemory(entries: number, runs: number): Promise<EntriesMemoryResult> {
   const work = mkdtempSync(join(tmpdir(), 'stepdeploy-bench-entries-'));
   const s3server = await startLocalS3Process(join(work, 's3'), BUCKET);
   const s3 = s3Client(s3server.endpoint);
   try {
-    const snapshot = async (name: string, commit: string, count: number, bigBytes: number): Promise<FetchedSource> => {
-      const file = join(work, `${name}.zip`);
-      await writeManyEntries(file, count, bigBytes);
+    const snapshot = async (name: string, commit: string, count: number, extra: { bigBytes: number; symlink: boolean }): Promise<FetchedSource> => {
+      const file = join(work, `${name}-${commit}.zip`);
+      await writeManyEntries(file, count, extra);
       const key = snapshotKeyOf(name, commit);
       await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: createReadStream(file), ContentLength: statSync(file).size }));
       rmSync(file);
       return { name, branch: 'main', path: name === 'app' ? '.' : `${name}/`, commit, fetchBuildId: null, snapshotKey: key };
     };
-    const sources = [await snapshot('app', 'a'.repeat(40), entries, 12 * 1024 * 1024), await snapshot('config', 'c'.repeat(40), 3, 0)];
-    const rss: number[] = [];
-    const ms: number[] = [];
+    const config = await snapshot('config', 'c'.repeat(40), 3, { bigBytes: 0, symlink: false });
+    const plain = [await snapshot('app', 'a'.repeat(40), entries, { bigBytes: 12 * 1024 * 1024, symlink: false }), config];
+    const withLink = [await snapshot('app', 'b'.repeat(40), entries, { bigBytes: 12 * 1024 * 1024, symlink: true }), config];
+    const series = { copy: [] as ChildResult[], rerun: [] as ChildResult[], full: [] as ChildResult[] };
     for (let i = 0; i < runs; i++) {
       await deletePrefixes(s3, ['combined/']);
-      const child = await combineInChild(s3server.endpoint, event(`bench-entries-${i}`, sources), work);
-      rss.push(child.maxRssBytes);
-      ms.push(child.ms);
-      await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: child.key }));
+      series.copy.push(await combineInChild(s3server.endpoint, event(`bench-entries-${i}`, plain), work));
+      series.rerun.push(await combineInChild(s3server.endpoint, event(`bench-entries-again-${i}`, plain), work));
+      series.full.push(await combineInChild(s3server.endpoint, event(`bench-entries-full-${i}`, withLink), work));
+      for (const done of [series.copy, series.rerun, series.full]) await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: done.at(-1)!.key }));
     }
-    return { entries, maxRss: summarize(rss), combine: summarize(ms) };
+    const figures = (results: ChildResult[]) => ({ maxRss: summarize(results.map((r) => r.maxRssBytes)), combine: summarize(results.map((r) => r.ms)) });
+    return { entries, copy: figures(series.copy), rerun: figures(series.rerun), full: figures(series.full) };
   } finally {
     s3.destroy();
     await s3server.close();
@@ -416,20 +430,21 @@ export async function measureEntriesMemory(entries: number, runs: number): Promi
   }
 }
 
-async function writeManyEntries(path: string, count: number, bigBytes: number): Promise<void> {
+async function writeManyEntries(path: string, count: number, extra: { bigBytes: number; symlink: boolean }): Promise<void> {
   const zip = new RawZipWriter();
   const written = pipeline(zip.output, createWriteStream(path));
   const mtime = toDosDateTime(new Date('2026-11-01T10:00:00Z'));
-  const data = Buffer.alloc(100, 'x');
+  const data = Buffer.from('x');
   const crc = crc32(data);
   for (let i = 0; i < count; i++) {
-    const name = `src/d${String(Math.floor(i / 100)).padStart(5, '0')}/file-${i}.txt`;
+    const name = `services/payments/src/main/resources/d${String(Math.floor(i / 100)).padStart(5, '0')}/entry-${String(i).padStart(6, '0')}.json`;
     await zip.addRawEntry({ name, mode: 0o100644, mtime, compressionMethod: STORED, crc32: crc, compressedSize: data.length, uncompressedSize: data.length }, [data]);
   }
-  if (bigBytes > 0) {
-    const big = Buffer.alloc(bigBytes, 1);
+  if (extra.bigBytes > 0) {
+    const big = Buffer.alloc(extra.bigBytes, 1);
     await zip.addRawEntry({ name: 'big.bin', mode: 0o100644, mtime, compressionMethod: STORED, crc32: crc32(big), compressedSize: big.length, uncompressedSize: big.length }, [big]);
   }
+  if (extra.symlink) await zip.addBuffer('big-link.bin', Buffer.from('big.bin'), { mode: 0o120777, mtime, compress: false });
   await zip.end();
   await written;
 }

@@ -82,14 +82,21 @@ Sizes: source ${mb(f.sourceBytes)}, snapshot ${mb(f.snapshotBytes)}, combined ar
 
 Peak RSS (\`process.resourceUsage().maxRSS\` of the child that runs combine-sources, bundled with
 esbuild as infra/ bundles the Lambda and run with plain node; it includes node and the SDK, about
-85 MB before any work). The third row is memory per entry rather than per byte: a snapshot of
-${r.memoryEntries.entries.toLocaleString('en-US')} files of 100 bytes (and one 12 MB file), written directly as a fetch build stores one.
+85 MB before any work; under tsx, as BENCHMARKS.md measured it until 2026-11-29 09:00, the same child
+took ~25 MB more at rest and up to ~65 MB more at peak). The last three rows are memory per entry
+rather than per byte: a snapshot of ${r.memoryEntries.entries.toLocaleString('en-US')} files of 1 byte under ~60-byte paths (and one
+12 MB file), written directly as a fetch build stores one, combined on each of combine-sources'
+paths: a first combine (the snapshot copied inside S3), the same snapshots again (the earlier
+artifact copied), and the full streaming combine (the same files plus a symlink, which the copy
+does not take: the fallback whenever a copy cannot be used).
 
 | sources | peak RSS | combine time |
 |---|---|---|
 | ${describeShape(f.shape)} | ${formatMegabytes(f.combineMaxRss)} | ${formatSeconds(f.combine)} |
 | ${describeShape(r.memorySmall.shape)} | ${formatMegabytes(r.memorySmall.maxRss)} | ${formatSeconds(r.memorySmall.combine)} |
-| ${r.memoryEntries.entries.toLocaleString('en-US')} files of 100 bytes + one 12 MB file | ${formatMegabytes(r.memoryEntries.maxRss)} | ${formatSeconds(r.memoryEntries.combine)} |
+| ${r.memoryEntries.entries.toLocaleString('en-US')} files of 1 byte + one 12 MB file: first combine | ${formatMegabytes(r.memoryEntries.copy.maxRss)} | ${formatSeconds(r.memoryEntries.copy.combine)} |
+| the same again: re-run | ${formatMegabytes(r.memoryEntries.rerun.maxRss)} | ${formatSeconds(r.memoryEntries.rerun.combine)} |
+| the same + a symlink: full streaming combine | ${formatMegabytes(r.memoryEntries.full.maxRss)} | ${formatSeconds(r.memoryEntries.full.combine)} |
 
 ## 4. Re-run with the same commits
 

@@ -1,10 +1,10 @@
 import '../local/quiet-sdk';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { costTable, type CostTable } from './cost-table';
-import { makeFixture, measureCombineMemory, measureEntriesMemory, measureFetchCombine, type FetchCombineResult } from './fetch-combine';
+import { makeFixture, measureCombineMemory, measureEntriesMemory, measureFetchCombine, type EntriesMemoryResult, type FetchCombineResult } from './fetch-combine';
 import { describeShape, type LargeSourceShape } from './git-fixtures';
 import { measureOverhead, type OverheadResult } from './overhead';
 import { renderReport } from './report';
@@ -15,7 +15,8 @@ import { rmSync } from 'node:fs';
 /**
  * `npm run bench` (everything, results written to BENCHMARKS.md) or `npm run bench -- --quick`
  * (smaller sources, fewer runs, one line per figure, BENCHMARKS.md untouched unless --write).
- * Options: --runs N (runs of every figure), --no-per-file (skip baseline (b)).
+ * Options: --runs N (runs of every figure), --no-per-file (skip baseline (b)), --render (write
+ * BENCHMARKS.md again from the last full run's results in .stepdeploy/bench-results.json).
  */
 
 export interface BenchPlan {
@@ -42,7 +43,7 @@ export function planFor(args: ReadonlyArray<string>): BenchPlan {
       overhead: { runs: runs ?? 3, buildSleeps: [0.5], deploySleeps: [0.5] },
       fetch: { runs: runs ?? 2, shape: { files: 300, fileBytes: 10 * 1024, bigFileBytes: 5 * MB }, perFile },
       memorySmall: { runs: runs ?? 1, shape: { files: 30, fileBytes: 10 * 1024, bigFileBytes: 1 * MB } },
-      memoryEntries: { runs: runs ?? 1, entries: 20_000 },
+      memoryEntries: { runs: runs ?? 1, entries: 5_000 },
       scale: { runs: runs ?? 1, executions: 6 },
     };
   }
@@ -51,7 +52,7 @@ export function planFor(args: ReadonlyArray<string>): BenchPlan {
     overhead: { runs: runs ?? 5, buildSleeps: [2.5, 2.5], deploySleeps: [2.5, 2.5] },
     fetch: { runs: runs ?? 5, shape: { files: 20_000, fileBytes: 10 * 1024, bigFileBytes: 500 * MB }, perFile },
     memorySmall: { runs: runs ?? 5, shape: { files: 2_000, fileBytes: 10 * 1024, bigFileBytes: 50 * MB } },
-    memoryEntries: { runs: runs ?? 5, entries: 200_000 },
+    memoryEntries: { runs: runs ?? 5, entries: 100_000 },
     scale: { runs: runs ?? 5, executions: 20 },
   };
 }
@@ -64,7 +65,7 @@ export interface BenchResults {
   readonly overhead: OverheadResult;
   readonly fetch: FetchCombineResult;
   readonly memorySmall: { shape: LargeSourceShape; maxRss: Summary; combine: Summary };
-  readonly memoryEntries: { entries: number; maxRss: Summary; combine: Summary };
+  readonly memoryEntries: EntriesMemoryResult;
   readonly scale: ScaleResult;
   readonly cost: CostTable;
 }
@@ -90,7 +91,7 @@ export function summaryLines(r: BenchResults): string[] {
     `1 overhead: execution ${formatSeconds(o.pipeline)} vs bash ${formatSeconds(o.baseline)} for ${o.workSeconds} s of work: ${o.ratio.toFixed(2)}x, +${(o.added.median / 1000).toFixed(2)} s (target <= 1.1x and <= 1 s: ${verdict(o.ratio <= 1.1 && o.added.median <= 1000)})`,
     `2 fetch+combine (${describeShape(f.shape)}): ${formatSeconds(f.pipeline)} [fetch ${formatSeconds(f.fetch)} + combine ${formatSeconds(f.combine)}] vs (a) git archive + upload ${formatSeconds(f.archive)}: ${ratio(f.pipeline, f.archive)}x (target <= 1.2x: ${verdict(f.pipeline.median <= 1.2 * f.archive.median)})` +
       (f.perFile ? `; vs (b) one PUT per file ${formatSeconds(f.perFile)}: ${(f.perFile.median / f.pipeline.median).toFixed(2)}x faster (target >= 10x: ${verdict(f.perFile.median >= 10 * f.pipeline.median)})` : '; (b) skipped'),
-    `3 memory: combine-sources peak RSS ${formatMegabytes(f.combineMaxRss)} on ${describeShape(f.shape)}, ${formatMegabytes(r.memorySmall.maxRss)} on ${describeShape(r.memorySmall.shape)}, ${formatMegabytes(r.memoryEntries.maxRss)} on ${r.memoryEntries.entries.toLocaleString('en-US')} files of 100 bytes (target <= 256 MB: ${verdict(Math.max(f.combineMaxRss.max, r.memorySmall.maxRss.max, r.memoryEntries.maxRss.max) <= 256 * MB)})`,
+    `3 memory: combine-sources peak RSS ${formatMegabytes(f.combineMaxRss)} on ${describeShape(f.shape)}, ${formatMegabytes(r.memorySmall.maxRss)} on ${describeShape(r.memorySmall.shape)}, on ${r.memoryEntries.entries.toLocaleString('en-US')} files of 1 byte: ${formatMegabytes(r.memoryEntries.copy.maxRss)} first combine, ${formatMegabytes(r.memoryEntries.rerun.maxRss)} re-run, ${formatMegabytes(r.memoryEntries.full.maxRss)} full streaming combine (target <= 256 MB: ${verdict(Math.max(f.combineMaxRss.max, r.memorySmall.maxRss.max, r.memoryEntries.copy.maxRss.max, r.memoryEntries.rerun.maxRss.max, r.memoryEntries.full.maxRss.max) <= 256 * MB)})`,
     `4 re-run, same commits: ${formatSeconds(f.rerun)} = ${((f.rerun.median / f.pipeline.median) * 100).toFixed(0)}% of the first run (target <= 10%: ${verdict(f.rerun.median <= 0.1 * f.pipeline.median)}) [fetch ${formatSeconds(f.rerunFetch)} + combine ${formatSeconds(f.rerunCombine)}; ${f.rerunReusedSnapshots} of ${2 * f.pipeline.runs} snapshots reused]`,
     `5 cost per deployment: ${r.cost.transitions} transitions (+1 per lease wait, none per build minute), Step Functions + Lambda ${r.cost.headline.orchestration} vs CodePipeline V2 ${r.cost.headline.codePipeline} (${r.cost.headline.scenario}); CodeBuild ${r.cost.headline.codeBuild} in both`,
     `6 scale: ${r.scale.executions} concurrent executions ${formatSeconds(r.scale.concurrent)} vs one ${formatSeconds(r.scale.single)} (${(r.scale.concurrent.median / r.scale.single.median).toFixed(1)}x); outcomes ${Object.entries(r.scale.outcomes).map(([k, v]) => `${k}: ${v}`).join(', ')}; cross-talk ${r.scale.crossTalk.length === 0 ? `none (${r.scale.checked} executions checked)` : r.scale.crossTalk.join('; ')}`,
@@ -98,8 +99,17 @@ export function summaryLines(r: BenchResults): string[] {
   return lines;
 }
 
+/** The last full run's results, so that `--render` can write BENCHMARKS.md again (after the analysis text changed) without measuring. */
+const RESULTS_FILE = join(__dirname, '..', '.stepdeploy', 'bench-results.json');
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  if (args.includes('--render')) {
+    const saved = JSON.parse(readFileSync(RESULTS_FILE, 'utf8')) as BenchResults;
+    writeFileSync(join(__dirname, '..', 'BENCHMARKS.md'), renderReport(saved, summaryLines(saved)));
+    console.log(`BENCHMARKS.md written again from ${RESULTS_FILE} (the run of ${saved.date})`);
+    return;
+  }
   const plan = planFor(args);
   const log = (line: string): void => console.error(line);
   const started = performance.now();
@@ -139,6 +149,8 @@ async function main(): Promise<void> {
   console.log(cost.text);
   console.log(`bench took ${results.durationSeconds.toFixed(0)} s`);
   if (!plan.quick || args.includes('--write')) {
+    mkdirSync(dirname(RESULTS_FILE), { recursive: true });
+    writeFileSync(RESULTS_FILE, JSON.stringify(results, null, 2));
     writeFileSync(join(__dirname, '..', 'BENCHMARKS.md'), renderReport(results, summaryLines(results)));
     console.log('written to BENCHMARKS.md');
   }

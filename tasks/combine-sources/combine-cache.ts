@@ -64,8 +64,9 @@ export async function writeFromCombined(
 /** After a full combine: records its range for the next execution of the same snapshots. */
 export async function rememberCombined(deps: CombineCacheDeps, key: string, written: WrittenArtifact): Promise<void> {
   const { etag, snapshots, rangeStart, rangeLength, layout } = written;
-  // A smaller range cannot be copied as a part (see copy-combined.ts): no index.
-  if (etag === undefined || rangeLength < MIN_PART_SIZE) return;
+  // A smaller range cannot be copied as a part (see copy-combined.ts): no index. A re-run
+  // finds the range's entries in the directory right after it (copy-combined.ts zipEnds).
+  if (etag === undefined || rangeLength < MIN_PART_SIZE || layout.directoryOffset !== rangeStart + rangeLength) return;
   const versions: SnapshotVersion[] = [];
   for (const snapshot of snapshots) {
     if (snapshot.etag === undefined) return;

@@ -81,7 +81,6 @@ const ZIP64_EXTRA_ID = 0x0001;
 const MSDOS_DIRECTORY = 0x10;
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
-/** Bytes of central directory records per write in `end()`. */
 /** Where a finished zip's central directory is, and how large the zip is. */
 export interface ZipLayout {
   readonly directoryOffset: number;

@@ -4,7 +4,7 @@ import * as yauzl from 'yauzl';
 import { zipEntries } from '../shared/zip';
 
 /** Bytes fetched per ranged GET while the directory streams in. */
-const WINDOW_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_WINDOW_BYTES = 4 * 1024 * 1024;
 
 /** A zip's central directory in S3, read as it streams in; close it when done. */
 export interface ZipDirectory {
@@ -25,14 +25,14 @@ export interface ZipObject {
 
 /**
  * Opens the central directory of a zip that stays in S3 with yauzl, reading only the
- * directory and the end records, never entry data: ranged GETs of WINDOW_BYTES that move
+ * directory and the end records, never entry data: ranged GETs of `windowBytes` that move
  * forward as yauzl reads record after record. Memory holds one window and the entry being
  * read, whatever the number of entries (a plain range reader makes one GET per record; a
  * reader that keeps the whole directory holds ~100 bytes per entry, plus yauzl's objects
  * when the caller collects them).
  */
-export async function openZipDirectory(s3: S3Client, zip: ZipObject): Promise<ZipDirectory> {
-  const zipfile = await yauzl.fromRandomAccessReaderPromise(new WindowReader(s3, zip), zip.size, {
+export async function openZipDirectory(s3: S3Client, zip: ZipObject, windowBytes = DEFAULT_WINDOW_BYTES): Promise<ZipDirectory> {
+  const zipfile = await yauzl.fromRandomAccessReaderPromise(new WindowReader(s3, zip, windowBytes), zip.size, {
     lazyEntries: true,
     autoClose: false,
     decodeStrings: false,
@@ -52,13 +52,14 @@ export async function openZipDirectory(s3: S3Client, zip: ZipObject): Promise<Zi
  * directory front to back, so each window serves thousands of records.
  */
 class WindowReader extends yauzl.RandomAccessReader {
-  private window = Buffer.alloc(0);
+  private window: Buffer = Buffer.alloc(0);
   private windowStart = 0;
   private pending: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly s3: S3Client,
     private readonly zip: ZipObject,
+    private readonly windowBytes: number,
   ) {
     super();
   }
@@ -75,10 +76,12 @@ class WindowReader extends yauzl.RandomAccessReader {
 
   private async cover(start: number, end: number): Promise<void> {
     if (start >= this.windowStart && end <= this.windowStart + this.window.length) return;
-    const to = Math.min(this.zip.size, Math.max(end, start + WINDOW_BYTES));
+    const to = Math.min(this.zip.size, Math.max(end, start + this.windowBytes));
     const { bucket, key, etag } = this.zip;
     const out = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${to - 1}`, IfMatch: etag }));
-    const bytes = Buffer.from(await out.Body!.transformToByteArray());
+    const array = await out.Body!.transformToByteArray();
+    // A view, not a copy: the window is the only thing this reader holds.
+    const bytes = Buffer.from(array.buffer, array.byteOffset, array.byteLength);
     if (bytes.length !== to - start) throw new Error(`asked for ${to - start} bytes at ${start} of ${key}, got ${bytes.length}`);
     this.window = bytes;
     this.windowStart = start;
