@@ -65,8 +65,8 @@ export interface WriteZipOptions {
 export async function writeZip(files: ReadonlyArray<ArtifactFile>, zipPath: string, options: WriteZipOptions = {}): Promise<void> {
   const window = Math.max(1, options.window ?? 16);
   const temp = await mkdtemp(join(dirname(zipPath), '.zip-parts-'));
-  // One worker per core, and no more than there can be batches waiting.
-  const pool = new DeflatePool(Math.min(availableParallelism(), window));
+  // One worker per core, and no more than there can be batches waiting; none for a single batch.
+  const pool = new DeflatePool(files.length <= BATCH_FILES ? 0 : Math.min(availableParallelism(), window));
   const abort = new AbortController();
   const zip = new RawZipWriter({ signal: abort.signal });
   const out = createWriteStream(zipPath, { highWaterMark: STREAM_CHUNK });
@@ -299,14 +299,14 @@ interface BatchReply {
 }
 
 /**
- * Run by each worker: reads, checksums and deflates a batch of small files. JavaScript source
- * rather than a module file, so that it runs the same under tsx, jest and a bundle. Files are
+ * Run by each worker (and in this thread for a single batch): reads, checksums and deflates a
+ * batch of small files. JavaScript source rather than a module file, so that it runs the same
+ * under tsx, jest and a bundle. Files are
  * read into one buffer kept for the worker's life, and a batch's data goes back as one
  * transferred buffer: allocating per file (readFileSync, a copy per message) left ~30 MB more
  * garbage for the workers' lazy GC on the bench's 20,000 files.
  */
-const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
+const BATCH_SOURCE = `
 const { closeSync, openSync, readSync } = require('node:fs');
 const { crc32, deflateRawSync } = require('node:zlib');
 let input = Buffer.allocUnsafeSlow(${SAMPLED_FILE_BYTES});
@@ -325,7 +325,7 @@ function read(path) {
     closeSync(fd);
   }
 }
-parentPort.on('message', ({ paths, level }) => {
+function deflateBatch(paths, level) {
   const parts = [];
   let offset = 0;
   const results = paths.map((path) => {
@@ -334,7 +334,7 @@ parentPort.on('message', ({ paths, level }) => {
       // chunkSize: the whole output in one allocation for text-like data.
       const deflated = content.length > 0 ? deflateRawSync(content, { level, chunkSize: Math.max(1024, content.length) }) : content;
       const smaller = deflated.length < content.length;
-      // content is the worker's read buffer, which the next file overwrites.
+      // content is the read buffer, which the next file overwrites.
       parts.push(smaller ? deflated : Buffer.from(content));
       const length = smaller ? deflated.length : content.length;
       offset += length;
@@ -346,9 +346,27 @@ parentPort.on('message', ({ paths, level }) => {
   const data = Buffer.allocUnsafeSlow(offset);
   let at = 0;
   for (const part of parts) at += part.copy(data, at);
+  return { results, data };
+}
+`;
+
+const WORKER_SOURCE = `${BATCH_SOURCE}
+const { parentPort } = require('node:worker_threads');
+parentPort.on('message', ({ paths, level }) => {
+  const { results, data } = deflateBatch(paths, level);
   parentPort.postMessage({ results, data }, [data.buffer]);
 });
 `;
+
+/**
+ * The same batch function in this thread, for a zip whose small files fit in one batch: no
+ * parallelism to gain there, and starting a worker costs ~70 ms (three builds per deployment).
+ */
+let inlineBatch: ((paths: ReadonlyArray<string>, level: number) => BatchReply) | undefined;
+function deflateInline(paths: ReadonlyArray<string>): BatchReply {
+  inlineBatch ??= new Function('require', `${BATCH_SOURCE}\nreturn deflateBatch;`)(require) as typeof inlineBatch;
+  return inlineBatch!(paths, LEVEL);
+}
 
 interface Task {
   readonly paths: ReadonlyArray<string>;
@@ -368,10 +386,12 @@ class DeflatePool {
   private readonly queue: Task[] = [];
   private failure: Error | undefined;
 
+  /** `maxWorkers` 0: every batch in this thread. */
   constructor(private readonly maxWorkers: number) {}
 
   deflate(paths: ReadonlyArray<string>): Promise<BatchReply> {
     if (this.failure) return Promise.reject(this.failure);
+    if (this.maxWorkers === 0) return Promise.resolve().then(() => deflateInline(paths));
     return new Promise((resolve, reject) => {
       this.queue.push({ paths, resolve, reject });
       if (this.idle.length === 0 && this.workers.length < this.maxWorkers) this.start();
