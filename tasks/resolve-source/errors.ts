@@ -13,3 +13,14 @@ export class RepositoryCredentialsError extends Error {
     this.name = 'RepositoryCredentialsError';
   }
 }
+
+/**
+ * A GitHub branch named `pr/<number>` that could not be pinned to its commit: fetched by name,
+ * CodeBuild would build pull request <number> instead (its SourceVersion reads `pr/N` so).
+ */
+export class AmbiguousBranchError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'AmbiguousBranchError';
+  }
+}

@@ -3,7 +3,7 @@ import { branchNameViolation } from '../shared/branch-name';
 import type { SourceType } from '../shared/config';
 import type { PlannedSource, ResolvedSource } from '../shared/contracts';
 import { headObject } from '../shared/s3';
-import { SourceBranchNotFoundError } from './errors';
+import { AmbiguousBranchError, SourceBranchNotFoundError } from './errors';
 import type { ReadBranch, RepositoryToken } from './remote-refs';
 
 export interface ResolveSourceDeps {
@@ -65,6 +65,13 @@ export async function resolveSource(source: PlannedSource, deps: ResolveSourceDe
     );
   }
   if (lookup.kind === 'unknown') {
+    if (PULL_REQUEST_TYPES.has(source.sourceType) && PULL_REQUEST_VERSION.test(source.branch)) {
+      throw new AmbiguousBranchError(
+        `source ${source.name}: branch ${JSON.stringify(source.branch)} of ${source.repository} cannot be fetched by its name: ` +
+          `CodeBuild reads "pr/<number>" as a pull request of a GitHub repository, and the branch could not be pinned to its commit (${lookup.reason}); ` +
+          'give stepdeploy read access to the repository (credentialsSecret in stepdeploy.config.yml), or deploy a branch with another name',
+      );
+    }
     log(`source ${source.name}: ${lookup.reason}; fetching branch ${source.branch}`);
     return { commit: null, sourceVersion: source.branch, snapshotStored: false, snapshotKey: null };
   }
@@ -87,6 +94,10 @@ async function isStored(deps: ResolveSourceDeps, key: string, source: PlannedSou
     return false;
   }
 }
+
+/** Source types whose CodeBuild source version `pr/<number>` means a pull request (ProjectSourceVersion, CodeBuild API reference). */
+const PULL_REQUEST_TYPES: ReadonlySet<SourceType> = new Set(['GITHUB', 'GITHUB_ENTERPRISE']);
+const PULL_REQUEST_VERSION = /^pr\/\d+$/;
 
 /** Source types whose CodeBuild source version may be `refs/heads/<branch>^{<commit>}`. */
 const REF_AND_COMMIT_TYPES: ReadonlySet<SourceType> = new Set(['GITHUB', 'GITHUB_ENTERPRISE', 'BITBUCKET', 'CODECOMMIT']);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { HeadObjectCommand, NotFound, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { PlannedSource } from '../../tasks/shared/contracts';
-import { SourceBranchNotFoundError } from '../../tasks/resolve-source/errors';
+import { AmbiguousBranchError, SourceBranchNotFoundError } from '../../tasks/resolve-source/errors';
 import { parseRepositoryToken } from '../../tasks/resolve-source/handler';
 import { branchReader } from '../../tasks/resolve-source/remote-refs';
 import { pinnedVersion, resolveSource, type ResolveSourceDeps } from '../../tasks/resolve-source/resolve-source';
@@ -317,4 +317,28 @@ it('does not try CodeCommit (its git needs SigV4 credentials): the fetch build r
   );
   expect(resolved).toEqual({ commit: null, sourceVersion: 'main', snapshotStored: false, snapshotKey: null });
   expect(lines).toEqual(['source app: CODECOMMIT repositories are not resolved before the fetch; fetching branch main']);
+});
+
+describe('a GitHub branch named pr/<number> that cannot be pinned', () => {
+  const unreadable: ResolveSourceDeps['readBranch'] = async () => ({ kind: 'unknown', reason: 'https://github.com/acme/app.git did not list its branches: HTTP 401' });
+
+  it.each(['GITHUB', 'GITHUB_ENTERPRISE'] as const)('fails on %s instead of letting CodeBuild build pull request 12', async (sourceType) => {
+    const failure = resolveSource(source({ repository: 'https://github.com/acme/app.git', sourceType, branch: 'pr/12' }), deps({ readBranch: unreadable }));
+
+    await expect(failure).rejects.toThrow(AmbiguousBranchError);
+    await expect(failure).rejects.toThrow(
+      'source app: branch "pr/12" of https://github.com/acme/app.git cannot be fetched by its name: CodeBuild reads "pr/<number>" as a pull request',
+    );
+    await expect(failure).rejects.toThrow('(https://github.com/acme/app.git did not list its branches: HTTP 401); give stepdeploy read access to the repository (credentialsSecret');
+  });
+
+  it.each([
+    ['GITLAB', 'pr/12'],
+    ['GITHUB', 'pr/12-fix'],
+    ['GITHUB', 'team/pr/12'],
+  ] as const)('fetches %s branch %s by its name, which CodeBuild does not read as a pull request', async (sourceType, branch) => {
+    const resolved = await resolveSource(source({ repository: 'https://github.com/acme/app.git', sourceType, branch }), deps({ readBranch: unreadable }));
+
+    expect(resolved).toEqual({ commit: null, sourceVersion: branch, snapshotStored: false, snapshotKey: null });
+  });
 });
