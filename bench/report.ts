@@ -158,7 +158,7 @@ key and its Deploy build its own build.zip; each successful execution's deployme
 and its commits; each environment's current.json names the newest execution that succeeded there.
 Violations: ${r.scale.crossTalk.length === 0 ? 'none' : r.scale.crossTalk.map((c) => `\n- ${c}`).join('')}.
 
-${DESIGN_NOTES}
+${analysis(r)}
 
 ## Reproduce
 
@@ -167,62 +167,83 @@ npm ci
 npm run bench             # everything; writes BENCHMARKS.md (needs ~3 GB free in the temp folder)
 npm run bench -- --quick  # smaller sources, fewer runs: one line per figure, BENCHMARKS.md untouched
 npm run bench -- --runs 3 --no-per-file   # fewer runs (not the issue's 5); skip baseline (b)
+npm run bench -- --render  # BENCHMARKS.md again from the last full run's results (.stepdeploy/bench-results.json)
 \`\`\`
 `;
 }
 
 /** Written by hand: the analysis behind the numbers, kept in code so that a re-run keeps it. */
-const DESIGN_NOTES = `## Analysis: what is met, what is missed and why, what would fix it
+/** What the figures mean: the measured figures come from `r`, the history from the runs named. */
+function analysis(r: BenchResults): string {
+  const o = r.overhead;
+  const f = r.fetch;
+  const e = r.memoryEntries;
+  const perFile = f.perFile ? `${(f.perFile.median / f.pipeline.median).toFixed(2)}x faster (${formatSeconds(f.perFile)})` : '(not measured in this run: --no-per-file)';
+  const rss = (x: { maxRss: { median: number; max: number } }): string => `${(x.maxRss.median / 1024 / 1024).toFixed(0)} MB (max ${(x.maxRss.max / 1024 / 1024).toFixed(0)})`;
+  return `## Analysis: what is met, what is missed and why, what would fix it
 
-Figures quoted here are from the full run of 2026-11-29 07:44 UTC (5 runs each, 1013 s; the tables
-above) and from the full runs of 06:49 and 07:25 UTC the same day, which are named where used.
+Figures quoted here are from the full run in the tables above (5 runs each) unless another run is
+named: the full runs of 2026-11-29 09:13 and 09:33 UTC (the same code but for what is said), and
+the session before (07:44 UTC, 1013 s).
 
-**1. Overhead (target 1.1x and 1 s; met).** 1.07x / +0.72 s for 10 s of work (a new app commit per
-run, so one fetch build is included; the config's snapshot is reused). Earlier: 1.10x / +0.96 s.
-Fixed along the way: the local engine validated the ASL at every StartExecution (180-620 ms; now
-once), and every local build waited a fixed 50 ms for its shell's pipes. What remains: FetchSources
-(ResolveSource's \`git ls-remote\` ~10-20 ms per source, then the app's fetch build, whose
-DOWNLOAD_SOURCE is 4 git processes) and ~30-35 ms per buildspec command (a subshell, saving and
-restoring the environment). With 1 s of work (quick mode) the same ~0.9 s is 1.9x: the target holds
-for builds that do real work.
+**1. Overhead (target 1.1x and 1 s; met).** ${o.ratio.toFixed(2)}x / +${(o.added.median / 1000).toFixed(2)} s for 10 s of work (a new app commit per run,
+so one fetch build is included; the config's snapshot is reused). The 09:13 and 09:33 runs measured
++0.89 s and +0.98 s: the local runner's new parallel zip writer started a worker thread for every
+artifact (~70 ms, three builds per execution); a zip whose small files fit in one batch now
+deflates them in the runner's own thread (3 ms for the example's artifacts). Fixed in earlier
+sessions: the ASL was validated at every StartExecution, and every local build waited 50 ms for
+its shell's pipes. What remains: FetchSources (\`git ls-remote\` ~10-20 ms per source, then the
+app's fetch build: 4 git processes) and ~30-35 ms per buildspec command (a subshell, saving and
+restoring the environment). With 1 s of work (quick mode) the same ~0.8 s is ~1.8x: the target
+holds for builds that do real work.
 
-**2. Fetch + combine vs git archive + one upload (target 1.2x; met: 1.10x, 42.4 s vs 38.5 s; 1.16x
-in the 07:25 run; it was 1.92x at the start of this session).** Three changes got there: combine
-copies compressed bytes as they are instead of inflate + deflate (58-60 s → 14 s, an earlier
-session); the local runner stores a large file whose first 256 KiB does not compress (the 500 MB
-binary cost ~14 s of deflate to save nothing: fetch 49 s → 36 s); and the first combine copies the
-snapshot of the source at "." inside S3 (UploadPartCopy of its entry range: those entries need no
-change; only the central directory is new, and the other sources are streamed in): combine
-13.5-16.6 s → 3.9-8.1 s locally, where s3rver still copies the bytes on disk; on AWS the copy runs
-inside S3 and no snapshot passes through the Lambda. What remains is the fetch build itself: a clone
-and checkout (about what \`git archive\` alone takes: 30.5 s vs 27.2 s side by side) plus a zip
-and an upload. Against one PUT per file (b) the pipeline is 1.40x, not 10x faster: on loopback to
-s3rver a PUT costs no network round trip, so 20,000 PUTs at 10 in flight take 55.7-61.7 s here;
-against S3 over a network each PUT costs a round trip (tens of ms), which is what the 10x target
-assumes and what this machine cannot measure.
+**2. Fetch + combine vs git archive + one upload (target 1.2x; met: ${(f.pipeline.median / f.archive.median).toFixed(2)}x, ${(f.pipeline.median / 1000).toFixed(1)} s vs ${(f.archive.median / 1000).toFixed(1)} s; it was 1.10x (42.4 s
+vs 38.5 s) at 07:44 and 1.92x at the start of the session before).** Two changes this session:
+- the local runner zips on RawZipWriter with worker threads (native CRC-32, deflate level 1, one
+  worker per core) instead of yazl (one file at a time, CRC-32 in JavaScript): the fetch build's
+  zip of 20,000 files + 500 MB went from ~15 s to ~5 s, fetch from 36.6 s to ${formatSeconds(f.fetch)};
+- the local S3 answers UploadPartCopy with a hard link to the source object and its range, and
+  CompleteMultipartUpload writes the object once (4 MiB positional reads and writes), instead of
+  copying and hashing every copied part and then concatenating all parts: the first combine (its
+  "." snapshot copied) went from 5.3 s to ${formatSeconds(f.combine)}. On AWS both copies run inside S3.
+What remains is the fetch build: \`git fetch --depth=1\` (~10 s for 700 MB here) and checkout
+(~7 s) are what \`git archive\` does too, then the zip (~5 s) and one PUT of 650 MB (~4 s).
+Against one PUT per file (b) the pipeline is ${perFile}, not 10x faster. On loopback a PUT costs no
+network round trip: 20,000 PUTs at 10 in flight take ~50 s, bound by the local S3's CPU (s3rver
+writes three files per object). Against S3 over a network each PUT costs a round trip (tens of
+ms), which is what the 10x target assumes and what this machine cannot measure. The local S3 now
+runs in its own process (bench/s3-process.ts): in the bench's process it shared one event loop
+with the clients it served; that made (b) no faster (55.7-61.7 s at 07:44, ${f.perFile ? `${(f.perFile.min / 1000).toFixed(1)}-${(f.perFile.max / 1000).toFixed(1)} s` : 'not measured'} in this run).
 
-**3. Memory (target 256 MB; met: 221 MB median, 224 MB max at 20,000 files + 500 MB; 168 MB max
-at the smaller size).** About 100 MB is node + tsx + the SDK. The copy path, now taken by a
-first combine, holds one small record per entry (the directory it writes), so its memory grows
-with the number of entries, not their bytes: 246 MB median / 264 MB max in the 07:25 run, 221/224
-after it stopped keeping yauzl's Entry objects. The streaming combine (taken when the copy path does
-not apply: a symlink, a name to normalize, "." not first) measured 193 MB median / 202 MB max at the
-same size (06:49 run): one entry in flight, 24 MiB of upload buffers. At ten times the entries the
-copy path would pass 256 MB: bounding it (e.g. streaming the directory records to the last part, or
-a cap on entries before falling back) is the next step.
+**3. Memory (target 256 MB whatever the size; met on every row, with the limits below).** The
+combine child is now bundled with esbuild and run with plain node, as infra bundles the Lambda;
+under tsx (how earlier runs measured it) the same child holds ~25 MB more at rest and up to ~65 MB
+more at peak. About 85 MB is node and the SDK. Per byte, memory does not grow: entries stream
+through (one in flight, 24 MiB of upload buffers) or are copied inside S3. Per entry it did: at
+200,000 files (1-100 bytes each) a first combine peaked at 489 MB, a re-run at 501 MB and the full
+streaming combine at 319 MB (under tsx), ~2 KB per entry, because the copy paths listed every entry
+as objects (the snapshot's directory, the writer's records, the reuse index with all entries, the
+path registry's Maps of strings). Now the writer keeps each central directory record as bytes
+(~100 bytes), directories are read as they stream in (4 MiB windows of ranged GETs), the reuse
+index names where the earlier artifact's directory is instead of listing its entries, and the path
+registry keeps UTF-8 bytes in one arena with a hash table (~50 bytes per path): at ${e.entries.toLocaleString('en-US')} files, ${rss(e.copy)} for a first combine, ${rss(e.rerun)} for a re-run and ${rss(e.full)} for the full streaming combine. The
+09:13 run measured the first combine at 200,000 entries: 186 MB median, 189 MB max. Still per
+entry: ~150 bytes (a directory record and a path), plus the streaming combine's per-entry garbage:
+at ~1 million files a full streaming combine would pass 256 MB. Next: spill the directory records
+to /tmp beyond a few MB and upload the last part from there, and find what the streaming combine
+allocates per entry (it also takes ~300 µs per entry: 30 s at 100,000 files).
 
-**4. Re-run (target 10%; borderline: 12% in this run, 9% in the 07:25 and 06:49 runs; it was 116%).**
+**4. Re-run (target 10%; met: ${((f.rerun.median / f.pipeline.median) * 100).toFixed(0)}%, ${(f.rerun.median / 1000).toFixed(1)} s of ${(f.pipeline.median / 1000).toFixed(1)} s; 12% at 07:44; 116% at the start of the session before).**
 A second execution of the same commits skips the fetch builds: ResolveSource reads the branch's
 commit without cloning (\`git ls-remote\` locally; git's protocol v2 \`ls-refs\` over HTTPS for
-GitHub, GitLab, Bitbucket, with a read token from Secrets Manager for a private repository:
-\`credentialsSecret\`) and finds \`sources/<source>/<commit>.zip\` stored (0.07-0.12 s for both
-sources). Combine finds \`combined/<hash>.json\` and writes source.zip as a multipart upload: its
-manifest and the first 5 MiB, UploadPartCopy of the earlier artifact's entries, its own central
-directory. Locally that is s3rver copying 650 MB on disk (4.2-7.2 s), the same work as the faster
-first combine, so the ratio now hangs on the first run's fetch build: 5.1 s of a 42.4 s first run.
-On AWS the copy runs inside S3 and the Lambda moves ~5 MiB: a re-run is two Lambda calls per source
-and one combine call of a few seconds. Not done: reusing one unchanged source while another changed
-(the index is per set of snapshots); a local UploadPartCopy that links instead of copying.
+GitHub, GitLab, Bitbucket, with a read token from Secrets Manager for a private repository) and
+finds \`sources/<source>/<commit>.zip\` stored (0.07-0.11 s for both sources). Combine finds
+\`combined/<hash>.json\` and writes source.zip as a multipart upload: its manifest and the first
+5 MiB, UploadPartCopy of the earlier artifact's entries, its own central directory (the earlier
+artifact's records read from its own directory, offsets moved). Locally the copy is now a hard
+link and the 650 MB are written once, at Complete (~2 s of the re-run). On AWS the copy runs
+inside S3 and the Lambda moves ~5 MiB plus the directory. Not done: reusing one unchanged source
+while another changed (the index is per set of snapshots).
 
 **5. Cost.** 16 state transitions for 2 sources fetched and 1 hook, 14 when both snapshots are
 reused, whatever the build durations; each lease wait adds one. Step Functions + Lambda come to
@@ -231,16 +252,17 @@ of a long build or deploy is billed and every execution runs its source actions 
 CodeBuild dominates both; reusing snapshots saves the fetch builds' minutes (2 of 17 in the typical
 row).
 
-**6. Scale.** 20 concurrent executions across the three environments take 11.1x the time of one
-(8.8 s vs 0.8 s) on 2 cores: the local builds share two cores, and deploys of one environment are
-serialized by the lease. Most executions are refused with DeploySupersededError (an older execution
-reaching Deploy after a newer one of its environment deployed or took the lease): the superseded
-mode at work. No cross-talk: each execution's manifest and current.json name its own commits.
+**6. Scale.** ${r.scale.executions} concurrent executions across the three environments take ${(r.scale.concurrent.median / r.scale.single.median).toFixed(1)}x the time of one (${(r.scale.concurrent.median / 1000).toFixed(1)} s vs ${(r.scale.single.median / 1000).toFixed(1)} s) on 2 cores: the local builds share two cores, and deploys of one environment
+are serialized by the lease. Most executions are refused with DeploySupersededError (an older
+execution reaching Deploy after a newer one of its environment deployed or took the lease): the
+superseded mode at work. No cross-talk: each execution's manifest and current.json name its own
+commits.
 
-**Run time (target: everything in 10 minutes; missed).** The issue's sizes and at least 5 runs of
-every figure do not fit in 10 minutes on 2 cores: per run, the first fetch + combine (~42 s),
-baseline (a) (~34-40 s) and baseline (b) (~56-62 s) alone take ~140 s, so 5 runs need ~12 minutes
-before the overhead, scale and memory figures; the default run took 1013 s (17 minutes). The re-run
-fix took ~70 s per run out (it was a second full fetch + combine), the stored binary and the copied
-first combine ~25 s. \`--runs 3\` takes about 10-11 minutes, \`--no-per-file\` skips (b); the quick
-mode takes ~45 s.`;
+**Run time (target: everything in 10 minutes; missed: ${r.durationSeconds.toFixed(0)} s).** The issue's sizes and at least
+5 runs of every figure do not fit in 10 minutes on 2 cores. Per run, baseline (a) (~33 s) and
+baseline (b) (~50 s) alone take ~83 s, so 5 runs of the two baselines need ~7 minutes; the
+pipeline's own first runs and re-runs ~3 minutes more, the overhead figure ~2 minutes (10 s of
+work, twice, 6 times), the memory-per-entry figure ~3 minutes (the full streaming combine of
+100,000 files takes ~30 s) and scale ~1 minute. \`--runs 3 --no-per-file\` should take ~8 minutes
+(estimated from the figures above, not timed); the quick mode takes under a minute.`
+}
