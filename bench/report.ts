@@ -231,7 +231,7 @@ registry keeps UTF-8 bytes in one arena with a hash table (~50 bytes per path): 
 entry: ~150 bytes (a directory record and a path), plus the streaming combine's per-entry garbage:
 at ~1 million files a full streaming combine would pass 256 MB. Next: spill the directory records
 to /tmp beyond a few MB and upload the last part from there, and find what the streaming combine
-allocates per entry (it also takes ~300 µs per entry: 30 s at 100,000 files).
+allocates per entry (it also takes ~${Math.round((e.full.combine.median * 1000) / e.entries)} µs per entry: ${(e.full.combine.median / 1000).toFixed(0)} s at ${e.entries.toLocaleString('en-US')} files).
 
 **4. Re-run (target 10%; met: ${((f.rerun.median / f.pipeline.median) * 100).toFixed(0)}%, ${(f.rerun.median / 1000).toFixed(1)} s of ${(f.pipeline.median / 1000).toFixed(1)} s; 12% at 07:44; 116% at the start of the session before).**
 A second execution of the same commits skips the fetch builds: ResolveSource reads the branch's
@@ -263,6 +263,6 @@ commits.
 baseline (b) (~50 s) alone take ~83 s, so 5 runs of the two baselines need ~7 minutes; the
 pipeline's own first runs and re-runs ~3 minutes more, the overhead figure ~2 minutes (10 s of
 work, twice, 6 times), the memory-per-entry figure ~3 minutes (the full streaming combine of
-100,000 files takes ~30 s) and scale ~1 minute. \`--runs 3 --no-per-file\` should take ~8 minutes
+${e.entries.toLocaleString('en-US')} files takes ${(e.full.combine.median / 1000).toFixed(0)} s) and scale ~1 minute. \`--runs 3 --no-per-file\` should take ~8 minutes
 (estimated from the figures above, not timed); the quick mode takes under a minute.`
 }
