@@ -286,10 +286,11 @@ function localHeaderLength(entry: RawEntry, zip64: boolean): number {
 }
 
 function localHeader(entry: RawEntry, zip64: boolean): Buffer {
-  const name = Buffer.from(entry.name, 'utf8');
+  const nameLength = checkedNameLength(entry.name);
   // In a local header, the ZIP64 extra field holds both sizes, and only them.
-  const extra = zip64 ? zip64Extra([entry.uncompressedSize, entry.compressedSize]) : Buffer.alloc(0);
-  const header = Buffer.alloc(30);
+  const extraLength = zip64 ? 4 + 2 * 8 : 0;
+  // One allocation per header, from Node's pool (allocUnsafe): every byte is written below.
+  const header = Buffer.allocUnsafe(30 + nameLength + extraLength);
   header.writeUInt32LE(LOCAL_HEADER_SIGNATURE, 0);
   header.writeUInt16LE(zip64 ? VERSION_NEEDED_ZIP64 : VERSION_NEEDED, 4);
   header.writeUInt16LE(UTF8_NAMES, 6);
@@ -299,17 +300,19 @@ function localHeader(entry: RawEntry, zip64: boolean): Buffer {
   header.writeUInt32LE(entry.crc32 >>> 0, 14);
   header.writeUInt32LE(zip64 ? MAX_32 : entry.compressedSize, 18);
   header.writeUInt32LE(zip64 ? MAX_32 : entry.uncompressedSize, 22);
-  header.writeUInt16LE(checkedNameLength(name, entry.name), 26);
-  header.writeUInt16LE(extra.length, 28);
-  return Buffer.concat([header, name, extra]);
+  header.writeUInt16LE(nameLength, 26);
+  header.writeUInt16LE(extraLength, 28);
+  header.write(entry.name, 30, 'utf8');
+  if (zip64) writeZip64Extra(header, 30 + nameLength, [entry.uncompressedSize, entry.compressedSize]);
+  return header;
 }
 
 function centralHeader(entry: RawEntry, offset: number, zip64: boolean): Buffer {
-  const name = Buffer.from(entry.name, 'utf8');
+  const nameLength = checkedNameLength(entry.name);
   // Every field marked 0xFFFFFFFF is in the extra field, in this order: so all three or none.
-  const extra = zip64 ? zip64Extra([entry.uncompressedSize, entry.compressedSize, offset]) : Buffer.alloc(0);
+  const extraLength = zip64 ? 4 + 3 * 8 : 0;
   const isDirectory = (entry.mode & S_IFMT) === S_IFDIR;
-  const header = Buffer.alloc(46);
+  const header = Buffer.allocUnsafe(46 + nameLength + extraLength);
   header.writeUInt32LE(CENTRAL_HEADER_SIGNATURE, 0);
   header.writeUInt16LE(VERSION_MADE_BY, 4);
   header.writeUInt16LE(zip64 ? VERSION_NEEDED_ZIP64 : VERSION_NEEDED, 6);
@@ -320,25 +323,27 @@ function centralHeader(entry: RawEntry, offset: number, zip64: boolean): Buffer 
   header.writeUInt32LE(entry.crc32 >>> 0, 16);
   header.writeUInt32LE(zip64 ? MAX_32 : entry.compressedSize, 20);
   header.writeUInt32LE(zip64 ? MAX_32 : entry.uncompressedSize, 24);
-  header.writeUInt16LE(checkedNameLength(name, entry.name), 28);
-  header.writeUInt16LE(extra.length, 30);
+  header.writeUInt16LE(nameLength, 28);
+  header.writeUInt16LE(extraLength, 30);
   // comment length, disk number start, internal attributes: 0
+  header.fill(0, 32, 38);
   header.writeUInt32LE((((entry.mode & 0xffff) << 16) | (isDirectory ? MSDOS_DIRECTORY : 0)) >>> 0, 38);
   header.writeUInt32LE(zip64 ? MAX_32 : offset, 42);
-  return Buffer.concat([header, name, extra]);
+  header.write(entry.name, 46, 'utf8');
+  if (zip64) writeZip64Extra(header, 46 + nameLength, [entry.uncompressedSize, entry.compressedSize, offset]);
+  return header;
 }
 
-function zip64Extra(values: ReadonlyArray<number>): Buffer {
-  const extra = Buffer.alloc(4 + 8 * values.length);
-  extra.writeUInt16LE(ZIP64_EXTRA_ID, 0);
-  extra.writeUInt16LE(8 * values.length, 2);
-  values.forEach((value, i) => extra.writeBigUInt64LE(BigInt(value), 4 + 8 * i));
-  return extra;
+function writeZip64Extra(target: Buffer, at: number, values: ReadonlyArray<number>): void {
+  target.writeUInt16LE(ZIP64_EXTRA_ID, at);
+  target.writeUInt16LE(8 * values.length, at + 2);
+  values.forEach((value, i) => target.writeBigUInt64LE(BigInt(value), at + 4 + 8 * i));
 }
 
-function checkedNameLength(encoded: Buffer, name: string): number {
-  if (encoded.length > MAX_16) throw new Error(`entry name is ${encoded.length} bytes in UTF-8, more than a zip allows (65535): ${name.slice(0, 80)}...`);
-  return encoded.length;
+function checkedNameLength(name: string): number {
+  const length = Buffer.byteLength(name, 'utf8');
+  if (length > MAX_16) throw new Error(`entry name is ${length} bytes in UTF-8, more than a zip allows (65535): ${name.slice(0, 80)}...`);
+  return length;
 }
 
 /** The ZIP64 end record and locator when a count, size or offset overflows, then the classic end record. */
