@@ -183,14 +183,17 @@ function analysis(r: BenchResults): string {
   return `## Analysis: what is met, what is missed and why, what would fix it
 
 Figures quoted here are from the full run in the tables above (5 runs each) unless another run is
-named: the full runs of 2026-11-29 09:13 and 09:33 UTC (the same code but for what is said), and
-the session before (07:44 UTC, 1013 s).
+named: the full runs of 2026-11-29 09:13, 09:33 and 09:51 UTC (the same code but for what is said),
+and the session before (07:44 UTC, 1013 s).
 
 **1. Overhead (target 1.1x and 1 s; met).** ${o.ratio.toFixed(2)}x / +${(o.added.median / 1000).toFixed(2)} s for 10 s of work (a new app commit per run,
-so one fetch build is included; the config's snapshot is reused). The 09:13 and 09:33 runs measured
-+0.89 s and +0.98 s: the local runner's new parallel zip writer started a worker thread for every
-artifact (~70 ms, three builds per execution); a zip whose small files fit in one batch now
-deflates them in the runner's own thread (3 ms for the example's artifacts). Fixed in earlier
+so one fetch build is included; the config's snapshot is reused). The full runs of 09:13 and 09:33
+measured +0.89 s and +0.98 s: the local runner's new parallel zip writer started a worker thread for
+every artifact (~70 ms, three builds per execution). A zip whose small files fit in one batch now
+deflates them in the runner's own thread (3 ms for the example's artifacts); the 09:51 run with that
+fix measured +0.67 s, and this run of the same code (plus one change to combine-sources) +${(o.added.median / 1000).toFixed(2)} s: between
+runs the added time moves by ~0.2 s on this shared machine, and within a run it drifts up by
+~0.05 s per execution (not investigated). Fixed in earlier
 sessions: the ASL was validated at every StartExecution, and every local build waited 50 ms for
 its shell's pipes. What remains: FetchSources (\`git ls-remote\` ~10-20 ms per source, then the
 app's fetch build: 4 git processes) and ~30-35 ms per buildspec command (a subshell, saving and
