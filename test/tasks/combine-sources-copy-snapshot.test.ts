@@ -138,6 +138,26 @@ describe('the first combine falls back to the full combine', () => {
     await expectLikeFullCombine(first.zip, 'symlink', sources);
   });
 
+  it('when the "." snapshot lists its entries out of their order (the copy takes them as they stream in)', async () => {
+    const zip = await yazlDescriptorZip([
+      { name: 'docs/first.md', content: 'first\n' },
+      { name: 'docs/later.md', content: 'later\n' },
+    ]);
+    // Swap the two central directory records (same length: same name length, same fields).
+    const record = (name: string): number => zip.indexOf(Buffer.from(name), zip.lastIndexOf(Buffer.from('PK\x01\x02', 'latin1'), zip.lastIndexOf(Buffer.from(name)))) - 46;
+    const [a, b] = [record('docs/first.md'), record('docs/later.md')];
+    const length = b - a;
+    expect(length).toBeGreaterThan(46);
+    const swapped = Buffer.concat([zip.subarray(0, a), zip.subarray(b, b + length), zip.subarray(a, b), zip.subarray(b + length)]);
+    const sources = await fx.snapshots(swapped);
+
+    const first = await fx.combine('unordered', sources);
+
+    expect(first.commands).not.toContain(UploadPartCopyCommand.name);
+    expect(first.lines).toEqual([expect.stringMatching(/cannot copy snapshot .*copied entry "docs\/first\.md" is at offset \d+ of the range; the entries before it end at \d+/)]);
+    await expectLikeFullCombine(first.zip, 'unordered', sources);
+  });
+
   it('when the "." snapshot is small, without a word', async () => {
     const sources = await fx.snapshots(await makeZip([{ name: 'small.txt', content: 'x' }]));
 
