@@ -80,6 +80,12 @@ export interface WrittenArtifact {
   /** Where the sources' entries (everything after the manifest, before the directory) start. */
   readonly rangeStart: number;
   readonly rangeLength: number;
+  /**
+   * Bytes at the start of the range whose local headers were copied from a snapshot as they are
+   * (copy-snapshot.ts); every entry after them has this writer's own local header, so a later
+   * combine checks those exactly. 0 for a full combine.
+   */
+  readonly foreignLength: number;
   /** Where the artifact's central directory is: a later combine reads those entries' records there. */
   readonly layout: ZipLayout;
 }
@@ -96,7 +102,7 @@ async function fill(zip: RawZipWriter, options: WriteArtifactOptions, signal: Ab
   }
   const rangeLength = zip.position - rangeStart;
   const layout = await zip.end();
-  return { snapshots, rangeStart, rangeLength, layout };
+  return { snapshots, rangeStart, rangeLength, foreignLength: 0, layout };
 }
 
 /** First entry, so that reading it back takes a few ranged GETs (see readArtifactManifest). */

@@ -63,7 +63,7 @@ export async function writeFromCombined(
 
 /** After a full combine: records its range for the next execution of the same snapshots. */
 export async function rememberCombined(deps: CombineCacheDeps, key: string, written: WrittenArtifact): Promise<void> {
-  const { etag, snapshots, rangeStart, rangeLength, layout } = written;
+  const { etag, snapshots, rangeStart, rangeLength, foreignLength, layout } = written;
   // A smaller range cannot be copied as a part (see copy-combined.ts): no index. A re-run
   // finds the range's entries in the directory right after it (copy-combined.ts zipEnds).
   if (etag === undefined || rangeLength < MIN_PART_SIZE || layout.directoryOffset !== rangeStart + rangeLength) return;
@@ -79,6 +79,7 @@ export async function rememberCombined(deps: CombineCacheDeps, key: string, writ
     etag,
     rangeStart,
     rangeLength,
+    foreignLength,
     size: layout.size,
     entryCount: layout.entryCount - 1,
   };

@@ -21,9 +21,9 @@ export const COMBINED_PREFIX = 'combined/';
  * same snapshots (entry order, modes, names, header fields...) or the index changes shape, so
  * no index of the old layout is used again. 2: the entries are read from the artifact's own
  * central directory instead of being listed in the index (at 200,000 entries the list was
- * ~12 MB of JSON, and ~1 KB of memory per entry to write or read).
+ * ~12 MB of JSON, and ~1 KB of memory per entry to write or read). 3: `foreignLength`.
  */
-export const COMBINE_FORMAT_VERSION = 2;
+export const COMBINE_FORMAT_VERSION = 3;
 
 /** A snapshot as combined: its ETag pins the exact object, since a key could be written again. */
 export interface SnapshotVersion extends SnapshotSource {
@@ -39,6 +39,11 @@ export interface CombinedIndex {
   readonly etag: string;
   readonly rangeStart: number;
   readonly rangeLength: number;
+  /**
+   * Bytes at the range's start whose local headers were copied from a snapshot (their length is
+   * only known to be at least header + name + data); the entries after them are checked exactly.
+   */
+  readonly foreignLength: number;
   /** The artifact's size: its central directory (after the range) lists the range's entries. */
   readonly size: number;
   /** How many entries the range holds (all but the manifest). */
@@ -66,6 +71,7 @@ const indexSchema = z.object({
   etag: z.string().min(1),
   rangeStart: uint,
   rangeLength: uint,
+  foreignLength: uint,
   size: uint,
   entryCount: uint,
 });

@@ -172,7 +172,8 @@ export interface ZipEnds {
 /**
  * This execution's manifest entry, and the directory of the range's entries after it: the
  * earlier artifact's directory must start where the range ends, list the manifest first (at
- * offset 0) and then exactly `index.entryCount` entries that tile the range.
+ * offset 0) and then exactly `index.entryCount` entries that tile the range (exactly, past the
+ * first `index.foreignLength` bytes).
  */
 async function zipEnds({ s3, bucket, manifest }: CopyCombinedOptions, index: CombinedIndex): Promise<ZipEnds> {
   const directory = await openZipDirectory(s3, { bucket, key: index.artifactKey, size: index.size, etag: index.etag });
@@ -187,7 +188,12 @@ async function zipEnds({ s3, bucket, manifest }: CopyCombinedOptions, index: Com
       throw new Error(`its first entry is not ${MANIFEST_NAME}`);
     }
     async function* range(): AsyncGenerator<PlacedEntry> {
-      for await (const entry of entries) yield { entry: directoryEntry(entry), offset: entry.relativeOffsetOfLocalHeader - index.rangeStart };
+      for await (const entry of entries) {
+        const offset = entry.relativeOffsetOfLocalHeader - index.rangeStart;
+        const { foreignFlags, ...own } = directoryEntry(entry);
+        // Past the snapshot-copied bytes every local header is RawZipWriter's: checked exactly.
+        yield { entry: offset < index.foreignLength ? { ...own, foreignFlags } : own, offset };
+      }
     }
     await addManifestEntry(zip, manifest);
     const headLength = zip.position;

@@ -170,7 +170,7 @@ async function writeEnds(
     return {
       range: { key: root.snapshotKey, etag: rootHead.etag, start: copied.start, length: copied.length },
       ends: { head: all.subarray(0, rangeStart), tail: all.subarray(rangeStart) },
-      written: { copiedEntries, artifact: { snapshots, rangeStart, rangeLength, layout } },
+      written: { copiedEntries, artifact: { snapshots, rangeStart, rangeLength, foreignLength: copied.length, layout } },
     };
   } catch (err) {
     zip.output.destroy(err as Error);

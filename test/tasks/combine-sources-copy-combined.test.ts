@@ -54,7 +54,7 @@ describe('copyCombined', () => {
       { environment: 'a', execution: 'e', requestedBy: null, deployRoleArn: 'r', variables: {}, sources: [] },
       new Date(0),
     );
-    const index = { formatVersion: 2, sources: [], artifactKey: 'k', etag: '"e"', rangeStart: 0, rangeLength: 20 * MiB, size: 21 * MiB, entryCount: 1 };
+    const index = { formatVersion: 3, sources: [], artifactKey: 'k', etag: '"e"', rangeStart: 0, rangeLength: 20 * MiB, foreignLength: 0, size: 21 * MiB, entryCount: 1 };
 
     await expect(copyCombined({ s3: new S3Client({}), bucket: 'b', key: 'k2', manifest, index, copyPartSize: 6 * MiB })).rejects.toThrow(
       `copyPartSize must be a whole number of bytes between 10 MiB and 5 GiB, got ${6 * MiB}`,

@@ -4,7 +4,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { GetObjectCommand, UploadPartCopyCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, UploadPartCopyCommand } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
 import * as yazl from 'yazl';
 import { writeArtifact } from '../../tasks/combine-sources/artifact-writer';
@@ -124,6 +124,29 @@ describe('the first combine copies the "." snapshot inside S3', () => {
     expect(second.lines).toEqual([expect.stringMatching(new RegExp(`^combine-sources: copied \\d+ bytes of \\d+ entries from artifacts/acceptance/${name}-1/source\\.zip$`))]);
     expect(second.commands).toContain(UploadPartCopyCommand.name);
     await expectLikeFullCombine(second.zip, `${name}-2`, sources);
+  });
+});
+
+describe('a re-run of a snapshot-copied artifact', () => {
+  it('checks the entries past the snapshot-copied bytes exactly: an index that says none were copied is refused', async () => {
+    const sources = await fx.snapshots(await yazlDescriptorZip());
+    await fx.combine('foreign-1', sources);
+    const listed = await fx.s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'combined/' }));
+    const newest = [...(listed.Contents ?? [])].sort((x, y) => y.LastModified!.getTime() - x.LastModified!.getTime())[0]!.Key!;
+    const index = JSON.parse(await (await fx.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: newest }))).Body!.transformToString()) as Record<string, unknown>;
+    expect(index.artifactKey).toBe('artifacts/acceptance/foreign-1/source.zip');
+    expect(index.foreignLength).toBeGreaterThan(0);
+    // yazl's local headers (data descriptors) are longer than this writer's: checked exactly, they do not tile.
+    await fx.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: newest, Body: JSON.stringify({ ...index, foreignLength: 0 }) }));
+
+    const second = await fx.combine('foreign-2', sources);
+
+    expect(second.lines).toEqual([
+      expect.stringMatching(/cannot reuse .*the index does not describe its range.*copied entry ".*" is at offset \d+ of the range; the entries before it end at \d+/),
+      // Then the first combine's way: the snapshot copied again.
+      expect.stringMatching(/^combine-sources: copied \d+ bytes of \d+ entries from snapshot /),
+    ]);
+    await expectLikeFullCombine(second.zip, 'foreign-2', sources);
   });
 });
 

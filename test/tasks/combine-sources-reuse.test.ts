@@ -189,7 +189,7 @@ describe('combineSources falls back to a full combine when the earlier one canno
 
   it('the index is of another format version', async () => {
     const second = await afterSpoiling('old-format', async (indexKey) => putJson(indexKey, { ...((await readJson(indexKey)) as object), formatVersion: 0 }));
-    expect(second.lines).toEqual([expect.stringContaining('is not a format 2 index')]);
+    expect(second.lines).toEqual([expect.stringContaining('is not a format 3 index')]);
   });
 
   it('the earlier artifact is gone (expired)', async () => {
