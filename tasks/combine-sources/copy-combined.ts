@@ -14,7 +14,7 @@ import { isPreconditionFailed } from '../shared/s3';
 import { addManifestEntry } from './artifact-writer';
 import type { CombinedIndex } from './combined-index';
 import { MANIFEST_NAME } from './manifest';
-import { RawZipWriter, type PlacedEntry } from './raw-zip-writer';
+import { RawZipWriter, type PlacedEntry, type ZipLayout } from './raw-zip-writer';
 import { directoryEntry } from './snapshot';
 import { openZipDirectory } from './zip-directory';
 
@@ -177,8 +177,6 @@ export interface ZipEnds {
  */
 async function zipEnds({ s3, bucket, manifest }: CopyCombinedOptions, index: CombinedIndex): Promise<ZipEnds> {
   const directory = await openZipDirectory(s3, { bucket, key: index.artifactKey, size: index.size, etag: index.etag });
-  const zip = new RawZipWriter();
-  const bytes = buffer(zip.output);
   try {
     const rangeEnd = index.rangeStart + index.rangeLength;
     if (directory.offset !== rangeEnd) throw new Error(`its directory starts at ${directory.offset}, not where the range ends (${rangeEnd})`);
@@ -195,19 +193,37 @@ async function zipEnds({ s3, bucket, manifest }: CopyCombinedOptions, index: Com
         yield { entry: offset < index.foreignLength ? { ...own, foreignFlags } : own, offset };
       }
     }
+    const { ends } = await writeZipEnds(manifest, async (zip) => {
+      await zip.addCopiedEntries(range(), index.rangeLength);
+      if (zip.entryCount - 1 !== index.entryCount) throw new Error(`its directory lists ${zip.entryCount - 1} entries after the manifest, the index ${index.entryCount}`);
+    });
+    return ends;
+  } finally {
+    directory.close();
+  }
+}
+
+/**
+ * The ends of a new zip around a range that S3 copies: the head is this execution's manifest
+ * entry; `place` then accounts for the range (addCopiedEntries) and adds what follows it; the
+ * central directory and end records close the tail. Both ends are held in memory (a manifest,
+ * small sources, a directory). When `place` or the writer fails, the writer is torn down and
+ * the error thrown.
+ */
+export async function writeZipEnds<T>(manifest: Manifest, place: (zip: RawZipWriter) => Promise<T>): Promise<{ ends: ZipEnds; placed: T; layout: ZipLayout }> {
+  const zip = new RawZipWriter();
+  const bytes = buffer(zip.output);
+  try {
     await addManifestEntry(zip, manifest);
     const headLength = zip.position;
-    await zip.addCopiedEntries(range(), index.rangeLength);
-    if (zip.entryCount - 1 !== index.entryCount) throw new Error(`its directory lists ${zip.entryCount - 1} entries after the manifest, the index ${index.entryCount}`);
-    await zip.end();
+    const placed = await place(zip);
+    const layout = await zip.end();
     const all = await bytes;
-    return { head: all.subarray(0, headLength), tail: all.subarray(headLength) };
+    return { ends: { head: all.subarray(0, headLength), tail: all.subarray(headLength) }, placed, layout };
   } catch (err) {
     zip.output.destroy(err as Error);
     await bytes.catch(() => undefined);
     throw err;
-  } finally {
-    directory.close();
   }
 }
 

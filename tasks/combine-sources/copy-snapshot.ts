@@ -1,10 +1,9 @@
-import { buffer } from 'node:stream/consumers';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
 import type { Manifest } from '../shared/contracts';
-import { addManifestEntry, type WrittenArtifact } from './artifact-writer';
+import type { WrittenArtifact } from './artifact-writer';
 import type { SnapshotHeads } from './combine-cache';
-import { copyRange, DEFAULT_COPY_PART_SIZE, MIN_PART_SIZE, planParts, type ZipEnds } from './copy-combined';
+import { copyRange, DEFAULT_COPY_PART_SIZE, MIN_PART_SIZE, planParts, writeZipEnds, type ZipEnds } from './copy-combined';
 import { MANIFEST_NAME } from './manifest';
 import { PathRegistry } from './path-registry';
 import { RawZipWriter, type PlacedEntry } from './raw-zip-writer';
@@ -151,10 +150,7 @@ async function writeEnds(
   { root, rootHead, others, otherHeads, registry }: { root: SnapshotSource; rootHead: { etag: string }; others: SnapshotSource[]; otherHeads: Array<{ etag: string }>; registry: PathRegistry },
   copied: { start: number; length: number; entries: AsyncIterable<PlacedEntry> },
 ): Promise<Prepared> {
-  const zip = new RawZipWriter();
-  const bytes = buffer(zip.output);
-  try {
-    await addManifestEntry(zip, manifest);
+  const { ends, placed, layout } = await writeZipEnds(manifest, async (zip) => {
     const rangeStart = zip.position;
     await zip.addCopiedEntries(copied.entries, copied.length);
     const copiedEntries = zip.entryCount - 1;
@@ -164,19 +160,14 @@ async function writeEnds(
       await appendFromMemory(deps, source, etag, zip, registry);
       snapshots.push({ ...pick(source), etag });
     }
-    const rangeLength = zip.position - rangeStart;
-    const layout = await zip.end();
-    const all = await bytes;
-    return {
-      range: { key: root.snapshotKey, etag: rootHead.etag, start: copied.start, length: copied.length },
-      ends: { head: all.subarray(0, rangeStart), tail: all.subarray(rangeStart) },
-      written: { copiedEntries, artifact: { snapshots, rangeStart, rangeLength, foreignLength: copied.length, layout } },
-    };
-  } catch (err) {
-    zip.output.destroy(err as Error);
-    await bytes.catch(() => undefined);
-    throw err;
-  }
+    return { copiedEntries, snapshots, rangeStart, rangeLength: zip.position - rangeStart };
+  });
+  const { copiedEntries, ...artifact } = placed;
+  return {
+    range: { key: root.snapshotKey, etag: rootHead.etag, start: copied.start, length: copied.length },
+    ends,
+    written: { copiedEntries, artifact: { ...artifact, foreignLength: copied.length, layout } },
+  };
 }
 
 function pick({ name, commit, snapshotKey, path }: SnapshotSource): SnapshotSource {
