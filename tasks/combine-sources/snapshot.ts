@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,6 +10,7 @@ import { isNotFound } from '../shared/s3';
 import { zipEntries } from '../shared/zip';
 import { SnapshotError, UnsafeEntryError } from './errors';
 import type { PathRegistry } from './path-registry';
+import { fileWindowReader } from './window-reader';
 import { DEFLATED, STORED, type DosDateTime, type RawEntry, type RawZipWriter } from './raw-zip-writer';
 
 const S_IFMT = 0o170000;
@@ -89,11 +90,21 @@ async function download({ s3, bucket, source, signal }: AppendSnapshotOptions, f
   }
 }
 
+/** Reads of a snapshot file: one window for its directory, one for its entries' data (window-reader.ts). */
+const SNAPSHOT_WINDOWS = { windowBytes: 1024 * 1024, windows: 2 } as const;
+
 async function openSnapshot(file: string, source: SnapshotSource): Promise<yauzl.ZipFile> {
+  const handle = await open(file, 'r');
   try {
+    const { size } = await handle.stat();
     // decodeStrings: false so that unsafe names reach our own check, which names the source.
-    return await yauzl.openPromise(file, { lazyEntries: true, autoClose: false, decodeStrings: false });
+    return await yauzl.fromRandomAccessReaderPromise(fileWindowReader(handle, file, size, SNAPSHOT_WINDOWS), size, {
+      lazyEntries: true,
+      autoClose: false,
+      decodeStrings: false,
+    });
   } catch (err) {
+    await handle.close();
     throw new SnapshotError(`${source.snapshotKey} (source "${source.name}") is not a readable zip: ${String(err)}`, {
       cause: err,
     });

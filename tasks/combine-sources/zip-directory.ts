@@ -1,7 +1,7 @@
-import { PassThrough, type Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
 import { zipEntries } from '../shared/zip';
+import { WindowReader, type WindowSource } from './window-reader';
 
 /** Bytes fetched per ranged GET while the directory streams in. */
 export const DEFAULT_WINDOW_BYTES = 4 * 1024 * 1024;
@@ -32,7 +32,7 @@ export interface ZipObject {
  * when the caller collects them).
  */
 export async function openZipDirectory(s3: S3Client, zip: ZipObject, windowBytes = DEFAULT_WINDOW_BYTES): Promise<ZipDirectory> {
-  const zipfile = await yauzl.fromRandomAccessReaderPromise(new WindowReader(s3, zip, windowBytes), zip.size, {
+  const zipfile = await yauzl.fromRandomAccessReaderPromise(new WindowReader(s3Window(s3, zip), zip.size, { windowBytes, windows: 1 }), zip.size, {
     lazyEntries: true,
     autoClose: false,
     decodeStrings: false,
@@ -46,44 +46,15 @@ export async function openZipDirectory(s3: S3Client, zip: ZipObject, windowBytes
   return { offset, entries: () => zipEntries(zipfile), close: () => zipfile.close() };
 }
 
-/**
- * Serves yauzl's reads from one window of the object, fetched with a ranged GET (pinned to the
- * ETag) whenever a read falls outside it. yauzl reads the end records first, then the
- * directory front to back, so each window serves thousands of records.
- */
-class WindowReader extends yauzl.RandomAccessReader {
-  private window: Buffer = Buffer.alloc(0);
-  private windowStart = 0;
-  private pending: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly s3: S3Client,
-    private readonly zip: ZipObject,
-    private readonly windowBytes: number,
-  ) {
-    super();
-  }
-
-  override _readStreamForRange(start: number, end: number): Readable {
-    const out = new PassThrough();
-    this.pending = this.pending.then(() => this.cover(start, end));
-    this.pending.then(
-      () => out.end(this.window.subarray(start - this.windowStart, end - this.windowStart)),
-      (err: unknown) => out.destroy(err as Error),
-    );
-    return out;
-  }
-
-  private async cover(start: number, end: number): Promise<void> {
-    if (start >= this.windowStart && end <= this.windowStart + this.window.length) return;
-    const to = Math.min(this.zip.size, Math.max(end, start + this.windowBytes));
-    const { bucket, key, etag } = this.zip;
-    const out = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${to - 1}`, IfMatch: etag }));
-    const array = await out.Body!.transformToByteArray();
-    // A view, not a copy: the window is the only thing this reader holds.
-    const bytes = Buffer.from(array.buffer, array.byteOffset, array.byteLength);
-    if (bytes.length !== to - start) throw new Error(`asked for ${to - start} bytes at ${start} of ${key}, got ${bytes.length}`);
-    this.window = bytes;
-    this.windowStart = start;
-  }
+/** Ranged GETs of one version of an object (If-Match its ETag). */
+function s3Window(s3: S3Client, { bucket, key, etag }: ZipObject): WindowSource {
+  return {
+    name: `s3://${bucket}/${key}`,
+    read: async (start, end) => {
+      const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${end - 1}`, IfMatch: etag }));
+      const array = await out.Body!.transformToByteArray();
+      // A view, not a copy: the window is the only thing the reader holds.
+      return Buffer.from(array.buffer, array.byteOffset, array.byteLength);
+    },
+  };
 }
