@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, openSync, closeSync, realpathSync, statSync, symlinkSync, chmodSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, openSync, closeSync, realpathSync, statSync, symlinkSync, chmodSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -87,6 +87,7 @@ export async function fetchGitSource(options: GitFetchOptions): Promise<FetchedS
 
   mkdirSync(options.srcDir, { recursive: true });
   await git(['-c', 'init.defaultBranch=main', 'init', '-q', '--', options.srcDir]);
+  borrowObjects(fileURLToPath(url), options.srcDir);
   let refspec: string;
   let branch: string | undefined;
   if (version === undefined) refspec = 'HEAD';
@@ -108,6 +109,23 @@ export async function fetchGitSource(options: GitFetchOptions): Promise<FetchedS
   const commit = (await git(['rev-parse', '--verify', 'HEAD^{commit}'], options.srcDir)).trim();
   options.log(`Resolved ${version ?? 'HEAD'} to commit ${commit}`);
   return { resolvedSourceVersion: commit };
+}
+
+/**
+ * Lets the build's repository read the source repository's objects in place (git's alternates,
+ * as `git clone --shared` does), so that the fetch finds them there and copies none: a clone
+ * from another folder of the same disk would otherwise send every object through a pack (~20 s
+ * for 700 MB of sources). git never writes into a borrowed object store, and the checkout is
+ * the same files. Only for a repository whose object store is found without running anything
+ * in it (a work tree's `.git/objects`, a bare repository's `objects`); any other is fetched.
+ */
+function borrowObjects(repository: string, srcDir: string): void {
+  const candidates = [join(repository, '.git', 'objects'), join(repository, 'objects')];
+  const objects = candidates.find((dir) => existsSync(dir) && statSync(dir).isDirectory() && existsSync(join(dir, 'pack')));
+  // One path per line, unquoted: a path git would read otherwise is fetched instead.
+  if (objects === undefined || /[\r\n]/.test(objects) || objects.startsWith('"')) return;
+  mkdirSync(join(srcDir, '.git', 'objects', 'info'), { recursive: true });
+  writeFileSync(join(srcDir, '.git', 'objects', 'info', 'alternates'), `${objects}\n`);
 }
 
 function runGit(args: string[], env: Readonly<Record<string, string>>, cwd?: string): Promise<string> {

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { BuildRegistry, runBuild, type BuildRequest } from '../../../local/codebuild';
@@ -29,6 +30,12 @@ const gitRequest = (repo: string, version?: string, type: BuildRequest['SourceTy
   SourceLocationOverride: repo,
   ...(version !== undefined ? { SourceVersion: version } : {}),
 });
+
+/** `<repo>.git`, a bare clone of the repository. */
+function bareClone(repo: string): string {
+  execFileSync('git', ['clone', '-q', '--bare', repo, `${repo}.git`]);
+  return `${repo}.git`;
+}
 
 describe('git sources', () => {
   test.each([
@@ -78,6 +85,42 @@ describe('git sources', () => {
       expect(outputLines(deps.lines)).toEqual([]);
     },
   );
+
+  test.each([
+    ['a work tree', (repo: string): string => repo, (repo: string): string => join(repo, '.git', 'objects')],
+    ['a bare repository', (repo: string): string => bareClone(repo), (repo: string): string => join(`${repo}.git`, 'objects')],
+  ] as const)('reads the objects of %s in place (alternates) instead of copying them', async (_kind, location, objects) => {
+    const repo = join(root, 'repo');
+    const tips = makeRepo(repo);
+    const deps = depsFor(root);
+
+    const { Build } = await runBuild(gitRequest(location(repo), 'develop'), deps);
+
+    expect(Build.ResolvedSourceVersion).toBe(tips.develop);
+    const src = join(new BuildRegistry(root).buildDir(Build.Id), 'src');
+    expect(readFileSync(join(src, '.git', 'objects', 'info', 'alternates'), 'utf8')).toBe(`${objects(repo)}\n`);
+    // Nothing was copied: no pack, no loose object of the build's own.
+    expect(readdirSync(join(src, '.git', 'objects', 'pack'))).toEqual([]);
+    expect(readdirSync(join(src, '.git', 'objects')).filter((d) => /^[0-9a-f]{2}$/.test(d))).toEqual([]);
+    expect(readFileSync(join(src, 'develop.txt'), 'utf8')).toBe('develop\n');
+  });
+
+  test('copies the objects of a repository whose object store it does not find (a linked work tree)', async () => {
+    const repo = join(root, 'repo');
+    const tips = makeRepo(repo);
+    const linked = join(root, 'linked');
+    execFileSync('git', ['-C', repo, 'worktree', 'add', '-q', linked, 'develop']);
+    const deps = depsFor(root);
+
+    const { Build } = await runBuild(gitRequest(linked, 'develop'), deps);
+
+    expect(Build.ResolvedSourceVersion).toBe(tips.develop);
+    const src = join(new BuildRegistry(root).buildDir(Build.Id), 'src');
+    expect(existsSync(join(src, '.git', 'objects', 'info', 'alternates'))).toBe(false);
+    // Copied: a small fetch is unpacked into loose objects.
+    const own = [...readdirSync(join(src, '.git', 'objects')).filter((d) => /^[0-9a-f]{2}$/.test(d)), ...readdirSync(join(src, '.git', 'objects', 'pack'))];
+    expect(own.length).toBeGreaterThan(0);
+  });
 
   test('fails with the branch named when it does not exist', async () => {
     const repo = join(root, 'repo');
