@@ -82,7 +82,7 @@ interface ObjectTarget {
  * How a request touches one object: reads (GetObject, HeadObject) share it, writes (PutObject,
  * CopyObject, CompleteMultipartUpload, DeleteObject) have it alone. Part uploads and bucket-level
  * requests do not change what a reader of the key sees, so they take no key lock (a part upload
- * takes its part's lock: lockPartAndForward, uploadPartCopy).
+ * takes its part's lock: uploadPart, uploadPartCopy).
  */
 interface ObjectAccess extends ObjectTarget {
   readonly write: boolean;
@@ -102,7 +102,7 @@ function objectAccess(req: IncomingMessage): ObjectAccess | undefined {
     case 'HEAD':
       return upload ? undefined : { ...target, write: false, conditional };
     case 'PUT':
-      return url.searchParams.has('partNumber') ? undefined : { ...target, write: true, conditional };
+      return upload ? undefined : { ...target, write: true, conditional };
     case 'POST':
       return upload ? { ...target, write: true, conditional } : undefined;
     case 'DELETE':
@@ -252,14 +252,25 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
   }
 
   /**
-   * UploadPart, answered by s3rver once the part's copy by reference, if any, is removed: a part
-   * number uploaded again is replaced, whichever way it was stored. Its `.md5` goes too, so a
-   * failed upload leaves no ETag that Complete would accept for s3rver's partial part file.
+   * UploadPart, answered by s3rver once the upload is known and the part's copy by reference, if
+   * any, is removed: s3rver stores a part for any upload ID (creating its folder, even outside the
+   * uploads folder for one such as `../x`), where S3 answers 404 NoSuchUpload. A part number
+   * uploaded again is replaced, whichever way it was stored. Its `.md5` goes too, so a failed
+   * upload leaves no ETag that Complete would accept for s3rver's partial part file.
    */
-  async function lockPartAndForward(req: IncomingMessage, res: ServerResponse, part: Part): Promise<void> {
+  async function uploadPart(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const part = uploadedPart(req);
+    if (typeof part === 'string') {
+      req.resume();
+      return s3Error(res, 400, 'InvalidArgument', part, '<ArgumentName>partNumber</ArgumentName>');
+    }
     const release = await locks.parts.acquire(partId(part), true);
     res.once('close', release);
     try {
+      if (!(await uploadExists(store, part))) {
+        req.resume();
+        return noSuchUpload(res);
+      }
       const file = partFile(store, part);
       await Promise.all(['.md5', '.source', '.range'].map((suffix) => rm(file + suffix, { force: true })));
       forward(req, res);
@@ -276,9 +287,8 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
       missing(req, res, store, locks).catch((err: Error) => internalError(res, err));
       return;
     }
-    const part = uploadedPart(req);
-    if (part) {
-      lockPartAndForward(req, res, part).catch((err: Error) => internalError(res, err));
+    if (isUploadPart(req)) {
+      uploadPart(req, res).catch((err: Error) => internalError(res, err));
       return;
     }
     const access = objectAccess(req);
@@ -375,7 +385,7 @@ type MissingOperation = (req: IncomingMessage, res: ServerResponse, store: PartS
 function missingOperation(req: IncomingMessage): MissingOperation | undefined {
   const query = new URL(req.url ?? '/', 'http://127.0.0.1').searchParams;
   if (!query.has('uploadId')) return undefined;
-  if (req.method === 'PUT' && query.has('partNumber') && req.headers['x-amz-copy-source'] !== undefined) return uploadPartCopy;
+  if (req.method === 'PUT' && req.headers['x-amz-copy-source'] !== undefined) return uploadPartCopy;
   if (req.method === 'DELETE') return abortMultipartUpload;
   return undefined;
 }
@@ -394,17 +404,22 @@ interface Part extends UploadTarget {
   readonly partNumber: number;
 }
 
+/** UploadPart: a PUT to an upload with no copy source (UploadPartCopy has one). */
+function isUploadPart(req: IncomingMessage): boolean {
+  return req.method === 'PUT' && req.headers['x-amz-copy-source'] === undefined && new URL(req.url ?? '/', 'http://127.0.0.1').searchParams.has('uploadId');
+}
+
 /**
- * An UploadPart (no copy source) that s3rver will store as `<upload folder>/<partNumber>`: only a
- * part number in its canonical form (s3rver names the file with the query string as given) and
- * an upload ID that names a folder.
+ * The part an UploadPart stores, or why its part number is refused: s3rver names the part's file
+ * with the part number as the query string gives it, so only its canonical form is taken (`01`
+ * would be another file than `1`).
  */
-function uploadedPart(req: IncomingMessage): Part | undefined {
-  if (req.method !== 'PUT' || req.headers['x-amz-copy-source'] !== undefined) return undefined;
+function uploadedPart(req: IncomingMessage): Part | string {
   const partNumber = new URL(req.url ?? '/', 'http://127.0.0.1').searchParams.get('partNumber') ?? '';
-  const upload = uploadTarget(req);
-  if (!/^[1-9]\d{0,4}$/.test(partNumber) || !/^[0-9a-f]+$/.test(upload.uploadId)) return undefined;
-  return { ...upload, partNumber: Number(partNumber) };
+  if (!/^[1-9]\d{0,4}$/.test(partNumber) || Number(partNumber) > 10_000) {
+    return `Part number must be an integer between 1 and 10000, inclusive, without leading zeros; got '${partNumber}'`;
+  }
+  return { ...uploadTarget(req), partNumber: Number(partNumber) };
 }
 
 function partId(part: Part): string {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
@@ -377,5 +377,25 @@ describe('local S3 UploadPartCopy by reference (the part links to the source fil
     expect([...seen].sort()).toEqual(['listed/big.bin', 'listed/source.bin']);
     expect(filesUnder(join(dir, BUCKET)).filter((file) => file.endsWith('.partial'))).toEqual([]);
     expect((await bytes('listed/big.bin')).equals(Buffer.concat([source, source, source, source, source]))).toBe(true);
+  });
+});
+
+describe('local S3 UploadPart (s3rver stores a part for any upload ID)', () => {
+  test('fails an UploadPart to an unknown upload with 404 NoSuchUpload and creates nothing for it', async () => {
+    const uploads = join(dir, BUCKET, '._S3rver_uploads');
+    const part = (UploadId: string, PartNumber = 1) =>
+      s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: 'parts/unknown.bin', UploadId, PartNumber, Body: 'x' }));
+
+    const unknown = await errorOf(part('0123456789abcdef0123456789abcdef'));
+    const notAnId = await errorOf(part('not-an-upload-id'));
+    const outside = await errorOf(part('../escaped'));
+    const badNumber = await errorOf(part('0123456789abcdef0123456789abcdef', 0));
+
+    expect([unknown.name, notAnId.name, outside.name]).toEqual(['NoSuchUpload', 'NoSuchUpload', 'NoSuchUpload']);
+    expect(unknown.$metadata.httpStatusCode).toBe(404);
+    expect(badNumber.name).toBe('InvalidArgument');
+    expect(existsSync(join(uploads, '0123456789abcdef0123456789abcdef'))).toBe(false);
+    expect(existsSync(join(uploads, 'not-an-upload-id'))).toBe(false);
+    expect(existsSync(join(dir, BUCKET, 'escaped'))).toBe(false);
   });
 });
