@@ -190,14 +190,14 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
   await s3rver.configureBuckets();
   const forward = s3rver.callback();
   const store = s3rver.store as unknown as PartStore;
-  const locks: Locks = { keys: new KeyLocks(), parts: new KeyLocks() };
+  const locks: Locks = { keys: new KeyLocks(), uploads: new KeyLocks(), parts: new KeyLocks() };
 
   async function lockAndForward(req: IncomingMessage, res: ServerResponse, access: ObjectAccess): Promise<void> {
     const release = await locks.keys.acquire(`${access.bucket}/${access.key}`, access.write);
     res.once('close', release);
     try {
       if (access.conditional && !(await (access.write ? conditionsHold : readConditionsHold)(req, res, access))) return;
-      if (isCompleteMultipartUpload(req)) return await completeMultipartUpload(req, res, store, access);
+      if (isCompleteMultipartUpload(req)) return await completeMultipartUpload(req, res, store, locks, access);
       // A DELETE only unlinks the file: a part linked to it keeps its bytes.
       if (access.write && req.method !== 'DELETE') await unshareObjectFile(store, access);
       forward(req, res);
@@ -264,7 +264,12 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
       req.resume();
       return s3Error(res, 400, 'InvalidArgument', part, '<ArgumentName>partNumber</ArgumentName>');
     }
-    const release = await locks.parts.acquire(partId(part), true);
+    const releaseUpload = await locks.uploads.acquire(uploadLockId(part), false);
+    const releasePart = await locks.parts.acquire(partId(part), true);
+    const release = () => {
+      releasePart();
+      releaseUpload();
+    };
     res.once('close', release);
     try {
       if (!(await uploadExists(store, part))) {
@@ -373,9 +378,19 @@ const MIN_PART_SIZE = 5 * 1024 * 1024;
  */
 const COPY_CHUNK = 4 * 1024 * 1024;
 
-/** The key locks, and one lock per upload part, so two uploads of one part number never interleave. */
+/**
+ * The locks, always taken in this order so that no two requests each hold a lock the other waits
+ * for: a key's, then an upload's, then a part's.
+ */
 interface Locks {
   readonly keys: KeyLocks;
+  /**
+   * One per multipart upload: UploadPart and UploadPartCopy share it; Complete and Abort, which read
+   * the parts and then remove the upload's folder, have it alone, so no part changes under them and
+   * no part is written into a removed upload.
+   */
+  readonly uploads: KeyLocks;
+  /** One per upload part, so two uploads of one part number never interleave. */
   readonly parts: KeyLocks;
 }
 
@@ -422,8 +437,12 @@ function uploadedPart(req: IncomingMessage): Part | string {
   return { ...uploadTarget(req), partNumber: Number(partNumber) };
 }
 
+function uploadLockId(upload: UploadTarget): string {
+  return `${upload.bucket}/${upload.uploadId}`;
+}
+
 function partId(part: Part): string {
-  return `${part.bucket}/${part.uploadId}/${part.partNumber}`;
+  return `${uploadLockId(part)}/${part.partNumber}`;
 }
 
 /** The part's file as s3rver names it; `.md5` beside it holds its ETag, `.source` and `.range` a copy by reference. */
@@ -436,11 +455,16 @@ function noSuchUpload(res: ServerResponse): void {
 }
 
 /** AbortMultipartUpload: deletes the upload's parts (s3rver keeps them in one folder per upload) and answers 204. */
-async function abortMultipartUpload(req: IncomingMessage, res: ServerResponse, store: PartStore): Promise<void> {
+async function abortMultipartUpload(req: IncomingMessage, res: ServerResponse, store: PartStore, locks: Locks): Promise<void> {
   req.resume();
   const upload = uploadTarget(req);
-  if (!(await uploadExists(store, upload))) return noSuchUpload(res);
-  await rm(uploadFolder(store, upload), { recursive: true, force: true });
+  const release = await locks.uploads.acquire(uploadLockId(upload), true);
+  try {
+    if (!(await uploadExists(store, upload))) return noSuchUpload(res);
+    await rm(uploadFolder(store, upload), { recursive: true, force: true });
+  } finally {
+    release();
+  }
   res.writeHead(204);
   res.end();
 }
@@ -490,22 +514,19 @@ async function uploadPartCopy(req: IncomingMessage, res: ServerResponse, store: 
   }
   const source = parseCopySource(String(req.headers['x-amz-copy-source']));
   if (source === undefined) return s3Error(res, 400, 'InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey');
-  if (!(await uploadExists(store, upload))) return noSuchUpload(res);
   if ((await store.getBucket(source.bucket)) === null) return s3Error(res, 404, 'NoSuchBucket', 'The specified bucket does not exist');
   if (source.versionId !== undefined && source.versionId !== 'null') {
     return s3Error(res, 404, 'NoSuchVersion', 'The specified version does not exist.');
   }
   const part = { ...upload, partNumber };
-  const releasePart = await locks.parts.acquire(partId(part), true);
+  const releases = [await locks.keys.acquire(`${source.bucket}/${source.key}`, false)];
   try {
-    const release = await locks.keys.acquire(`${source.bucket}/${source.key}`, false);
-    try {
-      await copyPart(req, res, store, source, part);
-    } finally {
-      release();
-    }
+    releases.push(await locks.uploads.acquire(uploadLockId(upload), false));
+    releases.push(await locks.parts.acquire(partId(part), true));
+    if (!(await uploadExists(store, upload))) return noSuchUpload(res);
+    await copyPart(req, res, store, source, part);
   } finally {
-    releasePart();
+    for (const release of releases.reverse()) release();
   }
 }
 
@@ -721,13 +742,26 @@ async function writeAll(out: FileHandle, data: Buffer, position: number): Promis
 
 /**
  * CompleteMultipartUpload, inside the key's write lock (and after its If-None-Match / If-Match
- * check), as S3 answers it: the parts must exist with the ETags given, in ascending order, each
- * but the last at least 5 MiB; the object is the parts' concatenation, its ETag S3's multipart
- * form (the MD5 of the parts' MD5s, "-" and their count), which costs no second pass over the bytes.
+ * check), then the upload's: no UploadPart of this upload changes a part while it is read, nor
+ * writes one into its folder once it is removed.
  */
-async function completeMultipartUpload(req: IncomingMessage, res: ServerResponse, store: PartStore, target: ObjectTarget): Promise<void> {
+async function completeMultipartUpload(req: IncomingMessage, res: ServerResponse, store: PartStore, locks: Locks, target: ObjectTarget): Promise<void> {
   const body = await text(req);
   const upload = { ...target, uploadId: uploadTarget(req).uploadId };
+  const release = await locks.uploads.acquire(uploadLockId(upload), true);
+  try {
+    await completeUpload(req, res, store, upload, body);
+  } finally {
+    release();
+  }
+}
+
+/**
+ * Completes the upload as S3 does: the parts must exist with the ETags given, in ascending order,
+ * each but the last at least 5 MiB; the object is the parts' concatenation, its ETag S3's multipart
+ * form (the MD5 of the parts' MD5s, "-" and their count), which costs no second pass over the bytes.
+ */
+async function completeUpload(req: IncomingMessage, res: ServerResponse, store: PartStore, upload: UploadTarget, body: string): Promise<void> {
   if (!(await uploadExists(store, upload))) return noSuchUpload(res);
   const parts = parseCompletedParts(body);
   if (parts === undefined) {
@@ -735,19 +769,19 @@ async function completeMultipartUpload(req: IncomingMessage, res: ServerResponse
   }
   const stored = await storedParts(store, upload, parts);
   if (!Array.isArray(stored)) return s3Error(res, 400, stored.code, stored.message);
-  const objectFile = store.getResourcePath(target.bucket, target.key, 'object');
+  const objectFile = store.getResourcePath(upload.bucket, upload.key, 'object');
   await mkdir(dirname(objectFile), { recursive: true });
   // A new file, not s3rver's in-place write: a part may be a link to this very object file.
   await replaceFile(objectFile, (temporary) => writeConcatenation(temporary, stored));
   const etag = `${createHash('md5').update(Buffer.concat(stored.map((p) => Buffer.from(p.etag, 'hex')))).digest('hex')}-${stored.length}`;
   const headers = JSON.parse(await readFile(join(uploadFolder(store, upload), 'metadata'), 'utf8')) as Record<string, unknown>;
   // What s3rver's own S3Object gives an object uploaded without a Content-Type.
-  await store.putMetadata(target.bucket, target.key, { 'content-type': 'binary/octet-stream', ...headers }, etag);
+  await store.putMetadata(upload.bucket, upload.key, { 'content-type': 'binary/octet-stream', ...headers }, etag);
   await rm(uploadFolder(store, upload), { recursive: true, force: true });
   res.writeHead(200, { 'Content-Type': 'application/xml' });
   res.end(
     '<?xml version="1.0" encoding="UTF-8"?>\n<CompleteMultipartUploadResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
-      `<Location>http://${escapeXml(req.headers.host ?? '127.0.0.1')}/${escapeXml(target.bucket)}/${escapeXml(target.key)}</Location>` +
-      `<Bucket>${escapeXml(target.bucket)}</Bucket><Key>${escapeXml(target.key)}</Key><ETag>"${etag}"</ETag></CompleteMultipartUploadResult>`,
+      `<Location>http://${escapeXml(req.headers.host ?? '127.0.0.1')}/${escapeXml(upload.bucket)}/${escapeXml(upload.key)}</Location>` +
+      `<Bucket>${escapeXml(upload.bucket)}</Bucket><Key>${escapeXml(upload.key)}</Key><ETag>"${etag}"</ETag></CompleteMultipartUploadResult>`,
   );
 }

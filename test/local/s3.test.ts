@@ -352,6 +352,25 @@ describe('local S3 UploadPartCopy by reference (the part links to the source fil
     await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: 'ref/kept.bin', UploadId: uploadId }));
   });
 
+  test('an UploadPart racing a Complete of its upload waits for it, then fails with NoSuchUpload: no part changes while it is concatenated', async () => {
+    const key = 'race/completed.bin';
+    const source = randomBytes(6 * MiB);
+    const last = randomBytes(MiB);
+    await put('race/complete-source.bin', source);
+    const uploadId = await createUpload(key);
+    const copied = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map((n) => copyPart(key, uploadId, n, 'race/complete-source.bin')));
+    const etags = [...copied, await uploadPart(key, uploadId, 9, last)];
+
+    const completed = complete(key, uploadId, etags);
+    // The concatenation has begun once its temporary file is there; part 9, the last one, is still to be read.
+    while (!filesUnder(join(dir, BUCKET, 'race')).some((file) => file.endsWith('.partial'))) await new Promise((resolve) => setTimeout(resolve, 1));
+    const racing = errorOf(uploadPart(key, uploadId, 9, randomBytes(MiB)));
+    await completed;
+
+    expect((await racing).name).toBe('NoSuchUpload');
+    expect((await bytes(key)).equals(Buffer.concat([...etags.slice(0, 8).map(() => source), last]))).toBe(true);
+  });
+
   test('ListObjectsV2 during and after a Complete lists the keys only, never its temporary file', async () => {
     const source = randomBytes(6 * MiB);
     await put('listed/source.bin', source);
