@@ -194,16 +194,19 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
 
   async function lockAndForward(req: IncomingMessage, res: ServerResponse, access: ObjectAccess): Promise<void> {
     const release = await locks.keys.acquire(`${access.bucket}/${access.key}`, access.write);
-    res.once('close', release);
+    let answeredByS3rver = false;
     try {
       if (access.conditional && !(await (access.write ? conditionsHold : readConditionsHold)(req, res, access))) return;
       if (isCompleteMultipartUpload(req)) return await completeMultipartUpload(req, res, store, locks, access);
       // A DELETE only unlinks the file: a part linked to it keeps its bytes.
       if (access.write && req.method !== 'DELETE') await unshareObjectFile(store, access);
+      answeredByS3rver = true;
+      res.once('close', release);
       forward(req, res);
-    } catch (err) {
-      release();
-      throw err;
+    } finally {
+      // The proxy's own work (a condition, a Complete) keeps the lock until it is done, not until its
+      // client leaves: a Complete goes on writing the object after a disconnect.
+      if (!answeredByS3rver) release();
     }
   }
 

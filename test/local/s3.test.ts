@@ -2,6 +2,9 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
+import { request as httpRequest, type ClientRequest, type OutgoingHttpHeaders } from 'node:http';
+import { text } from 'node:stream/consumers';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -352,25 +355,6 @@ describe('local S3 UploadPartCopy by reference (the part links to the source fil
     await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: 'ref/kept.bin', UploadId: uploadId }));
   });
 
-  test('an UploadPart racing a Complete of its upload waits for it, then fails with NoSuchUpload: no part changes while it is concatenated', async () => {
-    const key = 'race/completed.bin';
-    const source = randomBytes(6 * MiB);
-    const last = randomBytes(MiB);
-    await put('race/complete-source.bin', source);
-    const uploadId = await createUpload(key);
-    const copied = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map((n) => copyPart(key, uploadId, n, 'race/complete-source.bin')));
-    const etags = [...copied, await uploadPart(key, uploadId, 9, last)];
-
-    const completed = complete(key, uploadId, etags);
-    // The concatenation has begun once its temporary file is there; part 9, the last one, is still to be read.
-    while (!filesUnder(join(dir, BUCKET, 'race')).some((file) => file.endsWith('.partial'))) await new Promise((resolve) => setTimeout(resolve, 1));
-    const racing = errorOf(uploadPart(key, uploadId, 9, randomBytes(MiB)));
-    await completed;
-
-    expect((await racing).name).toBe('NoSuchUpload');
-    expect((await bytes(key)).equals(Buffer.concat([...etags.slice(0, 8).map(() => source), last]))).toBe(true);
-  });
-
   test('ListObjectsV2 during and after a Complete lists the keys only, never its temporary file', async () => {
     const source = randomBytes(6 * MiB);
     await put('listed/source.bin', source);
@@ -416,5 +400,100 @@ describe('local S3 UploadPart (s3rver stores a part for any upload ID)', () => {
     expect(existsSync(join(uploads, '0123456789abcdef0123456789abcdef'))).toBe(false);
     expect(existsSync(join(uploads, 'not-an-upload-id'))).toBe(false);
     expect(existsSync(join(dir, BUCKET, 'escaped'))).toBe(false);
+  });
+});
+
+describe('local S3 locks (s3rver has none: the proxy orders the requests on a key, an upload and a part)', () => {
+  const MiB = 1024 * 1024;
+
+  async function put(key: string, body: Buffer | string): Promise<void> {
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
+  }
+
+  async function bytes(key: string): Promise<Buffer> {
+    const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+    return Buffer.from(await out.Body!.transformToByteArray());
+  }
+
+  async function createUpload(key: string): Promise<string> {
+    return (await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }))).UploadId!;
+  }
+
+  async function copyPart(key: string, UploadId: string, PartNumber: number, sourceKey: string): Promise<string> {
+    const out = await s3.send(new UploadPartCopyCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber, CopySource: `${BUCKET}/${sourceKey}` }));
+    return out.CopyPartResult!.ETag!;
+  }
+
+  async function uploadPart(key: string, UploadId: string, PartNumber: number, Body: Buffer | string): Promise<string> {
+    return (await s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber, Body }))).ETag!;
+  }
+
+  function complete(key: string, UploadId: string, etags: ReadonlyArray<string>) {
+    const Parts = etags.map((ETag, i) => ({ PartNumber: i + 1, ETag }));
+    return s3.send(new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId, MultipartUpload: { Parts } }));
+  }
+
+  function filesUnder(folder: string): string[] {
+    return readdirSync(folder, { recursive: true, encoding: 'utf8' });
+  }
+
+  /** An unsigned request (s3rver takes them) whose body the test sends in pieces, or drops. */
+  function rawRequest(method: string, path: string, headers: OutgoingHttpHeaders): { request: ClientRequest; response: Promise<{ status: number; body: string }> } {
+    const request = httpRequest(`${s3server.endpoint}/${BUCKET}/${path}`, { method, headers });
+    const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      request.once('response', (res) => text(res).then((body) => resolve({ status: res.statusCode!, body }), reject));
+      request.once('error', reject);
+    });
+    // A test that drops the connection awaits no response.
+    response.catch(() => undefined);
+    return { request, response };
+  }
+
+  /** Waits until `file` holds `size` bytes: the server is then inside the write that puts them there. */
+  async function untilSize(file: string, size: number): Promise<void> {
+    while (!existsSync(file) || statSync(file).size !== size) await sleep(1);
+  }
+
+  test('an UploadPart racing a Complete of its upload waits for it, then fails with NoSuchUpload: no part changes while it is concatenated', async () => {
+    const key = 'race/completed.bin';
+    const source = randomBytes(6 * MiB);
+    const last = randomBytes(MiB);
+    await put('race/complete-source.bin', source);
+    const uploadId = await createUpload(key);
+    const copied = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map((n) => copyPart(key, uploadId, n, 'race/complete-source.bin')));
+    const etags = [...copied, await uploadPart(key, uploadId, 9, last)];
+
+    const completed = complete(key, uploadId, etags);
+    // The concatenation has begun once its temporary file is there; part 9, the last one, is still to be read.
+    while (!filesUnder(join(dir, BUCKET, 'race')).some((file) => file.endsWith('.partial'))) await sleep(1);
+    const racing = errorOf(uploadPart(key, uploadId, 9, randomBytes(MiB)));
+    await completed;
+
+    expect((await racing).name).toBe('NoSuchUpload');
+    expect((await bytes(key)).equals(Buffer.concat([...etags.slice(0, 8).map(() => source), last]))).toBe(true);
+  });
+
+  test('a Complete whose client disconnects keeps the key locked until the Complete is done: a conditional write waits, then fails', async () => {
+    const key = 'race/abandoned.bin';
+    const uploadId = await createUpload(key);
+    const first = await uploadPart(key, uploadId, 1, 'first part');
+    // A part upload in progress holds the upload's lock, so the Complete waits inside the key's write lock.
+    const slowPart = rawRequest('PUT', `${key}?partNumber=2&uploadId=${uploadId}`, { 'Content-Length': 8 });
+    slowPart.request.write('half');
+    await untilSize(join(dir, BUCKET, '._S3rver_uploads', uploadId, '2'), 4);
+    const body = `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>${first}</ETag></Part></CompleteMultipartUpload>`;
+    const abandoned = rawRequest('POST', `${key}?uploadId=${uploadId}`, { 'Content-Length': Buffer.byteLength(body) });
+    abandoned.request.end(body);
+    // Time for the server to read the body, then to see the connection close.
+    await sleep(100);
+    abandoned.request.destroy();
+    await sleep(100);
+
+    const racing = errorOf(s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'racing write', IfNoneMatch: '*' })));
+    slowPart.request.end('done');
+
+    expect((await slowPart.response).status).toBe(200);
+    expect((await racing).name).toBe('PreconditionFailed');
+    expect((await bytes(key)).toString()).toBe('first part');
   });
 });
