@@ -39,7 +39,7 @@ export interface WriteArtifactOptions {
 export async function writeArtifact(options: WriteArtifactOptions): Promise<WrittenArtifact> {
   const stop = new AbortController();
   // The signal ends the writer's waits for the upload to read, once the upload has failed.
-  const zip = new RawZipWriter({ signal: stop.signal });
+  const zip = new RawZipWriter({ signal: stop.signal, spillDir: options.tmpDir });
   const upload = new Upload({
     client: options.s3,
     params: {

@@ -22,6 +22,8 @@ export interface CombineCacheDeps {
   readonly copyConcurrency?: number;
   /** One line per combine about the cache (CloudWatch Logs on Lambda). @default console.log */
   readonly log?: (line: string) => void;
+  /** Where a copy writes its new zip's ends. @default os.tmpdir() */
+  readonly tmpDir?: string;
 }
 
 /**

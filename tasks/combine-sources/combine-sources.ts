@@ -68,16 +68,13 @@ async function writeNewArtifact(
   event: CombineSourcesEvent,
 ): Promise<void> {
   const heads = await headSnapshots(deps, event.sources);
-  if (await writeFromCombined(deps, key, manifest, event.sources, heads)) return;
-  const copied = await writeFromSnapshot(deps, key, manifest, event.sources, heads);
-  if (copied !== undefined) {
-    await rememberCombined(deps, key, copied);
-    return;
-  }
   const staging = await mkdtemp(join(deps.tmpDir ?? tmpdir(), 'stepdeploy-combine-'));
   let written: WrittenArtifact;
   try {
-    written = await writeArtifact({ ...deps, key, manifest, sources: event.sources, tmpDir: staging });
+    if (await writeFromCombined({ ...deps, tmpDir: staging }, key, manifest, event.sources, heads)) return;
+    written =
+      (await writeFromSnapshot({ ...deps, tmpDir: staging }, key, manifest, event.sources, heads)) ??
+      (await writeArtifact({ ...deps, key, manifest, sources: event.sources, tmpDir: staging }));
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

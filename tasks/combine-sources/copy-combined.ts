@@ -1,4 +1,8 @@
-import { buffer } from 'node:stream/consumers';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -38,6 +42,8 @@ export interface CopyCombinedOptions {
   readonly copyPartSize?: number;
   /** @default DEFAULT_COPY_CONCURRENCY */
   readonly copyConcurrency?: number;
+  /** Where the new zip's ends are written (writeZipEnds). @default os.tmpdir() */
+  readonly tmpDir?: string;
 }
 
 /** Written: the new artifact's ETag, where the copied range starts in it, its size. Or why not, nothing written. */
@@ -72,7 +78,11 @@ export async function copyCombined(options: CopyCombinedOptions): Promise<CopyOu
     return unavailable('the index does not describe its range', err);
   }
   const range = { key: index.artifactKey, etag: index.etag, start: index.rangeStart, length: index.rangeLength };
-  return copyRange({ ...options, range, ends });
+  try {
+    return await copyRange({ ...options, range, ends });
+  } finally {
+    await ends.dispose();
+  }
 }
 
 /** Bytes of an object that S3 copies into a new zip between its `head` and its `tail`. */
@@ -165,8 +175,10 @@ export function planParts(length: number, partSize: number): PartPlan | undefine
 export interface ZipEnds {
   /** The new manifest entry: what goes before the copied range. */
   readonly head: Buffer;
-  /** The central directory and end records: what goes after it. */
-  readonly tail: Buffer;
+  /** What goes after it (the other sources' entries, the central directory and end records), in a file. */
+  readonly tail: { readonly path: string; readonly start: number; readonly length: number };
+  /** Deletes the tail's file. */
+  dispose(): Promise<void>;
 }
 
 /**
@@ -175,7 +187,7 @@ export interface ZipEnds {
  * offset 0) and then exactly `index.entryCount` entries that tile the range (exactly, past the
  * first `index.foreignLength` bytes).
  */
-async function zipEnds({ s3, bucket, manifest }: CopyCombinedOptions, index: CombinedIndex): Promise<ZipEnds> {
+async function zipEnds({ s3, bucket, manifest, tmpDir }: CopyCombinedOptions, index: CombinedIndex): Promise<ZipEnds> {
   const directory = await openZipDirectory(s3, { bucket, key: index.artifactKey, size: index.size, etag: index.etag });
   try {
     const rangeEnd = index.rangeStart + index.rangeLength;
@@ -196,7 +208,7 @@ async function zipEnds({ s3, bucket, manifest }: CopyCombinedOptions, index: Com
     const { ends } = await writeZipEnds(manifest, async (zip) => {
       await zip.addCopiedEntries(range(), index.rangeLength);
       if (zip.entryCount - 1 !== index.entryCount) throw new Error(`its directory lists ${zip.entryCount - 1} entries after the manifest, the index ${index.entryCount}`);
-    });
+    }, tmpDir);
     return ends;
   } finally {
     directory.close();
@@ -206,23 +218,47 @@ async function zipEnds({ s3, bucket, manifest }: CopyCombinedOptions, index: Com
 /**
  * The ends of a new zip around a range that S3 copies: the head is this execution's manifest
  * entry; `place` then accounts for the range (addCopiedEntries) and adds what follows it; the
- * central directory and end records close the tail. Both ends are held in memory (a manifest,
- * small sources, a directory). When `place` or the writer fails, the writer is torn down and
- * the error thrown.
+ * central directory and end records close the tail. The zip's bytes go to a file in a folder
+ * of their own under `tmpDir`, and so do its directory records past the first 8 MiB
+ * (RawZipWriter's spillDir): a directory of a million entries is ~100 MB, and the other
+ * sources in the tail up to MAX_OTHER_SNAPSHOTS_BYTES. Only the head is read back into memory.
+ * When `place` or the writer fails, the writer is torn down, the folder deleted and the error
+ * thrown; otherwise the caller disposes of the ends once the tail is uploaded.
  */
-export async function writeZipEnds<T>(manifest: Manifest, place: (zip: RawZipWriter) => Promise<T>): Promise<{ ends: ZipEnds; placed: T; layout: ZipLayout }> {
-  const zip = new RawZipWriter();
-  const bytes = buffer(zip.output);
+export async function writeZipEnds<T>(
+  manifest: Manifest,
+  place: (zip: RawZipWriter) => Promise<T>,
+  tmpDir: string = tmpdir(),
+): Promise<{ ends: ZipEnds; placed: T; layout: ZipLayout }> {
+  const folder = await mkdtemp(join(tmpDir, 'stepdeploy-ends-'));
+  const path = join(folder, 'ends.zip');
+  const zip = new RawZipWriter({ spillDir: folder });
+  const written = pipeline(zip.output, createWriteStream(path));
   try {
     await addManifestEntry(zip, manifest);
     const headLength = zip.position;
     const placed = await place(zip);
     const layout = await zip.end();
-    const all = await bytes;
-    return { ends: { head: all.subarray(0, headLength), tail: all.subarray(headLength) }, placed, layout };
+    await written;
+    const { size } = await stat(path);
+    const head = Buffer.alloc(headLength);
+    const file = await open(path, 'r');
+    try {
+      const { bytesRead } = await file.read(head, 0, headLength, 0);
+      if (bytesRead !== headLength) throw new Error(`the zip's head is ${headLength} bytes; ${bytesRead} were written`);
+    } finally {
+      await file.close();
+    }
+    const ends: ZipEnds = {
+      head,
+      tail: { path, start: headLength, length: size - headLength },
+      dispose: () => rm(folder, { recursive: true, force: true }),
+    };
+    return { ends, placed, layout };
   } catch (err) {
     zip.output.destroy(err as Error);
-    await bytes.catch(() => undefined);
+    await written.catch(() => undefined);
+    await rm(folder, { recursive: true, force: true });
     throw err;
   }
 }
@@ -235,7 +271,7 @@ async function uploadParts(upload: Upload, plan: PartPlan, ends: ZipEnds): Promi
   const lastNumber = plan.copies.length + 2;
   const [copies, last] = await Promise.all([
     withLimit(plan.copies, upload.copyConcurrency ?? DEFAULT_COPY_CONCURRENCY, (range, i) => copyPart(upload, i + 2, range)),
-    uploadPart(upload, lastNumber, ends.tail),
+    uploadFilePart(upload, lastNumber, ends.tail),
   ]);
   return [first, ...copies, last];
 }
@@ -254,6 +290,25 @@ async function readRange({ s3, bucket, range }: Upload, start: number, length: n
 async function uploadPart({ s3, bucket, key, uploadId }: Upload, PartNumber: number, Body: Buffer): Promise<CompletedPart> {
   const out = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber, Body }));
   return { PartNumber, ETag: out.ETag };
+}
+
+/** Attempts at the last part: its body is a file stream, which the SDK cannot send again when it retries. */
+const FILE_PART_ATTEMPTS = 3;
+
+/** A part read from a file, each attempt with a stream of its own. */
+async function uploadFilePart({ s3, bucket, key, uploadId }: Upload, PartNumber: number, part: ZipEnds['tail']): Promise<CompletedPart> {
+  for (let attempt = 1; ; attempt++) {
+    const Body = createReadStream(part.path, { start: part.start, end: part.start + part.length - 1 });
+    try {
+      const out = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber, Body, ContentLength: part.length }));
+      return { PartNumber, ETag: out.ETag };
+    } catch (err) {
+      if (attempt >= FILE_PART_ATTEMPTS) throw err;
+    } finally {
+      // A request that failed before reading it all would leave the file open.
+      Body.destroy();
+    }
+  }
 }
 
 async function copyPart(upload: Upload, PartNumber: number, part: { start: number; length: number }): Promise<CompletedPart> {

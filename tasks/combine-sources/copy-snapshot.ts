@@ -23,6 +23,8 @@ export interface SnapshotCopyDeps {
   readonly copyConcurrency?: number;
   /** @default console.log */
   readonly log?: (line: string) => void;
+  /** Where the new zip's ends are written (writeZipEnds). @default os.tmpdir() */
+  readonly tmpDir?: string;
 }
 
 /**
@@ -68,7 +70,12 @@ export async function writeFromSnapshot(
   }
   if ('why' in prepared) return prepared.quiet === true ? undefined : fallBack(prepared.why);
   const { range, ends, written } = prepared;
-  const outcome = await copyRange({ ...deps, key, range, ends });
+  let outcome;
+  try {
+    outcome = await copyRange({ ...deps, key, range, ends });
+  } finally {
+    await ends.dispose();
+  }
   if ('unavailable' in outcome) return fallBack(outcome.unavailable);
   log(`combine-sources: copied ${range.length} bytes of ${written.copiedEntries} entries from snapshot ${root.snapshotKey}`);
   return { ...written.artifact, etag: outcome.etag };
@@ -161,7 +168,7 @@ async function writeEnds(
       snapshots.push({ ...pick(source), etag });
     }
     return { copiedEntries, snapshots, rangeStart, rangeLength: zip.position - rangeStart };
-  });
+  }, deps.tmpDir);
   const { copiedEntries, ...artifact } = placed;
   return {
     range: { key: root.snapshotKey, etag: rootHead.etag, start: copied.start, length: copied.length },

@@ -1,4 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { closeSync, openSync, read, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { PassThrough } from 'node:stream';
 import { crc32, deflateRawSync } from 'node:zlib';
 
@@ -64,6 +68,10 @@ export interface RawZipWriterOptions {
   readonly forceZip64?: boolean;
   /** Aborts waits for the reader of `output`, so a writer whose reader is gone gives up. */
   readonly signal?: AbortSignal;
+  /** A folder for central directory records past the first 8 MiB (see DirectoryRecords); without it they stay in memory. */
+  readonly spillDir?: string;
+  /** Records kept in memory before they spill (tests). @default SPILL_AFTER_BYTES */
+  readonly spillAfterBytes?: number;
 }
 
 const LOCAL_HEADER_SIGNATURE = 0x04034b50;
@@ -90,17 +98,30 @@ export interface ZipLayout {
   readonly size: number;
 }
 
-/** Central directory records, packed into 1 MiB slabs as they are added. */
+/**
+ * Central directory records, packed into 1 MiB slabs as they are added. With a `spillDir`,
+ * slabs past the first SPILL_AFTER_BYTES go to a file there (unlinked as soon as it is
+ * opened, so nothing is left behind whatever happens) and are read back by `slabs()`: a zip
+ * of a million entries would otherwise hold ~100 MB of records until its end.
+ */
 class DirectoryRecords {
   private readonly full: Buffer[] = [];
+  private inMemory = 0;
+  private spill: { readonly fd: number; bytes: number } | undefined;
+  private disposed = false;
   private slab = Buffer.allocUnsafe(SLAB_BYTES);
   private used = 0;
   count = 0;
   bytes = 0;
 
+  constructor(
+    private readonly spillDir: string | undefined,
+    private readonly spillAfter: number,
+  ) {}
+
   add(record: Buffer): void {
     if (this.used + record.length > this.slab.length) {
-      this.full.push(this.slab.subarray(0, this.used));
+      this.retire(this.slab.subarray(0, this.used));
       this.slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, record.length));
       this.used = 0;
     }
@@ -110,11 +131,50 @@ class DirectoryRecords {
     this.bytes += record.length;
   }
 
-  *slabs(): Generator<Buffer> {
+  /** The records in the order they were added. */
+  async *slabs(): AsyncGenerator<Buffer> {
+    if (this.disposed) throw new Error('the zip is closed: its central directory is gone');
     yield* this.full;
+    if (this.spill !== undefined) {
+      for (let at = 0; at < this.spill.bytes; ) {
+        const chunk = Buffer.allocUnsafe(Math.min(SLAB_BYTES, this.spill.bytes - at));
+        const { bytesRead } = await readAt(this.spill.fd, chunk, 0, chunk.length, at);
+        if (bytesRead === 0) throw new Error(`the spilled central directory ends at ${at} of ${this.spill.bytes} bytes`);
+        at += bytesRead;
+        yield chunk.subarray(0, bytesRead);
+      }
+    }
     yield this.slab.subarray(0, this.used);
   }
+
+  /** Closes the spill file, if any: its space is freed then. */
+  dispose(): void {
+    this.disposed = true;
+    if (this.spill === undefined) return;
+    closeSync(this.spill.fd);
+    this.spill = undefined;
+  }
+
+  private retire(slab: Buffer): void {
+    if (this.spillDir === undefined || (this.spill === undefined && this.inMemory + slab.length <= this.spillAfter)) {
+      this.full.push(slab);
+      this.inMemory += slab.length;
+      return;
+    }
+    if (this.spill === undefined) {
+      const path = join(this.spillDir, `.zip-directory-${randomUUID()}`);
+      this.spill = { fd: openSync(path, 'w+', 0o600), bytes: 0 };
+      unlinkSync(path);
+    }
+    // Synchronous: one write of 1 MiB per ~10,000 entries, and `add` stays synchronous.
+    for (let at = 0; at < slab.length; ) at += writeSync(this.spill.fd, slab, at, slab.length - at, this.spill.bytes + at);
+    this.spill.bytes += slab.length;
+  }
 }
+
+const readAt = promisify(read);
+/** Central directory records kept in memory before the rest spill to `spillDir` (~80,000 typical entries). */
+const SPILL_AFTER_BYTES = 8 * 1024 * 1024;
 
 const SLAB_BYTES = 1024 * 1024;
 /** Small writes are sent to `output` in chunks of this size. */
@@ -126,14 +186,18 @@ export const DEFLATED = 8;
 export class RawZipWriter {
   /** The zip's bytes; give it to the consumer (an S3 upload) before adding entries. */
   readonly output = new PassThrough();
-  private readonly directory = new DirectoryRecords();
+  private readonly directory: DirectoryRecords;
   private offset = 0;
   /** Bytes written but not yet sent to `output` (see write). */
   private gathering = Buffer.allocUnsafe(COALESCE_BYTES);
   private gathered = 0;
   private ended = false;
 
-  constructor(private readonly options: RawZipWriterOptions = {}) {}
+  constructor(private readonly options: RawZipWriterOptions = {}) {
+    this.directory = new DirectoryRecords(options.spillDir, options.spillAfterBytes ?? SPILL_AFTER_BYTES);
+    // Ended or destroyed, the zip needs its spilled records no more.
+    this.output.once('close', () => this.directory.dispose());
+  }
 
   /** Bytes of the zip so far: written to `output`, or accounted for by `addCopiedEntries`. */
   get position(): number {
@@ -237,7 +301,7 @@ export class RawZipWriter {
     this.refuseAfterEnd();
     this.ended = true;
     const start = this.offset;
-    for (const slab of this.directory.slabs()) await this.write(slab);
+    for await (const slab of this.directory.slabs()) await this.write(slab);
     await this.write(endRecords(this.directory.count, start, this.offset - start, this.options.forceZip64 === true));
     await this.flush();
     this.output.end();

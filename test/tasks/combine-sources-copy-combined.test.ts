@@ -1,5 +1,11 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
-import { copyCombined, MIN_PART_SIZE, planParts } from '../../tasks/combine-sources/copy-combined';
+import * as yauzl from 'yauzl';
+import { copyCombined, MIN_PART_SIZE, planParts, writeZipEnds } from '../../tasks/combine-sources/copy-combined';
+import { STORED } from '../../tasks/combine-sources/raw-zip-writer';
+import { zipEntries } from '../../tasks/shared/zip';
 import { createManifest } from '../../tasks/combine-sources/manifest';
 
 const MiB = 1024 * 1024;
@@ -59,5 +65,59 @@ describe('copyCombined', () => {
     await expect(copyCombined({ s3: new S3Client({}), bucket: 'b', key: 'k2', manifest, index, copyPartSize: 6 * MiB })).rejects.toThrow(
       `copyPartSize must be a whole number of bytes between 10 MiB and 5 GiB, got ${6 * MiB}`,
     );
+  });
+});
+
+describe('writeZipEnds', () => {
+  const manifest = createManifest({ environment: 'a', execution: 'e', requestedBy: null, deployRoleArn: 'r', variables: {}, sources: [] }, new Date(0));
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'zip-ends-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes the tail to a file under tmpDir (head in memory), which together with the range make a zip; dispose deletes it', async () => {
+    const data = Buffer.from('copied by S3');
+    const { ends, layout } = await writeZipEnds(
+      manifest,
+      async (zip) => {
+        const start = zip.position;
+        // The range: one stored entry that S3 would copy, then one entry written after it.
+        await zip.addCopiedEntries([{ entry: { name: 'a.txt', mode: 0o100644, mtime: { date: 0x21, time: 0 }, compressionMethod: STORED, crc32: 0x8d3e1d10, compressedSize: data.length, uncompressedSize: data.length }, offset: 0 }], 30 + 5 + data.length);
+        await zip.addBuffer('b.txt', Buffer.from('after'), { mode: 0o100644, mtime: { date: 0x21, time: 0 }, compress: false });
+        return start;
+      },
+      dir,
+    );
+    const [folder] = readdirSync(dir);
+    expect(ends.tail.path).toBe(join(dir, folder!, 'ends.zip'));
+    const file = readFileSync(ends.tail.path);
+    expect(ends.tail).toEqual({ path: ends.tail.path, start: ends.head.length, length: file.length - ends.head.length });
+    expect(file.subarray(0, ends.head.length).equals(ends.head)).toBe(true);
+    // The range's bytes, as S3 would copy them: a local header RawZipWriter would write, then the data.
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(0, 6);
+    local.writeUInt16LE(0x21, 12);
+    local.writeUInt32LE(0x8d3e1d10, 14);
+    local.writeUInt32LE(data.length, 18);
+    local.writeUInt32LE(data.length, 22);
+    local.writeUInt16LE(5, 26);
+    const zip = Buffer.concat([ends.head, local, Buffer.from('a.txt'), data, file.subarray(ends.tail.start)]);
+    expect(zip.length).toBe(layout.size);
+    const zipfile = await yauzl.fromBufferPromise(zip, { lazyEntries: true, autoClose: false });
+    const names: string[] = [];
+    for await (const entry of zipEntries(zipfile)) names.push(entry.fileName);
+    zipfile.close();
+    expect(names).toEqual(['stepdeploy-manifest.json', 'a.txt', 'b.txt']);
+
+    await ends.dispose();
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('deletes its folder and throws when placing fails', async () => {
+    await expect(writeZipEnds(manifest, async () => Promise.reject(new Error('the range does not tile')), dir)).rejects.toThrow('the range does not tile');
+    expect(readdirSync(dir)).toEqual([]);
   });
 });

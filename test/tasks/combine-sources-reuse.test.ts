@@ -84,7 +84,7 @@ async function expectSameSources(combined: Buffer, full: Buffer, execution: stri
 function expectPartsS3Accepts(sent: ReadonlyArray<unknown>): void {
   const sizes = new Map<number, number>();
   for (const command of sent) {
-    if (command instanceof UploadPartCommand) sizes.set(command.input.PartNumber!, (command.input.Body as Buffer).length);
+    if (command instanceof UploadPartCommand) sizes.set(command.input.PartNumber!, command.input.ContentLength ?? (command.input.Body as Buffer).length);
     if (command instanceof UploadPartCopyCommand) {
       const [from, to] = command.input.CopySourceRange!.replace('bytes=', '').split('-').map(Number);
       sizes.set(command.input.PartNumber!, to! - from! + 1);

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -411,5 +411,51 @@ describe('RawZipWriter directory', () => {
       zipfile.close();
     }
     expect(read).toEqual(names);
+  });
+
+  it('spills records past spillAfterBytes to an unlinked file and writes the same zip, closing the file when the output closes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'raw-zip-spill-'));
+    const openFiles = (): number => readdirSync('/proc/self/fd').length;
+    try {
+      const write = async (options: ConstructorParameters<typeof RawZipWriter>[0]): Promise<Buffer> => {
+        const zip = new RawZipWriter(options);
+        const bytes = collect(zip.output);
+        for (let i = 0; i < 40_000; i++) {
+          await zip.addBuffer(`src/${i % 50}/a-fairly-long-file-name-${i}.txt`, Buffer.from(String(i)), { mode: 0o100644, mtime: MTIME, compress: false });
+        }
+        // Nothing is ever visible in the folder: the spill file is unlinked once opened.
+        expect(readdirSync(dir)).toEqual([]);
+        await zip.end();
+        return bytes;
+      };
+      const before = openFiles();
+      const inMemory = await write({});
+      const spilled = await write({ spillDir: dir, spillAfterBytes: 1024 * 1024 });
+      // ~4 MB of records: the first slab stays in memory, the next ones spill, the last is current.
+      expect(spilled.equals(inMemory)).toBe(true);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(openFiles()).toBe(before);
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('closes a spill file when the output is destroyed before the end, and refuses to end then', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'raw-zip-spill-'));
+    const openFiles = (): number => readdirSync('/proc/self/fd').length;
+    try {
+      const before = openFiles();
+      const zip = new RawZipWriter({ spillDir: dir, spillAfterBytes: 0 });
+      zip.output.resume();
+      for (let i = 0; i < 30_000; i++) await zip.addBuffer(`a-fairly-long-file-name-${i}.txt`, Buffer.from('x'), { mode: 0o100644, mtime: MTIME, compress: false });
+      expect(openFiles()).toBe(before + 1);
+      zip.output.destroy();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(openFiles()).toBe(before);
+      await expect(zip.end()).rejects.toThrow('the zip is closed: its central directory is gone');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
