@@ -78,6 +78,37 @@ interface ObjectTarget {
   readonly key: string;
 }
 
+interface KeyLock {
+  readonly id: string;
+  readonly exclusive: boolean;
+}
+
+/**
+ * The key locks a request takes: its key's and, for a CopyObject, its source's read lock too, as
+ * s3rver copies the source's file, which a write in progress would have half-written.
+ */
+function keysLocked(req: IncomingMessage, access: ObjectAccess): KeyLock[] {
+  const target = { id: `${access.bucket}/${access.key}`, exclusive: access.write };
+  const header = req.headers['x-amz-copy-source'];
+  const source = req.method === 'PUT' && typeof header === 'string' ? parseCopySource(header) : undefined;
+  if (source === undefined || `${source.bucket}/${source.key}` === target.id) return [target];
+  return [target, { id: `${source.bucket}/${source.key}`, exclusive: false }];
+}
+
+/**
+ * Takes the locks one after the other in the order of their IDs, so that two requests that each
+ * need two keys (CopyObjects from a to b and from b to a) never each hold one the other waits for.
+ */
+async function acquireKeys(keys: KeyLocks, wanted: ReadonlyArray<KeyLock>): Promise<() => void> {
+  const releases: Array<() => void> = [];
+  for (const lock of [...wanted].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
+    releases.push(await keys.acquire(lock.id, lock.exclusive));
+  }
+  return () => {
+    for (const release of [...releases].reverse()) release();
+  };
+}
+
 /**
  * How a request touches one object: reads (GetObject, HeadObject) share it, writes (PutObject,
  * CopyObject, CompleteMultipartUpload, DeleteObject) have it alone. Part uploads and bucket-level
@@ -193,7 +224,7 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
   const locks: Locks = { keys: new KeyLocks(), uploads: new KeyLocks(), parts: new KeyLocks() };
 
   async function lockAndForward(req: IncomingMessage, res: ServerResponse, access: ObjectAccess): Promise<void> {
-    const release = await locks.keys.acquire(`${access.bucket}/${access.key}`, access.write);
+    const release = await acquireKeys(locks.keys, keysLocked(req, access));
     let answeredByS3rver = false;
     try {
       if (access.conditional && !(await (access.write ? conditionsHold : readConditionsHold)(req, res, access))) return;
@@ -383,7 +414,7 @@ const COPY_CHUNK = 4 * 1024 * 1024;
 
 /**
  * The locks, always taken in this order so that no two requests each hold a lock the other waits
- * for: a key's, then an upload's, then a part's.
+ * for: keys' (in the order of their IDs, see acquireKeys), then an upload's, then a part's.
  */
 interface Locks {
   readonly keys: KeyLocks;

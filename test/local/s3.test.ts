@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
@@ -472,6 +473,33 @@ describe('local S3 locks (s3rver has none: the proxy orders the requests on a ke
     expect((await racing).name).toBe('NoSuchUpload');
     expect((await bytes(key)).equals(Buffer.concat([...etags.slice(0, 8).map(() => source), last]))).toBe(true);
   });
+
+  test('a CopyObject waits for a write of its source in progress and copies the whole new object, not the part written so far', async () => {
+    await put('copying/source.txt', 'old object');
+    const writing = rawRequest('PUT', 'copying/source.txt', { 'Content-Length': 8 });
+    writing.request.write('half');
+    await untilSize(join(dir, BUCKET, 'copying', 'source.txt._S3rver_object'), 4);
+
+    const copied = s3.send(new CopyObjectCommand({ Bucket: BUCKET, Key: 'copying/copy.txt', CopySource: `${BUCKET}/copying/source.txt` }));
+    // Time for a copy that did not wait to have copied the half-written source.
+    await sleep(100);
+    writing.request.end('done');
+    await copied;
+
+    expect((await writing.response).status).toBe(200);
+    expect((await bytes('copying/copy.txt')).toString()).toBe('halfdone');
+  });
+
+  test('CopyObjects crossing between two keys, and a copy of a key onto itself, all complete, one after the other', async () => {
+    await Promise.all([put('copying/a.txt', 'a'), put('copying/b.txt', 'b')]);
+    const copy = (from: string, to: string) =>
+      s3.send(new CopyObjectCommand({ Bucket: BUCKET, Key: to, CopySource: `${BUCKET}/${from}`, MetadataDirective: from === to ? 'REPLACE' : undefined }));
+
+    await Promise.all([copy('copying/a.txt', 'copying/b.txt'), copy('copying/b.txt', 'copying/a.txt'), copy('copying/a.txt', 'copying/a.txt')]);
+
+    // One crossing copy ran after the other, as in S3: never a swap.
+    expect((await bytes('copying/a.txt')).toString()).toBe((await bytes('copying/b.txt')).toString());
+  }, 10_000);
 
   test('a Complete whose client disconnects keeps the key locked until the Complete is done: a conditional write waits, then fails', async () => {
     const key = 'race/abandoned.bin';
