@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
@@ -111,9 +112,10 @@ async function acquireKeys(keys: KeyLocks, wanted: ReadonlyArray<KeyLock>): Prom
 
 /**
  * How a request touches one object: reads (GetObject, HeadObject) share it, writes (PutObject,
- * CopyObject, CompleteMultipartUpload, DeleteObject) have it alone. Part uploads and bucket-level
- * requests do not change what a reader of the key sees, so they take no key lock (a part upload
- * takes its part's lock: uploadPart, uploadPartCopy).
+ * CopyObject, CompleteMultipartUpload, DeleteObject) have it alone. Part uploads do not change what
+ * a reader of the key sees, so they take no key lock (they take their upload's and part's: uploadPart,
+ * uploadPartCopy). The bucket-level writes, POST Object and DeleteObjects, name their keys in their
+ * bodies: they take the locks in s3rver's store (lockStoreWrites).
  */
 interface ObjectAccess extends ObjectTarget {
   readonly write: boolean;
@@ -222,6 +224,8 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
   const forward = s3rver.callback();
   const store = s3rver.store as unknown as PartStore;
   const locks: Locks = { keys: new KeyLocks(), uploads: new KeyLocks(), parts: new KeyLocks() };
+  const unlockedRequest = new AsyncLocalStorage<true>();
+  lockStoreWrites(store, locks.keys, unlockedRequest);
 
   async function lockAndForward(req: IncomingMessage, res: ServerResponse, access: ObjectAccess): Promise<void> {
     const release = await acquireKeys(locks.keys, keysLocked(req, access));
@@ -331,7 +335,7 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
       return;
     }
     const access = objectAccess(req);
-    if (!access) return forward(req, res);
+    if (!access) return unlockedRequest.run(true, () => forward(req, res));
     lockAndForward(req, res, access).catch((err: Error) => internalError(res, err));
   };
 }
@@ -352,6 +356,34 @@ export function closeServer(server: Server): Promise<void> {
     server.closeAllConnections();
     server.close(() => resolve());
   });
+}
+
+/**
+ * Makes s3rver's store take a key's write lock to write or delete it for a request that took none
+ * in front of s3rver (`unlocked` marks them): the requests whose keys only s3rver finds, in a body
+ * it parses itself, which are POST Object (a browser form, the key a form field) and DeleteObjects
+ * (an XML list). A request that holds its key's lock already is not marked: the lock is not
+ * reentrant. The lock goes when the store's work ends, whether or not the client is still there.
+ */
+function lockStoreWrites(store: PartStore, keys: KeyLocks, unlocked: AsyncLocalStorage<true>): void {
+  const putObject = store.putObject.bind(store);
+  const deleteObject = store.deleteObject.bind(store);
+  async function locked<T>(target: ObjectTarget, write: () => Promise<T>): Promise<T> {
+    const release = await keys.acquire(`${target.bucket}/${target.key}`, true);
+    try {
+      return await write();
+    } finally {
+      release();
+    }
+  }
+  store.putObject = (object) => {
+    if (!unlocked.getStore()) return putObject(object);
+    return locked(object, async () => {
+      await unshareObjectFile(store, object);
+      return putObject(object);
+    });
+  };
+  store.deleteObject = (bucket, key) => (unlocked.getStore() ? locked({ bucket, key }, () => deleteObject(bucket, key)) : deleteObject(bucket, key));
 }
 
 export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
@@ -388,10 +420,13 @@ function s3Error(res: ServerResponse, status: number, code: string, message: str
 }
 
 /**
- * The parts of s3rver 3.7's FilesystemStore (lib/stores/filesystem.js) that UploadPartCopy
- * uses, beyond what types/s3rver.d.ts declares.
+ * The parts of s3rver 3.7's FilesystemStore (lib/stores/filesystem.js) that this proxy uses,
+ * beyond what types/s3rver.d.ts declares.
  */
 interface PartStore {
+  /** Writes the object file in place (truncate, then stream), then its metadata. */
+  putObject(object: ObjectTarget): Promise<unknown>;
+  deleteObject(bucket: string, key: string): Promise<void>;
   getBucket(bucket: string): Promise<{ name: string } | null>;
   /** Throws when the object does not exist. */
   getMetadata(bucket: string, key: string): Promise<Record<string, string | number>>;

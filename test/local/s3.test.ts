@@ -11,6 +11,7 @@ import {
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -500,6 +501,45 @@ describe('local S3 locks (s3rver has none: the proxy orders the requests on a ke
     // One crossing copy ran after the other, as in S3: never a swap.
     expect((await bytes('copying/a.txt')).toString()).toBe((await bytes('copying/b.txt')).toString());
   }, 10_000);
+
+  test('a GetObject during a browser-form POST upload (s3rver finds its key in the form) waits for the whole new object', async () => {
+    await put('posted/form.txt', 'old object');
+    const boundary = 'stepdeploy-form-boundary';
+    const head = `--${boundary}\r\nContent-Disposition: form-data; name="key"\r\n\r\nposted/form.txt\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="form.txt"\r\nContent-Type: text/plain\r\n\r\n`;
+    const tail = `\r\n--${boundary}--\r\n`;
+    const posting = rawRequest('POST', '', {
+      'Content-Type': `multipart/form-data; boundary=${boundary}`,
+      'Content-Length': Buffer.byteLength(head + 'halfdone' + tail),
+    });
+    posting.request.write(head + 'half');
+    await untilSize(join(dir, BUCKET, 'posted', 'form.txt._S3rver_object'), 4);
+
+    const read = bytes('posted/form.txt');
+    // Time for a read that did not wait to have read the half-written object.
+    await sleep(100);
+    posting.request.end('done' + tail);
+
+    expect((await posting.response).status).toBe(204);
+    expect((await read).toString()).toBe('halfdone');
+  });
+
+  test('a DeleteObjects (s3rver finds its keys in the body) waits for a write of its key in progress, then deletes all of it', async () => {
+    const writing = rawRequest('PUT', 'deleting/object.txt', { 'Content-Length': 8 });
+    writing.request.write('half');
+    await untilSize(join(dir, BUCKET, 'deleting', 'object.txt._S3rver_object'), 4);
+
+    const deleted = s3.send(new DeleteObjectsCommand({ Bucket: BUCKET, Delete: { Objects: [{ Key: 'deleting/object.txt' }] } }));
+    // Time for a delete that did not wait to have deleted the object file under the write.
+    await sleep(100);
+    writing.request.end('done');
+    await deleted;
+
+    expect((await writing.response).status).toBe(200);
+    expect((await errorOf(bytes('deleting/object.txt'))).name).toBe('NoSuchKey');
+    // A delete during the write left the metadata that the write then stored.
+    expect(existsSync(join(dir, BUCKET, 'deleting'))).toBe(false);
+  });
 
   test('a Complete whose client disconnects keeps the key locked until the Complete is done: a conditional write waits, then fails', async () => {
     const key = 'race/abandoned.bin';
