@@ -1,13 +1,11 @@
 import { createReadStream, lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import type { Readable } from 'node:stream';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import picomatch from 'picomatch';
 import type { ArtifactsSpec } from './buildspec';
 import { ArtifactsError } from './errors';
 import type { ArtifactsSettings } from './types';
-import { writeZipTo } from './zip-writer';
+import { writeZip } from './zip-writer';
 
 // The zip itself is written in zip-writer.ts; these stay importable from here, where callers look for artifacts.
 export { compresses, SAMPLED_FILE_BYTES, writeZip, type WriteZipOptions } from './zip-writer';
@@ -143,26 +141,15 @@ export function artifactTarget(settings: ArtifactsSettings, name: string, buildU
   return { bucket: settings.Location, key: parts.join('/'), packaging: settings.Packaging ?? 'NONE' };
 }
 
-/**
- * Multipart upload parts and parts in flight, as combine-sources' artifact writer: the upload
- * buffers about 24 MiB at most, whatever the artifact's size.
- */
-const PART_SIZE = 8 * 1024 * 1024;
-const QUEUE_SIZE = 2;
-
-/**
- * Uploads the files: as one zip (ZIP), streamed into a multipart upload while it is written, so
- * that zipping and uploading overlap and no zip is written to disk; or one by one (NONE).
- * `tempDir` holds the zip writer's temporary files (see writeZipTo).
- */
 export async function uploadArtifacts(
   s3: S3Client,
   target: UploadTarget,
   files: ReadonlyArray<ArtifactFile>,
-  tempDir: string,
+  zipPath: string,
 ): Promise<void> {
   if (target.packaging === 'ZIP') {
-    await writeZipTo(files, (zip) => uploadZip(s3, target, zip), { tempDir });
+    await writeZip(files, zipPath);
+    await putFile(s3, target.bucket, target.key, zipPath, 'application/zip');
     return;
   }
   for (const f of files) {
@@ -171,24 +158,14 @@ export async function uploadArtifacts(
   }
 }
 
-/**
- * A zip smaller than one part goes in one PutObject. When the zip fails midway, its stream is
- * destroyed with the error: Upload then aborts the multipart upload and nothing appears at the key.
- */
-async function uploadZip(s3: S3Client, target: UploadTarget, zip: Readable): Promise<void> {
-  const upload = new Upload({
-    client: s3,
-    params: { Bucket: target.bucket, Key: target.key, Body: zip, ContentType: 'application/zip' },
-    partSize: PART_SIZE,
-    queueSize: QUEUE_SIZE,
-  });
-  try {
-    await upload.done();
-  } catch (cause) {
-    throw new ArtifactsError(`cannot upload the artifact to s3://${target.bucket}/${target.key}: ${(cause as Error).message}`, { cause });
-  }
-}
-
-async function putFile(s3: S3Client, Bucket: string, Key: string, path: string): Promise<void> {
-  await s3.send(new PutObjectCommand({ Bucket, Key, Body: createReadStream(path), ContentLength: statSync(path).size }));
+async function putFile(s3: S3Client, Bucket: string, Key: string, path: string, ContentType?: string): Promise<void> {
+  await s3.send(
+    new PutObjectCommand({
+      Bucket,
+      Key,
+      Body: createReadStream(path),
+      ContentLength: statSync(path).size,
+      ...(ContentType ? { ContentType } : {}),
+    }),
+  );
 }

@@ -326,7 +326,7 @@ class LocalBuild {
       const target = artifactTarget(this.artifacts, name, this.uuid);
       const files = collectArtifactFiles(this.srcDir, artifacts);
       this.container(`Uploading ${files.length} files to s3://${target.bucket}/${target.key} (${target.packaging})`);
-      await this.race(uploadArtifacts(this.deps.s3, target, files, this.dir));
+      await this.race(uploadArtifacts(this.deps.s3, target, files, join(this.dir, 'artifact.zip')));
       this.build.Artifacts = {
         Location: `arn:aws:s3:::${target.bucket}/${target.key}`,
         ...(this.artifacts.OverrideArtifactName ? { OverrideArtifactName: true } : {}),

@@ -2,7 +2,6 @@ import { closeSync, createReadStream, createWriteStream, lstatSync, openSync, re
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Worker } from 'node:worker_threads';
 import { crc32, createDeflateRaw, deflateRawSync } from 'node:zlib';
@@ -36,45 +35,8 @@ export interface WriteZipOptions {
 }
 
 /**
- * Where a zip goes: called once with the zip as a stream, resolves once all of it is stored, and
- * rejects with an error that says where it was going when it cannot be. When the zip fails
- * midway, the stream is destroyed with that error: the consumer must then store nothing.
- */
-export type ZipConsumer = (zip: Readable) => Promise<void>;
-
-export interface WriteZipToOptions extends WriteZipOptions {
-  /** A folder for temporary files: a large compressible file is deflated into one before it goes in the zip. */
-  readonly tempDir: string;
-}
-
-/**
- * Writes the files as a zip into a file: see writeZipTo. A file that cannot be read (deleted
- * since it was collected) fails with an `ArtifactsError` naming it, and no zip is left behind.
- */
-export async function writeZip(files: ReadonlyArray<ArtifactFile>, zipPath: string, options: WriteZipOptions = {}): Promise<void> {
-  let created = false;
-  const toFile: ZipConsumer = async (zip) => {
-    const out = createWriteStream(zipPath, { highWaterMark: STREAM_CHUNK });
-    out.once('open', () => (created = true));
-    try {
-      await pipeline(zip, out);
-    } catch (cause) {
-      throw new ArtifactsError(`cannot write the artifact zip ${zipPath}: ${(cause as Error).message}`, { cause });
-    }
-  };
-  try {
-    await writeZipTo(files, toFile, { ...options, tempDir: dirname(zipPath) });
-  } catch (error) {
-    // Only a zip this call created: a path that could not be opened may be someone else's (a folder).
-    if (created) await rm(zipPath, { force: true });
-    throw error;
-  }
-}
-
-/**
  * Writes the files as a zip, in the order given, with their unix modes (exec bits), their
- * mtimes, and symlinks as entries holding their target, into `consume` as it is written (a
- * file, a multipart upload). Deflate level 1 (a buildspec cannot set
+ * mtimes, and symlinks as entries holding their target. Deflate level 1 (a buildspec cannot set
  * CodeBuild's level either, so nothing depends on it); an entry is stored when deflate does not
  * make it smaller, and a large file whose start does not compress (an image, an archive, a
  * binary) is stored without deflating it at all: deflating 500 MB of such data took ~14 s here
@@ -87,7 +49,7 @@ export async function writeZip(files: ReadonlyArray<ArtifactFile>, zipPath: stri
  * `zlib.deflateRaw` cost per file (on 5,000 files of 10 KB: ~1.6 s against ~3.8 s, and less
  * than half the CPU time). A large file is streamed, never held in memory: stored, its CRC-32
  * is taken in one read pass and the file streamed into the zip; deflated, it is stream-deflated
- * on the thread pool into a temporary file in `tempDir` (CRC-32 taken on the way), which is
+ * on the thread pool into a temporary file next to the zip (CRC-32 taken on the way), which is
  * then streamed into the zip and deleted. On the bench's source (20,000 files of 10 KB and one
  * 500 MB binary, 2 cores) the zip took ~5 s where yazl took ~15 s, for ~60 MB more peak RSS
  * (the workers' heaps and allocator arenas).
@@ -98,35 +60,37 @@ export async function writeZip(files: ReadonlyArray<ArtifactFile>, zipPath: stri
  * CRC-32 in JavaScript, and its native path (CompressionStream) takes no compression level.
  *
  * A file that cannot be read (deleted since it was collected) fails with an `ArtifactsError`
- * naming it; a consumer that fails, with the consumer's error. Either way the zip stream is
- * destroyed with the error, and this returns only once the consumer has settled.
+ * naming it, and no zip is left behind.
  */
-export async function writeZipTo(files: ReadonlyArray<ArtifactFile>, consume: ZipConsumer, options: WriteZipToOptions): Promise<void> {
+export async function writeZip(files: ReadonlyArray<ArtifactFile>, zipPath: string, options: WriteZipOptions = {}): Promise<void> {
   const window = Math.max(1, options.window ?? 16);
-  const temp = await mkdtemp(join(options.tempDir, '.zip-parts-'));
+  const temp = await mkdtemp(join(dirname(zipPath), '.zip-parts-'));
   // One worker per core, and no more than there can be batches waiting; none for a single batch.
   const pool = new DeflatePool(files.length <= BATCH_FILES ? 0 : Math.min(availableParallelism(), window));
   const abort = new AbortController();
   const zip = new RawZipWriter({ signal: abort.signal });
-  let consumeError: Error | undefined;
-  // Never rejects: it is awaited only at the end, and a failed consumer must not go unhandled before then.
-  const consumed = consume(zip.output).catch((error: Error) => {
-    consumeError ??= error;
+  const out = createWriteStream(zipPath, { highWaterMark: STREAM_CHUNK });
+  let created = false;
+  out.once('open', () => (created = true));
+  let writeError: Error | undefined;
+  // Never rejects: it is awaited only at the end, and a failed write must not go unhandled before then.
+  const written = pipeline(zip.output, out).catch((error: Error) => {
+    writeError ??= error;
     abort.abort(error);
   });
   try {
     await addEntries(zip, files, { temp, pool, window, windowBytes: options.windowBytes ?? 32 * 1024 * 1024 });
     await zip.end();
-    await consumed;
-    if (consumeError) throw consumeError;
+    await written;
+    if (writeError) throw writeError;
   } catch (error) {
-    // A consumer that gives up destroys the stream it reads (a failed upload does, before it has
-    // finished aborting): then its error is the cause, and the writer's only says it was cut off.
-    const consumerFailed = consumeError !== undefined || zip.output.destroyed;
-    // With the error: a consumer that saw the stream merely end would store a truncated zip.
-    zip.output.destroy(error as Error);
-    await consumed;
-    throw consumerFailed ? (consumeError ?? error) : error;
+    // Taken before destroying the output, which fails the write too (premature close).
+    const cause = writeError;
+    zip.output.destroy();
+    await written;
+    // Only a zip this call created: a path that could not be opened may be someone else's (a folder).
+    if (created) await rm(zipPath, { force: true });
+    throw cause ? new ArtifactsError(`cannot write the artifact zip ${zipPath}: ${cause.message}`, { cause }) : error;
   } finally {
     await pool.close();
     await rm(temp, { recursive: true, force: true });

@@ -3,12 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buffer as streamBuffer } from 'node:stream/consumers';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
-import { collectArtifactFiles, compresses, SAMPLED_FILE_BYTES, uploadArtifacts, writeZip, type UploadTarget } from '../../../local/codebuild/artifacts';
+import { collectArtifactFiles, compresses, SAMPLED_FILE_BYTES, writeZip } from '../../../local/codebuild/artifacts';
 import { extractZip } from '../../../local/codebuild/sources';
 import { runBuild, type ArtifactsSettings, type BuildRequest } from '../../../local/codebuild';
-import { localS3Client, startLocalS3, type LocalS3 as LocalS3Server } from '../../../local/s3';
 import { startS3rver, type LocalS3 } from '../../helpers/s3rver';
 import { readZip } from '../../helpers/zip';
 import { depsFor, removeDir, settle, tempDir } from './helpers';
@@ -310,149 +309,6 @@ describe('writeZip', () => {
       await expect(zipping).rejects.toMatchObject({ name: 'ArtifactsError', message: expect.stringContaining('cannot write the artifact zip') });
       expect(lstatSync(join(dir, 'out.zip')).isDirectory()).toBe(true);
       expect(readdirSync(dir).sort()).toEqual(['a.txt', 'out.zip']);
-    } finally {
-      removeDir(dir);
-    }
-  });
-});
-
-describe('uploadArtifacts (ZIP): the zip streams into a multipart upload as it is written', () => {
-  // The runtime's local S3, which answers AbortMultipartUpload (s3rver alone refuses it).
-  const UPLOAD_BUCKET = 'stepdeploy-streamed';
-  const MiB = 1024 * 1024;
-  let store: string;
-  let server: LocalS3Server;
-  let client: S3Client;
-  /** Called for each request the local S3 receives; answers it with a status when it returns one. */
-  let onRequest: ((method: string, key: string, query: URLSearchParams) => number | undefined) | undefined;
-  let requests: string[];
-
-  beforeAll(async () => {
-    store = tempDir('s3');
-    server = await startLocalS3({ directory: store, buckets: [UPLOAD_BUCKET], fault: (method, _bucket, key, query) => onRequest?.(method, key, query) });
-    client = localS3Client(server.endpoint);
-  });
-  afterAll(async () => {
-    client.destroy();
-    await server.close();
-    removeDir(store);
-  });
-  beforeEach(() => {
-    requests = [];
-    onRequest = undefined;
-    KEY = `builds/${randomBytes(4).toString('hex')}/output.zip`;
-    target = { bucket: UPLOAD_BUCKET, key: KEY, packaging: 'ZIP' };
-  });
-
-  /** Records each request as CodeBuild's S3 calls would be named, then defers to `then`. */
-  const recording = (then?: typeof onRequest): typeof onRequest => (method, key, query) => {
-    const upload = query.has('uploadId');
-    const name =
-      method === 'POST' ? (query.has('uploads') ? 'CreateMultipartUpload' : 'CompleteMultipartUpload')
-      : method === 'PUT' ? (upload ? `UploadPart ${query.get('partNumber')}` : 'PutObject')
-      : method === 'DELETE' && upload ? 'AbortMultipartUpload' : `${method} ${key}`;
-    requests.push(name);
-    return then?.(method, key, query);
-  };
-
-  /** Multipart uploads the local S3 still holds (it answers ListMultipartUploads NotImplemented, as s3rver does). */
-  const openUploads = (): string[] => {
-    const folder = join(store, UPLOAD_BUCKET, '._S3rver_uploads');
-    return existsSync(folder) ? readdirSync(folder) : [];
-  };
-
-  /** A key of its own per test: an object a test leaves must not answer for another. */
-  let KEY: string;
-  let target: UploadTarget;
-
-  test('a zip larger than a part arrives whole: the same bytes writeZip writes, unzipping to the files', async () => {
-    const dir = tempDir('stream');
-    try {
-      const src = join(dir, 'src');
-      const contents = new Map<string, Buffer>();
-      for (let i = 0; i < 150; i++) contents.set(`app/f${String(i).padStart(3, '0')}.txt`, Buffer.from(`file ${i}\n`.repeat(200)));
-      contents.set('app/blob.bin', randomBytes(9 * MiB));
-      contents.set('app/main.tf', Buffer.from('resource "aws_s3_bucket" "b" {}\n'.repeat(70_000)));
-      for (const [name, content] of contents) {
-        mkdirSync(join(src, name, '..'), { recursive: true });
-        writeFileSync(join(src, name), content);
-      }
-      const files = collectArtifactFiles(src, { files: ['**/*'], discardPaths: false, excludePaths: [] });
-      const work = join(dir, 'work');
-      mkdirSync(work);
-      onRequest = recording();
-
-      await uploadArtifacts(client, target, files, work);
-
-      const object = await client.send(new GetObjectCommand({ Bucket: UPLOAD_BUCKET, Key: KEY }));
-      const bytes = Buffer.from(await object.Body!.transformToByteArray());
-      expect(object.ContentType).toBe('application/zip');
-      // Two parts in flight at once: they may arrive in either order.
-      expect(requests.slice(1, 3).sort()).toEqual(['UploadPart 1', 'UploadPart 2']);
-      expect([requests[0], ...requests.slice(3)]).toEqual(['CreateMultipartUpload', 'CompleteMultipartUpload', `GET ${KEY}`]);
-      const read = await readZipBuffers(bytes);
-      expect(read.map((e) => e.name)).toEqual(files.map((f) => f.name));
-      for (const { name, content } of read) expect(content.equals(contents.get(name) as Buffer)).toBe(true);
-      await writeZip(files, join(dir, 'reference.zip'));
-      expect(bytes.equals(readFileSync(join(dir, 'reference.zip')))).toBe(true);
-      // No zip on disk, and the temporary file main.tf was deflated into is gone.
-      expect(readdirSync(work)).toEqual([]);
-      expect(openUploads()).toEqual([]);
-    } finally {
-      removeDir(dir);
-    }
-  });
-
-  test('fails naming a file that disappears mid-zip, aborts the multipart upload and leaves nothing at the key', async () => {
-    const dir = tempDir('stream');
-    try {
-      const src = join(dir, 'src');
-      mkdirSync(src);
-      writeFileSync(join(src, 'a.bin'), randomBytes(9 * MiB));
-      // Past what the upload can have taken in (two parts in flight) when its first part arrives.
-      writeFileSync(join(src, 'm.bin'), randomBytes(24 * MiB));
-      writeFileSync(join(src, 'z.bin'), randomBytes(MiB));
-      const files = collectArtifactFiles(src, { files: ['**/*'], discardPaths: false, excludePaths: [] });
-      const work = join(dir, 'work');
-      mkdirSync(work);
-      onRequest = recording((method, _key, query) => {
-        if (method === 'PUT' && query.has('partNumber')) rmSync(join(src, 'z.bin'), { force: true });
-        return undefined;
-      });
-
-      const uploading = uploadArtifacts(client, target, files, work);
-
-      await expect(uploading).rejects.toMatchObject({ name: 'ArtifactsError', message: expect.stringContaining('"z.bin"') });
-      expect(requests).toContain('CreateMultipartUpload');
-      expect(requests).toContain('AbortMultipartUpload');
-      expect(requests).not.toContain('CompleteMultipartUpload');
-      await expect(client.send(new HeadObjectCommand({ Bucket: UPLOAD_BUCKET, Key: KEY }))).rejects.toMatchObject({ name: 'NotFound' });
-      expect(openUploads()).toEqual([]);
-      expect(readdirSync(work)).toEqual([]);
-    } finally {
-      removeDir(dir);
-    }
-  });
-
-  test('fails with an ArtifactsError naming the key when a part cannot be uploaded, and leaves nothing at the key', async () => {
-    const dir = tempDir('stream');
-    try {
-      const src = join(dir, 'src');
-      mkdirSync(src);
-      writeFileSync(join(src, 'a.bin'), randomBytes(20 * MiB));
-      const files = collectArtifactFiles(src, { files: ['**/*'], discardPaths: false, excludePaths: [] });
-      onRequest = recording((method, _key, query) => (method === 'PUT' && query.get('partNumber') === '2' ? 403 : undefined));
-
-      const uploading = uploadArtifacts(client, target, files, dir);
-
-      await expect(uploading).rejects.toMatchObject({
-        name: 'ArtifactsError',
-        message: expect.stringContaining(`cannot upload the artifact to s3://${UPLOAD_BUCKET}/${KEY}: injected fault`),
-      });
-      expect(requests).toContain('AbortMultipartUpload');
-      await expect(client.send(new HeadObjectCommand({ Bucket: UPLOAD_BUCKET, Key: KEY }))).rejects.toMatchObject({ name: 'NotFound' });
-      expect(openUploads()).toEqual([]);
-      expect(readdirSync(dir)).toEqual(['src']);
     } finally {
       removeDir(dir);
     }
