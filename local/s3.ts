@@ -235,6 +235,7 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
       if (isCompleteMultipartUpload(req)) return await completeMultipartUpload(req, res, store, locks, access);
       // A DELETE only unlinks the file: a part linked to it keeps its bytes.
       if (access.write && req.method !== 'DELETE') await unshareObjectFile(store, access);
+      if (clientLeft(res)) return;
       answeredByS3rver = true;
       res.once('close', release);
       forward(req, res);
@@ -308,7 +309,7 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
       releasePart();
       releaseUpload();
     };
-    res.once('close', release);
+    let answeredByS3rver = false;
     try {
       if (!(await uploadExists(store, part))) {
         req.resume();
@@ -316,10 +317,12 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
       }
       const file = partFile(store, part);
       await Promise.all(['.md5', '.source', '.range'].map((suffix) => rm(file + suffix, { force: true })));
+      if (clientLeft(res)) return;
+      answeredByS3rver = true;
+      res.once('close', release);
       forward(req, res);
-    } catch (err) {
-      release();
-      throw err;
+    } finally {
+      if (!answeredByS3rver) release();
     }
   }
 
@@ -338,6 +341,15 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
     if (!access) return unlockedRequest.run(true, () => forward(req, res));
     lockAndForward(req, res, access).catch((err: Error) => internalError(res, err));
   };
+}
+
+/**
+ * Whether the client left while its request waited for a lock: it is then not forwarded, as no
+ * 'close' would come to release the lock, and s3rver, given a write whose body will not come,
+ * would truncate the object.
+ */
+function clientLeft(res: ServerResponse): boolean {
+  return res.closed;
 }
 
 /** Listens on 127.0.0.1 (never another interface: it has fixed, public credentials). */

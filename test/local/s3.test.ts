@@ -541,6 +541,24 @@ describe('local S3 locks (s3rver has none: the proxy orders the requests on a ke
     expect(existsSync(join(dir, BUCKET, 'deleting'))).toBe(false);
   });
 
+  test('a request whose client leaves while it waits for the key releases the lock it then gets: the next write goes through', async () => {
+    const writing = rawRequest('PUT', 'leaving/object.txt', { 'Content-Length': 8 });
+    writing.request.write('half');
+    await untilSize(join(dir, BUCKET, 'leaving', 'object.txt._S3rver_object'), 4);
+    const leaving = rawRequest('GET', 'leaving/object.txt', {});
+    leaving.request.end();
+    // Time for the server to queue the read, then to see its connection close.
+    await sleep(100);
+    leaving.request.destroy();
+    await sleep(100);
+    writing.request.end('done');
+    await writing.response;
+
+    const next = s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'leaving/object.txt', Body: 'next' })).then(() => 'written');
+
+    expect(await Promise.race([next, sleep(2000).then(() => 'still waiting for the lock')])).toBe('written');
+  });
+
   test('a Complete whose client disconnects keeps the key locked until the Complete is done: a conditional write waits, then fails', async () => {
     const key = 'race/abandoned.bin';
     const uploadId = await createUpload(key);
