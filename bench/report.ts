@@ -59,15 +59,16 @@ compresses to about 75% as it does source text; one binary of random bytes, whic
 compress), and a one-file config repository. The pipeline part, as the FetchSources Map runs it
 (both sources in parallel): ResolveSource (tasks/resolve-source: \`git ls-remote\` + HeadObject;
 nothing is stored at the start of a first run) and the FetchSource build pinned to the resolved
-commit (buildspecs/fetch-source.yml through the local CodeBuild runner: \`git fetch --depth=1\`,
+commit (buildspecs/fetch-source.yml through the local CodeBuild runner: \`git fetch --depth=1\`
+reading the source repository's objects in place (git alternates, as \`git clone --shared\`),
 checkout, zip, upload as \`sources/<source>/<commit>.zip\`), then CombineConfigAndCode
 (tasks/combine-sources in a child process, a full combine; its time is measured inside the child,
 without node's start and after its S3 client's first request, as a warm Lambda would run). Baselines, on the same s3rver:
 (a) \`git archive --format=zip HEAD\` of the same repository + one upload of the zip with
 lib-storage (the part size and queue size combine-sources uses); (b) one PutObject per file with
 the SDK, ${'10'} at a time (what \`aws s3 cp --recursive\` does, max_concurrent_requests 10).
-The fixture repository stores its objects uncompressed and without deltas, so that serving a clone
-costs a copy, as a hosted, already-packed repository costs its server.
+The fixture repository stores its objects uncompressed and without deltas (\`git archive\` and the
+checkout read them without inflating much, as they would read a hosted, already-packed repository).
 
 | | median | min | max |
 |---|---|---|---|
@@ -172,100 +173,89 @@ npm run bench -- --render  # BENCHMARKS.md again from the last full run's result
 `;
 }
 
-/** Written by hand: the analysis behind the numbers, kept in code so that a re-run keeps it. */
-/** What the figures mean: the measured figures come from `r`, the history from the runs named. */
+/** What the figures mean: the measured figures come from `r`, earlier figures from the runs named. */
 function analysis(r: BenchResults): string {
   const o = r.overhead;
   const f = r.fetch;
   const e = r.memoryEntries;
   const perFile = f.perFile ? `${(f.perFile.median / f.pipeline.median).toFixed(2)}x faster (${formatSeconds(f.perFile)})` : '(not measured in this run: --no-per-file)';
   const rss = (x: { maxRss: { median: number; max: number } }): string => `${(x.maxRss.median / 1024 / 1024).toFixed(0)} MB (max ${(x.maxRss.max / 1024 / 1024).toFixed(0)})`;
+  const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+  const sections = r.sections ?? {};
+  const sectionList = Object.entries(sections).map(([name, seconds]) => `${name} ${seconds.toFixed(0)} s`).join(', ');
+  const runs = f.pipeline.runs;
+  const baselines = (f.archive.median + (f.perFile?.median ?? 0)) * runs;
   return `## Analysis: what is met, what is missed and why, what would fix it
 
-Figures quoted here are from the full run in the tables above (5 runs each) unless another run is
-named: the full runs of 2026-11-29 09:13, 09:33 and 09:51 UTC (the same code but for what is said),
-and the session before (07:44 UTC, 1013 s).
+Earlier figures named here come from the full run of 2026-11-29 10:20 UTC (a7d5e49, 1067 s),
+before this session's changes to the fetch build and the streaming combine.
 
-**1. Overhead (target 1.1x and 1 s; met).** ${o.ratio.toFixed(2)}x / +${(o.added.median / 1000).toFixed(2)} s for 10 s of work (a new app commit per run,
-so one fetch build is included; the config's snapshot is reused). The full runs of 09:13 and 09:33
-measured +0.89 s and +0.98 s: the local runner's new parallel zip writer started a worker thread for
-every artifact (~70 ms, three builds per execution). A zip whose small files fit in one batch now
-deflates them in the runner's own thread (3 ms for the example's artifacts); the 09:51 run with that
-fix measured +0.67 s, and this run of the same code (plus one change to combine-sources) +${(o.added.median / 1000).toFixed(2)} s: between
-runs the added time moves by ~0.2 s on this shared machine, and within a run it drifts up by
-~0.05 s per execution (not investigated). Fixed in earlier
-sessions: the ASL was validated at every StartExecution, and every local build waited 50 ms for
-its shell's pipes. What remains: FetchSources (\`git ls-remote\` ~10-20 ms per source, then the
-app's fetch build: 4 git processes) and ~30-35 ms per buildspec command (a subshell, saving and
-restoring the environment). With 1 s of work (quick mode) the same ~0.8 s is ~1.8x: the target
-holds for builds that do real work.
+**1. Overhead (target 1.1x and 1 s).** ${o.ratio.toFixed(2)}x / +${(o.added.median / 1000).toFixed(2)} s for ${o.workSeconds} s of work (a new app commit per
+run, so one fetch build is included; the config's snapshot is reused); 1.09x / +0.87 s at 10:20,
++0.67 s in a run of the same code at 09:51: between runs the added time moves by ~0.2 s on this
+shared machine, and within a run it drifts up by ~0.05 s per execution (not investigated). What
+remains: FetchSources (\`git ls-remote\` ~10-20 ms per source, then the app's fetch build: 4 git
+processes) and ~30-35 ms per buildspec command (a subshell, saving and restoring the environment).
+With 1 s of work (quick mode) the same ~0.8 s is ~1.8x: the target holds for builds that do real work.
 
-**2. Fetch + combine vs git archive + one upload (target 1.2x; met: ${(f.pipeline.median / f.archive.median).toFixed(2)}x, ${(f.pipeline.median / 1000).toFixed(1)} s vs ${(f.archive.median / 1000).toFixed(1)} s; it was 1.10x (42.4 s
-vs 38.5 s) at 07:44 and 1.92x at the start of the session before).** Two changes this session:
-- the local runner zips on RawZipWriter with worker threads (native CRC-32, deflate level 1, one
-  worker per core) instead of yazl (one file at a time, CRC-32 in JavaScript): the fetch build's
-  zip of 20,000 files + 500 MB went from ~15 s to ~5 s, fetch from 36.6 s to ${formatSeconds(f.fetch)};
-- the local S3 answers UploadPartCopy with a hard link to the source object and its range, and
-  CompleteMultipartUpload writes the object once (4 MiB positional reads and writes), instead of
-  copying and hashing every copied part and then concatenating all parts: the first combine (its
-  "." snapshot copied) went from 5.3 s to ${formatSeconds(f.combine)}. On AWS both copies run inside S3.
-What remains is the fetch build: \`git fetch --depth=1\` (~10 s for 700 MB here) and checkout
-(~7 s) are what \`git archive\` does too, then the zip (~5 s) and one PUT of 650 MB (~4 s).
+**2. Fetch + combine vs git archive + one upload (target 1.2x): ${(f.pipeline.median / f.archive.median).toFixed(2)}x, ${sec(f.pipeline.median)} vs ${sec(f.archive.median)}** (0.95x,
+32.8 s vs 34.6 s at 10:20). The fetch build (${sec(f.fetch.median)}; 29.8 s at 10:20) no longer copies the repository: the
+local runner's \`git fetch\` reads the source repository's objects in place (alternates), so
+DOWNLOAD_SOURCE is the checkout (~7-11 s for 700 MB, was ~20 s with the objects sent through a
+pack), then the zip (~5 s, worker threads) and one PUT (~5 s). Combine: ${sec(f.combine.median)} (the "." snapshot copied
+inside S3; the local S3 links the copied range instead of copying it). On AWS, CodeBuild clones
+over the network and both copies run inside S3.
 Against one PUT per file (b) the pipeline is ${perFile}, not 10x faster. On loopback a PUT costs no
-network round trip: 20,000 PUTs at 10 in flight take ~50 s, bound by the local S3's CPU (s3rver
-writes three files per object). Against S3 over a network each PUT costs a round trip (tens of
-ms), which is what the 10x target assumes and what this machine cannot measure. The local S3 now
-runs in its own process (bench/s3-process.ts): in the bench's process it shared one event loop
-with the clients it served; that made (b) no faster (55.7-61.7 s at 07:44, ${f.perFile ? `${(f.perFile.min / 1000).toFixed(1)}-${(f.perFile.max / 1000).toFixed(1)} s` : 'not measured'} in this run).
+network round trip: 20,000 PUTs at 10 in flight are bound by CPU on this machine, ~2 ms of the
+SDK client's and ~2 ms of the local S3's per PUT (measured with 4,000 PUTs: s3rver creates three
+files per object, most of its time in open, stat and close). Against S3 over a network each PUT
+costs a round trip of tens of ms, which is what the 10x target assumes and what this machine cannot
+show.
 
-**3. Memory (target 256 MB whatever the size; met on every row, with the limits below).** The
-combine child is now bundled with esbuild and run with plain node, as infra bundles the Lambda;
-under tsx (how earlier runs measured it) the same child holds ~25 MB more at rest and up to ~65 MB
-more at peak. About 85 MB is node and the SDK. Per byte, memory does not grow: entries stream
-through (one in flight, 24 MiB of upload buffers) or are copied inside S3. Per entry it did: at
-200,000 files (1-100 bytes each) a first combine peaked at 489 MB, a re-run at 501 MB and the full
-streaming combine at 319 MB (under tsx), ~2 KB per entry, because the copy paths listed every entry
-as objects (the snapshot's directory, the writer's records, the reuse index with all entries, the
-path registry's Maps of strings). Now the writer keeps each central directory record as bytes
-(~100 bytes), directories are read as they stream in (4 MiB windows of ranged GETs), the reuse
-index names where the earlier artifact's directory is instead of listing its entries, and the path
-registry keeps UTF-8 bytes in one arena with a hash table (~50 bytes per path): at ${e.entries.toLocaleString('en-US')} files, ${rss(e.copy)} for a first combine, ${rss(e.rerun)} for a re-run and ${rss(e.full)} for the full streaming combine. The
-09:13 run measured the first combine at 200,000 entries: 186 MB median, 189 MB max. Still per
-entry: ~150 bytes (a directory record and a path), plus the streaming combine's per-entry garbage:
-at ~1 million files a full streaming combine would pass 256 MB. Next: spill the directory records
-to /tmp beyond a few MB and upload the last part from there, and find what the streaming combine
-allocates per entry (it also takes ~${Math.round((e.full.combine.median * 1000) / e.entries)} µs per entry: ${(e.full.combine.median / 1000).toFixed(0)} s at ${e.entries.toLocaleString('en-US')} files).
+**3. Memory (target 256 MB whatever the size).** The combine child is bundled with esbuild and
+run with plain node, as infra bundles the Lambda; about 85 MB of it is node and the SDK. Per byte,
+memory does not grow: entries stream through (one in flight, 24 MiB of upload buffers) or are
+copied inside S3. Per entry, at ${e.entries.toLocaleString('en-US')} files: ${rss(e.copy)} for a first combine, ${rss(e.rerun)} for a re-run and ${rss(e.full)} for the full streaming combine (182 / 182 / 218 MB at 10:20). Changed this session:
+- the full streaming combine reads its snapshot file through two 1 MiB windows instead of a read
+  on the thread pool per directory record, local header and entry; it went from ~190 µs to
+  ~${Math.round((e.full.combine.median * 1000) / e.entries)} µs per entry (${sec(e.full.combine.median)} at ${e.entries.toLocaleString('en-US')} files; 19 s at 10:20);
+- RawZipWriter gathers small writes into 64 KiB chunks: one chunk object per header had an upload
+  part of small entries hold ~85,000 objects, and once the reads were fast that garbage took a
+  combine of 100,000 entries to 229-321 MB;
+- central directory records past 8 MiB spill to a file in /tmp, the copy paths write the zip's
+  tail (other sources, directory) to a file and upload the last part from it, and the path
+  registry stores a tree of path segments (~40 bytes per path instead of ~115).
+Measured with \`npm run bench -- --only entries --entries 1000000 --runs 3\` (see the session note
+of issue 6 for its figures): a million one-byte files stay under 256 MB on all three paths. What
+still grows per entry is the path registry (~40 bytes) and, on /tmp, the spilled directory
+(~100 bytes).
 
-**4. Re-run (target 10%; met: ${((f.rerun.median / f.pipeline.median) * 100).toFixed(0)}%, ${(f.rerun.median / 1000).toFixed(1)} s of ${(f.pipeline.median / 1000).toFixed(1)} s; 12% at 07:44; 116% at the start of the session before).**
-A second execution of the same commits skips the fetch builds: ResolveSource reads the branch's
-commit without cloning (\`git ls-remote\` locally; git's protocol v2 \`ls-refs\` over HTTPS for
-GitHub, GitLab, Bitbucket, with a read token from Secrets Manager for a private repository) and
-finds \`sources/<source>/<commit>.zip\` stored (0.07-0.11 s for both sources). Combine finds
-\`combined/<hash>.json\` and writes source.zip as a multipart upload: its manifest and the first
-5 MiB, UploadPartCopy of the earlier artifact's entries, its own central directory (the earlier
-artifact's records read from its own directory, offsets moved). Locally the copy is now a hard
-link and the 650 MB are written once, at Complete (~2 s of the re-run). On AWS the copy runs
-inside S3 and the Lambda moves ~5 MiB plus the directory. Not done: reusing one unchanged source
-while another changed (the index is per set of snapshots).
+**4. Re-run (target 10%): ${((f.rerun.median / f.pipeline.median) * 100).toFixed(0)}%, ${sec(f.rerun.median)} of ${sec(f.pipeline.median)}** (7% at 10:20). A second execution of the
+same commits skips the fetch builds: ResolveSource reads the branch's commit without cloning
+(\`git ls-remote\` locally; git's protocol v2 \`ls-refs\` over HTTPS) and finds
+\`sources/<source>/<commit>.zip\` stored (${sec(f.rerunFetch.median)} for both sources). Combine finds \`combined/<hash>.json\` and writes
+source.zip as a multipart upload: its manifest and the first 5 MiB, UploadPartCopy of the earlier
+artifact's entries, its own central directory. Locally the copy is a hard link and the 650 MB are
+written once, at Complete (most of the re-run's ${sec(f.rerunCombine.median)}). As the first run gets faster, this ratio
+gets harder: the re-run's cost is that one local write of the artifact, which S3 does for free.
+Not done: reusing one unchanged source while another changed (the index is per set of snapshots).
 
-**5. Cost.** 16 state transitions for 2 sources fetched and 1 hook, 14 when both snapshots are
+**5. Cost.** ${r.cost.transitions} state transitions for 2 sources fetched and 1 hook, 2 fewer when both snapshots are
 reused, whatever the build durations; each lease wait adds one. Step Functions + Lambda come to
-about $0.0004 per deployment, against $0.012-$0.19 on CodePipeline V2, where every action-minute
-of a long build or deploy is billed and every execution runs its source actions again.
-CodeBuild dominates both; reusing snapshots saves the fetch builds' minutes (2 of 17 in the typical
-row).
+about ${r.cost.headline.orchestration} per deployment, against ${r.cost.headline.codePipeline} on CodePipeline V2 in the typical row, where every
+action-minute of a long build or deploy is billed and every execution runs its source actions
+again. CodeBuild dominates both; reusing snapshots saves the fetch builds' minutes.
 
-**6. Scale.** ${r.scale.executions} concurrent executions across the three environments take ${(r.scale.concurrent.median / r.scale.single.median).toFixed(1)}x the time of one (${(r.scale.concurrent.median / 1000).toFixed(1)} s vs ${(r.scale.single.median / 1000).toFixed(1)} s) on 2 cores: the local builds share two cores, and deploys of one environment
+**6. Scale.** ${r.scale.executions} concurrent executions across the three environments take ${(r.scale.concurrent.median / r.scale.single.median).toFixed(1)}x the time of one (${sec(r.scale.concurrent.median)} vs ${sec(r.scale.single.median)}) on 2 cores: the local builds share two cores, and deploys of one environment
 are serialized by the lease. Most executions are refused with DeploySupersededError (an older
 execution reaching Deploy after a newer one of its environment deployed or took the lease): the
 superseded mode at work. No cross-talk: each execution's manifest and current.json name its own
 commits.
 
-**Run time (target: everything in 10 minutes; missed: ${r.durationSeconds.toFixed(0)} s).** The issue's sizes and at least
-5 runs of every figure do not fit in 10 minutes on 2 cores. Per run, baseline (a) (~33 s) and
-baseline (b) (~50 s) alone take ~83 s, so 5 runs of the two baselines need ~7 minutes; the
-pipeline's own first runs and re-runs ~3 minutes more, the overhead figure ~2 minutes (10 s of
-work, twice, 6 times), the memory-per-entry figure ~3 minutes (the full streaming combine of
-${e.entries.toLocaleString('en-US')} files takes ${(e.full.combine.median / 1000).toFixed(0)} s) and scale ~1 minute. \`--runs 3 --no-per-file\` should take ~8 minutes
-(estimated from the figures above, not timed); the quick mode takes under a minute.`
+**Run time (target: everything in 10 minutes): ${r.durationSeconds.toFixed(0)} s**${sectionList === '' ? '' : ` (${sectionList})`}. At the issue's
+sizes with ${runs} runs, the two baselines alone take about ${(baselines / 1000).toFixed(0)} s (${runs} x (${sec(f.archive.median)} for (a) + ${f.perFile ? sec(f.perFile.median) : '0 s'} for (b))),
+and the pipeline's first runs and re-runs another ${(((f.pipeline.median + f.rerun.median) * runs) / 1000).toFixed(0)} s: the fetch figure by itself cannot fit
+in 10 minutes with 5 runs on 2 cores unless the baselines get faster, and they measure what they
+must. \`--runs 3 --no-per-file\` trades the issue's run count and baseline (b) for time; the quick
+mode takes under a minute.`;
 }

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { costTable, type CostTable } from './cost-table';
 import { makeFixture, measureCombineMemory, measureEntriesMemory, measureFetchCombine, type EntriesMemoryResult, type FetchCombineResult } from './fetch-combine';
 import { describeShape, type LargeSourceShape } from './git-fixtures';
@@ -16,7 +17,8 @@ import { rmSync } from 'node:fs';
  * `npm run bench` (everything, results written to BENCHMARKS.md) or `npm run bench -- --quick`
  * (smaller sources, fewer runs, one line per figure, BENCHMARKS.md untouched unless --write).
  * Options: --runs N (runs of every figure), --no-per-file (skip baseline (b)), --render (write
- * BENCHMARKS.md again from the last full run's results in .stepdeploy/bench-results.json).
+ * BENCHMARKS.md again from the last full run's results in .stepdeploy/bench-results.json),
+ * --entries N (files in the memory-per-entry snapshot), --only entries (that figure alone).
  */
 
 export interface BenchPlan {
@@ -31,19 +33,50 @@ export interface BenchPlan {
 
 const MB = 1024 * 1024;
 
+/** The command line: `npm run bench -- [options]` (see the comment above). Unknown options are refused. */
+export function parseBenchArgs(args: ReadonlyArray<string>) {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      quick: { type: 'boolean', default: false },
+      runs: { type: 'string' },
+      'no-per-file': { type: 'boolean', default: false },
+      render: { type: 'boolean', default: false },
+      write: { type: 'boolean', default: false },
+      entries: { type: 'string' },
+      only: { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const positive = (name: string, value: string | undefined): number | undefined => {
+    if (value === undefined) return undefined;
+    const n = Number(value);
+    if (!(Number.isInteger(n) && n > 0)) throw new Error(`--${name} must be a positive integer, got ${value}`);
+    return n;
+  };
+  if (values.only !== undefined && !ONLY.includes(values.only as Only)) {
+    throw new Error(`--only must be one of ${ONLY.join(', ')}, got ${values.only}`);
+  }
+  return { ...values, runs: positive('runs', values.runs), entries: positive('entries', values.entries), only: values.only as Only | undefined };
+}
+
+/** Sections that `--only` runs alone (their figure printed, nothing saved). */
+const ONLY = ['entries'] as const;
+type Only = (typeof ONLY)[number];
+
 export function planFor(args: ReadonlyArray<string>): BenchPlan {
-  const quick = args.includes('--quick');
-  const runsArg = args.indexOf('--runs');
-  const runs = runsArg >= 0 ? Number(args[runsArg + 1]) : undefined;
-  if (runs !== undefined && !(Number.isInteger(runs) && runs > 0)) throw new Error(`--runs must be a positive integer, got ${args[runsArg + 1]}`);
-  const perFile = !args.includes('--no-per-file');
+  const options = parseBenchArgs(args);
+  const quick = options.quick;
+  const runs = options.runs;
+  const perFile = !options['no-per-file'];
   if (quick) {
     return {
       quick,
       overhead: { runs: runs ?? 3, buildSleeps: [0.5], deploySleeps: [0.5] },
       fetch: { runs: runs ?? 2, shape: { files: 300, fileBytes: 10 * 1024, bigFileBytes: 5 * MB }, perFile },
       memorySmall: { runs: runs ?? 1, shape: { files: 30, fileBytes: 10 * 1024, bigFileBytes: 1 * MB } },
-      memoryEntries: { runs: runs ?? 1, entries: 5_000 },
+      memoryEntries: { runs: runs ?? 1, entries: options.entries ?? 5_000 },
       scale: { runs: runs ?? 1, executions: 6 },
     };
   }
@@ -52,7 +85,7 @@ export function planFor(args: ReadonlyArray<string>): BenchPlan {
     overhead: { runs: runs ?? 5, buildSleeps: [2.5, 2.5], deploySleeps: [2.5, 2.5] },
     fetch: { runs: runs ?? 5, shape: { files: 20_000, fileBytes: 10 * 1024, bigFileBytes: 500 * MB }, perFile },
     memorySmall: { runs: runs ?? 5, shape: { files: 2_000, fileBytes: 10 * 1024, bigFileBytes: 50 * MB } },
-    memoryEntries: { runs: runs ?? 5, entries: 100_000 },
+    memoryEntries: { runs: runs ?? 5, entries: options.entries ?? 100_000 },
     scale: { runs: runs ?? 5, executions: 20 },
   };
 }
@@ -62,6 +95,8 @@ export interface BenchResults {
   readonly date: string;
   readonly machine: string;
   readonly durationSeconds: number;
+  /** Seconds per section of the bench, in the order run (absent from results saved before 2026-11-29 12:00). */
+  readonly sections?: Readonly<Record<string, number>>;
   readonly overhead: OverheadResult;
   readonly fetch: FetchCombineResult;
   readonly memorySmall: { shape: LargeSourceShape; maxRss: Summary; combine: Summary };
@@ -104,7 +139,8 @@ const RESULTS_FILE = join(__dirname, '..', '.stepdeploy', 'bench-results.json');
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (args.includes('--render')) {
+  const options = parseBenchArgs(args);
+  if (options.render) {
     const saved = JSON.parse(readFileSync(RESULTS_FILE, 'utf8')) as BenchResults;
     writeFileSync(join(__dirname, '..', 'BENCHMARKS.md'), renderReport(saved, summaryLines(saved)));
     console.log(`BENCHMARKS.md written again from ${RESULTS_FILE} (the run of ${saved.date})`);
@@ -122,33 +158,54 @@ async function main(): Promise<void> {
     // df is informational only.
   }
 
+  const sections: Record<string, number> = {};
+  const timed = async <T>(name: string, section: () => Promise<T>): Promise<T> => {
+    const from = performance.now();
+    try {
+      return await section();
+    } finally {
+      sections[name] = (performance.now() - from) / 1000;
+      log(`  (${name}: ${sections[name]!.toFixed(0)} s)`);
+    }
+  };
+
+  if (options.only === 'entries') {
+    const e = await measureEntriesMemory(plan.memoryEntries.entries, plan.memoryEntries.runs);
+    const row = (name: string, x: { maxRss: Summary; combine: Summary }): string => `${name} ${formatMegabytes(x.maxRss)} in ${formatSeconds(x.combine)}`;
+    console.log(`3 memory per entry, ${e.entries.toLocaleString('en-US')} files of 1 byte: ${row('first combine', e.copy)}; ${row('re-run', e.rerun)}; ${row('full streaming combine', e.full)} (target <= 256 MB: ${Math.max(e.copy.maxRss.max, e.rerun.maxRss.max, e.full.maxRss.max) <= 256 * MB ? 'MET' : 'MISSED'})`);
+    console.log(`bench took ${((performance.now() - started) / 1000).toFixed(0)} s (--only entries: nothing saved)`);
+    return;
+  }
+
   log(`[1/6] orchestration overhead (${plan.overhead.runs} runs)`);
-  const overhead = await measureOverhead({ ...plan.overhead, log });
+  const overhead = await timed('overhead', () => measureOverhead({ ...plan.overhead, log }));
 
   log(`[2-4/6] fetch + combine, memory, re-run on ${describeShape(plan.fetch.shape)} (${plan.fetch.runs} runs; generating the sources)`);
-  const fixture = makeFixture(plan.fetch.shape);
+  const fixture = await timed('generating the sources', async () => makeFixture(plan.fetch.shape));
   let fetch: FetchCombineResult;
   try {
-    fetch = await measureFetchCombine({ runs: plan.fetch.runs, shape: plan.fetch.shape, putConcurrency: 10, skipPerFile: !plan.fetch.perFile, log }, fixture);
+    fetch = await timed('fetch + combine with both baselines', () =>
+      measureFetchCombine({ runs: plan.fetch.runs, shape: plan.fetch.shape, putConcurrency: 10, skipPerFile: !plan.fetch.perFile, log }, fixture),
+    );
   } finally {
     rmSync(fixture.dir, { recursive: true, force: true });
   }
   log(`[3/6] memory on a second size: ${describeShape(plan.memorySmall.shape)} (${plan.memorySmall.runs} runs)`);
-  const memorySmall = await measureCombineMemory(plan.memorySmall.shape, plan.memorySmall.runs);
+  const memorySmall = await timed('memory, second size', () => measureCombineMemory(plan.memorySmall.shape, plan.memorySmall.runs));
   log(`[3/6] memory per entry: a snapshot of ${plan.memoryEntries.entries.toLocaleString('en-US')} files (${plan.memoryEntries.runs} runs)`);
-  const memoryEntries = await measureEntriesMemory(plan.memoryEntries.entries, plan.memoryEntries.runs);
+  const memoryEntries = await timed('memory per entry', () => measureEntriesMemory(plan.memoryEntries.entries, plan.memoryEntries.runs));
 
   log(`[6/6] scale: ${plan.scale.executions} concurrent executions (${plan.scale.runs} runs)`);
-  const scale = await measureScaleInChild({ ...plan.scale, retryIntervalMs: 250, log });
+  const scale = await timed('scale', () => measureScaleInChild({ ...plan.scale, retryIntervalMs: 250, log }));
 
   log('[5/6] cost per deployment');
   const cost = costTable(overhead);
 
-  const results: BenchResults = { plan, date, machine: where, durationSeconds: (performance.now() - started) / 1000, overhead, fetch, memorySmall, memoryEntries, scale, cost };
+  const results: BenchResults = { plan, date, machine: where, durationSeconds: (performance.now() - started) / 1000, sections, overhead, fetch, memorySmall, memoryEntries, scale, cost };
   for (const line of summaryLines(results)) console.log(line);
   console.log(cost.text);
   console.log(`bench took ${results.durationSeconds.toFixed(0)} s`);
-  if (!plan.quick || args.includes('--write')) {
+  if (!plan.quick || options.write) {
     mkdirSync(dirname(RESULTS_FILE), { recursive: true });
     writeFileSync(RESULTS_FILE, JSON.stringify(results, null, 2));
     writeFileSync(join(__dirname, '..', 'BENCHMARKS.md'), renderReport(results, summaryLines(results)));

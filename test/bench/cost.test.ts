@@ -84,6 +84,14 @@ describe('bench: plan and statistics', () => {
     expect(() => planFor(['--runs', '0'])).toThrow('--runs must be a positive integer');
   });
 
+  test('takes --entries for the memory-per-entry figure, and refuses an unknown option or section', () => {
+    expect(planFor(['--entries', '1000000']).memoryEntries.entries).toBe(1_000_000);
+    expect(planFor([]).memoryEntries.entries).toBe(100_000);
+    expect(() => planFor(['--entries', '1e3x'])).toThrow('--entries must be a positive integer, got 1e3x');
+    expect(() => planFor(['--only', 'fetch'])).toThrow('--only must be one of entries, got fetch');
+    expect(() => planFor(['--qiuck'])).toThrow("Unknown option '--qiuck'");
+  });
+
   test('median, min and max', () => {
     expect(summarize([3, 1, 2])).toEqual({ median: 2, min: 1, max: 3, runs: 3 });
     expect(summarize([4, 1, 2, 3]).median).toBe(2.5);
