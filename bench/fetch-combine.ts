@@ -11,6 +11,7 @@ import { RawZipWriter, STORED, toDosDateTime } from '../tasks/combine-sources/ra
 import { BuildRegistry, startBuild, type ProjectDefinition, type StartBuildSyncOutput } from '../local/codebuild';
 import { localS3Client, type LocalS3 } from '../local/s3';
 import { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE } from '../tasks/combine-sources/artifact-writer';
+import { COMBINE_NODE_OPTIONS } from '../tasks/combine-sources/node-options';
 import { branchReader } from '../tasks/resolve-source/remote-refs';
 import { resolveSource, snapshotKeyOf } from '../tasks/resolve-source/resolve-source';
 import type { CombineSourcesEvent, FetchedSource, PlannedSource } from '../tasks/shared/contracts';
@@ -204,7 +205,8 @@ export function combineInChild(endpoint: string, event: CombineSourcesEvent, wor
   writeFileSync(request, JSON.stringify({ endpoint, bucket: BUCKET, event }));
   const script = bundledCombineChild();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, request], {
+    // With the Lambda's node options (its NODE_OPTIONS in infra/pipeline-stack.ts).
+    const child = spawn(process.execPath, [...COMBINE_NODE_OPTIONS.split(' '), script, request], {
       cwd: PROJECT_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

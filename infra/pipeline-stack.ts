@@ -16,6 +16,7 @@ import { Notifications } from './notifications';
 import { OperatorPolicy } from './operator-policy';
 import { PipelineProjects } from './pipeline-projects';
 import { PROJECT_ROOT, TaskFunction } from './task-function';
+import { COMBINE_NODE_OPTIONS } from '../tasks/combine-sources/node-options';
 
 /** Where validate-input finds the config inside its bundle (the function's code is at /var/task). */
 export const BUNDLED_CONFIG_PATH = '/var/task/stepdeploy.config.yml';
@@ -141,7 +142,7 @@ export class PipelineStack extends Stack {
       // above 512 MiB costs a fraction of the memory price per GB-second.
       memorySize: 512,
       ephemeralStorageSize: Size.gibibytes(4),
-      environment: bucketEnv,
+      environment: { ...bucketEnv, NODE_OPTIONS: COMBINE_NODE_OPTIONS },
       projectRoot,
     });
     this.artifacts.grantReadObjects(combineSources.role, SOURCES_PREFIX);

@@ -200,12 +200,12 @@ describe('task functions', () => {
     }
   });
 
-  test('combine-sources: 512 MB memory, 4 GiB /tmp, the bucket name', () => {
+  test('combine-sources: 512 MB memory, 4 GiB /tmp, the bucket name, the node options the bench measures with', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('CombineConfigAndCode'),
       MemorySize: 512,
       EphemeralStorage: { Size: 4096 },
-      Environment: { Variables: { ARTIFACT_BUCKET: { Ref: bucketId() } } },
+      Environment: { Variables: { ARTIFACT_BUCKET: { Ref: bucketId() }, NODE_OPTIONS: '--max-semi-space-size=4' } },
     });
   });
 
