@@ -21,6 +21,8 @@ export interface WriteArtifactOptions {
   readonly partSize?: number;
   /** @default DEFAULT_QUEUE_SIZE */
   readonly queueSize?: number;
+  /** A registry to clear and reuse (see PathRegistry.clear); a new one when absent. */
+  readonly registry?: PathRegistry;
 }
 
 /**
@@ -91,7 +93,8 @@ export interface WrittenArtifact {
 }
 
 async function fill(zip: RawZipWriter, options: WriteArtifactOptions, signal: AbortSignal): Promise<Omit<WrittenArtifact, 'etag'>> {
-  const registry = new PathRegistry();
+  const registry = options.registry ?? new PathRegistry();
+  registry.clear();
   registry.claimFile(MANIFEST_NAME, 'the stepdeploy manifest');
   await addManifestEntry(zip, options.manifest);
   const rangeStart = zip.position;

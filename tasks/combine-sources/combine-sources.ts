@@ -12,6 +12,7 @@ import { writeFromSnapshot } from './copy-snapshot';
 import { buildEnvironment, deployEnvironment } from './environment';
 import { ArtifactConflictError } from './errors';
 import { commitMismatch, createManifest, MANIFEST_NAME, manifestSchema } from './manifest';
+import { PathRegistry } from './path-registry';
 
 export interface CombineSourcesDeps {
   readonly s3: S3Client;
@@ -69,12 +70,14 @@ async function writeNewArtifact(
 ): Promise<void> {
   const heads = await headSnapshots(deps, event.sources);
   const staging = await mkdtemp(join(deps.tmpDir ?? tmpdir(), 'stepdeploy-combine-'));
+  // One for the snapshot copy and, when it gives up, the full combine: see PathRegistry.clear.
+  const registry = new PathRegistry();
   let written: WrittenArtifact;
   try {
     if (await writeFromCombined({ ...deps, tmpDir: staging }, key, manifest, event.sources, heads)) return;
     written =
-      (await writeFromSnapshot({ ...deps, tmpDir: staging }, key, manifest, event.sources, heads)) ??
-      (await writeArtifact({ ...deps, key, manifest, sources: event.sources, tmpDir: staging }));
+      (await writeFromSnapshot({ ...deps, tmpDir: staging, registry }, key, manifest, event.sources, heads)) ??
+      (await writeArtifact({ ...deps, key, manifest, sources: event.sources, tmpDir: staging, registry }));
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

@@ -25,6 +25,8 @@ export interface SnapshotCopyDeps {
   readonly log?: (line: string) => void;
   /** Where the new zip's ends are written (writeZipEnds). @default os.tmpdir() */
   readonly tmpDir?: string;
+  /** A registry to clear and reuse (see PathRegistry.clear); a new one when absent. */
+  readonly registry?: PathRegistry;
 }
 
 /**
@@ -117,7 +119,8 @@ async function prepare(
     const length = directory.offset - start;
     const plan = planParts(length, deps.copyPartSize ?? DEFAULT_COPY_PART_SIZE);
     if (plan === undefined || plan.copies.length === 0) return { why: `its entries take ${length} bytes, too few to copy a part` };
-    const registry = new PathRegistry();
+    const registry = deps.registry ?? new PathRegistry();
+    registry.clear();
     registry.claimFile(MANIFEST_NAME, 'the stepdeploy manifest');
     const owner = `source "${root.name}"`;
     // Claimed in the directory's order, as appendSnapshot claims them; placed as they stream in.

@@ -13,6 +13,17 @@ export class PathRegistry {
   private readonly owners: string[] = [];
   private readonly ownerIds = new Map<string, number>();
 
+  /**
+   * Forgets every path, keeping the memory for the next ones: a full combine after a snapshot
+   * copy that gave up reuses the copy's registry instead of growing a second one while the first
+   * waits for a garbage collection (a million paths: ~40 MB each).
+   */
+  clear(): void {
+    this.paths.clear();
+    this.owners.length = 0;
+    this.ownerIds.clear();
+  }
+
   /** Claims a file path for `owner`; throws when any other entry already uses it. */
   claimFile(path: string, owner: string): void {
     const id = this.ownerId(owner);
@@ -97,6 +108,8 @@ const RECORD_CHUNK = 1 << RECORD_CHUNK_BITS;
  */
 class PathTable {
   private readonly chunks: Buffer[] = [];
+  /** The chunk being filled (chunks after it are kept from before a clear()). */
+  private chunk = -1;
   private chunkUsed = CHUNK_BYTES;
   private readonly records: Uint32Array[] = [];
   private count = 0;
@@ -121,11 +134,12 @@ class PathTable {
     const length = this.encode(name);
     if (2 * (this.count + 1) > this.slots.length) this.rehash(this.slots.length * 2);
     if (this.chunkUsed + length > CHUNK_BYTES) {
-      this.chunks.push(Buffer.allocUnsafe(CHUNK_BYTES));
+      this.chunk += 1;
+      if (this.chunk === this.chunks.length) this.chunks.push(Buffer.allocUnsafe(CHUNK_BYTES));
       this.chunkUsed = 0;
     }
-    const address = (this.chunks.length - 1) * CHUNK_BYTES + this.chunkUsed;
-    this.scratch.copy(this.chunks.at(-1)!, this.chunkUsed, 0, length);
+    const address = this.chunk * CHUNK_BYTES + this.chunkUsed;
+    this.scratch.copy(this.chunks[this.chunk]!, this.chunkUsed, 0, length);
     this.chunkUsed += length;
     const record = this.count++;
     if (record >>> RECORD_CHUNK_BITS === this.records.length) this.records.push(new Uint32Array(3 * RECORD_CHUNK));
@@ -136,6 +150,14 @@ class PathTable {
     words[at + 2] = (length << 16) | (owner << 1) | (folder ? 1 : 0);
     this.place(record, hash(parent, this.scratch, length));
     return record;
+  }
+
+  /** Empty again; the chunks, records and slots allocated so far are reused. */
+  clear(): void {
+    this.count = 0;
+    this.chunk = -1;
+    this.chunkUsed = CHUNK_BYTES;
+    this.slots.fill(0);
   }
 
   owner(record: number): number {

@@ -57,4 +57,20 @@ describe('PathRegistry', () => {
     expect(() => registry.claimFile(`src/d0/file-${n}.txt`, 'source "config"')).not.toThrow();
     expect(() => registry.claimFile('src', 'source "config"')).toThrow('(already a folder)');
   });
+
+  it('forgets every path on clear() and works as new, reusing its memory', () => {
+    const registry = new PathRegistry();
+    for (let i = 0; i < 70_000; i++) registry.claimFile(`src/d${i % 300}/file-${i}.txt`, 'source "app"');
+    expect(() => registry.claimFile('src', 'source "config"')).toThrow('(already a folder)');
+
+    registry.clear();
+
+    // The same paths again, by another owner, and a file where a folder was.
+    registry.claimFile('src', 'source "config"');
+    expect(() => registry.claimFile('src/d0/file-0.txt', 'source "app"')).toThrow('"src" in the combined artifact is written by both source "config" and source "app" (already a file)');
+    for (let i = 0; i < 70_000; i++) registry.claimFile(`lib/d${i % 300}/file-${i}.txt`, 'source "app"');
+    expect(() => registry.claimFile('lib/d7/file-69007.txt', 'source "other"')).toThrow('written by both source "app" and source "other" (already a file)');
+    expect(registry.claimFolder('lib/d299', 'source "other"')).toBe(false);
+    expect(registry.claimFolder('src2', 'source "other"')).toBe(true);
+  });
 });
