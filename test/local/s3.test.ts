@@ -230,37 +230,38 @@ describe('local S3 UploadPartCopy (s3rver answers NotImplemented; the local S3 i
   });
 });
 
+/** Helpers of the multipart and lock tests, on the shared local S3. */
+async function put(key: string, body: Buffer | string): Promise<void> {
+  await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
+}
+
+async function bytes(key: string): Promise<Buffer> {
+  const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  return Buffer.from(await out.Body!.transformToByteArray());
+}
+
+async function createUpload(key: string): Promise<string> {
+  return (await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }))).UploadId!;
+}
+
+async function copyPart(key: string, UploadId: string, PartNumber: number, sourceKey: string, CopySourceRange?: string): Promise<string> {
+  const out = await s3.send(
+    new UploadPartCopyCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber, CopySource: `${BUCKET}/${sourceKey}`, CopySourceRange }),
+  );
+  return out.CopyPartResult!.ETag!;
+}
+
+async function uploadPart(key: string, UploadId: string, PartNumber: number, Body: Buffer | string): Promise<string> {
+  return (await s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber, Body }))).ETag!;
+}
+
+function complete(key: string, UploadId: string, etags: ReadonlyArray<string>) {
+  const Parts = etags.map((ETag, i) => ({ PartNumber: i + 1, ETag }));
+  return s3.send(new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId, MultipartUpload: { Parts } }));
+}
+
 describe('local S3 UploadPartCopy by reference (the part links to the source file; nothing is copied until Complete)', () => {
   const MiB = 1024 * 1024;
-
-  async function put(key: string, body: Buffer | string): Promise<void> {
-    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
-  }
-
-  async function bytes(key: string): Promise<Buffer> {
-    const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
-    return Buffer.from(await out.Body!.transformToByteArray());
-  }
-
-  async function createUpload(key: string): Promise<string> {
-    return (await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }))).UploadId!;
-  }
-
-  async function copyPart(key: string, UploadId: string, PartNumber: number, sourceKey: string, CopySourceRange?: string): Promise<string> {
-    const out = await s3.send(
-      new UploadPartCopyCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber, CopySource: `${BUCKET}/${sourceKey}`, CopySourceRange }),
-    );
-    return out.CopyPartResult!.ETag!;
-  }
-
-  async function uploadPart(key: string, UploadId: string, PartNumber: number, Body: Buffer | string): Promise<string> {
-    return (await s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber, Body }))).ETag!;
-  }
-
-  function complete(key: string, UploadId: string, etags: ReadonlyArray<string>) {
-    const Parts = etags.map((ETag, i) => ({ PartNumber: i + 1, ETag }));
-    return s3.send(new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId, MultipartUpload: { Parts } }));
-  }
 
   function objectFile(key: string): string {
     return join(dir, BUCKET, `${key}._S3rver_object`);
@@ -407,33 +408,6 @@ describe('local S3 UploadPart (s3rver stores a part for any upload ID)', () => {
 
 describe('local S3 locks (s3rver has none: the proxy orders the requests on a key, an upload and a part)', () => {
   const MiB = 1024 * 1024;
-
-  async function put(key: string, body: Buffer | string): Promise<void> {
-    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
-  }
-
-  async function bytes(key: string): Promise<Buffer> {
-    const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
-    return Buffer.from(await out.Body!.transformToByteArray());
-  }
-
-  async function createUpload(key: string): Promise<string> {
-    return (await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }))).UploadId!;
-  }
-
-  async function copyPart(key: string, UploadId: string, PartNumber: number, sourceKey: string): Promise<string> {
-    const out = await s3.send(new UploadPartCopyCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber, CopySource: `${BUCKET}/${sourceKey}` }));
-    return out.CopyPartResult!.ETag!;
-  }
-
-  async function uploadPart(key: string, UploadId: string, PartNumber: number, Body: Buffer | string): Promise<string> {
-    return (await s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber, Body }))).ETag!;
-  }
-
-  function complete(key: string, UploadId: string, etags: ReadonlyArray<string>) {
-    const Parts = etags.map((ETag, i) => ({ PartNumber: i + 1, ETag }));
-    return s3.send(new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId, MultipartUpload: { Parts } }));
-  }
 
   function filesUnder(folder: string): string[] {
     return readdirSync(folder, { recursive: true, encoding: 'utf8' });
