@@ -15,6 +15,7 @@ import { COMBINE_NODE_OPTIONS } from '../tasks/combine-sources/node-options';
 import { branchReader } from '../tasks/resolve-source/remote-refs';
 import { resolveSource, snapshotKeyOf } from '../tasks/resolve-source/resolve-source';
 import type { CombineSourcesEvent, FetchedSource, PlannedSource } from '../tasks/shared/contracts';
+import { executionName } from '../cli/execution-name';
 import { git, writeLargeTree, writeSmallTree, type LargeSourceShape } from './git-fixtures';
 import { startLocalS3Process } from './s3-process';
 import { summarize, type Summary } from './stats';
@@ -301,7 +302,8 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
       };
       // A first run finds nothing stored by the previous round.
       await deletePrefixes(s3, REUSABLE_PREFIXES);
-      const first = await run(`bench-run-${i}`);
+      // Execution names as the CLI makes them (fixed length: environment, UTC time, 6 random characters).
+      const first = await run(executionName('bench'));
       if (first.fetchBuilds !== 2) throw new Error(`the first run of round ${i + 1} reused a snapshot (${first.fetchBuilds} fetch builds): it must start from nothing`);
       series.fetch.push(first.fetch);
       series.combine.push(first.combine);
@@ -309,7 +311,7 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
       series.rss.push(first.rss);
       series.pipeline.push(first.fetch + first.combine);
       // The same commits again, as a new execution: ResolveSource finds the snapshots, combine its cache.
-      const again = await run(`bench-rerun-${i}`);
+      const again = await run(executionName('bench'));
       reusedFetches += 2 - again.fetchBuilds;
       series.rerunFetch.push(again.fetch);
       series.rerunCombine.push(again.combine);

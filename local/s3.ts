@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, mkdirSync } from 'node:fs';
+import { constants, mkdirSync, type Stats } from 'node:fs';
 import { copyFile, link, mkdir, open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { text } from 'node:stream/consumers';
@@ -785,6 +785,7 @@ async function storedParts(store: PartStore, upload: UploadTarget, parts: Readon
  * each read overlapping the write before it.
  */
 async function writeConcatenation(file: string, parts: ReadonlyArray<StoredPart>): Promise<void> {
+  if (await copyAndOverwrite(file, parts)) return;
   const out = await open(file, 'wx');
   try {
     const buffers = [Buffer.allocUnsafe(COPY_CHUNK), Buffer.allocUnsafe(COPY_CHUNK)];
@@ -813,6 +814,61 @@ async function writeConcatenation(file: string, parts: ReadonlyArray<StoredPart>
   } finally {
     await out.close();
   }
+}
+
+/**
+ * When every part copied by reference sits at the same offset in the new object as in its
+ * source, and they all come from one source object that they mostly cover, the new object is
+ * that source with the uploaded parts written over it, cut to size: fs.copyFile copies it inside
+ * the kernel (copy_file_range), ~0.3 s for 650 MB here where reading and writing it in 4 MiB
+ * chunks takes ~1.5 s. That is a re-run of combine-sources whose manifest entry is as long as
+ * the earlier artifact's (the same commits, an execution name of the same length). Answers false
+ * when the parts are not like that, having written nothing.
+ */
+async function copyAndOverwrite(file: string, parts: ReadonlyArray<StoredPart>): Promise<boolean> {
+  const positions: number[] = [];
+  let size = 0;
+  for (const part of parts) {
+    positions.push(size);
+    size += part.size;
+  }
+  const copied = parts.filter(isCopiedPart);
+  if (copied.length === 0 || parts.some((part, i) => isCopiedPart(part) && part.start !== positions[i])) return false;
+  // A copied part's file is a hard link to its source's object file: one inode, one source.
+  const sources = await Promise.all(copied.map((part) => stat(part.file)));
+  const [source] = sources as [Stats, ...Stats[]];
+  if (sources.some((st) => st.ino !== source.ino || st.dev !== source.dev)) return false;
+  // A range past the source's end is refused by the part-by-part copy, never filled in here.
+  if (copied.some((part) => part.start + part.size > source.size)) return false;
+  if (2 * copied.reduce((sum, part) => sum + part.size, 0) < source.size) return false;
+  await copyFile(copied[0]!.file, file, constants.COPYFILE_EXCL);
+  const out = await open(file, 'r+');
+  try {
+    const buffer = Buffer.allocUnsafe(COPY_CHUNK);
+    for (const [i, part] of parts.entries()) {
+      if (isCopiedPart(part)) continue;
+      const input = await open(part.file, 'r');
+      try {
+        for (let offset = 0; offset < part.size; ) {
+          const { bytesRead } = await input.read(buffer, 0, Math.min(COPY_CHUNK, part.size - offset), part.start + offset);
+          if (bytesRead === 0) throw new Error(`part ${part.number} has fewer than its ${part.size} bytes`);
+          await writeAll(out, buffer.subarray(0, bytesRead), positions[i]! + offset);
+          offset += bytesRead;
+        }
+      } finally {
+        await input.close();
+      }
+    }
+    await out.truncate(size);
+  } finally {
+    await out.close();
+  }
+  return true;
+}
+
+/** UploadPartCopy stores a part as `<N>.source`, a link to its source (see copyPart). */
+function isCopiedPart(part: StoredPart): boolean {
+  return part.file.endsWith('.source');
 }
 
 async function writeAll(out: FileHandle, data: Buffer, position: number): Promise<void> {

@@ -272,6 +272,33 @@ describe('local S3 UploadPartCopy by reference (the part links to the source fil
     return readdirSync(folder, { recursive: true, encoding: 'utf8' });
   }
 
+  test.each([
+    ['at the offsets they have in their source: the source is copied whole, the rest written over it and cut', 5 * MiB, 1],
+    ['shifted by 10 bytes: read and written part by part', 5 * MiB + 10, 0],
+  ] as const)('copied parts %s', async (_how, headBytes, wholeCopies) => {
+    const source = randomBytes(12 * MiB);
+    await put('ref/earlier.zip', source);
+    const head = randomBytes(headBytes);
+    const tail = randomBytes(100);
+    const shift = headBytes - 5 * MiB;
+    const uploadId = await createUpload('ref/again.zip');
+    // The module object itself (an `import * as` would be a copy of it): local/s3.ts calls its copyFile.
+    const copyFile = jest.spyOn(require('node:fs/promises') as typeof import('node:fs/promises'), 'copyFile');
+    try {
+      const etags = [
+        await uploadPart('ref/again.zip', uploadId, 1, head),
+        await copyPart('ref/again.zip', uploadId, 2, 'ref/earlier.zip', `bytes=${5 * MiB - shift}-${11 * MiB - shift - 1}`),
+        await uploadPart('ref/again.zip', uploadId, 3, tail),
+      ];
+      await complete('ref/again.zip', uploadId, etags);
+
+      expect((await bytes('ref/again.zip')).equals(Buffer.concat([head, source.subarray(5 * MiB - shift, 11 * MiB - shift), tail]))).toBe(true);
+      expect(copyFile.mock.calls.filter(([from]) => String(from).endsWith('.source'))).toHaveLength(wholeCopies);
+    } finally {
+      copyFile.mockRestore();
+    }
+  });
+
   test('a source overwritten and another deleted after the copy: the completed object has the bytes as they were at the copy', async () => {
     const [overwritten, deleted] = [randomBytes(6 * MiB), randomBytes(1000)];
     await put('ref/overwritten.bin', overwritten);
