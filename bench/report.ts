@@ -188,11 +188,12 @@ function analysis(r: BenchResults): string {
   return `## Analysis: what is met, what is missed and why, what would fix it
 
 Earlier figures named here come from the full run of 2026-11-29 10:20 UTC (a7d5e49, 1067 s),
-before this session's changes to the fetch build and the streaming combine.
+before the changes to the fetch build and the streaming combine described below.
 
 **1. Overhead (target 1.1x and 1 s).** ${o.ratio.toFixed(2)}x / +${(o.added.median / 1000).toFixed(2)} s for ${o.workSeconds} s of work (a new app commit per
-run, so one fetch build is included; the config's snapshot is reused); 1.09x / +0.87 s at 10:20,
-+0.67 s in a run of the same code at 09:51: between runs the added time moves by ~0.2 s on this
+run, so one fetch build is included; the config's snapshot is reused); +0.87 s at 10:20, +0.67 s
+at 09:51 and +0.70 s at 12:20 with nothing changed in what this figure runs between the last two:
+between runs the added time moves by ~0.2 s on this
 shared machine, and within a run it drifts up by ~0.05 s per execution (not investigated). What
 remains: FetchSources (\`git ls-remote\` ~10-20 ms per source, then the app's fetch build: 4 git
 processes) and ~30-35 ms per buildspec command (a subshell, saving and restoring the environment).
@@ -215,7 +216,7 @@ show.
 **3. Memory (target 256 MB whatever the size).** The combine child is bundled with esbuild and
 run with plain node, as infra bundles the Lambda; about 85 MB of it is node and the SDK. Per byte,
 memory does not grow: entries stream through (one in flight, 24 MiB of upload buffers) or are
-copied inside S3. Per entry, at ${e.entries.toLocaleString('en-US')} files: ${rss(e.copy)} for a first combine, ${rss(e.rerun)} for a re-run and ${rss(e.full)} for the full streaming combine (182 / 182 / 218 MB at 10:20). Changed this session:
+copied inside S3. Per entry, at ${e.entries.toLocaleString('en-US')} files: ${rss(e.copy)} for a first combine, ${rss(e.rerun)} for a re-run and ${rss(e.full)} for the full streaming combine (182 / 182 / 218 MB at 10:20). Changed since the 10:20 run:
 - the full streaming combine reads its snapshot file through two 1 MiB windows instead of a read
   on the thread pool per directory record, local header and entry; it went from ~190 µs to
   ~${Math.round((e.full.combine.median * 1000) / e.entries)} µs per entry (${sec(e.full.combine.median)} at ${e.entries.toLocaleString('en-US')} files; 19 s at 10:20);
@@ -224,20 +225,30 @@ copied inside S3. Per entry, at ${e.entries.toLocaleString('en-US')} files: ${rs
   combine of 100,000 entries to 229-321 MB;
 - central directory records past 8 MiB spill to a file in /tmp, the copy paths write the zip's
   tail (other sources, directory) to a file and upload the last part from it, and the path
-  registry stores a tree of path segments (~40 bytes per path instead of ~115).
-Measured with \`npm run bench -- --only entries --entries 1000000 --runs 3\` (see the session note
-of issue 6 for its figures): a million one-byte files stay under 256 MB on all three paths. What
-still grows per entry is the path registry (~40 bytes) and, on /tmp, the spilled directory
-(~100 bytes).
+  registry stores a tree of path segments (~40 bytes per path instead of ~115);
+- the combine Lambda runs with 4 MiB semi-spaces (NODE_OPTIONS, set in infra; the bench's child
+  runs with the same): V8 grew them to 16 MiB under a combine's short-lived objects per entry.
+At a million entries (\`npm run bench -- --only entries --entries 1000000 --runs 3\`, 3 runs each,
+2026-11-29 12:12 and 12:19 UTC): first combine 172-173 MB, re-run 166-176 MB, and the full streaming
+combine, entered after a snapshot copy that read all million entries before it met the symlink
+(the last entry), 239-257 MB median, 259-268 MB max: **at a million entries that fallback is at the
+limit**, over it in some runs. What still grows per entry is the path registry (~40 bytes) and, on
+/tmp, the spilled directory (~100 bytes); what makes the fallback worse is the copy attempt's
+garbage (its 4 MiB directory windows, its writer) still waiting for a collection.
 
 **4. Re-run (target 10%): ${((f.rerun.median / f.pipeline.median) * 100).toFixed(0)}%, ${sec(f.rerun.median)} of ${sec(f.pipeline.median)}** (7% at 10:20). A second execution of the
 same commits skips the fetch builds: ResolveSource reads the branch's commit without cloning
 (\`git ls-remote\` locally; git's protocol v2 \`ls-refs\` over HTTPS) and finds
 \`sources/<source>/<commit>.zip\` stored (${sec(f.rerunFetch.median)} for both sources). Combine finds \`combined/<hash>.json\` and writes
 source.zip as a multipart upload: its manifest and the first 5 MiB, UploadPartCopy of the earlier
-artifact's entries, its own central directory. Locally the copy is a hard link and the 650 MB are
-written once, at Complete (most of the re-run's ${sec(f.rerunCombine.median)}). As the first run gets faster, this ratio
-gets harder: the re-run's cost is that one local write of the artifact, which S3 does for free.
+artifact's entries, its own central directory. On AWS the copy runs inside S3. Locally each copied
+part is a hard link, and Complete writes the 650 MB object once. The full run of 12:20 UTC measured
+11% (2.09 s of 19.71 s, missed): that write, 4 MiB reads and writes through the thread pool, took
+most of the combine. Since then the manifest entry is stored rather than deflated, so a re-run with an
+execution name of the same length (the CLI's names are) places the copied range at the offset it
+had, and the local S3 then copies the earlier artifact whole inside the kernel (fs.copyFile, ~0.3 s
+for 650 MB) and writes the new head and directory over it: the re-run's combine of a bench-sized
+artifact went from 2.2 s to 1.2 s. As the first run gets faster, this ratio gets harder.
 Not done: reusing one unchanged source while another changed (the index is per set of snapshots).
 
 **5. Cost.** ${r.cost.transitions} state transitions for 2 sources fetched and 1 hook, 2 fewer when both snapshots are
