@@ -244,9 +244,13 @@ describe('combineSources (S3 call shapes)', () => {
     s3Mock.on(HeadObjectCommand).rejects(notFound);
     s3Mock.on(PutObjectCommand).resolves({});
 
-    await combineSources(event(), { s3, bucket: BUCKET, tmpDir: tmp });
+    try {
+      await combineSources(event(), { s3, bucket: BUCKET, tmpDir: tmp });
 
-    expect(await readdir(tmp)).toEqual([]);
+      expect(await readdir(tmp)).toEqual([]);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
   });
 });
 
