@@ -234,7 +234,8 @@ combine, entered after a snapshot copy that read all million entries before it m
 (the last entry), 239-257 MB median, 259-268 MB max: **at a million entries that fallback is at the
 limit**, over it in some runs. What still grows per entry is the path registry (~40 bytes) and, on
 /tmp, the spilled directory (~100 bytes); what makes the fallback worse is the copy attempt's
-garbage (its 4 MiB directory windows, its writer) still waiting for a collection.
+garbage (its directory windows, its writer) still waiting for a collection. With 1 MiB windows
+instead of 4 MiB (13:19 UTC): 168 / 157 MB, fallback 237 MB median, 261 MB max.
 
 **4. Re-run (target 10%): ${((f.rerun.median / f.pipeline.median) * 100).toFixed(0)}%, ${sec(f.rerun.median)} of ${sec(f.pipeline.median)}** (7% at 10:20). A second execution of the
 same commits skips the fetch builds: ResolveSource reads the branch's commit without cloning

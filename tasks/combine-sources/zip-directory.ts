@@ -3,8 +3,13 @@ import * as yauzl from 'yauzl';
 import { zipEntries } from '../shared/zip';
 import { WindowReader, type WindowSource } from './window-reader';
 
-/** Bytes fetched per ranged GET while the directory streams in. */
-export const DEFAULT_WINDOW_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes fetched per ranged GET while the directory streams in: ~10,000 records per GET. Was
+ * 4 MiB; at a million entries each window read is garbage until a collection, and 1 MiB windows
+ * measured 5-10 MB less on the copy paths (168 vs 172 MB, 157 vs 166-176 MB), at 4x the GETs
+ * (100 instead of 25 for a million entries; one for a typical repository either way).
+ */
+export const DEFAULT_WINDOW_BYTES = 1024 * 1024;
 
 /** A zip's central directory in S3, read as it streams in; close it when done. */
 export interface ZipDirectory {
