@@ -227,6 +227,18 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
   const unlockedRequest = new AsyncLocalStorage<true>();
   lockStoreWrites(store, locks.keys, unlockedRequest);
 
+  /**
+   * Hands the request to s3rver, which answers it on its own time: its locks are released when the
+   * response closes. Answers false, forwarding nothing, when the client left while the request
+   * waited for them (see clientLeft); the caller then releases them.
+   */
+  function forwardHolding(req: IncomingMessage, res: ServerResponse, release: () => void): boolean {
+    if (clientLeft(res)) return false;
+    res.once('close', release);
+    forward(req, res);
+    return true;
+  }
+
   async function lockAndForward(req: IncomingMessage, res: ServerResponse, access: ObjectAccess): Promise<void> {
     const release = await acquireKeys(locks.keys, keysLocked(req, access));
     let answeredByS3rver = false;
@@ -235,10 +247,7 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
       if (isCompleteMultipartUpload(req)) return await completeMultipartUpload(req, res, store, locks, access);
       // A DELETE only unlinks the file: a part linked to it keeps its bytes.
       if (access.write && req.method !== 'DELETE') await unshareObjectFile(store, access);
-      if (clientLeft(res)) return;
-      answeredByS3rver = true;
-      res.once('close', release);
-      forward(req, res);
+      answeredByS3rver = forwardHolding(req, res, release);
     } finally {
       // The proxy's own work (a condition, a Complete) keeps the lock until it is done, not until its
       // client leaves: a Complete goes on writing the object after a disconnect.
@@ -317,10 +326,7 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
       }
       const file = partFile(store, part);
       await Promise.all(['.md5', '.source', '.range'].map((suffix) => rm(file + suffix, { force: true })));
-      if (clientLeft(res)) return;
-      answeredByS3rver = true;
-      res.once('close', release);
-      forward(req, res);
+      answeredByS3rver = forwardHolding(req, res, release);
     } finally {
       if (!answeredByS3rver) release();
     }
@@ -780,37 +786,17 @@ async function storedParts(store: PartStore, upload: UploadTarget, parts: Readon
   return stored;
 }
 
-/**
- * Writes the parts one after the other into a new file: positional reads and writes of COPY_CHUNK,
- * each read overlapping the write before it.
- */
+/** Writes the parts one after the other into a new file (see writePart). */
 async function writeConcatenation(file: string, parts: ReadonlyArray<StoredPart>): Promise<void> {
   if (await copyAndOverwrite(file, parts)) return;
   const out = await open(file, 'wx');
   try {
-    const buffers = [Buffer.allocUnsafe(COPY_CHUNK), Buffer.allocUnsafe(COPY_CHUNK)];
-    let written: Promise<void> = Promise.resolve();
+    const buffers = copyBuffers();
     let position = 0;
-    let turn = 0;
     for (const part of parts) {
-      const input = await open(part.file, 'r');
-      try {
-        for (let offset = 0; offset < part.size; ) {
-          const buffer = buffers[turn++ % 2]!;
-          const { bytesRead } = await input.read(buffer, 0, Math.min(COPY_CHUNK, part.size - offset), part.start + offset);
-          if (bytesRead === 0) throw new Error(`part ${part.number} has fewer than its ${part.size} bytes`);
-          await written;
-          written = writeAll(out, buffer.subarray(0, bytesRead), position);
-          // Awaited at the next turn or after the loop; handled now so a failure is not reported as unhandled meanwhile.
-          written.catch(() => undefined);
-          offset += bytesRead;
-          position += bytesRead;
-        }
-      } finally {
-        await input.close();
-      }
+      await writePart(out, part, position, buffers);
+      position += part.size;
     }
-    await written;
   } finally {
     await out.close();
   }
@@ -844,26 +830,40 @@ async function copyAndOverwrite(file: string, parts: ReadonlyArray<StoredPart>):
   await copyFile(copied[0]!.file, file, constants.COPYFILE_EXCL);
   const out = await open(file, 'r+');
   try {
-    const buffer = Buffer.allocUnsafe(COPY_CHUNK);
+    const buffers = copyBuffers();
     for (const [i, part] of parts.entries()) {
-      if (isCopiedPart(part)) continue;
-      const input = await open(part.file, 'r');
-      try {
-        for (let offset = 0; offset < part.size; ) {
-          const { bytesRead } = await input.read(buffer, 0, Math.min(COPY_CHUNK, part.size - offset), part.start + offset);
-          if (bytesRead === 0) throw new Error(`part ${part.number} has fewer than its ${part.size} bytes`);
-          await writeAll(out, buffer.subarray(0, bytesRead), positions[i]! + offset);
-          offset += bytesRead;
-        }
-      } finally {
-        await input.close();
-      }
+      if (!isCopiedPart(part)) await writePart(out, part, positions[i]!, buffers);
     }
     await out.truncate(size);
   } finally {
     await out.close();
   }
   return true;
+}
+
+function copyBuffers(): [Buffer, Buffer] {
+  return [Buffer.allocUnsafe(COPY_CHUNK), Buffer.allocUnsafe(COPY_CHUNK)];
+}
+
+/** Copies a part's bytes into `out` at `position`: positional reads and writes of COPY_CHUNK, each read overlapping the write before it. */
+async function writePart(out: FileHandle, part: StoredPart, position: number, buffers: [Buffer, Buffer]): Promise<void> {
+  const input = await open(part.file, 'r');
+  try {
+    let written: Promise<void> = Promise.resolve();
+    for (let offset = 0, turn = 0; offset < part.size; turn++) {
+      const buffer = buffers[turn % 2]!;
+      const { bytesRead } = await input.read(buffer, 0, Math.min(COPY_CHUNK, part.size - offset), part.start + offset);
+      if (bytesRead === 0) throw new Error(`part ${part.number} has fewer than its ${part.size} bytes`);
+      await written;
+      written = writeAll(out, buffer.subarray(0, bytesRead), position + offset);
+      // Awaited at the next turn or after the loop; handled now so a failure is not reported as unhandled meanwhile.
+      written.catch(() => undefined);
+      offset += bytesRead;
+    }
+    await written;
+  } finally {
+    await input.close();
+  }
 }
 
 /** UploadPartCopy stores a part as `<N>.source`, a link to its source (see copyPart). */
