@@ -108,8 +108,8 @@ async function fill(zip: RawZipWriter, options: WriteArtifactOptions, signal: Ab
   return { snapshots, rangeStart, rangeLength, foreignLength: 0, layout };
 }
 
-/** First entry, so that reading it back takes a few ranged GETs (see readArtifactManifest). */
 /**
+ * First entry, so that reading it back takes a few ranged GETs (see readArtifactManifest).
  * Stored, not deflated (it is ~1 KB): its length then depends only on its fields' lengths, so
  * a re-run of the same commits, with an execution name of the same length, puts the copied
  * range at the offset it had in the earlier artifact (the local S3 then copies that artifact

@@ -78,11 +78,7 @@ export async function copyCombined(options: CopyCombinedOptions): Promise<CopyOu
     return unavailable('the index does not describe its range', err);
   }
   const range = { key: index.artifactKey, etag: index.etag, start: index.rangeStart, length: index.rangeLength };
-  try {
-    return await copyRange({ ...options, range, ends });
-  } finally {
-    await ends.dispose();
-  }
+  return copyRange({ ...options, range, ends });
 }
 
 /** Bytes of an object that S3 copies into a new zip between its `head` and its `tail`. */
@@ -108,9 +104,17 @@ export interface CopyRangeOptions {
 /**
  * Writes `key` as ends.head + the range + ends.tail in one multipart upload (parts as
  * copyCombined describes), completed with If-None-Match: *. Throws only that 412; any other
- * failure aborts the upload and answers `unavailable`.
+ * failure aborts the upload and answers `unavailable`. The ends are disposed of when it returns.
  */
 export async function copyRange(options: CopyRangeOptions): Promise<CopyOutcome> {
+  try {
+    return await uploadRange(options);
+  } finally {
+    await options.ends.dispose();
+  }
+}
+
+async function uploadRange(options: CopyRangeOptions): Promise<CopyOutcome> {
   const { range, ends } = options;
   const plan = planParts(range.length, checkedCopyPartSize(options.copyPartSize ?? DEFAULT_COPY_PART_SIZE));
   if (plan === undefined) return { unavailable: `the range is ${range.length} bytes, less than a part` };

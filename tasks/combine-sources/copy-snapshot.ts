@@ -72,12 +72,7 @@ export async function writeFromSnapshot(
   }
   if ('why' in prepared) return prepared.quiet === true ? undefined : fallBack(prepared.why);
   const { range, ends, written } = prepared;
-  let outcome;
-  try {
-    outcome = await copyRange({ ...deps, key, range, ends });
-  } finally {
-    await ends.dispose();
-  }
+  const outcome = await copyRange({ ...deps, key, range, ends });
   if ('unavailable' in outcome) return fallBack(outcome.unavailable);
   log(`combine-sources: copied ${range.length} bytes of ${written.copiedEntries} entries from snapshot ${root.snapshotKey}`);
   return { ...written.artifact, etag: outcome.etag };
