@@ -10,7 +10,7 @@ import { describeShape, type LargeSourceShape } from './git-fixtures';
 import { measureOverhead, type OverheadResult } from './overhead';
 import { renderReport } from './report';
 import { measureScaleInChild, type ScaleResult } from './scale';
-import { formatMegabytes, formatSeconds, summarize, type Summary } from './stats';
+import { formatMegabytes, formatSeconds, summarize, timed, type Summary } from './stats';
 import { rmSync } from 'node:fs';
 
 /**
@@ -159,14 +159,11 @@ async function main(): Promise<void> {
   }
 
   const sections: Record<string, number> = {};
-  const timed = async <T>(name: string, section: () => Promise<T>): Promise<T> => {
-    const from = performance.now();
-    try {
-      return await section();
-    } finally {
-      sections[name] = (performance.now() - from) / 1000;
-      log(`  (${name}: ${sections[name]!.toFixed(0)} s)`);
-    }
+  const section = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+    const { ms, value } = await timed(work);
+    sections[name] = ms / 1000;
+    log(`  (${name}: ${sections[name]!.toFixed(0)} s)`);
+    return value;
   };
 
   if (options.only === 'entries') {
@@ -178,25 +175,25 @@ async function main(): Promise<void> {
   }
 
   log(`[1/6] orchestration overhead (${plan.overhead.runs} runs)`);
-  const overhead = await timed('overhead', () => measureOverhead({ ...plan.overhead, log }));
+  const overhead = await section('overhead', () => measureOverhead({ ...plan.overhead, log }));
 
   log(`[2-4/6] fetch + combine, memory, re-run on ${describeShape(plan.fetch.shape)} (${plan.fetch.runs} runs; generating the sources)`);
-  const fixture = await timed('generating the sources', async () => makeFixture(plan.fetch.shape));
+  const fixture = await section('generating the sources', async () => makeFixture(plan.fetch.shape));
   let fetch: FetchCombineResult;
   try {
-    fetch = await timed('fetch + combine with both baselines', () =>
+    fetch = await section('fetch + combine with both baselines', () =>
       measureFetchCombine({ runs: plan.fetch.runs, shape: plan.fetch.shape, putConcurrency: 10, skipPerFile: !plan.fetch.perFile, log }, fixture),
     );
   } finally {
     rmSync(fixture.dir, { recursive: true, force: true });
   }
   log(`[3/6] memory on a second size: ${describeShape(plan.memorySmall.shape)} (${plan.memorySmall.runs} runs)`);
-  const memorySmall = await timed('memory, second size', () => measureCombineMemory(plan.memorySmall.shape, plan.memorySmall.runs));
+  const memorySmall = await section('memory, second size', () => measureCombineMemory(plan.memorySmall.shape, plan.memorySmall.runs));
   log(`[3/6] memory per entry: a snapshot of ${plan.memoryEntries.entries.toLocaleString('en-US')} files (${plan.memoryEntries.runs} runs)`);
-  const memoryEntries = await timed('memory per entry', () => measureEntriesMemory(plan.memoryEntries.entries, plan.memoryEntries.runs));
+  const memoryEntries = await section('memory per entry', () => measureEntriesMemory(plan.memoryEntries.entries, plan.memoryEntries.runs));
 
   log(`[6/6] scale: ${plan.scale.executions} concurrent executions (${plan.scale.runs} runs)`);
-  const scale = await timed('scale', () => measureScaleInChild({ ...plan.scale, retryIntervalMs: 250, log }));
+  const scale = await section('scale', () => measureScaleInChild({ ...plan.scale, retryIntervalMs: 250, log }));
 
   log('[5/6] cost per deployment');
   const cost = costTable(overhead);
