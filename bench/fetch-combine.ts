@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -231,25 +231,35 @@ function event(execution: string, sources: FetchedSource[]): CombineSourcesEvent
   return { environment: 'bench', execution, requestedBy: null, deployRoleArn: 'arn:aws:iam::111111111111:role/bench', variables: {}, sources };
 }
 
-function runGitArchive(repo: string, out: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile('git', ['archive', '--format=zip', '-o', out, 'HEAD'], { cwd: repo }, (error) => (error ? reject(error) : resolve()));
+/**
+ * Baseline (a): `git archive --format=zip HEAD` streamed into one upload (lib-storage, the part
+ * size and queue combine-sources uses), as `git archive ... | aws s3 cp - s3://...` would: the
+ * upload of the first parts overlaps the compression of the rest. Returns the zip's size.
+ */
+export async function archiveAndUpload(fixture: Fixture, s3: S3Client, key: string): Promise<number> {
+  const child = spawn('git', ['archive', '--format=zip', 'HEAD'], { cwd: fixture.app, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<void>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`git archive exited with ${code}: ${stderr.trim()}`))));
   });
-}
-
-/** Baseline (a): `git archive --format=zip` then one upload (lib-storage, the part size and queue combine-sources uses). */
-async function archiveAndUpload(fixture: Fixture, s3: S3Client, key: string): Promise<number> {
-  const zip = join(fixture.dir, 'archive.zip');
-  await runGitArchive(fixture.app, zip);
-  await new Upload({
+  let bytes = 0;
+  child.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length));
+  const upload = new Upload({
     client: s3,
-    params: { Bucket: BUCKET, Key: key, Body: createReadStream(zip), ContentType: 'application/zip' },
+    params: { Bucket: BUCKET, Key: key, Body: child.stdout, ContentType: 'application/zip' },
     partSize: DEFAULT_PART_SIZE,
     queueSize: DEFAULT_QUEUE_SIZE,
   }).done();
-  const size = statSync(zip).size;
-  rmSync(zip, { force: true });
-  return size;
+  try {
+    await Promise.all([exited, upload]);
+  } catch (error) {
+    child.kill();
+    await Promise.allSettled([exited, upload]);
+    throw error;
+  }
+  return bytes;
 }
 
 function* walk(dir: string): Generator<string> {

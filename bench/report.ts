@@ -64,8 +64,10 @@ reading the source repository's objects in place (git alternates, as \`git clone
 checkout, zip, upload as \`sources/<source>/<commit>.zip\`), then CombineConfigAndCode
 (tasks/combine-sources in a child process, a full combine; its time is measured inside the child,
 without node's start and after its S3 client's first request, as a warm Lambda would run). Baselines, on the same s3rver:
-(a) \`git archive --format=zip HEAD\` of the same repository + one upload of the zip with
-lib-storage (the part size and queue size combine-sources uses); (b) one PutObject per file with
+(a) \`git archive --format=zip HEAD\` of the same repository streamed into one upload with
+lib-storage (the part size and queue size combine-sources uses), as \`git archive ... | aws s3 cp - s3://...\`
+would, so that uploading the first parts overlaps compressing the rest (until 2026-11-29 14:00 the zip
+was written to a file first and then uploaded: 37-39 s instead of 30-32 s on the same sources); (b) one PutObject per file with
 the SDK, ${'10'} at a time (what \`aws s3 cp --recursive\` does, max_concurrent_requests 10).
 The fixture repository stores its objects uncompressed and without deltas (\`git archive\` and the
 checkout read them without inflating much, as they would read a hosted, already-packed repository).
