@@ -191,7 +191,7 @@ async function appendFromMemory(
   const bytes = Buffer.from(await out.Body!.transformToByteArray());
   const zipfile = await yauzl.fromBufferPromise(bytes, { lazyEntries: true, autoClose: false, decodeStrings: false });
   try {
-    await appendSnapshotEntries({ source, zip, registry }, zipfile);
+    await appendSnapshotEntries({ source, zip, registry }, zipfile, async (start, end) => bytes.subarray(start, end));
   } finally {
     zipfile.close();
   }

@@ -47,14 +47,19 @@ export class WindowReader extends yauzl.RandomAccessReader {
     super();
   }
 
-  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null) => void): void {
+  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null, bytesRead?: number) => void): void {
     this.served(position, position + length).then(
       (bytes) => {
         bytes.copy(buffer, offset);
-        callback(null);
+        callback(null, bytes.length);
       },
       (err: unknown) => callback(err as Error),
     );
+  }
+
+  /** The bytes [start, end), a copy (a view would keep the whole window alive as long as it is held). */
+  async bytes(start: number, end: number): Promise<Buffer> {
+    return Buffer.from(await this.served(start, end));
   }
 
   override _readStreamForRange(start: number, end: number): Readable {

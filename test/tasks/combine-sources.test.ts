@@ -21,6 +21,7 @@ import type { CombineSourcesEvent } from '../../tasks/shared/contracts';
 import { combineSources } from '../../tasks/combine-sources/combine-sources';
 import { buildEnvironment, deployEnvironment } from '../../tasks/combine-sources/environment';
 import { createManifest } from '../../tasks/combine-sources/manifest';
+import { SMALL_ENTRY_BYTES } from '../../tasks/combine-sources/snapshot';
 import { zipEntries } from '../../tasks/shared/zip';
 import { startS3rver, type LocalS3 } from '../helpers/s3rver';
 import { makeZip, readZip, renameEntry, type ZipEntrySpec } from '../helpers/zip';
@@ -322,7 +323,9 @@ describe('combineSources against a real local S3 (s3rver)', () => {
 
   it('copies each entry\'s compressed bytes as they are, into a zip that Info-ZIP tests clean', async () => {
     const big = { name: 'assets/notes.txt', content: 'replicas: 2\n'.repeat(10_000), mode: 0o100644 };
-    const { event: e, key } = await scenario('raw-copy', [...APP_SNAPSHOT, big]);
+    // Stored larger than SMALL_ENTRY_BYTES: streamed, where smaller entries are read whole.
+    const random = { name: 'assets/random.bin', content: randomBytes(SMALL_ENTRY_BYTES + 4096), mode: 0o100644 };
+    const { event: e, key } = await scenario('raw-copy', [...APP_SNAPSHOT, big, random]);
     const dir = await mkdtemp(join(tmpdir(), 'combine-raw-'));
 
     await combineSources(e, { s3: s3.client, bucket: BUCKET });
@@ -330,6 +333,8 @@ describe('combineSources against a real local S3 (s3rver)', () => {
     const combined = await download(key);
     const [source, copy] = [await rawEntries(await download(e.sources[0]!.snapshotKey)), await rawEntries(combined)];
     expect(copy.get('assets/notes.txt')).toEqual(source.get('assets/notes.txt'));
+    expect(source.get('assets/random.bin')!.compressedSize).toBeGreaterThan(SMALL_ENTRY_BYTES);
+    expect(copy.get('assets/random.bin')).toEqual(source.get('assets/random.bin'));
     expect(copy.get('stepdeploy/build')).toEqual(source.get('stepdeploy/build'));
     await writeFile(join(dir, 'source.zip'), combined);
     try {
@@ -349,6 +354,26 @@ describe('combineSources against a real local S3 (s3rver)', () => {
       message: expect.stringContaining('"secret.txt" in snapshot sources/app/'),
     });
     expect(await exists('artifacts/acceptance/encrypted/source.zip')).toBe(false);
+  });
+
+  it.each([
+    ['small', 'x'],
+    ['large', randomBytes(SMALL_ENTRY_BYTES + 4096)],
+  ])('fails with SnapshotError when a %s entry has no local header where the directory says, and writes nothing', async (size, content) => {
+    const execution = `bad-local-header-${size}`;
+    const e = event({ execution });
+    const zip = await makeZip([{ name: 'first.txt', content: 'ok' }, { name: 'broken.bin', content }]);
+    // The second local header's signature, where the directory says the entry starts.
+    const at = zip.indexOf(Buffer.from('PK\x03\x04', 'latin1'), 4);
+    zip.writeUInt32LE(0x12345678, at);
+    await put(e.sources[0]!.snapshotKey, zip);
+    await put(e.sources[1]!.snapshotKey, await makeZip(CONFIG_SNAPSHOT));
+
+    await expect(combineSources(e, { s3: s3.client, bucket: BUCKET })).rejects.toMatchObject({
+      name: 'SnapshotError',
+      message: expect.stringMatching(/sources\/app\/.*invalid local file header signature: 0x12345678/),
+    });
+    expect(await exists(`artifacts/acceptance/${execution}/source.zip`)).toBe(false);
   });
 
   it('returns the same result on a redrive and does not rewrite the artifact', async () => {
