@@ -2,10 +2,12 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, mkdirSync, type Stats } from 'node:fs';
+import { constants, createWriteStream, mkdirSync, type Stats } from 'node:fs';
 import { copyFile, link, mkdir, open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
 import { text } from 'node:stream/consumers';
+import { pipeline } from 'node:stream/promises';
 import { S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 
@@ -15,15 +17,17 @@ import S3rver from 's3rver';
  * s3rver ignores conditional writes (TOOLCHAIN.md): a PutObject with `If-None-Match: *` on an
  * existing key overwrites it, where real S3 answers 412. stepdeploy's promises ("an artifact is
  * written once", "history is append-only") rest on those headers, so this server checks them
- * itself in front of s3rver, one write per key at a time, and answers as S3 does. s3rver also
- * writes an object in place, so a read during a write would see part of it: reads of a key wait
- * for the write in progress (KeyLocks), as S3's whole-object consistency promises. s3rver does
+ * itself in front of s3rver, one write per key at a time, and answers as S3 does. Reads of a key
+ * wait for the write in progress (KeyLocks), as S3's whole-object consistency promises; s3rver's
+ * object and part writes are replaced by ones that write a temporary file and rename it into
+ * place (writeStoreFilesWhole), so a client that leaves mid-body changes nothing. s3rver does
  * not implement UploadPartCopy (NotImplemented) nor AbortMultipartUpload (MethodNotAllowed, which
  * leaves the parts on disk), and its CompleteMultipartUpload checks no part (size, ETag, order)
  * and hashes the whole object again: this server answers those three itself, on s3rver's store.
  * An UploadPartCopy costs no copy, as in S3: the part is a hard link to the source's object file
- * (see uploadPartCopy), so before s3rver overwrites a linked object file in place the key gets a
- * file of its own (see unshareObjectFile).
+ * (see uploadPartCopy). No write changes a linked file: a PutObject renames a new file over the
+ * key's (writeStoreFilesWhole), s3rver's CopyObject unlinks it first (fs-extra's copy), a
+ * DeleteObject unlinks it.
  */
 
 export const LOCAL_S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
@@ -225,17 +229,21 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
   const store = s3rver.store as unknown as PartStore;
   const locks: Locks = { keys: new KeyLocks(), uploads: new KeyLocks(), parts: new KeyLocks() };
   const unlockedRequest = new AsyncLocalStorage<true>();
+  const storeWork = new AsyncLocalStorage<Array<Promise<unknown>>>();
+  writeStoreFilesWhole(store, storeWork);
   lockStoreWrites(store, locks.keys, unlockedRequest);
 
   /**
    * Hands the request to s3rver, which answers it on its own time: its locks are released when the
-   * response closes. Answers false, forwarding nothing, when the client left while the request
-   * waited for them (see clientLeft); the caller then releases them.
+   * response has closed and the writes it made to the store have ended (a client that leaves
+   * mid-request closes the response at once). Answers false, forwarding nothing, when the client
+   * left while the request waited for them (see clientLeft); the caller then releases them.
    */
   function forwardHolding(req: IncomingMessage, res: ServerResponse, release: () => void): boolean {
     if (clientLeft(res)) return false;
-    res.once('close', release);
-    forward(req, res);
+    const writes: Array<Promise<unknown>> = [];
+    res.once('close', () => void Promise.allSettled(writes).then(release));
+    storeWork.run(writes, () => forward(req, res));
     return true;
   }
 
@@ -245,8 +253,6 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
     try {
       if (access.conditional && !(await (access.write ? conditionsHold : readConditionsHold)(req, res, access))) return;
       if (isCompleteMultipartUpload(req)) return await completeMultipartUpload(req, res, store, locks, access);
-      // A DELETE only unlinks the file: a part linked to it keeps its bytes.
-      if (access.write && req.method !== 'DELETE') await unshareObjectFile(store, access);
       answeredByS3rver = forwardHolding(req, res, release);
     } finally {
       // The proxy's own work (a condition, a Complete) keeps the lock until it is done, not until its
@@ -324,8 +330,6 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
         req.resume();
         return noSuchUpload(res);
       }
-      const file = partFile(store, part);
-      await Promise.all(['.md5', '.source', '.range'].map((suffix) => rm(file + suffix, { force: true })));
       answeredByS3rver = forwardHolding(req, res, release);
     } finally {
       if (!answeredByS3rver) release();
@@ -394,14 +398,60 @@ function lockStoreWrites(store: PartStore, keys: KeyLocks, unlocked: AsyncLocalS
       release();
     }
   }
-  store.putObject = (object) => {
-    if (!unlocked.getStore()) return putObject(object);
-    return locked(object, async () => {
-      await unshareObjectFile(store, object);
-      return putObject(object);
-    });
-  };
+  store.putObject = (object) => (unlocked.getStore() ? locked(object, () => putObject(object)) : putObject(object));
   store.deleteObject = (bucket, key) => (unlocked.getStore() ? locked({ bucket, key }, () => deleteObject(bucket, key)) : deleteObject(bucket, key));
+}
+
+/**
+ * Replaces s3rver's putObject and putPart, which truncate the key's file, stream the body into it,
+ * and resolve once the bytes have passed their MD5 transform: before the file is written (a read
+ * right after could see it short), leaving a short file when the client leaves mid-body, and
+ * never settling then. These write a temporary file beside the target, wait until it is written,
+ * and rename it over the target; a failed body removes it and leaves the target as it was. Each
+ * write is recorded in `work` (the request's list, see forwardHolding), so that a lock is not
+ * released while the store still writes under it.
+ */
+function writeStoreFilesWhole(store: PartStore, work: AsyncLocalStorage<Array<Promise<unknown>>>): void {
+  const recorded = <T>(write: Promise<T>): Promise<T> => {
+    work.getStore()?.push(write);
+    return write;
+  };
+  store.putObject = (object) =>
+    recorded(
+      (async () => {
+        const written = await writeWhole(store.getResourcePath(object.bucket, object.key, 'object'), object.content);
+        await store.putMetadata(object.bucket, object.key, object.metadata ?? {}, written.md5);
+        return written;
+      })(),
+    );
+  store.putPart = (bucket, uploadId, partNumber, content) =>
+    recorded(
+      (async () => {
+        const file = join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId, String(partNumber));
+        const written = await writeWhole(file, content);
+        // The part was copied before (uploadPartCopy): that copy is replaced too.
+        await Promise.all(['.source', '.range'].map((suffix) => rm(file + suffix, { force: true })));
+        await writeFile(`${file}.md5`, written.md5);
+        return written;
+      })(),
+    );
+}
+
+/** Writes `content` to `file` through a temporary file (replaceFile); answers its size and MD5, as s3rver's store does. */
+async function writeWhole(file: string, content: Buffer | Readable | undefined): Promise<{ size: number; md5: string }> {
+  await mkdir(dirname(file), { recursive: true });
+  const md5 = createHash('md5');
+  let size = 0;
+  const measure = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      md5.update(chunk);
+      size += chunk.length;
+      callback(null, chunk);
+    },
+  });
+  const body = content === undefined ? Readable.from([]) : Buffer.isBuffer(content) ? Readable.from([content]) : content;
+  await replaceFile(file, (temporary) => pipeline(body, measure, createWriteStream(temporary, { flags: 'wx' })));
+  return { size, md5: md5.digest('hex') };
 }
 
 export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
@@ -442,8 +492,10 @@ function s3Error(res: ServerResponse, status: number, code: string, message: str
  * beyond what types/s3rver.d.ts declares.
  */
 interface PartStore {
-  /** Writes the object file in place (truncate, then stream), then its metadata. */
-  putObject(object: ObjectTarget): Promise<unknown>;
+  /** s3rver's writes the object file in place (truncate, then stream), then its metadata; see writeStoreFilesWhole. */
+  putObject(object: ObjectTarget & { readonly content?: Buffer | Readable; readonly metadata?: Record<string, unknown> }): Promise<{ size: number; md5: string }>;
+  /** s3rver's writes the part's file in place, then its MD5 beside it; see writeStoreFilesWhole. */
+  putPart(bucket: string, uploadId: string, partNumber: number, content: Readable): Promise<{ size: number; md5: string }>;
   deleteObject(bucket: string, key: string): Promise<void>;
   getBucket(bucket: string): Promise<{ name: string } | null>;
   /** Throws when the object does not exist. */
@@ -635,7 +687,7 @@ async function uploadExists(store: PartStore, upload: UploadTarget): Promise<boo
  * Stores the part by reference, under the source key's read lock: `<N>.source`, a hard link to the
  * source's object file, and `<N>.range`, the bytes of it that are the part; Complete reads them
  * from there. The link keeps these bytes: a DELETE of the source unlinks its name only, and a
- * write to it gets a new file first (unshareObjectFile). The part's ETag is the MD5 of the source
+ * write to it replaces the file (see the header comment). The part's ETag is the MD5 of the source
  * ETag and the range, not of the bytes (hashing 650 MB costs over a second here): S3 does not
  * promise that a part ETag is the MD5 of its bytes (an SSE-KMS part's is not), and a client only
  * hands it back in CompleteMultipartUpload, where it identifies this copy of this source version.
@@ -702,23 +754,6 @@ async function replaceFile(file: string, write: (temporary: string) => Promise<v
     await rm(temporary, { force: true });
     throw err;
   }
-}
-
-/**
- * Gives a key's object file an inode of its own (a copy, renamed over it) when a part copied by
- * reference links to it: s3rver writes an object in place (truncate, then stream), which would
- * change that part. Costs a copy only when a key that an open upload copied from is overwritten.
- */
-async function unshareObjectFile(store: PartStore, target: ObjectTarget): Promise<void> {
-  const file = store.getResourcePath(target.bucket, target.key, 'object');
-  const links = await stat(file).then(
-    (st) => st.nlink,
-    (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return 0;
-      throw err;
-    },
-  );
-  if (links > 1) await replaceFile(file, (temporary) => copyFile(file, temporary, constants.COPYFILE_EXCL));
 }
 
 function escapeXml(text: string): string {

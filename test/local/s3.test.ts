@@ -1,6 +1,6 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest, type ClientRequest, type OutgoingHttpHeaders } from 'node:http';
 import { text } from 'node:stream/consumers';
@@ -13,6 +13,7 @@ import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -299,18 +300,25 @@ describe('local S3 UploadPartCopy by reference (the part links to the source fil
     }
   });
 
-  test('a source overwritten and another deleted after the copy: the completed object has the bytes as they were at the copy', async () => {
-    const [overwritten, deleted] = [randomBytes(6 * MiB), randomBytes(1000)];
+  test('sources overwritten (PutObject, CopyObject) and deleted after the copy: the completed object has the bytes as they were at the copy', async () => {
+    const [overwritten, copiedOver, deleted] = [randomBytes(6 * MiB), randomBytes(6 * MiB), randomBytes(1000)];
     await put('ref/overwritten.bin', overwritten);
+    await put('ref/copied-over.bin', copiedOver);
     await put('ref/deleted.bin', deleted);
     const uploadId = await createUpload('ref/assembled.bin');
-    const etags = [await copyPart('ref/assembled.bin', uploadId, 1, 'ref/overwritten.bin'), await copyPart('ref/assembled.bin', uploadId, 2, 'ref/deleted.bin')];
+    const etags = [
+      await copyPart('ref/assembled.bin', uploadId, 1, 'ref/overwritten.bin'),
+      await copyPart('ref/assembled.bin', uploadId, 2, 'ref/copied-over.bin'),
+      await copyPart('ref/assembled.bin', uploadId, 3, 'ref/deleted.bin'),
+    ];
 
     await put('ref/overwritten.bin', 'new bytes');
+    await s3.send(new CopyObjectCommand({ Bucket: BUCKET, Key: 'ref/copied-over.bin', CopySource: `${BUCKET}/ref/deleted.bin` }));
     await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'ref/deleted.bin' }));
     await complete('ref/assembled.bin', uploadId, etags);
 
-    expect((await bytes('ref/assembled.bin')).equals(Buffer.concat([overwritten, deleted]))).toBe(true);
+    expect((await bytes('ref/assembled.bin')).equals(Buffer.concat([overwritten, copiedOver, deleted]))).toBe(true);
+    expect((await bytes('ref/copied-over.bin')).equals(deleted)).toBe(true);
     expect((await bytes('ref/overwritten.bin')).toString()).toBe('new bytes');
     expect((await errorOf(bytes('ref/deleted.bin'))).name).toBe('NoSuchKey');
     expect(statSync(objectFile('ref/overwritten.bin')).nlink).toBe(1);
@@ -452,9 +460,14 @@ describe('local S3 locks (s3rver has none: the proxy orders the requests on a ke
     return { request, response };
   }
 
-  /** Waits until `file` holds `size` bytes: the server is then inside the write that puts them there. */
+  /**
+   * Waits until `file`, or the temporary file the server writes it through (a `.partial` beside
+   * it), holds `size` bytes: the server is then inside the write that puts them there.
+   */
   async function untilSize(file: string, size: number): Promise<void> {
-    while (!existsSync(file) || statSync(file).size !== size) await sleep(1);
+    const holds = (path: string): boolean => statSync(path, { throwIfNoEntry: false })?.size === size;
+    const partials = (): string[] => (existsSync(dirname(file)) ? readdirSync(dirname(file)).filter((name) => name.endsWith('.partial')) : []);
+    while (!holds(file) && !partials().some((name) => holds(join(dirname(file), name)))) await sleep(1);
   }
 
   test('an UploadPart racing a Complete of its upload waits for it, then fails with NoSuchUpload: no part changes while it is concatenated', async () => {
@@ -526,6 +539,8 @@ describe('local S3 locks (s3rver has none: the proxy orders the requests on a ke
   });
 
   test('a DeleteObjects (s3rver finds its keys in the body) waits for a write of its key in progress, then deletes all of it', async () => {
+    // A key that exists: a DeleteObjects skips a key that has no object yet, as a delete that came first.
+    await put('deleting/object.txt', Buffer.from('old version'));
     const writing = rawRequest('PUT', 'deleting/object.txt', { 'Content-Length': 8 });
     writing.request.write('half');
     await untilSize(join(dir, BUCKET, 'deleting', 'object.txt._S3rver_object'), 4);
@@ -540,6 +555,27 @@ describe('local S3 locks (s3rver has none: the proxy orders the requests on a ke
     expect((await errorOf(bytes('deleting/object.txt'))).name).toBe('NoSuchKey');
     // A delete during the write left the metadata that the write then stored.
     expect(existsSync(join(dir, BUCKET, 'deleting'))).toBe(false);
+  });
+
+  test('a PutObject or UploadPart whose client leaves mid-body leaves the object or part as it was, and the key free', async () => {
+    await put('abandoned/object.txt', Buffer.from('old version'));
+    const uploadId = await createUpload('abandoned/upload.bin');
+    const etag = await uploadPart('abandoned/upload.bin', uploadId, 1, 'old part');
+    const writing = rawRequest('PUT', 'abandoned/object.txt', { 'Content-Length': 8 });
+    const parting = rawRequest('PUT', `abandoned/upload.bin?partNumber=1&uploadId=${uploadId}`, { 'Content-Length': 8 });
+    writing.request.write('half');
+    parting.request.write('half');
+    await untilSize(join(dir, BUCKET, 'abandoned', 'object.txt._S3rver_object'), 4);
+    await untilSize(join(dir, BUCKET, '._S3rver_uploads', uploadId, '1'), 4);
+    writing.request.destroy();
+    parting.request.destroy();
+
+    const next = s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'abandoned/object.txt' })).then((head) => head.ContentLength);
+    expect(await Promise.race([next, sleep(2000).then(() => 'still waiting for the lock')])).toBe(11);
+    expect((await bytes('abandoned/object.txt')).toString()).toBe('old version');
+    await complete('abandoned/upload.bin', uploadId, [etag]);
+    expect((await bytes('abandoned/upload.bin')).toString()).toBe('old part');
+    expect(filesUnder(join(dir, BUCKET, 'abandoned')).filter((name) => name.endsWith('.partial'))).toEqual([]);
   });
 
   test('a request whose client leaves while it waits for the key releases the lock it then gets: the next write goes through', async () => {
