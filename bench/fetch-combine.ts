@@ -172,6 +172,8 @@ interface ChildResult {
   readonly ms: number;
   readonly maxRssBytes: number;
   readonly key: string;
+  /** What combine-sources logged (which path it took). */
+  readonly log: string;
 }
 
 /**
@@ -217,12 +219,13 @@ export function combineInChild(endpoint: string, event: CombineSourcesEvent, wor
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     child.on('error', reject);
     child.on('exit', (code) => {
-      const line = out.trim().split('\n').at(-1) ?? '';
+      const lines = out.trim().split('\n');
+      const line = lines.at(-1) ?? '';
       if (code !== 0 || !line.startsWith('{')) {
         reject(new Error(`combine child exited ${code}: ${err.split('\n').filter((l) => !/NodeVersionSupport|node >=22|a\.co\/|versions published|security updates|^\s*$|trace-warnings|will require|To continue/.test(l)).join('\n')}`));
         return;
       }
-      resolve(JSON.parse(line) as ChildResult);
+      resolve({ ...(JSON.parse(line) as Omit<ChildResult, 'log'>), log: lines.slice(0, -1).join('\n') });
     });
   });
 }
@@ -399,7 +402,7 @@ export interface EntriesMemoryResult {
   readonly copy: { readonly maxRss: Summary; readonly combine: Summary };
   /** The same snapshots again: the earlier artifact copied (copy-combined.ts). */
   readonly rerun: { readonly maxRss: Summary; readonly combine: Summary };
-  /** A snapshot the copy cannot take (it holds a symlink): the full streaming combine (artifact-writer.ts). */
+  /** A snapshot the copy cannot take (a name it would have to rewrite): the full streaming combine (artifact-writer.ts). */
   readonly full: { readonly maxRss: Summary; readonly combine: Summary };
 }
 
@@ -408,15 +411,17 @@ export interface EntriesMemoryResult {
  * other shapes measure memory per byte), on each of its three paths: the snapshot is written
  * directly with RawZipWriter, as a fetch build would store it (1 byte per file under a ~60-byte
  * path, plus one 12 MB file so that a first combine copies it inside S3 as it does real
- * sources), without git. A second snapshot of the same files plus a symlink takes the full
- * streaming combine, the fallback whenever the copy cannot be used.
+ * sources), without git. A second snapshot of the same files plus a last entry whose name is not
+ * normalized (`./notes.txt`, which the full combine writes as `notes.txt`) takes the full
+ * streaming combine, the fallback whenever the copy cannot be used. Each run checks from the
+ * combine's log that it took the path it is counted for.
  */
 export async function measureEntriesMemory(entries: number, runs: number): Promise<EntriesMemoryResult> {
   const work = mkdtempSync(join(tmpdir(), 'stepdeploy-bench-entries-'));
   const s3server = await startLocalS3Process(join(work, 's3'), BUCKET);
   const s3 = s3Client(s3server.endpoint);
   try {
-    const snapshot = async (name: string, commit: string, count: number, extra: { bigBytes: number; symlink: boolean }): Promise<FetchedSource> => {
+    const snapshot = async (name: string, commit: string, count: number, extra: { bigBytes: number; unnormalized: boolean }): Promise<FetchedSource> => {
       const file = join(work, `${name}-${commit}.zip`);
       await writeManyEntries(file, count, extra);
       const key = snapshotKeyOf(name, commit);
@@ -424,15 +429,19 @@ export async function measureEntriesMemory(entries: number, runs: number): Promi
       rmSync(file);
       return { name, branch: 'main', path: name === 'app' ? '.' : `${name}/`, commit, fetchBuildId: null, snapshotKey: key };
     };
-    const config = await snapshot('config', 'c'.repeat(40), 3, { bigBytes: 0, symlink: false });
-    const plain = [await snapshot('app', 'a'.repeat(40), entries, { bigBytes: 12 * 1024 * 1024, symlink: false }), config];
-    const withLink = [await snapshot('app', 'b'.repeat(40), entries, { bigBytes: 12 * 1024 * 1024, symlink: true }), config];
+    const config = await snapshot('config', 'c'.repeat(40), 3, { bigBytes: 0, unnormalized: false });
+    const plain = [await snapshot('app', 'a'.repeat(40), entries, { bigBytes: 12 * 1024 * 1024, unnormalized: false }), config];
+    const uncopyable = [await snapshot('app', 'b'.repeat(40), entries, { bigBytes: 12 * 1024 * 1024, unnormalized: true }), config];
+    const took = (result: ChildResult, path: RegExp, what: string): ChildResult => {
+      if (!path.test(result.log)) throw new Error(`the ${what} combine did not take its path (${path}); it logged: ${result.log || '(nothing)'}`);
+      return result;
+    };
     const series = { copy: [] as ChildResult[], rerun: [] as ChildResult[], full: [] as ChildResult[] };
     for (let i = 0; i < runs; i++) {
       await deletePrefixes(s3, ['combined/']);
-      series.copy.push(await combineInChild(s3server.endpoint, event(`bench-entries-${i}`, plain), work));
-      series.rerun.push(await combineInChild(s3server.endpoint, event(`bench-entries-again-${i}`, plain), work));
-      series.full.push(await combineInChild(s3server.endpoint, event(`bench-entries-full-${i}`, withLink), work));
+      series.copy.push(took(await combineInChild(s3server.endpoint, event(`bench-entries-${i}`, plain), work), /copied \d+ bytes of \d+ entries from snapshot/, 'first'));
+      series.rerun.push(took(await combineInChild(s3server.endpoint, event(`bench-entries-again-${i}`, plain), work), /copied \d+ bytes of \d+ entries from artifacts\//, 're-run'));
+      series.full.push(took(await combineInChild(s3server.endpoint, event(`bench-entries-full-${i}`, uncopyable), work), /is not a normalized path\); combining in full/, 'full streaming'));
       for (const done of [series.copy, series.rerun, series.full]) await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: done.at(-1)!.key }));
     }
     const figures = (results: ChildResult[]) => ({ maxRss: summarize(results.map((r) => r.maxRssBytes)), combine: summarize(results.map((r) => r.ms)) });
@@ -444,7 +453,7 @@ export async function measureEntriesMemory(entries: number, runs: number): Promi
   }
 }
 
-async function writeManyEntries(path: string, count: number, extra: { bigBytes: number; symlink: boolean }): Promise<void> {
+async function writeManyEntries(path: string, count: number, extra: { bigBytes: number; unnormalized: boolean }): Promise<void> {
   const zip = new RawZipWriter();
   const written = pipeline(zip.output, createWriteStream(path));
   const mtime = toDosDateTime(new Date('2026-11-01T10:00:00Z'));
@@ -458,7 +467,7 @@ async function writeManyEntries(path: string, count: number, extra: { bigBytes: 
     const big = Buffer.alloc(extra.bigBytes, 1);
     await zip.addRawEntry({ name: 'big.bin', mode: 0o100644, mtime, compressionMethod: STORED, crc32: crc32(big), compressedSize: big.length, uncompressedSize: big.length }, [big]);
   }
-  if (extra.symlink) await zip.addBuffer('big-link.bin', Buffer.from('big.bin'), { mode: 0o120777, mtime, compress: false });
+  if (extra.unnormalized) await zip.addBuffer('./notes.txt', Buffer.from('notes\n'), { mode: 0o100644, mtime, compress: false });
   await zip.end();
   await written;
 }

@@ -90,7 +90,7 @@ took ~25 MB more at rest and up to ~65 MB more at peak). The last three rows are
 rather than per byte: a snapshot of ${r.memoryEntries.entries.toLocaleString('en-US')} files of 1 byte under ~60-byte paths (and one
 12 MB file), written directly as a fetch build stores one, combined on each of combine-sources'
 paths: a first combine (the snapshot copied inside S3), the same snapshots again (the earlier
-artifact copied), and the full streaming combine (the same files plus a symlink, which the copy
+artifact copied), and the full streaming combine (the same files plus a \`./notes.txt\`, which the full combine writes as \`notes.txt\` and the copy
 does not take: the fallback whenever a copy cannot be used).
 
 | sources | peak RSS | combine time |
@@ -99,7 +99,7 @@ does not take: the fallback whenever a copy cannot be used).
 | ${describeShape(r.memorySmall.shape)} | ${formatMegabytes(r.memorySmall.maxRss)} | ${formatSeconds(r.memorySmall.combine)} |
 | ${r.memoryEntries.entries.toLocaleString('en-US')} files of 1 byte + one 12 MB file: first combine | ${formatMegabytes(r.memoryEntries.copy.maxRss)} | ${formatSeconds(r.memoryEntries.copy.combine)} |
 | the same again: re-run | ${formatMegabytes(r.memoryEntries.rerun.maxRss)} | ${formatSeconds(r.memoryEntries.rerun.combine)} |
-| the same + a symlink: full streaming combine | ${formatMegabytes(r.memoryEntries.full.maxRss)} | ${formatSeconds(r.memoryEntries.full.combine)} |
+| the same + \`./notes.txt\`: full streaming combine | ${formatMegabytes(r.memoryEntries.full.maxRss)} | ${formatSeconds(r.memoryEntries.full.combine)} |
 
 ## 4. Re-run with the same commits
 

@@ -1,4 +1,5 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { inflateRawSync } from 'node:zlib';
 import * as yauzl from 'yauzl';
 import type { Manifest } from '../shared/contracts';
 import type { WrittenArtifact } from './artifact-writer';
@@ -6,8 +7,8 @@ import type { SnapshotHeads } from './combine-cache';
 import { copyRange, DEFAULT_COPY_PART_SIZE, MIN_PART_SIZE, planParts, writeZipEnds, type ZipEnds } from './copy-combined';
 import { MANIFEST_NAME } from './manifest';
 import { PathRegistry } from './path-registry';
-import { RawZipWriter, type PlacedEntry } from './raw-zip-writer';
-import { appendSnapshotEntries, copyableEntry, type SnapshotSource } from './snapshot';
+import { DEFLATED, LOCAL_HEADER_BYTES, LOCAL_HEADER_SIGNATURE, RawZipWriter, type PlacedEntry } from './raw-zip-writer';
+import { appendSnapshotEntries, copyableEntry, isSymlink, linkTargetOutside, linkTargetTooLong, MAX_LINK_TARGET, type SnapshotSource } from './snapshot';
 import { openZipDirectory } from './zip-directory';
 
 const MiB = 1024 * 1024;
@@ -119,10 +120,16 @@ async function prepare(
     registry.claimFile(MANIFEST_NAME, 'the stepdeploy manifest');
     const owner = `source "${root.name}"`;
     // Claimed in the directory's order, as appendSnapshot claims them; placed as they stream in.
+    // Symlinks are checked once the directory is read, a few at a time (checkLinks).
+    const links: Array<{ readonly entry: yauzl.Entry; readonly name: string }> = [];
     async function* copied(): AsyncGenerator<PlacedEntry> {
       for (let next = first; next.done !== true; next = await entries.next()) {
         const raw = copyableEntry(next.value);
         if ('why' in raw) throw new UnfitSnapshot(raw.why);
+        if (isSymlink(next.value)) {
+          if (links.length === MAX_COPIED_LINKS) throw new UnfitSnapshot(`it holds more than ${MAX_COPIED_LINKS} symlinks, whose targets would each be read`);
+          links.push({ entry: next.value, name: raw.name });
+        }
         if (raw.name.endsWith('/')) {
           if (!registry.claimFolder(raw.name.slice(0, -1), owner)) throw new UnfitSnapshot(`folder "${raw.name}" is listed twice`);
         } else {
@@ -131,7 +138,14 @@ async function prepare(
         yield { entry: raw, offset: next.value.relativeOffsetOfLocalHeader - start };
       }
     }
-    return await writeEnds(deps, manifest, { root, rootHead, others, otherHeads, registry }, { start, length, entries: copied() });
+    const prepared = await writeEnds(deps, manifest, { root, rootHead, others, otherHeads, registry }, { start, length, entries: copied() });
+    try {
+      await checkLinks(deps, { key: root.snapshotKey, etag: rootHead.etag, end: directory.offset }, links);
+    } catch (err) {
+      await prepared.ends.dispose();
+      throw err;
+    }
+    return prepared;
   } catch (err) {
     if (err instanceof UnfitSnapshot) return { why: err.message };
     throw err;
@@ -142,6 +156,73 @@ async function prepare(
 
 /** An entry the copy cannot take as it is: the full combine decides what to do with it. */
 class UnfitSnapshot extends Error {}
+
+/** Symlinks whose targets the copy reads (a ranged GET or two each); a snapshot with more is combined in full. */
+export const MAX_COPIED_LINKS = 200;
+/** Targets read at once. */
+const LINK_READS = 8;
+
+/** Throws UnfitSnapshot for the first of `links` that cannot be copied as it is (linkProblem). */
+async function checkLinks(
+  deps: SnapshotCopyDeps,
+  snapshot: { readonly key: string; readonly etag: string; readonly end: number },
+  links: ReadonlyArray<{ readonly entry: yauzl.Entry; readonly name: string }>,
+): Promise<void> {
+  let next = 0;
+  const problems: string[] = [];
+  const reader = async (): Promise<void> => {
+    while (next < links.length && problems.length === 0) {
+      const { entry, name } = links[next++]!;
+      const why = await linkProblem(deps, snapshot, entry, name);
+      if (why !== undefined) problems.push(`symlink "${name}" ${why}`);
+    }
+  };
+  await Promise.all(Array.from({ length: LINK_READS }, reader));
+  if (problems.length > 0) throw new UnfitSnapshot(problems[0]!);
+}
+/** Read past a local header's name at once: the extra fields a zip writer puts there (Info-ZIP's UT and ux take 24). */
+const LOCAL_EXTRA_GUESS = 256;
+
+/**
+ * Why a symlink of the snapshot cannot be copied as it is, or undefined: its target, read from
+ * the snapshot in S3 (its local header, then its data; pinned to the snapshot's ETag), is checked
+ * as the full combine checks it (appendEntry). A local header or data that is not where the
+ * directory says, a target that does not inflate to its size, or one that leads outside the
+ * artifact: the full combine then reads the entry itself and refuses what it refuses.
+ */
+async function linkProblem(
+  { s3, bucket }: SnapshotCopyDeps,
+  snapshot: { readonly key: string; readonly etag: string; readonly end: number },
+  entry: yauzl.Entry,
+  name: string,
+): Promise<string | undefined> {
+  const tooLong = linkTargetTooLong(entry);
+  if (tooLong !== undefined) return tooLong;
+  const read = async (start: number, end: number): Promise<Buffer> => {
+    if (end > snapshot.end) throw new UnfitSnapshot(`symlink "${name}": its data would end at ${end}, past the entries (${snapshot.end})`);
+    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: snapshot.key, Range: `bytes=${start}-${end - 1}`, IfMatch: snapshot.etag }));
+    const bytes = Buffer.from(await out.Body!.transformToByteArray());
+    if (bytes.length !== end - start) throw new Error(`asked for ${end - start} bytes at ${start} of s3://${bucket}/${snapshot.key}, got ${bytes.length}`);
+    return bytes;
+  };
+  const offset = entry.relativeOffsetOfLocalHeader;
+  const guess = Math.min(snapshot.end, offset + LOCAL_HEADER_BYTES + entry.fileNameLength + LOCAL_EXTRA_GUESS + entry.compressedSize);
+  if (guess < offset + LOCAL_HEADER_BYTES) return `has no local header at ${offset}`;
+  const head = await read(offset, guess);
+  if (head.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) return `has no local header at ${offset}`;
+  const dataStart = LOCAL_HEADER_BYTES + head.readUInt16LE(26) + head.readUInt16LE(28);
+  const data = dataStart + entry.compressedSize <= head.length
+    ? head.subarray(dataStart, dataStart + entry.compressedSize)
+    : await read(offset + dataStart, offset + dataStart + entry.compressedSize);
+  let target: Buffer;
+  try {
+    target = entry.compressionMethod === DEFLATED ? inflateRawSync(data, { maxOutputLength: MAX_LINK_TARGET + 1 }) : data;
+  } catch (err) {
+    return `does not inflate: ${(err as Error).message}`;
+  }
+  if (target.length !== entry.uncompressedSize) return `holds ${target.length} bytes, its directory record says ${entry.uncompressedSize}`;
+  return linkTargetOutside(name, target);
+}
 
 /**
  * The new artifact's ends around the copied range: the manifest entry; the "." snapshot's

@@ -74,7 +74,9 @@ export interface RawZipWriterOptions {
   readonly spillAfterBytes?: number;
 }
 
-const LOCAL_HEADER_SIGNATURE = 0x04034b50;
+export const LOCAL_HEADER_SIGNATURE = 0x04034b50;
+/** A local header's fixed fields, before its name and extra fields. */
+export const LOCAL_HEADER_BYTES = 30;
 const CENTRAL_HEADER_SIGNATURE = 0x02014b50;
 const ZIP64_END_SIGNATURE = 0x06064b50;
 const ZIP64_LOCATOR_SIGNATURE = 0x07064b50;

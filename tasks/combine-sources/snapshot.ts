@@ -16,7 +16,7 @@ import { DEFLATED, STORED, type DosDateTime, type RawEntry, type RawZipWriter } 
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
 /** A symlink entry's data is its target path; anything longer is not a real link. */
-const MAX_LINK_TARGET = 4096;
+export const MAX_LINK_TARGET = 4096;
 /** What a zip without unix modes is extracted with (yazl's defaults, which combine-sources used before). */
 const DEFAULT_FILE_MODE = 0o100664;
 const DEFAULT_FOLDER_MODE = 0o40775;
@@ -135,11 +135,9 @@ async function appendEntry(options: AppendEntriesOptions, zipfile: yauzl.ZipFile
     return;
   }
   registry.claimFile(target, owner);
-  if (mode !== undefined && (mode & S_IFMT) === S_IFLNK) {
-    await zip.addBuffer(target, await readLinkTarget(zipfile, entry, target, source), { mode, mtime, compress: false });
-    return;
-  }
   refuseUncopyable(entry, target, source);
+  // A symlink is checked, then copied as any entry is (the copy path does the same, copy-snapshot.ts).
+  if (isSymlink(entry)) await checkLinkTarget(zipfile, entry, target, source);
   // Raw bytes: the copy keeps the snapshot's compression, CRC-32 and sizes (its central
   // directory's). No CRC is checked here, as before (yauzl checks none); the build's unzip does.
   const data = await rawData(zipfile, readBytes, entry);
@@ -177,8 +175,8 @@ const UTF8_NAME_FLAG = 0x0800;
  * For copy-snapshot.ts: an entry of a "." snapshot as appendEntry would write it, when its
  * local header and data can be copied byte for byte instead: its name stays the same (safe,
  * normalized, not "./", the same UTF-8 bytes the local header should hold, flagged UTF-8 unless
- * ASCII), it is neither a symlink (appendEntry rewrites those) nor encrypted, it is stored or
- * deflated, and a folder holds no data. Otherwise why not: the full combine then decides,
+ * ASCII), it is not encrypted, it is stored or deflated, and a folder holds no data. A symlink's
+ * target is not checked here: the caller reads it (isSymlink, linkTargetOutside). Otherwise why not: the full combine then decides,
  * refusing what it refuses. `foreignFlags` is the entry's general purpose flags.
  */
 export function copyableEntry(entry: yauzl.Entry): RawEntry | { readonly why: string } {
@@ -195,8 +193,6 @@ export function copyableEntry(entry: yauzl.Entry): RawEntry | { readonly why: st
   if (entry.compressionMethod !== STORED && entry.compressionMethod !== DEFLATED) {
     return { why: `entry ${quoted} uses compression method ${entry.compressionMethod}` };
   }
-  const mode = unixMode(entry);
-  if (mode !== undefined && (mode & S_IFMT) === S_IFLNK) return { why: `entry ${quoted} is a symlink` };
   const folder = raw.endsWith('/');
   if (folder && (entry.compressionMethod !== STORED || entry.compressedSize !== 0 || entry.uncompressedSize !== 0 || entry.crc32 !== 0)) {
     return { why: `folder ${quoted} has data` };
@@ -266,21 +262,31 @@ function unixMode(entry: yauzl.Entry): number | undefined {
   return (mode & S_IFMT) === 0 ? undefined : mode;
 }
 
-async function readLinkTarget(
-  zipfile: yauzl.ZipFile,
-  entry: yauzl.Entry,
-  path: string,
-  source: SnapshotSource,
-): Promise<Buffer> {
+export function isSymlink(entry: yauzl.Entry): boolean {
+  const mode = unixMode(entry);
+  return mode !== undefined && (mode & S_IFMT) === S_IFLNK;
+}
+
+/** Refuses a symlink whose target could lead outside the artifact once extracted, or is no real link. */
+async function checkLinkTarget(zipfile: yauzl.ZipFile, entry: yauzl.Entry, path: string, source: SnapshotSource): Promise<void> {
   const refuse = (why: string): UnsafeEntryError =>
     new UnsafeEntryError(`symlink "${path}" in snapshot ${source.snapshotKey} (source "${source.name}") ${why}`);
-  if (entry.uncompressedSize > MAX_LINK_TARGET) throw refuse(`has a ${entry.uncompressedSize}-byte target`);
+  const tooLong = linkTargetTooLong(entry);
+  if (tooLong !== undefined) throw refuse(tooLong);
   const chunks: Buffer[] = [];
   for await (const chunk of await zipfile.openReadStreamPromise(entry)) chunks.push(chunk as Buffer);
-  const target = Buffer.concat(chunks);
-  const resolved = posix.normalize(posix.join(posix.dirname(path), target.toString('utf8')));
-  if (posix.isAbsolute(target.toString('utf8')) || resolved === '..' || resolved.startsWith('../')) {
-    throw refuse(`points outside the artifact (${target.toString('utf8')})`);
-  }
-  return target;
+  const outside = linkTargetOutside(path, Buffer.concat(chunks));
+  if (outside !== undefined) throw refuse(outside);
+}
+
+/** Why a symlink entry cannot be a real link (its target is longer than a path can be), or undefined. */
+export function linkTargetTooLong(entry: yauzl.Entry): string | undefined {
+  return entry.uncompressedSize > MAX_LINK_TARGET ? `has a ${entry.uncompressedSize}-byte target` : undefined;
+}
+
+/** Why the link at `path` (in the artifact) leads outside the artifact, or undefined. */
+export function linkTargetOutside(path: string, target: Buffer): string | undefined {
+  const text = target.toString('utf8');
+  const resolved = posix.normalize(posix.join(posix.dirname(path), text));
+  return posix.isAbsolute(text) || resolved === '..' || resolved.startsWith('../') ? `points outside the artifact (${text})` : undefined;
 }

@@ -9,6 +9,7 @@ import * as yauzl from 'yauzl';
 import * as yazl from 'yazl';
 import { writeArtifact } from '../../tasks/combine-sources/artifact-writer';
 import { combineSources } from '../../tasks/combine-sources/combine-sources';
+import { MAX_COPIED_LINKS } from '../../tasks/combine-sources/copy-snapshot';
 import { PathCollisionError, UnsafeEntryError } from '../../tasks/combine-sources/errors';
 import { createManifest } from '../../tasks/combine-sources/manifest';
 import type { FetchedSource } from '../../tasks/shared/contracts';
@@ -22,7 +23,7 @@ let fx: CombineS3;
 let blob: Buffer;
 
 /** A snapshot as yazl streams it: addReadStream and addFile entries have data descriptors (flag bit 3). */
-async function yazlDescriptorZip(extra: ReadonlyArray<{ name: string; content: string; mode?: number }> = []): Promise<Buffer> {
+async function yazlDescriptorZip(extra: ReadonlyArray<{ name: string; content: string; mode?: number; compress?: boolean }> = []): Promise<Buffer> {
   const file = join(fx.dir, `file-${randomBytes(4).toString('hex')}.txt`);
   writeFileSync(file, 'from a file\n'.repeat(1000));
   const zip = new yazl.ZipFile();
@@ -32,7 +33,7 @@ async function yazlDescriptorZip(extra: ReadonlyArray<{ name: string; content: s
   zip.addReadStream(Readable.from([Buffer.from('# app\n'.repeat(5000))]), 'README.md');
   zip.addFile(file, 'docs/file.txt');
   zip.addBuffer(Buffer.from('ünïcödé\n'), 'docs/ünïcödé.txt');
-  for (const e of extra) zip.addBuffer(Buffer.from(e.content), e.name, e.mode === undefined ? {} : { mode: e.mode });
+  for (const e of extra) zip.addBuffer(Buffer.from(e.content), e.name, { ...(e.mode === undefined ? {} : { mode: e.mode }), ...(e.compress === undefined ? {} : { compress: e.compress }) });
   zip.end();
   const out = await buffer(zip.outputStream);
   rmSync(file);
@@ -127,6 +128,55 @@ describe('the first combine copies the "." snapshot inside S3', () => {
   });
 });
 
+describe('the first combine copies symlinks that stay inside the artifact', () => {
+  it('reads each target with a ranged GET, deflated or stored, and writes the full combine\'s entries', async () => {
+    const sources = await fx.snapshots(
+      await yazlDescriptorZip([
+        { name: 'lib/link.yml', content: '../README.md', mode: 0o120777 },
+        { name: 'lib/stored-link', content: 'link.yml', mode: 0o120777, compress: false },
+      ]),
+    );
+
+    const first = await fx.combine('links', sources);
+
+    expect(first.commands).toContain(UploadPartCopyCommand.name);
+    // As without links (tail, directory, part 1's 5 MiB, config), plus one per link.
+    expect(first.commands.filter((c) => c === GetObjectCommand.name).length).toBeLessThanOrEqual(5 + 2);
+    expect(first.lines).toEqual([expect.stringMatching(/^combine-sources: copied \d+ bytes of \d+ entries from snapshot /)]);
+    const links = (await entriesOf(first.zip)).filter((e) => (e.mode & 0o170000) === 0o120000);
+    expect(links.map((e) => [e.name, e.method])).toEqual([
+      ['lib/link.yml', 8],
+      ['lib/stored-link', 0],
+    ]);
+    await expectLikeFullCombine(first.zip, 'links', sources);
+  });
+
+  it('falls back when one leads outside: the full combine refuses it, naming it', async () => {
+    const sources = await fx.snapshots(await yazlDescriptorZip([{ name: 'lib/escape', content: '../../etc/passwd', mode: 0o120777 }]));
+
+    const lines: string[] = [];
+
+    const attempt = combineSources(eventFor('link-outside', sources), { s3: fx.s3, bucket: BUCKET, now: () => CREATED_AT, log: (l) => lines.push(l) });
+
+    await expect(attempt).rejects.toThrow(UnsafeEntryError);
+    await expect(attempt).rejects.toThrow('symlink "lib/escape" in snapshot');
+    expect(lines).toEqual([expect.stringContaining('symlink "lib/escape" points outside the artifact (../../etc/passwd)); combining in full')]);
+    expect(fx.leftoverUploads()).toEqual([]);
+  });
+  it('falls back when a link has no local header where the directory says: the full combine refuses the snapshot', async () => {
+    const zip = await yazlDescriptorZip([{ name: 'lib/link.yml', content: '../README.md', mode: 0o120777 }]);
+    const header = zip.lastIndexOf(Buffer.from('PK\x03\x04', 'latin1'), zip.indexOf(Buffer.from('lib/link.yml')));
+    zip.writeUInt32LE(0x12345678, header);
+    const sources = await fx.snapshots(zip);
+    const lines: string[] = [];
+
+    const attempt = combineSources(eventFor('link-no-header', sources), { s3: fx.s3, bucket: BUCKET, now: () => CREATED_AT, log: (l) => lines.push(l) });
+
+    await expect(attempt).rejects.toMatchObject({ name: 'SnapshotError', message: expect.stringContaining('invalid local file header signature: 0x12345678') });
+    expect(lines).toEqual([expect.stringContaining(`symlink "lib/link.yml" has no local header at ${header}`)]);
+  });
+});
+
 describe('a re-run of a snapshot-copied artifact', () => {
   it('checks the entries past the snapshot-copied bytes exactly: an index that says none were copied is refused', async () => {
     const sources = await fx.snapshots(await yazlDescriptorZip());
@@ -151,14 +201,15 @@ describe('a re-run of a snapshot-copied artifact', () => {
 });
 
 describe('the first combine falls back to the full combine', () => {
-  it('when the "." snapshot holds a symlink', async () => {
-    const sources = await fx.snapshots(await yazlDescriptorZip([{ name: 'lib/link.yml', content: '../config/settings.yml', mode: 0o120777 }]));
+  it(`when the "." snapshot holds more than ${MAX_COPIED_LINKS} symlinks`, async () => {
+    const links = Array.from({ length: MAX_COPIED_LINKS + 1 }, (_, i) => ({ name: `links/l${i}`, content: '../README.md', mode: 0o120777 }));
+    const sources = await fx.snapshots(await yazlDescriptorZip(links));
 
-    const first = await fx.combine('symlink', sources);
+    const first = await fx.combine('many-links', sources);
 
     expect(first.commands).not.toContain(UploadPartCopyCommand.name);
-    expect(first.lines).toEqual([expect.stringContaining('entry "lib/link.yml" is a symlink')]);
-    await expectLikeFullCombine(first.zip, 'symlink', sources);
+    expect(first.lines).toEqual([expect.stringContaining(`it holds more than ${MAX_COPIED_LINKS} symlinks`)]);
+    await expectLikeFullCombine(first.zip, 'many-links', sources);
   });
 
   it('when the "." snapshot lists its entries out of their order (the copy takes them as they stream in)', async () => {
