@@ -83,10 +83,14 @@ Sizes: source ${mb(f.sourceBytes)}, snapshot ${mb(f.snapshotBytes)}, combined ar
 
 ## 3. Memory
 
-Peak RSS (\`process.resourceUsage().maxRSS\` of the child that runs combine-sources, bundled with
+Peak RSS (VmHWM in \`/proc/self/status\` of the child that runs combine-sources, bundled with
 esbuild as infra/ bundles the Lambda and run with plain node; it includes node and the SDK, about
 85 MB before any work; under tsx, as BENCHMARKS.md measured it until 2026-11-29 09:00, the same child
-took ~25 MB more at rest and up to ~65 MB more at peak). The last three rows are memory per entry
+took ~25 MB more at rest and up to ~65 MB more at peak). Until 2026-11-29 15:00 the figure was the
+child's \`process.resourceUsage().maxRSS\`, which on Linux keeps the peak of the bench process that
+spawned it (carried over fork and exec): every figure was at least the bench's own RSS at that
+moment (the 14:35 run read 161 MB for all 15 runs of the 100,000-file rows; measured alone they
+took 136-143 MB). The last three rows are memory per entry
 rather than per byte: a snapshot of ${r.memoryEntries.entries.toLocaleString('en-US')} files of 1 byte under ~60-byte paths (and one
 12 MB file), written directly as a fetch build stores one, combined on each of combine-sources'
 paths: a first combine (the snapshot copied inside S3), the same snapshots again (the earlier
@@ -189,8 +193,8 @@ function analysis(r: BenchResults): string {
   const baselines = (f.archive.median + (f.perFile?.median ?? 0)) * runs;
   return `## Analysis: what is met, what is missed and why, what would fix it
 
-Earlier figures named here come from the full run of 2026-11-29 10:20 UTC (a7d5e49, 1067 s),
-before the changes to the fetch build and the streaming combine described below.
+Earlier figures named here come from the full runs of 2026-11-29 10:20 UTC (a7d5e49, 1067 s) and
+12:48 UTC (901bb5d, 859 s), before the changes described below.
 
 **1. Overhead (target 1.1x and 1 s).** ${o.ratio.toFixed(2)}x / +${(o.added.median / 1000).toFixed(2)} s for ${o.workSeconds} s of work (a new app commit per
 run, so one fetch build is included; the config's snapshot is reused); +0.87 s at 10:20, +0.67 s
@@ -202,7 +206,9 @@ processes) and ~30-35 ms per buildspec command (a subshell, saving and restoring
 With 1 s of work (quick mode) the same ~0.8 s is ~1.8x: the target holds for builds that do real work.
 
 **2. Fetch + combine vs git archive + one upload (target 1.2x): ${(f.pipeline.median / f.archive.median).toFixed(2)}x, ${sec(f.pipeline.median)} vs ${sec(f.archive.median)}** (0.95x,
-32.8 s vs 34.6 s at 10:20). The fetch build (${sec(f.fetch.median)}; 29.8 s at 10:20) no longer copies the repository: the
+32.8 s vs 34.6 s at 10:20; 0.53x, 18.0 s vs 34.2 s at 12:48, when baseline (a) wrote its zip to a
+file before uploading it: streamed into the upload it takes 30-32 s instead of 37-39 s, measured
+side by side on the same sources). The fetch build (${sec(f.fetch.median)}; 29.8 s at 10:20) no longer copies the repository: the
 local runner's \`git fetch\` reads the source repository's objects in place (alternates), so
 DOWNLOAD_SOURCE is the checkout (~7-11 s for 700 MB, was ~20 s with the objects sent through a
 pack), then the zip (~5 s, worker threads) and one PUT (~5 s). Combine: ${sec(f.combine.median)} (the "." snapshot copied
@@ -211,17 +217,19 @@ over the network and both copies run inside S3.
 Against one PUT per file (b) the pipeline is ${perFile}, not 10x faster. On loopback a PUT costs no
 network round trip: 20,000 PUTs at 10 in flight are bound by CPU on this machine, ~2 ms of the
 SDK client's and ~2 ms of the local S3's per PUT (measured with 4,000 PUTs: s3rver creates three
-files per object, most of its time in open, stat and close). Against S3 over a network each PUT
-costs a round trip of tens of ms, which is what the 10x target assumes and what this machine cannot
-show.
+files per object, most of its time in open, stat and close). Since 12:48 the local S3 writes each
+object through a temporary file renamed into place (a client that leaves mid-body used to leave a
+truncated object): 1.86-1.92 ms per PUT instead of 1.65-1.87 on 4,000 PUTs, a little more time for
+(b) (2.96x at 12:48). Against S3 over a network each PUT costs a round trip of tens of ms, which is
+what the 10x target assumes and what this machine cannot show.
 
 **3. Memory (target 256 MB whatever the size).** The combine child is bundled with esbuild and
 run with plain node, as infra bundles the Lambda; about 85 MB of it is node and the SDK. Per byte,
 memory does not grow: entries stream through (one in flight, 24 MiB of upload buffers) or are
-copied inside S3. Per entry, at ${e.entries.toLocaleString('en-US')} files: ${rss(e.copy)} for a first combine, ${rss(e.rerun)} for a re-run and ${rss(e.full)} for the full streaming combine (182 / 182 / 218 MB at 10:20). Changed since the 10:20 run:
+copied inside S3. Per entry, at ${e.entries.toLocaleString('en-US')} files: ${rss(e.copy)} for a first combine, ${rss(e.rerun)} for a re-run and ${rss(e.full)} for the full streaming combine (182 / 182 / 218 MB at 10:20, 144 / 144 / 169 MB at 12:48). Changed since the 10:20 run:
 - the full streaming combine reads its snapshot file through two 1 MiB windows instead of a read
   on the thread pool per directory record, local header and entry; it went from ~190 µs to
-  ~${Math.round((e.full.combine.median * 1000) / e.entries)} µs per entry (${sec(e.full.combine.median)} at ${e.entries.toLocaleString('en-US')} files; 19 s at 10:20);
+  ~${Math.round((e.full.combine.median * 1000) / e.entries)} µs per entry (${sec(e.full.combine.median)} at ${e.entries.toLocaleString('en-US')} files; 19 s at 10:20, 5.7 s at 12:48, the last step below);
 - RawZipWriter gathers small writes into 64 KiB chunks: one chunk object per header had an upload
   part of small entries hold ~85,000 objects, and once the reads were fast that garbage took a
   combine of 100,000 entries to 229-321 MB;
@@ -230,14 +238,22 @@ copied inside S3. Per entry, at ${e.entries.toLocaleString('en-US')} files: ${rs
   registry stores a tree of path segments (~40 bytes per path instead of ~115);
 - the combine Lambda runs with 4 MiB semi-spaces (NODE_OPTIONS, set in infra; the bench's child
   runs with the same): V8 grew them to 16 MiB under a combine's short-lived objects per entry.
-At a million entries (\`npm run bench -- --only entries --entries 1000000 --runs 3\`, 3 runs each,
-2026-11-29 12:12 and 12:19 UTC): first combine 172-173 MB, re-run 166-176 MB, and the full streaming
-combine, entered after a snapshot copy that read all million entries before it met the symlink
-(the last entry), 239-257 MB median, 259-268 MB max: **at a million entries that fallback is at the
-limit**, over it in some runs. What still grows per entry is the path registry (~40 bytes) and, on
-/tmp, the spilled directory (~100 bytes); what makes the fallback worse is the copy attempt's
-garbage (its directory windows, its writer) still waiting for a collection. With 1 MiB windows
-instead of 4 MiB (13:19 UTC): 168 / 157 MB, fallback 237 MB median, 261 MB max.
+Since the 12:48 run:
+- the full combine reads an entry stored in at most 64 KiB into one buffer instead of yauzl's raw
+  stream (three piped streams per entry, whose garbage grew the heap by ~50 MB between collections
+  at a million entries);
+- the snapshot copy takes symlinks: it reads each link's target from the snapshot with a ranged GET
+  (up to 200 links, 8 at a time) and checks it as the full combine does, so a repository with a
+  symlink no longer falls back to the full combine. The full-combine row above ends its snapshot with
+  \`./notes.txt\` instead of a symlink, and each run checks from the combine's log which path it took.
+At a million entries (\`npm run bench -- --only entries --entries 1000000 --runs 2\`, 2026-11-29 14:08 UTC):
+first combine 169-171 MB, re-run 156-159 MB, and the full streaming combine after a snapshot copy
+that read all million entries before giving up at the last one **194-208 MB in 26.5-28.2 s**, where
+it measured 256-258 MB in 50.8-52.4 s the same day before that change (239-268 MB at 12:12-13:19).
+Measured again at 14:54 with VmHWM (see above): 168-169 / 151 / 195-201 MB, so these figures were
+above the bench process's own RSS.
+What still grows per entry is the path registry (~40 bytes) and, on /tmp, the spilled directory
+(~100 bytes): about 45 MB and 100 MB at a million entries.
 
 **4. Re-run (target 10%): ${((f.rerun.median / f.pipeline.median) * 100).toFixed(0)}%, ${sec(f.rerun.median)} of ${sec(f.pipeline.median)}** (7% at 10:20). A second execution of the
 same commits skips the fetch builds: ResolveSource reads the branch's commit without cloning
@@ -268,8 +284,11 @@ commits.
 
 **Run time (target: everything in 10 minutes): ${r.durationSeconds.toFixed(0)} s**${sectionList === '' ? '' : ` (${sectionList})`}. At the issue's
 sizes with ${runs} runs, the two baselines alone take about ${(baselines / 1000).toFixed(0)} s (${runs} x (${sec(f.archive.median)} for (a) + ${f.perFile ? sec(f.perFile.median) : '0 s'} for (b))),
-and the pipeline's first runs and re-runs another ${(((f.pipeline.median + f.rerun.median) * runs) / 1000).toFixed(0)} s: the fetch figure by itself cannot fit
-in 10 minutes with 5 runs on 2 cores unless the baselines get faster, and they measure what they
-must. \`--runs 3 --no-per-file\` trades the issue's run count and baseline (b) for time; the quick
+the pipeline's first runs and re-runs another ${(((f.pipeline.median + f.rerun.median) * runs) / 1000).toFixed(0)} s, the overhead figure's executions and scripts
+${(((o.pipeline.median + o.baseline.median) * o.pipeline.runs) / 1000).toFixed(0)} s and the scale figure's runs ${(((r.scale.single.median + r.scale.concurrent.median) * r.scale.single.runs) / 1000).toFixed(0)} s: ${(((f.pipeline.median + f.rerun.median) * runs + baselines + (o.pipeline.median + o.baseline.median) * o.pipeline.runs + (r.scale.single.median + r.scale.concurrent.median) * r.scale.single.runs) / 1000).toFixed(0)} s of measured runs before any setup. These
+figures cannot fit in 10 minutes with 5 runs on 2 cores unless the baselines get faster, and they
+measure what they must. Since 12:48 the full streaming combine's runs take ~${Math.round((5.71 - e.full.combine.median / 1000) * e.full.combine.runs)} s less (see 3).
+Baseline (a) is now streamed (see 2), which side by side took 6-7 s off each of its runs, but it moves
+by more than that between full runs on this shared machine (34.2 s at 12:48, ${sec(f.archive.median)} here). \`--runs 3 --no-per-file\` trades the issue's run count and baseline (b) for time; the quick
 mode takes under a minute.`;
 }
