@@ -197,10 +197,9 @@ Earlier figures named here come from the full runs of 2026-11-29 10:20 UTC (a7d5
 12:48 UTC (901bb5d, 859 s), before the changes described below.
 
 **1. Overhead (target 1.1x and 1 s).** ${o.ratio.toFixed(2)}x / +${(o.added.median / 1000).toFixed(2)} s for ${o.workSeconds} s of work (a new app commit per
-run, so one fetch build is included; the config's snapshot is reused); +0.87 s at 10:20, +0.67 s
-at 09:51 and +0.70 s at 12:20 with nothing changed in what this figure runs between the last two:
-between runs the added time moves by ~0.2 s on this
-shared machine, and within a run it drifts up by ~0.05 s per execution (not investigated). What
+run, so one fetch build is included; the config's snapshot is reused); +0.67 s at 09:51, +0.87 s
+at 10:20, +0.70 s at 12:20, +0.90 s at 12:48 and +0.88 s at 14:35: between runs the added time
+moves by ~0.2 s on this shared machine. What
 remains: FetchSources (\`git ls-remote\` ~10-20 ms per source, then the app's fetch build: 4 git
 processes) and ~30-35 ms per buildspec command (a subshell, saving and restoring the environment).
 With 1 s of work (quick mode) the same ~0.8 s is ~1.8x: the target holds for builds that do real work.
@@ -226,7 +225,7 @@ what the 10x target assumes and what this machine cannot show.
 **3. Memory (target 256 MB whatever the size).** The combine child is bundled with esbuild and
 run with plain node, as infra bundles the Lambda; about 85 MB of it is node and the SDK. Per byte,
 memory does not grow: entries stream through (one in flight, 24 MiB of upload buffers) or are
-copied inside S3. Per entry, at ${e.entries.toLocaleString('en-US')} files: ${rss(e.copy)} for a first combine, ${rss(e.rerun)} for a re-run and ${rss(e.full)} for the full streaming combine (182 / 182 / 218 MB at 10:20, 144 / 144 / 169 MB at 12:48). Changed since the 10:20 run:
+copied inside S3: ${(f.combineMaxRss.median / 1024 / 1024).toFixed(0)} MB at the issue's sizes (158 MB at 12:48 was the bench's own RSS, see above). Per entry, at ${e.entries.toLocaleString('en-US')} files: ${rss(e.copy)} for a first combine, ${rss(e.rerun)} for a re-run and ${rss(e.full)} for the full streaming combine (182 / 182 / 218 MB at 10:20, 144 / 144 / 169 MB at 12:48). Changed since the 10:20 run:
 - the full streaming combine reads its snapshot file through two 1 MiB windows instead of a read
   on the thread pool per directory record, local header and entry; it went from ~190 µs to
   ~${Math.round((e.full.combine.median * 1000) / e.entries)} µs per entry (${sec(e.full.combine.median)} at ${e.entries.toLocaleString('en-US')} files; 19 s at 10:20, 5.7 s at 12:48, the last step below);

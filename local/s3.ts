@@ -427,7 +427,7 @@ function writeStoreFilesWhole(store: PartStore, work: AsyncLocalStorage<Array<Pr
   store.putPart = (bucket, uploadId, partNumber, content) =>
     recorded(
       (async () => {
-        const file = join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId, String(partNumber));
+        const file = join(uploadFolder(store, { bucket, uploadId }), String(partNumber));
         const written = await writeWhole(file, content);
         // The part was copied before (uploadPartCopy): that copy is replaced too.
         await Promise.all(['.source', '.range'].map((suffix) => rm(file + suffix, { force: true })));
@@ -669,7 +669,7 @@ async function uploadPartCopy(req: IncomingMessage, res: ServerResponse, store: 
   }
 }
 
-function uploadFolder(store: PartStore, upload: UploadTarget): string {
+function uploadFolder(store: PartStore, upload: Pick<UploadTarget, 'bucket' | 'uploadId'>): string {
   return join(store.getResourcePath(upload.bucket, undefined, 'uploads'), upload.uploadId);
 }
 

@@ -275,7 +275,7 @@ export class RawZipWriter {
     this.offset += length;
   }
 
-  /** Adds a file held in memory (small ones: a manifest, a symlink's target), deflated when `compress`. */
+  /** Adds a file held in memory (small ones: the manifest), deflated when `compress`. */
   async addBuffer(name: string, content: Buffer, options: { mode: number; mtime: DosDateTime; compress: boolean }): Promise<void> {
     const deflate = options.compress && content.length > 0;
     const data = deflate ? deflateRawSync(content) : content;

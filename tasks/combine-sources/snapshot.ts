@@ -176,8 +176,9 @@ const UTF8_NAME_FLAG = 0x0800;
  * local header and data can be copied byte for byte instead: its name stays the same (safe,
  * normalized, not "./", the same UTF-8 bytes the local header should hold, flagged UTF-8 unless
  * ASCII), it is not encrypted, it is stored or deflated, and a folder holds no data. A symlink's
- * target is not checked here: the caller reads it (isSymlink, linkTargetOutside). Otherwise why not: the full combine then decides,
- * refusing what it refuses. `foreignFlags` is the entry's general purpose flags.
+ * target is not checked here: the caller reads it (isSymlink, linkTargetOutside). Otherwise why
+ * not: the full combine then decides, refusing what it refuses. `foreignFlags` is the entry's
+ * general purpose flags.
  */
 export function copyableEntry(entry: yauzl.Entry): RawEntry | { readonly why: string } {
   const raw = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false);
