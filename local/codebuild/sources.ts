@@ -87,7 +87,11 @@ export async function fetchGitSource(options: GitFetchOptions): Promise<FetchedS
 
   mkdirSync(options.srcDir, { recursive: true });
   await git(['-c', 'init.defaultBranch=main', 'init', '-q', '--', options.srcDir]);
-  borrowObjects(fileURLToPath(url), options.srcDir);
+  const borrowed = borrowObjects(fileURLToPath(url), options.srcDir);
+  if (borrowed && version !== undefined && SHA.test(version) && (await checkoutBorrowed(version, options.srcDir, git))) {
+    options.log(`Checked out commit ${version} from ${url} (its objects read in place)`);
+    return { resolvedSourceVersion: version };
+  }
   let refspec: string;
   let branch: string | undefined;
   if (version === undefined) refspec = 'HEAD';
@@ -112,6 +116,23 @@ export async function fetchGitSource(options: GitFetchOptions): Promise<FetchedS
 }
 
 /**
+ * A commit pinned by its full SHA, whose objects the build's repository already reads in place
+ * (borrowObjects), needs no fetch (one git process and its upload-pack, ~70 ms of every fetch
+ * build): it is checked out directly, and recorded as the shallow boundary, as \`git fetch
+ * --depth=1\` would leave it (a build's \`git log\` shows that one commit). Answers false, having
+ * changed nothing that a fetch would not set again, when the commit is not there.
+ */
+async function checkoutBorrowed(commit: string, srcDir: string, git: (args: string[], cwd?: string) => Promise<string>): Promise<boolean> {
+  try {
+    await git(['-c', 'advice.detachedHead=false', 'checkout', '-q', '--detach', commit, '--'], srcDir);
+  } catch {
+    return false;
+  }
+  writeFileSync(join(srcDir, '.git', 'shallow'), `${commit}\n`);
+  return true;
+}
+
+/**
  * Lets the build's repository read the source repository's objects in place (git's alternates,
  * as `git clone --shared` does), so that the fetch finds them there and copies none: a clone
  * from another folder of the same disk would otherwise send every object through a pack (~20 s
@@ -119,13 +140,14 @@ export async function fetchGitSource(options: GitFetchOptions): Promise<FetchedS
  * the same files. Only for a repository whose object store is found without running anything
  * in it (a work tree's `.git/objects`, a bare repository's `objects`); any other is fetched.
  */
-function borrowObjects(repository: string, srcDir: string): void {
+function borrowObjects(repository: string, srcDir: string): boolean {
   const candidates = [join(repository, '.git', 'objects'), join(repository, 'objects')];
   const objects = candidates.find((dir) => existsSync(dir) && statSync(dir).isDirectory() && existsSync(join(dir, 'pack')));
   // One path per line, unquoted: a path git would read otherwise is fetched instead.
-  if (objects === undefined || /[\r\n]/.test(objects) || objects.startsWith('"')) return;
+  if (objects === undefined || /[\r\n]/.test(objects) || objects.startsWith('"')) return false;
   mkdirSync(join(srcDir, '.git', 'objects', 'info'), { recursive: true });
   writeFileSync(join(srcDir, '.git', 'objects', 'info', 'alternates'), `${objects}\n`);
+  return true;
 }
 
 function runGit(args: string[], env: Readonly<Record<string, string>>, cwd?: string): Promise<string> {

@@ -105,6 +105,33 @@ describe('git sources', () => {
     expect(readFileSync(join(src, 'develop.txt'), 'utf8')).toBe('develop\n');
   });
 
+  test('checks out a commit pinned by its SHA without fetching when it reads the objects in place, shallow as a fetch leaves it', async () => {
+    const repo = join(root, 'repo');
+    const tips = makeRepo(repo);
+    const deps = depsFor(root);
+
+    const { Build } = await runBuild(gitRequest(repo, tips.develop), deps);
+
+    expect(Build.ResolvedSourceVersion).toBe(tips.develop);
+    const src = join(new BuildRegistry(root).buildDir(Build.Id), 'src');
+    // No fetch ran (it leaves FETCH_HEAD); the checkout is the pinned commit, alone in its history.
+    expect(existsSync(join(src, '.git', 'FETCH_HEAD'))).toBe(false);
+    expect(readFileSync(join(src, 'develop.txt'), 'utf8')).toBe('develop\n');
+    expect(execFileSync('git', ['-C', src, 'log', '--format=%H'], { encoding: 'utf8' }).trim()).toBe(tips.develop);
+    expect(outputLines(deps.lines)[0]).toBe(`resolved=${tips.develop} version=${tips.develop}`);
+  });
+
+  test('fetches a pinned SHA it does not find in place, and fails naming it when the repository does not have it either', async () => {
+    const repo = join(root, 'repo');
+    makeRepo(repo);
+    const missing = 'f'.repeat(40);
+
+    const build = await settle(gitRequest(repo, missing), depsFor(root));
+
+    expect(build.BuildStatus).toBe('FAILED');
+    expect(build.Phases.find((p) => p.PhaseType === 'DOWNLOAD_SOURCE')?.Contexts?.[0]?.Message).toContain(`could not fetch "${missing}"`);
+  });
+
   test('copies the objects of a repository whose object store it does not find (a linked work tree)', async () => {
     const repo = join(root, 'repo');
     const tips = makeRepo(repo);
