@@ -200,16 +200,16 @@ Earlier figures named here come from the full runs of 2026-11-29 10:20 UTC (a7d5
 run, so one fetch build is included; the config's snapshot is reused); +0.67 s at 09:51, +0.87 s
 at 10:20, +0.70 s at 12:20, +0.90 s at 12:48 and +0.88 s at 14:35: between runs the added time
 moves by ~0.2 s on this shared machine. What
-remains: FetchSources (\`git ls-remote\` ~10-20 ms per source, then the app's fetch build: 4 git
-processes) and ~30-35 ms per buildspec command (a subshell, saving and restoring the environment).
+remains: FetchSources (\`git ls-remote\` ~10-20 ms per source, then the app's fetch build: 2 git processes since
+15:40, when it checks out the pinned commit without a fetch, 4 before) and ~30-35 ms per buildspec command (a subshell, saving and restoring the environment).
 With 1 s of work (quick mode) the same ~0.8 s is ~1.8x: the target holds for builds that do real work.
 
 **2. Fetch + combine vs git archive + one upload (target 1.2x): ${(f.pipeline.median / f.archive.median).toFixed(2)}x, ${sec(f.pipeline.median)} vs ${sec(f.archive.median)}** (0.95x,
 32.8 s vs 34.6 s at 10:20; 0.53x, 18.0 s vs 34.2 s at 12:48, when baseline (a) wrote its zip to a
 file before uploading it: streamed into the upload it takes 30-32 s instead of 37-39 s, measured
 side by side on the same sources). The fetch build (${sec(f.fetch.median)}; 29.8 s at 10:20) no longer copies the repository: the
-local runner's \`git fetch\` reads the source repository's objects in place (alternates), so
-DOWNLOAD_SOURCE is the checkout (~7-11 s for 700 MB, was ~20 s with the objects sent through a
+local runner reads the source repository's objects in place (alternates) and, since 15:40, checks
+out the pinned commit without a \`git fetch\` at all, so DOWNLOAD_SOURCE is the checkout (~7-11 s for 700 MB, was ~20 s with the objects sent through a
 pack), then the zip (~5 s, worker threads) and one PUT (~5 s). Combine: ${sec(f.combine.median)} (the "." snapshot copied
 inside S3; the local S3 links the copied range instead of copying it). On AWS, CodeBuild clones
 over the network and both copies run inside S3.
