@@ -253,6 +253,7 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
     try {
       if (access.conditional && !(await (access.write ? conditionsHold : readConditionsHold)(req, res, access))) return;
       if (isCompleteMultipartUpload(req)) return await completeMultipartUpload(req, res, store, locks, access);
+      copySourceForS3rver(req);
       answeredByS3rver = forwardHolding(req, res, release);
     } finally {
       // The proxy's own work (a condition, a Complete) keeps the lock until it is done, not until its
@@ -610,6 +611,22 @@ async function abortMultipartUpload(req: IncomingMessage, res: ServerResponse, s
 
 interface CopySource extends ObjectTarget {
   readonly versionId: string | undefined;
+}
+
+/**
+ * A CopyObject's `x-amz-copy-source` rewritten so that s3rver reads the key that S3 (and this
+ * proxy's locks, parseCopySource) read: s3rver decodes the header with decodeURI, which leaves
+ * `%2B`, `%2F`, `%3F` and the like encoded, so a key with `+` or `?` sent URL-encoded named
+ * another key there. decodeURI gives back exactly what encodeURI encodes. A versionId query is
+ * kept as it came.
+ */
+function copySourceForS3rver(req: IncomingMessage): void {
+  const header = req.headers['x-amz-copy-source'];
+  if (req.method !== 'PUT' || typeof header !== 'string') return;
+  const source = parseCopySource(header);
+  if (source === undefined) return;
+  const query = header.indexOf('?');
+  req.headers['x-amz-copy-source'] = encodeURI(`${source.bucket}/${source.key}`) + (query === -1 ? '' : header.slice(query));
 }
 
 /** `x-amz-copy-source`: URL-encoded `bucket/key` or `/bucket/key`, optionally `?versionId=`. */

@@ -60,6 +60,16 @@ describe('local S3', () => {
     expect(await read('a/b c.txt')).toBe('hello');
   });
 
+  test('CopyObject of a key whose characters travel URL-encoded (+, %, ?, a space) copies that key, as S3 does', async () => {
+    const key = 'odd/a+b%c?d e.txt';
+    await put(key, 'odd bytes');
+    const CopySource = `${BUCKET}/${key.split('/').map(encodeURIComponent).join('/')}`;
+
+    await s3.send(new CopyObjectCommand({ Bucket: BUCKET, Key: 'odd/copy.txt', CopySource }));
+
+    expect(await read('odd/copy.txt')).toBe('odd bytes');
+  });
+
   test('fails a second If-None-Match: * write with 412 PreconditionFailed and keeps the first object', async () => {
     const key = 'artifacts/acceptance/e1/source.zip';
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'first', IfNoneMatch: '*' }));
