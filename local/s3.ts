@@ -235,15 +235,16 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
 
   /**
    * Hands the request to s3rver, which answers it on its own time: its locks are released when the
-   * response has closed and the writes it made to the store have ended (a client that leaves
-   * mid-request closes the response at once). Answers false, forwarding nothing, when the client
-   * left while the request waited for them (see clientLeft); the caller then releases them.
+   * response has closed and s3rver's handling of it has ended, with the writes it made to the
+   * store (a client that leaves mid-request closes the response at once, before s3rver may even
+   * have reached the store). Answers false, forwarding nothing, when the client left while the
+   * request waited for them (see clientLeft); the caller then releases them.
    */
   function forwardHolding(req: IncomingMessage, res: ServerResponse, release: () => void): boolean {
     if (clientLeft(res)) return false;
     const writes: Array<Promise<unknown>> = [];
-    res.once('close', () => void Promise.allSettled(writes).then(release));
-    storeWork.run(writes, () => forward(req, res));
+    const handled = storeWork.run(writes, () => forward(req, res));
+    res.once('close', () => void Promise.allSettled([handled, ...writes]).then(release));
     return true;
   }
 
@@ -349,7 +350,10 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
       return;
     }
     const access = objectAccess(req);
-    if (!access) return unlockedRequest.run(true, () => forward(req, res));
+    if (!access) {
+      void unlockedRequest.run(true, () => forward(req, res));
+      return;
+    }
     lockAndForward(req, res, access).catch((err: Error) => internalError(res, err));
   };
 }

@@ -26,7 +26,8 @@ declare module 's3rver' {
     readonly store: FilesystemStore;
     run(): Promise<AddressInfo>;
     close(): Promise<void>;
-    callback(): (req: IncomingMessage, res: ServerResponse) => void;
+    /** Koa's handler: its promise settles when s3rver's middleware (the store's work) has ended. */
+    callback(): (req: IncomingMessage, res: ServerResponse) => Promise<void>;
     configureBuckets(): Promise<void>;
   }
   export = S3rver;
