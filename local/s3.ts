@@ -229,22 +229,20 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
   const store = s3rver.store as unknown as PartStore;
   const locks: Locks = { keys: new KeyLocks(), uploads: new KeyLocks(), parts: new KeyLocks() };
   const unlockedRequest = new AsyncLocalStorage<true>();
-  const storeWork = new AsyncLocalStorage<Array<Promise<unknown>>>();
-  writeStoreFilesWhole(store, storeWork);
+  writeStoreFilesWhole(store);
   lockStoreWrites(store, locks.keys, unlockedRequest);
 
   /**
    * Hands the request to s3rver, which answers it on its own time: its locks are released when the
-   * response has closed and s3rver's handling of it has ended, with the writes it made to the
-   * store (a client that leaves mid-request closes the response at once, before s3rver may even
-   * have reached the store). Answers false, forwarding nothing, when the client left while the
-   * request waited for them (see clientLeft); the caller then releases them.
+   * response has closed and s3rver's handling of it has ended, the store's writes awaited in it (a
+   * client that leaves mid-request closes the response at once, before s3rver may even have
+   * reached the store). Answers false, forwarding nothing, when the client left while the request
+   * waited for them (see clientLeft); the caller then releases them.
    */
   function forwardHolding(req: IncomingMessage, res: ServerResponse, release: () => void): boolean {
     if (clientLeft(res)) return false;
-    const writes: Array<Promise<unknown>> = [];
-    const handled = storeWork.run(writes, () => forward(req, res));
-    res.once('close', () => void Promise.allSettled([handled, ...writes]).then(release));
+    const handled = forward(req, res);
+    res.once('close', () => void handled.then(release, release));
     return true;
   }
 
@@ -412,34 +410,22 @@ function lockStoreWrites(store: PartStore, keys: KeyLocks, unlocked: AsyncLocalS
  * and resolve once the bytes have passed their MD5 transform: before the file is written (a read
  * right after could see it short), leaving a short file when the client leaves mid-body, and
  * never settling then. These write a temporary file beside the target, wait until it is written,
- * and rename it over the target; a failed body removes it and leaves the target as it was. Each
- * write is recorded in `work` (the request's list, see forwardHolding), so that a lock is not
- * released while the store still writes under it.
+ * and rename it over the target; a failed body removes it and leaves the target as it was.
  */
-function writeStoreFilesWhole(store: PartStore, work: AsyncLocalStorage<Array<Promise<unknown>>>): void {
-  const recorded = <T>(write: Promise<T>): Promise<T> => {
-    work.getStore()?.push(write);
-    return write;
+function writeStoreFilesWhole(store: PartStore): void {
+  store.putObject = async (object) => {
+    const written = await writeWhole(store.getResourcePath(object.bucket, object.key, 'object'), object.content);
+    await store.putMetadata(object.bucket, object.key, object.metadata ?? {}, written.md5);
+    return written;
   };
-  store.putObject = (object) =>
-    recorded(
-      (async () => {
-        const written = await writeWhole(store.getResourcePath(object.bucket, object.key, 'object'), object.content);
-        await store.putMetadata(object.bucket, object.key, object.metadata ?? {}, written.md5);
-        return written;
-      })(),
-    );
-  store.putPart = (bucket, uploadId, partNumber, content) =>
-    recorded(
-      (async () => {
-        const file = join(uploadFolder(store, { bucket, uploadId }), String(partNumber));
-        const written = await writeWhole(file, content);
-        // The part was copied before (uploadPartCopy): that copy is replaced too.
-        await Promise.all(['.source', '.range'].map((suffix) => rm(file + suffix, { force: true })));
-        await writeFile(`${file}.md5`, written.md5);
-        return written;
-      })(),
-    );
+  store.putPart = async (bucket, uploadId, partNumber, content) => {
+    const file = join(uploadFolder(store, { bucket, uploadId }), String(partNumber));
+    const written = await writeWhole(file, content);
+    // The part was copied before (uploadPartCopy): that copy is replaced too.
+    await Promise.all(['.source', '.range'].map((suffix) => rm(file + suffix, { force: true })));
+    await writeFile(`${file}.md5`, written.md5);
+    return written;
+  };
 }
 
 /** Writes `content` to `file` through a temporary file (replaceFile); answers its size and MD5, as s3rver's store does. */
@@ -497,9 +483,9 @@ function s3Error(res: ServerResponse, status: number, code: string, message: str
  * beyond what types/s3rver.d.ts declares.
  */
 interface PartStore {
-  /** s3rver's writes the object file in place (truncate, then stream), then its metadata; see writeStoreFilesWhole. */
+  /** s3rver's version writes the object file in place (truncate, then stream), then its metadata; see writeStoreFilesWhole. */
   putObject(object: ObjectTarget & { readonly content?: Buffer | Readable; readonly metadata?: Record<string, unknown> }): Promise<{ size: number; md5: string }>;
-  /** s3rver's writes the part's file in place, then its MD5 beside it; see writeStoreFilesWhole. */
+  /** s3rver's version writes the part's file in place, then its MD5 beside it; see writeStoreFilesWhole. */
   putPart(bucket: string, uploadId: string, partNumber: number, content: Readable): Promise<{ size: number; md5: string }>;
   deleteObject(bucket: string, key: string): Promise<void>;
   getBucket(bucket: string): Promise<{ name: string } | null>;
