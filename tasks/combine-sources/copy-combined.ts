@@ -362,7 +362,7 @@ function unavailable(what: string, err: unknown): { readonly unavailable: string
 }
 
 /** Runs `run` over `items`, at most `limit` at a time, results in order; stops starting new ones after a failure. */
-async function withLimit<T, R>(items: ReadonlyArray<T>, limit: number, run: (item: T, i: number) => Promise<R>): Promise<R[]> {
+export async function withLimit<T, R>(items: ReadonlyArray<T>, limit: number, run: (item: T, i: number) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array<R>(items.length);
   let next = 0;
   let failed = false;

@@ -4,12 +4,12 @@ import * as yauzl from 'yauzl';
 import type { Manifest } from '../shared/contracts';
 import type { WrittenArtifact } from './artifact-writer';
 import type { SnapshotHeads } from './combine-cache';
-import { copyRange, DEFAULT_COPY_PART_SIZE, MIN_PART_SIZE, planParts, writeZipEnds, type ZipEnds } from './copy-combined';
+import { copyRange, DEFAULT_COPY_PART_SIZE, MIN_PART_SIZE, planParts, withLimit, writeZipEnds, type ZipEnds } from './copy-combined';
 import { MANIFEST_NAME } from './manifest';
 import { PathRegistry } from './path-registry';
 import { DEFLATED, LOCAL_HEADER_BYTES, LOCAL_HEADER_SIGNATURE, RawZipWriter, type PlacedEntry } from './raw-zip-writer';
 import { appendSnapshotEntries, copyableEntry, isSymlink, linkTargetOutside, linkTargetTooLong, MAX_LINK_TARGET, type SnapshotSource } from './snapshot';
-import { openZipDirectory } from './zip-directory';
+import { getRange, openZipDirectory } from './zip-directory';
 
 const MiB = 1024 * 1024;
 /** The other snapshots are held in memory (and their entries in the last part): beyond this, combine in full. */
@@ -162,24 +162,18 @@ export const MAX_COPIED_LINKS = 200;
 /** Targets read at once. */
 const LINK_READS = 8;
 
-/** Throws UnfitSnapshot for the first of `links` that cannot be copied as it is (linkProblem). */
+/** Throws UnfitSnapshot for the first of `links` found unfit to copy as it is (linkProblem). */
 async function checkLinks(
   deps: SnapshotCopyDeps,
   snapshot: { readonly key: string; readonly etag: string; readonly end: number },
   links: ReadonlyArray<{ readonly entry: yauzl.Entry; readonly name: string }>,
 ): Promise<void> {
-  let next = 0;
-  const problems: string[] = [];
-  const reader = async (): Promise<void> => {
-    while (next < links.length && problems.length === 0) {
-      const { entry, name } = links[next++]!;
-      const why = await linkProblem(deps, snapshot, entry, name);
-      if (why !== undefined) problems.push(`symlink "${name}" ${why}`);
-    }
-  };
-  await Promise.all(Array.from({ length: LINK_READS }, reader));
-  if (problems.length > 0) throw new UnfitSnapshot(problems[0]!);
+  await withLimit(links, LINK_READS, async ({ entry, name }) => {
+    const why = await linkProblem(deps, snapshot, entry, name);
+    if (why !== undefined) throw new UnfitSnapshot(`symlink "${name}" ${why}`);
+  });
 }
+
 /** Read past a local header's name at once: the extra fields a zip writer puts there (Info-ZIP's UT and ux take 24). */
 const LOCAL_EXTRA_GUESS = 256;
 
@@ -200,8 +194,7 @@ async function linkProblem(
   if (tooLong !== undefined) return tooLong;
   const read = async (start: number, end: number): Promise<Buffer> => {
     if (end > snapshot.end) throw new UnfitSnapshot(`symlink "${name}": its data would end at ${end}, past the entries (${snapshot.end})`);
-    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: snapshot.key, Range: `bytes=${start}-${end - 1}`, IfMatch: snapshot.etag }));
-    const bytes = Buffer.from(await out.Body!.transformToByteArray());
+    const bytes = await getRange(s3, { bucket, key: snapshot.key, etag: snapshot.etag }, start, end);
     if (bytes.length !== end - start) throw new Error(`asked for ${end - start} bytes at ${start} of s3://${bucket}/${snapshot.key}, got ${bytes.length}`);
     return bytes;
   };

@@ -52,14 +52,14 @@ export async function openZipDirectory(s3: S3Client, zip: ZipObject, windowBytes
 }
 
 /** Ranged GETs of one version of an object (If-Match its ETag). */
-function s3Window(s3: S3Client, { bucket, key, etag }: ZipObject): WindowSource {
-  return {
-    name: `s3://${bucket}/${key}`,
-    read: async (start, end) => {
-      const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${end - 1}`, IfMatch: etag }));
-      const array = await out.Body!.transformToByteArray();
-      // A view, not a copy: the window is the only thing the reader holds.
-      return Buffer.from(array.buffer, array.byteOffset, array.byteLength);
-    },
-  };
+function s3Window(s3: S3Client, object: Omit<ZipObject, 'size'>): WindowSource {
+  return { name: `s3://${object.bucket}/${object.key}`, read: (start, end) => getRange(s3, object, start, end) };
+}
+
+/** The bytes [start, end) of one version of an object (If-Match its ETag). */
+export async function getRange(s3: S3Client, { bucket, key, etag }: Omit<ZipObject, 'size'>, start: number, end: number): Promise<Buffer> {
+  const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${end - 1}`, IfMatch: etag }));
+  const array = await out.Body!.transformToByteArray();
+  // A view, not a copy: the caller is the only one that holds it.
+  return Buffer.from(array.buffer, array.byteOffset, array.byteLength);
 }
