@@ -17,7 +17,7 @@ import { resolveSource, snapshotKeyOf } from '../tasks/resolve-source/resolve-so
 import type { CombineSourcesEvent, FetchedSource, PlannedSource } from '../tasks/shared/contracts';
 import { executionName } from '../cli/execution-name';
 import { git, writeLargeTree, writeSmallTree, type LargeSourceShape } from './git-fixtures';
-import { startLocalS3Process } from './s3-process';
+import { makeStoreDirectory, startLocalS3Process } from './s3-process';
 import { summarize, type Summary } from './stats';
 
 /**
@@ -59,6 +59,8 @@ export interface FetchCombineResult {
   readonly rerunReusedSnapshots: number;
   readonly artifactBytes: number;
   readonly snapshotBytes: number;
+  /** Whether the local S3 kept its objects in RAM (tmpfs) or on disk (s3-process.ts makeStoreDirectory); absent before 2026-11-29 17:00. */
+  readonly storeInMemory?: boolean;
 }
 
 function fetchProject(): ProjectDefinition {
@@ -150,11 +152,18 @@ export async function fetchSources(fixture: Fixture, s3: S3Client, root: string,
       );
       const { Build } = (await completion) as StartBuildSyncOutput;
       const commit = Build.ResolvedSourceVersion!;
-      // The build's folder (its checkout) is not needed any more: keep /tmp from filling up.
-      rmSync(registry.buildDir(Build.Id), { recursive: true, force: true });
       return { name: source.name, branch: source.branch, path: source.path, commit, fetchBuildId: Build.Id, snapshotKey: snapshotKeyOf(source.name, commit) };
     }),
   );
+}
+
+/**
+ * Deletes the fetch builds' folders (their checkouts), which are not needed once the snapshots
+ * are stored: keeps /tmp from filling up. Called after the timing, since removing a checkout is
+ * the bench's housekeeping, not part of the time to the artifact.
+ */
+function removeBuildFolders(registry: BuildRegistry, sources: ReadonlyArray<FetchedSource>): void {
+  for (const source of sources) if (source.fetchBuildId !== null) rmSync(registry.buildDir(source.fetchBuildId), { recursive: true, force: true });
 }
 
 /** Deletes every object under the prefixes: a first run must find no snapshot and no combine cache. */
@@ -291,7 +300,8 @@ async function putEachFile(fixture: Fixture, s3: S3Client, prefix: string, concu
 
 export async function measureFetchCombine(options: FetchCombineOptions, fixture: Fixture): Promise<FetchCombineResult> {
   const work = mkdtempSync(join(tmpdir(), 'stepdeploy-bench-s3-'));
-  const s3server: LocalS3 = await startLocalS3Process(join(work, 's3'), BUCKET);
+  const store = makeStoreDirectory('stepdeploy-bench-s3-');
+  const s3server: LocalS3 = await startLocalS3Process(store.path, BUCKET);
   const s3 = s3Client(s3server.endpoint);
   const registry = new BuildRegistry(join(work, 'runner'));
   const series = { fetch: [] as number[], combine: [] as number[], pipeline: [] as number[], rerun: [] as number[], rerunFetch: [] as number[], rerunCombine: [] as number[], archive: [] as number[], perFile: [] as number[], rss: [] as number[] };
@@ -307,9 +317,10 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
         const sources = await fetchSources(fixture, s3, join(work, 'runner'), registry, execution);
         const fetch = performance.now() - start;
         const child = await combineInChild(s3server.endpoint, event(execution, sources), work);
-        const artifact = join(work, 's3', BUCKET, child.key);
+        removeBuildFolders(registry, sources);
+        const artifact = join(store.path, BUCKET, child.key);
         artifactBytes = statSync(`${artifact}._S3rver_object`, { throwIfNoEntry: false })?.size ?? artifactBytes;
-        const snapshot = join(work, 's3', BUCKET, sources[0]!.snapshotKey);
+        const snapshot = join(store.path, BUCKET, sources[0]!.snapshotKey);
         snapshotBytes = statSync(`${snapshot}._S3rver_object`, { throwIfNoEntry: false })?.size ?? snapshotBytes;
         return { fetch, combine: child.ms, rss: child.maxRssBytes, key: child.key, fetchBuilds: sources.filter((x) => x.fetchBuildId !== null).length };
       };
@@ -339,7 +350,7 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
         const perFileStart = performance.now();
         await putEachFile(fixture, s3, `baseline/per-file-${i}`, options.putConcurrency);
         series.perFile.push(performance.now() - perFileStart);
-        rmSync(join(work, 's3', BUCKET, 'baseline', `per-file-${i}`), { recursive: true, force: true });
+        rmSync(join(store.path, BUCKET, 'baseline', `per-file-${i}`), { recursive: true, force: true });
         line += `, one PUT per file ${s(series.perFile.at(-1)!)}`;
       }
       options.log(line);
@@ -348,10 +359,12 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
     s3.destroy();
     await s3server.close();
     rmSync(work, { recursive: true, force: true });
+    rmSync(store.path, { recursive: true, force: true });
   }
   return {
     shape: options.shape,
     sourceBytes: fixture.sourceBytes,
+    storeInMemory: store.inMemory,
     fetch: summarize(series.fetch),
     combine: summarize(series.combine),
     pipeline: summarize(series.pipeline),
@@ -372,7 +385,8 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
 export async function measureCombineMemory(shape: LargeSourceShape, runs: number): Promise<{ shape: LargeSourceShape; maxRss: Summary; combine: Summary }> {
   const fixture = makeFixture(shape);
   const work = mkdtempSync(join(tmpdir(), 'stepdeploy-bench-mem-'));
-  const s3server = await startLocalS3Process(join(work, 's3'), BUCKET);
+  const store = makeStoreDirectory('stepdeploy-bench-mem-s3-');
+  const s3server = await startLocalS3Process(store.path, BUCKET);
   const s3 = s3Client(s3server.endpoint);
   try {
     const sources = await fetchSources(fixture, s3, join(work, 'runner'), new BuildRegistry(join(work, 'runner')), 'bench-memory');
@@ -391,6 +405,7 @@ export async function measureCombineMemory(shape: LargeSourceShape, runs: number
     s3.destroy();
     await s3server.close();
     rmSync(work, { recursive: true, force: true });
+    rmSync(store.path, { recursive: true, force: true });
     rmSync(fixture.dir, { recursive: true, force: true });
   }
 }
@@ -418,7 +433,8 @@ export interface EntriesMemoryResult {
  */
 export async function measureEntriesMemory(entries: number, runs: number): Promise<EntriesMemoryResult> {
   const work = mkdtempSync(join(tmpdir(), 'stepdeploy-bench-entries-'));
-  const s3server = await startLocalS3Process(join(work, 's3'), BUCKET);
+  const store = makeStoreDirectory('stepdeploy-bench-entries-s3-');
+  const s3server = await startLocalS3Process(store.path, BUCKET);
   const s3 = s3Client(s3server.endpoint);
   try {
     const snapshot = async (name: string, commit: string, count: number, extra: { bigBytes: number; unnormalized: boolean }): Promise<FetchedSource> => {
@@ -450,6 +466,7 @@ export async function measureEntriesMemory(entries: number, runs: number): Promi
     s3.destroy();
     await s3server.close();
     rmSync(work, { recursive: true, force: true });
+    rmSync(store.path, { recursive: true, force: true });
   }
 }
 

@@ -11,7 +11,8 @@ import { summarize, type Summary } from './stats';
  * Orchestration overhead: one local execution whose build and deploy run a known amount of work
  * (sleeps), against a plain bash script that runs the same commands in order. The difference is
  * what stepdeploy adds: validation, fetch builds, combine, artifact upload/download, the deploy
- * lease, record. Runs alternate (execution, script, execution, …) so noise hits both alike.
+ * lease, record. Each execution runs with the script beside it, started at the same moment, so
+ * noise hits both alike (the script sleeps; see measureOverhead).
  */
 
 export interface OverheadOptions {
@@ -25,7 +26,10 @@ export interface OverheadOptions {
 export interface OverheadResult {
   readonly workSeconds: number;
   readonly pipeline: Summary;
+  /** The bash script, each run beside one execution (started together). */
   readonly baseline: Summary;
+  /** One run of the bash script alone, before the pairs: what it takes with nothing beside it (absent before 2026-11-29 17:00, when the two ran one after the other). */
+  readonly baselineAloneMs?: number;
   /** pipeline − baseline per pair of runs. */
   readonly added: Summary;
   readonly ratio: number;
@@ -80,8 +84,8 @@ export async function measureOverhead(options: OverheadOptions): Promise<Overhea
     const configRepo = commitAndCloneBare(config).repository;
     writeFileSync(join(work, 'build.yml'), buildspec(buildCommands, true));
     writeFileSync(join(work, 'deploy.yml'), buildspec(deployCommands, false));
-    const script = join(work, 'baseline.sh');
-    writeFileSync(script, ['set -e', ...buildCommands, ...deployCommands, ''].join('\n'));
+    const scriptPath = join(work, 'baseline.sh');
+    writeFileSync(scriptPath, ['set -e', ...buildCommands, ...deployCommands, ''].join('\n'));
 
     const bench = await startBenchRuntime((c) => {
       c.sources.app.repository = appRepo;
@@ -91,6 +95,7 @@ export async function measureOverhead(options: OverheadOptions): Promise<Overhea
     });
     const pipeline: number[] = [];
     const baseline: number[] = [];
+    let baselineAlone = 0;
     const perState = new Map<string, number[]>();
     const phases = new Map<string, number[]>();
     const between: number[] = [];
@@ -100,20 +105,26 @@ export async function measureOverhead(options: OverheadOptions): Promise<Overhea
     try {
       // One execution first, not measured: loads the task modules (a Lambda's cold start).
       await bench.run('acceptance-bench-warmup', { environment: 'acceptance' });
+      baselineAlone = await runScript(scriptPath);
       for (let i = 0; i < options.runs; i++) {
         // A new app commit for every measured run (not timed): its fetch build runs, as for most
         // deployments; the config's snapshot is reused (ResolveSource finds it), as config changes less often.
         writeFileSync(join(app, 'src', 'index.js'), `module.exports = ${i + 2};\n`);
         git(app, ['commit', '--quiet', '--all', '-m', `bench change ${i + 1}`]);
         git(app, ['push', '--quiet', appRepo, 'HEAD:refs/heads/main']);
+        // The bash script runs beside the execution, started at the same moment: it sleeps
+        // almost all the time (a few forks), so each measures its own wall time, and a pair costs
+        // one run's time instead of two. One run of the script alone (below) shows whether running
+        // beside the execution slowed it.
+        const script = runScript(scriptPath);
         const start = performance.now();
         const record = await bench.run(`acceptance-bench-${i}`, { environment: 'acceptance' });
         const ms = performance.now() - start;
+        baseline.push(await script);
         if (record.status !== 'SUCCEEDED') throw new Error(`bench execution ${record.name} ended ${record.status}: ${record.error} ${record.cause}`);
         const fetchBuilds = bench.runtime.machine.history(record.executionArn).filter((e) => e.type === 'TaskStateEntered' && (e.stateEnteredEventDetails as { name: string }).name === 'FetchSource').length;
         if (fetchBuilds !== 1) throw new Error(`bench execution ${record.name} ran ${fetchBuilds} fetch builds; expected 1 (the new app commit)`);
         pipeline.push(ms);
-        baseline.push(await runScript(script));
         options.log(`  run ${i + 1}/${options.runs}: execution ${(ms / 1000).toFixed(2)} s, bash ${(baseline.at(-1)! / 1000).toFixed(2)} s`);
 
         const history = bench.runtime.machine.history(record.executionArn);
@@ -173,6 +184,7 @@ export async function measureOverhead(options: OverheadOptions): Promise<Overhea
       workSeconds: (buildWorkMs + deployWorkMs) / 1000,
       pipeline: p,
       baseline: b,
+      baselineAloneMs: baselineAlone,
       added: summarize(added),
       ratio: p.median / b.median,
       perState: [...TOP_LEVEL, '(outside the history: start → first event, last event → wait() returns)'].filter((n) => perState.has(`${n}\ttotal`)).map((name) => ({
