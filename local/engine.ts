@@ -1,7 +1,7 @@
 import './polyfills';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { allStates, type StateDefinition, type StateMachineDefinition } from '../workflows/definition';
-import { ExecutionStore, TERMINAL_STATUSES, type ExecutionRecord, type ExecutionStatus } from './executions';
+import { ExecutionStore, TERMINAL_STATUSES, type ExecutionRecord, type ExecutionStatus, type NestedSuccess } from './executions';
 import { taskResource, threadOf, translate, type EventLog, type HistoryEvent, type HistoryEventInit, type StateLookup } from './history';
 import { randomBytes } from 'node:crypto';
 import { LocalApiError } from './errors';
@@ -10,7 +10,8 @@ import { LocalApiError } from './errors';
  * Runs the byte-identical state machine definition with aws-local-stepfunctions and keeps what
  * the Step Functions API would show: execution records and AWS-shaped history, persisted.
  * It adds what the engine lacks: redrive (restart at the failed top-level state with its recorded
- * input, same execution ARN), stop, and idempotent StartExecution.
+ * input, same execution ARN; inside a Map, only what did not succeed runs again), stop, and
+ * idempotent StartExecution.
  */
 
 export interface TaskContext {
@@ -123,11 +124,16 @@ export class LocalStateMachine {
   private readonly openAttempts = new Map<string, Array<{ thread: string } | ((thread: string) => void)>>();
   /** Per execution, the last event id of each thread, for previousEventId. */
   private readonly lastIds = new Map<string, Map<string, number>>();
+  /** A nested state's top-level ancestor (absent for top-level states). */
+  private readonly topLevelOf = new Map<string, string>();
+  /** Per redriven execution, the nested successes of the earlier attempts not replayed yet. */
+  private readonly replays = new Map<string, NestedSuccess[]>();
 
   constructor(private readonly options: LocalStateMachineOptions) {
     this.stateMachineArn = `arn:aws:states:${options.region}:${options.account}:stateMachine:${options.name}`;
     this.store = new ExecutionStore(options.directory);
     this.states = new Map(allStates(options.definition).map(({ name, state }) => [name, state]));
+    for (const { name, parents } of allStates(options.definition)) if (parents.length > 0) this.topLevelOf.set(name, parents[0]!);
     for (const { name, state } of allStates(options.definition)) {
       if (state.Type === 'Task' && !options.resources[state.Resource!]) {
         throw new Error(`state ${name}: no local implementation for resource ${state.Resource}`);
@@ -174,7 +180,14 @@ export class LocalStateMachine {
     return record;
   }
 
-  /** RedriveExecution: restarts the failed top-level state with its recorded input; earlier states do not run again. */
+  /**
+   * RedriveExecution: restarts the failed top-level state with its recorded input; earlier states
+   * do not run again. Inside a Map, as Step Functions "redrives only the iterations that failed"
+   * and keeps the results of the steps that succeeded, a Task state that succeeded in an earlier
+   * attempt with the same parameters is not run again: its recorded result (and submission) is
+   * replayed. So a redriven FetchSources keeps the commits its sources were resolved to, and a
+   * redriven PostDeployHooks does not run a hook that already succeeded.
+   */
   redrive(executionArn: string): ExecutionRecord {
     const record = this.describe(executionArn);
     if (!['FAILED', 'TIMED_OUT', 'ABORTED'].includes(record.status) || !record.lastTopLevelState) {
@@ -265,26 +278,55 @@ export class LocalStateMachine {
     for (const [stateName, state] of this.states) {
       if (state.Type !== 'Task') continue;
       const implementation = this.options.resources[state.Resource!]!;
-      const context = (taskToken?: string): TaskContext => ({
+      const top = this.topLevelOf.get(stateName);
+      const context = (onSubmitted: (output: unknown) => void, taskToken?: string): TaskContext => ({
         executionArn: record.executionArn,
         executionName: record.name,
         stateName,
         timeoutSeconds: state.TimeoutSeconds,
         signal: controller.signal,
         taskToken,
-        submitted: (output) => this.submitted(record, stateName, output),
+        submitted: (output) => {
+          onSubmitted(output);
+          this.submitted(record, stateName, output);
+        },
       });
       const run = state.Resource!.endsWith('.waitForTaskToken')
-        ? (input: unknown) => this.waitForTaskToken(record, input, implementation, context, controller.signal)
-        : (input: unknown) => implementation(input, context());
+        ? (input: unknown, onSubmitted: (output: unknown) => void) =>
+            this.waitForTaskToken(record, input, implementation, (token) => context(onSubmitted, token), controller.signal)
+        : (input: unknown, onSubmitted: (output: unknown) => void) => implementation(input, context(onSubmitted));
       handlers[stateName] = async (input) => {
-        const result = await run(input);
+        const parameters = JSON.stringify(input ?? null);
+        // A task of an earlier run can still end after its execution did (a Map aborts its other
+        // iterations, but not the task they are in): it must neither take nor save anything then.
+        const current = (): boolean => this.running.get(record.name)?.controller === controller;
+        const replayed = top === undefined || !current() ? undefined : this.takeReplay(record.name, stateName, parameters);
+        let result: unknown;
+        if (replayed) {
+          if ('submitted' in replayed) this.submitted(record, stateName, replayed.submitted);
+          result = replayed.result;
+        } else {
+          let submitted: { output: unknown } | undefined;
+          result = await run(input, (output) => (submitted = { output }));
+          if (top !== undefined && current()) {
+            const success: NestedSuccess = { top, state: stateName, input: parameters, result, ...(submitted ? { submitted: submitted.output } : {}) };
+            record.nestedSuccesses = [...(record.nestedSuccesses ?? []), success];
+            this.store.saveRecord(record);
+          }
+        }
         const key = `${record.name}/${stateName}`;
         this.taskResults.set(key, [...(this.taskResults.get(key) ?? []), result]);
         return result as never;
       };
     }
     return handlers;
+  }
+
+  /** An earlier attempt's success of this nested state with these parameters, once each (iterations can be alike). */
+  private takeReplay(executionName: string, stateName: string, parameters: string): NestedSuccess | undefined {
+    const pool = this.replays.get(executionName);
+    const at = pool?.findIndex((s) => s.state === stateName && s.input === parameters) ?? -1;
+    return at === -1 ? undefined : pool!.splice(at, 1)[0];
   }
 
   /** `.waitForTaskToken`: run the resource with a fresh token, then wait for SendTaskSuccess / SendTaskFailure. */
@@ -341,6 +383,11 @@ export class LocalStateMachine {
 
   private run(record: ExecutionRecord, startAt: string, input: unknown, redriven: boolean): void {
     const controller = new AbortController();
+    // Only the restarted state's nested successes can be replayed; those of earlier states are done with.
+    const replayable = redriven ? (record.nestedSuccesses ?? []).filter((s) => s.top === startAt) : [];
+    if (replayable.length > 0) record.nestedSuccesses = replayable;
+    else delete record.nestedSuccesses;
+    this.replays.set(record.name, [...replayable]);
     // Validated once, when this machine was created: validating at every start cost 0.2-0.6 s.
     const machine = new StateMachine({ ...this.pinned, StartAt: startAt } as never, { validationOptions: { noValidate: true } });
     const retryIntervalOverrides =
@@ -393,6 +440,7 @@ export class LocalStateMachine {
     for (const queues of [this.openAttempts, this.taskResults]) {
       for (const key of [...queues.keys()]) if (key.startsWith(`${record.name}/`)) queues.delete(key);
     }
+    this.replays.delete(record.name);
     if (record.status === 'RUNNING') {
       // The engine ended without a terminal event (it threw before logging one): never leave it hanging.
       const message = outcome.ok ? 'the execution ended without a result' : String((outcome.error as Error)?.message ?? outcome.error);

@@ -25,6 +25,24 @@ export interface ExecutionRecord {
   redriveDate?: number;
   /** The top-level state entered last, and its input: where a redrive restarts. */
   lastTopLevelState?: { readonly name: string; readonly input: unknown };
+  /**
+   * Task states inside a Map that succeeded, with their results, in the order they ended: a
+   * redrive of the Map replays them instead of running them again (see LocalStateMachine.redrive).
+   * Kept for the top-level state a redrive would restart only.
+   */
+  nestedSuccesses?: NestedSuccess[];
+}
+
+/** One Task state inside a Map (or Parallel) that succeeded: what it was given, what it returned. */
+export interface NestedSuccess {
+  /** The top-level state it is nested in. */
+  readonly top: string;
+  readonly state: string;
+  /** Its effective parameters, as JSON text. */
+  readonly input: string;
+  readonly result: unknown;
+  /** What it submitted (`.sync`, `.waitForTaskToken`: TaskSubmitted's output), if anything. */
+  readonly submitted?: unknown;
 }
 
 export const TERMINAL_STATUSES: ReadonlyArray<ExecutionStatus> = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'];

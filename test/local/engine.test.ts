@@ -29,10 +29,28 @@ let dir: string;
 let calls: string[];
 let failSecond: boolean;
 let blockSecond: boolean;
+/** Items whose `each` task fails, once per listed occurrence. */
+let failEach: number[];
+/** Counts the runs of `each`, so that a result shows which run made it. */
+let eachRuns: number;
+/** What `second` was given (the Map's results among it). */
+let secondGot: unknown;
 
 const invoke: TaskImplementation = async (parameters, context) => {
   const p = parameters as { name: string; item?: number };
   calls.push(p.item === undefined ? p.name : `${p.name}:${p.item}`);
+  if (p.name === 'each') {
+    eachRuns += 1;
+    const at = failEach.indexOf(p.item!);
+    if (at !== -1) {
+      failEach.splice(at, 1);
+      const err = new Error(`item ${p.item} broke`);
+      err.name = 'EachError';
+      throw err;
+    }
+    return { item: p.item, run: eachRuns };
+  }
+  if (p.name === 'second') secondGot = (parameters as { all: unknown }).all;
   if (p.name === 'second' && failSecond) {
     const err = new Error('second broke');
     err.name = 'SecondError';
@@ -62,6 +80,9 @@ beforeEach(() => {
   calls = [];
   failSecond = false;
   blockSecond = false;
+  failEach = [];
+  eachRuns = 0;
+  secondGot = undefined;
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -111,6 +132,69 @@ describe('LocalStateMachine', () => {
     const types = sm.history(executionArn).map((e) => e.type);
     expect(types.filter((t) => t === 'ExecutionStarted')).toHaveLength(1);
     expect(types).toContain('ExecutionRedriven');
+  });
+
+  test('a redriven Map runs again only its iterations that failed; the others keep their results', async () => {
+    const sm = machine();
+    failEach = [2];
+    const { executionArn } = sm.start('e7', { step: 7, items: [1, 2, 3] });
+    const failed = await sm.wait(executionArn);
+    expect(failed).toMatchObject({ status: 'FAILED', error: 'EachError', lastTopLevelState: { name: 'Fan' } });
+    const firstRuns = new Map((failed.nestedSuccesses ?? []).map((s) => [(s.result as { item: number }).item, (s.result as { run: number }).run]));
+    expect([...firstRuns.keys()].sort()).toEqual([1, 3]);
+
+    calls = [];
+    sm.redrive(executionArn);
+    const done = await sm.wait(executionArn);
+
+    expect(done.status).toBe('SUCCEEDED');
+    expect(calls).toEqual(['each:2', 'second']);
+    // The Map's output holds the first attempt's results for 1 and 3, in item order.
+    expect((secondGot as { fan: unknown }).fan).toEqual([
+      { item: 1, run: firstRuns.get(1) },
+      { item: 2, run: 4 },
+      { item: 3, run: firstRuns.get(3) },
+    ]);
+    // History still shows every iteration's task ending, the replayed ones included.
+    const succeeded = sm.history(executionArn).filter((e) => e.type === 'TaskSucceeded').map((e) => JSON.parse((e.taskSucceededEventDetails as { output: string }).output));
+    expect(succeeded.filter((o) => o.item !== undefined).map((o) => o.item).sort()).toEqual([1, 1, 2, 3, 3]);
+  });
+
+  test('alike iterations: a redrive replays as many successes as there were, and runs the rest', async () => {
+    failEach = [5];
+    const first = machine();
+    const { executionArn } = first.start('e8', { step: 8, items: [5, 5, 5] });
+    expect((await first.wait(executionArn)).status).toBe('FAILED');
+
+    // A new runtime (restarted) redrives it from what was saved.
+    calls = [];
+    const second = machine();
+    second.redrive(executionArn);
+    expect((await second.wait(executionArn)).status).toBe('SUCCEEDED');
+    expect(calls).toEqual(['each:5', 'second']);
+    expect((secondGot as { fan: Array<{ item: number }> }).fan.map((r) => r.item)).toEqual([5, 5, 5]);
+  });
+
+  test('a second redrive still replays what succeeded before the first one', async () => {
+    const sm = machine();
+    failEach = [1, 2];
+    failSecond = false;
+    const { executionArn } = sm.start('e9', { step: 9, items: [1, 2, 3] });
+    expect((await sm.wait(executionArn)).status).toBe('FAILED');
+    // Both 1 and 2 fail in the first attempt (a Map stops at its first failure: 2 may not have run).
+    calls = [];
+    failSecond = true;
+    sm.redrive(executionArn);
+    const again = await sm.wait(executionArn);
+    expect(again).toMatchObject({ status: 'FAILED', error: 'SecondError' });
+    expect(calls).not.toContain('each:3');
+
+    calls = [];
+    failSecond = false;
+    sm.redrive(executionArn);
+    expect((await sm.wait(executionArn)).status).toBe('SUCCEEDED');
+    // Second is a top-level state: the redrive restarts there; nothing of the Map runs.
+    expect(calls).toEqual(['second']);
   });
 
   test('fails to redrive a SUCCEEDED execution with ExecutionNotRedrivable', async () => {

@@ -1,4 +1,5 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import type { EventBridgeEvent } from '../../local/events';
@@ -102,6 +103,39 @@ describe('failure and redrive, per step', () => {
     const current = await readJson(t.runtime, 'deployments/acceptance/current.json');
     expect(current.sources).toContainEqual({ name: 'app', branch: 'hotfix/not-pushed-yet', commit: pushed });
     expect(lines.find((l) => l.includes('execution acceptance-redrive-fetch') && l.includes('FAILED'))).toMatch(/FAILED at ResolveSource \| .* SourceBranchNotFoundError: source app: branch "hotfix\/not-pushed-yet" does not exist in /);
+  });
+
+  test('fetch: a redrive runs again only the source that failed; the other keeps the commit it was resolved to, though its branch moved', async () => {
+    const repos = join(t.dir, '.stepdeploy', 'example-repos');
+    const branch = 'feature/redrive-one-source';
+    const app = pushCommit(join(repos, 'app.git'), branch, 'ONE.md', 'one source fails\n');
+    const configBefore = execFileSync('git', ['rev-parse', 'main'], { cwd: join(repos, 'config.git'), encoding: 'utf8' }).trim();
+    const fetchBuilds = (): number => JSON.parse(readFileSync(join(t.runtime.home, 'builds', 'build-numbers.json'), 'utf8'))['stepdeploy-example-fetch'] ?? 0;
+    let buildsBeforeRedrive = 0;
+    // The app's snapshot cannot be stored: its FetchSource build fails, after the config's iteration ended.
+    s3Outage = (method, key) => key.startsWith('sources/app/') && (method === 'PUT' || method === 'POST');
+    let configMoved = '';
+
+    await failThenRedrive('acceptance-redrive-one-source', { environment: 'acceptance', branches: { app: branch } }, 'FetchSources', /.+/, () => {
+      s3Outage = undefined;
+      configMoved = pushCommit(join(repos, 'config.git'), 'main', 'later.json', '{}\n');
+      buildsBeforeRedrive = fetchBuilds();
+    });
+
+    expect(configMoved).not.toBe(configBefore);
+    const current = await readJson(t.runtime, 'deployments/acceptance/current.json');
+    expect(current.sources).toEqual([
+      { name: 'app', branch, commit: app },
+      { name: 'config', branch: 'main', commit: configBefore },
+    ]);
+    // The redrive started one fetch build, the app's, pinned to the commit resolved before the failure.
+    expect(fetchBuilds() - buildsBeforeRedrive).toBe(1);
+    const redriven = afterLastRedrive(t.runtime.machine.history(t.runtime.machine.executionArn('acceptance-redrive-one-source')));
+    const submitted = redriven
+      .filter((e) => e.type === 'TaskSubmitted')
+      .map((e) => JSON.parse((e.taskSubmittedEventDetails as { output: string }).output).Build)
+      .filter((b) => b?.ProjectName === 'stepdeploy-example-fetch');
+    expect(submitted.map((b) => b.SourceVersion)).toContain(app);
   });
 
   test('combine: S3 failing on the source.zip upload fails CombineConfigAndCode; redrive writes it and completes without fetching again', async () => {
