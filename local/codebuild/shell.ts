@@ -58,11 +58,13 @@ export class ShellSession {
     const names = q(join(options.driverDir, 'state.names'));
     // Sourcing the saved state stays at top level, not in a function: bash's `declare -x` inside
     // a function would make locals. Unsetting (globals) and cd work from functions. In bash the
-    // exported names are listed into a file and read back with builtins: `$(compgen -e)` forked a
-    // subshell per command, about a third of a command's cost on a machine where fork is slow.
+    // exported names are listed into a file and read back with the `read` builtin (bash 3.2 has
+    // it; mapfile needs 4): `$(compgen -e)` forked a subshell per command, about a third of a
+    // command's cost on a machine where fork is slow. `return 0`: a read-only variable's unset
+    // fails, and the state must be sourced all the same.
     const unsetExported = bash
-      ? `compgen -e > ${names}; mapfile -t __sd_names < ${names}; for __sd_v in "\${__sd_names[@]}"; do unset "$__sd_v" 2>/dev/null; done`
-      : `for __sd_v in $(awk 'BEGIN{for(k in ENVIRON)print k}'); do unset "$__sd_v" 2>/dev/null; done`;
+      ? `compgen -e > ${names}; while IFS= read -r __sd_v; do unset "$__sd_v" 2>/dev/null; done < ${names}; return 0`
+      : `for __sd_v in $(awk 'BEGIN{for(k in ENVIRON)print k}'); do unset "$__sd_v" 2>/dev/null; done; return 0`;
     this.restoreEnv = `__sd_unset && . ${state} 2>/dev/null; __sd_cd\n`;
 
     this.child = spawn(bash ? 'bash' : '/bin/sh', bash ? ['--noprofile', '--norc', '-s'] : ['-s'], {

@@ -52,6 +52,20 @@ describe('one shell session per build', () => {
     expect(outputLines(deps.lines)).toEqual(['gone=unset']);
   });
 
+  test('a read-only exported variable does not cost the next commands their environment', async () => {
+    const deps = depsFor(root);
+    // zzzz_ sorts last among the exported names (byte order and locales alike): from the second
+    // command on, when the session holds the read-only variable, its unset is the last one tried, and fails.
+    const text = spec(
+      `  build:\n    commands:\n      - export zzzz_version=1 GREETING=hello && readonly zzzz_version\n      - 'true'\n` +
+        `      - echo "path=\${PATH:+set} greeting=\${GREETING-unset} version=$zzzz_version"\n`,
+    );
+
+    await runBuild(request(text), deps);
+
+    expect(outputLines(deps.lines)).toEqual(['path=set greeting=hello version=1']);
+  });
+
   test('env.shell /bin/sh runs the commands with sh, still in one session', async () => {
     const deps = depsFor(root);
     const text =
