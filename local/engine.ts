@@ -128,6 +128,16 @@ export class LocalStateMachine {
   private readonly topLevelOf = new Map<string, string>();
   /** Per redriven execution, the nested successes of the earlier attempts not replayed yet. */
   private readonly replays = new Map<string, NestedSuccess[]>();
+  /**
+   * Per execution and Task state name, the attempts the engine started (FIFO), replayed or not.
+   * The engine calls a task's handler right after it logs the attempt's StateEntered (or
+   * StateRetried), before follow() reads that event: follow() pairs them in that order.
+   */
+  private readonly invocations = new Map<string, Array<{ readonly replayed?: NestedSuccess }>>();
+  /** Per execution, state and history thread, the replayed attempt in progress there. */
+  private readonly replayedAttempts = new Map<string, NestedSuccess>();
+  /** Per execution, the controller of its latest run: what an earlier run's tasks and cleanup must not touch. */
+  private readonly latestRun = new Map<string, AbortController>();
 
   constructor(private readonly options: LocalStateMachineOptions) {
     this.stateMachineArn = `arn:aws:states:${options.region}:${options.account}:stateMachine:${options.name}`;
@@ -299,11 +309,14 @@ export class LocalStateMachine {
         const parameters = JSON.stringify(input ?? null);
         // A task of an earlier run can still end after its execution did (a Map aborts its other
         // iterations, but not the task they are in): it must neither take nor save anything then.
-        const current = (): boolean => this.running.get(record.name)?.controller === controller;
+        const current = (): boolean => this.latestRun.get(record.name) === controller;
         const replayed = top === undefined || !current() ? undefined : this.takeReplay(record.name, stateName, parameters);
+        // Synchronously, before the engine logs anything else: follow() pairs attempts in this order.
+        const key = `${record.name}/${stateName}`;
+        if (current()) this.invocations.set(key, [...(this.invocations.get(key) ?? []), replayed ? { replayed } : {}]);
         let result: unknown;
         if (replayed) {
-          if ('submitted' in replayed) this.submitted(record, stateName, replayed.submitted);
+          // Its TaskSubmitted is written by follow() on its own thread (replayEnded), not through the queue of attempts.
           result = replayed.result;
         } else {
           let submitted: { output: unknown } | undefined;
@@ -314,8 +327,7 @@ export class LocalStateMachine {
             this.store.saveRecord(record);
           }
         }
-        const key = `${record.name}/${stateName}`;
-        this.taskResults.set(key, [...(this.taskResults.get(key) ?? []), result]);
+        if (current()) this.taskResults.set(key, [...(this.taskResults.get(key) ?? []), result]);
         return result as never;
       };
     }
@@ -383,6 +395,8 @@ export class LocalStateMachine {
 
   private run(record: ExecutionRecord, startAt: string, input: unknown, redriven: boolean): void {
     const controller = new AbortController();
+    // Before the engine starts: it calls the first task's handler before machine.run() returns.
+    this.latestRun.set(record.name, controller);
     // Only the restarted state's nested successes can be replayed; those of earlier states are done with.
     const replayable = redriven ? (record.nestedSuccesses ?? []).filter((s) => s.top === startAt) : [];
     if (replayable.length > 0) record.nestedSuccesses = replayable;
@@ -413,12 +427,20 @@ export class LocalStateMachine {
       },
       overrides: { taskResourceLocalHandlers: this.taskHandlers(record, controller) as never, retryIntervalOverrides },
     });
-    const done = this.follow(record, execution.eventLogs, execution.result, redriven).finally(() => this.running.delete(record.name));
+    const done = this.follow(record, execution.eventLogs, execution.result, redriven, controller).finally(() => {
+      if (this.running.get(record.name)?.controller === controller) this.running.delete(record.name);
+    });
     this.running.set(record.name, { record, abort: execution.abort, controller, done });
     this.notifyStatus(record);
   }
 
-  private async follow(record: ExecutionRecord, events: AsyncGenerator<EventLog>, result: Promise<unknown>, redriven: boolean): Promise<ExecutionRecord> {
+  private async follow(
+    record: ExecutionRecord,
+    events: AsyncGenerator<EventLog>,
+    result: Promise<unknown>,
+    redriven: boolean,
+    controller: AbortController,
+  ): Promise<ExecutionRecord> {
     const settled = result.then(
       (output) => ({ ok: true as const, output }),
       (error: unknown) => ({ ok: false as const, error }),
@@ -428,19 +450,29 @@ export class LocalStateMachine {
       if (event.type === 'StateEntered' && event.index === undefined && this.options.definition.States[event.state.name]) {
         record.lastTopLevelState = { name: event.state.name, input: event.state.input };
       }
-      const taskResult = event.type === 'StateExited' && event.state.type === 'Task' ? this.taskResults.get(`${record.name}/${event.state.name}`)?.shift() : undefined;
-      this.record(record, threadOf(event), translate(event, this.lookup(), this.options.region, taskResult));
+      const thread = threadOf(event);
+      const taskExited = event.type === 'StateExited' && event.state.type === 'Task';
+      const taskResult = taskExited ? this.taskResults.get(`${record.name}/${event.state.name}`)?.shift() : undefined;
+      if (taskExited) this.replayEnded(record, event.state.name, thread);
+      this.record(record, thread, translate(event, this.lookup(), this.options.region, taskResult));
       if ((event.type === 'StateEntered' && event.state.type === 'Task') || event.type === 'StateRetried') {
-        this.attemptStarted(record, event.state.name, threadOf(event));
+        const invocation = this.invocations.get(`${record.name}/${event.state.name}`)?.shift();
+        if (invocation?.replayed) this.replayedAttempts.set(`${record.name}/${event.state.name}\u0000${thread}`, invocation.replayed);
+        else this.attemptStarted(record, event.state.name, thread);
       }
       this.apply(record, event);
       if (['ExecutionSucceeded', 'ExecutionFailed', 'ExecutionAborted', 'ExecutionTimeout'].includes(event.type)) break;
     }
     const outcome = await settled;
-    for (const queues of [this.openAttempts, this.taskResults]) {
-      for (const key of [...queues.keys()]) if (key.startsWith(`${record.name}/`)) queues.delete(key);
+    // A redrive may have started a new run already (it may once the status is terminal): leave its state alone.
+    const latest = this.latestRun.get(record.name) === controller;
+    if (latest) {
+      for (const queues of [this.openAttempts, this.taskResults, this.invocations, this.replayedAttempts]) {
+        for (const key of [...queues.keys()]) if (key.startsWith(`${record.name}/`)) queues.delete(key);
+      }
+      this.replays.delete(record.name);
+      this.latestRun.delete(record.name);
     }
-    this.replays.delete(record.name);
     if (record.status === 'RUNNING') {
       // The engine ended without a terminal event (it threw before logging one): never leave it hanging.
       const message = outcome.ok ? 'the execution ended without a result' : String((outcome.error as Error)?.message ?? outcome.error);
@@ -448,8 +480,10 @@ export class LocalStateMachine {
       this.record(record, 'top', [{ timestamp: Date.now(), type: 'ExecutionFailed', executionFailedEventDetails: { error: 'States.Runtime', cause: message } }]);
     }
     // The history is on disk: a long-running `local serve` keeps only running executions in memory.
-    this.histories.delete(record.name);
-    this.lastIds.delete(record.name);
+    if (latest) {
+      this.histories.delete(record.name);
+      this.lastIds.delete(record.name);
+    }
     return record;
   }
 
@@ -475,15 +509,25 @@ export class LocalStateMachine {
    * can submit before the engine's event log reaches its TaskStarted: then it waits for that.
    */
   private submitted(record: ExecutionRecord, stateName: string, output: unknown): void {
-    const { resourceType, resource } = taskResource(this.states.get(stateName)?.Resource ?? '');
-    const write = (thread: string): void =>
-      this.record(record, thread, [
-        { timestamp: Date.now(), type: 'TaskSubmitted', taskSubmittedEventDetails: { resourceType, resource, output: JSON.stringify(output ?? null), outputDetails: { truncated: false } } },
-      ]);
+    const write = (thread: string): void => this.record(record, thread, [this.submittedEvent(stateName, output)]);
     const queue = this.attemptQueue(record, stateName);
     const open = queue.findIndex((q) => typeof q !== 'function');
     if (open === -1) queue.push(write);
     else write((queue.splice(open, 1)[0] as { thread: string }).thread);
+  }
+
+  private submittedEvent(stateName: string, output: unknown): HistoryEventInit {
+    const { resourceType, resource } = taskResource(this.states.get(stateName)?.Resource ?? '');
+    return { timestamp: Date.now(), type: 'TaskSubmitted', taskSubmittedEventDetails: { resourceType, resource, output: JSON.stringify(output ?? null), outputDetails: { truncated: false } } };
+  }
+
+  /** A replayed attempt ends on its thread: its recorded submission goes there, before its TaskSucceeded. */
+  private replayEnded(record: ExecutionRecord, stateName: string, thread: string): void {
+    const key = `${record.name}/${stateName}\u0000${thread}`;
+    const replayed = this.replayedAttempts.get(key);
+    if (!replayed) return;
+    this.replayedAttempts.delete(key);
+    if ('submitted' in replayed) this.record(record, thread, [this.submittedEvent(stateName, replayed.submitted)]);
   }
 
   /** Updates the execution record from an engine event. */

@@ -35,11 +35,14 @@ let failEach: number[];
 let eachRuns: number;
 /** What `second` was given (the Map's results among it). */
 let secondGot: unknown;
+/** Items whose `each` task waits for the promise before it runs. */
+let holdEach: Map<number, Promise<void>>;
 
 const invoke: TaskImplementation = async (parameters, context) => {
   const p = parameters as { name: string; item?: number };
   calls.push(p.item === undefined ? p.name : `${p.name}:${p.item}`);
   if (p.name === 'each') {
+    await holdEach.get(p.item!);
     eachRuns += 1;
     const at = failEach.indexOf(p.item!);
     if (at !== -1) {
@@ -83,6 +86,7 @@ beforeEach(() => {
   failEach = [];
   eachRuns = 0;
   secondGot = undefined;
+  holdEach = new Map();
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -173,6 +177,46 @@ describe('LocalStateMachine', () => {
     expect((await second.wait(executionArn)).status).toBe('SUCCEEDED');
     expect(calls).toEqual(['each:5', 'second']);
     expect((secondGot as { fan: Array<{ item: number }> }).fan.map((r) => r.item)).toEqual([5, 5, 5]);
+  });
+
+  test('a Map redriven twice keeps what succeeded in each earlier attempt', async () => {
+    const sm = machine();
+    failEach = [2, 2];
+    const { executionArn } = sm.start('e10', { step: 10, items: [1, 2, 3] });
+    expect((await sm.wait(executionArn)).status).toBe('FAILED');
+    calls = [];
+    sm.redrive(executionArn);
+    expect(await sm.wait(executionArn)).toMatchObject({ status: 'FAILED', error: 'EachError', redriveCount: 1 });
+    expect(calls).toEqual(['each:2']);
+
+    calls = [];
+    sm.redrive(executionArn);
+    expect((await sm.wait(executionArn)).status).toBe('SUCCEEDED');
+    expect(calls).toEqual(['each:2', 'second']);
+    expect((secondGot as { fan: Array<{ item: number }> }).fan.map((r) => r.item)).toEqual([1, 2, 3]);
+  });
+
+  test('a task of a run that ended neither saves a success nor shows in the next run', async () => {
+    const sm = machine();
+    failEach = [1];
+    let release!: () => void;
+    holdEach = new Map([[2, new Promise<void>((resolve) => (release = resolve))]]);
+    const { executionArn } = sm.start('e11', { step: 11, items: [1, 2] });
+    // Item 1 fails the Map while item 2's task is still running: the execution ends FAILED.
+    expect((await sm.wait(executionArn)).status).toBe('FAILED');
+    holdEach = new Map();
+    calls = [];
+    sm.redrive(executionArn);
+    const redriven = await sm.wait(executionArn);
+    expect(redriven.status).toBe('SUCCEEDED');
+    expect(calls).toEqual(expect.arrayContaining(['each:1', 'each:2', 'second']));
+    const history = sm.history(executionArn).length;
+
+    // The first run's task for item 2 ends now: nothing of it is recorded.
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(sm.history(executionArn)).toHaveLength(history);
+    expect(sm.describe(executionArn).nestedSuccesses?.filter((n) => (n.result as { item: number }).item === 2)).toHaveLength(1);
   });
 
   test('a second redrive still replays what succeeded before the first one', async () => {
@@ -341,5 +385,66 @@ describe('LocalStateMachine: .waitForTaskToken', () => {
     sm.stop(executionArn);
 
     expect((await sm.wait(executionArn)).status).toBe('ABORTED');
+  });
+});
+
+describe('LocalStateMachine: redrive of a Map whose tasks submit (.sync)', () => {
+  const SYNC = 'arn:aws:states:::codebuild:startBuild.sync';
+  const syncFan: StateMachineDefinition = {
+    StartAt: 'Fan',
+    States: {
+      Fan: {
+        Type: 'Map',
+        ItemsPath: '$.items',
+        ItemProcessor: {
+          ProcessorConfig: { Mode: 'INLINE' },
+          StartAt: 'Build',
+          States: { Build: { Type: 'Task', Resource: SYNC, Parameters: { 'item.$': '$' }, TimeoutSeconds: 5, End: true } },
+        },
+        End: true,
+      },
+    },
+  };
+
+  /** The Map iteration an event belongs to, from its previousEventId chain. */
+  function iterationOf(history: ReadonlyArray<{ id: number; previousEventId: number; type: string; mapIterationEventDetails?: unknown }>, id: number): number | undefined {
+    const byId = new Map(history.map((e) => [e.id, e]));
+    for (let e = byId.get(id); e !== undefined; e = byId.get(e.previousEventId)) {
+      if (e.type === 'MapIterationStarted') return (e.mapIterationEventDetails as { index: number }).index;
+    }
+    return undefined;
+  }
+
+  test('each TaskSubmitted stays on its own iteration: a replayed one and one that runs again', async () => {
+    // The first attempt: item 20 (iteration 1) succeeds, item 10 (iteration 0) fails after submitting.
+    let fail10 = true;
+    const build: TaskImplementation = async (parameters, context) => {
+      const { item } = parameters as { item: number };
+      // The one that really runs submits later than a replay would.
+      await new Promise((resolve) => setTimeout(resolve, item === 10 ? 30 : 0));
+      context.submitted({ Build: { item } });
+      if (item === 10 && fail10) throw Object.assign(new Error('build 10 broke'), { name: 'BuildError' });
+      return { Build: { item, status: 'SUCCEEDED' } };
+    };
+    const sm = new LocalStateMachine({ name: 'sync', definition: syncFan, region: 'us-east-1', account: '000000000000', directory: dir, resources: { [SYNC]: build }, retryIntervalMs: 0 });
+    const { executionArn } = sm.start('s1', { items: [10, 20] });
+    expect((await sm.wait(executionArn)).status).toBe('FAILED');
+    const before = sm.history(executionArn).length;
+
+    fail10 = false;
+    sm.redrive(executionArn);
+    expect((await sm.wait(executionArn)).status).toBe('SUCCEEDED');
+
+    const history = sm.history(executionArn);
+    const submitted = history
+      .filter((e) => e.id > before && e.type === 'TaskSubmitted')
+      .map((e) => [iterationOf(history, e.id), JSON.parse((e.taskSubmittedEventDetails as { output: string }).output).Build.item]);
+    expect(submitted.sort()).toEqual([
+      [0, 10],
+      [1, 20],
+    ]);
+    // The replayed one's submission comes before its TaskSucceeded, on its thread.
+    const replayedEnd = history.filter((e) => e.id > before && iterationOf(history, e.id) === 1).map((e) => e.type);
+    expect(replayedEnd.slice(replayedEnd.indexOf('TaskSubmitted'), replayedEnd.indexOf('TaskSubmitted') + 2)).toEqual(['TaskSubmitted', 'TaskSucceeded']);
   });
 });
