@@ -66,6 +66,17 @@ const invoke: TaskImplementation = async (parameters, context) => {
   return { ok: p.name, execution: context.executionName };
 };
 
+/** Redrives the execution and waits for its end: its record, and the tasks that ran meanwhile. */
+async function redriveAndWait(sm: LocalStateMachine, executionArn: string): Promise<{ record: Awaited<ReturnType<LocalStateMachine['wait']>>; ran: string[] }> {
+  calls = [];
+  sm.redrive(executionArn);
+  const record = await sm.wait(executionArn);
+  return { record, ran: [...calls] };
+}
+
+/** The items of the Map's results, in order, as `second` received them. */
+const fanItems = (): number[] => (secondGot as { fan: Array<{ item: number }> }).fan.map((r) => r.item);
+
 function machine(): LocalStateMachine {
   return new LocalStateMachine({
     name: 'toy',
@@ -171,12 +182,10 @@ describe('LocalStateMachine', () => {
     expect((await first.wait(executionArn)).status).toBe('FAILED');
 
     // A new runtime (restarted) redrives it from what was saved.
-    calls = [];
-    const second = machine();
-    second.redrive(executionArn);
-    expect((await second.wait(executionArn)).status).toBe('SUCCEEDED');
-    expect(calls).toEqual(['each:5', 'second']);
-    expect((secondGot as { fan: Array<{ item: number }> }).fan.map((r) => r.item)).toEqual([5, 5, 5]);
+    const { record, ran } = await redriveAndWait(machine(), executionArn);
+    expect(record.status).toBe('SUCCEEDED');
+    expect(ran).toEqual(['each:5', 'second']);
+    expect(fanItems()).toEqual([5, 5, 5]);
   });
 
   test('a Map redriven twice keeps what succeeded in each earlier attempt', async () => {
@@ -184,16 +193,14 @@ describe('LocalStateMachine', () => {
     failEach = [2, 2];
     const { executionArn } = sm.start('e10', { step: 10, items: [1, 2, 3] });
     expect((await sm.wait(executionArn)).status).toBe('FAILED');
-    calls = [];
-    sm.redrive(executionArn);
-    expect(await sm.wait(executionArn)).toMatchObject({ status: 'FAILED', error: 'EachError', redriveCount: 1 });
-    expect(calls).toEqual(['each:2']);
+    const once = await redriveAndWait(sm, executionArn);
+    expect(once.record).toMatchObject({ status: 'FAILED', error: 'EachError', redriveCount: 1 });
+    expect(once.ran).toEqual(['each:2']);
 
-    calls = [];
-    sm.redrive(executionArn);
-    expect((await sm.wait(executionArn)).status).toBe('SUCCEEDED');
-    expect(calls).toEqual(['each:2', 'second']);
-    expect((secondGot as { fan: Array<{ item: number }> }).fan.map((r) => r.item)).toEqual([1, 2, 3]);
+    const twice = await redriveAndWait(sm, executionArn);
+    expect(twice.record.status).toBe('SUCCEEDED');
+    expect(twice.ran).toEqual(['each:2', 'second']);
+    expect(fanItems()).toEqual([1, 2, 3]);
   });
 
   test('a task of a run that ended neither saves a success nor shows in the next run', async () => {
