@@ -101,6 +101,14 @@ function replaceDeep(value: unknown, from: string, to: string): unknown {
   return value;
 }
 
+/** One start of a Task state (its first or a retry): where its history goes, and what it submitted before that was known. */
+interface Attempt {
+  thread?: string;
+  /** Submissions made before follow() read the attempt's StateEntered. */
+  early?: unknown[];
+  readonly replayed?: NestedSuccess;
+}
+
 interface Running {
   readonly record: ExecutionRecord;
   readonly abort: () => void;
@@ -120,8 +128,6 @@ export class LocalStateMachine {
   private readonly tasks = new Map<string, PendingTask>();
   /** Per execution and Task state name, raw task results not yet shown in TaskSucceeded (FIFO). */
   private readonly taskResults = new Map<string, unknown[]>();
-  /** Per execution and Task state name, the threads of attempts started but not yet submitted (FIFO). */
-  private readonly openAttempts = new Map<string, Array<{ thread: string } | ((thread: string) => void)>>();
   /** Per execution, the last event id of each thread, for previousEventId. */
   private readonly lastIds = new Map<string, Map<string, number>>();
   /** A nested state's top-level ancestor (absent for top-level states). */
@@ -129,11 +135,12 @@ export class LocalStateMachine {
   /** Per redriven execution, the nested successes of the earlier attempts not replayed yet. */
   private readonly replays = new Map<string, NestedSuccess[]>();
   /**
-   * Per execution and Task state name, the attempts the engine started (FIFO), replayed or not.
-   * The engine calls a task's handler right after it logs the attempt's StateEntered (or
-   * StateRetried), before follow() reads that event: follow() pairs them in that order.
+   * Per execution and Task state name, the attempts whose handler the engine called and whose
+   * StateEntered (or StateRetried) follow() has not read yet (FIFO). The engine calls a task's
+   * handler right after it logs that event, so follow() gives each attempt its history thread in
+   * this order; the attempt's TaskSubmitted goes to that thread, whenever the task submits.
    */
-  private readonly invocations = new Map<string, Array<{ readonly replayed?: NestedSuccess }>>();
+  private readonly invocations = new Map<string, Attempt[]>();
   /** Per execution, state and history thread, the replayed attempt in progress there. */
   private readonly replayedAttempts = new Map<string, NestedSuccess>();
   /** Per execution, the controller of its latest run: what an earlier run's tasks and cleanup must not touch. */
@@ -296,10 +303,7 @@ export class LocalStateMachine {
         timeoutSeconds: state.TimeoutSeconds,
         signal: controller.signal,
         taskToken,
-        submitted: (output) => {
-          onSubmitted(output);
-          this.submitted(record, stateName, output);
-        },
+        submitted: onSubmitted,
       });
       const run = state.Resource!.endsWith('.waitForTaskToken')
         ? (input: unknown, onSubmitted: (output: unknown) => void) =>
@@ -313,14 +317,18 @@ export class LocalStateMachine {
         const replayed = top === undefined || !current() ? undefined : this.takeReplay(record.name, stateName, parameters);
         // Synchronously, before the engine logs anything else: follow() pairs attempts in this order.
         const key = `${record.name}/${stateName}`;
-        if (current()) this.invocations.set(key, [...(this.invocations.get(key) ?? []), replayed ? { replayed } : {}]);
+        const attempt: Attempt = replayed ? { replayed } : {};
+        if (current()) this.invocations.set(key, [...(this.invocations.get(key) ?? []), attempt]);
         let result: unknown;
         if (replayed) {
-          // Its TaskSubmitted is written by follow() on its own thread (replayEnded), not through the queue of attempts.
+          // Its TaskSubmitted is written by follow() when it ends, on its own thread (replayEnded).
           result = replayed.result;
         } else {
           let submitted: { output: unknown } | undefined;
-          result = await run(input, (output) => (submitted = { output }));
+          result = await run(input, (output) => {
+            submitted = { output };
+            this.submitted(record, stateName, attempt, output, current());
+          });
           if (top !== undefined && current()) {
             const success: NestedSuccess = { top, state: stateName, input: parameters, result, ...(submitted ? { submitted: submitted.output } : {}) };
             record.nestedSuccesses = [...(record.nestedSuccesses ?? []), success];
@@ -451,6 +459,12 @@ export class LocalStateMachine {
         record.lastTopLevelState = { name: event.state.name, input: event.state.input };
       }
       const thread = threadOf(event);
+      if (event.type === 'StateExited' && thread === 'top' && record.nestedSuccesses !== undefined) {
+        // A top-level state that ended is never restarted by a redrive: what succeeded inside it is done with.
+        const exited = event.state.name;
+        record.nestedSuccesses = record.nestedSuccesses.filter((s) => s.top !== exited);
+        if (record.nestedSuccesses.length === 0) delete record.nestedSuccesses;
+      }
       const taskExited = event.type === 'StateExited' && event.state.type === 'Task';
       const taskResult = taskExited ? this.taskResults.get(`${record.name}/${event.state.name}`)?.shift() : undefined;
       if (taskExited) this.replayEnded(record, event.state.name, thread);
@@ -458,7 +472,7 @@ export class LocalStateMachine {
       if ((event.type === 'StateEntered' && event.state.type === 'Task') || event.type === 'StateRetried') {
         const invocation = this.invocations.get(`${record.name}/${event.state.name}`)?.shift();
         if (invocation?.replayed) this.replayedAttempts.set(`${record.name}/${event.state.name}\u0000${thread}`, invocation.replayed);
-        else this.attemptStarted(record, event.state.name, thread);
+        else if (invocation) this.attemptStarted(record, event.state.name, invocation, thread);
       }
       this.apply(record, event);
       if (['ExecutionSucceeded', 'ExecutionFailed', 'ExecutionAborted', 'ExecutionTimeout'].includes(event.type)) break;
@@ -467,7 +481,7 @@ export class LocalStateMachine {
     // A redrive may have started a new run already (it may once the status is terminal): leave its state alone.
     const latest = this.latestRun.get(record.name) === controller;
     if (latest) {
-      for (const queues of [this.openAttempts, this.taskResults, this.invocations, this.replayedAttempts]) {
+      for (const queues of [this.taskResults, this.invocations, this.replayedAttempts]) {
         for (const key of [...queues.keys()]) if (key.startsWith(`${record.name}/`)) queues.delete(key);
       }
       this.replays.delete(record.name);
@@ -487,33 +501,21 @@ export class LocalStateMachine {
     return record;
   }
 
-  private attemptQueue(record: ExecutionRecord, stateName: string): Array<{ thread: string } | ((thread: string) => void)> {
-    const key = `${record.name}/${stateName}`;
-    const queue = this.openAttempts.get(key) ?? [];
-    this.openAttempts.set(key, queue);
-    return queue;
-  }
-
-  private attemptStarted(record: ExecutionRecord, stateName: string, thread: string): void {
-    const queue = this.attemptQueue(record, stateName);
-    const waiter = queue.findIndex((q) => typeof q === 'function');
-    if (waiter === -1) {
-      queue.push({ thread });
-      return;
-    }
-    (queue.splice(waiter, 1)[0] as (thread: string) => void)(thread);
+  /** follow() read the attempt's StateEntered (or StateRetried): what it submitted already goes to its thread. */
+  private attemptStarted(record: ExecutionRecord, stateName: string, attempt: Attempt, thread: string): void {
+    attempt.thread = thread;
+    for (const output of attempt.early?.splice(0) ?? []) this.record(record, thread, [this.submittedEvent(stateName, output)]);
   }
 
   /**
-   * TaskSubmitted belongs to the attempt that started first and has not submitted yet. The task
-   * can submit before the engine's event log reaches its TaskStarted: then it waits for that.
+   * TaskSubmitted goes to the attempt's own thread; until follow() has read the attempt's
+   * StateEntered, it waits on the attempt. A task of a run that ended writes nothing: its thread
+   * ids are not the next run's.
    */
-  private submitted(record: ExecutionRecord, stateName: string, output: unknown): void {
-    const write = (thread: string): void => this.record(record, thread, [this.submittedEvent(stateName, output)]);
-    const queue = this.attemptQueue(record, stateName);
-    const open = queue.findIndex((q) => typeof q !== 'function');
-    if (open === -1) queue.push(write);
-    else write((queue.splice(open, 1)[0] as { thread: string }).thread);
+  private submitted(record: ExecutionRecord, stateName: string, attempt: Attempt, output: unknown, current: boolean): void {
+    if (!current) return;
+    if (attempt.thread !== undefined) this.record(record, attempt.thread, [this.submittedEvent(stateName, output)]);
+    else attempt.early = [...(attempt.early ?? []), output];
   }
 
   private submittedEvent(stateName: string, output: unknown): HistoryEventInit {

@@ -28,7 +28,10 @@ export interface ExecutionRecord {
   /**
    * Task states inside a Map that succeeded, with their results, in the order they ended: a
    * redrive of the Map replays them instead of running them again (see LocalStateMachine.redrive).
-   * Kept for the top-level state a redrive would restart only.
+   * Only while the top-level state they are in has not ended (a redrive keeps only the state it
+   * restarts). A success is the task's own result, recorded before the state's ResultSelector
+   * and ResultPath run: were those to fail the state, the redrive would replay the result and
+   * fail the same way.
    */
   nestedSuccesses?: NestedSuccess[];
 }
