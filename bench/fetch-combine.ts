@@ -59,7 +59,7 @@ export interface FetchCombineResult {
   readonly rerunReusedSnapshots: number;
   readonly artifactBytes: number;
   readonly snapshotBytes: number;
-  /** Whether the local S3 kept its objects in RAM (tmpfs) or on disk (s3-process.ts makeStoreDirectory); absent before 2026-11-29 17:00. */
+  /** Whether the local S3 kept its objects in RAM (tmpfs) or on disk (s3-process.ts makeStoreDirectory); absent from results saved before 2c1f622. */
   readonly storeInMemory?: boolean;
 }
 

@@ -28,7 +28,7 @@ export interface OverheadResult {
   readonly pipeline: Summary;
   /** The bash script, each run beside one execution (started together). */
   readonly baseline: Summary;
-  /** One run of the bash script alone, before the pairs: what it takes with nothing beside it (absent before 2026-11-29 17:00, when the two ran one after the other). */
+  /** One run of the bash script alone, before the pairs: what it takes with nothing beside it (absent from results saved before 2c1f622, when the two ran one after the other). */
   readonly baselineAloneMs?: number;
   /** pipeline − baseline per pair of runs. */
   readonly added: Summary;

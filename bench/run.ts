@@ -94,6 +94,8 @@ export interface BenchResults {
   readonly plan: BenchPlan;
   readonly date: string;
   readonly machine: string;
+  /** The commit measured (\`git rev-parse --short HEAD\`), marked when tracked files had changes; absent from results saved before 2026-11-29 17:30. */
+  readonly commit?: string;
   readonly durationSeconds: number;
   /** Seconds per section of the bench, in the order run (absent from results saved before 2026-11-29 12:00). */
   readonly sections?: Readonly<Record<string, number>>;
@@ -103,6 +105,18 @@ export interface BenchResults {
   readonly memoryEntries: EntriesMemoryResult;
   readonly scale: ScaleResult;
   readonly cost: CostTable;
+}
+
+/** The commit the bench runs, as \`abc1234\`, or \`abc1234 with uncommitted changes\`; undefined outside a git checkout. */
+function commitMeasured(): string | undefined {
+  try {
+    const cwd = join(__dirname, '..');
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const changed = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+    return changed ? `${head} with uncommitted changes` : head;
+  } catch {
+    return undefined;
+  }
 }
 
 function machine(): string {
@@ -151,7 +165,8 @@ async function main(): Promise<void> {
   const started = performance.now();
   const date = new Date().toISOString();
   const where = machine();
-  log(`stepdeploy bench (${plan.quick ? 'quick' : 'full'}) on ${where}`);
+  const commit = commitMeasured();
+  log(`stepdeploy bench (${plan.quick ? 'quick' : 'full'}) on ${where}${commit === undefined ? '' : `, commit ${commit}`}`);
   try {
     log(`df -h /tmp: ${execFileSync('df', ['-h', '/tmp'], { encoding: 'utf8' }).trim().split('\n').at(-1)}`);
   } catch {
@@ -198,7 +213,7 @@ async function main(): Promise<void> {
   log('[5/6] cost per deployment');
   const cost = costTable(overhead);
 
-  const results: BenchResults = { plan, date, machine: where, durationSeconds: (performance.now() - started) / 1000, sections, overhead, fetch, memorySmall, memoryEntries, scale, cost };
+  const results: BenchResults = { plan, date, machine: where, ...(commit === undefined ? {} : { commit }), durationSeconds: (performance.now() - started) / 1000, sections, overhead, fetch, memorySmall, memoryEntries, scale, cost };
   for (const line of summaryLines(results)) console.log(line);
   console.log(cost.text);
   console.log(`bench took ${results.durationSeconds.toFixed(0)} s`);
