@@ -104,9 +104,8 @@ function replaceDeep(value: unknown, from: string, to: string): unknown {
 /** One start of a Task state (its first or a retry): where its history goes, and what it submitted before that was known. */
 interface Attempt {
   thread?: string;
-  /** Submissions made before follow() read the attempt's StateEntered. */
+  /** Submissions made before follow() read the attempt's StateEntered (a replayed attempt's recorded one among them). */
   early?: unknown[];
-  readonly replayed?: NestedSuccess;
 }
 
 interface Running {
@@ -141,17 +140,16 @@ export class LocalStateMachine {
    * this order; the attempt's TaskSubmitted goes to that thread, whenever the task submits.
    */
   private readonly invocations = new Map<string, Attempt[]>();
-  /** Per execution, state and history thread, the replayed attempt in progress there. */
-  private readonly replayedAttempts = new Map<string, NestedSuccess>();
   /** Per execution, the controller of its latest run: what an earlier run's tasks and cleanup must not touch. */
   private readonly latestRun = new Map<string, AbortController>();
 
   constructor(private readonly options: LocalStateMachineOptions) {
     this.stateMachineArn = `arn:aws:states:${options.region}:${options.account}:stateMachine:${options.name}`;
     this.store = new ExecutionStore(options.directory);
-    this.states = new Map(allStates(options.definition).map(({ name, state }) => [name, state]));
-    for (const { name, parents } of allStates(options.definition)) if (parents.length > 0) this.topLevelOf.set(name, parents[0]!);
-    for (const { name, state } of allStates(options.definition)) {
+    const visited = allStates(options.definition);
+    this.states = new Map(visited.map(({ name, state }) => [name, state]));
+    for (const { name, state, parents } of visited) {
+      if (parents.length > 0) this.topLevelOf.set(name, parents[0]!);
       if (state.Type === 'Task' && !options.resources[state.Resource!]) {
         throw new Error(`state ${name}: no local implementation for resource ${state.Resource}`);
       }
@@ -317,11 +315,11 @@ export class LocalStateMachine {
         const replayed = top === undefined || !current() ? undefined : this.takeReplay(record.name, stateName, parameters);
         // Synchronously, before the engine logs anything else: follow() pairs attempts in this order.
         const key = `${record.name}/${stateName}`;
-        const attempt: Attempt = replayed ? { replayed } : {};
+        // A replayed attempt submits what it recorded, as the task did then: on its own thread, once known.
+        const attempt: Attempt = replayed !== undefined && 'submitted' in replayed ? { early: [replayed.submitted] } : {};
         if (current()) this.invocations.set(key, [...(this.invocations.get(key) ?? []), attempt]);
         let result: unknown;
         if (replayed) {
-          // Its TaskSubmitted is written by follow() when it ends, on its own thread (replayEnded).
           result = replayed.result;
         } else {
           let submitted: { output: unknown } | undefined;
@@ -465,14 +463,11 @@ export class LocalStateMachine {
         record.nestedSuccesses = record.nestedSuccesses.filter((s) => s.top !== exited);
         if (record.nestedSuccesses.length === 0) delete record.nestedSuccesses;
       }
-      const taskExited = event.type === 'StateExited' && event.state.type === 'Task';
-      const taskResult = taskExited ? this.taskResults.get(`${record.name}/${event.state.name}`)?.shift() : undefined;
-      if (taskExited) this.replayEnded(record, event.state.name, thread);
+      const taskResult = event.type === 'StateExited' && event.state.type === 'Task' ? this.taskResults.get(`${record.name}/${event.state.name}`)?.shift() : undefined;
       this.record(record, thread, translate(event, this.lookup(), this.options.region, taskResult));
       if ((event.type === 'StateEntered' && event.state.type === 'Task') || event.type === 'StateRetried') {
         const invocation = this.invocations.get(`${record.name}/${event.state.name}`)?.shift();
-        if (invocation?.replayed) this.replayedAttempts.set(`${record.name}/${event.state.name}\u0000${thread}`, invocation.replayed);
-        else if (invocation) this.attemptStarted(record, event.state.name, invocation, thread);
+        if (invocation) this.attemptStarted(record, event.state.name, invocation, thread);
       }
       this.apply(record, event);
       if (['ExecutionSucceeded', 'ExecutionFailed', 'ExecutionAborted', 'ExecutionTimeout'].includes(event.type)) break;
@@ -481,7 +476,7 @@ export class LocalStateMachine {
     // A redrive may have started a new run already (it may once the status is terminal): leave its state alone.
     const latest = this.latestRun.get(record.name) === controller;
     if (latest) {
-      for (const queues of [this.taskResults, this.invocations, this.replayedAttempts]) {
+      for (const queues of [this.taskResults, this.invocations]) {
         for (const key of [...queues.keys()]) if (key.startsWith(`${record.name}/`)) queues.delete(key);
       }
       this.replays.delete(record.name);
@@ -521,15 +516,6 @@ export class LocalStateMachine {
   private submittedEvent(stateName: string, output: unknown): HistoryEventInit {
     const { resourceType, resource } = taskResource(this.states.get(stateName)?.Resource ?? '');
     return { timestamp: Date.now(), type: 'TaskSubmitted', taskSubmittedEventDetails: { resourceType, resource, output: JSON.stringify(output ?? null), outputDetails: { truncated: false } } };
-  }
-
-  /** A replayed attempt ends on its thread: its recorded submission goes there, before its TaskSucceeded. */
-  private replayEnded(record: ExecutionRecord, stateName: string, thread: string): void {
-    const key = `${record.name}/${stateName}\u0000${thread}`;
-    const replayed = this.replayedAttempts.get(key);
-    if (!replayed) return;
-    this.replayedAttempts.delete(key);
-    if ('submitted' in replayed) this.record(record, thread, [this.submittedEvent(stateName, replayed.submitted)]);
   }
 
   /** Updates the execution record from an engine event. */
