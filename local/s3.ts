@@ -92,10 +92,9 @@ interface KeyLock {
  * The key locks a request takes: its key's and, for a CopyObject, its source's read lock too, as
  * s3rver copies the source's file, which a write in progress would have half-written.
  */
-function keysLocked(req: IncomingMessage, access: ObjectAccess): KeyLock[] {
+function keysLocked(access: ObjectAccess): KeyLock[] {
   const target = { id: `${access.bucket}/${access.key}`, exclusive: access.write };
-  const header = req.headers['x-amz-copy-source'];
-  const source = req.method === 'PUT' && typeof header === 'string' ? parseCopySource(header) : undefined;
+  const source = access.copySource;
   if (source === undefined || `${source.bucket}/${source.key}` === target.id) return [target];
   return [target, { id: `${source.bucket}/${source.key}`, exclusive: false }];
 }
@@ -125,6 +124,8 @@ interface ObjectAccess extends ObjectTarget {
   readonly write: boolean;
   /** A request with If-None-Match / If-Match, checked here because s3rver ignores them. */
   readonly conditional: boolean;
+  /** A CopyObject's source (`x-amz-copy-source` on a PUT), parsed once for its lock and for s3rver (copySourceForS3rver). */
+  readonly copySource?: CopySource;
 }
 
 function objectAccess(req: IncomingMessage): ObjectAccess | undefined {
@@ -138,8 +139,12 @@ function objectAccess(req: IncomingMessage): ObjectAccess | undefined {
     case 'GET':
     case 'HEAD':
       return upload ? undefined : { ...target, write: false, conditional };
-    case 'PUT':
-      return upload ? undefined : { ...target, write: true, conditional };
+    case 'PUT': {
+      if (upload) return undefined;
+      const header = req.headers['x-amz-copy-source'];
+      const copySource = typeof header === 'string' ? parseCopySource(header) : undefined;
+      return { ...target, write: true, conditional, ...(copySource === undefined ? {} : { copySource }) };
+    }
     case 'POST':
       return upload ? { ...target, write: true, conditional } : undefined;
     case 'DELETE':
@@ -247,12 +252,12 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
   }
 
   async function lockAndForward(req: IncomingMessage, res: ServerResponse, access: ObjectAccess): Promise<void> {
-    const release = await acquireKeys(locks.keys, keysLocked(req, access));
+    const release = await acquireKeys(locks.keys, keysLocked(access));
     let answeredByS3rver = false;
     try {
       if (access.conditional && !(await (access.write ? conditionsHold : readConditionsHold)(req, res, access))) return;
       if (isCompleteMultipartUpload(req)) return await completeMultipartUpload(req, res, store, locks, access);
-      copySourceForS3rver(req);
+      if (access.copySource !== undefined) copySourceForS3rver(req, access.copySource);
       answeredByS3rver = forwardHolding(req, res, release);
     } finally {
       // The proxy's own work (a condition, a Complete) keeps the lock until it is done, not until its
@@ -610,11 +615,8 @@ interface CopySource extends ObjectTarget {
  * another key there. decodeURI gives back exactly what encodeURI encodes. A versionId query is
  * kept as it came.
  */
-function copySourceForS3rver(req: IncomingMessage): void {
-  const header = req.headers['x-amz-copy-source'];
-  if (req.method !== 'PUT' || typeof header !== 'string') return;
-  const source = parseCopySource(header);
-  if (source === undefined) return;
+function copySourceForS3rver(req: IncomingMessage, source: CopySource): void {
+  const header = String(req.headers['x-amz-copy-source']);
   const query = header.indexOf('?');
   req.headers['x-amz-copy-source'] = encodeURI(`${source.bucket}/${source.key}`) + (query === -1 ? '' : header.slice(query));
 }
