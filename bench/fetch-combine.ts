@@ -166,6 +166,35 @@ function removeBuildFolders(registry: BuildRegistry, sources: ReadonlyArray<Fetc
   for (const source of sources) if (source.fetchBuildId !== null) rmSync(registry.buildDir(source.fetchBuildId), { recursive: true, force: true });
 }
 
+/** A scratch folder, and the local S3 in a process of its own (its objects in makeStoreDirectory's folder) with a client. */
+interface BenchS3 {
+  readonly work: string;
+  readonly store: { readonly path: string; readonly inMemory: boolean };
+  readonly endpoint: string;
+  readonly s3: S3Client;
+  /** Stops the local S3 and removes both folders. */
+  close(): Promise<void>;
+}
+
+async function openBenchS3(name: string): Promise<BenchS3> {
+  const work = mkdtempSync(join(tmpdir(), `stepdeploy-bench-${name}-`));
+  const store = makeStoreDirectory(`stepdeploy-bench-${name}-s3-`);
+  const server: LocalS3 = await startLocalS3Process(store.path, BUCKET);
+  const s3 = s3Client(server.endpoint);
+  return {
+    work,
+    store,
+    endpoint: server.endpoint,
+    s3,
+    close: async () => {
+      s3.destroy();
+      await server.close();
+      rmSync(work, { recursive: true, force: true });
+      rmSync(store.path, { recursive: true, force: true });
+    },
+  };
+}
+
 /** Deletes every object under the prefixes: a first run must find no snapshot and no combine cache. */
 async function deletePrefixes(s3: S3Client, prefixes: ReadonlyArray<string>): Promise<void> {
   for (const Prefix of prefixes) {
@@ -299,10 +328,8 @@ async function putEachFile(fixture: Fixture, s3: S3Client, prefix: string, concu
 }
 
 export async function measureFetchCombine(options: FetchCombineOptions, fixture: Fixture): Promise<FetchCombineResult> {
-  const work = mkdtempSync(join(tmpdir(), 'stepdeploy-bench-s3-'));
-  const store = makeStoreDirectory('stepdeploy-bench-s3-');
-  const s3server: LocalS3 = await startLocalS3Process(store.path, BUCKET);
-  const s3 = s3Client(s3server.endpoint);
+  const bench = await openBenchS3('s3');
+  const { work, store, s3 } = bench;
   const registry = new BuildRegistry(join(work, 'runner'));
   const series = { fetch: [] as number[], combine: [] as number[], pipeline: [] as number[], rerun: [] as number[], rerunFetch: [] as number[], rerunCombine: [] as number[], archive: [] as number[], perFile: [] as number[], rss: [] as number[] };
   let archiveZipBytes = 0;
@@ -316,7 +343,7 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
         const start = performance.now();
         const sources = await fetchSources(fixture, s3, join(work, 'runner'), registry, execution);
         const fetch = performance.now() - start;
-        const child = await combineInChild(s3server.endpoint, event(execution, sources), work);
+        const child = await combineInChild(bench.endpoint, event(execution, sources), work);
         removeBuildFolders(registry, sources);
         const artifact = join(store.path, BUCKET, child.key);
         artifactBytes = statSync(`${artifact}._S3rver_object`, { throwIfNoEntry: false })?.size ?? artifactBytes;
@@ -356,10 +383,7 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
       options.log(line);
     }
   } finally {
-    s3.destroy();
-    await s3server.close();
-    rmSync(work, { recursive: true, force: true });
-    rmSync(store.path, { recursive: true, force: true });
+    await bench.close();
   }
   return {
     shape: options.shape,
@@ -384,10 +408,8 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
 /** Peak RSS of combine-sources alone on one source shape: fetch once, then combine `runs` times. */
 export async function measureCombineMemory(shape: LargeSourceShape, runs: number): Promise<{ shape: LargeSourceShape; maxRss: Summary; combine: Summary }> {
   const fixture = makeFixture(shape);
-  const work = mkdtempSync(join(tmpdir(), 'stepdeploy-bench-mem-'));
-  const store = makeStoreDirectory('stepdeploy-bench-mem-s3-');
-  const s3server = await startLocalS3Process(store.path, BUCKET);
-  const s3 = s3Client(s3server.endpoint);
+  const bench = await openBenchS3('mem');
+  const { work, s3 } = bench;
   try {
     const sources = await fetchSources(fixture, s3, join(work, 'runner'), new BuildRegistry(join(work, 'runner')), 'bench-memory');
     const rss: number[] = [];
@@ -395,17 +417,14 @@ export async function measureCombineMemory(shape: LargeSourceShape, runs: number
     for (let i = 0; i < runs; i++) {
       // Every run combines in full: no cache from the previous one.
       await deletePrefixes(s3, ['combined/']);
-      const child = await combineInChild(s3server.endpoint, event(`bench-memory-${i}`, sources), work);
+      const child = await combineInChild(bench.endpoint, event(`bench-memory-${i}`, sources), work);
       rss.push(child.maxRssBytes);
       ms.push(child.ms);
       await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: child.key }));
     }
     return { shape, maxRss: summarize(rss), combine: summarize(ms) };
   } finally {
-    s3.destroy();
-    await s3server.close();
-    rmSync(work, { recursive: true, force: true });
-    rmSync(store.path, { recursive: true, force: true });
+    await bench.close();
     rmSync(fixture.dir, { recursive: true, force: true });
   }
 }
@@ -432,10 +451,8 @@ export interface EntriesMemoryResult {
  * combine's log that it took the path it is counted for.
  */
 export async function measureEntriesMemory(entries: number, runs: number): Promise<EntriesMemoryResult> {
-  const work = mkdtempSync(join(tmpdir(), 'stepdeploy-bench-entries-'));
-  const store = makeStoreDirectory('stepdeploy-bench-entries-s3-');
-  const s3server = await startLocalS3Process(store.path, BUCKET);
-  const s3 = s3Client(s3server.endpoint);
+  const bench = await openBenchS3('entries');
+  const { work, s3 } = bench;
   try {
     const snapshot = async (name: string, commit: string, count: number, extra: { bigBytes: number; unnormalized: boolean }): Promise<FetchedSource> => {
       const file = join(work, `${name}-${commit}.zip`);
@@ -455,18 +472,15 @@ export async function measureEntriesMemory(entries: number, runs: number): Promi
     const series = { copy: [] as ChildResult[], rerun: [] as ChildResult[], full: [] as ChildResult[] };
     for (let i = 0; i < runs; i++) {
       await deletePrefixes(s3, ['combined/']);
-      series.copy.push(took(await combineInChild(s3server.endpoint, event(`bench-entries-${i}`, plain), work), /copied \d+ bytes of \d+ entries from snapshot/, 'first'));
-      series.rerun.push(took(await combineInChild(s3server.endpoint, event(`bench-entries-again-${i}`, plain), work), /copied \d+ bytes of \d+ entries from artifacts\//, 're-run'));
-      series.full.push(took(await combineInChild(s3server.endpoint, event(`bench-entries-full-${i}`, uncopyable), work), /is not a normalized path\); combining in full/, 'full streaming'));
+      series.copy.push(took(await combineInChild(bench.endpoint, event(`bench-entries-${i}`, plain), work), /copied \d+ bytes of \d+ entries from snapshot/, 'first'));
+      series.rerun.push(took(await combineInChild(bench.endpoint, event(`bench-entries-again-${i}`, plain), work), /copied \d+ bytes of \d+ entries from artifacts\//, 're-run'));
+      series.full.push(took(await combineInChild(bench.endpoint, event(`bench-entries-full-${i}`, uncopyable), work), /is not a normalized path\); combining in full/, 'full streaming'));
       for (const done of [series.copy, series.rerun, series.full]) await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: done.at(-1)!.key }));
     }
     const figures = (results: ChildResult[]) => ({ maxRss: summarize(results.map((r) => r.maxRssBytes)), combine: summarize(results.map((r) => r.ms)) });
     return { entries, copy: figures(series.copy), rerun: figures(series.rerun), full: figures(series.full) };
   } finally {
-    s3.destroy();
-    await s3server.close();
-    rmSync(work, { recursive: true, force: true });
-    rmSync(store.path, { recursive: true, force: true });
+    await bench.close();
   }
 }
 

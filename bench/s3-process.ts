@@ -1,6 +1,6 @@
 import '../local/quiet-sdk';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, statfsSync } from 'node:fs';
+import { mkdtempSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
@@ -21,12 +21,10 @@ const MEMORY_STORE_MIN_BYTES = 6 * 1024 ** 3;
 export function makeStoreDirectory(prefix: string): { readonly path: string; readonly inMemory: boolean } {
   let free = 0;
   try {
-    if (existsSync(MEMORY_STORE)) {
-      const fs = statfsSync(MEMORY_STORE);
-      free = fs.bavail * fs.bsize;
-    }
+    const fs = statfsSync(MEMORY_STORE);
+    free = fs.bavail * fs.bsize;
   } catch {
-    free = 0;
+    // No such file system here (ENOENT): the temporary folder.
   }
   const inMemory = free >= MEMORY_STORE_MIN_BYTES;
   return { path: mkdtempSync(join(inMemory ? MEMORY_STORE : tmpdir(), prefix)), inMemory };
