@@ -2,12 +2,18 @@ import '../local/quiet-sdk';
 import { readFileSync } from 'node:fs';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { combineSources } from '../tasks/combine-sources/combine-sources';
+// Loaded for its code alone: this process then holds what the Lambda's bundle holds (the handler's
+// event schema: zod and yaml), though the combine below is called directly, on a warm client.
+import '../tasks/combine-sources/handler';
 import type { CombineSourcesEvent } from '../tasks/shared/contracts';
-import { localS3Client } from '../local/s3';
+import { localS3Client } from '../local/s3-client';
 
 /**
  * Runs CombineConfigAndCode alone in this process, so that its peak RSS is its own:
- * `tsx bench/combine-child.ts <request.json>` → one JSON line `{ ms, maxRssBytes, key }`.
+ * `node combine-child.js <request.json>` (bundled by bench/fetch-combine.ts) → one JSON line
+ * `{ ms, maxRssBytes, key }`. The local S3's client comes from local/s3-client.ts, not
+ * local/s3.ts: through the server's module, s3rver and its dependencies were 1.1 MB of this
+ * bundle's 1.7 MB, code the Lambda never loads.
  */
 interface ChildRequest {
   readonly endpoint: string;

@@ -8,7 +8,6 @@ import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
-import { S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 
 /**
@@ -30,7 +29,7 @@ import S3rver from 's3rver';
  * DeleteObject unlinks it.
  */
 
-export const LOCAL_S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+export { LOCAL_S3_CREDENTIALS, localS3Client, localS3Environment } from './s3-client';
 
 export interface LocalS3Options {
   /** Answers a request with an S3 error status instead (fault injection, tests only). */
@@ -48,34 +47,6 @@ export interface LocalS3 {
   readonly endpoint: string;
   readonly port: number;
   close(): Promise<void>;
-}
-
-/**
- * An S3 client for the local S3: path-style (an IP endpoint), the fixed credentials, and checksums
- * only when required — with the SDK's default (WHEN_SUPPORTED) s3rver stores the aws-chunked
- * framing of a stream upload as data.
- */
-export function localS3Client(endpoint: string, region = 'us-east-1'): S3Client {
-  return new S3Client({
-    endpoint,
-    region,
-    forcePathStyle: true,
-    credentials: LOCAL_S3_CREDENTIALS,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-}
-
-/** The environment that points `new S3Client({})` and the `aws` CLI at the local S3. */
-export function localS3Environment(endpoint: string): Record<string, string> {
-  return {
-    AWS_ENDPOINT_URL_S3: endpoint,
-    AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,
-    // s3rver stores aws-chunked framing as data unless checksums are only sent when required.
-    AWS_REQUEST_CHECKSUM_CALCULATION: 'when_required',
-    AWS_RESPONSE_CHECKSUM_VALIDATION: 'when_required',
-  };
 }
 
 interface ObjectTarget {
