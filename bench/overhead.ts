@@ -13,6 +13,11 @@ import { summarize, type Summary } from './stats';
  * what stepdeploy adds: validation, fetch builds, combine, artifact upload/download, the deploy
  * lease, record. Each execution runs with the script beside it, started at the same moment, so
  * noise hits both alike (the script sleeps; see measureOverhead).
+ *
+ * Each command sleeps for the seconds in an environment variable of its own (`sleep
+ * "$BUILD_SLEEP_1"`): the config gives acceptance, where the measured executions run, the work's
+ * seconds, and preproduction zeros, so that the warm-up execution there runs the same commands
+ * and loads the same modules without sleeping. The script sets the acceptance values.
  */
 
 export interface OverheadOptions {
@@ -28,8 +33,17 @@ export interface OverheadResult {
   readonly pipeline: Summary;
   /** The bash script, each run beside one execution (started together). */
   readonly baseline: Summary;
-  /** One run of the bash script alone, before the pairs: what it takes with nothing beside it (absent from results saved before 2c1f622, when the two ran one after the other). */
+  /**
+   * One run of the bash script alone, before the pairs (results saved from 2c1f622 to 5a29016;
+   * before, the two ran one after the other; since, see baselineAboveWork).
+   */
   readonly baselineAloneMs?: number;
+  /**
+   * The script's time above its sleeps, per run beside an execution (absent before this field):
+   * what its forks took, and the most that running beside an execution can have added to it and
+   * so taken off the added time.
+   */
+  readonly baselineAboveWork?: Summary;
   /** pipeline − baseline per pair of runs. */
   readonly added: Summary;
   readonly ratio: number;
@@ -46,6 +60,11 @@ export interface OverheadResult {
 }
 
 const TOP_LEVEL = ['ValidateInput', 'FetchSources', 'CombineConfigAndCode', 'BuildTemplates', 'Deploy', 'PostDeployHooks', 'RecordDeployment'];
+
+/** The variable each command sleeps for: BUILD_SLEEP_1, BUILD_SLEEP_2, DEPLOY_SLEEP_1, ... */
+function sleepVariables(phase: 'BUILD' | 'DEPLOY', seconds: ReadonlyArray<number>): Array<[string, number]> {
+  return seconds.map((s, i) => [`${phase}_SLEEP_${i + 1}`, s]);
+}
 
 function buildspec(commands: ReadonlyArray<string>, artifacts: boolean): string {
   const spec: Record<string, unknown> = { version: 0.2, env: { shell: 'bash' }, phases: { build: { commands } } };
@@ -68,8 +87,10 @@ function medianOf(values: ReadonlyArray<number>): number {
 
 export async function measureOverhead(options: OverheadOptions): Promise<OverheadResult> {
   const work = mkdtempSync(join(tmpdir(), 'stepdeploy-bench-overhead-'));
-  const buildCommands = options.buildSleeps.map((s) => `sleep ${s}`);
-  const deployCommands = options.deploySleeps.map((s) => `sleep ${s}`);
+  const sleeps = [...sleepVariables('BUILD', options.buildSleeps), ...sleepVariables('DEPLOY', options.deploySleeps)];
+  const command = ([name]: [string, number]): string => `sleep "$${name}"`;
+  const buildCommands = sleepVariables('BUILD', options.buildSleeps).map(command);
+  const deployCommands = sleepVariables('DEPLOY', options.deploySleeps).map(command);
   const buildWorkMs = options.buildSleeps.reduce((a, b) => a + b, 0) * 1000;
   const deployWorkMs = options.deploySleeps.reduce((a, b) => a + b, 0) * 1000;
   try {
@@ -85,17 +106,18 @@ export async function measureOverhead(options: OverheadOptions): Promise<Overhea
     writeFileSync(join(work, 'build.yml'), buildspec(buildCommands, true));
     writeFileSync(join(work, 'deploy.yml'), buildspec(deployCommands, false));
     const scriptPath = join(work, 'baseline.sh');
-    writeFileSync(scriptPath, ['set -e', ...buildCommands, ...deployCommands, ''].join('\n'));
+    writeFileSync(scriptPath, ['set -e', ...sleeps.map(([name, s]) => `${name}=${s}`), ...buildCommands, ...deployCommands, ''].join('\n'));
 
     const bench = await startBenchRuntime((c) => {
       c.sources.app.repository = appRepo;
       c.sources.config.repository = configRepo;
       c.buildspecs = { build: join(work, 'build.yml'), deploy: join(work, 'deploy.yml') };
       for (const env of Object.values(c.environments) as Array<Record<string, unknown>>) delete env.hooks;
+      c.environments.acceptance.variables = Object.fromEntries(sleeps.map(([name, s]) => [name, String(s)]));
+      c.environments.preproduction.variables = Object.fromEntries(sleeps.map(([name]) => [name, '0']));
     });
     const pipeline: number[] = [];
     const baseline: number[] = [];
-    let baselineAlone = 0;
     const perState = new Map<string, number[]>();
     const phases = new Map<string, number[]>();
     const between: number[] = [];
@@ -103,9 +125,10 @@ export async function measureOverhead(options: OverheadOptions): Promise<Overhea
     const buildMs = new Map<string, number[]>();
     const push = (m: Map<string, number[]>, k: string, v: number): void => void m.set(k, [...(m.get(k) ?? []), v]);
     try {
-      // One execution first, not measured: loads the task modules (a Lambda's cold start).
-      await bench.run('acceptance-bench-warmup', { environment: 'acceptance' });
-      baselineAlone = await runScript(scriptPath);
+      // One execution first, not measured: loads the task modules (a Lambda's cold start) and
+      // stores the config's snapshot. In preproduction, whose variables make every sleep 0.
+      const warmup = await bench.run('preproduction-bench-warmup', { environment: 'preproduction' });
+      if (warmup.status !== 'SUCCEEDED') throw new Error(`the warm-up execution ended ${warmup.status}: ${warmup.error} ${warmup.cause}`);
       for (let i = 0; i < options.runs; i++) {
         // A new app commit for every measured run (not timed): its fetch build runs, as for most
         // deployments; the config's snapshot is reused (ResolveSource finds it), as config changes less often.
@@ -114,8 +137,8 @@ export async function measureOverhead(options: OverheadOptions): Promise<Overhea
         git(app, ['push', '--quiet', appRepo, 'HEAD:refs/heads/main']);
         // The bash script runs beside the execution, started at the same moment: it sleeps
         // almost all the time (a few forks), so each measures its own wall time, and a pair costs
-        // one run's time instead of two. One run of the script alone (below) shows whether running
-        // beside the execution slowed it.
+        // one run's time instead of two. Its time above its sleeps (baselineAboveWork) bounds how
+        // much running beside the execution can have slowed it.
         const script = runScript(scriptPath);
         const start = performance.now();
         const record = await bench.run(`acceptance-bench-${i}`, { environment: 'acceptance' });
@@ -184,7 +207,7 @@ export async function measureOverhead(options: OverheadOptions): Promise<Overhea
       workSeconds: (buildWorkMs + deployWorkMs) / 1000,
       pipeline: p,
       baseline: b,
-      baselineAloneMs: baselineAlone,
+      baselineAboveWork: summarize(baseline.map((ms) => ms - buildWorkMs - deployWorkMs)),
       added: summarize(added),
       ratio: p.median / b.median,
       perState: [...TOP_LEVEL, '(outside the history: start → first event, last event → wait() returns)'].filter((n) => perState.has(`${n}\ttotal`)).map((name) => ({

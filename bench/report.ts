@@ -32,14 +32,7 @@ CombineConfigAndCode; BuildTemplates and Deploy builds in real bash; the deploy 
 RecordDeployment) whose build and deploy buildspecs run ${o.workSeconds} s of \`sleep\`, against
 \`bash baseline.sh\` running the same commands in order. One execution before the measured ones
 loads the task modules (a Lambda cold start), and is not counted.
-${
-  o.baselineAloneMs === undefined
-    ? 'The script ran after each execution.'
-    : `Each execution runs with the script beside it, both started at the same moment: the script
-sleeps but for a few forks, so each measures its own wall time, and a pair costs one run's time
-instead of two (before 2c1f622 they ran one after the other). The script alone, in one run
-before the pairs: ${(o.baselineAloneMs / 1000).toFixed(2)} s; beside an execution: ${formatSeconds(o.baseline)}.`
-}
+${overheadMethod(r)}
 
 | | median | min | max |
 |---|---|---|---|
@@ -198,6 +191,33 @@ npm run bench -- --render  # BENCHMARKS.md again from the last full run's result
 `;
 }
 
+/** How the overhead's script was run against its executions: after each (until 2c1f622), beside each with one solo run, then beside each with its time above the sleeps. */
+function overheadMethod(r: BenchResults): string {
+  const o = r.overhead;
+  const beside = `Each execution runs with the script beside it, both started at the same moment: the script
+sleeps but for a few forks, so each measures its own wall time, and a pair costs one run's time
+instead of two (before 2c1f622 they ran one after the other).`;
+  if (o.baselineAboveWork !== undefined) {
+    return `${beside} The script's time above its ${o.workSeconds} s of sleeps, beside an execution:
+${(o.baselineAboveWork.median).toFixed(0)} ms (min ${o.baselineAboveWork.min.toFixed(0)}, max ${o.baselineAboveWork.max.toFixed(0)}): its forks, and the most that running beside an execution
+can have added to it, and so taken off the added time. Each command sleeps for the seconds in a
+variable of its own (\`sleep "$BUILD_SLEEP_1"\`): the config gives acceptance, where the measured
+executions run, the work's seconds, and preproduction zeros, so the warm-up execution runs there,
+through the same commands, without sleeping.`;
+  }
+  if (o.baselineAloneMs !== undefined) {
+    return `${beside} The script alone, in one run before the pairs: ${(o.baselineAloneMs / 1000).toFixed(2)} s; beside an execution: ${formatSeconds(o.baseline)}.`;
+  }
+  return 'The script ran after each execution.';
+}
+
+/** Milliseconds of the overhead figure's measured runs: pairs side by side since 2c1f622, one after the other before. */
+function overheadRunsMs(o: BenchResults['overhead']): number {
+  if (o.baselineAboveWork !== undefined) return o.pipeline.median * o.pipeline.runs;
+  if (o.baselineAloneMs !== undefined) return o.pipeline.median * o.pipeline.runs + o.baselineAloneMs;
+  return (o.pipeline.median + o.baseline.median) * o.pipeline.runs;
+}
+
 /** What the figures mean: the measured figures come from `r`, earlier figures from the runs named. */
 function analysis(r: BenchResults): string {
   const o = r.overhead;
@@ -210,8 +230,7 @@ function analysis(r: BenchResults): string {
   const sectionList = Object.entries(sections).map(([name, seconds]) => `${name} ${seconds.toFixed(0)} s`).join(', ');
   const runs = f.pipeline.runs;
   const baselines = (f.archive.median + (f.perFile?.median ?? 0)) * runs;
-  // Since 2c1f622 the overhead's script runs beside each execution: a pair takes the execution's time, plus one run of the script alone.
-  const overheadMs = o.baselineAloneMs === undefined ? (o.pipeline.median + o.baseline.median) * o.pipeline.runs : o.pipeline.median * o.pipeline.runs + o.baselineAloneMs;
+  const overheadMs = overheadRunsMs(o);
   return `## Analysis: what is met, what is missed and why, what would fix it
 
 Earlier figures named here come from the full runs of 2026-11-29 10:20 UTC (a7d5e49, 1067 s),

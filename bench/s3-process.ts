@@ -11,12 +11,13 @@ const MEMORY_STORE = '/dev/shm';
 const MEMORY_STORE_MIN_BYTES = 6 * 1024 ** 3;
 
 /**
- * A new folder for the local S3's objects: in RAM (tmpfs at /dev/shm) when the machine has one
- * with 6 GB free, else in the temporary folder. S3 is a remote service, whose storage does not
- * compete with the client's disk: on disk here, the store's writes (three files per object, and
- * every byte of every upload) shared one virtual disk with the checkouts and git, and one PUT
- * of baseline (b) cost 3.2 ms instead of 2.2 ms. Both baselines and the pipeline write to the
- * same store, wherever it is. The report says which one a run used.
+ * A new folder for the storage of a remote service, the local S3's objects or the git server's
+ * repositories: in RAM (tmpfs at /dev/shm) when the machine has one with 6 GB free, else in the
+ * temporary folder. A remote service's storage does not compete with the client's disk: on disk
+ * here, the store's writes (three files per object, and every byte of every upload) shared one
+ * virtual disk with the checkouts and git, and one PUT of baseline (b) cost 3.2 ms instead of
+ * 2.2 ms. Both baselines and the pipeline read and write the same stores, wherever they are.
+ * The report says which one a run used.
  */
 export function makeStoreDirectory(prefix: string): { readonly path: string; readonly inMemory: boolean } {
   let free = 0;
