@@ -360,6 +360,7 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
   const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
   try {
     for (let i = 0; i < options.runs; i++) {
+      const roundStart = performance.now();
       const run = async (execution: string): Promise<{ fetch: number; combine: number; rss: number; key: string; fetchBuilds: number }> => {
         const start = performance.now();
         const sources = await fetchSources(fixture, s3, join(work, 'runner'), registry, execution);
@@ -401,7 +402,8 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
         rmSync(join(store.path, BUCKET, 'baseline', `per-file-${i}`), { recursive: true, force: true });
         line += `, one PUT per file ${s(series.perFile.at(-1)!)}`;
       }
-      options.log(line);
+      const measured = [series.fetch, series.combine, series.rerunFetch, series.rerunCombine, series.archive, ...(options.skipPerFile ? [] : [series.perFile])].reduce((sum, x) => sum + x.at(-1)!, 0);
+      options.log(`${line} (+${s(performance.now() - roundStart - measured)} outside the timings)`);
     }
   } finally {
     await bench.close();

@@ -69,14 +69,20 @@ without node's start and after its S3 client's first request, as a warm Lambda w
 lib-storage (the part size and queue size combine-sources uses), as \`git archive ... | aws s3 cp - s3://...\`
 would, so that uploading the first parts overlaps compressing the rest (until 2026-11-29 14:00 the zip
 was written to a file first and then uploaded: 37-39 s instead of 30-32 s on the same sources); (b) one PutObject per file with
-the SDK, ${'10'} at a time (what \`aws s3 cp --recursive\` does, max_concurrent_requests 10).
+the SDK, ${'10'} at a time (what \`aws s3 cp --recursive\` does, max_concurrent_requests 10), each
+file up to 8 MiB read whole and sent as a buffer (since 5ff5f61; a file stream before, which cost
+the client ~20% more CPU per PUT: a stronger baseline, and a harder ratio).
 The fixture repository stores its objects uncompressed and without deltas (\`git archive\` and the
-checkout read them without inflating much, as they would read a hosted, already-packed repository).
+checkout read them without inflating much, as they would read a hosted, already-packed repository),
+and is packed before the first round. Before 5ff5f61 it was not: the commit of its 20,000 loose
+objects started a detached \`git gc --auto\`, which repacked it while the first round was measured
+(~3 s of CPU beside that round; later rounds read the packs it wrote, as every round does now).
+It stands for the git server's storage and lives where the local S3's objects do (below).
 ${
   f.storeInMemory === undefined
     ? ''
     : f.storeInMemory
-      ? `The local S3 keeps its objects in RAM (tmpfs at /dev/shm; the checkouts and git stay on disk), as
+      ? `The local S3 keeps its objects in RAM (tmpfs at /dev/shm; the fetch builds' checkouts and zips stay on disk), as
 S3's storage does not compete with the client's disk (before 2c1f622 it wrote to /tmp, on the
 same virtual disk as the checkouts: one round on each, run back to back, took 86 s against 100 s
 for the whole round, baseline (b) 41.9 s against 49.0 s, (a) 28.0 s against 30.4 s, the pipeline 11.5 s
@@ -96,8 +102,8 @@ Sizes: source ${mb(f.sourceBytes)}, snapshot ${mb(f.snapshotBytes)}, combined ar
 ## 3. Memory
 
 Peak RSS (VmHWM in \`/proc/self/status\` of the child that runs combine-sources, bundled with
-esbuild as infra/ bundles the Lambda and run with plain node; it includes node and the SDK, about
-85 MB before any work; under tsx, as BENCHMARKS.md measured it until 2026-11-29 09:00, the same child
+esbuild as infra/ bundles the Lambda and run with plain node; it includes node, the SDK and the
+handler's code, about 71 MB before any work; under tsx, as BENCHMARKS.md measured it until 2026-11-29 09:00, the same child
 took ~25 MB more at rest and up to ~65 MB more at peak). Until 2026-11-29 15:00 the figure was the
 child's \`process.resourceUsage().maxRSS\`, which on Linux keeps the peak of the bench process that
 spawned it (carried over fork and exec): every figure was at least the bench's own RSS at that
@@ -231,10 +237,17 @@ function analysis(r: BenchResults): string {
   const runs = f.pipeline.runs;
   const baselines = (f.archive.median + (f.perFile?.median ?? 0)) * runs;
   const overheadMs = overheadRunsMs(o);
+  const scaleMs = (r.scale.single.median + r.scale.concurrent.median) * r.scale.single.runs;
+  const memoryMs = r.memorySmall.combine.median * r.memorySmall.combine.runs + (e.copy.combine.median + e.rerun.combine.median + e.full.combine.median) * e.copy.combine.runs;
+  const measuredMs = (f.pipeline.median + f.rerun.median) * runs + baselines + overheadMs + scaleMs + memoryMs;
   return `## Analysis: what is met, what is missed and why, what would fix it
 
 Earlier figures named here come from the full runs of 2026-11-29 10:20 UTC (a7d5e49, 1067 s),
-12:48 UTC (901bb5d, 859 s) and 15:24 UTC (008186e, 847 s), before the changes described below.
+12:48 UTC (901bb5d, 859 s), 15:24 UTC (008186e, 847 s) and 17:28 UTC (5de6a41, 682 s), before the
+changes described below, and from runs of earlier code on 2026-12-05, named with their commit.
+This machine was faster on 2026-12-05 than on 2026-11-29: a bare \`( true )\` forked in ~3.5 ms
+against ~6 ms, and the overhead figure of f90cf6f (the code of the 17:28 run, the last
+before 2026-12-05) measured +0.41 s there instead of +0.72 s.
 
 **1. Overhead (target 1.1x and 1 s).** ${o.ratio.toFixed(2)}x / +${(o.added.median / 1000).toFixed(2)} s for ${o.workSeconds} s of work (a new app commit per
 run, so one fetch build is included; the config's snapshot is reused); +0.67 s at 09:51, +0.87 s
@@ -249,7 +262,10 @@ call here, then the app's fetch build: 2 git processes since 15:40, when it chec
 commit without a fetch, 4 before), one subshell per buildspec command (\`exit 1\` in a command must
 fail that command, not the build's shell), and the S3 round trips of combine, the lease and the
 deployment record.
-With 1 s of work (quick mode) the same overhead, +0.48 s at 17:20, is 1.44x: the target holds for builds that do real work.
+With 1 s of work (quick mode) the same overhead, +0.48 s at 17:20 and +0.41 s on 2026-12-05, is 1.4x: the target holds for builds that do real work.
+On 2026-12-05 every state's overhead was ~35-40% below the 17:28 run's (FetchSources 158 ms against
+267 ms, Deploy 126 against 206, RecordDeployment 45 against 68) with the code of both runs: the
+machine, not a change.
 
 **2. Fetch + combine vs git archive + one upload (target 1.2x): ${(f.pipeline.median / f.archive.median).toFixed(2)}x, ${sec(f.pipeline.median)} vs ${sec(f.archive.median)}** (0.95x,
 32.8 s vs 34.6 s at 10:20; 0.53x, 18.0 s vs 34.2 s at 12:48, when baseline (a) wrote its zip to a
@@ -267,11 +283,19 @@ client takes 1.8-2.3 ms of CPU and the local S3's event loop ~1.7 ms (s3rver cre
 per object, and reads the bucket's CORS and website configuration for every request). Caching those
 reads took ~7% off the server's event loop but nothing off (b)'s time, which the client bounds: it
 was not kept. The local S3 kept its objects on disk before 2c1f622: (b) took 54.7 s at 15:24 (3.13x).
+With a file stream as each PUT's body, as until 5ff5f61, (b) took 40.3 s at 17:28 (2.55x); a
+buffer costs the client less (4,000 PUTs of 10 KB, two series each, alternating: 1.14-1.47 ms of
+client CPU per PUT against 1.32-1.79 ms), so (b) is now the faster way to send small files, and
+the ratio against it lower.
 Against S3 over a network each PUT costs a round trip of tens of ms, which is what the 10x target
 assumes and what this machine cannot show.
 
 **3. Memory (target 256 MB whatever the size).** The combine child is bundled with esbuild and
-run with plain node, as infra bundles the Lambda; about 85 MB of it is node and the SDK. Per byte,
+run with plain node, as infra bundles the Lambda; about 71 MB of it is node, the SDK and the
+handler's code at rest (2026-12-05). Until 5a29016 the child took its S3 client from the local
+S3's server module, and so also loaded s3rver and its dependencies, 1.1 MB of its 1.7 MB bundle,
+which the Lambda never loads: ~6 MB more at every peak (at the issue's sizes 113 MB with f90cf6f
+and 106 MB with 5ff5f61 on 2026-12-05; 143 / 135 / 144 MB against 121 / 128 / 132 MB per entry). Per byte,
 memory does not grow: entries stream through (one in flight, 24 MiB of upload buffers) or are
 copied inside S3: ${(f.combineMaxRss.median / 1024 / 1024).toFixed(0)} MB at the issue's sizes (158 MB at 12:48 was the bench's own RSS, see above). Per entry, at ${e.entries.toLocaleString('en-US')} files: ${rss(e.copy)} for a first combine, ${rss(e.rerun)} for a re-run and ${rss(e.full)} for the full streaming combine (182 / 182 / 218 MB at 10:20, 144 / 144 / 169 MB at 12:48). Changed since the 10:20 run:
 - the full streaming combine reads its snapshot file through two 1 MiB windows instead of a read
@@ -329,18 +353,25 @@ execution reaching Deploy after a newer one of its environment deployed or took 
 superseded mode at work. No cross-talk: each execution's manifest and current.json name its own
 commits.
 
-**Run time (target: everything in 10 minutes): ${r.durationSeconds.toFixed(0)} s**${sectionList === '' ? '' : ` (${sectionList})`}. At the issue's
+**Run time (target: everything in 10 minutes): ${r.durationSeconds.toFixed(0)} s, ${r.durationSeconds <= 600 ? 'met' : 'missed'}**${sectionList === '' ? '' : ` (${sectionList})`}. At the issue's
 sizes with ${runs} runs, the two baselines alone take about ${(baselines / 1000).toFixed(0)} s (${runs} x (${sec(f.archive.median)} for (a) + ${f.perFile ? sec(f.perFile.median) : '0 s'} for (b))),
 the pipeline's first runs and re-runs another ${(((f.pipeline.median + f.rerun.median) * runs) / 1000).toFixed(0)} s, the overhead figure's executions and scripts
-${(overheadMs / 1000).toFixed(0)} s and the scale figure's runs ${(((r.scale.single.median + r.scale.concurrent.median) * r.scale.single.runs) / 1000).toFixed(0)} s: ${(((f.pipeline.median + f.rerun.median) * runs + baselines + overheadMs + (r.scale.single.median + r.scale.concurrent.median) * r.scale.single.runs) / 1000).toFixed(0)} s of measured runs before any setup. These
-figures cannot fit in 10 minutes with 5 runs on 2 cores unless the baselines get faster, and they
-measure what they must. What took time off since the 847 s run of 15:24: ${
-    f.storeInMemory ? 'the local S3 keeps its objects in RAM (see 2), ' : ''
-  }the overhead's script runs beside its execution instead of after it (~40 s), and a buildspec
-command costs ~4-5 ms less (see 1). Baseline (a) gains little from a store in RAM (28.0 s against
-30.4 s in the one round run back to back; ${sec(f.archive.median)} median here against 34.2 s at 15:24):
-\`git archive\` alone takes 21-22 s of one core on these sources, and the upload's client another
-~8 s of CPU (copying parts, SHA-256 of each part for SigV4 over HTTP, garbage collection).
+${(overheadMs / 1000).toFixed(0)} s, the scale figure's runs ${(scaleMs / 1000).toFixed(0)} s and the memory figures' combines ${(memoryMs / 1000).toFixed(0)} s: ${(measuredMs / 1000).toFixed(0)} s of measured
+runs, and ${(r.durationSeconds - measuredMs / 1000).toFixed(0)} s of everything else (making the sources, starting processes and their
+warm-up executions, removing what a round left, writing the memory figures' snapshots).
+Between two full runs of the same code the run time has moved by ±40 s on this shared machine, so
+a run within 40 s of 600 s is not a margin that noise cannot take away.
+The 682 s run of 17:28 and the 570 s run of 2026-12-05 00:28 (5ff5f61) are not apart by their
+code alone: the code of 17:28 (f90cf6f) took 607 s on 2026-12-05 at 00:40, on the same machine.
+What the code since then took off, section by section against that run: baseline (b) sends small
+files as buffers (33.5 s per run against 39.3 s, ~29 s in all); the overhead's warm-up execution no
+longer sleeps its 10 s of work, and the one solo run of the script is gone (55 s against 75 s); the
+sources' repository is in RAM, which takes ~3 s less to remove (making it takes as long, 11 s:
+it is now repacked before the first round, work the background gc used to do during it). The
+combine child no longer loads s3rver: ~0.1 s less per start, 30 starts.
+Baseline (a) is bound by \`git archive\`, 20-22 s of one core on these sources (deflating 700 MB at
+its default level), with the upload's client (~7 s of CPU: copying parts, SHA-256 of each part for
+SigV4 over HTTP, garbage collection) and the local S3 (~7-9 s) on the other core.
 \`--runs 3 --no-per-file\` trades the issue's run count and baseline (b) for time; the quick mode
 takes under a minute.`;
 }
