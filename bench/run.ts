@@ -151,13 +151,22 @@ export function summaryLines(r: BenchResults): string[] {
 /** The last full run's results, so that `--render` can write BENCHMARKS.md again (after the analysis text changed) without measuring. */
 const RESULTS_FILE = join(__dirname, '..', '.stepdeploy', 'bench-results.json');
 
+/** The bench's own output: the figures, on stdout. */
+function print(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
 async function main(): Promise<void> {
+  // The task handlers the local runtime runs in this process log as Lambdas do, with console.log
+  // (ResolveSource: "source app: main is ...; fetching it"): to stderr with the progress lines, so
+  // that stdout holds the figures alone.
+  console.log = (...values: unknown[]): void => console.error(...values);
   const args = process.argv.slice(2);
   const options = parseBenchArgs(args);
   if (options.render) {
     const saved = JSON.parse(readFileSync(RESULTS_FILE, 'utf8')) as BenchResults;
     writeFileSync(join(__dirname, '..', 'BENCHMARKS.md'), renderReport(saved, summaryLines(saved)));
-    console.log(`BENCHMARKS.md written again from ${RESULTS_FILE} (the run of ${saved.date})`);
+    print(`BENCHMARKS.md written again from ${RESULTS_FILE} (the run of ${saved.date})`);
     return;
   }
   const plan = planFor(args);
@@ -184,8 +193,8 @@ async function main(): Promise<void> {
   if (options.only === 'entries') {
     const e = await measureEntriesMemory(plan.memoryEntries.entries, plan.memoryEntries.runs);
     const row = (name: string, x: { maxRss: Summary; combine: Summary }): string => `${name} ${formatMegabytes(x.maxRss)} in ${formatSeconds(x.combine)}`;
-    console.log(`3 memory per entry, ${e.entries.toLocaleString('en-US')} files of 1 byte: ${row('first combine', e.copy)}; ${row('re-run', e.rerun)}; ${row('full streaming combine', e.full)} (target <= 256 MB: ${Math.max(e.copy.maxRss.max, e.rerun.maxRss.max, e.full.maxRss.max) <= 256 * MB ? 'MET' : 'MISSED'})`);
-    console.log(`bench took ${((performance.now() - started) / 1000).toFixed(0)} s (--only entries: nothing saved)`);
+    print(`3 memory per entry, ${e.entries.toLocaleString('en-US')} files of 1 byte: ${row('first combine', e.copy)}; ${row('re-run', e.rerun)}; ${row('full streaming combine', e.full)} (target <= 256 MB: ${Math.max(e.copy.maxRss.max, e.rerun.maxRss.max, e.full.maxRss.max) <= 256 * MB ? 'MET' : 'MISSED'})`);
+    print(`bench took ${((performance.now() - started) / 1000).toFixed(0)} s (--only entries: nothing saved)`);
     return;
   }
 
@@ -214,14 +223,14 @@ async function main(): Promise<void> {
   const cost = costTable(overhead);
 
   const results: BenchResults = { plan, date, machine: where, ...(commit === undefined ? {} : { commit }), durationSeconds: (performance.now() - started) / 1000, sections, overhead, fetch, memorySmall, memoryEntries, scale, cost };
-  for (const line of summaryLines(results)) console.log(line);
-  console.log(cost.text);
-  console.log(`bench took ${results.durationSeconds.toFixed(0)} s`);
+  for (const line of summaryLines(results)) print(line);
+  print(cost.text);
+  print(`bench took ${results.durationSeconds.toFixed(0)} s`);
   if (!plan.quick || options.write) {
     mkdirSync(dirname(RESULTS_FILE), { recursive: true });
     writeFileSync(RESULTS_FILE, JSON.stringify(results, null, 2));
     writeFileSync(join(__dirname, '..', 'BENCHMARKS.md'), renderReport(results, summaryLines(results)));
-    console.log('written to BENCHMARKS.md');
+    print('written to BENCHMARKS.md');
   }
 }
 
