@@ -361,11 +361,12 @@ runs, and ${(r.durationSeconds - measuredMs / 1000).toFixed(0)} s of everything 
 warm-up executions, removing what a round left, writing the memory figures' snapshots).
 Between two full runs of the same code the run time has moved by ±40 s on this shared machine, so
 a run within 40 s of 600 s is not a margin that noise cannot take away.
-The 682 s run of 17:28 and the 570 s run of 2026-12-05 00:28 (5ff5f61) are not apart by their
-code alone: the code of 17:28 (f90cf6f) took 607 s on 2026-12-05 at 00:40, on the same machine.
+On 2026-12-05 two full runs took 570 s (00:28, 5ff5f61) and 577 s (01:09, 91b05ef, the same
+measured code). They are not apart from the 682 s run of 17:28 by their code alone: the code of
+17:28 (f90cf6f) took 607 s on 2026-12-05 at 00:40, on the same machine.
 What the code since then took off, section by section against that run: baseline (b) sends small
-files as buffers (33.5 s per run against 39.3 s, ~29 s in all); the overhead's warm-up execution no
-longer sleeps its 10 s of work, and the one solo run of the script is gone (55 s against 75 s); the
+files as buffers (${f.perFile ? `${sec(f.perFile.median)} per run here` : 'not measured here'} against 39.3 s; 33.5 s at 00:28); the overhead's warm-up execution no
+longer sleeps its 10 s of work, and the one solo run of the script is gone (${sections.overhead === undefined ? 'the section' : `${sections.overhead.toFixed(0)} s`} against 75 s); the
 sources' repository is in RAM, which takes ~3 s less to remove (making it takes as long, 11 s:
 it is now repacked before the first round, work the background gc used to do during it). The
 combine child no longer loads s3rver: ~0.1 s less per start, 30 starts.
