@@ -86,12 +86,22 @@ export interface Fixture {
  * delta-compressed, so that serving a clone costs a copy — what a hosted, pre-packed repository
  * costs its server — rather than the fixture's own packing. It stands for the git server's
  * storage, so it is kept where the local S3 keeps its objects (makeStoreDirectory: in RAM when
- * there is room): writing it and removing it then cost ~10 s less, and no writeback of it competes
- * with the first round's checkouts. Its work tree, which baseline (b) reads, is there too; the
- * fetch builds' checkouts and zips stay in the temporary folder, on disk.
+ * there is room): removing it then takes 0.4 s instead of 3.2-3.6 s (making it takes as long,
+ * 9-12 s with the repack), and no writeback of it competes with the first round's checkouts. Its
+ * work tree, which baseline (b) reads, is there too; the fetch builds' checkouts and zips stay in
+ * the temporary folder, on disk. Removed if making it fails.
  */
 export function makeFixture(shape: LargeSourceShape): Fixture {
   const dir = makeStoreDirectory('stepdeploy-bench-fetch-').path;
+  try {
+    return writeFixture(dir, shape);
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+function writeFixture(dir: string, shape: LargeSourceShape): Fixture {
   const app = join(dir, 'app');
   writeLargeTree(app, shape);
   git(app, ['init', '--quiet', '--initial-branch=main']);
@@ -191,7 +201,14 @@ interface BenchS3 {
 async function openBenchS3(name: string): Promise<BenchS3> {
   const work = mkdtempSync(join(tmpdir(), `stepdeploy-bench-${name}-`));
   const store = makeStoreDirectory(`stepdeploy-bench-${name}-s3-`);
-  const server: LocalS3 = await startLocalS3Process(store.path, BUCKET);
+  let server: LocalS3;
+  try {
+    server = await startLocalS3Process(store.path, BUCKET);
+  } catch (error) {
+    rmSync(work, { recursive: true, force: true });
+    rmSync(store.path, { recursive: true, force: true });
+    throw error;
+  }
   const s3 = s3Client(server.endpoint);
   return {
     work,
@@ -431,7 +448,13 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
 /** Peak RSS of combine-sources alone on one source shape: fetch once, then combine `runs` times. */
 export async function measureCombineMemory(shape: LargeSourceShape, runs: number): Promise<{ shape: LargeSourceShape; maxRss: Summary; combine: Summary }> {
   const fixture = makeFixture(shape);
-  const bench = await openBenchS3('mem');
+  let bench: BenchS3;
+  try {
+    bench = await openBenchS3('mem');
+  } catch (error) {
+    rmSync(fixture.dir, { recursive: true, force: true });
+    throw error;
+  }
   const { work, s3 } = bench;
   try {
     const sources = await fetchSources(fixture, s3, join(work, 'runner'), new BuildRegistry(join(work, 'runner')), 'bench-memory');

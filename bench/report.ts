@@ -6,6 +6,8 @@ import { formatMegabytes, formatSeconds } from './stats';
 export function renderReport(r: BenchResults, lines: ReadonlyArray<string>): string {
   const o = r.overhead;
   const f = r.fetch;
+  // Results saved by 5ff5f61 or later (the first to save baselineAboveWork): (b) with buffer bodies, the fixture packed first.
+  const since5ff5f61 = o.baselineAboveWork !== undefined;
   const mb = (b: number): string => `${(b / 1024 / 1024).toFixed(0)} MB`;
   const ms = (v: number): string => `${Math.round(v)} ms`;
   return `# Benchmarks
@@ -69,15 +71,25 @@ without node's start and after its S3 client's first request, as a warm Lambda w
 lib-storage (the part size and queue size combine-sources uses), as \`git archive ... | aws s3 cp - s3://...\`
 would, so that uploading the first parts overlaps compressing the rest (until 2026-11-29 14:00 the zip
 was written to a file first and then uploaded: 37-39 s instead of 30-32 s on the same sources); (b) one PutObject per file with
-the SDK, ${'10'} at a time (what \`aws s3 cp --recursive\` does, max_concurrent_requests 10), each
+the SDK, ${'10'} at a time (what \`aws s3 cp --recursive\` does, max_concurrent_requests 10)${
+  since5ff5f61
+    ? `, each
 file up to 8 MiB read whole and sent as a buffer (since 5ff5f61; a file stream before, which cost
-the client ~20% more CPU per PUT: a stronger baseline, and a harder ratio).
+the client ~20% more CPU per PUT: a stronger baseline, and a harder ratio).`
+    : ', each file sent as a file stream.'
+}
 The fixture repository stores its objects uncompressed and without deltas (\`git archive\` and the
-checkout read them without inflating much, as they would read a hosted, already-packed repository),
+checkout read them without inflating much, as they would read a hosted, already-packed repository)${
+  since5ff5f61
+    ? `,
 and is packed before the first round. Before 5ff5f61 it was not: the commit of its 20,000 loose
 objects started a detached \`git gc --auto\`, which repacked it while the first round was measured
 (~3 s of CPU beside that round; later rounds read the packs it wrote, as every round does now).
-It stands for the git server's storage and lives where the local S3's objects do (below).
+It stands for the git server's storage and lives where the local S3's objects do (below).`
+    : `. In this run a
+detached \`git gc --auto\`, started by the commit of its 20,000 loose objects, repacked it while the
+first round was measured (fixed in 5ff5f61).`
+}
 ${
   f.storeInMemory === undefined
     ? ''
@@ -87,7 +99,7 @@ S3's storage does not compete with the client's disk (before 2c1f622 it wrote to
 same virtual disk as the checkouts: one round on each, run back to back, took 86 s against 100 s
 for the whole round, baseline (b) 41.9 s against 49.0 s, (a) 28.0 s against 30.4 s, the pipeline 11.5 s
 against 14.2 s). A side effect to keep in mind: a copy inside the local S3 is now a copy in RAM.`
-      : 'The local S3 keeps its objects on disk: this machine has no tmpfs at /dev/shm with 6 GB free.'
+      : 'The local S3 keeps its objects on disk: this machine has no tmpfs at /dev/shm with 8 GB free (6 GB before 5ff5f61).'
 }
 
 | | median | min | max |
@@ -189,7 +201,7 @@ ${analysis(r)}
 
 \`\`\`sh
 npm ci
-npm run bench             # everything; writes BENCHMARKS.md (needs ~3 GB free in the temp folder, and puts the local S3's objects in /dev/shm when it has 6 GB free)
+npm run bench             # everything; writes BENCHMARKS.md (needs ~3 GB free in the temp folder, and puts the local S3's objects and the sources' repository in /dev/shm when it has 8 GB free)
 npm run bench -- --quick  # smaller sources, fewer runs: one line per figure, BENCHMARKS.md untouched
 npm run bench -- --runs 3 --no-per-file   # fewer runs (not the issue's 5); skip baseline (b)
 npm run bench -- --render  # BENCHMARKS.md again from the last full run's results (.stepdeploy/bench-results.json)
@@ -262,10 +274,11 @@ call here, then the app's fetch build: 2 git processes since 15:40, when it chec
 commit without a fetch, 4 before), one subshell per buildspec command (\`exit 1\` in a command must
 fail that command, not the build's shell), and the S3 round trips of combine, the lease and the
 deployment record.
-With 1 s of work (quick mode) the same overhead, +0.48 s at 17:20 and +0.41 s on 2026-12-05, is 1.4x: the target holds for builds that do real work.
-On 2026-12-05 every state's overhead was ~35-40% below the 17:28 run's (FetchSources 158 ms against
-267 ms, Deploy 126 against 206, RecordDeployment 45 against 68) with the code of both runs: the
-machine, not a change.
+With 1 s of work (quick mode) the same overhead, +0.48 s at 17:20 and +0.41 s in a quick run on 2026-12-05, is 1.35-1.44x: the target holds for builds that do real work.
+The overhead section of f90cf6f, the code of the 17:28 run, measured alone on 2026-12-05 (five
+pairs, 10 s of work): +0.41 s, each state 35-42% below the 17:28 run's (FetchSources 158 ms against
+267, Deploy 119 against 206, BuildTemplates 85 against 130, CombineConfigAndCode 43 against 71,
+RecordDeployment 42 against 68): the same code, so the machine, not a change.
 
 **2. Fetch + combine vs git archive + one upload (target 1.2x): ${(f.pipeline.median / f.archive.median).toFixed(2)}x, ${sec(f.pipeline.median)} vs ${sec(f.archive.median)}** (0.95x,
 32.8 s vs 34.6 s at 10:20; 0.53x, 18.0 s vs 34.2 s at 12:48, when baseline (a) wrote its zip to a
@@ -294,8 +307,9 @@ assumes and what this machine cannot show.
 run with plain node, as infra bundles the Lambda; about 71 MB of it is node, the SDK and the
 handler's code at rest (2026-12-05). Until 5a29016 the child took its S3 client from the local
 S3's server module, and so also loaded s3rver and its dependencies, 1.1 MB of its 1.7 MB bundle,
-which the Lambda never loads: ~6 MB more at every peak (at the issue's sizes 113 MB with f90cf6f
-and 106 MB with 5ff5f61 on 2026-12-05; 143 / 135 / 144 MB against 121 / 128 / 132 MB per entry). Per byte,
+which the Lambda never loads. Its peaks, f90cf6f against 5ff5f61 on 2026-12-05: 113 against 106 MB at
+the issue's sizes, 110 against 103 MB at the second size, 143 / 135 / 144 against 121 / 128 / 132 MB
+per entry. Per byte,
 memory does not grow: entries stream through (one in flight, 24 MiB of upload buffers) or are
 copied inside S3: ${(f.combineMaxRss.median / 1024 / 1024).toFixed(0)} MB at the issue's sizes (158 MB at 12:48 was the bench's own RSS, see above). Per entry, at ${e.entries.toLocaleString('en-US')} files: ${rss(e.copy)} for a first combine, ${rss(e.rerun)} for a re-run and ${rss(e.full)} for the full streaming combine (182 / 182 / 218 MB at 10:20, 144 / 144 / 169 MB at 12:48). Changed since the 10:20 run:
 - the full streaming combine reads its snapshot file through two 1 MiB windows instead of a read
@@ -356,8 +370,8 @@ commits.
 **Run time (target: everything in 10 minutes): ${r.durationSeconds.toFixed(0)} s, ${r.durationSeconds <= 600 ? 'met' : 'missed'}**${sectionList === '' ? '' : ` (${sectionList})`}. At the issue's
 sizes with ${runs} runs, the two baselines alone take about ${(baselines / 1000).toFixed(0)} s (${runs} x (${sec(f.archive.median)} for (a) + ${f.perFile ? sec(f.perFile.median) : '0 s'} for (b))),
 the pipeline's first runs and re-runs another ${(((f.pipeline.median + f.rerun.median) * runs) / 1000).toFixed(0)} s, the overhead figure's executions and scripts
-${(overheadMs / 1000).toFixed(0)} s, the scale figure's runs ${(scaleMs / 1000).toFixed(0)} s and the memory figures' combines ${(memoryMs / 1000).toFixed(0)} s: ${(measuredMs / 1000).toFixed(0)} s of measured
-runs, and ${(r.durationSeconds - measuredMs / 1000).toFixed(0)} s of everything else (making the sources, starting processes and their
+${(overheadMs / 1000).toFixed(0)} s, the scale figure's runs ${(scaleMs / 1000).toFixed(0)} s and the memory figures' combines ${(memoryMs / 1000).toFixed(0)} s: about ${(measuredMs / 1000).toFixed(0)} s of measured
+runs (medians times runs: the spread between runs counts below), and about ${(r.durationSeconds - measuredMs / 1000).toFixed(0)} s of everything else (making the sources, starting processes and their
 warm-up executions, removing what a round left, writing the memory figures' snapshots).
 Between two full runs of the same code the run time has moved by ±40 s on this shared machine, so
 a run within 40 s of 600 s is not a margin that noise cannot take away.

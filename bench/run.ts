@@ -10,6 +10,7 @@ import { describeShape, type LargeSourceShape } from './git-fixtures';
 import { measureOverhead, type OverheadResult } from './overhead';
 import { renderReport } from './report';
 import { measureScaleInChild, type ScaleResult } from './scale';
+import { removeStoreDirectories } from './s3-process';
 import { formatMegabytes, formatSeconds, summarize, timed, type Summary } from './stats';
 import { rmSync } from 'node:fs';
 
@@ -170,6 +171,14 @@ async function main(): Promise<void> {
     return;
   }
   const plan = planFor(args);
+  // Interrupted (Ctrl-C, or killed by a timeout): the stores in /dev/shm go with the bench. Every
+  // delivery is handled (a Ctrl-C reaches this process twice: from the terminal and through tsx).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      removeStoreDirectories();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  }
   const log = (line: string): void => console.error(line);
   const started = performance.now();
   const date = new Date().toISOString();

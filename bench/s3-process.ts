@@ -1,6 +1,6 @@
 import '../local/quiet-sdk';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, statfsSync } from 'node:fs';
+import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
@@ -8,27 +8,49 @@ import { startLocalS3, type LocalS3 } from '../local/s3';
 
 /** RAM-backed file system the local S3 keeps its objects in when it is there with this much room. */
 const MEMORY_STORE = '/dev/shm';
-const MEMORY_STORE_MIN_BYTES = 6 * 1024 ** 3;
+/**
+ * Free room in it for the stores to go there: the fixture repository (~1.4 GB with its work tree)
+ * and the local S3's objects (up to ~4 GB at the issue's sizes: snapshots, artifacts, the
+ * baselines' uploads).
+ */
+const MEMORY_STORE_MIN_BYTES = 8 * 1024 ** 3;
 
 /**
  * A new folder for the storage of a remote service, the local S3's objects or the git server's
- * repositories: in RAM (tmpfs at /dev/shm) when the machine has one with 6 GB free, else in the
- * temporary folder. A remote service's storage does not compete with the client's disk: on disk
+ * repositories: in RAM (tmpfs at /dev/shm) when the machine has one with 8 GB free, else in the
+ * temporary folder. Decided once per process, at the first call, so that every store of a bench
+ * is on the same side: the room the fixture takes no longer decides where the local S3 goes. A remote service's storage does not compete with the client's disk: on disk
  * here, the store's writes (three files per object, and every byte of every upload) shared one
  * virtual disk with the checkouts and git, and one PUT of baseline (b) cost 3.2 ms instead of
  * 2.2 ms. Both baselines and the pipeline read and write the same stores, wherever they are.
  * The report says which one a run used.
  */
 export function makeStoreDirectory(prefix: string): { readonly path: string; readonly inMemory: boolean } {
-  let free = 0;
+  storesInMemory ??= memoryStoreHasRoom();
+  const path = mkdtempSync(join(storesInMemory ? MEMORY_STORE : tmpdir(), prefix));
+  storeDirectories.add(path);
+  return { path, inMemory: storesInMemory };
+}
+let storesInMemory: boolean | undefined;
+const storeDirectories = new Set<string>();
+
+/**
+ * Removes every store folder this process made that is still there: what an interrupted bench
+ * (Ctrl-C) would otherwise leave in /dev/shm, where it holds RAM until removed or a reboot.
+ */
+export function removeStoreDirectories(): void {
+  for (const path of storeDirectories) rmSync(path, { recursive: true, force: true });
+  storeDirectories.clear();
+}
+
+function memoryStoreHasRoom(): boolean {
   try {
     const fs = statfsSync(MEMORY_STORE);
-    free = fs.bavail * fs.bsize;
+    return fs.bavail * fs.bsize >= MEMORY_STORE_MIN_BYTES;
   } catch {
     // No such file system here (ENOENT): the temporary folder.
+    return false;
   }
-  const inMemory = free >= MEMORY_STORE_MIN_BYTES;
-  return { path: mkdtempSync(join(inMemory ? MEMORY_STORE : tmpdir(), prefix)), inMemory };
 }
 
 /**
