@@ -66,6 +66,31 @@ function sleepVariables(phase: 'BUILD' | 'DEPLOY', seconds: ReadonlyArray<number
   return seconds.map((s, i) => [`${phase}_SLEEP_${i + 1}`, s]);
 }
 
+/**
+ * The overhead's work, one text per consumer: the build and deploy buildspecs, the bash script
+ * that runs the same commands in order (setting the measured seconds), and the variables of the
+ * environment the measured executions run in (acceptance) and of the warm-up's (preproduction:
+ * every sleep 0).
+ */
+export function overheadWork(options: Pick<OverheadOptions, 'buildSleeps' | 'deploySleeps'>): {
+  readonly buildspecs: { readonly build: string; readonly deploy: string };
+  readonly script: string;
+  readonly variables: { readonly measured: Record<string, string>; readonly warmup: Record<string, string> };
+} {
+  const build = sleepVariables('BUILD', options.buildSleeps);
+  const deploy = sleepVariables('DEPLOY', options.deploySleeps);
+  const command = ([name]: [string, number]): string => `sleep "$${name}"`;
+  const sleeps = [...build, ...deploy];
+  return {
+    buildspecs: { build: buildspec(build.map(command), true), deploy: buildspec(deploy.map(command), false) },
+    script: ['set -e', ...sleeps.map(([name, s]) => `${name}=${s}`), ...sleeps.map(command), ''].join('\n'),
+    variables: {
+      measured: Object.fromEntries(sleeps.map(([name, s]) => [name, String(s)])),
+      warmup: Object.fromEntries(sleeps.map(([name]) => [name, '0'])),
+    },
+  };
+}
+
 function buildspec(commands: ReadonlyArray<string>, artifacts: boolean): string {
   const spec: Record<string, unknown> = { version: 0.2, env: { shell: 'bash' }, phases: { build: { commands } } };
   if (artifacts) spec.artifacts = { files: ['**/*'] };
@@ -87,10 +112,7 @@ function medianOf(values: ReadonlyArray<number>): number {
 
 export async function measureOverhead(options: OverheadOptions): Promise<OverheadResult> {
   const work = mkdtempSync(join(tmpdir(), 'stepdeploy-bench-overhead-'));
-  const sleeps = [...sleepVariables('BUILD', options.buildSleeps), ...sleepVariables('DEPLOY', options.deploySleeps)];
-  const command = ([name]: [string, number]): string => `sleep "$${name}"`;
-  const buildCommands = sleepVariables('BUILD', options.buildSleeps).map(command);
-  const deployCommands = sleepVariables('DEPLOY', options.deploySleeps).map(command);
+  const texts = overheadWork(options);
   const buildWorkMs = options.buildSleeps.reduce((a, b) => a + b, 0) * 1000;
   const deployWorkMs = options.deploySleeps.reduce((a, b) => a + b, 0) * 1000;
   try {
@@ -103,18 +125,18 @@ export async function measureOverhead(options: OverheadOptions): Promise<Overhea
     writeSmallTree(config, { 'acceptance.json': '{"stackPrefix":"bench"}\n' });
     const appRepo = commitAndCloneBare(app).repository;
     const configRepo = commitAndCloneBare(config).repository;
-    writeFileSync(join(work, 'build.yml'), buildspec(buildCommands, true));
-    writeFileSync(join(work, 'deploy.yml'), buildspec(deployCommands, false));
+    writeFileSync(join(work, 'build.yml'), texts.buildspecs.build);
+    writeFileSync(join(work, 'deploy.yml'), texts.buildspecs.deploy);
     const scriptPath = join(work, 'baseline.sh');
-    writeFileSync(scriptPath, ['set -e', ...sleeps.map(([name, s]) => `${name}=${s}`), ...buildCommands, ...deployCommands, ''].join('\n'));
+    writeFileSync(scriptPath, texts.script);
 
     const bench = await startBenchRuntime((c) => {
       c.sources.app.repository = appRepo;
       c.sources.config.repository = configRepo;
       c.buildspecs = { build: join(work, 'build.yml'), deploy: join(work, 'deploy.yml') };
       for (const env of Object.values(c.environments) as Array<Record<string, unknown>>) delete env.hooks;
-      c.environments.acceptance.variables = Object.fromEntries(sleeps.map(([name, s]) => [name, String(s)]));
-      c.environments.preproduction.variables = Object.fromEntries(sleeps.map(([name]) => [name, '0']));
+      c.environments.acceptance.variables = texts.variables.measured;
+      c.environments.preproduction.variables = texts.variables.warmup;
     });
     const pipeline: number[] = [];
     const baseline: number[] = [];
