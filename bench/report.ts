@@ -301,7 +301,13 @@ buffer costs the client less (4,000 PUTs of 10 KB, two series each, alternating:
 client CPU per PUT against 1.32-1.79 ms), so (b) is now the faster way to send small files, and
 the ratio against it lower.
 Against S3 over a network each PUT costs a round trip of tens of ms, which is what the 10x target
-assumes and what this machine cannot show.
+assumes and what this machine cannot show. ${
+  f.perFile
+    ? `With ${f.shape.files.toLocaleString('en-US')} + 1 PUTs at 10 in flight, (b) takes 10x the pipeline's ${sec(f.pipeline.median)} once a PUT
+costs ${((10 * f.pipeline.median * 10) / (f.shape.files + 1)).toFixed(0)} ms on average from request to response; here it takes ${((f.perFile.median * 10) / (f.shape.files + 1)).toFixed(1)} ms, most of it waiting
+its turn for the client's CPU among the 10 in flight.`
+    : ''
+}
 
 **3. Memory (target 256 MB whatever the size).** The combine child is bundled with esbuild and
 run with plain node, as infra bundles the Lambda; about 71 MB of it is node, the SDK and the
@@ -375,9 +381,9 @@ runs (medians times runs: the spread between runs counts below), and about ${(r.
 warm-up executions, removing what a round left, writing the memory figures' snapshots).
 Between two full runs of the same code the run time has moved by ±40 s on this shared machine, so
 a run within 40 s of 600 s is not a margin that noise cannot take away.
-On 2026-12-05 two full runs took 570 s (00:28, 5ff5f61) and 577 s (01:09, 91b05ef, the same
-measured code). They are not apart from the 682 s run of 17:28 by their code alone: the code of
-17:28 (f90cf6f) took 607 s on 2026-12-05 at 00:40, on the same machine.
+On 2026-12-05 three full runs took 570 s (00:28, 5ff5f61), 577 s (01:09, 91b05ef) and 561 s
+(01:34, 73e549f), the same measured code. They are not apart from the 682 s run of 17:28 by their
+code alone: the code of 17:28 (f90cf6f) took 607 s on 2026-12-05 at 00:40, on the same machine.
 What the code since then took off, section by section against that run: baseline (b) sends small
 files as buffers (${f.perFile ? `${sec(f.perFile.median)} per run here` : 'not measured here'} against 39.3 s; 33.5 s at 00:28); the overhead's warm-up execution no
 longer sleeps its 10 s of work, and the one solo run of the script is gone (${sections.overhead === undefined ? 'the section' : `${sections.overhead.toFixed(0)} s`} against 75 s); the
