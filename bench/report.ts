@@ -263,13 +263,14 @@ before 2026-12-05) measured +0.41 s there instead of +0.72 s.
 
 **1. Overhead (target 1.1x and 1 s).** ${o.ratio.toFixed(2)}x / +${(o.added.median / 1000).toFixed(2)} s for ${o.workSeconds} s of work (a new app commit per
 run, so one fetch build is included; the config's snapshot is reused); +0.67 s at 09:51, +0.87 s
-at 10:20, +0.70 s at 12:20, +0.90 s at 12:48, +0.88 s at 14:35 and +0.71 s at 15:24: between runs the added time
-moves by ~0.2 s on this shared machine. Since 1b03eea a buildspec command costs the local CodeBuild
+at 10:20, +0.70 s at 12:20, +0.90 s at 12:48, +0.88 s at 14:35, +0.71 s at 15:24 and +0.72 s at 17:28; +0.44 s,
++0.45 s and +0.57 s in the three runs of 2026-12-05: between runs the added time moves by ~0.2 s on
+this shared machine. Since 1b03eea a buildspec command costs the local CodeBuild
 session ~4-5 ms less (50 commands of \`true\`, one series each, back to back: 10.6 ms instead of
 14.3 ms on a quiet machine with 1b03eea's \`mapfile\`, 12.3-13.2 ms instead of 17.3-17.6 ms on a
 busier one with cb0dcaa's \`read\` loop): the exported names are no longer listed through a
 \`$(compgen -e)\` subshell, and fork is slow on this virtual machine, ~6 ms for a
-bare \`( true )\`. What remains: FetchSources (\`git ls-remote\`, ~27 ms per
+bare \`( true )\` on 2026-11-29 (~3.5 ms on 2026-12-05). What remains: FetchSources (\`git ls-remote\`, ~27 ms per
 call here, then the app's fetch build: 2 git processes since 15:40, when it checks out the pinned
 commit without a fetch, 4 before), one subshell per buildspec command (\`exit 1\` in a command must
 fail that command, not the build's shell), and the S3 round trips of combine, the lease and the
@@ -291,7 +292,7 @@ inside S3; the local S3 links the copied range instead of copying it). On AWS, C
 over the network and both copies run inside S3.
 Against one PUT per file (b) the pipeline is ${perFile}, not 10x faster. On loopback a PUT costs no
 network round trip: 20,000 PUTs at 10 in flight are bound by CPU on this machine. Measured apart
-(a few series of 4,000 PUTs of 10 KB, the store in RAM): 2.5-3.1 ms of wall time per PUT, of which the SDK
+on 2026-11-29, with a file stream as each body (a few series of 4,000 PUTs of 10 KB, the store in RAM): 2.5-3.1 ms of wall time per PUT, of which the SDK
 client takes 1.8-2.3 ms of CPU and the local S3's event loop ~1.7 ms (s3rver creates three files
 per object, and reads the bucket's CORS and website configuration for every request). Caching those
 reads took ~7% off the server's event loop but nothing off (b)'s time, which the client bounds: it
