@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createReadStream, createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createReadStream, createWriteStream, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -18,7 +17,7 @@ import { resolveSource, snapshotKeyOf } from '../tasks/resolve-source/resolve-so
 import type { CombineSourcesEvent, FetchedSource, PlannedSource } from '../tasks/shared/contracts';
 import { executionName } from '../cli/execution-name';
 import { git, writeLargeTree, writeSmallTree, type LargeSourceShape } from './git-fixtures';
-import { makeStoreDirectory, startLocalS3Process } from './s3-process';
+import { makeScratchDirectory, makeStoreDirectory, startLocalS3Process } from './s3-process';
 import { summarize, type Summary } from './stats';
 
 /**
@@ -199,7 +198,7 @@ interface BenchS3 {
 }
 
 async function openBenchS3(name: string): Promise<BenchS3> {
-  const work = mkdtempSync(join(tmpdir(), `stepdeploy-bench-${name}-`));
+  const work = makeScratchDirectory(`stepdeploy-bench-${name}-`);
   const store = makeStoreDirectory(`stepdeploy-bench-${name}-s3-`);
   let server: LocalS3;
   try {

@@ -34,9 +34,17 @@ export function makeStoreDirectory(prefix: string): { readonly path: string; rea
 let storesInMemory: boolean | undefined;
 const storeDirectories = new Set<string>();
 
+/** A new scratch folder in the temporary folder (the fetch builds' checkouts), removed by removeStoreDirectories too. */
+export function makeScratchDirectory(prefix: string): string {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  storeDirectories.add(path);
+  return path;
+}
+
 /**
- * Removes every store folder this process made that is still there: what an interrupted bench
- * (Ctrl-C) would otherwise leave in /dev/shm, where it holds RAM until removed or a reboot.
+ * Removes every store and scratch folder this process made that is still there: what an
+ * interrupted bench (Ctrl-C, a timeout) would otherwise leave in /dev/shm, where it holds RAM
+ * until removed or a reboot, and in /tmp (checkouts of 700 MB).
  */
 export function removeStoreDirectories(): void {
   for (const path of storeDirectories) rmSync(path, { recursive: true, force: true });
