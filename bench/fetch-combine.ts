@@ -200,12 +200,15 @@ interface BenchS3 {
 async function openBenchS3(name: string): Promise<BenchS3> {
   const work = makeScratchDirectory(`stepdeploy-bench-${name}-`);
   const store = makeStoreDirectory(`stepdeploy-bench-${name}-s3-`);
+  const removeFolders = (): void => {
+    rmSync(work, { recursive: true, force: true });
+    rmSync(store.path, { recursive: true, force: true });
+  };
   let server: LocalS3;
   try {
     server = await startLocalS3Process(store.path, BUCKET);
   } catch (error) {
-    rmSync(work, { recursive: true, force: true });
-    rmSync(store.path, { recursive: true, force: true });
+    removeFolders();
     throw error;
   }
   const s3 = s3Client(server.endpoint);
@@ -217,8 +220,7 @@ async function openBenchS3(name: string): Promise<BenchS3> {
     close: async () => {
       s3.destroy();
       await server.close();
-      rmSync(work, { recursive: true, force: true });
-      rmSync(store.path, { recursive: true, force: true });
+      removeFolders();
     },
   };
 }
@@ -447,29 +449,26 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
 /** Peak RSS of combine-sources alone on one source shape: fetch once, then combine `runs` times. */
 export async function measureCombineMemory(shape: LargeSourceShape, runs: number): Promise<{ shape: LargeSourceShape; maxRss: Summary; combine: Summary }> {
   const fixture = makeFixture(shape);
-  let bench: BenchS3;
   try {
-    bench = await openBenchS3('mem');
-  } catch (error) {
-    rmSync(fixture.dir, { recursive: true, force: true });
-    throw error;
-  }
-  const { work, s3 } = bench;
-  try {
-    const sources = await fetchSources(fixture, s3, join(work, 'runner'), new BuildRegistry(join(work, 'runner')), 'bench-memory');
-    const rss: number[] = [];
-    const ms: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      // Every run combines in full: no cache from the previous one.
-      await deletePrefixes(s3, ['combined/']);
-      const child = await combineInChild(bench.endpoint, event(`bench-memory-${i}`, sources), work);
-      rss.push(child.maxRssBytes);
-      ms.push(child.ms);
-      await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: child.key }));
+    const bench = await openBenchS3('mem');
+    const { work, s3 } = bench;
+    try {
+      const sources = await fetchSources(fixture, s3, join(work, 'runner'), new BuildRegistry(join(work, 'runner')), 'bench-memory');
+      const rss: number[] = [];
+      const ms: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        // Every run combines in full: no cache from the previous one.
+        await deletePrefixes(s3, ['combined/']);
+        const child = await combineInChild(bench.endpoint, event(`bench-memory-${i}`, sources), work);
+        rss.push(child.maxRssBytes);
+        ms.push(child.ms);
+        await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: child.key }));
+      }
+      return { shape, maxRss: summarize(rss), combine: summarize(ms) };
+    } finally {
+      await bench.close();
     }
-    return { shape, maxRss: summarize(rss), combine: summarize(ms) };
   } finally {
-    await bench.close();
     rmSync(fixture.dir, { recursive: true, force: true });
   }
 }

@@ -10,7 +10,7 @@ import { describeShape, type LargeSourceShape } from './git-fixtures';
 import { measureOverhead, type OverheadResult } from './overhead';
 import { renderReport } from './report';
 import { measureScaleInChild, type ScaleResult } from './scale';
-import { removeStoreDirectories } from './s3-process';
+import { removeBenchDirectories } from './s3-process';
 import { formatMegabytes, formatSeconds, summarize, timed, type Summary } from './stats';
 import { rmSync } from 'node:fs';
 
@@ -175,7 +175,7 @@ async function main(): Promise<void> {
   // delivery is handled (a Ctrl-C reaches this process twice: from the terminal and through tsx).
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
-      removeStoreDirectories();
+      removeBenchDirectories();
       process.exit(signal === 'SIGINT' ? 130 : 143);
     });
   }

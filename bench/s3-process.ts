@@ -19,25 +19,27 @@ const MEMORY_STORE_MIN_BYTES = 8 * 1024 ** 3;
  * A new folder for the storage of a remote service, the local S3's objects or the git server's
  * repositories: in RAM (tmpfs at /dev/shm) when the machine has one with 8 GB free, else in the
  * temporary folder. Decided once per process, at the first call, so that every store of a bench
- * is on the same side: the room the fixture takes no longer decides where the local S3 goes. A remote service's storage does not compete with the client's disk: on disk
- * here, the store's writes (three files per object, and every byte of every upload) shared one
- * virtual disk with the checkouts and git, and one PUT of baseline (b) cost 3.2 ms instead of
- * 2.2 ms. Both baselines and the pipeline read and write the same stores, wherever they are.
- * The report says which one a run used.
+ * is on the same side: the room the fixture takes no longer decides where the local S3 goes. A
+ * remote service's storage does not compete with the client's disk: on disk here, the store's
+ * writes (three files per object, and every byte of every upload) shared one virtual disk with
+ * the checkouts and git, and one PUT of baseline (b) cost 3.2 ms instead of 2.2 ms. Both
+ * baselines and the pipeline read and write the same stores, wherever they are. The report says
+ * which one a run used.
  */
 export function makeStoreDirectory(prefix: string): { readonly path: string; readonly inMemory: boolean } {
   storesInMemory ??= memoryStoreHasRoom();
   const path = mkdtempSync(join(storesInMemory ? MEMORY_STORE : tmpdir(), prefix));
-  storeDirectories.add(path);
+  benchDirectories.add(path);
   return { path, inMemory: storesInMemory };
 }
 let storesInMemory: boolean | undefined;
-const storeDirectories = new Set<string>();
+/** Every store and scratch folder made, for removeBenchDirectories. */
+const benchDirectories = new Set<string>();
 
-/** A new scratch folder in the temporary folder (the fetch builds' checkouts), removed by removeStoreDirectories too. */
+/** A new scratch folder in the temporary folder (the fetch builds' checkouts), removed by removeBenchDirectories too. */
 export function makeScratchDirectory(prefix: string): string {
   const path = mkdtempSync(join(tmpdir(), prefix));
-  storeDirectories.add(path);
+  benchDirectories.add(path);
   return path;
 }
 
@@ -46,9 +48,9 @@ export function makeScratchDirectory(prefix: string): string {
  * interrupted bench (Ctrl-C, a timeout) would otherwise leave in /dev/shm, where it holds RAM
  * until removed or a reboot, and in /tmp (checkouts of 700 MB).
  */
-export function removeStoreDirectories(): void {
-  for (const path of storeDirectories) rmSync(path, { recursive: true, force: true });
-  storeDirectories.clear();
+export function removeBenchDirectories(): void {
+  for (const path of benchDirectories) rmSync(path, { recursive: true, force: true });
+  benchDirectories.clear();
 }
 
 function memoryStoreHasRoom(): boolean {
