@@ -14,7 +14,21 @@ export interface ResolveSourceDeps {
   readonly tokenFrom?: (secretName: string) => Promise<RepositoryToken>;
   /** Where a line about the outcome goes (CloudWatch Logs on Lambda). @default console.log */
   readonly log?: (line: string) => void;
+  /** The time now, against which a snapshot's expiry is judged. @default Date.now */
+  readonly now?: () => number;
 }
+
+/**
+ * A stored snapshot that the bucket's lifecycle expires within this long is fetched again rather
+ * than reused: the fetch build writes it anew, and its expiry starts over. Reused, it could
+ * expire under this execution: CombineConfigAndCode reads it, and so does that state again when
+ * the execution is redriven, which Step Functions allows up to 14 days after the execution
+ * stopped; this definition stops an execution within 6 hours (TimeoutSeconds 21600). With the
+ * default expiry of `sources/` (180 days, infra/artifacts-bucket.ts) a snapshot is reused for
+ * its first 165 days.
+ */
+export const SNAPSHOT_EXPIRY_MARGIN_DAYS = 15;
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
  * The token of a source that names a credentialsSecret. A secret that cannot be read does not
@@ -76,23 +90,37 @@ export async function resolveSource(source: PlannedSource, deps: ResolveSourceDe
     return { commit: null, sourceVersion: source.branch, snapshotStored: false, snapshotKey: null };
   }
   const snapshotKey = snapshotKeyOf(source.name, lookup.commit);
-  const stored = await isStored(deps, snapshotKey, source, log);
-  log(`source ${source.name}: ${source.branch} is ${lookup.commit}; ${stored ? `reusing s3://${deps.bucket}/${snapshotKey}` : 'fetching it'}`);
+  const snapshot = await storedSnapshot(deps, snapshotKey, source, log);
+  const stored = snapshot.kind === 'stored';
+  const outcome = stored
+    ? `reusing s3://${deps.bucket}/${snapshotKey}`
+    : snapshot.kind === 'expiring'
+      ? `s3://${deps.bucket}/${snapshotKey} expires on ${snapshot.expires.toISOString()}, within ${SNAPSHOT_EXPIRY_MARGIN_DAYS} days (a redrive could outlive it): fetching it again`
+      : 'fetching it';
+  log(`source ${source.name}: ${source.branch} is ${lookup.commit}; ${outcome}`);
   const sourceVersion = pinnedVersion(source, lookup.commit);
   return { commit: lookup.commit, sourceVersion, snapshotStored: stored, snapshotKey: stored ? snapshotKey : null };
 }
 
+type StoredSnapshot = { readonly kind: 'stored' | 'absent' } | { readonly kind: 'expiring'; readonly expires: Date };
+
 /**
- * Whether the snapshot is stored. An S3 error other than "not found" (throttling, a 403) means
+ * Whether the snapshot is stored, and far enough from its expiry to be reused (see
+ * SNAPSHOT_EXPIRY_MARGIN_DAYS). An S3 error other than "not found" (throttling, a 403) means
  * "fetch it": the fetch build writes the same key, so nothing is lost but the time saved.
  */
-async function isStored(deps: ResolveSourceDeps, key: string, source: PlannedSource, log: (line: string) => void): Promise<boolean> {
+async function storedSnapshot(deps: ResolveSourceDeps, key: string, source: PlannedSource, log: (line: string) => void): Promise<StoredSnapshot> {
+  let head;
   try {
-    return (await headObject(deps.s3, deps.bucket, key)) !== undefined;
+    head = await headObject(deps.s3, deps.bucket, key);
   } catch (err) {
     log(`source ${source.name}: WARNING cannot tell whether s3://${deps.bucket}/${key} is stored (${(err as Error).name}); fetching it`);
-    return false;
+    return { kind: 'absent' };
   }
+  if (head === undefined) return { kind: 'absent' };
+  const now = deps.now?.() ?? Date.now();
+  if (head.expires !== undefined && head.expires.getTime() - now < SNAPSHOT_EXPIRY_MARGIN_DAYS * DAY_MS) return { kind: 'expiring', expires: head.expires };
+  return { kind: 'stored' };
 }
 
 /** Source types whose CodeBuild source version `pr/<number>` means a pull request (ProjectSourceVersion, CodeBuild API reference). */

@@ -23,17 +23,32 @@ export function isPreconditionFailed(err: unknown): boolean {
 export interface ObjectInfo {
   readonly size: number;
   readonly etag: string | undefined;
+  /** When a lifecycle rule of the bucket expires the object (undefined when none does, or S3 did not say). */
+  readonly expires?: Date;
 }
 
 /** HeadObject that answers undefined for a missing object instead of throwing. */
 export async function headObject(s3: S3Client, bucket: string, key: string): Promise<ObjectInfo | undefined> {
   try {
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    return { size: head.ContentLength ?? 0, etag: head.ETag };
+    const expires = expiryDate(head.Expiration);
+    return { size: head.ContentLength ?? 0, etag: head.ETag, ...(expires === undefined ? {} : { expires }) };
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
   }
+}
+
+/**
+ * The date in S3's `x-amz-expiration` header, `expiry-date="Fri, 23 Dec 2026 00:00:00 GMT",
+ * rule-id="expire-source-snapshots"` (sent when a lifecycle rule expires the object);
+ * undefined when there is none or it cannot be read.
+ */
+export function expiryDate(expiration: string | undefined): Date | undefined {
+  const value = /expiry-date="([^"]+)"/.exec(expiration ?? '')?.[1];
+  if (value === undefined) return undefined;
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
 export interface JsonObject<T> {

@@ -10,7 +10,8 @@ import type { PlannedSource } from '../../tasks/shared/contracts';
 import { AmbiguousBranchError, SourceBranchNotFoundError } from '../../tasks/resolve-source/errors';
 import { parseRepositoryToken } from '../../tasks/resolve-source/handler';
 import { branchReader } from '../../tasks/resolve-source/remote-refs';
-import { pinnedVersion, resolveSource, type ResolveSourceDeps } from '../../tasks/resolve-source/resolve-source';
+import { pinnedVersion, resolveSource, SNAPSHOT_EXPIRY_MARGIN_DAYS, type ResolveSourceDeps } from '../../tasks/resolve-source/resolve-source';
+import { expiryDate } from '../../tasks/shared/s3';
 
 const GIT_ENV = {
   ...process.env,
@@ -139,6 +140,38 @@ describe('resolveSource with a repository on this machine (git ls-remote)', () =
       snapshotKey: `sources/app/${repo.commits.main}.zip`,
     });
     expect(lines.join('\n')).toContain(`reusing s3://artifacts/sources/app/${repo.commits.main}.zip`);
+  });
+
+  describe('a stored snapshot near the end of its lifecycle', () => {
+    const now = Date.parse('2026-12-05T12:00:00Z');
+    const day = 24 * 60 * 60 * 1000;
+    // As S3 sends x-amz-expiration: midnight UTC, and the rule's id.
+    const expiringIn = (days: number): string => `expiry-date="${new Date(now + days * day).toUTCString()}", rule-id="expire-source-snapshots"`;
+
+    it('is fetched again, pinned to the commit, when the bucket expires it within 15 days, and the log says when', async () => {
+      s3Mock.on(HeadObjectCommand).resolves({ ContentLength: 10, ETag: '"e"', Expiration: expiringIn(3) });
+      const resolved = await resolveSource(source(), deps({ now: () => now }));
+      expect(resolved).toEqual({ commit: repo.commits.main, sourceVersion: repo.commits.main, snapshotStored: false, snapshotKey: null });
+      expect(lines.join('\n')).toContain(
+        `s3://artifacts/sources/app/${repo.commits.main}.zip expires on 2026-12-08T12:00:00.000Z, within ${SNAPSHOT_EXPIRY_MARGIN_DAYS} days (a redrive could outlive it): fetching it again`,
+      );
+    });
+
+    it('is reused when its expiry is 15 days away or more', async () => {
+      for (const days of [SNAPSHOT_EXPIRY_MARGIN_DAYS, 40]) {
+        s3Mock.on(HeadObjectCommand).resolves({ ContentLength: 10, ETag: '"e"', Expiration: expiringIn(days) });
+        await expect(resolveSource(source(), deps({ now: () => now }))).resolves.toMatchObject({ snapshotStored: true });
+      }
+      s3Mock.on(HeadObjectCommand).resolves({ ContentLength: 10, ETag: '"e"', Expiration: expiringIn(SNAPSHOT_EXPIRY_MARGIN_DAYS - 0.001) });
+      await expect(resolveSource(source(), deps({ now: () => now }))).resolves.toMatchObject({ snapshotStored: false });
+    });
+
+    it("reads S3's x-amz-expiration header, and nothing from a header without a date", () => {
+      expect(expiryDate('expiry-date="Fri, 23 Dec 2026 00:00:00 GMT", rule-id="picture-deletion-rule"')?.toISOString()).toBe('2026-12-23T00:00:00.000Z');
+      expect(expiryDate(undefined)).toBeUndefined();
+      expect(expiryDate('NotImplemented')).toBeUndefined();
+      expect(expiryDate('expiry-date="soon", rule-id="x"')).toBeUndefined();
+    });
   });
 
   it('fails with SourceBranchNotFoundError naming the branch, the repository and the fix when the branch does not exist', async () => {
