@@ -1,11 +1,19 @@
 import { startExampleRuntime, type ExampleRuntime } from '../local/example-runtime';
 import type { HistoryEvent } from '../local/history';
+import { registerBenchDirectory } from './s3-process';
 
 export type BenchRuntime = ExampleRuntime;
 
-/** The real local runtime on a copy of the example config; notifications are dropped (they would print every event). */
+/**
+ * The real local runtime on a copy of the example config; notifications are dropped (they would
+ * print every event). Its folder is removed by an interrupted bench too (removeBenchDirectories).
+ */
 export function startBenchRuntime(edit: (config: Record<string, any>, dir: string) => void, retryIntervalMs = 0): Promise<BenchRuntime> {
-  return startExampleRuntime(edit, { retryIntervalMs, notify: async () => undefined });
+  const registered = (config: Record<string, any>, dir: string): void => {
+    registerBenchDirectory(dir);
+    edit(config, dir);
+  };
+  return startExampleRuntime(registered, { retryIntervalMs, notify: async () => undefined });
 }
 
 export interface StateSpan {

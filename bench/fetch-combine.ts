@@ -17,7 +17,7 @@ import { resolveSource, snapshotKeyOf } from '../tasks/resolve-source/resolve-so
 import type { CombineSourcesEvent, FetchedSource, PlannedSource } from '../tasks/shared/contracts';
 import { executionName } from '../cli/execution-name';
 import { git, writeLargeTree, writeSmallTree, type LargeSourceShape } from './git-fixtures';
-import { makeScratchDirectory, makeStoreDirectory, startLocalS3Process } from './s3-process';
+import { makeScratchDirectory, makeStoreDirectory, registerBenchChild, startLocalS3Process } from './s3-process';
 import { summarize, type Summary } from './stats';
 
 /**
@@ -276,11 +276,15 @@ export function combineInChild(endpoint: string, event: CombineSourcesEvent, wor
   writeFileSync(request, JSON.stringify({ endpoint, bucket: BUCKET, event }));
   const script = bundledCombineChild();
   return new Promise((resolve, reject) => {
-    // With the Lambda's node options (its NODE_OPTIONS in infra/pipeline-stack.ts).
+    // With the Lambda's node options (its NODE_OPTIONS in infra/pipeline-stack.ts), and its
+    // temporary files (Lambda's /tmp) in the bench's scratch folder, which an interrupted bench
+    // removes, after stopping the child.
     const child = spawn(process.execPath, [...COMBINE_NODE_OPTIONS.split(' '), script, request], {
       cwd: PROJECT_ROOT,
+      env: { ...process.env, TMPDIR: workDir },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    registerBenchChild(child);
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { buildIdOf, startBenchRuntime, topLevelSpans } from './bench-runtime';
 import { commitAndCloneBare, git, writeSmallTree } from './git-fixtures';
+import { makeScratchDirectory } from './s3-process';
 import { summarize, type Summary } from './stats';
 
 /**
@@ -111,7 +111,7 @@ function medianOf(values: ReadonlyArray<number>): number {
 }
 
 export async function measureOverhead(options: OverheadOptions): Promise<OverheadResult> {
-  const work = mkdtempSync(join(tmpdir(), 'stepdeploy-bench-overhead-'));
+  const work = makeScratchDirectory('stepdeploy-bench-overhead-');
   const texts = overheadWork(options);
   const buildWorkMs = options.buildSleeps.reduce((a, b) => a + b, 0) * 1000;
   const deployWorkMs = options.deploySleeps.reduce((a, b) => a + b, 0) * 1000;

@@ -10,7 +10,7 @@ import { describeShape, type LargeSourceShape } from './git-fixtures';
 import { measureOverhead, type OverheadResult } from './overhead';
 import { renderReport } from './report';
 import { measureScaleInChild, type ScaleResult } from './scale';
-import { removeBenchDirectories } from './s3-process';
+import { removeBenchDirectoriesOnInterrupt } from './s3-process';
 import { formatMegabytes, formatSeconds, summarize, timed, type Summary } from './stats';
 import { rmSync } from 'node:fs';
 
@@ -171,14 +171,8 @@ async function main(): Promise<void> {
     return;
   }
   const plan = planFor(args);
-  // Interrupted (Ctrl-C, or killed by a timeout): the stores in /dev/shm go with the bench. Every
-  // delivery is handled (a Ctrl-C reaches this process twice: from the terminal and through tsx).
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      removeBenchDirectories();
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    });
-  }
+  // Interrupted (Ctrl-C, or killed by a timeout): the stores in /dev/shm and the scratch folders go with the bench.
+  removeBenchDirectoriesOnInterrupt();
   const log = (line: string): void => console.error(line);
   const started = performance.now();
   const date = new Date().toISOString();

@@ -1,5 +1,5 @@
 import '../local/quiet-sdk';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
@@ -43,6 +43,11 @@ export function makeScratchDirectory(prefix: string): string {
   return path;
 }
 
+/** A folder made elsewhere (a local runtime's, local/example-runtime.ts), for removeBenchDirectories to remove too. */
+export function registerBenchDirectory(path: string): void {
+  benchDirectories.add(path);
+}
+
 /**
  * Removes every store and scratch folder this process made that is still there: what an
  * interrupted bench (Ctrl-C, a timeout) would otherwise leave in /dev/shm, where it holds RAM
@@ -51,6 +56,31 @@ export function makeScratchDirectory(prefix: string): string {
 export function removeBenchDirectories(): void {
   for (const path of benchDirectories) rmSync(path, { recursive: true, force: true });
   benchDirectories.clear();
+}
+
+/** Child processes that outlive a section's step (the scale section's), stopped by an interrupt. */
+const benchChildren = new Set<ChildProcess>();
+
+/** Counts `child` among the processes an interrupt stops, until it exits. */
+export function registerBenchChild(child: ChildProcess): void {
+  benchChildren.add(child);
+  child.once('exit', () => benchChildren.delete(child));
+}
+
+/**
+ * On SIGINT or SIGTERM (Ctrl-C, a timeout): stops the registered child processes (each removes
+ * its own folders the same way), removes every store and scratch folder of this process, and
+ * exits. Every delivery is handled: a Ctrl-C reaches a process twice, from the terminal and
+ * through tsx.
+ */
+export function removeBenchDirectoriesOnInterrupt(): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      for (const child of benchChildren) child.kill('SIGTERM');
+      removeBenchDirectories();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  }
 }
 
 function memoryStoreHasRoom(): boolean {

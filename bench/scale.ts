@@ -6,6 +6,7 @@ import { ensureExampleRepositories } from '../local/examples';
 import type { ExecutionRecord } from '../local/executions';
 import { buildIdOf, startBenchRuntime } from './bench-runtime';
 import { git } from './git-fixtures';
+import { registerBenchChild, removeBenchDirectoriesOnInterrupt } from './s3-process';
 import { summarize, type Summary } from './stats';
 
 /**
@@ -132,6 +133,8 @@ export function measureScaleInChild(options: Omit<ScaleOptions, 'log'> & { log: 
   const { log, ...rest } = options;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', __filename, JSON.stringify(rest)], { cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] });
+    // An interrupted bench stops it, and it removes its runtime's folder.
+    registerBenchChild(child);
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => {
@@ -147,6 +150,7 @@ export function measureScaleInChild(options: Omit<ScaleOptions, 'log'> & { log: 
 }
 
 if (require.main === module) {
+  removeBenchDirectoriesOnInterrupt();
   const options = JSON.parse(process.argv[2] ?? '{}') as Omit<ScaleOptions, 'log'>;
   measureScale({ ...options, log: (line) => console.error(line) })
     .then((result) => process.stdout.write(`${JSON.stringify(result)}\n`))
