@@ -1,8 +1,19 @@
 import type { BenchResults } from './run';
 import { describeShape } from './git-fixtures';
 import { formatMegabytes, formatSeconds } from './stats';
+import type { ScaleResult } from './scale';
 
 /** BENCHMARKS.md from one bench run: the numbers, the machine, the date, how to reproduce, and what they mean. */
+/**
+ * The scale figure's executions that failed otherwise than DeploySupersededError, which no
+ * execution of it should; said only by results saved since it was recorded (2026-12-05).
+ */
+function unexpectedFailures(scale: ScaleResult): string {
+  if (scale.unexpected === undefined) return '';
+  if (scale.unexpected.length === 0) return 'Other failures (any end but SUCCEEDED or DeploySupersededError): none.';
+  return `Other failures (any end but SUCCEEDED or DeploySupersededError), which no execution should have:${scale.unexpected.map((u) => `\n- ${u}`).join('')}`;
+}
+
 export function renderReport(r: BenchResults, lines: ReadonlyArray<string>): string {
   const o = r.overhead;
   const f = r.fetch;
@@ -194,6 +205,7 @@ branches' commits into \`artifacts/<env>/<its name>/source.zip\`; its BuildTempl
 key and its Deploy build its own build.zip; each successful execution's deployment record names it
 and its commits; each environment's current.json names the newest execution that succeeded there.
 Violations: ${r.scale.crossTalk.length === 0 ? 'none' : r.scale.crossTalk.map((c) => `\n- ${c}`).join('')}.
+${unexpectedFailures(r.scale)}
 
 ${analysis(r)}
 

@@ -34,7 +34,28 @@ export interface ScaleResult {
   readonly leaseWaits: Summary;
   readonly crossTalk: ReadonlyArray<string>;
   readonly checked: number;
+  /**
+   * Executions that ended otherwise than SUCCEEDED or turned away by the lease
+   * (DeploySupersededError): name, the state they failed in, error and cause. Absent from
+   * results saved before 2026-12-05 03:00.
+   */
+  readonly unexpected?: ReadonlyArray<string>;
 }
+
+/** A failure's cause, short: for a failed build (the `.sync` integration's cause is the Build), the phase that failed and why. */
+function failureCause(cause: string | undefined): string {
+  try {
+    const build = (JSON.parse(cause ?? '') as { Build?: { Phases?: Array<{ PhaseType: string; PhaseStatus?: string; Contexts?: Array<{ StatusCode?: string; Message?: string }> }> } }).Build;
+    const failed = build?.Phases?.find((p) => p.PhaseStatus !== undefined && p.PhaseStatus !== 'SUCCEEDED');
+    if (failed) return `build phase ${failed.PhaseType} ${failed.PhaseStatus}: ${failed.Contexts?.map((c) => `${c.StatusCode ?? ''} ${c.Message ?? ''}`.trim()).join('; ') ?? ''}`;
+  } catch {
+    // Not JSON: the cause as it is.
+  }
+  return (cause ?? '').slice(0, 300);
+}
+
+/** How an execution may end when a newer one of its environment holds or took the deploy lease. */
+const EXPECTED_FAILURE = 'DeploySupersededError';
 
 const ENVIRONMENTS = ['acceptance', 'preproduction', 'production'] as const;
 const ACCEPTANCE_BRANCHES = ['main', 'develop', 'feature/cloudformationchange'] as const;
@@ -63,6 +84,7 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
   const outcomes: Record<string, number> = {};
   const waits: number[] = [];
   const crossTalk: string[] = [];
+  const unexpected: string[] = [];
   let checked = 0;
   try {
     await bench.run('acceptance-scale-warmup', { environment: 'acceptance' });
@@ -82,6 +104,9 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
         const outcome = record.status === 'SUCCEEDED' ? 'SUCCEEDED' : `${record.status} ${record.error}`;
         outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
         const history = bench.runtime.machine.history(record.executionArn);
+        if (record.status !== 'SUCCEEDED' && record.error !== EXPECTED_FAILURE) {
+          unexpected.push(`${record.name}: ${record.status} in ${record.lastTopLevelState?.name ?? 'no state'}: ${record.error}: ${failureCause(record.cause)}`);
+        }
         waits.push(history.filter((e) => e.type === 'TaskScheduled' && (e.taskScheduledEventDetails as { resource?: string }).resource === 'invoke.waitForTaskToken').length - 1);
         const expected = { app: commit('app', branches.app ?? 'main'), config: commit('config', branches.config ?? 'main') };
         const own = `artifacts/${environment}/${record.name}`;
@@ -121,7 +146,7 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
   } finally {
     await bench.close();
   }
-  return { executions: options.executions, single: summarize(single), concurrent: summarize(concurrent), outcomes, leaseWaits: summarize(waits), crossTalk, checked };
+  return { executions: options.executions, single: summarize(single), concurrent: summarize(concurrent), outcomes, leaseWaits: summarize(waits), crossTalk, checked, unexpected };
 }
 
 /**

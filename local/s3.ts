@@ -341,9 +341,17 @@ function clientLeft(res: ServerResponse): boolean {
   return res.closed;
 }
 
-/** Listens on 127.0.0.1 (never another interface: it has fixed, public credentials). */
+/**
+ * Listens on 127.0.0.1 (never another interface: it has fixed, public credentials). An idle
+ * keep-alive connection is never closed by the server, only by its client (or closeServer):
+ * with Node's default of 5 s, a client that sent its next request on a connection just as the
+ * server closed it got "socket hang up", which the SDK cannot retry when the body is a stream.
+ * That failed local CodeBuild artifact uploads (a file stream PutObject) under 20 concurrent
+ * executions: 6 of 800 executions ended States.TaskFailed in 8 runs of bench/scale.ts
+ * (2026-12-05), none since.
+ */
 export async function listenLocal(handler: RequestHandler, port = 0): Promise<{ server: Server; port: number; endpoint: string }> {
-  const server = createServer(handler);
+  const server = createServer({ keepAliveTimeout: 0 }, handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());
