@@ -276,7 +276,7 @@ before 2026-12-05) measured +0.41 s there instead of +0.72 s.
 **1. Overhead (target 1.1x and 1 s).** ${o.ratio.toFixed(2)}x / +${(o.added.median / 1000).toFixed(2)} s for ${o.workSeconds} s of work (a new app commit per
 run, so one fetch build is included; the config's snapshot is reused); +0.67 s at 09:51, +0.87 s
 at 10:20, +0.70 s at 12:20, +0.90 s at 12:48, +0.88 s at 14:35, +0.71 s at 15:24 and +0.72 s at 17:28; +0.44 s,
-+0.45 s and +0.57 s in the three runs of 2026-12-05: between runs the added time moves by ~0.2 s on
++0.45 s, +0.57 s, +0.38 s and +0.45 s in the five runs of 2026-12-05: between runs the added time moves by ~0.2 s on
 this shared machine. Since 1b03eea a buildspec command costs the local CodeBuild
 session ~4-5 ms less (50 commands of \`true\`, one series each, back to back: 10.6 ms instead of
 14.3 ms on a quiet machine with 1b03eea's \`mapfile\`, 12.3-13.2 ms instead of 17.3-17.6 ms on a
@@ -298,8 +298,14 @@ RecordDeployment 42 against 68): the same code, so the machine, not a change.
 file before uploading it: streamed into the upload it takes 30-32 s instead of 37-39 s, measured
 side by side on the same sources). The fetch build (${sec(f.fetch.median)}; 29.8 s at 10:20) no longer copies the repository: the
 local runner reads the source repository's objects in place (alternates) and, since 15:40, checks
-out the pinned commit without a \`git fetch\` at all, so DOWNLOAD_SOURCE is the checkout (~7-11 s for 700 MB, was ~20 s with the objects sent through a
-pack), then the zip (~5 s, worker threads) and one PUT (~5 s). Combine: ${sec(f.combine.median)} (the "." snapshot copied
+out the pinned commit without a \`git fetch\` at all, so DOWNLOAD_SOURCE is the checkout (~7-11 s for 700 MB on 2026-11-29, was ~20 s with the objects sent through a
+pack), then the zip (~5 s, worker threads) and one PUT (~5 s). Measured apart on 2026-12-05 (fetch
+builds of the app alone, one after another): DOWNLOAD_SOURCE 2.7-10.8 s, the zip 2.7-3.7 s and the
+PUT 2.6-3.6 s. Tried that day and not kept: git's parallel checkout (\`checkout.workers\` one per
+core), DOWNLOAD_SOURCE 2.7-3.7 s against 2.9-4.4 s in alternating builds, within the noise;
+streaming the zip into a multipart upload as it is written instead of a file and one PUT,
+UPLOAD_ARTIFACTS 8.7-9.8 s against 6.0-8.5 s: the local S3 writes each part, then the whole
+object again to complete the upload (on S3 completing costs nothing). Combine: ${sec(f.combine.median)} (the "." snapshot copied
 inside S3; the local S3 links the copied range instead of copying it). On AWS, CodeBuild clones
 over the network and both copies run inside S3.
 Against one PUT per file (b) the pipeline is ${perFile}, not 10x faster. On loopback a PUT costs no
@@ -384,7 +390,13 @@ again. CodeBuild dominates both; reusing snapshots saves the fetch builds' minut
 are serialized by the lease. Most executions are refused with DeploySupersededError (an older
 execution reaching Deploy after a newer one of its environment deployed or took the lease): the
 superseded mode at work. No cross-talk: each execution's manifest and current.json name its own
-commits.
+commits.${
+  r.scale.unexpected === undefined
+    ? ''
+    : ` No other failure${r.scale.unexpected.length === 0 ? '' : ` but the ${r.scale.unexpected.length} listed in section 6`}: before 2c9336b, 6 of 800 executions in 8 runs (2026-12-05) failed
+BuildTemplates' artifact upload with "socket hang up", the local S3 closing an idle keep-alive
+connection as a client reused it (fixed in local/s3.ts, 0 of 600 in 6 runs since; RELIABILITY.md).`
+}
 
 **Run time (target: everything in 10 minutes): ${r.durationSeconds.toFixed(0)} s, ${r.durationSeconds <= 600 ? 'met' : 'missed'}**${sectionList === '' ? '' : ` (${sectionList})`}. At the issue's
 sizes with ${runs} runs, the two baselines alone take about ${(baselines / 1000).toFixed(0)} s (${runs} x (${sec(f.archive.median)} for (a) + ${f.perFile ? sec(f.perFile.median) : '0 s'} for (b))),
@@ -394,11 +406,17 @@ runs (medians times runs: the spread between runs counts below), and about ${(r.
 warm-up executions, removing what a round left, writing the memory figures' snapshots).
 Between two full runs of the same code the run time has moved by ±40 s on this shared machine, so
 a run within 40 s of 600 s is not a margin that noise cannot take away.
-On 2026-12-05 three full runs took 570 s (00:28, 5ff5f61), 577 s (01:09, 91b05ef) and 561 s
-(01:34, 73e549f), the same measured code. They are not apart from the 682 s run of 17:28 by their
+On 2026-12-05 five full runs took 570 s (00:28, 5ff5f61), 577 s (01:09, 91b05ef), 561 s
+(01:34, 73e549f), 551 s (02:39, 5b644df) and 592 s (03:04, 2c9336b), the last two each from a fresh
+clone after \`npm ci\`: the same measured code but for 2c9336b's local S3, which no longer closes
+idle connections (an A/B of 4,000 PUTs, 4 series each, alternating: 1.18-1.80 ms per PUT against
+1.21-1.89 ms with Node's default). The 592 s run is the noisy one: its fetch section took 442 s
+against 395-424 s, baseline (b) 32.0-42.5 s per round against 28.4-41.9 s in the others, and two
+of its five first fetches 17.3-17.4 s (10.7-14.5 s in most rounds of the others; the 00:28 and
+01:09 runs had one such round each, 16.4 and 17.0 s). They are not apart from the 682 s run of 17:28 by their
 code alone: the code of 17:28 (f90cf6f) took 607 s on 2026-12-05 at 00:40, on the same machine.
 What the code since then took off, section by section against that run: baseline (b) sends small
-files as buffers (${f.perFile ? `${sec(f.perFile.median)} per run here` : 'not measured here'} against 39.3 s; 33.5 s at 00:28); the overhead's warm-up execution no
+files as buffers (${f.perFile ? `${sec(f.perFile.median)} per run here` : 'not measured here'} against 39.3 s; 31.6-35.8 s in the other runs since); the overhead's warm-up execution no
 longer sleeps its 10 s of work, and the one solo run of the script is gone (${sections.overhead === undefined ? 'the section' : `${sections.overhead.toFixed(0)} s`} against 75 s); the
 sources' repository is in RAM, which takes ~3 s less to remove (making it takes as long, 11 s:
 it is now repacked before the first round, work the background gc used to do during it). The
