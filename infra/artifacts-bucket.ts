@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { logicalIdOf } from './logical-id';
+import { SNAPSHOT_EXPIRY_MARGIN_DAYS } from '../tasks/resolve-source/resolve-source';
 
 /** The S3 layout (DESIGN.md "S3 layout"): each prefix has its own lifecycle and its own readers and writers. */
 export const SOURCES_PREFIX = 'sources/';
@@ -20,7 +21,8 @@ export interface ArtifactsBucketProps {
   readonly artifactsExpiration?: Duration;
   /**
    * How long source snapshots (`sources/`) are kept. They are content-addressed: a later fetch of the
-   * same commit reuses the snapshot, so they outlive single executions.
+   * same commit reuses the snapshot, so they outlive single executions. More than 16 days: one
+   * within 16 days of its expiry is fetched again (SNAPSHOT_EXPIRY_MARGIN_DAYS).
    * @default Duration.days(180)
    */
   readonly sourcesExpiration?: Duration;
@@ -55,7 +57,7 @@ export class ArtifactsBucket extends Construct {
     // ACL, so the logs bucket keeps ACLs disabled (the default for new apps; cdk.json predates it).
     this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
     const artifactsExpiration = wholeDays('artifactsExpiration', props.artifactsExpiration ?? Duration.days(90));
-    const sourcesExpiration = wholeDays('sourcesExpiration', props.sourcesExpiration ?? Duration.days(180));
+    const sourcesExpiration = beyondReuseMargin(wholeDays('sourcesExpiration', props.sourcesExpiration ?? Duration.days(180)));
     const noncurrentVersionExpiration = wholeDays(
       'noncurrentVersionExpiration',
       props.noncurrentVersionExpiration ?? Duration.days(30),
@@ -216,6 +218,21 @@ function checkKeyPattern(pattern: string): void {
       `key pattern must start with one of the layout's folders and name keys in it, such as "${DEPLOYMENTS_PREFIX}*/lease.json", got ${JSON.stringify(pattern)}`,
     );
   }
+}
+
+/**
+ * ResolveSource fetches again a snapshot that expires within SNAPSHOT_EXPIRY_MARGIN_DAYS, so that a
+ * redrive finds it: with snapshots kept no longer than that, none would ever be reused, and a
+ * fresh one could expire before a redrive.
+ */
+function beyondReuseMargin(duration: Duration): Duration {
+  if (Token.isUnresolved(duration.toSeconds())) return duration;
+  if (duration.toDays() <= SNAPSHOT_EXPIRY_MARGIN_DAYS) {
+    throw new Error(
+      `sourcesExpiration must be more than ${SNAPSHOT_EXPIRY_MARGIN_DAYS} days (ResolveSource fetches again a snapshot that expires within ${SNAPSHOT_EXPIRY_MARGIN_DAYS} days, so that a redrive still finds it), got ${duration.toHumanString()}; use Duration.days(${SNAPSHOT_EXPIRY_MARGIN_DAYS + 1}) or more`,
+    );
+  }
+  return duration;
 }
 
 function wholeDays(name: string, duration: Duration): Duration {

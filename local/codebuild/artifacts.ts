@@ -158,14 +158,25 @@ export async function uploadArtifacts(
   }
 }
 
+/**
+ * Attempts at a PUT of a file. Its body is a file stream, which the SDK does not send again when
+ * it would retry (an S3 5xx, a connection reset: "An error was encountered in a non-retryable
+ * streaming request"), so each attempt opens a stream of its own; an S3 4xx is not retried.
+ */
+const FILE_PUT_ATTEMPTS = 3;
+
 async function putFile(s3: S3Client, Bucket: string, Key: string, path: string, ContentType?: string): Promise<void> {
-  await s3.send(
-    new PutObjectCommand({
-      Bucket,
-      Key,
-      Body: createReadStream(path),
-      ContentLength: statSync(path).size,
-      ...(ContentType ? { ContentType } : {}),
-    }),
-  );
+  for (let attempt = 1; ; attempt++) {
+    const Body = createReadStream(path);
+    try {
+      await s3.send(new PutObjectCommand({ Bucket, Key, Body, ContentLength: statSync(path).size, ...(ContentType ? { ContentType } : {}) }));
+      return;
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (attempt >= FILE_PUT_ATTEMPTS || (status !== undefined && status < 500)) throw error;
+    } finally {
+      // A request that failed before reading it all would leave the file open.
+      Body.destroy();
+    }
+  }
 }

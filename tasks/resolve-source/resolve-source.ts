@@ -23,11 +23,14 @@ export interface ResolveSourceDeps {
  * than reused: the fetch build writes it anew, and its expiry starts over. Reused, it could
  * expire under this execution: CombineConfigAndCode reads it, and so does that state again when
  * the execution is redriven, which Step Functions allows up to 14 days after the execution
- * stopped; this definition stops an execution within 6 hours (TimeoutSeconds 21600). With the
- * default expiry of `sources/` (180 days, infra/artifacts-bucket.ts) a snapshot is reused for
- * its first 165 days.
+ * stopped; this definition stops an execution within 6 hours (TimeoutSeconds 21600), and a day
+ * more covers S3 counting lifecycle days from midnight UTC. That covers a redrive within 14 days
+ * of the execution's first stop; each redrive that fails again opens 14 more days, which no
+ * fixed margin covers. With the default expiry of `sources/` (180 days,
+ * infra/artifacts-bucket.ts, which refuses one of this margin or less) a snapshot is reused for
+ * its first 164 days.
  */
-export const SNAPSHOT_EXPIRY_MARGIN_DAYS = 15;
+export const SNAPSHOT_EXPIRY_MARGIN_DAYS = 16;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**

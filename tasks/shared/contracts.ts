@@ -50,7 +50,7 @@ export interface ResolvedSource {
   readonly commit: string | null;
   /** What FetchSource fetches: the commit when resolved (pinned), else the branch. */
   readonly sourceVersion: string;
-  /** true: sources/<source>/<commit>.zip exists and FetchSource is skipped. */
+  /** true: sources/<source>/<commit>.zip exists, at least SNAPSHOT_EXPIRY_MARGIN_DAYS (16) from its expiry, and FetchSource is skipped. */
   readonly snapshotStored: boolean;
   readonly snapshotKey: string | null;
 }

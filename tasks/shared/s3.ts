@@ -40,7 +40,7 @@ export async function headObject(s3: S3Client, bucket: string, key: string): Pro
 }
 
 /**
- * The date in S3's `x-amz-expiration` header, `expiry-date="Fri, 23 Dec 2026 00:00:00 GMT",
+ * The date in S3's `x-amz-expiration` header, `expiry-date="Wed, 23 Dec 2026 00:00:00 GMT",
  * rule-id="expire-source-snapshots"` (sent when a lifecycle rule expires the object);
  * undefined when there is none or it cannot be read.
  */

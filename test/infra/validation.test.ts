@@ -72,6 +72,13 @@ describe('constructs', () => {
     );
   });
 
+  test('sourcesExpiration: fails at the snapshot reuse margin or less, which would never reuse a snapshot', () => {
+    expect(() => new ArtifactsBucket(bareStack(), 'Artifacts', { sourcesExpiration: Duration.days(16) })).toThrow(
+      'sourcesExpiration must be more than 16 days (ResolveSource fetches again a snapshot that expires within 16 days, so that a redrive still finds it), got 16 days; use Duration.days(17) or more',
+    );
+    expect(() => new ArtifactsBucket(bareStack(), 'Artifacts', { sourcesExpiration: Duration.days(17) })).not.toThrow();
+  });
+
   test('fails when a task has no handler file', () => {
     expect(
       () => new TaskFunction(bareStack(), 'Fn', { task: 'no-such-task', timeout: Duration.seconds(10), description: 'x' }),

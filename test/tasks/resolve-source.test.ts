@@ -145,10 +145,10 @@ describe('resolveSource with a repository on this machine (git ls-remote)', () =
   describe('a stored snapshot near the end of its lifecycle', () => {
     const now = Date.parse('2026-12-05T12:00:00Z');
     const day = 24 * 60 * 60 * 1000;
-    // As S3 sends x-amz-expiration: midnight UTC, and the rule's id.
+    // As S3 sends x-amz-expiration: an RFC 1123 date, and the rule's id.
     const expiringIn = (days: number): string => `expiry-date="${new Date(now + days * day).toUTCString()}", rule-id="expire-source-snapshots"`;
 
-    it('is fetched again, pinned to the commit, when the bucket expires it within 15 days, and the log says when', async () => {
+    it('is fetched again, pinned to the commit, when the bucket expires it within 16 days, and the log says when', async () => {
       s3Mock.on(HeadObjectCommand).resolves({ ContentLength: 10, ETag: '"e"', Expiration: expiringIn(3) });
       const resolved = await resolveSource(source(), deps({ now: () => now }));
       expect(resolved).toEqual({ commit: repo.commits.main, sourceVersion: repo.commits.main, snapshotStored: false, snapshotKey: null });
@@ -157,7 +157,7 @@ describe('resolveSource with a repository on this machine (git ls-remote)', () =
       );
     });
 
-    it('is reused when its expiry is 15 days away or more', async () => {
+    it('is reused when its expiry is 16 days away or more', async () => {
       for (const days of [SNAPSHOT_EXPIRY_MARGIN_DAYS, 40]) {
         s3Mock.on(HeadObjectCommand).resolves({ ContentLength: 10, ETag: '"e"', Expiration: expiringIn(days) });
         await expect(resolveSource(source(), deps({ now: () => now }))).resolves.toMatchObject({ snapshotStored: true });
@@ -167,7 +167,7 @@ describe('resolveSource with a repository on this machine (git ls-remote)', () =
     });
 
     it("reads S3's x-amz-expiration header, and nothing from a header without a date", () => {
-      expect(expiryDate('expiry-date="Fri, 23 Dec 2026 00:00:00 GMT", rule-id="picture-deletion-rule"')?.toISOString()).toBe('2026-12-23T00:00:00.000Z');
+      expect(expiryDate('expiry-date="Wed, 23 Dec 2026 00:00:00 GMT", rule-id="picture-deletion-rule"')?.toISOString()).toBe('2026-12-23T00:00:00.000Z');
       expect(expiryDate(undefined)).toBeUndefined();
       expect(expiryDate('NotImplemented')).toBeUndefined();
       expect(expiryDate('expiry-date="soon", rule-id="x"')).toBeUndefined();

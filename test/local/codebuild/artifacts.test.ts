@@ -8,6 +8,7 @@ import * as yauzl from 'yauzl';
 import { collectArtifactFiles, compresses, SAMPLED_FILE_BYTES, writeZip } from '../../../local/codebuild/artifacts';
 import { extractZip } from '../../../local/codebuild/sources';
 import { runBuild, type ArtifactsSettings, type BuildRequest } from '../../../local/codebuild';
+import { localS3Client, startLocalS3 } from '../../../local/s3';
 import { startS3rver, type LocalS3 } from '../../helpers/s3rver';
 import { readZip } from '../../helpers/zip';
 import { depsFor, removeDir, settle, tempDir } from './helpers';
@@ -119,6 +120,36 @@ describe('artifacts', () => {
 
     const uuid = Build.Id.split(':')[1];
     expect(Build.Artifacts?.Location).toBe(`arn:aws:s3:::${BUCKET}/builds/one/${uuid}/output.zip`);
+  });
+
+  test.each([
+    [1, 'SUCCEEDED'],
+    [3, 'FAILED'],
+  ])('an artifact PUT that S3 fails %i time(s) with 500 is sent again with a new file stream, up to 3 attempts: %s', async (failures, status) => {
+    const dir = tempDir('faulty-s3');
+    let failed = 0;
+    const faulty = await startLocalS3({
+      directory: dir,
+      buckets: [BUCKET],
+      fault: (method, _bucket, key) => (method === 'PUT' && key === 'builds/one/output.zip' && failed < failures ? (failed++, 500) : undefined),
+    });
+    const client = localS3Client(faulty.endpoint);
+    try {
+      const build = await settle(withArtifacts("  files:\n    - 'out/docs/*'\n", zipSettings()), depsFor(root, { s3: client }));
+      expect(failed).toBe(failures);
+      expect(build.BuildStatus).toBe(status);
+      const upload = build.Phases.find((p) => p.PhaseType === 'UPLOAD_ARTIFACTS');
+      if (status === 'SUCCEEDED') {
+        const object = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'builds/one/output.zip' }));
+        expect((await readZip(Buffer.from(await object.Body!.transformToByteArray()))).map((e) => e.content)).toEqual(['doc\n']);
+      } else {
+        expect(upload?.PhaseStatus).toBe('FAILED');
+      }
+    } finally {
+      client.destroy();
+      await faulty.close();
+      removeDir(dir);
+    }
   });
 
   test('Packaging NONE uploads the files one by one under Path/Name', async () => {
