@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { buildIdOf, startBenchRuntime, topLevelSpans } from './bench-runtime';
 import { commitAndCloneBare, git, writeSmallTree } from './git-fixtures';
-import { makeScratchDirectory } from './s3-process';
+import { makeScratchDirectory, registerBenchChild } from './s3-process';
 import { summarize, type Summary } from './stats';
 
 /**
@@ -101,6 +101,7 @@ function runScript(path: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const start = performance.now();
     const child = spawn('bash', [path], { stdio: 'ignore' });
+    registerBenchChild(child);
     child.on('error', reject);
     child.on('exit', (code) => (code === 0 ? resolve(performance.now() - start) : reject(new Error(`baseline script exited ${code}`))));
   });

@@ -3,7 +3,6 @@ import { describeShape } from './git-fixtures';
 import { formatMegabytes, formatSeconds } from './stats';
 import type { ScaleResult } from './scale';
 
-/** BENCHMARKS.md from one bench run: the numbers, the machine, the date, how to reproduce, and what they mean. */
 /**
  * The scale figure's executions that failed otherwise than DeploySupersededError, which no
  * execution of it should; said only by results saved since it was recorded (2026-12-05).
@@ -14,6 +13,7 @@ function unexpectedFailures(scale: ScaleResult): string {
   return `Other failures (any end but SUCCEEDED or DeploySupersededError), which no execution should have:${scale.unexpected.map((u) => `\n- ${u}`).join('')}`;
 }
 
+/** BENCHMARKS.md from one bench run: the numbers, the machine, the date, how to reproduce, and what they mean. */
 export function renderReport(r: BenchResults, lines: ReadonlyArray<string>): string {
   const o = r.overhead;
   const f = r.fetch;
@@ -73,9 +73,9 @@ compresses to about 75% as it does source text; one binary of random bytes, whic
 compress), and a one-file config repository. The pipeline part, as the FetchSources Map runs it
 (both sources in parallel): ResolveSource (tasks/resolve-source: \`git ls-remote\` + HeadObject;
 nothing is stored at the start of a first run) and the FetchSource build pinned to the resolved
-commit (buildspecs/fetch-source.yml through the local CodeBuild runner: \`git fetch --depth=1\`
-reading the source repository's objects in place (git alternates, as \`git clone --shared\`),
-checkout, zip, upload as \`sources/<source>/<commit>.zip\`), then CombineConfigAndCode
+commit (buildspecs/fetch-source.yml through the local CodeBuild runner: the pinned commit checked
+out with the source repository's objects read in place (git alternates, as \`git clone --shared\`;
+no \`git fetch\` since 2026-11-29 15:40), zip, upload as \`sources/<source>/<commit>.zip\`), then CombineConfigAndCode
 (tasks/combine-sources in a child process, a full combine; its time is measured inside the child,
 without node's start and after its S3 client's first request, as a warm Lambda would run). Baselines, on the same s3rver:
 (a) \`git archive --format=zip HEAD\` of the same repository streamed into one upload with
@@ -276,7 +276,7 @@ before 2026-12-05) measured +0.41 s there instead of +0.72 s.
 **1. Overhead (target 1.1x and 1 s).** ${o.ratio.toFixed(2)}x / +${(o.added.median / 1000).toFixed(2)} s for ${o.workSeconds} s of work (a new app commit per
 run, so one fetch build is included; the config's snapshot is reused); +0.67 s at 09:51, +0.87 s
 at 10:20, +0.70 s at 12:20, +0.90 s at 12:48, +0.88 s at 14:35, +0.71 s at 15:24 and +0.72 s at 17:28; +0.44 s,
-+0.45 s, +0.57 s, +0.38 s and +0.45 s in the five runs of 2026-12-05: between runs the added time moves by ~0.2 s on
++0.45 s, +0.57 s, +0.38 s and +0.45 s in the five runs of 2026-12-05 since 5ff5f61: between runs the added time moves by ~0.2 s on
 this shared machine. Since 1b03eea a buildspec command costs the local CodeBuild
 session ~4-5 ms less (50 commands of \`true\`, one series each, back to back: 10.6 ms instead of
 14.3 ms on a quiet machine with 1b03eea's \`mapfile\`, 12.3-13.2 ms instead of 17.3-17.6 ms on a
@@ -299,7 +299,7 @@ file before uploading it: streamed into the upload it takes 30-32 s instead of 3
 side by side on the same sources). The fetch build (${sec(f.fetch.median)}; 29.8 s at 10:20) no longer copies the repository: the
 local runner reads the source repository's objects in place (alternates) and, since 15:40, checks
 out the pinned commit without a \`git fetch\` at all, so DOWNLOAD_SOURCE is the checkout (~7-11 s for 700 MB on 2026-11-29, was ~20 s with the objects sent through a
-pack), then the zip (~5 s, worker threads) and one PUT (~5 s). Measured apart on 2026-12-05 (fetch
+pack), then the zip (~5 s, worker threads) and one PUT (~5 s) on 2026-11-29. Measured apart on 2026-12-05 (fetch
 builds of the app alone, one after another): DOWNLOAD_SOURCE 2.7-10.8 s, the zip 2.7-3.7 s and the
 PUT 2.6-3.6 s. Tried that day and not kept: git's parallel checkout (\`checkout.workers\` one per
 core), DOWNLOAD_SOURCE 2.7-3.7 s against 2.9-4.4 s in alternating builds, within the noise;
@@ -393,9 +393,10 @@ superseded mode at work. No cross-talk: each execution's manifest and current.js
 commits.${
   r.scale.unexpected === undefined
     ? ''
-    : ` No other failure${r.scale.unexpected.length === 0 ? '' : ` but the ${r.scale.unexpected.length} listed in section 6`}: before 2c9336b, 6 of 800 executions in 8 runs (2026-12-05) failed
-BuildTemplates' artifact upload with "socket hang up", the local S3 closing an idle keep-alive
-connection as a client reused it (fixed in local/s3.ts, 0 of 600 in 6 runs since; RELIABILITY.md).`
+    : `${r.scale.unexpected.length === 0 ? ' No other failure.' : ` ${r.scale.unexpected.length} other failure(s), listed in section 6: none should happen.`} Before 2c9336b, 6 of 800 executions in 8 runs
+(2026-12-05) failed BuildTemplates' artifact upload with "socket hang up", the local S3 closing an
+idle keep-alive connection as a client reused it (fixed in local/s3.ts; 0 of 600 in 6 runs of the
+scale figure alone after the fix; RELIABILITY.md).`
 }
 
 **Run time (target: everything in 10 minutes): ${r.durationSeconds.toFixed(0)} s, ${r.durationSeconds <= 600 ? 'met' : 'missed'}**${sectionList === '' ? '' : ` (${sectionList})`}. At the issue's
@@ -416,7 +417,7 @@ of its five first fetches 17.3-17.4 s (10.7-14.5 s in most rounds of the others;
 01:09 runs had one such round each, 16.4 and 17.0 s). They are not apart from the 682 s run of 17:28 by their
 code alone: the code of 17:28 (f90cf6f) took 607 s on 2026-12-05 at 00:40, on the same machine.
 What the code since then took off, section by section against that run: baseline (b) sends small
-files as buffers (${f.perFile ? `${sec(f.perFile.median)} per run here` : 'not measured here'} against 39.3 s; 31.6-35.8 s in the other runs since); the overhead's warm-up execution no
+files as buffers (31.6-35.8 s per run in four of the five runs since, against 39.3 s${f.perFile ? `; ${sec(f.perFile.median)} in this one` : ''}); the overhead's warm-up execution no
 longer sleeps its 10 s of work, and the one solo run of the script is gone (${sections.overhead === undefined ? 'the section' : `${sections.overhead.toFixed(0)} s`} against 75 s); the
 sources' repository is in RAM, which takes ~3 s less to remove (making it takes as long, 11 s:
 it is now repacked before the first round, work the background gc used to do during it). The

@@ -1,6 +1,6 @@
 import '../local/quiet-sdk';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
+import { mkdtempSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
@@ -33,29 +33,19 @@ export function makeStoreDirectory(prefix: string): { readonly path: string; rea
   return { path, inMemory: storesInMemory };
 }
 let storesInMemory: boolean | undefined;
-/** Every store and scratch folder made, for removeBenchDirectories. */
+/** Every store and scratch folder made, for an interrupted bench to remove (removeBenchDirectoriesOnInterrupt). */
 const benchDirectories = new Set<string>();
 
-/** A new scratch folder in the temporary folder (the fetch builds' checkouts), removed by removeBenchDirectories too. */
+/** A new scratch folder in the temporary folder (the fetch builds' checkouts), removed by an interrupted bench too. */
 export function makeScratchDirectory(prefix: string): string {
   const path = mkdtempSync(join(tmpdir(), prefix));
   benchDirectories.add(path);
   return path;
 }
 
-/** A folder made elsewhere (a local runtime's, local/example-runtime.ts), for removeBenchDirectories to remove too. */
+/** A folder made elsewhere (a local runtime's, local/example-runtime.ts), for an interrupted bench to remove too. */
 export function registerBenchDirectory(path: string): void {
   benchDirectories.add(path);
-}
-
-/**
- * Removes every store and scratch folder this process made that is still there: what an
- * interrupted bench (Ctrl-C, a timeout) would otherwise leave in /dev/shm, where it holds RAM
- * until removed or a reboot, and in /tmp (checkouts of 700 MB).
- */
-export function removeBenchDirectories(): void {
-  for (const path of benchDirectories) rmSync(path, { recursive: true, force: true });
-  benchDirectories.clear();
 }
 
 /** Child processes that outlive a section's step (the scale section's), stopped by an interrupt. */
@@ -67,17 +57,42 @@ export function registerBenchChild(child: ChildProcess): void {
   child.once('exit', () => benchChildren.delete(child));
 }
 
+/** How long the remover of an interrupted bench waits for the bench's children to die. */
+const CHILDREN_EXIT_WAIT_MS = 200;
+
 /**
- * On SIGINT or SIGTERM (Ctrl-C, a timeout): stops the registered child processes (each removes
- * its own folders the same way), removes every store and scratch folder of this process, and
- * exits. Every delivery is handled: a Ctrl-C reaches a process twice, from the terminal and
- * through tsx.
+ * Removes every store and scratch folder this process made, which an interrupted bench would
+ * otherwise leave in /dev/shm, holding RAM until removed or a reboot, and in /tmp (checkouts of
+ * 700 MB). From a process of its own, started detached (in a process group of its own)
+ * so that it outlives this one: `rm -rf` of each folder after 0.2 s, time for the stopped children
+ * to die (a local S3 still serving a request could write into its store again). Run from the
+ * signal handler, which must return at once: under tsx the parent process relays the signal and
+ * SIGKILLs this one unless it reacts within ~60 ms, and removing a full bench's stores (several
+ * GB in /dev/shm) takes longer; killed mid-removal, it used to leave them.
+ */
+function removeBenchDirectoriesDetached(): void {
+  const paths = [...benchDirectories];
+  benchDirectories.clear();
+  if (paths.length === 0) return;
+  // The paths are arguments ("$@"), never shell text.
+  spawn('sh', ['-c', `sleep ${CHILDREN_EXIT_WAIT_MS / 1000}; exec rm -rf -- "$@"`, 'remove-bench-folders', ...paths], { detached: true, stdio: 'ignore' }).unref();
+}
+
+/**
+ * On SIGINT or SIGTERM (Ctrl-C, a timeout): stops the registered child processes (the local S3,
+ * the scale section, combine children, the overhead's script; the scale child removes its own
+ * folders the same way), has every store and scratch folder of this process removed by a process
+ * that outlives it (removeBenchDirectoriesDetached), and exits at once. Every delivery is handled:
+ * a Ctrl-C reaches a process twice, from the terminal and through tsx.
  */
 export function removeBenchDirectoriesOnInterrupt(): void {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
+      if (benchDirectories.size > 0 || benchChildren.size > 0) {
+        console.error(`${signal}: stopping ${benchChildren.size} child process(es); removing ${benchDirectories.size} folder(s)`);
+      }
       for (const child of benchChildren) child.kill('SIGTERM');
-      removeBenchDirectories();
+      removeBenchDirectoriesDetached();
       process.exit(signal === 'SIGINT' ? 130 : 143);
     });
   }
@@ -104,6 +119,7 @@ export function startLocalS3Process(directory: string, bucket: string): Promise<
     cwd: join(__dirname, '..'),
     stdio: ['pipe', 'pipe', 'inherit'],
   });
+  registerBenchChild(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return new Promise((resolve, reject) => {
     child.once('error', reject);

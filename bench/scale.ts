@@ -47,11 +47,17 @@ function failureCause(cause: string | undefined): string {
   try {
     const build = (JSON.parse(cause ?? '') as { Build?: { Phases?: Array<{ PhaseType: string; PhaseStatus?: string; Contexts?: Array<{ StatusCode?: string; Message?: string }> }> } }).Build;
     const failed = build?.Phases?.find((p) => p.PhaseStatus !== undefined && p.PhaseStatus !== 'SUCCEEDED');
-    if (failed) return `build phase ${failed.PhaseType} ${failed.PhaseStatus}: ${failed.Contexts?.map((c) => `${c.StatusCode ?? ''} ${c.Message ?? ''}`.trim()).join('; ') ?? ''}`;
+    if (failed) return oneLine(`build phase ${failed.PhaseType} ${failed.PhaseStatus}: ${failed.Contexts?.map((c) => `${c.StatusCode ?? ''} ${c.Message ?? ''}`.trim()).join('; ') ?? ''}`);
   } catch {
     // Not JSON: the cause as it is.
   }
-  return (cause ?? '').slice(0, 300);
+  return oneLine(cause ?? '(no cause)');
+}
+
+/** On one line and at most 300 characters: it goes into the one-line summary. */
+function oneLine(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > 300 ? `${flat.slice(0, 299)}…` : flat;
 }
 
 /** How an execution may end when a newer one of its environment holds or took the deploy lease. */
@@ -105,7 +111,7 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
         outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
         const history = bench.runtime.machine.history(record.executionArn);
         if (record.status !== 'SUCCEEDED' && record.error !== EXPECTED_FAILURE) {
-          unexpected.push(`${record.name}: ${record.status} in ${record.lastTopLevelState?.name ?? 'no state'}: ${record.error}: ${failureCause(record.cause)}`);
+          unexpected.push(`${record.name}: ${record.status} in ${record.lastTopLevelState?.name ?? 'no state'}: ${record.error ?? '(no error)'}: ${failureCause(record.cause)}`);
         }
         waits.push(history.filter((e) => e.type === 'TaskScheduled' && (e.taskScheduledEventDetails as { resource?: string }).resource === 'invoke.waitForTaskToken').length - 1);
         const expected = { app: commit('app', branches.app ?? 'main'), config: commit('config', branches.config ?? 'main') };
