@@ -276,7 +276,7 @@ before 2026-12-05) measured +0.41 s there instead of +0.72 s.
 **1. Overhead (target 1.1x and 1 s).** ${o.ratio.toFixed(2)}x / +${(o.added.median / 1000).toFixed(2)} s for ${o.workSeconds} s of work (a new app commit per
 run, so one fetch build is included; the config's snapshot is reused); +0.67 s at 09:51, +0.87 s
 at 10:20, +0.70 s at 12:20, +0.90 s at 12:48, +0.88 s at 14:35, +0.71 s at 15:24 and +0.72 s at 17:28; +0.44 s,
-+0.45 s, +0.57 s, +0.38 s and +0.45 s in the five runs of 2026-12-05 since 5ff5f61: between runs the added time moves by ~0.2 s on
++0.45 s, +0.57 s, +0.38 s, +0.45 s and +0.41 s in the six runs of 2026-12-05 since 5ff5f61: between runs the added time moves by ~0.2 s on
 this shared machine. Since 1b03eea a buildspec command costs the local CodeBuild
 session ~4-5 ms less (50 commands of \`true\`, one series each, back to back: 10.6 ms instead of
 14.3 ms on a quiet machine with 1b03eea's \`mapfile\`, 12.3-13.2 ms instead of 17.3-17.6 ms on a
@@ -407,17 +407,18 @@ runs (medians times runs: the spread between runs counts below), and about ${(r.
 warm-up executions, removing what a round left, writing the memory figures' snapshots).
 Between two full runs of the same code the run time has moved by ±40 s on this shared machine, so
 a run within 40 s of 600 s is not a margin that noise cannot take away.
-On 2026-12-05 five full runs took 570 s (00:28, 5ff5f61), 577 s (01:09, 91b05ef), 561 s
-(01:34, 73e549f), 551 s (02:39, 5b644df) and 592 s (03:04, 2c9336b), the last two each from a fresh
-clone after \`npm ci\`: the same measured code but for 2c9336b's local S3, which no longer closes
-idle connections (an A/B of 4,000 PUTs, 4 series each, alternating: 1.18-1.80 ms per PUT against
-1.21-1.89 ms with Node's default). The 592 s run is the noisy one: its fetch section took 442 s
-against 395-424 s, baseline (b) 32.0-42.5 s per round against 28.4-41.9 s in the others, and two
-of its five first fetches 17.3-17.4 s (10.7-14.5 s in most rounds of the others; the 00:28 and
-01:09 runs had one such round each, 16.4 and 17.0 s). They are not apart from the 682 s run of 17:28 by their
+On 2026-12-05 six full runs took 570 s (00:28, 5ff5f61), 577 s (01:09, 91b05ef), 561 s
+(01:34, 73e549f), 551 s (02:39, 5b644df), 592 s (03:04, 2c9336b) and 543 s (04:00, 63faa97), the
+last three each from a fresh clone after \`npm ci\`: the same measured code but for 2c9336b's local
+S3, which no longer closes idle connections (an A/B of 4,000 PUTs, 4 series each, alternating:
+1.18-1.80 ms per PUT against 1.21-1.89 ms with Node's default), and 513ee95's local CodeBuild,
+which sends a failed file PUT again (nothing changes for one that succeeds). The 592 s run is the noisy one: its fetch
+section took 442 s against 395-424 s, baseline (b) 32.0-42.5 s per round against 28.4-41.9 s in
+the others, and two of its five first fetches 17.3-17.4 s (10.0-14.5 s in most rounds of the
+others; the 00:28, 01:09 and 04:00 runs had one such round each, 16.4, 17.0 and 17.5 s). They are not apart from the 682 s run of 17:28 by their
 code alone: the code of 17:28 (f90cf6f) took 607 s on 2026-12-05 at 00:40, on the same machine.
 What the code since then took off, section by section against that run: baseline (b) sends small
-files as buffers (31.6-35.8 s per run in four of the five runs since, against 39.3 s${f.perFile ? `; ${sec(f.perFile.median)} in this one` : ''}); the overhead's warm-up execution no
+files as buffers (31.6-35.8 s per run in five of the six runs since, 39.0 s in the noisy one, against 39.3 s); the overhead's warm-up execution no
 longer sleeps its 10 s of work, and the one solo run of the script is gone (${sections.overhead === undefined ? 'the section' : `${sections.overhead.toFixed(0)} s`} against 75 s); the
 sources' repository is in RAM, which takes ~3 s less to remove (making it takes as long, 11 s:
 it is now repacked before the first round, work the background gc used to do during it). The
