@@ -43,7 +43,7 @@ export interface ScaleResult {
 }
 
 /** A failure's cause, short: for a failed build (the `.sync` integration's cause is the Build), the phase that failed and why. */
-function failureCause(cause: string | undefined): string {
+export function failureCause(cause: string | undefined): string {
   try {
     const build = (JSON.parse(cause ?? '') as { Build?: { Phases?: Array<{ PhaseType: string; PhaseStatus?: string; Contexts?: Array<{ StatusCode?: string; Message?: string }> }> } }).Build;
     const failed = build?.Phases?.find((p) => p.PhaseStatus !== undefined && p.PhaseStatus !== 'SUCCEEDED');
