@@ -5,6 +5,7 @@ import picomatch from 'picomatch';
 import type { ArtifactsSpec } from './buildspec';
 import { ArtifactsError } from './errors';
 import type { ArtifactsSettings } from './types';
+import { isClientError, sendFileStream } from '../../tasks/shared/s3';
 import { writeZip } from './zip-writer';
 
 // The zip itself is written in zip-writer.ts; these stay importable from here, where callers look for artifacts.
@@ -158,25 +159,14 @@ export async function uploadArtifacts(
   }
 }
 
-/**
- * Attempts at a PUT of a file. Its body is a file stream, which the SDK does not send again when
- * it would retry (an S3 5xx, a connection reset: "An error was encountered in a non-retryable
- * streaming request"), so each attempt opens a stream of its own; an S3 4xx is not retried.
- */
+/** Attempts at a PUT of a file, each with a stream of its own (sendFileStream); an S3 4xx is not retried. */
 const FILE_PUT_ATTEMPTS = 3;
 
 async function putFile(s3: S3Client, Bucket: string, Key: string, path: string, ContentType?: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    const Body = createReadStream(path);
-    try {
-      await s3.send(new PutObjectCommand({ Bucket, Key, Body, ContentLength: statSync(path).size, ...(ContentType ? { ContentType } : {}) }));
-      return;
-    } catch (error) {
-      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (attempt >= FILE_PUT_ATTEMPTS || (status !== undefined && status < 500)) throw error;
-    } finally {
-      // A request that failed before reading it all would leave the file open.
-      Body.destroy();
-    }
-  }
+  const ContentLength = statSync(path).size;
+  await sendFileStream(
+    () => createReadStream(path),
+    (Body) => s3.send(new PutObjectCommand({ Bucket, Key, Body, ContentLength, ...(ContentType ? { ContentType } : {}) })),
+    { attempts: FILE_PUT_ATTEMPTS, retry: (error) => !isClientError(error) },
+  );
 }

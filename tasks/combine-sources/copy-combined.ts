@@ -14,7 +14,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { Manifest } from '../shared/contracts';
-import { isPreconditionFailed } from '../shared/s3';
+import { isPreconditionFailed, sendFileStream } from '../shared/s3';
 import { addManifestEntry } from './artifact-writer';
 import type { CombinedIndex } from './combined-index';
 import { MANIFEST_NAME } from './manifest';
@@ -299,20 +299,14 @@ async function uploadPart({ s3, bucket, key, uploadId }: Upload, PartNumber: num
 /** Attempts at the last part: its body is a file stream, which the SDK cannot send again when it retries. */
 const FILE_PART_ATTEMPTS = 3;
 
-/** A part read from a file, each attempt with a stream of its own. */
+/** A part read from a file, each attempt with a stream of its own (any error is tried again). */
 async function uploadFilePart({ s3, bucket, key, uploadId }: Upload, PartNumber: number, part: ZipEnds['tail']): Promise<CompletedPart> {
-  for (let attempt = 1; ; attempt++) {
-    const Body = createReadStream(part.path, { start: part.start, end: part.start + part.length - 1 });
-    try {
-      const out = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber, Body, ContentLength: part.length }));
-      return { PartNumber, ETag: out.ETag };
-    } catch (err) {
-      if (attempt >= FILE_PART_ATTEMPTS) throw err;
-    } finally {
-      // A request that failed before reading it all would leave the file open.
-      Body.destroy();
-    }
-  }
+  const out = await sendFileStream(
+    () => createReadStream(part.path, { start: part.start, end: part.start + part.length - 1 }),
+    (Body) => s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber, Body, ContentLength: part.length })),
+    { attempts: FILE_PART_ATTEMPTS },
+  );
+  return { PartNumber, ETag: out.ETag };
 }
 
 async function copyPart(upload: Upload, PartNumber: number, part: { start: number; length: number }): Promise<CompletedPart> {

@@ -1,3 +1,4 @@
+import type { ReadStream } from 'node:fs';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 
 interface ServiceError {
@@ -13,6 +14,12 @@ function statusOf(err: unknown): number | undefined {
 export function isNotFound(err: unknown): boolean {
   const name = (err as ServiceError | undefined)?.name;
   return name === 'NotFound' || name === 'NoSuchKey' || statusOf(err) === 404;
+}
+
+/** An S3 answer of 4xx: the request itself is wrong (denied, no such bucket), and sending it again would not help. */
+export function isClientError(err: unknown): boolean {
+  const status = statusOf(err);
+  return status !== undefined && status < 500;
 }
 
 /** A conditional write (`IfNoneMatch: '*'`, `IfMatch`) lost: the object exists or changed. */
@@ -49,6 +56,30 @@ export function expiryDate(expiration: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
   const date = new Date(value);
   return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+/**
+ * Sends a request whose body is a file stream up to `attempts` times, each attempt with a stream
+ * of its own (`open`): the SDK does not send a stream body again when it would retry (an S3 5xx,
+ * a connection reset: "An error was encountered in a non-retryable streaming request"). An error
+ * for which `retry` answers false is thrown at once. Each stream is destroyed after its attempt:
+ * a request that failed before reading it all would leave the file open.
+ */
+export async function sendFileStream<T>(
+  open: () => ReadStream,
+  send: (body: ReadStream) => Promise<T>,
+  options: { readonly attempts: number; readonly retry?: (error: unknown) => boolean },
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const body = open();
+    try {
+      return await send(body);
+    } catch (error) {
+      if (attempt >= options.attempts || !(options.retry?.(error) ?? true)) throw error;
+    } finally {
+      body.destroy();
+    }
+  }
 }
 
 export interface JsonObject<T> {

@@ -1,0 +1,79 @@
+import { createReadStream, mkdtempSync, rmSync, writeFileSync, type ReadStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { text } from 'node:stream/consumers';
+import { isClientError, sendFileStream } from '../../../tasks/shared/s3';
+
+describe('sendFileStream: a request whose body is a file stream, which the SDK cannot send again', () => {
+  let dir: string;
+  let file: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'stepdeploy-send-file-'));
+    file = join(dir, 'part.bin');
+    writeFileSync(file, 'the whole file\n');
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const serverError = Object.assign(new Error('We encountered an internal error'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } });
+  const denied = Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+
+  test('each attempt reads a stream of its own from the start, and every stream is destroyed', async () => {
+    const opened: ReadStream[] = [];
+    const bodies: string[] = [];
+    let calls = 0;
+    const result = await sendFileStream(
+      () => {
+        const stream = createReadStream(file);
+        opened.push(stream);
+        return stream;
+      },
+      async (body) => {
+        bodies.push(await text(body));
+        if (++calls < 3) throw serverError;
+        return 'sent';
+      },
+      { attempts: 3 },
+    );
+    expect(result).toBe('sent');
+    expect(bodies).toEqual(['the whole file\n', 'the whole file\n', 'the whole file\n']);
+    expect(opened.map((s) => s.destroyed)).toEqual([true, true, true]);
+  });
+
+  test('destroys a stream the request failed before reading (it would leave the file open)', async () => {
+    const opened: ReadStream[] = [];
+    const sending = sendFileStream(
+      () => {
+        const stream = createReadStream(file);
+        opened.push(stream);
+        return stream;
+      },
+      async () => {
+        throw serverError;
+      },
+      { attempts: 2 },
+    );
+    await expect(sending).rejects.toBe(serverError);
+    expect(opened.map((s) => s.destroyed)).toEqual([true, true]);
+  });
+
+  test('gives up after the last attempt with its error', async () => {
+    let calls = 0;
+    const sending = sendFileStream(() => createReadStream(file), async () => {
+      calls++;
+      throw serverError;
+    }, { attempts: 3 });
+    await expect(sending).rejects.toBe(serverError);
+    expect(calls).toBe(3);
+  });
+
+  test('throws at once an error that retry refuses (an S3 4xx)', async () => {
+    let calls = 0;
+    const sending = sendFileStream(() => createReadStream(file), async () => {
+      calls++;
+      throw denied;
+    }, { attempts: 3, retry: (error) => !isClientError(error) });
+    await expect(sending).rejects.toBe(denied);
+    expect(calls).toBe(1);
+    expect([isClientError(denied), isClientError(serverError), isClientError(new Error('socket hang up'))]).toEqual([true, false, false]);
+  });
+});
