@@ -1,6 +1,6 @@
 import { startExampleRuntime, type ExampleRuntime } from '../local/example-runtime';
 import type { HistoryEvent } from '../local/history';
-import { registerBenchDirectory } from './s3-process';
+import { registerBenchDirectory } from './interrupt';
 
 export type BenchRuntime = ExampleRuntime;
 

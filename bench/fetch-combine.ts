@@ -17,7 +17,8 @@ import { resolveSource, snapshotKeyOf } from '../tasks/resolve-source/resolve-so
 import type { CombineSourcesEvent, FetchedSource, PlannedSource } from '../tasks/shared/contracts';
 import { executionName } from '../cli/execution-name';
 import { git, writeLargeTree, writeSmallTree, type LargeSourceShape } from './git-fixtures';
-import { makeScratchDirectory, makeStoreDirectory, registerBenchChild, startLocalS3Process } from './s3-process';
+import { registerBenchChild } from './interrupt';
+import { makeScratchDirectory, makeStoreDirectory, startLocalS3Process } from './s3-process';
 import { summarize, type Summary } from './stats';
 
 /**

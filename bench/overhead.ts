@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { buildIdOf, startBenchRuntime, topLevelSpans } from './bench-runtime';
 import { commitAndCloneBare, git, writeSmallTree } from './git-fixtures';
-import { makeScratchDirectory, registerBenchChild } from './s3-process';
+import { registerBenchChild } from './interrupt';
+import { makeScratchDirectory } from './s3-process';
 import { summarize, type Summary } from './stats';
 
 /**

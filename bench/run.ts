@@ -10,7 +10,7 @@ import { describeShape, type LargeSourceShape } from './git-fixtures';
 import { measureOverhead, type OverheadResult } from './overhead';
 import { renderReport } from './report';
 import { measureScaleInChild, type ScaleResult } from './scale';
-import { removeBenchDirectoriesOnInterrupt } from './s3-process';
+import { removeBenchDirectoriesOnInterrupt } from './interrupt';
 import { formatMegabytes, formatSeconds, summarize, timed, type Summary } from './stats';
 import { rmSync } from 'node:fs';
 

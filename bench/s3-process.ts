@@ -1,10 +1,11 @@
 import '../local/quiet-sdk';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { startLocalS3, type LocalS3 } from '../local/s3';
+import { registerBenchChild, registerBenchDirectory } from './interrupt';
 
 /** RAM-backed file system the local S3 keeps its objects in when it is there with this much room. */
 const MEMORY_STORE = '/dev/shm';
@@ -29,73 +30,16 @@ const MEMORY_STORE_MIN_BYTES = 8 * 1024 ** 3;
 export function makeStoreDirectory(prefix: string): { readonly path: string; readonly inMemory: boolean } {
   storesInMemory ??= memoryStoreHasRoom();
   const path = mkdtempSync(join(storesInMemory ? MEMORY_STORE : tmpdir(), prefix));
-  benchDirectories.add(path);
+  registerBenchDirectory(path);
   return { path, inMemory: storesInMemory };
 }
 let storesInMemory: boolean | undefined;
-/** Every store and scratch folder made, for an interrupted bench to remove (removeBenchDirectoriesOnInterrupt). */
-const benchDirectories = new Set<string>();
 
 /** A new scratch folder in the temporary folder (the fetch builds' checkouts), removed by an interrupted bench too. */
 export function makeScratchDirectory(prefix: string): string {
   const path = mkdtempSync(join(tmpdir(), prefix));
-  benchDirectories.add(path);
+  registerBenchDirectory(path);
   return path;
-}
-
-/** A folder made elsewhere (a local runtime's, local/example-runtime.ts), for an interrupted bench to remove too. */
-export function registerBenchDirectory(path: string): void {
-  benchDirectories.add(path);
-}
-
-/** Child processes that outlive a section's step (the scale section's), stopped by an interrupt. */
-const benchChildren = new Set<ChildProcess>();
-
-/** Counts `child` among the processes an interrupt stops, until it exits. */
-export function registerBenchChild(child: ChildProcess): void {
-  benchChildren.add(child);
-  child.once('exit', () => benchChildren.delete(child));
-}
-
-/** How long the remover of an interrupted bench waits for the bench's children to die. */
-const CHILDREN_EXIT_WAIT_MS = 200;
-
-/**
- * Removes every store and scratch folder this process made, which an interrupted bench would
- * otherwise leave in /dev/shm, holding RAM until removed or a reboot, and in /tmp (checkouts of
- * 700 MB). From a process of its own, started detached (in a process group of its own)
- * so that it outlives this one: `rm -rf` of each folder after 0.2 s, time for the stopped children
- * to die (a local S3 still serving a request could write into its store again). Run from the
- * signal handler, which must return at once: under tsx the parent process relays the signal and
- * SIGKILLs this one unless it reacts within ~60 ms, and removing a full bench's stores (several
- * GB in /dev/shm) takes longer; killed mid-removal, it used to leave them.
- */
-function removeBenchDirectoriesDetached(): void {
-  const paths = [...benchDirectories];
-  benchDirectories.clear();
-  if (paths.length === 0) return;
-  // The paths are arguments ("$@"), never shell text.
-  spawn('sh', ['-c', `sleep ${CHILDREN_EXIT_WAIT_MS / 1000}; exec rm -rf -- "$@"`, 'remove-bench-folders', ...paths], { detached: true, stdio: 'ignore' }).unref();
-}
-
-/**
- * On SIGINT or SIGTERM (Ctrl-C, a timeout): stops the registered child processes (the local S3,
- * the scale section, combine children, the overhead's script; the scale child removes its own
- * folders the same way), has every store and scratch folder of this process removed by a process
- * that outlives it (removeBenchDirectoriesDetached), and exits at once. Every delivery is handled:
- * a Ctrl-C reaches a process twice, from the terminal and through tsx.
- */
-export function removeBenchDirectoriesOnInterrupt(): void {
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      if (benchDirectories.size > 0 || benchChildren.size > 0) {
-        console.error(`${signal}: stopping ${benchChildren.size} child process(es); removing ${benchDirectories.size} folder(s)`);
-      }
-      for (const child of benchChildren) child.kill('SIGTERM');
-      removeBenchDirectoriesDetached();
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    });
-  }
 }
 
 function memoryStoreHasRoom(): boolean {

@@ -6,7 +6,7 @@ import { ensureExampleRepositories } from '../local/examples';
 import type { ExecutionRecord } from '../local/executions';
 import { buildIdOf, startBenchRuntime } from './bench-runtime';
 import { git } from './git-fixtures';
-import { registerBenchChild, removeBenchDirectoriesOnInterrupt } from './s3-process';
+import { registerBenchChild, removeBenchDirectoriesOnInterrupt } from './interrupt';
 import { summarize, type Summary } from './stats';
 
 /**
