@@ -77,6 +77,10 @@ export async function sendFileStream<T>(
     } catch (error) {
       if (attempt >= options.attempts || !(options.retry?.(error) ?? true)) throw error;
     } finally {
+      // Its attempt is over, so whatever the stream does next concerns no one: one destroyed before
+      // its file was open still opens it, and fails if the file is gone by then (a caller removing
+      // its temporary folder after the last attempt), an 'error' that, unheard, would end the process.
+      body.on('error', () => undefined);
       body.destroy();
     }
   }

@@ -56,6 +56,25 @@ describe('sendFileStream: a request whose body is a file stream, which the SDK c
     expect(opened.map((s) => s.destroyed)).toEqual([true, true]);
   });
 
+  test('an abandoned stream that then fails to open (its file gone) raises nothing', async () => {
+    const opened: ReadStream[] = [];
+    const sending = sendFileStream(
+      () => {
+        const stream = createReadStream(join(dir, 'removed-since.bin'));
+        opened.push(stream);
+        return stream;
+      },
+      async () => {
+        throw serverError;
+      },
+      { attempts: 2 },
+    );
+    await expect(sending).rejects.toBe(serverError);
+    // Each stream's open fails after its attempt ended: an 'error' no one listens to would be thrown.
+    await Promise.all(opened.map((s) => new Promise<void>((resolve) => (s.closed ? resolve() : s.once('close', () => resolve())))));
+    expect(opened.map((s) => s.destroyed)).toEqual([true, true]);
+  }, 5_000);
+
   test('gives up after the last attempt with its error', async () => {
     let calls = 0;
     const sending = sendFileStream(() => createReadStream(file), async () => {
