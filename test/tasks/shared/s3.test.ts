@@ -39,36 +39,25 @@ describe('sendFileStream: a request whose body is a file stream, which the SDK c
     expect(opened.map((s) => s.destroyed)).toEqual([true, true, true]);
   });
 
-  test('destroys a stream the request failed before reading (it would leave the file open)', async () => {
+  /** Two attempts on `path` whose request fails before reading its body; the streams they opened. */
+  const failingBeforeReading = (path: string): { opened: ReadStream[]; sending: Promise<unknown> } => {
     const opened: ReadStream[] = [];
-    const sending = sendFileStream(
-      () => {
-        const stream = createReadStream(file);
-        opened.push(stream);
-        return stream;
-      },
-      async () => {
-        throw serverError;
-      },
-      { attempts: 2 },
-    );
+    const open = (): ReadStream => {
+      const stream = createReadStream(path);
+      opened.push(stream);
+      return stream;
+    };
+    return { opened, sending: sendFileStream(open, () => Promise.reject(serverError), { attempts: 2 }) };
+  };
+
+  test('destroys a stream the request failed before reading (it would leave the file open)', async () => {
+    const { opened, sending } = failingBeforeReading(file);
     await expect(sending).rejects.toBe(serverError);
     expect(opened.map((s) => s.destroyed)).toEqual([true, true]);
   });
 
   test('an abandoned stream that then fails to open (its file gone) raises nothing', async () => {
-    const opened: ReadStream[] = [];
-    const sending = sendFileStream(
-      () => {
-        const stream = createReadStream(join(dir, 'removed-since.bin'));
-        opened.push(stream);
-        return stream;
-      },
-      async () => {
-        throw serverError;
-      },
-      { attempts: 2 },
-    );
+    const { opened, sending } = failingBeforeReading(join(dir, 'removed-since.bin'));
     await expect(sending).rejects.toBe(serverError);
     // Each stream's open fails after its attempt ended: an 'error' no one listens to would be thrown.
     await Promise.all(opened.map((s) => new Promise<void>((resolve) => (s.closed ? resolve() : s.once('close', () => resolve())))));
