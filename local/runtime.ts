@@ -158,7 +158,7 @@ export class LocalRuntime {
     const bucket = artifactsBucketName(config);
     const substitutions = localSubstitutions(config);
 
-    const s3Handler = await createLocalS3Handler({ directory: join(home, 's3'), buckets: [bucket], fault: options.faults?.s3 });
+    const s3Handler = await createLocalS3Handler({ directory: join(home, 's3'), buckets: [bucket], fault: options.faults?.s3, conflict: options.faults?.conditionalWrite });
     // The machine is created after the server listens (tasks need the endpoint), so route late.
     let api: ReturnType<typeof createApiHandler> | undefined;
     const { server, endpoint } = await listenLocal((req, res) => (api ?? s3Handler)(req, res), options.port);

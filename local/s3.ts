@@ -9,6 +9,7 @@ import { Readable, Transform } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import S3rver from 's3rver';
+import type { ConditionalWrite } from './faults';
 
 /**
  * The local S3: s3rver on 127.0.0.1, so task code using @aws-sdk/client-s3 runs unchanged.
@@ -34,6 +35,8 @@ export { LOCAL_S3_CREDENTIALS, localS3Client, localS3Environment } from './s3-cl
 export interface LocalS3Options {
   /** Answers a request with an S3 error status instead (fault injection, tests only). */
   readonly fault?: (method: string, bucket: string, key: string, query: URLSearchParams) => number | undefined;
+  /** Answers a conditional write 409 ConditionalRequestConflict when true (fault injection, tests only; see FaultPlan.conditionalWrite). */
+  readonly conflict?: (write: ConditionalWrite) => boolean;
   /** Where objects are stored. */
   readonly directory: string;
   /** Buckets to create at start (existing ones are kept). */
@@ -123,6 +126,20 @@ function objectAccess(req: IncomingMessage): ObjectAccess | undefined {
     default:
       return undefined;
   }
+}
+
+/** The conditional write a request is, for the conflict injection. */
+function conditionalWrite(req: IncomingMessage, access: ObjectAccess): ConditionalWrite {
+  const operation = isCompleteMultipartUpload(req) ? 'CompleteMultipartUpload' : access.copySource !== undefined ? 'CopyObject' : 'PutObject';
+  const ifNoneMatch = req.headers['if-none-match'];
+  const ifMatch = req.headers['if-match'];
+  return {
+    operation,
+    bucket: access.bucket,
+    key: access.key,
+    ...(typeof ifNoneMatch === 'string' ? { ifNoneMatch } : {}),
+    ...(typeof ifMatch === 'string' ? { ifMatch } : {}),
+  };
 }
 
 function preconditionFailed(res: ServerResponse, condition: string, target: ObjectTarget): void {
@@ -226,6 +243,7 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
     const release = await acquireKeys(locks.keys, keysLocked(access));
     let answeredByS3rver = false;
     try {
+      if (access.conditional && access.write && options.conflict?.(conditionalWrite(req, access))) return await conflict(req, res, access);
       if (access.conditional && !(await (access.write ? conditionsHold : readConditionsHold)(req, res, access))) return;
       if (isCompleteMultipartUpload(req)) return await completeMultipartUpload(req, res, store, locks, access);
       if (access.copySource !== undefined) copySourceForS3rver(req, access.copySource);
@@ -235,6 +253,31 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
       // client leaves: a Complete goes on writing the object after a disconnect.
       if (!answeredByS3rver) release();
     }
+  }
+
+  /**
+   * An injected 409 ConditionalRequestConflict: nothing is written. A CompleteMultipartUpload loses
+   * its upload too: S3 says to answer this 409 with a new multipart upload, so the local S3 makes a
+   * client that completes the same upload again fail (NoSuchUpload) rather than succeed.
+   */
+  async function conflict(req: IncomingMessage, res: ServerResponse, target: ObjectTarget): Promise<void> {
+    req.resume();
+    if (isCompleteMultipartUpload(req)) {
+      const upload = { ...target, uploadId: uploadTarget(req).uploadId };
+      const release = await locks.uploads.acquire(uploadLockId(upload), true);
+      try {
+        if (await uploadExists(store, upload)) await rm(uploadFolder(store, upload), { recursive: true, force: true });
+      } finally {
+        release();
+      }
+    }
+    s3Error(
+      res,
+      409,
+      'ConditionalRequestConflict',
+      'A conflicting operation occurred. If using PutObject you can retry the request. If using multipart upload you should initiate another CreateMultipartUpload request and re-upload each part.',
+      `<Resource>/${escapeXml(target.bucket)}/${escapeXml(target.key)}</Resource>`,
+    );
   }
 
   /** Answers 412 (or 404 for If-Match on a missing key) as S3 does, and false, when a condition fails. */

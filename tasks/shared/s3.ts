@@ -27,6 +27,18 @@ export function isPreconditionFailed(err: unknown): boolean {
   return (err as ServiceError | undefined)?.name === 'PreconditionFailed' || statusOf(err) === 412;
 }
 
+/**
+ * S3's 409 `ConditionalRequestConflict`: a conditional write (If-None-Match / If-Match on PutObject,
+ * CopyObject or CompleteMultipartUpload) met a conflicting operation on its key and did not
+ * happen. It answers nothing about the condition (a retry may succeed or get 412), and S3 says to
+ * retry: a PutObject as it is (If-Match: with the ETag read again), a CompleteMultipartUpload with
+ * a new multipart upload, its parts uploaded again. The SDK does not retry it itself (it is neither
+ * a throttling nor a transient error to the SDK's retry strategy).
+ */
+export function isConditionalRequestConflict(err: unknown): boolean {
+  return (err as ServiceError | undefined)?.name === 'ConditionalRequestConflict';
+}
+
 export interface ObjectInfo {
   readonly size: number;
   readonly etag: string | undefined;

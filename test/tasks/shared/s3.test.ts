@@ -2,7 +2,8 @@ import { createReadStream, mkdtempSync, rmSync, writeFileSync, type ReadStream }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
-import { isClientError, sendFileStream } from '../../../tasks/shared/s3';
+import { S3ServiceException } from '@aws-sdk/client-s3';
+import { isClientError, isConditionalRequestConflict, isPreconditionFailed, sendFileStream } from '../../../tasks/shared/s3';
 
 describe('sendFileStream: a request whose body is a file stream, which the SDK cannot send again', () => {
   let dir: string;
@@ -83,5 +84,28 @@ describe('sendFileStream: a request whose body is a file stream, which the SDK c
     await expect(sending).rejects.toBe(denied);
     expect(calls).toBe(1);
     expect([isClientError(denied), isClientError(serverError), isClientError(new Error('socket hang up'))]).toEqual([true, false, false]);
+  });
+});
+
+describe('isConditionalRequestConflict: S3\'s 409 to a conditional write that met a conflicting operation', () => {
+  function s3Error(name: string, status: number): S3ServiceException {
+    return new S3ServiceException({ name, $fault: 'client', $metadata: { httpStatusCode: status }, message: name });
+  }
+
+  test('is true for 409 ConditionalRequestConflict, and that error is no precondition failure', () => {
+    const conflict = s3Error('ConditionalRequestConflict', 409);
+    expect(isConditionalRequestConflict(conflict)).toBe(true);
+    expect(isPreconditionFailed(conflict)).toBe(false);
+  });
+
+  test.each([
+    ['412 PreconditionFailed (the condition answered: another writer won)', s3Error('PreconditionFailed', 412)],
+    ['another 409 (BucketAlreadyOwnedByYou)', s3Error('BucketAlreadyOwnedByYou', 409)],
+    ['another 409 (OperationAborted)', s3Error('OperationAborted', 409)],
+    ['a 500', s3Error('InternalError', 500)],
+    ['a plain Error', new Error('ConditionalRequestConflict')],
+    ['undefined', undefined],
+  ])('is false for %s', (_what, err) => {
+    expect(isConditionalRequestConflict(err)).toBe(false);
   });
 });
