@@ -1,12 +1,15 @@
-import { rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { prepareExampleRepositories } from '../local/examples';
 import { LocalRuntime } from '../local/runtime';
 import { ExitCode } from './exit-codes';
 
-/** Where a running `local serve` says it listens, so `--local` commands find it. */
-export function endpointFile(home: string): string {
-  return join(home, 'endpoint.json');
+/**
+ * Where a running `local serve` of one pipeline says it listens, so `--local` commands with the
+ * same config find it. One file per pipeline: configs kept side by side share `.stepdeploy/`.
+ */
+export function endpointFile(home: string, pipeline: string): string {
+  return join(home, 'endpoints', `${pipeline}.json`);
 }
 
 export interface ServeOptions {
@@ -26,7 +29,8 @@ export async function serveLocal(options: ServeOptions): Promise<void> {
   for (const created of prepareExampleRepositories(runtime.config, configPath, runtime.home)) {
     console.log(`created example repository ${created}`);
   }
-  const file = endpointFile(runtime.home);
+  const file = endpointFile(runtime.home, runtime.config.pipeline);
+  mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, `${JSON.stringify({ endpoint: runtime.endpoint, pid: process.pid, stateMachineArn: runtime.machine.stateMachineArn }, null, 2)}\n`);
   console.log(`stepdeploy local runtime on ${runtime.endpoint} (data in ${runtime.home})
   state machine: ${runtime.machine.stateMachineArn}

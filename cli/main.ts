@@ -63,7 +63,7 @@ function help(examples: string): string {
 const TARGETS_HELP = `
 Targets: AWS by default (region and credentials from the default chain; the state machine from
 --state-machine-arn or ${STATE_MACHINE_ARN_ENV}); --local for the local runtime (a running
-\`stepdeploy local serve\` found through .stepdeploy/endpoint.json beside the config, otherwise
+\`stepdeploy local serve\` found through .stepdeploy/endpoints/<pipeline>.json beside the config, otherwise
 started in this process for the duration of the command); --endpoint-url for any endpoint that
 speaks the Step Functions, CodeBuild and S3 APIs.`;
 

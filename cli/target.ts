@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -222,9 +222,9 @@ async function answers(endpoint: string, arn: string): Promise<boolean> {
 
 /**
  * `--local`: a running `stepdeploy local serve` (or another CLI's in-process runtime) found through
- * `.stepdeploy/endpoint.json` beside the config, if its process lives and its endpoint answers;
+ * `.stepdeploy/endpoints/<pipeline>.json` beside the config, if its process lives and its endpoint answers;
  * otherwise the runtime starts in this process for the duration of the command. While it runs
- * it publishes endpoint.json too, so that a second `--local` command uses it instead of starting
+ * it publishes that file too, so that a second `--local` command uses it instead of starting
  * another runtime on the same folder (which would mark this one's running executions as orphans).
  */
 async function localTarget(options: TargetOptions, hooks: ResolveHooks): Promise<Target> {
@@ -233,9 +233,12 @@ async function localTarget(options: TargetOptions, hooks: ResolveHooks): Promise
     throw new CliError(`no config file at ${configPath}: pass --config <path> (the local runtime runs the pipeline it describes)`, ExitCode.Usage);
   }
   const home = join(dirname(configPath), '.stepdeploy');
-  const file = endpointFile(home);
+  const { pipeline } = loadConfig(configPath);
+  const file = endpointFile(home, pipeline);
   const server = readEndpointFile(file);
-  if (server && isAlive(server.pid) && (await answers(server.endpoint, server.stateMachineArn))) {
+  // The state machine is checked by name too: a file written for another pipeline is not this one's server.
+  const ours = server !== undefined && server.stateMachineArn.split(':')[6] === pipeline;
+  if (server && ours && isAlive(server.pid) && (await answers(server.endpoint, server.stateMachineArn))) {
     return endpointTarget(options, server.endpoint, 'local-server', `local runtime at ${server.endpoint} (pid ${server.pid})`, {
       arn: server.stateMachineArn,
       home,
@@ -250,6 +253,7 @@ async function localTarget(options: TargetOptions, hooks: ResolveHooks): Promise
   for (const created of prepareExampleRepositories(runtime.config, configPath, runtime.home)) hooks.note?.(`created example repository ${created}`);
   const published = !existsSync(file) || !server || !isAlive(server.pid);
   if (published) {
+    mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, `${JSON.stringify({ endpoint: runtime.endpoint, pid: process.pid, stateMachineArn: runtime.machine.stateMachineArn }, null, 2)}\n`);
   }
   return endpointTarget(options, runtime.endpoint, 'in-process', `local runtime in this process (${runtime.endpoint})`, {

@@ -60,6 +60,15 @@ export interface LocalStateMachineOptions {
  * The engine has no `$$.Task.Token`: the context carries this placeholder, and each start of a
  * `.waitForTaskToken` task replaces it in its parameters with a fresh token.
  */
+const warned = new Set<string>();
+
+/** A skipped execution record is reported once per process, not at every poll of ListExecutions. */
+function warnOnce(message: string): void {
+  if (warned.has(message)) return;
+  warned.add(message);
+  console.warn(`stepdeploy local runtime: ${message}`);
+}
+
 const TASK_TOKEN_PLACEHOLDER = 'stepdeploy-local-task-token-placeholder';
 
 /**
@@ -250,8 +259,7 @@ export class LocalStateMachine {
 
   list(status?: ExecutionStatus): ExecutionRecord[] {
     return this.store
-      .names()
-      .map((n) => this.store.loadRecord(n)!)
+      .records(this.stateMachineArn, warnOnce)
       .filter((r) => status === undefined || r.status === status)
       .sort((a, b) => b.startDate - a.startDate);
   }
@@ -566,8 +574,7 @@ export class LocalStateMachine {
 
   /** Executions left RUNNING by a runtime that stopped cannot continue: mark them FAILED, and so redrivable. */
   private failOrphans(): void {
-    for (const name of this.store.names()) {
-      const record = this.store.loadRecord(name)!;
+    for (const record of this.store.records(this.stateMachineArn, warnOnce)) {
       if (TERMINAL_STATUSES.includes(record.status)) continue;
       record.status = 'FAILED';
       record.stopDate = Date.now();

@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import type { HistoryEvent } from './history';
 
 /**
- * Executions and their history persist under `.stepdeploy/executions/<name>/`, so a restarted
- * runtime still lists, describes and redrives them.
+ * Executions and their history persist under `.stepdeploy/executions/<pipeline>/<name>/`, so a
+ * restarted runtime still lists, describes and redrives them. One folder per state machine, as on
+ * AWS each has its own executions: configs kept side by side share `.stepdeploy/`, and a runtime
+ * must never list, mark or redrive another pipeline's executions.
  */
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'PENDING_REDRIVE';
@@ -95,4 +97,53 @@ export class ExecutionStore {
       .filter((d) => d.isDirectory() && this.exists(d.name))
       .map((d) => d.name);
   }
+
+  /**
+   * Every readable record of this state machine. One that cannot be read (a torn or hand-edited
+   * file) or that names another state machine is skipped with a warning: one bad entry never
+   * hides the others.
+   */
+  records(stateMachineArn: string, warn: (message: string) => void): ExecutionRecord[] {
+    const records: ExecutionRecord[] = [];
+    for (const name of this.names()) {
+      const file = join(this.dir(name), 'execution.json');
+      let record: ExecutionRecord;
+      try {
+        record = this.loadRecord(name)!;
+      } catch (err) {
+        warn(`skipping execution ${name}: ${file} cannot be read (${(err as Error).message})`);
+        continue;
+      }
+      if (record?.stateMachineArn !== stateMachineArn || record.name !== name) {
+        warn(`skipping execution ${name}: ${file} belongs to ${String(record?.stateMachineArn)}, not ${stateMachineArn}`);
+        continue;
+      }
+      records.push(record);
+    }
+    return records;
+  }
+}
+
+/**
+ * Before executions lived in a folder per pipeline they lived in `<parent>/<name>/`: move those
+ * of `stateMachineArn` into its folder, so an upgrade keeps them (listable and redrivable), and
+ * leave every other pipeline's where it is for that pipeline's runtime to adopt.
+ */
+export function adoptLegacyExecutions(parent: string, directory: string, stateMachineArn: string): string[] {
+  if (!existsSync(parent)) return [];
+  const adopted: string[] = [];
+  for (const entry of readdirSync(parent, { withFileTypes: true })) {
+    const file = join(parent, entry.name, 'execution.json');
+    if (!entry.isDirectory() || !existsSync(file)) continue;
+    try {
+      const record = JSON.parse(readFileSync(file, 'utf8')) as Partial<ExecutionRecord>;
+      if (record.stateMachineArn !== stateMachineArn || existsSync(join(directory, entry.name))) continue;
+    } catch {
+      continue; // unreadable: not provably this pipeline's
+    }
+    mkdirSync(directory, { recursive: true });
+    renameSync(join(parent, entry.name), join(directory, entry.name));
+    adopted.push(entry.name);
+  }
+  return adopted;
 }

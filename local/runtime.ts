@@ -8,6 +8,7 @@ import { codeBuildOperations, createApiHandler, stepFunctionsOperations } from '
 import { BuildRegistry, startBuild, toCodeBuildApiBuild, type Build, type ProjectDefinition, type StartBuildParameters, type StartedBuild } from './codebuild';
 import { LocalStateMachine, type ExecutionListener, type TaskContext, type TaskImplementation } from './engine';
 import { LocalApiError } from './errors';
+import { adoptLegacyExecutions } from './executions';
 import { buildStateChange, executionStatusChange, type EventBridgeEvent } from './events';
 import type { FaultPlan } from './faults';
 import { closeServer, createLocalS3Handler, listenLocal, localS3Client, localS3Environment } from './s3';
@@ -77,6 +78,10 @@ const FUNCTIONS = {
 } as const;
 
 const PROJECT_ROOT = resolve(__dirname, '..');
+
+export function localStateMachineArn(pipeline: string): string {
+  return `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:${pipeline}`;
+}
 
 export function artifactsBucketName(config: PipelineConfig): string {
   return `${config.pipeline}-artifacts`;
@@ -194,12 +199,14 @@ export class LocalRuntime {
     const buildDeps: BuildDeps = { projects, registry, s3, home, options, events };
     const codebuild: TaskImplementation = (parameters, context) => runLocalBuild(parameters as StartBuildParameters, context, buildDeps);
 
+    const executionsDirectory = join(home, 'executions', config.pipeline);
+    adoptLegacyExecutions(join(home, 'executions'), executionsDirectory, localStateMachineArn(config.pipeline));
     const machine = new LocalStateMachine({
       name: config.pipeline,
       definition: loadDefinition(substitutions),
       region: LOCAL_REGION,
       account: LOCAL_ACCOUNT,
-      directory: join(home, 'executions'),
+      directory: executionsDirectory,
       resources: withFaults(
         {
           'arn:aws:states:::lambda:invoke': lambdaInvoke(functions),

@@ -1,8 +1,8 @@
-import { DescribeExecutionCommand, ListExecutionsCommand, type ExecutionListItem, type ExecutionStatus } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, ListExecutionsCommand, type ExecutionListItem, type ExecutionStatus } from '@aws-sdk/client-sfn';
 import { usageError } from '../errors';
 import { ExitCode } from '../exit-codes';
 import { durationOf, formatDuration } from '../graph';
-import { println, type Io } from '../io';
+import { eprintln, println, type Io } from '../io';
 import type { Target } from '../target';
 
 export const EXECUTION_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE'] as const;
@@ -34,44 +34,89 @@ export function parseStatus(value: string | undefined): ExecutionStatus | undefi
 }
 
 const DESCRIBE_CONCURRENCY = 5;
+/** ValidateInput's exit is among an execution's first events (started, entered, scheduled, started, succeeded, exited). */
+const PLAN_EVENTS = 12;
 
-/** The environment and branches live in each execution's input: one DescribeExecution per listed execution. */
-async function summarize(target: Target, items: ReadonlyArray<ExecutionListItem>): Promise<ExecutionSummary[]> {
+interface ExecutionInputFields {
+  environment?: unknown;
+  branches?: unknown;
+  requestedBy?: unknown;
+}
+
+function parseJson<T>(text: string | undefined): T | undefined {
+  try {
+    return JSON.parse(text ?? '') as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The branch of every source as the execution resolved them (ValidateInput's plan): an input that
+ * names no branch, or only some, still deployed a branch of each source, and that is what people
+ * look for. Undefined when the execution never got past ValidateInput or its history cannot be read.
+ */
+async function plannedBranches(target: Target, executionArn: string): Promise<Record<string, string> | undefined> {
+  try {
+    const { events } = await target.sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: PLAN_EVENTS }));
+    const exited = (events ?? []).find((e) => e.stateExitedEventDetails?.name === 'ValidateInput')?.stateExitedEventDetails;
+    const plan = parseJson<{ sources?: Array<{ name?: unknown; branch?: unknown }> }>(exited?.output);
+    if (!Array.isArray(plan?.sources)) return undefined;
+    const branches = plan.sources.filter((s) => typeof s.name === 'string' && typeof s.branch === 'string').map((s) => [s.name as string, s.branch as string]);
+    return branches.length > 0 ? Object.fromEntries(branches) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function summarizeOne(target: Target, item: ExecutionListItem): Promise<ExecutionSummary> {
+  const [described, planned] = await Promise.all([
+    target.sfn.send(new DescribeExecutionCommand({ executionArn: item.executionArn })),
+    plannedBranches(target, item.executionArn ?? ''),
+  ]);
+  // An input that is not JSON is shown without environment and branches.
+  const input = parseJson<ExecutionInputFields>(described.input ?? '{}') ?? {};
+  const requested = input.branches && typeof input.branches === 'object' ? (input.branches as Record<string, string>) : undefined;
+  const branches = planned ?? requested;
+  return {
+    name: item.name ?? '',
+    executionArn: item.executionArn ?? '',
+    status: item.status ?? '',
+    ...(typeof input.environment === 'string' ? { environment: input.environment } : {}),
+    ...(branches ? { branches } : {}),
+    ...(typeof input.requestedBy === 'string' ? { requestedBy: input.requestedBy } : {}),
+    startDate: item.startDate,
+    stopDate: item.stopDate,
+    redriveCount: item.redriveCount ?? 0,
+  };
+}
+
+/**
+ * The environment lives in each execution's input and the branches in its plan: one DescribeExecution
+ * and one short GetExecutionHistory per listed execution. One that cannot be described is skipped
+ * with a warning: it never hides the others.
+ */
+async function summarize(target: Target, items: ReadonlyArray<ExecutionListItem>, warn: (message: string) => void): Promise<ExecutionSummary[]> {
   const out: ExecutionSummary[] = [];
   for (let i = 0; i < items.length; i += DESCRIBE_CONCURRENCY) {
     const chunk = items.slice(i, i + DESCRIBE_CONCURRENCY);
-    const described = await Promise.all(chunk.map((item) => target.sfn.send(new DescribeExecutionCommand({ executionArn: item.executionArn }))));
-    chunk.forEach((item, j) => {
-      let input: { environment?: unknown; branches?: unknown; requestedBy?: unknown } = {};
-      try {
-        input = JSON.parse(described[j]!.input ?? '{}') as typeof input;
-      } catch {
-        // an input that is not JSON is shown without environment and branches
-      }
-      out.push({
-        name: item.name ?? '',
-        executionArn: item.executionArn ?? '',
-        status: item.status ?? '',
-        ...(typeof input.environment === 'string' ? { environment: input.environment } : {}),
-        ...(input.branches && typeof input.branches === 'object' ? { branches: input.branches as Record<string, string> } : {}),
-        ...(typeof input.requestedBy === 'string' ? { requestedBy: input.requestedBy } : {}),
-        startDate: item.startDate,
-        stopDate: item.stopDate,
-        redriveCount: item.redriveCount ?? 0,
-      });
+    const settled = await Promise.allSettled(chunk.map((item) => summarizeOne(target, item)));
+    settled.forEach((result, j) => {
+      if (result.status === 'fulfilled') out.push(result.value);
+      else warn(`skipped execution ${chunk[j]!.name ?? chunk[j]!.executionArn}: ${(result.reason as Error)?.message ?? String(result.reason)}`);
     });
   }
   return out;
 }
 
-export async function listExecutions(target: Target, options: ExecutionsOptions): Promise<ExecutionSummary[]> {
+export async function listExecutions(target: Target, options: ExecutionsOptions, warn: (message: string) => void = () => undefined): Promise<ExecutionSummary[]> {
   const stateMachineArn = await target.stateMachineArn();
   const statusFilter = parseStatus(options.status);
   const found: ExecutionSummary[] = [];
   let nextToken: string | undefined;
   do {
     const page = await target.sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter, maxResults: Math.min(100, Math.max(options.limit, 20)), nextToken }));
-    const summaries = await summarize(target, (page.executions ?? []).slice(0, options.env ? undefined : options.limit - found.length));
+    const summaries = await summarize(target, (page.executions ?? []).slice(0, options.env ? undefined : options.limit - found.length), warn);
     found.push(...summaries.filter((s) => options.env === undefined || s.environment === options.env));
     nextToken = page.nextToken;
   } while (nextToken && found.length < options.limit);
@@ -91,7 +136,7 @@ export function printExecutions(list: ReadonlyArray<ExecutionSummary>, io: Io, f
     e.name,
     e.status + (e.redriveCount > 0 ? ` (redriven ${e.redriveCount}x)` : ''),
     e.environment ?? '',
-    Object.entries(e.branches ?? {}).map(([s, b]) => `${s}=${b}`).join(' ') || '(defaults)',
+    Object.entries(e.branches ?? {}).map(([s, b]) => `${s}=${b}`).join(' ') || '-',
     when(e.startDate),
     formatDuration(durationOf({ startedAt: e.startDate?.getTime(), endedAt: e.stopDate?.getTime() })),
   ]);
@@ -101,7 +146,7 @@ export function printExecutions(list: ReadonlyArray<ExecutionSummary>, io: Io, f
 }
 
 export async function runExecutions(target: Target, options: ExecutionsOptions, io: Io): Promise<ExitCode> {
-  const list = await listExecutions(target, options);
+  const list = await listExecutions(target, options, (message) => eprintln(io, `stepdeploy: warning: ${message}`));
   if (options.json) println(io, JSON.stringify(list, null, 2));
   else printExecutions(list, io, `${options.env ? ` for ${options.env}` : ''}${options.status ? ` with status ${options.status.toUpperCase()}` : ''}`);
   return ExitCode.Ok;

@@ -48,15 +48,33 @@ export class BuildRegistry {
     return { builds, buildsNotFound };
   }
 
-  /** The next build number of a project (1, 2, …), kept across restarts. */
+  /**
+   * The next build number of a project (1, 2, …), kept across restarts. One file per project:
+   * runtimes of two pipelines in one folder write their counters side by side, and a shared file
+   * would lose one's update to the other's.
+   */
   nextBuildNumber(project: string): number {
-    const file = join(this.root, 'builds', 'build-numbers.json');
-    mkdirSync(join(this.root, 'builds'), { recursive: true });
-    const numbers = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>) : {};
-    const next = (numbers[project] ?? 0) + 1;
-    numbers[project] = next;
-    writeFileSync(file, `${JSON.stringify(numbers, null, 2)}\n`);
+    const next = this.lastBuildNumber(project) + 1;
+    mkdirSync(join(this.root, 'builds', 'build-numbers'), { recursive: true });
+    writeFileSync(this.buildNumberFile(project), `${next}\n`);
     return next;
+  }
+
+  /** How many builds the project has had (0 before its first). */
+  lastBuildNumber(project: string): number {
+    const file = this.buildNumberFile(project);
+    return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as number) : this.legacyBuildNumber(project);
+  }
+
+  private buildNumberFile(project: string): string {
+    return join(this.root, 'builds', 'build-numbers', `${project}.json`);
+  }
+
+  /** The counter of the single file used before (`builds/build-numbers.json`), so numbers go on rising. */
+  private legacyBuildNumber(project: string): number {
+    const file = join(this.root, 'builds', 'build-numbers.json');
+    if (!existsSync(file)) return 0;
+    return (JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>)[project] ?? 0;
   }
 
   markRunning(id: string, stop: () => void): void {

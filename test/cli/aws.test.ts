@@ -323,6 +323,46 @@ describe('executions', () => {
     expect(io.stdout()).toMatch(new RegExp(`${EXECUTION}\\s+SUCCEEDED\\s+acceptance\\s+app=develop\\s+2026-11-29T03:15:00Z\\s+1m15s`));
   });
 
+  it('shows the branches the execution resolved (its plan), also for sources its input did not name', async () => {
+    sfnMock.on(ListExecutionsCommand).resolves({ executions: [{ executionArn: EXECUTION_ARN, stateMachineArn: MACHINE, name: EXECUTION, status: 'SUCCEEDED', startDate: at(0), stopDate: at(75) }] });
+    sfnMock.on(DescribeExecutionCommand).resolves({ input: '{"environment":"acceptance"}' });
+    const plan = { environment: 'acceptance', sources: [{ name: 'app', branch: 'main' }, { name: 'config', branch: 'develop' }] };
+    sfnMock.on(GetExecutionHistoryCommand, { executionArn: EXECUTION_ARN }).resolves({
+      events: [
+        { id: 1, timestamp: at(0), type: 'ExecutionStarted' },
+        { id: 2, timestamp: at(0), type: 'TaskStateEntered', stateEnteredEventDetails: { name: 'ValidateInput' } },
+        { id: 6, timestamp: at(1), type: 'TaskStateExited', stateExitedEventDetails: { name: 'ValidateInput', output: JSON.stringify(plan) } },
+      ],
+    });
+    const io = capture();
+
+    await cli('executions', io);
+
+    expect(io.stdout()).toMatch(new RegExp(`${EXECUTION}\\s+SUCCEEDED\\s+acceptance\\s+app=main config=develop\\s+`));
+    expect(io.stdout()).not.toContain('(defaults)');
+  });
+
+  it('skips an execution it cannot describe, with a warning, and lists the others', async () => {
+    sfnMock.on(ListExecutionsCommand).resolves({
+      executions: [
+        { executionArn: `${EXECUTION_ARN}-gone`, stateMachineArn: MACHINE, name: `${EXECUTION}-gone`, status: 'SUCCEEDED', startDate: at(0) },
+        { executionArn: EXECUTION_ARN, stateMachineArn: MACHINE, name: EXECUTION, status: 'SUCCEEDED', startDate: at(0) },
+      ],
+    });
+    sfnMock
+      .on(DescribeExecutionCommand, { executionArn: `${EXECUTION_ARN}-gone` })
+      .rejects(new ExecutionDoesNotExist({ message: `Execution Does Not Exist: '${EXECUTION_ARN}-gone'`, $metadata: {} }))
+      .on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN })
+      .resolves({ input: '{"environment":"acceptance","branches":{"app":"develop"}}' });
+    const io = capture();
+
+    const code = await cli('executions --json', io);
+
+    expect(code).toBe(ExitCode.Ok);
+    expect(JSON.parse(io.stdout()).map((e: { name: string }) => e.name)).toEqual([EXECUTION]);
+    expect(io.stderr()).toBe(`stepdeploy: warning: skipped execution ${EXECUTION}-gone: Execution Does Not Exist: '${EXECUTION_ARN}-gone'\n`);
+  });
+
   it('fails on an unknown --status with the allowed ones', async () => {
     const io = capture();
 

@@ -1,5 +1,5 @@
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ExitCode } from '../../cli/exit-codes';
 import type { Io } from '../../cli/io';
 import { endpointFile } from '../../cli/local-serve';
@@ -70,7 +70,7 @@ it('executions --json lists the execution', async () => {
 
   expect(code).toBe(ExitCode.Ok);
   expect(JSON.parse(io.stdout())).toContainEqual(
-    expect.objectContaining({ name: 'cli-ok', status: 'SUCCEEDED', environment: 'acceptance', branches: { app: 'develop' } }),
+    expect.objectContaining({ name: 'cli-ok', status: 'SUCCEEDED', environment: 'acceptance', branches: { app: 'develop', config: 'main' } }),
   );
 });
 
@@ -117,8 +117,9 @@ it('an unknown execution is one clear line and exit code 3', async () => {
   );
 });
 
-it('--local uses a running runtime found through .stepdeploy/endpoint.json', async () => {
-  const file = endpointFile(rt.runtime.home);
+it('--local uses a running runtime found through .stepdeploy/endpoints/<pipeline>.json', async () => {
+  const file = endpointFile(rt.runtime.home, rt.runtime.config.pipeline);
+  mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, JSON.stringify({ endpoint: rt.runtime.endpoint, pid: process.pid, stateMachineArn: rt.runtime.machine.stateMachineArn }));
   try {
     const { code, io } = await cli(['executions', '--json'], capture(), ['--local']);

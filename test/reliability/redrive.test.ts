@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import type { EventBridgeEvent } from '../../local/events';
@@ -110,7 +110,7 @@ describe('failure and redrive, per step', () => {
     const branch = 'feature/redrive-one-source';
     const app = pushCommit(join(repos, 'app.git'), branch, 'ONE.md', 'one source fails\n');
     const configBefore = execFileSync('git', ['rev-parse', 'main'], { cwd: join(repos, 'config.git'), encoding: 'utf8' }).trim();
-    const fetchBuilds = (): number => JSON.parse(readFileSync(join(t.runtime.home, 'builds', 'build-numbers.json'), 'utf8'))['stepdeploy-example-fetch'] ?? 0;
+    const fetchBuilds = (): number => t.runtime.builds.lastBuildNumber('stepdeploy-example-fetch');
     let buildsBeforeRedrive = 0;
     // The app's snapshot cannot be stored: its FetchSource build fails, after the config's iteration ended.
     s3Outage = (method, key) => key.startsWith('sources/app/') && (method === 'PUT' || method === 'POST');
