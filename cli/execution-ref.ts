@@ -1,3 +1,4 @@
+import { executionNameViolation, suggestExecutionName } from '../tasks/shared/execution-name';
 import { usageError } from './errors';
 
 /**
@@ -7,13 +8,12 @@ import { usageError } from './errors';
 
 const EXECUTION_ARN = /^arn:[a-z-]+:states:[a-z0-9-]+:\d{12}:execution:[^:]+:[^:]+$/;
 
-/** What `--name` accepts: stricter than Step Functions, because combine-sources puts the name in S3 keys. */
-export const EXECUTION_NAME = /^[A-Za-z0-9_-]{1,80}$/;
-
+/** What `--name` accepts: the rule ValidateInput applies too (tasks/shared/execution-name.ts). */
 export function checkExecutionName(name: string): string {
-  if (EXECUTION_NAME.test(name)) return name;
+  const violation = executionNameViolation(name);
+  if (violation === undefined) return name;
   throw usageError(
-    `--name ${JSON.stringify(name)} is not a valid execution name: use 1-80 letters, digits, "_" or "-" (it becomes part of S3 keys), e.g. --name acceptance-hotfix-42`,
+    `--name ${JSON.stringify(name)} is not a valid execution name: it ${violation}, e.g. --name ${suggestExecutionName(name)}`,
   );
 }
 

@@ -2,6 +2,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import type { CombineSourcesEvent, CombineSourcesResult } from '../shared/contracts';
 import { requireEnv } from '../shared/errors';
+import { EXECUTION_NAME } from '../shared/execution-name';
 import { parseEvent } from '../shared/parse-event';
 import { combineSources } from './combine-sources';
 
@@ -17,7 +18,7 @@ const NAME = /^[a-z][a-z0-9-]{0,29}$/;
 
 const eventSchema = z.object({
   environment: z.string().regex(NAME),
-  execution: z.string().regex(/^[A-Za-z0-9_-]{1,80}$/),
+  execution: z.string().regex(EXECUTION_NAME),
   requestedBy: z.string().nullable(),
   deployRoleArn: z.string().min(1),
   variables: z.record(z.string(), z.string()),

@@ -2,6 +2,7 @@ import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { requireEnv } from '../shared/errors';
+import { EXECUTION_NAME } from '../shared/execution-name';
 import { parseEvent } from '../shared/parse-event';
 import { deploy, type DeployStarted } from './deploy';
 
@@ -15,7 +16,7 @@ const eventSchema = z
   .object({
     taskToken: z.string().min(1),
     environment: z.string().regex(/^[a-z][a-z0-9-]{0,29}$/),
-    execution: z.string().regex(/^[A-Za-z0-9_-]{1,80}$/),
+    execution: z.string().regex(EXECUTION_NAME),
     startedAt: z.iso.datetime({ message: 'must be the execution start time ($$.Execution.StartTime)' }),
     source: z.string().regex(/^[^/]+\/.+\.zip$/, 'must be "<bucket>/<key>.zip"'),
     environmentVariables: z.array(z.object({ Name: z.string().min(1), Type: z.literal('PLAINTEXT'), Value: z.string() }).strict()),

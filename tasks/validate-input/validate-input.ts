@@ -1,6 +1,7 @@
 import { branchMatches, branchNameViolation } from '../shared/branch-name';
 import { resolveRepository, sourceTypeOf, type PipelineConfig } from '../shared/config';
 import type { ExecutionInput, Plan, PlannedSource } from '../shared/contracts';
+import { executionNameViolation, suggestExecutionName } from '../shared/execution-name';
 import { InvalidInputError } from './errors';
 
 /**
@@ -37,7 +38,7 @@ export function checkExecutionInput(input: unknown, config: PipelineConfig): str
 
 /** ValidateInput: checks the input and resolves it into the plan the rest of the execution follows. */
 export function validateInput(input: unknown, execution: string, config: PipelineConfig, configPath: string): Plan {
-  const problems = checkExecutionInput(input, config);
+  const problems = [...executionNameProblems(execution), ...checkExecutionInput(input, config)];
   if (problems.length > 0) throw new InvalidInputError(problems);
   return planFor(input as ExecutionInput, execution, config, configPath);
 }
@@ -65,6 +66,16 @@ function planFor(input: ExecutionInput, execution: string, config: PipelineConfi
     sources,
     hooks: environment.hooks,
   };
+}
+
+/**
+ * Step Functions took the name already, so this execution cannot be renamed: the fix is a new
+ * execution. Caught here, before any build, rather than in CombineConfigAndCode after the fetches.
+ */
+function executionNameProblems(execution: string): string[] {
+  const rule = executionNameViolation(execution);
+  if (rule === undefined) return [];
+  return [problem('(execution name)', execution, `${rule}; start a new execution with such a name, e.g. ${suggestExecutionName(execution)}`)];
 }
 
 function unknownKeyProblems(input: InputObject): string[] {

@@ -101,3 +101,18 @@ describe('hostile and bad input is rejected at ValidateInput, before any build',
     expect(existsSync(canary)).toBe(false);
   });
 });
+
+describe('an execution name that Step Functions accepts but the pipeline cannot use fails at ValidateInput, before any build', () => {
+  test.each([
+    ['a dot', 'release-1.2.3', '"release-1.2.3"', 'release-1_2_3'],
+    ['a non-ASCII letter', 'd\u00e9ploiement', '"d\\u00e9ploiement"', 'd_ploiement'],
+  ])('%s', async (_why, name, shown, suggestion) => {
+    const record = await t.run(name, { environment: 'acceptance' });
+
+    expect(record).toMatchObject({ status: 'FAILED', error: 'InvalidInputError', lastTopLevelState: { name: 'ValidateInput' } });
+    const message: string = JSON.parse(record.cause!).errorMessage;
+    expect(message).toContain(`(execution name): ${shown} must be 1-80 letters, digits, "_" or "-" (it becomes part of S3 keys); start a new execution with such a name, e.g. ${suggestion}`);
+    expect(enteredStates(t.runtime.machine.history(record.executionArn))).toEqual(['ValidateInput']);
+    expect(buildDirCount(t.runtime.home)).toBe(0);
+  });
+});

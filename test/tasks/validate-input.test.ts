@@ -19,6 +19,34 @@ function rejection(input: unknown, cfg = config): InvalidInputError {
   throw new Error(`expected ${JSON.stringify(input)} to be rejected`);
 }
 
+describe('validateInput: execution names', () => {
+  // Step Functions accepts these names; CombineConfigAndCode and Deploy would refuse them after the fetch builds.
+  test.each([
+    ['a dot', 'release-1.2.3', '"release-1.2.3"', 'release-1_2_3'],
+    ['a non-ASCII letter', 'd\u00e9ploiement', '"d\\u00e9ploiement"', 'd_ploiement'],
+    ['81 characters', 'a'.repeat(81), `"${'a'.repeat(81)}"`, 'a'.repeat(80)],
+  ])('fails for a name with %s, naming the rule and a fix', (_label, execution, shown, suggestion) => {
+    let error: unknown;
+    try {
+      validateInput({ environment: 'acceptance' }, execution, config, CONFIG_PATH);
+    } catch (err) {
+      error = err;
+    }
+
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect((error as InvalidInputError).problems).toEqual([
+      `(execution name): ${shown} must be 1-80 letters, digits, "_" or "-" (it becomes part of S3 keys); start a new execution with such a name, e.g. ${suggestion}`,
+    ]);
+  });
+
+  test('accepts the names the CLI generates and passes', () => {
+    expect(validateInput({ environment: 'acceptance' }, 'acceptance-20261207T140000-a1b2c3', config, CONFIG_PATH).execution).toBe(
+      'acceptance-20261207T140000-a1b2c3',
+    );
+    expect(validateInput({ environment: 'acceptance' }, 'Hotfix_42', config, CONFIG_PATH).execution).toBe('Hotfix_42');
+  });
+});
+
 describe('validateInput: hostile and invalid branch names', () => {
   // [label, branch, the value as the message shows it, the rule]
   const cases: ReadonlyArray<[string, string, string, string]> = [
