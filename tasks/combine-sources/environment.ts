@@ -1,4 +1,5 @@
 import type { CodeBuildEnvironmentVariable, CombineSourcesEvent, Manifest } from '../shared/contracts';
+import { reservedVariableReason } from '../shared/reserved-variables';
 import { VariableConflictError } from './errors';
 
 const DEPLOY_ROLE_VARIABLE = 'STEPDEPLOY_DEPLOY_ROLE_ARN';
@@ -30,12 +31,13 @@ export function buildEnvironment(
       plain(`STEPDEPLOY_BRANCH_${variableSuffix(s.name)}`, s.branch),
     ]),
   ];
-  const reserved = new Set([...own.map((v) => v.Name), DEPLOY_ROLE_VARIABLE]);
-  const clashes = Object.keys(variables).filter((name) => reserved.has(name) || name.startsWith('STEPDEPLOY_'));
+  // The config refuses these names already (tasks/shared/reserved-variables.ts); a plan made before
+  // a name became reserved may still carry one into a redrive.
+  const clashes = Object.keys(variables).filter((name) => reservedVariableReason(name) !== undefined);
   if (clashes.length > 0) {
     throw new VariableConflictError(
-      `environment ${manifest.environment} declares variable(s) ${clashes.join(', ')}, which stepdeploy sets itself: ` +
-        'rename them in stepdeploy.config.yml (ENVIRONMENT and STEPDEPLOY_* are reserved)',
+      `environment ${manifest.environment} declares reserved variable(s) ${clashes.map((name) => `${name} (${reservedVariableReason(name)})`).join(', ')}: ` +
+        'rename or remove them in stepdeploy.config.yml',
     );
   }
   return [...own, ...Object.entries(variables).map(([name, value]) => plain(name, value))];

@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors';
 import { BRANCH_PATTERN_RULE, isValidBranchName, isValidBranchPattern } from './branch-name';
+import { reservedVariableReason } from './reserved-variables';
 
 /**
  * `stepdeploy.config.yml`: one file drives the CDK stack and the local runtime.
@@ -53,6 +54,8 @@ const URL_WITH_CREDENTIALS = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s]+@/i;
  */
 function mayBeCredential(path: ReadonlyArray<PropertyKey>, value: unknown): boolean {
   if (path[0] === 'notifications' || path.some((key) => SECRET_NAME_KEYS.has(String(key)))) return true;
+  // A variable's value is whatever was pasted there, AWS_SECRET_ACCESS_KEY's included.
+  if (path[0] === 'environments' && path[2] === 'variables') return true;
   const text = typeof value === 'string' ? value : JSON.stringify(value) ?? '';
   return TOKEN_PREFIXES.test(text) || /(gh[pousr]_|github_pat_|glpat-|hooks\.slack\.com)/.test(text) || /:\/\/[^/@\s"]+@/.test(text);
 }
@@ -105,6 +108,12 @@ const environmentSchema = z
       .default('superseded'),
     variables: z
       .record(z.string().regex(ENV_VAR, 'variable names must be UPPER_SNAKE_CASE'), z.string())
+      .superRefine((variables, ctx) => {
+        for (const name of Object.keys(variables)) {
+          const reason = reservedVariableReason(name);
+          if (reason !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: `is a reserved name: ${reason}; rename or remove it` });
+        }
+      })
       .default({}),
     hooks: z.array(hookSchema).default([]),
   })

@@ -97,10 +97,13 @@ describe('buildEnvironment / deployEnvironment', () => {
     expect(names).not.toContain('STEPDEPLOY_REQUESTED_BY');
   });
 
-  it('fails when an environment variable would replace one stepdeploy sets', () => {
-    const e = event({ variables: { ENVIRONMENT: 'prod', STEPDEPLOY_X: '1' } });
+  it('fails when an environment variable would replace one stepdeploy, CodeBuild or the AWS SDKs rely on', () => {
+    const e = event({ variables: { ENVIRONMENT: 'prod', STEPDEPLOY_X: '1', AWS_REGION: 'us-east-1', TEMPLATE_BUCKET: 'b' } });
     expect(() => buildEnvironment(createManifest(e, CREATED_AT), e.variables)).toThrow(
-      expect.objectContaining({ name: 'VariableConflictError', message: expect.stringContaining('ENVIRONMENT, STEPDEPLOY_X') }),
+      expect.objectContaining({
+        name: 'VariableConflictError',
+        message: expect.stringMatching(/reserved variable\(s\) ENVIRONMENT \(.*\), STEPDEPLOY_X \(.*\), AWS_REGION \(stepdeploy sets it to the environment's region/),
+      }),
     );
   });
 });

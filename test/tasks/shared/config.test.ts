@@ -75,6 +75,35 @@ describe('parseConfig', () => {
     expect(message).toContain('sources.config.path: "." is already used by source "app"; give each source its own folder (got ".")');
   });
 
+  test.each([
+    ['CODEBUILD_BUILD_ID', 'CodeBuild reserves the CODEBUILD_ prefix for its own variables'],
+    ['ENVIRONMENT', "stepdeploy sets it to the environment's name"],
+    ['STEPDEPLOY_COMMIT_APP', 'stepdeploy reserves the STEPDEPLOY_ prefix'],
+    ['AWS_REGION', "stepdeploy sets it to the environment's region (set \"region\" instead)"],
+    ['AWS_DEFAULT_REGION', "stepdeploy sets it to the environment's region"],
+    ['AWS_SECRET_ACCESS_KEY', 'credentials would replace the deploy role'],
+    ['AWS_PROFILE', "it would bypass the deploy role's profile"],
+    ['AWS_CONFIG_FILE', "it would bypass the deploy role's profile"],
+    ['AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'CodeBuild uses it to hand the build its credentials'],
+    ['AWS_ENDPOINT_URL_CLOUDFORMATION', 'it would send every AWS SDK and CLI in the build to another endpoint'],
+  ])('fails for the reserved variable name %s, with the reason and without its value', (name, reason) => {
+    const message = failureOf((c) => {
+      c.environments.production.variables = { TEMPLATE_BUCKET: 'templates', [name]: 'wJalrXUtnFEMI/K7MDENG' };
+    });
+
+    expect(message).toContain(`environments.production.variables.${name}: is a reserved name: ${reason}`);
+    expect(message).toContain('rename or remove it (value not shown: it may be a credential)');
+    expect(message).not.toContain('wJalrXUtnFEMI');
+    expect(message).not.toContain('TEMPLATE_BUCKET');
+  });
+
+  test('accepts variables outside the reserved names, AWS_ ones included', () => {
+    const raw = JSON.parse(JSON.stringify(loadConfig(EXAMPLE_PATH)));
+    raw.environments.production.variables = { TEMPLATE_BUCKET: 'templates', AWS_MAX_ATTEMPTS: '5', ENVIRONMENT_NAME: 'prod' };
+
+    expect(parseConfig(raw).environments.production!.variables).toEqual({ TEMPLATE_BUCKET: 'templates', AWS_MAX_ATTEMPTS: '5', ENVIRONMENT_NAME: 'prod' });
+  });
+
   test('fails for a webhook URL in webhookSecretName', () => {
     const url = 'https://hooks.slack.com/services/T000/B000/XXXX';
     const message = failureOf((c) => {
