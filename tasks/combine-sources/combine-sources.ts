@@ -1,6 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CombineSourcesEvent, CombineSourcesResult, Manifest } from '../shared/contracts';
@@ -13,6 +11,7 @@ import { buildEnvironment, deployEnvironment } from './environment';
 import { ArtifactConflictError } from './errors';
 import { commitMismatch, createManifest, MANIFEST_NAME, manifestSchema } from './manifest';
 import { PathRegistry } from './path-registry';
+import { openStaging } from './staging';
 
 export interface CombineSourcesDeps {
   readonly s3: S3Client;
@@ -69,17 +68,17 @@ async function writeNewArtifact(
   event: CombineSourcesEvent,
 ): Promise<void> {
   const heads = await headSnapshots(deps, event.sources);
-  const staging = await mkdtemp(join(deps.tmpDir ?? tmpdir(), 'stepdeploy-combine-'));
+  const staging = await openStaging(deps.tmpDir ?? tmpdir());
   // One for the snapshot copy and, when it gives up, the full combine: see PathRegistry.clear.
   const registry = new PathRegistry();
   let written: WrittenArtifact;
   try {
-    if (await writeFromCombined({ ...deps, tmpDir: staging }, key, manifest, event.sources, heads)) return;
+    if (await writeFromCombined({ ...deps, tmpDir: staging.path }, key, manifest, event.sources, heads)) return;
     written =
-      (await writeFromSnapshot({ ...deps, tmpDir: staging, registry }, key, manifest, event.sources, heads)) ??
-      (await writeArtifact({ ...deps, key, manifest, sources: event.sources, tmpDir: staging, registry }));
+      (await writeFromSnapshot({ ...deps, tmpDir: staging.path, registry }, key, manifest, event.sources, heads)) ??
+      (await writeArtifact({ ...deps, key, manifest, sources: event.sources, tmpDir: staging.path, registry }));
   } finally {
-    await rm(staging, { recursive: true, force: true });
+    await staging.dispose();
   }
   await rememberCombined(deps, key, written);
 }

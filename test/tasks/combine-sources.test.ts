@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -252,6 +252,32 @@ describe('combineSources (S3 call shapes)', () => {
       await combineSources(event(), { s3, bucket: BUCKET, tmpDir: tmp });
 
       expect(await readdir(tmp)).toEqual([]);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  });
+  it('first removes the staging folders a stopped combine left behind, and only those', async () => {
+    const tmp = await mkdtemp(join(tmpdir(), 'combine-test-'));
+    const gone = execFileSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).trim();
+    const stale = [`stepdeploy-combine-${process.pid}-timedout`, `stepdeploy-combine-${gone}-crashed`];
+    // Another live process's combine (a local runtime, a test worker), other tools' folders, files.
+    const kept = [`stepdeploy-combine-${process.ppid}-running`, 'stepdeploy-ends-abc', 'other-tool-xyz', 'stepdeploy-combine-7-note.txt'];
+    for (const name of [...stale, ...kept.slice(0, 3)]) {
+      await mkdir(join(tmp, name));
+      await writeFile(join(tmp, name, 'snapshot.zip'), randomBytes(1024));
+    }
+    await writeFile(join(tmp, kept[3]!), 'a file, not a staging folder');
+    s3Mock.on(HeadObjectCommand).rejects(notFound);
+    s3Mock.on(PutObjectCommand).resolves({});
+
+    try {
+      // Two at once in one process: neither removes the other's folder while it stages.
+      await Promise.all([
+        combineSources(event(), { s3, bucket: BUCKET, tmpDir: tmp }),
+        combineSources(event({ execution: 'acceptance-20250101T120000-other1' }), { s3, bucket: BUCKET, tmpDir: tmp }),
+      ]);
+
+      expect((await readdir(tmp)).sort()).toEqual([...kept].sort());
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
