@@ -2,7 +2,7 @@ import { tmpdir } from 'node:os';
 import { text } from 'node:stream/consumers';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CombineSourcesEvent, CombineSourcesResult, Manifest } from '../shared/contracts';
-import { headObject, isPreconditionFailed, type ObjectInfo } from '../shared/s3';
+import { headObject, isPreconditionFailed, retryOnConditionalConflict, type ObjectInfo } from '../shared/s3';
 import { openZipInS3, zipEntries } from '../shared/zip';
 import { writeArtifact, type WrittenArtifact } from './artifact-writer';
 import { headSnapshots, rememberCombined, writeFromCombined } from './combine-cache';
@@ -30,7 +30,16 @@ export interface CombineSourcesDeps {
   readonly copyConcurrency?: number;
   /** Where the line about reusing an earlier combine goes. @default console.log */
   readonly log?: (line: string) => void;
+  /** The waits before writing again after S3's 409 (tests pass one that does not wait). @default timers/promises setTimeout */
+  readonly sleep?: (ms: number) => Promise<unknown>;
 }
+
+/**
+ * Writes of source.zip that S3 may answer 409 ConditionalRequestConflict before giving up: each
+ * one is a whole combine (S3: a new multipart upload, every part uploaded again), so fewer than
+ * the small JSON writes get.
+ */
+export const ARTIFACT_CONFLICT_ATTEMPTS = 4;
 
 /**
  * CombineConfigAndCode: writes artifacts/<environment>/<execution>/source.zip once. A redrive
@@ -50,10 +59,16 @@ export async function combineSources(
   if (existing !== undefined) return resultOf(await existingManifest(deps, key, existing, event), event, deps);
   const manifest = createManifest(event, (deps.now ?? (() => new Date()))());
   try {
-    await writeNewArtifact(deps, key, manifest, event);
+    // S3's 409 ConditionalRequestConflict wrote nothing: write it again, from a new upload.
+    await retryOnConditionalConflict(`s3://${deps.bucket}/${key}`, () => writeNewArtifact(deps, key, manifest, event), {
+      attempts: ARTIFACT_CONFLICT_ATTEMPTS,
+      sleep: deps.sleep,
+    });
   } catch (err) {
     if (!isPreconditionFailed(err)) throw err;
-    // A concurrent invocation for the same execution won the conditional write.
+    // The key exists: a concurrent invocation for the same execution won the conditional write,
+    // or, after a 409 or a retried request, maybe this very invocation. Either way what counts
+    // is what is there, never who wrote it: the same commits answer its manifest, others fail.
     const winner = await headObject(deps.s3, deps.bucket, key);
     if (winner === undefined) throw err;
     return resultOf(await existingManifest(deps, key, winner, event), event, deps);

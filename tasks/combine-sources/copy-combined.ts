@@ -14,7 +14,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { Manifest } from '../shared/contracts';
-import { isPreconditionFailed, sendFileStream } from '../shared/s3';
+import { isConditionalRequestConflict, isPreconditionFailed, sendFileStream } from '../shared/s3';
 import { addManifestEntry } from './artifact-writer';
 import type { CombinedIndex } from './combined-index';
 import { MANIFEST_NAME } from './manifest';
@@ -64,8 +64,9 @@ export type CopyOutcome =
  * the new directory's records, never the range.
  *
  * Written once, like a full combine: CompleteMultipartUpload carries If-None-Match: *, and its
- * 412 (the key exists: a concurrent invocation or a redrive) is thrown as it is. Any other
- * failure aborts the upload and answers `unavailable`, with the reason: combine in full then.
+ * 412 (the key exists: a concurrent invocation or a redrive) is thrown as it is, as is S3's 409
+ * ConditionalRequestConflict (nothing written; combineSources writes again from a new upload).
+ * Any other failure aborts the upload and answers `unavailable`, with the reason: combine in full then.
  */
 export async function copyCombined(options: CopyCombinedOptions): Promise<CopyOutcome> {
   const { index } = options;
@@ -103,8 +104,9 @@ export interface CopyRangeOptions {
 
 /**
  * Writes `key` as ends.head + the range + ends.tail in one multipart upload (parts as
- * copyCombined describes), completed with If-None-Match: *. Throws only that 412; any other
- * failure aborts the upload and answers `unavailable`. The ends are disposed of when it returns.
+ * copyCombined describes), completed with If-None-Match: *. Throws only that 412 and a 409
+ * ConditionalRequestConflict; any other failure aborts the upload and answers `unavailable`.
+ * The ends are disposed of when it returns.
  */
 export async function copyRange(options: CopyRangeOptions): Promise<CopyOutcome> {
   try {
@@ -340,7 +342,7 @@ async function complete(upload: Upload, parts: CompletedPart[], rangeStart: numb
     return { etag: out.ETag, rangeStart, size };
   } catch (err) {
     await abort(upload);
-    if (isPreconditionFailed(err)) throw err;
+    if (isPreconditionFailed(err) || isConditionalRequestConflict(err)) throw err;
     return unavailable('CompleteMultipartUpload failed', err);
   }
 }

@@ -1,7 +1,15 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { DeploymentRecord, RecordDeploymentEvent, RecordDeploymentResult } from '../shared/contracts';
 import { supersedes } from '../shared/deployment-order';
-import { isPreconditionFailed, putJsonIfUnchanged, readJsonObject } from '../shared/s3';
+import {
+  conflictBackoffMs,
+  isConditionalRequestConflict,
+  isPreconditionFailed,
+  putJsonIfUnchanged,
+  readJsonObject,
+  retryOnConditionalConflict,
+} from '../shared/s3';
 import { CurrentRecordContendedError } from './errors';
 
 export interface RecordDeploymentDependencies {
@@ -9,6 +17,8 @@ export interface RecordDeploymentDependencies {
   readonly bucket: string;
   /** @default () => new Date() */
   readonly now?: () => Date;
+  /** The waits between lost attempts (tests pass one that does not wait). @default timers/promises setTimeout */
+  readonly sleep?: (ms: number) => Promise<unknown>;
 }
 
 /**
@@ -32,23 +42,35 @@ export async function recordDeployment(event: RecordDeploymentEvent, deps: Recor
   return { currentKey, historyKey, current };
 }
 
-const CURRENT_ATTEMPTS = 5;
+export const CURRENT_ATTEMPTS = 5;
 
 /**
  * current.json only ever moves forward: it is replaced (If-Match on the ETag read, or
  * If-None-Match when absent) unless it already names a newer execution. Answers whether it now
- * names this one.
+ * names this one. A lost attempt reads it again and decides again: after a 412 (another write
+ * came first) and after S3's 409 ConditionalRequestConflict alike, which S3 says to answer by
+ * fetching the ETag again and retrying. Lost attempts wait a jittered backoff, so that many
+ * deployments finishing together spread out; after CURRENT_ATTEMPTS it gives up with
+ * CurrentRecordContendedError, which the state machine retries.
  */
 async function advanceCurrent(deps: RecordDeploymentDependencies, key: string, record: DeploymentRecord): Promise<boolean> {
-  for (let attempt = 0; attempt < CURRENT_ATTEMPTS; attempt += 1) {
+  const lost = { precondition: 0, conflict: 0 };
+  for (let attempt = 1; attempt <= CURRENT_ATTEMPTS; attempt += 1) {
     const current = await readJsonObject<DeploymentRecord>(deps.s3, deps.bucket, key);
-    const deployed = current?.value;
-    if (supersedes(deployed, record)) {
-      return false;
+    if (supersedes(current?.value, record)) return false;
+    try {
+      if (await putJsonIfUnchanged(deps.s3, deps.bucket, key, record, current)) return true;
+      lost.precondition += 1;
+    } catch (err) {
+      if (!isConditionalRequestConflict(err)) throw err;
+      lost.conflict += 1;
     }
-    if (await putJsonIfUnchanged(deps.s3, deps.bucket, key, record, current)) return true;
+    if (attempt < CURRENT_ATTEMPTS) await (deps.sleep ?? sleep)(conflictBackoffMs(attempt));
   }
-  throw new CurrentRecordContendedError(`${key} changed ${CURRENT_ATTEMPTS} times while ${record.execution} tried to update it; redrive RecordDeployment`);
+  throw new CurrentRecordContendedError(
+    `${key} could not be updated by ${record.execution} in ${CURRENT_ATTEMPTS} attempts: ${lost.precondition} lost to another write (412 PreconditionFailed), ` +
+      `${lost.conflict} met a conflicting operation (409 ConditionalRequestConflict); redrive RecordDeployment`,
+  );
 }
 
 export function claimKeyOf(environment: string, execution: string): string {
@@ -83,11 +105,17 @@ async function claim(record: DeploymentRecord, deps: RecordDeploymentDependencie
   return JSON.parse(await claimed.Body!.transformToString()) as DeploymentRecord;
 }
 
-/** Writes the record unless the key exists; answers whether it wrote. */
+/**
+ * Writes the record unless the key exists; answers whether it wrote. A 409 ConditionalRequestConflict
+ * wrote nothing, so the put is sent again (as S3 says); a 412 after it means the key exists, which
+ * the caller handles as it does any 412: it reads what is there rather than assume who wrote it.
+ */
 async function putIfAbsent(deps: RecordDeploymentDependencies, key: string, record: DeploymentRecord): Promise<boolean> {
   try {
-    await deps.s3.send(
-      new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: toJson(record), ContentType: 'application/json', IfNoneMatch: '*' }),
+    await retryOnConditionalConflict(
+      `s3://${deps.bucket}/${key}`,
+      () => deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: toJson(record), ContentType: 'application/json', IfNoneMatch: '*' })),
+      { sleep: deps.sleep },
     );
     return true;
   } catch (err) {

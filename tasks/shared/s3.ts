@@ -1,5 +1,7 @@
 import type { ReadStream } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { ConditionalWriteConflictError } from './errors';
 
 interface ServiceError {
   readonly name?: string;
@@ -37,6 +39,54 @@ export function isPreconditionFailed(err: unknown): boolean {
  */
 export function isConditionalRequestConflict(err: unknown): boolean {
   return (err as ServiceError | undefined)?.name === 'ConditionalRequestConflict';
+}
+
+export interface ConflictRetryOptions {
+  /** Attempts in all, the first included. @default CONFLICT_ATTEMPTS */
+  readonly attempts?: number;
+  /** @default timers/promises setTimeout */
+  readonly sleep?: (ms: number) => Promise<unknown>;
+  /** @default Math.random */
+  readonly random?: () => number;
+}
+
+/** Attempts of a conditional write that S3 answers 409: five waits of at most 0.1 + 0.2 + 0.4 + 0.8 + 1.6 s. */
+export const CONFLICT_ATTEMPTS = 6;
+
+/**
+ * How long to wait after the `attempt`th write in a row lost a race (a 409, or a 412 for a caller
+ * that reads again): full jitter up to 100 ms × 2^(attempt-1), at most 2 s, so racing writers
+ * spread out instead of meeting again.
+ */
+export function conflictBackoffMs(attempt: number, random: () => number = Math.random): number {
+  return Math.floor(random() * Math.min(2000, 100 * 2 ** (attempt - 1)));
+}
+
+/**
+ * Runs a conditional write again, after a bounded backoff, while S3 answers it 409
+ * ConditionalRequestConflict, as S3 says to. `write` runs whole each time, so it must do again
+ * what S3 asks for on a 409 (read the ETag again for If-Match; a new multipart upload). Whatever
+ * else it ends with is returned or thrown as it is: success, a 412 (decided by the condition now:
+ * another write came first), any other error. After `attempts` 409s in a row it throws
+ * ConditionalWriteConflictError naming `target`.
+ */
+export async function retryOnConditionalConflict<T>(target: string, write: () => Promise<T>, options: ConflictRetryOptions = {}): Promise<T> {
+  const attempts = options.attempts ?? CONFLICT_ATTEMPTS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (!isConditionalRequestConflict(err)) throw err;
+      if (attempt >= attempts) {
+        throw new ConditionalWriteConflictError(
+          `S3 answered 409 ConditionalRequestConflict to all ${attempts} conditional writes of ${target} (another operation on that key each time); ` +
+            'none of them wrote anything. Redrive the execution to try again',
+          { cause: err },
+        );
+      }
+    }
+    await (options.sleep ?? sleep)(conflictBackoffMs(attempt, options.random));
+  }
 }
 
 export interface ObjectInfo {

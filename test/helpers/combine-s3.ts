@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { buffer, text } from 'node:stream/consumers';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
+import type { ConditionalWrite } from '../../local/faults';
 import { localS3Client, startLocalS3, type LocalS3 } from '../../local/s3';
 import { combineSources } from '../../tasks/combine-sources/combine-sources';
 import type { CombineSourcesEvent, FetchedSource } from '../../tasks/shared/contracts';
@@ -97,6 +98,8 @@ export async function manifestOf(zip: Buffer): Promise<unknown> {
 export class CombineS3 {
   /** Fails the S3 requests a test picks (fault injection of the local S3). */
   fault: Fault | undefined;
+  /** Answers the conditional writes a test picks 409 ConditionalRequestConflict (see FaultPlan.conditionalWrite). */
+  conflict: ((write: ConditionalWrite) => boolean) | undefined;
 
   private constructor(
     readonly s3: S3Client,
@@ -111,7 +114,12 @@ export class CombineS3 {
     const dir = mkdtempSync(join(tmpdir(), `${bucket}-`));
     // The server exists before the fixture does: the fault hook reads the fixture's field per request.
     let fixture: CombineS3 | undefined;
-    const server = await startLocalS3({ directory: dir, buckets: [bucket], fault: (method, _bucket, key, query) => fixture?.fault?.(method, key, query) });
+    const server = await startLocalS3({
+      directory: dir,
+      buckets: [bucket],
+      fault: (method, _bucket, key, query) => fixture?.fault?.(method, key, query),
+      conflict: (write) => fixture?.conflict?.(write) ?? false,
+    });
     const configSnapshot = await makeZip([{ name: 'settings.yml', content: 'replicas: 2\n', mode: 0o100644 }]);
     fixture = new CombineS3(localS3Client(server.endpoint), bucket, dir, server, configSnapshot);
     return fixture;
@@ -119,6 +127,7 @@ export class CombineS3 {
 
   reset(): void {
     this.fault = undefined;
+    this.conflict = undefined;
     jest.restoreAllMocks();
   }
 

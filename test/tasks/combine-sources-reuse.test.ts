@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -9,6 +10,7 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
+import { conflictsOnConditionalWrites } from '../../local/faults';
 import { combineSources } from '../../tasks/combine-sources/combine-sources';
 import { combinedIndexKey, type SnapshotVersion } from '../../tasks/combine-sources/combined-index';
 import { createManifest } from '../../tasks/combine-sources/manifest';
@@ -230,6 +232,27 @@ describe('combineSources falls back to a full combine when the earlier one canno
       };
     }, bigAppSnapshot);
     expect(second.lines).toEqual([expect.stringMatching(/cannot reuse .*copying .* failed/)]);
+  });
+});
+
+describe('combineSources reusing when S3 answers its CompleteMultipartUpload 409 ConditionalRequestConflict', () => {
+  it('copies again from a new multipart upload (as S3 says), not a full combine, and leaves no upload behind', async () => {
+    const sources = await fx.snapshots(bigAppSnapshot);
+    const first = await combine('conflict-run-0', sources);
+    const conflicts = conflictsOnConditionalWrites({ keyPrefix: keyOf('conflict-run'), count: 1, operation: 'CompleteMultipartUpload' });
+    fx.conflict = conflicts;
+
+    const second = await combine('conflict-run', sources);
+
+    expect(conflicts.injected).toHaveLength(1);
+    expect(second.commands.filter((c) => c === CreateMultipartUploadCommand.name)).toHaveLength(2);
+    expect(second.commands.filter((c) => c === CompleteMultipartUploadCommand.name)).toHaveLength(2);
+    // Both uploads copied the range inside S3; neither fell back to reading the snapshots.
+    const uploads = new Set(second.sent.filter((c): c is UploadPartCopyCommand => c instanceof UploadPartCopyCommand).map((c) => c.input.UploadId));
+    expect(uploads.size).toBe(2);
+    expect(second.lines).toEqual([expect.stringMatching(/^combine-sources: copied \d+ bytes of 7 entries from artifacts\/acceptance\/conflict-run-0\/source\.zip$/)]);
+    await expectSameSources(second.zip, first.zip, 'conflict-run', sources);
+    expect(fx.leftoverUploads()).toEqual([]);
   });
 });
 

@@ -6,19 +6,22 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import {
+  AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
   S3Client,
+  S3ServiceException,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import * as yauzl from 'yauzl';
 import type { CombineSourcesEvent } from '../../tasks/shared/contracts';
-import { combineSources } from '../../tasks/combine-sources/combine-sources';
+import { ARTIFACT_CONFLICT_ATTEMPTS, combineSources } from '../../tasks/combine-sources/combine-sources';
+import { ConditionalWriteConflictError } from '../../tasks/shared/errors';
 import { buildEnvironment, deployEnvironment } from '../../tasks/combine-sources/environment';
 import { createManifest } from '../../tasks/combine-sources/manifest';
 import { SMALL_ENTRY_BYTES } from '../../tasks/combine-sources/snapshot';
@@ -281,6 +284,99 @@ describe('combineSources (S3 call shapes)', () => {
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
+  });
+});
+
+describe('combineSources when S3 answers the artifact write 409 ConditionalRequestConflict', () => {
+  const s3 = new S3Client({ region: 'eu-west-1' });
+  const s3Mock = mockClient(s3);
+  let snapshots: Record<string, Buffer>;
+  const waits: number[] = [];
+  const deps = { s3, bucket: BUCKET, now: () => CREATED_AT, log: () => undefined, sleep: async (ms: number) => void waits.push(ms) };
+  const conflict = () =>
+    new S3ServiceException({ name: 'ConditionalRequestConflict', $fault: 'client', $metadata: { httpStatusCode: 409 }, message: 'A conflicting operation occurred' });
+  const artifactPuts = () => s3Mock.commandCalls(PutObjectCommand, { Key: KEY });
+
+  beforeAll(async () => {
+    snapshots = {
+      [`sources/app/${APP_COMMIT}.zip`]: await makeZip(APP_SNAPSHOT),
+      [`sources/config/${CONFIG_COMMIT}.zip`]: await makeZip(CONFIG_SNAPSHOT),
+    };
+  });
+
+  beforeEach(() => {
+    waits.length = 0;
+    s3Mock.reset();
+    s3Mock
+      .on(GetObjectCommand)
+      .callsFake((input: { Key: string; Range?: string }) =>
+        input.Key in snapshots ? serve(snapshots[input.Key]!)(input) : Promise.reject(noSuchKey),
+      );
+    s3Mock.on(PutObjectCommand).resolves({ ETag: '"index"' });
+  });
+
+  it('PutObject: a 409 wrote nothing, so the artifact is written again, whole and still If-None-Match', async () => {
+    s3Mock.on(HeadObjectCommand).rejects(notFound);
+    s3Mock.on(PutObjectCommand, { Key: KEY }).rejectsOnce(conflict()).resolves({ ETag: '"e1"' });
+
+    const result = await combineSources(event(), deps);
+
+    expect(result.manifest.createdAt).toBe(CREATED_AT.toISOString());
+    expect(artifactPuts()).toHaveLength(2);
+    // lib-storage hands a single-part body over as bytes.
+    const [first, second] = artifactPuts().map((call) => Buffer.from(call.args[0].input.Body as Uint8Array));
+    expect(second!.equals(first!)).toBe(true);
+    expect((await readZip(second!)).map((e) => e.name)).toContain('stepdeploy-manifest.json');
+    for (const call of artifactPuts()) expect(call.args[0].input.IfNoneMatch).toBe('*');
+    expect(waits).toHaveLength(1);
+  });
+
+  it('CompleteMultipartUpload: a 409 starts a new multipart upload and uploads every part again (as S3 says), the first one aborted', async () => {
+    snapshots['sources/app/big.zip'] = await makeZip([{ name: 'assets/blob.bin', content: randomBytes(6 * 1024 * 1024) }]);
+    s3Mock.on(HeadObjectCommand).rejects(notFound);
+    s3Mock.on(CreateMultipartUploadCommand).resolvesOnce({ UploadId: 'u1' }).resolves({ UploadId: 'u2' });
+    s3Mock.on(UploadPartCommand).resolves({ ETag: '"p"' });
+    s3Mock.on(CompleteMultipartUploadCommand).rejectsOnce(conflict()).resolves({ ETag: '"e2"' });
+    const e = event({ sources: [{ ...event().sources[0], snapshotKey: 'sources/app/big.zip' }] });
+
+    await combineSources(e, { ...deps, partSize: 5 * 1024 * 1024 });
+
+    expect(s3Mock).toHaveReceivedCommandTimes(CreateMultipartUploadCommand, 2);
+    const parts = s3Mock.commandCalls(UploadPartCommand).map((call) => `${call.args[0].input.UploadId}:${call.args[0].input.PartNumber}`);
+    expect(parts.sort()).toEqual(['u1:1', 'u1:2', 'u2:1', 'u2:2']);
+    const completes = s3Mock.commandCalls(CompleteMultipartUploadCommand).map((call) => call.args[0].input);
+    expect(completes.map((c) => [c.UploadId, c.IfNoneMatch])).toEqual([['u1', '*'], ['u2', '*']]);
+    expect(s3Mock).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { UploadId: 'u1' });
+    expect(s3Mock).not.toHaveReceivedCommandWith(AbortMultipartUploadCommand, { UploadId: 'u2' });
+  });
+
+  it('a 409 then a 412: the artifact is read back, never assumed to be this invocation\'s or another\'s; the same commits answer its manifest', async () => {
+    const existing = await makeZip([
+      { name: 'stepdeploy-manifest.json', content: JSON.stringify(createManifest(event(), new Date('2025-01-01T11:00:00Z'))) },
+    ]);
+    s3Mock.on(HeadObjectCommand).rejectsOnce(notFound).resolves({ ContentLength: existing.length, ETag: '"e0"' });
+    s3Mock
+      .on(PutObjectCommand, { Key: KEY })
+      .rejectsOnce(conflict())
+      .rejects(Object.assign(new Error('At least one of the pre-conditions you specified did not hold'), { name: 'PreconditionFailed', $metadata: { httpStatusCode: 412 } }));
+    s3Mock.on(GetObjectCommand, { Key: KEY }).callsFake(serve(existing));
+
+    const result = await combineSources(event(), deps);
+
+    expect(result.manifest.createdAt).toBe('2025-01-01T11:00:00.000Z');
+    expect(artifactPuts()).toHaveLength(2);
+  });
+
+  it('a 409 on every attempt fails with ConditionalWriteConflictError naming the artifact, after ARTIFACT_CONFLICT_ATTEMPTS whole writes', async () => {
+    s3Mock.on(HeadObjectCommand).rejects(notFound);
+    s3Mock.on(PutObjectCommand, { Key: KEY }).rejects(conflict());
+
+    const error = await combineSources(event(), deps).catch((err: unknown) => err);
+
+    expect(error).toBeInstanceOf(ConditionalWriteConflictError);
+    expect((error as Error).message).toContain(`s3://${BUCKET}/${KEY}`);
+    expect(artifactPuts()).toHaveLength(ARTIFACT_CONFLICT_ATTEMPTS);
+    expect(waits).toHaveLength(ARTIFACT_CONFLICT_ATTEMPTS - 1);
   });
 });
 

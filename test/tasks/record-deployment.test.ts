@@ -2,7 +2,10 @@ import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from
 import { mockClient } from 'aws-sdk-client-mock';
 import type { DeploymentRecord, RecordDeploymentEvent } from '../../tasks/shared/contracts';
 import { handler } from '../../tasks/record-deployment/handler';
-import { recordDeployment } from '../../tasks/record-deployment/record-deployment';
+import { CurrentRecordContendedError } from '../../tasks/record-deployment/errors';
+import { CURRENT_ATTEMPTS, recordDeployment } from '../../tasks/record-deployment/record-deployment';
+import { ConditionalWriteConflictError } from '../../tasks/shared/errors';
+import { CONFLICT_ATTEMPTS } from '../../tasks/shared/s3';
 
 const s3Mock = mockClient(S3Client);
 const s3 = new S3Client({});
@@ -41,7 +44,8 @@ const record: DeploymentRecord = {
   ],
 };
 
-const deps = { s3, bucket: BUCKET, now: () => new Date('2026-11-29T03:15:00.123Z') };
+const waits: number[] = [];
+const deps = { s3, bucket: BUCKET, now: () => new Date('2026-11-29T03:15:00.123Z'), sleep: async (ms: number) => void waits.push(ms) };
 
 function preconditionFailed(): S3ServiceException {
   return new S3ServiceException({ name: 'PreconditionFailed', $fault: 'client', $metadata: { httpStatusCode: 412 }, message: 'At least one of the pre-conditions you specified did not hold' });
@@ -55,7 +59,17 @@ function noSuchKey(): S3ServiceException {
   return new S3ServiceException({ name: 'NoSuchKey', $fault: 'client', $metadata: { httpStatusCode: 404 }, message: 'The specified key does not exist.' });
 }
 
+function conflict(): S3ServiceException {
+  return new S3ServiceException({
+    name: 'ConditionalRequestConflict',
+    $fault: 'client',
+    $metadata: { httpStatusCode: 409 },
+    message: 'A conflicting operation occurred. If using PutObject you can retry the request.',
+  });
+}
+
 beforeEach(() => {
+  waits.length = 0;
   s3Mock.reset();
   s3Mock.on(GetObjectCommand, { Key: CURRENT_KEY }).rejects(noSuchKey());
 });
@@ -148,6 +162,106 @@ describe('recordDeployment', () => {
 
     await expect(recordDeployment(event, deps)).rejects.toMatchObject({ name: 'AccessDenied' });
     expect(s3Mock).toHaveReceivedCommandTimes(PutObjectCommand, 1);
+  });
+});
+
+describe('recordDeployment when S3 answers 409 ConditionalRequestConflict (retry, as S3 documents) and under contention', () => {
+  const putKeys = (): Array<string | undefined> => s3Mock.commandCalls(PutObjectCommand).map((call) => call.args[0].input.Key);
+
+  test('claim: a 409 wrote nothing, so the same put goes again and the first run goes on', async () => {
+    s3Mock.on(PutObjectCommand).resolves({});
+    s3Mock.on(PutObjectCommand, { Key: CLAIM_KEY }).rejectsOnce(conflict()).resolves({});
+
+    const result = await recordDeployment(event, deps);
+
+    expect(result).toEqual({ currentKey: CURRENT_KEY, historyKey: HISTORY_KEY, current: true });
+    expect(putKeys()).toEqual([CLAIM_KEY, CLAIM_KEY, HISTORY_KEY, CURRENT_KEY]);
+    expect(s3Mock.commandCalls(GetObjectCommand, { Key: CLAIM_KEY })).toHaveLength(0);
+    expect(waits).toHaveLength(1);
+  });
+
+  test('claim: a 409 then a 412 (an earlier run claimed it meanwhile) adopts the claimed record, so its history key, not a second entry', async () => {
+    const firstRun = { ...record, deployedAt: '2026-11-29T03:14:00.000Z' };
+    s3Mock.on(PutObjectCommand).resolves({});
+    s3Mock.on(PutObjectCommand, { Key: CLAIM_KEY }).rejectsOnce(conflict()).rejects(preconditionFailed());
+    s3Mock.on(GetObjectCommand, { Key: CLAIM_KEY }).resolves(bodyOf(firstRun));
+
+    const result = await recordDeployment(event, deps);
+
+    const firstRunHistory = `deployments/production/history/20261129T031400Z-${EXECUTION}.json`;
+    expect(result.historyKey).toBe(firstRunHistory);
+    expect(putKeys()).toEqual([CLAIM_KEY, CLAIM_KEY, firstRunHistory, CURRENT_KEY]);
+    const current = s3Mock.commandCalls(PutObjectCommand, { Key: CURRENT_KEY })[0]!.args[0].input;
+    expect(JSON.parse(current.Body as string)).toEqual(firstRun);
+  });
+
+  test('history entry: 409 twice, then written once', async () => {
+    s3Mock.on(PutObjectCommand).resolves({});
+    s3Mock.on(PutObjectCommand, { Key: HISTORY_KEY }).rejectsOnce(conflict()).rejectsOnce(conflict()).resolves({});
+
+    const result = await recordDeployment(event, deps);
+
+    expect(result.current).toBe(true);
+    expect(putKeys()).toEqual([CLAIM_KEY, HISTORY_KEY, HISTORY_KEY, HISTORY_KEY, CURRENT_KEY]);
+    for (const call of s3Mock.commandCalls(PutObjectCommand, { Key: HISTORY_KEY })) expect(call.args[0].input.IfNoneMatch).toBe('*');
+  });
+
+  test('history entry: 409 on every attempt fails with ConditionalWriteConflictError naming the key, and current.json is not touched', async () => {
+    s3Mock.on(PutObjectCommand).resolves({});
+    s3Mock.on(PutObjectCommand, { Key: HISTORY_KEY }).rejects(conflict());
+
+    const error = await recordDeployment(event, deps).catch((err: unknown) => err);
+
+    expect(error).toBeInstanceOf(ConditionalWriteConflictError);
+    expect((error as Error).name).toBe('ConditionalWriteConflictError');
+    expect((error as Error).message).toContain(`s3://${BUCKET}/${HISTORY_KEY}`);
+    expect(s3Mock.commandCalls(PutObjectCommand, { Key: HISTORY_KEY })).toHaveLength(CONFLICT_ATTEMPTS);
+    expect(s3Mock.commandCalls(PutObjectCommand, { Key: CURRENT_KEY })).toHaveLength(0);
+    expect(waits).toHaveLength(CONFLICT_ATTEMPTS - 1);
+    for (const ms of waits) expect(ms).toBeLessThanOrEqual(2000);
+  });
+
+  test('current.json: a 409 reads the ETag again (as S3 says) and the If-Match put on it succeeds', async () => {
+    const older = { ...record, execution: 'production-20261128T000000-old000', startedAt: '2026-11-28T00:00:00.000Z' };
+    s3Mock.on(PutObjectCommand).resolves({});
+    s3Mock.on(GetObjectCommand, { Key: CURRENT_KEY }).resolvesOnce(bodyOf(older, '"etag-1"')).resolves(bodyOf(older, '"etag-2"'));
+    s3Mock.on(PutObjectCommand, { Key: CURRENT_KEY }).rejectsOnce(conflict()).resolves({ ETag: '"etag-3"' });
+
+    const result = await recordDeployment(event, deps);
+
+    expect(result.current).toBe(true);
+    expect(s3Mock.commandCalls(GetObjectCommand, { Key: CURRENT_KEY })).toHaveLength(2);
+    expect(s3Mock.commandCalls(PutObjectCommand, { Key: CURRENT_KEY }).map((call) => call.args[0].input.IfMatch)).toEqual(['"etag-1"', '"etag-2"']);
+  });
+
+  test('current.json: after a 409 the record read again names a newer execution, so it is kept', async () => {
+    const newer = { ...record, execution: 'production-20261129T040000-new000', startedAt: '2026-11-29T04:00:00.000Z' };
+    s3Mock.on(PutObjectCommand).resolves({});
+    s3Mock.on(GetObjectCommand, { Key: CURRENT_KEY }).rejectsOnce(noSuchKey()).resolves(bodyOf(newer));
+    s3Mock.on(PutObjectCommand, { Key: CURRENT_KEY }).rejects(conflict());
+
+    const result = await recordDeployment(event, deps);
+
+    expect(result.current).toBe(false);
+    expect(s3Mock.commandCalls(PutObjectCommand, { Key: CURRENT_KEY })).toHaveLength(1);
+  });
+
+  test.each([
+    ['another write came first every time (412)', preconditionFailed, /5 lost to another write \(412 PreconditionFailed\), 0 met a conflicting operation/],
+    ['S3 answered 409 every time', conflict, /0 lost to another write \(412 PreconditionFailed\), 5 met a conflicting operation \(409/],
+  ])('current.json: gives up with CurrentRecordContendedError when %s, having read it again before each attempt', async (_what, lose, message) => {
+    s3Mock.on(PutObjectCommand).resolves({});
+    s3Mock.on(PutObjectCommand, { Key: CURRENT_KEY }).rejects(lose());
+
+    const error = await recordDeployment(event, deps).catch((err: unknown) => err);
+
+    expect(error).toBeInstanceOf(CurrentRecordContendedError);
+    expect((error as Error).name).toBe('CurrentRecordContendedError');
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).toContain('redrive RecordDeployment');
+    expect(s3Mock.commandCalls(PutObjectCommand, { Key: CURRENT_KEY })).toHaveLength(CURRENT_ATTEMPTS);
+    expect(s3Mock.commandCalls(GetObjectCommand, { Key: CURRENT_KEY })).toHaveLength(CURRENT_ATTEMPTS);
+    expect(waits).toHaveLength(CURRENT_ATTEMPTS - 1);
   });
 });
 

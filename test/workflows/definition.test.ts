@@ -12,6 +12,8 @@ import {
   type StateMachineDefinition,
   type Substitutions,
 } from '../../workflows/definition';
+import { CurrentRecordContendedError } from '../../tasks/record-deployment/errors';
+import { ConditionalWriteConflictError } from '../../tasks/shared/errors';
 
 const substitutions = Object.fromEntries(
   SUBSTITUTION_NAMES.map((name) =>
@@ -23,6 +25,12 @@ const substitutions = Object.fromEntries(
 
 const text = readFileSync(DEFINITION_PATH, 'utf8');
 const definition = loadDefinition(substitutions);
+
+/** Errors a task throws on purpose that its state retries: each step is idempotent, and the error is a lost race. */
+const RETRIED_TASK_ERRORS: Record<string, string[]> = {
+  CombineConfigAndCode: ['ConditionalWriteConflictError'],
+  RecordDeployment: ['CurrentRecordContendedError', 'ConditionalWriteConflictError'],
+};
 
 const TRANSIENT_LAMBDA = [
   'Lambda.ServiceException',
@@ -85,7 +93,7 @@ describe('workflows/deploy-pipeline.asl.json', () => {
         ? ['CodeBuild.AccountLimitExceededException']
         : name === 'Deploy'
           ? [...TRANSIENT_LAMBDA, 'AccountLimitExceededException', 'DeployLeaseBusyError']
-          : TRANSIENT_LAMBDA;
+          : [...TRANSIENT_LAMBDA, ...(RETRIED_TASK_ERRORS[name] ?? [])];
       for (const retry of retries) {
         for (const error of retry.ErrorEquals as string[]) expect(allowed).toContain(error);
         expect(retry.BackoffRate).toBeGreaterThan(1);
@@ -93,6 +101,12 @@ describe('workflows/deploy-pipeline.asl.json', () => {
         expect(retry.MaxAttempts).toBeGreaterThan(0);
       }
     }
+  });
+
+  test('retries the errors of an idempotent step that only lost a race: RecordDeployment its contention on current.json and S3 409s, CombineConfigAndCode S3 409s', () => {
+    const retried = (state: string) => ((definition.States[state]!.Retry ?? []) as Array<{ ErrorEquals: string[] }>).flatMap((r) => r.ErrorEquals);
+    expect(retried('RecordDeployment')).toEqual(expect.arrayContaining([new CurrentRecordContendedError('').name, new ConditionalWriteConflictError('').name]));
+    expect(retried('CombineConfigAndCode')).toEqual(expect.arrayContaining([new ConditionalWriteConflictError('').name]));
   });
 
   test('has no Catch and no Fail state, so a redrive restarts at the failed state', () => {

@@ -3,7 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { S3ServiceException } from '@aws-sdk/client-s3';
-import { isClientError, isConditionalRequestConflict, isPreconditionFailed, sendFileStream } from '../../../tasks/shared/s3';
+import { ConditionalWriteConflictError } from '../../../tasks/shared/errors';
+import {
+  CONFLICT_ATTEMPTS,
+  conflictBackoffMs,
+  isClientError,
+  isConditionalRequestConflict,
+  isPreconditionFailed,
+  retryOnConditionalConflict,
+  sendFileStream,
+} from '../../../tasks/shared/s3';
 
 describe('sendFileStream: a request whose body is a file stream, which the SDK cannot send again', () => {
   let dir: string;
@@ -107,5 +116,62 @@ describe('isConditionalRequestConflict: S3\'s 409 to a conditional write that me
     ['undefined', undefined],
   ])('is false for %s', (_what, err) => {
     expect(isConditionalRequestConflict(err)).toBe(false);
+  });
+});
+
+describe('retryOnConditionalConflict: sends a conditional write again while S3 answers 409, with a bounded backoff', () => {
+  const conflict = () => new S3ServiceException({ name: 'ConditionalRequestConflict', $fault: 'client', $metadata: { httpStatusCode: 409 }, message: 'A conflicting operation occurred' });
+  const preconditionFailed = () => new S3ServiceException({ name: 'PreconditionFailed', $fault: 'client', $metadata: { httpStatusCode: 412 }, message: 'At least one of the pre-conditions you specified did not hold' });
+
+  function answers(...outcomes: Array<Error | string>): { write: () => Promise<string>; calls: () => number } {
+    let calls = 0;
+    return {
+      write: async () => {
+        const outcome = outcomes[Math.min(calls++, outcomes.length - 1)]!;
+        if (outcome instanceof Error) throw outcome;
+        return outcome;
+      },
+      calls: () => calls,
+    };
+  }
+
+  test('409 twice, then the write succeeds: its result, after two waits', async () => {
+    const waits: number[] = [];
+    const { write, calls } = answers(conflict(), conflict(), 'written');
+    await expect(retryOnConditionalConflict('s3://b/k', write, { sleep: async (ms) => waits.push(ms), random: () => 1 })).resolves.toBe('written');
+    expect(calls()).toBe(3);
+    expect(waits).toEqual([100, 200]);
+  });
+
+  test('409 then 412: the 412 is thrown as it is (the condition decided: another write came first)', async () => {
+    const { write, calls } = answers(conflict(), preconditionFailed());
+    await expect(retryOnConditionalConflict('s3://b/k', write, { sleep: async () => undefined })).rejects.toMatchObject({ name: 'PreconditionFailed' });
+    expect(calls()).toBe(2);
+  });
+
+  test('409 on every attempt: ConditionalWriteConflictError naming the key, after CONFLICT_ATTEMPTS writes and waits of at most 2 s', async () => {
+    const waits: number[] = [];
+    const { write, calls } = answers(conflict());
+    const error = await retryOnConditionalConflict('s3://b/deployments/x.json', write, { sleep: async (ms) => waits.push(ms), random: () => 0.999 }).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(ConditionalWriteConflictError);
+    expect((error as Error).message).toMatch(/409 ConditionalRequestConflict to all 6 conditional writes of s3:\/\/b\/deployments\/x\.json/);
+    expect((error as Error).cause).toMatchObject({ name: 'ConditionalRequestConflict' });
+    expect(calls()).toBe(CONFLICT_ATTEMPTS);
+    expect(waits).toHaveLength(CONFLICT_ATTEMPTS - 1);
+    expect(Math.max(...waits)).toBeLessThanOrEqual(2000);
+  });
+
+  test('any other error is thrown at once, without waiting', async () => {
+    const waits: number[] = [];
+    const denied = new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'Access Denied' });
+    const { write, calls } = answers(denied);
+    await expect(retryOnConditionalConflict('s3://b/k', write, { sleep: async (ms) => waits.push(ms) })).rejects.toBe(denied);
+    expect(calls()).toBe(1);
+    expect(waits).toEqual([]);
+  });
+
+  test('the backoff doubles from 100 ms with full jitter and never exceeds 2 s', () => {
+    expect([1, 2, 3, 4, 5, 6, 12].map((attempt) => conflictBackoffMs(attempt, () => 0.999999))).toEqual([99, 199, 399, 799, 1599, 1999, 1999]);
+    expect(conflictBackoffMs(3, () => 0)).toBe(0);
   });
 });
