@@ -20,10 +20,10 @@ export interface ServeOptions {
 /** `stepdeploy local serve`: runs until SIGINT/SIGTERM, then stops running executions and exits. */
 export async function serveLocal(options: ServeOptions): Promise<void> {
   const configPath = resolve(options.configPath);
-  const runtime = await LocalRuntime.start({
+  const runtime: LocalRuntime = await LocalRuntime.start({
     configPath,
     port: options.port,
-    onBuildLog: (line, buildId) => console.log(`[${buildId.split(':')[0]}] ${line}`),
+    onBuildLog: (line, buildId) => console.log(`[${runtime.buildLabel(buildId)}] ${line}`),
     listeners: [{ onStatusChange: (e) => console.log(`execution ${e.name}: ${e.status}`) }],
   });
   for (const created of prepareExampleRepositories(runtime.config, configPath, runtime.home)) {

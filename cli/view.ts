@@ -1,6 +1,7 @@
 import { durationOf, formatDuration, type ExecutionGraph, type StateView } from './graph';
 import { describeCause, ProgressPrinter, statusLine } from './progress';
 import type { FollowUpdate, RunningBuild } from './follow';
+import { routeConsole } from './console-above';
 import { println, type Io } from './io';
 
 /**
@@ -54,10 +55,16 @@ export interface ExecutionView {
   finish(): void;
 }
 
-/** TTY: redraws the graph in place with plain ANSI (cursor up, clear to end); no dependency needed for two escape codes. */
+/**
+ * TTY: redraws the graph in place with plain ANSI (cursor up, clear to end); no dependency needed
+ * for two escape codes. From the first draw to finish(), console output in this process (the
+ * local runtime's tasks, when it runs in the CLI) is printed above the graph, which is then drawn
+ * again below it.
+ */
 export class LiveView implements ExecutionView {
   private drawn = 0;
   private builds: ReadonlyArray<RunningBuild> = [];
+  private restoreConsole: (() => void) | undefined;
 
   constructor(
     private readonly graph: ExecutionGraph,
@@ -67,12 +74,28 @@ export class LiveView implements ExecutionView {
 
   update(update: FollowUpdate): void {
     this.builds = update.builds;
+    this.restoreConsole ??= routeConsole((text, stream) => this.above(text, stream));
     this.draw();
   }
 
   finish(): void {
+    this.restoreConsole?.();
+    this.restoreConsole = undefined;
     this.builds = [];
     this.draw();
+  }
+
+  /** Prints text where the graph is, then the graph again under it. */
+  private above(text: string, stream: 'stdout' | 'stderr'): void {
+    this.erase();
+    if (stream === 'stdout') this.io.out(text);
+    else this.io.err(text);
+    this.draw();
+  }
+
+  private erase(): void {
+    if (this.drawn > 0) this.io.out(`\x1b[${this.drawn}A\r\x1b[J`);
+    this.drawn = 0;
   }
 
   private draw(): void {

@@ -107,6 +107,15 @@ function deployProjectName(config: PipelineConfig): string {
   return `${config.pipeline}-deploy`;
 }
 
+/** The state that starts each of the pipeline's projects. */
+function stateOfProject(config: PipelineConfig, project: string): string | undefined {
+  const substitutions = localSubstitutions(config);
+  if (project === substitutions.FetchProjectName) return 'FetchSource';
+  if (project === substitutions.BuildProjectName) return 'BuildTemplates';
+  if (project === deployProjectName(config)) return 'Deploy';
+  return undefined;
+}
+
 /** CodeBuild's wire requests are camelCase; the local runner takes the Step Functions (PascalCase) spelling. */
 function pascalCaseKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(pascalCaseKeys);
@@ -241,6 +250,18 @@ export class LocalRuntime {
       s3Handler,
     );
     return new LocalRuntime(config, configPath, home, machine, registry, endpoint, bucket, server, s3, events);
+  }
+
+  /**
+   * What a build's log lines are labelled with where several builds print at once: the state that
+   * runs it, and for a fetch build its source (`FetchSource app`), as `watch` labels Map iterations.
+   */
+  buildLabel(buildId: string): string {
+    const build = this.builds.get(buildId);
+    const project = build?.ProjectName ?? buildId.split(':')[0]!;
+    const state = stateOfProject(this.config, project);
+    const source = build?.Environment.EnvironmentVariables.find((v) => v.Name === 'STEPDEPLOY_SOURCE')?.Value;
+    return state === 'FetchSource' && source ? `${state} ${source}` : (state ?? project);
   }
 
   /** An S3 client for the local S3 (reading artifacts, deployments). */

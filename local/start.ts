@@ -94,7 +94,9 @@ async function main(): Promise<void> {
   const configPath = resolve(options.configPath);
   let graph: ExecutionGraph | undefined;
   let printer: ProgressPrinter | undefined;
-  const runtime = await LocalRuntime.start({
+  // Parallel fetch builds print at once: each line names its build (`FetchSource app │ ...`).
+  let label = (buildId: string): string => buildId;
+  const runtime: LocalRuntime = await LocalRuntime.start({
     configPath,
     listeners: [
       {
@@ -104,8 +106,10 @@ async function main(): Promise<void> {
         },
       },
     ],
-    onBuildLog: options.quiet ? undefined : (line) => console.log(`      │ ${line}`),
+    onBuildLog: options.quiet ? undefined : (line, buildId) => console.log(`      ${label(buildId)} │ ${line}`),
   });
+  const width = Math.max('BuildTemplates'.length, ...Object.keys(runtime.config.sources).map((s) => `FetchSource ${s}`.length));
+  label = (buildId) => runtime.buildLabel(buildId).padEnd(width);
   const stop = (): void => {
     console.log('\nstopping: the running execution is stopped (redrive it later to continue)');
     void runtime.close().finally(() => process.exit(130));

@@ -34,8 +34,8 @@ export async function watchExecution(target: Target, executionArn: string, io: I
     });
   } finally {
     process.removeListener('SIGINT', onSignal);
+    view.finish();
   }
-  view.finish();
   if (interrupted.signal.aborted) {
     const note = target.kind === 'in-process'
       ? 'interrupted: the execution ran in this process and is stopped with it; redrive it to continue'
