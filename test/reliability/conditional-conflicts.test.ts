@@ -94,6 +94,32 @@ describe('S3 409 ConditionalRequestConflict on the conditional writes (nothing l
     expect(conditional.filter((write) => write.key === artifactKey).map((write) => write.ifNoneMatch)).toEqual(['*', '*', '*']);
   }, 90_000);
 
+  test('409 on every write of current.json: RecordDeployment gives up with CurrentRecordContendedError after the state machine\'s retries, and a redrive with S3 well again records it once', async () => {
+    const name = 'acceptance-current-contended';
+    const currentKey = 'deployments/acceptance/current.json';
+    const injection = conflictsOnConditionalWrites({ keyPrefix: currentKey, count: Infinity });
+    conflicts = injection;
+
+    const failed = await within(60_000, name, t.run(name, { environment: 'acceptance' }));
+
+    expect(failed).toMatchObject({ status: 'FAILED', error: 'CurrentRecordContendedError', lastTopLevelState: { name: 'RecordDeployment' } });
+    // The first attempt and the 4 retries of the definition, each of 5 writes in the task.
+    const events = t.runtime.machine.history(failed.executionArn);
+    expect(taskFailures(events, 'RecordDeployment')).toEqual(Array(5).fill('CurrentRecordContendedError'));
+    expect(injection.injected).toHaveLength(25);
+    const current = await readJson(t.runtime, currentKey).catch(() => undefined);
+    expect(current?.execution).not.toBe(name);
+
+    conflicts = undefined;
+    t.runtime.machine.redrive(failed.executionArn);
+    const done = await within(60_000, `the redrive of ${name}`, t.runtime.machine.wait(failed.executionArn));
+
+    expect(done.status).toBe('SUCCEEDED');
+    const mine = (await historyOf('acceptance')).filter((entry) => entry.execution === name);
+    expect(mine).toHaveLength(1);
+    expect(await readJson(t.runtime, currentKey)).toEqual(mine[0]);
+  }, 90_000);
+
   test('four concurrent executions to one environment with the first 409s spread over their records: every one deployed or was superseded, a history entry per deploy, current.json names the newest', async () => {
     const names = [1, 2, 3, 4].map((i) => `preproduction-conflict${i}`);
     const artifacts = conflictsOnConditionalWrites({ keyPrefix: 'artifacts/preproduction/', count: 4 });
