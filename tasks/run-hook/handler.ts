@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { configSchema } from '../shared/config';
 import type { RunHookResult } from '../shared/contracts';
+import { HOOK_TIME_BUDGET_SECONDS } from '../shared/hook-time';
 import { parseEvent } from '../shared/parse-event';
 import { runHook } from './run-hook';
 
@@ -11,7 +12,12 @@ const hookSchema = configSchema.shape.environments.valueType.shape.hooks.unwrap(
 
 const eventSchema = z.object({ hook: hookSchema, environment: z.string().min(1), execution: z.string().min(1) }).strict();
 
-export async function handler(event: unknown): Promise<RunHookResult> {
+/** Left for answering Step Functions once the hook has given up. */
+const RESPONSE_MARGIN_MS = 10_000;
+
+export async function handler(event: unknown, context?: { getRemainingTimeInMillis(): number }): Promise<RunHookResult> {
   const { hook } = parseEvent(eventSchema, event, 'RunHook');
-  return runHook(hook, { fetch, sleep: (ms) => sleep(ms) });
+  // The Lambda's own timeout bounds the hook too, should it ever be set below the budget.
+  const remaining = (context?.getRemainingTimeInMillis() ?? Number.POSITIVE_INFINITY) - RESPONSE_MARGIN_MS;
+  return runHook(hook, { fetch, sleep: (ms) => sleep(ms), budgetMs: Math.min(HOOK_TIME_BUDGET_SECONDS * 1000, remaining) });
 }

@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors';
 import { BRANCH_PATTERN_RULE, isValidBranchName, isValidBranchPattern } from './branch-name';
+import { hookTimeViolation } from './hook-time';
 import { reservedVariableReason } from './reserved-variables';
 
 /**
@@ -115,7 +116,15 @@ const environmentSchema = z
         }
       })
       .default({}),
-    hooks: z.array(hookSchema).default([]),
+    hooks: z
+      .array(hookSchema)
+      .superRefine((hooks, ctx) => {
+        hooks.forEach((hook, i) => {
+          const violation = hookTimeViolation(hook);
+          if (violation !== undefined) ctx.addIssue({ code: 'custom', path: [i], message: violation });
+        });
+      })
+      .default([]),
   })
   .strict();
 

@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HookConfig } from '../../tasks/shared/config';
 import { HookFailedError } from '../../tasks/run-hook/errors';
 import { handler } from '../../tasks/run-hook/handler';
 import { runHook } from '../../tasks/run-hook/run-hook';
+import { HOOK_TIME_BUDGET_SECONDS } from '../../tasks/shared/hook-time';
+import { allStates, DEFINITION_PATH, type StateMachineDefinition } from '../../workflows/definition';
 
 /** A real HTTP server on 127.0.0.1; `respond` decides each request's fate (or never answers). */
 async function startServer(respond: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; url: string }> {
@@ -126,13 +129,58 @@ describe('runHook', () => {
   });
 
   test('measures the duration with the clock it is given', async () => {
-    const { respond } = statuses(200);
-    const url = await serve(respond);
-    const times = [1000, 1250];
+    let time = 1000;
+    const url = await serve((_req, res) => {
+      time = 1250;
+      res.writeHead(200).end();
+    });
 
-    const result = await runHook(hookFor(url), { fetch, sleep, now: () => times.shift()! });
+    const result = await runHook(hookFor(url), { fetch, sleep, now: () => time });
 
     expect(result.durationMs).toBe(250);
+  });
+
+  test('gives up as HookFailedError when its time budget is spent, cutting the last attempt short', async () => {
+    const url = await serve(() => undefined);
+    const started = Date.now();
+
+    const run = runHook(hookFor(url, { timeoutSeconds: 1, retries: 20, intervalSeconds: 0 }), { fetch, sleep, budgetMs: 2500 });
+
+    await expect(run).rejects.toMatchObject({
+      name: 'HookFailedError',
+      message: expect.stringMatching(
+        new RegExp(`^hook "health" \\(GET ${url.replace(/[.]/g, '\\.')}\\) gave up after 3 of 21 attempt\\(s\\), its time budget of 2\\.5s spent: expected status 200, last attempt timed out after 0\\.\\d+s$`),
+      ),
+    });
+    expect(Date.now() - started).toBeLessThan(4000);
+  });
+
+  test('does not start a wait that would end past its budget (840 s by default)', async () => {
+    const { respond, seen } = statuses(500);
+    const url = await serve(respond);
+    let time = 0;
+    const clockSleep = async (ms: number) => {
+      sleeps.push(ms);
+      time += ms;
+    };
+
+    const run = runHook(hookFor(url, { retries: 3, intervalSeconds: 300 }), { fetch, sleep: clockSleep, now: () => time });
+
+    await expect(run).rejects.toMatchObject({
+      name: 'HookFailedError',
+      message: `hook "health" (GET ${url}) gave up after 3 of 4 attempt(s), its time budget of 840s spent: expected status 200, last attempt got 500`,
+    });
+    expect(sleeps).toEqual([300_000, 300_000]);
+    expect(seen).toHaveLength(3);
+  });
+});
+
+describe('the time budget of a hook', () => {
+  test('fits in the RunHook Task (and so the Lambda, which infra sizes from it) with a margin', () => {
+    const definition = JSON.parse(readFileSync(DEFINITION_PATH, 'utf8')) as StateMachineDefinition;
+    const runHookState = allStates(definition).find(({ name }) => name === 'RunHook')!.state;
+
+    expect(runHookState.TimeoutSeconds! - HOOK_TIME_BUDGET_SECONDS).toBeGreaterThanOrEqual(60);
   });
 });
 
@@ -144,6 +192,22 @@ describe('handler', () => {
     const result = await handler({ hook: hookFor(url), environment: 'acceptance', execution: 'e' });
 
     expect(result).toMatchObject({ name: 'health', status: 200, attempts: 1 });
+  });
+
+  test('gives up before the Lambda times out when the Lambda has less time left than the budget', async () => {
+    const url = await serve(() => undefined);
+    const started = Date.now();
+
+    const run = handler(
+      { hook: hookFor(url, { timeoutSeconds: 5, retries: 3 }), environment: 'acceptance', execution: 'e' },
+      { getRemainingTimeInMillis: () => 11_500 },
+    );
+
+    await expect(run).rejects.toMatchObject({
+      name: 'HookFailedError',
+      message: expect.stringContaining('gave up after 1 of 4 attempt(s), its time budget of 1.5s spent'),
+    });
+    expect(Date.now() - started).toBeLessThan(3000);
   });
 
   test('fails with InvalidEventError for a hook the config schema would reject', async () => {

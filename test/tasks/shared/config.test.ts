@@ -104,6 +104,21 @@ describe('parseConfig', () => {
     expect(parseConfig(raw).environments.production!.variables).toEqual({ TEMPLATE_BUCKET: 'templates', AWS_MAX_ATTEMPTS: '5', ENVIRONMENT_NAME: 'prod' });
   });
 
+  test('fails for a hook that can outlive RunHook, with its worst case and the fix', () => {
+    const message = failureOf((c) => {
+      c.environments.production.hooks = [
+        { name: 'fits', url: 'https://example.com/health', timeoutSeconds: 60, retries: 12, intervalSeconds: 5 },
+        { name: 'slow', url: 'https://example.com/health', timeoutSeconds: 300, retries: 20, intervalSeconds: 300 },
+      ];
+    });
+
+    expect(message).toContain(
+      'environments.production.hooks[1]: can run 12300s when every attempt times out ((retries 20 + 1) × timeoutSeconds 300 + retries 20 × intervalSeconds 300), ' +
+        'over the 840s a hook may take (RunHook is one Lambda invocation): lower retries, timeoutSeconds or intervalSeconds',
+    );
+    expect(message).not.toContain('hooks[0]');
+  });
+
   test('fails for a webhook URL in webhookSecretName', () => {
     const url = 'https://hooks.slack.com/services/T000/B000/XXXX';
     const message = failureOf((c) => {
