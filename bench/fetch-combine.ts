@@ -304,7 +304,7 @@ export function combineInChild(endpoint: string, event: CombineSourcesEvent, wor
 }
 
 function event(execution: string, sources: FetchedSource[]): CombineSourcesEvent {
-  return { environment: 'bench', execution, requestedBy: null, deployRoleArn: 'arn:aws:iam::111111111111:role/bench', variables: {}, sources };
+  return { environment: 'bench', execution, requestedBy: null, account: '111111111111', region: 'eu-west-1', deployRoleArn: 'arn:aws:iam::111111111111:role/bench', variables: {}, sources };
 }
 
 /**

@@ -145,7 +145,7 @@ async function readArtifactManifest(deps: CombineSourcesDeps, key: string, info:
 function resultOf(manifest: Manifest, event: CombineSourcesEvent, deps: CombineSourcesDeps): CombineSourcesResult {
   const buildPath = `artifacts/${manifest.environment}/${manifest.execution}`;
   const key = `${buildPath}/source.zip`;
-  const build = buildEnvironment(manifest, event.variables);
+  const build = buildEnvironment(manifest, event.variables, event);
   return {
     key,
     location: `${deps.bucket}/${key}`,

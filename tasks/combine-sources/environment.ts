@@ -14,17 +14,23 @@ function plain(Name: string, Value: string): CodeBuildEnvironmentVariable {
 }
 
 /**
- * What the build job sees: where it runs, what it builds (each source's commit and branch) and
- * the environment's own variables. Built from the manifest so that a redrive that finds an
- * existing artifact describes exactly the commits inside it.
+ * What the build job sees: where it deploys to (the environment, its account and region), what
+ * it builds (each source's commit and branch) and the environment's own variables. The commits
+ * come from the manifest, so that a redrive that finds an existing artifact describes exactly
+ * the commits inside it. The region goes as STEPDEPLOY_REGION, not AWS_REGION: CodeBuild sets
+ * AWS_REGION and AWS_DEFAULT_REGION itself, to the region the build runs in, and
+ * buildspecs/deploy.yml exports the environment's region over them where the deploy needs it.
  */
 export function buildEnvironment(
   manifest: Manifest,
   variables: CombineSourcesEvent['variables'],
+  target: Pick<CombineSourcesEvent, 'account' | 'region'>,
 ): CodeBuildEnvironmentVariable[] {
   const own = [
     plain('ENVIRONMENT', manifest.environment),
     plain('STEPDEPLOY_EXECUTION', manifest.execution),
+    plain('STEPDEPLOY_ACCOUNT', target.account),
+    plain('STEPDEPLOY_REGION', target.region),
     ...(manifest.requestedBy === null ? [] : [plain('STEPDEPLOY_REQUESTED_BY', manifest.requestedBy)]),
     ...manifest.sources.flatMap((s) => [
       plain(`STEPDEPLOY_COMMIT_${variableSuffix(s.name)}`, s.commit),

@@ -20,6 +20,9 @@ const eventSchema = z.object({
   environment: z.string().regex(NAME),
   execution: z.string().regex(EXECUTION_NAME),
   requestedBy: z.string().nullable(),
+  // Both reach buildspecs as variables: the config's own rules, so nothing else can.
+  account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1'),
   deployRoleArn: z.string().min(1),
   variables: z.record(z.string(), z.string()),
   sources: z

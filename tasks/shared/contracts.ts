@@ -77,6 +77,9 @@ export interface CombineSourcesEvent {
   readonly environment: string;
   readonly execution: string;
   readonly requestedBy: string | null;
+  /** The environment's AWS account and region (the plan's), which the build and deploy jobs target. */
+  readonly account: string;
+  readonly region: string;
   readonly deployRoleArn: string;
   readonly variables: Readonly<Record<string, string>>;
   readonly sources: ReadonlyArray<FetchedSource>;
@@ -90,7 +93,7 @@ export interface CombineSourcesResult {
   /** artifacts/<environment>/<execution>: where build.zip goes. */
   readonly buildPath: string;
   readonly manifest: Manifest;
-  /** ENVIRONMENT, STEPDEPLOY_EXECUTION, STEPDEPLOY_COMMIT_<SOURCE>, STEPDEPLOY_BRANCH_<SOURCE>, the environment's variables. */
+  /** ENVIRONMENT, STEPDEPLOY_EXECUTION, STEPDEPLOY_ACCOUNT, STEPDEPLOY_REGION, STEPDEPLOY_COMMIT_<SOURCE>, STEPDEPLOY_BRANCH_<SOURCE>, the environment's variables. */
   readonly buildEnvironment: ReadonlyArray<CodeBuildEnvironmentVariable>;
   /** buildEnvironment plus STEPDEPLOY_DEPLOY_ROLE_ARN. */
   readonly deployEnvironment: ReadonlyArray<CodeBuildEnvironmentVariable>;

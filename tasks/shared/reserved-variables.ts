@@ -10,8 +10,7 @@ const EXACT: ReadonlyMap<string, string> = new Map([
   ['ENVIRONMENT', 'stepdeploy sets it to the environment\'s name'],
   ['AWS_REGION', 'stepdeploy sets it to the environment\'s region (set "region" instead)'],
   ['AWS_DEFAULT_REGION', 'stepdeploy sets it to the environment\'s region (set "region" instead)'],
-  ['AWS_STS_REGIONAL_ENDPOINTS', 'stepdeploy sets it so that assuming the deploy role uses the environment\'s region'],
-  ['AWS_SDK_LOAD_CONFIG', 'stepdeploy sets it so that the AWS SDK for JavaScript v2 reads the deploy role\'s profile'],
+  ['AWS_STS_REGIONAL_ENDPOINTS', 'stepdeploy sets it so that the deploy role is assumed through STS in the environment\'s region'],
   ...['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_SECURITY_TOKEN'].map(
     (name) => [name, 'credentials would replace the deploy role, and variables are plain text kept in the execution history: use "deployRoleArn"'] as const,
   ),

@@ -42,7 +42,7 @@ export interface Entry {
 }
 
 export function eventFor(execution: string, sources: ReadonlyArray<FetchedSource>): CombineSourcesEvent {
-  return { environment: 'acceptance', execution, requestedBy: 'jane', deployRoleArn: 'arn:aws:iam::1:role/d', variables: {}, sources };
+  return { environment: 'acceptance', execution, requestedBy: 'jane', account: '111111111111', region: 'eu-west-1', deployRoleArn: 'arn:aws:iam::1:role/d', variables: {}, sources };
 }
 
 export function keyOf(execution: string): string {

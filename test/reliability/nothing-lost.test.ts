@@ -73,6 +73,8 @@ describe('nothing lost', () => {
       environment: combineInput.environment,
       execution: combineInput.execution,
       requestedBy: combineInput.requestedBy,
+      account: combineInput.account,
+      region: combineInput.region,
       deployRoleArn: combineInput.deployRoleArn,
       variables: combineInput.variables,
       sources: otherCommits,

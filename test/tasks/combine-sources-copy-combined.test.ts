@@ -57,7 +57,7 @@ describe('planParts', () => {
 describe('copyCombined', () => {
   it('fails on a part size S3 would refuse, naming the value', async () => {
     const manifest = createManifest(
-      { environment: 'a', execution: 'e', requestedBy: null, deployRoleArn: 'r', variables: {}, sources: [] },
+      { environment: 'a', execution: 'e', requestedBy: null, account: '111111111111', region: 'eu-west-1', deployRoleArn: 'r', variables: {}, sources: [] },
       new Date(0),
     );
     const index = { formatVersion: 3, sources: [], artifactKey: 'k', etag: '"e"', rangeStart: 0, rangeLength: 20 * MiB, foreignLength: 0, size: 21 * MiB, entryCount: 1 };
@@ -69,7 +69,7 @@ describe('copyCombined', () => {
 });
 
 describe('writeZipEnds', () => {
-  const manifest = createManifest({ environment: 'a', execution: 'e', requestedBy: null, deployRoleArn: 'r', variables: {}, sources: [] }, new Date(0));
+  const manifest = createManifest({ environment: 'a', execution: 'e', requestedBy: null, account: '111111111111', region: 'eu-west-1', deployRoleArn: 'r', variables: {}, sources: [] }, new Date(0));
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'zip-ends-'));

@@ -40,6 +40,8 @@ function event(overrides: Partial<CombineSourcesEvent> = {}): CombineSourcesEven
     environment: 'acceptance',
     execution: 'acceptance-20250101T120000-abc123',
     requestedBy: 'jane',
+    account: '222222222222',
+    region: 'ap-southeast-2',
     deployRoleArn: 'arn:aws:iam::222222222222:role/deploy',
     variables: { TEMPLATE_BUCKET: 'templates-acc' },
     sources: [
@@ -76,12 +78,14 @@ const CONFIG_SNAPSHOT: ZipEntrySpec[] = [
 ];
 
 describe('buildEnvironment / deployEnvironment', () => {
-  it('lists the environment, execution, requester, each source commit and branch, then the variables', () => {
+  it('lists the environment, execution, account, region, requester, each source commit and branch, then the variables', () => {
     const e = event({ sources: [{ ...event().sources[0], name: 'feature-flags' }] });
-    const variables = buildEnvironment(createManifest(e, CREATED_AT), e.variables);
+    const variables = buildEnvironment(createManifest(e, CREATED_AT), e.variables, e);
     expect(variables).toEqual([
       { Name: 'ENVIRONMENT', Type: 'PLAINTEXT', Value: 'acceptance' },
       { Name: 'STEPDEPLOY_EXECUTION', Type: 'PLAINTEXT', Value: 'acceptance-20250101T120000-abc123' },
+      { Name: 'STEPDEPLOY_ACCOUNT', Type: 'PLAINTEXT', Value: '222222222222' },
+      { Name: 'STEPDEPLOY_REGION', Type: 'PLAINTEXT', Value: 'ap-southeast-2' },
       { Name: 'STEPDEPLOY_REQUESTED_BY', Type: 'PLAINTEXT', Value: 'jane' },
       { Name: 'STEPDEPLOY_COMMIT_FEATURE_FLAGS', Type: 'PLAINTEXT', Value: APP_COMMIT },
       { Name: 'STEPDEPLOY_BRANCH_FEATURE_FLAGS', Type: 'PLAINTEXT', Value: 'feature/cloudformationchange' },
@@ -96,13 +100,13 @@ describe('buildEnvironment / deployEnvironment', () => {
 
   it('leaves STEPDEPLOY_REQUESTED_BY out when nobody is named', () => {
     const e = event({ requestedBy: null });
-    const names = buildEnvironment(createManifest(e, CREATED_AT), e.variables).map((v) => v.Name);
+    const names = buildEnvironment(createManifest(e, CREATED_AT), e.variables, e).map((v) => v.Name);
     expect(names).not.toContain('STEPDEPLOY_REQUESTED_BY');
   });
 
   it('fails when an environment variable would replace one stepdeploy, CodeBuild or the AWS SDKs rely on', () => {
     const e = event({ variables: { ENVIRONMENT: 'prod', STEPDEPLOY_X: '1', AWS_REGION: 'us-east-1', TEMPLATE_BUCKET: 'b' } });
-    expect(() => buildEnvironment(createManifest(e, CREATED_AT), e.variables)).toThrow(
+    expect(() => buildEnvironment(createManifest(e, CREATED_AT), e.variables, e)).toThrow(
       expect.objectContaining({
         name: 'VariableConflictError',
         message: expect.stringMatching(/reserved variable\(s\) ENVIRONMENT \(.*\), STEPDEPLOY_X \(.*\), AWS_REGION \(stepdeploy sets it to the environment's region/),
