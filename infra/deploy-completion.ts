@@ -61,7 +61,7 @@ export class DeployCompletion extends Construct {
       task: 'deploy-complete',
       description: "stepdeploy deploy-complete: ends the Deploy task when its build ends and gives the environment's deploy lease back",
       timeout: Duration.seconds(30),
-      environment: { ARTIFACT_BUCKET: artifacts.bucketName },
+      environment: { ARTIFACT_BUCKET: artifacts.bucketName, DEPLOY_PROJECT_NAME: deployProject.projectName },
       projectRoot: props.projectRoot,
     });
     const role = this.task.role;
@@ -74,7 +74,8 @@ export class DeployCompletion extends Construct {
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'StopDeployBuild',
-        actions: ['codebuild:StopBuild'],
+        // The build of an ended execution's lease: recorded (BatchGetBuilds) or found by its lease id.
+        actions: ['codebuild:StopBuild', 'codebuild:BatchGetBuilds', 'codebuild:ListBuildsForProject'],
         resources: [deployProject.projectArn],
       }),
     );

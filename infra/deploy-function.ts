@@ -83,9 +83,10 @@ export class DeployFunction extends Construct {
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'RunDeployBuild',
-        // BatchGetBuilds: whether the build holding a lease still runs; StopBuild: a redrive stops
-        // the build of its own earlier attempt, and a lease lost before it was recorded.
-        actions: ['codebuild:StartBuild', 'codebuild:StopBuild', 'codebuild:BatchGetBuilds'],
+        // BatchGetBuilds: whether the build holding a lease still runs; ListBuildsForProject: the
+        // build of a lease whose id was never recorded (found by its lease id); StopBuild: a redrive
+        // stops the build of its own earlier run, and a lease lost before it was recorded.
+        actions: ['codebuild:StartBuild', 'codebuild:StopBuild', 'codebuild:BatchGetBuilds', 'codebuild:ListBuildsForProject'],
         resources: [props.project.projectArn],
       }),
     );

@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ARTIFACTS_PREFIX, SOURCES_PREFIX, type ArtifactsBucket } from './artifacts-bucket';
+import { LEASE_KEY_PATTERN } from './deploy-function';
 import { logicalIdOf } from './logical-id';
 import { S3ArtifactsWithoutGrant, S3SourceWithoutGrant } from './s3-without-grants';
 
@@ -135,6 +136,9 @@ export class PipelineProjects extends Construct {
     });
     artifacts.grantBucketLocation(this.deploy);
     artifacts.grantReadObjects(this.deploy, ARTIFACTS_PREFIX);
+    // The build's fence (buildspecs/deploy.yml) reads its environment's lease before it deploys.
+    artifacts.grantReadKeys(this.deploy, LEASE_KEY_PATTERN);
+    artifacts.acknowledgeKeyWildcard(this.deploy, LEASE_KEY_PATTERN, 'the deploy fence reads its environment lease before deploying.');
     this.deploy.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['sts:AssumeRole'], resources: [...new Set(props.deployRoleArns)] }),
     );

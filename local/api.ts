@@ -8,7 +8,7 @@ import type { RequestHandler } from './s3';
 /**
  * The AWS APIs the CLI and any AWS client need, answered locally on one endpoint:
  * Step Functions (JSON 1.0, `X-Amz-Target: AWSStepFunctions.<Operation>`), CodeBuild's
- * BatchGetBuilds (JSON 1.1, `CodeBuild_20161006.BatchGetBuilds`), and S3 (REST) for everything
+ * BatchGetBuilds, StartBuild, StopBuild and ListBuildsForProject (JSON 1.1, `CodeBuild_20161006.<Operation>`), and S3 (REST) for everything
  * without a target header. Errors carry AWS's codes as `__type`, so SDK clients raise the same
  * exception classes (ExecutionDoesNotExist, ExecutionNotRedrivable, InvalidExecutionInput, …).
  */
@@ -19,6 +19,8 @@ export interface LocalCodeBuildApi {
   /** StartBuild with its wire (camelCase) request: answers the build as started. */
   startBuild(request: Record<string, unknown>): Record<string, unknown>;
   stopBuild(id: string): Record<string, unknown>;
+  /** ListBuildsForProject: build ids, newest first unless sortOrder says otherwise, 100 a page. */
+  listBuildsForProject(request: { projectName: string; sortOrder?: string; nextToken?: string }): { ids: ReadonlyArray<string>; nextToken?: string };
 }
 
 type Body = Record<string, unknown>;
@@ -199,6 +201,17 @@ export function codeBuildOperations(builds: LocalCodeBuildApi): Record<string, O
       return { build: builds.startBuild(body) };
     },
     StopBuild: (body) => ({ build: builds.stopBuild(stringField(body, 'id')!) }),
+    ListBuildsForProject: (body) => {
+      if (typeof body.projectName !== 'string' || body.projectName === '') {
+        throw new LocalApiError('InvalidInputException', 'projectName is required');
+      }
+      const sortOrder = stringField(body, 'sortOrder', false);
+      if (sortOrder !== undefined && sortOrder !== 'ASCENDING' && sortOrder !== 'DESCENDING') {
+        throw new LocalApiError('InvalidInputException', `sortOrder must be ASCENDING or DESCENDING, got ${JSON.stringify(sortOrder)}`);
+      }
+      const nextToken = stringField(body, 'nextToken', false);
+      return { ...builds.listBuildsForProject({ projectName: body.projectName, ...(sortOrder ? { sortOrder } : {}), ...(nextToken ? { nextToken } : {}) }) };
+    },
   };
 }
 

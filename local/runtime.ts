@@ -1,17 +1,17 @@
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, type PipelineConfig } from '../tasks/shared/config';
 import { loadDefinition, type Substitutions } from '../workflows/definition';
 import { codeBuildOperations, createApiHandler, stepFunctionsOperations } from './api';
-import { BuildRegistry, startBuild, toCodeBuildApiBuild, type Build, type ProjectDefinition, type StartBuildParameters, type StartedBuild } from './codebuild';
+import { BuildRegistry, InvalidInputException, startBuild, toCodeBuildApiBuild, type Build, type ProjectDefinition, type StartBuildParameters, type StartedBuild } from './codebuild';
 import { LocalStateMachine, type ExecutionListener, type TaskContext, type TaskImplementation } from './engine';
 import { LocalApiError } from './errors';
 import { adoptLegacyExecutions } from './executions';
 import { buildStateChange, executionStatusChange, type EventBridgeEvent } from './events';
 import type { FaultPlan } from './faults';
-import { closeServer, createLocalS3Handler, listenLocal, localS3Client, localS3Environment } from './s3';
+import { closeServer, createLocalS3Handler, listenLocal, LOCAL_S3_CREDENTIALS, localS3Client, localS3Environment } from './s3';
 
 /**
  * The embedded runtime: the deploy state machine from workflows/ with every Task mapped to its
@@ -102,6 +102,22 @@ function localSubstitutions(config: PipelineConfig): Substitutions {
   };
 }
 
+/**
+ * Where local builds get their project role's credentials (the local S3's fixed ones), as a
+ * CodeBuild build gets them from the container credentials endpoint: never in the environment.
+ */
+const CONTAINER_CREDENTIALS_PATH = '/stepdeploy-local/container-credentials';
+
+function containerCredentials(res: ServerResponse): void {
+  const body = JSON.stringify({
+    AccessKeyId: LOCAL_S3_CREDENTIALS.accessKeyId,
+    SecretAccessKey: LOCAL_S3_CREDENTIALS.secretAccessKey,
+    Expiration: new Date(Date.now() + 60 * 60 * 1000).toISOString(),
+  });
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
 /** The deploy project is started by the Deploy task (tasks/deploy), not by the state machine. */
 function deployProjectName(config: PipelineConfig): string {
   return `${config.pipeline}-deploy`;
@@ -175,7 +191,10 @@ export class LocalRuntime {
     const s3Handler = await createLocalS3Handler({ directory: join(home, 's3'), buckets: [bucket], fault: options.faults?.s3, conflict: options.faults?.conditionalWrite });
     // The machine is created after the server listens (tasks need the endpoint), so route late.
     let api: ReturnType<typeof createApiHandler> | undefined;
-    const { server, endpoint } = await listenLocal((req, res) => (api ?? s3Handler)(req, res), options.port);
+    const { server, endpoint } = await listenLocal(
+      (req, res) => (req.method === 'GET' && req.url === CONTAINER_CREDENTIALS_PATH ? containerCredentials(res) : (api ?? s3Handler)(req, res)),
+      options.port,
+    );
 
     // Task code stays `new S3Client({})`: it finds the local S3 through the environment.
     Object.assign(process.env, localS3Environment(endpoint), {
@@ -204,7 +223,7 @@ export class LocalRuntime {
       { target: (event) => handlerOf('deploy-complete')(event), matches: (event) => deployCompleteRule(event, deployProjectName(config)) },
     ]);
     const registry = new BuildRegistry(home);
-    const projects = localProjects(config, configPath, substitutions, home);
+    const projects = localProjects(config, configPath, substitutions, home, endpoint);
     const buildDeps: BuildDeps = { projects, registry, s3, home, options, events };
     const codebuild: TaskImplementation = (parameters, context) => runLocalBuild(parameters as StartBuildParameters, context, buildDeps);
 
@@ -239,12 +258,22 @@ export class LocalRuntime {
             return { builds: builds.map(toCodeBuildApiBuild), buildsNotFound };
           },
           startBuild: (request) => {
-            const started = launchBuild(pascalCaseKeys(request) as StartBuildParameters, 'stepdeploy-local-api', undefined, buildDeps);
+            const { idempotencyToken, ...parameters } = request;
+            const token = typeof idempotencyToken === 'string' ? idempotencyToken : undefined;
+            const fingerprint = JSON.stringify(parameters);
+            const earlier = token === undefined ? undefined : asApiError(() => registry.buildForToken(token, fingerprint, Date.now()));
+            if (earlier) return toCodeBuildApiBuild(earlier);
+            const started = launchBuild(pascalCaseKeys(parameters) as StartBuildParameters, 'stepdeploy-local-api', undefined, buildDeps);
+            if (token !== undefined) registry.rememberToken(token, fingerprint, started.build.Id, Date.now());
             // The outcome reaches its owner as a build state-change event, as on AWS.
             started.completion.catch(() => undefined);
             return toCodeBuildApiBuild(started.build);
           },
           stopBuild: (id) => toCodeBuildApiBuild(registry.stopBuild(id)),
+          listBuildsForProject: ({ projectName, ...options }) => {
+            if (!projects.has(projectName)) throw new LocalApiError('ResourceNotFoundException', `Project cannot be found: ${projectName}`);
+            return asApiError(() => registry.listBuildsForProject(projectName, options));
+          },
         }),
       },
       s3Handler,
@@ -289,6 +318,16 @@ interface BuildDeps {
 interface EventRule {
   readonly target: (event: EventBridgeEvent) => Promise<unknown>;
   readonly matches: (event: EventBridgeEvent) => boolean;
+}
+
+/** The runner's input errors, as the CodeBuild API answers them. */
+function asApiError<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (err) {
+    if (err instanceof InvalidInputException) throw new LocalApiError('InvalidInputException', err.message);
+    throw err;
+  }
 }
 
 /** The stack's rule for deploy-complete: the deploy project's builds ending, the executions ending badly. */
@@ -374,7 +413,7 @@ async function runLocalBuild(parameters: StartBuildParameters, context: TaskCont
 }
 
 /** The three CodeBuild projects the CDK stack creates, with the same buildspecs. */
-function localProjects(config: PipelineConfig, configPath: string, substitutions: Substitutions, home: string): Map<string, ProjectDefinition> {
+function localProjects(config: PipelineConfig, configPath: string, substitutions: Substitutions, home: string, endpoint: string): Map<string, ProjectDefinition> {
   const configDir = dirname(configPath);
   const read = (path: string): string => readFileSync(path, 'utf8');
   // Builds on this machine may write to the example's local "accounts" under .stepdeploy/.
@@ -397,7 +436,13 @@ function localProjects(config: PipelineConfig, configPath: string, substitutions
     {
       name: deployProjectName(config),
       buildspec: read(resolve(configDir, config.buildspecs.deploy)),
-      environmentVariables,
+      // The deploy project's role reads the lease (the build's fence): the local S3, with
+      // credentials from a container credentials endpoint, as CodeBuild gives a build its role.
+      environmentVariables: [
+        ...environmentVariables,
+        { Name: 'AWS_ENDPOINT_URL_S3', Value: endpoint, Type: 'PLAINTEXT' },
+        { Name: 'AWS_CONTAINER_CREDENTIALS_FULL_URI', Value: `${endpoint}${CONTAINER_CREDENTIALS_PATH}`, Type: 'PLAINTEXT' },
+      ],
       timeoutInMinutes: 60,
     },
   ];

@@ -1,7 +1,10 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ResourceNotFoundException } from './errors';
+import { InvalidInputException, ResourceNotFoundException } from './errors';
 import type { Build } from './types';
+
+/** How long CodeBuild keeps a StartBuild idempotencyToken. */
+const IDEMPOTENCY_MS = 5 * 60 * 1000;
 
 /**
  * Every local build by id, persisted as `<root>/builds/<dir>/build.json` (dir = the id with its
@@ -11,6 +14,7 @@ import type { Build } from './types';
 export class BuildRegistry {
   private readonly builds = new Map<string, Build>();
   private readonly running = new Map<string, () => void>();
+  private readonly tokens = new Map<string, { request: string; buildId: string; at: number }>();
 
   constructor(readonly root: string) {}
 
@@ -46,6 +50,48 @@ export class BuildRegistry {
       else buildsNotFound.push(id);
     }
     return { builds, buildsNotFound };
+  }
+
+  /**
+   * ListBuildsForProject: the project's build ids by build number, newest first by default, 100 a
+   * page (`nextToken` is opaque to callers). As CodeBuild documents, a sortOrder on a project with
+   * more than 100 builds is an error.
+   */
+  listBuildsForProject(projectName: string, options: { sortOrder?: string; nextToken?: string } = {}): { ids: string[]; nextToken?: string } {
+    const dir = join(this.root, 'builds');
+    const onDisk = existsSync(dir)
+      ? readdirSync(dir)
+          .filter((name) => name.startsWith(`${projectName}-`) && existsSync(join(dir, name, 'build.json')))
+          .map((name) => JSON.parse(readFileSync(join(dir, name, 'build.json'), 'utf8')) as Build)
+      : [];
+    const byId = new Map<string, Build>(onDisk.filter((b) => b.ProjectName === projectName).map((b) => [b.Id, b]));
+    for (const build of this.builds.values()) if (build.ProjectName === projectName) byId.set(build.Id, build);
+    const builds = [...byId.values()];
+    if (options.sortOrder !== undefined && builds.length > 100) {
+      throw new InvalidInputException(`project ${projectName} has more than 100 builds: sortOrder cannot be set`);
+    }
+    builds.sort((a, b) => (options.sortOrder === 'ASCENDING' ? a.BuildNumber - b.BuildNumber : b.BuildNumber - a.BuildNumber));
+    const from = options.nextToken === undefined ? 0 : Number.parseInt(options.nextToken, 10);
+    if (!Number.isInteger(from) || from < 0 || from > builds.length) throw new InvalidInputException(`nextToken is not valid: ${options.nextToken}`);
+    const ids = builds.slice(from, from + 100).map((b) => b.Id);
+    return { ids, ...(from + 100 < builds.length ? { nextToken: String(from + 100) } : {}) };
+  }
+
+  /**
+   * StartBuild's idempotencyToken: the build a token started in the last 5 minutes (CodeBuild's
+   * validity), if the request is the same; a different request with that token is an error.
+   */
+  buildForToken(token: string, request: string, now: number): Build | undefined {
+    const known = this.tokens.get(token);
+    if (!known || now - known.at > IDEMPOTENCY_MS) return undefined;
+    if (known.request !== request) {
+      throw new InvalidInputException(`idempotencyToken ${token} was used by another StartBuild request in the last 5 minutes: parameter mismatch`);
+    }
+    return this.get(known.buildId);
+  }
+
+  rememberToken(token: string, request: string, buildId: string, now: number): void {
+    this.tokens.set(token, { request, buildId, at: now });
   }
 
   /**

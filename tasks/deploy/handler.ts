@@ -18,6 +18,7 @@ const eventSchema = z
     environment: z.string().regex(/^[a-z][a-z0-9-]{0,29}$/),
     execution: z.string().regex(EXECUTION_NAME),
     startedAt: z.iso.datetime({ message: 'must be the execution start time ($$.Execution.StartTime)' }),
+    redriveCount: z.number({ message: 'must be the number of redrives ($$.Execution.RedriveCount)' }).int().min(0),
     source: z.string().regex(/^[^/]+\/.+\.zip$/, 'must be "<bucket>/<key>.zip"'),
     environmentVariables: z.array(z.object({ Name: z.string().min(1), Type: z.literal('PLAINTEXT'), Value: z.string() }).strict()),
   })
@@ -30,6 +31,8 @@ export async function handler(event: unknown): Promise<DeployStarted> {
     s3,
     codebuild,
     bucket: requireEnv('ARTIFACT_BUCKET'),
+    // Lambda sets it to the function's region, the bucket's.
+    region: requireEnv('AWS_REGION'),
     projectName: requireEnv('DEPLOY_PROJECT_NAME'),
     leaseSeconds: Number(process.env.DEPLOY_LEASE_SECONDS ?? DEFAULT_LEASE_SECONDS),
   });

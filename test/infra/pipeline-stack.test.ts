@@ -155,7 +155,12 @@ describe('CodeBuild projects', () => {
 
     expect(s3Access(id('AWS::IAM::Role', 'ProjectsFetchRole'))).toEqual([bucketLevel, write('sources/')]);
     expect(s3Access(id('AWS::IAM::Role', 'ProjectsBuildRole'))).toEqual([bucketLevel, read('artifacts/'), write('artifacts/')]);
-    expect(s3Access(id('AWS::IAM::Role', 'ProjectsDeployRole'))).toEqual([bucketLevel, read('artifacts/')]);
+    // The deploy build's fence reads its environment's lease (buildspecs/deploy.yml), and nothing else under deployments/.
+    expect(s3Access(id('AWS::IAM::Role', 'ProjectsDeployRole'))).toEqual([
+      bucketLevel,
+      read('artifacts/'),
+      { actions: ['s3:GetObject'], resource: keyArn('deployments/*/lease.json') },
+    ]);
   });
 
   test("only the deploy project may assume roles, and only the environments' deploy roles", () => {
@@ -284,7 +289,7 @@ describe('deploy function', () => {
     const codebuild = statementsOfRole(roleId()).filter((s) => actionsOf(s).some((a) => a.startsWith('codebuild:')));
     expect(codebuild).toEqual([
       expect.objectContaining({
-        Action: ['codebuild:StartBuild', 'codebuild:StopBuild', 'codebuild:BatchGetBuilds'],
+        Action: ['codebuild:StartBuild', 'codebuild:StopBuild', 'codebuild:BatchGetBuilds', 'codebuild:ListBuildsForProject'],
         Resource: deployProjectArn(),
       }),
     ]);
@@ -361,8 +366,10 @@ describe('deploy completion', () => {
     });
   });
 
-  test('knows the bucket only', () => {
-    expect(resources[fnId()]!.Properties.Environment).toEqual({ Variables: { ARTIFACT_BUCKET: { Ref: bucketId() } } });
+  test('knows the bucket and the deploy project (whose builds it finds by lease id)', () => {
+    expect(resources[fnId()]!.Properties.Environment).toEqual({
+      Variables: { ARTIFACT_BUCKET: { Ref: bucketId() }, DEPLOY_PROJECT_NAME: { Ref: id('AWS::CodeBuild::Project', 'ProjectsDeploy') } },
+    });
   });
 
   test('reads and writes the lease only, and lists deployments/ (404 for an environment never deployed)', () => {
@@ -376,7 +383,10 @@ describe('deploy completion', () => {
   test('completes Deploy tasks, stops deploy builds, and sends failed events to its queue; nothing more', () => {
     const statements = statementsOfRole(roleId()).filter((s) => !actionsOf(s).some((a) => /^(s3|logs|xray):/.test(a)));
     expect(statements).toEqual([
-      expect.objectContaining({ Action: 'codebuild:StopBuild', Resource: deployProjectArn() }),
+      expect.objectContaining({
+        Action: ['codebuild:StopBuild', 'codebuild:BatchGetBuilds', 'codebuild:ListBuildsForProject'],
+        Resource: deployProjectArn(),
+      }),
       expect.objectContaining({ Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], Resource: queueArn() }),
       // SendTask* take no resource type (Service Authorization Reference): the task token names the task.
       expect.objectContaining({ Action: ['states:SendTaskSuccess', 'states:SendTaskFailure'], Resource: '*' }),

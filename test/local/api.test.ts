@@ -19,7 +19,7 @@ import {
   StopExecutionCommand,
   type ExecutionStatus,
 } from '@aws-sdk/client-sfn';
-import { BatchGetBuildsCommand, CodeBuildClient, StartBuildCommand, StopBuildCommand } from '@aws-sdk/client-codebuild';
+import { BatchGetBuildsCommand, CodeBuildClient, ListBuildsForProjectCommand, StartBuildCommand, StopBuildCommand } from '@aws-sdk/client-codebuild';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { LocalStateMachine, type TaskImplementation } from '../../local/engine';
 import { codeBuildOperations, createApiHandler, stepFunctionsOperations } from '../../local/api';
@@ -66,6 +66,7 @@ beforeAll(async () => {
     batchGetBuilds: (ids: ReadonlyArray<string>) => ({ builds: ids.includes('fetch:1') ? [build] : [], buildsNotFound: ids.filter((id) => id !== 'fetch:1') }),
     startBuild: (request: Record<string, unknown>) => ({ ...build, id: `${String(request.projectName)}:2`, buildStatus: 'IN_PROGRESS' }),
     stopBuild: (id: string) => ({ ...build, id, buildStatus: 'STOPPED' }),
+    listBuildsForProject: ({ projectName }: { projectName: string }) => ({ ids: projectName === 'fetch' ? ['fetch:1'] : [] }),
   };
   const s3 = await createLocalS3Handler({ directory: join(dir, 's3'), buckets: ['toy-artifacts'] });
   ({ server, endpoint } = await listenLocal(createApiHandler({ stepFunctions: stepFunctionsOperations(machine), codeBuild: codeBuildOperations(builds) }, s3)));
@@ -139,7 +140,7 @@ describe('local AWS API endpoint', () => {
     await expect(sfn.send(new StartExecutionCommand({ stateMachineArn: machine.stateMachineArn, name: 'a/b', input: '{}' }))).rejects.toBeInstanceOf(InvalidName);
   });
 
-  test('answers CodeBuild BatchGetBuilds so the CodeBuild SDK client parses it', async () => {
+  test('answers CodeBuild BatchGetBuilds, StartBuild, StopBuild and ListBuildsForProject so the CodeBuild SDK client parses them', async () => {
     const codebuild = new CodeBuildClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
     const out = await codebuild.send(new BatchGetBuildsCommand({ ids: ['fetch:1', 'missing:2'] }));
     expect(out.builds).toEqual([expect.objectContaining({ id: 'fetch:1', buildStatus: 'SUCCEEDED', phases: [expect.objectContaining({ phaseType: 'BUILD' })] })]);
@@ -149,6 +150,10 @@ describe('local AWS API endpoint', () => {
     expect(started.build).toMatchObject({ id: 'deploy:2', buildStatus: 'IN_PROGRESS' });
     const stopped = await codebuild.send(new StopBuildCommand({ id: 'deploy:2' }));
     expect(stopped.build).toMatchObject({ id: 'deploy:2', buildStatus: 'STOPPED' });
+    await expect(codebuild.send(new ListBuildsForProjectCommand({ projectName: 'fetch' }))).resolves.toMatchObject({ ids: ['fetch:1'] });
+    await expect(codebuild.send(new ListBuildsForProjectCommand({ projectName: 'fetch', sortOrder: 'SIDEWAYS' as never }))).rejects.toMatchObject({
+      name: 'InvalidInputException',
+    });
     codebuild.destroy();
   });
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { ExecutionRecord } from '../../local/executions';
 import { compareExecutions } from '../../tasks/shared/deployment-order';
 import { startExampleRuntime, type TestRuntime } from '../helpers/local-runtime';
-import { buildspecWith, listKeys, localBuilds, maxInFlight, readBytes, readJson, variableOf, waitFor, within } from '../helpers/reliability';
+import { buildspecWith, listKeys, localBuilds, maxInFlight, readBytes, readJson, taskFailures, variableOf, waitFor, within } from '../helpers/reliability';
 import { readZip } from '../helpers/zip';
 
 /**
@@ -32,8 +32,17 @@ beforeAll(async () => {
       ]);
     },
     // DeployLeaseBusyError is retried up to 60 times: 60 × 250 ms is the local waiting budget.
-    { retryIntervalMs: 250, notify: async () => undefined },
+    { retryIntervalMs: 250, notify: async () => undefined, faults: { s3: (method, _bucket, key) => s3Fault?.(method, key) } },
   );
+});
+
+/** The S3 fault a test injects (undefined: none). */
+let s3Fault: ((method: string, key: string) => number | undefined) | undefined;
+
+afterEach(() => {
+  s3Fault = undefined;
+  // A failed test must not leave the next one's deploys held.
+  rmSync(join(t.runtime.home, 'hold-deploy'), { force: true });
 });
 
 afterAll(async () => {
@@ -131,13 +140,14 @@ describe('one deployment per environment at a time', () => {
     const aborted = await within(10_000, 'the stopped execution', t.runtime.machine.wait(stopped.executionArn));
 
     expect(aborted.status).toBe('ABORTED');
-    // deploy-complete, on the ABORTED event, stops the build; the build's end releases the lease.
+    // deploy-complete, on the ABORTED event, gives the lease back and stops the build; a next
+    // execution waits until that build has ended (BatchGetBuilds), not only until the lease is free.
     const lease = await waitFor('the lease to be released', async () => {
       const value = await readJson(t.runtime, 'deployments/acceptance/lease.json');
       return value.released ? value : undefined;
     }, 10_000);
-    expect(lease).toMatchObject({ execution: 'acceptance-stopped', buildId: build.Id, outcome: 'STOPPED' });
-    expect(deployBuildsOf('acceptance').find((b) => b.Id === build.Id)?.BuildStatus).toBe('STOPPED');
+    expect(lease).toMatchObject({ execution: 'acceptance-stopped', buildId: build.Id, outcome: 'execution ABORTED' });
+    await waitFor('the deploy build to be stopped', () => deployBuildsOf('acceptance').find((b) => b.Id === build.Id)?.BuildStatus === 'STOPPED', 10_000);
     rmSync(hold);
     expect(existsSync(hold)).toBe(false);
 
@@ -166,5 +176,42 @@ describe('one deployment per environment at a time', () => {
       startedAt: new Date(newer.startDate).toISOString(),
     });
     expect(deployBuildsOf('preproduction').filter((b) => variableOf(b, 'STEPDEPLOY_EXECUTION') === 'preproduction-older')).toEqual([]);
+  });
+
+  test('Deploy dying between StartBuild and recording the build id leaves no unguarded build: the build is found by its lease id and stopped, and the next deploy starts only after it ended', async () => {
+    const hold = join(t.runtime.home, 'hold-deploy');
+    writeFileSync(hold, '');
+    // Every write of the acceptance lease after the one that takes it fails (S3 500, through the
+    // SDK's retries): Deploy dies after StartBuild, its build running but never recorded.
+    let leaseWrites = 0;
+    s3Fault = (method, key) => (method === 'PUT' && key === 'deployments/acceptance/lease.json' && ++leaseWrites > 1 ? 500 : undefined);
+    const crashed = t.runtime.machine.start('acceptance-crashed', { environment: 'acceptance' });
+    const orphan = await waitFor('the deploy build of acceptance-crashed to run', () =>
+      deployBuildsOf('acceptance').find((b) => variableOf(b, 'STEPDEPLOY_EXECUTION') === 'acceptance-crashed' && b.BuildStatus === 'IN_PROGRESS'),
+      30_000,
+    );
+    const failed = await within(20_000, 'the crashed execution', t.runtime.machine.wait(crashed.executionArn));
+    expect(failed).toMatchObject({ status: 'FAILED', error: 'InternalError', lastTopLevelState: { name: 'Deploy' } });
+    s3Fault = undefined;
+    // The fence passed (the lease was its take), and the lease never named the build.
+    expect(variableOf(orphan, 'STEPDEPLOY_LEASE_ID')).toBe((await readJson(t.runtime, 'deployments/acceptance/lease.json')).leaseId);
+
+    // A newer execution arrives while the orphan is still held running.
+    const next = t.runtime.machine.start('acceptance-after-crash', { environment: 'acceptance' });
+    const stopped = await waitFor('the orphan build to be stopped (deploy-complete found it by its lease id)', () =>
+      deployBuildsOf('acceptance').find((b) => b.Id === orphan.Id && b.BuildComplete),
+      20_000,
+    );
+    rmSync(hold);
+    const after = await within(60_000, 'the next execution', t.runtime.machine.wait(next.executionArn));
+
+    expect(stopped.BuildStatus).toBe('STOPPED');
+    expect(after.status).toBe('SUCCEEDED');
+    const builds = deployBuildsOf('acceptance').filter((b) => ['acceptance-crashed', 'acceptance-after-crash'].includes(variableOf(b, 'STEPDEPLOY_EXECUTION')!));
+    // One build each, never two at once: the next one started after the orphan ended.
+    expect(builds.map((b) => variableOf(b, 'STEPDEPLOY_EXECUTION'))).toEqual(['acceptance-crashed', 'acceptance-after-crash']);
+    expect(builds[1]!.StartTime).toBeGreaterThanOrEqual(builds[0]!.EndTime!);
+    expect(taskFailures(t.runtime.machine.history(next.executionArn), 'Deploy').every((e) => e === 'DeployLeaseBusyError')).toBe(true);
+    expect(await readJson(t.runtime, 'deployments/acceptance/current.json')).toMatchObject({ execution: 'acceptance-after-crash' });
   });
 });

@@ -1,6 +1,6 @@
-import { CodeBuildClient, StopBuildCommand } from '@aws-sdk/client-codebuild';
+import { BatchGetBuildsCommand, CodeBuildClient, ListBuildsForProjectCommand, StopBuildCommand } from '@aws-sdk/client-codebuild';
 import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
-import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient, TaskTimedOut } from '@aws-sdk/client-sfn';
+import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient, SFNServiceException, TaskTimedOut } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { buildIdOf, completeDeployBuild, releaseForEndedExecution } from '../../tasks/deploy-complete/deploy-complete';
 import type { DeployLease } from '../../tasks/deploy/lease';
@@ -20,20 +20,25 @@ const EXECUTION = 'acceptance-20261129T095000-bbbbbb';
 const BUILD_ID = 'shop-deploy:0b3e6c1a-0000-4000-8000-000000000001';
 const BUILD_ARN = `arn:aws:codebuild:eu-west-1:123456789012:build/${BUILD_ID}`;
 
-const deps = { s3, sfn, codebuild, bucket: BUCKET, now: () => NOW };
+const deps = { s3, sfn, codebuild, bucket: BUCKET, projectName: 'shop-deploy', retryDelayMs: 0, now: () => NOW };
 
 const heldLease: DeployLease = {
   environment: 'acceptance',
   execution: EXECUTION,
   startedAt: '2026-11-29T09:50:00.000Z',
   taskToken: 'token-of-deploy',
+  leaseId: 'lease-1',
+  redriveCount: 0,
   acquiredAt: '2026-11-29T10:00:00.000Z',
   expiresAt: '2026-11-29T11:10:00.000Z',
   buildId: BUILD_ID,
 };
 
-function buildEvent(status: string, fields: { buildArn?: string; environment?: string | null } = {}) {
-  const variables = fields.environment === null ? [] : [{ name: 'ENVIRONMENT', value: fields.environment ?? 'acceptance', type: 'PLAINTEXT' }];
+function buildEvent(status: string, fields: { buildArn?: string; environment?: string | null; leaseId?: string } = {}) {
+  const variables = [
+    ...(fields.environment === null ? [] : [{ name: 'ENVIRONMENT', value: fields.environment ?? 'acceptance', type: 'PLAINTEXT' }]),
+    { name: 'STEPDEPLOY_LEASE_ID', value: fields.leaseId ?? 'lease-1', type: 'PLAINTEXT' },
+  ];
   return buildStateChangeSchema.parse({
     version: '0',
     'detail-type': 'CodeBuild Build State Change',
@@ -55,7 +60,7 @@ function buildEvent(status: string, fields: { buildArn?: string; environment?: s
   });
 }
 
-function executionEvent(status: string, fields: { name?: string; input?: string | null } = {}) {
+function executionEvent(status: string, fields: { name?: string; input?: string | null; redriveCount?: number } = {}) {
   return executionStatusChangeSchema.parse({
     version: '0',
     'detail-type': 'Step Functions Execution Status Change',
@@ -67,6 +72,7 @@ function executionEvent(status: string, fields: { name?: string; input?: string 
       status,
       startDate: 1795859400000,
       input: fields.input === undefined ? JSON.stringify({ environment: 'acceptance', branches: { app: 'main' } }) : fields.input,
+      redriveCount: fields.redriveCount ?? 0,
     },
   });
 }
@@ -109,6 +115,8 @@ beforeEach(() => {
     return {};
   });
   codebuildMock.on(StopBuildCommand).resolves({});
+  codebuildMock.on(ListBuildsForProjectCommand).resolves({ ids: [] });
+  codebuildMock.on(BatchGetBuildsCommand).resolves({ builds: [{ id: BUILD_ID, buildComplete: false, buildStatus: 'IN_PROGRESS' }] });
 });
 
 describe('deploy-complete: the deploy build ended', () => {
@@ -199,14 +207,65 @@ describe('deploy-complete: the deploy build ended', () => {
     expect(result).toMatchObject({ action: 'completed', status: 'SUCCEEDED' });
     expect(leaseWrites()).toHaveLength(1);
     expect(leaseWrites()[0]!.lease).toMatchObject({ released: true });
-    expect(error).toHaveBeenCalledWith(expect.stringContaining(`could not complete the Deploy task of ${EXECUTION}: TaskTimedOut`));
+    expect(error).toHaveBeenCalledWith(expect.stringContaining(`the Deploy task of ${EXECUTION} is gone (TaskTimedOut`));
     error.mockRestore();
   });
 
   test('a release that loses its If-Match (someone took the expired lease meanwhile) does not throw', async () => {
     s3Mock.on(PutObjectCommand, { Key: LEASE_KEY }).rejects(s3Error('PreconditionFailed', 412));
+    s3Mock
+      .on(GetObjectCommand, { Key: LEASE_KEY })
+      .resolvesOnce({ ETag: '"etag-held"', Body: { transformToString: async () => JSON.stringify(heldLease) } } as never)
+      .resolves({ ETag: '"etag-other"', Body: { transformToString: async () => JSON.stringify({ ...heldLease, leaseId: 'lease-2', execution: 'acceptance-20261129T095500-cccccc' }) } } as never);
 
     await expect(completeDeployBuild(buildEvent('SUCCEEDED'), deps)).resolves.toMatchObject({ action: 'completed' });
+    expect(leaseWrites()).toHaveLength(1);
+  });
+
+  test('a build whose id was never recorded in the lease (Deploy stopped after StartBuild) is matched by its lease id: the task completes', async () => {
+    const { buildId: _none, ...withoutBuild } = heldLease;
+    holding(withoutBuild);
+
+    const result = await completeDeployBuild(buildEvent('SUCCEEDED'), deps);
+
+    expect(result).toMatchObject({ action: 'completed', status: 'SUCCEEDED' });
+    expect(order).toEqual(['SendTaskSuccess', 'release']);
+  });
+
+  test('a build of another take of the lease (another lease id) is ignored', async () => {
+    const { buildId: _none, ...withoutBuild } = heldLease;
+    holding({ ...withoutBuild, leaseId: 'lease-2' });
+
+    await expect(completeDeployBuild(buildEvent('SUCCEEDED'), deps)).resolves.toMatchObject({ action: 'ignored' });
+    expect(sfnMock).not.toHaveReceivedCommand(SendTaskSuccessCommand);
+  });
+
+  test('a transient SendTaskSuccess failure (throttled) is retried; the lease is given back only after it went through', async () => {
+    const throttled = new SFNServiceException({ name: 'ThrottlingException', $fault: 'client', $metadata: { httpStatusCode: 400 }, message: 'Rate exceeded' });
+    sfnMock.on(SendTaskSuccessCommand).rejectsOnce(throttled).rejectsOnce(throttled).callsFake(() => {
+      order.push('SendTaskSuccess');
+      return {};
+    });
+
+    await expect(completeDeployBuild(buildEvent('SUCCEEDED'), deps)).resolves.toMatchObject({ action: 'completed' });
+    expect(sfnMock).toHaveReceivedCommandTimes(SendTaskSuccessCommand, 3);
+    expect(order).toEqual(['SendTaskSuccess', 'release']);
+  });
+
+  test('a SendTaskSuccess that keeps failing is thrown (the event is delivered again) and the lease is not given back', async () => {
+    sfnMock.on(SendTaskSuccessCommand).rejects(new SFNServiceException({ name: 'ServiceUnavailable', $fault: 'server', $metadata: { httpStatusCode: 503 }, message: 'unavailable' }));
+
+    await expect(completeDeployBuild(buildEvent('SUCCEEDED'), deps)).rejects.toMatchObject({ name: 'ServiceUnavailable' });
+    expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
+  });
+
+  test("S3's 409 ConditionalRequestConflict on the release reads the lease again and releases it", async () => {
+    s3Mock.on(PutObjectCommand, { Key: LEASE_KEY }).rejectsOnce(s3Error('ConditionalRequestConflict', 409)).resolves({ ETag: '"etag-released"' });
+
+    await expect(completeDeployBuild(buildEvent('SUCCEEDED'), deps)).resolves.toMatchObject({ action: 'completed' });
+    expect(leaseWrites()).toHaveLength(2);
+    expect(leaseWrites()[1]!.lease).toMatchObject({ released: true, outcome: 'SUCCEEDED' });
+    expect(sfnMock).toHaveReceivedCommandTimes(SendTaskSuccessCommand, 1);
   });
 
   test('buildIdOf turns a build ARN into the build id, and leaves an id alone', () => {
@@ -216,15 +275,30 @@ describe('deploy-complete: the deploy build ended', () => {
 });
 
 describe('deploy-complete: the execution ended badly', () => {
-  test('ABORTED while holding a lease with a build: stops the build (whose end then releases the lease)', async () => {
+  test('ABORTED while holding a lease with a build: gives the lease back (a build not started yet exits at its fence), then stops the build', async () => {
     const result = await releaseForEndedExecution(executionEvent('ABORTED'), deps);
 
     expect(result).toEqual({ action: 'stopped-build', environment: 'acceptance', execution: EXECUTION });
+    expect(leaseWrites()).toEqual([{ ifMatch: '"etag-held"', lease: { ...heldLease, released: true, releasedAt: NOW.toISOString(), outcome: 'execution ABORTED' } }]);
     expect(codebuildMock).toHaveReceivedCommandWith(StopBuildCommand, { id: BUILD_ID });
-    expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
   });
 
-  test.each(['ABORTED', 'FAILED', 'TIMED_OUT'])('%s while holding a lease without a build: releases it at once', async (status) => {
+  test('a lease whose build id was never recorded: the build is found by its lease id and stopped, not left running beside the next deploy', async () => {
+    const { buildId: _none, ...withoutBuild } = heldLease;
+    holding(withoutBuild);
+    codebuildMock.on(ListBuildsForProjectCommand).resolves({ ids: [BUILD_ID] });
+    codebuildMock.on(BatchGetBuildsCommand).resolves({
+      builds: [{ id: BUILD_ID, buildComplete: false, startTime: new Date('2026-11-29T10:00:01.000Z'), environment: { type: 'LINUX_CONTAINER', image: 'standard', computeType: 'BUILD_GENERAL1_SMALL', environmentVariables: [{ name: 'STEPDEPLOY_LEASE_ID', value: 'lease-1' }] } }],
+    });
+
+    const result = await releaseForEndedExecution(executionEvent('FAILED'), deps);
+
+    expect(result).toEqual({ action: 'stopped-build', environment: 'acceptance', execution: EXECUTION });
+    expect(codebuildMock).toHaveReceivedCommandWith(StopBuildCommand, { id: BUILD_ID });
+    expect(leaseWrites()[0]!.lease).toMatchObject({ released: true, outcome: 'execution FAILED' });
+  });
+
+  test.each(['ABORTED', 'FAILED', 'TIMED_OUT'])('%s while holding a lease with no build at all: releases it', async (status) => {
     const { buildId: _none, ...withoutBuild } = heldLease;
     holding(withoutBuild);
 
@@ -235,12 +309,29 @@ describe('deploy-complete: the execution ended badly', () => {
     expect(codebuildMock).not.toHaveReceivedCommand(StopBuildCommand);
   });
 
-  test("another execution's lease, a released lease, or a SUCCEEDED execution: nothing is touched", async () => {
+  test("a late FAILED event of an earlier run leaves the redriven run's lease and build alone (redriveCount)", async () => {
+    holding({ ...heldLease, redriveCount: 1, leaseId: 'lease-run-1' });
+
+    const result = await releaseForEndedExecution(executionEvent('FAILED', { redriveCount: 0 }), deps);
+
+    expect(result).toEqual({ action: 'ignored', reason: `the acceptance lease is held by run 1 of ${EXECUTION}; this event ended run 0` });
+    expect(codebuildMock).not.toHaveReceivedCommand(StopBuildCommand);
+    expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
+  });
+
+  test('the ended event of the redriven run itself stops its build', async () => {
+    holding({ ...heldLease, redriveCount: 1 });
+
+    await expect(releaseForEndedExecution(executionEvent('ABORTED', { redriveCount: 1 }), deps)).resolves.toMatchObject({ action: 'stopped-build' });
+  });
+
+  test("another execution's lease, or a SUCCEEDED execution: nothing is touched; a released lease of this run only has its build stopped if it runs", async () => {
     holding({ ...heldLease, execution: 'acceptance-20261129T095500-cccccc' });
     await expect(releaseForEndedExecution(executionEvent('ABORTED'), deps)).resolves.toMatchObject({ action: 'ignored' });
-    holding({ ...heldLease, released: true });
-    await expect(releaseForEndedExecution(executionEvent('ABORTED'), deps)).resolves.toMatchObject({ action: 'ignored' });
     await expect(releaseForEndedExecution(executionEvent('SUCCEEDED'), deps)).resolves.toEqual({ action: 'ignored', reason: 'execution is SUCCEEDED' });
+    holding({ ...heldLease, released: true, outcome: 'SUCCEEDED' });
+    codebuildMock.on(BatchGetBuildsCommand).resolves({ builds: [{ id: BUILD_ID, buildComplete: true }] });
+    await expect(releaseForEndedExecution(executionEvent('FAILED'), deps)).resolves.toMatchObject({ action: 'released' });
 
     expect(codebuildMock).not.toHaveReceivedCommand(StopBuildCommand);
     expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);

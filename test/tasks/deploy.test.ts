@@ -1,7 +1,7 @@
-import { BatchGetBuildsCommand, CodeBuildClient, StartBuildCommand, StopBuildCommand } from '@aws-sdk/client-codebuild';
+import { BatchGetBuildsCommand, CodeBuildClient, ListBuildsForProjectCommand, StartBuildCommand, StopBuildCommand } from '@aws-sdk/client-codebuild';
 import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import { deploy, type DeployEvent } from '../../tasks/deploy/deploy';
+import { deploy, START_WINDOW_MS, type DeployEvent } from '../../tasks/deploy/deploy';
 import { DeployLeaseBusyError, DeploySupersededError } from '../../tasks/deploy/errors';
 import type { DeployLease } from '../../tasks/deploy/lease';
 import type { DeploymentRecord } from '../../tasks/shared/contracts';
@@ -23,6 +23,7 @@ const event: DeployEvent = {
   environment: 'acceptance',
   execution: 'acceptance-20261129T095000-bbbbbb',
   startedAt: '2026-11-29T09:50:00.000Z',
+  redriveCount: 0,
   source: `${BUCKET}/artifacts/acceptance/acceptance-20261129T095000-bbbbbb/build.zip`,
   environmentVariables: [
     { Name: 'ENVIRONMENT', Type: 'PLAINTEXT', Value: 'acceptance' },
@@ -30,7 +31,7 @@ const event: DeployEvent = {
   ],
 };
 
-const deps = { s3, codebuild, bucket: BUCKET, projectName: PROJECT, leaseSeconds: LEASE_SECONDS, now: () => NOW };
+const deps = { s3, codebuild, bucket: BUCKET, region: 'eu-west-1', projectName: PROJECT, leaseSeconds: LEASE_SECONDS, now: () => NOW };
 
 /** An execution older than `event`, and one newer. */
 const OLDER = { execution: 'acceptance-20261129T094000-aaaaaa', startedAt: '2026-11-29T09:40:00.000Z' };
@@ -41,6 +42,8 @@ function lease(fields: Partial<DeployLease>): DeployLease {
     environment: 'acceptance',
     ...OLDER,
     taskToken: 'token-other',
+    leaseId: 'lease-other',
+    redriveCount: 0,
     acquiredAt: '2026-11-29T09:45:00.000Z',
     expiresAt: '2026-11-29T10:55:00.000Z',
     ...fields,
@@ -86,25 +89,44 @@ beforeEach(() => {
   s3Mock.on(PutObjectCommand, { Key: LEASE_KEY }).resolves({ ETag: '"etag-taken"' });
   codebuildMock.on(StartBuildCommand).resolves({ build: { id: 'shop-deploy:new' } });
   codebuildMock.on(StopBuildCommand).resolves({});
+  codebuildMock.on(ListBuildsForProjectCommand).resolves({ ids: [] });
+  codebuildMock.on(BatchGetBuildsCommand).resolves({ builds: [] });
 });
 
+/** CodeBuild knows these builds (BatchGetBuilds by id, and ListBuildsForProject newest first). */
+function builds(...known: Array<{ id: string; complete: boolean; leaseId?: string; startTime?: string }>): void {
+  const shaped = known.map((b) => ({
+    id: b.id,
+    buildComplete: b.complete,
+    buildStatus: b.complete ? 'SUCCEEDED' : 'IN_PROGRESS',
+    startTime: new Date(b.startTime ?? '2026-11-29T09:58:00.000Z'),
+    environment: { environmentVariables: b.leaseId ? [{ name: 'STEPDEPLOY_LEASE_ID', value: b.leaseId, type: 'PLAINTEXT' as const }] : [] },
+  }));
+  codebuildMock.on(ListBuildsForProjectCommand).resolves({ ids: shaped.map((b) => b.id) });
+  codebuildMock.on(BatchGetBuildsCommand).callsFake((input: { ids: string[] }) => ({ builds: shaped.filter((b) => input.ids.includes(b.id)) }));
+}
+
 describe('deploy: taking the environment lease', () => {
-  test('takes a free lease with If-None-Match, starts the deploy build and records its id with If-Match', async () => {
+  test('takes a free lease with If-None-Match and a new lease id, starts the deploy build fenced by it and records its id with If-Match', async () => {
     const started = await deploy(event, deps);
 
     expect(started).toEqual({ buildId: 'shop-deploy:new' });
     const writes = leaseWrites();
     expect(writes).toHaveLength(2);
     expect(writes[0]).toMatchObject({ ifNoneMatch: '*', ifMatch: undefined });
+    const leaseId = writes[0]!.lease.leaseId!;
+    expect(leaseId).toMatch(/^[0-9a-f-]{36}$/);
     expect(writes[0]!.lease).toEqual({
       environment: 'acceptance',
       execution: event.execution,
       startedAt: event.startedAt,
+      redriveCount: 0,
       taskToken: 'token-mine',
+      leaseId,
       acquiredAt: NOW.toISOString(),
       expiresAt: new Date(NOW.getTime() + LEASE_SECONDS * 1000).toISOString(),
     });
-    expect(writes[1]).toMatchObject({ ifMatch: '"etag-taken"', lease: { buildId: 'shop-deploy:new', taskToken: 'token-mine' } });
+    expect(writes[1]).toMatchObject({ ifMatch: '"etag-taken"', lease: { buildId: 'shop-deploy:new', taskToken: 'token-mine', leaseId } });
     expect(codebuildMock).toHaveReceivedCommandWith(StartBuildCommand, {
       projectName: PROJECT,
       sourceTypeOverride: 'S3',
@@ -112,59 +134,104 @@ describe('deploy: taking the environment lease', () => {
       environmentVariablesOverride: [
         { name: 'ENVIRONMENT', value: 'acceptance', type: 'PLAINTEXT' },
         { name: 'STEPDEPLOY_EXECUTION', value: event.execution, type: 'PLAINTEXT' },
+        { name: 'STEPDEPLOY_LEASE_ID', value: leaseId, type: 'PLAINTEXT' },
+        { name: 'STEPDEPLOY_LEASE_BUCKET', value: BUCKET, type: 'PLAINTEXT' },
+        { name: 'STEPDEPLOY_LEASE_KEY', value: LEASE_KEY, type: 'PLAINTEXT' },
+        { name: 'STEPDEPLOY_LEASE_REGION', value: 'eu-west-1', type: 'PLAINTEXT' },
       ],
+      idempotencyToken: leaseId,
     });
     expect(codebuildMock).not.toHaveReceivedCommand(StopBuildCommand);
   });
 
-  test('takes a released lease with If-Match on its ETag, without asking CodeBuild about its build', async () => {
+  test('takes a released lease once CodeBuild says its build has ended', async () => {
     s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ buildId: 'shop-deploy:old', released: true }), '"etag-released"'));
-
-    await deploy(event, deps);
-
-    expect(leaseWrites()[0]).toMatchObject({ ifMatch: '"etag-released"', ifNoneMatch: undefined, lease: { execution: event.execution } });
-    expect(codebuildMock).not.toHaveReceivedCommand(BatchGetBuildsCommand);
-    expect(codebuildMock).not.toHaveReceivedCommand(StopBuildCommand);
-  });
-
-  test('takes an expired lease (its holder vanished) with If-Match', async () => {
-    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ buildId: 'shop-deploy:old', expiresAt: '2026-11-29T09:59:59.999Z' }), '"etag-expired"'));
-
-    await deploy(event, deps);
-
-    expect(leaseWrites()[0]).toMatchObject({ ifMatch: '"etag-expired"', lease: { execution: event.execution } });
-    expect(codebuildMock).not.toHaveReceivedCommand(BatchGetBuildsCommand);
-  });
-
-  test('takes a stale lease whose build is complete per BatchGetBuilds (its completion event was lost)', async () => {
-    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ buildId: 'shop-deploy:old' }), '"etag-stale"'));
-    codebuildMock.on(BatchGetBuildsCommand).resolves({ builds: [{ id: 'shop-deploy:old', buildComplete: true, buildStatus: 'SUCCEEDED' }] });
+    builds({ id: 'shop-deploy:old', complete: true });
 
     await deploy(event, deps);
 
     expect(codebuildMock).toHaveReceivedCommandWith(BatchGetBuildsCommand, { ids: ['shop-deploy:old'] });
+    expect(leaseWrites()[0]).toMatchObject({ ifMatch: '"etag-released"', ifNoneMatch: undefined, lease: { execution: event.execution } });
+    expect(leaseWrites()[0]!.lease.leaseId).not.toBe('lease-other');
+    expect(codebuildMock).not.toHaveReceivedCommand(StopBuildCommand);
+  });
+
+  test('waits for a released lease whose build still runs (stopped by deploy-complete, not ended yet)', async () => {
+    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ buildId: 'shop-deploy:old', released: true, outcome: 'execution ABORTED' }), '"etag-released"'));
+    builds({ id: 'shop-deploy:old', complete: false });
+
+    await expect(deploy(event, deps)).rejects.toThrow(DeployLeaseBusyError);
+    expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
+  });
+
+  test('an expired lease is not taken while its build still runs (BatchGetBuilds is asked)', async () => {
+    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ buildId: 'shop-deploy:old', expiresAt: '2026-11-29T09:59:59.999Z' }), '"etag-expired"'));
+    builds({ id: 'shop-deploy:old', complete: false });
+
+    await expect(deploy(event, deps)).rejects.toThrow(/is deploying \(build shop-deploy:old\)/);
+    expect(codebuildMock).toHaveReceivedCommandWith(BatchGetBuildsCommand, { ids: ['shop-deploy:old'] });
+    expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
+  });
+
+  test('takes an expired lease whose build has ended', async () => {
+    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ buildId: 'shop-deploy:old', expiresAt: '2026-11-29T09:59:59.999Z' }), '"etag-expired"'));
+    builds({ id: 'shop-deploy:old', complete: true });
+
+    await deploy(event, deps);
+
+    expect(leaseWrites()[0]).toMatchObject({ ifMatch: '"etag-expired"', lease: { execution: event.execution } });
+  });
+
+  test('takes a stale lease whose build is complete per BatchGetBuilds (its completion event was lost)', async () => {
+    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ buildId: 'shop-deploy:old' }), '"etag-stale"'));
+    builds({ id: 'shop-deploy:old', complete: true });
+
+    await deploy(event, deps);
+
     expect(leaseWrites()[0]).toMatchObject({ ifMatch: '"etag-stale"', lease: { execution: event.execution } });
     expect(codebuildMock).toHaveReceivedCommandTimes(StartBuildCommand, 1);
   });
 
-  test('takes a lease whose holder crashed between taking it and starting its build (no build after the grace period)', async () => {
-    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ acquiredAt: '2026-11-29T09:54:59.000Z' }), '"etag-nobuild"'));
+  test('a lease with no build recorded is not freed by age while a build carrying its lease id runs (found with ListBuildsForProject)', async () => {
+    // Its holder crashed between StartBuild and writing the build id, long ago.
+    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ acquiredAt: '2026-11-29T09:45:00.000Z' }), '"etag-nobuild"'));
+    builds({ id: 'shop-deploy:unrelated', complete: true, leaseId: 'lease-someone' }, { id: 'shop-deploy:unrecorded', complete: false, leaseId: 'lease-other' });
+
+    await expect(deploy(event, deps)).rejects.toThrow(/is deploying \(build shop-deploy:unrecorded\)/);
+    expect(codebuildMock).toHaveReceivedCommandWith(ListBuildsForProjectCommand, { projectName: PROJECT });
+    expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
+  });
+
+  test('takes a lease with no build recorded and none found, once its holder can no longer be starting one', async () => {
+    const acquiredAt = new Date(NOW.getTime() - START_WINDOW_MS - 1000).toISOString();
+    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ acquiredAt }), '"etag-nobuild"'));
 
     await deploy(event, deps);
 
-    expect(leaseWrites()[0]).toMatchObject({ ifMatch: '"etag-nobuild"' });
+    expect(leaseWrites()[0]).toMatchObject({ ifMatch: '"etag-nobuild"', lease: { execution: event.execution } });
   });
 });
 
 describe('deploy: fails when the environment is not free', () => {
-  test('fails DeployLeaseBusyError (retried by the state machine) while an older execution deploys', async () => {
+  test('fails DeployLeaseBusyError (retried by the state machine) while an older execution deploys, and registers itself as the newest waiter', async () => {
     s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ buildId: 'shop-deploy:old' }), '"etag-busy"'));
-    codebuildMock.on(BatchGetBuildsCommand).resolves({ builds: [{ id: 'shop-deploy:old', buildComplete: false, buildStatus: 'IN_PROGRESS' }] });
+    builds({ id: 'shop-deploy:old', complete: false });
 
     const attempt = deploy(event, deps);
 
     await expect(attempt).rejects.toThrow(DeployLeaseBusyError);
     await expect(attempt).rejects.toThrow(`${OLDER.execution} (started ${OLDER.startedAt}) is deploying (build shop-deploy:old)`);
+    expect(leaseWrites()).toEqual([
+      { ifMatch: '"etag-busy"', ifNoneMatch: undefined, lease: { ...lease({ buildId: 'shop-deploy:old' }), waiting: { execution: event.execution, startedAt: event.startedAt } } },
+    ]);
+    expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
+  });
+
+  test('an older execution arriving while a newer one waits fails DeploySupersededError at once, instead of taking the lease first', async () => {
+    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ buildId: 'shop-deploy:old', waiting: NEWER }), '"etag-busy"'));
+    builds({ id: 'shop-deploy:old', complete: true });
+
+    await expect(deploy(event, deps)).rejects.toThrow(`the newer execution ${NEWER.execution} (started ${NEWER.startedAt}) waits to deploy there`);
     expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
     expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
   });
@@ -173,12 +240,11 @@ describe('deploy: fails when the environment is not free', () => {
     s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ acquiredAt: '2026-11-29T09:59:30.000Z' }), '"etag-starting"'));
 
     await expect(deploy(event, deps)).rejects.toThrow(/is deploying \(build starting\)/);
-    expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
+    expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
   });
 
   test('fails DeploySupersededError (not retried) while a newer execution holds the lease', async () => {
     s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ ...NEWER, buildId: 'shop-deploy:newer' }), '"etag-newer"'));
-    codebuildMock.on(BatchGetBuildsCommand).resolves({ builds: [{ id: 'shop-deploy:newer', buildComplete: false }] });
 
     const attempt = deploy(event, deps);
 
@@ -230,7 +296,7 @@ describe('deploy: fails when the environment is not free', () => {
   });
 });
 
-describe('deploy: races and failures', () => {
+describe('deploy: races, crashes and retries', () => {
   test('reads the lease again when another writer wins the conditional write (412), then decides again', async () => {
     s3Mock
       .on(GetObjectCommand, { Key: LEASE_KEY })
@@ -240,6 +306,7 @@ describe('deploy: races and failures', () => {
       .on(PutObjectCommand, { Key: LEASE_KEY })
       .rejectsOnce(s3Error('PreconditionFailed', 412))
       .resolves({ ETag: '"etag-taken"' });
+    builds({ id: 'shop-deploy:old', complete: true });
 
     const started = await deploy(event, deps);
 
@@ -249,15 +316,35 @@ describe('deploy: races and failures', () => {
     expect(codebuildMock).toHaveReceivedCommandTimes(StartBuildCommand, 1);
   });
 
-  test('a 412 race lost to an older execution that now deploys fails DeployLeaseBusyError, without starting a build', async () => {
+  test("S3's 409 ConditionalRequestConflict on taking the lease reads again and decides again, as a 412 does", async () => {
     s3Mock
-      .on(GetObjectCommand, { Key: LEASE_KEY })
-      .rejectsOnce(s3Error('NoSuchKey', 404))
-      .resolves(bodyOf(lease({ acquiredAt: '2026-11-29T09:59:59.000Z' }), '"etag-2"'));
-    s3Mock.on(PutObjectCommand, { Key: LEASE_KEY }).rejectsOnce(s3Error('PreconditionFailed', 412));
+      .on(PutObjectCommand, { Key: LEASE_KEY })
+      .rejectsOnce(s3Error('ConditionalRequestConflict', 409))
+      .resolves({ ETag: '"etag-taken"' });
 
-    await expect(deploy(event, deps)).rejects.toThrow(DeployLeaseBusyError);
-    expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
+    await expect(deploy(event, deps)).resolves.toEqual({ buildId: 'shop-deploy:new' });
+    expect(leaseWrites().map((w) => w.ifNoneMatch ?? w.ifMatch)).toEqual(['*', '*', '"etag-taken"']);
+    expect(codebuildMock).toHaveReceivedCommandTimes(StartBuildCommand, 1);
+  });
+
+  test('a 409 on recording the build id reads the lease again and records it: no second build, none stopped', async () => {
+    let leaseNow: { lease: DeployLease; etag: string } | undefined;
+    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).callsFake(() => {
+      if (!leaseNow) throw s3Error('NoSuchKey', 404);
+      return bodyOf(leaseNow.lease, leaseNow.etag);
+    });
+    let writes = 0;
+    s3Mock.on(PutObjectCommand, { Key: LEASE_KEY }).callsFake((input: { Body: string }) => {
+      writes += 1;
+      if (writes === 2) throw s3Error('ConditionalRequestConflict', 409);
+      leaseNow = { lease: JSON.parse(input.Body) as DeployLease, etag: `"etag-${writes}"` };
+      return { ETag: leaseNow.etag };
+    });
+
+    await expect(deploy(event, deps)).resolves.toEqual({ buildId: 'shop-deploy:new' });
+    expect(leaseNow!.lease.buildId).toBe('shop-deploy:new');
+    expect(codebuildMock).toHaveReceivedCommandTimes(StartBuildCommand, 1);
+    expect(codebuildMock).not.toHaveReceivedCommand(StopBuildCommand);
   });
 
   test('gives up with DeployLeaseBusyError when the lease changes on every one of its attempts', async () => {
@@ -268,7 +355,7 @@ describe('deploy: races and failures', () => {
     expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
   });
 
-  test('releases the lease and rethrows when StartBuild fails, so the environment is not left locked', async () => {
+  test('releases the lease and rethrows when StartBuild fails; a build started anyway (answer lost) exits at its fence', async () => {
     const throttled = Object.assign(new Error('Rate exceeded'), { name: 'AccountLimitExceededException' });
     codebuildMock.on(StartBuildCommand).rejects(throttled);
 
@@ -288,44 +375,72 @@ describe('deploy: races and failures', () => {
       .on(PutObjectCommand, { Key: LEASE_KEY })
       .resolvesOnce({ ETag: '"etag-taken"' })
       .rejects(s3Error('PreconditionFailed', 412));
+    s3Mock
+      .on(GetObjectCommand, { Key: LEASE_KEY })
+      .rejectsOnce(s3Error('NoSuchKey', 404))
+      .resolves(bodyOf(lease({ ...NEWER, leaseId: 'lease-newer' }), '"etag-newer"'));
 
     await expect(deploy(event, deps)).rejects.toThrow(/taken over before its build shop-deploy:new was recorded; the build was stopped/);
     expect(codebuildMock).toHaveReceivedCommandWith(StopBuildCommand, { id: 'shop-deploy:new' });
   });
 
-  test('a redrive of the same execution takes its own lease back and stops its earlier build first', async () => {
-    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(
-      bodyOf(lease({ execution: event.execution, startedAt: event.startedAt, taskToken: 'token-first-run', buildId: 'shop-deploy:first', acquiredAt: '2026-11-29T09:59:00.000Z' }), '"etag-mine"'),
-    );
-    const order: string[] = [];
-    codebuildMock.on(StopBuildCommand).callsFake((input: { id: string }) => {
-      order.push(`stop ${input.id}`);
-      return {};
+  test('stops its build when the lease was given back because the execution ended while Deploy ran', async () => {
+    s3Mock
+      .on(PutObjectCommand, { Key: LEASE_KEY })
+      .resolvesOnce({ ETag: '"etag-taken"' })
+      .rejects(s3Error('PreconditionFailed', 412));
+    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).rejectsOnce(s3Error('NoSuchKey', 404)).callsFake(() => {
+      const taken = JSON.parse(String(s3Mock.commandCalls(PutObjectCommand)[0]!.args[0].input.Body)) as DeployLease;
+      return bodyOf({ ...taken, released: true, outcome: 'execution ABORTED' }, '"etag-released"');
     });
-    codebuildMock.on(StartBuildCommand).callsFake(() => {
-      order.push('start');
-      return { build: { id: 'shop-deploy:second' } };
-    });
-
-    const started = await deploy(event, deps);
-
-    expect(started).toEqual({ buildId: 'shop-deploy:second' });
-    expect(order).toEqual(['stop shop-deploy:first', 'start']);
-    // Its own lease is not "busy": no need to ask whether the earlier build still runs.
-    expect(codebuildMock).not.toHaveReceivedCommand(BatchGetBuildsCommand);
-    expect(leaseWrites()[0]).toMatchObject({ ifMatch: '"etag-mine"', lease: { taskToken: 'token-mine' } });
-    expect(leaseWrites()[0]!.lease.buildId).toBeUndefined();
-  });
-
-  test('a StopBuild failure on the earlier build of a redrive is logged, not thrown', async () => {
-    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(
-      bodyOf(lease({ execution: event.execution, startedAt: event.startedAt, buildId: 'shop-deploy:first' }), '"etag-mine"'),
-    );
-    codebuildMock.on(StopBuildCommand).rejects(Object.assign(new Error('gone'), { name: 'ResourceNotFoundException' }));
-    const error = jest.spyOn(console, 'error').mockImplementation(() => undefined);
 
     await expect(deploy(event, deps)).resolves.toEqual({ buildId: 'shop-deploy:new' });
-    expect(error).toHaveBeenCalledWith(expect.stringContaining('could not stop build shop-deploy:first: ResourceNotFoundException'));
-    error.mockRestore();
+    expect(codebuildMock).toHaveReceivedCommandWith(StopBuildCommand, { id: 'shop-deploy:new' });
+  });
+
+  test('a retry of the same Deploy after a crash past StartBuild adopts the running build found by its lease id: no second build', async () => {
+    const mine = lease({ execution: event.execution, startedAt: event.startedAt, taskToken: 'token-first-attempt', leaseId: 'lease-mine', acquiredAt: '2026-11-29T09:59:00.000Z' });
+    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(mine, '"etag-mine"'));
+    builds({ id: 'shop-deploy:first', complete: false, leaseId: 'lease-mine' });
+
+    await expect(deploy(event, deps)).resolves.toEqual({ buildId: 'shop-deploy:first' });
+
+    expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
+    expect(codebuildMock).not.toHaveReceivedCommand(StopBuildCommand);
+    expect(leaseWrites()).toEqual([{ ifMatch: '"etag-mine"', ifNoneMatch: undefined, lease: { ...mine, taskToken: 'token-mine', buildId: 'shop-deploy:first' } }]);
+  });
+
+  test('a retry of the same Deploy that finds no build keeps the lease id, so StartBuild answers the build an earlier attempt may have started', async () => {
+    const mine = lease({ execution: event.execution, startedAt: event.startedAt, taskToken: 'token-first-attempt', leaseId: 'lease-mine', acquiredAt: '2026-11-29T09:59:50.000Z' });
+    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(mine, '"etag-mine"'));
+
+    await deploy(event, deps);
+
+    expect(leaseWrites()[0]).toMatchObject({ ifMatch: '"etag-mine"', lease: { leaseId: 'lease-mine', taskToken: 'token-mine', acquiredAt: mine.acquiredAt } });
+    expect(codebuildMock).toHaveReceivedCommandWith(StartBuildCommand, { idempotencyToken: 'lease-mine' });
+  });
+
+  test('a redrive stops the still-running build of its own earlier run and waits for it to end before starting another', async () => {
+    const earlier = lease({ execution: event.execution, startedAt: event.startedAt, leaseId: 'lease-run-0', redriveCount: 0, buildId: 'shop-deploy:first' });
+    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(earlier, '"etag-mine"'));
+    builds({ id: 'shop-deploy:first', complete: false });
+
+    await expect(deploy({ ...event, redriveCount: 1 }, deps)).rejects.toThrow(DeployLeaseBusyError);
+
+    expect(codebuildMock).toHaveReceivedCommandWith(StopBuildCommand, { id: 'shop-deploy:first' });
+    expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
+  });
+
+  test('a redrive takes its own lease back with a new lease id once its earlier build has ended', async () => {
+    const earlier = lease({ execution: event.execution, startedAt: event.startedAt, leaseId: 'lease-run-0', redriveCount: 0, buildId: 'shop-deploy:first' });
+    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(earlier, '"etag-mine"'));
+    builds({ id: 'shop-deploy:first', complete: true });
+
+    await expect(deploy({ ...event, redriveCount: 1 }, deps)).resolves.toEqual({ buildId: 'shop-deploy:new' });
+
+    const taken = leaseWrites()[0]!;
+    expect(taken).toMatchObject({ ifMatch: '"etag-mine"', lease: { redriveCount: 1, taskToken: 'token-mine' } });
+    expect(taken.lease.leaseId).not.toBe('lease-run-0');
+    expect(taken.lease.buildId).toBeUndefined();
   });
 });
