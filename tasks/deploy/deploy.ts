@@ -85,6 +85,13 @@ export async function deploy(event: DeployEvent, deps: DeployDependencies): Prom
         `${event.environment}: the newer execution ${describe(holder.waiting)} waits to deploy there; this older execution ${describe(event)} must not deploy over it. Start a new execution to deploy these branches again.`,
       );
     }
+    if (holder && holder.execution === event.execution && (holder.redriveCount ?? 0) > event.redriveCount) {
+      // An invocation left over from an earlier run (stopped or failed, then redriven): the lease is
+      // the redriven run's, whose build must not be stopped or replaced by it.
+      throw new DeploySupersededError(
+        `${event.environment}: run ${holder.redriveCount} of ${event.execution} (a redrive) holds the lease; this invocation of run ${event.redriveCount} belongs to a run that has ended and does nothing`,
+      );
+    }
     let keepLeaseId: string | undefined;
     if (held && holder) {
       const sameRun = holder.execution === event.execution && (holder.redriveCount ?? 0) === event.redriveCount;

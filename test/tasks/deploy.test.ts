@@ -431,6 +431,18 @@ describe('deploy: races, crashes and retries', () => {
     expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
   });
 
+  test('an invocation left over from an earlier run (stopped, then redriven) leaves the redriven run\'s lease and build alone', async () => {
+    const redriven = lease({ execution: event.execution, startedAt: event.startedAt, leaseId: 'lease-run-1', redriveCount: 1, buildId: 'shop-deploy:second' });
+    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(redriven, '"etag-run-1"'));
+    builds({ id: 'shop-deploy:second', complete: false });
+
+    await expect(deploy({ ...event, redriveCount: 0 }, deps)).rejects.toThrow(`run 1 of ${event.execution} (a redrive) holds the lease`);
+
+    expect(codebuildMock).not.toHaveReceivedCommand(StopBuildCommand);
+    expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
+    expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
+  });
+
   test('a redrive takes its own lease back with a new lease id once its earlier build has ended', async () => {
     const earlier = lease({ execution: event.execution, startedAt: event.startedAt, leaseId: 'lease-run-0', redriveCount: 0, buildId: 'shop-deploy:first' });
     s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(earlier, '"etag-mine"'));
