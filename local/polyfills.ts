@@ -1,6 +1,8 @@
 /**
- * aws-local-stepfunctions 3 declares Node >= 22 and calls Promise.withResolvers, which Node 20 lacks
- * (every Task fails with "Promise.withResolvers is not a function"). Load this before the engine.
+ * aws-local-stepfunctions 3 calls Promise.withResolvers (Node 22). stepdeploy supports Node 22 and
+ * later; on Node 20, which is past its end of life but still common on laptops, every Task would
+ * fail with "Promise.withResolvers is not a function" — this keeps `npm start` working there while
+ * npm's EBADENGINE warning tells the user to upgrade. Load this before the engine.
  */
 interface Resolvers<T> {
   promise: Promise<T>;
