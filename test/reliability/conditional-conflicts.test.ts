@@ -139,9 +139,10 @@ describe('S3 409 ConditionalRequestConflict on the conditional writes (nothing l
     );
 
     for (const end of ends) {
-      expect([end.name, end.status === 'SUCCEEDED' ? 'SUCCEEDED' : `${end.status} ${end.error}`]).toEqual([
+      // The cause is part of what is compared, so that a failure shows it.
+      expect([end.name, end.status === 'SUCCEEDED' ? 'SUCCEEDED' : `${end.status} ${end.error}: ${end.cause}`]).toEqual([
         end.name,
-        expect.stringMatching(/^(SUCCEEDED|FAILED DeploySupersededError)$/),
+        expect.stringMatching(/^(SUCCEEDED|FAILED DeploySupersededError: [^]*)$/),
       ]);
     }
     expect(artifacts.injected).toHaveLength(4);
