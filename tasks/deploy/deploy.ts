@@ -55,6 +55,9 @@ export interface DeployStarted {
  */
 export const START_WINDOW_MS = 3 * 60 * 1000;
 
+/** How long the end of another execution's build may take to reach its task before the lease is taken anyway. */
+export const HANDOVER_MS = 5 * 60 * 1000;
+
 /** Outcomes of a lease given back because its build ended: nothing is left to stop. */
 const BUILD_END_OUTCOMES = new Set(['SUCCEEDED', 'FAILED', 'FAULT', 'STOPPED', 'TIMED_OUT']);
 
@@ -107,7 +110,7 @@ export async function deploy(event: DeployEvent, deps: DeployDependencies): Prom
         // The earlier attempt may still be about to start its build: the same lease id is the
         // same idempotency token, so CodeBuild answers that build instead of starting a second.
         keepLeaseId = holder.leaseId;
-      } else if (isRunning(holder, build, now())) {
+      } else if (isRunning(holder, build, now()) || awaitsHandover(holder, build, event, now())) {
         if (holder.execution === event.execution) {
           // This execution's earlier run (a redrive): its build must not run on beside a new one.
           if (build) await stopQuietly(deps.codebuild, build.id);
@@ -115,7 +118,7 @@ export async function deploy(event: DeployEvent, deps: DeployDependencies): Prom
           await registerWaiting(event, held, deps);
         }
         throw new DeployLeaseBusyError(
-          `${event.environment}: execution ${describe(holder)}${holder.execution === event.execution ? ` (run ${holder.redriveCount ?? 0}, being stopped)` : ''} is deploying (build ${build?.id ?? 'starting'}); ${event.execution} waits for it`,
+          `${event.environment}: execution ${describe(holder)}${holder.execution === event.execution ? ` (run ${holder.redriveCount ?? 0}, being stopped)` : ''} ${build?.complete ? `has just deployed (build ${build.id}); its end is being handed to it` : `is deploying (build ${build?.id ?? 'starting'})`}; ${event.execution} waits for it`,
         );
       }
     }
@@ -147,6 +150,17 @@ function isRunning(lease: DeployLease, build: LeaseBuild | undefined, now: Date)
   // Released: a build of it that starts now exits at its fence.
   if (lease.released) return false;
   return now.getTime() - Date.parse(lease.acquiredAt) < START_WINDOW_MS;
+}
+
+/**
+ * A build of another execution that ended moments ago while its lease is not given back yet: its
+ * end is on its way to that execution's Deploy task (deploy-complete reads the task token from the
+ * lease). Taking the lease now would leave that task waiting until its timeout, its deploy done.
+ * After HANDOVER_MS the event counts as lost, and the lease is taken.
+ */
+function awaitsHandover(lease: DeployLease, build: LeaseBuild | undefined, event: DeployEvent, now: Date): boolean {
+  if (!build?.complete || lease.released || lease.execution === event.execution || build.endedAt === undefined) return false;
+  return now.getTime() - build.endedAt < HANDOVER_MS;
 }
 
 /** Records the newest waiter in the lease, so that older executions arriving later give way at once. */

@@ -7,6 +7,13 @@ export const LEASE_ID_VARIABLE = 'STEPDEPLOY_LEASE_ID';
 export interface LeaseBuild {
   readonly id: string;
   readonly complete: boolean;
+  /** When it ended (epoch ms), when CodeBuild says. */
+  readonly endedAt?: number;
+}
+
+function leaseBuild(build: Build, id: string): LeaseBuild {
+  const endedAt = build.endTime?.getTime();
+  return { id, complete: build.buildComplete === true, ...(endedAt === undefined ? {} : { endedAt }) };
 }
 
 /**
@@ -33,7 +40,7 @@ export async function findLeaseBuild(codebuild: CodeBuildClient, projectName: st
     const { builds } = await codebuild.send(new BatchGetBuildsCommand({ ids: [lease.buildId] }));
     const build = builds?.[0];
     // A recorded build CodeBuild no longer knows holds nothing.
-    return build ? { id: build.id ?? lease.buildId, complete: build.buildComplete === true } : undefined;
+    return build ? leaseBuild(build, build.id ?? lease.buildId) : undefined;
   }
   if (!lease.leaseId) return undefined;
   const since = Date.parse(lease.acquiredAt) - CLOCK_MARGIN_MS;
@@ -47,7 +54,7 @@ export async function findLeaseBuild(codebuild: CodeBuildClient, projectName: st
     const mine = builds.filter((b) => leaseIdOf(b) === lease.leaseId);
     // One build per take (the idempotency token); should there be more, a running one is what matters.
     const found = mine.find((b) => b.buildComplete !== true) ?? mine[0];
-    if (found) return { id: found.id!, complete: found.buildComplete === true };
+    if (found) return leaseBuild(found, found.id!);
     const oldest = Math.min(...builds.map((b) => b.startTime?.getTime() ?? Number.POSITIVE_INFINITY));
     if (oldest < since) return undefined;
     nextToken = page.nextToken;

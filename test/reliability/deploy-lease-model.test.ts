@@ -31,9 +31,11 @@ import { buildStateChangeSchema, executionStatusChangeSchema } from '../../tasks
  * schedules: oldest or newest move first, builds first, events late, and builds that pass their
  * fence at once and end last — the longest overlaps), randomized with fixed seeds for three
  * (DEPLOY_LEASE_MODEL_SEEDS=N for more than the default 400). It found a leftover Deploy invocation
- * of a stopped run stopping the build of the run that redrove it (tasks/deploy/deploy.ts now
- * refuses it), and fails when the fence is removed or a released lease is taken without asking
- * CodeBuild.
+ * of a stopped run stopping the build of the run that redrove it, and a waiter taking the lease of
+ * a build that had just ended before its end reached its task (a successful deploy ending
+ * States.Timeout); tasks/deploy/deploy.ts now refuses the one and waits for the other. It fails
+ * when the fence is removed, when a released lease is taken without asking CodeBuild, or when
+ * deploy-complete ignores the event's redriveCount.
  */
 
 const ENV = 'acceptance';
@@ -60,6 +62,8 @@ interface Execution extends Ordered {
   faulted: boolean;
   attempt?: { token: string; open: boolean };
   busyRetries: number;
+  /** Its Deploy failed DeployLeaseBusyError: the state's Retry starts another attempt after a wait. */
+  retryPending: boolean;
   lambdaRetries: number;
   phase: 'waiting' | 'record' | 'done';
   /** The phase it was in when it ended: a redrive restarts there. */
@@ -85,6 +89,7 @@ interface ModelBuild {
   readonly leaseId: string;
   readonly token: string;
   readonly startTime: number;
+  endTime?: number;
   state: 'QUEUED' | 'DEPLOYING' | 'STOPPING' | 'SUCCEEDED' | 'FAILED' | 'STOPPED';
   /** Passed its fence: its deploy runs (until it ends, stopping or not). */
   fenced: boolean;
@@ -252,6 +257,7 @@ class World {
       buildComplete: complete,
       buildStatus: complete ? b.state : 'IN_PROGRESS',
       startTime: new Date(b.startTime),
+      ...(b.endTime === undefined ? {} : { endTime: new Date(b.endTime) }),
       environment: { environmentVariables: [{ name: 'STEPDEPLOY_LEASE_ID', value: b.leaseId }] },
     };
   }
@@ -312,6 +318,8 @@ class World {
   }
 
   violation: ModelViolation | undefined;
+  /** Events lost (or in the dead-letter queue): only then may a Deploy task wait until its timeout. */
+  eventsLost = 0;
 
   private async settle(): Promise<void> {
     for (let i = 0; this.active > 0; i++) {
@@ -354,6 +362,18 @@ class World {
       });
     });
     for (const execution of this.executions) {
+      if (execution.status === 'RUNNING' && execution.retryPending) {
+        moves.push({
+          seq: 4.5e6 + execution.index,
+          label: `retry Deploy of ${execution.execution}`,
+          faults: [],
+          run: () => {
+            execution.retryPending = false;
+            this.now += BUSY_WAIT_MS;
+            this.startAttempt(execution);
+          },
+        });
+      }
       if (execution.status !== 'RUNNING' && execution.faulted && execution.redrivesLeft > 0) {
         moves.push({ seq: 4e6 + execution.index, label: `redrive ${execution.execution}`, faults: [], run: () => this.redrive(execution) });
       }
@@ -361,7 +381,7 @@ class World {
     if (moves.length === 0) {
       // Nothing else can happen: a task that waits for a token that never comes times out.
       for (const execution of this.executions) {
-        if (execution.status === 'RUNNING' && execution.phase === 'waiting') {
+        if (execution.status === 'RUNNING' && execution.phase === 'waiting' && !execution.retryPending) {
           moves.push({ seq: 5e6 + execution.index, label: `timeout ${execution.execution}`, faults: [], run: () => this.failAttempt(execution, execution.attempt!.token, 'States.Timeout', 'the Deploy task timed out waiting for its token') });
         }
       }
@@ -408,6 +428,7 @@ class World {
 
   private endBuild(build: ModelBuild, status: 'SUCCEEDED' | 'FAILED' | 'STOPPED'): void {
     build.state = status;
+    build.endTime = this.now;
     this.events.push({ kind: 'build', build, status, deliveries: 0 });
   }
 
@@ -423,6 +444,7 @@ class World {
       redrivesLeft: 1,
       faulted: false,
       busyRetries: 0,
+      retryPending: false,
       lambdaRetries: 0,
       phase: 'waiting',
     };
@@ -467,9 +489,9 @@ class World {
     if (execution.status !== 'RUNNING' || execution.attempt?.token !== token || !execution.attempt.open) return;
     execution.attempt.open = false;
     if (error === 'DeployLeaseBusyError' && execution.busyRetries < BUSY_RETRIES) {
+      // The Retry waits (15 s and more): the world moves on meanwhile, so the retry is a move of its own.
       execution.busyRetries += 1;
-      this.now += BUSY_WAIT_MS;
-      this.startAttempt(execution);
+      execution.retryPending = true;
     } else if (error === 'Lambda.ServiceException' && execution.lambdaRetries < LAMBDA_RETRIES) {
       execution.lambdaRetries += 1;
       this.startAttempt(execution);
@@ -503,6 +525,7 @@ class World {
     execution.error = undefined;
     execution.faulted = false;
     execution.busyRetries = 0;
+    execution.retryPending = false;
     execution.lambdaRetries = 0;
     // It failed after Deploy (stopped in RecordDeployment): the redrive runs that state again.
     if (execution.failedIn === 'record') this.startRecord(execution);
@@ -533,7 +556,10 @@ class World {
 
   private deliver(event: ModelEvent, fault: Fault | undefined): void {
     this.events.splice(this.events.indexOf(event), 1);
-    if (fault === 'lose') return;
+    if (fault === 'lose') {
+      this.eventsLost += 1;
+      return;
+    }
     if (fault === 'delay') {
       this.events.push(event);
       return;
@@ -545,6 +571,7 @@ class World {
     const redeliver = (): void => {
       // Lambda's asynchronous retries (2), then the dead-letter queue.
       if (event.deliveries < 3) this.events.push(event);
+      else this.eventsLost += 1;
     };
     // A handler that fails or dies is invoked again.
     owner.onDeath = redeliver;
@@ -620,6 +647,9 @@ async function runModel(executions: number, policy: Policy): Promise<World> {
       if (e.status !== 'SUCCEEDED' && (!NAMED_ENDS.has(e.error ?? '') || !e.cause)) {
         throw new ModelViolation(`${e.execution} ended ${e.status} with ${e.error}: ${e.cause}`);
       }
+      if (e.error === 'States.Timeout' && world.eventsLost === 0) {
+        throw new ModelViolation(`${e.execution} waited for its task token until the timeout, and no event was lost`);
+      }
     }
     // Not locked for good: a new execution, once the start window is over, deploys.
     world.now += 10 * 60_000;
@@ -641,8 +671,13 @@ const last: Policy = (moves) => ({ move: moves[moves.length - 1]! });
 const buildsFirst: Policy = (moves) => ({ move: moves.find((m) => /^(fence|finish|stopped) /.test(m.label)) ?? moves[moves.length - 1]! });
 const ending = (m: Move): boolean => /^(finish|stopped) /.test(m.label);
 const delivery = (m: Move): boolean => m.label.startsWith('deliver ');
-/** Events wait until only builds' ends are left: a late event meets a redriven run's build running. */
-const eventsLate: Policy = (moves) => ({ move: moves.find((m) => !delivery(m) && !ending(m)) ?? moves.find(delivery) ?? moves[0]! });
+/**
+ * Events wait until only deploys finishing are left (stops still land): a late event of a stopped
+ * run meets the build of the run that redrove it, running.
+ */
+const eventsLate: Policy = (moves) => ({
+  move: moves.find((m) => !delivery(m) && !m.label.startsWith('finish ')) ?? moves.find(delivery) ?? moves[0]!,
+});
 
 /** Builds pass their fence as soon as they exist and end as late as possible: the longest overlaps. */
 const deployLong: Policy = (moves) => ({

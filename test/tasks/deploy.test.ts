@@ -1,7 +1,7 @@
 import { BatchGetBuildsCommand, CodeBuildClient, ListBuildsForProjectCommand, StartBuildCommand, StopBuildCommand } from '@aws-sdk/client-codebuild';
 import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import { deploy, START_WINDOW_MS, type DeployEvent } from '../../tasks/deploy/deploy';
+import { deploy, HANDOVER_MS, START_WINDOW_MS, type DeployEvent } from '../../tasks/deploy/deploy';
 import { DeployLeaseBusyError, DeploySupersededError } from '../../tasks/deploy/errors';
 import type { DeployLease } from '../../tasks/deploy/lease';
 import type { DeploymentRecord } from '../../tasks/shared/contracts';
@@ -94,12 +94,13 @@ beforeEach(() => {
 });
 
 /** CodeBuild knows these builds (BatchGetBuilds by id, and ListBuildsForProject newest first). */
-function builds(...known: Array<{ id: string; complete: boolean; leaseId?: string; startTime?: string }>): void {
+function builds(...known: Array<{ id: string; complete: boolean; leaseId?: string; startTime?: string; endTime?: string }>): void {
   const shaped = known.map((b) => ({
     id: b.id,
     buildComplete: b.complete,
     buildStatus: b.complete ? 'SUCCEEDED' : 'IN_PROGRESS',
     startTime: new Date(b.startTime ?? '2026-11-29T09:58:00.000Z'),
+    ...(b.endTime ? { endTime: new Date(b.endTime) } : {}),
     environment: { environmentVariables: b.leaseId ? [{ name: 'STEPDEPLOY_LEASE_ID', value: b.leaseId, type: 'PLAINTEXT' as const }] : [] },
   }));
   codebuildMock.on(ListBuildsForProjectCommand).resolves({ ids: shaped.map((b) => b.id) });
@@ -190,6 +191,17 @@ describe('deploy: taking the environment lease', () => {
 
     expect(leaseWrites()[0]).toMatchObject({ ifMatch: '"etag-stale"', lease: { execution: event.execution } });
     expect(codebuildMock).toHaveReceivedCommandTimes(StartBuildCommand, 1);
+  });
+
+  test("waits while another execution's build that just ended is handed to its task (lease not given back yet), then takes it", async () => {
+    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ buildId: 'shop-deploy:old' }), '"etag-ended"'));
+    builds({ id: 'shop-deploy:old', complete: true, endTime: '2026-11-29T09:59:00.000Z' });
+
+    await expect(deploy(event, deps)).rejects.toThrow(/has just deployed \(build shop-deploy:old\); its end is being handed to it/);
+    expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
+
+    // Five minutes after the build's end, its event counts as lost.
+    await expect(deploy(event, { ...deps, now: () => new Date(Date.parse('2026-11-29T09:59:00.000Z') + HANDOVER_MS) })).resolves.toEqual({ buildId: 'shop-deploy:new' });
   });
 
   test('a lease with no build recorded is not freed by age while a build carrying its lease id runs (found with ListBuildsForProject)', async () => {
