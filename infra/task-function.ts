@@ -47,8 +47,8 @@ export interface TaskFunctionProps {
 
 /**
  * One `tasks/<task>/handler.ts` as a Lambda function: Node.js 22, bundled by the local esbuild
- * (never Docker) with the runtime's AWS SDK left external, X-Ray active, its own log group and
- * a role that starts with nothing but writing to that log group.
+ * (never Docker) together with the pinned AWS SDK the tests ran, X-Ray active, its own log group
+ * and a role that starts with nothing but writing to that log group.
  */
 export class TaskFunction extends Construct {
   public readonly function: nodejs.NodejsFunction;
@@ -100,8 +100,10 @@ export class TaskFunction extends Construct {
       tracing: lambda.Tracing.ACTIVE,
       bundling: {
         forceDockerBundling: false,
-        // The Node.js 22 runtime ships the AWS SDK v3; bundling it would add megabytes and cold-start time.
-        externalModules: ['@aws-sdk/*'],
+        // NodejsFunction leaves @aws-sdk/* to the runtime by default. The runtime's SDK is whatever
+        // version Lambda ships, and an older one silently drops IfMatch/IfNoneMatch, turning the
+        // deploy lease and current.json compare-and-swap into blind overwrites: bundle the pinned one.
+        externalModules: [],
         target: 'node22',
         minify: true,
         sourceMap: true,
@@ -118,7 +120,7 @@ export class TaskFunction extends Construct {
     Validations.of(this.function).acknowledge({
       id: 'AwsSolutions-L1',
       reason:
-        'Node.js 22 is the runtime the task code and its pinned AWS SDK are built and tested for (TOOLCHAIN.md); move to Node.js 24 together with the toolchain.',
+        'Node.js 22 is the runtime the task code and the pinned AWS SDK bundled with it (not the runtime\'s SDK) are built and tested for (TOOLCHAIN.md); move to Node.js 24 together with the toolchain.',
     });
     Validations.of(this.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',

@@ -56,6 +56,13 @@ const s3StatementsOfRole = (roleId: string) =>
   statementsOfRole(roleId)
     .filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')))
     .map((s) => ({ actions: actionsOf(s), resource: s.Resource, condition: s.Condition }));
+/** The version string a pinned SDK client compiles into its own code (its user agent). */
+function bundledSdkVersion(client: string): string {
+  const code = readFileSync(join(PROJECT_ROOT, 'node_modules', '@aws-sdk', client, 'dist-cjs', 'index.js'), 'utf8');
+  const version = /\bversion = "(\d+\.\d+\.\d+)"/.exec(code)?.[1];
+  if (version === undefined) throw new Error(`no version string in @aws-sdk/${client}/dist-cjs/index.js`);
+  return version;
+}
 const listDeployments = { actions: ['s3:ListBucket'], resource: undefined as unknown, condition: { StringLike: { 's3:prefix': ['deployments/*'] } } };
 
 describe('artifacts bucket', () => {
@@ -222,10 +229,19 @@ describe('task functions', () => {
     expect(readFileSync(join(bundle, 'stepdeploy.config.yml'), 'utf8')).toBe(readFileSync(EXAMPLE_CONFIG_PATH, 'utf8'));
   });
 
-  test('bundles leave the AWS SDK to the runtime', () => {
-    const fn = resources[id('AWS::Lambda::Function', 'CombineSources')]!;
-    const code = readFileSync(join(bundleDirOf(fn), 'index.js'), 'utf8');
-    expect(code).toMatch(/require\("@aws-sdk\/client-s3"\)/);
+  test('every bundle carries the pinned AWS SDK it uses, never the runtime\'s', () => {
+    // An older runtime SDK drops IfMatch/IfNoneMatch: the lease and current.json writes would overwrite blindly.
+    const pinned = Object.keys((JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies)
+      .filter((name) => name.startsWith('@aws-sdk/'));
+    const functions = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function');
+    expect(functions).toHaveLength(8);
+    for (const fn of functions) {
+      const code = readFileSync(join(bundleDirOf(fn), 'index.js'), 'utf8');
+      const required = pinned.filter((name) => code.includes(`require("${name}")`));
+      expect([fn.Properties.Description, required]).toEqual([fn.Properties.Description, []]);
+    }
+    const combine = readFileSync(join(bundleDirOf(resources[id('AWS::Lambda::Function', 'CombineSources')]!), 'index.js'), 'utf8');
+    expect(combine).toContain(`"${bundledSdkVersion('client-s3')}"`);
   });
 
   test('resolve-source, combine-sources and record-deployment reach only their prefixes and keys', () => {
@@ -303,9 +319,10 @@ describe('deploy function', () => {
     ]);
   });
 
-  test('the bundle leaves the AWS SDK to the runtime', () => {
+  test('the bundle carries the pinned CodeBuild client', () => {
     const code = readFileSync(join(bundleDirOf(fn()), 'index.js'), 'utf8');
-    expect(code).toMatch(/require\("@aws-sdk\/client-codebuild"\)/);
+    expect(code).not.toContain('require("@aws-sdk/client-codebuild")');
+    expect(code).toContain(`"${bundledSdkVersion('client-codebuild')}"`);
   });
 });
 
