@@ -1,4 +1,4 @@
-import { ArnFormat, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Fn, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import type * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -55,8 +55,10 @@ export class DeployStateMachine extends Construct {
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       // Under /aws/vendedlogs/ CloudWatch Logs needs no per-log-group resource policy entry
-      // (that policy is limited to 5,120 characters per account and region).
-      logGroupName: `/aws/vendedlogs/states/${props.stateMachineName}`,
+      // (that policy is limited to 5,120 characters per account and region). The group outlives
+      // its stack (RETAIN), so a fixed name would make the next stack of the same pipeline fail
+      // with "already exists": the stack id's UUID, new for each created stack, tells them apart.
+      logGroupName: `/aws/vendedlogs/states/${props.stateMachineName}-${Fn.select(2, Fn.split('/', Aws.STACK_ID))}`,
       retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
       removalPolicy: RemovalPolicy.RETAIN,
     });

@@ -424,7 +424,21 @@ describe('state machine', () => {
       },
       TracingConfiguration: { Enabled: true },
     });
-    template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/aws/vendedlogs/states/stepdeploy-example' });
+    template.hasResourceProperties('AWS::Logs::LogGroup', {
+      LogGroupName: {
+        'Fn::Join': ['', ['/aws/vendedlogs/states/stepdeploy-example-', { 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }] }]],
+      },
+    });
+  });
+
+  test('every retained log group has a name no later stack can collide with (delete-stack, then deploy again)', () => {
+    const retained = Object.entries(template.findResources('AWS::Logs::LogGroup')).filter(([, r]) => r.DeletionPolicy === 'Retain');
+    expect(retained.length).toBeGreaterThan(0);
+    for (const [logicalId, group] of retained) {
+      const name = (group.Properties as { LogGroupName?: unknown }).LogGroupName;
+      // Either CloudFormation names it (unique per creation) or the name carries this stack's own id.
+      expect([logicalId, name === undefined || JSON.stringify(name).includes('{"Ref":"AWS::StackId"}')]).toEqual([logicalId, true]);
+    }
   });
 
   test('substitutes every placeholder with the resource it names', () => {
