@@ -45,6 +45,30 @@ function timeoutsOf(definitionText: string, kind: 'run' | 'callback'): Map<Subst
   return timeouts;
 }
 
+/**
+ * Added to a build's queued and build timeouts in the wait of the Task that starts it: CodeBuild
+ * ends a timed-out build (FINALIZING, artifacts, the state-change event the `.sync` integration
+ * waits for) a little after the timeout itself.
+ */
+export const BUILD_WAIT_MARGIN_SECONDS = 300;
+
+/**
+ * The build timeout, in minutes, that a Task waiting `taskSeconds` for a build of the project
+ * `${placeholder}` leaves once the build's queued timeout and the margin are taken out. The Task
+ * then outlasts both, so a build that runs out ends with CodeBuild's own TIMED_OUT (its phases say
+ * whether the queue or the build ran out), never with a bare States.Timeout that says neither.
+ */
+export function buildMinutesWithin(taskSeconds: number, queuedMinutes: number, placeholder: SubstitutionName): number {
+  const buildSeconds = taskSeconds - queuedMinutes * 60 - BUILD_WAIT_MARGIN_SECONDS;
+  if (buildSeconds % 60 !== 0 || buildSeconds < 5 * 60 || buildSeconds > 480 * 60) {
+    throw new Error(
+      `the Task starting \${${placeholder}} waits ${taskSeconds} seconds: minus the queued timeout (${queuedMinutes} minutes) and the margin (${BUILD_WAIT_MARGIN_SECONDS} seconds) that leaves ${buildSeconds} seconds for the build, which must be a whole number of minutes from 5 to 480 (CodeBuild's build timeout limits); ` +
+        `set its TimeoutSeconds in workflows/deploy-pipeline.asl.json to queued + build + margin, e.g. ${queuedMinutes * 60 + 30 * 60 + BUILD_WAIT_MARGIN_SECONDS} for a 30-minute build`,
+    );
+  }
+  return buildSeconds / 60;
+}
+
 /** The TimeoutSeconds of the Task(s) calling `placeholder`; an error when no Task calls it. */
 export function timeoutFor(timeouts: ReadonlyMap<SubstitutionName, number>, placeholder: SubstitutionName): number {
   const seconds = timeouts.get(placeholder);

@@ -16,16 +16,16 @@ export interface PipelineProjectsProps {
   readonly buildBuildSpec: codebuild.BuildSpec;
   readonly deployBuildSpec: codebuild.BuildSpec;
   /**
-   * Build timeouts, whole minutes from 5 minutes to 8 hours (CodeBuild's limits). Fetch and build:
-   * their Tasks' TimeoutSeconds. Deploy: what the deploy lease is sized from (DeployFunction).
+   * Build and queued timeouts, whole minutes from 5 minutes to 8 hours (CodeBuild's limits). Every
+   * queue is bounded (CodeBuild's default is 8 hours): fetch and build are waited for by Tasks whose
+   * TimeoutSeconds must cover queue + build, and the deploy lease must outlast the deploy's queue
+   * and build together (DeployFunction).
    */
   readonly fetchTimeout: Duration;
+  readonly fetchQueuedTimeout: Duration;
   readonly buildTimeout: Duration;
+  readonly buildQueuedTimeout: Duration;
   readonly deployTimeout: Duration;
-  /**
-   * How long a deploy build may wait in CodeBuild's queue before it fails. The deploy lease must
-   * outlast queue and build together, so the queue is bounded too (CodeBuild's default is 8 hours).
-   */
   readonly deployQueuedTimeout: Duration;
   /** The environments' deploy roles: the only roles the deploy project may assume. */
   readonly deployRoleArns: ReadonlyArray<string>;
@@ -55,7 +55,9 @@ export class PipelineProjects extends Construct {
     super(scope, id);
     for (const [name, timeout] of [
       ['fetchTimeout', props.fetchTimeout],
+      ['fetchQueuedTimeout', props.fetchQueuedTimeout],
       ['buildTimeout', props.buildTimeout],
+      ['buildQueuedTimeout', props.buildQueuedTimeout],
       ['deployTimeout', props.deployTimeout],
       ['deployQueuedTimeout', props.deployQueuedTimeout],
     ] as const) {
@@ -98,6 +100,7 @@ export class PipelineProjects extends Construct {
       buildSpec: props.fetchBuildSpec,
       environment,
       timeout: props.fetchTimeout,
+      queuedTimeout: props.fetchQueuedTimeout,
       logging: logging('FetchLogs'),
       artifacts: new S3ArtifactsWithoutGrant({
         bucket,
@@ -117,6 +120,7 @@ export class PipelineProjects extends Construct {
       buildSpec: props.buildBuildSpec,
       environment,
       timeout: props.buildTimeout,
+      queuedTimeout: props.buildQueuedTimeout,
       logging: logging('BuildLogs'),
       artifacts: new S3ArtifactsWithoutGrant({ bucket, path: ARTIFACTS_PREFIX.slice(0, -1), name: 'build.zip' }),
     });

@@ -9,7 +9,7 @@ import { readDefinitionText, type SubstitutionName, type Substitutions } from '.
 import { ARTIFACTS_PREFIX, ArtifactsBucket, COMBINED_PREFIX, DEPLOYMENTS_PREFIX, SOURCES_PREFIX } from './artifacts-bucket';
 import { loadBuildSpec } from './buildspec-file';
 import { DeployStateMachine } from './deploy-state-machine';
-import { callbackTimeoutSeconds, taskTimeoutSeconds, timeoutFor } from './definition-timeouts';
+import { buildMinutesWithin, callbackTimeoutSeconds, taskTimeoutSeconds, timeoutFor } from './definition-timeouts';
 import { DeployCompletion } from './deploy-completion';
 import { DeployFunction } from './deploy-function';
 import { Notifications } from './notifications';
@@ -29,6 +29,12 @@ export const LOCAL_REPOSITORY_WARNING = 'stepdeploy:localRepository';
  */
 export const DEPLOY_BUILD_TIMEOUT = Duration.minutes(60);
 export const DEPLOY_QUEUED_TIMEOUT = Duration.minutes(15);
+/**
+ * How long a fetch or build may wait for CodeBuild capacity (CodeBuild's default is 8 hours). Their
+ * build timeouts are what the waiting Task's TimeoutSeconds leaves after this and a margin.
+ */
+export const FETCH_QUEUED_TIMEOUT = Duration.minutes(15);
+export const BUILD_QUEUED_TIMEOUT = Duration.minutes(15);
 
 export interface PipelineStackProps extends StackProps {
   /** The validated pipeline config (tasks/shared/config.ts `loadConfig`). */
@@ -79,6 +85,8 @@ export class PipelineStack extends Stack {
     const definitionText = readDefinitionText();
     const timeouts = taskTimeoutSeconds(definitionText);
     const timeout = (name: SubstitutionName): Duration => Duration.seconds(timeoutFor(timeouts, name));
+    const buildWithin = (name: SubstitutionName, queued: Duration): Duration =>
+      Duration.minutes(buildMinutesWithin(timeoutFor(timeouts, name), queued.toMinutes(), name));
     const deployWait = Duration.seconds(timeoutFor(callbackTimeoutSeconds(definitionText), 'DeployFunctionArn'));
 
     this.artifacts = new ArtifactsBucket(this, 'Artifacts');
@@ -89,8 +97,10 @@ export class PipelineStack extends Stack {
       fetchBuildSpec: loadBuildSpec(join(projectRoot, 'buildspecs', 'fetch-source.yml'), 'buildspecs/fetch-source.yml'),
       buildBuildSpec: loadBuildSpec(resolve(configDir, config.buildspecs.build), 'buildspecs.build'),
       deployBuildSpec: loadBuildSpec(resolve(configDir, config.buildspecs.deploy), 'buildspecs.deploy'),
-      fetchTimeout: timeout('FetchProjectName'),
-      buildTimeout: timeout('BuildProjectName'),
+      fetchTimeout: buildWithin('FetchProjectName', FETCH_QUEUED_TIMEOUT),
+      fetchQueuedTimeout: FETCH_QUEUED_TIMEOUT,
+      buildTimeout: buildWithin('BuildProjectName', BUILD_QUEUED_TIMEOUT),
+      buildQueuedTimeout: BUILD_QUEUED_TIMEOUT,
       deployTimeout: DEPLOY_BUILD_TIMEOUT,
       deployQueuedTimeout: DEPLOY_QUEUED_TIMEOUT,
       deployRoleArns: Object.values(config.environments).map((e) => e.deployRoleArn),

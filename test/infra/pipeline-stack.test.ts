@@ -3,13 +3,21 @@ import { join } from 'node:path';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import aslValidator from 'asl-validator';
 import { parse as parseYaml } from 'yaml';
-import { BUNDLED_CONFIG_PATH, DEPLOY_BUILD_TIMEOUT, DEPLOY_QUEUED_TIMEOUT, LOCAL_REPOSITORY_WARNING } from '../../infra/pipeline-stack';
-import { callbackTimeoutSeconds, taskTimeoutSeconds } from '../../infra/definition-timeouts';
+import {
+  BUILD_QUEUED_TIMEOUT,
+  BUNDLED_CONFIG_PATH,
+  DEPLOY_BUILD_TIMEOUT,
+  DEPLOY_QUEUED_TIMEOUT,
+  FETCH_QUEUED_TIMEOUT,
+  LOCAL_REPOSITORY_WARNING,
+} from '../../infra/pipeline-stack';
+import { BUILD_WAIT_MARGIN_SECONDS, callbackTimeoutSeconds, taskTimeoutSeconds } from '../../infra/definition-timeouts';
 import { LEASE_MARGIN } from '../../infra/deploy-function';
 import { PROJECT_ROOT } from '../../infra/task-function';
 import {
   SUBSTITUTION_NAMES,
   TOP_LEVEL_STATES,
+  allStates,
   readDefinitionText,
   substitute,
   type StateMachineDefinition,
@@ -125,7 +133,8 @@ describe('CodeBuild projects', () => {
         NamespaceType: 'NONE',
       },
       Environment: { Type: 'LINUX_CONTAINER', Image: Match.stringLikeRegexp('^aws/codebuild/standard:'), PrivilegedMode: false },
-      TimeoutInMinutes: timeouts.get('FetchProjectName')! / 60,
+      TimeoutInMinutes: 30,
+      QueuedTimeoutInMinutes: FETCH_QUEUED_TIMEOUT.toMinutes(),
       LogsConfig: { CloudWatchLogs: { Status: 'ENABLED', GroupName: { Ref: id('AWS::Logs::LogGroup', 'ProjectsFetchLogs') } } },
     });
   });
@@ -135,7 +144,8 @@ describe('CodeBuild projects', () => {
       Name: 'stepdeploy-example-build',
       Source: { Type: 'S3', BuildSpec: buildspec('buildspecs/build.yml') },
       Artifacts: { Type: 'S3', Location: { Ref: bucketId() } },
-      TimeoutInMinutes: timeouts.get('BuildProjectName')! / 60,
+      TimeoutInMinutes: (timeouts.get('BuildProjectName')! - BUILD_WAIT_MARGIN_SECONDS) / 60 - BUILD_QUEUED_TIMEOUT.toMinutes(),
+      QueuedTimeoutInMinutes: BUILD_QUEUED_TIMEOUT.toMinutes(),
       LogsConfig: { CloudWatchLogs: { Status: 'ENABLED' } },
     });
     template.hasResourceProperties('AWS::CodeBuild::Project', {
@@ -146,9 +156,40 @@ describe('CodeBuild projects', () => {
       QueuedTimeoutInMinutes: DEPLOY_QUEUED_TIMEOUT.toMinutes(),
       LogsConfig: { CloudWatchLogs: { Status: 'ENABLED' } },
     });
-    // Only the deploy project's queue is bounded: the deploy lease must outlast queue and build.
-    const queued = Object.values(resources).filter((r) => r.Type === 'AWS::CodeBuild::Project' && r.Properties.QueuedTimeoutInMinutes !== undefined);
-    expect(queued.map((r) => r.Properties.Name)).toEqual(['stepdeploy-example-deploy']);
+  });
+
+  test("every project's queue is bounded well below CodeBuild's 8-hour default", () => {
+    const projects = Object.values(resources).filter((r) => r.Type === 'AWS::CodeBuild::Project');
+    expect(projects).toHaveLength(3);
+    for (const project of projects) {
+      expect([project.Properties.Name, project.Properties.QueuedTimeoutInMinutes]).toEqual([project.Properties.Name, expect.any(Number)]);
+      expect(project.Properties.QueuedTimeoutInMinutes as number).toBeLessThanOrEqual(60);
+    }
+  });
+
+  test('every Task that waits for a build waits longer than its queue and build together, so CodeBuild reports which one ran out', () => {
+    const sm = resources[id('AWS::StepFunctions::StateMachine', 'StateMachine')]!.Properties;
+    const substitutions = sm.DefinitionSubstitutions as Record<string, { Ref?: string; 'Fn::GetAtt'?: [string, string] }>;
+    const definition = JSON.parse(sm.DefinitionString as string) as StateMachineDefinition;
+    const projectOf = (logicalId: string) => resources[logicalId]!.Properties as { TimeoutInMinutes: number; QueuedTimeoutInMinutes: number };
+    const deployFunctionId = id('AWS::Lambda::Function', 'DeployFunction');
+    const waits: string[] = [];
+    for (const { name, state } of allStates(definition)) {
+      if (state.Type !== 'Task') continue;
+      const parameters = state.Parameters as Record<string, unknown>;
+      const placeholder = /^\$\{(\w+)\}$/.exec(String(parameters.ProjectName ?? parameters.FunctionName))?.[1];
+      const target = placeholder === undefined ? undefined : substitutions[placeholder];
+      let projectId: string | undefined;
+      if (state.Resource === 'arn:aws:states:::codebuild:startBuild.sync') projectId = target?.Ref;
+      // Deploy waits by task token for the deploy build its function starts.
+      else if (target?.['Fn::GetAtt']?.[0] === deployFunctionId) projectId = id('AWS::CodeBuild::Project', 'ProjectsDeploy');
+      if (projectId === undefined) continue;
+      const project = projectOf(projectId);
+      const needed = (project.TimeoutInMinutes + project.QueuedTimeoutInMinutes) * 60 + BUILD_WAIT_MARGIN_SECONDS;
+      expect([name, state.TimeoutSeconds! >= needed]).toEqual([name, true]);
+      waits.push(name);
+    }
+    expect(waits.sort()).toEqual(['BuildTemplates', 'Deploy', 'FetchSource']);
   });
 
   test('each role reaches only its prefixes of the bucket', () => {

@@ -4,7 +4,7 @@ import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { ArtifactsBucket } from '../../infra/artifacts-bucket';
-import { callbackTimeoutSeconds, taskTimeoutSeconds, timeoutFor } from '../../infra/definition-timeouts';
+import { buildMinutesWithin, callbackTimeoutSeconds, taskTimeoutSeconds, timeoutFor } from '../../infra/definition-timeouts';
 import { DeployFunction } from '../../infra/deploy-function';
 import { DeployStateMachine } from '../../infra/deploy-state-machine';
 import { Notifications } from '../../infra/notifications';
@@ -127,7 +127,9 @@ describe('constructs', () => {
       buildBuildSpec: spec,
       deployBuildSpec: spec,
       fetchTimeout: Duration.minutes(30),
+      fetchQueuedTimeout: Duration.minutes(15),
       buildTimeout: Duration.minutes(60),
+      buildQueuedTimeout: Duration.minutes(15),
       deployTimeout: Duration.minutes(60),
       deployQueuedTimeout: Duration.minutes(15),
       deployRoleArns: ['arn:aws:iam::111111111111:role/deploy'],
@@ -173,6 +175,24 @@ describe('constructs', () => {
       /key pattern must start with one of the layout's folders and name keys in it, such as "deployments\/\*\/lease\.json", got "\*\/lease\.json"/,
     );
     expect(() => artifacts.grantWriteKeys(role)).toThrow(/key grants need at least one key pattern, got none/);
+  });
+
+  test("fails when a build's queue is not bounded within CodeBuild's limits", () => {
+    expect(() => projectsIn(bareStack(), { fetchQueuedTimeout: Duration.hours(9) })).toThrow(
+      /fetchQueuedTimeout must be a whole number of minutes between 5 minutes and 8 hours \(CodeBuild's limits\), got 9 hours/,
+    );
+  });
+
+  test('the build timeout is what the Task leaves after the queue and the margin', () => {
+    expect(buildMinutesWithin(3000, 15, 'FetchProjectName')).toBe(30);
+    expect(buildMinutesWithin(4800, 15, 'BuildProjectName')).toBe(60);
+  });
+
+  test('fails when a Task waits no longer than the build itself, naming the sum and the fix', () => {
+    expect(() => buildMinutesWithin(1200, 15, 'FetchProjectName')).toThrow(
+      /the Task starting \$\{FetchProjectName\} waits 1200 seconds: minus the queued timeout \(15 minutes\) and the margin \(300 seconds\) that leaves 0 seconds .*set its TimeoutSeconds .* to queued \+ build \+ margin, e\.g\. 3000 for a 30-minute build/,
+    );
+    expect(() => buildMinutesWithin(3030, 15, 'FetchProjectName')).toThrow(/leaves 1830 seconds for the build, which must be a whole number of minutes/);
   });
 
   test("Deploy's TimeoutSeconds is a wait for its task token, never a function timeout", () => {
