@@ -93,9 +93,9 @@ export class PipelineProjects extends Construct {
       description: 'stepdeploy FetchSource: clones one source at a branch and stores sources/<source>/<commit>.zip',
       // Placeholder: FetchSource overrides type, location and version per source. CodeBuild clones
       // with the account's source credentials for the git host (`aws codebuild
-      // import-source-credentials`), which CreateProject also requires for a GITHUB source.
-      // A CodeConnections connection would need codeconnections:UseConnection and
-      // codeconnections:GetConnectionToken on its ARN here; the config has no connection field yet.
+      // import-source-credentials`), which CreateProject also requires for a GITHUB source, or
+      // with a source's connection; the stack grants the role what each source needs
+      // (fetch-source-access.ts).
       source: codebuild.Source.gitHub({ owner: 'stepdeploy', repo: 'placeholder', cloneDepth: 1, reportBuildStatus: false }),
       buildSpec: props.fetchBuildSpec,
       environment,

@@ -12,6 +12,7 @@ import { DeployStateMachine } from './deploy-state-machine';
 import { buildMinutesWithin, callbackTimeoutSeconds, taskTimeoutSeconds, timeoutFor } from './definition-timeouts';
 import { DeployCompletion } from './deploy-completion';
 import { DeployFunction } from './deploy-function';
+import { fetchSourceStatements } from './fetch-source-access';
 import { Notifications } from './notifications';
 import { OperatorPolicy } from './operator-policy';
 import { PipelineProjects } from './pipeline-projects';
@@ -105,6 +106,8 @@ export class PipelineStack extends Stack {
       deployQueuedTimeout: DEPLOY_QUEUED_TIMEOUT,
       deployRoleArns: Object.values(config.environments).map((e) => e.deployRoleArn),
     });
+    // codecommit:GitPull on the CodeCommit sources, the connection actions on the connections.
+    for (const statement of fetchSourceStatements(this, config.sources)) this.projects.fetch.addToRolePolicy(statement);
 
     const bucketEnv = { ARTIFACT_BUCKET: this.artifacts.bucketName };
     const validateInput = new TaskFunction(this, 'ValidateInput', {

@@ -61,6 +61,9 @@ function mayBeCredential(path: ReadonlyArray<PropertyKey>, value: unknown): bool
   return TOKEN_PREFIXES.test(text) || /(gh[pousr]_|github_pat_|glpat-|hooks\.slack\.com)/.test(text) || /:\/\/[^/@\s"]+@/.test(text);
 }
 
+/** The ARN of a connection; its service prefix is the one its IAM actions must use. */
+export const CONNECTION_ARN = /^arn:aws(-[a-z]+)*:(codeconnections|codestar-connections):[a-z]{2}(-[a-z]+)+-\d:\d{12}:connection\/[A-Za-z0-9-]{1,64}$/;
+
 const sourceSchema = z
   .object({
     repository: z
@@ -74,6 +77,14 @@ const sourceSchema = z
     path: artifactPath,
     credentialsSecret: secretNameSchema('the token itself')
       .refine((name) => !TOKEN_PREFIXES.test(name), { message: 'looks like a token: store the token in Secrets Manager and give the secret\'s name' })
+      .optional(),
+    // The CodeConnections connection CodeBuild fetches this source through (README "Deploy to AWS").
+    connectionArn: z
+      .string()
+      .regex(
+        CONNECTION_ARN,
+        'must be a CodeConnections connection ARN such as arn:aws:codeconnections:eu-west-1:123456789012:connection/<id> (codestar-connections for one created before July 2024): copy it from the Developer Tools console, Settings > Connections',
+      )
       .optional(),
   })
   .strict();
@@ -170,6 +181,7 @@ export const configSchema = z
       }
       paths.set(source.path, name);
       checkCredentialsSecret(name, source, ctx);
+      checkConnection(name, source, ctx);
     }
   });
 
@@ -187,6 +199,24 @@ function checkCredentialsSecret(name: string, source: z.infer<typeof sourceSchem
       code: 'custom',
       path: ['sources', name, 'credentialsSecret'],
       message: `is for ${[...HTTP_GIT_SOURCE_TYPES].join(', ')} repositories with an https:// URL; source "${name}" is ${type} at ${source.repository}: remove it`,
+    });
+  }
+}
+
+/** CodeBuild reaches a CodeCommit repository with its role, and a local path not at all: a connection serves neither. */
+function checkConnection(name: string, source: z.infer<typeof sourceSchema>, ctx: z.RefinementCtx): void {
+  if (source.connectionArn === undefined) return;
+  let type: SourceType;
+  try {
+    type = sourceTypeOf(source);
+  } catch {
+    return; // reported where the source type is needed
+  }
+  if (!HTTP_GIT_SOURCE_TYPES.has(type)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['sources', name, 'connectionArn'],
+      message: `is for ${[...HTTP_GIT_SOURCE_TYPES].join(', ')} sources; source "${name}" is ${type}: remove it`,
     });
   }
 }
