@@ -4,7 +4,8 @@ import type { Manifest } from '../shared/contracts';
 import { MANIFEST_NAME } from './manifest';
 import { PathRegistry } from './path-registry';
 import { RawZipWriter, toDosDateTime, type ZipLayout } from './raw-zip-writer';
-import { appendSnapshot, type SnapshotSource } from './snapshot';
+import { appendSnapshot, checkSymlinks, type SnapshotSource } from './snapshot';
+import { SymlinkTable } from './symlinks';
 
 /** Upload buffers at most about partSize × (queueSize + 1): ~24 MiB, whatever the artifact's size. */
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
@@ -99,10 +100,13 @@ async function fill(zip: RawZipWriter, options: WriteArtifactOptions, signal: Ab
   await addManifestEntry(zip, options.manifest);
   const rangeStart = zip.position;
   const snapshots = [];
+  const links = new SymlinkTable();
   for (const source of options.sources) {
-    const etag = await appendSnapshot({ ...options, source, zip, registry, signal });
+    const etag = await appendSnapshot({ ...options, source, zip, registry, links, signal });
     snapshots.push({ name: source.name, commit: source.commit, snapshotKey: source.snapshotKey, path: source.path, etag });
   }
+  // Before the directory is written: a refusal aborts the upload, so nothing appears at the key.
+  checkSymlinks(links);
   const rangeLength = zip.position - rangeStart;
   const layout = await zip.end();
   return { snapshots, rangeStart, rangeLength, foreignLength: 0, layout };

@@ -21,9 +21,11 @@ export const COMBINED_PREFIX = 'combined/';
  * same snapshots (entry order, modes, names, header fields...) or the index changes shape, so
  * no index of the old layout is used again. 2: the entries are read from the artifact's own
  * central directory instead of being listed in the index (at 200,000 entries the list was
- * ~12 MB of JSON, and ~1 KB of memory per entry to write or read). 3: `foreignLength`.
+ * ~12 MB of JSON, and ~1 KB of memory per entry to write or read). 3: `foreignLength`. 4: symlinks
+ * are followed through each other (symlinks.ts): an artifact combined before may hold a chain of
+ * links that leads outside it, and a copy of it would not be checked again.
  */
-export const COMBINE_FORMAT_VERSION = 3;
+export const COMBINE_FORMAT_VERSION = 4;
 
 /** A snapshot as combined: its ETag pins the exact object, since a key could be written again. */
 export interface SnapshotVersion extends SnapshotSource {

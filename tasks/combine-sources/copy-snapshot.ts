@@ -9,6 +9,7 @@ import { MANIFEST_NAME } from './manifest';
 import { PathRegistry } from './path-registry';
 import { DEFLATED, LOCAL_HEADER_BYTES, LOCAL_HEADER_SIGNATURE, RawZipWriter, type PlacedEntry } from './raw-zip-writer';
 import { appendSnapshotEntries, copyableEntry, isSymlink, linkTargetOutside, linkTargetTooLong, MAX_LINK_TARGET, type SnapshotSource } from './snapshot';
+import { SymlinkTable } from './symlinks';
 import { getRange, openZipDirectory } from './zip-directory';
 
 const MiB = 1024 * 1024;
@@ -120,8 +121,10 @@ async function prepare(
     registry.claimFile(MANIFEST_NAME, 'the stepdeploy manifest');
     const owner = `source "${root.name}"`;
     // Claimed in the directory's order, as appendSnapshot claims them; placed as they stream in.
-    // Symlinks are checked once the directory is read, a few at a time (checkLinks).
+    // Symlinks are checked once the directory is read: each target (a few at a time), then all
+    // the artifact's links through each other, the other sources' included (checkLinks).
     const links: Array<{ readonly entry: yauzl.Entry; readonly name: string }> = [];
+    const table = new SymlinkTable();
     async function* copied(): AsyncGenerator<PlacedEntry> {
       for (let next = first; next.done !== true; next = await entries.next()) {
         const raw = copyableEntry(next.value);
@@ -138,9 +141,9 @@ async function prepare(
         yield { entry: raw, offset: next.value.relativeOffsetOfLocalHeader - start };
       }
     }
-    const prepared = await writeEnds(deps, manifest, { root, rootHead, others, otherHeads, registry }, { start, length, entries: copied() });
+    const prepared = await writeEnds(deps, manifest, { root, rootHead, others, otherHeads, registry, links: table }, { start, length, entries: copied() });
     try {
-      await checkLinks(deps, { key: root.snapshotKey, etag: rootHead.etag, end: directory.offset }, links);
+      await checkLinks(deps, { key: root.snapshotKey, etag: rootHead.etag, end: directory.offset }, links, { table, owner });
     } catch (err) {
       await prepared.ends.dispose();
       throw err;
@@ -162,23 +165,31 @@ export const MAX_COPIED_LINKS = 200;
 /** Targets read at once. */
 const LINK_READS = 8;
 
-/** Throws UnfitSnapshot for the first of `links` found unfit to copy as it is (linkProblem). */
+/**
+ * Throws UnfitSnapshot for the first of `links` found unfit to copy as it is (linkProblem), or
+ * when one of all the artifact's links (`table`: the other sources' are in it already) leads
+ * outside it through the others: the full combine then refuses it, naming it.
+ */
 async function checkLinks(
   deps: SnapshotCopyDeps,
   snapshot: { readonly key: string; readonly etag: string; readonly end: number },
   links: ReadonlyArray<{ readonly entry: yauzl.Entry; readonly name: string }>,
+  { table, owner }: { readonly table: SymlinkTable; readonly owner: string },
 ): Promise<void> {
   await withLimit(links, LINK_READS, async ({ entry, name }) => {
-    const why = await linkProblem(deps, snapshot, entry, name);
-    if (why !== undefined) throw new UnfitSnapshot(`symlink "${name}" ${why}`);
+    const checked = await linkProblem(deps, snapshot, entry, name);
+    if ('why' in checked) throw new UnfitSnapshot(`symlink "${name}" ${checked.why}`);
+    table.add(name, checked.target, owner);
   });
+  const escape = table.escaping();
+  if (escape !== undefined) throw new UnfitSnapshot(`symlink "${escape.path}" ${escape.why}`);
 }
 
 /** Read past a local header's name at once: the extra fields a zip writer puts there (Info-ZIP's UT and ux take 24). */
 const LOCAL_EXTRA_GUESS = 256;
 
 /**
- * Why a symlink of the snapshot cannot be copied as it is, or undefined: its target, read from
+ * Why a symlink of the snapshot cannot be copied as it is, or its target: read from
  * the snapshot in S3 (its local header, then its data; pinned to the snapshot's ETag), is checked
  * as the full combine checks it (appendEntry). A local header or data that is not where the
  * directory says, a target that does not inflate to its size, or one that leads outside the
@@ -189,9 +200,9 @@ async function linkProblem(
   snapshot: { readonly key: string; readonly etag: string; readonly end: number },
   entry: yauzl.Entry,
   name: string,
-): Promise<string | undefined> {
+): Promise<{ readonly why: string } | { readonly target: string }> {
   const tooLong = linkTargetTooLong(entry);
-  if (tooLong !== undefined) return tooLong;
+  if (tooLong !== undefined) return { why: tooLong };
   const read = async (start: number, end: number): Promise<Buffer> => {
     if (end > snapshot.end) throw new UnfitSnapshot(`symlink "${name}": its data would end at ${end}, past the entries (${snapshot.end})`);
     const bytes = await getRange(s3, { bucket, key: snapshot.key, etag: snapshot.etag }, start, end);
@@ -200,9 +211,9 @@ async function linkProblem(
   };
   const offset = entry.relativeOffsetOfLocalHeader;
   const guess = Math.min(snapshot.end, offset + LOCAL_HEADER_BYTES + entry.fileNameLength + LOCAL_EXTRA_GUESS + entry.compressedSize);
-  if (guess < offset + LOCAL_HEADER_BYTES) return `has no local header at ${offset}`;
+  if (guess < offset + LOCAL_HEADER_BYTES) return { why: `has no local header at ${offset}` };
   const head = await read(offset, guess);
-  if (head.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) return `has no local header at ${offset}`;
+  if (head.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) return { why: `has no local header at ${offset}` };
   const dataStart = LOCAL_HEADER_BYTES + head.readUInt16LE(26) + head.readUInt16LE(28);
   const data = dataStart + entry.compressedSize <= head.length
     ? head.subarray(dataStart, dataStart + entry.compressedSize)
@@ -211,10 +222,11 @@ async function linkProblem(
   try {
     target = entry.compressionMethod === DEFLATED ? inflateRawSync(data, { maxOutputLength: MAX_LINK_TARGET + 1 }) : data;
   } catch (err) {
-    return `does not inflate: ${(err as Error).message}`;
+    return { why: `does not inflate: ${(err as Error).message}` };
   }
-  if (target.length !== entry.uncompressedSize) return `holds ${target.length} bytes, its directory record says ${entry.uncompressedSize}`;
-  return linkTargetOutside(name, target);
+  if (target.length !== entry.uncompressedSize) return { why: `holds ${target.length} bytes, its directory record says ${entry.uncompressedSize}` };
+  const outside = linkTargetOutside(name, target);
+  return outside !== undefined ? { why: outside } : { target: target.toString('utf8') };
 }
 
 /**
@@ -226,7 +238,7 @@ async function linkProblem(
 async function writeEnds(
   deps: SnapshotCopyDeps,
   manifest: Manifest,
-  { root, rootHead, others, otherHeads, registry }: { root: SnapshotSource; rootHead: { etag: string }; others: SnapshotSource[]; otherHeads: Array<{ etag: string }>; registry: PathRegistry },
+  { root, rootHead, others, otherHeads, registry, links }: { root: SnapshotSource; rootHead: { etag: string }; others: SnapshotSource[]; otherHeads: Array<{ etag: string }>; registry: PathRegistry; links: SymlinkTable },
   copied: { start: number; length: number; entries: AsyncIterable<PlacedEntry> },
 ): Promise<Prepared> {
   const { ends, placed, layout } = await writeZipEnds(manifest, async (zip) => {
@@ -236,7 +248,7 @@ async function writeEnds(
     const snapshots = [{ ...pick(root), etag: rootHead.etag }];
     for (const [i, source] of others.entries()) {
       const etag = otherHeads[i]!.etag;
-      await appendFromMemory(deps, source, etag, zip, registry);
+      await appendFromMemory(deps, source, etag, zip, registry, links);
       snapshots.push({ ...pick(source), etag });
     }
     return { copiedEntries, snapshots, rangeStart, rangeLength: zip.position - rangeStart };
@@ -260,12 +272,13 @@ async function appendFromMemory(
   etag: string,
   zip: RawZipWriter,
   registry: PathRegistry,
+  links: SymlinkTable,
 ): Promise<void> {
   const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: source.snapshotKey, IfMatch: etag }));
   const bytes = Buffer.from(await out.Body!.transformToByteArray());
   const zipfile = await yauzl.fromBufferPromise(bytes, { lazyEntries: true, autoClose: false, decodeStrings: false });
   try {
-    await appendSnapshotEntries({ source, zip, registry }, zipfile, async (start, end) => bytes.subarray(start, end));
+    await appendSnapshotEntries({ source, zip, registry, links }, zipfile, async (start, end) => bytes.subarray(start, end));
   } finally {
     zipfile.close();
   }

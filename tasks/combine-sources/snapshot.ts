@@ -10,6 +10,7 @@ import { isNotFound } from '../shared/s3';
 import { zipEntries } from '../shared/zip';
 import { SnapshotError, UnsafeEntryError } from './errors';
 import type { PathRegistry } from './path-registry';
+import type { SymlinkTable } from './symlinks';
 import { fileWindowReader, type WindowReader } from './window-reader';
 import { DEFLATED, STORED, type DosDateTime, type RawEntry, type RawZipWriter } from './raw-zip-writer';
 
@@ -29,6 +30,8 @@ export interface AppendSnapshotOptions {
   readonly source: SnapshotSource;
   readonly zip: RawZipWriter;
   readonly registry: PathRegistry;
+  /** Every symlink written, for the check over all of them once every source is in (checkSymlinks). */
+  readonly links: SymlinkTable;
   /** A folder of its own for this invocation; the snapshot file is deleted before returning. */
   readonly tmpDir: string;
   /** Aborted when the upload fails, so a stalled copy gives up instead of waiting forever. */
@@ -59,7 +62,7 @@ export async function appendSnapshot(options: AppendSnapshotOptions): Promise<st
   }
 }
 
-export type AppendEntriesOptions = Pick<AppendSnapshotOptions, 'source' | 'zip' | 'registry'>;
+export type AppendEntriesOptions = Pick<AppendSnapshotOptions, 'source' | 'zip' | 'registry' | 'links'>;
 
 /** The bytes [start, end) of the zip a yauzl ZipFile reads, a buffer of their own (held no longer than the caller holds it). */
 export type ReadBytes = (start: number, end: number) => Promise<Buffer>;
@@ -122,7 +125,7 @@ function wrapReadError(err: unknown, source: SnapshotSource): unknown {
 }
 
 async function appendEntry(options: AppendEntriesOptions, zipfile: yauzl.ZipFile, readBytes: ReadBytes, entry: yauzl.Entry): Promise<void> {
-  const { source, zip, registry } = options;
+  const { source, zip, registry, links } = options;
   const owner = `source "${source.name}"`;
   const name = entryName(entry, source);
   if (name === undefined) return;
@@ -137,7 +140,7 @@ async function appendEntry(options: AppendEntriesOptions, zipfile: yauzl.ZipFile
   registry.claimFile(target, owner);
   refuseUncopyable(entry, target, source);
   // A symlink is checked, then copied as any entry is (the copy path does the same, copy-snapshot.ts).
-  if (isSymlink(entry)) await checkLinkTarget(zipfile, entry, target, source);
+  if (isSymlink(entry)) links.add(target, await checkLinkTarget(zipfile, entry, target, source), owner);
   // Raw bytes: the copy keeps the snapshot's compression, CRC-32 and sizes (its central
   // directory's). No CRC is checked here, as before (yauzl checks none); the build's unzip does.
   const data = await rawData(zipfile, readBytes, entry);
@@ -268,16 +271,33 @@ export function isSymlink(entry: yauzl.Entry): boolean {
   return mode !== undefined && (mode & S_IFMT) === S_IFLNK;
 }
 
-/** Refuses a symlink whose target could lead outside the artifact once extracted, or is no real link. */
-async function checkLinkTarget(zipfile: yauzl.ZipFile, entry: yauzl.Entry, path: string, source: SnapshotSource): Promise<void> {
+/**
+ * Refuses a symlink whose own target leads outside the artifact, or is no real link; answers its
+ * target. Whether it leads outside through other links is known once all are in (checkSymlinks).
+ */
+async function checkLinkTarget(zipfile: yauzl.ZipFile, entry: yauzl.Entry, path: string, source: SnapshotSource): Promise<string> {
   const refuse = (why: string): UnsafeEntryError =>
     new UnsafeEntryError(`symlink "${path}" in snapshot ${source.snapshotKey} (source "${source.name}") ${why}`);
   const tooLong = linkTargetTooLong(entry);
   if (tooLong !== undefined) throw refuse(tooLong);
   const chunks: Buffer[] = [];
   for await (const chunk of await zipfile.openReadStreamPromise(entry)) chunks.push(chunk as Buffer);
-  const outside = linkTargetOutside(path, Buffer.concat(chunks));
+  const target = Buffer.concat(chunks);
+  const outside = linkTargetOutside(path, target);
   if (outside !== undefined) throw refuse(outside);
+  return target.toString('utf8');
+}
+
+/**
+ * Refuses the artifact when one of its symlinks, followed through the others (symlinks.ts),
+ * leads outside it or cannot be followed: run once every source's entries are in, before the
+ * artifact is completed.
+ */
+export function checkSymlinks(links: SymlinkTable): void {
+  const escape = links.escaping();
+  if (escape !== undefined) {
+    throw new UnsafeEntryError(`symlink "${escape.path}" (${escape.owner}) ${escape.why}; the combined artifact is refused: make the link lead to a path inside the repository, or remove it`);
+  }
 }
 
 /** Why a symlink entry cannot be a real link (its target is longer than a path can be), or undefined. */

@@ -163,6 +163,24 @@ describe('the first combine copies symlinks that stay inside the artifact', () =
     expect(lines).toEqual([expect.stringContaining('symlink "lib/escape" points outside the artifact (../../etc/passwd)); combining in full')]);
     expect(fx.leftoverUploads()).toEqual([]);
   });
+  it('falls back when links lead outside through one another: the full combine refuses the one that does, naming it', async () => {
+    // Each text stays inside; followed, up0 is the root and up1 (= up0/..) is above it.
+    const sources = await fx.snapshots(
+      await yazlDescriptorZip([
+        { name: 'esc/a/up1', content: 'up0/..', mode: 0o120777 },
+        { name: 'esc/a/up0', content: '../..', mode: 0o120777 },
+      ]),
+    );
+    const lines: string[] = [];
+
+    const attempt = combineSources(eventFor('link-chain', sources), { s3: fx.s3, bucket: BUCKET, now: () => CREATED_AT, log: (l) => lines.push(l) });
+
+    await expect(attempt).rejects.toThrow(UnsafeEntryError);
+    await expect(attempt).rejects.toThrow('symlink "esc/a/up1" (source "app") points outside the artifact through other links (it resolves to ..)');
+    expect(lines).toEqual([expect.stringContaining('symlink "esc/a/up1" points outside the artifact through other links (it resolves to ..)); combining in full')]);
+    expect(fx.leftoverUploads()).toEqual([]);
+  });
+
   it('falls back when a link has no local header where the directory says: the full combine refuses the snapshot', async () => {
     const zip = await yazlDescriptorZip([{ name: 'lib/link.yml', content: '../README.md', mode: 0o120777 }]);
     const header = zip.lastIndexOf(Buffer.from('PK\x03\x04', 'latin1'), zip.indexOf(Buffer.from('lib/link.yml')));

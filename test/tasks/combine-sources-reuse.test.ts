@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
@@ -12,7 +12,8 @@ import {
 import * as yauzl from 'yauzl';
 import { conflictsOnConditionalWrites } from '../../local/faults';
 import { combineSources } from '../../tasks/combine-sources/combine-sources';
-import { combinedIndexKey, type SnapshotVersion } from '../../tasks/combine-sources/combined-index';
+import { COMBINE_FORMAT_VERSION, combinedIndexKey, type SnapshotVersion } from '../../tasks/combine-sources/combined-index';
+import { SymlinkTable } from '../../tasks/combine-sources/symlinks';
 import { createManifest } from '../../tasks/combine-sources/manifest';
 import type { FetchedSource } from '../../tasks/shared/contracts';
 import { zipEntries } from '../../tasks/shared/zip';
@@ -161,6 +162,42 @@ describe('combineSources reusing an earlier combine of the same snapshots', () =
   });
 });
 
+describe('combineSources never reuses an artifact combined before links were followed through each other', () => {
+  it('an index of format 3, whose artifact holds a chain of links leading outside: combined in full, and refused', async () => {
+    const withChain = await makeZip([
+      { name: 'assets/blob.bin', content: randomBytes(6 * MiB) },
+      { name: 'a/b/up0', content: '../..', mode: 0o120777 },
+      { name: 'a/b/up1', content: 'up0/..', mode: 0o120777 },
+    ]);
+    const sources = await fx.snapshots(withChain);
+    // What the combine before the fix wrote: the chain passed, its artifact was indexed (format 3).
+    jest.spyOn(SymlinkTable.prototype, 'escaping').mockReturnValue(undefined);
+    await combine('chain-1', sources);
+    jest.restoreAllMocks();
+    const written = await indexKeyOf(sources);
+    const index = (await readJson(written)) as Record<string, unknown>;
+    expect(index.artifactKey).toBe(keyOf('chain-1'));
+    await fx.s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: written }));
+    await fx.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: await formatThreeIndexKey(sources), Body: JSON.stringify({ ...index, formatVersion: 3 }) }));
+
+    const lines: string[] = [];
+    const attempt = combineSources(eventFor('chain-2', sources), { s3: fx.s3, bucket: BUCKET, now: () => CREATED_AT, log: (l) => lines.push(l) });
+
+    await expect(attempt).rejects.toMatchObject({ name: 'UnsafeEntryError', message: expect.stringContaining('symlink "a/b/up1" (source "app") points outside the artifact through other links') });
+    expect(lines.filter((l) => l.includes('chain-1'))).toEqual([]);
+  });
+});
+
+/** Where the combine of format 3 kept its index: combinedIndexKey as it was then. */
+async function formatThreeIndexKey(sources: ReadonlyArray<FetchedSource>): Promise<string> {
+  const versions: string[][] = [];
+  for (const s of sources) {
+    const head = await fx.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: s.snapshotKey }));
+    versions.push([s.name, s.commit, s.snapshotKey, head.ETag!, s.path]);
+  }
+  return `combined/${createHash('sha256').update(JSON.stringify({ formatVersion: 3, sources: versions })).digest('hex')}.json`;
+}
+
 describe('combineSources falls back to a full combine when the earlier one cannot be reused', () => {
   /** A first combine, then `spoil`, then a second: it must be a full, correct combine. */
   async function afterSpoiling(
@@ -193,7 +230,7 @@ describe('combineSources falls back to a full combine when the earlier one canno
 
   it('the index is of another format version', async () => {
     const second = await afterSpoiling('old-format', async (indexKey) => putJson(indexKey, { ...((await readJson(indexKey)) as object), formatVersion: 0 }));
-    expect(second.lines).toEqual([expect.stringContaining('is not a format 3 index')]);
+    expect(second.lines).toEqual([expect.stringContaining(`is not a format ${COMBINE_FORMAT_VERSION} index`)]);
   });
 
   it('the earlier artifact is gone (expired)', async () => {

@@ -601,6 +601,41 @@ describe('combineSources against a real local S3 (s3rver)', () => {
     });
   });
 
+  it('refuses a chain of symlinks whose links each stay inside but lead outside through one another', async () => {
+    // The issue's chain: up0 is the root, up1 = up0/.. is above it, ... up12 is /, and pw is /etc/passwd.
+    const chain: ZipEntrySpec[] = [{ name: 'a/b/up0', content: '../..', mode: 0o120777 }];
+    for (let i = 1; i <= 12; i++) chain.push({ name: `a/b/up${i}`, content: `up${i - 1}/..`, mode: 0o120777 });
+    const escape = await scenario('symlink-chain', [...APP_SNAPSHOT, ...chain, { name: 'pw', content: 'a/b/up12/etc/passwd', mode: 0o120777 }]);
+
+    await expect(combineSources(escape.event, { s3: s3.client, bucket: BUCKET })).rejects.toMatchObject({
+      name: 'UnsafeEntryError',
+      message: 'symlink "a/b/up1" (source "app") points outside the artifact through other links (it resolves to ..); ' +
+        'the combined artifact is refused: make the link lead to a path inside the repository, or remove it',
+    });
+    expect(await exists(escape.key)).toBe(false);
+
+    const parent = await scenario('symlink-parent', [...APP_SNAPSHOT, { name: 'parent', content: 'a/b/up0/..', mode: 0o120777 }, chain[0]!]);
+    await expect(combineSources(parent.event, { s3: s3.client, bucket: BUCKET })).rejects.toThrow('symlink "parent" (source "app") points outside the artifact through other links');
+    expect(await exists(parent.key)).toBe(false);
+  });
+
+  it('refuses a link that leads outside through a link of a source combined after it', async () => {
+    // lib/conf's text ends in config/; config/up (written later) is the root, and its .. is outside.
+    const cross = await scenario('symlink-cross-source', [...APP_SNAPSHOT, { name: 'lib/conf', content: '../config/up/..', mode: 0o120777 }], [
+      ...CONFIG_SNAPSHOT,
+      { name: 'up', content: '..', mode: 0o120777 },
+    ]);
+
+    await expect(combineSources(cross.event, { s3: s3.client, bucket: BUCKET })).rejects.toThrow('symlink "lib/conf" (source "app") points outside the artifact through other links');
+    expect(await exists(cross.key)).toBe(false);
+  });
+
+  it('refuses a cycle of symlinks, which the build could not follow', async () => {
+    const cycle = await scenario('symlink-cycle', [...APP_SNAPSHOT, { name: 'x', content: 'y', mode: 0o120777 }, { name: 'y', content: 'x', mode: 0o120777 }]);
+
+    await expect(combineSources(cycle.event, { s3: s3.client, bucket: BUCKET })).rejects.toThrow('symlink "x" (source "app") is a cycle of links or a chain of more than 40');
+  });
+
   it('runs through the handler with the endpoint from the environment, as the local runtime does', async () => {
     const { event: e, key } = await scenario('via-handler', APP_SNAPSHOT);
     const saved = { ...process.env };
