@@ -6,6 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
 import { SOURCE_TYPES } from '../../tasks/shared/config';
+import { escapingEntryName, storedEntryName } from '../../tasks/shared/zip';
 import { SourceError } from './errors';
 import type { SourceType } from './types';
 
@@ -209,7 +210,8 @@ export function extractZip(zipPath: string, dest: string): Promise<void> {
   const root = realpathSync(dest);
   const inside = (p: string): boolean => p === root || p.startsWith(root + sep);
   return new Promise((resolvePromise, reject) => {
-    yauzl.open(zipPath, { lazyEntries: true, decodeStrings: true, validateEntrySizes: true }, (openError, zip) => {
+    // decodeStrings: false: yauzl would refuse `c:foo.txt` (a valid name on Linux) and turn `a\b` into `a/b`.
+    yauzl.open(zipPath, { lazyEntries: true, decodeStrings: false, validateEntrySizes: true }, (openError, zip) => {
       if (openError || !zip) {
         reject(new SourceError(`source zip is not readable: ${openError?.message ?? 'unknown error'}`, { cause: openError }));
         return;
@@ -221,10 +223,14 @@ export function extractZip(zipPath: string, dest: string): Promise<void> {
       zip.on('error', (error: Error) => fail(`source zip is not readable: ${error.message}`, error));
       zip.on('end', () => resolvePromise());
       zip.on('entry', (entry: yauzl.Entry) => {
-        const name = entry.fileName;
+        const name = storedEntryName(entry);
         const normalized = normalize(name);
-        if (isAbsolute(name) || name.includes('\\') || normalized.split(sep).includes('..')) {
+        if (escapingEntryName(name) !== undefined || isAbsolute(name) || normalized.split(sep).includes('..')) {
           fail(`source zip entry ${JSON.stringify(name)} would be written outside the source directory`);
+          return;
+        }
+        if (name.includes('\\')) {
+          fail(`source zip entry ${JSON.stringify(name)} has a backslash in its name, which this runner does not extract (zip tools read it as a folder separator)`);
           return;
         }
         const target = join(root, normalized);

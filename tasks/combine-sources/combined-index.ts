@@ -23,7 +23,8 @@ export const COMBINED_PREFIX = 'combined/';
  * central directory instead of being listed in the index (at 200,000 entries the list was
  * ~12 MB of JSON, and ~1 KB of memory per entry to write or read). 3: `foreignLength`. 4: symlinks
  * are followed through each other (symlinks.ts): an artifact combined before may hold a chain of
- * links that leads outside it, and a copy of it would not be checked again.
+ * links that leads outside it, and a copy of it would not be checked again; and a name with a
+ * backslash is refused where it was turned into folders.
  */
 export const COMBINE_FORMAT_VERSION = 4;
 

@@ -7,7 +7,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
 import type { FetchedSource } from '../shared/contracts';
 import { isNotFound } from '../shared/s3';
-import { zipEntries } from '../shared/zip';
+import { escapingEntryName, storedEntryName, zipEntries } from '../shared/zip';
 import { SnapshotError, UnsafeEntryError } from './errors';
 import type { PathRegistry } from './path-registry';
 import type { SymlinkTable } from './symlinks';
@@ -184,9 +184,9 @@ const UTF8_NAME_FLAG = 0x0800;
  * general purpose flags.
  */
 export function copyableEntry(entry: yauzl.Entry): RawEntry | { readonly why: string } {
-  const raw = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false);
+  const raw = storedEntryName(entry);
   const quoted = JSON.stringify(raw.slice(0, 200));
-  if (yauzl.validateFileName(raw) !== null) return { why: `entry ${quoted} has an unsafe name` };
+  if (escapingEntryName(raw) !== undefined || raw.includes('\\')) return { why: `entry ${quoted} has an unsafe name` };
   if (posix.normalize(raw) !== raw || raw === './' || raw === '.') return { why: `entry ${quoted} is not a normalized path` };
   const encoded = Buffer.from(raw, 'utf8');
   const ascii = encoded.length === raw.length;
@@ -209,7 +209,7 @@ export function copyableEntry(entry: yauzl.Entry): RawEntry | { readonly why: st
  * copied as it is (`foreignFlags`). No check: copyableEntry checks a snapshot's entries; an
  * artifact that combine-sources wrote (combined-index.ts) was checked when it was combined.
  */
-export function directoryEntry(entry: yauzl.Entry, name = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false)): RawEntry {
+export function directoryEntry(entry: yauzl.Entry, name = storedEntryName(entry)): RawEntry {
   const folder = name.endsWith('/');
   return {
     name,
@@ -245,15 +245,23 @@ function prefixOf(path: string): string {
 
 /**
  * The entry's path inside its source, or undefined for the source's own root folder ("./"),
- * which holds no content. Absolute paths and `..` are zip-slip: refused, naming the source.
+ * which holds no content. Absolute paths and `..` are zip-slip: refused, naming the source. So
+ * is a backslash: kept, the build's unzip (and CodeBuild's, on Windows images) may take it for a
+ * folder separator; turned into one, it would restructure the tree.
  */
 function entryName(entry: yauzl.Entry, source: SnapshotSource): string | undefined {
-  const raw = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false);
-  const problem = yauzl.validateFileName(raw);
-  if (problem !== null) {
+  const raw = storedEntryName(entry);
+  const problem = escapingEntryName(raw);
+  if (problem !== undefined) {
     throw new UnsafeEntryError(
       `snapshot ${source.snapshotKey} (source "${source.name}") has an entry that would be extracted outside ` +
         `the artifact (${problem}); the combined artifact is refused`,
+    );
+  }
+  if (raw.includes('\\')) {
+    throw new UnsafeEntryError(
+      `snapshot ${source.snapshotKey} (source "${source.name}") has a file named ${JSON.stringify(raw)}: a backslash in a name, ` +
+        'which zip tools read as a folder separator, so it would not ship as git has it; rename the file in the repository',
     );
   }
   const name = posix.normalize(raw);

@@ -72,3 +72,23 @@ export async function* zipEntries(zipfile: yauzl.ZipFile): AsyncGenerator<yauzl.
     yield entry;
   }
 }
+
+/**
+ * An entry's name as it is stored (UTF-8, CP437, or Info-ZIP's Unicode path field), backslashes
+ * kept: yauzl's default turns each into a "/", which made a repository's `a\b.txt` ship as
+ * `a/b.txt`, a folder the repository does not have.
+ */
+export function storedEntryName(entry: yauzl.Entry): string {
+  return yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, true);
+}
+
+/**
+ * Why an entry named `name` would be written outside the folder it is extracted into (an
+ * absolute path, a `..` segment), or undefined. Not yauzl.validateFileName: that also refuses
+ * `c:foo.txt`, a valid POSIX name, as a Windows drive path, and the builds run on Linux.
+ */
+export function escapingEntryName(name: string): string | undefined {
+  if (name.startsWith('/')) return `absolute path: ${name}`;
+  if (name.split('/').includes('..')) return `invalid relative path: ${name}`;
+  return undefined;
+}

@@ -1,6 +1,7 @@
 import { text } from 'node:stream/consumers';
 import * as yauzl from 'yauzl';
 import * as yazl from 'yazl';
+import { storedEntryName } from '../../tasks/shared/zip';
 
 /** One entry of a test zip: a folder when the name ends with "/". */
 export interface ZipEntrySpec {
@@ -36,15 +37,17 @@ export interface ZipEntryRead {
   readonly content: string;
 }
 
+/** Names as stored: yauzl's default would refuse `c:foo.txt` and turn a backslash into a folder. */
 export async function readZip(buffer: Buffer): Promise<ZipEntryRead[]> {
-  const zipfile = await yauzl.fromBufferPromise(buffer, { lazyEntries: true });
+  const zipfile = await yauzl.fromBufferPromise(buffer, { lazyEntries: true, decodeStrings: false });
   const entries: ZipEntryRead[] = [];
   await new Promise<void>((resolve, reject) => {
     zipfile.on('error', reject).on('end', resolve);
     zipfile.on('entry', (entry: yauzl.Entry) => {
       const mode = entry.externalFileAttributes >>> 16;
-      if (entry.fileName.endsWith('/')) {
-        entries.push({ name: entry.fileName, mode, content: '' });
+      const name = storedEntryName(entry);
+      if (name.endsWith('/')) {
+        entries.push({ name, mode, content: '' });
         zipfile.readEntry();
         return;
       }
@@ -52,7 +55,7 @@ export async function readZip(buffer: Buffer): Promise<ZipEntryRead[]> {
         .openReadStreamPromise(entry)
         .then(text)
         .then((content) => {
-          entries.push({ name: entry.fileName, mode, content });
+          entries.push({ name, mode, content });
           zipfile.readEntry();
         }, reject);
     });

@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { startExampleRuntime, type TestRuntime } from '../helpers/local-runtime';
-import { localBuilds, topLevelStatesEntered } from '../helpers/reliability';
+import { localBuilds, readBytes, topLevelStatesEntered } from '../helpers/reliability';
+import { readZip } from '../helpers/zip';
 
 /**
  * Promise (RELIABILITY.md "What a repository may contain"): what a source repository holds
@@ -82,5 +83,27 @@ describe('symlinks that lead outside the artifact, through other links too, are 
     );
     expect(topLevelStatesEntered(t.runtime.machine.history(failed.executionArn))).not.toContain('BuildTemplates');
     expect(localBuilds(t.runtime.home).filter((b) => b.ProjectName === 'stepdeploy-example-build')).toEqual([]);
+  }, 60_000);
+});
+
+describe('names ship as git has them, or the deployment fails naming them', () => {
+  test('a file named a\\b.txt: FAILED at CombineConfigAndCode naming it, never shipped as a folder a/', async () => {
+    pushBranch('crafted/backslash', [{ file: 'lib/a\\b.txt', content: 'one file, not a folder\n' }]);
+
+    const failed = await t.run('acceptance-crafted-backslash', { environment: 'acceptance', branches: { app: 'crafted/backslash' } });
+
+    expect(failed).toMatchObject({ status: 'FAILED', error: 'UnsafeEntryError', lastTopLevelState: { name: 'CombineConfigAndCode' } });
+    expect(causeMessage(failed.cause)).toMatch(/\(source "app"\) has a file named "lib\/a\\\\b\.txt": a backslash in a name, .*; rename the file in the repository$/);
+  }, 60_000);
+
+  test('c:foo.txt, a valid POSIX name, deploys and reaches the build as it is', async () => {
+    pushBranch('crafted/drive-like', [{ file: 'c:foo.txt', content: 'not a drive\n' }]);
+    const name = 'acceptance-crafted-drive-like';
+
+    const done = await t.run(name, { environment: 'acceptance', branches: { app: 'crafted/drive-like' } });
+
+    expect(done.status).toBe('SUCCEEDED');
+    const entries = await readZip(await readBytes(t.runtime, `artifacts/acceptance/${name}/source.zip`));
+    expect(entries.find((e) => e.name === 'c:foo.txt')).toMatchObject({ content: 'not a drive\n' });
   }, 60_000);
 });

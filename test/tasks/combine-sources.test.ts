@@ -545,6 +545,22 @@ describe('combineSources against a real local S3 (s3rver)', () => {
     expect(await exists(key)).toBe(false);
   });
 
+  it('merges app files inside the config source\'s folder quietly, as the README says a user should expect', async () => {
+    const app: ZipEntrySpec[] = [...APP_SNAPSHOT, { name: 'config/', mode: 0o40700 }, { name: 'config/other.json', content: '{}' }, { name: 'config/acceptance/extra.yml', content: 'x' }];
+    const { event: e, key } = await scenario('folder-merge', app, [{ name: 'acceptance/', mode: 0o40755 }, ...CONFIG_SNAPSHOT.slice(1)]);
+
+    await combineSources(e, { s3: s3.client, bucket: BUCKET, now: () => CREATED_AT });
+
+    const entries = await readZip(await download(key));
+    expect(entries.filter((x) => x.name.startsWith('config/')).map((x) => x.name)).toEqual([
+      'config/',
+      'config/other.json',
+      'config/acceptance/extra.yml',
+      'config/acceptance/settings.yml',
+    ]);
+    expect(entries.find((x) => x.name === 'config/')!.mode).toBe(0o40700);
+  });
+
   it('fails when a file of one source is a folder of another', async () => {
     const { event: e } = await scenario('file-vs-folder', [...APP_SNAPSHOT, { name: 'config', content: 'x' }]);
 
@@ -634,6 +650,33 @@ describe('combineSources against a real local S3 (s3rver)', () => {
     const cycle = await scenario('symlink-cycle', [...APP_SNAPSHOT, { name: 'x', content: 'y', mode: 0o120777 }, { name: 'y', content: 'x', mode: 0o120777 }]);
 
     await expect(combineSources(cycle.event, { s3: s3.client, bucket: BUCKET })).rejects.toThrow('symlink "x" (source "app") is a cycle of links or a chain of more than 40');
+  });
+
+  it('refuses a name with a backslash, naming it, instead of shipping it as a folder', async () => {
+    const e = event({ execution: 'backslash' });
+    const zip = renameEntry(await makeZip([...APP_SNAPSHOT, { name: 'lib/a_b.txt', content: 'x' }]), 'lib/a_b.txt', 'lib/a\\b.txt');
+    await put(e.sources[0]!.snapshotKey, zip);
+    await put(e.sources[1]!.snapshotKey, await makeZip(CONFIG_SNAPSHOT));
+
+    await expect(combineSources(e, { s3: s3.client, bucket: BUCKET })).rejects.toMatchObject({
+      name: 'UnsafeEntryError',
+      message:
+        `snapshot ${e.sources[0]!.snapshotKey} (source "app") has a file named "lib/a\\\\b.txt": a backslash in a name, which zip tools read ` +
+        'as a folder separator, so it would not ship as git has it; rename the file in the repository',
+    });
+    expect(await exists('artifacts/acceptance/backslash/source.zip')).toBe(false);
+  });
+
+  it('ships c:foo.txt, a valid POSIX name, as it is', async () => {
+    const e = event({ execution: 'drive-like' });
+    await put(e.sources[0]!.snapshotKey, renameEntry(await makeZip([...APP_SNAPSHOT, { name: 'c_foo.txt', content: 'not a drive\n' }]), 'c_foo.txt', 'c:foo.txt'));
+    await put(e.sources[1]!.snapshotKey, renameEntry(await makeZip([...CONFIG_SNAPSHOT, { name: 'd_x/e.yml', content: 'e: 1\n' }]), 'd_x/', 'd:x/'));
+
+    await combineSources(e, { s3: s3.client, bucket: BUCKET, now: () => CREATED_AT });
+
+    const entries = await readZip(await download('artifacts/acceptance/drive-like/source.zip'));
+    expect(entries.find((x) => x.name === 'c:foo.txt')).toMatchObject({ content: 'not a drive\n' });
+    expect(entries.find((x) => x.name === 'config/d:x/e.yml')).toMatchObject({ content: 'e: 1\n' });
   });
 
   it('runs through the handler with the endpoint from the environment, as the local runtime does', async () => {

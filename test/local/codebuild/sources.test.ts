@@ -220,6 +220,24 @@ describe('S3 sources', () => {
     expect(existsSync(join(root, 'builds', 'evil'))).toBe(false);
   });
 
+  test('extracts c:foo.txt, a valid name on Linux, and refuses a name with a backslash instead of making it a folder', async () => {
+    const drive = renameEntry(await makeZip([{ name: 'c_foo.txt', content: 'kept\n' }]), 'c_foo.txt', 'c:foo.txt');
+    await s3.client.send(new PutObjectCommand({ Bucket: 'stepdeploy-sources', Key: 'drive.zip', Body: drive }));
+    const backslash = renameEntry(await makeZip([{ name: 'a_b.txt', content: 'x' }]), 'a_b.txt', 'a\\b.txt');
+    await s3.client.send(new PutObjectCommand({ Bucket: 'stepdeploy-sources', Key: 'backslash.zip', Body: backslash }));
+    const deps = depsFor(root, { s3: s3.client });
+    const request = (key: string): BuildRequest => ({ ...s3Request(key), project: { name: 'build', buildspec: 'version: 0.2\nphases:\n  build:\n    commands:\n      - ls\n' } });
+
+    const { Build } = await runBuild(request('drive.zip'), deps);
+    const refused = await settle(request('backslash.zip'), depsFor(root, { s3: s3.client }));
+
+    expect(readFileSync(join(new BuildRegistry(root).buildDir(Build.Id), 'src', 'c:foo.txt'), 'utf8')).toBe('kept\n');
+    expect(refused.BuildStatus).toBe('FAILED');
+    expect(refused.Phases.find((p) => p.PhaseType === 'DOWNLOAD_SOURCE')?.Contexts?.[0]?.Message).toContain(
+      'source zip entry "a\\\\b.txt" has a backslash in its name',
+    );
+  });
+
   test('fails when the object does not exist', async () => {
     const build = await settle(s3Request('missing.zip'), depsFor(root, { s3: s3.client }));
 
