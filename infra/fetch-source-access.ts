@@ -43,6 +43,14 @@ export function fetchSourceStatements(stack: Stack, sources: Readonly<Record<str
     const type = sourceTypeOf(source);
     if (type === 'CODECOMMIT') repositories.add(codeCommitRepositoryArn(stack, name, source.repository));
     if (source.connectionArn !== undefined) {
+      // The build clones with the account's one default credential per provider (the connection
+      // imported as it): two connections for one provider cannot both be it.
+      const other = Object.entries(sources).find(([, s]) => s.connectionArn !== undefined && s.connectionArn !== source.connectionArn && sourceTypeOf(s) === type);
+      if (other) {
+        throw new ConfigError(
+          `sources.${name}.connectionArn and sources.${other[0]}.connectionArn name different connections for ${type}; CodeBuild clones every ${type} source with the one connection imported as the account's ${type} source credential: use the same connectionArn for both`,
+        );
+      }
       const prefix = source.connectionArn.split(':')[2]!;
       connections.set(prefix, (connections.get(prefix) ?? new Set()).add(source.connectionArn));
     } else if (CONNECTION_ONLY_TYPES.has(type)) {

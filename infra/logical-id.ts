@@ -1,4 +1,4 @@
-import { CfnElement, Stack } from 'aws-cdk-lib';
+import { CfnElement, Stack, Token } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 
 /**
@@ -13,4 +13,15 @@ export function logicalIdOf(construct: IConstruct): string {
     );
   }
   return Stack.of(construct).getLogicalId(child);
+}
+
+/**
+ * `arn:<AWS::Partition>:<service>:<region>:<account>:` as cdk-nag prints an ARN of `scope`'s stack
+ * in a finding id: the region and account as `<AWS::Region>` / `<AWS::AccountId>` while they are
+ * tokens, as themselves once the stack has an explicit env (the app sets the tooling account).
+ */
+export function findingArnPrefix(scope: IConstruct, service: string): string {
+  const { region, account } = Stack.of(scope);
+  const shown = (value: string, pseudo: string) => (Token.isUnresolved(value) ? `<AWS::${pseudo}>` : value);
+  return `arn:<AWS::Partition>:${service}:${shown(region, 'Region')}:${shown(account, 'AccountId')}:`;
 }

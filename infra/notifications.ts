@@ -6,7 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { DeployStateMachine } from './deploy-state-machine';
-import { logicalIdOf } from './logical-id';
+import { findingArnPrefix, logicalIdOf } from './logical-id';
 import { TaskFunction } from './task-function';
 
 export interface NotificationsProps {
@@ -76,7 +76,7 @@ export class Notifications extends Construct {
       }),
     );
     Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<${logicalIdOf(props.deployStateMachine.stateMachine)}.Name>:*]`,
+      id: `AwsSolutions-IAM5[Resource::${findingArnPrefix(this, 'states')}execution:<${logicalIdOf(props.deployStateMachine.stateMachine)}.Name>:*]`,
       reason: 'Executions of this state machine only; their names are generated per run.',
     });
 

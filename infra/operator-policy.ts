@@ -5,7 +5,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { DEPLOYMENTS_PREFIX, type ArtifactsBucket } from './artifacts-bucket';
 import type { DeployStateMachine } from './deploy-state-machine';
-import { logicalIdOf } from './logical-id';
+import { findingArnPrefix, logicalIdOf } from './logical-id';
 
 export interface OperatorPolicyProps {
   readonly deployStateMachine: DeployStateMachine;
@@ -72,7 +72,7 @@ export class OperatorPolicy extends Construct {
     });
     Validations.of(this.policy).acknowledge(
       {
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<${logicalIdOf(props.deployStateMachine.stateMachine)}.Name>:*]`,
+        id: `AwsSolutions-IAM5[Resource::${findingArnPrefix(this, 'states')}execution:<${logicalIdOf(props.deployStateMachine.stateMachine)}.Name>:*]`,
         reason: 'Executions of this state machine only; their names are generated per run.',
       },
       {

@@ -5,7 +5,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ARTIFACTS_PREFIX, SOURCES_PREFIX, type ArtifactsBucket } from './artifacts-bucket';
 import { LEASE_KEY_PATTERN } from './deploy-function';
-import { logicalIdOf } from './logical-id';
+import { findingArnPrefix, logicalIdOf } from './logical-id';
 import { S3ArtifactsWithoutGrant, S3SourceWithoutGrant } from './s3-without-grants';
 
 export interface PipelineProjectsProps {
@@ -37,6 +37,15 @@ export interface PipelineProjectsProps {
    * @default logs.RetentionDays.ONE_YEAR
    */
   readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * The deploy project's role name: fixed, so that each environment's deploy role can trust it by
+ * ARN before this stack exists and after it is replaced (infra/deploy-role.ts). IAM role names are
+ * account-wide: one pipeline name per tooling account.
+ */
+export function deployProjectRoleName(namePrefix: string): string {
+  return `${namePrefix}-deploy-project`;
 }
 
 /**
@@ -91,12 +100,11 @@ export class PipelineProjects extends Construct {
     this.fetch = new codebuild.Project(this, 'Fetch', {
       projectName: `${props.namePrefix}-fetch`,
       description: 'stepdeploy FetchSource: clones one source at a branch and stores sources/<source>/<commit>.zip',
-      // Placeholder: FetchSource overrides type, location and version per source. CodeBuild clones
-      // with the account's source credentials for the git host (`aws codebuild
-      // import-source-credentials`), which CreateProject also requires for a GITHUB source, or
-      // with a source's connection; the stack grants the role what each source needs
-      // (fetch-source-access.ts).
-      source: codebuild.Source.gitHub({ owner: 'stepdeploy', repo: 'placeholder', cloneDepth: 1, reportBuildStatus: false }),
+      // No source of its own (NO_SOURCE): FetchSource overrides type, location and version per
+      // source. A GitHub placeholder would make CreateProject demand a GitHub credential in the
+      // account even when no source is on GitHub. CodeBuild clones with the account's source
+      // credential for the git host (`aws codebuild import-source-credentials`, a connection
+      // included); the stack grants the role what each source needs (fetch-source-access.ts).
       buildSpec: props.fetchBuildSpec,
       environment,
       timeout: props.fetchTimeout,
@@ -130,6 +138,11 @@ export class PipelineProjects extends Construct {
 
     this.deploy = new codebuild.Project(this, 'Deploy', {
       projectName: `${props.namePrefix}-deploy`,
+      role: new iam.Role(this, 'DeployRole', {
+        roleName: deployProjectRoleName(props.namePrefix),
+        assumedBy: new iam.ServicePrincipal('codebuild.amazonaws.com'),
+        description: `stepdeploy ${props.namePrefix} deploy project: assumes the environments' deploy roles`,
+      }),
       description: "stepdeploy Deploy: runs the deploy buildspec on build.zip with the environment's deploy role",
       source: new S3SourceWithoutGrant({ bucket, key: `${ARTIFACTS_PREFIX}placeholder/build.zip` }),
       buildSpec: props.deployBuildSpec,
@@ -142,7 +155,7 @@ export class PipelineProjects extends Construct {
     artifacts.grantReadObjects(this.deploy, ARTIFACTS_PREFIX);
     // The build's fence (buildspecs/deploy.yml) reads its environment's lease before it deploys.
     artifacts.grantReadKeys(this.deploy, LEASE_KEY_PATTERN);
-    artifacts.acknowledgeKeyWildcard(this.deploy, LEASE_KEY_PATTERN, 'the deploy fence reads its environment lease before deploying.');
+    artifacts.acknowledgeKeyWildcard(this.deploy.role!, LEASE_KEY_PATTERN, 'the deploy fence reads its environment lease before deploying.');
     this.deploy.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['sts:AssumeRole'], resources: [...new Set(props.deployRoleArns)] }),
     );
@@ -154,17 +167,22 @@ export class PipelineProjects extends Construct {
       ARTIFACTS_PREFIX,
       'reads artifacts/<environment>/<execution>/source.zip and writes build.zip next to it.',
     );
-    artifacts.acknowledgePrefixWildcard(this.deploy, ARTIFACTS_PREFIX, 'reads artifacts/<environment>/<execution>/build.zip.');
+    // The deploy project's role is its own construct (a fixed name), not under the project.
+    artifacts.acknowledgePrefixWildcard(this.deploy.role!, ARTIFACTS_PREFIX, 'reads artifacts/<environment>/<execution>/build.zip.');
     for (const project of [this.fetch, this.build, this.deploy]) {
       const ref = `<${logicalIdOf(project)}>`;
-      Validations.of(project).acknowledge(
+      const acknowledge = (...acks: Array<{ id: string; reason: string }>) => {
+        Validations.of(project).acknowledge(...acks);
+        Validations.of(project.role!).acknowledge(...acks);
+      };
+      acknowledge(
         {
-          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:report-group/${ref}-*]`,
+          id: `AwsSolutions-IAM5[Resource::${findingArnPrefix(project, 'codebuild')}report-group/${ref}-*]`,
           reason:
             'Added by the CodeBuild Project construct: test report groups named after this project, created on demand; none exists to name.',
         },
         {
-          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/codebuild/${ref}:*]`,
+          id: `AwsSolutions-IAM5[Resource::${findingArnPrefix(project, 'logs')}log-group:/aws/codebuild/${ref}:*]`,
           reason:
             "Added by the CodeBuild Project construct for the project's default log group (its streams are named per build); the project logs to its own log group instead.",
         },

@@ -102,15 +102,16 @@ export const hookSchema = z
   })
   .strict();
 
+const IAM_ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
+const IAM_POLICY_ARN = /^arn:aws[a-z-]*:iam::(\d{12}|aws):policy\/[\w+=,.@/-]+$/;
+
 const environmentSchema = z
   .object({
     account: z
       .string({ error: 'must be a 12-digit AWS account id in quotes ("012345678901"): unquoted, YAML reads a number and drops leading zeros' })
       .regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
     region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1'),
-    deployRoleArn: z
-      .string()
-      .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'must be an IAM role ARN (arn:aws:iam::123456789012:role/name)'),
+    deployRoleArn: z.string().regex(IAM_ROLE_ARN, 'must be an IAM role ARN (arn:aws:iam::123456789012:role/name)'),
     branches: z
       .array(z.string().refine(isValidBranchPattern, { message: BRANCH_PATTERN_RULE }))
       .min(1, 'must list at least one branch pattern ("*" allows any valid branch)'),
@@ -136,12 +137,25 @@ const environmentSchema = z
         });
       })
       .default([]),
+    // What the deploy role stack (infra/deploy-role.ts) grants the deploy role beyond the trust.
+    deployRole: z
+      .object({
+        managedPolicyArns: z.array(z.string().regex(IAM_POLICY_ARN, 'must be an IAM managed policy ARN (arn:aws:iam::aws:policy/Name or arn:aws:iam::123456789012:policy/Name)')).default([]),
+        cloudFormationExecutionRoleArns: z.array(z.string().regex(IAM_ROLE_ARN, 'must be an IAM role ARN (arn:aws:iam::123456789012:role/name)')).default([]),
+      })
+      .strict()
+      .default({ managedPolicyArns: [], cloudFormationExecutionRoleArns: [] }),
   })
   .strict();
 
 export const configSchema = z
   .object({
     pipeline: z.string().regex(NAME, NAME_RULE),
+    // The account the pipeline stack is deployed to: the deploy roles trust its deploy project's role.
+    toolingAccount: z
+      .string({ error: 'must be a 12-digit AWS account id in quotes ("012345678901"): unquoted, YAML reads a number and drops leading zeros' })
+      .regex(/^\d{12}$/, 'must be a 12-digit AWS account id')
+      .optional(),
     sources: z
       .record(z.string().regex(NAME, NAME_RULE), sourceSchema)
       .refine((s) => Object.keys(s).length > 0, { message: 'must declare at least one source' }),

@@ -82,6 +82,15 @@ describe('fetch source access', () => {
     ).toEqual([]);
   });
 
+  test('fails for two connections for one provider: the account has one default credential per provider', () => {
+    expect(() =>
+      statementsFor({
+        app: { repository: 'https://github.com/acme/app.git', path: '.', connectionArn: CONNECTION },
+        config: { repository: 'https://github.com/acme/config.git', path: 'config/', connectionArn: LEGACY_CONNECTION },
+      }),
+    ).toThrow(/sources\.app\.connectionArn and sources\.config\.connectionArn name different connections for GITHUB; .*use the same connectionArn for both/);
+  });
+
   test('fails for a GitLab source without a connection, naming the setting', () => {
     expect(() => statementsFor({ app: { repository: 'https://gitlab.example.com/acme/app.git', type: 'GITLAB_SELF_MANAGED', path: '.' } })).toThrow(
       'sources.app: CodeBuild reaches GITLAB_SELF_MANAGED repositories only through a CodeConnections connection; create one (README "Deploy to AWS") and set sources.app.connectionArn to its ARN',

@@ -119,11 +119,11 @@ describe('artifacts bucket', () => {
 describe('CodeBuild projects', () => {
   const buildspec = (path: string) => Match.serializedJson(parseYaml(readFileSync(join(PROJECT_ROOT, path), 'utf8')));
 
-  test('fetch: GitHub placeholder source, snapshot named by the buildspec under sources/, fetch-source.yml inline', () => {
+  test('fetch: no source of its own (CreateProject needs no GitHub credential), snapshot named by the buildspec under sources/, fetch-source.yml inline', () => {
     template.resourceCountIs('AWS::CodeBuild::Project', 3);
     template.hasResourceProperties('AWS::CodeBuild::Project', {
       Name: 'stepdeploy-example-fetch',
-      Source: { Type: 'GITHUB', BuildSpec: buildspec('buildspecs/fetch-source.yml') },
+      Source: { Type: 'NO_SOURCE', BuildSpec: buildspec('buildspecs/fetch-source.yml') },
       Artifacts: {
         Type: 'S3',
         Location: { Ref: bucketId() },

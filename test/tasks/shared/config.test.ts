@@ -42,6 +42,7 @@ describe('the example stepdeploy.config.yml', () => {
       concurrency: 'superseded',
       variables: {},
       hooks: [],
+      deployRole: { managedPolicyArns: [], cloudFormationExecutionRoleArns: [] },
     });
     expect(config.buildspecs).toEqual({ build: 'buildspecs/build.yml', deploy: 'buildspecs/deploy.yml' });
     expect(config.notifications.slack?.webhookSecretName).toBe('stepdeploy/slack-webhook');
