@@ -34,6 +34,34 @@ export function writeConfig(change: (raw: Record<string, unknown>) => void): str
   return path;
 }
 
+export const EVERY_PROVIDER_CONNECTION = 'arn:aws:codeconnections:eu-west-1:999999999999:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789';
+export const EVERY_PROVIDER_LEGACY_CONNECTION = 'arn:aws:codestar-connections:eu-west-1:999999999999:connection/9f8e7d6c-5b4a-3210-fedc-ba9876543210';
+
+/**
+ * A config with a source of every provider (connections of both ARN prefixes, CodeCommit in two
+ * regions) and environments in two regions of three accounts, with the tooling account set.
+ */
+export function everyProviderConfig(): string {
+  return writeConfig((raw) => {
+    raw.toolingAccount = '999999999999';
+    raw.sources = {
+      github: { repository: 'https://github.com/acme/app.git', path: '.' },
+      ghe: { repository: 'https://git.acme.example/acme/lib.git', type: 'GITHUB_ENTERPRISE', path: 'lib/', connectionArn: EVERY_PROVIDER_LEGACY_CONNECTION },
+      gitlab: { repository: 'https://gitlab.com/acme/config.git', path: 'config/', connectionArn: EVERY_PROVIDER_CONNECTION },
+      selfmanaged: { repository: 'https://gitlab.acme.example/acme/infra.git', type: 'GITLAB_SELF_MANAGED', path: 'infra/', connectionArn: EVERY_PROVIDER_CONNECTION },
+      bitbucket: { repository: 'https://bitbucket.org/acme/docs.git', path: 'docs/' },
+      codecommit: { repository: 'https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/shop-settings', path: 'settings/' },
+      codecommitus: { repository: 'https://git-codecommit.us-east-1.amazonaws.com/v1/repos/shop-us', path: 'us/' },
+    };
+    const environments = raw.environments as Record<string, Record<string, unknown>>;
+    environments.production!.region = 'us-east-1';
+    environments.production!.deployRole = {
+      managedPolicyArns: ['arn:aws:iam::333333333333:policy/shop-stacks'],
+      cloudFormationExecutionRoleArns: ['arn:aws:iam::333333333333:role/shop-cfn-exec'],
+    };
+  });
+}
+
 export interface StackOptions {
   readonly configPath?: string;
   /** Run esbuild for the functions; skip it where a test reads no bundle. @default false */
