@@ -27,7 +27,8 @@ export function webhookUrlFromSecret(
     expected: 'a webhook URL nor JSON {"url": "https://hooks.slack.com/..."}',
     parse: (value) => {
       const url = plainOrJsonField(value, 'url');
-      return url !== undefined && /^https?:\/\/[^\s]+$/.test(url) ? url : undefined;
+      // fetch's error for a URL it cannot parse quotes the URL: such a value is refused here, by name.
+      return url !== undefined && /^https?:\/\/[^\s]+$/.test(url) && URL.canParse(url) ? url : undefined;
     },
     error: (message, errorOptions) => new WebhookSecretError(message, errorOptions),
   });

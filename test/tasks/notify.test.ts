@@ -294,3 +294,82 @@ describe('handler', () => {
     });
   });
 });
+
+describe('a Slack failure never shows the webhook URL', () => {
+  /** The secret part of a webhook URL is its path: a leak shows it whole or in part. */
+  const TOKEN = 'services/T000SECRET/B000SECRET/xoxSECRETtoken';
+  let server: Server;
+  let open: string;
+  let closedPort: number;
+  let output: jest.SpyInstance[];
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      req.resume();
+      if (req.url?.startsWith('/reset/')) req.socket.destroy();
+      else if (req.url?.startsWith('/not-found/')) res.writeHead(404).end('no_service');
+      // '/silent/' never answers.
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    open = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // A port that was just listening and is now closed: connecting to it is refused.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    closedPort = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  beforeEach(() => {
+    output = (['log', 'info', 'warn', 'error', 'debug'] as const).map((method) => jest.spyOn(console, method).mockImplementation(() => undefined));
+  });
+  afterEach(() => output.forEach((spy) => spy.mockRestore()));
+
+  /** Everything the notifier said: its result and every console line. */
+  function said(result: unknown): string {
+    return [JSON.stringify(result), ...output.flatMap((spy) => spy.mock.calls.flat().map(String))].join('\n');
+  }
+
+  it.each([
+    // 127.0.0.1 on a closed port: the connection is refused.
+    ['refused', () => `http://127.0.0.1:${closedPort}/${TOKEN}`, 'the request to Slack failed (ECONNREFUSED)'],
+    // A 64-character label is not a DNS name: the resolver rejects it without asking the network.
+    ['a DNS failure', () => `https://${'h'.repeat(64)}.invalid/${TOKEN}`, 'the request to Slack failed (ENOTFOUND)'],
+    ['a reset connection', () => `${open}/reset/${TOKEN}`, 'the request to Slack failed (UND_ERR_SOCKET)'],
+    ['an unanswered request', () => `${open}/silent/${TOKEN}`, 'Slack did not answer within 300 ms'],
+    ['HTTP 404', () => `${open}/not-found/${TOKEN}`, 'Slack answered HTTP 404'],
+  ])('%s: reported, logged once, URL nowhere', async (_case, url, reason) => {
+    const webhook = url();
+
+    const result = await notify(execution(succeededFixture), { webhookUrl: async () => webhook, timeoutMs: 300 });
+
+    expect(result).toEqual({ delivered: false, reason });
+    const errors = output[3]!;
+    expect(errors.mock.calls).toEqual([[`notify: Slack notification for acceptance-20250301T101500-k3x9qa not delivered: ${reason}`]]);
+    expect(said(result)).not.toContain(TOKEN.split('/')[2]);
+  });
+
+  it.each([
+    ['a value with no URL', `see ${TOKEN}`],
+    ['a URL with a space', `https://hooks.slack.com/${TOKEN} x`],
+    ['a URL fetch cannot parse', `https://[hooks.slack.com/${TOKEN}`],
+    ['JSON without "url"', JSON.stringify({ webhook: `https://hooks.slack.com/${TOKEN}` })],
+    ['broken JSON', `{"url": "https://hooks.slack.com/${TOKEN}"`],
+  ])('a secret holding %s: WebhookSecretError naming the secret, value nowhere', async (_case, value) => {
+    smMock.reset();
+    smMock.on(GetSecretValueCommand).resolves({ SecretString: value });
+    const webhookUrl = webhookUrlFromSecret(new SecretsManagerClient({}), 'stepdeploy/slack');
+
+    await expect(webhookUrl()).rejects.toMatchObject({
+      name: 'WebhookSecretError',
+      message: 'the Slack webhook secret stepdeploy/slack holds neither a webhook URL nor JSON {"url": "https://hooks.slack.com/..."}',
+    });
+    const result = await notify(execution(succeededFixture), { webhookUrl });
+
+    expect(result).toEqual({ delivered: false, reason: 'the Slack webhook secret is unavailable' });
+    expect(said(result)).toContain('stepdeploy/slack holds neither');
+    expect(said(result)).not.toContain(TOKEN.split('/')[2]);
+  });
+});
