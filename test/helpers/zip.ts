@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { text } from 'node:stream/consumers';
 import * as yauzl from 'yauzl';
 import * as yazl from 'yazl';
@@ -9,13 +10,15 @@ export interface ZipEntrySpec {
   readonly content?: string | Buffer;
   /** Full unix mode, file type bits included (0o100755, 0o120777 for a symlink). */
   readonly mode?: number;
+  /** @default true (deflated) */
+  readonly compress?: boolean;
 }
 
 /** Builds a zip in memory, the way a snapshot or an artifact looks. */
 export function makeZip(entries: ReadonlyArray<ZipEntrySpec>): Promise<Buffer> {
   const zip = new yazl.ZipFile();
   for (const entry of entries) {
-    const options = entry.mode === undefined ? {} : { mode: entry.mode };
+    const options = { ...(entry.mode === undefined ? {} : { mode: entry.mode }), ...(entry.compress === undefined ? {} : { compress: entry.compress }) };
     if (entry.name.endsWith('/')) zip.addEmptyDirectory(entry.name, options);
     else zip.addBuffer(Buffer.from(entry.content ?? ''), entry.name, options);
   }
@@ -74,4 +77,45 @@ export function renameEntry(zip: Buffer, from: string, to: string): Buffer {
   const needle = Buffer.from(from);
   for (let i = patched.indexOf(needle); i !== -1; i = patched.indexOf(needle, i + 1)) patched.write(to, i);
   return patched;
+}
+
+/** The Debian package of each tool the zip checks run. */
+const PACKAGES: Readonly<Record<string, string>> = { unzip: 'unzip', zipinfo: 'unzip', zip: 'zip', python3: 'python3' };
+
+/**
+ * Runs a zip tool and answers its stdout. A missing tool is an error naming the install command
+ * (a check that quietly skips itself passes on a broken zip); a non-zero exit is an error with
+ * the tool's output, which says which entry is bad.
+ */
+export function zipTool(tool: string, args: ReadonlyArray<string>, options: { readonly env?: NodeJS.ProcessEnv; readonly cwd?: string } = {}): string {
+  try {
+    return execFileSync(tool, args, { ...options, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    const failed = err as NodeJS.ErrnoException & { status?: number; stdout?: string; stderr?: string };
+    if (failed.code === 'ENOENT') {
+      throw new Error(`${tool} is not installed and the zip tests need it: install it (apt-get install -y ${PACKAGES[tool] ?? tool})`);
+    }
+    throw new Error(`${tool} ${args.join(' ')} failed (exit ${failed.status}):\n${failed.stdout ?? ''}${failed.stderr ?? ''}`);
+  }
+}
+
+/**
+ * Info-ZIP's test of a zip file: every entry decompressed and its CRC-32 checked, the central
+ * directory against the local headers. Exit 0 only when no error was found.
+ */
+export function unzipTest(path: string, env?: NodeJS.ProcessEnv): string {
+  return zipTool('unzip', ['-t', path], { env });
+}
+
+/**
+ * Python's zipfile reading every entry with its CRC-32 checked. Not `python3 -m zipfile -t`:
+ * that prints "corrupted" and still exits 0.
+ */
+export function pythonZipTest(path: string, env?: NodeJS.ProcessEnv): void {
+  const script = [
+    'import sys, zipfile',
+    'with zipfile.ZipFile(sys.argv[1]) as z: bad = z.testzip()',
+    'sys.exit(f"bad CRC-32 or header: {bad}" if bad else 0)',
+  ].join('\n');
+  zipTool('python3', ['-c', script, path], { env });
 }

@@ -1,12 +1,14 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { S3Client } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
 import { copyCombined, MIN_PART_SIZE, planParts, writeZipEnds } from '../../tasks/combine-sources/copy-combined';
 import { STORED } from '../../tasks/combine-sources/raw-zip-writer';
 import { zipEntries } from '../../tasks/shared/zip';
 import { createManifest } from '../../tasks/combine-sources/manifest';
+import { unzipTest } from '../helpers/zip';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -83,7 +85,7 @@ describe('writeZipEnds', () => {
       async (zip) => {
         const start = zip.position;
         // The range: one stored entry that S3 would copy, then one entry written after it.
-        await zip.addCopiedEntries([{ entry: { name: 'a.txt', mode: 0o100644, mtime: { date: 0x21, time: 0 }, compressionMethod: STORED, crc32: 0x8d3e1d10, compressedSize: data.length, uncompressedSize: data.length }, offset: 0 }], 30 + 5 + data.length);
+        await zip.addCopiedEntries([{ entry: { name: 'a.txt', mode: 0o100644, mtime: { date: 0x21, time: 0 }, compressionMethod: STORED, crc32: crc32(data), compressedSize: data.length, uncompressedSize: data.length }, offset: 0 }], 30 + 5 + data.length);
         await zip.addBuffer('b.txt', Buffer.from('after'), { mode: 0o100644, mtime: { date: 0x21, time: 0 }, compress: false });
         return start;
       },
@@ -98,9 +100,9 @@ describe('writeZipEnds', () => {
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(0, 6);
+    local.writeUInt16LE(1 << 11, 6); // UTF-8 names, as RawZipWriter marks every entry
     local.writeUInt16LE(0x21, 12);
-    local.writeUInt32LE(0x8d3e1d10, 14);
+    local.writeUInt32LE(crc32(data), 14);
     local.writeUInt32LE(data.length, 18);
     local.writeUInt32LE(data.length, 22);
     local.writeUInt16LE(5, 26);
@@ -111,6 +113,10 @@ describe('writeZipEnds', () => {
     for await (const entry of zipEntries(zipfile)) names.push(entry.fileName);
     zipfile.close();
     expect(names).toEqual(['stepdeploy-manifest.json', 'a.txt', 'b.txt']);
+    // yauzl does not check CRC-32s: Info-ZIP does, the copied entry's included.
+    writeFileSync(join(dir, 'assembled.zip'), zip);
+    expect(unzipTest(join(dir, 'assembled.zip'))).toContain('No errors detected');
+    rmSync(join(dir, 'assembled.zip'));
 
     await ends.dispose();
     expect(readdirSync(dir)).toEqual([]);

@@ -82,7 +82,7 @@ async function expectSameSources(combined: Buffer, full: Buffer, execution: stri
   expect(mine.slice(1)).toEqual(reference.slice(1));
   expect(await manifestOf(combined)).toEqual(createManifest(eventFor(execution, sources), CREATED_AT));
   // Info-ZIP checks every CRC-32 and the directory against the local headers.
-  expect(fx.checkZip('unzip', ['-t'], combined)).toContain('No errors detected');
+  expect(fx.checkZip(combined)).toContain('No errors detected');
 }
 
 /** Part numbers 1…n, every part but the last at least 5 MiB, every copy pinned to the source's ETag. */

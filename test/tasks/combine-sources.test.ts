@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,7 +26,7 @@ import { createManifest } from '../../tasks/combine-sources/manifest';
 import { SMALL_ENTRY_BYTES } from '../../tasks/combine-sources/snapshot';
 import { zipEntries } from '../../tasks/shared/zip';
 import { startS3rver, type LocalS3 } from '../helpers/s3rver';
-import { makeZip, readZip, renameEntry, type ZipEntrySpec } from '../helpers/zip';
+import { makeZip, readZip, renameEntry, unzipTest, type ZipEntrySpec } from '../helpers/zip';
 
 const BUCKET = 'stepdeploy-artifacts';
 const KEY = 'artifacts/acceptance/acceptance-20250101T120000-abc123/source.zip';
@@ -467,7 +466,7 @@ describe('combineSources against a real local S3 (s3rver)', () => {
     expect(copy.get('stepdeploy/build')).toEqual(source.get('stepdeploy/build'));
     await writeFile(join(dir, 'source.zip'), combined);
     try {
-      expect(execFileSync('unzip', ['-t', join(dir, 'source.zip')], { encoding: 'utf8' })).toContain('No errors detected');
+      expect(unzipTest(join(dir, 'source.zip'))).toContain('No errors detected');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

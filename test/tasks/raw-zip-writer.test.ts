@@ -10,7 +10,7 @@ import * as yauzl from 'yauzl';
 import { DEFLATED, RawZipWriter, STORED, toDosDateTime, type PlacedEntry, type RawEntry } from '../../tasks/combine-sources/raw-zip-writer';
 import { directoryEntry } from '../../tasks/combine-sources/snapshot';
 import { zipEntries } from '../../tasks/shared/zip';
-import { makeZip } from '../helpers/zip';
+import { makeZip, unzipTest, zipTool } from '../helpers/zip';
 
 const MTIME = toDosDateTime(new Date(2025, 0, 1, 12, 0, 4));
 const UTF8_ENV = { ...process.env, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' };
@@ -137,8 +137,8 @@ describe('RawZipWriter', () => {
   it('writes a zip that Info-ZIP tests clean (CRC-32s included) and lists with the unix modes', async () => {
     const { file, cleanup } = onDisk(await everyKind());
     try {
-      const test = execFileSync('unzip', ['-t', file], { encoding: 'utf8', env: UTF8_ENV });
-      const listing = execFileSync('zipinfo', [file], { encoding: 'utf8', env: UTF8_ENV });
+      const test = unzipTest(file, UTF8_ENV);
+      const listing = zipTool('zipinfo', [file], { env: UTF8_ENV });
 
       expect(test).toContain('No errors detected');
       expect(listing).toMatch(/^-rwxr-xr-x .* stepdeploy\/build$/m);
@@ -160,13 +160,13 @@ describe('RawZipWriter', () => {
       writeFileSync(join(dir, 'src', 'notes.txt'), 'notes\n'.repeat(1000));
       writeFileSync(join(dir, 'src', 'empty'), '');
       symlinkSync('bin/run', join(dir, 'src', 'link'));
-      execFileSync('zip', ['-q', '-r', '-y', join(dir, 'source.zip'), '.'], { cwd: join(dir, 'src') });
+      zipTool('zip', ['-q', '-r', '-y', join(dir, 'source.zip'), '.'], { cwd: join(dir, 'src') });
       const combined = await writeZip((zip) => copyAll(readFileSync(join(dir, 'source.zip')), zip, 'app/'));
       writeFileSync(join(dir, 'combined.zip'), combined);
 
-      execFileSync('unzip', ['-q', join(dir, 'combined.zip'), '-d', join(dir, 'out')]);
+      zipTool('unzip', ['-q', join(dir, 'combined.zip'), '-d', join(dir, 'out')]);
 
-      expect(execFileSync('unzip', ['-t', join(dir, 'combined.zip')], { encoding: 'utf8' })).toContain('No errors detected');
+      expect(unzipTest(join(dir, 'combined.zip'))).toContain('No errors detected');
       expect(readFileSync(join(dir, 'out', 'app', 'notes.txt'), 'utf8')).toBe('notes\n'.repeat(1000));
       expect(execFileSync('stat', ['-c', '%A', join(dir, 'out', 'app', 'bin', 'run')], { encoding: 'utf8' }).trim()).toBe('-rwxr-xr-x');
       expect(execFileSync('readlink', [join(dir, 'out', 'app', 'link')], { encoding: 'utf8' }).trim()).toBe('bin/run');
@@ -196,7 +196,7 @@ describe('RawZipWriter', () => {
     const { file, cleanup } = onDisk(zip);
     try {
       const entries = await readBack(zip);
-      const test = execFileSync('unzip', ['-t', file], { encoding: 'utf8', env: UTF8_ENV });
+      const test = unzipTest(file, UTF8_ENV);
 
       expect(zip.includes(Buffer.from([0x50, 0x4b, 0x06, 0x06]))).toBe(true);
       expect(zip.includes(Buffer.from([0x50, 0x4b, 0x06, 0x07]))).toBe(true);
@@ -330,7 +330,7 @@ describe('RawZipWriter.addCopiedEntries (a range of an earlier zip, copied by so
     expect(after.slice(1)).toEqual(before.slice(1));
     const { file, cleanup } = onDisk(assembled);
     try {
-      expect(execFileSync('unzip', ['-t', file], { encoding: 'utf8', env: UTF8_ENV })).toContain('No errors detected');
+      expect(unzipTest(file, UTF8_ENV)).toContain('No errors detected');
     } finally {
       cleanup();
     }

@@ -1,4 +1,3 @@
-import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +9,7 @@ import { extractZip } from '../../../local/codebuild/sources';
 import { runBuild, type ArtifactsSettings, type BuildRequest } from '../../../local/codebuild';
 import { localS3Client, startLocalS3 } from '../../../local/s3';
 import { startS3rver, type LocalS3 } from '../../helpers/s3rver';
-import { readZip } from '../../helpers/zip';
+import { readZip, unzipTest } from '../../helpers/zip';
 import { depsFor, removeDir, settle, tempDir } from './helpers';
 
 const BUCKET = 'stepdeploy-artifacts';
@@ -261,7 +260,7 @@ describe('writeZip', () => {
       expect([methods['d3/large-text.txt'], methods['d0/large-text-2.txt'], methods['d5/large-random.bin']]).toEqual([8, 8, 0]);
       expect(methods['d0/f000.txt']).toBe(0);
       expect(methods['d4/f004.txt']).toBe(8);
-      testZip(join(dir, 'out.zip'));
+      unzipTest(join(dir, 'out.zip'));
     } finally {
       removeDir(dir);
     }
@@ -291,7 +290,7 @@ describe('writeZip', () => {
       expect(byName['settings.yml']!.externalFileAttributes >>> 16).toBe(0o100644);
       expect(byName['empty']!.uncompressedSize).toBe(0);
       expect(byName['settings.yml']!.getLastModDate()).toEqual(mtime);
-      testZip(join(dir, 'out.zip'));
+      unzipTest(join(dir, 'out.zip'));
       const out = join(dir, 'extracted');
       mkdirSync(out);
       await extractZip(join(dir, 'out.zip'), out);
@@ -345,12 +344,6 @@ describe('writeZip', () => {
     }
   });
 });
-
-/** Checks every entry's CRC-32 with unzip, or Python's zipfile where unzip is not installed. */
-function testZip(path: string): void {
-  if (spawnSync('unzip', ['-v']).status === 0) execFileSync('unzip', ['-tq', path]);
-  else execFileSync('python3', ['-m', 'zipfile', '-t', path]);
-}
 
 async function zipEntries(buffer: Buffer): Promise<yauzl.Entry[]> {
   const zipfile = await yauzl.fromBufferPromise(buffer, { lazyEntries: true });
