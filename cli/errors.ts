@@ -62,7 +62,11 @@ export function describeServiceError(err: unknown, context: { readonly endpoint?
     case 'InvalidSignatureException':
       return wrap(`no valid AWS credentials (${message}); set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or use --local`);
     case 'InvalidArn':
-      return wrap(`${message}: an execution is a full ARN (arn:aws:states:<region>:<account>:execution:<machine>:<name>) or a bare execution name`, ExitCode.Usage);
+      return wrap(
+        `${message}: an execution is its full ARN (arn:aws:states:<region>:<account>:execution:<machine>:<name>) or a bare name; ` +
+          'the state machine (--state-machine-arn, STEPDEPLOY_STATE_MACHINE_ARN) is arn:aws:states:<region>:<account>:stateMachine:<name>',
+        ExitCode.Usage,
+      );
     case 'InvalidName':
       return wrap(`${message}; use --name with letters, digits, "_" and "-" only (1-80 characters)`, ExitCode.Usage);
     default:

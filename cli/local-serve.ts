@@ -2,7 +2,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { prepareExampleRepositories } from '../local/examples';
 import { LocalRuntime } from '../local/runtime';
-import { ExitCode } from './exit-codes';
+import { println, type Io } from './io';
 
 /**
  * Where a running `local serve` of one pipeline says it listens, so `--local` commands with the
@@ -15,24 +15,26 @@ export function endpointFile(home: string, pipeline: string): string {
 export interface ServeOptions {
   readonly configPath: string;
   readonly port: number;
+  /** Where SIGINT and SIGTERM come from. @default process */
+  readonly signals?: NodeJS.EventEmitter;
 }
 
-/** `stepdeploy local serve`: runs until SIGINT/SIGTERM, then stops running executions and exits. */
-export async function serveLocal(options: ServeOptions): Promise<void> {
+/** `stepdeploy local serve`: runs until SIGINT/SIGTERM, then stops running executions and returns. */
+export async function serveLocal(options: ServeOptions, io: Io): Promise<void> {
   const configPath = resolve(options.configPath);
   const runtime: LocalRuntime = await LocalRuntime.start({
     configPath,
     port: options.port,
-    onBuildLog: (line, buildId) => console.log(`[${runtime.buildLabel(buildId)}] ${line}`),
-    listeners: [{ onStatusChange: (e) => console.log(`execution ${e.name}: ${e.status}`) }],
+    onBuildLog: (line, buildId) => println(io, `[${runtime.buildLabel(buildId)}] ${line}`),
+    listeners: [{ onStatusChange: (e) => println(io, `execution ${e.name}: ${e.status}`) }],
   });
   for (const created of prepareExampleRepositories(runtime.config, configPath, runtime.home)) {
-    console.log(`created example repository ${created}`);
+    println(io, `created example repository ${created}`);
   }
   const file = endpointFile(runtime.home, runtime.config.pipeline);
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, `${JSON.stringify({ endpoint: runtime.endpoint, pid: process.pid, stateMachineArn: runtime.machine.stateMachineArn }, null, 2)}\n`);
-  console.log(`stepdeploy local runtime on ${runtime.endpoint} (data in ${runtime.home})
+  println(io, `stepdeploy local runtime on ${runtime.endpoint} (data in ${runtime.home})
   state machine: ${runtime.machine.stateMachineArn}
   artifacts bucket: ${runtime.bucket}
   try it with any AWS client (the local S3 takes only these fixed credentials):
@@ -40,14 +42,18 @@ export async function serveLocal(options: ServeOptions): Promise<void> {
     aws stepfunctions list-executions --endpoint-url ${runtime.endpoint} --state-machine-arn ${runtime.machine.stateMachineArn}
     aws s3 ls --recursive --endpoint-url ${runtime.endpoint} s3://${runtime.bucket}
 Press Ctrl-C to stop.`);
-  await new Promise<void>((done) => {
+  const signals = options.signals ?? process;
+  await new Promise<void>((done, fail) => {
     const stop = (): void => {
-      console.log('stopping: running executions are stopped (redrive them later)');
+      // Both signals at once: the other one must not stop (and close) the runtime a second time.
+      // A second Ctrl-C meets no listener, so it ends the process at once, as a user expects.
+      signals.off('SIGINT', stop);
+      signals.off('SIGTERM', stop);
+      println(io, 'stopping: running executions are stopped (redrive them later)');
       rmSync(file, { force: true });
-      void runtime.close().then(done);
+      runtime.close().then(done, fail);
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    signals.on('SIGINT', stop);
+    signals.on('SIGTERM', stop);
   });
-  process.exitCode = ExitCode.Ok;
 }

@@ -249,7 +249,7 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
         aws s3 ls --recursive --endpoint-url http://127.0.0.1:4599 s3://<bucket>`),
     )
     .action(async (options: { port: number }, command: Command) => {
-      await serveLocal({ configPath: command.optsWithGlobals<{ config: string }>().config, port: options.port });
+      await serveLocal({ configPath: command.optsWithGlobals<{ config: string }>().config, port: options.port }, io);
     });
   return program;
 }

@@ -63,8 +63,13 @@ export async function resolveTarget(options: TargetOptions, hooks: ResolveHooks 
   return awsTarget(options);
 }
 
+const STATE_MACHINE_ARN = /^arn:[a-z-]+:states:[a-z0-9-]+:\d{12}:stateMachine:[^:\s]+$/;
+
+/** Checked here, so a wrong value gets a message naming where it came from instead of the service's InvalidArn. */
 function explicitArn(options: TargetOptions): string | undefined {
-  return options.stateMachineArn ?? (process.env[STATE_MACHINE_ARN_ENV] || undefined);
+  const [arn, from] = options.stateMachineArn !== undefined ? [options.stateMachineArn, '--state-machine-arn'] : [process.env[STATE_MACHINE_ARN_ENV] || undefined, STATE_MACHINE_ARN_ENV];
+  if (arn === undefined || STATE_MACHINE_ARN.test(arn)) return arn;
+  throw usageError(`${from} ${JSON.stringify(arn)} is not a state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>): use the stack output StateMachineArn`);
 }
 
 function explicitBucket(options: TargetOptions): string | undefined {
@@ -130,13 +135,13 @@ function endpointTarget(
   description: string,
   extra: { readonly arn?: string; readonly home?: string; readonly close?: () => Promise<void> } = {},
 ): Target {
+  let cachedArn = extra.arn ?? explicitArn(options);
   const region = options.region ?? LOCAL_REGION;
   const common = { endpoint, region, credentials: LOCAL_S3_CREDENTIALS };
   const sfn = new SFNClient(common);
   const codebuild = new CodeBuildClient(common);
   const s3 = localS3Client(endpoint, region);
   const configPath = resolve(options.config);
-  let cachedArn = extra.arn ?? explicitArn(options);
   return {
     kind,
     sfn,

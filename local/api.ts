@@ -42,6 +42,17 @@ function stringField(body: Body, field: string, required = true): string | undef
   return value;
 }
 
+const STATES_ARN = /^arn:[a-z-]+:states:[a-z0-9-]+:\d{12}:([A-Za-z]+):[^:]+(:[^:]+)?$/;
+
+/** Step Functions answers InvalidArn, not "does not exist", for an ARN that is no ARN of the kind the call takes. */
+function arnField(body: Body, field: string, kind: 'stateMachine' | 'execution'): string {
+  const arn = stringField(body, field)!;
+  const type = STATES_ARN.exec(arn)?.[1];
+  if (type === undefined) throw new LocalApiError('InvalidArn', `Invalid Arn: 'Invalid ARN prefix: ${arn}'`);
+  if (type !== kind) throw new LocalApiError('InvalidArn', `Invalid Arn: 'Resource type not valid in this context: ${type}'`);
+  return arn;
+}
+
 function page<T>(items: ReadonlyArray<T>, body: Body): { items: T[]; nextToken?: string } {
   const max = typeof body.maxResults === 'number' && body.maxResults > 0 ? Math.min(body.maxResults, 1000) : 100;
   const start = typeof body.nextToken === 'string' ? Number(Buffer.from(body.nextToken, 'base64').toString('utf8')) : 0;
@@ -76,7 +87,8 @@ function describeExecution(record: ExecutionRecord): Body {
 }
 
 export function stepFunctionsOperations(machine: LocalStateMachine): Record<string, Operation> {
-  const requireMachine = (arn: unknown): void => {
+  const requireMachine = (body: Body): void => {
+    const arn = arnField(body, 'stateMachineArn', 'stateMachine');
     if (arn !== machine.stateMachineArn) {
       throw new LocalApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${String(arn)}'`);
     }
@@ -95,15 +107,15 @@ export function stepFunctionsOperations(machine: LocalStateMachine): Record<stri
       stateMachines: [{ stateMachineArn: machine.stateMachineArn, name: machine.name, type: 'STANDARD', creationDate: seconds(machine.createdAt) }],
     }),
     DescribeStateMachine: (body) => {
-      requireMachine(body.stateMachineArn);
+      requireMachine(body);
       return { ...description(), status: 'ACTIVE', type: 'STANDARD', creationDate: seconds(machine.createdAt) };
     },
     DescribeStateMachineForExecution: (body) => {
-      machine.describe(stringField(body, 'executionArn')!);
+      machine.describe(arnField(body, 'executionArn', 'execution'));
       return { ...description(), updateDate: seconds(machine.createdAt) };
     },
     StartExecution: (body) => {
-      requireMachine(body.stateMachineArn);
+      requireMachine(body);
       const name = stringField(body, 'name', false) ?? randomUUID();
       if (!EXECUTION_NAME.test(name)) {
         throw new LocalApiError('InvalidName', `Invalid Name: '${name}' (1-80 characters, no whitespace, brackets, wildcards, "/" or other special characters)`);
@@ -121,9 +133,9 @@ export function stepFunctionsOperations(machine: LocalStateMachine): Record<stri
       const record = machine.start(name, input);
       return { executionArn: record.executionArn, startDate: seconds(record.startDate) };
     },
-    DescribeExecution: (body) => describeExecution(machine.describe(stringField(body, 'executionArn')!)),
+    DescribeExecution: (body) => describeExecution(machine.describe(arnField(body, 'executionArn', 'execution'))),
     ListExecutions: (body) => {
-      requireMachine(body.stateMachineArn);
+      requireMachine(body);
       let records = machine.list(body.statusFilter as ExecutionStatus | undefined);
       if (body.redriveFilter === 'REDRIVEN') records = records.filter((r) => r.redriveCount > 0);
       if (body.redriveFilter === 'NOT_REDRIVEN') records = records.filter((r) => r.redriveCount === 0);
@@ -143,7 +155,7 @@ export function stepFunctionsOperations(machine: LocalStateMachine): Record<stri
       };
     },
     GetExecutionHistory: (body) => {
-      const events = machine.history(stringField(body, 'executionArn')!);
+      const events = machine.history(arnField(body, 'executionArn', 'execution'));
       const ordered = body.reverseOrder === true ? [...events].reverse() : events;
       const withoutData = body.includeExecutionData === false;
       const { items, nextToken } = page(ordered, body);
@@ -153,11 +165,11 @@ export function stepFunctionsOperations(machine: LocalStateMachine): Record<stri
       };
     },
     StopExecution: (body) => {
-      const record = machine.stop(stringField(body, 'executionArn')!, body.error as string | undefined, body.cause as string | undefined);
+      const record = machine.stop(arnField(body, 'executionArn', 'execution'), body.error as string | undefined, body.cause as string | undefined);
       return { stopDate: seconds(record.stopDate ?? Date.now()) };
     },
     RedriveExecution: (body) => {
-      const record = machine.redrive(stringField(body, 'executionArn')!);
+      const record = machine.redrive(arnField(body, 'executionArn', 'execution'));
       return { redriveDate: seconds(record.redriveDate) };
     },
     SendTaskSuccess: (body) => {

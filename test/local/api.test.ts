@@ -10,6 +10,7 @@ import {
   ExecutionNotRedrivable,
   GetExecutionHistoryCommand,
   InvalidExecutionInput,
+  InvalidArn,
   InvalidName,
   ListExecutionsCommand,
   ListStateMachinesCommand,
@@ -138,6 +139,28 @@ describe('local AWS API endpoint', () => {
     await expect(sfn.send(new DescribeExecutionCommand({ executionArn: `${machine.stateMachineArn.replace(':stateMachine:', ':execution:')}:nope` }))).rejects.toBeInstanceOf(ExecutionDoesNotExist);
     await expect(sfn.send(new StartExecutionCommand({ stateMachineArn: machine.stateMachineArn, name: 'bad', input: '{not json' }))).rejects.toBeInstanceOf(InvalidExecutionInput);
     await expect(sfn.send(new StartExecutionCommand({ stateMachineArn: machine.stateMachineArn, name: 'a/b', input: '{}' }))).rejects.toBeInstanceOf(InvalidName);
+  });
+
+  test('answers InvalidArn, as Step Functions does, for an ARN that is not one of the kind the call takes', async () => {
+    const executionArn = `${machine.stateMachineArn.replace(':stateMachine:', ':execution:')}:run-1`;
+    const calls = [
+      new DescribeExecutionCommand({ executionArn: 'run-1' }),
+      new DescribeExecutionCommand({ executionArn: machine.stateMachineArn }),
+      new GetExecutionHistoryCommand({ executionArn: 'arn:aws:s3:::bucket' }),
+      new StartExecutionCommand({ stateMachineArn: executionArn, input: '{}' }),
+      new ListExecutionsCommand({ stateMachineArn: 'stepdeploy-example' }),
+    ];
+
+    const answers = await Promise.all(calls.map((call) => sfn.send(call as never).then(() => 'answered', (err: Error) => `${err.name}: ${err.message}`)));
+
+    expect(answers).toEqual([
+      "InvalidArn: Invalid Arn: 'Invalid ARN prefix: run-1'",
+      "InvalidArn: Invalid Arn: 'Resource type not valid in this context: stateMachine'",
+      "InvalidArn: Invalid Arn: 'Invalid ARN prefix: arn:aws:s3:::bucket'",
+      "InvalidArn: Invalid Arn: 'Resource type not valid in this context: execution'",
+      "InvalidArn: Invalid Arn: 'Invalid ARN prefix: stepdeploy-example'",
+    ]);
+    await expect(sfn.send(new DescribeExecutionCommand({ executionArn: 'run-1' }))).rejects.toBeInstanceOf(InvalidArn);
   });
 
   test('answers CodeBuild BatchGetBuilds, StartBuild, StopBuild and ListBuildsForProject so the CodeBuild SDK client parses them', async () => {
