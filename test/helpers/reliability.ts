@@ -167,6 +167,8 @@ export interface ControlledEndpoint {
   /** What the endpoint answers now: a status, or 'hang' (never answers). */
   answer: number | 'hang';
   readonly requests: Array<{ method: string; path: string; at: number }>;
+  /** Drops the connections of the requests left hanging: their clients see the socket close. */
+  hangUp(): void;
   close(): Promise<void>;
 }
 
@@ -177,6 +179,7 @@ export async function controlledEndpoint(initial: number | 'hang' = 200): Promis
     url: '',
     answer: initial,
     requests: [] as Array<{ method: string; path: string; at: number }>,
+    hangUp: () => undefined,
     close: async () => undefined,
   } as ControlledEndpoint;
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -192,6 +195,10 @@ export async function controlledEndpoint(initial: number | 'hang' = 200): Promis
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   Object.assign(endpoint, {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    hangUp: () => {
+      for (const res of hanging) res.socket?.destroy();
+      hanging.clear();
+    },
     close: () =>
       new Promise<void>((r) => {
         hanging.clear();

@@ -117,52 +117,52 @@ describe('transient faults are retried, real failures are not', () => {
 
 describe('Slack never fails or delays a deployment', () => {
   /** Sends every event to the real notifier, with the local endpoint as the Slack webhook. */
-  function viaSlack(results: NotifyResult[]): (event: EventBridgeEvent) => Promise<unknown> {
+  function viaSlack(results: NotifyResult[], timeoutMs = SLACK_TIMEOUT_MS): (event: EventBridgeEvent) => Promise<unknown> {
     return async (event) => {
-      results.push(await notify(notifyEventSchema.parse(event), { webhookUrl: async () => `${slack.url}/services/T000/B000/XXXX` }));
+      results.push(await notify(notifyEventSchema.parse(event), { webhookUrl: async () => `${slack.url}/services/T000/B000/XXXX`, timeoutMs }));
     };
   }
 
-  async function timedRun(name: string): Promise<{ status: string; ms: number }> {
-    const started = Date.now();
-    const record = await t.run(name, { environment: 'acceptance' });
-    return { status: record.status, ms: Date.now() - started };
-  }
-
-  test('Slack answering 500, or never answering: the deployment SUCCEEDS within 2.5 s of the same deployment with Slack healthy', async () => {
+  test('Slack answering 500: the deployment SUCCEEDS, and each message is reported undelivered', async () => {
     const error = jest.spyOn(console, 'error').mockImplementation(() => undefined);
-    const healthy: NotifyResult[] = [];
-    slack.answer = 200;
-    deliver = viaSlack(healthy);
-    const baseline = await timedRun('acceptance-slack-healthy');
-    await waitFor('the healthy deliveries', () => healthy.length >= 2 && healthy.some((r) => r.delivered));
-
     const failing: NotifyResult[] = [];
     slack.answer = 500;
     deliver = viaSlack(failing);
-    const with500 = await timedRun('acceptance-slack-500');
 
-    const hanging: NotifyResult[] = [];
-    slack.answer = 'hang';
-    const requestsBefore = slack.requests.length;
-    deliver = viaSlack(hanging);
-    const withHang = await timedRun('acceptance-slack-hang');
-    const hangRequests = slack.requests.length - requestsBefore;
+    const record = await t.run('acceptance-slack-500', { environment: 'acceptance' });
 
-    expect(baseline.status).toBe('SUCCEEDED');
-    expect(with500.status).toBe('SUCCEEDED');
-    expect(withHang.status).toBe('SUCCEEDED');
-    expect(with500.ms).toBeLessThan(baseline.ms + 2500);
-    expect(withHang.ms).toBeLessThan(baseline.ms + 2500);
-    // Slack was asked, and said no; the hanging requests end at the notifier's own timeout.
+    expect(record.status).toBe('SUCCEEDED');
     await waitFor('the 500 deliveries', () => failing.length >= 2 && failing);
     expect(failing.filter((r) => !r.delivered).map((r) => (r as { reason: string }).reason)).toContain('Slack answered HTTP 500');
-    expect(hangRequests).toBeGreaterThan(0);
-    const timedOut = (r: NotifyResult) => !r.delivered && r.reason === `Slack did not answer within ${SLACK_TIMEOUT_MS} ms`;
-    await waitFor('every hanging delivery to end at the notifier timeout', () => hanging.filter(timedOut).length === hangRequests, SLACK_TIMEOUT_MS + 5000);
-    process.stdout.write(`slack figures: ${JSON.stringify({ baselineMs: baseline.ms, slack500Ms: with500.ms, slackHangMs: withHang.ms, hangingRequests: hangRequests })}\n`);
     error.mockRestore();
-  }, 60_000);
+  });
+
+  test('Slack never answering: the deployment SUCCEEDS while every message to Slack still hangs', async () => {
+    const error = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    const results: NotifyResult[] = [];
+    const sentToSlack = () => results.filter((r) => r.delivered || !r.reason.endsWith(' is not notified'));
+    slack.answer = 'hang';
+    const requestsBefore = slack.requests.length;
+    // A timeout far longer than the test: a deployment that waited for any message would never end
+    // while Slack hangs. No clock is compared, so a loaded machine cannot fail this.
+    deliver = viaSlack(results, 10 * 60_000);
+    let hung = 0;
+    try {
+      const record = await t.run('acceptance-slack-hang', { environment: 'acceptance' });
+
+      expect(record.status).toBe('SUCCEEDED');
+      expect(slack.requests.length - requestsBefore).toBeGreaterThan(0);
+      expect(sentToSlack()).toEqual([]);
+    } finally {
+      // Slack hangs up: every message ends undelivered (the 5 s timeout itself is tested in test/tasks/notify.test.ts).
+      hung = slack.requests.length - requestsBefore;
+      slack.answer = 500;
+      slack.hangUp();
+    }
+    await waitFor('every hung delivery to end', () => sentToSlack().length >= hung);
+    expect(sentToSlack().filter((r) => r.delivered)).toEqual([]);
+    error.mockRestore();
+  });
 });
 
 describe('S3 and build process failures end their state FAILED, cleanly', () => {

@@ -27,8 +27,8 @@ beforeAll(async () => {
     (config) => {
       config.buildspecs.deploy = buildspecWith('deploy', specs, [
         `sleep ${DEPLOY_SECONDS}`,
-        // Holds the deploy while the test wants it running.
-        'while [ -e "$STEPDEPLOY_LOCAL_HOME/hold-deploy" ]; do sleep 0.05; done',
+        // Holds the deploy while the test wants it running (every deploy, or one environment's).
+        'while [ -e "$STEPDEPLOY_LOCAL_HOME/hold-deploy" ] || [ -e "$STEPDEPLOY_LOCAL_HOME/hold-deploy-$ENVIRONMENT" ]; do sleep 0.05; done',
       ]);
     },
     // DeployLeaseBusyError is retried up to 60 times: 60 × 250 ms is the local waiting budget.
@@ -62,18 +62,21 @@ describe('one deployment per environment at a time', () => {
   test('5 concurrent executions to acceptance and 5 to preproduction: one deploy per environment in flight, environments in parallel, the newest ends deployed', async () => {
     const names = [1, 2, 3, 4, 5].flatMap((i) => [`acceptance-c${i}`, `preproduction-c${i}`]);
     const started = Date.now();
-
-    const records = await within(
-      90_000,
-      'the 10 executions',
-      Promise.all(
-        names.map((name) => {
-          const environment = name.split('-')[0]!;
-          const { executionArn } = t.runtime.machine.start(name, { environment, branches: { app: 'main', config: 'main' } });
-          return t.runtime.machine.wait(executionArn);
-        }),
-      ),
+    // Each environment's first deploy is held until another execution of it has met the lease: the
+    // test then always has the contention it is about, however the executions happen to be timed.
+    const holds = ['acceptance', 'preproduction'].map((environment) => join(t.runtime.home, `hold-deploy-${environment}`));
+    holds.forEach((hold) => writeFileSync(hold, ''));
+    const arns = names.map((name) => t.runtime.machine.start(name, { environment: name.split('-')[0]!, branches: { app: 'main', config: 'main' } }).executionArn);
+    const contended = (arn: string): boolean =>
+      taskFailures(t.runtime.machine.history(arn), 'Deploy').includes('DeployLeaseBusyError') || t.runtime.machine.describe(arn).error === 'DeploySupersededError';
+    await Promise.all(
+      ['acceptance', 'preproduction'].map(async (environment, i) => {
+        await waitFor(`an execution to meet ${environment}'s held deploy`, () => arns.some((arn, n) => names[n]!.startsWith(`${environment}-`) && contended(arn)), 120_000, 100);
+        rmSync(holds[i]!);
+      }),
     );
+
+    const records = await within(150_000, 'the 10 executions', Promise.all(arns.map((arn) => t.runtime.machine.wait(arn))));
     const totalMs = Date.now() - started;
 
     // Every execution either deployed or was superseded by a newer one: nothing else.
@@ -105,11 +108,11 @@ describe('one deployment per environment at a time', () => {
       const lease = await readJson(t.runtime, `deployments/${environment}/lease.json`);
       expect(lease).toMatchObject({ released: true, outcome: 'SUCCEEDED' });
       windows.push({ start: Math.min(...intervals.map((i) => i.start)), end: Math.max(...intervals.map((i) => i.end)) });
-      figures[environment] = {
-        deployed: deployedInOrder.map((r) => r.name),
-        superseded: mine.filter((r) => r.error === 'DeploySupersededError').map((r) => r.name),
-        maxDeploysInFlight: maxInFlight(intervals),
-      };
+      const superseded = mine.filter((r) => r.error === 'DeploySupersededError').map((r) => r.name);
+      const waited = mine.filter((r) => taskFailures(t.runtime.machine.history(r.executionArn), 'Deploy').includes('DeployLeaseBusyError')).map((r) => r.name);
+      // The guard was exercised: some execution waited for the lease or was superseded.
+      expect(superseded.length + waited.length).toBeGreaterThan(0);
+      figures[environment] = { deployed: deployedInOrder.map((r) => r.name), superseded, waited, maxDeploysInFlight: maxInFlight(intervals) };
     }
     // The two environments deploy in parallel: their deploy windows overlap.
     expect(maxInFlight(windows)).toBe(2);
@@ -123,7 +126,8 @@ describe('one deployment per environment at a time', () => {
       expect(key).toBe(`artifacts/${manifest.environment}/${manifest.execution}/source.zip`);
     }
     process.stdout.write(`one-deploy-per-environment figures: ${JSON.stringify(figures)}\n`);
-  });
+    // Ten whole pipelines at once: minutes on a loaded 2-core machine. The bound is for a hang.
+  }, 180_000);
 
   test('stopping an execution while its deploy runs stops the deploy build and releases the environment; the next execution deploys', async () => {
     const hold = join(t.runtime.home, 'hold-deploy');
@@ -155,7 +159,7 @@ describe('one deployment per environment at a time', () => {
 
     expect(next.status).toBe('SUCCEEDED');
     expect(await readJson(t.runtime, 'deployments/acceptance/current.json')).toMatchObject({ execution: 'acceptance-after-stop' });
-  });
+  }, 120_000);
 
   test('a redriven older execution never deploys over a newer one: $$.Execution.StartTime stays the start time across a redrive', async () => {
     const marker = join(t.runtime.home, 'fail-build');
@@ -176,7 +180,7 @@ describe('one deployment per environment at a time', () => {
       startedAt: new Date(newer.startDate).toISOString(),
     });
     expect(deployBuildsOf('preproduction').filter((b) => variableOf(b, 'STEPDEPLOY_EXECUTION') === 'preproduction-older')).toEqual([]);
-  });
+  }, 120_000);
 
   test('Deploy dying between StartBuild and recording the build id leaves no unguarded build: the build is found by its lease id and stopped, and the next deploy starts only after it ended', async () => {
     const hold = join(t.runtime.home, 'hold-deploy');
@@ -213,5 +217,5 @@ describe('one deployment per environment at a time', () => {
     expect(builds[1]!.StartTime).toBeGreaterThanOrEqual(builds[0]!.EndTime!);
     expect(taskFailures(t.runtime.machine.history(next.executionArn), 'Deploy').every((e) => e === 'DeployLeaseBusyError')).toBe(true);
     expect(await readJson(t.runtime, 'deployments/acceptance/current.json')).toMatchObject({ execution: 'acceptance-after-crash' });
-  });
+  }, 120_000);
 });

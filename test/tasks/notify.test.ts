@@ -263,7 +263,9 @@ describe('handler', () => {
 
     const result = await handler(succeededFixture);
 
-    expect(Date.now() - started).toBeLessThan(6000);
+    // It waited the 5 s, and did not hang: the upper bound leaves a loaded machine 10 s of slack.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4900);
+    expect(Date.now() - started).toBeLessThan(15_000);
     expect(result).toEqual({ delivered: false, reason: 'Slack did not answer within 5000 ms' });
   });
 

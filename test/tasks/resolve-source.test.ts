@@ -333,7 +333,8 @@ describe('what FetchSource builds, and when S3 or the git host do not answer', (
         source({ repository: url, sourceType: 'GITHUB_ENTERPRISE' }),
         deps({ readBranch: branchReader({ timeoutMs: 300 }) }),
       );
-      expect(Date.now() - started).toBeLessThan(5_000);
+      // A 0.3 s timeout; the bound only catches a hang, with slack for a loaded machine.
+      expect(Date.now() - started).toBeLessThan(20_000);
       expect(resolved.sourceVersion).toBe('main');
       expect(lines.join('\n')).toContain(`${url} did not list its branches: no answer within 0.3 s`);
     } finally {

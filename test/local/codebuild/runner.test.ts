@@ -296,7 +296,8 @@ describe('ending a build from outside', () => {
 
     const build = await settle(request(text, { project }), deps);
 
-    expect(Date.now() - started).toBeLessThan(6000);
+    // A 1 s timeout against 30 s of sleep: anything well under 30 s shows the kill, with slack for a loaded machine.
+    expect(Date.now() - started).toBeLessThan(20_000);
     const background = Number(readFileSync(join(new BuildRegistry(root).buildDir(build.Id), 'home/background.pid'), 'utf8'));
     await waitFor(() => !isRunning(background), 3000);
     expect(build.BuildStatus).toBe('TIMED_OUT');
@@ -329,7 +330,8 @@ describe('ending a build from outside', () => {
 
     const build = await settle(request(text), deps);
 
-    expect(Date.now() - started).toBeLessThan(10000);
+    // A hung build would sleep 30 s.
+    expect(Date.now() - started).toBeLessThan(20_000);
     expect(build.BuildStatus).toBe('FAILED');
     expect(build.Phases.find((p) => p.PhaseType === 'BUILD')?.Contexts?.[0]?.Message).toMatch(/shell ended \(signal SIGKILL\)/);
     expect(outputLines(deps.lines)).toEqual([]);
