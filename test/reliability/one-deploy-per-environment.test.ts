@@ -81,9 +81,10 @@ describe('one deployment per environment at a time', () => {
 
     // Every execution either deployed or was superseded by a newer one: nothing else.
     for (const r of records) {
-      expect([r.name, r.status === 'SUCCEEDED' ? 'SUCCEEDED' : `${r.status} ${r.error}`]).toEqual([
+      // The cause is part of what is compared, so that a failure shows it.
+      expect([r.name, r.status === 'SUCCEEDED' ? 'SUCCEEDED' : `${r.status} ${r.error}: ${r.cause}`]).toEqual([
         r.name,
-        expect.stringMatching(/^(SUCCEEDED|FAILED DeploySupersededError)$/),
+        expect.stringMatching(/^(SUCCEEDED|FAILED DeploySupersededError: [^]*)$/),
       ]);
     }
     const figures: Record<string, unknown> = { totalMs };
