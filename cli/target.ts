@@ -7,6 +7,7 @@ import { prepareExampleRepositories } from '../local/examples';
 import { artifactsBucketName, LocalRuntime, LOCAL_REGION } from '../local/runtime';
 import { LOCAL_S3_CREDENTIALS, localS3Client } from '../local/s3';
 import { loadConfig, type PipelineConfig } from '../tasks/shared/config';
+import { isProcessAlive } from '../tasks/shared/process';
 import { CliError, describeServiceError, usageError } from './errors';
 import { ExitCode } from './exit-codes';
 import { endpointFile } from './local-serve';
@@ -205,16 +206,6 @@ function readEndpointFile(file: string): EndpointFile | undefined {
   return undefined;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function answers(endpoint: string, arn: string): Promise<boolean> {
   const sfn = new SFNClient({ endpoint, region: arn.split(':')[3] ?? LOCAL_REGION, credentials: LOCAL_S3_CREDENTIALS, maxAttempts: 1 });
   try {
@@ -243,7 +234,7 @@ async function localTarget(options: TargetOptions, hooks: ResolveHooks): Promise
   const server = readEndpointFile(file);
   // The state machine is checked by name too: a file written for another pipeline is not this one's server.
   const ours = server !== undefined && server.stateMachineArn.split(':')[6] === pipeline;
-  if (server && ours && isAlive(server.pid) && (await answers(server.endpoint, server.stateMachineArn))) {
+  if (server && ours && isProcessAlive(server.pid) && (await answers(server.endpoint, server.stateMachineArn))) {
     return endpointTarget(options, server.endpoint, 'local-server', `local runtime at ${server.endpoint} (pid ${server.pid})`, {
       arn: server.stateMachineArn,
       home,
@@ -256,7 +247,7 @@ async function localTarget(options: TargetOptions, hooks: ResolveHooks): Promise
     notify: async () => undefined,
   });
   for (const created of prepareExampleRepositories(runtime.config, configPath, runtime.home)) hooks.note?.(`created example repository ${created}`);
-  const published = !existsSync(file) || !server || !isAlive(server.pid);
+  const published = !existsSync(file) || !server || !isProcessAlive(server.pid);
   if (published) {
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, `${JSON.stringify({ endpoint: runtime.endpoint, pid: process.pid, stateMachineArn: runtime.machine.stateMachineArn }, null, 2)}\n`);

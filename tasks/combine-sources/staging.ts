@@ -1,5 +1,7 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isProcessAlive } from '../shared/process';
 
 /**
  * The folder a combine stages snapshots in. Removing it in `finally` is not enough: a Lambda that
@@ -21,8 +23,17 @@ export interface Staging {
 
 export async function openStaging(tmpDir: string): Promise<Staging> {
   await removeStale(tmpDir);
-  const path = await mkdtemp(join(tmpDir, `${PREFIX}${process.pid}-`));
+  // Named and recorded as open before it exists: mkdtemp would create it first, and another
+  // combine of this process (the local runtime runs them side by side) cleaning up in between
+  // would take it for a stale folder of this pid and remove it (ENOENT mid-combine).
+  const path = join(tmpDir, `${PREFIX}${process.pid}-${randomUUID()}`);
   open.add(path);
+  try {
+    await mkdir(path, { mode: 0o700 });
+  } catch (err) {
+    open.delete(path);
+    throw err;
+  }
   return {
     path,
     async dispose() {
@@ -38,17 +49,7 @@ async function removeStale(tmpDir: string): Promise<void> {
     const pid = OWNED.exec(entry.name)?.[1];
     if (!entry.isDirectory() || pid === undefined) continue;
     const path = join(tmpDir, entry.name);
-    if (open.has(path) || (Number(pid) !== process.pid && isRunning(Number(pid)))) continue;
+    if (open.has(path) || (Number(pid) !== process.pid && isProcessAlive(Number(pid)))) continue;
     await rm(path, { recursive: true, force: true });
-  }
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it runs, as another user.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
