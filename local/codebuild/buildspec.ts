@@ -56,7 +56,6 @@ const UNSUPPORTED_REASONS: Readonly<Record<string, string>> = {
   'phases.*.run-as': 'local builds run as your own user; drop run-as',
   'phases.install.runtime-versions': 'the local runner uses the tools on your PATH; install the runtime yourself or in install commands',
   'artifacts.secondary-artifacts': 'only the primary artifact is uploaded locally',
-  'artifacts.enable-symlinks': 'symlinks are always kept in local zips',
   'artifacts.s3-prefix': 'set the project artifacts Path instead',
 };
 
@@ -201,7 +200,13 @@ function readArtifacts(value: unknown, problems: string[]): ArtifactsSpec | unde
     problems.push('artifacts must be a mapping with files');
     return undefined;
   }
-  checkKeys(value, 'artifacts', ['files', 'name', 'base-directory', 'discard-paths', 'exclude-paths'], problems);
+  checkKeys(value, 'artifacts', ['files', 'name', 'base-directory', 'discard-paths', 'exclude-paths', 'enable-symlinks'], problems);
+  // Local zips always keep symlinks as links: what `yes` asks for. CodeBuild's `no` (zip what
+  // each link points to) is not modelled, and is refused rather than run differently.
+  const links = value['enable-symlinks'];
+  if (links !== undefined && links !== true && links !== 'yes') {
+    problems.push(`artifacts.enable-symlinks ${JSON.stringify(links)} is not supported locally: local zips keep symlinks as links (enable-symlinks: yes)`);
+  }
   const files = readPatterns(value.files, 'artifacts.files', problems);
   if (files.length === 0) problems.push('artifacts.files is required and must list at least one path or glob');
   const excludePaths = readPatterns(value['exclude-paths'], 'artifacts.exclude-paths', problems);

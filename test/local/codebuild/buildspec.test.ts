@@ -52,6 +52,11 @@ describe('parseBuildspec', () => {
     expect(spec.artifacts).toMatchObject({ discardPaths: true, baseDirectory: 'out', files: ['dist/**/*'] });
   });
 
+  test('accepts artifacts.enable-symlinks: yes, which local zips always do, as fetch-source.yml sets it', () => {
+    expect(() => parseBuildspec('version: 0.2\nphases:\n  build:\n    commands: [true]\nartifacts:\n  files: [x]\n  enable-symlinks: yes\n')).not.toThrow();
+    expect(repoBuildspec('fetch-source.yml')).toMatch(/^  enable-symlinks: yes$/m);
+  });
+
   test.each([
     ['env.secrets-manager', 'env:\n  secrets-manager:\n    T: id:key\n'],
     ['env.parameter-store', 'env:\n  parameter-store:\n    T: /p\n'],
@@ -62,6 +67,7 @@ describe('parseBuildspec', () => {
     ['phases.install.runtime-versions', 'phases:\n  install:\n    runtime-versions:\n      nodejs: 20\n    commands: [true]\n'],
     ['phases.build.run-as', 'phases:\n  build:\n    run-as: builder\n    commands: [true]\n'],
     ['artifacts.secondary-artifacts', 'artifacts:\n  files: [x]\n  secondary-artifacts: {}\n'],
+    ['artifacts.enable-symlinks "no"', 'artifacts:\n  files: [x]\n  enable-symlinks: "no"\n'],
     ['env.shell', 'env:\n  shell: zsh\n'],
     ['phases.deploy', 'phases:\n  deploy:\n    commands: [true]\n'],
   ])('fails on %s, naming it and the supported subset', (key, fragment) => {

@@ -4,7 +4,7 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { runBuild, type ArtifactsSettings, type BuildRequest } from '../../../local/codebuild';
 import { startS3rver, type LocalS3 } from '../../helpers/s3rver';
 import { makeZip, readZip } from '../../helpers/zip';
-import { depsFor, makeRepo, outputLines, removeDir, tempDir } from './helpers';
+import { depsFor, git, makeRepo, outputLines, removeDir, settle, tempDir, writeFile } from './helpers';
 
 const repoFile = (path: string): string => readFileSync(join(__dirname, '../../../', path), 'utf8');
 const BUCKET = 'stepdeploy-local-artifacts';
@@ -61,6 +61,92 @@ test('buildspecs/fetch-source.yml snapshots a branch at sources/<source>/<commit
   const entries = await readZip(Buffer.from(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()));
   expect(entries.map((e) => e.name).sort()).toEqual(['README.md', 'bin/run.sh', 'develop.txt']);
   expect(entries.find((e) => e.name === 'bin/run.sh')?.mode).toBe(0o100755);
+});
+
+test('buildspecs/fetch-source.yml snapshots the checkout, as CodeBuild does: .gitattributes eol and ident apply, export-ignore does not', async () => {
+  const repo = join(root, 'app-repo');
+  makeRepo(repo);
+  git(repo, 'checkout', '-q', 'develop');
+  writeFile(join(repo, '.gitattributes'), 'crlf.txt text eol=crlf\nid.txt ident\nlocal-only.txt export-ignore\n');
+  writeFile(join(repo, 'crlf.txt'), 'a\nb\n');
+  writeFile(join(repo, 'id.txt'), '$Id$\n');
+  writeFile(join(repo, 'local-only.txt'), 'shipped\n');
+  git(repo, 'add', '-A');
+  git(repo, 'commit', '-q', '-m', 'attributes');
+  const commit = git(repo, 'rev-parse', 'HEAD');
+  const deps = depsFor(root, { s3: s3.client });
+
+  await runBuild(
+    {
+      ProjectName: 'stepdeploy-fetch',
+      project: { name: 'stepdeploy-fetch', buildspec: repoFile('buildspecs/fetch-source.yml') },
+      SourceTypeOverride: 'LOCAL_GIT',
+      SourceLocationOverride: repo,
+      SourceVersion: 'develop',
+      ArtifactsOverride: fetchArtifactsOverride('app'),
+      EnvironmentVariablesOverride: [{ Name: 'STEPDEPLOY_SOURCE', Type: 'PLAINTEXT', Value: 'app' }],
+    },
+    deps,
+  );
+
+  const object = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `sources/app/${commit}.zip` }));
+  const entries = await readZip(Buffer.from(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()));
+  const content = (name: string): string | undefined => entries.find((e) => e.name === name)?.content;
+  expect(content('crlf.txt')).toBe('a\r\nb\r\n');
+  expect(content('id.txt')).toBe(`$Id: ${git(repo, 'rev-parse', 'HEAD:id.txt')} $\n`);
+  expect(content('local-only.txt')).toBe('shipped\n');
+});
+
+describe('buildspecs/fetch-source.yml fails, naming the paths, on what a snapshot cannot hold as git has it', () => {
+  /** Runs the fetch buildspec on branch develop of `repo`; answers the build and its output. */
+  async function fetchDevelop(repo: string): Promise<{ status: string; output: string }> {
+    const deps = depsFor(root, { s3: s3.client });
+    const build = await settle(
+      {
+        ProjectName: 'stepdeploy-fetch',
+        project: { name: 'stepdeploy-fetch', buildspec: repoFile('buildspecs/fetch-source.yml') },
+        SourceTypeOverride: 'LOCAL_GIT',
+        SourceLocationOverride: repo,
+        SourceVersion: 'develop',
+        ArtifactsOverride: fetchArtifactsOverride('app'),
+        EnvironmentVariablesOverride: [
+          { Name: 'STEPDEPLOY_SOURCE', Type: 'PLAINTEXT', Value: 'app' },
+          { Name: 'STEPDEPLOY_BRANCH', Type: 'PLAINTEXT', Value: 'develop' },
+        ],
+      },
+      deps,
+    );
+    return { status: build.BuildStatus, output: deps.lines.join('\n') };
+  }
+
+  test('a submodule (a gitlink, which would ship as nothing)', async () => {
+    const repo = join(root, 'app-repo');
+    const tips = makeRepo(repo);
+    git(repo, 'checkout', '-q', 'develop');
+    git(repo, 'update-index', '--add', '--cacheinfo', `160000,${tips.main},vendor/lib`);
+    git(repo, 'commit', '-q', '-m', 'submodule');
+
+    const { status, output } = await fetchDevelop(repo);
+
+    expect(status).toBe('FAILED');
+    expect(output).toContain('source app has git submodules, which a deployment does not fetch: vendor/lib');
+    expect(output).toContain('vendor their files into the repository, or remove the submodules');
+  });
+
+  test('a Git LFS file (which would ship as its pointer text)', async () => {
+    const repo = join(root, 'app-repo');
+    makeRepo(repo);
+    git(repo, 'checkout', '-q', 'develop');
+    writeFile(join(repo, '.gitattributes'), '*.bin filter=lfs diff=lfs merge=lfs -text\n');
+    writeFile(join(repo, 'assets/logo.bin'), 'version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 3\n');
+    git(repo, 'add', '-A');
+    git(repo, 'commit', '-q', '-m', 'lfs');
+
+    const { status, output } = await fetchDevelop(repo);
+
+    expect(status).toBe('FAILED');
+    expect(output).toContain('source app has Git LFS files, which would ship as pointer text: assets/logo.bin');
+  });
 });
 
 test('buildspecs/build.yml runs the app entry point on an S3 source and uploads build.zip', async () => {
