@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { ExitCode } from '../../cli/exit-codes';
-import type { Io } from '../../cli/io';
+import { capture, type Captured } from '../helpers/io';
 import { endpointFile, serveLocal } from '../../cli/local-serve';
 import { runCli } from '../../cli/main';
 
@@ -15,17 +15,6 @@ import { runCli } from '../../cli/main';
  */
 
 const ROOT = resolve(__dirname, '..', '..');
-
-interface Captured extends Io {
-  readonly stdout: () => string;
-  readonly stderr: () => string;
-}
-
-function capture(): Captured {
-  let out = '';
-  let err = '';
-  return { out: (t) => void (out += t), err: (t) => void (err += t), isTTY: false, stdout: () => out, stderr: () => err };
-}
 
 let dir: string;
 let configPath: string;

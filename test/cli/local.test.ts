@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ExitCode } from '../../cli/exit-codes';
-import type { Io } from '../../cli/io';
+import { capture, type Captured } from '../helpers/io';
 import { endpointFile } from '../../cli/local-serve';
 import { runCli } from '../../cli/main';
 import { startExampleRuntime, type TestRuntime } from '../helpers/local-runtime';
@@ -13,17 +13,6 @@ import { startExampleRuntime, type TestRuntime } from '../helpers/local-runtime'
 
 let rt: TestRuntime;
 let configPath: string;
-
-interface Captured extends Io {
-  readonly stdout: () => string;
-  readonly stderr: () => string;
-}
-
-function capture(): Captured {
-  let out = '';
-  let err = '';
-  return { out: (t) => void (out += t), err: (t) => void (err += t), isTTY: false, stdout: () => out, stderr: () => err };
-}
 
 async function cli(args: string[], io: Captured = capture(), target: string[] = ['--endpoint-url', rt.runtime.endpoint]): Promise<{ code: ExitCode; io: Captured }> {
   const code = await runCli(['node', 'stepdeploy', '--config', configPath, ...target, ...args], io);

@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import { parse, stringify } from 'yaml';
 import { ExitCode } from '../../cli/exit-codes';
-import type { Io } from '../../cli/io';
+import { capture, type Captured } from '../helpers/io';
 import { runCli } from '../../cli/main';
 import { ensureExampleRepositories } from '../../local/examples';
 import { LOCAL_S3_CREDENTIALS } from '../../local/s3-client';
@@ -32,17 +32,6 @@ const EXECUTION = (pipeline: string, name: string): string => `arn:aws:states:us
 
 let dir: string;
 const serves: ChildProcessWithoutNullStreams[] = [];
-
-interface Captured extends Io {
-  readonly stdout: () => string;
-  readonly stderr: () => string;
-}
-
-function capture(): Captured {
-  let out = '';
-  let err = '';
-  return { out: (t) => void (out += t), err: (t) => void (err += t), isTTY: false, stdout: () => out, stderr: () => err };
-}
 
 async function cli(config: string, args: string[]): Promise<{ code: ExitCode; io: Captured }> {
   const io = capture();
