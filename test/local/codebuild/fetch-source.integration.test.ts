@@ -30,23 +30,28 @@ beforeEach(() => {
 });
 afterEach(() => removeDir(root));
 
-test('buildspecs/fetch-source.yml snapshots a branch at sources/<source>/<commit>.zip', async () => {
-  const repo = join(root, 'app-repo');
-  const tips = makeRepo(repo);
-  const deps = depsFor(root, { s3: s3.client });
-  const req: BuildRequest = {
+/** The fetch buildspec on branch develop of `repo`, with these environment variables. */
+function fetchDevelopRequest(repo: string, variables: BuildRequest['EnvironmentVariablesOverride']): BuildRequest {
+  return {
     ProjectName: 'stepdeploy-fetch',
     project: { name: 'stepdeploy-fetch', buildspec: repoFile('buildspecs/fetch-source.yml') },
     SourceTypeOverride: 'LOCAL_GIT',
     SourceLocationOverride: repo,
     SourceVersion: 'develop',
     ArtifactsOverride: fetchArtifactsOverride('app'),
-    EnvironmentVariablesOverride: [
-      { Name: 'STEPDEPLOY_SOURCE', Type: 'PLAINTEXT', Value: 'app' },
-      { Name: 'STEPDEPLOY_BRANCH', Type: 'PLAINTEXT', Value: 'develop' },
-      { Name: 'STEPDEPLOY_EXECUTION', Type: 'PLAINTEXT', Value: 'acceptance-20261129T031500-abc123' },
-    ],
+    EnvironmentVariablesOverride: variables,
   };
+}
+
+test('buildspecs/fetch-source.yml snapshots a branch at sources/<source>/<commit>.zip', async () => {
+  const repo = join(root, 'app-repo');
+  const tips = makeRepo(repo);
+  const deps = depsFor(root, { s3: s3.client });
+  const req = fetchDevelopRequest(repo, [
+    { Name: 'STEPDEPLOY_SOURCE', Type: 'PLAINTEXT', Value: 'app' },
+    { Name: 'STEPDEPLOY_BRANCH', Type: 'PLAINTEXT', Value: 'develop' },
+    { Name: 'STEPDEPLOY_EXECUTION', Type: 'PLAINTEXT', Value: 'acceptance-20261129T031500-abc123' },
+  ]);
 
   const { Build } = await runBuild(req, deps);
 
@@ -76,18 +81,7 @@ test('buildspecs/fetch-source.yml snapshots the checkout, as CodeBuild does: .gi
   const commit = git(repo, 'rev-parse', 'HEAD');
   const deps = depsFor(root, { s3: s3.client });
 
-  await runBuild(
-    {
-      ProjectName: 'stepdeploy-fetch',
-      project: { name: 'stepdeploy-fetch', buildspec: repoFile('buildspecs/fetch-source.yml') },
-      SourceTypeOverride: 'LOCAL_GIT',
-      SourceLocationOverride: repo,
-      SourceVersion: 'develop',
-      ArtifactsOverride: fetchArtifactsOverride('app'),
-      EnvironmentVariablesOverride: [{ Name: 'STEPDEPLOY_SOURCE', Type: 'PLAINTEXT', Value: 'app' }],
-    },
-    deps,
-  );
+  await runBuild(fetchDevelopRequest(repo, [{ Name: 'STEPDEPLOY_SOURCE', Type: 'PLAINTEXT', Value: 'app' }]), deps);
 
   const object = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `sources/app/${commit}.zip` }));
   const entries = await readZip(Buffer.from(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()));
@@ -102,18 +96,10 @@ describe('buildspecs/fetch-source.yml fails, naming the paths, on what a snapsho
   async function fetchDevelop(repo: string): Promise<{ status: string; output: string }> {
     const deps = depsFor(root, { s3: s3.client });
     const build = await settle(
-      {
-        ProjectName: 'stepdeploy-fetch',
-        project: { name: 'stepdeploy-fetch', buildspec: repoFile('buildspecs/fetch-source.yml') },
-        SourceTypeOverride: 'LOCAL_GIT',
-        SourceLocationOverride: repo,
-        SourceVersion: 'develop',
-        ArtifactsOverride: fetchArtifactsOverride('app'),
-        EnvironmentVariablesOverride: [
-          { Name: 'STEPDEPLOY_SOURCE', Type: 'PLAINTEXT', Value: 'app' },
-          { Name: 'STEPDEPLOY_BRANCH', Type: 'PLAINTEXT', Value: 'develop' },
-        ],
-      },
+      fetchDevelopRequest(repo, [
+        { Name: 'STEPDEPLOY_SOURCE', Type: 'PLAINTEXT', Value: 'app' },
+        { Name: 'STEPDEPLOY_BRANCH', Type: 'PLAINTEXT', Value: 'develop' },
+      ]),
       deps,
     );
     return { status: build.BuildStatus, output: deps.lines.join('\n') };
