@@ -8,7 +8,10 @@ export type BenchRuntime = ExampleRuntime;
  * The real local runtime on a copy of the example config; notifications are dropped (they would
  * print every event). Its folder is removed by an interrupted bench too (removeBenchDirectoriesOnInterrupt).
  */
-export function startBenchRuntime(edit: (config: Record<string, any>, dir: string) => void, retryIntervalMs = 0): Promise<BenchRuntime> {
+export function startBenchRuntime(
+  edit: (config: Record<string, any>, dir: string) => void,
+  retryIntervalMs = 0,
+): Promise<BenchRuntime> {
   const registered = (config: Record<string, any>, dir: string): void => {
     registerBenchDirectory(dir);
     edit(config, dir);

@@ -1,4 +1,15 @@
-import { costPerDeployment, countTransitions, dollars, lambdaMemoryFromInfra, lambdaStates, loopingStates, PRICES, readAsl, type AslMachine, type LambdaUse } from './cost';
+import {
+  costPerDeployment,
+  countTransitions,
+  dollars,
+  lambdaMemoryFromInfra,
+  lambdaStates,
+  loopingStates,
+  PRICES,
+  readAsl,
+  type AslMachine,
+  type LambdaUse,
+} from './cost';
 
 /**
  * The cost table of BENCHMARKS.md: Step Functions transitions counted from the ASL, Lambda
@@ -38,13 +49,20 @@ export interface CostTable {
 }
 
 function kebab(placeholder: string): string {
-  return placeholder.replace(/FunctionArn$/, '').replace(/([a-z])([A-Z])/g, '$1-$2').toLowerCase();
+  return placeholder
+    .replace(/FunctionArn$/, '')
+    .replace(/([a-z])([A-Z])/g, '$1-$2')
+    .toLowerCase();
 }
 
 export function lambdaUses(machine: AslMachine, scenario: Scenario, measured: MeasuredDurations): LambdaUse[] {
   const { sizes, defaultMb } = lambdaMemoryFromInfra();
   const memory = (task: string): number => sizes[task] ?? defaultMb;
-  const invocations: Record<string, number> = { Deploy: 1 + scenario.leaseWaits, RunHook: scenario.hooks, ResolveSource: scenario.sources };
+  const invocations: Record<string, number> = {
+    Deploy: 1 + scenario.leaseWaits,
+    RunHook: scenario.hooks,
+    ResolveSource: scenario.sources,
+  };
   const uses: LambdaUse[] = Object.entries(lambdaStates(machine)).map(([state, placeholder]) => {
     const task = kebab(placeholder);
     const measuredMs = measured.lambdaMs[state];
@@ -59,8 +77,20 @@ export function lambdaUses(machine: AslMachine, scenario: Scenario, measured: Me
   });
   // EventBridge targets: deploy-complete once per deploy build; notify for 2 execution events and 2 per build.
   const builds = fetchBuilds(scenario) + 2;
-  uses.push({ name: 'deploy-complete', memoryMb: memory('deploy-complete'), invocations: 1, durationMs: ASSUMED_MS['deploy-complete'], source: `assumed ${ASSUMED_MS['deploy-complete']} ms` });
-  uses.push({ name: 'notify', memoryMb: memory('notify'), invocations: 2 + 2 * builds, durationMs: ASSUMED_MS.notify, source: `assumed ${ASSUMED_MS.notify} ms` });
+  uses.push({
+    name: 'deploy-complete',
+    memoryMb: memory('deploy-complete'),
+    invocations: 1,
+    durationMs: ASSUMED_MS['deploy-complete'],
+    source: `assumed ${ASSUMED_MS['deploy-complete']} ms`,
+  });
+  uses.push({
+    name: 'notify',
+    memoryMb: memory('notify'),
+    invocations: 2 + 2 * builds,
+    durationMs: ASSUMED_MS.notify,
+    source: `assumed ${ASSUMED_MS.notify} ms`,
+  });
   return uses;
 }
 
@@ -69,14 +99,59 @@ function fetchBuilds(scenario: Scenario): number {
 }
 
 export const SCENARIOS: ReadonlyArray<Scenario> = [
-  { name: 'short builds (1 min each), no waiting', sources: 2, hooks: 1, leaseWaits: 0, fetchMinutes: 1, buildMinutes: 1, deployMinutes: 1 },
-  { name: 'typical: build 5 min, deploy 10 min', sources: 2, hooks: 1, leaseWaits: 0, fetchMinutes: 1, buildMinutes: 5, deployMinutes: 10 },
-  { name: 'typical, waiting behind another deploy (10 lease retries)', sources: 2, hooks: 1, leaseWaits: 10, fetchMinutes: 1, buildMinutes: 5, deployMinutes: 10 },
-  { name: 'typical, same commits again (snapshots reused, no fetch build)', sources: 2, hooks: 1, leaseWaits: 0, fetchMinutes: 1, buildMinutes: 5, deployMinutes: 10, snapshotsReused: true },
-  { name: 'long: build 30 min, deploy 60 min', sources: 2, hooks: 1, leaseWaits: 0, fetchMinutes: 1, buildMinutes: 30, deployMinutes: 60 },
+  {
+    name: 'short builds (1 min each), no waiting',
+    sources: 2,
+    hooks: 1,
+    leaseWaits: 0,
+    fetchMinutes: 1,
+    buildMinutes: 1,
+    deployMinutes: 1,
+  },
+  {
+    name: 'typical: build 5 min, deploy 10 min',
+    sources: 2,
+    hooks: 1,
+    leaseWaits: 0,
+    fetchMinutes: 1,
+    buildMinutes: 5,
+    deployMinutes: 10,
+  },
+  {
+    name: 'typical, waiting behind another deploy (10 lease retries)',
+    sources: 2,
+    hooks: 1,
+    leaseWaits: 10,
+    fetchMinutes: 1,
+    buildMinutes: 5,
+    deployMinutes: 10,
+  },
+  {
+    name: 'typical, same commits again (snapshots reused, no fetch build)',
+    sources: 2,
+    hooks: 1,
+    leaseWaits: 0,
+    fetchMinutes: 1,
+    buildMinutes: 5,
+    deployMinutes: 10,
+    snapshotsReused: true,
+  },
+  {
+    name: 'long: build 30 min, deploy 60 min',
+    sources: 2,
+    hooks: 1,
+    leaseWaits: 0,
+    fetchMinutes: 1,
+    buildMinutes: 30,
+    deployMinutes: 60,
+  },
 ];
 
-export function costTable(measured: MeasuredDurations, machine: AslMachine = readAsl(), scenarios: ReadonlyArray<Scenario> = SCENARIOS): CostTable {
+export function costTable(
+  measured: MeasuredDurations,
+  machine: AslMachine = readAsl(),
+  scenarios: ReadonlyArray<Scenario> = SCENARIOS,
+): CostTable {
   const rows = scenarios.map((scenario) => {
     const transitions = countTransitions(machine, {
       mapItems: { FetchSources: scenario.sources, PostDeployHooks: scenario.hooks },
@@ -86,10 +161,17 @@ export function costTable(measured: MeasuredDurations, machine: AslMachine = rea
     const cost = costPerDeployment({
       transitions,
       lambdas: lambdaUses(machine, scenario, measured),
-      buildMinutes: [...Array.from({ length: fetchBuilds(scenario) }, () => scenario.fetchMinutes), scenario.buildMinutes, scenario.deployMinutes],
+      buildMinutes: [
+        ...Array.from({ length: fetchBuilds(scenario) }, () => scenario.fetchMinutes),
+        scenario.buildMinutes,
+        scenario.deployMinutes,
+      ],
       // CodePipeline runs every source action on every execution: it has no commit-level reuse.
       pipelineActions: [
-        ...Array.from({ length: scenario.sources }, (_, i) => ({ name: `Source ${i + 1}`, minutes: scenario.fetchMinutes })),
+        ...Array.from({ length: scenario.sources }, (_, i) => ({
+          name: `Source ${i + 1}`,
+          minutes: scenario.fetchMinutes,
+        })),
         { name: 'Build (CodeBuild)', minutes: scenario.buildMinutes },
         { name: 'Deploy (CodeBuild)', minutes: scenario.deployMinutes },
         ...Array.from({ length: scenario.hooks }, (_, i) => ({ name: `Hook ${i + 1} (Lambda invoke)`, minutes: 1 })),
@@ -99,7 +181,8 @@ export function costTable(measured: MeasuredDurations, machine: AslMachine = rea
     return { scenario, transitions, cost };
   });
   const base = countTransitions(machine, { mapItems: { FetchSources: 2, PostDeployHooks: 1 } }).total;
-  const header = '| scenario (2 sources, 1 hook) | transitions | Step Functions | Lambda (GB-s) | SFN + Lambda | CodePipeline V2 (action-min) | CodeBuild (min) |';
+  const header =
+    '| scenario (2 sources, 1 hook) | transitions | Step Functions | Lambda (GB-s) | SFN + Lambda | CodePipeline V2 (action-min) | CodeBuild (min) |';
   const lines = [
     header,
     '|---|---|---|---|---|---|---|',

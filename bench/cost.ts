@@ -106,7 +106,8 @@ export function countTransitions(machine: AslMachine, shape: RunShape): Transiti
     let name: string | undefined = m.StartAt;
     const seen = new Set<string>();
     while (name !== undefined) {
-      if (seen.has(name)) throw new Error(`state ${name} is entered twice on the success path: a loop; transitions would grow with time`);
+      if (seen.has(name))
+        throw new Error(`state ${name} is entered twice on the success path: a loop; transitions would grow with time`);
       seen.add(name);
       const state: AslState | undefined = m.States[name];
       if (!state) throw new Error(`state ${name} is not defined`);
@@ -130,7 +131,9 @@ function choiceOf(name: string, state: AslState, shape: RunShape): string {
   const chosen = shape.choices?.[name] ?? state.Default;
   const possible = [...(state.Choices ?? []).map((c) => c.Next), ...(state.Default ? [state.Default] : [])];
   if (chosen === undefined || !possible.includes(chosen)) {
-    throw new Error(`Choice ${name}: say which of ${possible.join(', ')} it takes (choices.${name}), got ${String(chosen)}`);
+    throw new Error(
+      `Choice ${name}: say which of ${possible.join(', ')} it takes (choices.${name}), got ${String(chosen)}`,
+    );
   }
   return chosen;
 }
@@ -187,7 +190,10 @@ export interface CostBreakdown {
 export function costPerDeployment(inputs: CostInputs): CostBreakdown {
   const stepFunctions = inputs.transitions * PRICES.stepFunctionsPerTransition;
   const requests = inputs.lambdas.reduce((n, l) => n + l.invocations, 0);
-  const lambdaGbSeconds = inputs.lambdas.reduce((s, l) => s + l.invocations * (Math.ceil(l.durationMs) / 1000) * (l.memoryMb / 1024), 0);
+  const lambdaGbSeconds = inputs.lambdas.reduce(
+    (s, l) => s + l.invocations * (Math.ceil(l.durationMs) / 1000) * (l.memoryMb / 1024),
+    0,
+  );
   const lambdaRequests = requests * PRICES.lambdaPerRequest;
   const lambdaCompute = lambdaGbSeconds * PRICES.lambdaArmPerGbSecond;
   // CodeBuild bills each build by the minute, rounded up.
@@ -210,7 +216,10 @@ export function costPerDeployment(inputs: CostInputs): CostBreakdown {
  * Memory sizes of the task Lambdas as infra/ declares them: `memorySize: N` next to `task: '<name>'`,
  * else TaskFunction's default. Read from the source text, so the table follows infra/ as it changes.
  */
-export function lambdaMemoryFromInfra(infraDir = join(__dirname, '..', 'infra')): { sizes: Record<string, number>; defaultMb: number } {
+export function lambdaMemoryFromInfra(infraDir = join(__dirname, '..', 'infra')): {
+  sizes: Record<string, number>;
+  defaultMb: number;
+} {
   const read = (file: string): string => {
     try {
       return readFileSync(join(infraDir, file), 'utf8');

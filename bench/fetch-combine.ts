@@ -1,5 +1,13 @@
 import { spawn } from 'node:child_process';
-import { createReadStream, createWriteStream, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, relative } from 'node:path';
 import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -114,7 +122,8 @@ function writeFixture(dir: string, shape: LargeSourceShape): Fixture {
     // No \`git gc --auto\` in the background: after a commit of 20,000 loose objects git starts one
     // (detached), which used to repack this repository while the first round was measured.
     ['gc.auto', '0'],
-  ]) git(app, ['config', k!, v!]);
+  ])
+    git(app, ['config', k!, v!]);
   git(app, ['add', '--all']);
   git(app, ['commit', '--quiet', '-m', 'bench fixture']);
   // Packed here instead, before anything is measured, as a hosted repository is: the loose objects
@@ -136,17 +145,44 @@ const s3Client = (endpoint: string): S3Client => localS3Client(endpoint);
  * ResolveSource (the real task: git ls-remote + HeadObject), then ReuseSnapshot when the
  * snapshot is stored, else the FetchSource build pinned to the resolved commit.
  */
-export async function fetchSources(fixture: Fixture, s3: S3Client, root: string, registry: BuildRegistry, execution: string): Promise<FetchedSource[]> {
+export async function fetchSources(
+  fixture: Fixture,
+  s3: S3Client,
+  root: string,
+  registry: BuildRegistry,
+  execution: string,
+): Promise<FetchedSource[]> {
   const sources: PlannedSource[] = [
-    { name: 'app', branch: 'main', repository: fixture.app, sourceType: 'LOCAL_GIT', path: '.', credentialsSecret: null },
-    { name: 'config', branch: 'main', repository: fixture.config, sourceType: 'LOCAL_GIT', path: 'config/', credentialsSecret: null },
+    {
+      name: 'app',
+      branch: 'main',
+      repository: fixture.app,
+      sourceType: 'LOCAL_GIT',
+      path: '.',
+      credentialsSecret: null,
+    },
+    {
+      name: 'config',
+      branch: 'main',
+      repository: fixture.config,
+      sourceType: 'LOCAL_GIT',
+      path: 'config/',
+      credentialsSecret: null,
+    },
   ];
   const readBranch = branchReader();
   return Promise.all(
     sources.map(async (source): Promise<FetchedSource> => {
       const resolved = await resolveSource(source, { s3, bucket: BUCKET, readBranch, log: () => undefined });
       if (resolved.snapshotStored && resolved.commit !== null && resolved.snapshotKey !== null) {
-        return { name: source.name, branch: source.branch, path: source.path, commit: resolved.commit, fetchBuildId: null, snapshotKey: resolved.snapshotKey };
+        return {
+          name: source.name,
+          branch: source.branch,
+          path: source.path,
+          commit: resolved.commit,
+          fetchBuildId: null,
+          snapshotKey: resolved.snapshotKey,
+        };
       }
       const { completion } = startBuild(
         {
@@ -174,7 +210,14 @@ export async function fetchSources(fixture: Fixture, s3: S3Client, root: string,
       );
       const { Build } = (await completion) as StartBuildSyncOutput;
       const commit = Build.ResolvedSourceVersion!;
-      return { name: source.name, branch: source.branch, path: source.path, commit, fetchBuildId: Build.Id, snapshotKey: snapshotKeyOf(source.name, commit) };
+      return {
+        name: source.name,
+        branch: source.branch,
+        path: source.path,
+        commit,
+        fetchBuildId: Build.Id,
+        snapshotKey: snapshotKeyOf(source.name, commit),
+      };
     }),
   );
 }
@@ -185,7 +228,8 @@ export async function fetchSources(fixture: Fixture, s3: S3Client, root: string,
  * the bench's housekeeping, not part of the time to the artifact.
  */
 function removeBuildFolders(registry: BuildRegistry, sources: ReadonlyArray<FetchedSource>): void {
-  for (const source of sources) if (source.fetchBuildId !== null) rmSync(registry.buildDir(source.fetchBuildId), { recursive: true, force: true });
+  for (const source of sources)
+    if (source.fetchBuildId !== null) rmSync(registry.buildDir(source.fetchBuildId), { recursive: true, force: true });
 }
 
 /** A scratch folder, and the local S3 in a process of its own (its objects in makeStoreDirectory's folder) with a client. */
@@ -230,7 +274,8 @@ async function openBenchS3(name: string): Promise<BenchS3> {
 async function deletePrefixes(s3: S3Client, prefixes: ReadonlyArray<string>): Promise<void> {
   for (const Prefix of prefixes) {
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix }));
-    for (const object of listed.Contents ?? []) await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: object.Key! }));
+    for (const object of listed.Contents ?? [])
+      await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: object.Key! }));
   }
 }
 
@@ -295,7 +340,19 @@ export function combineInChild(endpoint: string, event: CombineSourcesEvent, wor
       const lines = out.trim().split('\n');
       const line = lines.at(-1) ?? '';
       if (code !== 0 || !line.startsWith('{')) {
-        reject(new Error(`combine child exited ${code}: ${err.split('\n').filter((l) => !/NodeVersionSupport|node >=22|a\.co\/|versions published|security updates|^\s*$|trace-warnings|will require|To continue/.test(l)).join('\n')}`));
+        reject(
+          new Error(
+            `combine child exited ${code}: ${err
+              .split('\n')
+              .filter(
+                (l) =>
+                  !/NodeVersionSupport|node >=22|a\.co\/|versions published|security updates|^\s*$|trace-warnings|will require|To continue/.test(
+                    l,
+                  ),
+              )
+              .join('\n')}`,
+          ),
+        );
         return;
       }
       resolve({ ...(JSON.parse(line) as Omit<ChildResult, 'log'>), log: lines.slice(0, -1).join('\n') });
@@ -304,7 +361,16 @@ export function combineInChild(endpoint: string, event: CombineSourcesEvent, wor
 }
 
 function event(execution: string, sources: FetchedSource[]): CombineSourcesEvent {
-  return { environment: 'bench', execution, requestedBy: null, account: '111111111111', region: 'eu-west-1', deployRoleArn: 'arn:aws:iam::111111111111:role/bench', variables: {}, sources };
+  return {
+    environment: 'bench',
+    execution,
+    requestedBy: null,
+    account: '111111111111',
+    region: 'eu-west-1',
+    deployRoleArn: 'arn:aws:iam::111111111111:role/bench',
+    variables: {},
+    sources,
+  };
 }
 
 /**
@@ -313,12 +379,17 @@ function event(execution: string, sources: FetchedSource[]): CombineSourcesEvent
  * upload of the first parts overlaps the compression of the rest. Returns the zip's size.
  */
 export async function archiveAndUpload(fixture: Fixture, s3: S3Client, key: string): Promise<number> {
-  const child = spawn('git', ['archive', '--format=zip', 'HEAD'], { cwd: fixture.app, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('git', ['archive', '--format=zip', 'HEAD'], {
+    cwd: fixture.app,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<void>((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`git archive exited with ${code}: ${stderr.trim()}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`git archive exited with ${code}: ${stderr.trim()}`)),
+    );
   });
   let bytes = 0;
   child.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length));
@@ -365,7 +436,14 @@ async function putEachFile(fixture: Fixture, s3: S3Client, prefix: string, concu
       const file = files[next++]!;
       const size = statSync(file).size;
       const Body = size <= WHOLE_FILE_BODY_MAX ? await readFile(file) : createReadStream(file);
-      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${prefix}/${relative(fixture.app, file)}`, Body, ContentLength: size }));
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: BUCKET,
+          Key: `${prefix}/${relative(fixture.app, file)}`,
+          Body,
+          ContentLength: size,
+        }),
+      );
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
@@ -375,7 +453,17 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
   const bench = await openBenchS3('s3');
   const { work, store, s3 } = bench;
   const registry = new BuildRegistry(join(work, 'runner'));
-  const series = { fetch: [] as number[], combine: [] as number[], pipeline: [] as number[], rerun: [] as number[], rerunFetch: [] as number[], rerunCombine: [] as number[], archive: [] as number[], perFile: [] as number[], rss: [] as number[] };
+  const series = {
+    fetch: [] as number[],
+    combine: [] as number[],
+    pipeline: [] as number[],
+    rerun: [] as number[],
+    rerunFetch: [] as number[],
+    rerunCombine: [] as number[],
+    archive: [] as number[],
+    perFile: [] as number[],
+    rss: [] as number[],
+  };
   let archiveZipBytes = 0;
   let reusedFetches = 0;
   let artifactBytes = 0;
@@ -384,7 +472,9 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
   try {
     for (let i = 0; i < options.runs; i++) {
       const roundStart = performance.now();
-      const run = async (execution: string): Promise<{ fetch: number; combine: number; rss: number; key: string; fetchBuilds: number }> => {
+      const run = async (
+        execution: string,
+      ): Promise<{ fetch: number; combine: number; rss: number; key: string; fetchBuilds: number }> => {
         const start = performance.now();
         const sources = await fetchSources(fixture, s3, join(work, 'runner'), registry, execution);
         const fetch = performance.now() - start;
@@ -394,13 +484,22 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
         artifactBytes = statSync(`${artifact}._S3rver_object`, { throwIfNoEntry: false })?.size ?? artifactBytes;
         const snapshot = join(store.path, BUCKET, sources[0]!.snapshotKey);
         snapshotBytes = statSync(`${snapshot}._S3rver_object`, { throwIfNoEntry: false })?.size ?? snapshotBytes;
-        return { fetch, combine: child.ms, rss: child.maxRssBytes, key: child.key, fetchBuilds: sources.filter((x) => x.fetchBuildId !== null).length };
+        return {
+          fetch,
+          combine: child.ms,
+          rss: child.maxRssBytes,
+          key: child.key,
+          fetchBuilds: sources.filter((x) => x.fetchBuildId !== null).length,
+        };
       };
       // A first run finds nothing stored by the previous round.
       await deletePrefixes(s3, REUSABLE_PREFIXES);
       // Execution names as the CLI makes them (fixed length: environment, UTC time, 6 random characters).
       const first = await run(executionName('bench'));
-      if (first.fetchBuilds !== 2) throw new Error(`the first run of round ${i + 1} reused a snapshot (${first.fetchBuilds} fetch builds): it must start from nothing`);
+      if (first.fetchBuilds !== 2)
+        throw new Error(
+          `the first run of round ${i + 1} reused a snapshot (${first.fetchBuilds} fetch builds): it must start from nothing`,
+        );
       series.fetch.push(first.fetch);
       series.combine.push(first.combine);
       // Peak RSS of the full combine (a re-run's combine copies server-side and needs less).
@@ -425,7 +524,14 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
         rmSync(join(store.path, BUCKET, 'baseline', `per-file-${i}`), { recursive: true, force: true });
         line += `, one PUT per file ${s(series.perFile.at(-1)!)}`;
       }
-      const measured = [series.fetch, series.combine, series.rerunFetch, series.rerunCombine, series.archive, ...(options.skipPerFile ? [] : [series.perFile])].reduce((sum, x) => sum + x.at(-1)!, 0);
+      const measured = [
+        series.fetch,
+        series.combine,
+        series.rerunFetch,
+        series.rerunCombine,
+        series.archive,
+        ...(options.skipPerFile ? [] : [series.perFile]),
+      ].reduce((sum, x) => sum + x.at(-1)!, 0);
       options.log(`${line} (+${s(performance.now() - roundStart - measured)} outside the timings)`);
     }
   } finally {
@@ -452,13 +558,22 @@ export async function measureFetchCombine(options: FetchCombineOptions, fixture:
 }
 
 /** Peak RSS of combine-sources alone on one source shape: fetch once, then combine `runs` times. */
-export async function measureCombineMemory(shape: LargeSourceShape, runs: number): Promise<{ shape: LargeSourceShape; maxRss: Summary; combine: Summary }> {
+export async function measureCombineMemory(
+  shape: LargeSourceShape,
+  runs: number,
+): Promise<{ shape: LargeSourceShape; maxRss: Summary; combine: Summary }> {
   const fixture = makeFixture(shape);
   try {
     const bench = await openBenchS3('mem');
     const { work, s3 } = bench;
     try {
-      const sources = await fetchSources(fixture, s3, join(work, 'runner'), new BuildRegistry(join(work, 'runner')), 'bench-memory');
+      const sources = await fetchSources(
+        fixture,
+        s3,
+        join(work, 'runner'),
+        new BuildRegistry(join(work, 'runner')),
+        'bench-memory',
+      );
       const rss: number[] = [];
       const ms: number[] = [];
       for (let i = 0; i < runs; i++) {
@@ -503,37 +618,89 @@ export async function measureEntriesMemory(entries: number, runs: number): Promi
   const bench = await openBenchS3('entries');
   const { work, s3 } = bench;
   try {
-    const snapshot = async (name: string, commit: string, count: number, extra: { bigBytes: number; unnormalized: boolean }): Promise<FetchedSource> => {
+    const snapshot = async (
+      name: string,
+      commit: string,
+      count: number,
+      extra: { bigBytes: number; unnormalized: boolean },
+    ): Promise<FetchedSource> => {
       const file = join(work, `${name}-${commit}.zip`);
       await writeManyEntries(file, count, extra);
       const key = snapshotKeyOf(name, commit);
-      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: createReadStream(file), ContentLength: statSync(file).size }));
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: BUCKET,
+          Key: key,
+          Body: createReadStream(file),
+          ContentLength: statSync(file).size,
+        }),
+      );
       rmSync(file);
-      return { name, branch: 'main', path: name === 'app' ? '.' : `${name}/`, commit, fetchBuildId: null, snapshotKey: key };
+      return {
+        name,
+        branch: 'main',
+        path: name === 'app' ? '.' : `${name}/`,
+        commit,
+        fetchBuildId: null,
+        snapshotKey: key,
+      };
     };
     const config = await snapshot('config', 'c'.repeat(40), 3, { bigBytes: 0, unnormalized: false });
-    const plain = [await snapshot('app', 'a'.repeat(40), entries, { bigBytes: 12 * 1024 * 1024, unnormalized: false }), config];
-    const uncopyable = [await snapshot('app', 'b'.repeat(40), entries, { bigBytes: 12 * 1024 * 1024, unnormalized: true }), config];
+    const plain = [
+      await snapshot('app', 'a'.repeat(40), entries, { bigBytes: 12 * 1024 * 1024, unnormalized: false }),
+      config,
+    ];
+    const uncopyable = [
+      await snapshot('app', 'b'.repeat(40), entries, { bigBytes: 12 * 1024 * 1024, unnormalized: true }),
+      config,
+    ];
     const took = (result: ChildResult, path: RegExp, what: string): ChildResult => {
-      if (!path.test(result.log)) throw new Error(`the ${what} combine did not take its path (${path}); it logged: ${result.log || '(nothing)'}`);
+      if (!path.test(result.log))
+        throw new Error(`the ${what} combine did not take its path (${path}); it logged: ${result.log || '(nothing)'}`);
       return result;
     };
     const series = { copy: [] as ChildResult[], rerun: [] as ChildResult[], full: [] as ChildResult[] };
     for (let i = 0; i < runs; i++) {
       await deletePrefixes(s3, ['combined/']);
-      series.copy.push(took(await combineInChild(bench.endpoint, event(`bench-entries-${i}`, plain), work), /copied \d+ bytes of \d+ entries from snapshot/, 'first'));
-      series.rerun.push(took(await combineInChild(bench.endpoint, event(`bench-entries-again-${i}`, plain), work), /copied \d+ bytes of \d+ entries from artifacts\//, 're-run'));
-      series.full.push(took(await combineInChild(bench.endpoint, event(`bench-entries-full-${i}`, uncopyable), work), /is not a normalized path\); combining in full/, 'full streaming'));
-      for (const done of [series.copy, series.rerun, series.full]) await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: done.at(-1)!.key }));
+      series.copy.push(
+        took(
+          await combineInChild(bench.endpoint, event(`bench-entries-${i}`, plain), work),
+          /copied \d+ bytes of \d+ entries from snapshot/,
+          'first',
+        ),
+      );
+      series.rerun.push(
+        took(
+          await combineInChild(bench.endpoint, event(`bench-entries-again-${i}`, plain), work),
+          /copied \d+ bytes of \d+ entries from artifacts\//,
+          're-run',
+        ),
+      );
+      series.full.push(
+        took(
+          await combineInChild(bench.endpoint, event(`bench-entries-full-${i}`, uncopyable), work),
+          /is not a normalized path\); combining in full/,
+          'full streaming',
+        ),
+      );
+      for (const done of [series.copy, series.rerun, series.full])
+        await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: done.at(-1)!.key }));
     }
-    const figures = (results: ChildResult[]) => ({ maxRss: summarize(results.map((r) => r.maxRssBytes)), combine: summarize(results.map((r) => r.ms)) });
+    const figures = (results: ChildResult[]) => ({
+      maxRss: summarize(results.map((r) => r.maxRssBytes)),
+      combine: summarize(results.map((r) => r.ms)),
+    });
     return { entries, copy: figures(series.copy), rerun: figures(series.rerun), full: figures(series.full) };
   } finally {
     await bench.close();
   }
 }
 
-async function writeManyEntries(path: string, count: number, extra: { bigBytes: number; unnormalized: boolean }): Promise<void> {
+async function writeManyEntries(
+  path: string,
+  count: number,
+  extra: { bigBytes: number; unnormalized: boolean },
+): Promise<void> {
   const zip = new RawZipWriter();
   const written = pipeline(zip.output, createWriteStream(path));
   const mtime = toDosDateTime(new Date('2026-11-01T10:00:00Z'));
@@ -541,13 +708,36 @@ async function writeManyEntries(path: string, count: number, extra: { bigBytes: 
   const crc = crc32(data);
   for (let i = 0; i < count; i++) {
     const name = `services/payments/src/main/resources/d${String(Math.floor(i / 100)).padStart(5, '0')}/entry-${String(i).padStart(6, '0')}.json`;
-    await zip.addRawEntry({ name, mode: 0o100644, mtime, compressionMethod: STORED, crc32: crc, compressedSize: data.length, uncompressedSize: data.length }, [data]);
+    await zip.addRawEntry(
+      {
+        name,
+        mode: 0o100644,
+        mtime,
+        compressionMethod: STORED,
+        crc32: crc,
+        compressedSize: data.length,
+        uncompressedSize: data.length,
+      },
+      [data],
+    );
   }
   if (extra.bigBytes > 0) {
     const big = Buffer.alloc(extra.bigBytes, 1);
-    await zip.addRawEntry({ name: 'big.bin', mode: 0o100644, mtime, compressionMethod: STORED, crc32: crc32(big), compressedSize: big.length, uncompressedSize: big.length }, [big]);
+    await zip.addRawEntry(
+      {
+        name: 'big.bin',
+        mode: 0o100644,
+        mtime,
+        compressionMethod: STORED,
+        crc32: crc32(big),
+        compressedSize: big.length,
+        uncompressedSize: big.length,
+      },
+      [big],
+    );
   }
-  if (extra.unnormalized) await zip.addBuffer('./notes.txt', Buffer.from('notes\n'), { mode: 0o100644, mtime, compress: false });
+  if (extra.unnormalized)
+    await zip.addBuffer('./notes.txt', Buffer.from('notes\n'), { mode: 0o100644, mtime, compress: false });
   await zip.end();
   await written;
 }

@@ -21,7 +21,13 @@ const IDENTITY = {
 };
 
 export function git(cwd: string, args: string[]): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...IDENTITY }, maxBuffer: 64 * 1024 * 1024 });
+  return execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...IDENTITY },
+    maxBuffer: 64 * 1024 * 1024,
+  });
 }
 
 /** Commits the working tree `work` on main and clones it bare to `<work>.git`; returns the bare path and the commit. */

@@ -41,7 +41,10 @@ function removeBenchDirectoriesDetached(): void {
   benchDirectories.clear();
   if (paths.length === 0) return;
   // The paths are arguments ("$@"), never shell text.
-  spawn('sh', ['-c', `sleep ${CHILDREN_EXIT_WAIT_MS / 1000}; exec rm -rf -- "$@"`, 'remove-bench-folders', ...paths], { detached: true, stdio: 'ignore' }).unref();
+  spawn('sh', ['-c', `sleep ${CHILDREN_EXIT_WAIT_MS / 1000}; exec rm -rf -- "$@"`, 'remove-bench-folders', ...paths], {
+    detached: true,
+    stdio: 'ignore',
+  }).unref();
 }
 
 /**
@@ -55,7 +58,9 @@ export function removeBenchDirectoriesOnInterrupt(): void {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
       if (benchDirectories.size > 0 || benchChildren.size > 0) {
-        console.error(`${signal}: stopping ${benchChildren.size} child process(es); removing ${benchDirectories.size} folder(s)`);
+        console.error(
+          `${signal}: stopping ${benchChildren.size} child process(es); removing ${benchDirectories.size} folder(s)`,
+        );
       }
       for (const child of benchChildren) child.kill('SIGTERM');
       removeBenchDirectoriesDetached();

@@ -60,7 +60,15 @@ export interface OverheadResult {
   readonly buildMs: Readonly<Record<string, number>>;
 }
 
-const TOP_LEVEL = ['ValidateInput', 'FetchSources', 'CombineConfigAndCode', 'BuildTemplates', 'Deploy', 'PostDeployHooks', 'RecordDeployment'];
+const TOP_LEVEL = [
+  'ValidateInput',
+  'FetchSources',
+  'CombineConfigAndCode',
+  'BuildTemplates',
+  'Deploy',
+  'PostDeployHooks',
+  'RecordDeployment',
+];
 
 /** The variable each command sleeps for: BUILD_SLEEP_1, BUILD_SLEEP_2, DEPLOY_SLEEP_1, ... */
 function sleepVariables(phase: 'BUILD' | 'DEPLOY', seconds: ReadonlyArray<number>): Array<[string, number]> {
@@ -104,7 +112,9 @@ function runScript(path: string): Promise<number> {
     const child = spawn('bash', [path], { stdio: 'ignore' });
     registerBenchChild(child);
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(performance.now() - start) : reject(new Error(`baseline script exited ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(performance.now() - start) : reject(new Error(`baseline script exited ${code}`)),
+    );
   });
 }
 
@@ -121,7 +131,11 @@ export async function measureOverhead(options: OverheadOptions): Promise<Overhea
     // Two small sources, as the example has: the app (with a few files) and the config.
     const app = join(work, 'app');
     mkdirSync(app);
-    writeSmallTree(app, { 'README.md': 'bench app\n', 'templates/service.json': '{"Resources":{}}\n', 'src/index.js': 'module.exports = 1;\n' });
+    writeSmallTree(app, {
+      'README.md': 'bench app\n',
+      'templates/service.json': '{"Resources":{}}\n',
+      'src/index.js': 'module.exports = 1;\n',
+    });
     const config = join(work, 'config');
     mkdirSync(config);
     writeSmallTree(config, { 'acceptance.json': '{"stackPrefix":"bench"}\n' });
@@ -152,7 +166,8 @@ export async function measureOverhead(options: OverheadOptions): Promise<Overhea
       // One execution first, not measured: loads the task modules (a Lambda's cold start) and
       // stores the config's snapshot. In preproduction, whose variables make every sleep 0.
       const warmup = await bench.run('preproduction-bench-warmup', { environment: 'preproduction' });
-      if (warmup.status !== 'SUCCEEDED') throw new Error(`the warm-up execution ended ${warmup.status}: ${warmup.error} ${warmup.cause}`);
+      if (warmup.status !== 'SUCCEEDED')
+        throw new Error(`the warm-up execution ended ${warmup.status}: ${warmup.error} ${warmup.cause}`);
       for (let i = 0; i < options.runs; i++) {
         // A new app commit for every measured run (not timed): its fetch build runs, as for most
         // deployments; the config's snapshot is reused (ResolveSource finds it), as config changes less often.
@@ -168,11 +183,22 @@ export async function measureOverhead(options: OverheadOptions): Promise<Overhea
         const record = await bench.run(`acceptance-bench-${i}`, { environment: 'acceptance' });
         const ms = performance.now() - start;
         baseline.push(await script);
-        if (record.status !== 'SUCCEEDED') throw new Error(`bench execution ${record.name} ended ${record.status}: ${record.error} ${record.cause}`);
-        const fetchBuilds = bench.runtime.machine.history(record.executionArn).filter((e) => e.type === 'TaskStateEntered' && (e.stateEnteredEventDetails as { name: string }).name === 'FetchSource').length;
-        if (fetchBuilds !== 1) throw new Error(`bench execution ${record.name} ran ${fetchBuilds} fetch builds; expected 1 (the new app commit)`);
+        if (record.status !== 'SUCCEEDED')
+          throw new Error(`bench execution ${record.name} ended ${record.status}: ${record.error} ${record.cause}`);
+        const fetchBuilds = bench.runtime.machine
+          .history(record.executionArn)
+          .filter(
+            (e) =>
+              e.type === 'TaskStateEntered' && (e.stateEnteredEventDetails as { name: string }).name === 'FetchSource',
+          ).length;
+        if (fetchBuilds !== 1)
+          throw new Error(
+            `bench execution ${record.name} ran ${fetchBuilds} fetch builds; expected 1 (the new app commit)`,
+          );
         pipeline.push(ms);
-        options.log(`  run ${i + 1}/${options.runs}: execution ${(ms / 1000).toFixed(2)} s, bash ${(baseline.at(-1)! / 1000).toFixed(2)} s`);
+        options.log(
+          `  run ${i + 1}/${options.runs}: execution ${(ms / 1000).toFixed(2)} s, bash ${(baseline.at(-1)! / 1000).toFixed(2)} s`,
+        );
 
         const history = bench.runtime.machine.history(record.executionArn);
         const spans = topLevelSpans(history, TOP_LEVEL);
@@ -187,8 +213,16 @@ export async function measureOverhead(options: OverheadOptions): Promise<Overhea
         const first = history[0]!.timestamp;
         const last = history.at(-1)!.timestamp;
         between.push(last - first - inside);
-        push(perState, `(outside the history: start → first event, last event → wait() returns)\ttotal`, ms - (last - first));
-        push(perState, `(outside the history: start → first event, last event → wait() returns)\toverhead`, ms - (last - first));
+        push(
+          perState,
+          `(outside the history: start → first event, last event → wait() returns)\ttotal`,
+          ms - (last - first),
+        );
+        push(
+          perState,
+          `(outside the history: start → first event, last event → wait() returns)\toverhead`,
+          ms - (last - first),
+        );
         for (const name of ['ValidateInput', 'CombineConfigAndCode', 'RecordDeployment']) {
           const span = spans.find((s) => s.name === name);
           if (span) push(lambdaMs, name, span.end - span.start);
@@ -218,7 +252,9 @@ export async function measureOverhead(options: OverheadOptions): Promise<Overhea
           const build = id === undefined ? undefined : bench.runtime.builds.get(id);
           if (!build) continue;
           push(buildMs, 'FetchSource', (build.EndTime ?? build.StartTime) - build.StartTime);
-          for (const phase of build.Phases) if (phase.EndTime !== undefined) push(phases, `FetchSource\t${phase.PhaseType}`, phase.EndTime - phase.StartTime);
+          for (const phase of build.Phases)
+            if (phase.EndTime !== undefined)
+              push(phases, `FetchSource\t${phase.PhaseType}`, phase.EndTime - phase.StartTime);
         }
       }
     } finally {
@@ -234,11 +270,13 @@ export async function measureOverhead(options: OverheadOptions): Promise<Overhea
       baselineAboveWork: summarize(baseline.map((ms) => ms - buildWorkMs - deployWorkMs)),
       added: summarize(added),
       ratio: p.median / b.median,
-      perState: [...TOP_LEVEL, '(outside the history: start → first event, last event → wait() returns)'].filter((n) => perState.has(`${n}\ttotal`)).map((name) => ({
-        name,
-        totalMs: medianOf(perState.get(`${name}\ttotal`)!),
-        overheadMs: medianOf(perState.get(`${name}\toverhead`)!),
-      })),
+      perState: [...TOP_LEVEL, '(outside the history: start → first event, last event → wait() returns)']
+        .filter((n) => perState.has(`${n}\ttotal`))
+        .map((name) => ({
+          name,
+          totalMs: medianOf(perState.get(`${name}\ttotal`)!),
+          overheadMs: medianOf(perState.get(`${name}\toverhead`)!),
+        })),
       buildPhases: [...phases.entries()]
         .map(([key, values]) => {
           const [build, phase] = key.split('\t') as [string, string];

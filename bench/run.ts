@@ -5,7 +5,14 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { costTable, type CostTable } from './cost-table';
-import { makeFixture, measureCombineMemory, measureEntriesMemory, measureFetchCombine, type EntriesMemoryResult, type FetchCombineResult } from './fetch-combine';
+import {
+  makeFixture,
+  measureCombineMemory,
+  measureEntriesMemory,
+  measureFetchCombine,
+  type EntriesMemoryResult,
+  type FetchCombineResult,
+} from './fetch-combine';
 import { describeShape, type LargeSourceShape } from './git-fixtures';
 import { measureOverhead, type OverheadResult } from './overhead';
 import { renderReport } from './report';
@@ -59,7 +66,12 @@ export function parseBenchArgs(args: ReadonlyArray<string>) {
   if (values.only !== undefined && !ONLY.includes(values.only as Only)) {
     throw new Error(`--only must be one of ${ONLY.join(', ')}, got ${values.only}`);
   }
-  return { ...values, runs: positive('runs', values.runs), entries: positive('entries', values.entries), only: values.only as Only | undefined };
+  return {
+    ...values,
+    runs: positive('runs', values.runs),
+    entries: positive('entries', values.entries),
+    only: values.only as Only | undefined,
+  };
 }
 
 /** Sections that `--only` runs alone (their figure printed, nothing saved). */
@@ -112,8 +124,17 @@ export interface BenchResults {
 function commitMeasured(): string | undefined {
   try {
     const cwd = join(__dirname, '..');
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const changed = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    const changed =
+      execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+        cwd,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim() !== '';
     return changed ? `${head} with uncommitted changes` : head;
   } catch {
     return undefined;
@@ -140,12 +161,22 @@ export function summaryLines(r: BenchResults): string[] {
   const lines = [
     `1 overhead: execution ${formatSeconds(o.pipeline)} vs bash ${formatSeconds(o.baseline)} for ${o.workSeconds} s of work: ${o.ratio.toFixed(2)}x, +${(o.added.median / 1000).toFixed(2)} s (target <= 1.1x and <= 1 s: ${verdict(o.ratio <= 1.1 && o.added.median <= 1000)})`,
     `2 fetch+combine (${describeShape(f.shape)}): ${formatSeconds(f.pipeline)} [fetch ${formatSeconds(f.fetch)} + combine ${formatSeconds(f.combine)}] vs (a) git archive + upload ${formatSeconds(f.archive)}: ${ratio(f.pipeline, f.archive)}x (target <= 1.2x: ${verdict(f.pipeline.median <= 1.2 * f.archive.median)})` +
-      (f.perFile ? `; vs (b) one PUT per file ${formatSeconds(f.perFile)}: ${(f.perFile.median / f.pipeline.median).toFixed(2)}x faster (target >= 10x: ${verdict(f.perFile.median >= 10 * f.pipeline.median)})` : '; (b) skipped'),
+      (f.perFile
+        ? `; vs (b) one PUT per file ${formatSeconds(f.perFile)}: ${(f.perFile.median / f.pipeline.median).toFixed(2)}x faster (target >= 10x: ${verdict(f.perFile.median >= 10 * f.pipeline.median)})`
+        : '; (b) skipped'),
     `3 memory: combine-sources peak RSS ${formatMegabytes(f.combineMaxRss)} on ${describeShape(f.shape)}, ${formatMegabytes(r.memorySmall.maxRss)} on ${describeShape(r.memorySmall.shape)}, on ${r.memoryEntries.entries.toLocaleString('en-US')} files of 1 byte: ${formatMegabytes(r.memoryEntries.copy.maxRss)} first combine, ${formatMegabytes(r.memoryEntries.rerun.maxRss)} re-run, ${formatMegabytes(r.memoryEntries.full.maxRss)} full streaming combine (target <= 256 MB: ${verdict(Math.max(f.combineMaxRss.max, r.memorySmall.maxRss.max, r.memoryEntries.copy.maxRss.max, r.memoryEntries.rerun.maxRss.max, r.memoryEntries.full.maxRss.max) <= 256 * MB)})`,
     `4 re-run, same commits: ${formatSeconds(f.rerun)} = ${((f.rerun.median / f.pipeline.median) * 100).toFixed(0)}% of the first run (target <= 10%: ${verdict(f.rerun.median <= 0.1 * f.pipeline.median)}) [fetch ${formatSeconds(f.rerunFetch)} + combine ${formatSeconds(f.rerunCombine)}; ${f.rerunReusedSnapshots} of ${2 * f.pipeline.runs} snapshots reused]`,
     `5 cost per deployment: ${r.cost.transitions} transitions (+1 per lease wait, none per build minute), Step Functions + Lambda ${r.cost.headline.orchestration} vs CodePipeline V2 ${r.cost.headline.codePipeline} (${r.cost.headline.scenario}); CodeBuild ${r.cost.headline.codeBuild} in both`,
-    `6 scale: ${r.scale.executions} concurrent executions ${formatSeconds(r.scale.concurrent)} vs one ${formatSeconds(r.scale.single)} (${(r.scale.concurrent.median / r.scale.single.median).toFixed(1)}x); outcomes ${Object.entries(r.scale.outcomes).map(([k, v]) => `${k}: ${v}`).join(', ')}; cross-talk ${r.scale.crossTalk.length === 0 ? `none (${r.scale.checked} executions checked)` : r.scale.crossTalk.join('; ')}` +
-      (r.scale.unexpected === undefined ? '' : `; other failures ${r.scale.unexpected.length === 0 ? 'none' : r.scale.unexpected.join('; ')}`),
+    `6 scale: ${r.scale.executions} concurrent executions ${formatSeconds(r.scale.concurrent)} vs one ${formatSeconds(r.scale.single)} (${(r.scale.concurrent.median / r.scale.single.median).toFixed(1)}x); outcomes ${Object.entries(
+      r.scale.outcomes,
+    )
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(
+        ', ',
+      )}; cross-talk ${r.scale.crossTalk.length === 0 ? `none (${r.scale.checked} executions checked)` : r.scale.crossTalk.join('; ')}` +
+      (r.scale.unexpected === undefined
+        ? ''
+        : `; other failures ${r.scale.unexpected.length === 0 ? 'none' : r.scale.unexpected.join('; ')}`),
   ];
   return lines;
 }
@@ -179,7 +210,9 @@ async function main(): Promise<void> {
   const date = new Date().toISOString();
   const where = machine();
   const commit = commitMeasured();
-  log(`stepdeploy bench (${plan.quick ? 'quick' : 'full'}) on ${where}${commit === undefined ? '' : `, commit ${commit}`}`);
+  log(
+    `stepdeploy bench (${plan.quick ? 'quick' : 'full'}) on ${where}${commit === undefined ? '' : `, commit ${commit}`}`,
+  );
   try {
     log(`df -h /tmp: ${execFileSync('df', ['-h', '/tmp'], { encoding: 'utf8' }).trim().split('\n').at(-1)}`);
   } catch {
@@ -196,8 +229,11 @@ async function main(): Promise<void> {
 
   if (options.only === 'entries') {
     const e = await measureEntriesMemory(plan.memoryEntries.entries, plan.memoryEntries.runs);
-    const row = (name: string, x: { maxRss: Summary; combine: Summary }): string => `${name} ${formatMegabytes(x.maxRss)} in ${formatSeconds(x.combine)}`;
-    print(`3 memory per entry, ${e.entries.toLocaleString('en-US')} files of 1 byte: ${row('first combine', e.copy)}; ${row('re-run', e.rerun)}; ${row('full streaming combine', e.full)} (target <= 256 MB: ${Math.max(e.copy.maxRss.max, e.rerun.maxRss.max, e.full.maxRss.max) <= 256 * MB ? 'MET' : 'MISSED'})`);
+    const row = (name: string, x: { maxRss: Summary; combine: Summary }): string =>
+      `${name} ${formatMegabytes(x.maxRss)} in ${formatSeconds(x.combine)}`;
+    print(
+      `3 memory per entry, ${e.entries.toLocaleString('en-US')} files of 1 byte: ${row('first combine', e.copy)}; ${row('re-run', e.rerun)}; ${row('full streaming combine', e.full)} (target <= 256 MB: ${Math.max(e.copy.maxRss.max, e.rerun.maxRss.max, e.full.maxRss.max) <= 256 * MB ? 'MET' : 'MISSED'})`,
+    );
     print(`bench took ${((performance.now() - started) / 1000).toFixed(0)} s (--only entries: nothing saved)`);
     return;
   }
@@ -205,20 +241,31 @@ async function main(): Promise<void> {
   log(`[1/6] orchestration overhead (${plan.overhead.runs} runs)`);
   const overhead = await section('overhead', () => measureOverhead({ ...plan.overhead, log }));
 
-  log(`[2-4/6] fetch + combine, memory, re-run on ${describeShape(plan.fetch.shape)} (${plan.fetch.runs} runs; generating the sources)`);
+  log(
+    `[2-4/6] fetch + combine, memory, re-run on ${describeShape(plan.fetch.shape)} (${plan.fetch.runs} runs; generating the sources)`,
+  );
   const fixture = await section('generating the sources', async () => makeFixture(plan.fetch.shape));
   let fetch: FetchCombineResult;
   try {
     fetch = await section('fetch + combine with both baselines', () =>
-      measureFetchCombine({ runs: plan.fetch.runs, shape: plan.fetch.shape, putConcurrency: 10, skipPerFile: !plan.fetch.perFile, log }, fixture),
+      measureFetchCombine(
+        { runs: plan.fetch.runs, shape: plan.fetch.shape, putConcurrency: 10, skipPerFile: !plan.fetch.perFile, log },
+        fixture,
+      ),
     );
   } finally {
     rmSync(fixture.dir, { recursive: true, force: true });
   }
   log(`[3/6] memory on a second size: ${describeShape(plan.memorySmall.shape)} (${plan.memorySmall.runs} runs)`);
-  const memorySmall = await section('memory, second size', () => measureCombineMemory(plan.memorySmall.shape, plan.memorySmall.runs));
-  log(`[3/6] memory per entry: a snapshot of ${plan.memoryEntries.entries.toLocaleString('en-US')} files (${plan.memoryEntries.runs} runs)`);
-  const memoryEntries = await section('memory per entry', () => measureEntriesMemory(plan.memoryEntries.entries, plan.memoryEntries.runs));
+  const memorySmall = await section('memory, second size', () =>
+    measureCombineMemory(plan.memorySmall.shape, plan.memorySmall.runs),
+  );
+  log(
+    `[3/6] memory per entry: a snapshot of ${plan.memoryEntries.entries.toLocaleString('en-US')} files (${plan.memoryEntries.runs} runs)`,
+  );
+  const memoryEntries = await section('memory per entry', () =>
+    measureEntriesMemory(plan.memoryEntries.entries, plan.memoryEntries.runs),
+  );
 
   log(`[6/6] scale: ${plan.scale.executions} concurrent executions (${plan.scale.runs} runs)`);
   const scale = await section('scale', () => measureScaleInChild({ ...plan.scale, retryIntervalMs: 250, log }));
@@ -226,7 +273,20 @@ async function main(): Promise<void> {
   log('[5/6] cost per deployment');
   const cost = costTable(overhead);
 
-  const results: BenchResults = { plan, date, machine: where, ...(commit === undefined ? {} : { commit }), durationSeconds: (performance.now() - started) / 1000, sections, overhead, fetch, memorySmall, memoryEntries, scale, cost };
+  const results: BenchResults = {
+    plan,
+    date,
+    machine: where,
+    ...(commit === undefined ? {} : { commit }),
+    durationSeconds: (performance.now() - started) / 1000,
+    sections,
+    overhead,
+    fetch,
+    memorySmall,
+    memoryEntries,
+    scale,
+    cost,
+  };
   for (const line of summaryLines(results)) print(line);
   print(cost.text);
   print(`bench took ${results.durationSeconds.toFixed(0)} s`);

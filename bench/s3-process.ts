@@ -84,7 +84,8 @@ export function startLocalS3Process(directory: string, bucket: string): Promise<
 
 async function main(): Promise<void> {
   const [directory, bucket] = process.argv.slice(2);
-  if (directory === undefined || bucket === undefined) throw new Error('usage: tsx bench/s3-process.ts <directory> <bucket>');
+  if (directory === undefined || bucket === undefined)
+    throw new Error('usage: tsx bench/s3-process.ts <directory> <bucket>');
   const s3 = await startLocalS3({ directory, buckets: [bucket] });
   process.stdout.write(`${s3.endpoint}\n`);
   // The parent closes stdin (or exits) to stop this server.

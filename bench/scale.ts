@@ -45,9 +45,22 @@ export interface ScaleResult {
 /** A failure's cause, short: for a failed build (the `.sync` integration's cause is the Build), the phase that failed and why. */
 export function failureCause(cause: string | undefined): string {
   try {
-    const build = (JSON.parse(cause ?? '') as { Build?: { Phases?: Array<{ PhaseType: string; PhaseStatus?: string; Contexts?: Array<{ StatusCode?: string; Message?: string }> }> } }).Build;
+    const build = (
+      JSON.parse(cause ?? '') as {
+        Build?: {
+          Phases?: Array<{
+            PhaseType: string;
+            PhaseStatus?: string;
+            Contexts?: Array<{ StatusCode?: string; Message?: string }>;
+          }>;
+        };
+      }
+    ).Build;
     const failed = build?.Phases?.find((p) => p.PhaseStatus !== undefined && p.PhaseStatus !== 'SUCCEEDED');
-    if (failed) return oneLine(`build phase ${failed.PhaseType} ${failed.PhaseStatus}: ${failed.Contexts?.map((c) => `${c.StatusCode ?? ''} ${c.Message ?? ''}`.trim()).join('; ') ?? ''}`);
+    if (failed)
+      return oneLine(
+        `build phase ${failed.PhaseType} ${failed.PhaseStatus}: ${failed.Contexts?.map((c) => `${c.StatusCode ?? ''} ${c.Message ?? ''}`.trim()).join('; ') ?? ''}`,
+      );
   } catch {
     // Not JSON: the cause as it is.
   }
@@ -69,7 +82,10 @@ const ACCEPTANCE_BRANCHES = ['main', 'develop', 'feature/cloudformationchange'] 
 function inputFor(i: number): { environment: string; branches: Record<string, string> } {
   const environment = ENVIRONMENTS[i % 3]!;
   if (environment !== 'acceptance') return { environment, branches: { app: 'main', config: 'main' } };
-  return { environment, branches: { app: ACCEPTANCE_BRANCHES[Math.floor(i / 3) % 3]!, config: i % 2 === 0 ? 'develop' : 'main' } };
+  return {
+    environment,
+    branches: { app: ACCEPTANCE_BRANCHES[Math.floor(i / 3) % 3]!, config: i % 2 === 0 ? 'develop' : 'main' },
+  };
 }
 
 export async function measureScale(options: ScaleOptions): Promise<ScaleResult> {
@@ -78,7 +94,8 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
     repos = join(dir, '.stepdeploy', 'example-repos');
     ensureExampleRepositories(repos);
   }, options.retryIntervalMs);
-  const commit = (source: string, branch: string): string => git(join(repos, `${source}.git`), ['rev-parse', `refs/heads/${branch}`]).trim();
+  const commit = (source: string, branch: string): string =>
+    git(join(repos, `${source}.git`), ['rev-parse', `refs/heads/${branch}`]).trim();
   const s3 = bench.runtime.s3Client;
   const bucket = bench.runtime.bucket;
   const readJson = async (key: string): Promise<any> => {
@@ -100,7 +117,10 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
       single.push(performance.now() - t0);
       if (alone.status !== 'SUCCEEDED') throw new Error(`single execution ended ${alone.status}: ${alone.error}`);
 
-      const inputs = Array.from({ length: options.executions }, (_, i) => ({ name: `${inputFor(i).environment}-scale-${r}-${String(i).padStart(2, '0')}`, input: inputFor(i) }));
+      const inputs = Array.from({ length: options.executions }, (_, i) => ({
+        name: `${inputFor(i).environment}-scale-${r}-${String(i).padStart(2, '0')}`,
+        input: inputFor(i),
+      }));
       const t1 = performance.now();
       const records: ExecutionRecord[] = await Promise.all(inputs.map(({ name, input }) => bench.run(name, input)));
       concurrent.push(performance.now() - t1);
@@ -111,48 +131,86 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
         outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
         const history = bench.runtime.machine.history(record.executionArn);
         if (record.status !== 'SUCCEEDED' && record.error !== EXPECTED_FAILURE) {
-          unexpected.push(`${record.name}: ${record.status} in ${record.lastTopLevelState?.name ?? 'no state'}: ${record.error ?? '(no error)'}: ${failureCause(record.cause)}`);
+          unexpected.push(
+            `${record.name}: ${record.status} in ${record.lastTopLevelState?.name ?? 'no state'}: ${record.error ?? '(no error)'}: ${failureCause(record.cause)}`,
+          );
         }
-        waits.push(history.filter((e) => e.type === 'TaskScheduled' && (e.taskScheduledEventDetails as { resource?: string }).resource === 'invoke.waitForTaskToken').length - 1);
-        const expected = { app: commit('app', branches.app ?? 'main'), config: commit('config', branches.config ?? 'main') };
+        waits.push(
+          history.filter(
+            (e) =>
+              e.type === 'TaskScheduled' &&
+              (e.taskScheduledEventDetails as { resource?: string }).resource === 'invoke.waitForTaskToken',
+          ).length - 1,
+        );
+        const expected = {
+          app: commit('app', branches.app ?? 'main'),
+          config: commit('config', branches.config ?? 'main'),
+        };
         const own = `artifacts/${environment}/${record.name}`;
         const problem = (what: string): void => void crossTalk.push(`${record.name}: ${what}`);
         // What it fetched and combined: its own branches' commits, in its own artifact.
-        const combined = history.find((e) => (e.stateExitedEventDetails as { name?: string } | undefined)?.name === 'CombineConfigAndCode');
+        const combined = history.find(
+          (e) => (e.stateExitedEventDetails as { name?: string } | undefined)?.name === 'CombineConfigAndCode',
+        );
         if (combined) {
           checked++;
           const output = JSON.parse((combined.stateExitedEventDetails as { output: string }).output);
           if (output.artifact.key !== `${own}/source.zip`) problem(`combined into ${output.artifact.key}`);
-          for (const s of output.fetched as Array<{ name: 'app' | 'config'; commit: string }>) if (s.commit !== expected[s.name]) problem(`fetched ${s.name}@${s.commit}, expected ${expected[s.name]}`);
+          for (const s of output.fetched as Array<{ name: 'app' | 'config'; commit: string }>)
+            if (s.commit !== expected[s.name]) problem(`fetched ${s.name}@${s.commit}, expected ${expected[s.name]}`);
           const buildId = buildIdOf(history, 'BuildTemplates');
           const build = buildId === undefined ? undefined : bench.runtime.builds.get(buildId);
-          if (build && build.Source.Location !== `${bucket}/${own}/source.zip`) problem(`BuildTemplates read ${build.Source.Location}`);
+          if (build && build.Source.Location !== `${bucket}/${own}/source.zip`)
+            problem(`BuildTemplates read ${build.Source.Location}`);
         }
         const deployId = buildIdOf(history, 'Deploy');
         const deployBuild = deployId === undefined ? undefined : bench.runtime.builds.get(deployId);
-        if (deployBuild && deployBuild.Source.Location !== `${bucket}/${own}/build.zip`) problem(`Deploy read ${deployBuild.Source.Location}`);
+        if (deployBuild && deployBuild.Source.Location !== `${bucket}/${own}/build.zip`)
+          problem(`Deploy read ${deployBuild.Source.Location}`);
         if (record.status === 'SUCCEEDED') {
           // Its own deployment record (the append-only history entry RecordDeployment wrote).
           const historyKey = JSON.parse(record.output!).record.historyKey as string;
-          const current = (await readJson(historyKey)) as { execution: string; sources: Array<{ name: 'app' | 'config'; commit: string }> };
+          const current = (await readJson(historyKey)) as {
+            execution: string;
+            sources: Array<{ name: 'app' | 'config'; commit: string }>;
+          };
           if (current.execution !== record.name) problem(`its record names ${current.execution}`);
-          for (const s of current.sources) if (s.commit !== expected[s.name]) problem(`recorded ${s.name}@${s.commit}, expected ${expected[s.name]}`);
+          for (const s of current.sources)
+            if (s.commit !== expected[s.name]) problem(`recorded ${s.name}@${s.commit}, expected ${expected[s.name]}`);
         }
       }
       // Each environment's current.json: the newest execution that succeeded there, with its commits.
       for (const environment of ENVIRONMENTS) {
-        const succeeded = records.filter((rec, i) => rec.status === 'SUCCEEDED' && inputs[i]!.input.environment === environment);
+        const succeeded = records.filter(
+          (rec, i) => rec.status === 'SUCCEEDED' && inputs[i]!.input.environment === environment,
+        );
         if (succeeded.length === 0) continue;
-        const newest = succeeded.reduce((a, b) => (b.startDate > a.startDate || (b.startDate === a.startDate && b.name > a.name) ? b : a));
+        const newest = succeeded.reduce((a, b) =>
+          b.startDate > a.startDate || (b.startDate === a.startDate && b.name > a.name) ? b : a,
+        );
         const current = await readJson(`deployments/${environment}/current.json`);
-        if (current.execution !== newest.name) crossTalk.push(`${environment}: current.json names ${current.execution}, the newest successful execution is ${newest.name}`);
+        if (current.execution !== newest.name)
+          crossTalk.push(
+            `${environment}: current.json names ${current.execution}, the newest successful execution is ${newest.name}`,
+          );
       }
-      options.log(`  run ${r + 1}/${options.runs}: one execution ${(single.at(-1)! / 1000).toFixed(1)} s, ${options.executions} concurrent ${(concurrent.at(-1)! / 1000).toFixed(1)} s`);
+      options.log(
+        `  run ${r + 1}/${options.runs}: one execution ${(single.at(-1)! / 1000).toFixed(1)} s, ${options.executions} concurrent ${(concurrent.at(-1)! / 1000).toFixed(1)} s`,
+      );
     }
   } finally {
     await bench.close();
   }
-  return { executions: options.executions, single: summarize(single), concurrent: summarize(concurrent), outcomes, leaseWaits: summarize(waits), crossTalk, checked, unexpected };
+  return {
+    executions: options.executions,
+    single: summarize(single),
+    concurrent: summarize(concurrent),
+    outcomes,
+    leaseWaits: summarize(waits),
+    crossTalk,
+    checked,
+    unexpected,
+  };
 }
 
 /**
@@ -160,10 +218,15 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
  * endpoint: a second runtime in one process would send their calls to the first one's closed
  * port. So this figure runs in a process of its own: `tsx bench/scale.ts '<options json>'`.
  */
-export function measureScaleInChild(options: Omit<ScaleOptions, 'log'> & { log: (line: string) => void }): Promise<ScaleResult> {
+export function measureScaleInChild(
+  options: Omit<ScaleOptions, 'log'> & { log: (line: string) => void },
+): Promise<ScaleResult> {
   const { log, ...rest } = options;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', __filename, JSON.stringify(rest)], { cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', __filename, JSON.stringify(rest)], {
+      cwd: join(__dirname, '..'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     // An interrupted bench stops it, and it removes its runtime's folder.
     registerBenchChild(child);
     let out = '';

@@ -14,7 +14,8 @@ const TO_STDERR: ReadonlySet<Method> = new Set(['warn', 'error']);
 export function routeConsole(print: (text: string, stream: 'stdout' | 'stderr') => void): () => void {
   const saved = Object.fromEntries(METHODS.map((m) => [m, console[m]])) as Record<Method, (...args: unknown[]) => void>;
   for (const method of METHODS) {
-    console[method] = (...args: unknown[]) => print(`${format(...args)}\n`, TO_STDERR.has(method) ? 'stderr' : 'stdout');
+    console[method] = (...args: unknown[]) =>
+      print(`${format(...args)}\n`, TO_STDERR.has(method) ? 'stderr' : 'stdout');
   }
   return () => {
     for (const method of METHODS) console[method] = saved[method];

@@ -43,24 +43,36 @@ export function describeServiceError(err: unknown, context: { readonly endpoint?
     case 'ExecutionDoesNotExist':
       return wrap(`${message}: no such execution; list them with \`stepdeploy executions\``);
     case 'ExecutionNotRedrivable':
-      return wrap(`${message}; only a FAILED, TIMED_OUT or ABORTED execution can be redriven (see \`stepdeploy executions\`)`);
+      return wrap(
+        `${message}; only a FAILED, TIMED_OUT or ABORTED execution can be redriven (see \`stepdeploy executions\`)`,
+      );
     case 'ExecutionAlreadyExists':
-      return wrap(`${message}: execution names are unique for 90 days; pass another --name or leave it out for a generated one`);
+      return wrap(
+        `${message}: execution names are unique for 90 days; pass another --name or leave it out for a generated one`,
+      );
     case 'StateMachineDoesNotExist':
-      return wrap(`${message}: check --state-machine-arn / STEPDEPLOY_STATE_MACHINE_ARN and the region (AWS_REGION, --region)`);
+      return wrap(
+        `${message}: check --state-machine-arn / STEPDEPLOY_STATE_MACHINE_ARN and the region (AWS_REGION, --region)`,
+      );
     case 'AccessDeniedException':
     case 'AccessDenied':
     case 'UnauthorizedOperation':
-      return wrap(`access denied: ${message}; the caller needs the stack's operator policy (StartExecution, RedriveExecution, StopExecution, Describe*/List*/GetExecutionHistory on the state machine)`);
+      return wrap(
+        `access denied: ${message}; the caller needs the stack's operator policy (StartExecution, RedriveExecution, StopExecution, Describe*/List*/GetExecutionHistory on the state machine)`,
+      );
     case 'ExpiredToken':
     case 'ExpiredTokenException':
     case 'RequestExpired':
-      return wrap(`AWS credentials have expired (${message}); refresh them (e.g. \`aws sso login\`) and run the command again`);
+      return wrap(
+        `AWS credentials have expired (${message}); refresh them (e.g. \`aws sso login\`) and run the command again`,
+      );
     case 'CredentialsProviderError':
     case 'UnrecognizedClientException':
     case 'InvalidClientTokenId':
     case 'InvalidSignatureException':
-      return wrap(`no valid AWS credentials (${message}); set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or use --local`);
+      return wrap(
+        `no valid AWS credentials (${message}); set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or use --local`,
+      );
     case 'InvalidArn':
       return wrap(
         `${message}: an execution is its full ARN (arn:aws:states:<region>:<account>:execution:<machine>:<name>) or a bare name; ` +
@@ -77,7 +89,9 @@ export function describeServiceError(err: unknown, context: { readonly endpoint?
   }
   const code = e.code ?? (err as { cause?: { code?: string } })?.cause?.code;
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ECONNRESET' || name === 'TimeoutError') {
-    return wrap(`cannot reach ${context.endpoint ?? 'the service'} (${code ?? name}); is the endpoint right and is it running? (\`stepdeploy local serve\`)`);
+    return wrap(
+      `cannot reach ${context.endpoint ?? 'the service'} (${code ?? name}); is the endpoint right and is it running? (\`stepdeploy local serve\`)`,
+    );
   }
   return wrap(`${name === 'Error' ? '' : `${name}: `}${message}`);
 }

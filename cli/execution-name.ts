@@ -5,7 +5,10 @@ import { randomBytes } from 'node:crypto';
  * `<environment>-<UTC yyyymmddThhmmss>-<6 random>` sorts by time and says what it deployed.
  */
 export function executionName(environment: string, now: Date = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '');
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, '');
   const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
   const random = [...randomBytes(6)].map((b) => alphabet[b % alphabet.length]).join('');
   return `${environment}-${stamp}-${random}`;

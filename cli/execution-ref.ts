@@ -20,15 +20,22 @@ export function checkExecutionName(name: string): string {
 export function executionArnFor(stateMachineArn: string, execution: string): string {
   if (execution.startsWith('arn:')) {
     if (!EXECUTION_ARN.test(execution)) {
-      throw usageError(`${JSON.stringify(execution)} is not an execution ARN (arn:aws:states:<region>:<account>:execution:<state machine>:<name>); or pass just the execution name`);
+      throw usageError(
+        `${JSON.stringify(execution)} is not an execution ARN (arn:aws:states:<region>:<account>:execution:<state machine>:<name>); or pass just the execution name`,
+      );
     }
     return execution;
   }
   if (execution === '' || /[\s:/]/.test(execution) || execution.length > 80) {
-    throw usageError(`${JSON.stringify(execution)} is not an execution name or ARN; list executions with \`stepdeploy executions\``);
+    throw usageError(
+      `${JSON.stringify(execution)} is not an execution name or ARN; list executions with \`stepdeploy executions\``,
+    );
   }
   const match = /^(arn:[^:]+:states:[^:]+:[^:]+):stateMachine:([^:]+)$/.exec(stateMachineArn);
-  if (!match) throw usageError(`${JSON.stringify(stateMachineArn)} is not a state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>)`);
+  if (!match)
+    throw usageError(
+      `${JSON.stringify(stateMachineArn)} is not a state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>)`,
+    );
   return `${match[1]}:execution:${match[2]}:${execution}`;
 }
 

@@ -1,5 +1,9 @@
 import { BatchGetBuildsCommand, type Build } from '@aws-sdk/client-codebuild';
-import { DescribeStateMachineForExecutionCommand, GetExecutionHistoryCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
+import {
+  DescribeStateMachineForExecutionCommand,
+  GetExecutionHistoryCommand,
+  type HistoryEvent,
+} from '@aws-sdk/client-sfn';
 import { allStates, type StateMachineDefinition } from '../workflows/definition';
 import { ExecutionGraph, type GraphEvent, type StateView } from './graph';
 import type { Target } from './target';
@@ -38,13 +42,14 @@ export async function executionDefinition(target: Target, executionArn: string):
   return JSON.parse(definition ?? '{}') as StateMachineDefinition;
 }
 
-
 /** Every history event, oldest first (paginated). */
 export async function fullHistory(target: Target, executionArn: string): Promise<HistoryEvent[]> {
   const events: HistoryEvent[] = [];
   let nextToken: string | undefined;
   do {
-    const page = await target.sfn.send(new GetExecutionHistoryCommand({ executionArn, includeExecutionData: true, maxResults: 1000, nextToken }));
+    const page = await target.sfn.send(
+      new GetExecutionHistoryCommand({ executionArn, includeExecutionData: true, maxResults: 1000, nextToken }),
+    );
     events.push(...(page.events ?? []));
     nextToken = page.nextToken;
   } while (nextToken);
@@ -60,7 +65,13 @@ export async function eventsAfter(target: Target, executionArn: string, lastId: 
   let nextToken: string | undefined;
   do {
     const page = await target.sfn.send(
-      new GetExecutionHistoryCommand({ executionArn, includeExecutionData: true, reverseOrder: true, maxResults: lastId === 0 ? 1000 : 100, nextToken }),
+      new GetExecutionHistoryCommand({
+        executionArn,
+        includeExecutionData: true,
+        reverseOrder: true,
+        maxResults: lastId === 0 ? 1000 : 100,
+        nextToken,
+      }),
     );
     for (const event of page.events ?? []) {
       if ((event.id ?? 0) <= lastId) return fresh.reverse();
@@ -89,7 +100,13 @@ export interface FollowOptions {
 }
 
 /** Polls until the execution is terminal (or the signal aborts); returns the final graph. */
-export async function follow(target: Target, executionArn: string, graph: ExecutionGraph, definition: StateMachineDefinition, options: FollowOptions): Promise<ExecutionGraph> {
+export async function follow(
+  target: Target,
+  executionArn: string,
+  graph: ExecutionGraph,
+  definition: StateMachineDefinition,
+  options: FollowOptions,
+): Promise<ExecutionGraph> {
   const projects = projectStates(definition);
   let lastId = 0;
   for (;;) {
@@ -109,7 +126,8 @@ export function projectStates(definition: StateMachineDefinition): Map<string, s
   const map = new Map<string, string>();
   for (const { name, state, parents } of allStates(definition)) {
     const project = (state.Parameters as { ProjectName?: unknown } | undefined)?.ProjectName;
-    if (state.Type === 'Task' && CODEBUILD_SYNC.test(state.Resource ?? '') && typeof project === 'string') map.set(project, parents[0] ?? name);
+    if (state.Type === 'Task' && CODEBUILD_SYNC.test(state.Resource ?? '') && typeof project === 'string')
+      map.set(project, parents[0] ?? name);
   }
   return map;
 }
@@ -119,18 +137,25 @@ function runningIds(graph: ExecutionGraph): Map<string, string> {
   const add = (state: StateView): void => {
     if (state.status !== 'RUNNING') return;
     if (state.buildId && state.type === 'Task') ids.set(state.buildId, state.name);
-    for (const iteration of state.iterations) if (iteration?.status === 'RUNNING' && iteration.buildId) ids.set(iteration.buildId, state.name);
+    for (const iteration of state.iterations)
+      if (iteration?.status === 'RUNNING' && iteration.buildId) ids.set(iteration.buildId, state.name);
   };
   graph.states.forEach(add);
   return ids;
 }
 
 /** Builds named in the history (TaskSubmitted, as on AWS) of the states running now. */
-async function runningBuilds(target: Target, graph: ExecutionGraph, projects: ReadonlyMap<string, string>): Promise<RunningBuild[]> {
+async function runningBuilds(
+  target: Target,
+  graph: ExecutionGraph,
+  projects: ReadonlyMap<string, string>,
+): Promise<RunningBuild[]> {
   const ids = runningIds(graph);
   if (ids.size === 0) return [];
   const { builds } = await target.codebuild.send(new BatchGetBuildsCommand({ ids: [...ids.keys()].slice(0, 100) }));
-  return (builds ?? []).filter((b) => b.buildStatus === 'IN_PROGRESS').map((b) => runningBuild(b, ids.get(b.id ?? '') || projects.get(b.projectName ?? '') || ''));
+  return (builds ?? [])
+    .filter((b) => b.buildStatus === 'IN_PROGRESS')
+    .map((b) => runningBuild(b, ids.get(b.id ?? '') || projects.get(b.projectName ?? '') || ''));
 }
 
 function runningBuild(build: Build, state: string): RunningBuild {

@@ -114,7 +114,14 @@ export class ExecutionGraph {
     while (name !== undefined && !visited.has(name) && definition.States[name]) {
       visited.add(name);
       const state: StateMachineDefinition['States'][string] = definition.States[name]!;
-      const view: StateView = { name, type: state.Type, comment: state.Comment, status: 'PENDING', attempts: 0, iterations: [] };
+      const view: StateView = {
+        name,
+        type: state.Type,
+        comment: state.Comment,
+        status: 'PENDING',
+        attempts: 0,
+        iterations: [],
+      };
       this.states.push(view);
       this.byName.set(name, view);
       name = state.End ? undefined : state.Next;
@@ -156,12 +163,19 @@ export class ExecutionGraph {
       const top = details.name ? this.byName.get(details.name) : undefined;
       if (top && !parent?.iteration) {
         owner = { state: top };
-        Object.assign(top, { status: 'RUNNING', startedAt: at, endedAt: undefined, error: undefined, cause: undefined });
+        Object.assign(top, {
+          status: 'RUNNING',
+          startedAt: at,
+          endedAt: undefined,
+          error: undefined,
+          cause: undefined,
+        });
         if (top.type === 'Map') top.iterations.length = 0;
       } else if (parent?.iteration) {
         parent.iteration.current = details.name;
         const input = parse(details.input);
-        if (parent.iteration.label.startsWith('#')) parent.iteration.label = iterationLabel(input, parent.iteration.index);
+        if (parent.iteration.label.startsWith('#'))
+          parent.iteration.label = iterationLabel(input, parent.iteration.index);
       }
     } else if (type === 'MapIterationStarted') {
       const map = details.name ? this.byName.get(details.name) : parent?.state;
@@ -175,7 +189,8 @@ export class ExecutionGraph {
       const map = details.name ? this.byName.get(details.name) : parent?.state;
       const iteration = map?.iterations[details.index ?? -1] ?? parent?.iteration;
       if (iteration) {
-        iteration.status = type === 'MapIterationSucceeded' ? 'SUCCEEDED' : type === 'MapIterationFailed' ? 'FAILED' : 'ABORTED';
+        iteration.status =
+          type === 'MapIterationSucceeded' ? 'SUCCEEDED' : type === 'MapIterationFailed' ? 'FAILED' : 'ABORTED';
         iteration.endedAt = at;
         iteration.current = undefined;
       }
@@ -197,7 +212,8 @@ export class ExecutionGraph {
   private noteBuild(buildId: string | undefined, owner: { state?: StateView; iteration?: IterationView }): void {
     if (!buildId || !owner.state) return;
     (owner.iteration ?? owner.state).buildId = buildId;
-    if (!this.builds.some((b) => b.id === buildId)) this.builds.push({ id: buildId, state: owner.state.name, iteration: owner.iteration });
+    if (!this.builds.some((b) => b.id === buildId))
+      this.builds.push({ id: buildId, state: owner.state.name, iteration: owner.iteration });
   }
 
   private finish(type: string, at: number, details: Details): void {

@@ -33,15 +33,21 @@ export async function serveLocal(options: ServeOptions, io: Io): Promise<void> {
   }
   const file = endpointFile(runtime.home, runtime.config.pipeline);
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, `${JSON.stringify({ endpoint: runtime.endpoint, pid: process.pid, stateMachineArn: runtime.machine.stateMachineArn }, null, 2)}\n`);
-  println(io, `stepdeploy local runtime on ${runtime.endpoint} (data in ${runtime.home})
+  writeFileSync(
+    file,
+    `${JSON.stringify({ endpoint: runtime.endpoint, pid: process.pid, stateMachineArn: runtime.machine.stateMachineArn }, null, 2)}\n`,
+  );
+  println(
+    io,
+    `stepdeploy local runtime on ${runtime.endpoint} (data in ${runtime.home})
   state machine: ${runtime.machine.stateMachineArn}
   artifacts bucket: ${runtime.bucket}
   try it with any AWS client (the local S3 takes only these fixed credentials):
     export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1
     aws stepfunctions list-executions --endpoint-url ${runtime.endpoint} --state-machine-arn ${runtime.machine.stateMachineArn}
     aws s3 ls --recursive --endpoint-url ${runtime.endpoint} s3://${runtime.bucket}
-Press Ctrl-C to stop.`);
+Press Ctrl-C to stop.`,
+  );
   const signals = options.signals ?? process;
   await new Promise<void>((done, fail) => {
     const stop = (): void => {

@@ -34,19 +34,22 @@ interface GlobalOptions extends TargetOptions {
 
 function port(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`must be a port number 0-65535, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError(`must be a port number 0-65535, got ${JSON.stringify(value)}`);
   return n;
 }
 
 function limit(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new InvalidArgumentError(`must be a whole number 1-1000, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < 1 || n > 1000)
+    throw new InvalidArgumentError(`must be a whole number 1-1000, got ${JSON.stringify(value)}`);
   return n;
 }
 
 function seconds(value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0.05 || n > 600) throw new InvalidArgumentError(`must be seconds between 0.05 and 600, got ${JSON.stringify(value)}`);
+  if (!Number.isFinite(n) || n < 0.05 || n > 600)
+    throw new InvalidArgumentError(`must be seconds between 0.05 and 600, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -80,7 +83,9 @@ function targetFlags(globals: GlobalOptions): string {
 export function makeProgram(context: ProgramContext = { io: processIo(), exitCode: ExitCode.Ok }): Command {
   const { io } = context;
   const program = new Command('stepdeploy')
-    .description('Deploy with an AWS Step Functions pipeline: branches as input, a live graph, redrive of the failed step.')
+    .description(
+      'Deploy with an AWS Step Functions pipeline: branches as input, a live graph, redrive of the failed step.',
+    )
     // Before the subcommands: they inherit these settings.
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
@@ -88,7 +93,10 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     .showHelpAfterError()
     .option('--config <path>', 'pipeline config file', DEFAULT_CONFIG_PATH)
     .option('--local', 'use the local runtime (a running `stepdeploy local serve`, or one started in this process)')
-    .option('--endpoint-url <url>', 'send Step Functions, CodeBuild and S3 calls to this endpoint (e.g. a `local serve` on another port)')
+    .option(
+      '--endpoint-url <url>',
+      'send Step Functions, CodeBuild and S3 calls to this endpoint (e.g. a `local serve` on another port)',
+    )
     .option('--state-machine-arn <arn>', `the pipeline's state machine on AWS (or ${STATE_MACHINE_ARN_ENV})`)
     .option('--region <region>', 'AWS region (default: the AWS SDK default chain, e.g. AWS_REGION or the profile)')
     .option('--bucket <name>', `artifacts bucket, for status on AWS (or ${ARTIFACTS_BUCKET_ENV})`)
@@ -96,7 +104,11 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     .addHelpText('after', `${TARGETS_HELP}\n\n${EXIT_CODES_HELP}`);
 
   /** Runs `fn` with a resolved target, which is closed afterwards (an in-process runtime stops with it). */
-  const withTarget = async (command: Command, fn: (target: Target, globals: GlobalOptions) => Promise<ExitCode>, prepare?: (globals: GlobalOptions) => void): Promise<void> => {
+  const withTarget = async (
+    command: Command,
+    fn: (target: Target, globals: GlobalOptions) => Promise<ExitCode>,
+    prepare?: (globals: GlobalOptions) => void,
+  ): Promise<void> => {
     const globals = command.optsWithGlobals<GlobalOptions>();
     prepare?.(globals);
     const target = await resolveTarget(globals, { note: (line) => eprintln(io, line) });
@@ -108,14 +120,21 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
       await target.close();
     }
   };
-  const arnOf = async (target: Target, execution: string): Promise<string> => executionArnFor(await target.stateMachineArn(), execution);
+  const arnOf = async (target: Target, execution: string): Promise<string> =>
+    executionArnFor(await target.stateMachineArn(), execution);
 
   program
     .command('start')
     .description('start a deployment: this environment, these branches (validated before anything starts)')
     .requiredOption('--env <environment>', 'environment to deploy (from the config)')
-    .option('--branch <SOURCE=BRANCH...>', 'branch per source, e.g. app=develop (sources left out take their default branch)')
-    .option('--name <name>', 'execution name, 1-80 of [A-Za-z0-9_-] (default <env>-<UTC time>-<random>); the idempotency key')
+    .option(
+      '--branch <SOURCE=BRANCH...>',
+      'branch per source, e.g. app=develop (sources left out take their default branch)',
+    )
+    .option(
+      '--name <name>',
+      'execution name, 1-80 of [A-Za-z0-9_-] (default <env>-<UTC time>-<random>); the idempotency key',
+    )
     .option('--requested-by <text>', 'who or why, kept in the execution input (default: your user name)')
     .option('--wait', 'follow the execution like `watch` and exit non-zero if it fails')
     .option('--json', 'print the started execution as JSON (with --wait, then one history event per line)')
@@ -142,13 +161,18 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
   program
     .command('watch')
     .argument('<execution>', 'execution name or ARN')
-    .description('follow an execution live: the graph from the deployed definition, each state with status and duration, the running build')
+    .description(
+      'follow an execution live: the graph from the deployed definition, each state with status and duration, the running build',
+    )
     .option('--json', 'one history event per line (and BuildProgress lines for running builds)')
     .option('--interval <seconds>', INTERVAL_HELP, seconds)
-    .addHelpText('after', help(`
+    .addHelpText(
+      'after',
+      help(`
       stepdeploy watch acceptance-20261129T031500-k3x9qa --local
       stepdeploy watch arn:aws:states:eu-west-1:111111111111:execution:shop:acceptance-20261129T031500-k3x9qa
-      stepdeploy watch acceptance-20261129T031500-k3x9qa --local --json | jq -c 'select(.type == "TaskFailed")'`))
+      stepdeploy watch acceptance-20261129T031500-k3x9qa --local --json | jq -c 'select(.type == "TaskFailed")'`),
+    )
     .action(async (execution: string, options: { json?: boolean; interval?: number }, command: Command) => {
       await withTarget(command, async (target, globals) =>
         watchExecution(target, await arnOf(target, execution), io, { ...options, targetFlags: targetFlags(globals) }),
@@ -158,12 +182,17 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
   program
     .command('logs')
     .argument('<execution>', 'execution name or ARN')
-    .description('the build logs of the CodeBuild steps of an execution (local: the log itself; AWS: the log link and CloudWatch stream)')
+    .description(
+      'the build logs of the CodeBuild steps of an execution (local: the log itself; AWS: the log link and CloudWatch stream)',
+    )
     .option('--state <name>', 'only this state (e.g. BuildTemplates, Deploy, FetchSources)')
     .option('--json', 'the builds as JSON (with the log text, locally)')
-    .addHelpText('after', help(`
+    .addHelpText(
+      'after',
+      help(`
       stepdeploy logs acceptance-20261129T031500-k3x9qa --local --state BuildTemplates
-      stepdeploy logs acceptance-20261129T031500-k3x9qa --state Deploy`))
+      stepdeploy logs acceptance-20261129T031500-k3x9qa --state Deploy`),
+    )
     .action(async (execution: string, options: { state?: string; json?: boolean }, command: Command) => {
       await withTarget(command, async (target) => runLogs(target, await arnOf(target, execution), options, io));
     });
@@ -175,12 +204,19 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     .option('--wait', 'follow it like `watch` and exit non-zero if it fails again')
     .option('--json', 'print the redrive as JSON (with --wait, then one history event per line)')
     .option('--interval <seconds>', INTERVAL_HELP, seconds)
-    .addHelpText('after', help(`
+    .addHelpText(
+      'after',
+      help(`
       stepdeploy redrive acceptance-20261129T031500-k3x9qa --local
-      stepdeploy redrive acceptance-20261129T031500-k3x9qa --wait`))
-    .action(async (execution: string, options: { wait?: boolean; json?: boolean; interval?: number }, command: Command) => {
-      await withTarget(command, async (target, globals) => runRedrive(target, await arnOf(target, execution), options, io, targetFlags(globals)));
-    });
+      stepdeploy redrive acceptance-20261129T031500-k3x9qa --wait`),
+    )
+    .action(
+      async (execution: string, options: { wait?: boolean; json?: boolean; interval?: number }, command: Command) => {
+        await withTarget(command, async (target, globals) =>
+          runRedrive(target, await arnOf(target, execution), options, io, targetFlags(globals)),
+        );
+      },
+    );
 
   program
     .command('stop')
@@ -188,9 +224,12 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     .description('stop a running execution (its running build stops too); redrive continues it later')
     .option('--cause <text>', 'why, kept in the execution history')
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', help(`
+    .addHelpText(
+      'after',
+      help(`
       stepdeploy stop acceptance-20261129T031500-k3x9qa --local
-      stepdeploy stop acceptance-20261129T031500-k3x9qa --cause "wrong branch"`))
+      stepdeploy stop acceptance-20261129T031500-k3x9qa --cause "wrong branch"`),
+    )
     .action(async (execution: string, options: { cause?: string; json?: boolean }, command: Command) => {
       await withTarget(command, async (target) => runStop(target, await arnOf(target, execution), options, io));
     });
@@ -202,10 +241,13 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     .option('--status <status>', `only this status: ${EXECUTION_STATUSES.join(', ')}`)
     .option('--limit <n>', 'at most this many (1-1000)', limit, 20)
     .option('--json', 'as a JSON array')
-    .addHelpText('after', help(`
+    .addHelpText(
+      'after',
+      help(`
       stepdeploy executions --local
       stepdeploy executions --env production --status FAILED --limit 5
-      stepdeploy executions --local --json`))
+      stepdeploy executions --local --json`),
+    )
     .action(async (options: { env?: string; status?: string; limit: number; json?: boolean }, command: Command) => {
       await withTarget(command, (target) => runExecutions(target, options, io));
     });
@@ -215,26 +257,34 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     .argument('<execution>', 'execution name or ARN')
     .description("an execution's history events (GetExecutionHistory), one per line")
     .option('--json', 'the events as a JSON array')
-    .addHelpText('after', help(`
+    .addHelpText(
+      'after',
+      help(`
       stepdeploy history acceptance-20261129T031500-k3x9qa --local
-      stepdeploy history acceptance-20261129T031500-k3x9qa --json`))
+      stepdeploy history acceptance-20261129T031500-k3x9qa --json`),
+    )
     .action(async (execution: string, options: { json?: boolean }, command: Command) => {
       await withTarget(command, async (target) => runHistory(target, await arnOf(target, execution), options, io));
     });
 
   program
     .command('status')
-    .description('what is deployed where: per environment, each source\'s branch and commit, when, by which execution')
+    .description("what is deployed where: per environment, each source's branch and commit, when, by which execution")
     .option('--env <environment>', 'only this environment')
     .option('--json', 'as JSON')
-    .addHelpText('after', help(`
+    .addHelpText(
+      'after',
+      help(`
       stepdeploy status --local
-      stepdeploy status --env production --bucket shop-artifacts-111111111111 --json`))
+      stepdeploy status --env production --bucket shop-artifacts-111111111111 --json`),
+    )
     .action(async (options: { env?: string; json?: boolean }, command: Command) => {
       await withTarget(command, (target, globals) => runStatus(target, resolve(globals.config), options, io));
     });
 
-  const local = program.command('local').description('the embedded runtime: the same state machine on this machine, no AWS account');
+  const local = program
+    .command('local')
+    .description('the embedded runtime: the same state machine on this machine, no AWS account');
   local
     .command('serve')
     .description('serve the Step Functions, CodeBuild (BatchGetBuilds) and S3 APIs on 127.0.0.1 until interrupted')
@@ -277,7 +327,12 @@ export async function runCli(argv: ReadonlyArray<string>, io: Io = processIo()):
     return context.exitCode;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
-    const error = err instanceof CliError ? err : err instanceof Error && err.name === 'ConfigError' ? new CliError(err.message, ExitCode.Usage, { cause: err }) : describeServiceError(err);
+    const error =
+      err instanceof CliError
+        ? err
+        : err instanceof Error && err.name === 'ConfigError'
+          ? new CliError(err.message, ExitCode.Usage, { cause: err })
+          : describeServiceError(err);
     eprintln(io, `stepdeploy: ${error.message}`);
     if (argv.includes('--debug')) eprintln(io, debugDetails(error));
     return error.exitCode;

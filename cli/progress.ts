@@ -47,7 +47,16 @@ export class ProgressPrinter {
   /** Call after applying events to the graph: prints what changed since the last call. */
   update(): void {
     for (const state of this.graph.states) {
-      this.emit(state.name, state.status, '  ', state.name, state, state.status === 'FAILED' || state.status === 'TIMED_OUT' ? `${state.error ?? ''}: ${oneLine(describeCause(state.cause))}` : '');
+      this.emit(
+        state.name,
+        state.status,
+        '  ',
+        state.name,
+        state,
+        state.status === 'FAILED' || state.status === 'TIMED_OUT'
+          ? `${state.error ?? ''}: ${oneLine(describeCause(state.cause))}`
+          : '',
+      );
       for (const iteration of state.iterations) {
         // An iteration is named by its input (source or hook) once its first state starts.
         if (!iteration || (iteration.status === 'RUNNING' && iteration.current === undefined)) continue;
@@ -56,7 +65,14 @@ export class ProgressPrinter {
     }
   }
 
-  private emit(key: string, status: StateStatus, indent: string, label: string, timing: { startedAt?: number; endedAt?: number }, detail: string): void {
+  private emit(
+    key: string,
+    status: StateStatus,
+    indent: string,
+    label: string,
+    timing: { startedAt?: number; endedAt?: number },
+    detail: string,
+  ): void {
     if (status === 'PENDING' || this.printed.get(key) === status) return;
     // A redriven state runs again: print its new run.
     this.printed.set(key, status);

@@ -58,9 +58,11 @@ export interface ResolveHooks {
 }
 
 export async function resolveTarget(options: TargetOptions, hooks: ResolveHooks = {}): Promise<Target> {
-  if (options.local && options.endpointUrl) throw usageError('--local and --endpoint-url exclude each other: --local finds or starts the local runtime itself');
+  if (options.local && options.endpointUrl)
+    throw usageError('--local and --endpoint-url exclude each other: --local finds or starts the local runtime itself');
   if (options.local) return localTarget(options, hooks);
-  if (options.endpointUrl) return endpointTarget(options, options.endpointUrl, 'endpoint', `endpoint ${options.endpointUrl}`);
+  if (options.endpointUrl)
+    return endpointTarget(options, options.endpointUrl, 'endpoint', `endpoint ${options.endpointUrl}`);
   return awsTarget(options);
 }
 
@@ -68,9 +70,14 @@ const STATE_MACHINE_ARN = /^arn:[a-z-]+:states:[a-z0-9-]+:\d{12}:stateMachine:[^
 
 /** Checked here, so a wrong value gets a message naming where it came from instead of the service's InvalidArn. */
 function explicitArn(options: TargetOptions): string | undefined {
-  const [arn, from] = options.stateMachineArn !== undefined ? [options.stateMachineArn, '--state-machine-arn'] : [process.env[STATE_MACHINE_ARN_ENV] || undefined, STATE_MACHINE_ARN_ENV];
+  const [arn, from] =
+    options.stateMachineArn !== undefined
+      ? [options.stateMachineArn, '--state-machine-arn']
+      : [process.env[STATE_MACHINE_ARN_ENV] || undefined, STATE_MACHINE_ARN_ENV];
   if (arn === undefined || STATE_MACHINE_ARN.test(arn)) return arn;
-  throw usageError(`${from} ${JSON.stringify(arn)} is not a state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>): use the stack output StateMachineArn`);
+  throw usageError(
+    `${from} ${JSON.stringify(arn)} is not a state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>): use the stack output StateMachineArn`,
+  );
 }
 
 function explicitBucket(options: TargetOptions): string | undefined {
@@ -113,7 +120,9 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
     bucket: () => {
       const bucket = explicitBucket(options);
       if (bucket) return bucket;
-      throw usageError(`which artifacts bucket? pass --bucket or set ${ARTIFACTS_BUCKET_ENV} (the stack output ArtifactsBucketName)`);
+      throw usageError(
+        `which artifacts bucket? pass --bucket or set ${ARTIFACTS_BUCKET_ENV} (the stack output ArtifactsBucketName)`,
+      );
     },
     consoleUrl: (arn) => executionConsoleUrl(region, arn),
     close: async () => {
@@ -161,7 +170,9 @@ function endpointTarget(
       if (bucket) return bucket;
       const config = tryLoadConfig(configPath);
       if (config) return artifactsBucketName(config);
-      throw usageError(`which artifacts bucket? no config at ${configPath}: pass --config, --bucket or set ${ARTIFACTS_BUCKET_ENV}`);
+      throw usageError(
+        `which artifacts bucket? no config at ${configPath}: pass --config, --bucket or set ${ARTIFACTS_BUCKET_ENV}`,
+      );
     },
     consoleUrl: () => undefined,
     close: async () => {
@@ -197,7 +208,11 @@ interface EndpointFile {
 function readEndpointFile(file: string): EndpointFile | undefined {
   try {
     const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<EndpointFile>;
-    if (typeof parsed.endpoint === 'string' && typeof parsed.pid === 'number' && typeof parsed.stateMachineArn === 'string') {
+    if (
+      typeof parsed.endpoint === 'string' &&
+      typeof parsed.pid === 'number' &&
+      typeof parsed.stateMachineArn === 'string'
+    ) {
       return parsed as EndpointFile;
     }
   } catch {
@@ -207,9 +222,16 @@ function readEndpointFile(file: string): EndpointFile | undefined {
 }
 
 async function answers(endpoint: string, arn: string): Promise<boolean> {
-  const sfn = new SFNClient({ endpoint, region: arn.split(':')[3] ?? LOCAL_REGION, credentials: LOCAL_S3_CREDENTIALS, maxAttempts: 1 });
+  const sfn = new SFNClient({
+    endpoint,
+    region: arn.split(':')[3] ?? LOCAL_REGION,
+    credentials: LOCAL_S3_CREDENTIALS,
+    maxAttempts: 1,
+  });
   try {
-    const { stateMachines } = await sfn.send(new ListStateMachinesCommand({}), { abortSignal: AbortSignal.timeout(2000) });
+    const { stateMachines } = await sfn.send(new ListStateMachinesCommand({}), {
+      abortSignal: AbortSignal.timeout(2000),
+    });
     return (stateMachines ?? []).some((m) => m.stateMachineArn === arn);
   } catch {
     return false;
@@ -226,7 +248,10 @@ async function answers(endpoint: string, arn: string): Promise<boolean> {
 async function localTarget(options: TargetOptions, hooks: ResolveHooks): Promise<Target> {
   const configPath = resolve(options.config);
   if (!existsSync(configPath)) {
-    throw new CliError(`no config file at ${configPath}: pass --config <path> (the local runtime runs the pipeline it describes)`, ExitCode.Usage);
+    throw new CliError(
+      `no config file at ${configPath}: pass --config <path> (the local runtime runs the pipeline it describes)`,
+      ExitCode.Usage,
+    );
   }
   const home = join(dirname(configPath), '.stepdeploy');
   const { pipeline } = loadConfig(configPath);
@@ -235,10 +260,16 @@ async function localTarget(options: TargetOptions, hooks: ResolveHooks): Promise
   // The state machine is checked by name too: a file written for another pipeline is not this one's server.
   const ours = server !== undefined && server.stateMachineArn.split(':')[6] === pipeline;
   if (server && ours && isProcessAlive(server.pid) && (await answers(server.endpoint, server.stateMachineArn))) {
-    return endpointTarget(options, server.endpoint, 'local-server', `local runtime at ${server.endpoint} (pid ${server.pid})`, {
-      arn: server.stateMachineArn,
-      home,
-    });
+    return endpointTarget(
+      options,
+      server.endpoint,
+      'local-server',
+      `local runtime at ${server.endpoint} (pid ${server.pid})`,
+      {
+        arn: server.stateMachineArn,
+        home,
+      },
+    );
   }
   hooks.note?.('starting the local runtime in this process (no running `stepdeploy local serve` found)');
   const runtime = await LocalRuntime.start({
@@ -246,18 +277,28 @@ async function localTarget(options: TargetOptions, hooks: ResolveHooks): Promise
     // The CLI's own view shows every status change; `local serve` and `npm start` print the notifications.
     notify: async () => undefined,
   });
-  for (const created of prepareExampleRepositories(runtime.config, configPath, runtime.home)) hooks.note?.(`created example repository ${created}`);
+  for (const created of prepareExampleRepositories(runtime.config, configPath, runtime.home))
+    hooks.note?.(`created example repository ${created}`);
   const published = !existsSync(file) || !server || !isProcessAlive(server.pid);
   if (published) {
     mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, `${JSON.stringify({ endpoint: runtime.endpoint, pid: process.pid, stateMachineArn: runtime.machine.stateMachineArn }, null, 2)}\n`);
+    writeFileSync(
+      file,
+      `${JSON.stringify({ endpoint: runtime.endpoint, pid: process.pid, stateMachineArn: runtime.machine.stateMachineArn }, null, 2)}\n`,
+    );
   }
-  return endpointTarget(options, runtime.endpoint, 'in-process', `local runtime in this process (${runtime.endpoint})`, {
-    arn: runtime.machine.stateMachineArn,
-    home: runtime.home,
-    close: async () => {
-      if (published && readEndpointFile(file)?.pid === process.pid) rmSync(file, { force: true });
-      await runtime.close();
+  return endpointTarget(
+    options,
+    runtime.endpoint,
+    'in-process',
+    `local runtime in this process (${runtime.endpoint})`,
+    {
+      arn: runtime.machine.stateMachineArn,
+      home: runtime.home,
+      close: async () => {
+        if (published && readEndpointFile(file)?.pid === process.pid) rmSync(file, { force: true });
+        await runtime.close();
+      },
     },
-  });
+  );
 }

@@ -29,20 +29,39 @@ export function buildLine(build: RunningBuild): string {
 }
 
 /** The whole graph as lines: each state, Map iterations per source, running builds, the failure. */
-export function renderGraph(graph: ExecutionGraph, context: ViewContext, builds: ReadonlyArray<RunningBuild> = [], now = Date.now()): string[] {
+export function renderGraph(
+  graph: ExecutionGraph,
+  context: ViewContext,
+  builds: ReadonlyArray<RunningBuild> = [],
+  now = Date.now(),
+): string[] {
   const lines = [`execution ${context.executionName}  ${graph.status}  ${formatDuration(durationOf(graph, now))}`];
   for (const state of graph.states) {
     const running = state.status === 'RUNNING';
-    lines.push(statusLine('  ', state.status, state.name, formatDuration(durationOf(state, now)), running && state.attempts > 1 ? `attempt ${state.attempts}` : ''));
+    lines.push(
+      statusLine(
+        '  ',
+        state.status,
+        state.name,
+        formatDuration(durationOf(state, now)),
+        running && state.attempts > 1 ? `attempt ${state.attempts}` : '',
+      ),
+    );
     for (const iteration of state.iterations) {
       if (!iteration) continue;
       const detail = iteration.status === 'RUNNING' && iteration.current ? iteration.current : '';
-      lines.push(statusLine('    ', iteration.status, iteration.label, formatDuration(durationOf(iteration, now)), detail));
+      lines.push(
+        statusLine('    ', iteration.status, iteration.label, formatDuration(durationOf(iteration, now)), detail),
+      );
     }
     for (const build of builds.filter((b) => b.state === state.name)) lines.push(`      ${buildLine(build)}`);
     if (state.status === 'FAILED' || state.status === 'TIMED_OUT') lines.push(`      ${failureLine(state)}`);
   }
-  if (graph.status !== 'RUNNING' && graph.status !== 'SUCCEEDED' && !graph.states.some((s) => s.status === 'FAILED' || s.status === 'TIMED_OUT')) {
+  if (
+    graph.status !== 'RUNNING' &&
+    graph.status !== 'SUCCEEDED' &&
+    !graph.states.some((s) => s.status === 'FAILED' || s.status === 'TIMED_OUT')
+  ) {
     lines.push(`  ${failureLine(graph)}`);
   }
   if (context.consoleUrl) lines.push(`console: ${context.consoleUrl}`);
@@ -102,7 +121,9 @@ export class LiveView implements ExecutionView {
     // A pseudo-terminal may report 0 columns: then assume a common width.
     const width = Math.max(20, (this.io.columns || 120) - 1);
     // Lines longer than the terminal wrap and would break the cursor-up count: cut them.
-    const lines = renderGraph(this.graph, this.context, this.builds).map((l) => (l.length > width ? `${l.slice(0, width - 1)}…` : l));
+    const lines = renderGraph(this.graph, this.context, this.builds).map((l) =>
+      l.length > width ? `${l.slice(0, width - 1)}…` : l,
+    );
     const up = this.drawn > 0 ? `\x1b[${this.drawn}A\r\x1b[J` : '';
     this.io.out(`${up}${lines.join('\n')}\n`);
     this.drawn = lines.length;

@@ -10,7 +10,9 @@ function main(): void {
   const app = new App();
   const fromContext: unknown = app.node.tryGetContext('config');
   const configPath =
-    typeof fromContext === 'string' && fromContext !== '' ? fromContext : process.env.STEPDEPLOY_CONFIG || DEFAULT_CONFIG_PATH;
+    typeof fromContext === 'string' && fromContext !== ''
+      ? fromContext
+      : process.env.STEPDEPLOY_CONFIG || DEFAULT_CONFIG_PATH;
   definePipelineApp(app, configPath);
   app.synth();
 }

@@ -57,7 +57,9 @@ export class ArtifactsBucket extends Construct {
     // ACL, so the logs bucket keeps ACLs disabled (the default for new apps; cdk.json predates it).
     this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
     const artifactsExpiration = wholeDays('artifactsExpiration', props.artifactsExpiration ?? Duration.days(90));
-    const sourcesExpiration = beyondReuseMargin(wholeDays('sourcesExpiration', props.sourcesExpiration ?? Duration.days(180)));
+    const sourcesExpiration = beyondReuseMargin(
+      wholeDays('sourcesExpiration', props.sourcesExpiration ?? Duration.days(180)),
+    );
     const noncurrentVersionExpiration = wholeDays(
       'noncurrentVersionExpiration',
       props.noncurrentVersionExpiration ?? Duration.days(30),
@@ -146,7 +148,9 @@ export class ArtifactsBucket extends Construct {
    */
   public grantList(grantee: iam.IGrantable, ...prefixes: string[]): iam.Grant {
     if (prefixes.length === 0) {
-      throw new Error('grantList needs at least one prefix, got none; pass the folders the grantee lists, e.g. "deployments/"');
+      throw new Error(
+        'grantList needs at least one prefix, got none; pass the folders the grantee lists, e.g. "deployments/"',
+      );
     }
     prefixes.forEach(checkPrefix);
     return iam.Grant.addToPrincipal({
@@ -179,7 +183,10 @@ export class ArtifactsBucket extends Construct {
   /** Acknowledges the wildcard of a key pattern on `scope` (a role or policy), saying what it stands for. */
   public acknowledgeKeyWildcard(scope: Construct, pattern: string, why: string): void {
     checkKeyPattern(pattern);
-    Validations.of(scope).acknowledge({ id: this.keyFindingId(pattern), reason: `Keys ${pattern} are named at run time: ${why}` });
+    Validations.of(scope).acknowledge({
+      id: this.keyFindingId(pattern),
+      reason: `Keys ${pattern} are named at run time: ${why}`,
+    });
   }
 
   /**
@@ -187,15 +194,24 @@ export class ArtifactsBucket extends Construct {
    * prefix hold an environment, execution or commit only known at run time.
    */
   public acknowledgePrefixWildcard(scope: Construct, prefix: string, why: string): void {
-    Validations.of(scope).acknowledge({ id: this.wildcardFindingId(prefix), reason: `Keys under ${prefix} are named at run time: ${why}` });
+    Validations.of(scope).acknowledge({
+      id: this.wildcardFindingId(prefix),
+      reason: `Keys under ${prefix} are named at run time: ${why}`,
+    });
   }
 
   private grantKeys(grantee: iam.IGrantable, patterns: string[], actions: string[]): iam.Grant {
     if (patterns.length === 0) {
-      throw new Error('key grants need at least one key pattern, got none; pass the keys the grantee reads or writes, e.g. "deployments/*/lease.json"');
+      throw new Error(
+        'key grants need at least one key pattern, got none; pass the keys the grantee reads or writes, e.g. "deployments/*/lease.json"',
+      );
     }
     patterns.forEach(checkKeyPattern);
-    return iam.Grant.addToPrincipal({ grantee, actions, resourceArns: patterns.map((pattern) => this.bucket.arnForObjects(pattern)) });
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions,
+      resourceArns: patterns.map((pattern) => this.bucket.arnForObjects(pattern)),
+    });
   }
 
   private grantObjects(grantee: iam.IGrantable, prefix: string, actions: string[]): iam.Grant {

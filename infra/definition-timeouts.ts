@@ -1,4 +1,9 @@
-import { allStates, readDefinitionText, type StateMachineDefinition, type SubstitutionName } from '../workflows/definition';
+import {
+  allStates,
+  readDefinitionText,
+  type StateMachineDefinition,
+  type SubstitutionName,
+} from '../workflows/definition';
 
 /**
  * The Task timeouts of the state machine definition, keyed by the placeholder that names the

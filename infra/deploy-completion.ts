@@ -55,11 +55,14 @@ export class DeployCompletion extends Construct {
     const { stateMachine } = props.deployStateMachine;
     const waitSeconds = props.waitTimeout.toSeconds();
     const maxEventAge =
-      !Token.isUnresolved(waitSeconds) && waitSeconds > MAX_ASYNC_EVENT_AGE.toSeconds() ? MAX_ASYNC_EVENT_AGE : props.waitTimeout;
+      !Token.isUnresolved(waitSeconds) && waitSeconds > MAX_ASYNC_EVENT_AGE.toSeconds()
+        ? MAX_ASYNC_EVENT_AGE
+        : props.waitTimeout;
 
     this.task = new TaskFunction(this, 'Function', {
       task: 'deploy-complete',
-      description: "stepdeploy deploy-complete: ends the Deploy task when its build ends and gives the environment's deploy lease back",
+      description:
+        "stepdeploy deploy-complete: ends the Deploy task when its build ends and gives the environment's deploy lease back",
       timeout: Duration.seconds(30),
       environment: { ARTIFACT_BUCKET: artifacts.bucketName, DEPLOY_PROJECT_NAME: deployProject.projectName },
       projectRoot: props.projectRoot,
@@ -70,7 +73,11 @@ export class DeployCompletion extends Construct {
     artifacts.grantWriteKeys(role, LEASE_KEY_PATTERN);
     // An execution that fails before any deploy of its environment finds no lease: 404, not 403.
     artifacts.grantList(role, DEPLOYMENTS_PREFIX);
-    artifacts.acknowledgeKeyWildcard(role, LEASE_KEY_PATTERN, 'one deploy lease per environment, given back with a conditional write.');
+    artifacts.acknowledgeKeyWildcard(
+      role,
+      LEASE_KEY_PATTERN,
+      'one deploy lease per environment, given back with a conditional write.',
+    );
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'StopDeployBuild',
@@ -93,7 +100,7 @@ export class DeployCompletion extends Construct {
     Validations.of(taskResponse).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
-        "states:SendTaskSuccess and states:SendTaskFailure list no resource types in the Service Authorization Reference, so they take Resource \"*\"; the task token read from the environment's lease is what names this state machine's Deploy task.",
+        'states:SendTaskSuccess and states:SendTaskFailure list no resource types in the Service Authorization Reference, so they take Resource "*"; the task token read from the environment\'s lease is what names this state machine\'s Deploy task.',
     });
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
@@ -120,7 +127,8 @@ export class DeployCompletion extends Construct {
       deadLetterQueue: this.deadLetterQueue,
     });
     this.buildRule = new events.Rule(this, 'BuildEnded', {
-      description: 'stepdeploy: deploy builds that ended → deploy-complete (completes the Deploy task, gives the lease back)',
+      description:
+        'stepdeploy: deploy builds that ended → deploy-complete (completes the Deploy task, gives the lease back)',
       eventPattern: {
         source: ['aws.codebuild'],
         detailType: ['CodeBuild Build State Change'],
@@ -129,7 +137,8 @@ export class DeployCompletion extends Construct {
       targets: [target],
     });
     this.executionRule = new events.Rule(this, 'ExecutionEnded', {
-      description: 'stepdeploy: executions that failed, were stopped or timed out → deploy-complete (stops their deploy build or gives the lease back)',
+      description:
+        'stepdeploy: executions that failed, were stopped or timed out → deploy-complete (stops their deploy build or gives the lease back)',
       eventPattern: {
         source: ['aws.states'],
         detailType: ['Step Functions Execution Status Change'],

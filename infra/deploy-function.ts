@@ -57,7 +57,9 @@ export class DeployFunction extends Construct {
   constructor(scope: Construct, id: string, props: DeployFunctionProps) {
     super(scope, id);
     const timeout = props.timeout ?? Duration.seconds(60);
-    this.leaseDuration = Duration.seconds(props.queuedTimeout.toSeconds() + props.buildTimeout.toSeconds() + LEASE_MARGIN.toSeconds());
+    this.leaseDuration = Duration.seconds(
+      props.queuedTimeout.toSeconds() + props.buildTimeout.toSeconds() + LEASE_MARGIN.toSeconds(),
+    );
     const needed = this.leaseDuration.toSeconds() + timeout.toSeconds();
     const wait = props.waitTimeout.toSeconds();
     if (!Token.isUnresolved(needed) && !Token.isUnresolved(wait) && needed > wait) {
@@ -69,7 +71,8 @@ export class DeployFunction extends Construct {
 
     this.task = new TaskFunction(this, 'Function', {
       task: 'deploy',
-      description: "stepdeploy Deploy: takes the environment's deploy lease and starts the deploy build (the state waits for its task token)",
+      description:
+        "stepdeploy Deploy: takes the environment's deploy lease and starts the deploy build (the state waits for its task token)",
       timeout,
       environment: {
         ARTIFACT_BUCKET: props.artifacts.bucketName,
@@ -86,7 +89,12 @@ export class DeployFunction extends Construct {
         // BatchGetBuilds: whether the build holding a lease still runs; ListBuildsForProject: the
         // build of a lease whose id was never recorded (found by its lease id); StopBuild: a redrive
         // stops the build of its own earlier run, and a lease lost before it was recorded.
-        actions: ['codebuild:StartBuild', 'codebuild:StopBuild', 'codebuild:BatchGetBuilds', 'codebuild:ListBuildsForProject'],
+        actions: [
+          'codebuild:StartBuild',
+          'codebuild:StopBuild',
+          'codebuild:BatchGetBuilds',
+          'codebuild:ListBuildsForProject',
+        ],
         resources: [props.project.projectArn],
       }),
     );
@@ -96,7 +104,15 @@ export class DeployFunction extends Construct {
     // The first deploy of an environment finds neither object: without ListBucket S3 answers that
     // read with 403, not 404, and Deploy would fail instead of taking a new lease.
     artifacts.grantList(role, DEPLOYMENTS_PREFIX);
-    artifacts.acknowledgeKeyWildcard(role, CURRENT_KEY_PATTERN, 'one current.json per environment, read to refuse deploying over a newer execution.');
-    artifacts.acknowledgeKeyWildcard(role, LEASE_KEY_PATTERN, 'one deploy lease per environment, taken with conditional writes.');
+    artifacts.acknowledgeKeyWildcard(
+      role,
+      CURRENT_KEY_PATTERN,
+      'one current.json per environment, read to refuse deploying over a newer execution.',
+    );
+    artifacts.acknowledgeKeyWildcard(
+      role,
+      LEASE_KEY_PATTERN,
+      'one deploy lease per environment, taken with conditional writes.',
+    );
   }
 }

@@ -34,7 +34,11 @@ export class DeployRoleStack extends Stack {
     }
     const byRole = new Map<string, { names: string[]; policies: Set<string>; executionRoles: Set<string> }>();
     for (const [name, environment] of environments) {
-      const entry = byRole.get(environment.deployRoleArn) ?? { names: [], policies: new Set<string>(), executionRoles: new Set<string>() };
+      const entry = byRole.get(environment.deployRoleArn) ?? {
+        names: [],
+        policies: new Set<string>(),
+        executionRoles: new Set<string>(),
+      };
       entry.names.push(name);
       for (const arn of environment.deployRole.managedPolicyArns) entry.policies.add(arn);
       for (const arn of environment.deployRole.cloudFormationExecutionRoleArns) entry.executionRoles.add(arn);
@@ -49,7 +53,10 @@ export class DeployRoleStack extends Stack {
         managedPolicyArns: [...entry.policies],
         cloudFormationExecutionRoleArns: [...entry.executionRoles],
       });
-      new CfnOutput(this, `${id}RoleArn`, { description: `Deploy role of ${entry.names.join(', ')}`, value: role.role.roleArn });
+      new CfnOutput(this, `${id}RoleArn`, {
+        description: `Deploy role of ${entry.names.join(', ')}`,
+        value: role.role.roleArn,
+      });
       return role;
     });
   }

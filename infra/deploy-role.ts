@@ -50,7 +50,9 @@ export class DeployRole extends Construct {
     super(scope, id);
     const own = ROLE_ARN.exec(props.roleArn);
     if (!own) {
-      throw new Error(`roleArn must be an IAM role ARN such as arn:aws:iam::123456789012:role/stepdeploy-deploy, got ${props.roleArn}; fix deployRoleArn in the config`);
+      throw new Error(
+        `roleArn must be an IAM role ARN such as arn:aws:iam::123456789012:role/stepdeploy-deploy, got ${props.roleArn}; fix deployRoleArn in the config`,
+      );
     }
     const [, , account, path, roleName] = own;
     const stackAccount = Stack.of(this).account;
@@ -70,9 +72,13 @@ export class DeployRole extends Construct {
       roleName,
       path,
       description: `stepdeploy deploy role, assumed by ${props.trustedRoleArn}`,
-      assumedBy: new iam.AccountPrincipal(trusted[2]).withConditions({ ArnEquals: { 'aws:PrincipalArn': props.trustedRoleArn } }),
+      assumedBy: new iam.AccountPrincipal(trusted[2]).withConditions({
+        ArnEquals: { 'aws:PrincipalArn': props.trustedRoleArn },
+      }),
       maxSessionDuration: props.maxSessionDuration ?? Duration.hours(1),
-      managedPolicies: (props.managedPolicyArns ?? []).map((arn, i) => iam.ManagedPolicy.fromManagedPolicyArn(this, `Policy${i}`, arn)),
+      managedPolicies: (props.managedPolicyArns ?? []).map((arn, i) =>
+        iam.ManagedPolicy.fromManagedPolicyArn(this, `Policy${i}`, arn),
+      ),
     });
     const executionRoles = props.cloudFormationExecutionRoleArns ?? [];
     if (executionRoles.length > 0) {
@@ -89,7 +95,8 @@ export class DeployRole extends Construct {
       if (!/:iam::aws:policy\//.test(arn)) continue;
       Validations.of(this.role).acknowledge({
         id: `AwsSolutions-IAM4[Policy::${arn}]`,
-        reason: 'An AWS managed policy named in the config (environments.<env>.deployRole.managedPolicyArns) for what the templates deploy: the owner chose it.',
+        reason:
+          'An AWS managed policy named in the config (environments.<env>.deployRole.managedPolicyArns) for what the templates deploy: the owner chose it.',
       });
     }
   }

@@ -74,7 +74,11 @@ export class DeployStateMachine extends Construct {
 
     const functionArns = props.taskFunctions.flatMap((fn) => [fn.functionArn, `${fn.functionArn}:*`]);
     this.stateMachine.addToRolePolicy(
-      new iam.PolicyStatement({ sid: 'InvokeTaskFunctions', actions: ['lambda:InvokeFunction'], resources: functionArns }),
+      new iam.PolicyStatement({
+        sid: 'InvokeTaskFunctions',
+        actions: ['lambda:InvokeFunction'],
+        resources: functionArns,
+      }),
     );
     this.stateMachine.addToRolePolicy(
       new iam.PolicyStatement({

@@ -4,7 +4,8 @@ import { sourceTypeOf, type SourceConfig } from '../tasks/shared/config';
 import { ConfigError } from '../tasks/shared/errors';
 
 /** A CodeCommit HTTPS clone URL: its region and repository name are all the ARN needs besides the account. */
-const CODECOMMIT_URL = /^https:\/\/git-codecommit(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com(?:\.cn)?\/v1\/repos\/([A-Za-z0-9._-]{1,100})\/?$/;
+const CODECOMMIT_URL =
+  /^https:\/\/git-codecommit(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com(?:\.cn)?\/v1\/repos\/([A-Za-z0-9._-]{1,100})\/?$/;
 
 /** What CodeBuild calls on a connection to clone through it (CodeBuild user guide, GitLab connections). */
 const CONNECTION_ACTIONS = ['GetConnectionToken', 'GetConnection'] as const;
@@ -36,7 +37,10 @@ export function codeCommitRepositoryArn(stack: Stack, name: string, repository: 
  * GitHub, GitHub Enterprise and Bitbucket without a connection clone with the account's source
  * credential, which CodeBuild holds: no IAM. GitLab has no other credential than a connection.
  */
-export function fetchSourceStatements(stack: Stack, sources: Readonly<Record<string, SourceConfig>>): iam.PolicyStatement[] {
+export function fetchSourceStatements(
+  stack: Stack,
+  sources: Readonly<Record<string, SourceConfig>>,
+): iam.PolicyStatement[] {
   const repositories = new Set<string>();
   const connections = new Map<string, Set<string>>();
   for (const [name, source] of Object.entries(sources)) {
@@ -45,7 +49,10 @@ export function fetchSourceStatements(stack: Stack, sources: Readonly<Record<str
     if (source.connectionArn !== undefined) {
       // The build clones with the account's one default credential per provider (the connection
       // imported as it): two connections for one provider cannot both be it.
-      const other = Object.entries(sources).find(([, s]) => s.connectionArn !== undefined && s.connectionArn !== source.connectionArn && sourceTypeOf(s) === type);
+      const other = Object.entries(sources).find(
+        ([, s]) =>
+          s.connectionArn !== undefined && s.connectionArn !== source.connectionArn && sourceTypeOf(s) === type,
+      );
       if (other) {
         throw new ConfigError(
           `sources.${name}.connectionArn and sources.${other[0]}.connectionArn name different connections for ${type}; CodeBuild clones every ${type} source with the one connection imported as the account's ${type} source credential: use the same connectionArn for both`,
@@ -61,7 +68,13 @@ export function fetchSourceStatements(stack: Stack, sources: Readonly<Record<str
   }
   const statements: iam.PolicyStatement[] = [];
   if (repositories.size > 0) {
-    statements.push(new iam.PolicyStatement({ sid: 'CloneCodeCommitSources', actions: ['codecommit:GitPull'], resources: [...repositories] }));
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'CloneCodeCommitSources',
+        actions: ['codecommit:GitPull'],
+        resources: [...repositories],
+      }),
+    );
   }
   for (const [prefix, arns] of [...connections].sort(([a], [b]) => a.localeCompare(b))) {
     statements.push(

@@ -44,7 +44,7 @@ export class Notifications extends Construct {
       );
     }
     if (props.projects.length === 0) {
-      throw new Error('projects must list the pipeline\'s CodeBuild projects, got none; pass PipelineProjects.all');
+      throw new Error("projects must list the pipeline's CodeBuild projects, got none; pass PipelineProjects.all");
     }
     const { stateMachine } = props.deployStateMachine;
 

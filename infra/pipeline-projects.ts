@@ -78,7 +78,9 @@ export class PipelineProjects extends Construct {
       }
     }
     if (props.deployRoleArns.length === 0) {
-      throw new Error('deployRoleArns must list at least one role, got none; declare an environment with a deployRoleArn in the config');
+      throw new Error(
+        'deployRoleArns must list at least one role, got none; declare an environment with a deployRoleArn in the config',
+      );
     }
     const { artifacts } = props;
     const bucket = artifacts.bucket;
@@ -123,7 +125,8 @@ export class PipelineProjects extends Construct {
 
     this.build = new codebuild.Project(this, 'Build', {
       projectName: `${props.namePrefix}-build`,
-      description: 'stepdeploy BuildTemplates: runs the build buildspec on artifacts/<environment>/<execution>/source.zip',
+      description:
+        'stepdeploy BuildTemplates: runs the build buildspec on artifacts/<environment>/<execution>/source.zip',
       source: new S3SourceWithoutGrant({ bucket, key: `${ARTIFACTS_PREFIX}placeholder/source.zip` }),
       buildSpec: props.buildBuildSpec,
       environment,
@@ -155,20 +158,32 @@ export class PipelineProjects extends Construct {
     artifacts.grantReadObjects(this.deploy, ARTIFACTS_PREFIX);
     // The build's fence (buildspecs/deploy.yml) reads its environment's lease before it deploys.
     artifacts.grantReadKeys(this.deploy, LEASE_KEY_PATTERN);
-    artifacts.acknowledgeKeyWildcard(this.deploy.role!, LEASE_KEY_PATTERN, 'the deploy fence reads its environment lease before deploying.');
+    artifacts.acknowledgeKeyWildcard(
+      this.deploy.role!,
+      LEASE_KEY_PATTERN,
+      'the deploy fence reads its environment lease before deploying.',
+    );
     this.deploy.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['sts:AssumeRole'], resources: [...new Set(props.deployRoleArns)] }),
     );
     this.logGroups = logGroups;
 
-    artifacts.acknowledgePrefixWildcard(this.fetch, SOURCES_PREFIX, 'sources/<source>/<commit>.zip, named after the commit the fetch resolves.');
+    artifacts.acknowledgePrefixWildcard(
+      this.fetch,
+      SOURCES_PREFIX,
+      'sources/<source>/<commit>.zip, named after the commit the fetch resolves.',
+    );
     artifacts.acknowledgePrefixWildcard(
       this.build,
       ARTIFACTS_PREFIX,
       'reads artifacts/<environment>/<execution>/source.zip and writes build.zip next to it.',
     );
     // The deploy project's role is its own construct (a fixed name), not under the project.
-    artifacts.acknowledgePrefixWildcard(this.deploy.role!, ARTIFACTS_PREFIX, 'reads artifacts/<environment>/<execution>/build.zip.');
+    artifacts.acknowledgePrefixWildcard(
+      this.deploy.role!,
+      ARTIFACTS_PREFIX,
+      'reads artifacts/<environment>/<execution>/build.zip.',
+    );
     for (const project of [this.fetch, this.build, this.deploy]) {
       const ref = `<${logicalIdOf(project)}>`;
       const acknowledge = (...acks: Array<{ id: string; reason: string }>) => {

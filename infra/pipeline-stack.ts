@@ -6,7 +6,13 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { sourceTypeOf, type PipelineConfig } from '../tasks/shared/config';
 import { readDefinitionText, type SubstitutionName, type Substitutions } from '../workflows/definition';
-import { ARTIFACTS_PREFIX, ArtifactsBucket, COMBINED_PREFIX, DEPLOYMENTS_PREFIX, SOURCES_PREFIX } from './artifacts-bucket';
+import {
+  ARTIFACTS_PREFIX,
+  ArtifactsBucket,
+  COMBINED_PREFIX,
+  DEPLOYMENTS_PREFIX,
+  SOURCES_PREFIX,
+} from './artifacts-bucket';
 import { loadBuildSpec } from './buildspec-file';
 import { DeployStateMachine } from './deploy-state-machine';
 import { buildMinutesWithin, callbackTimeoutSeconds, taskTimeoutSeconds, timeoutFor } from './definition-timeouts';
@@ -57,7 +63,9 @@ export interface PipelineStackProps extends StackProps {
 export class PipelineStack extends Stack {
   public readonly artifacts: ArtifactsBucket;
   public readonly projects: PipelineProjects;
-  public readonly taskFunctions: Readonly<Record<'validateInput' | 'resolveSource' | 'combineSources' | 'runHook' | 'recordDeployment', TaskFunction>>;
+  public readonly taskFunctions: Readonly<
+    Record<'validateInput' | 'resolveSource' | 'combineSources' | 'runHook' | 'recordDeployment', TaskFunction>
+  >;
   public readonly deployFunction: DeployFunction;
   public readonly deployStateMachine: DeployStateMachine;
   public readonly deployCompletion: DeployCompletion;
@@ -69,7 +77,9 @@ export class PipelineStack extends Stack {
     const { config } = props;
     const configPath = resolve(props.configPath);
     if (!existsSync(configPath)) {
-      throw new Error(`configPath must be an existing file (validate-input bundles it), got ${props.configPath}; pass the path the config was loaded from`);
+      throw new Error(
+        `configPath must be an existing file (validate-input bundles it), got ${props.configPath}; pass the path the config was loaded from`,
+      );
     }
     const projectRoot = props.projectRoot ?? PROJECT_ROOT;
     const configDir = dirname(configPath);
@@ -117,12 +127,15 @@ export class PipelineStack extends Stack {
       environment: { STEPDEPLOY_CONFIG_PATH: BUNDLED_CONFIG_PATH },
       // The config travels inside the bundle: the function needs no S3 or parameter read to know the
       // pipeline, and a config change is a code change that deploys with the stack.
-      afterBundling: (outputDir) => [`cp ${shellQuote(configPath)} ${shellQuote(join(outputDir, 'stepdeploy.config.yml'))}`],
+      afterBundling: (outputDir) => [
+        `cp ${shellQuote(configPath)} ${shellQuote(join(outputDir, 'stepdeploy.config.yml'))}`,
+      ],
       projectRoot,
     });
     const resolveSource = new TaskFunction(this, 'ResolveSource', {
       task: 'resolve-source',
-      description: "stepdeploy ResolveSource: reads a source branch's commit (git ls-refs over HTTPS) and whether its snapshot is stored",
+      description:
+        "stepdeploy ResolveSource: reads a source branch's commit (git ls-refs over HTTPS) and whether its snapshot is stored",
       timeout: timeout('ResolveSourceFunctionArn'),
       environment: bucketEnv,
       projectRoot,
@@ -131,9 +144,15 @@ export class PipelineStack extends Stack {
     // snapshot not stored yet answers 404 rather than 403.
     this.artifacts.grantReadObjects(resolveSource.role, SOURCES_PREFIX);
     this.artifacts.grantList(resolveSource.role, SOURCES_PREFIX);
-    this.artifacts.acknowledgePrefixWildcard(resolveSource.role, SOURCES_PREFIX, 'checks whether sources/<source>/<commit>.zip is stored (HeadObject).');
+    this.artifacts.acknowledgePrefixWildcard(
+      resolveSource.role,
+      SOURCES_PREFIX,
+      'checks whether sources/<source>/<commit>.zip is stored (HeadObject).',
+    );
     // The token a source's credentialsSecret names: read at run time, only these secrets.
-    const credentialSecrets = [...new Set(Object.values(config.sources).flatMap((s) => (s.credentialsSecret ? [s.credentialsSecret] : [])))];
+    const credentialSecrets = [
+      ...new Set(Object.values(config.sources).flatMap((s) => (s.credentialsSecret ? [s.credentialsSecret] : []))),
+    ];
     if (credentialSecrets.length > 0) {
       resolveSource.role.addToPolicy(
         new iam.PolicyStatement({
@@ -141,7 +160,8 @@ export class PipelineStack extends Stack {
           actions: ['secretsmanager:GetSecretValue'],
           // A secret's ARN ends in "-" and six random characters.
           resources: credentialSecrets.map(
-            (name, i) => `${secretsmanager.Secret.fromSecretNameV2(this, `RepositoryCredentials${i}`, name).secretArn}-??????`,
+            (name, i) =>
+              `${secretsmanager.Secret.fromSecretNameV2(this, `RepositoryCredentials${i}`, name).secretArn}-??????`,
           ),
         }),
       );
@@ -166,9 +186,17 @@ export class PipelineStack extends Stack {
     // granted above), written after a full combine.
     this.artifacts.grantReadObjects(combineSources.role, COMBINED_PREFIX);
     this.artifacts.grantWriteObjects(combineSources.role, COMBINED_PREFIX);
-    this.artifacts.acknowledgePrefixWildcard(combineSources.role, COMBINED_PREFIX, 'reads and writes the reuse index combined/<hash>.json.');
+    this.artifacts.acknowledgePrefixWildcard(
+      combineSources.role,
+      COMBINED_PREFIX,
+      'reads and writes the reuse index combined/<hash>.json.',
+    );
     this.artifacts.grantList(combineSources.role, SOURCES_PREFIX, ARTIFACTS_PREFIX, COMBINED_PREFIX);
-    this.artifacts.acknowledgePrefixWildcard(combineSources.role, SOURCES_PREFIX, 'reads the snapshots sources/<source>/<commit>.zip of the execution.');
+    this.artifacts.acknowledgePrefixWildcard(
+      combineSources.role,
+      SOURCES_PREFIX,
+      'reads the snapshots sources/<source>/<commit>.zip of the execution.',
+    );
     this.artifacts.acknowledgePrefixWildcard(
       combineSources.role,
       ARTIFACTS_PREFIX,
@@ -197,7 +225,8 @@ export class PipelineStack extends Stack {
     this.artifacts.grantReadKeys(recordDeployment.role, ...Object.keys(recordKeys));
     this.artifacts.grantWriteKeys(recordDeployment.role, ...Object.keys(recordKeys));
     this.artifacts.grantList(recordDeployment.role, DEPLOYMENTS_PREFIX);
-    for (const [pattern, why] of Object.entries(recordKeys)) this.artifacts.acknowledgeKeyWildcard(recordDeployment.role, pattern, why);
+    for (const [pattern, why] of Object.entries(recordKeys))
+      this.artifacts.acknowledgeKeyWildcard(recordDeployment.role, pattern, why);
     this.taskFunctions = { validateInput, resolveSource, combineSources, runHook, recordDeployment };
 
     this.deployFunction = new DeployFunction(this, 'Deploy', {

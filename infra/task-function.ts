@@ -120,7 +120,7 @@ export class TaskFunction extends Construct {
     Validations.of(this.function).acknowledge({
       id: 'AwsSolutions-L1',
       reason:
-        'Node.js 22 is the runtime the task code and the pinned AWS SDK bundled with it (not the runtime\'s SDK) are built and tested for (TOOLCHAIN.md); move to Node.js 24 together with the toolchain.',
+        "Node.js 22 is the runtime the task code and the pinned AWS SDK bundled with it (not the runtime's SDK) are built and tested for (TOOLCHAIN.md); move to Node.js 24 together with the toolchain.",
     });
     Validations.of(this.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',

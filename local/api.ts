@@ -15,12 +15,18 @@ import type { RequestHandler } from './s3';
 
 /** The CodeBuild calls the local runner answers, builds in CodeBuild's wire shape (camelCase). */
 export interface LocalCodeBuildApi {
-  batchGetBuilds(ids: ReadonlyArray<string>): { builds: ReadonlyArray<Record<string, unknown>>; buildsNotFound: ReadonlyArray<string> };
+  batchGetBuilds(ids: ReadonlyArray<string>): {
+    builds: ReadonlyArray<Record<string, unknown>>;
+    buildsNotFound: ReadonlyArray<string>;
+  };
   /** StartBuild with its wire (camelCase) request: answers the build as started. */
   startBuild(request: Record<string, unknown>): Record<string, unknown>;
   stopBuild(id: string): Record<string, unknown>;
   /** ListBuildsForProject: build ids, newest first unless sortOrder says otherwise, 100 a page. */
-  listBuildsForProject(request: { projectName: string; sortOrder?: string; nextToken?: string }): { ids: ReadonlyArray<string>; nextToken?: string };
+  listBuildsForProject(request: { projectName: string; sortOrder?: string; nextToken?: string }): {
+    ids: ReadonlyArray<string>;
+    nextToken?: string;
+  };
 }
 
 type Body = Record<string, unknown>;
@@ -37,7 +43,10 @@ function stringField(body: Body, field: string, required = true): string | undef
   const value = body[field];
   if (value === undefined && !required) return undefined;
   if (typeof value !== 'string' || value === '') {
-    throw new LocalApiError('ValidationException', `1 validation error detected: Value at '${field}' failed to satisfy constraint: Member must not be null`);
+    throw new LocalApiError(
+      'ValidationException',
+      `1 validation error detected: Value at '${field}' failed to satisfy constraint: Member must not be null`,
+    );
   }
   return value;
 }
@@ -49,14 +58,16 @@ function arnField(body: Body, field: string, kind: 'stateMachine' | 'execution')
   const arn = stringField(body, field)!;
   const type = STATES_ARN.exec(arn)?.[1];
   if (type === undefined) throw new LocalApiError('InvalidArn', `Invalid Arn: 'Invalid ARN prefix: ${arn}'`);
-  if (type !== kind) throw new LocalApiError('InvalidArn', `Invalid Arn: 'Resource type not valid in this context: ${type}'`);
+  if (type !== kind)
+    throw new LocalApiError('InvalidArn', `Invalid Arn: 'Resource type not valid in this context: ${type}'`);
   return arn;
 }
 
 function page<T>(items: ReadonlyArray<T>, body: Body): { items: T[]; nextToken?: string } {
   const max = typeof body.maxResults === 'number' && body.maxResults > 0 ? Math.min(body.maxResults, 1000) : 100;
   const start = typeof body.nextToken === 'string' ? Number(Buffer.from(body.nextToken, 'base64').toString('utf8')) : 0;
-  if (!Number.isInteger(start) || start < 0) throw new LocalApiError('InvalidToken', `Invalid token: ${String(body.nextToken)}`);
+  if (!Number.isInteger(start) || start < 0)
+    throw new LocalApiError('InvalidToken', `Invalid token: ${String(body.nextToken)}`);
   const slice = items.slice(start, start + max);
   const next = start + max < items.length ? Buffer.from(String(start + max)).toString('base64') : undefined;
   return { items: slice, ...(next ? { nextToken: next } : {}) };
@@ -104,7 +115,14 @@ export function stepFunctionsOperations(machine: LocalStateMachine): Record<stri
   });
   return {
     ListStateMachines: () => ({
-      stateMachines: [{ stateMachineArn: machine.stateMachineArn, name: machine.name, type: 'STANDARD', creationDate: seconds(machine.createdAt) }],
+      stateMachines: [
+        {
+          stateMachineArn: machine.stateMachineArn,
+          name: machine.name,
+          type: 'STANDARD',
+          creationDate: seconds(machine.createdAt),
+        },
+      ],
     }),
     DescribeStateMachine: (body) => {
       requireMachine(body);
@@ -118,11 +136,17 @@ export function stepFunctionsOperations(machine: LocalStateMachine): Record<stri
       requireMachine(body);
       const name = stringField(body, 'name', false) ?? randomUUID();
       if (!EXECUTION_NAME.test(name)) {
-        throw new LocalApiError('InvalidName', `Invalid Name: '${name}' (1-80 characters, no whitespace, brackets, wildcards, "/" or other special characters)`);
+        throw new LocalApiError(
+          'InvalidName',
+          `Invalid Name: '${name}' (1-80 characters, no whitespace, brackets, wildcards, "/" or other special characters)`,
+        );
       }
       const inputText = body.input === undefined ? '{}' : String(body.input);
       if (Buffer.byteLength(inputText) > MAX_INPUT_BYTES) {
-        throw new LocalApiError('InvalidExecutionInput', `Invalid Execution Input: the input is ${Buffer.byteLength(inputText)} bytes; the limit is ${MAX_INPUT_BYTES}`);
+        throw new LocalApiError(
+          'InvalidExecutionInput',
+          `Invalid Execution Input: the input is ${Buffer.byteLength(inputText)} bytes; the limit is ${MAX_INPUT_BYTES}`,
+        );
       }
       let input: unknown;
       try {
@@ -165,7 +189,11 @@ export function stepFunctionsOperations(machine: LocalStateMachine): Record<stri
       };
     },
     StopExecution: (body) => {
-      const record = machine.stop(arnField(body, 'executionArn', 'execution'), body.error as string | undefined, body.cause as string | undefined);
+      const record = machine.stop(
+        arnField(body, 'executionArn', 'execution'),
+        body.error as string | undefined,
+        body.cause as string | undefined,
+      );
       return { stopDate: seconds(record.stopDate ?? Date.now()) };
     },
     RedriveExecution: (body) => {
@@ -177,7 +205,11 @@ export function stepFunctionsOperations(machine: LocalStateMachine): Record<stri
       return {};
     },
     SendTaskFailure: (body) => {
-      machine.sendTaskFailure(stringField(body, 'taskToken')!, body.error as string | undefined, body.cause as string | undefined);
+      machine.sendTaskFailure(
+        stringField(body, 'taskToken')!,
+        body.error as string | undefined,
+        body.cause as string | undefined,
+      );
       return {};
     },
     SendTaskHeartbeat: (body) => {
@@ -219,10 +251,19 @@ export function codeBuildOperations(builds: LocalCodeBuildApi): Record<string, O
       }
       const sortOrder = stringField(body, 'sortOrder', false);
       if (sortOrder !== undefined && sortOrder !== 'ASCENDING' && sortOrder !== 'DESCENDING') {
-        throw new LocalApiError('InvalidInputException', `sortOrder must be ASCENDING or DESCENDING, got ${JSON.stringify(sortOrder)}`);
+        throw new LocalApiError(
+          'InvalidInputException',
+          `sortOrder must be ASCENDING or DESCENDING, got ${JSON.stringify(sortOrder)}`,
+        );
       }
       const nextToken = stringField(body, 'nextToken', false);
-      return { ...builds.listBuildsForProject({ projectName: body.projectName, ...(sortOrder ? { sortOrder } : {}), ...(nextToken ? { nextToken } : {}) }) };
+      return {
+        ...builds.listBuildsForProject({
+          projectName: body.projectName,
+          ...(sortOrder ? { sortOrder } : {}),
+          ...(nextToken ? { nextToken } : {}),
+        }),
+      };
     },
   };
 }
@@ -235,7 +276,11 @@ async function readBody(req: IncomingMessage): Promise<string> {
 
 function send(res: ServerResponse, status: number, contentType: string, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text), 'x-amzn-RequestId': randomUUID() });
+  res.writeHead(status, {
+    'Content-Type': contentType,
+    'Content-Length': Buffer.byteLength(text),
+    'x-amzn-RequestId': randomUUID(),
+  });
   res.end(text);
 }
 
@@ -245,7 +290,10 @@ const SERVICES: ReadonlyArray<{ prefix: string; contentType: string; key: 'stepF
 ];
 
 /** One handler for the whole local endpoint: JSON APIs by X-Amz-Target, S3 for the rest. */
-export function createApiHandler(apis: { stepFunctions: Record<string, Operation>; codeBuild: Record<string, Operation> }, s3: RequestHandler): RequestHandler {
+export function createApiHandler(
+  apis: { stepFunctions: Record<string, Operation>; codeBuild: Record<string, Operation> },
+  s3: RequestHandler,
+): RequestHandler {
   return (req, res) => {
     const target = req.headers['x-amz-target'];
     if (typeof target !== 'string') return s3(req, res);
@@ -253,15 +301,20 @@ export function createApiHandler(apis: { stepFunctions: Record<string, Operation
     const operation = service ? apis[service.key][target.slice(service.prefix.length)] : undefined;
     const contentType = service?.contentType ?? 'application/x-amz-json-1.0';
     if (!operation) {
-      send(res, 400, contentType, { __type: 'UnknownOperationException', message: `the local runtime does not implement ${target}` });
+      send(res, 400, contentType, {
+        __type: 'UnknownOperationException',
+        message: `the local runtime does not implement ${target}`,
+      });
       return;
     }
     readBody(req)
       .then((text) => operation(text === '' ? {} : (JSON.parse(text) as Body)))
       .then((result) => send(res, 200, contentType, result))
       .catch((err: unknown) => {
-        if (err instanceof LocalApiError) return send(res, err.statusCode, contentType, { __type: err.code, message: err.message });
-        if (err instanceof SyntaxError) return send(res, 400, contentType, { __type: 'SerializationException', message: err.message });
+        if (err instanceof LocalApiError)
+          return send(res, err.statusCode, contentType, { __type: err.code, message: err.message });
+        if (err instanceof SyntaxError)
+          return send(res, 400, contentType, { __type: 'SerializationException', message: err.message });
         send(res, 500, contentType, { __type: 'InternalServerError', message: (err as Error).message });
       });
   };

@@ -1,8 +1,22 @@
 import './polyfills';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { allStates, type StateDefinition, type StateMachineDefinition } from '../workflows/definition';
-import { ExecutionStore, TERMINAL_STATUSES, type ExecutionRecord, type ExecutionStatus, type NestedSuccess } from './executions';
-import { taskResource, threadOf, translate, type EventLog, type HistoryEvent, type HistoryEventInit, type StateLookup } from './history';
+import {
+  ExecutionStore,
+  TERMINAL_STATUSES,
+  type ExecutionRecord,
+  type ExecutionStatus,
+  type NestedSuccess,
+} from './executions';
+import {
+  taskResource,
+  threadOf,
+  translate,
+  type EventLog,
+  type HistoryEvent,
+  type HistoryEventInit,
+  type StateLookup,
+} from './history';
 import { randomBytes } from 'node:crypto';
 import { LocalApiError } from './errors';
 
@@ -228,7 +242,13 @@ export class LocalStateMachine {
     delete record.error;
     delete record.cause;
     this.store.saveRecord(record);
-    this.record(record, 'top', [{ timestamp: record.redriveDate, type: 'ExecutionRedriven', executionRedrivenEventDetails: { redriveCount: record.redriveCount } }]);
+    this.record(record, 'top', [
+      {
+        timestamp: record.redriveDate,
+        type: 'ExecutionRedriven',
+        executionRedrivenEventDetails: { redriveCount: record.redriveCount },
+      },
+    ]);
     this.run(record, stateName, input, true);
     return record;
   }
@@ -296,7 +316,10 @@ export class LocalStateMachine {
     };
   }
 
-  private taskHandlers(record: ExecutionRecord, controller: AbortController): Record<string, (input: unknown) => Promise<never>> {
+  private taskHandlers(
+    record: ExecutionRecord,
+    controller: AbortController,
+  ): Record<string, (input: unknown) => Promise<never>> {
     const handlers: Record<string, (input: unknown) => Promise<never>> = {};
     for (const [stateName, state] of this.states) {
       if (state.Type !== 'Task') continue;
@@ -313,18 +336,26 @@ export class LocalStateMachine {
       });
       const run = state.Resource!.endsWith('.waitForTaskToken')
         ? (input: unknown, onSubmitted: (output: unknown) => void) =>
-            this.waitForTaskToken(record, input, implementation, (token) => context(onSubmitted, token), controller.signal)
+            this.waitForTaskToken(
+              record,
+              input,
+              implementation,
+              (token) => context(onSubmitted, token),
+              controller.signal,
+            )
         : (input: unknown, onSubmitted: (output: unknown) => void) => implementation(input, context(onSubmitted));
       handlers[stateName] = async (input) => {
         const parameters = JSON.stringify(input ?? null);
         // A task of an earlier run can still end after its execution did (a Map aborts its other
         // iterations, but not the task they are in): it must neither take nor save anything then.
         const current = (): boolean => this.latestRun.get(record.name) === controller;
-        const replayed = top === undefined || !current() ? undefined : this.takeReplay(record.name, stateName, parameters);
+        const replayed =
+          top === undefined || !current() ? undefined : this.takeReplay(record.name, stateName, parameters);
         // Synchronously, before the engine logs anything else: follow() pairs attempts in this order.
         const key = `${record.name}/${stateName}`;
         // A replayed attempt submits what it recorded, as the task did then: on its own thread, once known.
-        const attempt: Attempt = replayed !== undefined && 'submitted' in replayed ? { early: [replayed.submitted] } : {};
+        const attempt: Attempt =
+          replayed !== undefined && 'submitted' in replayed ? { early: [replayed.submitted] } : {};
         if (current()) this.invocations.set(key, [...(this.invocations.get(key) ?? []), attempt]);
         let result: unknown;
         if (replayed) {
@@ -336,7 +367,13 @@ export class LocalStateMachine {
             this.submitted(record, stateName, attempt, output, current());
           });
           if (top !== undefined && current()) {
-            const success: NestedSuccess = { top, state: stateName, input: parameters, result, ...(submitted ? { submitted: submitted.output } : {}) };
+            const success: NestedSuccess = {
+              top,
+              state: stateName,
+              input: parameters,
+              result,
+              ...(submitted ? { submitted: submitted.output } : {}),
+            };
             record.nestedSuccesses = [...(record.nestedSuccesses ?? []), success];
             this.store.saveRecord(record);
           }
@@ -364,7 +401,9 @@ export class LocalStateMachine {
     signal: AbortSignal,
   ): Promise<unknown> {
     const token = randomBytes(48).toString('base64url');
-    const result = new Promise<unknown>((resolve, reject) => this.tasks.set(token, { executionName: record.name, resolve, reject }));
+    const result = new Promise<unknown>((resolve, reject) =>
+      this.tasks.set(token, { executionName: record.name, resolve, reject }),
+    );
     const onAbort = (): void => this.tasks.get(token)?.reject(new Error('the execution was stopped'));
     signal.addEventListener('abort', onAbort, { once: true });
     try {
@@ -403,7 +442,11 @@ export class LocalStateMachine {
 
   private pendingTask(taskToken: string): PendingTask {
     const task = this.tasks.get(taskToken);
-    if (!task) throw new LocalApiError('TaskDoesNotExist', 'Task Does Not Exist: the task token is unknown, or its task already ended');
+    if (!task)
+      throw new LocalApiError(
+        'TaskDoesNotExist',
+        'Task Does Not Exist: the task token is unknown, or its task already ended',
+      );
     return task;
   }
 
@@ -417,7 +460,9 @@ export class LocalStateMachine {
     else delete record.nestedSuccesses;
     this.replays.set(record.name, [...replayable]);
     // Validated once, when this machine was created: validating at every start cost 0.2-0.6 s.
-    const machine = new StateMachine({ ...this.pinned, StartAt: startAt } as never, { validationOptions: { noValidate: true } });
+    const machine = new StateMachine({ ...this.pinned, StartAt: startAt } as never, {
+      validationOptions: { noValidate: true },
+    });
     const retryIntervalOverrides =
       this.options.retryIntervalMs === undefined
         ? undefined
@@ -461,7 +506,11 @@ export class LocalStateMachine {
     );
     for await (const event of events) {
       if (redriven && event.type === 'ExecutionStarted') continue;
-      if (event.type === 'StateEntered' && event.index === undefined && this.options.definition.States[event.state.name]) {
+      if (
+        event.type === 'StateEntered' &&
+        event.index === undefined &&
+        this.options.definition.States[event.state.name]
+      ) {
         record.lastTopLevelState = { name: event.state.name, input: event.state.input };
       }
       const thread = threadOf(event);
@@ -471,7 +520,10 @@ export class LocalStateMachine {
         record.nestedSuccesses = record.nestedSuccesses.filter((s) => s.top !== exited);
         if (record.nestedSuccesses.length === 0) delete record.nestedSuccesses;
       }
-      const taskResult = event.type === 'StateExited' && event.state.type === 'Task' ? this.taskResults.get(`${record.name}/${event.state.name}`)?.shift() : undefined;
+      const taskResult =
+        event.type === 'StateExited' && event.state.type === 'Task'
+          ? this.taskResults.get(`${record.name}/${event.state.name}`)?.shift()
+          : undefined;
       this.record(record, thread, translate(event, this.lookup(), this.options.region, taskResult));
       if ((event.type === 'StateEntered' && event.state.type === 'Task') || event.type === 'StateRetried') {
         const invocation = this.invocations.get(`${record.name}/${event.state.name}`)?.shift();
@@ -492,9 +544,17 @@ export class LocalStateMachine {
     }
     if (record.status === 'RUNNING') {
       // The engine ended without a terminal event (it threw before logging one): never leave it hanging.
-      const message = outcome.ok ? 'the execution ended without a result' : String((outcome.error as Error)?.message ?? outcome.error);
+      const message = outcome.ok
+        ? 'the execution ended without a result'
+        : String((outcome.error as Error)?.message ?? outcome.error);
       this.apply(record, { type: 'ExecutionFailed', timestamp: Date.now(), Error: 'States.Runtime', Cause: message });
-      this.record(record, 'top', [{ timestamp: Date.now(), type: 'ExecutionFailed', executionFailedEventDetails: { error: 'States.Runtime', cause: message } }]);
+      this.record(record, 'top', [
+        {
+          timestamp: Date.now(),
+          type: 'ExecutionFailed',
+          executionFailedEventDetails: { error: 'States.Runtime', cause: message },
+        },
+      ]);
     }
     // The history is on disk: a long-running `local serve` keeps only running executions in memory.
     if (latest) {
@@ -507,7 +567,8 @@ export class LocalStateMachine {
   /** follow() read the attempt's StateEntered (or StateRetried): what it submitted already goes to its thread. */
   private attemptStarted(record: ExecutionRecord, stateName: string, attempt: Attempt, thread: string): void {
     attempt.thread = thread;
-    for (const output of attempt.early?.splice(0) ?? []) this.record(record, thread, [this.submittedEvent(stateName, output)]);
+    for (const output of attempt.early?.splice(0) ?? [])
+      this.record(record, thread, [this.submittedEvent(stateName, output)]);
   }
 
   /**
@@ -515,7 +576,13 @@ export class LocalStateMachine {
    * StateEntered, it waits on the attempt. A task of a run that ended writes nothing: its thread
    * ids are not the next run's.
    */
-  private submitted(record: ExecutionRecord, stateName: string, attempt: Attempt, output: unknown, current: boolean): void {
+  private submitted(
+    record: ExecutionRecord,
+    stateName: string,
+    attempt: Attempt,
+    output: unknown,
+    current: boolean,
+  ): void {
     if (!current) return;
     if (attempt.thread !== undefined) this.record(record, attempt.thread, [this.submittedEvent(stateName, output)]);
     else attempt.early = [...(attempt.early ?? []), output];
@@ -523,7 +590,16 @@ export class LocalStateMachine {
 
   private submittedEvent(stateName: string, output: unknown): HistoryEventInit {
     const { resourceType, resource } = taskResource(this.states.get(stateName)?.Resource ?? '');
-    return { timestamp: Date.now(), type: 'TaskSubmitted', taskSubmittedEventDetails: { resourceType, resource, output: JSON.stringify(output ?? null), outputDetails: { truncated: false } } };
+    return {
+      timestamp: Date.now(),
+      type: 'TaskSubmitted',
+      taskSubmittedEventDetails: {
+        resourceType,
+        resource,
+        output: JSON.stringify(output ?? null),
+        outputDetails: { truncated: false },
+      },
+    };
   }
 
   /** Updates the execution record from an engine event. */
@@ -539,7 +615,10 @@ export class LocalStateMachine {
       case 'ExecutionSucceeded':
         return finish('SUCCEEDED', { output: JSON.stringify(event.output) });
       case 'ExecutionFailed':
-        return finish('FAILED', { error: event.Error, cause: typeof event.Cause === 'string' ? event.Cause : JSON.stringify(event.Cause) });
+        return finish('FAILED', {
+          error: event.Error,
+          cause: typeof event.Cause === 'string' ? event.Cause : JSON.stringify(event.Cause),
+        });
       case 'ExecutionAborted':
         return finish('ABORTED', {});
       case 'ExecutionTimeout':
@@ -581,7 +660,13 @@ export class LocalStateMachine {
       record.error = 'Local.RuntimeStopped';
       record.cause = 'the local runtime stopped while this execution was running; redrive it to continue';
       this.store.saveRecord(record);
-      this.record(record, 'top', [{ timestamp: record.stopDate, type: 'ExecutionFailed', executionFailedEventDetails: { error: record.error, cause: record.cause } }]);
+      this.record(record, 'top', [
+        {
+          timestamp: record.stopDate,
+          type: 'ExecutionFailed',
+          executionFailedEventDetails: { error: record.error, cause: record.cause },
+        },
+      ]);
     }
   }
 }

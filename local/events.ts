@@ -20,7 +20,14 @@ export interface EventBridgeEvent {
   readonly detail: Readonly<Record<string, unknown>>;
 }
 
-function envelope(detailType: string, source: string, region: string, account: string, resource: string, detail: Record<string, unknown>): EventBridgeEvent {
+function envelope(
+  detailType: string,
+  source: string,
+  region: string,
+  account: string,
+  resource: string,
+  detail: Record<string, unknown>,
+): EventBridgeEvent {
   return {
     version: '0',
     id: randomUUID(),
@@ -78,10 +85,18 @@ export function buildStateChange(build: Build, region: string, account: string):
         'privileged-mode': build.Environment.PrivilegedMode,
         'compute-type': build.Environment.ComputeType,
         type: build.Environment.Type,
-        'environment-variables': build.Environment.EnvironmentVariables.map((v) => ({ name: v.Name, value: v.Value, type: v.Type ?? 'PLAINTEXT' })),
+        'environment-variables': build.Environment.EnvironmentVariables.map((v) => ({
+          name: v.Name,
+          value: v.Value,
+          type: v.Type ?? 'PLAINTEXT',
+        })),
       },
       'timeout-in-minutes': build.TimeoutInMinutes,
-      logs: { 'group-name': build.Logs.GroupName, 'stream-name': build.Logs.StreamName, 'deep-link': build.Logs.DeepLink },
+      logs: {
+        'group-name': build.Logs.GroupName,
+        'stream-name': build.Logs.StreamName,
+        'deep-link': build.Logs.DeepLink,
+      },
       phases: build.Phases.map((p) => ({
         'phase-type': p.PhaseType,
         'phase-status': p.PhaseStatus,

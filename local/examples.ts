@@ -26,7 +26,13 @@ function git(cwd: string, args: string[], date?: string): string {
     cwd,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...IDENTITY, ...(date ? { GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date } : {}), GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
+    env: {
+      ...process.env,
+      ...IDENTITY,
+      ...(date ? { GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date } : {}),
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_CONFIG_GLOBAL: '/dev/null',
+    },
   });
 }
 
@@ -42,7 +48,11 @@ function makeRepository(repo: string, destination: string): void {
       const overlay = join(EXAMPLES_DIR, 'overlays', repo, branch);
       if (existsSync(overlay)) cpSync(overlay, work, { recursive: true });
       git(work, ['add', '--all']);
-      git(work, ['commit', '--quiet', '--allow-empty', '-m', `${repo}: work on ${branch}`], `2026-11-0${2 + i}T10:00:00Z`);
+      git(
+        work,
+        ['commit', '--quiet', '--allow-empty', '-m', `${repo}: work on ${branch}`],
+        `2026-11-0${2 + i}T10:00:00Z`,
+      );
     });
     const bare = `${destination}.tmp-${process.pid}`;
     rmSync(bare, { recursive: true, force: true });

@@ -115,7 +115,9 @@ export class ExecutionStore {
         continue;
       }
       if (record?.stateMachineArn !== stateMachineArn || record.name !== name) {
-        warn(`skipping execution ${name}: ${file} belongs to ${String(record?.stateMachineArn)}, not ${stateMachineArn}`);
+        warn(
+          `skipping execution ${name}: ${file} belongs to ${String(record?.stateMachineArn)}, not ${stateMachineArn}`,
+        );
         continue;
       }
       records.push(record);

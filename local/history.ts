@@ -67,15 +67,38 @@ export function threadOf(event: EventLog): string {
  * @param taskResult for a Task's StateExited: the task's raw result (before ResultSelector and
  *   ResultPath), which AWS shows in TaskSucceeded; the engine's event only has the state output.
  */
-export function translate(event: EventLog, states: StateLookup, region: string, taskResult?: unknown): HistoryEventInit[] {
+export function translate(
+  event: EventLog,
+  states: StateLookup,
+  region: string,
+  taskResult?: unknown,
+): HistoryEventInit[] {
   const timestamp = event.timestamp;
   switch (event.type) {
     case 'ExecutionStarted':
-      return [{ timestamp, type: 'ExecutionStarted', executionStartedEventDetails: { input: json(event.input), inputDetails: { truncated: false } } }];
+      return [
+        {
+          timestamp,
+          type: 'ExecutionStarted',
+          executionStartedEventDetails: { input: json(event.input), inputDetails: { truncated: false } },
+        },
+      ];
     case 'ExecutionSucceeded':
-      return [{ timestamp, type: 'ExecutionSucceeded', executionSucceededEventDetails: { output: json(event.output), outputDetails: { truncated: false } } }];
+      return [
+        {
+          timestamp,
+          type: 'ExecutionSucceeded',
+          executionSucceededEventDetails: { output: json(event.output), outputDetails: { truncated: false } },
+        },
+      ];
     case 'ExecutionFailed':
-      return [{ timestamp, type: 'ExecutionFailed', executionFailedEventDetails: { error: event.Error, cause: causeText(event.Cause) } }];
+      return [
+        {
+          timestamp,
+          type: 'ExecutionFailed',
+          executionFailedEventDetails: { error: event.Error, cause: causeText(event.Cause) },
+        },
+      ];
     case 'ExecutionAborted':
       return [{ timestamp, type: 'ExecutionAborted', executionAbortedEventDetails: {} }];
     case 'ExecutionTimeout':
@@ -83,7 +106,9 @@ export function translate(event: EventLog, states: StateLookup, region: string, 
     case 'MapIterationStarted':
     case 'MapIterationSucceeded':
     case 'MapIterationFailed':
-      return [{ timestamp, type: event.type, mapIterationEventDetails: { name: event.parentState.name, index: event.index } }];
+      return [
+        { timestamp, type: event.type, mapIterationEventDetails: { name: event.parentState.name, index: event.index } },
+      ];
     case 'ParallelBranchStarted':
     case 'ParallelBranchSucceeded':
     case 'ParallelBranchFailed':
@@ -112,7 +137,16 @@ export function translate(event: EventLog, states: StateLookup, region: string, 
       if (type === 'Task') {
         const { resourceType, resource } = taskResource(states.resourceOf(name) ?? '');
         return [
-          { timestamp, type: 'TaskSucceeded', taskSucceededEventDetails: { resourceType, resource, output: json(taskResult ?? output), outputDetails: { truncated: false } } },
+          {
+            timestamp,
+            type: 'TaskSucceeded',
+            taskSucceededEventDetails: {
+              resourceType,
+              resource,
+              output: json(taskResult ?? output),
+              outputDetails: { truncated: false },
+            },
+          },
           exited,
         ];
       }
@@ -128,7 +162,12 @@ export function translate(event: EventLog, states: StateLookup, region: string, 
           {
             timestamp,
             type: timedOut ? 'TaskTimedOut' : 'TaskFailed',
-            [timedOut ? 'taskTimedOutEventDetails' : 'taskFailedEventDetails']: { resourceType, resource, error: event.Error, cause: causeText(event.Cause) },
+            [timedOut ? 'taskTimedOutEventDetails' : 'taskFailedEventDetails']: {
+              resourceType,
+              resource,
+              error: event.Error,
+              cause: causeText(event.Cause),
+            },
           },
         ];
       }
@@ -149,7 +188,13 @@ function taskStart(name: string, timestamp: number, states: StateLookup, region:
     {
       timestamp,
       type: 'TaskScheduled',
-      taskScheduledEventDetails: { resourceType, resource, region, parameters: json(states.parametersOf(name)), timeoutInSeconds: states.timeoutOf(name) },
+      taskScheduledEventDetails: {
+        resourceType,
+        resource,
+        region,
+        parameters: json(states.parametersOf(name)),
+        timeoutInSeconds: states.timeoutOf(name),
+      },
     },
     { timestamp, type: 'TaskStarted', taskStartedEventDetails: { resourceType, resource } },
   ];

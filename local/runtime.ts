@@ -5,13 +5,29 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, type PipelineConfig } from '../tasks/shared/config';
 import { loadDefinition, type Substitutions } from '../workflows/definition';
 import { codeBuildOperations, createApiHandler, stepFunctionsOperations } from './api';
-import { BuildRegistry, InvalidInputException, startBuild, toCodeBuildApiBuild, type Build, type ProjectDefinition, type StartBuildParameters, type StartedBuild } from './codebuild';
+import {
+  BuildRegistry,
+  InvalidInputException,
+  startBuild,
+  toCodeBuildApiBuild,
+  type Build,
+  type ProjectDefinition,
+  type StartBuildParameters,
+  type StartedBuild,
+} from './codebuild';
 import { LocalStateMachine, type ExecutionListener, type TaskContext, type TaskImplementation } from './engine';
 import { LocalApiError } from './errors';
 import { adoptLegacyExecutions } from './executions';
 import { buildStateChange, executionStatusChange, type EventBridgeEvent } from './events';
 import type { FaultPlan } from './faults';
-import { closeServer, createLocalS3Handler, listenLocal, LOCAL_S3_CREDENTIALS, localS3Client, localS3Environment } from './s3';
+import {
+  closeServer,
+  createLocalS3Handler,
+  listenLocal,
+  LOCAL_S3_CREDENTIALS,
+  localS3Client,
+  localS3Environment,
+} from './s3';
 
 /**
  * The embedded runtime: the deploy state machine from workflows/ with every Task mapped to its
@@ -47,7 +63,10 @@ export interface LocalRuntimeOptions {
 }
 
 /** Wraps each resource so a fault plan can fail an attempt before the task runs. */
-function withFaults(resources: Record<string, TaskImplementation>, faults: FaultPlan | undefined): Record<string, TaskImplementation> {
+function withFaults(
+  resources: Record<string, TaskImplementation>,
+  faults: FaultPlan | undefined,
+): Record<string, TaskImplementation> {
   const plan = faults?.task;
   if (!plan) return resources;
   const attempts = new Map<string, number>();
@@ -88,7 +107,8 @@ export function artifactsBucketName(config: PipelineConfig): string {
 }
 
 function localSubstitutions(config: PipelineConfig): Substitutions {
-  const fn = (task: string): string => `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${config.pipeline}-${task}`;
+  const fn = (task: string): string =>
+    `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${config.pipeline}-${task}`;
   return {
     ArtifactsBucket: artifactsBucketName(config),
     ValidateInputFunctionArn: fn(FUNCTIONS.ValidateInputFunctionArn),
@@ -136,7 +156,9 @@ function stateOfProject(config: PipelineConfig, project: string): string | undef
 function pascalCaseKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(pascalCaseKeys);
   if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.charAt(0).toUpperCase() + k.slice(1), pascalCaseKeys(v)]));
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [k.charAt(0).toUpperCase() + k.slice(1), pascalCaseKeys(v)]),
+  );
 }
 
 /**
@@ -149,13 +171,19 @@ function lambdaInvoke(functions: ReadonlyMap<string, () => LambdaHandler>): Task
     const { FunctionName, Payload } = parameters as { FunctionName?: string; Payload?: unknown };
     const load = FunctionName === undefined ? undefined : functions.get(FunctionName);
     if (!load) {
-      const err = new Error(JSON.stringify({ errorType: 'ResourceNotFoundException', errorMessage: `Function not found: ${FunctionName}` }));
+      const err = new Error(
+        JSON.stringify({ errorType: 'ResourceNotFoundException', errorMessage: `Function not found: ${FunctionName}` }),
+      );
       err.name = 'Lambda.ResourceNotFoundException';
       throw err;
     }
     try {
       const result = await load()(JSON.parse(JSON.stringify(Payload ?? {})));
-      return { ExecutedVersion: '$LATEST', StatusCode: 200, Payload: result === undefined ? null : JSON.parse(JSON.stringify(result)) };
+      return {
+        ExecutedVersion: '$LATEST',
+        StatusCode: 200,
+        Payload: result === undefined ? null : JSON.parse(JSON.stringify(result)),
+      };
     } catch (thrown) {
       const error = thrown instanceof Error ? thrown : new Error(String(thrown));
       const mapped = new Error(
@@ -188,11 +216,19 @@ export class LocalRuntime {
     const bucket = artifactsBucketName(config);
     const substitutions = localSubstitutions(config);
 
-    const s3Handler = await createLocalS3Handler({ directory: join(home, 's3'), buckets: [bucket], fault: options.faults?.s3, conflict: options.faults?.conditionalWrite });
+    const s3Handler = await createLocalS3Handler({
+      directory: join(home, 's3'),
+      buckets: [bucket],
+      fault: options.faults?.s3,
+      conflict: options.faults?.conditionalWrite,
+    });
     // The machine is created after the server listens (tasks need the endpoint), so route late.
     let api: ReturnType<typeof createApiHandler> | undefined;
     const { server, endpoint } = await listenLocal(
-      (req, res) => (req.method === 'GET' && req.url === CONTAINER_CREDENTIALS_PATH ? containerCredentials(res) : (api ?? s3Handler)(req, res)),
+      (req, res) =>
+        req.method === 'GET' && req.url === CONTAINER_CREDENTIALS_PATH
+          ? containerCredentials(res)
+          : (api ?? s3Handler)(req, res),
       options.port,
     );
 
@@ -216,16 +252,21 @@ export class LocalRuntime {
         () => (require(`../tasks/${task}/handler`) as { handler: LambdaHandler }).handler,
       ]),
     );
-    const handlerOf = (task: string): LambdaHandler => (require(`../tasks/${task}/handler`) as { handler: LambdaHandler }).handler;
+    const handlerOf = (task: string): LambdaHandler =>
+      (require(`../tasks/${task}/handler`) as { handler: LambdaHandler }).handler;
     // The EventBridge rules of the stack, as targets with their event patterns.
     const events = new EventDelivery([
       { target: options.notify ?? ((event) => handlerOf('notify')(event)), matches: () => true },
-      { target: (event) => handlerOf('deploy-complete')(event), matches: (event) => deployCompleteRule(event, deployProjectName(config)) },
+      {
+        target: (event) => handlerOf('deploy-complete')(event),
+        matches: (event) => deployCompleteRule(event, deployProjectName(config)),
+      },
     ]);
     const registry = new BuildRegistry(home);
     const projects = localProjects(config, configPath, substitutions, home, endpoint);
     const buildDeps: BuildDeps = { projects, registry, s3, home, options, events };
-    const codebuild: TaskImplementation = (parameters, context) => runLocalBuild(parameters as StartBuildParameters, context, buildDeps);
+    const codebuild: TaskImplementation = (parameters, context) =>
+      runLocalBuild(parameters as StartBuildParameters, context, buildDeps);
 
     const executionsDirectory = join(home, 'executions', config.pipeline);
     adoptLegacyExecutions(join(home, 'executions'), executionsDirectory, localStateMachineArn(config.pipeline));
@@ -261,9 +302,17 @@ export class LocalRuntime {
             const { idempotencyToken, ...parameters } = request;
             const token = typeof idempotencyToken === 'string' ? idempotencyToken : undefined;
             const fingerprint = JSON.stringify(parameters);
-            const earlier = token === undefined ? undefined : asApiError(() => registry.buildForToken(token, fingerprint, Date.now()));
+            const earlier =
+              token === undefined
+                ? undefined
+                : asApiError(() => registry.buildForToken(token, fingerprint, Date.now()));
             if (earlier) return toCodeBuildApiBuild(earlier);
-            const started = launchBuild(pascalCaseKeys(parameters) as StartBuildParameters, 'stepdeploy-local-api', undefined, buildDeps);
+            const started = launchBuild(
+              pascalCaseKeys(parameters) as StartBuildParameters,
+              'stepdeploy-local-api',
+              undefined,
+              buildDeps,
+            );
             if (token !== undefined) registry.rememberToken(token, fingerprint, started.build.Id, Date.now());
             // The outcome reaches its owner as a build state-change event, as on AWS.
             started.completion.catch(() => undefined);
@@ -271,7 +320,8 @@ export class LocalRuntime {
           },
           stopBuild: (id) => toCodeBuildApiBuild(registry.stopBuild(id)),
           listBuildsForProject: ({ projectName, ...options }) => {
-            if (!projects.has(projectName)) throw new LocalApiError('ResourceNotFoundException', `Project cannot be found: ${projectName}`);
+            if (!projects.has(projectName))
+              throw new LocalApiError('ResourceNotFoundException', `Project cannot be found: ${projectName}`);
             return asApiError(() => registry.listBuildsForProject(projectName, options));
           },
         }),
@@ -333,7 +383,10 @@ function asApiError<T>(call: () => T): T {
 /** The stack's rule for deploy-complete: the deploy project's builds ending, the executions ending badly. */
 function deployCompleteRule(event: EventBridgeEvent, deployProject: string): boolean {
   if (event['detail-type'] === 'CodeBuild Build State Change') {
-    return event.detail['project-name'] === deployProject && ['SUCCEEDED', 'FAILED', 'FAULT', 'STOPPED', 'TIMED_OUT'].includes(String(event.detail['build-status']));
+    return (
+      event.detail['project-name'] === deployProject &&
+      ['SUCCEEDED', 'FAILED', 'FAULT', 'STOPPED', 'TIMED_OUT'].includes(String(event.detail['build-status']))
+    );
   }
   return ['FAILED', 'ABORTED', 'TIMED_OUT'].includes(String(event.detail.status));
 }
@@ -352,7 +405,9 @@ class EventDelivery {
       if (!rule.matches(event)) continue;
       const delivery = Promise.resolve()
         .then(() => rule.target(event))
-        .catch((err: unknown) => console.error(`event delivery failed (${event['detail-type']}): ${(err as Error)?.message ?? String(err)}`))
+        .catch((err: unknown) =>
+          console.error(`event delivery failed (${event['detail-type']}): ${(err as Error)?.message ?? String(err)}`),
+        )
         .finally(() => this.pending.delete(delivery));
       this.pending.add(delivery);
     }
@@ -364,7 +419,12 @@ class EventDelivery {
 }
 
 /** Starts a local build; its state changes go out as EventBridge events, as CodeBuild's do. */
-function launchBuild(parameters: StartBuildParameters, initiator: string, timeoutSeconds: number | undefined, deps: BuildDeps): StartedBuild {
+function launchBuild(
+  parameters: StartBuildParameters,
+  initiator: string,
+  timeoutSeconds: number | undefined,
+  deps: BuildDeps,
+): StartedBuild {
   const project = deps.projects.get(parameters.ProjectName);
   if (!project) {
     throw new LocalApiError('ResourceNotFoundException', `Project cannot be found: ${parameters.ProjectName}`);
@@ -374,7 +434,8 @@ function launchBuild(parameters: StartBuildParameters, initiator: string, timeou
     {
       ...parameters,
       // On AWS a .sync task that times out stops its build; the local build gets the same bound.
-      TimeoutInMinutesOverride: parameters.TimeoutInMinutesOverride ?? (timeoutSeconds ? timeoutSeconds / 60 : undefined),
+      TimeoutInMinutesOverride:
+        parameters.TimeoutInMinutesOverride ?? (timeoutSeconds ? timeoutSeconds / 60 : undefined),
       project,
     },
     {
@@ -398,7 +459,11 @@ function launchBuild(parameters: StartBuildParameters, initiator: string, timeou
 }
 
 /** `codebuild:startBuild.sync`: starts the build, stops it when the execution stops, resolves at its end. */
-async function runLocalBuild(parameters: StartBuildParameters, context: TaskContext, deps: BuildDeps): Promise<unknown> {
+async function runLocalBuild(
+  parameters: StartBuildParameters,
+  context: TaskContext,
+  deps: BuildDeps,
+): Promise<unknown> {
   const started = launchBuild(parameters, `states/${context.executionName}`, context.timeoutSeconds, deps);
   context.submitted({ Build: started.build });
   const stop = (): void => {
@@ -413,7 +478,13 @@ async function runLocalBuild(parameters: StartBuildParameters, context: TaskCont
 }
 
 /** The three CodeBuild projects the CDK stack creates, with the same buildspecs. */
-function localProjects(config: PipelineConfig, configPath: string, substitutions: Substitutions, home: string, endpoint: string): Map<string, ProjectDefinition> {
+function localProjects(
+  config: PipelineConfig,
+  configPath: string,
+  substitutions: Substitutions,
+  home: string,
+  endpoint: string,
+): Map<string, ProjectDefinition> {
   const configDir = dirname(configPath);
   const read = (path: string): string => readFileSync(path, 'utf8');
   // Builds on this machine may write to the example's local "accounts" under .stepdeploy/.
@@ -422,7 +493,13 @@ function localProjects(config: PipelineConfig, configPath: string, substitutions
     {
       name: substitutions.FetchProjectName,
       buildspec: read(join(PROJECT_ROOT, 'buildspecs', 'fetch-source.yml')),
-      artifacts: { Type: 'S3', Location: substitutions.ArtifactsBucket, Packaging: 'ZIP', NamespaceType: 'NONE', OverrideArtifactName: true },
+      artifacts: {
+        Type: 'S3',
+        Location: substitutions.ArtifactsBucket,
+        Packaging: 'ZIP',
+        NamespaceType: 'NONE',
+        OverrideArtifactName: true,
+      },
       environmentVariables,
       timeoutInMinutes: 30,
     },
@@ -441,7 +518,11 @@ function localProjects(config: PipelineConfig, configPath: string, substitutions
       environmentVariables: [
         ...environmentVariables,
         { Name: 'AWS_ENDPOINT_URL_S3', Value: endpoint, Type: 'PLAINTEXT' },
-        { Name: 'AWS_CONTAINER_CREDENTIALS_FULL_URI', Value: `${endpoint}${CONTAINER_CREDENTIALS_PATH}`, Type: 'PLAINTEXT' },
+        {
+          Name: 'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+          Value: `${endpoint}${CONTAINER_CREDENTIALS_PATH}`,
+          Type: 'PLAINTEXT',
+        },
       ],
       timeoutInMinutes: 60,
     },

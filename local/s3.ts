@@ -130,7 +130,11 @@ function objectAccess(req: IncomingMessage): ObjectAccess | undefined {
 
 /** The conditional write a request is, for the conflict injection. */
 function conditionalWrite(req: IncomingMessage, access: ObjectAccess): ConditionalWrite {
-  const operation = isCompleteMultipartUpload(req) ? 'CompleteMultipartUpload' : access.copySource !== undefined ? 'CopyObject' : 'PutObject';
+  const operation = isCompleteMultipartUpload(req)
+    ? 'CompleteMultipartUpload'
+    : access.copySource !== undefined
+      ? 'CopyObject'
+      : 'PutObject';
   const ifNoneMatch = req.headers['if-none-match'];
   const ifMatch = req.headers['if-match'];
   return {
@@ -243,7 +247,8 @@ export async function createLocalS3Handler(options: Omit<LocalS3Options, 'port'>
     const release = await acquireKeys(locks.keys, keysLocked(access));
     let answeredByS3rver = false;
     try {
-      if (access.conditional && access.write && options.conflict?.(conditionalWrite(req, access))) return await conflict(req, res, access);
+      if (access.conditional && access.write && options.conflict?.(conditionalWrite(req, access)))
+        return await conflict(req, res, access);
       if (access.conditional && !(await (access.write ? conditionsHold : readConditionsHold)(req, res, access))) return;
       if (isCompleteMultipartUpload(req)) return await completeMultipartUpload(req, res, store, locks, access);
       if (access.copySource !== undefined) copySourceForS3rver(req, access.copySource);
@@ -393,7 +398,10 @@ function clientLeft(res: ServerResponse): boolean {
  * executions: 6 of 800 executions ended States.TaskFailed in 8 runs of bench/scale.ts
  * (2026-12-05), none since.
  */
-export async function listenLocal(handler: RequestHandler, port = 0): Promise<{ server: Server; port: number; endpoint: string }> {
+export async function listenLocal(
+  handler: RequestHandler,
+  port = 0,
+): Promise<{ server: Server; port: number; endpoint: string }> {
   const server = createServer({ keepAliveTimeout: 0 }, handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -429,7 +437,8 @@ function lockStoreWrites(store: PartStore, keys: KeyLocks, unlocked: AsyncLocalS
     }
   }
   store.putObject = (object) => (unlocked.getStore() ? locked(object, () => putObject(object)) : putObject(object));
-  store.deleteObject = (bucket, key) => (unlocked.getStore() ? locked({ bucket, key }, () => deleteObject(bucket, key)) : deleteObject(bucket, key));
+  store.deleteObject = (bucket, key) =>
+    unlocked.getStore() ? locked({ bucket, key }, () => deleteObject(bucket, key)) : deleteObject(bucket, key);
 }
 
 /**
@@ -456,7 +465,10 @@ function writeStoreFilesWhole(store: PartStore): void {
 }
 
 /** Writes `content` to `file` through a temporary file (replaceFile); answers its size and MD5, as s3rver's store does. */
-async function writeWhole(file: string, content: Buffer | Readable | undefined): Promise<{ size: number; md5: string }> {
+async function writeWhole(
+  file: string,
+  content: Buffer | Readable | undefined,
+): Promise<{ size: number; md5: string }> {
   await mkdir(dirname(file), { recursive: true });
   const md5 = createHash('md5');
   let size = 0;
@@ -467,7 +479,8 @@ async function writeWhole(file: string, content: Buffer | Readable | undefined):
       callback(null, chunk);
     },
   });
-  const body = content === undefined ? Readable.from([]) : Buffer.isBuffer(content) ? Readable.from([content]) : content;
+  const body =
+    content === undefined ? Readable.from([]) : Buffer.isBuffer(content) ? Readable.from([content]) : content;
   await replaceFile(file, (temporary) => pipeline(body, measure, createWriteStream(temporary, { flags: 'wx' })));
   return { size, md5: md5.digest('hex') };
 }
@@ -502,7 +515,9 @@ function internalError(res: ServerResponse, err: Error): void {
 
 function s3Error(res: ServerResponse, status: number, code: string, message: string, extra = ''): void {
   res.writeHead(status, { 'Content-Type': 'application/xml' });
-  res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${escapeXml(message)}</Message>${extra}</Error>`);
+  res.end(
+    `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${escapeXml(message)}</Message>${extra}</Error>`,
+  );
 }
 
 /**
@@ -511,9 +526,16 @@ function s3Error(res: ServerResponse, status: number, code: string, message: str
  */
 interface PartStore {
   /** s3rver's version writes the object file in place (truncate, then stream), then its metadata; see writeStoreFilesWhole. */
-  putObject(object: ObjectTarget & { readonly content?: Buffer | Readable; readonly metadata?: Record<string, unknown> }): Promise<{ size: number; md5: string }>;
+  putObject(
+    object: ObjectTarget & { readonly content?: Buffer | Readable; readonly metadata?: Record<string, unknown> },
+  ): Promise<{ size: number; md5: string }>;
   /** s3rver's version writes the part's file in place, then its MD5 beside it; see writeStoreFilesWhole. */
-  putPart(bucket: string, uploadId: string, partNumber: number, content: Readable): Promise<{ size: number; md5: string }>;
+  putPart(
+    bucket: string,
+    uploadId: string,
+    partNumber: number,
+    content: Readable,
+  ): Promise<{ size: number; md5: string }>;
   deleteObject(bucket: string, key: string): Promise<void>;
   getBucket(bucket: string): Promise<{ name: string } | null>;
   /** Throws when the object does not exist. */
@@ -578,7 +600,11 @@ interface Part extends UploadTarget {
 
 /** UploadPart: a PUT to an upload with no copy source (UploadPartCopy has one). */
 function isUploadPart(req: IncomingMessage): boolean {
-  return req.method === 'PUT' && req.headers['x-amz-copy-source'] === undefined && new URL(req.url ?? '/', 'http://127.0.0.1').searchParams.has('uploadId');
+  return (
+    req.method === 'PUT' &&
+    req.headers['x-amz-copy-source'] === undefined &&
+    new URL(req.url ?? '/', 'http://127.0.0.1').searchParams.has('uploadId')
+  );
 }
 
 /**
@@ -608,11 +634,21 @@ function partFile(store: PartStore, part: Part): string {
 }
 
 function noSuchUpload(res: ServerResponse): void {
-  s3Error(res, 404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.');
+  s3Error(
+    res,
+    404,
+    'NoSuchUpload',
+    'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
+  );
 }
 
 /** AbortMultipartUpload: deletes the upload's parts (s3rver keeps them in one folder per upload) and answers 204. */
-async function abortMultipartUpload(req: IncomingMessage, res: ServerResponse, store: PartStore, locks: Locks): Promise<void> {
+async function abortMultipartUpload(
+  req: IncomingMessage,
+  res: ServerResponse,
+  store: PartStore,
+  locks: Locks,
+): Promise<void> {
   req.resume();
   const upload = uploadTarget(req);
   const release = await locks.uploads.acquire(uploadLockId(upload), true);
@@ -640,7 +676,8 @@ interface CopySource extends ObjectTarget {
 function copySourceForS3rver(req: IncomingMessage, source: CopySource): void {
   const header = String(req.headers['x-amz-copy-source']);
   const query = header.indexOf('?');
-  req.headers['x-amz-copy-source'] = encodeURI(`${source.bucket}/${source.key}`) + (query === -1 ? '' : header.slice(query));
+  req.headers['x-amz-copy-source'] =
+    encodeURI(`${source.bucket}/${source.key}`) + (query === -1 ? '' : header.slice(query));
 }
 
 /** `x-amz-copy-source`: URL-encoded `bucket/key` or `/bucket/key`, optionally `?versionId=`. */
@@ -675,7 +712,12 @@ function sameEtag(a: string, b: string): boolean {
  * CopyPartResult. Like S3, it copies no byte (see copyPart). Not implemented: the
  * if-(un)modified-since conditions, SSE-C.
  */
-async function uploadPartCopy(req: IncomingMessage, res: ServerResponse, store: PartStore, locks: Locks): Promise<void> {
+async function uploadPartCopy(
+  req: IncomingMessage,
+  res: ServerResponse,
+  store: PartStore,
+  locks: Locks,
+): Promise<void> {
   req.resume();
   const upload = uploadTarget(req);
   const partNumber = Number(new URL(req.url ?? '/', 'http://127.0.0.1').searchParams.get('partNumber'));
@@ -683,8 +725,15 @@ async function uploadPartCopy(req: IncomingMessage, res: ServerResponse, store: 
     return s3Error(res, 400, 'InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive');
   }
   const source = parseCopySource(String(req.headers['x-amz-copy-source']));
-  if (source === undefined) return s3Error(res, 400, 'InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey');
-  if ((await store.getBucket(source.bucket)) === null) return s3Error(res, 404, 'NoSuchBucket', 'The specified bucket does not exist');
+  if (source === undefined)
+    return s3Error(
+      res,
+      400,
+      'InvalidArgument',
+      'Copy Source must mention the source bucket and key: sourcebucket/sourcekey',
+    );
+  if ((await store.getBucket(source.bucket)) === null)
+    return s3Error(res, 404, 'NoSuchBucket', 'The specified bucket does not exist');
   if (source.versionId !== undefined && source.versionId !== 'null') {
     return s3Error(res, 404, 'NoSuchVersion', 'The specified version does not exist.');
   }
@@ -723,7 +772,13 @@ async function uploadExists(store: PartStore, upload: UploadTarget): Promise<boo
  * promise that a part ETag is the MD5 of its bytes (an SSE-KMS part's is not), and a client only
  * hands it back in CompleteMultipartUpload, where it identifies this copy of this source version.
  */
-async function copyPart(req: IncomingMessage, res: ServerResponse, store: PartStore, source: CopySource, part: Part): Promise<void> {
+async function copyPart(
+  req: IncomingMessage,
+  res: ServerResponse,
+  store: PartStore,
+  source: CopySource,
+  part: Part,
+): Promise<void> {
   let metadata: Record<string, string | number>;
   try {
     metadata = await store.getMetadata(source.bucket, source.key);
@@ -734,18 +789,28 @@ async function copyPart(req: IncomingMessage, res: ServerResponse, store: PartSt
   const size = Number(metadata['content-length']);
   const ifMatch = req.headers['x-amz-copy-source-if-match'];
   const ifNoneMatch = req.headers['x-amz-copy-source-if-none-match'];
-  if (typeof ifMatch === 'string' && !sameEtag(ifMatch, etag)) return preconditionFailed(res, 'x-amz-copy-source-If-Match', source);
+  if (typeof ifMatch === 'string' && !sameEtag(ifMatch, etag))
+    return preconditionFailed(res, 'x-amz-copy-source-If-Match', source);
   if (typeof ifNoneMatch === 'string' && (ifNoneMatch === '*' || sameEtag(ifNoneMatch, etag))) {
     return preconditionFailed(res, 'x-amz-copy-source-If-None-Match', source);
   }
   const rangeHeader = req.headers['x-amz-copy-source-range'];
   const range = typeof rangeHeader === 'string' ? parseCopyRange(rangeHeader, size) : undefined;
-  if (typeof range === 'string') return s3Error(res, 400, 'InvalidArgument', range, '<ArgumentName>x-amz-copy-source-range</ArgumentName>');
-  const bytes: PartRange = range === undefined ? { start: 0, size } : { start: range.start, size: range.end - range.start + 1 };
+  if (typeof range === 'string')
+    return s3Error(res, 400, 'InvalidArgument', range, '<ArgumentName>x-amz-copy-source-range</ArgumentName>');
+  const bytes: PartRange =
+    range === undefined ? { start: 0, size } : { start: range.start, size: range.end - range.start + 1 };
   if (bytes.size > MAX_PART_SIZE) {
-    return s3Error(res, 400, 'InvalidRequest', 'The specified copy range is larger than the maximum allowable size of a part (5 GB)');
+    return s3Error(
+      res,
+      400,
+      'InvalidRequest',
+      'The specified copy range is larger than the maximum allowable size of a part (5 GB)',
+    );
   }
-  const partEtag = createHash('md5').update(`${etag.replace(/"/g, '')}:${bytes.start}-${bytes.start + bytes.size - 1}`).digest('hex');
+  const partEtag = createHash('md5')
+    .update(`${etag.replace(/"/g, '')}:${bytes.start}-${bytes.start + bytes.size - 1}`)
+    .digest('hex');
   const file = partFile(store, part);
   // The ETag goes first and comes back last, so no ETag ever names a half-replaced part.
   await rm(`${file}.md5`, { force: true });
@@ -818,30 +883,48 @@ interface StoredPart extends CompletedPart, PartRange {
 }
 
 /** Part `number` as UploadPart (s3rver's file) or UploadPartCopy (a range of a linked file) stored it, if it is there. */
-async function storedPart(folder: string, number: number): Promise<{ etag: string; file: string } & PartRange | undefined> {
+async function storedPart(
+  folder: string,
+  number: number,
+): Promise<({ etag: string; file: string } & PartRange) | undefined> {
   const file = join(folder, String(number));
   const [etag, range] = await Promise.all([
     readFile(`${file}.md5`, 'utf8').catch(() => undefined),
-    readFile(`${file}.range`, 'utf8').then((json) => JSON.parse(json) as PartRange, () => undefined),
+    readFile(`${file}.range`, 'utf8').then(
+      (json) => JSON.parse(json) as PartRange,
+      () => undefined,
+    ),
   ]);
   if (etag === undefined) return undefined;
   if (range !== undefined) return { etag, file: `${file}.source`, ...range };
-  const size = await stat(file).then((st) => st.size, () => undefined);
+  const size = await stat(file).then(
+    (st) => st.size,
+    () => undefined,
+  );
   return size === undefined ? undefined : { etag, file, start: 0, size };
 }
 
 /** The stored parts the body names, or the S3 error that refuses them. */
-async function storedParts(store: PartStore, upload: UploadTarget, parts: ReadonlyArray<CompletedPart>): Promise<StoredPart[] | { code: string; message: string }> {
+async function storedParts(
+  store: PartStore,
+  upload: UploadTarget,
+  parts: ReadonlyArray<CompletedPart>,
+): Promise<StoredPart[] | { code: string; message: string }> {
   const stored: StoredPart[] = [];
   for (const [i, part] of parts.entries()) {
     if (i > 0 && part.number <= parts[i - 1]!.number) {
-      return { code: 'InvalidPartOrder', message: 'The list of parts was not in ascending order. The parts list must be specified in order by part number.' };
+      return {
+        code: 'InvalidPartOrder',
+        message:
+          'The list of parts was not in ascending order. The parts list must be specified in order by part number.',
+      };
     }
     const found = await storedPart(uploadFolder(store, upload), part.number);
     if (found === undefined || found.etag !== part.etag) {
       return {
         code: 'InvalidPart',
-        message: "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
+        message:
+          "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
       };
     }
     stored.push({ ...part, file: found.file, start: found.start, size: found.size });
@@ -912,7 +995,12 @@ function copyBuffers(): [Buffer, Buffer] {
 }
 
 /** Copies a part's bytes into `out` at `position`: positional reads and writes of COPY_CHUNK, each read overlapping the write before it. */
-async function writePart(out: FileHandle, part: StoredPart, position: number, buffers: [Buffer, Buffer]): Promise<void> {
+async function writePart(
+  out: FileHandle,
+  part: StoredPart,
+  position: number,
+  buffers: [Buffer, Buffer],
+): Promise<void> {
   const input = await open(part.file, 'r');
   try {
     let written: Promise<void> = Promise.resolve();
@@ -948,7 +1036,13 @@ async function writeAll(out: FileHandle, data: Buffer, position: number): Promis
  * check), then the upload's: no UploadPart of this upload changes a part while it is read, nor
  * writes one into its folder once it is removed.
  */
-async function completeMultipartUpload(req: IncomingMessage, res: ServerResponse, store: PartStore, locks: Locks, target: ObjectTarget): Promise<void> {
+async function completeMultipartUpload(
+  req: IncomingMessage,
+  res: ServerResponse,
+  store: PartStore,
+  locks: Locks,
+  target: ObjectTarget,
+): Promise<void> {
   const body = await text(req);
   const upload = { ...target, uploadId: uploadTarget(req).uploadId };
   const release = await locks.uploads.acquire(uploadLockId(upload), true);
@@ -964,11 +1058,22 @@ async function completeMultipartUpload(req: IncomingMessage, res: ServerResponse
  * each but the last at least 5 MiB; the object is the parts' concatenation, its ETag S3's multipart
  * form (the MD5 of the parts' MD5s, "-" and their count), which costs no second pass over the bytes.
  */
-async function completeUpload(req: IncomingMessage, res: ServerResponse, store: PartStore, upload: UploadTarget, body: string): Promise<void> {
+async function completeUpload(
+  req: IncomingMessage,
+  res: ServerResponse,
+  store: PartStore,
+  upload: UploadTarget,
+  body: string,
+): Promise<void> {
   if (!(await uploadExists(store, upload))) return noSuchUpload(res);
   const parts = parseCompletedParts(body);
   if (parts === undefined) {
-    return s3Error(res, 400, 'MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema.');
+    return s3Error(
+      res,
+      400,
+      'MalformedXML',
+      'The XML you provided was not well-formed or did not validate against our published schema.',
+    );
   }
   const stored = await storedParts(store, upload, parts);
   if (!Array.isArray(stored)) return s3Error(res, 400, stored.code, stored.message);
@@ -976,8 +1081,13 @@ async function completeUpload(req: IncomingMessage, res: ServerResponse, store: 
   await mkdir(dirname(objectFile), { recursive: true });
   // A new file, not s3rver's in-place write: a part may be a link to this very object file.
   await replaceFile(objectFile, (temporary) => writeConcatenation(temporary, stored));
-  const etag = `${createHash('md5').update(Buffer.concat(stored.map((p) => Buffer.from(p.etag, 'hex')))).digest('hex')}-${stored.length}`;
-  const headers = JSON.parse(await readFile(join(uploadFolder(store, upload), 'metadata'), 'utf8')) as Record<string, unknown>;
+  const etag = `${createHash('md5')
+    .update(Buffer.concat(stored.map((p) => Buffer.from(p.etag, 'hex'))))
+    .digest('hex')}-${stored.length}`;
+  const headers = JSON.parse(await readFile(join(uploadFolder(store, upload), 'metadata'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
   // What s3rver's own S3Object gives an object uploaded without a Content-Type.
   await store.putMetadata(upload.bucket, upload.key, { 'content-type': 'binary/octet-stream', ...headers }, etag);
   await rm(uploadFolder(store, upload), { recursive: true, force: true });

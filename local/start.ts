@@ -50,7 +50,8 @@ function parseOptions(argv: string[]): Options {
   const branches: Record<string, string> = {};
   for (const pair of values.branch ?? []) {
     const at = pair.indexOf('=');
-    if (at <= 0) throw new Error(`--branch takes SOURCE=BRANCH, got ${JSON.stringify(pair)} (e.g. --branch app=develop)`);
+    if (at <= 0)
+      throw new Error(`--branch takes SOURCE=BRANCH, got ${JSON.stringify(pair)} (e.g. --branch app=develop)`);
     branches[pair.slice(0, at)] = pair.slice(at + 1);
   }
   return { configPath: values.config!, environment: values.env, branches, quiet: values.quiet! };
@@ -64,16 +65,26 @@ interface ExecutionOutput {
 }
 
 /** Prints the summary; `stored` holds the snapshot keys that existed before this run. */
-function printResult(record: ExecutionRecord, graph: ExecutionGraph, stored: ReadonlySet<string>, runtime: LocalRuntime): void {
+function printResult(
+  record: ExecutionRecord,
+  graph: ExecutionGraph,
+  stored: ReadonlySet<string>,
+  runtime: LocalRuntime,
+): void {
   const out = record.output ? (JSON.parse(record.output) as ExecutionOutput) : {};
   const reused = new Set((out.fetched ?? []).map((s) => s.snapshotKey).filter((k) => stored.has(k)));
   console.log('');
-  console.log(`execution ${record.name}: ${record.status} in ${formatDuration(durationOf({ startedAt: record.startDate, endedAt: record.stopDate }))}`);
-  for (const state of graph.states) console.log(statusLine('  ', state.status, state.name, formatDuration(durationOf(state))));
+  console.log(
+    `execution ${record.name}: ${record.status} in ${formatDuration(durationOf({ startedAt: record.startDate, endedAt: record.stopDate }))}`,
+  );
+  for (const state of graph.states)
+    console.log(statusLine('  ', state.status, state.name, formatDuration(durationOf(state))));
   if (out.fetched) {
     console.log('sources:');
     for (const source of out.fetched) {
-      console.log(`  ${source.name.padEnd(10)} ${source.branch} @ ${source.commit.slice(0, 12)}  ${source.snapshotKey}${reused.has(source.snapshotKey) ? '  (already stored: same commit as an earlier run)' : ''}`);
+      console.log(
+        `  ${source.name.padEnd(10)} ${source.branch} @ ${source.commit.slice(0, 12)}  ${source.snapshotKey}${reused.has(source.snapshotKey) ? '  (already stored: same commit as an earlier run)' : ''}`,
+      );
     }
   }
   if (out.artifact) {
@@ -108,7 +119,10 @@ async function main(): Promise<void> {
     ],
     onBuildLog: options.quiet ? undefined : (line, buildId) => console.log(`      ${label(buildId)} │ ${line}`),
   });
-  const width = Math.max('BuildTemplates'.length, ...Object.keys(runtime.config.sources).map((s) => `FetchSource ${s}`.length));
+  const width = Math.max(
+    'BuildTemplates'.length,
+    ...Object.keys(runtime.config.sources).map((s) => `FetchSource ${s}`.length),
+  );
   label = (buildId) => runtime.buildLabel(buildId).padEnd(width);
   const stop = (): void => {
     console.log('\nstopping: the running execution is stopped (redrive it later to continue)');

@@ -8,6 +8,9 @@ declare module 'asl-validator' {
     readonly checkPaths?: boolean;
     readonly checkArn?: boolean;
   }
-  function aslValidator(definition: unknown, options?: ValidationOptions): { isValid: boolean; errors: ValidationError[] };
+  function aslValidator(
+    definition: unknown,
+    options?: ValidationOptions,
+  ): { isValid: boolean; errors: ValidationError[] };
   export = aslValidator;
 }

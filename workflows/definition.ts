@@ -36,7 +36,13 @@ export const TOP_LEVEL_STATES = [
 ] as const;
 
 /** The states of one FetchSources iteration: a stored snapshot takes ReuseSnapshot, else FetchSource + DescribeSnapshot. */
-export const FETCH_ITERATION_STATES = ['ResolveSource', 'SnapshotStored', 'ReuseSnapshot', 'FetchSource', 'DescribeSnapshot'] as const;
+export const FETCH_ITERATION_STATES = [
+  'ResolveSource',
+  'SnapshotStored',
+  'ReuseSnapshot',
+  'FetchSource',
+  'DescribeSnapshot',
+] as const;
 
 const PLACEHOLDER = /\$\{([A-Za-z0-9_]+)\}/g;
 
@@ -117,7 +123,12 @@ export function reachableStates(definition: StateMachineDefinition): Set<string>
     seen.add(name);
     const state = definition.States[name];
     if (!state) continue;
-    const next = [state.Next, state.Default, ...(state.Choices ?? []).map((c) => c.Next), ...(state.Catch ?? []).map((c) => c.Next)];
+    const next = [
+      state.Next,
+      state.Default,
+      ...(state.Choices ?? []).map((c) => c.Next),
+      ...(state.Catch ?? []).map((c) => c.Next),
+    ];
     for (const n of next) if (n !== undefined) queue.push(n);
   }
   return seen;

@@ -1,11 +1,24 @@
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, ListExecutionsCommand, type ExecutionListItem, type ExecutionStatus } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  ListExecutionsCommand,
+  type ExecutionListItem,
+  type ExecutionStatus,
+} from '@aws-sdk/client-sfn';
 import { usageError } from '../errors';
 import { ExitCode } from '../exit-codes';
 import { durationOf, formatDuration } from '../graph';
 import { eprintln, println, type Io } from '../io';
 import type { Target } from '../target';
 
-export const EXECUTION_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE'] as const;
+export const EXECUTION_STATUSES = [
+  'RUNNING',
+  'SUCCEEDED',
+  'FAILED',
+  'TIMED_OUT',
+  'ABORTED',
+  'PENDING_REDRIVE',
+] as const;
 
 export interface ExecutionsOptions {
   readonly env?: string;
@@ -30,7 +43,9 @@ export function parseStatus(value: string | undefined): ExecutionStatus | undefi
   if (value === undefined) return undefined;
   const upper = value.toUpperCase();
   if ((EXECUTION_STATUSES as ReadonlyArray<string>).includes(upper)) return upper as ExecutionStatus;
-  throw usageError(`--status ${JSON.stringify(value)} is not an execution status: use one of ${EXECUTION_STATUSES.join(', ')}`);
+  throw usageError(
+    `--status ${JSON.stringify(value)} is not an execution status: use one of ${EXECUTION_STATUSES.join(', ')}`,
+  );
 }
 
 const DESCRIBE_CONCURRENCY = 5;
@@ -59,10 +74,14 @@ function parseJson<T>(text: string | undefined): T | undefined {
 async function plannedBranches(target: Target, executionArn: string): Promise<Record<string, string> | undefined> {
   try {
     const { events } = await target.sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: PLAN_EVENTS }));
-    const exited = (events ?? []).find((e) => e.stateExitedEventDetails?.name === 'ValidateInput')?.stateExitedEventDetails;
+    const exited = (events ?? []).find(
+      (e) => e.stateExitedEventDetails?.name === 'ValidateInput',
+    )?.stateExitedEventDetails;
     const plan = parseJson<{ sources?: Array<{ name?: unknown; branch?: unknown }> }>(exited?.output);
     if (!Array.isArray(plan?.sources)) return undefined;
-    const branches = plan.sources.filter((s) => typeof s.name === 'string' && typeof s.branch === 'string').map((s) => [s.name as string, s.branch as string]);
+    const branches = plan.sources
+      .filter((s) => typeof s.name === 'string' && typeof s.branch === 'string')
+      .map((s) => [s.name as string, s.branch as string]);
     return branches.length > 0 ? Object.fromEntries(branches) : undefined;
   } catch {
     return undefined;
@@ -76,7 +95,8 @@ async function summarizeOne(target: Target, item: ExecutionListItem): Promise<Ex
   ]);
   // An input that is not JSON is shown without environment and branches.
   const input = parseJson<ExecutionInputFields>(described.input ?? '{}') ?? {};
-  const requested = input.branches && typeof input.branches === 'object' ? (input.branches as Record<string, string>) : undefined;
+  const requested =
+    input.branches && typeof input.branches === 'object' ? (input.branches as Record<string, string>) : undefined;
   const branches = planned ?? requested;
   return {
     name: item.name ?? '',
@@ -96,27 +116,49 @@ async function summarizeOne(target: Target, item: ExecutionListItem): Promise<Ex
  * and one short GetExecutionHistory per listed execution. One that cannot be described is skipped
  * with a warning: it never hides the others.
  */
-async function summarize(target: Target, items: ReadonlyArray<ExecutionListItem>, warn: (message: string) => void): Promise<ExecutionSummary[]> {
+async function summarize(
+  target: Target,
+  items: ReadonlyArray<ExecutionListItem>,
+  warn: (message: string) => void,
+): Promise<ExecutionSummary[]> {
   const out: ExecutionSummary[] = [];
   for (let i = 0; i < items.length; i += DESCRIBE_CONCURRENCY) {
     const chunk = items.slice(i, i + DESCRIBE_CONCURRENCY);
     const settled = await Promise.allSettled(chunk.map((item) => summarizeOne(target, item)));
     settled.forEach((result, j) => {
       if (result.status === 'fulfilled') out.push(result.value);
-      else warn(`skipped execution ${chunk[j]!.name ?? chunk[j]!.executionArn}: ${(result.reason as Error)?.message ?? String(result.reason)}`);
+      else
+        warn(
+          `skipped execution ${chunk[j]!.name ?? chunk[j]!.executionArn}: ${(result.reason as Error)?.message ?? String(result.reason)}`,
+        );
     });
   }
   return out;
 }
 
-export async function listExecutions(target: Target, options: ExecutionsOptions, warn: (message: string) => void = () => undefined): Promise<ExecutionSummary[]> {
+export async function listExecutions(
+  target: Target,
+  options: ExecutionsOptions,
+  warn: (message: string) => void = () => undefined,
+): Promise<ExecutionSummary[]> {
   const stateMachineArn = await target.stateMachineArn();
   const statusFilter = parseStatus(options.status);
   const found: ExecutionSummary[] = [];
   let nextToken: string | undefined;
   do {
-    const page = await target.sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter, maxResults: Math.min(100, Math.max(options.limit, 20)), nextToken }));
-    const summaries = await summarize(target, (page.executions ?? []).slice(0, options.env ? undefined : options.limit - found.length), warn);
+    const page = await target.sfn.send(
+      new ListExecutionsCommand({
+        stateMachineArn,
+        statusFilter,
+        maxResults: Math.min(100, Math.max(options.limit, 20)),
+        nextToken,
+      }),
+    );
+    const summaries = await summarize(
+      target,
+      (page.executions ?? []).slice(0, options.env ? undefined : options.limit - found.length),
+      warn,
+    );
     found.push(...summaries.filter((s) => options.env === undefined || s.environment === options.env));
     nextToken = page.nextToken;
   } while (nextToken && found.length < options.limit);
@@ -136,18 +178,32 @@ export function printExecutions(list: ReadonlyArray<ExecutionSummary>, io: Io, f
     e.name,
     e.status + (e.redriveCount > 0 ? ` (redriven ${e.redriveCount}x)` : ''),
     e.environment ?? '',
-    Object.entries(e.branches ?? {}).map(([s, b]) => `${s}=${b}`).join(' ') || '-',
+    Object.entries(e.branches ?? {})
+      .map(([s, b]) => `${s}=${b}`)
+      .join(' ') || '-',
     when(e.startDate),
     formatDuration(durationOf({ startedAt: e.startDate?.getTime(), endedAt: e.stopDate?.getTime() })),
   ]);
   const header = ['NAME', 'STATUS', 'ENV', 'BRANCHES', 'STARTED', 'DURATION'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const row of [header, ...rows]) println(io, row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd());
+  for (const row of [header, ...rows])
+    println(
+      io,
+      row
+        .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    );
 }
 
 export async function runExecutions(target: Target, options: ExecutionsOptions, io: Io): Promise<ExitCode> {
   const list = await listExecutions(target, options, (message) => eprintln(io, `stepdeploy: warning: ${message}`));
   if (options.json) println(io, JSON.stringify(list, null, 2));
-  else printExecutions(list, io, `${options.env ? ` for ${options.env}` : ''}${options.status ? ` with status ${options.status.toUpperCase()}` : ''}`);
+  else
+    printExecutions(
+      list,
+      io,
+      `${options.env ? ` for ${options.env}` : ''}${options.status ? ` with status ${options.status.toUpperCase()}` : ''}`,
+    );
   return ExitCode.Ok;
 }

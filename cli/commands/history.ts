@@ -25,14 +25,31 @@ export function historyLines(events: ReadonlyArray<HistoryEvent>): string[] {
   const start = events[0]?.timestamp?.getTime() ?? 0;
   return events.map((event) => {
     const d = detailsOf(event);
-    const what = d.name !== undefined ? (d.index !== undefined ? `${d.name}[${d.index}]` : d.name) : d.resourceType ? `${d.resourceType}:${d.resource}` : '';
-    const error = d.error !== undefined ? `${d.error}${d.cause ? `: ${describeCause(d.cause).replace(/\s+/g, ' ').slice(0, 200)}` : ''}` : '';
+    const what =
+      d.name !== undefined
+        ? d.index !== undefined
+          ? `${d.name}[${d.index}]`
+          : d.name
+        : d.resourceType
+          ? `${d.resourceType}:${d.resource}`
+          : '';
+    const error =
+      d.error !== undefined
+        ? `${d.error}${d.cause ? `: ${describeCause(d.cause).replace(/\s+/g, ' ').slice(0, 200)}` : ''}`
+        : '';
     const at = `+${formatDuration((event.timestamp?.getTime() ?? start) - start) || '0ms'}`;
-    return [String(event.id ?? '').padStart(4), at.padStart(8), (event.type ?? '').padEnd(26), what.padEnd(24), error].join('  ').trimEnd();
+    return [String(event.id ?? '').padStart(4), at.padStart(8), (event.type ?? '').padEnd(26), what.padEnd(24), error]
+      .join('  ')
+      .trimEnd();
   });
 }
 
-export async function runHistory(target: Target, executionArn: string, options: { readonly json?: boolean }, io: Io): Promise<ExitCode> {
+export async function runHistory(
+  target: Target,
+  executionArn: string,
+  options: { readonly json?: boolean },
+  io: Io,
+): Promise<ExitCode> {
   const events = await fullHistory(target, executionArn);
   if (options.json) println(io, JSON.stringify(events, null, 2));
   else for (const line of historyLines(events)) println(io, line);

@@ -44,17 +44,32 @@ export async function runLogs(target: Target, executionArn: string, options: Log
     // The .sync CodeBuild states, and any other state whose task started a build (Deploy).
     const withBuilds = [...new Set([...projects.values(), ...refs.map((r) => r.state)])];
     if (top === undefined || !withBuilds.includes(top)) {
-      throw usageError(`--state ${JSON.stringify(options.state)} is not a state that runs a CodeBuild build; one of: ${withBuilds.join(', ')}`);
+      throw usageError(
+        `--state ${JSON.stringify(options.state)} is not a state that runs a CodeBuild build; one of: ${withBuilds.join(', ')}`,
+      );
     }
     selected = refs.filter((r) => r.state === top);
   }
-  const builds = await batchGet(target, selected.map((r) => r.id));
+  const builds = await batchGet(
+    target,
+    selected.map((r) => r.id),
+  );
   if (options.json) {
-    println(io, JSON.stringify(selected.map((r) => jsonOf(r, builds.get(r.id))), null, 2));
+    println(
+      io,
+      JSON.stringify(
+        selected.map((r) => jsonOf(r, builds.get(r.id))),
+        null,
+        2,
+      ),
+    );
     return ExitCode.Ok;
   }
   if (selected.length === 0) {
-    println(io, `no CodeBuild builds${options.state ? ` for ${options.state}` : ''} in ${executionNameOf(executionArn)} (yet)`);
+    println(
+      io,
+      `no CodeBuild builds${options.state ? ` for ${options.state}` : ''} in ${executionNameOf(executionArn)} (yet)`,
+    );
     return ExitCode.Ok;
   }
   for (const ref of selected) printBuild(ref, builds.get(ref.id), io);
@@ -114,7 +129,10 @@ function printBuild(ref: ExecutionBuild, build: Build | undefined, io: Io): void
   if (deepLink) println(io, `log: ${deepLink}`);
   if (groupName && streamName) {
     println(io, `CloudWatch Logs group ${groupName}, stream ${streamName}`);
-    println(io, `  (stepdeploy has no CloudWatch Logs client; read it with: aws logs tail ${groupName} --log-stream-names ${streamName})`);
+    println(
+      io,
+      `  (stepdeploy has no CloudWatch Logs client; read it with: aws logs tail ${groupName} --log-stream-names ${streamName})`,
+    );
   }
   if (!deepLink && !groupName) println(io, 'this build has no log (yet)');
 }

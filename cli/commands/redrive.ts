@@ -12,7 +12,13 @@ export interface RedriveOptions {
 }
 
 /** `redrive`: restarts the execution at its failed state; earlier states do not run again. */
-export async function runRedrive(target: Target, executionArn: string, options: RedriveOptions, io: Io, targetFlags: string): Promise<ExitCode> {
+export async function runRedrive(
+  target: Target,
+  executionArn: string,
+  options: RedriveOptions,
+  io: Io,
+  targetFlags: string,
+): Promise<ExitCode> {
   const { redriveDate } = await target.sfn.send(new RedriveExecutionCommand({ executionArn }));
   const { redriveCount = 1 } = await target.sfn.send(new DescribeExecutionCommand({ executionArn }));
   const name = executionNameOf(executionArn);
@@ -20,18 +26,31 @@ export async function runRedrive(target: Target, executionArn: string, options: 
   else println(io, `redriven ${name} (redrive ${redriveCount}) on ${target.description}`);
   let wait = options.wait === true;
   if (!wait && target.kind === 'in-process') {
-    eprintln(io, 'the local runtime runs in this process, so redrive waits for the end (to return at once, run `stepdeploy local serve` in another terminal)');
+    eprintln(
+      io,
+      'the local runtime runs in this process, so redrive waits for the end (to return at once, run `stepdeploy local serve` in another terminal)',
+    );
     wait = true;
   }
   if (!wait) {
     if (!options.json) println(io, `follow it: stepdeploy watch ${name}${targetFlags}`);
     return ExitCode.Ok;
   }
-  return watchExecution(target, executionArn, io, { json: options.json, minRedriveCount: redriveCount, targetFlags, interval: options.interval });
+  return watchExecution(target, executionArn, io, {
+    json: options.json,
+    minRedriveCount: redriveCount,
+    targetFlags,
+    interval: options.interval,
+  });
 }
 
 /** `stop`: aborts a running execution (its running build is stopped too); it can be redriven later. */
-export async function runStop(target: Target, executionArn: string, options: { readonly cause?: string; readonly json?: boolean }, io: Io): Promise<ExitCode> {
+export async function runStop(
+  target: Target,
+  executionArn: string,
+  options: { readonly cause?: string; readonly json?: boolean },
+  io: Io,
+): Promise<ExitCode> {
   const name = executionNameOf(executionArn);
   const { status } = await target.sfn.send(new DescribeExecutionCommand({ executionArn }));
   if (status !== 'RUNNING') {
@@ -40,7 +59,11 @@ export async function runStop(target: Target, executionArn: string, options: { r
     return ExitCode.Ok;
   }
   const { stopDate } = await target.sfn.send(
-    new StopExecutionCommand({ executionArn, error: 'Stopped', cause: options.cause ?? 'stopped with stepdeploy stop' }),
+    new StopExecutionCommand({
+      executionArn,
+      error: 'Stopped',
+      cause: options.cause ?? 'stopped with stepdeploy stop',
+    }),
   );
   if (options.json) println(io, JSON.stringify({ executionArn, status: 'ABORTED', stopped: true, stopDate }));
   else println(io, `stopped ${name}; redrive it to continue from where it stopped: stepdeploy redrive ${name}`);

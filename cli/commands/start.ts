@@ -31,9 +31,13 @@ export function parseBranches(pairs: ReadonlyArray<string>): Record<string, stri
   const branches: Record<string, string> = {};
   for (const pair of pairs) {
     const at = pair.indexOf('=');
-    if (at <= 0 || at === pair.length - 1) throw usageError(`--branch takes SOURCE=BRANCH, got ${JSON.stringify(pair)} (e.g. --branch app=develop)`);
+    if (at <= 0 || at === pair.length - 1)
+      throw usageError(`--branch takes SOURCE=BRANCH, got ${JSON.stringify(pair)} (e.g. --branch app=develop)`);
     const source = pair.slice(0, at);
-    if (Object.hasOwn(branches, source)) throw usageError(`--branch names source "${source}" twice (${branches[source]} and ${pair.slice(at + 1)}): give one branch per source`);
+    if (Object.hasOwn(branches, source))
+      throw usageError(
+        `--branch names source "${source}" twice (${branches[source]} and ${pair.slice(at + 1)}): give one branch per source`,
+      );
     branches[source] = pair.slice(at + 1);
   }
   return branches;
@@ -54,7 +58,11 @@ function defaultRequestedBy(): string | undefined {
 export function plannedInput(options: StartOptions, configPath: string): StartInput {
   const config = loadConfig(configPath);
   const requestedBy = options.requestedBy ?? defaultRequestedBy();
-  const input: StartInput = { environment: options.env, branches: parseBranches(options.branch ?? []), ...(requestedBy ? { requestedBy } : {}) };
+  const input: StartInput = {
+    environment: options.env,
+    branches: parseBranches(options.branch ?? []),
+    ...(requestedBy ? { requestedBy } : {}),
+  };
   const problems = checkExecutionInput(input, config);
   if (problems.length > 0) {
     const policy = problems.some((p) => p.includes(` is not allowed in ${options.env};`))
@@ -65,14 +73,31 @@ export function plannedInput(options: StartOptions, configPath: string): StartIn
   return input;
 }
 
-export async function runStart(target: Target, input: StartInput, options: StartOptions, io: Io, targetFlags: string): Promise<ExitCode> {
+export async function runStart(
+  target: Target,
+  input: StartInput,
+  options: StartOptions,
+  io: Io,
+  targetFlags: string,
+): Promise<ExitCode> {
   const name = options.name !== undefined ? checkExecutionName(options.name) : executionName(input.environment);
   const stateMachineArn = await target.stateMachineArn();
-  const started = await target.sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
+  const started = await target.sfn.send(
+    new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }),
+  );
   const executionArn = started.executionArn!;
   const consoleUrl = target.consoleUrl(executionArn);
   if (options.json) {
-    println(io, JSON.stringify({ executionArn, name, startDate: started.startDate, input, ...(consoleUrl ? { consoleUrl } : {}) }));
+    println(
+      io,
+      JSON.stringify({
+        executionArn,
+        name,
+        startDate: started.startDate,
+        input,
+        ...(consoleUrl ? { consoleUrl } : {}),
+      }),
+    );
   } else {
     println(io, `started ${name} on ${target.description}`);
     println(io, `  ${executionArn}`);
@@ -80,7 +105,10 @@ export async function runStart(target: Target, input: StartInput, options: Start
   let wait = options.wait === true;
   if (!wait && target.kind === 'in-process') {
     // The runtime lives in this process: returning now would stop the execution with it.
-    eprintln(io, 'the local runtime runs in this process, so start waits for the end (to start without waiting, run `stepdeploy local serve` in another terminal)');
+    eprintln(
+      io,
+      'the local runtime runs in this process, so start waits for the end (to start without waiting, run `stepdeploy local serve` in another terminal)',
+    );
     wait = true;
   }
   if (!wait) {

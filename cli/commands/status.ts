@@ -25,7 +25,9 @@ async function environmentsOf(target: Target, bucket: string, configPath: string
   const found: string[] = [];
   let token: string | undefined;
   do {
-    const page = await target.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'deployments/', Delimiter: '/', ContinuationToken: token }));
+    const page = await target.s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: 'deployments/', Delimiter: '/', ContinuationToken: token }),
+    );
     for (const p of page.CommonPrefixes ?? []) if (p.Prefix) found.push(p.Prefix.slice('deployments/'.length, -1));
     token = page.NextContinuationToken;
   } while (token);
@@ -36,13 +38,17 @@ export async function readStatus(target: Target, configPath: string, env?: strin
   const bucket = target.bucket();
   const environments = await environmentsOf(target, bucket, configPath);
   if (env !== undefined && existsSync(configPath) && !environments.includes(env)) {
-    throw usageError(`--env ${JSON.stringify(env)} is not a configured environment; one of: ${environments.join(', ')}`);
+    throw usageError(
+      `--env ${JSON.stringify(env)} is not a configured environment; one of: ${environments.join(', ')}`,
+    );
   }
   const wanted = env !== undefined ? [env] : environments;
   return Promise.all(
     wanted.map(async (environment): Promise<EnvironmentStatus> => {
       try {
-        const object = await target.s3.send(new GetObjectCommand({ Bucket: bucket, Key: `deployments/${environment}/current.json` }));
+        const object = await target.s3.send(
+          new GetObjectCommand({ Bucket: bucket, Key: `deployments/${environment}/current.json` }),
+        );
         return { environment, deployed: JSON.parse(await object.Body!.transformToString()) as DeploymentRecord };
       } catch (err) {
         if (isNotFound(err)) return { environment, deployed: null };
@@ -69,15 +75,23 @@ export function statusLines(statuses: ReadonlyArray<EnvironmentStatus>, now = Da
       continue;
     }
     const by = deployed.requestedBy ? `, requested by ${deployed.requestedBy}` : '';
-    lines.push(`${environment.padEnd(width)}  deployed ${deployed.deployedAt} (${ago(deployed.deployedAt, now)}) by execution ${deployed.execution}${by}`);
+    lines.push(
+      `${environment.padEnd(width)}  deployed ${deployed.deployedAt} (${ago(deployed.deployedAt, now)}) by execution ${deployed.execution}${by}`,
+    );
     const nameWidth = Math.max(...deployed.sources.map((s) => s.name.length));
     const branchWidth = Math.max(...deployed.sources.map((s) => s.branch.length));
-    for (const source of deployed.sources) lines.push(`  ${source.name.padEnd(nameWidth)}  ${source.branch.padEnd(branchWidth)}  ${source.commit}`);
+    for (const source of deployed.sources)
+      lines.push(`  ${source.name.padEnd(nameWidth)}  ${source.branch.padEnd(branchWidth)}  ${source.commit}`);
   }
   return lines;
 }
 
-export async function runStatus(target: Target, configPath: string, options: { readonly env?: string; readonly json?: boolean }, io: Io): Promise<ExitCode> {
+export async function runStatus(
+  target: Target,
+  configPath: string,
+  options: { readonly env?: string; readonly json?: boolean },
+  io: Io,
+): Promise<ExitCode> {
   const statuses = await readStatus(target, configPath, options.env);
   if (options.json) println(io, JSON.stringify(statuses, null, 2));
   else if (statuses.length === 0) println(io, `no deployments recorded in s3://${target.bucket()}/deployments/`);

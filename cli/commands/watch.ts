@@ -17,11 +17,21 @@ export interface WatchOptions {
 }
 
 /** `watch`, and the `--wait` of start and redrive: follows the execution to its end; the exit code says how it ended. */
-export async function watchExecution(target: Target, executionArn: string, io: Io, options: WatchOptions = {}): Promise<ExitCode> {
+export async function watchExecution(
+  target: Target,
+  executionArn: string,
+  io: Io,
+  options: WatchOptions = {},
+): Promise<ExitCode> {
   const definition = await executionDefinition(target, executionArn);
   const graph = new ExecutionGraph(definition);
   const name = executionNameOf(executionArn);
-  const view = makeView(graph, { executionName: name, consoleUrl: target.consoleUrl(executionArn) }, io, options.json === true);
+  const view = makeView(
+    graph,
+    { executionName: name, consoleUrl: target.consoleUrl(executionArn) },
+    io,
+    options.json === true,
+  );
   const interrupted = new AbortController();
   const onSignal = (): void => interrupted.abort();
   process.once('SIGINT', onSignal);
@@ -37,9 +47,10 @@ export async function watchExecution(target: Target, executionArn: string, io: I
     view.finish();
   }
   if (interrupted.signal.aborted) {
-    const note = target.kind === 'in-process'
-      ? 'interrupted: the execution ran in this process and is stopped with it; redrive it to continue'
-      : `interrupted: the execution goes on; follow it again with \`stepdeploy watch ${name}${options.targetFlags ?? ''}\``;
+    const note =
+      target.kind === 'in-process'
+        ? 'interrupted: the execution ran in this process and is stopped with it; redrive it to continue'
+        : `interrupted: the execution goes on; follow it again with \`stepdeploy watch ${name}${options.targetFlags ?? ''}\``;
     eprintln(io, note);
     return ExitCode.Interrupted;
   }
@@ -47,6 +58,10 @@ export async function watchExecution(target: Target, executionArn: string, io: I
   const failed = graph.states.find((s) => s.status === 'FAILED' || s.status === 'TIMED_OUT');
   const where = failed ? ` at ${failed.name}: ${failureLine(failed)}` : graph.error ? `: ${failureLine(graph)}` : '';
   eprintln(io, `stepdeploy: execution ${name} ${graph.status}${where}`);
-  if (graph.status !== 'ABORTED' || failed) eprintln(io, `fix the cause, then retry from the failed step: stepdeploy redrive ${name}${options.targetFlags ?? ''}`);
+  if (graph.status !== 'ABORTED' || failed)
+    eprintln(
+      io,
+      `fix the cause, then retry from the failed step: stepdeploy redrive ${name}${options.targetFlags ?? ''}`,
+    );
   return ExitCode.ExecutionFailed;
 }

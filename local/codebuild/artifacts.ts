@@ -61,7 +61,9 @@ function resolveBaseDirectories(srcDir: string, base: string | undefined): strin
   if (base === undefined || base === '' || base === '.') return ['.'];
   const clean = base.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
   if (clean.startsWith('/') || clean.split('/').includes('..')) {
-    throw new ArtifactsError(`artifacts.base-directory must stay inside the source directory, got ${JSON.stringify(base)}`);
+    throw new ArtifactsError(
+      `artifacts.base-directory must stay inside the source directory, got ${JSON.stringify(base)}`,
+    );
   }
   if (!picomatch.scan(clean).isGlob) {
     const dir = join(srcDir, clean);
@@ -73,7 +75,8 @@ function resolveBaseDirectories(srcDir: string, base: string | undefined): strin
     .filter((d) => d.isDirectory() && match(d.name))
     .map((d) => d.name)
     .sort();
-  if (found.length === 0) throw new ArtifactsError(`artifacts.base-directory ${JSON.stringify(base)} matches no directory`);
+  if (found.length === 0)
+    throw new ArtifactsError(`artifacts.base-directory ${JSON.stringify(base)} matches no directory`);
   return found;
 }
 
@@ -105,9 +108,12 @@ export function expandArtifactName(template: string, vars: Readonly<Record<strin
       `artifacts.name ${JSON.stringify(template)}: command substitution is not run locally; use $VAR or \${VAR} only`,
     );
   }
-  const name = template.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_m, a?: string, b?: string) => {
-    return vars[(a ?? b) as string] ?? '';
-  });
+  const name = template.replace(
+    /\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    (_m, a?: string, b?: string) => {
+      return vars[(a ?? b) as string] ?? '';
+    },
+  );
   checkObjectName(name, `artifacts.name ${JSON.stringify(template)}`);
   return name;
 }
@@ -115,12 +121,18 @@ export function expandArtifactName(template: string, vars: Readonly<Record<strin
 /** Names of the variables `artifacts.name` refers to. */
 export function referencedVariables(template: string): string[] {
   const names = new Set<string>();
-  for (const m of template.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g)) names.add((m[1] ?? m[2]) as string);
+  for (const m of template.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g))
+    names.add((m[1] ?? m[2]) as string);
   return [...names];
 }
 
 function checkObjectName(name: string, what: string): void {
-  if (name === '' || name.startsWith('/') || name.split('/').some((p) => p === '..' || p === '.') || /[\x00-\x1f]/.test(name)) {
+  if (
+    name === '' ||
+    name.startsWith('/') ||
+    name.split('/').some((p) => p === '..' || p === '.') ||
+    /[\x00-\x1f]/.test(name)
+  ) {
     throw new ArtifactsError(`${what} expands to ${JSON.stringify(name)}, which is not a usable artifact name`);
   }
 }
@@ -166,7 +178,8 @@ async function putFile(s3: S3Client, Bucket: string, Key: string, path: string, 
   const ContentLength = statSync(path).size;
   await sendFileStream(
     () => createReadStream(path),
-    (Body) => s3.send(new PutObjectCommand({ Bucket, Key, Body, ContentLength, ...(ContentType ? { ContentType } : {}) })),
+    (Body) =>
+      s3.send(new PutObjectCommand({ Bucket, Key, Body, ContentLength, ...(ContentType ? { ContentType } : {}) })),
     { attempts: FILE_PUT_ATTEMPTS, retry: (error) => !isClientError(error) },
   );
 }

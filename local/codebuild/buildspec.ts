@@ -46,7 +46,8 @@ export const SUPPORTED_KEYS: ReadonlyArray<string> = [
 /** Why a documented key does not run locally, and what to do instead. */
 const UNSUPPORTED_REASONS: Readonly<Record<string, string>> = {
   'run-as': 'local builds run as your own user; drop run-as',
-  'env.parameter-store': 'the local runner reads no SSM parameters; pass a project or override environment variable instead',
+  'env.parameter-store':
+    'the local runner reads no SSM parameters; pass a project or override environment variable instead',
   'env.secrets-manager': 'the local runner reads no secrets; pass a project or override environment variable instead',
   'env.git-credential-helper': 'local sources are cloned from local paths without credentials',
   proxy: 'local builds use no proxy settings',
@@ -54,7 +55,8 @@ const UNSUPPORTED_REASONS: Readonly<Record<string, string>> = {
   reports: 'test reports are not collected locally; write them as artifacts instead',
   cache: 'the local runner keeps no build cache',
   'phases.*.run-as': 'local builds run as your own user; drop run-as',
-  'phases.install.runtime-versions': 'the local runner uses the tools on your PATH; install the runtime yourself or in install commands',
+  'phases.install.runtime-versions':
+    'the local runner uses the tools on your PATH; install the runtime yourself or in install commands',
   'artifacts.secondary-artifacts': 'only the primary artifact is uploaded locally',
   'artifacts.s3-prefix': 'set the project artifacts Path instead',
 };
@@ -200,12 +202,19 @@ function readArtifacts(value: unknown, problems: string[]): ArtifactsSpec | unde
     problems.push('artifacts must be a mapping with files');
     return undefined;
   }
-  checkKeys(value, 'artifacts', ['files', 'name', 'base-directory', 'discard-paths', 'exclude-paths', 'enable-symlinks'], problems);
+  checkKeys(
+    value,
+    'artifacts',
+    ['files', 'name', 'base-directory', 'discard-paths', 'exclude-paths', 'enable-symlinks'],
+    problems,
+  );
   // Local zips always keep symlinks as links: what `yes` asks for. CodeBuild's `no` (zip what
   // each link points to) is not modelled, and is refused rather than run differently.
   const links = value['enable-symlinks'];
   if (links !== undefined && links !== true && links !== 'yes') {
-    problems.push(`artifacts.enable-symlinks ${JSON.stringify(links)} is not supported locally: local zips keep symlinks as links (enable-symlinks: yes)`);
+    problems.push(
+      `artifacts.enable-symlinks ${JSON.stringify(links)} is not supported locally: local zips keep symlinks as links (enable-symlinks: yes)`,
+    );
   }
   const files = readPatterns(value.files, 'artifacts.files', problems);
   if (files.length === 0) problems.push('artifacts.files is required and must list at least one path or glob');
@@ -217,7 +226,8 @@ function readArtifacts(value: unknown, problems: string[]): ArtifactsSpec | unde
     problems.push(`artifacts.discard-paths must be yes or no, got ${JSON.stringify(discard)}`);
   }
   const name = value.name;
-  if (name !== undefined && (name === null || typeof name === 'object')) problems.push('artifacts.name must be a string');
+  if (name !== undefined && (name === null || typeof name === 'object'))
+    problems.push('artifacts.name must be a string');
   const base = value['base-directory'];
   if (base !== undefined && typeof base !== 'string') problems.push('artifacts.base-directory must be a path');
   return {
@@ -246,7 +256,12 @@ function readPatterns(value: unknown, path: string, problems: string[]): string[
   return out;
 }
 
-function checkKeys(map: Record<string, unknown>, path: string, allowed: ReadonlyArray<string>, problems: string[]): void {
+function checkKeys(
+  map: Record<string, unknown>,
+  path: string,
+  allowed: ReadonlyArray<string>,
+  problems: string[],
+): void {
   for (const key of Object.keys(map)) {
     if (allowed.includes(key)) continue;
     const full = path === '' ? key : `${path}.${key}`;

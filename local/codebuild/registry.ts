@@ -57,7 +57,10 @@ export class BuildRegistry {
    * page (`nextToken` is opaque to callers). As CodeBuild documents, a sortOrder on a project with
    * more than 100 builds is an error.
    */
-  listBuildsForProject(projectName: string, options: { sortOrder?: string; nextToken?: string } = {}): { ids: string[]; nextToken?: string } {
+  listBuildsForProject(
+    projectName: string,
+    options: { sortOrder?: string; nextToken?: string } = {},
+  ): { ids: string[]; nextToken?: string } {
     const dir = join(this.root, 'builds');
     const onDisk = existsSync(dir)
       ? readdirSync(dir)
@@ -70,9 +73,12 @@ export class BuildRegistry {
     if (options.sortOrder !== undefined && builds.length > 100) {
       throw new InvalidInputException(`project ${projectName} has more than 100 builds: sortOrder cannot be set`);
     }
-    builds.sort((a, b) => (options.sortOrder === 'ASCENDING' ? a.BuildNumber - b.BuildNumber : b.BuildNumber - a.BuildNumber));
+    builds.sort((a, b) =>
+      options.sortOrder === 'ASCENDING' ? a.BuildNumber - b.BuildNumber : b.BuildNumber - a.BuildNumber,
+    );
     const from = options.nextToken === undefined ? 0 : Number.parseInt(options.nextToken, 10);
-    if (!Number.isInteger(from) || from < 0 || from > builds.length) throw new InvalidInputException(`nextToken is not valid: ${options.nextToken}`);
+    if (!Number.isInteger(from) || from < 0 || from > builds.length)
+      throw new InvalidInputException(`nextToken is not valid: ${options.nextToken}`);
     const ids = builds.slice(from, from + 100).map((b) => b.Id);
     return { ids, ...(from + 100 < builds.length ? { nextToken: String(from + 100) } : {}) };
   }
@@ -85,7 +91,9 @@ export class BuildRegistry {
     const known = this.tokens.get(token);
     if (!known || now - known.at > IDEMPOTENCY_MS) return undefined;
     if (known.request !== request) {
-      throw new InvalidInputException(`idempotencyToken ${token} was used by another StartBuild request in the last 5 minutes: parameter mismatch`);
+      throw new InvalidInputException(
+        `idempotencyToken ${token} was used by another StartBuild request in the last 5 minutes: parameter mismatch`,
+      );
     }
     return this.get(known.buildId);
   }

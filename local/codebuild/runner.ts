@@ -3,7 +3,13 @@ import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { artifactTarget, collectArtifactFiles, expandArtifactName, referencedVariables, uploadArtifacts } from './artifacts';
+import {
+  artifactTarget,
+  collectArtifactFiles,
+  expandArtifactName,
+  referencedVariables,
+  uploadArtifacts,
+} from './artifacts';
 import { parseBuildspec, type Buildspec, type PhaseName, type PhaseSpec } from './buildspec';
 import { BuildFailedError, InvalidInputException, ResourceNotFoundException } from './errors';
 import { BuildRegistry } from './registry';
@@ -148,16 +154,20 @@ class LocalBuild {
       ProjectName: project.name,
       Initiator: deps.initiator ?? 'stepdeploy-local',
       ...(request.SourceVersion !== undefined ? { SourceVersion: request.SourceVersion } : {}),
-      Source: { Type: this.sourceType, ...(this.sourceLocation !== undefined ? { Location: this.sourceLocation } : {}) },
+      Source: {
+        Type: this.sourceType,
+        ...(this.sourceLocation !== undefined ? { Location: this.sourceLocation } : {}),
+      },
       Phases: [{ PhaseType: 'SUBMITTED', StartTime: now }],
       Environment: {
         Type: 'LINUX_CONTAINER',
         Image: 'stepdeploy/local',
         ComputeType: 'BUILD_GENERAL1_SMALL',
         PrivilegedMode: false,
-        EnvironmentVariables: [...(project.environmentVariables ?? []), ...(request.EnvironmentVariablesOverride ?? [])].map(
-          (v) => ({ Name: v.Name, Type: v.Type ?? 'PLAINTEXT', Value: v.Value }),
-        ),
+        EnvironmentVariables: [
+          ...(project.environmentVariables ?? []),
+          ...(request.EnvironmentVariablesOverride ?? []),
+        ].map((v) => ({ Name: v.Name, Type: v.Type ?? 'PLAINTEXT', Value: v.Value })),
       },
       Logs: {
         GroupName: `/aws/codebuild/${project.name}`,
@@ -272,7 +282,10 @@ class LocalBuild {
     if (upload) await this.uploadPhase(spec, finalVars);
   }
 
-  private async runPhase(type: PhaseType, spec: PhaseSpec | undefined): Promise<'SUCCEEDED' | 'FAILED' | 'SESSION_LOST'> {
+  private async runPhase(
+    type: PhaseType,
+    spec: PhaseSpec | undefined,
+  ): Promise<'SUCCEEDED' | 'FAILED' | 'SESSION_LOST'> {
     this.startPhase(type);
     this.container(`Entering phase ${type}`);
     let failure: PhaseContext | undefined;
@@ -362,7 +375,13 @@ class LocalBuild {
     if (type === 'NO_SOURCE') return {};
     const location = this.sourceLocation as string;
     if (type === 'S3') {
-      return fetchS3Source({ s3: this.deps.s3, location, srcDir: this.srcDir, downloadPath: join(this.dir, 'source.zip'), log });
+      return fetchS3Source({
+        s3: this.deps.s3,
+        location,
+        srcDir: this.srcDir,
+        downloadPath: join(this.dir, 'source.zip'),
+        log,
+      });
     }
     return fetchGitSource({
       type,
@@ -521,18 +540,23 @@ function validateRequest(request: BuildRequest): void {
   const problems: string[] = [];
   const project = request.project;
   if (request.ProjectName !== project.name) {
-    problems.push(`ProjectName ${JSON.stringify(request.ProjectName)} does not match the project definition ${JSON.stringify(project.name)}`);
+    problems.push(
+      `ProjectName ${JSON.stringify(request.ProjectName)} does not match the project definition ${JSON.stringify(project.name)}`,
+    );
   }
   const type = request.SourceTypeOverride ?? project.source?.type ?? 'NO_SOURCE';
-  if (!SOURCE_TYPES.includes(type)) problems.push(`SourceTypeOverride ${JSON.stringify(type)} is not one of ${SOURCE_TYPES.join(', ')}`);
+  if (!SOURCE_TYPES.includes(type))
+    problems.push(`SourceTypeOverride ${JSON.stringify(type)} is not one of ${SOURCE_TYPES.join(', ')}`);
   const location = request.SourceLocationOverride ?? project.source?.location;
   if (type !== 'NO_SOURCE' && (location === undefined || location === '')) {
     problems.push(`a ${type} source needs a location (SourceLocationOverride or the project's source location)`);
   }
   const checkVars = (list: ReadonlyArray<EnvironmentVariable> | undefined, what: string): void => {
     (list ?? []).forEach((v, i) => {
-      if (!ENV_NAME.test(v.Name)) problems.push(`${what}[${i}].Name ${JSON.stringify(v.Name)} is not a valid variable name`);
-      else if (v.Name.startsWith('CODEBUILD_')) problems.push(`${what}[${i}].Name ${v.Name}: the CODEBUILD_ prefix is reserved`);
+      if (!ENV_NAME.test(v.Name))
+        problems.push(`${what}[${i}].Name ${JSON.stringify(v.Name)} is not a valid variable name`);
+      else if (v.Name.startsWith('CODEBUILD_'))
+        problems.push(`${what}[${i}].Name ${v.Name}: the CODEBUILD_ prefix is reserved`);
       if ((v.Type ?? 'PLAINTEXT') !== 'PLAINTEXT') {
         problems.push(`${what}[${i}] (${v.Name}) has Type ${v.Type}: only PLAINTEXT variables run locally`);
       }
@@ -543,14 +567,16 @@ function validateRequest(request: BuildRequest): void {
   checkVars(request.EnvironmentVariablesOverride, 'EnvironmentVariablesOverride');
   const artifacts = request.ArtifactsOverride ?? project.artifacts;
   if (artifacts) {
-    if (artifacts.Type !== 'S3' && artifacts.Type !== 'NO_ARTIFACTS') problems.push(`artifacts Type ${JSON.stringify(artifacts.Type)} is not S3 or NO_ARTIFACTS`);
-    if (artifacts.Type === 'S3' && !artifacts.Location) problems.push('artifacts Type S3 needs a Location (the bucket name)');
+    if (artifacts.Type !== 'S3' && artifacts.Type !== 'NO_ARTIFACTS')
+      problems.push(`artifacts Type ${JSON.stringify(artifacts.Type)} is not S3 or NO_ARTIFACTS`);
+    if (artifacts.Type === 'S3' && !artifacts.Location)
+      problems.push('artifacts Type S3 needs a Location (the bucket name)');
     if (artifacts.Packaging !== undefined && artifacts.Packaging !== 'ZIP' && artifacts.Packaging !== 'NONE') {
       problems.push(`artifacts Packaging ${JSON.stringify(artifacts.Packaging)} is not ZIP or NONE`);
     }
   }
   const timeout = request.TimeoutInMinutesOverride ?? project.timeoutInMinutes;
-  if (timeout !== undefined && !(timeout > 0)) problems.push(`the timeout must be a positive number of minutes, got ${timeout}`);
+  if (timeout !== undefined && !(timeout > 0))
+    problems.push(`the timeout must be a positive number of minutes, got ${timeout}`);
   if (problems.length > 0) throw new InvalidInputException(`StartBuild ${request.ProjectName}: ${problems.join('; ')}`);
 }
-

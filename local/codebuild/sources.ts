@@ -1,5 +1,16 @@
 import { execFile } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, openSync, closeSync, realpathSync, statSync, symlinkSync, chmodSync, writeFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  openSync,
+  closeSync,
+  realpathSync,
+  statSync,
+  symlinkSync,
+  chmodSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -89,7 +100,12 @@ export async function fetchGitSource(options: GitFetchOptions): Promise<FetchedS
   mkdirSync(options.srcDir, { recursive: true });
   await git(['-c', 'init.defaultBranch=main', 'init', '-q', '--', options.srcDir]);
   const borrowed = borrowObjects(fileURLToPath(url), options.srcDir);
-  if (borrowed && version !== undefined && SHA.test(version) && (await checkoutBorrowed(version, options.srcDir, git))) {
+  if (
+    borrowed &&
+    version !== undefined &&
+    SHA.test(version) &&
+    (await checkoutBorrowed(version, options.srcDir, git))
+  ) {
     options.log(`Checked out commit ${version} from ${url} (its objects read in place)`);
     return { resolvedSourceVersion: version };
   }
@@ -107,7 +123,9 @@ export async function fetchGitSource(options: GitFetchOptions): Promise<FetchedS
     await git(['fetch', '-q', '--depth=1', '--no-tags', '--', url, refspec], options.srcDir);
   } catch (error) {
     const what = branch !== undefined ? `branch ${JSON.stringify(branch)}` : JSON.stringify(refspec);
-    throw new SourceError(`could not fetch ${what} from ${options.location}: ${(error as Error).message}`, { cause: error });
+    throw new SourceError(`could not fetch ${what} from ${options.location}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   if (branch !== undefined) await git(['checkout', '-q', '-B', branch, 'FETCH_HEAD', '--'], options.srcDir);
   else await git(['-c', 'advice.detachedHead=false', 'checkout', '-q', '--detach', 'FETCH_HEAD', '--'], options.srcDir);
@@ -123,7 +141,11 @@ export async function fetchGitSource(options: GitFetchOptions): Promise<FetchedS
  * --depth=1\` would leave it (a build's \`git log\` shows that one commit). Answers false, having
  * changed nothing that a fetch would not set again, when the commit is not there.
  */
-async function checkoutBorrowed(commit: string, srcDir: string, git: (args: string[], cwd?: string) => Promise<string>): Promise<boolean> {
+async function checkoutBorrowed(
+  commit: string,
+  srcDir: string,
+  git: (args: string[], cwd?: string) => Promise<string>,
+): Promise<boolean> {
   try {
     await git(['-c', 'advice.detachedHead=false', 'checkout', '-q', '--detach', commit, '--'], srcDir);
   } catch {
@@ -143,7 +165,9 @@ async function checkoutBorrowed(commit: string, srcDir: string, git: (args: stri
  */
 function borrowObjects(repository: string, srcDir: string): boolean {
   const candidates = [join(repository, '.git', 'objects'), join(repository, 'objects')];
-  const objects = candidates.find((dir) => existsSync(dir) && statSync(dir).isDirectory() && existsSync(join(dir, 'pack')));
+  const objects = candidates.find(
+    (dir) => existsSync(dir) && statSync(dir).isDirectory() && existsSync(join(dir, 'pack')),
+  );
   // One path per line, unquoted: a path git would read otherwise is fetched instead.
   if (objects === undefined || /[\r\n]/.test(objects) || objects.startsWith('"')) return false;
   mkdirSync(join(srcDir, '.git', 'objects', 'info'), { recursive: true });
@@ -213,7 +237,9 @@ export function extractZip(zipPath: string, dest: string): Promise<void> {
     // decodeStrings: false: yauzl would refuse `c:foo.txt` (a valid name on Linux) and turn `a\b` into `a/b`.
     yauzl.open(zipPath, { lazyEntries: true, decodeStrings: false, validateEntrySizes: true }, (openError, zip) => {
       if (openError || !zip) {
-        reject(new SourceError(`source zip is not readable: ${openError?.message ?? 'unknown error'}`, { cause: openError }));
+        reject(
+          new SourceError(`source zip is not readable: ${openError?.message ?? 'unknown error'}`, { cause: openError }),
+        );
         return;
       }
       const fail = (message: string, cause?: unknown): void => {
@@ -230,7 +256,9 @@ export function extractZip(zipPath: string, dest: string): Promise<void> {
           return;
         }
         if (name.includes('\\')) {
-          fail(`source zip entry ${JSON.stringify(name)} has a backslash in its name, which this runner does not extract (zip tools read it as a folder separator)`);
+          fail(
+            `source zip entry ${JSON.stringify(name)} has a backslash in its name, which this runner does not extract (zip tools read it as a folder separator)`,
+          );
           return;
         }
         const target = join(root, normalized);
@@ -240,7 +268,9 @@ export function extractZip(zipPath: string, dest: string): Promise<void> {
         try {
           mkdirSync(dirname(target), { recursive: true });
           if (!inside(realpathSync(dirname(target)))) {
-            fail(`source zip entry ${JSON.stringify(name)} would be written through a symlink outside the source directory`);
+            fail(
+              `source zip entry ${JSON.stringify(name)} would be written through a symlink outside the source directory`,
+            );
             return;
           }
         } catch (error) {
@@ -265,7 +295,9 @@ export function extractZip(zipPath: string, dest: string): Promise<void> {
               const link = Buffer.concat(chunks).toString('utf8');
               const resolved = resolve(dirname(target), link);
               if (isAbsolute(link) || !inside(resolved)) {
-                fail(`source zip symlink ${JSON.stringify(name)} -> ${JSON.stringify(link)} points outside the source directory`);
+                fail(
+                  `source zip symlink ${JSON.stringify(name)} -> ${JSON.stringify(link)} points outside the source directory`,
+                );
                 return;
               }
               try {
@@ -289,7 +321,7 @@ export function extractZip(zipPath: string, dest: string): Promise<void> {
           const out = createWriteStream('', { fd });
           pipeline(stream, out)
             .then(() => {
-              chmodSync(target, (mode & 0o777) || 0o644);
+              chmodSync(target, mode & 0o777 || 0o644);
               zip.readEntry();
             })
             .catch((e: Error) => {

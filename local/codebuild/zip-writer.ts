@@ -5,7 +5,13 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Worker } from 'node:worker_threads';
 import { crc32, createDeflateRaw, deflateRawSync } from 'node:zlib';
-import { DEFLATED, RawZipWriter, STORED, toDosDateTime, type RawEntry } from '../../tasks/combine-sources/raw-zip-writer';
+import {
+  DEFLATED,
+  RawZipWriter,
+  STORED,
+  toDosDateTime,
+  type RawEntry,
+} from '../../tasks/combine-sources/raw-zip-writer';
 import type { ArtifactFile } from './artifacts';
 import { ArtifactsError } from './errors';
 
@@ -62,7 +68,11 @@ export interface WriteZipOptions {
  * A file that cannot be read (deleted since it was collected) fails with an `ArtifactsError`
  * naming it, and no zip is left behind.
  */
-export async function writeZip(files: ReadonlyArray<ArtifactFile>, zipPath: string, options: WriteZipOptions = {}): Promise<void> {
+export async function writeZip(
+  files: ReadonlyArray<ArtifactFile>,
+  zipPath: string,
+  options: WriteZipOptions = {},
+): Promise<void> {
   const window = Math.max(1, options.window ?? 16);
   const temp = await mkdtemp(join(dirname(zipPath), '.zip-parts-'));
   // One worker per core, and no more than there can be batches waiting; none for a single batch.
@@ -196,16 +206,25 @@ async function addEntries(zip: RawZipWriter, files: ReadonlyArray<ArtifactFile>,
     }
   } catch (error) {
     // Nothing may still be writing temporary files when the caller deletes them.
-    await Promise.allSettled(ahead.map((job) => job.prepared.then((entries) => Promise.all(entries.map((e) => e.written?.())))));
+    await Promise.allSettled(
+      ahead.map((job) => job.prepared.then((entries) => Promise.all(entries.map((e) => e.written?.())))),
+    );
     throw error;
   }
 }
 
 function fieldsOf(file: ArtifactFile, stats: Stats): Pick<RawEntry, 'name' | 'mode' | 'mtime'> {
-  return { name: file.name, mode: file.symlinkTarget === undefined ? stats.mode : SYMLINK_MODE, mtime: toDosDateTime(stats.mtime) };
+  return {
+    name: file.name,
+    mode: file.symlinkTarget === undefined ? stats.mode : SYMLINK_MODE,
+    mtime: toDosDateTime(stats.mtime),
+  };
 }
 
-async function prepareBatch(pool: DeflatePool, batch: ReadonlyArray<{ file: ArtifactFile; stats: Stats }>): Promise<PreparedEntry[]> {
+async function prepareBatch(
+  pool: DeflatePool,
+  batch: ReadonlyArray<{ file: ArtifactFile; stats: Stats }>,
+): Promise<PreparedEntry[]> {
   const { results, data: batchData } = await pool.deflate(batch.map((b) => b.file.path)).catch((error: Error) => {
     const names = `${JSON.stringify(batch[0]?.file.name)} to ${JSON.stringify(batch[batch.length - 1]?.file.name)}`;
     throw new ArtifactsError(`cannot zip artifact files ${names}: ${error.message}`, { cause: error });
@@ -230,7 +249,11 @@ async function prepareOne(file: ArtifactFile, stats: Stats, tempPath: string): P
     if (file.symlinkTarget !== undefined) {
       const target = Buffer.from(file.symlinkTarget);
       const sizes = { compressedSize: target.length, uncompressedSize: target.length };
-      return { file, entry: { ...fieldsOf(file, stats), compressionMethod: STORED, crc32: crc32(target), ...sizes }, data: () => [target] };
+      return {
+        file,
+        entry: { ...fieldsOf(file, stats), compressionMethod: STORED, crc32: crc32(target), ...sizes },
+        data: () => [target],
+      };
     }
     if (!compresses(file.path, stats.size)) return largeStored(file, stats, await streamCrc(file.path));
     return await largeDeflated(file, stats, tempPath);
@@ -255,7 +278,13 @@ async function streamCrc(path: string): Promise<Checksummed> {
 }
 
 function largeStored(file: ArtifactFile, stats: Stats, sum: Checksummed): PreparedEntry {
-  const entry = { ...fieldsOf(file, stats), compressionMethod: STORED, crc32: sum.crc32, compressedSize: sum.size, uncompressedSize: sum.size };
+  const entry = {
+    ...fieldsOf(file, stats),
+    compressionMethod: STORED,
+    crc32: sum.crc32,
+    compressedSize: sum.size,
+    uncompressedSize: sum.size,
+  };
   return { file, entry, data: () => createReadStream(file.path, { highWaterMark: STREAM_CHUNK }) };
 }
 
@@ -280,7 +309,13 @@ async function largeDeflated(file: ArtifactFile, stats: Stats, tempPath: string)
     await written();
     return largeStored(file, stats, { crc32: crc, size });
   }
-  const entry = { ...fieldsOf(file, stats), compressionMethod: DEFLATED, crc32: crc, compressedSize, uncompressedSize: size };
+  const entry = {
+    ...fieldsOf(file, stats),
+    compressionMethod: DEFLATED,
+    crc32: crc,
+    compressedSize,
+    uncompressedSize: size,
+  };
   return { file, entry, data: () => createReadStream(tempPath, { highWaterMark: STREAM_CHUNK }), written };
 }
 
@@ -289,7 +324,13 @@ async function largeDeflated(file: ArtifactFile, stats: Stats, tempPath: string)
  * buffer, or why it could not be read.
  */
 type DeflateResult =
-  | { readonly crc32: number; readonly size: number; readonly deflated: boolean; readonly offset: number; readonly length: number }
+  | {
+      readonly crc32: number;
+      readonly size: number;
+      readonly deflated: boolean;
+      readonly offset: number;
+      readonly length: number;
+    }
   | { readonly error: string };
 
 interface BatchReply {
@@ -435,7 +476,10 @@ class DeflatePool {
 
 function namingFile(file: ArtifactFile, error: unknown): ArtifactsError {
   if (error instanceof ArtifactsError) return error;
-  return new ArtifactsError(`cannot zip artifact file ${JSON.stringify(file.name)} (${file.path}): ${(error as Error).message}`, { cause: error });
+  return new ArtifactsError(
+    `cannot zip artifact file ${JSON.stringify(file.name)} (${file.path}): ${(error as Error).message}`,
+    { cause: error },
+  );
 }
 
 function named<T>(file: ArtifactFile, run: () => T): T {

@@ -93,7 +93,11 @@ export interface WrittenArtifact {
   readonly layout: ZipLayout;
 }
 
-async function fill(zip: RawZipWriter, options: WriteArtifactOptions, signal: AbortSignal): Promise<Omit<WrittenArtifact, 'etag'>> {
+async function fill(
+  zip: RawZipWriter,
+  options: WriteArtifactOptions,
+  signal: AbortSignal,
+): Promise<Omit<WrittenArtifact, 'etag'>> {
   const registry = options.registry ?? new PathRegistry();
   registry.clear();
   registry.claimFile(MANIFEST_NAME, 'the stepdeploy manifest');
@@ -103,7 +107,13 @@ async function fill(zip: RawZipWriter, options: WriteArtifactOptions, signal: Ab
   const links = new SymlinkTable();
   for (const source of options.sources) {
     const etag = await appendSnapshot({ ...options, source, zip, registry, links, signal });
-    snapshots.push({ name: source.name, commit: source.commit, snapshotKey: source.snapshotKey, path: source.path, etag });
+    snapshots.push({
+      name: source.name,
+      commit: source.commit,
+      snapshotKey: source.snapshotKey,
+      path: source.path,
+      etag,
+    });
   }
   // Before the directory is written: a refusal aborts the upload, so nothing appears at the key.
   checkSymlinks(links);

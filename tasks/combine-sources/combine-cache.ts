@@ -58,7 +58,13 @@ export async function writeFromCombined(
   log(`combine-sources: copied ${index.rangeLength} bytes of ${index.entryCount} entries from ${index.artifactKey}`);
   // The newest artifact outlives the one the index named (artifacts expire): name it instead.
   if (outcome.etag !== undefined) {
-    await saveIndex(deps, indexKey, { ...index, artifactKey: key, etag: outcome.etag, rangeStart: outcome.rangeStart, size: outcome.size });
+    await saveIndex(deps, indexKey, {
+      ...index,
+      artifactKey: key,
+      etag: outcome.etag,
+      rangeStart: outcome.rangeStart,
+      size: outcome.size,
+    });
   }
   return true;
 }
@@ -95,7 +101,10 @@ export type SnapshotHeads = ReadonlyArray<ObjectInfo | undefined> | Error;
  * One HEAD per snapshot, shared by the reuse and the snapshot-copy paths. An error is answered,
  * not thrown: both paths then step aside and the full combine reports what is wrong.
  */
-export async function headSnapshots(deps: CombineCacheDeps, sources: ReadonlyArray<SnapshotSource>): Promise<SnapshotHeads> {
+export async function headSnapshots(
+  deps: CombineCacheDeps,
+  sources: ReadonlyArray<SnapshotSource>,
+): Promise<SnapshotHeads> {
   try {
     return await Promise.all(sources.map((s) => headObject(deps.s3, deps.bucket, s.snapshotKey)));
   } catch (err) {
@@ -106,7 +115,13 @@ export async function headSnapshots(deps: CombineCacheDeps, sources: ReadonlyArr
 /** The snapshots' current ETags, or undefined when one cannot be read (the full combine reports why). */
 function snapshotVersions(sources: ReadonlyArray<SnapshotSource>, heads: SnapshotHeads): SnapshotVersion[] | undefined {
   if (heads instanceof Error) return undefined;
-  const versions = sources.map((s, i) => ({ name: s.name, commit: s.commit, snapshotKey: s.snapshotKey, path: s.path, etag: heads[i]?.etag }));
+  const versions = sources.map((s, i) => ({
+    name: s.name,
+    commit: s.commit,
+    snapshotKey: s.snapshotKey,
+    path: s.path,
+    etag: heads[i]?.etag,
+  }));
   return versions.every((v): v is SnapshotVersion => v.etag !== undefined) ? versions : undefined;
 }
 
@@ -115,6 +130,8 @@ async function saveIndex(deps: CombineCacheDeps, indexKey: string, index: Combin
   try {
     await writeCombinedIndex(deps.s3, deps.bucket, indexKey, index);
   } catch (err) {
-    (deps.log ?? console.log)(`combine-sources: could not write ${indexKey} (${(err as Error).name}: ${(err as Error).message}); the next combine of these snapshots runs in full`);
+    (deps.log ?? console.log)(
+      `combine-sources: could not write ${indexKey} (${(err as Error).name}: ${(err as Error).message}); the next combine of these snapshots runs in full`,
+    );
   }
 }

@@ -70,7 +70,9 @@ const indexSchema = z.object({
     z.object({ name: z.string(), commit: z.string(), snapshotKey: z.string(), etag: z.string(), path: z.string() }),
   ),
   // Only ever a combined artifact: an index must not make combine copy any other object of the bucket.
-  artifactKey: z.string().regex(/^artifacts\/[^/]+\/[^/]+\/source\.zip$/, 'must be artifacts/<environment>/<execution>/source.zip'),
+  artifactKey: z
+    .string()
+    .regex(/^artifacts\/[^/]+\/[^/]+\/source\.zip$/, 'must be artifacts/<environment>/<execution>/source.zip'),
   etag: z.string().min(1),
   rangeStart: uint,
   rangeLength: uint,
@@ -100,13 +102,20 @@ export async function readCombinedIndex(s3: S3Client, bucket: string, key: strin
   }
   const parsed = indexSchema.safeParse(value);
   if (!parsed.success) {
-    return { unusable: `${key} is not a format ${COMBINE_FORMAT_VERSION} index: ${z.prettifyError(parsed.error).slice(0, 200)}` };
+    return {
+      unusable: `${key} is not a format ${COMBINE_FORMAT_VERSION} index: ${z.prettifyError(parsed.error).slice(0, 200)}`,
+    };
   }
   return { index: parsed.data };
 }
 
 /** Writes an index (plain PUT: any writer's index is as good as another's). */
-export async function writeCombinedIndex(s3: S3Client, bucket: string, key: string, index: CombinedIndex): Promise<void> {
+export async function writeCombinedIndex(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  index: CombinedIndex,
+): Promise<void> {
   const body = { ...index, formatVersion: COMBINE_FORMAT_VERSION };
   await s3.send(
     new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(body), ContentType: 'application/json' }),

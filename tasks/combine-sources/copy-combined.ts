@@ -197,10 +197,15 @@ async function zipEnds({ s3, bucket, manifest, tmpDir }: CopyCombinedOptions, in
   const directory = await openZipDirectory(s3, { bucket, key: index.artifactKey, size: index.size, etag: index.etag });
   try {
     const rangeEnd = index.rangeStart + index.rangeLength;
-    if (directory.offset !== rangeEnd) throw new Error(`its directory starts at ${directory.offset}, not where the range ends (${rangeEnd})`);
+    if (directory.offset !== rangeEnd)
+      throw new Error(`its directory starts at ${directory.offset}, not where the range ends (${rangeEnd})`);
     const entries = directory.entries();
     const first = await entries.next();
-    if (first.done === true || first.value.relativeOffsetOfLocalHeader !== 0 || !first.value.fileNameRaw.equals(MANIFEST_NAME_BYTES)) {
+    if (
+      first.done === true ||
+      first.value.relativeOffsetOfLocalHeader !== 0 ||
+      !first.value.fileNameRaw.equals(MANIFEST_NAME_BYTES)
+    ) {
       throw new Error(`its first entry is not ${MANIFEST_NAME}`);
     }
     async function* range(): AsyncGenerator<PlacedEntry> {
@@ -211,10 +216,17 @@ async function zipEnds({ s3, bucket, manifest, tmpDir }: CopyCombinedOptions, in
         yield { entry: offset < index.foreignLength ? { ...own, foreignFlags } : own, offset };
       }
     }
-    const { ends } = await writeZipEnds(manifest, async (zip) => {
-      await zip.addCopiedEntries(range(), index.rangeLength);
-      if (zip.entryCount - 1 !== index.entryCount) throw new Error(`its directory lists ${zip.entryCount - 1} entries after the manifest, the index ${index.entryCount}`);
-    }, tmpDir);
+    const { ends } = await writeZipEnds(
+      manifest,
+      async (zip) => {
+        await zip.addCopiedEntries(range(), index.rangeLength);
+        if (zip.entryCount - 1 !== index.entryCount)
+          throw new Error(
+            `its directory lists ${zip.entryCount - 1} entries after the manifest, the index ${index.entryCount}`,
+          );
+      },
+      tmpDir,
+    );
     return ends;
   } finally {
     directory.close();
@@ -276,7 +288,9 @@ async function uploadParts(upload: Upload, plan: PartPlan, ends: ZipEnds): Promi
   const first = await uploadPart(upload, 1, Buffer.concat([ends.head, await readRange(upload, 0, plan.first)]));
   const lastNumber = plan.copies.length + 2;
   const [copies, last] = await Promise.all([
-    withLimit(plan.copies, upload.copyConcurrency ?? DEFAULT_COPY_CONCURRENCY, (range, i) => copyPart(upload, i + 2, range)),
+    withLimit(plan.copies, upload.copyConcurrency ?? DEFAULT_COPY_CONCURRENCY, (range, i) =>
+      copyPart(upload, i + 2, range),
+    ),
     uploadFilePart(upload, lastNumber, ends.tail),
   ]);
   return [first, ...copies, last];
@@ -286,14 +300,23 @@ async function uploadParts(upload: Upload, plan: PartPlan, ends: ZipEnds): Promi
 async function readRange({ s3, bucket, range }: Upload, start: number, length: number): Promise<Buffer> {
   const from = range.start + start;
   const out = await s3.send(
-    new GetObjectCommand({ Bucket: bucket, Key: range.key, Range: `bytes=${from}-${from + length - 1}`, IfMatch: range.etag }),
+    new GetObjectCommand({
+      Bucket: bucket,
+      Key: range.key,
+      Range: `bytes=${from}-${from + length - 1}`,
+      IfMatch: range.etag,
+    }),
   );
   const bytes = Buffer.from(await out.Body!.transformToByteArray());
   if (bytes.length !== length) throw new Error(`asked for ${length} bytes at ${from}, got ${bytes.length}`);
   return bytes;
 }
 
-async function uploadPart({ s3, bucket, key, uploadId }: Upload, PartNumber: number, Body: Buffer): Promise<CompletedPart> {
+async function uploadPart(
+  { s3, bucket, key, uploadId }: Upload,
+  PartNumber: number,
+  Body: Buffer,
+): Promise<CompletedPart> {
   const out = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber, Body }));
   return { PartNumber, ETag: out.ETag };
 }
@@ -302,16 +325,34 @@ async function uploadPart({ s3, bucket, key, uploadId }: Upload, PartNumber: num
 const FILE_PART_ATTEMPTS = 3;
 
 /** A part read from a file, each attempt with a stream of its own (any error is tried again). */
-async function uploadFilePart({ s3, bucket, key, uploadId }: Upload, PartNumber: number, part: ZipEnds['tail']): Promise<CompletedPart> {
+async function uploadFilePart(
+  { s3, bucket, key, uploadId }: Upload,
+  PartNumber: number,
+  part: ZipEnds['tail'],
+): Promise<CompletedPart> {
   const out = await sendFileStream(
     () => createReadStream(part.path, { start: part.start, end: part.start + part.length - 1 }),
-    (Body) => s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber, Body, ContentLength: part.length })),
+    (Body) =>
+      s3.send(
+        new UploadPartCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber,
+          Body,
+          ContentLength: part.length,
+        }),
+      ),
     { attempts: FILE_PART_ATTEMPTS },
   );
   return { PartNumber, ETag: out.ETag };
 }
 
-async function copyPart(upload: Upload, PartNumber: number, part: { start: number; length: number }): Promise<CompletedPart> {
+async function copyPart(
+  upload: Upload,
+  PartNumber: number,
+  part: { start: number; length: number },
+): Promise<CompletedPart> {
   const { s3, bucket, key, uploadId, range } = upload;
   const from = range.start + part.start;
   const out = await s3.send(
@@ -328,7 +369,12 @@ async function copyPart(upload: Upload, PartNumber: number, part: { start: numbe
   return { PartNumber, ETag: out.CopyPartResult?.ETag };
 }
 
-async function complete(upload: Upload, parts: CompletedPart[], rangeStart: number, size: number): Promise<CopyOutcome> {
+async function complete(
+  upload: Upload,
+  parts: CompletedPart[],
+  rangeStart: number,
+  size: number,
+): Promise<CopyOutcome> {
   try {
     const out = await upload.s3.send(
       new CompleteMultipartUploadCommand({
@@ -349,7 +395,9 @@ async function complete(upload: Upload, parts: CompletedPart[], rangeStart: numb
 
 /** Best effort: a part left behind is removed by the bucket's abort-incomplete-uploads rule. */
 async function abort({ s3, bucket, key, uploadId }: Upload): Promise<void> {
-  await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+  await s3
+    .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
+    .catch(() => undefined);
 }
 
 function unavailable(what: string, err: unknown): { readonly unavailable: string } {
@@ -358,7 +406,11 @@ function unavailable(what: string, err: unknown): { readonly unavailable: string
 }
 
 /** Runs `run` over `items`, at most `limit` at a time, results in order; stops starting new ones after a failure. */
-export async function withLimit<T, R>(items: ReadonlyArray<T>, limit: number, run: (item: T, i: number) => Promise<R>): Promise<R[]> {
+export async function withLimit<T, R>(
+  items: ReadonlyArray<T>,
+  limit: number,
+  run: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
   const results: R[] = new Array<R>(items.length);
   let next = 0;
   let failed = false;

@@ -4,11 +4,27 @@ import * as yauzl from 'yauzl';
 import type { Manifest } from '../shared/contracts';
 import type { WrittenArtifact } from './artifact-writer';
 import type { SnapshotHeads } from './combine-cache';
-import { copyRange, DEFAULT_COPY_PART_SIZE, MIN_PART_SIZE, planParts, withLimit, writeZipEnds, type ZipEnds } from './copy-combined';
+import {
+  copyRange,
+  DEFAULT_COPY_PART_SIZE,
+  MIN_PART_SIZE,
+  planParts,
+  withLimit,
+  writeZipEnds,
+  type ZipEnds,
+} from './copy-combined';
 import { MANIFEST_NAME } from './manifest';
 import { PathRegistry } from './path-registry';
 import { DEFLATED, LOCAL_HEADER_BYTES, LOCAL_HEADER_SIGNATURE, RawZipWriter, type PlacedEntry } from './raw-zip-writer';
-import { appendSnapshotEntries, copyableEntry, isSymlink, linkTargetOutside, linkTargetTooLong, MAX_LINK_TARGET, type SnapshotSource } from './snapshot';
+import {
+  appendSnapshotEntries,
+  copyableEntry,
+  isSymlink,
+  linkTargetOutside,
+  linkTargetTooLong,
+  MAX_LINK_TARGET,
+  type SnapshotSource,
+} from './snapshot';
 import { SymlinkTable } from './symlinks';
 import { getRange, openZipDirectory } from './zip-directory';
 
@@ -76,7 +92,9 @@ export async function writeFromSnapshot(
   const { range, ends, written } = prepared;
   const outcome = await copyRange({ ...deps, key, range, ends });
   if ('unavailable' in outcome) return fallBack(outcome.unavailable);
-  log(`combine-sources: copied ${range.length} bytes of ${written.copiedEntries} entries from snapshot ${root.snapshotKey}`);
+  log(
+    `combine-sources: copied ${range.length} bytes of ${written.copiedEntries} entries from snapshot ${root.snapshotKey}`,
+  );
   return { ...written.artifact, etag: outcome.etag };
 }
 
@@ -105,9 +123,15 @@ async function prepare(
   // Most snapshots are small: they are combined in full without a word.
   if (rootHead.size < 2 * MIN_PART_SIZE) return { why: 'small', quiet: true };
   const otherBytes = otherHeads.reduce((sum, h) => sum + h.size, 0);
-  if (otherBytes > MAX_OTHER_SNAPSHOTS_BYTES) return { why: `the other snapshots take ${otherBytes} bytes, more than ${MAX_OTHER_SNAPSHOTS_BYTES}` };
+  if (otherBytes > MAX_OTHER_SNAPSHOTS_BYTES)
+    return { why: `the other snapshots take ${otherBytes} bytes, more than ${MAX_OTHER_SNAPSHOTS_BYTES}` };
 
-  const directory = await openZipDirectory(deps.s3, { bucket: deps.bucket, key: root.snapshotKey, size: rootHead.size, etag: rootHead.etag });
+  const directory = await openZipDirectory(deps.s3, {
+    bucket: deps.bucket,
+    key: root.snapshotKey,
+    size: rootHead.size,
+    etag: rootHead.etag,
+  });
   try {
     const entries = directory.entries();
     const first = await entries.next();
@@ -115,7 +139,8 @@ async function prepare(
     const start = first.value.relativeOffsetOfLocalHeader;
     const length = directory.offset - start;
     const plan = planParts(length, deps.copyPartSize ?? DEFAULT_COPY_PART_SIZE);
-    if (plan === undefined || plan.copies.length === 0) return { why: `its entries take ${length} bytes, too few to copy a part` };
+    if (plan === undefined || plan.copies.length === 0)
+      return { why: `its entries take ${length} bytes, too few to copy a part` };
     const registry = deps.registry ?? new PathRegistry();
     registry.clear();
     registry.claimFile(MANIFEST_NAME, 'the stepdeploy manifest');
@@ -130,20 +155,32 @@ async function prepare(
         const raw = copyableEntry(next.value);
         if ('why' in raw) throw new UnfitSnapshot(raw.why);
         if (isSymlink(next.value)) {
-          if (links.length === MAX_COPIED_LINKS) throw new UnfitSnapshot(`it holds more than ${MAX_COPIED_LINKS} symlinks, whose targets would each be read`);
+          if (links.length === MAX_COPIED_LINKS)
+            throw new UnfitSnapshot(
+              `it holds more than ${MAX_COPIED_LINKS} symlinks, whose targets would each be read`,
+            );
           links.push({ entry: next.value, name: raw.name });
         }
         if (raw.name.endsWith('/')) {
-          if (!registry.claimFolder(raw.name.slice(0, -1), owner)) throw new UnfitSnapshot(`folder "${raw.name}" is listed twice`);
+          if (!registry.claimFolder(raw.name.slice(0, -1), owner))
+            throw new UnfitSnapshot(`folder "${raw.name}" is listed twice`);
         } else {
           registry.claimFile(raw.name, owner);
         }
         yield { entry: raw, offset: next.value.relativeOffsetOfLocalHeader - start };
       }
     }
-    const prepared = await writeEnds(deps, manifest, { root, rootHead, others, otherHeads, registry, links: table }, { start, length, entries: copied() });
+    const prepared = await writeEnds(
+      deps,
+      manifest,
+      { root, rootHead, others, otherHeads, registry, links: table },
+      { start, length, entries: copied() },
+    );
     try {
-      await checkLinks(deps, { key: root.snapshotKey, etag: rootHead.etag, end: directory.offset }, links, { table, owner });
+      await checkLinks(deps, { key: root.snapshotKey, etag: rootHead.etag, end: directory.offset }, links, {
+        table,
+        owner,
+      });
     } catch (err) {
       await prepared.ends.dispose();
       throw err;
@@ -204,27 +241,37 @@ async function linkProblem(
   const tooLong = linkTargetTooLong(entry);
   if (tooLong !== undefined) return { why: tooLong };
   const read = async (start: number, end: number): Promise<Buffer> => {
-    if (end > snapshot.end) throw new UnfitSnapshot(`symlink "${name}": its data would end at ${end}, past the entries (${snapshot.end})`);
+    if (end > snapshot.end)
+      throw new UnfitSnapshot(`symlink "${name}": its data would end at ${end}, past the entries (${snapshot.end})`);
     const bytes = await getRange(s3, { bucket, key: snapshot.key, etag: snapshot.etag }, start, end);
-    if (bytes.length !== end - start) throw new Error(`asked for ${end - start} bytes at ${start} of s3://${bucket}/${snapshot.key}, got ${bytes.length}`);
+    if (bytes.length !== end - start)
+      throw new Error(
+        `asked for ${end - start} bytes at ${start} of s3://${bucket}/${snapshot.key}, got ${bytes.length}`,
+      );
     return bytes;
   };
   const offset = entry.relativeOffsetOfLocalHeader;
-  const guess = Math.min(snapshot.end, offset + LOCAL_HEADER_BYTES + entry.fileNameLength + LOCAL_EXTRA_GUESS + entry.compressedSize);
+  const guess = Math.min(
+    snapshot.end,
+    offset + LOCAL_HEADER_BYTES + entry.fileNameLength + LOCAL_EXTRA_GUESS + entry.compressedSize,
+  );
   if (guess < offset + LOCAL_HEADER_BYTES) return { why: `has no local header at ${offset}` };
   const head = await read(offset, guess);
   if (head.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) return { why: `has no local header at ${offset}` };
   const dataStart = LOCAL_HEADER_BYTES + head.readUInt16LE(26) + head.readUInt16LE(28);
-  const data = dataStart + entry.compressedSize <= head.length
-    ? head.subarray(dataStart, dataStart + entry.compressedSize)
-    : await read(offset + dataStart, offset + dataStart + entry.compressedSize);
+  const data =
+    dataStart + entry.compressedSize <= head.length
+      ? head.subarray(dataStart, dataStart + entry.compressedSize)
+      : await read(offset + dataStart, offset + dataStart + entry.compressedSize);
   let target: Buffer;
   try {
-    target = entry.compressionMethod === DEFLATED ? inflateRawSync(data, { maxOutputLength: MAX_LINK_TARGET + 1 }) : data;
+    target =
+      entry.compressionMethod === DEFLATED ? inflateRawSync(data, { maxOutputLength: MAX_LINK_TARGET + 1 }) : data;
   } catch (err) {
     return { why: `does not inflate: ${(err as Error).message}` };
   }
-  if (target.length !== entry.uncompressedSize) return { why: `holds ${target.length} bytes, its directory record says ${entry.uncompressedSize}` };
+  if (target.length !== entry.uncompressedSize)
+    return { why: `holds ${target.length} bytes, its directory record says ${entry.uncompressedSize}` };
   const outside = linkTargetOutside(name, target);
   return outside !== undefined ? { why: outside } : { target: target.toString('utf8') };
 }
@@ -238,21 +285,39 @@ async function linkProblem(
 async function writeEnds(
   deps: SnapshotCopyDeps,
   manifest: Manifest,
-  { root, rootHead, others, otherHeads, registry, links }: { root: SnapshotSource; rootHead: { etag: string }; others: SnapshotSource[]; otherHeads: Array<{ etag: string }>; registry: PathRegistry; links: SymlinkTable },
+  {
+    root,
+    rootHead,
+    others,
+    otherHeads,
+    registry,
+    links,
+  }: {
+    root: SnapshotSource;
+    rootHead: { etag: string };
+    others: SnapshotSource[];
+    otherHeads: Array<{ etag: string }>;
+    registry: PathRegistry;
+    links: SymlinkTable;
+  },
   copied: { start: number; length: number; entries: AsyncIterable<PlacedEntry> },
 ): Promise<Prepared> {
-  const { ends, placed, layout } = await writeZipEnds(manifest, async (zip) => {
-    const rangeStart = zip.position;
-    await zip.addCopiedEntries(copied.entries, copied.length);
-    const copiedEntries = zip.entryCount - 1;
-    const snapshots = [{ ...pick(root), etag: rootHead.etag }];
-    for (const [i, source] of others.entries()) {
-      const etag = otherHeads[i]!.etag;
-      await appendFromMemory(deps, source, etag, zip, registry, links);
-      snapshots.push({ ...pick(source), etag });
-    }
-    return { copiedEntries, snapshots, rangeStart, rangeLength: zip.position - rangeStart };
-  }, deps.tmpDir);
+  const { ends, placed, layout } = await writeZipEnds(
+    manifest,
+    async (zip) => {
+      const rangeStart = zip.position;
+      await zip.addCopiedEntries(copied.entries, copied.length);
+      const copiedEntries = zip.entryCount - 1;
+      const snapshots = [{ ...pick(root), etag: rootHead.etag }];
+      for (const [i, source] of others.entries()) {
+        const etag = otherHeads[i]!.etag;
+        await appendFromMemory(deps, source, etag, zip, registry, links);
+        snapshots.push({ ...pick(source), etag });
+      }
+      return { copiedEntries, snapshots, rangeStart, rangeLength: zip.position - rangeStart };
+    },
+    deps.tmpDir,
+  );
   const { copiedEntries, ...artifact } = placed;
   return {
     range: { key: root.snapshotKey, etag: rootHead.etag, start: copied.start, length: copied.length },
@@ -278,7 +343,9 @@ async function appendFromMemory(
   const bytes = Buffer.from(await out.Body!.transformToByteArray());
   const zipfile = await yauzl.fromBufferPromise(bytes, { lazyEntries: true, autoClose: false, decodeStrings: false });
   try {
-    await appendSnapshotEntries({ source, zip, registry, links }, zipfile, async (start, end) => bytes.subarray(start, end));
+    await appendSnapshotEntries({ source, zip, registry, links }, zipfile, async (start, end) =>
+      bytes.subarray(start, end),
+    );
   } finally {
     zipfile.close();
   }

@@ -11,7 +11,10 @@ const s3 = new S3Client({});
 /** Same rule as a source's `path` in stepdeploy.config.yml: "." or a relative folder ending in "/". */
 const artifactPath = z
   .string()
-  .regex(/^(\.|(?!\/)(?!.*\/\/)(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9._-][A-Za-z0-9._/-]*\/)$/, 'must be "." or a relative folder ending in "/"');
+  .regex(
+    /^(\.|(?!\/)(?!.*\/\/)(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9._-][A-Za-z0-9._/-]*\/)$/,
+    'must be "." or a relative folder ending in "/"',
+  );
 
 /** Names and commits become S3 keys, file names and variable names. */
 const NAME = /^[a-z][a-z0-9-]{0,29}$/;

@@ -29,7 +29,13 @@ export class PathRegistry {
     const id = this.ownerId(owner);
     const { parent, name } = this.claimParents(path, id, owner);
     const existing = this.paths.find(parent, name);
-    if (existing >= 0) throw collision(path, this.owners[this.paths.owner(existing)]!, owner, this.paths.isFolder(existing) ? 'a folder' : 'a file');
+    if (existing >= 0)
+      throw collision(
+        path,
+        this.owners[this.paths.owner(existing)]!,
+        owner,
+        this.paths.isFolder(existing) ? 'a folder' : 'a file',
+      );
     this.paths.add(parent, name, id, false);
   }
 
@@ -42,7 +48,8 @@ export class PathRegistry {
     const { parent, name } = this.claimParents(path, id, owner);
     const existing = this.paths.find(parent, name);
     if (existing >= 0) {
-      if (!this.paths.isFolder(existing)) throw collision(path, this.owners[this.paths.owner(existing)]!, owner, 'a file');
+      if (!this.paths.isFolder(existing))
+        throw collision(path, this.owners[this.paths.owner(existing)]!, owner, 'a file');
       return false;
     }
     this.paths.add(parent, name, id, true);
@@ -61,7 +68,8 @@ export class PathRegistry {
       const segment = path.slice(from, slash);
       const existing = this.paths.find(parent, segment);
       if (existing < 0) parent = this.paths.add(parent, segment, id, true);
-      else if (!this.paths.isFolder(existing)) throw collision(path.slice(0, slash), this.owners[this.paths.owner(existing)]!, owner, 'a file');
+      else if (!this.paths.isFolder(existing))
+        throw collision(path.slice(0, slash), this.owners[this.paths.owner(existing)]!, owner, 'a file');
       else parent = existing;
       from = slash + 1;
     }
@@ -125,7 +133,8 @@ class PathTable {
       const slot = this.slots[i]!;
       if (slot === 0) return -1;
       const record = slot - 1;
-      if (this.word(record, 0) === parent && this.lengthOf(record) === length && this.sameBytes(record, length)) return record;
+      if (this.word(record, 0) === parent && this.lengthOf(record) === length && this.sameBytes(record, length))
+        return record;
     }
   }
 

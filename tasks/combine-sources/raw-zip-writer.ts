@@ -141,7 +141,8 @@ class DirectoryRecords {
       for (let at = 0; at < this.spill.bytes; ) {
         const chunk = Buffer.allocUnsafe(Math.min(SLAB_BYTES, this.spill.bytes - at));
         const { bytesRead } = await readAt(this.spill.fd, chunk, 0, chunk.length, at);
-        if (bytesRead === 0) throw new Error(`the spilled central directory ends at ${at} of ${this.spill.bytes} bytes`);
+        if (bytesRead === 0)
+          throw new Error(`the spilled central directory ends at ${at} of ${this.spill.bytes} bytes`);
         at += bytesRead;
         yield chunk.subarray(0, bytesRead);
       }
@@ -169,7 +170,8 @@ class DirectoryRecords {
       unlinkSync(path);
     }
     // Synchronous: one write of 1 MiB per ~10,000 entries, and `add` stays synchronous.
-    for (let at = 0; at < slab.length; ) at += writeSync(this.spill.fd, slab, at, slab.length - at, this.spill.bytes + at);
+    for (let at = 0; at < slab.length; )
+      at += writeSync(this.spill.fd, slab, at, slab.length - at, this.spill.bytes + at);
     this.spill.bytes += slab.length;
   }
 }
@@ -262,10 +264,14 @@ export class RawZipWriter {
     for await (const { entry, offset } of entries) {
       refuseMethod(entry);
       if (offset !== expected && !(atLeast && offset > expected)) {
-        throw new Error(`copied entry "${entry.name}" is at offset ${offset} of the range; the entries before it end at ${expected}`);
+        throw new Error(
+          `copied entry "${entry.name}" is at offset ${offset} of the range; the entries before it end at ${expected}`,
+        );
       }
       atLeast = entry.foreignFlags !== undefined;
-      expected = offset + (atLeast ? minForeignLength(entry) : localHeaderLength(entry, this.zip64Sizes(entry)) + entry.compressedSize);
+      expected =
+        offset +
+        (atLeast ? minForeignLength(entry) : localHeaderLength(entry, this.zip64Sizes(entry)) + entry.compressedSize);
       if (expected > length) throw new Error(`copied entry "${entry.name}" ends after the range's ${length} bytes`);
       this.directory.add(centralHeader(entry, start + offset, this.zip64Entry(entry, start + offset)));
     }
@@ -276,7 +282,11 @@ export class RawZipWriter {
   }
 
   /** Adds a file held in memory (small ones: the manifest), deflated when `compress`. */
-  async addBuffer(name: string, content: Buffer, options: { mode: number; mtime: DosDateTime; compress: boolean }): Promise<void> {
+  async addBuffer(
+    name: string,
+    content: Buffer,
+    options: { mode: number; mtime: DosDateTime; compress: boolean },
+  ): Promise<void> {
     const deflate = options.compress && content.length > 0;
     const data = deflate ? deflateRawSync(content) : content;
     const entry: RawEntry = {
@@ -307,7 +317,12 @@ export class RawZipWriter {
     await this.write(endRecords(this.directory.count, start, this.offset - start, this.options.forceZip64 === true));
     await this.flush();
     this.output.end();
-    return { directoryOffset: start, directorySize: this.directory.bytes, entryCount: this.directory.count, size: this.offset };
+    return {
+      directoryOffset: start,
+      directorySize: this.directory.bytes,
+      entryCount: this.directory.count,
+      size: this.offset,
+    };
   }
 
   private zip64Sizes(entry: RawEntry): boolean {
@@ -369,7 +384,9 @@ export function toDosDateTime(date: Date): DosDateTime {
 
 function refuseMethod(entry: RawEntry): void {
   if (entry.compressionMethod !== STORED && entry.compressionMethod !== DEFLATED) {
-    throw new Error(`"${entry.name}": compression method ${entry.compressionMethod} is not supported (only stored and deflated)`);
+    throw new Error(
+      `"${entry.name}": compression method ${entry.compressionMethod} is not supported (only stored and deflated)`,
+    );
   }
 }
 
@@ -445,7 +462,8 @@ function writeZip64Extra(target: Buffer, at: number, values: ReadonlyArray<numbe
 
 function checkedNameLength(name: string): number {
   const length = Buffer.byteLength(name, 'utf8');
-  if (length > MAX_16) throw new Error(`entry name is ${length} bytes in UTF-8, more than a zip allows (65535): ${name.slice(0, 80)}...`);
+  if (length > MAX_16)
+    throw new Error(`entry name is ${length} bytes in UTF-8, more than a zip allows (65535): ${name.slice(0, 80)}...`);
   return length;
 }
 

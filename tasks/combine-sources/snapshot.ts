@@ -72,7 +72,11 @@ export type ReadBytes = (start: number, end: number) => Promise<Buffer>;
  * the combined zip, as appendSnapshot does; copy-snapshot.ts gives it snapshots held in memory.
  * `readBytes` reads the same zip: small entries' data, without a stream (SMALL_ENTRY_BYTES).
  */
-export async function appendSnapshotEntries(options: AppendEntriesOptions, zipfile: yauzl.ZipFile, readBytes: ReadBytes): Promise<void> {
+export async function appendSnapshotEntries(
+  options: AppendEntriesOptions,
+  zipfile: yauzl.ZipFile,
+  readBytes: ReadBytes,
+): Promise<void> {
   try {
     for await (const entry of zipEntries(zipfile)) await appendEntry(options, zipfile, readBytes, entry);
   } catch (err) {
@@ -81,7 +85,10 @@ export async function appendSnapshotEntries(options: AppendEntriesOptions, zipfi
 }
 
 /** Answers the ETag of the snapshot downloaded: the combine cache names exactly what was combined. */
-async function download({ s3, bucket, source, signal }: AppendSnapshotOptions, file: string): Promise<string | undefined> {
+async function download(
+  { s3, bucket, source, signal }: AppendSnapshotOptions,
+  file: string,
+): Promise<string | undefined> {
   try {
     const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: source.snapshotKey }), {
       abortSignal: signal,
@@ -100,13 +107,20 @@ async function download({ s3, bucket, source, signal }: AppendSnapshotOptions, f
 /** Reads of a snapshot file: one window for its directory, one for its entries' data (window-reader.ts). */
 const SNAPSHOT_WINDOWS = { windowBytes: 1024 * 1024, windows: 2 } as const;
 
-async function openSnapshot(file: string, source: SnapshotSource): Promise<{ zipfile: yauzl.ZipFile; reader: WindowReader }> {
+async function openSnapshot(
+  file: string,
+  source: SnapshotSource,
+): Promise<{ zipfile: yauzl.ZipFile; reader: WindowReader }> {
   const handle = await open(file, 'r');
   try {
     const { size } = await handle.stat();
     const reader = fileWindowReader(handle, file, size, SNAPSHOT_WINDOWS);
     // decodeStrings: false so that unsafe names reach our own check, which names the source.
-    const zipfile = await yauzl.fromRandomAccessReaderPromise(reader, size, { lazyEntries: true, autoClose: false, decodeStrings: false });
+    const zipfile = await yauzl.fromRandomAccessReaderPromise(reader, size, {
+      lazyEntries: true,
+      autoClose: false,
+      decodeStrings: false,
+    });
     return { zipfile, reader };
   } catch (err) {
     await handle.close();
@@ -124,7 +138,12 @@ function wrapReadError(err: unknown, source: SnapshotSource): unknown {
   });
 }
 
-async function appendEntry(options: AppendEntriesOptions, zipfile: yauzl.ZipFile, readBytes: ReadBytes, entry: yauzl.Entry): Promise<void> {
+async function appendEntry(
+  options: AppendEntriesOptions,
+  zipfile: yauzl.ZipFile,
+  readBytes: ReadBytes,
+  entry: yauzl.Entry,
+): Promise<void> {
   const { source, zip, registry, links } = options;
   const owner = `source "${source.name}"`;
   const name = entryName(entry, source);
@@ -134,7 +153,8 @@ async function appendEntry(options: AppendEntriesOptions, zipfile: yauzl.ZipFile
   // The DOS fields as they are: no round trip through a Date and the time zone.
   const mtime: DosDateTime = { date: entry.lastModFileDate, time: entry.lastModFileTime };
   if (target.endsWith('/')) {
-    if (registry.claimFolder(target.slice(0, -1), owner)) await zip.addDirectory(target, { mode: mode ?? DEFAULT_FOLDER_MODE, mtime });
+    if (registry.claimFolder(target.slice(0, -1), owner))
+      await zip.addDirectory(target, { mode: mode ?? DEFAULT_FOLDER_MODE, mtime });
     return;
   }
   registry.claimFile(target, owner);
@@ -187,7 +207,8 @@ export function copyableEntry(entry: yauzl.Entry): RawEntry | { readonly why: st
   const raw = storedEntryName(entry);
   const quoted = JSON.stringify(raw.slice(0, 200));
   if (escapingEntryName(raw) !== undefined || raw.includes('\\')) return { why: `entry ${quoted} has an unsafe name` };
-  if (posix.normalize(raw) !== raw || raw === './' || raw === '.') return { why: `entry ${quoted} is not a normalized path` };
+  if (posix.normalize(raw) !== raw || raw === './' || raw === '.')
+    return { why: `entry ${quoted} is not a normalized path` };
   const encoded = Buffer.from(raw, 'utf8');
   const ascii = encoded.length === raw.length;
   if (!encoded.equals(entry.fileNameRaw) || (!ascii && (entry.generalPurposeBitFlag & UTF8_NAME_FLAG) === 0)) {
@@ -198,7 +219,13 @@ export function copyableEntry(entry: yauzl.Entry): RawEntry | { readonly why: st
     return { why: `entry ${quoted} uses compression method ${entry.compressionMethod}` };
   }
   const folder = raw.endsWith('/');
-  if (folder && (entry.compressionMethod !== STORED || entry.compressedSize !== 0 || entry.uncompressedSize !== 0 || entry.crc32 !== 0)) {
+  if (
+    folder &&
+    (entry.compressionMethod !== STORED ||
+      entry.compressedSize !== 0 ||
+      entry.uncompressedSize !== 0 ||
+      entry.crc32 !== 0)
+  ) {
     return { why: `folder ${quoted} has data` };
   }
   return directoryEntry(entry, raw);
@@ -283,7 +310,12 @@ export function isSymlink(entry: yauzl.Entry): boolean {
  * Refuses a symlink whose own target leads outside the artifact, or is no real link; answers its
  * target. Whether it leads outside through other links is known once all are in (checkSymlinks).
  */
-async function checkLinkTarget(zipfile: yauzl.ZipFile, entry: yauzl.Entry, path: string, source: SnapshotSource): Promise<string> {
+async function checkLinkTarget(
+  zipfile: yauzl.ZipFile,
+  entry: yauzl.Entry,
+  path: string,
+  source: SnapshotSource,
+): Promise<string> {
   const refuse = (why: string): UnsafeEntryError =>
     new UnsafeEntryError(`symlink "${path}" in snapshot ${source.snapshotKey} (source "${source.name}") ${why}`);
   const tooLong = linkTargetTooLong(entry);
@@ -304,7 +336,9 @@ async function checkLinkTarget(zipfile: yauzl.ZipFile, entry: yauzl.Entry, path:
 export function checkSymlinks(links: SymlinkTable): void {
   const escape = links.escaping();
   if (escape !== undefined) {
-    throw new UnsafeEntryError(`symlink "${escape.path}" (${escape.owner}) ${escape.why}; the combined artifact is refused: make the link lead to a path inside the repository, or remove it`);
+    throw new UnsafeEntryError(
+      `symlink "${escape.path}" (${escape.owner}) ${escape.why}; the combined artifact is refused: make the link lead to a path inside the repository, or remove it`,
+    );
   }
 }
 
@@ -317,5 +351,7 @@ export function linkTargetTooLong(entry: yauzl.Entry): string | undefined {
 export function linkTargetOutside(path: string, target: Buffer): string | undefined {
   const text = target.toString('utf8');
   const resolved = posix.normalize(posix.join(posix.dirname(path), text));
-  return posix.isAbsolute(text) || resolved === '..' || resolved.startsWith('../') ? `points outside the artifact (${text})` : undefined;
+  return posix.isAbsolute(text) || resolved === '..' || resolved.startsWith('../')
+    ? `points outside the artifact (${text})`
+    : undefined;
 }

@@ -18,9 +18,18 @@ export class SymlinkTable {
   escaping(): { readonly path: string; readonly owner: string; readonly why: string } | undefined {
     for (const [path, { owner }] of this.links) {
       const outcome = resolveLink(this.links, path);
-      if ('outside' in outcome) return { path, owner, why: `points outside the artifact through other links (it resolves to ${outcome.outside})` };
+      if ('outside' in outcome)
+        return {
+          path,
+          owner,
+          why: `points outside the artifact through other links (it resolves to ${outcome.outside})`,
+        };
       if ('loop' in outcome) {
-        return { path, owner, why: `is a cycle of links or a chain of more than ${MAX_FOLLOWS} (the build could not follow it)` };
+        return {
+          path,
+          owner,
+          why: `is a cycle of links or a chain of more than ${MAX_FOLLOWS} (the build could not follow it)`,
+        };
       }
     }
     return undefined;

@@ -47,7 +47,13 @@ export class WindowReader extends yauzl.RandomAccessReader {
     super();
   }
 
-  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null, bytesRead?: number) => void): void {
+  override read(
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+    callback: (err: Error | null, bytesRead?: number) => void,
+  ): void {
     this.served(position, position + length).then(
       (bytes) => {
         bytes.copy(buffer, offset);
@@ -63,7 +69,8 @@ export class WindowReader extends yauzl.RandomAccessReader {
   }
 
   override _readStreamForRange(start: number, end: number): Readable {
-    if (this.source.stream !== undefined && end - start > this.options.windowBytes) return this.source.stream(start, end);
+    if (this.source.stream !== undefined && end - start > this.options.windowBytes)
+      return this.source.stream(start, end);
     const out = new PassThrough();
     this.served(start, end).then(
       // A copy: a view would keep the whole window alive for as long as its consumer holds the chunk.
@@ -89,7 +96,8 @@ export class WindowReader extends yauzl.RandomAccessReader {
     }
     const to = Math.min(this.size, Math.max(end, start + this.options.windowBytes));
     const bytes = await this.source.read(start, to);
-    if (bytes.length !== to - start) throw new Error(`asked for ${to - start} bytes at ${start} of ${this.source.name}, got ${bytes.length}`);
+    if (bytes.length !== to - start)
+      throw new Error(`asked for ${to - start} bytes at ${start} of ${this.source.name}, got ${bytes.length}`);
     // A new buffer per window, never one reused: a view handed out earlier keeps its bytes.
     this.windows = [{ start, bytes }, ...this.windows].slice(0, this.options.windows);
     return bytes.subarray(0, end - start);

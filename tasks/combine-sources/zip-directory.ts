@@ -36,12 +36,20 @@ export interface ZipObject {
  * reader that keeps the whole directory holds ~100 bytes per entry, plus yauzl's objects
  * when the caller collects them).
  */
-export async function openZipDirectory(s3: S3Client, zip: ZipObject, windowBytes = DEFAULT_WINDOW_BYTES): Promise<ZipDirectory> {
-  const zipfile = await yauzl.fromRandomAccessReaderPromise(new WindowReader(s3Window(s3, zip), zip.size, { windowBytes, windows: 1 }), zip.size, {
-    lazyEntries: true,
-    autoClose: false,
-    decodeStrings: false,
-  });
+export async function openZipDirectory(
+  s3: S3Client,
+  zip: ZipObject,
+  windowBytes = DEFAULT_WINDOW_BYTES,
+): Promise<ZipDirectory> {
+  const zipfile = await yauzl.fromRandomAccessReaderPromise(
+    new WindowReader(s3Window(s3, zip), zip.size, { windowBytes, windows: 1 }),
+    zip.size,
+    {
+      lazyEntries: true,
+      autoClose: false,
+      decodeStrings: false,
+    },
+  );
   // yauzl 3 starts reading entries at the directory's offset, which it keeps here.
   const offset: unknown = (zipfile as unknown as { readEntryCursor?: unknown }).readEntryCursor;
   if (typeof offset !== 'number') {
@@ -57,8 +65,15 @@ function s3Window(s3: S3Client, object: Omit<ZipObject, 'size'>): WindowSource {
 }
 
 /** The bytes [start, end) of one version of an object (If-Match its ETag). */
-export async function getRange(s3: S3Client, { bucket, key, etag }: Omit<ZipObject, 'size'>, start: number, end: number): Promise<Buffer> {
-  const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${end - 1}`, IfMatch: etag }));
+export async function getRange(
+  s3: S3Client,
+  { bucket, key, etag }: Omit<ZipObject, 'size'>,
+  start: number,
+  end: number,
+): Promise<Buffer> {
+  const out = await s3.send(
+    new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${end - 1}`, IfMatch: etag }),
+  );
   const array = await out.Body!.transformToByteArray();
   // A view, not a copy: the caller is the only one that holds it.
   return Buffer.from(array.buffer, array.byteOffset, array.byteLength);

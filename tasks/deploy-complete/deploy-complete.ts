@@ -52,7 +52,8 @@ export function buildIdOf(buildArnOrId: string): string {
 }
 
 function variable(event: BuildStateChange, name: string): string | undefined {
-  return event.detail['additional-information'].environment?.['environment-variables'].find((v) => v.name === name)?.value;
+  return event.detail['additional-information'].environment?.['environment-variables'].find((v) => v.name === name)
+    ?.value;
 }
 
 /** The failure as the CLI and notify read a .sync build failure: `{ Build: { Id, BuildStatus, Phases, Logs } }`. */
@@ -84,7 +85,11 @@ const SEND_ATTEMPTS = 4;
  * then not given back, and the event is delivered again (EventBridge → Lambda retries, then the
  * dead-letter queue), so a success is never lost while the lease looks handled.
  */
-async function sendTaskResult(deps: DeployCompleteDependencies, send: () => Promise<unknown>, execution: string): Promise<void> {
+async function sendTaskResult(
+  deps: DeployCompleteDependencies,
+  send: () => Promise<unknown>,
+  execution: string,
+): Promise<void> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       await send();
@@ -92,7 +97,9 @@ async function sendTaskResult(deps: DeployCompleteDependencies, send: () => Prom
     } catch (err) {
       const name = (err as Error).name;
       if (TASK_GONE.has(name)) {
-        console.error(`the Deploy task of ${execution} is gone (${name}: ${(err as Error).message}); the lease is given back`);
+        console.error(
+          `the Deploy task of ${execution} is gone (${name}: ${(err as Error).message}); the lease is given back`,
+        );
         return;
       }
       if (attempt >= SEND_ATTEMPTS) throw err;
@@ -101,17 +108,22 @@ async function sendTaskResult(deps: DeployCompleteDependencies, send: () => Prom
   }
 }
 
-export async function completeDeployBuild(event: BuildStateChange, deps: DeployCompleteDependencies): Promise<DeployCompleteResult> {
+export async function completeDeployBuild(
+  event: BuildStateChange,
+  deps: DeployCompleteDependencies,
+): Promise<DeployCompleteResult> {
   const status = event.detail['build-status'];
   if (status !== 'SUCCEEDED' && !FAILURE_ERRORS[status]) return { action: 'ignored', reason: `build is ${status}` };
   const environment = variable(event, 'ENVIRONMENT');
-  if (!environment) return { action: 'ignored', reason: 'the build has no ENVIRONMENT variable: not a stepdeploy deploy build' };
+  if (!environment)
+    return { action: 'ignored', reason: 'the build has no ENVIRONMENT variable: not a stepdeploy deploy build' };
   const buildId = buildIdOf(event.detail['build-id']);
   const leaseId = variable(event, LEASE_ID_VARIABLE);
   const held = await readLease(deps.s3, deps.bucket, environment);
   // The build of this take of the lease: recorded, or — its id not written yet — carrying its lease id.
   const ours = (lease: DeployLease): boolean =>
-    !lease.released && (lease.buildId === buildId || (!lease.buildId && leaseId !== undefined && lease.leaseId === leaseId));
+    !lease.released &&
+    (lease.buildId === buildId || (!lease.buildId && leaseId !== undefined && lease.leaseId === leaseId));
   if (!held || !ours(held.value)) {
     return { action: 'ignored', reason: `the ${environment} lease is not held by build ${buildId}` };
   }
@@ -122,7 +134,9 @@ export async function completeDeployBuild(event: BuildStateChange, deps: DeployC
     () =>
       status === 'SUCCEEDED'
         ? deps.sfn.send(new SendTaskSuccessCommand({ taskToken: lease.taskToken, output: summary }))
-        : deps.sfn.send(new SendTaskFailureCommand({ taskToken: lease.taskToken, error: FAILURE_ERRORS[status], cause: summary })),
+        : deps.sfn.send(
+            new SendTaskFailureCommand({ taskToken: lease.taskToken, error: FAILURE_ERRORS[status], cause: summary }),
+          ),
     lease.execution,
   );
   await releaseLease(deps.s3, deps.bucket, held, status, (deps.now ?? (() => new Date()))());
@@ -136,9 +150,13 @@ export async function completeDeployBuild(event: BuildStateChange, deps: DeployC
  * lease of the run that ended: a late event of an earlier run leaves a redriven run's lease alone
  * (the event's redriveCount against the lease's).
  */
-export async function releaseForEndedExecution(event: ExecutionStatusChange, deps: DeployCompleteDependencies): Promise<DeployCompleteResult> {
+export async function releaseForEndedExecution(
+  event: ExecutionStatusChange,
+  deps: DeployCompleteDependencies,
+): Promise<DeployCompleteResult> {
   const { status, name } = event.detail;
-  if (!['FAILED', 'ABORTED', 'TIMED_OUT'].includes(status)) return { action: 'ignored', reason: `execution is ${status}` };
+  if (!['FAILED', 'ABORTED', 'TIMED_OUT'].includes(status))
+    return { action: 'ignored', reason: `execution is ${status}` };
   let environment: unknown;
   try {
     environment = (JSON.parse(event.detail.input ?? '{}') as { environment?: unknown }).environment;
@@ -154,10 +172,14 @@ export async function releaseForEndedExecution(event: ExecutionStatusChange, dep
     return { action: 'ignored', reason: `${name} holds no ${environment} lease` };
   }
   if ((held.value.redriveCount ?? 0) !== run) {
-    return { action: 'ignored', reason: `the ${environment} lease is held by run ${held.value.redriveCount ?? 0} of ${name}; this event ended run ${run}` };
+    return {
+      action: 'ignored',
+      reason: `the ${environment} lease is held by run ${held.value.redriveCount ?? 0} of ${name}; this event ended run ${run}`,
+    };
   }
   // Already given back (its build ended, or a first delivery of this event): still make sure no build of it runs.
-  if (!held.value.released) await releaseLease(deps.s3, deps.bucket, held, `execution ${status}`, (deps.now ?? (() => new Date()))());
+  if (!held.value.released)
+    await releaseLease(deps.s3, deps.bucket, held, `execution ${status}`, (deps.now ?? (() => new Date()))());
   const build = await findLeaseBuild(deps.codebuild, deps.projectName, held.value);
   if (build && !build.complete) {
     await deps.codebuild.send(new StopBuildCommand({ id: build.id }));

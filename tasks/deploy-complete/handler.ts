@@ -13,7 +13,13 @@ const codebuild = new CodeBuildClient({});
 /** EventBridge target for the deploy project's build state changes and the state machine's execution status changes. */
 export async function handler(event: unknown): Promise<DeployCompleteResult> {
   const parsed = parseEvent(notifyEventSchema, event, 'deploy-complete');
-  const deps = { s3, sfn, codebuild, bucket: requireEnv('ARTIFACT_BUCKET'), projectName: requireEnv('DEPLOY_PROJECT_NAME') };
+  const deps = {
+    s3,
+    sfn,
+    codebuild,
+    bucket: requireEnv('ARTIFACT_BUCKET'),
+    projectName: requireEnv('DEPLOY_PROJECT_NAME'),
+  };
   return parsed['detail-type'] === 'CodeBuild Build State Change'
     ? completeDeployBuild(parsed, deps)
     : releaseForEndedExecution(parsed, deps);

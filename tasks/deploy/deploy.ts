@@ -5,7 +5,16 @@ import type { CodeBuildEnvironmentVariable, DeploymentRecord } from '../shared/c
 import { isNewer, supersedes, type Ordered } from '../shared/deployment-order';
 import { readJsonObject, type JsonObject } from '../shared/s3';
 import { DeployLeaseBusyError, DeploySupersededError } from './errors';
-import { currentKey, LEASE_ATTEMPTS, leaseKey, readLease, releaseLease, sameTake, writeLease, type DeployLease } from './lease';
+import {
+  currentKey,
+  LEASE_ATTEMPTS,
+  leaseKey,
+  readLease,
+  releaseLease,
+  sameTake,
+  writeLease,
+  type DeployLease,
+} from './lease';
 import { findLeaseBuild, LEASE_ID_VARIABLE, stopQuietly, type LeaseBuild } from './lease-builds';
 
 /**
@@ -102,7 +111,12 @@ export async function deploy(event: DeployEvent, deps: DeployDependencies): Prom
       if (sameRun && !holder.released && build && !build.complete) {
         // A retry of this very Deploy after an attempt that started the build and then failed
         // (timeout, crash before its id was recorded): the build is this run's, adopt it.
-        const adopted = await writeLease(deps.s3, deps.bucket, { ...holder, taskToken: event.taskToken, buildId: build.id }, held);
+        const adopted = await writeLease(
+          deps.s3,
+          deps.bucket,
+          { ...holder, taskToken: event.taskToken, buildId: build.id },
+          held,
+        );
         if (adopted === undefined) continue;
         return { buildId: build.id };
       }
@@ -137,7 +151,9 @@ export async function deploy(event: DeployEvent, deps: DeployDependencies): Prom
     if (written === undefined) continue; // another writer came first: look again
     return startDeployBuild(event, deps, { value: lease, etag: written.etag }, now);
   }
-  throw new DeployLeaseBusyError(`${event.environment}: the deploy lease changed ${LEASE_ATTEMPTS} times while ${event.execution} tried to take it`);
+  throw new DeployLeaseBusyError(
+    `${event.environment}: the deploy lease changed ${LEASE_ATTEMPTS} times while ${event.execution} tried to take it`,
+  );
 }
 
 /**
@@ -159,12 +175,17 @@ function isRunning(lease: DeployLease, build: LeaseBuild | undefined, now: Date)
  * After HANDOVER_MS the event counts as lost, and the lease is taken.
  */
 function awaitsHandover(lease: DeployLease, build: LeaseBuild | undefined, event: DeployEvent, now: Date): boolean {
-  if (!build?.complete || lease.released || lease.execution === event.execution || build.endedAt === undefined) return false;
+  if (!build?.complete || lease.released || lease.execution === event.execution || build.endedAt === undefined)
+    return false;
   return now.getTime() - build.endedAt < HANDOVER_MS;
 }
 
 /** Records the newest waiter in the lease, so that older executions arriving later give way at once. */
-async function registerWaiting(event: DeployEvent, held: JsonObject<DeployLease>, deps: DeployDependencies): Promise<void> {
+async function registerWaiting(
+  event: DeployEvent,
+  held: JsonObject<DeployLease>,
+  deps: DeployDependencies,
+): Promise<void> {
   const waiting = held.value.waiting;
   if (waiting && !isNewer(event, waiting)) return;
   // Best effort: losing this write (412/409) only means someone else wrote the lease; the next attempt sees it.
@@ -227,7 +248,12 @@ async function startDeployBuild(
  * registering, S3's 409 — reads again and writes again). If the lease was taken over or given back
  * meanwhile, the build is stopped (its fence has stopped it already, unless it ran before).
  */
-async function recordBuild(event: DeployEvent, deps: DeployDependencies, held: JsonObject<DeployLease>, buildId: string): Promise<DeployStarted> {
+async function recordBuild(
+  event: DeployEvent,
+  deps: DeployDependencies,
+  held: JsonObject<DeployLease>,
+  buildId: string,
+): Promise<DeployStarted> {
   let current: JsonObject<DeployLease> | undefined = held;
   for (let attempt = 0; attempt < LEASE_ATTEMPTS && current; attempt += 1) {
     const lease = current.value;
@@ -247,5 +273,7 @@ async function recordBuild(event: DeployEvent, deps: DeployDependencies, held: J
     return { buildId };
   }
   await stopQuietly(deps.codebuild, buildId);
-  throw new DeployLeaseBusyError(`${event.environment}: the deploy lease of ${event.execution} was taken over before its build ${buildId} was recorded; the build was stopped`);
+  throw new DeployLeaseBusyError(
+    `${event.environment}: the deploy lease of ${event.execution} was taken over before its build ${buildId} was recorded; the build was stopped`,
+  );
 }

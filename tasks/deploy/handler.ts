@@ -20,7 +20,9 @@ const eventSchema = z
     startedAt: z.iso.datetime({ message: 'must be the execution start time ($$.Execution.StartTime)' }),
     redriveCount: z.number({ message: 'must be the number of redrives ($$.Execution.RedriveCount)' }).int().min(0),
     source: z.string().regex(/^[^/]+\/.+\.zip$/, 'must be "<bucket>/<key>.zip"'),
-    environmentVariables: z.array(z.object({ Name: z.string().min(1), Type: z.literal('PLAINTEXT'), Value: z.string() }).strict()),
+    environmentVariables: z.array(
+      z.object({ Name: z.string().min(1), Type: z.literal('PLAINTEXT'), Value: z.string() }).strict(),
+    ),
   })
   .strict();
 

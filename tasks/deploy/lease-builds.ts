@@ -1,4 +1,10 @@
-import { BatchGetBuildsCommand, ListBuildsForProjectCommand, StopBuildCommand, type Build, type CodeBuildClient } from '@aws-sdk/client-codebuild';
+import {
+  BatchGetBuildsCommand,
+  ListBuildsForProjectCommand,
+  StopBuildCommand,
+  type Build,
+  type CodeBuildClient,
+} from '@aws-sdk/client-codebuild';
 import type { DeployLease } from './lease';
 
 /** The deploy build's variable naming the take of the lease it belongs to (its fence checks it). */
@@ -35,7 +41,11 @@ function leaseIdOf(build: Build): string | undefined {
  * carrying its lease id, found among the project's builds, newest first (ListBuildsForProject, then
  * BatchGetBuilds), back to the time the lease was taken. Undefined when there is none.
  */
-export async function findLeaseBuild(codebuild: CodeBuildClient, projectName: string, lease: DeployLease): Promise<LeaseBuild | undefined> {
+export async function findLeaseBuild(
+  codebuild: CodeBuildClient,
+  projectName: string,
+  lease: DeployLease,
+): Promise<LeaseBuild | undefined> {
   if (lease.buildId) {
     const { builds } = await codebuild.send(new BatchGetBuildsCommand({ ids: [lease.buildId] }));
     const build = builds?.[0];
@@ -47,7 +57,9 @@ export async function findLeaseBuild(codebuild: CodeBuildClient, projectName: st
   let nextToken: string | undefined;
   do {
     // No sortOrder: the default is newest first, and setting it fails on a project with more than 100 builds.
-    const page = await codebuild.send(new ListBuildsForProjectCommand({ projectName, ...(nextToken ? { nextToken } : {}) }));
+    const page = await codebuild.send(
+      new ListBuildsForProjectCommand({ projectName, ...(nextToken ? { nextToken } : {}) }),
+    );
     const ids = page.ids ?? [];
     if (ids.length === 0) return undefined;
     const { builds = [] } = await codebuild.send(new BatchGetBuildsCommand({ ids: ids.slice(0, PAGE) }));

@@ -42,7 +42,11 @@ export function currentKey(environment: string): string {
   return `deployments/${environment}/current.json`;
 }
 
-export function readLease(s3: S3Client, bucket: string, environment: string): Promise<JsonObject<DeployLease> | undefined> {
+export function readLease(
+  s3: S3Client,
+  bucket: string,
+  environment: string,
+): Promise<JsonObject<DeployLease> | undefined> {
   return readJsonObject<DeployLease>(s3, bucket, leaseKey(environment));
 }
 
@@ -93,5 +97,7 @@ export async function releaseLease(
     if ((await writeLease(s3, bucket, released, current)) !== undefined) return released;
     current = await readLease(s3, bucket, held.value.environment);
   }
-  throw new Error(`${held.value.environment}: the deploy lease changed ${LEASE_ATTEMPTS} times while it was being given back (${outcome}); the event will be delivered again`);
+  throw new Error(
+    `${held.value.environment}: the deploy lease changed ${LEASE_ATTEMPTS} times while it was being given back (${outcome}); the event will be delivered again`,
+  );
 }

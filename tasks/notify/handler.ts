@@ -29,7 +29,9 @@ function webhookFor(secretName: string): () => Promise<string> {
 export async function handler(event: unknown): Promise<NotifyResult> {
   const parsed = notifyEventSchema.safeParse(event);
   if (!parsed.success) {
-    console.error(`notify: ignoring an event that is not a Step Functions or CodeBuild status change: ${parsed.error.message}`);
+    console.error(
+      `notify: ignoring an event that is not a Step Functions or CodeBuild status change: ${parsed.error.message}`,
+    );
     return { delivered: false, reason: 'not a Step Functions or CodeBuild status change event' };
   }
   const secretName = process.env.SLACK_WEBHOOK_SECRET_NAME;

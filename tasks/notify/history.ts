@@ -29,7 +29,10 @@ export function historyLookup(sfn: SFNClient): HistoryLookup {
 }
 
 /** Adds what `events` (newest first) tell to what newer pages already told. */
-export function summarize(events: ReadonlyArray<HistoryEvent>, known: ExecutionHistorySummary = {}): ExecutionHistorySummary {
+export function summarize(
+  events: ReadonlyArray<HistoryEvent>,
+  known: ExecutionHistorySummary = {},
+): ExecutionHistorySummary {
   let { lastState, fetched } = known;
   for (const event of events) {
     lastState ??= event.stateEnteredEventDetails?.name;

@@ -87,10 +87,7 @@ function errorText(error: string | null | undefined, cause: string | null | unde
   return text === '' ? undefined : shorten(text);
 }
 
-export function describeExecution(
-  event: ExecutionStatusChange,
-  history: ExecutionHistorySummary = {},
-): Notification {
+export function describeExecution(event: ExecutionStatusChange, history: ExecutionHistorySummary = {}): Notification {
   const { detail } = event;
   const input = parseData(detail.input);
   const output = parseData(detail.output);

@@ -63,12 +63,18 @@ async function historyOf(
   try {
     return await history(executionArn);
   } catch (err) {
-    console.error(`notify: execution history of ${executionArn} unavailable (${(err as Error).name}); sending without it`);
+    console.error(
+      `notify: execution history of ${executionArn} unavailable (${(err as Error).name}); sending without it`,
+    );
     return undefined;
   }
 }
 
-async function deliver(notification: Notification, webhookUrl: () => Promise<string>, timeoutMs: number): Promise<NotifyResult> {
+async function deliver(
+  notification: Notification,
+  webhookUrl: () => Promise<string>,
+  timeoutMs: number,
+): Promise<NotifyResult> {
   let url: string;
   try {
     url = await webhookUrl();

@@ -9,7 +9,11 @@ export type SlackResult = { readonly ok: true } | { readonly ok: false; readonly
  * Posts to an incoming webhook and never throws. The reason never contains the URL: the
  * webhook URL is the secret, and error messages end up in logs.
  */
-export async function postToSlack(url: string, message: SlackMessage, timeoutMs = SLACK_TIMEOUT_MS): Promise<SlackResult> {
+export async function postToSlack(
+  url: string,
+  message: SlackMessage,
+  timeoutMs = SLACK_TIMEOUT_MS,
+): Promise<SlackResult> {
   try {
     const response = await fetch(url, {
       method: 'POST',
@@ -28,6 +32,6 @@ function failureReason(err: unknown, timeoutMs: number): string {
   const name = (err as Error | undefined)?.name;
   if (name === 'TimeoutError' || name === 'AbortError') return `Slack did not answer within ${timeoutMs} ms`;
   // fetch's own message is generic ("fetch failed"); the cause's code says what happened.
-  const code = ((err as { cause?: { code?: string } } | undefined)?.cause?.code) ?? name ?? 'unknown error';
+  const code = (err as { cause?: { code?: string } } | undefined)?.cause?.code ?? name ?? 'unknown error';
   return `the request to Slack failed (${code})`;
 }

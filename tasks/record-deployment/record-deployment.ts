@@ -31,7 +31,10 @@ export interface RecordDeploymentDependencies {
  * back and reuses its deployedAt, hence the same history key. A claim key derived from the
  * execution alone is the one thing a redrive can find again without listing the history.
  */
-export async function recordDeployment(event: RecordDeploymentEvent, deps: RecordDeploymentDependencies): Promise<RecordDeploymentResult> {
+export async function recordDeployment(
+  event: RecordDeploymentEvent,
+  deps: RecordDeploymentDependencies,
+): Promise<RecordDeploymentResult> {
   const now = deps.now ?? (() => new Date());
   const record = await claim(recordOf(event, now()), deps);
   const historyKey = historyKeyOf(record);
@@ -53,7 +56,11 @@ export const CURRENT_ATTEMPTS = 5;
  * deployments finishing together spread out; after CURRENT_ATTEMPTS it gives up with
  * CurrentRecordContendedError, which the state machine retries.
  */
-async function advanceCurrent(deps: RecordDeploymentDependencies, key: string, record: DeploymentRecord): Promise<boolean> {
+async function advanceCurrent(
+  deps: RecordDeploymentDependencies,
+  key: string,
+  record: DeploymentRecord,
+): Promise<boolean> {
   const lost = { precondition: 0, conflict: 0 };
   for (let attempt = 1; attempt <= CURRENT_ATTEMPTS; attempt += 1) {
     const current = await readJsonObject<DeploymentRecord>(deps.s3, deps.bucket, key);
@@ -110,11 +117,24 @@ async function claim(record: DeploymentRecord, deps: RecordDeploymentDependencie
  * wrote nothing, so the put is sent again (as S3 says); a 412 after it means the key exists, which
  * the caller handles as it does any 412: it reads what is there rather than assume who wrote it.
  */
-async function putIfAbsent(deps: RecordDeploymentDependencies, key: string, record: DeploymentRecord): Promise<boolean> {
+async function putIfAbsent(
+  deps: RecordDeploymentDependencies,
+  key: string,
+  record: DeploymentRecord,
+): Promise<boolean> {
   try {
     await retryOnConditionalConflict(
       `s3://${deps.bucket}/${key}`,
-      () => deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: toJson(record), ContentType: 'application/json', IfNoneMatch: '*' })),
+      () =>
+        deps.s3.send(
+          new PutObjectCommand({
+            Bucket: deps.bucket,
+            Key: key,
+            Body: toJson(record),
+            ContentType: 'application/json',
+            IfNoneMatch: '*',
+          }),
+        ),
       { sleep: deps.sleep },
     );
     return true;

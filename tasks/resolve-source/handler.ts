@@ -48,7 +48,11 @@ const eventSchema = z
       repository: z.string().min(1),
       sourceType: z.enum(SOURCE_TYPES),
       path: z.string().min(1),
-      credentialsSecret: z.string().min(1).nullish().transform((v) => v ?? null),
+      credentialsSecret: z
+        .string()
+        .min(1)
+        .nullish()
+        .transform((v) => v ?? null),
     }),
   })
   .strict();

@@ -25,7 +25,12 @@ export interface RepositoryToken {
   readonly username?: string;
 }
 
-export type ReadBranch = (repository: string, sourceType: SourceType, branch: string, credentials?: RepositoryToken) => Promise<BranchLookup>;
+export type ReadBranch = (
+  repository: string,
+  sourceType: SourceType,
+  branch: string,
+  credentials?: RepositoryToken,
+) => Promise<BranchLookup>;
 
 const COMMIT = /^[0-9a-f]{40}$/;
 const LS_REMOTE_TIMEOUT_MS = 20_000;
@@ -59,7 +64,9 @@ export function branchReader(deps: ReadBranchDeps = {}): ReadBranch {
     if (sourceType === 'LOCAL_GIT') return lsRemoteLocal(repository, ref);
     if (HTTP_GIT_SOURCE_TYPES.has(sourceType) && /^https?:\/\//.test(repository)) {
       const user = credentials?.username ?? TOKEN_USER[sourceType] ?? 'x-access-token';
-      const headers = credentials ? { Authorization: `Basic ${Buffer.from(`${user}:${credentials.token}`).toString('base64')}` } : undefined;
+      const headers = credentials
+        ? { Authorization: `Basic ${Buffer.from(`${user}:${credentials.token}`).toString('base64')}` }
+        : undefined;
       return lsRefsHttp(repository, ref, deps, headers);
     }
     return { kind: 'unknown', reason: `${sourceType} repositories are not resolved before the fetch` };
@@ -72,7 +79,12 @@ export function branchReader(deps: ReadBranchDeps = {}): ReadBranch {
  * answers 401 and the lookup is `unknown`. (CodeCommit needs SigV4-signed git credentials: not
  * read here; its GetBranch API would be.)
  */
-async function lsRefsHttp(repository: string, ref: string, deps: ReadBranchDeps, headers?: Record<string, string>): Promise<BranchLookup> {
+async function lsRefsHttp(
+  repository: string,
+  ref: string,
+  deps: ReadBranchDeps,
+  headers?: Record<string, string>,
+): Promise<BranchLookup> {
   const timeoutMs = deps.timeoutMs ?? HTTP_TIMEOUT_MS;
   let timer: NodeJS.Timeout | undefined;
   // isomorphic-git's HTTP client has no timeout: a host that hangs must not hold the Task until its own timeout.
@@ -80,7 +92,13 @@ async function lsRefsHttp(repository: string, ref: string, deps: ReadBranchDeps,
     timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
   });
   try {
-    const listing = listServerRefs({ http: deps.http ?? nodeHttp, url: repository, protocolVersion: 2, prefix: ref, ...(headers ? { headers } : {}) });
+    const listing = listServerRefs({
+      http: deps.http ?? nodeHttp,
+      url: repository,
+      protocolVersion: 2,
+      prefix: ref,
+      ...(headers ? { headers } : {}),
+    });
     listing.catch(() => undefined);
     const refs = await Promise.race([listing, timeout]);
     // The prefix refs/heads/a also matches refs/heads/a/b: keep the exact ref.
@@ -106,7 +124,10 @@ function lsRemoteLocal(repository: string, ref: string): Promise<BranchLookup> {
       { timeout: LS_REMOTE_TIMEOUT_MS, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' }, maxBuffer: 1024 * 1024 },
       (error, stdout, stderr) => {
         if (error) {
-          resolve({ kind: 'unknown', reason: `git ls-remote ${path} failed: ${stderr.trim().split('\n')[0] || error.message}` });
+          resolve({
+            kind: 'unknown',
+            reason: `git ls-remote ${path} failed: ${stderr.trim().split('\n')[0] || error.message}`,
+          });
           return;
         }
         const commits = stdout
@@ -123,6 +144,7 @@ function lsRemoteLocal(repository: string, ref: string): Promise<BranchLookup> {
 function lookupOf(commits: ReadonlyArray<string>): BranchLookup {
   const [commit] = commits;
   if (commit === undefined) return { kind: 'missing' };
-  if (!COMMIT.test(commit)) return { kind: 'unknown', reason: `the repository answered ${JSON.stringify(commit)}, not a commit id` };
+  if (!COMMIT.test(commit))
+    return { kind: 'unknown', reason: `the repository answered ${JSON.stringify(commit)}, not a commit id` };
   return { kind: 'found', commit };
 }

@@ -38,7 +38,11 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  * fail the deployment (the fetch build has its own credentials): it is logged, loudly, and the
  * repository is read without it.
  */
-async function credentialsFor(source: PlannedSource, deps: ResolveSourceDeps, log: (line: string) => void): Promise<RepositoryToken | undefined> {
+async function credentialsFor(
+  source: PlannedSource,
+  deps: ResolveSourceDeps,
+  log: (line: string) => void,
+): Promise<RepositoryToken | undefined> {
   if (source.credentialsSecret === null) return undefined;
   if (deps.tokenFrom === undefined) {
     log(`source ${source.name}: no way to read secrets here; credentialsSecret ${source.credentialsSecret} not used`);
@@ -71,7 +75,8 @@ export async function resolveSource(source: PlannedSource, deps: ResolveSourceDe
   const log = deps.log ?? ((line: string) => console.log(line));
   // ValidateInput checked the branch already; checked again because it reaches git's arguments.
   const violation = branchNameViolation(source.branch);
-  if (violation !== undefined) throw new Error(`source ${source.name}: branch ${JSON.stringify(source.branch)} ${violation}`);
+  if (violation !== undefined)
+    throw new Error(`source ${source.name}: branch ${JSON.stringify(source.branch)} ${violation}`);
 
   const credentials = await credentialsFor(source, deps, log);
   const lookup = await deps.readBranch(source.repository, source.sourceType, source.branch, credentials);
@@ -112,17 +117,25 @@ type StoredSnapshot = { readonly kind: 'stored' | 'absent' } | { readonly kind: 
  * SNAPSHOT_EXPIRY_MARGIN_DAYS). An S3 error other than "not found" (throttling, a 403) means
  * "fetch it": the fetch build writes the same key, so nothing is lost but the time saved.
  */
-async function storedSnapshot(deps: ResolveSourceDeps, key: string, source: PlannedSource, log: (line: string) => void): Promise<StoredSnapshot> {
+async function storedSnapshot(
+  deps: ResolveSourceDeps,
+  key: string,
+  source: PlannedSource,
+  log: (line: string) => void,
+): Promise<StoredSnapshot> {
   let head;
   try {
     head = await headObject(deps.s3, deps.bucket, key);
   } catch (err) {
-    log(`source ${source.name}: WARNING cannot tell whether s3://${deps.bucket}/${key} is stored (${(err as Error).name}); fetching it`);
+    log(
+      `source ${source.name}: WARNING cannot tell whether s3://${deps.bucket}/${key} is stored (${(err as Error).name}); fetching it`,
+    );
     return { kind: 'absent' };
   }
   if (head === undefined) return { kind: 'absent' };
   const now = deps.now?.() ?? Date.now();
-  if (head.expires !== undefined && head.expires.getTime() - now < SNAPSHOT_EXPIRY_MARGIN_DAYS * DAY_MS) return { kind: 'expiring', expires: head.expires };
+  if (head.expires !== undefined && head.expires.getTime() - now < SNAPSHOT_EXPIRY_MARGIN_DAYS * DAY_MS)
+    return { kind: 'expiring', expires: head.expires };
   return { kind: 'stored' };
 }
 
@@ -131,7 +144,12 @@ const PULL_REQUEST_TYPES: ReadonlySet<SourceType> = new Set(['GITHUB', 'GITHUB_E
 const PULL_REQUEST_VERSION = /^pr\/\d+$/;
 
 /** Source types whose CodeBuild source version may be `refs/heads/<branch>^{<commit>}`. */
-const REF_AND_COMMIT_TYPES: ReadonlySet<SourceType> = new Set(['GITHUB', 'GITHUB_ENTERPRISE', 'BITBUCKET', 'CODECOMMIT']);
+const REF_AND_COMMIT_TYPES: ReadonlySet<SourceType> = new Set([
+  'GITHUB',
+  'GITHUB_ENTERPRISE',
+  'BITBUCKET',
+  'CODECOMMIT',
+]);
 
 /**
  * The version FetchSource builds: the commit, with its branch where CodeBuild takes both

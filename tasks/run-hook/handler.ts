@@ -10,14 +10,23 @@ import { runHook } from './run-hook';
 // with the config's own hook schema (config.ts does not export it by name).
 const hookSchema = configSchema.shape.environments.valueType.shape.hooks.unwrap().element;
 
-const eventSchema = z.object({ hook: hookSchema, environment: z.string().min(1), execution: z.string().min(1) }).strict();
+const eventSchema = z
+  .object({ hook: hookSchema, environment: z.string().min(1), execution: z.string().min(1) })
+  .strict();
 
 /** Left for answering Step Functions once the hook has given up. */
 const RESPONSE_MARGIN_MS = 10_000;
 
-export async function handler(event: unknown, context?: { getRemainingTimeInMillis(): number }): Promise<RunHookResult> {
+export async function handler(
+  event: unknown,
+  context?: { getRemainingTimeInMillis(): number },
+): Promise<RunHookResult> {
   const { hook } = parseEvent(eventSchema, event, 'RunHook');
   // The Lambda's own timeout bounds the hook too, should it ever be set below the budget.
   const remaining = (context?.getRemainingTimeInMillis() ?? Number.POSITIVE_INFINITY) - RESPONSE_MARGIN_MS;
-  return runHook(hook, { fetch, sleep: (ms) => sleep(ms), budgetMs: Math.min(HOOK_TIME_BUDGET_SECONDS * 1000, remaining) });
+  return runHook(hook, {
+    fetch,
+    sleep: (ms) => sleep(ms),
+    budgetMs: Math.min(HOOK_TIME_BUDGET_SECONDS * 1000, remaining),
+  });
 }

@@ -43,7 +43,10 @@ export async function runHook(hook: HookConfig, deps: HookDependencies): Promise
       return { name: hook.name, status: outcome.status, attempts: attempt, durationMs: now() - started };
     }
   }
-  const why = made < attempts ? `gave up after ${made} of ${attempts} attempt(s), its time budget of ${budgetMs / 1000}s spent` : `failed after ${attempts} attempt(s)`;
+  const why =
+    made < attempts
+      ? `gave up after ${made} of ${attempts} attempt(s), its time budget of ${budgetMs / 1000}s spent`
+      : `failed after ${attempts} attempt(s)`;
   throw new HookFailedError(
     `hook "${hook.name}" (${hook.method} ${hook.url}) ${why}: expected status ${hook.expectStatus}, last attempt ${describe(outcome)}`,
   );

@@ -12,7 +12,9 @@ export function branchNameViolation(name: string): string | undefined {
   if (name.length > BRANCH_MAX_LENGTH) return `must be at most ${BRANCH_MAX_LENGTH} characters (got ${name.length})`;
   const bad = [...name].find((c) => !/[A-Za-z0-9._/-]/.test(c));
   if (bad !== undefined) {
-    const shown = /[\x20-\x7e]/.test(bad) ? `"${bad}"` : `U+${bad.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+    const shown = /[\x20-\x7e]/.test(bad)
+      ? `"${bad}"`
+      : `U+${bad.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
     return `contains ${shown}; only A-Z a-z 0-9 . _ / - are allowed`;
   }
   if (name.startsWith('-')) return 'must not start with "-" (it would read as a command-line option)';
@@ -42,6 +44,11 @@ export function isValidBranchPattern(pattern: string): boolean {
 }
 
 export function branchMatches(pattern: string, branch: string): boolean {
-  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.]/g, '\\.')).join('.*')}$`);
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.]/g, '\\.'))
+      .join('.*')}$`,
+  );
   return re.test(branch);
 }

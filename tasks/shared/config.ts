@@ -57,12 +57,17 @@ function mayBeCredential(path: ReadonlyArray<PropertyKey>, value: unknown): bool
   if (path[0] === 'notifications' || path.some((key) => SECRET_NAME_KEYS.has(String(key)))) return true;
   // A variable's value is whatever was pasted there, AWS_SECRET_ACCESS_KEY's included.
   if (path[0] === 'environments' && path[2] === 'variables') return true;
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? '';
-  return TOKEN_PREFIXES.test(text) || /(gh[pousr]_|github_pat_|glpat-|hooks\.slack\.com)/.test(text) || /:\/\/[^/@\s"]+@/.test(text);
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? '');
+  return (
+    TOKEN_PREFIXES.test(text) ||
+    /(gh[pousr]_|github_pat_|glpat-|hooks\.slack\.com)/.test(text) ||
+    /:\/\/[^/@\s"]+@/.test(text)
+  );
 }
 
 /** The ARN of a connection; its service prefix is the one its IAM actions must use. */
-export const CONNECTION_ARN = /^arn:aws(-[a-z]+)*:(codeconnections|codestar-connections):[a-z]{2}(-[a-z]+)+-\d:\d{12}:connection\/[A-Za-z0-9-]{1,64}$/;
+export const CONNECTION_ARN =
+  /^arn:aws(-[a-z]+)*:(codeconnections|codestar-connections):[a-z]{2}(-[a-z]+)+-\d:\d{12}:connection\/[A-Za-z0-9-]{1,64}$/;
 
 const sourceSchema = z
   .object({
@@ -70,13 +75,19 @@ const sourceSchema = z
       .string()
       .min(1, 'must be a repository URL or a local path')
       .refine((r) => !URL_WITH_CREDENTIALS.test(r), {
-        message: 'must not carry credentials (user:token@): store a read token in Secrets Manager and name the secret in credentialsSecret',
+        message:
+          'must not carry credentials (user:token@): store a read token in Secrets Manager and name the secret in credentialsSecret',
       }),
     type: z.enum(SOURCE_TYPES).optional(),
-    defaultBranch: z.string().refine(isValidBranchName, { message: 'must be a valid branch name (A-Z a-z 0-9 . _ / - only, git ref rules)' }).default('main'),
+    defaultBranch: z
+      .string()
+      .refine(isValidBranchName, { message: 'must be a valid branch name (A-Z a-z 0-9 . _ / - only, git ref rules)' })
+      .default('main'),
     path: artifactPath,
     credentialsSecret: secretNameSchema('the token itself')
-      .refine((name) => !TOKEN_PREFIXES.test(name), { message: 'looks like a token: store the token in Secrets Manager and give the secret\'s name' })
+      .refine((name) => !TOKEN_PREFIXES.test(name), {
+        message: "looks like a token: store the token in Secrets Manager and give the secret's name",
+      })
       .optional(),
     // The CodeConnections connection CodeBuild fetches this source through (README "Deploy to AWS").
     connectionArn: z
@@ -108,7 +119,10 @@ const IAM_POLICY_ARN = /^arn:aws[a-z-]*:iam::(\d{12}|aws):policy\/[\w+=,.@/-]+$/
 const environmentSchema = z
   .object({
     account: z
-      .string({ error: 'must be a 12-digit AWS account id in quotes ("012345678901"): unquoted, YAML reads a number and drops leading zeros' })
+      .string({
+        error:
+          'must be a 12-digit AWS account id in quotes ("012345678901"): unquoted, YAML reads a number and drops leading zeros',
+      })
       .regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
     region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1'),
     deployRoleArn: z.string().regex(IAM_ROLE_ARN, 'must be an IAM role ARN (arn:aws:iam::123456789012:role/name)'),
@@ -117,14 +131,22 @@ const environmentSchema = z
       .min(1, 'must list at least one branch pattern ("*" allows any valid branch)'),
     // One deploy per environment at a time; a newer execution supersedes older ones (RELIABILITY.md).
     concurrency: z
-      .literal('superseded', { error: 'must be "superseded" (the only mode: an older execution never deploys over a newer one; see RELIABILITY.md)' })
+      .literal('superseded', {
+        error:
+          'must be "superseded" (the only mode: an older execution never deploys over a newer one; see RELIABILITY.md)',
+      })
       .default('superseded'),
     variables: z
       .record(z.string().regex(ENV_VAR, 'variable names must be UPPER_SNAKE_CASE'), z.string())
       .superRefine((variables, ctx) => {
         for (const name of Object.keys(variables)) {
           const reason = reservedVariableReason(name);
-          if (reason !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: `is a reserved name: ${reason}; rename or remove it` });
+          if (reason !== undefined)
+            ctx.addIssue({
+              code: 'custom',
+              path: [name],
+              message: `is a reserved name: ${reason}; rename or remove it`,
+            });
         }
       })
       .default({}),
@@ -140,8 +162,19 @@ const environmentSchema = z
     // What the deploy role stack (infra/deploy-role.ts) grants the deploy role beyond the trust.
     deployRole: z
       .object({
-        managedPolicyArns: z.array(z.string().regex(IAM_POLICY_ARN, 'must be an IAM managed policy ARN (arn:aws:iam::aws:policy/Name or arn:aws:iam::123456789012:policy/Name)')).default([]),
-        cloudFormationExecutionRoleArns: z.array(z.string().regex(IAM_ROLE_ARN, 'must be an IAM role ARN (arn:aws:iam::123456789012:role/name)')).default([]),
+        managedPolicyArns: z
+          .array(
+            z
+              .string()
+              .regex(
+                IAM_POLICY_ARN,
+                'must be an IAM managed policy ARN (arn:aws:iam::aws:policy/Name or arn:aws:iam::123456789012:policy/Name)',
+              ),
+          )
+          .default([]),
+        cloudFormationExecutionRoleArns: z
+          .array(z.string().regex(IAM_ROLE_ARN, 'must be an IAM role ARN (arn:aws:iam::123456789012:role/name)'))
+          .default([]),
       })
       .strict()
       .default({ managedPolicyArns: [], cloudFormationExecutionRoleArns: [] }),
@@ -153,7 +186,10 @@ export const configSchema = z
     pipeline: z.string().regex(NAME, NAME_RULE),
     // The account the pipeline stack is deployed to: the deploy roles trust its deploy project's role.
     toolingAccount: z
-      .string({ error: 'must be a 12-digit AWS account id in quotes ("012345678901"): unquoted, YAML reads a number and drops leading zeros' })
+      .string({
+        error:
+          'must be a 12-digit AWS account id in quotes ("012345678901"): unquoted, YAML reads a number and drops leading zeros',
+      })
       .regex(/^\d{12}$/, 'must be a 12-digit AWS account id')
       .optional(),
     sources: z
@@ -236,7 +272,13 @@ function checkConnection(name: string, source: z.infer<typeof sourceSchema>, ctx
 }
 
 /** Source types whose repositories speak git's smart HTTP protocol, readable with a token before the fetch. */
-export const HTTP_GIT_SOURCE_TYPES: ReadonlySet<SourceType> = new Set(['GITHUB', 'GITHUB_ENTERPRISE', 'GITLAB', 'GITLAB_SELF_MANAGED', 'BITBUCKET']);
+export const HTTP_GIT_SOURCE_TYPES: ReadonlySet<SourceType> = new Set([
+  'GITHUB',
+  'GITHUB_ENTERPRISE',
+  'GITLAB',
+  'GITLAB_SELF_MANAGED',
+  'BITBUCKET',
+]);
 
 export type PipelineConfig = z.infer<typeof configSchema>;
 export type SourceConfig = PipelineConfig['sources'][string];
@@ -247,9 +289,7 @@ export const DEFAULT_CONFIG_PATH = 'stepdeploy.config.yml';
 
 /** Formats a zod path the way people read it in the file: `environments.production.branches[0]`. */
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  return path
-    .map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`))
-    .join('');
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
 }
 
 function valueAt(root: unknown, path: ReadonlyArray<PropertyKey>): unknown {

@@ -24,7 +24,10 @@ export function isNewer(a: Ordered, than: Ordered): boolean {
  * newer than `self`: then `self` must not deploy or become current. A record without a start time
  * (written before records carried one) is never newer.
  */
-export function supersedes(other: { readonly execution: string; readonly startedAt?: string } | undefined, self: Ordered): boolean {
+export function supersedes(
+  other: { readonly execution: string; readonly startedAt?: string } | undefined,
+  self: Ordered,
+): boolean {
   if (!other?.startedAt || other.execution === self.execution) return false;
   return isNewer({ execution: other.execution, startedAt: other.startedAt }, self);
 }

@@ -6,12 +6,21 @@
 export function describeCause(cause: string | undefined): string {
   if (!cause) return '';
   try {
-    const parsed = JSON.parse(cause) as { errorMessage?: string; Build?: { BuildStatus?: string; CurrentPhase?: string; Phases?: Array<{ PhaseType?: string; PhaseStatus?: string; Contexts?: Array<{ Message?: string }> }> } };
+    const parsed = JSON.parse(cause) as {
+      errorMessage?: string;
+      Build?: {
+        BuildStatus?: string;
+        CurrentPhase?: string;
+        Phases?: Array<{ PhaseType?: string; PhaseStatus?: string; Contexts?: Array<{ Message?: string }> }>;
+      };
+    };
     if (parsed.errorMessage) return parsed.errorMessage;
     const build = parsed.Build;
     if (build) {
       const failed = build.Phases?.find((p) => p.PhaseStatus && p.PhaseStatus !== 'SUCCEEDED');
-      const message = failed?.Contexts?.map((c) => c.Message).filter(Boolean).join('; ');
+      const message = failed?.Contexts?.map((c) => c.Message)
+        .filter(Boolean)
+        .join('; ');
       return `build ${build.BuildStatus ?? ''}${failed ? ` in ${failed.PhaseType}` : ''}${message ? `: ${message}` : ''}`;
     }
   } catch {
@@ -19,4 +28,3 @@ export function describeCause(cause: string | undefined): string {
   }
   return cause;
 }
-

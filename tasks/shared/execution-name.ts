@@ -16,6 +16,9 @@ export function executionNameViolation(name: string): string | undefined {
 
 /** A valid name close to `name`, to offer as the fix: `release-1.2.3` → `release-1_2_3`. */
 export function suggestExecutionName(name: string): string {
-  const replaced = [...name].map((c) => (/[A-Za-z0-9_-]/.test(c) ? c : '_')).join('').slice(0, EXECUTION_NAME_MAX_LENGTH);
+  const replaced = [...name]
+    .map((c) => (/[A-Za-z0-9_-]/.test(c) ? c : '_'))
+    .join('')
+    .slice(0, EXECUTION_NAME_MAX_LENGTH);
   return replaced === '' ? 'acceptance-hotfix-42' : replaced;
 }

@@ -70,7 +70,11 @@ export function conflictBackoffMs(attempt: number, random: () => number = Math.r
  * another write came first), any other error. After `attempts` 409s in a row it throws
  * ConditionalWriteConflictError naming `target`.
  */
-export async function retryOnConditionalConflict<T>(target: string, write: () => Promise<T>, options: ConflictRetryOptions = {}): Promise<T> {
+export async function retryOnConditionalConflict<T>(
+  target: string,
+  write: () => Promise<T>,
+  options: ConflictRetryOptions = {},
+): Promise<T> {
   const attempts = options.attempts ?? CONFLICT_ATTEMPTS;
   for (let attempt = 1; ; attempt++) {
     try {

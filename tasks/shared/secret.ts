@@ -23,7 +23,11 @@ export interface CachedSecretOptions<T> {
  * code, config, environment variables or input) and cached for `ttlMs` per container. Errors
  * name the secret, never its value.
  */
-export function cachedSecret<T>(secrets: SecretsManagerClient, secretName: string, options: CachedSecretOptions<T>): () => Promise<T> {
+export function cachedSecret<T>(
+  secrets: SecretsManagerClient,
+  secretName: string,
+  options: CachedSecretOptions<T>,
+): () => Promise<T> {
   const ttlMs = options.ttlMs ?? SECRET_CACHE_TTL_MS;
   const now = options.now ?? Date.now;
   let cached: { value: T; expires: number } | undefined;
@@ -35,7 +39,11 @@ export function cachedSecret<T>(secrets: SecretsManagerClient, secretName: strin
   };
 }
 
-async function readSecret<T>(secrets: SecretsManagerClient, secretName: string, options: CachedSecretOptions<T>): Promise<T> {
+async function readSecret<T>(
+  secrets: SecretsManagerClient,
+  secretName: string,
+  options: CachedSecretOptions<T>,
+): Promise<T> {
   let text: string | undefined;
   try {
     text = (await secrets.send(new GetSecretValueCommand({ SecretId: secretName }))).SecretString;

@@ -26,7 +26,9 @@ export function checkExecutionInput(input: unknown, config: PipelineConfig): str
     return [`(input): ${size} bytes is over the Step Functions input limit of ${MAX_INPUT_BYTES} bytes`];
   }
   if (!isObject(input)) {
-    return [problem('(input)', input, 'must be a JSON object such as {"environment":"acceptance","branches":{"app":"main"}}')];
+    return [
+      problem('(input)', input, 'must be a JSON object such as {"environment":"acceptance","branches":{"app":"main"}}'),
+    ];
   }
   return [
     ...unknownKeyProblems(input),
@@ -75,13 +77,21 @@ function planFor(input: ExecutionInput, execution: string, config: PipelineConfi
 function executionNameProblems(execution: string): string[] {
   const rule = executionNameViolation(execution);
   if (rule === undefined) return [];
-  return [problem('(execution name)', execution, `${rule}; start a new execution with such a name, e.g. ${suggestExecutionName(execution)}`)];
+  return [
+    problem(
+      '(execution name)',
+      execution,
+      `${rule}; start a new execution with such a name, e.g. ${suggestExecutionName(execution)}`,
+    ),
+  ];
 }
 
 function unknownKeyProblems(input: InputObject): string[] {
   return Object.keys(input)
     .filter((key) => !INPUT_KEYS.includes(key))
-    .map((key) => problem(fieldPath('', key), input[key], `is not part of the input; allowed keys: ${INPUT_KEYS.join(', ')}`));
+    .map((key) =>
+      problem(fieldPath('', key), input[key], `is not part of the input; allowed keys: ${INPUT_KEYS.join(', ')}`),
+    );
 }
 
 function environmentProblems(environment: unknown, config: PipelineConfig): string[] {
@@ -98,7 +108,9 @@ function branchProblems(input: InputObject, config: PipelineConfig): string[] {
   }
   const given = branches ?? {};
   const policy = policyOf(input.environment, config);
-  const explicit = Object.entries(given).flatMap(([source, branch]) => givenBranchProblems(source, branch, config, policy));
+  const explicit = Object.entries(given).flatMap(([source, branch]) =>
+    givenBranchProblems(source, branch, config, policy),
+  );
   const defaults = Object.entries(config.sources)
     .filter(([source]) => !Object.hasOwn(given, source))
     .flatMap(([source, { defaultBranch }]) => defaultBranchProblems(source, defaultBranch, policy));
@@ -119,7 +131,13 @@ function policyOf(environment: unknown, config: PipelineConfig): BranchPolicy | 
 function givenBranchProblems(source: string, branch: unknown, config: PipelineConfig, policy?: BranchPolicy): string[] {
   const field = fieldPath('branches', source);
   if (!Object.hasOwn(config.sources, source)) {
-    return [problem(field, branch, `is for an unknown source "${source}"; configured sources: ${Object.keys(config.sources).join(', ')}`)];
+    return [
+      problem(
+        field,
+        branch,
+        `is for an unknown source "${source}"; configured sources: ${Object.keys(config.sources).join(', ')}`,
+      ),
+    ];
   }
   if (typeof branch !== 'string') return [problem(field, branch, 'must be a string (a branch name)')];
   const rule = branchRuleBroken(branch, policy);
@@ -151,7 +169,8 @@ const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}]/u;
 
 function requestedByProblems(requestedBy: unknown): string[] {
   if (requestedBy === undefined) return [];
-  if (typeof requestedBy !== 'string') return [problem('requestedBy', requestedBy, 'must be a string (short free text)')];
+  if (typeof requestedBy !== 'string')
+    return [problem('requestedBy', requestedBy, 'must be a string (short free text)')];
   const length = [...requestedBy].length;
   if (length === 0 || length > REQUESTED_BY_MAX_LENGTH) {
     return [problem('requestedBy', requestedBy, `must be 1 to ${REQUESTED_BY_MAX_LENGTH} characters (got ${length})`)];
@@ -171,9 +190,10 @@ function problem(field: string, value: unknown, rule: string): string {
  */
 function show(value: unknown): string {
   if (value === undefined) return '(missing)';
-  const json = typeof value === 'string' && value.length > SHOWN_MAX
-    ? `${JSON.stringify(value.slice(0, SHOWN_MAX))}... (${value.length} characters)`
-    : cut(JSON.stringify(value));
+  const json =
+    typeof value === 'string' && value.length > SHOWN_MAX
+      ? `${JSON.stringify(value.slice(0, SHOWN_MAX))}... (${value.length} characters)`
+      : cut(JSON.stringify(value));
   return json.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 

@@ -8,11 +8,24 @@ describe('bench: cost per deployment from the ASL', () => {
 
   test('counts 7 + 4 per fetched source (3 per reused one) + 1 per hook transitions, plus one per lease wait', () => {
     const base = countTransitions(machine, { mapItems: { FetchSources: 2, PostDeployHooks: 1 } });
-    const waited = countTransitions(machine, { mapItems: { FetchSources: 2, PostDeployHooks: 1 }, retries: { Deploy: 10 } });
-    const reused = countTransitions(machine, { mapItems: { FetchSources: 2, PostDeployHooks: 1 }, choices: { SnapshotStored: 'ReuseSnapshot' } });
+    const waited = countTransitions(machine, {
+      mapItems: { FetchSources: 2, PostDeployHooks: 1 },
+      retries: { Deploy: 10 },
+    });
+    const reused = countTransitions(machine, {
+      mapItems: { FetchSources: 2, PostDeployHooks: 1 },
+      choices: { SnapshotStored: 'ReuseSnapshot' },
+    });
 
     expect(base.total).toBe(16);
-    expect(base.byState).toMatchObject({ ResolveSource: 2, SnapshotStored: 2, FetchSource: 2, DescribeSnapshot: 2, RunHook: 1, Deploy: 1 });
+    expect(base.byState).toMatchObject({
+      ResolveSource: 2,
+      SnapshotStored: 2,
+      FetchSource: 2,
+      DescribeSnapshot: 2,
+      RunHook: 1,
+      Deploy: 1,
+    });
     expect(base.byState).not.toHaveProperty('ReuseSnapshot');
     expect(waited.total).toBe(26);
     expect(reused.total).toBe(14);
@@ -21,7 +34,12 @@ describe('bench: cost per deployment from the ASL', () => {
   });
 
   test('a Choice must be told a branch it has', () => {
-    expect(() => countTransitions(machine, { mapItems: { FetchSources: 1, PostDeployHooks: 0 }, choices: { SnapshotStored: 'Deploy' } })).toThrow(
+    expect(() =>
+      countTransitions(machine, {
+        mapItems: { FetchSources: 1, PostDeployHooks: 0 },
+        choices: { SnapshotStored: 'Deploy' },
+      }),
+    ).toThrow(
       'Choice SnapshotStored: say which of ReuseSnapshot, FetchSource it takes (choices.SnapshotStored), got Deploy',
     );
   });
@@ -33,7 +51,12 @@ describe('bench: cost per deployment from the ASL', () => {
   test('fails on a polling loop', () => {
     const polling: AslMachine = {
       StartAt: 'Check',
-      States: { Check: { Type: 'Task', Resource: 'x', Next: 'Done?' }, 'Done?': { Type: 'Choice', Choices: [{ Next: 'Wait' }], Default: 'End' }, Wait: { Type: 'Wait', Next: 'Check' }, End: { Type: 'Succeed' } },
+      States: {
+        Check: { Type: 'Task', Resource: 'x', Next: 'Done?' },
+        'Done?': { Type: 'Choice', Choices: [{ Next: 'Wait' }], Default: 'End' },
+        Wait: { Type: 'Wait', Next: 'Check' },
+        End: { Type: 'Succeed' },
+      },
     };
 
     expect(loopingStates(polling).sort()).toEqual(['Check', 'Done?', 'Wait']);
@@ -44,7 +67,10 @@ describe('bench: cost per deployment from the ASL', () => {
       transitions: 1000,
       lambdas: [{ name: 'f', memoryMb: 1024, invocations: 2, durationMs: 500, source: 'test' }],
       buildMinutes: [0.2, 1.5],
-      pipelineActions: [{ name: 'a', minutes: 0.1 }, { name: 'b', minutes: 2.01 }],
+      pipelineActions: [
+        { name: 'a', minutes: 0.1 },
+        { name: 'b', minutes: 2.01 },
+      ],
     });
 
     expect(cost.stepFunctions).toBeCloseTo(0.025);
@@ -54,7 +80,9 @@ describe('bench: cost per deployment from the ASL', () => {
   });
 
   test('the table keeps Step Functions flat while CodePipeline grows with build minutes', () => {
-    const table = costTable({ lambdaMs: { ValidateInput: 5, CombineConfigAndCode: 50, RecordDeployment: 50, Deploy: 40 } });
+    const table = costTable({
+      lambdaMs: { ValidateInput: 5, CombineConfigAndCode: 50, RecordDeployment: 50, Deploy: 40 },
+    });
 
     const [short, typical, waiting, reused, long] = table.rows;
     expect(short!.transitions).toBe(typical!.transitions);

@@ -7,13 +7,24 @@ describe('bench: the scale figure reads a failure cause', () => {
     const root = tempDir('scale-cause');
     try {
       // Nothing matches the artifacts' files: UPLOAD_ARTIFACTS fails before any S3 call.
-      const buildspec = "version: 0.2\nphases:\n  build:\n    commands:\n      - 'true'\nartifacts:\n  files:\n    - 'missing/**/*'\n";
+      const buildspec =
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - 'true'\nartifacts:\n  files:\n    - 'missing/**/*'\n";
       const build = await settle(
-        request(buildspec, { ArtifactsOverride: { Type: 'S3', Location: 'bucket', Packaging: 'ZIP', Name: 'out.zip', NamespaceType: 'NONE' } }),
+        request(buildspec, {
+          ArtifactsOverride: {
+            Type: 'S3',
+            Location: 'bucket',
+            Packaging: 'ZIP',
+            Name: 'out.zip',
+            NamespaceType: 'NONE',
+          },
+        }),
         depsFor(root),
       );
       expect(build.BuildStatus).toBe('FAILED');
-      expect(failureCause(JSON.stringify({ Build: build }))).toMatch(/^build phase UPLOAD_ARTIFACTS FAILED: CLIENT_ERROR .*missing/);
+      expect(failureCause(JSON.stringify({ Build: build }))).toMatch(
+        /^build phase UPLOAD_ARTIFACTS FAILED: CLIENT_ERROR .*missing/,
+      );
     } finally {
       removeDir(root);
     }

@@ -57,7 +57,9 @@ const LEASE_KEY = 'deployments/production/lease.json';
 
 function toBytes(data: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
   if (typeof data === 'string') return data;
-  return ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
+  return ArrayBuffer.isView(data)
+    ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    : new Uint8Array(data);
 }
 
 /** node:crypto as the SDK signer's hash. */
@@ -82,7 +84,13 @@ let credentialsUri: string;
 beforeAll(async () => {
   s3 = await startS3rver({ buckets: [BUCKET] });
   credentials = createServer((req, res) =>
-    res.end(JSON.stringify({ AccessKeyId: 'S3RVER', SecretAccessKey: req.url === '/wrong' ? 'not-the-secret' : 'S3RVER', Token: 'session-token' })),
+    res.end(
+      JSON.stringify({
+        AccessKeyId: 'S3RVER',
+        SecretAccessKey: req.url === '/wrong' ? 'not-the-secret' : 'S3RVER',
+        Token: 'session-token',
+      }),
+    ),
   );
   await new Promise<void>((resolve) => credentials.listen(0, '127.0.0.1', resolve));
   credentialsUri = `http://127.0.0.1:${(credentials.address() as AddressInfo).port}/credentials`;
@@ -94,7 +102,9 @@ beforeAll(async () => {
       mode: 0o100755,
     },
   ]);
-  await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'artifacts/production/e1/build.zip', Body: buildZip }));
+  await s3.client.send(
+    new PutObjectCommand({ Bucket: BUCKET, Key: 'artifacts/production/e1/build.zip', Body: buildZip }),
+  );
 });
 afterAll(async () => {
   await s3.stop();
@@ -121,7 +131,12 @@ afterEach(() => removeDir(root));
 
 /** What the Deploy step adds to every deploy build (tasks/deploy), and the project role's access to the bucket. */
 function leaseVariables(leaseId = 'lease-1'): Record<string, string> {
-  return { STEPDEPLOY_LEASE_ID: leaseId, STEPDEPLOY_LEASE_BUCKET: BUCKET, STEPDEPLOY_LEASE_KEY: LEASE_KEY, STEPDEPLOY_LEASE_REGION: 'eu-west-1' };
+  return {
+    STEPDEPLOY_LEASE_ID: leaseId,
+    STEPDEPLOY_LEASE_BUCKET: BUCKET,
+    STEPDEPLOY_LEASE_KEY: LEASE_KEY,
+    STEPDEPLOY_LEASE_REGION: 'eu-west-1',
+  };
 }
 
 function deployRequest(variables: Record<string, string>): BuildRequest {
@@ -137,7 +152,11 @@ function deployRequest(variables: Record<string, string>): BuildRequest {
     },
     SourceTypeOverride: 'S3',
     SourceLocationOverride: `${BUCKET}/artifacts/production/e1/build.zip`,
-    EnvironmentVariablesOverride: Object.entries(variables).map(([Name, Value]) => ({ Name, Value, Type: 'PLAINTEXT' })),
+    EnvironmentVariablesOverride: Object.entries(variables).map(([Name, Value]) => ({
+      Name,
+      Value,
+      Type: 'PLAINTEXT',
+    })),
   };
 }
 
@@ -146,7 +165,14 @@ test('deploy.yml gives the app a profile that assumes the environment deploy rol
   const execution = `production-20261129T031500-${'x'.repeat(60)}`;
 
   const { Build } = await runBuild(
-    deployRequest({ ENVIRONMENT: 'production', STEPDEPLOY_EXECUTION: execution, STEPDEPLOY_REGION: 'eu-west-1', STEPDEPLOY_DEPLOY_ROLE_ARN: ROLE, NODE_PATH: NODE_MODULES, ...leaseVariables() }),
+    deployRequest({
+      ENVIRONMENT: 'production',
+      STEPDEPLOY_EXECUTION: execution,
+      STEPDEPLOY_REGION: 'eu-west-1',
+      STEPDEPLOY_DEPLOY_ROLE_ARN: ROLE,
+      NODE_PATH: NODE_MODULES,
+      ...leaseVariables(),
+    }),
     deps,
   );
 
@@ -182,7 +208,9 @@ test("deploy.yml makes every AWS client resolve the environment's region, not th
   expect(Build.BuildStatus).toBe('SUCCEEDED');
   const lines = outputLines(deps.lines);
   expect(lines).toContain(`deploying production to account 333333333333 in ap-southeast-2 as ${ROLE}`);
-  expect(lines).toContain('env AWS_REGION=ap-southeast-2 AWS_DEFAULT_REGION=ap-southeast-2 AWS_STS_REGIONAL_ENDPOINTS=regional');
+  expect(lines).toContain(
+    'env AWS_REGION=ap-southeast-2 AWS_DEFAULT_REGION=ap-southeast-2 AWS_STS_REGIONAL_ENDPOINTS=regional',
+  );
   expect(lines).toContain('region = ap-southeast-2');
   expect(lines).toContain('sts_regional_endpoints = regional');
   expect(lines).toContain('sdk-v3 region=ap-southeast-2');
@@ -194,7 +222,15 @@ test("deploy.yml makes every AWS client resolve the environment's region, not th
 test('fails deploy.yml in PRE_BUILD without the environment region, before the app deploys', async () => {
   const deps = depsFor(root, { s3: s3.client, region: TOOLING_REGION });
 
-  const result = runBuild(deployRequest({ ENVIRONMENT: 'production', STEPDEPLOY_EXECUTION: 'e1', STEPDEPLOY_DEPLOY_ROLE_ARN: ROLE, ...leaseVariables() }), deps);
+  const result = runBuild(
+    deployRequest({
+      ENVIRONMENT: 'production',
+      STEPDEPLOY_EXECUTION: 'e1',
+      STEPDEPLOY_DEPLOY_ROLE_ARN: ROLE,
+      ...leaseVariables(),
+    }),
+    deps,
+  );
 
   await expect(result).rejects.toMatchObject({ name: 'States.TaskFailed' });
   const lines = outputLines(deps.lines);
@@ -205,7 +241,10 @@ test('fails deploy.yml in PRE_BUILD without the environment region, before the a
 test('fails deploy.yml in PRE_BUILD when the environment has no deploy role, before the app deploys', async () => {
   const deps = depsFor(root, { s3: s3.client });
 
-  const result = runBuild(deployRequest({ ENVIRONMENT: 'production', STEPDEPLOY_EXECUTION: 'e1', ...leaseVariables() }), deps);
+  const result = runBuild(
+    deployRequest({ ENVIRONMENT: 'production', STEPDEPLOY_EXECUTION: 'e1', ...leaseVariables() }),
+    deps,
+  );
 
   await expect(result).rejects.toMatchObject({ name: 'States.TaskFailed' });
   const lines = outputLines(deps.lines);
@@ -217,7 +256,14 @@ describe('the deploy fence (first command of deploy.yml)', () => {
   async function deployWith(variables: Record<string, string>) {
     const deps = depsFor(root, { s3: s3.client });
     const result = await runBuild(
-      deployRequest({ ENVIRONMENT: 'production', STEPDEPLOY_EXECUTION: 'e1', STEPDEPLOY_REGION: 'eu-west-1', STEPDEPLOY_DEPLOY_ROLE_ARN: ROLE, NODE_PATH: NODE_MODULES, ...variables }),
+      deployRequest({
+        ENVIRONMENT: 'production',
+        STEPDEPLOY_EXECUTION: 'e1',
+        STEPDEPLOY_REGION: 'eu-west-1',
+        STEPDEPLOY_DEPLOY_ROLE_ARN: ROLE,
+        NODE_PATH: NODE_MODULES,
+        ...variables,
+      }),
       deps,
     ).then(
       ({ Build }) => Build,
@@ -235,9 +281,21 @@ describe('the deploy fence (first command of deploy.yml)', () => {
   });
 
   test.each([
-    ['the lease was taken again since the build was started', { leaseId: 'lease-2', execution: 'e2' }, 'deploy fence: the lease was taken again (by e2) since this build was started; this build does not deploy'],
-    ['the lease was given back', { leaseId: 'lease-1', released: true, outcome: 'execution ABORTED' }, 'deploy fence: the lease was given back (execution ABORTED); this build does not deploy'],
-    ['the lease names another build', { leaseId: 'lease-1', buildId: 'stepdeploy-deploy:other' }, 'deploy fence: the lease names another build, stepdeploy-deploy:other; this build does not deploy'],
+    [
+      'the lease was taken again since the build was started',
+      { leaseId: 'lease-2', execution: 'e2' },
+      'deploy fence: the lease was taken again (by e2) since this build was started; this build does not deploy',
+    ],
+    [
+      'the lease was given back',
+      { leaseId: 'lease-1', released: true, outcome: 'execution ABORTED' },
+      'deploy fence: the lease was given back (execution ABORTED); this build does not deploy',
+    ],
+    [
+      'the lease names another build',
+      { leaseId: 'lease-1', buildId: 'stepdeploy-deploy:other' },
+      'deploy fence: the lease names another build, stepdeploy-deploy:other; this build does not deploy',
+    ],
   ])('fails in INSTALL, before the app deploys, when %s', async (_case, lease, message) => {
     await writeLease(lease);
 
@@ -255,7 +313,9 @@ describe('the deploy fence (first command of deploy.yml)', () => {
 
     const { STEPDEPLOY_LEASE_ID: _id, ...withoutId } = leaseVariables();
     const bare = await deployWith(withoutId);
-    expect(bare.lines).toContain('deploy fence: STEPDEPLOY_LEASE_ID is not set: only the Deploy step (tasks/deploy) starts deploy builds; this build does not deploy');
+    expect(bare.lines).toContain(
+      'deploy fence: STEPDEPLOY_LEASE_ID is not set: only the Deploy step (tasks/deploy) starts deploy builds; this build does not deploy',
+    );
     expect([...gone.lines, ...bare.lines]).not.toContain('deploying production');
   });
 
@@ -268,10 +328,15 @@ describe('the deploy fence (first command of deploy.yml)', () => {
     await new Promise<void>((resolve) => fakeS3.listen(0, '127.0.0.1', resolve));
     const port = (fakeS3.address() as AddressInfo).port;
     try {
-      const { result, lines } = await deployWith({ ...leaseVariables(), AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}` });
+      const { result, lines } = await deployWith({
+        ...leaseVariables(),
+        AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}`,
+      });
 
       expect(result).toMatchObject({ name: 'States.TaskFailed' });
-      expect(lines).toContain(`deploy fence: reading s3://${BUCKET}/${LEASE_KEY} answered HTTP 403: <Error><Code>AccessDenied</Code></Error>; this build does not deploy`);
+      expect(lines).toContain(
+        `deploy fence: reading s3://${BUCKET}/${LEASE_KEY} answered HTTP 403: <Error><Code>AccessDenied</Code></Error>; this build does not deploy`,
+      );
       expect(seen).toHaveLength(1);
       const sent = seen[0]!;
       expect([sent.method, sent.url]).toEqual(['GET', `/${BUCKET}/${LEASE_KEY}`]);
@@ -293,7 +358,11 @@ describe('the deploy fence (first command of deploy.yml)', () => {
           query: {},
           headers: { host: sent.headers.host!, 'x-amz-content-sha256': sent.headers['x-amz-content-sha256']! },
         },
-        { signingDate: new Date(`${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}T${date.slice(9, 11)}:${date.slice(11, 13)}:${date.slice(13, 15)}Z`) },
+        {
+          signingDate: new Date(
+            `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}T${date.slice(9, 11)}:${date.slice(11, 13)}:${date.slice(13, 15)}Z`,
+          ),
+        },
       );
       expect(sent.headers.authorization).toBe(reference.headers.authorization);
       expect(sent.headers['x-amz-security-token']).toBe('session-token');

@@ -11,7 +11,9 @@ import { minVersion, satisfies } from 'semver';
 const ROOT = join(__dirname, '..', '..');
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
 const pkg = JSON.parse(read('package.json')) as { engines: { node: string } };
-const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, { engines?: { node?: string } | string[]; optional?: boolean }> };
+const lock = JSON.parse(read('package-lock.json')) as {
+  packages: Record<string, { engines?: { node?: string } | string[]; optional?: boolean }>;
+};
 const oldest = minVersion(pkg.engines.node)!.version;
 
 it('CI runs the tests on a Node that package.json supports, and the README names the same line', () => {
@@ -24,7 +26,13 @@ it('CI runs the tests on a Node that package.json supports, and the README names
 
 it('every locked package accepts the oldest supported Node, so npm ci warns no EBADENGINE there', () => {
   const refusing = Object.entries(lock.packages)
-    .filter(([path, entry]) => path !== '' && !Array.isArray(entry.engines) && entry.engines?.node !== undefined && !satisfies(oldest, entry.engines.node))
+    .filter(
+      ([path, entry]) =>
+        path !== '' &&
+        !Array.isArray(entry.engines) &&
+        entry.engines?.node !== undefined &&
+        !satisfies(oldest, entry.engines.node),
+    )
     .map(([path, entry]) => `${path} requires node ${(entry.engines as { node: string }).node}`);
   expect(refusing).toEqual([]);
 });

@@ -34,7 +34,10 @@ const FETCH_BUILD = 'shop-FetchProjectName:0b5c7f1e-1111-2222-3333-444455556666'
 function deployedDefinition(): string {
   const text = readDefinitionText();
   const values = Object.fromEntries(
-    placeholdersIn(text).map((name) => [name, name.endsWith('Arn') ? `arn:aws:lambda:eu-west-1:111111111111:function:shop-${name}` : `shop-${name}`]),
+    placeholdersIn(text).map((name) => [
+      name,
+      name.endsWith('Arn') ? `arn:aws:lambda:eu-west-1:111111111111:function:shop-${name}` : `shop-${name}`,
+    ]),
   );
   return substitute(text, values);
 }
@@ -70,33 +73,131 @@ const t0 = new Date('2026-11-29T03:15:00Z');
 const at = (seconds: number): Date => new Date(t0.getTime() + seconds * 1000);
 
 const RUNNING_EVENTS: HistoryEvent[] = [
-  { id: 1, previousEventId: 0, timestamp: at(0), type: 'ExecutionStarted', executionStartedEventDetails: { input: '{"environment":"acceptance","branches":{"app":"develop"}}' } },
-  { id: 2, previousEventId: 1, timestamp: at(0), type: 'TaskStateEntered', stateEnteredEventDetails: { name: 'ValidateInput', input: '{}' } },
-  { id: 3, previousEventId: 2, timestamp: at(0), type: 'TaskScheduled', taskScheduledEventDetails: { resourceType: 'lambda', resource: 'invoke', region: 'eu-west-1', parameters: '{}' } },
-  { id: 4, previousEventId: 3, timestamp: at(1), type: 'TaskSucceeded', taskSucceededEventDetails: { resourceType: 'lambda', resource: 'invoke', output: '{"Payload":{}}' } },
-  { id: 5, previousEventId: 4, timestamp: at(1), type: 'TaskStateExited', stateExitedEventDetails: { name: 'ValidateInput', output: '{}' } },
-  { id: 6, previousEventId: 5, timestamp: at(1), type: 'MapStateEntered', stateEnteredEventDetails: { name: 'FetchSources', input: '{}' } },
+  {
+    id: 1,
+    previousEventId: 0,
+    timestamp: at(0),
+    type: 'ExecutionStarted',
+    executionStartedEventDetails: { input: '{"environment":"acceptance","branches":{"app":"develop"}}' },
+  },
+  {
+    id: 2,
+    previousEventId: 1,
+    timestamp: at(0),
+    type: 'TaskStateEntered',
+    stateEnteredEventDetails: { name: 'ValidateInput', input: '{}' },
+  },
+  {
+    id: 3,
+    previousEventId: 2,
+    timestamp: at(0),
+    type: 'TaskScheduled',
+    taskScheduledEventDetails: { resourceType: 'lambda', resource: 'invoke', region: 'eu-west-1', parameters: '{}' },
+  },
+  {
+    id: 4,
+    previousEventId: 3,
+    timestamp: at(1),
+    type: 'TaskSucceeded',
+    taskSucceededEventDetails: { resourceType: 'lambda', resource: 'invoke', output: '{"Payload":{}}' },
+  },
+  {
+    id: 5,
+    previousEventId: 4,
+    timestamp: at(1),
+    type: 'TaskStateExited',
+    stateExitedEventDetails: { name: 'ValidateInput', output: '{}' },
+  },
+  {
+    id: 6,
+    previousEventId: 5,
+    timestamp: at(1),
+    type: 'MapStateEntered',
+    stateEnteredEventDetails: { name: 'FetchSources', input: '{}' },
+  },
   { id: 7, previousEventId: 6, timestamp: at(1), type: 'MapStateStarted', mapStateStartedEventDetails: { length: 1 } },
-  { id: 8, previousEventId: 7, timestamp: at(1), type: 'MapIterationStarted', mapIterationStartedEventDetails: { name: 'FetchSources', index: 0 } },
-  { id: 9, previousEventId: 8, timestamp: at(1), type: 'TaskStateEntered', stateEnteredEventDetails: { name: 'FetchSource', input: '{"source":{"name":"app","branch":"develop"}}' } },
-  { id: 10, previousEventId: 9, timestamp: at(1), type: 'TaskScheduled', taskScheduledEventDetails: { resourceType: 'codebuild', resource: 'startBuild.sync', region: 'eu-west-1', parameters: '{}' } },
-  { id: 11, previousEventId: 10, timestamp: at(2), type: 'TaskSubmitted', taskSubmittedEventDetails: { resourceType: 'codebuild', resource: 'startBuild.sync', output: JSON.stringify({ Build: { Id: FETCH_BUILD } }) } },
+  {
+    id: 8,
+    previousEventId: 7,
+    timestamp: at(1),
+    type: 'MapIterationStarted',
+    mapIterationStartedEventDetails: { name: 'FetchSources', index: 0 },
+  },
+  {
+    id: 9,
+    previousEventId: 8,
+    timestamp: at(1),
+    type: 'TaskStateEntered',
+    stateEnteredEventDetails: { name: 'FetchSource', input: '{"source":{"name":"app","branch":"develop"}}' },
+  },
+  {
+    id: 10,
+    previousEventId: 9,
+    timestamp: at(1),
+    type: 'TaskScheduled',
+    taskScheduledEventDetails: {
+      resourceType: 'codebuild',
+      resource: 'startBuild.sync',
+      region: 'eu-west-1',
+      parameters: '{}',
+    },
+  },
+  {
+    id: 11,
+    previousEventId: 10,
+    timestamp: at(2),
+    type: 'TaskSubmitted',
+    taskSubmittedEventDetails: {
+      resourceType: 'codebuild',
+      resource: 'startBuild.sync',
+      output: JSON.stringify({ Build: { Id: FETCH_BUILD } }),
+    },
+  },
 ];
 
 const FAILED_BUILD_CAUSE = JSON.stringify({
   Build: {
     Id: FETCH_BUILD,
     BuildStatus: 'FAILED',
-    Phases: [{ PhaseType: 'DOWNLOAD_SOURCE', PhaseStatus: 'FAILED', Contexts: [{ Message: 'CLIENT_ERROR: reference not found for primary source and source version develop' }] }],
+    Phases: [
+      {
+        PhaseType: 'DOWNLOAD_SOURCE',
+        PhaseStatus: 'FAILED',
+        Contexts: [{ Message: 'CLIENT_ERROR: reference not found for primary source and source version develop' }],
+      },
+    ],
   },
 });
 
 const FAILED_EVENTS: HistoryEvent[] = [
   ...RUNNING_EVENTS,
-  { id: 12, previousEventId: 11, timestamp: at(30), type: 'TaskFailed', taskFailedEventDetails: { resourceType: 'codebuild', resource: 'startBuild.sync', error: 'States.TaskFailed', cause: FAILED_BUILD_CAUSE } },
-  { id: 13, previousEventId: 12, timestamp: at(30), type: 'MapIterationFailed', mapIterationFailedEventDetails: { name: 'FetchSources', index: 0 } },
+  {
+    id: 12,
+    previousEventId: 11,
+    timestamp: at(30),
+    type: 'TaskFailed',
+    taskFailedEventDetails: {
+      resourceType: 'codebuild',
+      resource: 'startBuild.sync',
+      error: 'States.TaskFailed',
+      cause: FAILED_BUILD_CAUSE,
+    },
+  },
+  {
+    id: 13,
+    previousEventId: 12,
+    timestamp: at(30),
+    type: 'MapIterationFailed',
+    mapIterationFailedEventDetails: { name: 'FetchSources', index: 0 },
+  },
   { id: 14, previousEventId: 13, timestamp: at(30), type: 'MapStateFailed' },
-  { id: 15, previousEventId: 14, timestamp: at(30), type: 'ExecutionFailed', executionFailedEventDetails: { error: 'States.TaskFailed', cause: FAILED_BUILD_CAUSE } },
+  {
+    id: 15,
+    previousEventId: 14,
+    timestamp: at(30),
+    type: 'ExecutionFailed',
+    executionFailedEventDetails: { error: 'States.TaskFailed', cause: FAILED_BUILD_CAUSE },
+  },
 ];
 
 /** GetExecutionHistory as AWS pages it, newest first when reverseOrder is set. */
@@ -109,8 +210,12 @@ beforeEach(() => {
   codebuildMock.reset();
   process.env.STEPDEPLOY_STATE_MACHINE_ARN = MACHINE;
   delete process.env.STEPDEPLOY_ARTIFACTS_BUCKET;
-  sfnMock.on(DescribeStateMachineForExecutionCommand).resolves({ stateMachineArn: MACHINE, definition: deployedDefinition() });
-  sfnMock.on(DescribeExecutionCommand).resolves({ executionArn: EXECUTION_ARN, stateMachineArn: MACHINE, status: 'RUNNING', startDate: t0 });
+  sfnMock
+    .on(DescribeStateMachineForExecutionCommand)
+    .resolves({ stateMachineArn: MACHINE, definition: deployedDefinition() });
+  sfnMock
+    .on(DescribeExecutionCommand)
+    .resolves({ executionArn: EXECUTION_ARN, stateMachineArn: MACHINE, status: 'RUNNING', startDate: t0 });
 });
 
 afterAll(() => {
@@ -119,7 +224,12 @@ afterAll(() => {
 
 describe('start', () => {
   it('validates, starts with the generated name and input, prints the ARN and console URL', async () => {
-    sfnMock.on(StartExecutionCommand).callsFake((input: { name: string }) => ({ executionArn: `arn:aws:states:eu-west-1:111111111111:execution:shop:${input.name}`, startDate: t0 }));
+    sfnMock
+      .on(StartExecutionCommand)
+      .callsFake((input: { name: string }) => ({
+        executionArn: `arn:aws:states:eu-west-1:111111111111:execution:shop:${input.name}`,
+        startDate: t0,
+      }));
     const io = capture();
 
     const code = await cli('start --env acceptance --branch app=develop config=main --requested-by alice', io);
@@ -128,9 +238,15 @@ describe('start', () => {
     const sent = sfnMock.commandCalls(StartExecutionCommand)[0]!.args[0].input;
     expect(sent.stateMachineArn).toBe(MACHINE);
     expect(sent.name).toMatch(/^acceptance-\d{8}T\d{6}-[a-z0-9]{6}$/);
-    expect(JSON.parse(sent.input!)).toEqual({ environment: 'acceptance', branches: { app: 'develop', config: 'main' }, requestedBy: 'alice' });
+    expect(JSON.parse(sent.input!)).toEqual({
+      environment: 'acceptance',
+      branches: { app: 'develop', config: 'main' },
+      requestedBy: 'alice',
+    });
     expect(io.stdout()).toContain(`execution:shop:${sent.name}`);
-    expect(io.stdout()).toContain(`https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/arn:aws:states:eu-west-1:111111111111:execution:shop:${sent.name}`);
+    expect(io.stdout()).toContain(
+      `https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/arn:aws:states:eu-west-1:111111111111:execution:shop:${sent.name}`,
+    );
   });
 
   it('fails before StartExecution when the branch policy forbids the branch, naming the policy', async () => {
@@ -166,13 +282,22 @@ describe('start', () => {
     const code = await cli('start --env acceptance', io);
 
     expect(code).toBe(ExitCode.Usage);
-    expect(io.stderr()).toMatch(/--state-machine-arn or set STEPDEPLOY_STATE_MACHINE_ARN.*the config file does not hold the ARN/);
+    expect(io.stderr()).toMatch(
+      /--state-machine-arn or set STEPDEPLOY_STATE_MACHINE_ARN.*the config file does not hold the ARN/,
+    );
   });
 
   it('turns ExecutionAlreadyExists into one line with the fix', async () => {
-    sfnMock.on(StartExecutionCommand).rejects(
-      new SFNServiceException({ name: 'ExecutionAlreadyExists', $fault: 'client', $metadata: {}, message: `Execution Already Exists: '${EXECUTION_ARN}'` }),
-    );
+    sfnMock
+      .on(StartExecutionCommand)
+      .rejects(
+        new SFNServiceException({
+          name: 'ExecutionAlreadyExists',
+          $fault: 'client',
+          $metadata: {},
+          message: `Execution Already Exists: '${EXECUTION_ARN}'`,
+        }),
+      );
     const io = capture();
 
     const code = await cli(`start --env acceptance --name ${EXECUTION}`, io);
@@ -188,22 +313,43 @@ describe('watch', () => {
   it('draws the graph from the deployed definition, the running build, then the failure; exits 1', async () => {
     sfnMock.on(GetExecutionHistoryCommand).callsFakeOnce(history(RUNNING_EVENTS)).callsFake(history(FAILED_EVENTS));
     codebuildMock.on(BatchGetBuildsCommand).resolves({
-      builds: [{ id: FETCH_BUILD, projectName: 'shop-FetchProjectName', buildNumber: 7, buildStatus: 'IN_PROGRESS', currentPhase: 'DOWNLOAD_SOURCE', logs: { deepLink: 'https://console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logEvent:group=/aws/codebuild/shop-fetch' } }],
+      builds: [
+        {
+          id: FETCH_BUILD,
+          projectName: 'shop-FetchProjectName',
+          buildNumber: 7,
+          buildStatus: 'IN_PROGRESS',
+          currentPhase: 'DOWNLOAD_SOURCE',
+          logs: {
+            deepLink:
+              'https://console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logEvent:group=/aws/codebuild/shop-fetch',
+          },
+        },
+      ],
     });
     const io = capture();
 
     const code = await cli(`watch ${EXECUTION} --interval 0.05`, io);
 
     expect(code).toBe(ExitCode.ExecutionFailed);
-    expect(sfnMock).toHaveReceivedCommandWith(GetExecutionHistoryCommand, { executionArn: EXECUTION_ARN, includeExecutionData: true });
+    expect(sfnMock).toHaveReceivedCommandWith(GetExecutionHistoryCommand, {
+      executionArn: EXECUTION_ARN,
+      includeExecutionData: true,
+    });
     expect(codebuildMock).toHaveReceivedCommandWith(BatchGetBuildsCommand, { ids: [FETCH_BUILD] });
     const out = io.stdout();
-    expect(out).toContain('console: https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/' + EXECUTION_ARN);
+    expect(out).toContain(
+      'console: https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/' +
+        EXECUTION_ARN,
+    );
     expect(out).toMatch(/✓ ValidateInput\s+succeeded\s+1\.0s/);
-    expect(out).toContain('build shop-FetchProjectName #7 download_source  log: https://console.aws.amazon.com/cloudwatch/');
+    expect(out).toContain(
+      'build shop-FetchProjectName #7 download_source  log: https://console.aws.amazon.com/cloudwatch/',
+    );
     expect(out).toMatch(/✗ app @ develop\s+failed/);
     expect(out).toContain('States.TaskFailed: build FAILED in DOWNLOAD_SOURCE: CLIENT_ERROR: reference not found');
-    for (const state of ['CombineConfigAndCode', 'BuildTemplates', 'RecordDeployment']) expect(out).toMatch(new RegExp(`· ${state}\\s+pending`));
+    for (const state of ['CombineConfigAndCode', 'BuildTemplates', 'RecordDeployment'])
+      expect(out).toMatch(new RegExp(`· ${state}\\s+pending`));
     expect(io.stderr()).toContain(`execution ${EXECUTION} FAILED at FetchSources`);
     expect(io.stderr()).toContain(`stepdeploy redrive ${EXECUTION}`);
   });
@@ -225,13 +371,19 @@ describe('watch', () => {
 
     await cli(`watch ${EXECUTION} --json`, io);
 
-    const lines = io.stdout().trim().split('\n').map((l) => JSON.parse(l) as { id: number; type: string });
+    const lines = io
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: number; type: string });
     expect(lines.map((e) => e.id)).toEqual(FAILED_EVENTS.map((e) => e.id));
     expect(lines.at(-1)!.type).toBe('ExecutionFailed');
   });
 
   it('fails with one line and exit code 3 for an unknown execution', async () => {
-    sfnMock.on(DescribeStateMachineForExecutionCommand).rejects(new ExecutionDoesNotExist({ $metadata: {}, message: `Execution Does Not Exist: '${EXECUTION_ARN}'` }));
+    sfnMock
+      .on(DescribeStateMachineForExecutionCommand)
+      .rejects(new ExecutionDoesNotExist({ $metadata: {}, message: `Execution Does Not Exist: '${EXECUTION_ARN}'` }));
     const io = capture();
 
     const code = await cli(`watch ${EXECUTION}`, io);
@@ -242,7 +394,14 @@ describe('watch', () => {
   });
 
   it('shows the stack with --debug', async () => {
-    sfnMock.on(DescribeStateMachineForExecutionCommand).rejects(new ExecutionDoesNotExist({ $metadata: { httpStatusCode: 400, requestId: 'req-1' }, message: 'Execution Does Not Exist' }));
+    sfnMock
+      .on(DescribeStateMachineForExecutionCommand)
+      .rejects(
+        new ExecutionDoesNotExist({
+          $metadata: { httpStatusCode: 400, requestId: 'req-1' },
+          message: 'Execution Does Not Exist',
+        }),
+      );
     const io = capture();
 
     await cli(`watch ${EXECUTION} --debug`, io);
@@ -254,11 +413,25 @@ describe('watch', () => {
 
 describe('service errors', () => {
   it.each([
-    ['AccessDeniedException', 'is not authorized to perform: states:ListExecutions', /access denied: .*operator policy/],
-    ['ExpiredTokenException', 'The security token included in the request is expired', /credentials have expired.*aws sso login/],
-    ['UnrecognizedClientException', 'The security token included in the request is invalid', /no valid AWS credentials/],
+    [
+      'AccessDeniedException',
+      'is not authorized to perform: states:ListExecutions',
+      /access denied: .*operator policy/,
+    ],
+    [
+      'ExpiredTokenException',
+      'The security token included in the request is expired',
+      /credentials have expired.*aws sso login/,
+    ],
+    [
+      'UnrecognizedClientException',
+      'The security token included in the request is invalid',
+      /no valid AWS credentials/,
+    ],
   ])('%s becomes one clear line', async (name, message, expected) => {
-    sfnMock.on(ListExecutionsCommand).rejects(new SFNServiceException({ name, $fault: 'client', $metadata: {}, message }));
+    sfnMock
+      .on(ListExecutionsCommand)
+      .rejects(new SFNServiceException({ name, $fault: 'client', $metadata: {}, message }));
     const io = capture();
 
     const code = await cli('executions', io);
@@ -282,8 +455,23 @@ describe('executions', () => {
   it('lists with environment and branches from each input, filtered by --env, as JSON', async () => {
     sfnMock.on(ListExecutionsCommand).resolves({
       executions: [
-        { executionArn: `${EXECUTION_ARN}-p`, stateMachineArn: MACHINE, name: 'p', status: 'SUCCEEDED', startDate: at(0), stopDate: at(90) },
-        { executionArn: EXECUTION_ARN, stateMachineArn: MACHINE, name: EXECUTION, status: 'FAILED', startDate: at(0), stopDate: at(30), redriveCount: 1 },
+        {
+          executionArn: `${EXECUTION_ARN}-p`,
+          stateMachineArn: MACHINE,
+          name: 'p',
+          status: 'SUCCEEDED',
+          startDate: at(0),
+          stopDate: at(90),
+        },
+        {
+          executionArn: EXECUTION_ARN,
+          stateMachineArn: MACHINE,
+          name: EXECUTION,
+          status: 'FAILED',
+          startDate: at(0),
+          stopDate: at(30),
+          redriveCount: 1,
+        },
       ],
     });
     sfnMock
@@ -296,7 +484,10 @@ describe('executions', () => {
     const code = await cli('executions --env acceptance --status failed --limit 5 --json', io);
 
     expect(code).toBe(ExitCode.Ok);
-    expect(sfnMock).toHaveReceivedCommandWith(ListExecutionsCommand, { stateMachineArn: MACHINE, statusFilter: 'FAILED' });
+    expect(sfnMock).toHaveReceivedCommandWith(ListExecutionsCommand, {
+      stateMachineArn: MACHINE,
+      statusFilter: 'FAILED',
+    });
     expect(JSON.parse(io.stdout())).toEqual([
       {
         name: EXECUTION,
@@ -313,25 +504,66 @@ describe('executions', () => {
   });
 
   it('prints a table', async () => {
-    sfnMock.on(ListExecutionsCommand).resolves({ executions: [{ executionArn: EXECUTION_ARN, stateMachineArn: MACHINE, name: EXECUTION, status: 'SUCCEEDED', startDate: at(0), stopDate: at(75) }] });
-    sfnMock.on(DescribeExecutionCommand).resolves({ input: '{"environment":"acceptance","branches":{"app":"develop"}}' });
+    sfnMock
+      .on(ListExecutionsCommand)
+      .resolves({
+        executions: [
+          {
+            executionArn: EXECUTION_ARN,
+            stateMachineArn: MACHINE,
+            name: EXECUTION,
+            status: 'SUCCEEDED',
+            startDate: at(0),
+            stopDate: at(75),
+          },
+        ],
+      });
+    sfnMock
+      .on(DescribeExecutionCommand)
+      .resolves({ input: '{"environment":"acceptance","branches":{"app":"develop"}}' });
     const io = capture();
 
     await cli('executions', io);
 
     expect(io.stdout()).toMatch(/^NAME\s+STATUS\s+ENV\s+BRANCHES\s+STARTED\s+DURATION\n/);
-    expect(io.stdout()).toMatch(new RegExp(`${EXECUTION}\\s+SUCCEEDED\\s+acceptance\\s+app=develop\\s+2026-11-29T03:15:00Z\\s+1m15s`));
+    expect(io.stdout()).toMatch(
+      new RegExp(`${EXECUTION}\\s+SUCCEEDED\\s+acceptance\\s+app=develop\\s+2026-11-29T03:15:00Z\\s+1m15s`),
+    );
   });
 
   it('shows the branches the execution resolved (its plan), also for sources its input did not name', async () => {
-    sfnMock.on(ListExecutionsCommand).resolves({ executions: [{ executionArn: EXECUTION_ARN, stateMachineArn: MACHINE, name: EXECUTION, status: 'SUCCEEDED', startDate: at(0), stopDate: at(75) }] });
+    sfnMock
+      .on(ListExecutionsCommand)
+      .resolves({
+        executions: [
+          {
+            executionArn: EXECUTION_ARN,
+            stateMachineArn: MACHINE,
+            name: EXECUTION,
+            status: 'SUCCEEDED',
+            startDate: at(0),
+            stopDate: at(75),
+          },
+        ],
+      });
     sfnMock.on(DescribeExecutionCommand).resolves({ input: '{"environment":"acceptance"}' });
-    const plan = { environment: 'acceptance', sources: [{ name: 'app', branch: 'main' }, { name: 'config', branch: 'develop' }] };
+    const plan = {
+      environment: 'acceptance',
+      sources: [
+        { name: 'app', branch: 'main' },
+        { name: 'config', branch: 'develop' },
+      ],
+    };
     sfnMock.on(GetExecutionHistoryCommand, { executionArn: EXECUTION_ARN }).resolves({
       events: [
         { id: 1, timestamp: at(0), type: 'ExecutionStarted' },
         { id: 2, timestamp: at(0), type: 'TaskStateEntered', stateEnteredEventDetails: { name: 'ValidateInput' } },
-        { id: 6, timestamp: at(1), type: 'TaskStateExited', stateExitedEventDetails: { name: 'ValidateInput', output: JSON.stringify(plan) } },
+        {
+          id: 6,
+          timestamp: at(1),
+          type: 'TaskStateExited',
+          stateExitedEventDetails: { name: 'ValidateInput', output: JSON.stringify(plan) },
+        },
       ],
     });
     const io = capture();
@@ -345,13 +577,27 @@ describe('executions', () => {
   it('skips an execution it cannot describe, with a warning, and lists the others', async () => {
     sfnMock.on(ListExecutionsCommand).resolves({
       executions: [
-        { executionArn: `${EXECUTION_ARN}-gone`, stateMachineArn: MACHINE, name: `${EXECUTION}-gone`, status: 'SUCCEEDED', startDate: at(0) },
-        { executionArn: EXECUTION_ARN, stateMachineArn: MACHINE, name: EXECUTION, status: 'SUCCEEDED', startDate: at(0) },
+        {
+          executionArn: `${EXECUTION_ARN}-gone`,
+          stateMachineArn: MACHINE,
+          name: `${EXECUTION}-gone`,
+          status: 'SUCCEEDED',
+          startDate: at(0),
+        },
+        {
+          executionArn: EXECUTION_ARN,
+          stateMachineArn: MACHINE,
+          name: EXECUTION,
+          status: 'SUCCEEDED',
+          startDate: at(0),
+        },
       ],
     });
     sfnMock
       .on(DescribeExecutionCommand, { executionArn: `${EXECUTION_ARN}-gone` })
-      .rejects(new ExecutionDoesNotExist({ message: `Execution Does Not Exist: '${EXECUTION_ARN}-gone'`, $metadata: {} }))
+      .rejects(
+        new ExecutionDoesNotExist({ message: `Execution Does Not Exist: '${EXECUTION_ARN}-gone'`, $metadata: {} }),
+      )
       .on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN })
       .resolves({ input: '{"environment":"acceptance","branches":{"app":"develop"}}' });
     const io = capture();
@@ -360,14 +606,18 @@ describe('executions', () => {
 
     expect(code).toBe(ExitCode.Ok);
     expect(JSON.parse(io.stdout()).map((e: { name: string }) => e.name)).toEqual([EXECUTION]);
-    expect(io.stderr()).toBe(`stepdeploy: warning: skipped execution ${EXECUTION}-gone: Execution Does Not Exist: '${EXECUTION_ARN}-gone'\n`);
+    expect(io.stderr()).toBe(
+      `stepdeploy: warning: skipped execution ${EXECUTION}-gone: Execution Does Not Exist: '${EXECUTION_ARN}-gone'\n`,
+    );
   });
 
   it('fails on an unknown --status with the allowed ones', async () => {
     const io = capture();
 
     expect(await cli('executions --status broken', io)).toBe(ExitCode.Usage);
-    expect(io.stderr()).toContain('--status "broken" is not an execution status: use one of RUNNING, SUCCEEDED, FAILED');
+    expect(io.stderr()).toContain(
+      '--status "broken" is not an execution status: use one of RUNNING, SUCCEEDED, FAILED',
+    );
   });
 });
 
@@ -385,7 +635,16 @@ describe('redrive and stop', () => {
   });
 
   it('turns ExecutionNotRedrivable into one line with the rule', async () => {
-    sfnMock.on(RedriveExecutionCommand).rejects(new SFNServiceException({ name: 'ExecutionNotRedrivable', $fault: 'client', $metadata: {}, message: 'Execution is SUCCEEDED' }));
+    sfnMock
+      .on(RedriveExecutionCommand)
+      .rejects(
+        new SFNServiceException({
+          name: 'ExecutionNotRedrivable',
+          $fault: 'client',
+          $metadata: {},
+          message: 'Execution is SUCCEEDED',
+        }),
+      );
     const io = capture();
 
     expect(await cli(`redrive ${EXECUTION}`, io)).toBe(ExitCode.ServiceError);
@@ -397,7 +656,10 @@ describe('redrive and stop', () => {
     const io = capture();
 
     expect(await cli(`stop ${EXECUTION} --cause "wrong branch"`, io)).toBe(ExitCode.Ok);
-    expect(sfnMock).toHaveReceivedCommandWith(StopExecutionCommand, { executionArn: EXECUTION_ARN, cause: 'wrong branch' });
+    expect(sfnMock).toHaveReceivedCommandWith(StopExecutionCommand, {
+      executionArn: EXECUTION_ARN,
+      cause: 'wrong branch',
+    });
   });
 });
 
@@ -417,7 +679,17 @@ describe('history and logs', () => {
   it('on AWS prints the log link and the CloudWatch stream of each build', async () => {
     sfnMock.on(GetExecutionHistoryCommand).resolves({ events: FAILED_EVENTS });
     codebuildMock.on(BatchGetBuildsCommand).resolves({
-      builds: [{ id: FETCH_BUILD, buildStatus: 'FAILED', logs: { groupName: '/aws/codebuild/shop-fetch', streamName: '0b5c7f1e', deepLink: 'https://console.aws.amazon.com/cloudwatch/deeplink' } }],
+      builds: [
+        {
+          id: FETCH_BUILD,
+          buildStatus: 'FAILED',
+          logs: {
+            groupName: '/aws/codebuild/shop-fetch',
+            streamName: '0b5c7f1e',
+            deepLink: 'https://console.aws.amazon.com/cloudwatch/deeplink',
+          },
+        },
+      ],
     });
     const io = capture();
 
@@ -434,7 +706,9 @@ describe('history and logs', () => {
     const io = capture();
 
     expect(await cli(`logs ${EXECUTION} --state ValidateInput`, io)).toBe(ExitCode.Usage);
-    expect(io.stderr()).toMatch(/--state "ValidateInput" is not a state that runs a CodeBuild build; one of: FetchSources, BuildTemplates/);
+    expect(io.stderr()).toMatch(
+      /--state "ValidateInput" is not a state that runs a CodeBuild build; one of: FetchSources, BuildTemplates/,
+    );
   });
 });
 
@@ -442,10 +716,15 @@ describe('help', () => {
   it('shows examples and the exit codes on every command', async () => {
     for (const command of ['start', 'watch', 'logs', 'redrive', 'stop', 'executions', 'history', 'status']) {
       let out = '';
-      const program = makeProgram({ io: { out: (t) => (out += t), err: (t) => (out += t), isTTY: false }, exitCode: ExitCode.Ok });
+      const program = makeProgram({
+        io: { out: (t) => (out += t), err: (t) => (out += t), isTTY: false },
+        exitCode: ExitCode.Ok,
+      });
       program.exitOverride().configureOutput({ writeOut: (t) => (out += t) });
 
-      await expect(program.parseAsync(['node', 'stepdeploy', command, '--help'])).rejects.toMatchObject({ exitCode: 0 });
+      await expect(program.parseAsync(['node', 'stepdeploy', command, '--help'])).rejects.toMatchObject({
+        exitCode: 0,
+      });
 
       expect(out).toContain('Examples:');
       expect(out).toContain(`$ stepdeploy ${command}`);

@@ -29,7 +29,13 @@ const SPAWN_TIMEOUT_MS = 90_000;
  */
 function bareEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_')));
-  return { ...env, AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent', AWS_EC2_METADATA_DISABLED: 'true', ...extra };
+  return {
+    ...env,
+    AWS_CONFIG_FILE: '/nonexistent',
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    ...extra,
+  };
 }
 
 interface Run {
@@ -39,8 +45,15 @@ interface Run {
   readonly stderr: string;
 }
 
-function start(args: ReadonlyArray<string>, options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): { child: ChildProcess; done: Promise<Run>; stdout: () => string } {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? ROOT, env: options.env ?? bareEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+function start(
+  args: ReadonlyArray<string>,
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): { child: ChildProcess; done: Promise<Run>; stdout: () => string } {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: options.env ?? bareEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -76,8 +89,29 @@ describe('bad calls: one line on stderr, nothing on stdout, the documented exit 
   beforeAll(async () => {
     port = await closedPort();
     const cases: Record<string, string[]> = {
-      name: ['--config', CONFIG, '--region', 'eu-west-1', '--state-machine-arn', MACHINE, 'start', '--env', 'acceptance', '--name', 'hotfix/42'],
-      arn: ['--config', CONFIG, '--region', 'eu-west-1', '--state-machine-arn', MACHINE, 'watch', 'arn:aws:states:eu-west-1:111111111111:stateMachine:shop'],
+      name: [
+        '--config',
+        CONFIG,
+        '--region',
+        'eu-west-1',
+        '--state-machine-arn',
+        MACHINE,
+        'start',
+        '--env',
+        'acceptance',
+        '--name',
+        'hotfix/42',
+      ],
+      arn: [
+        '--config',
+        CONFIG,
+        '--region',
+        'eu-west-1',
+        '--state-machine-arn',
+        MACHINE,
+        'watch',
+        'arn:aws:states:eu-west-1:111111111111:stateMachine:shop',
+      ],
       region: ['--config', CONFIG, 'executions'],
       both: ['--config', CONFIG, '--local', '--endpoint-url', 'http://127.0.0.1:4599', 'executions'],
       machine: ['--config', CONFIG, '--region', 'eu-west-1', '--state-machine-arn', 'shop', 'redrive', 'run-1'],
@@ -89,15 +123,27 @@ describe('bad calls: one line on stderr, nothing on stdout, the documented exit 
   }, SPAWN_TIMEOUT_MS + 10_000);
 
   it.each([
-    ['name', ExitCode.Usage, '--name "hotfix/42" is not a valid execution name: it must be 1-80 letters, digits, "_" or "-" (it becomes part of S3 keys), e.g. --name hotfix_42'],
+    [
+      'name',
+      ExitCode.Usage,
+      '--name "hotfix/42" is not a valid execution name: it must be 1-80 letters, digits, "_" or "-" (it becomes part of S3 keys), e.g. --name hotfix_42',
+    ],
     [
       'arn',
       ExitCode.Usage,
       '"arn:aws:states:eu-west-1:111111111111:stateMachine:shop" is not an execution ARN (arn:aws:states:<region>:<account>:execution:<state machine>:<name>); or pass just the execution name',
     ],
     ['region', ExitCode.Usage, 'no AWS region: set AWS_REGION (or a profile with a region), or pass --region'],
-    ['both', ExitCode.Usage, '--local and --endpoint-url exclude each other: --local finds or starts the local runtime itself'],
-    ['machine', ExitCode.Usage, '--state-machine-arn "shop" is not a state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>): use the stack output StateMachineArn'],
+    [
+      'both',
+      ExitCode.Usage,
+      '--local and --endpoint-url exclude each other: --local finds or starts the local runtime itself',
+    ],
+    [
+      'machine',
+      ExitCode.Usage,
+      '--state-machine-arn "shop" is not a state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>): use the stack output StateMachineArn',
+    ],
   ])('%s: exit %i', (name, code, message) => {
     expect(runs[name]).toEqual({ code, signal: null, stdout: '', stderr: `stepdeploy: ${message}\n` });
   });
@@ -124,48 +170,70 @@ describe('local serve', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  async function serving(): Promise<{ child: ChildProcess; done: Promise<Run>; stdout: () => string; endpoint: string }> {
+  async function serving(): Promise<{
+    child: ChildProcess;
+    done: Promise<Run>;
+    stdout: () => string;
+    endpoint: string;
+  }> {
     const server = start(['local', 'serve', '--port', '0'], { cwd: dir });
     const started = Date.now();
     let endpoint: string | undefined;
     while (endpoint === undefined) {
-      if (server.child.exitCode !== null || Date.now() - started > SPAWN_TIMEOUT_MS) throw new Error(`local serve did not start:\n${(await server.done).stderr}`);
+      if (server.child.exitCode !== null || Date.now() - started > SPAWN_TIMEOUT_MS)
+        throw new Error(`local serve did not start:\n${(await server.done).stderr}`);
       await new Promise((tick) => setTimeout(tick, 100));
       endpoint = /^stepdeploy local runtime on (http:\/\/127\.0\.0\.1:\d+) /m.exec(server.stdout())?.[1];
     }
     return { ...server, endpoint };
   }
 
-  it.each(['SIGINT', 'SIGTERM'] as const)('starts on a free port, answers the APIs, and on %s stops: exit 0, endpoint.json removed', async (signal) => {
-    const server = await serving();
-    const file = endpointFile(join(dir, '.stepdeploy'), 'stepdeploy-example');
-    const sfn = new SFNClient({ endpoint: server.endpoint, region: 'us-east-1', credentials: LOCAL_S3_CREDENTIALS });
-    try {
-      const { stateMachines } = await sfn.send(new ListStateMachinesCommand({}));
-      expect(stateMachines!.map((m) => m.stateMachineArn)).toEqual(['arn:aws:states:us-east-1:000000000000:stateMachine:stepdeploy-example']);
-      expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ endpoint: server.endpoint, pid: server.child.pid, stateMachineArn: stateMachines![0]!.stateMachineArn });
-    } finally {
-      sfn.destroy();
-    }
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    'starts on a free port, answers the APIs, and on %s stops: exit 0, endpoint.json removed',
+    async (signal) => {
+      const server = await serving();
+      const file = endpointFile(join(dir, '.stepdeploy'), 'stepdeploy-example');
+      const sfn = new SFNClient({ endpoint: server.endpoint, region: 'us-east-1', credentials: LOCAL_S3_CREDENTIALS });
+      try {
+        const { stateMachines } = await sfn.send(new ListStateMachinesCommand({}));
+        expect(stateMachines!.map((m) => m.stateMachineArn)).toEqual([
+          'arn:aws:states:us-east-1:000000000000:stateMachine:stepdeploy-example',
+        ]);
+        expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({
+          endpoint: server.endpoint,
+          pid: server.child.pid,
+          stateMachineArn: stateMachines![0]!.stateMachineArn,
+        });
+      } finally {
+        sfn.destroy();
+      }
 
-    server.child.kill(signal);
-    const run = await server.done;
+      server.child.kill(signal);
+      const run = await server.done;
 
-    expect({ code: run.code, signal: run.signal, stderr: run.stderr }).toEqual({ code: 0, signal: null, stderr: '' });
-    expect(run.stdout).toMatch(/Press Ctrl-C to stop\.\nstopping: running executions are stopped \(redrive them later\)\n$/);
-    expect(existsSync(file)).toBe(false);
-    await expect(fetch(server.endpoint)).rejects.toMatchObject({ cause: { code: 'ECONNREFUSED' } });
-  }, 2 * SPAWN_TIMEOUT_MS);
+      expect({ code: run.code, signal: run.signal, stderr: run.stderr }).toEqual({ code: 0, signal: null, stderr: '' });
+      expect(run.stdout).toMatch(
+        /Press Ctrl-C to stop\.\nstopping: running executions are stopped \(redrive them later\)\n$/,
+      );
+      expect(existsSync(file)).toBe(false);
+      await expect(fetch(server.endpoint)).rejects.toMatchObject({ cause: { code: 'ECONNREFUSED' } });
+    },
+    2 * SPAWN_TIMEOUT_MS,
+  );
 
-  it('is found by a --local command through endpoint.json', async () => {
-    const server = await serving();
-    try {
-      const listed = await start(['--local', 'executions', '--json'], { cwd: dir }).done;
+  it(
+    'is found by a --local command through endpoint.json',
+    async () => {
+      const server = await serving();
+      try {
+        const listed = await start(['--local', 'executions', '--json'], { cwd: dir }).done;
 
-      expect(listed).toEqual({ code: 0, signal: null, stdout: '[]\n', stderr: '' });
-    } finally {
-      server.child.kill('SIGTERM');
-      await server.done;
-    }
-  }, 3 * SPAWN_TIMEOUT_MS);
+        expect(listed).toEqual({ code: 0, signal: null, stdout: '[]\n', stderr: '' });
+      } finally {
+        server.child.kill('SIGTERM');
+        await server.done;
+      }
+    },
+    3 * SPAWN_TIMEOUT_MS,
+  );
 });

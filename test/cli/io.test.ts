@@ -6,8 +6,21 @@ import { main, runCli } from '../../cli/main';
 /** The writer every command uses unless a test passes its own: the process's stdout and stderr. */
 
 const CONFIG = join(__dirname, '..', '..', 'stepdeploy.config.yml');
-const BAD_NAME = ['node', 'stepdeploy', '--config', CONFIG, '--region', 'eu-west-1', 'start', '--env', 'acceptance', '--name', 'a/b'];
-const BAD_NAME_LINE = 'stepdeploy: --name "a/b" is not a valid execution name: it must be 1-80 letters, digits, "_" or "-" (it becomes part of S3 keys), e.g. --name a_b\n';
+const BAD_NAME = [
+  'node',
+  'stepdeploy',
+  '--config',
+  CONFIG,
+  '--region',
+  'eu-west-1',
+  'start',
+  '--env',
+  'acceptance',
+  '--name',
+  'a/b',
+];
+const BAD_NAME_LINE =
+  'stepdeploy: --name "a/b" is not a valid execution name: it must be 1-80 letters, digits, "_" or "-" (it becomes part of S3 keys), e.g. --name a_b\n';
 
 let stdout: jest.SpyInstance;
 let stderr: jest.SpyInstance;
@@ -27,7 +40,9 @@ it('runCli prints help to stdout and an error line to stderr through processIo b
   const bad = await runCli(BAD_NAME);
 
   expect([help, bad]).toEqual([ExitCode.Ok, ExitCode.Usage]);
-  expect(written(stdout).join('')).toMatch(/^Usage: stepdeploy \[options\] \[command\][\s\S]*Exit codes:\n {2}0 {4}success/);
+  expect(written(stdout).join('')).toMatch(
+    /^Usage: stepdeploy \[options\] \[command\][\s\S]*Exit codes:\n {2}0 {4}success/,
+  );
   expect(written(stderr)).toContain(BAD_NAME_LINE);
   expect(written(stdout).join('')).not.toContain('is not a valid execution name');
 });

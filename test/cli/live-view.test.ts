@@ -17,11 +17,26 @@ function definition() {
 }
 
 const t0 = Date.parse('2026-12-07T10:00:00Z');
-const event = (id: number, type: string, details: Partial<HistoryEvent> = {}): HistoryEvent => ({ id, previousEventId: id - 1, timestamp: new Date(t0 + id * 1000), type: type as HistoryEvent['type'], ...details });
+const event = (id: number, type: string, details: Partial<HistoryEvent> = {}): HistoryEvent => ({
+  id,
+  previousEventId: id - 1,
+  timestamp: new Date(t0 + id * 1000),
+  type: type as HistoryEvent['type'],
+  ...details,
+});
 const STEPS: HistoryEvent[][] = [
-  [event(1, 'ExecutionStarted'), event(2, 'TaskStateEntered', { stateEnteredEventDetails: { name: 'ValidateInput', input: '{}' } })],
-  [event(3, 'TaskStateExited', { stateExitedEventDetails: { name: 'ValidateInput', output: '{}' } }), event(4, 'MapStateEntered', { stateEnteredEventDetails: { name: 'FetchSources', input: '{}' } })],
-  [event(5, 'MapStateSucceeded'), event(6, 'MapStateExited', { stateExitedEventDetails: { name: 'FetchSources', output: '{}' } })],
+  [
+    event(1, 'ExecutionStarted'),
+    event(2, 'TaskStateEntered', { stateEnteredEventDetails: { name: 'ValidateInput', input: '{}' } }),
+  ],
+  [
+    event(3, 'TaskStateExited', { stateExitedEventDetails: { name: 'ValidateInput', output: '{}' } }),
+    event(4, 'MapStateEntered', { stateEnteredEventDetails: { name: 'FetchSources', input: '{}' } }),
+  ],
+  [
+    event(5, 'MapStateSucceeded'),
+    event(6, 'MapStateExited', { stateExitedEventDetails: { name: 'FetchSources', output: '{}' } }),
+  ],
 ];
 
 /** An Io on a 100×40 terminal; stdout and stderr are the same terminal, as in a shell. */

@@ -45,7 +45,24 @@ it('serves a --local deployment, prints its statuses and build logs, and stops o
   expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ endpoint, pid: process.pid });
 
   const cli = capture();
-  const code = await runCli(['node', 'stepdeploy', '--config', configPath, '--local', 'start', '--env', 'acceptance', '--name', 'served-1', '--wait', '--interval', '0.1'], cli);
+  const code = await runCli(
+    [
+      'node',
+      'stepdeploy',
+      '--config',
+      configPath,
+      '--local',
+      'start',
+      '--env',
+      'acceptance',
+      '--name',
+      'served-1',
+      '--wait',
+      '--interval',
+      '0.1',
+    ],
+    cli,
+  );
 
   // No "starting the local runtime in this process": the command went to the server.
   expect({ code, stderr: cli.stderr() }).toEqual({ code: ExitCode.Ok, stderr: '' });

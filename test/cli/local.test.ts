@@ -14,7 +14,11 @@ import { startExampleRuntime, type TestRuntime } from '../helpers/local-runtime'
 let rt: TestRuntime;
 let configPath: string;
 
-async function cli(args: string[], io: Captured = capture(), target: string[] = ['--endpoint-url', rt.runtime.endpoint]): Promise<{ code: ExitCode; io: Captured }> {
+async function cli(
+  args: string[],
+  io: Captured = capture(),
+  target: string[] = ['--endpoint-url', rt.runtime.endpoint],
+): Promise<{ code: ExitCode; io: Captured }> {
   const code = await runCli(['node', 'stepdeploy', '--config', configPath, ...target, ...args], io);
   return { code, io };
 }
@@ -30,14 +34,33 @@ afterAll(async () => {
 });
 
 it('start --wait deploys acceptance from develop and shows the graph', async () => {
-  const { code, io } = await cli(['start', '--env', 'acceptance', '--branch', 'app=develop', '--name', 'cli-ok', '--wait', '--interval', '0.1']);
+  const { code, io } = await cli([
+    'start',
+    '--env',
+    'acceptance',
+    '--branch',
+    'app=develop',
+    '--name',
+    'cli-ok',
+    '--wait',
+    '--interval',
+    '0.1',
+  ]);
 
   expect(io.stderr()).toBe('');
   expect(code).toBe(ExitCode.Ok);
   const out = io.stdout();
   expect(out).toContain('arn:aws:states:us-east-1:000000000000:execution:stepdeploy-example:cli-ok');
   expect(out).toContain('execution cli-ok  SUCCEEDED');
-  for (const state of ['ValidateInput', 'FetchSources', 'CombineConfigAndCode', 'BuildTemplates', 'Deploy', 'PostDeployHooks', 'RecordDeployment']) {
+  for (const state of [
+    'ValidateInput',
+    'FetchSources',
+    'CombineConfigAndCode',
+    'BuildTemplates',
+    'Deploy',
+    'PostDeployHooks',
+    'RecordDeployment',
+  ]) {
     expect(out).toMatch(new RegExp(`✓ ${state}\\s+succeeded`));
   }
   expect(out).toMatch(/✓ app @ develop\s+succeeded/);
@@ -59,7 +82,12 @@ it('executions --json lists the execution', async () => {
 
   expect(code).toBe(ExitCode.Ok);
   expect(JSON.parse(io.stdout())).toContainEqual(
-    expect.objectContaining({ name: 'cli-ok', status: 'SUCCEEDED', environment: 'acceptance', branches: { app: 'develop', config: 'main' } }),
+    expect.objectContaining({
+      name: 'cli-ok',
+      status: 'SUCCEEDED',
+      environment: 'acceptance',
+      branches: { app: 'develop', config: 'main' },
+    }),
   );
 });
 
@@ -82,7 +110,9 @@ it('a failing build ends the execution FAILED; logs shows the build log; redrive
 
   expect(failed.code).toBe(ExitCode.ExecutionFailed);
   expect(failed.io.stdout()).toMatch(/✗ BuildTemplates\s+failed/);
-  expect(failed.io.stderr()).toContain('execution cli-fail FAILED at BuildTemplates: States.TaskFailed: build FAILED in BUILD');
+  expect(failed.io.stderr()).toContain(
+    'execution cli-fail FAILED at BuildTemplates: States.TaskFailed: build FAILED in BUILD',
+  );
   expect(failed.io.stderr()).toContain('stepdeploy redrive cli-fail');
 
   const logs = await cli(['logs', 'cli-fail', '--state', 'BuildTemplates']);
@@ -94,7 +124,10 @@ it('a failing build ends the execution FAILED; logs shows the build log; redrive
   expect(redriven.code).toBe(ExitCode.Ok);
   expect(redriven.io.stdout()).toContain('redriven cli-fail (redrive 1)');
   expect(redriven.io.stdout()).toContain('execution cli-fail  SUCCEEDED');
-  expect(rt.runtime.machine.describe(rt.runtime.machine.executionArn('cli-fail'))).toMatchObject({ status: 'SUCCEEDED', redriveCount: 1 });
+  expect(rt.runtime.machine.describe(rt.runtime.machine.executionArn('cli-fail'))).toMatchObject({
+    status: 'SUCCEEDED',
+    redriveCount: 1,
+  });
 });
 
 it('an unknown execution is one clear line and exit code 3', async () => {
@@ -109,13 +142,22 @@ it('an unknown execution is one clear line and exit code 3', async () => {
 it('--local uses a running runtime found through .stepdeploy/endpoints/<pipeline>.json', async () => {
   const file = endpointFile(rt.runtime.home, rt.runtime.config.pipeline);
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, JSON.stringify({ endpoint: rt.runtime.endpoint, pid: process.pid, stateMachineArn: rt.runtime.machine.stateMachineArn }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      endpoint: rt.runtime.endpoint,
+      pid: process.pid,
+      stateMachineArn: rt.runtime.machine.stateMachineArn,
+    }),
+  );
   try {
     const { code, io } = await cli(['executions', '--json'], capture(), ['--local']);
 
     expect(code).toBe(ExitCode.Ok);
     expect(io.stderr()).toBe('');
-    expect(JSON.parse(io.stdout()).map((e: { name: string }) => e.name)).toEqual(expect.arrayContaining(['cli-ok', 'cli-fail']));
+    expect(JSON.parse(io.stdout()).map((e: { name: string }) => e.name)).toEqual(
+      expect.arrayContaining(['cli-ok', 'cli-fail']),
+    );
   } finally {
     rmSync(file, { force: true });
   }

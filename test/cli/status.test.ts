@@ -29,13 +29,21 @@ const record: DeploymentRecord = {
 function capture(): Io & { stdout: () => string; stderr: () => string } {
   let out = '';
   let err = '';
-  return { out: (t) => (out += t) && undefined, err: (t) => (err += t) && undefined, isTTY: false, stdout: () => out, stderr: () => err };
+  return {
+    out: (t) => (out += t) && undefined,
+    err: (t) => (err += t) && undefined,
+    isTTY: false,
+    stdout: () => out,
+    stderr: () => err,
+  };
 }
 
 beforeEach(() => {
   s3Mock.reset();
   delete process.env.STEPDEPLOY_ARTIFACTS_BUCKET;
-  s3Mock.on(GetObjectCommand).rejects(new NoSuchKey({ $metadata: { httpStatusCode: 404 }, message: 'The specified key does not exist.' }));
+  s3Mock
+    .on(GetObjectCommand)
+    .rejects(new NoSuchKey({ $metadata: { httpStatusCode: 404 }, message: 'The specified key does not exist.' }));
   s3Mock
     .on(GetObjectCommand, { Bucket: 'shop-artifacts', Key: 'deployments/acceptance/current.json' })
     .resolves({ Body: { transformToString: async () => JSON.stringify(record) } as never });
@@ -48,7 +56,9 @@ it('shows each environment: the commit of each source, when, by which execution'
 
   expect(code).toBe(ExitCode.Ok);
   const lines = io.stdout().trim().split('\n');
-  expect(lines[0]).toMatch(/^acceptance\s+deployed 2026-11-29T03:17:12.000Z \(.+\) by execution acceptance-20261129T031500-k3x9qa, requested by alice$/);
+  expect(lines[0]).toMatch(
+    /^acceptance\s+deployed 2026-11-29T03:17:12.000Z \(.+\) by execution acceptance-20261129T031500-k3x9qa, requested by alice$/,
+  );
   expect(lines[1]).toBe(`  app     develop  ${'a'.repeat(40)}`);
   expect(lines[2]).toBe(`  config  main     ${'b'.repeat(40)}`);
   expect(lines.slice(3)).toEqual(['preproduction  nothing deployed yet', 'production     nothing deployed yet']);
@@ -70,15 +80,22 @@ it('fails without a bucket, naming the flag, the variable and the stack output',
   const code = await runCli(['node', 'stepdeploy', '--config', CONFIG, 'status'], io);
 
   expect(code).toBe(ExitCode.Usage);
-  expect(io.stderr()).toContain('pass --bucket or set STEPDEPLOY_ARTIFACTS_BUCKET (the stack output ArtifactsBucketName)');
+  expect(io.stderr()).toContain(
+    'pass --bucket or set STEPDEPLOY_ARTIFACTS_BUCKET (the stack output ArtifactsBucketName)',
+  );
   expect(s3Mock).not.toHaveReceivedCommand(GetObjectCommand);
 });
 
 it('fails on an environment that is not configured', async () => {
   const io = capture();
 
-  const code = await runCli(['node', 'stepdeploy', '--config', CONFIG, 'status', '--bucket', 'shop-artifacts', '--env', 'staging'], io);
+  const code = await runCli(
+    ['node', 'stepdeploy', '--config', CONFIG, 'status', '--bucket', 'shop-artifacts', '--env', 'staging'],
+    io,
+  );
 
   expect(code).toBe(ExitCode.Usage);
-  expect(io.stderr()).toContain('--env "staging" is not a configured environment; one of: acceptance, preproduction, production');
+  expect(io.stderr()).toContain(
+    '--env "staging" is not a configured environment; one of: acceptance, preproduction, production',
+  );
 });

@@ -28,7 +28,8 @@ import { LOCAL_S3_CREDENTIALS } from '../../local/s3-client';
 const ROOT = resolve(__dirname, '..', '..');
 const BIN = join(ROOT, 'cli', 'bin.js');
 const ARN = (pipeline: string): string => `arn:aws:states:us-east-1:000000000000:stateMachine:${pipeline}`;
-const EXECUTION = (pipeline: string, name: string): string => `arn:aws:states:us-east-1:000000000000:execution:${pipeline}:${name}`;
+const EXECUTION = (pipeline: string, name: string): string =>
+  `arn:aws:states:us-east-1:000000000000:execution:${pipeline}:${name}`;
 
 let dir: string;
 const serves: ChildProcessWithoutNullStreams[] = [];
@@ -40,8 +41,13 @@ async function cli(config: string, args: string[]): Promise<{ code: ExitCode; io
 }
 
 /** `stepdeploy local serve` in its own process; resolves with its endpoint once it listens. */
-async function serve(config: string): Promise<{ child: ChildProcessWithoutNullStreams; endpoint: string; output: () => string }> {
-  const child = spawn(process.execPath, [BIN, '--config', join(dir, config), 'local', 'serve', '--port', '0'], { cwd: dir, env: { ...process.env } });
+async function serve(
+  config: string,
+): Promise<{ child: ChildProcessWithoutNullStreams; endpoint: string; output: () => string }> {
+  const child = spawn(process.execPath, [BIN, '--config', join(dir, config), 'local', 'serve', '--port', '0'], {
+    cwd: dir,
+    env: { ...process.env },
+  });
   serves.push(child);
   let output = '';
   child.stderr.on('data', (chunk: Buffer) => void (output += chunk.toString()));
@@ -88,13 +94,26 @@ beforeAll(() => {
     stringify({
       version: 0.2,
       env: { shell: 'bash' },
-      phases: { build: { commands: ['while [ ! -e "$STEPDEPLOY_LOCAL_HOME/release-shop" ]; do sleep 0.1; done', './stepdeploy/build "$ENVIRONMENT"'] } },
+      phases: {
+        build: {
+          commands: [
+            'while [ ! -e "$STEPDEPLOY_LOCAL_HOME/release-shop" ]; do sleep 0.1; done',
+            './stepdeploy/build "$ENVIRONMENT"',
+          ],
+        },
+      },
       artifacts: { files: ['**/*'] },
     }),
   );
   const deploy = join(ROOT, example.buildspecs.deploy);
-  writeFileSync(join(dir, 'shop.config.yml'), stringify({ ...example, pipeline: 'shop', buildspecs: { build: 'gated-build.yml', deploy } }));
-  writeFileSync(join(dir, 'billing.config.yml'), stringify({ ...example, pipeline: 'billing', buildspecs: { build: join(ROOT, example.buildspecs.build), deploy } }));
+  writeFileSync(
+    join(dir, 'shop.config.yml'),
+    stringify({ ...example, pipeline: 'shop', buildspecs: { build: 'gated-build.yml', deploy } }),
+  );
+  writeFileSync(
+    join(dir, 'billing.config.yml'),
+    stringify({ ...example, pipeline: 'billing', buildspecs: { build: join(ROOT, example.buildspecs.build), deploy } }),
+  );
 });
 
 afterAll(async () => {
@@ -119,7 +138,16 @@ it('each pipeline lists, describes, redrives and stops only its own executions',
   const billingSfn = sfnAt(billing.endpoint);
   expect(await statusOf(shopSfn, shop1)).toBe('RUNNING');
 
-  const deployed = await cli('billing.config.yml', ['start', '--env', 'acceptance', '--name', 'billing-1', '--wait', '--interval', '0.1']);
+  const deployed = await cli('billing.config.yml', [
+    'start',
+    '--env',
+    'acceptance',
+    '--name',
+    'billing-1',
+    '--wait',
+    '--interval',
+    '0.1',
+  ]);
   expect(deployed.code).toBe(ExitCode.Ok);
 
   // The local API, as `aws stepfunctions list-executions --state-machine-arn` calls it.
@@ -127,9 +155,15 @@ it('each pipeline lists, describes, redrives and stops only its own executions',
   expect(shopList.executions?.map((e) => [e.name, e.status])).toEqual([['shop-1', 'RUNNING']]);
   const billingList = await billingSfn.send(new ListExecutionsCommand({ stateMachineArn: ARN('billing') }));
   expect(billingList.executions?.map((e) => [e.name, e.status])).toEqual([['billing-1', 'SUCCEEDED']]);
-  await expect(shopSfn.send(new ListExecutionsCommand({ stateMachineArn: ARN('billing') }))).rejects.toBeInstanceOf(StateMachineDoesNotExist);
-  await expect(billingSfn.send(new DescribeExecutionCommand({ executionArn: shop1 }))).rejects.toBeInstanceOf(ExecutionDoesNotExist);
-  await expect(billingSfn.send(new RedriveExecutionCommand({ executionArn: shop1 }))).rejects.toBeInstanceOf(ExecutionDoesNotExist);
+  await expect(shopSfn.send(new ListExecutionsCommand({ stateMachineArn: ARN('billing') }))).rejects.toBeInstanceOf(
+    StateMachineDoesNotExist,
+  );
+  await expect(billingSfn.send(new DescribeExecutionCommand({ executionArn: shop1 }))).rejects.toBeInstanceOf(
+    ExecutionDoesNotExist,
+  );
+  await expect(billingSfn.send(new RedriveExecutionCommand({ executionArn: shop1 }))).rejects.toBeInstanceOf(
+    ExecutionDoesNotExist,
+  );
 
   // The CLI finds each config's own `local serve`.
   for (const [config, expected] of [
@@ -139,7 +173,9 @@ it('each pipeline lists, describes, redrives and stops only its own executions',
     const listed = await cli(config, ['executions', '--json']);
     expect(listed.io.stderr()).toBe('');
     expect(listed.code).toBe(ExitCode.Ok);
-    expect(JSON.parse(listed.io.stdout()).map((e: { name: string; status: string }) => ({ name: e.name, status: e.status }))).toEqual(expected);
+    expect(
+      JSON.parse(listed.io.stdout()).map((e: { name: string; status: string }) => ({ name: e.name, status: e.status })),
+    ).toEqual(expected);
   }
 
   // Stopping billing's runtime stops its running executions only.

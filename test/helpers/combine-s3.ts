@@ -41,7 +41,16 @@ export interface Entry {
 }
 
 export function eventFor(execution: string, sources: ReadonlyArray<FetchedSource>): CombineSourcesEvent {
-  return { environment: 'acceptance', execution, requestedBy: 'jane', account: '111111111111', region: 'eu-west-1', deployRoleArn: 'arn:aws:iam::1:role/d', variables: {}, sources };
+  return {
+    environment: 'acceptance',
+    execution,
+    requestedBy: 'jane',
+    account: '111111111111',
+    region: 'eu-west-1',
+    deployRoleArn: 'arn:aws:iam::1:role/d',
+    variables: {},
+    sources,
+  };
 }
 
 export function keyOf(execution: string): string {
@@ -54,12 +63,19 @@ export function sha256(bytes: Buffer): string {
 
 /** Every entry as yauzl reads it, sizes validated, contents inflated. */
 export async function entriesOf(zip: Buffer): Promise<Entry[]> {
-  const zipfile = await yauzl.fromBufferPromise(zip, { lazyEntries: true, autoClose: false, validateEntrySizes: true, strictFileNames: true });
+  const zipfile = await yauzl.fromBufferPromise(zip, {
+    lazyEntries: true,
+    autoClose: false,
+    validateEntrySizes: true,
+    strictFileNames: true,
+  });
   const entries: Entry[] = [];
   try {
     for await (const e of zipEntries(zipfile)) {
       const folder = e.fileName.endsWith('/');
-      const raw = folder ? Buffer.alloc(0) : await buffer(await zipfile.openReadStreamPromise(e, { decodeFileData: false }));
+      const raw = folder
+        ? Buffer.alloc(0)
+        : await buffer(await zipfile.openReadStreamPromise(e, { decodeFileData: false }));
       const content = folder ? Buffer.alloc(0) : await buffer(await zipfile.openReadStreamPromise(e));
       entries.push({
         name: e.fileName,
@@ -140,11 +156,27 @@ export class CombineS3 {
   async snapshots(app: Buffer): Promise<FetchedSource[]> {
     const [appCommit, configCommit] = [randomBytes(20).toString('hex'), randomBytes(20).toString('hex')];
     const sources: FetchedSource[] = [
-      { name: 'app', branch: 'main', path: '.', commit: appCommit, fetchBuildId: 'f:1', snapshotKey: `sources/app/${appCommit}.zip` },
-      { name: 'config', branch: 'develop', path: 'config/', commit: configCommit, fetchBuildId: 'f:2', snapshotKey: `sources/config/${configCommit}.zip` },
+      {
+        name: 'app',
+        branch: 'main',
+        path: '.',
+        commit: appCommit,
+        fetchBuildId: 'f:1',
+        snapshotKey: `sources/app/${appCommit}.zip`,
+      },
+      {
+        name: 'config',
+        branch: 'develop',
+        path: 'config/',
+        commit: configCommit,
+        fetchBuildId: 'f:2',
+        snapshotKey: `sources/config/${configCommit}.zip`,
+      },
     ];
     await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: sources[0]!.snapshotKey, Body: app }));
-    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: sources[1]!.snapshotKey, Body: this.configSnapshot }));
+    await this.s3.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: sources[1]!.snapshotKey, Body: this.configSnapshot }),
+    );
     return sources;
   }
 
@@ -154,7 +186,12 @@ export class CombineS3 {
     const send = jest.spyOn(this.s3, 'send');
     let sent: unknown[];
     try {
-      await combineSources(eventFor(execution, sources), { s3: this.s3, bucket: this.bucket, now: () => CREATED_AT, log: (l) => lines.push(l) });
+      await combineSources(eventFor(execution, sources), {
+        s3: this.s3,
+        bucket: this.bucket,
+        now: () => CREATED_AT,
+        log: (l) => lines.push(l),
+      });
     } finally {
       sent = send.mock.calls.map(([command]) => command);
       send.mockRestore();

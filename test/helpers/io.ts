@@ -9,5 +9,11 @@ export interface Captured extends Io {
 export function capture(): Captured {
   let out = '';
   let err = '';
-  return { out: (t) => void (out += t), err: (t) => void (err += t), isTTY: false, stdout: () => out, stderr: () => err };
+  return {
+    out: (t) => void (out += t),
+    err: (t) => void (err += t),
+    isTTY: false,
+    stdout: () => out,
+    stderr: () => err,
+  };
 }

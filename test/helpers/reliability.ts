@@ -21,7 +21,9 @@ const PROJECT_ROOT = resolve(__dirname, '..', '..');
 
 /** Names of the states entered, in order (Map iterations included). */
 export function enteredStates(events: ReadonlyArray<HistoryEvent>): string[] {
-  return events.filter((e) => e.type.endsWith('StateEntered')).map((e) => (e.stateEnteredEventDetails as { name: string }).name);
+  return events
+    .filter((e) => e.type.endsWith('StateEntered'))
+    .map((e) => (e.stateEnteredEventDetails as { name: string }).name);
 }
 
 /** The top-level states entered, in order: what a person sees in the console graph. */
@@ -42,7 +44,8 @@ export function taskFailures(events: ReadonlyArray<HistoryEvent>, stateName: str
   let state: string | undefined;
   for (const e of events) {
     if (e.type.endsWith('StateEntered')) state = (e.stateEnteredEventDetails as { name: string }).name;
-    if (e.type === 'TaskFailed' && state === stateName) errors.push((e.taskFailedEventDetails as { error: string }).error);
+    if (e.type === 'TaskFailed' && state === stateName)
+      errors.push((e.taskFailedEventDetails as { error: string }).error);
   }
   return errors;
 }
@@ -65,7 +68,12 @@ export function executionStatuses(events: ReadonlyArray<EventBridgeEvent>, execu
     .map((e) => [String(e.detail.status), Number(e.detail.redriveCount)]);
 }
 
-export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000, intervalMs = 25): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+  intervalMs = 25,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -114,7 +122,9 @@ export async function listKeys(runtime: LocalRuntime, prefix: string): Promise<s
   const keys: string[] = [];
   let token: string | undefined;
   do {
-    const page = await runtime.s3Client.send(new ListObjectsV2Command({ Bucket: runtime.bucket, Prefix: prefix, ContinuationToken: token }));
+    const page = await runtime.s3Client.send(
+      new ListObjectsV2Command({ Bucket: runtime.bucket, Prefix: prefix, ContinuationToken: token }),
+    );
     keys.push(...(page.Contents ?? []).map((o) => o.Key!));
     token = page.NextContinuationToken;
   } while (token);
@@ -219,14 +229,25 @@ const GIT_IDENTITY = {
 };
 
 function git(cwd: string, args: string[]): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...GIT_IDENTITY } }).trim();
+  return execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...GIT_IDENTITY },
+  }).trim();
 }
 
 /**
  * Pushes one commit to `branch` of a bare repository (creating the branch from `from` when it does
  * not exist), as a colleague pushing would. Answers the new commit id.
  */
-export function pushCommit(bareRepo: string, branch: string, file: string, content: string | Buffer, from = 'main'): string {
+export function pushCommit(
+  bareRepo: string,
+  branch: string,
+  file: string,
+  content: string | Buffer,
+  from = 'main',
+): string {
   const work = mkdtempSync(join(tmpdir(), 'stepdeploy-push-'));
   try {
     git(work, ['clone', '--quiet', bareRepo, '.']);
@@ -259,6 +280,9 @@ export function buildspecWith(which: 'build' | 'deploy', dir: string, commands: 
   const extra = commands.map((c) => `      - '${c.replace(/'/g, "''")}'\n`).join('');
   const path = join(dir, `${which}-test.yml`);
   // A function: in a replacement string "$$" would turn into "$".
-  writeFileSync(path, original.replace(marker, () => `${marker}${extra}`));
+  writeFileSync(
+    path,
+    original.replace(marker, () => `${marker}${extra}`),
+  );
   return path;
 }

@@ -13,7 +13,11 @@ describe('zip checks', () => {
     dir = mkdtempSync(join(tmpdir(), 'zip-checks-'));
     const content = 'replicas: 2\n'.repeat(50);
     // Stored, so the content's bytes are in the file as they are; a folder and a second entry around it.
-    const zip = await makeZip([{ name: 'config/' }, { name: 'config/settings.yml', content, compress: false }, { name: 'README.md', content: '# app\n' }]);
+    const zip = await makeZip([
+      { name: 'config/' },
+      { name: 'config/settings.yml', content, compress: false },
+      { name: 'README.md', content: '# app\n' },
+    ]);
     good = join(dir, 'good.zip');
     writeFileSync(good, zip);
     const bad = Buffer.from(zip);
@@ -38,6 +42,8 @@ describe('zip checks', () => {
   it('fails, naming the install command, when unzip is not installed', () => {
     const empty = mkdtempSync(join(dir, 'path-'));
 
-    expect(() => unzipTest(good, { PATH: empty })).toThrow('unzip is not installed and the zip tests need it: install it (apt-get install -y unzip)');
+    expect(() => unzipTest(good, { PATH: empty })).toThrow(
+      'unzip is not installed and the zip tests need it: install it (apt-get install -y unzip)',
+    );
   });
 });

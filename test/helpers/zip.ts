@@ -18,7 +18,10 @@ export interface ZipEntrySpec {
 export function makeZip(entries: ReadonlyArray<ZipEntrySpec>): Promise<Buffer> {
   const zip = new yazl.ZipFile();
   for (const entry of entries) {
-    const options = { ...(entry.mode === undefined ? {} : { mode: entry.mode }), ...(entry.compress === undefined ? {} : { compress: entry.compress }) };
+    const options = {
+      ...(entry.mode === undefined ? {} : { mode: entry.mode }),
+      ...(entry.compress === undefined ? {} : { compress: entry.compress }),
+    };
     if (entry.name.endsWith('/')) zip.addEmptyDirectory(entry.name, options);
     else zip.addBuffer(Buffer.from(entry.content ?? ''), entry.name, options);
   }
@@ -87,15 +90,23 @@ const PACKAGES: Readonly<Record<string, string>> = { unzip: 'unzip', zipinfo: 'u
  * (a check that quietly skips itself passes on a broken zip); a non-zero exit is an error with
  * the tool's output, which says which entry is bad.
  */
-export function zipTool(tool: string, args: ReadonlyArray<string>, options: { readonly env?: NodeJS.ProcessEnv; readonly cwd?: string } = {}): string {
+export function zipTool(
+  tool: string,
+  args: ReadonlyArray<string>,
+  options: { readonly env?: NodeJS.ProcessEnv; readonly cwd?: string } = {},
+): string {
   try {
     return execFileSync(tool, args, { ...options, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     const failed = err as NodeJS.ErrnoException & { status?: number; stdout?: string; stderr?: string };
     if (failed.code === 'ENOENT') {
-      throw new Error(`${tool} is not installed and the zip tests need it: install it (apt-get install -y ${PACKAGES[tool] ?? tool})`);
+      throw new Error(
+        `${tool} is not installed and the zip tests need it: install it (apt-get install -y ${PACKAGES[tool] ?? tool})`,
+      );
     }
-    throw new Error(`${tool} ${args.join(' ')} failed (exit ${failed.status}):\n${failed.stdout ?? ''}${failed.stderr ?? ''}`);
+    throw new Error(
+      `${tool} ${args.join(' ')} failed (exit ${failed.status}):\n${failed.stdout ?? ''}${failed.stderr ?? ''}`,
+    );
   }
 }
 

@@ -9,12 +9,16 @@ const TOOLING = '999999999999';
 const TRUSTED = `arn:aws:iam::${TOOLING}:role/shop-deploy-project`;
 
 const noBundling = () => new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-const environmentStack = (app = noBundling()) => new Stack(app, 'Env', { env: { account: '111111111111', region: 'eu-west-1' } });
+const environmentStack = (app = noBundling()) =>
+  new Stack(app, 'Env', { env: { account: '111111111111', region: 'eu-west-1' } });
 
 describe('DeployRole', () => {
   test("has the config's name and path, and trusts only the tooling account's deploy project role, by ARN condition", () => {
     const stack = environmentStack();
-    new DeployRole(stack, 'Deploy', { roleArn: 'arn:aws:iam::111111111111:role/deploy/shop-deploy', trustedRoleArn: TRUSTED });
+    new DeployRole(stack, 'Deploy', {
+      roleArn: 'arn:aws:iam::111111111111:role/deploy/shop-deploy',
+      trustedRoleArn: TRUSTED,
+    });
     const template = Template.fromStack(stack);
     template.resourceCountIs('AWS::IAM::Role', 1);
     template.hasResourceProperties('AWS::IAM::Role', {
@@ -46,7 +50,9 @@ describe('DeployRole', () => {
       cloudFormationExecutionRoleArns: ['arn:aws:iam::111111111111:role/shop-cfn-exec'],
     });
     const template = Template.fromStack(stack);
-    template.hasResourceProperties('AWS::IAM::Role', { ManagedPolicyArns: ['arn:aws:iam::111111111111:policy/shop-stacks'] });
+    template.hasResourceProperties('AWS::IAM::Role', {
+      ManagedPolicyArns: ['arn:aws:iam::111111111111:policy/shop-stacks'],
+    });
     template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
         Statement: [
@@ -63,15 +69,27 @@ describe('DeployRole', () => {
   });
 
   test('fails when the role belongs to another account than the stack, naming both and the fix', () => {
-    expect(() => new DeployRole(environmentStack(), 'Deploy', { roleArn: 'arn:aws:iam::222222222222:role/shop-deploy', trustedRoleArn: TRUSTED })).toThrow(
+    expect(
+      () =>
+        new DeployRole(environmentStack(), 'Deploy', {
+          roleArn: 'arn:aws:iam::222222222222:role/shop-deploy',
+          trustedRoleArn: TRUSTED,
+        }),
+    ).toThrow(
       "the deploy role arn:aws:iam::222222222222:role/shop-deploy belongs to account 222222222222, but this stack deploys to account 111111111111; deploy it with the environment account's credentials (its stack's env.account)",
     );
   });
 
   test('fails when the trusted role is not a role ARN', () => {
-    expect(() =>
-      new DeployRole(environmentStack(), 'Deploy', { roleArn: 'arn:aws:iam::111111111111:role/shop-deploy', trustedRoleArn: `arn:aws:iam::${TOOLING}:root` }),
-    ).toThrow(/trustedRoleArn must be the tooling account's deploy project role ARN .*got arn:aws:iam::999999999999:root/);
+    expect(
+      () =>
+        new DeployRole(environmentStack(), 'Deploy', {
+          roleArn: 'arn:aws:iam::111111111111:role/shop-deploy',
+          trustedRoleArn: `arn:aws:iam::${TOOLING}:root`,
+        }),
+    ).toThrow(
+      /trustedRoleArn must be the tooling account's deploy project role ARN .*got arn:aws:iam::999999999999:root/,
+    );
   });
 });
 
@@ -91,13 +109,21 @@ describe('the app: pipeline stack and deploy role stacks', () => {
     ]);
     expect(pipeline.account).toBe(TOOLING);
     // The deploy project's role has the fixed name the trust names: no cross-stack token.
-    const projectRoles = Template.fromStack(pipeline).findResources('AWS::IAM::Role', { Properties: { RoleName: 'stepdeploy-example-deploy-project' } });
+    const projectRoles = Template.fromStack(pipeline).findResources('AWS::IAM::Role', {
+      Properties: { RoleName: 'stepdeploy-example-deploy-project' },
+    });
     expect(Object.keys(projectRoles)).toEqual([expect.stringMatching(/^ProjectsDeployRole/)]);
     for (const stack of deployRoles) {
       Template.fromStack(stack).hasResourceProperties('AWS::IAM::Role', {
         RoleName: 'stepdeploy-deploy',
         AssumeRolePolicyDocument: {
-          Statement: [Match.objectLike({ Condition: { ArnEquals: { 'aws:PrincipalArn': `arn:aws:iam::${TOOLING}:role/stepdeploy-example-deploy-project` } } })],
+          Statement: [
+            Match.objectLike({
+              Condition: {
+                ArnEquals: { 'aws:PrincipalArn': `arn:aws:iam::${TOOLING}:role/stepdeploy-example-deploy-project` },
+              },
+            }),
+          ],
         },
       });
     }
@@ -121,7 +147,12 @@ describe('the app: pipeline stack and deploy role stacks', () => {
   });
 
   test('without toolingAccount the app makes the pipeline stack only', () => {
-    expect(definePipelineApp(noBundling(), writeConfig(() => {})).deployRoles).toEqual([]);
+    expect(
+      definePipelineApp(
+        noBundling(),
+        writeConfig(() => {}),
+      ).deployRoles,
+    ).toEqual([]);
   });
 
   test('cdk-nag: the deploy role stacks have no unacknowledged finding, an AWS managed policy from the config included', () => {

@@ -6,7 +6,8 @@ import { parseConfig, type SourceConfig } from '../../tasks/shared/config';
 import { exampleConfig, makeStack, writeConfig } from './fixtures';
 
 const CONNECTION = 'arn:aws:codeconnections:eu-west-1:123456789012:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789';
-const LEGACY_CONNECTION = 'arn:aws:codestar-connections:eu-west-1:123456789012:connection/9f8e7d6c-5b4a-3210-fedc-ba9876543210';
+const LEGACY_CONNECTION =
+  'arn:aws:codestar-connections:eu-west-1:123456789012:connection/9f8e7d6c-5b4a-3210-fedc-ba9876543210';
 
 /** The sources, validated by the config schema as a user would write them. */
 function sources(raw: Record<string, Partial<SourceConfig>>): Record<string, SourceConfig> {
@@ -37,9 +38,11 @@ describe('fetch source access', () => {
         Effect: 'Allow',
         Action: 'codecommit:GitPull',
         // The partition is the stack's (aws, aws-cn, aws-us-gov).
-        Resource: [':codecommit:eu-west-1:123456789012:shop-app', ':codecommit:us-east-2:123456789012:shop.config'].map((rest) => ({
-          'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, rest]],
-        })),
+        Resource: [':codecommit:eu-west-1:123456789012:shop-app', ':codecommit:us-east-2:123456789012:shop.config'].map(
+          (rest) => ({
+            'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, rest]],
+          }),
+        ),
       },
     ]);
   });
@@ -50,7 +53,9 @@ describe('fetch source access', () => {
       'sources.app.repository: cannot tell the CodeCommit repository from "https://example.com/repos/app", so the fetch project cannot be granted codecommit:GitPull on it; use the HTTPS clone URL CodeCommit shows (https://git-codecommit.<region>.amazonaws.com/v1/repos/<repository>) or fix "type"',
     );
     expect(() =>
-      statementsFor({ app: { repository: 'ssh://git-codecommit.eu-west-1.amazonaws.com/v1/repos/app', type: 'CODECOMMIT', path: '.' } }),
+      statementsFor({
+        app: { repository: 'ssh://git-codecommit.eu-west-1.amazonaws.com/v1/repos/app', type: 'CODECOMMIT', path: '.' },
+      }),
     ).toThrow(/sources\.app\.repository: cannot tell the CodeCommit repository/);
   });
 
@@ -62,7 +67,12 @@ describe('fetch source access', () => {
         lib: { repository: 'https://bitbucket.org/acme/lib.git', path: 'lib/', connectionArn: CONNECTION },
       }),
     ).toEqual([
-      { Sid: 'CloneThroughConnections', Effect: 'Allow', Action: ['codeconnections:GetConnectionToken', 'codeconnections:GetConnection'], Resource: CONNECTION },
+      {
+        Sid: 'CloneThroughConnections',
+        Effect: 'Allow',
+        Action: ['codeconnections:GetConnectionToken', 'codeconnections:GetConnection'],
+        Resource: CONNECTION,
+      },
       {
         Sid: 'CloneThroughLegacyConnections',
         Effect: 'Allow',
@@ -88,11 +98,17 @@ describe('fetch source access', () => {
         app: { repository: 'https://github.com/acme/app.git', path: '.', connectionArn: CONNECTION },
         config: { repository: 'https://github.com/acme/config.git', path: 'config/', connectionArn: LEGACY_CONNECTION },
       }),
-    ).toThrow(/sources\.app\.connectionArn and sources\.config\.connectionArn name different connections for GITHUB; .*use the same connectionArn for both/);
+    ).toThrow(
+      /sources\.app\.connectionArn and sources\.config\.connectionArn name different connections for GITHUB; .*use the same connectionArn for both/,
+    );
   });
 
   test('fails for a GitLab source without a connection, naming the setting', () => {
-    expect(() => statementsFor({ app: { repository: 'https://gitlab.example.com/acme/app.git', type: 'GITLAB_SELF_MANAGED', path: '.' } })).toThrow(
+    expect(() =>
+      statementsFor({
+        app: { repository: 'https://gitlab.example.com/acme/app.git', type: 'GITLAB_SELF_MANAGED', path: '.' },
+      }),
+    ).toThrow(
       'sources.app: CodeBuild reaches GITLAB_SELF_MANAGED repositories only through a CodeConnections connection; create one (README "Deploy to AWS") and set sources.app.connectionArn to its ARN',
     );
   });
@@ -106,8 +122,11 @@ describe('the pipeline stack', () => {
         config: { repository: 'https://gitlab.com/acme/config.git', path: 'config/', connectionArn: CONNECTION },
       };
     });
-    const policies = Object.entries(Template.fromStack(makeStack({ configPath }).stack).findResources('AWS::IAM::Policy'));
-    const holders = (action: string) => policies.filter(([, p]) => JSON.stringify(p.Properties.PolicyDocument).includes(`"${action}"`)).map(([id]) => id);
+    const policies = Object.entries(
+      Template.fromStack(makeStack({ configPath }).stack).findResources('AWS::IAM::Policy'),
+    );
+    const holders = (action: string) =>
+      policies.filter(([, p]) => JSON.stringify(p.Properties.PolicyDocument).includes(`"${action}"`)).map(([id]) => id);
     expect(holders('codecommit:GitPull')).toEqual([expect.stringMatching(/^ProjectsFetchRole/)]);
     expect(holders('codeconnections:GetConnectionToken')).toEqual([expect.stringMatching(/^ProjectsFetchRole/)]);
     const fetchPolicy = JSON.stringify(policies.find(([id]) => id.startsWith('ProjectsFetchRole'))![1]);
@@ -119,14 +138,30 @@ describe('the pipeline stack', () => {
 
 describe('config: connectionArn', () => {
   test('fails for a value that is not a connection ARN, with an example and where to find it', () => {
-    expect(() => sources({ app: { repository: 'https://gitlab.com/acme/app.git', path: '.', connectionArn: 'arn:aws:iam::123456789012:role/x' } })).toThrow(
+    expect(() =>
+      sources({
+        app: {
+          repository: 'https://gitlab.com/acme/app.git',
+          path: '.',
+          connectionArn: 'arn:aws:iam::123456789012:role/x',
+        },
+      }),
+    ).toThrow(
       /sources\.app\.connectionArn: must be a CodeConnections connection ARN such as arn:aws:codeconnections:eu-west-1:123456789012:connection\/<id> .*Settings > Connections \(got "arn:aws:iam::123456789012:role\/x"\)/,
     );
   });
 
   test('fails for a connection on a CodeCommit source, which CodeBuild reads with its role', () => {
     expect(() =>
-      sources({ app: { repository: 'https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/app', path: '.', connectionArn: CONNECTION } }),
-    ).toThrow(/sources\.app\.connectionArn: is for GITHUB, GITHUB_ENTERPRISE, GITLAB, GITLAB_SELF_MANAGED, BITBUCKET sources; source "app" is CODECOMMIT: remove it/);
+      sources({
+        app: {
+          repository: 'https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/app',
+          path: '.',
+          connectionArn: CONNECTION,
+        },
+      }),
+    ).toThrow(
+      /sources\.app\.connectionArn: is for GITHUB, GITHUB_ENTERPRISE, GITLAB, GITLAB_SELF_MANAGED, BITBUCKET sources; source "app" is CODECOMMIT: remove it/,
+    );
   });
 });

@@ -34,8 +34,10 @@ export function writeConfig(change: (raw: Record<string, unknown>) => void): str
   return path;
 }
 
-export const EVERY_PROVIDER_CONNECTION = 'arn:aws:codeconnections:eu-west-1:999999999999:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789';
-export const EVERY_PROVIDER_LEGACY_CONNECTION = 'arn:aws:codestar-connections:eu-west-1:999999999999:connection/9f8e7d6c-5b4a-3210-fedc-ba9876543210';
+export const EVERY_PROVIDER_CONNECTION =
+  'arn:aws:codeconnections:eu-west-1:999999999999:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789';
+export const EVERY_PROVIDER_LEGACY_CONNECTION =
+  'arn:aws:codestar-connections:eu-west-1:999999999999:connection/9f8e7d6c-5b4a-3210-fedc-ba9876543210';
 
 /**
  * A config with a source of every provider (connections of both ARN prefixes, CodeCommit in two
@@ -46,11 +48,28 @@ export function everyProviderConfig(): string {
     raw.toolingAccount = '999999999999';
     raw.sources = {
       github: { repository: 'https://github.com/acme/app.git', path: '.' },
-      ghe: { repository: 'https://git.acme.example/acme/lib.git', type: 'GITHUB_ENTERPRISE', path: 'lib/', connectionArn: EVERY_PROVIDER_LEGACY_CONNECTION },
-      gitlab: { repository: 'https://gitlab.com/acme/config.git', path: 'config/', connectionArn: EVERY_PROVIDER_CONNECTION },
-      selfmanaged: { repository: 'https://gitlab.acme.example/acme/infra.git', type: 'GITLAB_SELF_MANAGED', path: 'infra/', connectionArn: EVERY_PROVIDER_CONNECTION },
+      ghe: {
+        repository: 'https://git.acme.example/acme/lib.git',
+        type: 'GITHUB_ENTERPRISE',
+        path: 'lib/',
+        connectionArn: EVERY_PROVIDER_LEGACY_CONNECTION,
+      },
+      gitlab: {
+        repository: 'https://gitlab.com/acme/config.git',
+        path: 'config/',
+        connectionArn: EVERY_PROVIDER_CONNECTION,
+      },
+      selfmanaged: {
+        repository: 'https://gitlab.acme.example/acme/infra.git',
+        type: 'GITLAB_SELF_MANAGED',
+        path: 'infra/',
+        connectionArn: EVERY_PROVIDER_CONNECTION,
+      },
       bitbucket: { repository: 'https://bitbucket.org/acme/docs.git', path: 'docs/' },
-      codecommit: { repository: 'https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/shop-settings', path: 'settings/' },
+      codecommit: {
+        repository: 'https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/shop-settings',
+        path: 'settings/',
+      },
       codecommitus: { repository: 'https://git-codecommit.us-east-1.amazonaws.com/v1/repos/shop-us', path: 'us/' },
     };
     const environments = raw.environments as Record<string, Record<string, unknown>>;
@@ -71,8 +90,7 @@ export interface StackOptions {
 
 /** A fresh app and PipelineStack; without `bundle`, asset bundling is skipped (much faster). */
 export function makeStack(options: StackOptions = {}): { app: App; stack: PipelineStack } {
-  const app =
-    options.app ?? new App(options.bundle ? {} : { context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = options.app ?? new App(options.bundle ? {} : { context: { 'aws:cdk:bundling-stacks': [] } });
   const configPath = options.configPath ?? EXAMPLE_CONFIG_PATH;
   const stack = new PipelineStack(app, 'Pipeline', { config: loadConfig(configPath), configPath });
   return { app, stack };
@@ -81,6 +99,7 @@ export function makeStack(options: StackOptions = {}): { app: App; stack: Pipeli
 /** The logical id of the one resource of `type` whose id starts with `prefix`. */
 export function logicalIdOf(resources: Record<string, { Type: string }>, type: string, prefix: string): string {
   const ids = Object.keys(resources).filter((id) => resources[id]!.Type === type && id.startsWith(prefix));
-  if (ids.length !== 1) throw new Error(`expected one ${type} whose id starts with ${prefix}, found [${ids.join(', ')}]`);
+  if (ids.length !== 1)
+    throw new Error(`expected one ${type} whose id starts with ${prefix}, found [${ids.join(', ')}]`);
   return ids[0]!;
 }

@@ -28,16 +28,31 @@ const substitutions = stateMachine.DefinitionSubstitutions as Record<string, unk
 const roleIdOf = (arn: unknown) => (arn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
 const statementsOf = (roleId: string): Statement[] =>
   Object.values(resources)
-    .filter((r) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties.Roles) === JSON.stringify([{ Ref: roleId }]))
+    .filter(
+      (r) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties.Roles) === JSON.stringify([{ Ref: roleId }]),
+    )
     .flatMap((r) => (r.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
 /** One entry per (action, resource) an identity policy allows. */
 const grantsOf = (statements: Statement[]) =>
-  statements.flatMap((s) => [s.Action].flat().flatMap((action) => [s.Resource].flat().map((resource) => JSON.stringify([action, resource]))));
+  statements.flatMap((s) =>
+    [s.Action].flat().flatMap((action) => [s.Resource].flat().map((resource) => JSON.stringify([action, resource]))),
+  );
 /** The resource a `${Placeholder}` parameter of a Task resolves to in the template. */
 const targetOf = (parameter: unknown) => substitutions[/^\$\{(\w+)\}$/.exec(String(parameter))![1]!];
 
 // The stack deploys to the config's tooling account (999999999999), in the region it is deployed to.
-const syncRuleArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':events:', { Ref: 'AWS::Region' }, `:999999999999:rule/${CODEBUILD_SYNC_RULE}`]] };
+const syncRuleArn = {
+  'Fn::Join': [
+    '',
+    [
+      'arn:',
+      { Ref: 'AWS::Partition' },
+      ':events:',
+      { Ref: 'AWS::Region' },
+      `:999999999999:rule/${CODEBUILD_SYNC_RULE}`,
+    ],
+  ],
+};
 
 /**
  * What each integration needs, from the Step Functions developer guide's IAM policies for
@@ -83,14 +98,20 @@ describe('state machine role: each integration of the definition has exactly its
     (_name, resource, parameters) => {
       const expected = INTEGRATIONS[resource];
       if (expected === undefined) {
-        throw new Error(`no IAM expectation for the integration ${resource}: grant what its documentation lists in infra/deploy-state-machine.ts and add it here`);
+        throw new Error(
+          `no IAM expectation for the integration ${resource}: grant what its documentation lists in infra/deploy-state-machine.ts and add it here`,
+        );
       }
       for (const grant of expected(parameters)) expect([...granted]).toContain(JSON.stringify(grant));
     },
   );
 
   test('nothing beyond: every grant is one of an integration, a qualified function version, or logging and tracing', () => {
-    const needed = new Set(tasks.flatMap(({ state }) => INTEGRATIONS[state.Resource!]?.(state.Parameters as Record<string, unknown>) ?? []).map((g) => JSON.stringify(g)));
+    const needed = new Set(
+      tasks
+        .flatMap(({ state }) => INTEGRATIONS[state.Resource!]?.(state.Parameters as Record<string, unknown>) ?? [])
+        .map((g) => JSON.stringify(g)),
+    );
     const qualified = [...needed]
       .map((g) => JSON.parse(g) as [string, unknown])
       .filter(([action]) => action === 'lambda:InvokeFunction')
@@ -101,11 +122,15 @@ describe('state machine role: each integration of the definition has exactly its
 });
 
 describe('fetch project role: each source type has what it needs to be cloned, and nothing beyond', () => {
-  const fetchRoleId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::IAM::Role' && id.startsWith('ProjectsFetchRole'))!;
+  const fetchRoleId = Object.keys(resources).find(
+    (id) => resources[id]!.Type === 'AWS::IAM::Role' && id.startsWith('ProjectsFetchRole'),
+  )!;
   const sourceGrants = grantsOf(statementsOf(fetchRoleId)).filter((g) => !/^\["(s3|logs|codebuild):/.test(g));
 
   test('CodeCommit: GitPull on each repository; connections: token and describe, with the prefix of their ARN', () => {
-    const codecommit = (region: string, name: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:codecommit:${region}:999999999999:${name}`]] });
+    const codecommit = (region: string, name: string) => ({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:codecommit:${region}:999999999999:${name}`]],
+    });
     expect(sourceGrants.sort()).toEqual(
       [
         ['codecommit:GitPull', codecommit('eu-west-1', 'shop-settings')],

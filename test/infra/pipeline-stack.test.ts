@@ -47,9 +47,13 @@ const arnOf = (logicalId: string) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] });
 const bucketId = () => id('AWS::S3::Bucket', 'Artifacts8');
 
 /** Every Allow statement of the policies attached to a role. */
-function statementsOfRole(roleId: string): Array<{ Action: string | string[]; Resource: unknown; Condition?: unknown }> {
+function statementsOfRole(
+  roleId: string,
+): Array<{ Action: string | string[]; Resource: unknown; Condition?: unknown }> {
   return Object.values(resources)
-    .filter((r) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties.Roles) === JSON.stringify([{ Ref: roleId }]))
+    .filter(
+      (r) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties.Roles) === JSON.stringify([{ Ref: roleId }]),
+    )
     .flatMap((r) => (r.Properties.PolicyDocument as { Statement: [] }).Statement);
 }
 const actionsOf = (s: { Action: string | string[] }) => [s.Action].flat();
@@ -71,13 +75,19 @@ function bundledSdkVersion(client: string): string {
   if (version === undefined) throw new Error(`no version string in @aws-sdk/${client}/dist-cjs/index.js`);
   return version;
 }
-const listDeployments = { actions: ['s3:ListBucket'], resource: undefined as unknown, condition: { StringLike: { 's3:prefix': ['deployments/*'] } } };
+const listDeployments = {
+  actions: ['s3:ListBucket'],
+  resource: undefined as unknown,
+  condition: { StringLike: { 's3:prefix': ['deployments/*'] } },
+};
 
 describe('artifacts bucket', () => {
   test('is versioned, encrypted, private and logs access to the logs bucket', () => {
     template.hasResourceProperties('AWS::S3::Bucket', {
       VersioningConfiguration: { Status: 'Enabled' },
-      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
       PublicAccessBlockConfiguration: {
         BlockPublicAcls: true,
         BlockPublicPolicy: true,
@@ -90,7 +100,9 @@ describe('artifacts bucket', () => {
   });
 
   test('expires artifacts/, the combine cache and sources/, noncurrent versions, and keeps deployments/', () => {
-    const rules = (resources[bucketId()]!.Properties.LifecycleConfiguration as { Rules: Array<Record<string, unknown>> }).Rules;
+    const rules = (
+      resources[bucketId()]!.Properties.LifecycleConfiguration as { Rules: Array<Record<string, unknown>> }
+    ).Rules;
     expect(rules).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ Prefix: 'artifacts/', ExpirationInDays: 90, Status: 'Enabled' }),
@@ -132,10 +144,16 @@ describe('CodeBuild projects', () => {
         Packaging: 'ZIP',
         NamespaceType: 'NONE',
       },
-      Environment: { Type: 'LINUX_CONTAINER', Image: Match.stringLikeRegexp('^aws/codebuild/standard:'), PrivilegedMode: false },
+      Environment: {
+        Type: 'LINUX_CONTAINER',
+        Image: Match.stringLikeRegexp('^aws/codebuild/standard:'),
+        PrivilegedMode: false,
+      },
       TimeoutInMinutes: 30,
       QueuedTimeoutInMinutes: FETCH_QUEUED_TIMEOUT.toMinutes(),
-      LogsConfig: { CloudWatchLogs: { Status: 'ENABLED', GroupName: { Ref: id('AWS::Logs::LogGroup', 'ProjectsFetchLogs') } } },
+      LogsConfig: {
+        CloudWatchLogs: { Status: 'ENABLED', GroupName: { Ref: id('AWS::Logs::LogGroup', 'ProjectsFetchLogs') } },
+      },
     });
   });
 
@@ -144,7 +162,8 @@ describe('CodeBuild projects', () => {
       Name: 'stepdeploy-example-build',
       Source: { Type: 'S3', BuildSpec: buildspec('buildspecs/build.yml') },
       Artifacts: { Type: 'S3', Location: { Ref: bucketId() } },
-      TimeoutInMinutes: (timeouts.get('BuildProjectName')! - BUILD_WAIT_MARGIN_SECONDS) / 60 - BUILD_QUEUED_TIMEOUT.toMinutes(),
+      TimeoutInMinutes:
+        (timeouts.get('BuildProjectName')! - BUILD_WAIT_MARGIN_SECONDS) / 60 - BUILD_QUEUED_TIMEOUT.toMinutes(),
       QueuedTimeoutInMinutes: BUILD_QUEUED_TIMEOUT.toMinutes(),
       LogsConfig: { CloudWatchLogs: { Status: 'ENABLED' } },
     });
@@ -162,16 +181,23 @@ describe('CodeBuild projects', () => {
     const projects = Object.values(resources).filter((r) => r.Type === 'AWS::CodeBuild::Project');
     expect(projects).toHaveLength(3);
     for (const project of projects) {
-      expect([project.Properties.Name, project.Properties.QueuedTimeoutInMinutes]).toEqual([project.Properties.Name, expect.any(Number)]);
+      expect([project.Properties.Name, project.Properties.QueuedTimeoutInMinutes]).toEqual([
+        project.Properties.Name,
+        expect.any(Number),
+      ]);
       expect(project.Properties.QueuedTimeoutInMinutes as number).toBeLessThanOrEqual(60);
     }
   });
 
   test('every Task that waits for a build waits longer than its queue and build together, so CodeBuild reports which one ran out', () => {
     const sm = resources[id('AWS::StepFunctions::StateMachine', 'StateMachine')]!.Properties;
-    const substitutions = sm.DefinitionSubstitutions as Record<string, { Ref?: string; 'Fn::GetAtt'?: [string, string] }>;
+    const substitutions = sm.DefinitionSubstitutions as Record<
+      string,
+      { Ref?: string; 'Fn::GetAtt'?: [string, string] }
+    >;
     const definition = JSON.parse(sm.DefinitionString as string) as StateMachineDefinition;
-    const projectOf = (logicalId: string) => resources[logicalId]!.Properties as { TimeoutInMinutes: number; QueuedTimeoutInMinutes: number };
+    const projectOf = (logicalId: string) =>
+      resources[logicalId]!.Properties as { TimeoutInMinutes: number; QueuedTimeoutInMinutes: number };
     const deployFunctionId = id('AWS::Lambda::Function', 'DeployFunction');
     const waits: string[] = [];
     for (const { name, state } of allStates(definition)) {
@@ -182,7 +208,8 @@ describe('CodeBuild projects', () => {
       let projectId: string | undefined;
       if (state.Resource === 'arn:aws:states:::codebuild:startBuild.sync') projectId = target?.Ref;
       // Deploy waits by task token for the deploy build its function starts.
-      else if (target?.['Fn::GetAtt']?.[0] === deployFunctionId) projectId = id('AWS::CodeBuild::Project', 'ProjectsDeploy');
+      else if (target?.['Fn::GetAtt']?.[0] === deployFunctionId)
+        projectId = id('AWS::CodeBuild::Project', 'ProjectsDeploy');
       if (projectId === undefined) continue;
       const project = projectOf(projectId);
       const needed = (project.TimeoutInMinutes + project.QueuedTimeoutInMinutes) * 60 + BUILD_WAIT_MARGIN_SECONDS;
@@ -198,11 +225,21 @@ describe('CodeBuild projects', () => {
         .filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')))
         .map((s) => ({ actions: actionsOf(s), resource: s.Resource }));
     const bucketLevel = { actions: ['s3:GetBucketAcl', 's3:GetBucketLocation'], resource: arnOf(bucketId()) };
-    const read = (prefix: string) => ({ actions: ['s3:GetObject', 's3:GetObjectVersion'], resource: objectArn(prefix) });
-    const write = (prefix: string) => ({ actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resource: objectArn(prefix) });
+    const read = (prefix: string) => ({
+      actions: ['s3:GetObject', 's3:GetObjectVersion'],
+      resource: objectArn(prefix),
+    });
+    const write = (prefix: string) => ({
+      actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+      resource: objectArn(prefix),
+    });
 
     expect(s3Access(id('AWS::IAM::Role', 'ProjectsFetchRole'))).toEqual([bucketLevel, write('sources/')]);
-    expect(s3Access(id('AWS::IAM::Role', 'ProjectsBuildRole'))).toEqual([bucketLevel, read('artifacts/'), write('artifacts/')]);
+    expect(s3Access(id('AWS::IAM::Role', 'ProjectsBuildRole'))).toEqual([
+      bucketLevel,
+      read('artifacts/'),
+      write('artifacts/'),
+    ]);
     // The deploy build's fence reads its environment's lease (buildspecs/deploy.yml), and nothing else under deployments/.
     expect(s3Access(id('AWS::IAM::Role', 'ProjectsDeployRole'))).toEqual([
       bucketLevel,
@@ -249,7 +286,10 @@ describe('task functions', () => {
 
   test('timeouts equal the TimeoutSeconds of the Task that invokes each function', () => {
     for (const [placeholder, fnId] of Object.entries(functionIds)) {
-      expect([placeholder, resources[fnId()]!.Properties.Timeout]).toEqual([placeholder, timeouts.get(placeholder as never)]);
+      expect([placeholder, resources[fnId()]!.Properties.Timeout]).toEqual([
+        placeholder,
+        timeouts.get(placeholder as never),
+      ]);
     }
   });
 
@@ -270,10 +310,12 @@ describe('task functions', () => {
     expect(readFileSync(join(bundle, 'stepdeploy.config.yml'), 'utf8')).toBe(readFileSync(EXAMPLE_CONFIG_PATH, 'utf8'));
   });
 
-  test('every bundle carries the pinned AWS SDK it uses, never the runtime\'s', () => {
+  test("every bundle carries the pinned AWS SDK it uses, never the runtime's", () => {
     // An older runtime SDK drops IfMatch/IfNoneMatch: the lease and current.json writes would overwrite blindly.
-    const pinned = Object.keys((JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies)
-      .filter((name) => name.startsWith('@aws-sdk/'));
+    const pinned = Object.keys(
+      (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> })
+        .dependencies,
+    ).filter((name) => name.startsWith('@aws-sdk/'));
     const functions = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function');
     expect(functions).toHaveLength(8);
     for (const fn of functions) {
@@ -281,7 +323,10 @@ describe('task functions', () => {
       const required = pinned.filter((name) => code.includes(`require("${name}")`));
       expect([fn.Properties.Description, required]).toEqual([fn.Properties.Description, []]);
     }
-    const combine = readFileSync(join(bundleDirOf(resources[id('AWS::Lambda::Function', 'CombineSources')]!), 'index.js'), 'utf8');
+    const combine = readFileSync(
+      join(bundleDirOf(resources[id('AWS::Lambda::Function', 'CombineSources')]!), 'index.js'),
+      'utf8',
+    );
     expect(combine).toContain(`"${bundledSdkVersion('client-s3')}"`);
   });
 
@@ -304,16 +349,26 @@ describe('task functions', () => {
       },
     ]);
     // What it records, and not the deploy leases that live under deployments/ too.
-    const recordKeys = ['deployments/*/current.json', 'deployments/*/history/*', 'deployments/*/executions/*'].map(keyArn);
+    const recordKeys = ['deployments/*/current.json', 'deployments/*/history/*', 'deployments/*/executions/*'].map(
+      keyArn,
+    );
     expect(s3Statements('RecordDeploymentRole')).toEqual([
       { actions: ['s3:GetObject'], resource: recordKeys, condition: undefined },
       { actions: ['s3:PutObject'], resource: recordKeys, condition: undefined },
-      { actions: ['s3:ListBucket'], resource: arnOf(bucketId()), condition: { StringLike: { 's3:prefix': ['deployments/*'] } } },
+      {
+        actions: ['s3:ListBucket'],
+        resource: arnOf(bucketId()),
+        condition: { StringLike: { 's3:prefix': ['deployments/*'] } },
+      },
     ]);
     // HeadObject on a snapshot key: read, and list so that a missing snapshot is a 404, not a 403.
     expect(s3Statements('ResolveSourceRole')).toEqual([
       { actions: ['s3:GetObject', 's3:GetObjectVersion'], resource: objectArn('sources/'), condition: undefined },
-      { actions: ['s3:ListBucket'], resource: arnOf(bucketId()), condition: { StringLike: { 's3:prefix': ['sources/*'] } } },
+      {
+        actions: ['s3:ListBucket'],
+        resource: arnOf(bucketId()),
+        condition: { StringLike: { 's3:prefix': ['sources/*'] } },
+      },
     ]);
     expect(s3Statements('ValidateInputRole')).toEqual([]);
     expect(s3Statements('RunHookRole')).toEqual([]);
@@ -331,7 +386,8 @@ describe('deploy function', () => {
   });
 
   test('knows the bucket, the deploy project, and a lease that outlasts queue and build and fits in the wait', () => {
-    const leaseSeconds = DEPLOY_QUEUED_TIMEOUT.toSeconds() + DEPLOY_BUILD_TIMEOUT.toSeconds() + LEASE_MARGIN.toSeconds();
+    const leaseSeconds =
+      DEPLOY_QUEUED_TIMEOUT.toSeconds() + DEPLOY_BUILD_TIMEOUT.toSeconds() + LEASE_MARGIN.toSeconds();
     expect(fn().Properties.Environment).toEqual({
       Variables: {
         ARTIFACT_BUCKET: { Ref: bucketId() },
@@ -346,7 +402,12 @@ describe('deploy function', () => {
     const codebuild = statementsOfRole(roleId()).filter((s) => actionsOf(s).some((a) => a.startsWith('codebuild:')));
     expect(codebuild).toEqual([
       expect.objectContaining({
-        Action: ['codebuild:StartBuild', 'codebuild:StopBuild', 'codebuild:BatchGetBuilds', 'codebuild:ListBuildsForProject'],
+        Action: [
+          'codebuild:StartBuild',
+          'codebuild:StopBuild',
+          'codebuild:BatchGetBuilds',
+          'codebuild:ListBuildsForProject',
+        ],
         Resource: deployProjectArn(),
       }),
     ]);
@@ -354,7 +415,11 @@ describe('deploy function', () => {
 
   test('reads current.json and the lease, writes only the lease, and lists deployments/ (404 for a first deploy)', () => {
     expect(s3StatementsOfRole(roleId())).toEqual([
-      { actions: ['s3:GetObject'], resource: [keyArn('deployments/*/current.json'), keyArn('deployments/*/lease.json')], condition: undefined },
+      {
+        actions: ['s3:GetObject'],
+        resource: [keyArn('deployments/*/current.json'), keyArn('deployments/*/lease.json')],
+        condition: undefined,
+      },
       { actions: ['s3:PutObject'], resource: keyArn('deployments/*/lease.json'), condition: undefined },
       { ...listDeployments, resource: arnOf(bucketId()) },
     ]);
@@ -414,11 +479,18 @@ describe('deploy completion', () => {
       DestinationConfig: { OnFailure: { Destination: queueArn() } },
     });
     template.resourceCountIs('AWS::SQS::Queue', 1);
-    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 14 * 24 * 3600,
+    });
     template.hasResourceProperties('AWS::SQS::QueuePolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
-          Match.objectLike({ Effect: 'Deny', Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 'sqs:*',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
         ]),
       },
     });
@@ -426,7 +498,10 @@ describe('deploy completion', () => {
 
   test('knows the bucket and the deploy project (whose builds it finds by lease id)', () => {
     expect(resources[fnId()]!.Properties.Environment).toEqual({
-      Variables: { ARTIFACT_BUCKET: { Ref: bucketId() }, DEPLOY_PROJECT_NAME: { Ref: id('AWS::CodeBuild::Project', 'ProjectsDeploy') } },
+      Variables: {
+        ARTIFACT_BUCKET: { Ref: bucketId() },
+        DEPLOY_PROJECT_NAME: { Ref: id('AWS::CodeBuild::Project', 'ProjectsDeploy') },
+      },
     });
   });
 
@@ -445,7 +520,10 @@ describe('deploy completion', () => {
         Action: ['codebuild:StopBuild', 'codebuild:BatchGetBuilds', 'codebuild:ListBuildsForProject'],
         Resource: deployProjectArn(),
       }),
-      expect.objectContaining({ Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], Resource: queueArn() }),
+      expect.objectContaining({
+        Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+        Resource: queueArn(),
+      }),
       // SendTask* take no resource type (Service Authorization Reference): the task token names the task.
       expect.objectContaining({ Action: ['states:SendTaskSuccess', 'states:SendTaskFailure'], Resource: '*' }),
     ]);
@@ -461,24 +539,37 @@ describe('state machine', () => {
       LoggingConfiguration: {
         Level: 'ALL',
         IncludeExecutionData: true,
-        Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: arnOf(id('AWS::Logs::LogGroup', 'StateMachineLogs')) } }],
+        Destinations: [
+          { CloudWatchLogsLogGroup: { LogGroupArn: arnOf(id('AWS::Logs::LogGroup', 'StateMachineLogs')) } },
+        ],
       },
       TracingConfiguration: { Enabled: true },
     });
     template.hasResourceProperties('AWS::Logs::LogGroup', {
       LogGroupName: {
-        'Fn::Join': ['', ['/aws/vendedlogs/states/stepdeploy-example-', { 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }] }]],
+        'Fn::Join': [
+          '',
+          [
+            '/aws/vendedlogs/states/stepdeploy-example-',
+            { 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }] },
+          ],
+        ],
       },
     });
   });
 
   test('every retained log group has a name no later stack can collide with (delete-stack, then deploy again)', () => {
-    const retained = Object.entries(template.findResources('AWS::Logs::LogGroup')).filter(([, r]) => r.DeletionPolicy === 'Retain');
+    const retained = Object.entries(template.findResources('AWS::Logs::LogGroup')).filter(
+      ([, r]) => r.DeletionPolicy === 'Retain',
+    );
     expect(retained.length).toBeGreaterThan(0);
     for (const [logicalId, group] of retained) {
       const name = (group.Properties as { LogGroupName?: unknown }).LogGroupName;
       // Either CloudFormation names it (unique per creation) or the name carries this stack's own id.
-      expect([logicalId, name === undefined || JSON.stringify(name).includes('{"Ref":"AWS::StackId"}')]).toEqual([logicalId, true]);
+      expect([logicalId, name === undefined || JSON.stringify(name).includes('{"Ref":"AWS::StackId"}')]).toEqual([
+        logicalId,
+        true,
+      ]);
     }
   });
 
@@ -512,7 +603,9 @@ describe('state machine', () => {
       }
       throw new Error(`no stand-in for ${JSON.stringify(value)}`);
     };
-    const values = Object.fromEntries(Object.entries(sm.DefinitionSubstitutions as object).map(([k, v]) => [k, standIn(v)]));
+    const values = Object.fromEntries(
+      Object.entries(sm.DefinitionSubstitutions as object).map(([k, v]) => [k, standIn(v)]),
+    );
     const definition = JSON.parse(substitute(sm.DefinitionString as string, values)) as StateMachineDefinition;
 
     const { isValid, errors } = aslValidator(definition, { checkArn: true, checkPaths: true });
@@ -530,7 +623,14 @@ describe('state machine', () => {
 
   test('its role may invoke the six task functions, run the fetch and build builds (.sync) and manage the .sync events rule', () => {
     const statements = statementsOfRole(id('AWS::IAM::Role', 'StateMachineRole'));
-    const fnIds = ['ValidateInput', 'ResolveSource', 'CombineSources', 'RunHook', 'RecordDeployment', 'DeployFunction'].map((p) => id('AWS::Lambda::Function', p));
+    const fnIds = [
+      'ValidateInput',
+      'ResolveSource',
+      'CombineSources',
+      'RunHook',
+      'RecordDeployment',
+      'DeployFunction',
+    ].map((p) => id('AWS::Lambda::Function', p));
     expect(statements).toEqual(
       expect.arrayContaining([
         expect.objectContaining({
@@ -568,7 +668,9 @@ describe('state machine', () => {
   test('its role can no longer start, stop or watch deploy builds: the deploy function does', () => {
     const statements = statementsOfRole(id('AWS::IAM::Role', 'StateMachineRole'));
     const deployProjectId = id('AWS::CodeBuild::Project', 'ProjectsDeploy');
-    const onDeploy = statements.filter((s) => JSON.stringify(s.Resource).includes(`"${deployProjectId}"`) || s.Resource === '*');
+    const onDeploy = statements.filter(
+      (s) => JSON.stringify(s.Resource).includes(`"${deployProjectId}"`) || s.Resource === '*',
+    );
     expect(onDeploy.flatMap(actionsOf).filter((a) => a.startsWith('codebuild:'))).toEqual([]);
   });
 });
@@ -591,7 +693,9 @@ describe('notifications', () => {
         source: ['aws.codebuild'],
         'detail-type': ['CodeBuild Build State Change'],
         detail: {
-          'project-name': ['ProjectsFetch', 'ProjectsBuild', 'ProjectsDeploy'].map((p) => ({ Ref: id('AWS::CodeBuild::Project', p) })),
+          'project-name': ['ProjectsFetch', 'ProjectsBuild', 'ProjectsDeploy'].map((p) => ({
+            Ref: id('AWS::CodeBuild::Project', p),
+          })),
         },
       },
       Targets: [Match.objectLike({ Arn: arnOf(id('AWS::Lambda::Function', 'NotificationsNotify')) })],
@@ -629,7 +733,16 @@ describe('notifications', () => {
       expect.arrayContaining([
         expect.objectContaining({
           Action: ['states:DescribeExecution', 'states:GetExecutionHistory'],
-          Resource: { 'Fn::Join': ['', expect.arrayContaining([':execution:', { 'Fn::GetAtt': [id('AWS::StepFunctions::StateMachine', 'StateMachine'), 'Name'] }, ':*'])] },
+          Resource: {
+            'Fn::Join': [
+              '',
+              expect.arrayContaining([
+                ':execution:',
+                { 'Fn::GetAtt': [id('AWS::StepFunctions::StateMachine', 'StateMachine'), 'Name'] },
+                ':*',
+              ]),
+            ],
+          },
         }),
       ]),
     );
@@ -638,9 +751,11 @@ describe('notifications', () => {
 
 describe('operator policy', () => {
   const statements = () =>
-    (resources[id('AWS::IAM::ManagedPolicy', 'OperatorPolicy')]!.Properties.PolicyDocument as {
-      Statement: Array<{ Sid: string; Action: string | string[]; Resource: unknown }>;
-    }).Statement;
+    (
+      resources[id('AWS::IAM::ManagedPolicy', 'OperatorPolicy')]!.Properties.PolicyDocument as {
+        Statement: Array<{ Sid: string; Action: string | string[]; Resource: unknown }>;
+      }
+    ).Statement;
 
   test('allows exactly the operator actions', () => {
     expect(statements().flatMap(actionsOf).sort()).toEqual(
@@ -667,7 +782,10 @@ describe('operator policy', () => {
     const smId = id('AWS::StepFunctions::StateMachine', 'StateMachine');
     for (const statement of statements().filter((s) => actionsOf(s).some((a) => a.startsWith('states:')))) {
       const resource = JSON.stringify(statement.Resource);
-      expect(resource === JSON.stringify({ Ref: smId }) || (resource.includes(':execution:') && resource.includes(`"${smId}","Name"`))).toBe(true);
+      expect(
+        resource === JSON.stringify({ Ref: smId }) ||
+          (resource.includes(':execution:') && resource.includes(`"${smId}","Name"`)),
+      ).toBe(true);
     }
     expect(JSON.stringify(statements())).not.toMatch(/"Resource":"\*"/);
   });
@@ -682,7 +800,9 @@ describe('operator policy', () => {
         }),
         expect.objectContaining({
           Action: ['logs:GetLogEvents', 'logs:FilterLogEvents', 'logs:DescribeLogStreams'],
-          Resource: ['ProjectsFetchLogs', 'ProjectsBuildLogs', 'ProjectsDeployLogs'].map((p) => arnOf(id('AWS::Logs::LogGroup', p))),
+          Resource: ['ProjectsFetchLogs', 'ProjectsBuildLogs', 'ProjectsDeployLogs'].map((p) =>
+            arnOf(id('AWS::Logs::LogGroup', p)),
+          ),
         }),
       ]),
     );
@@ -701,7 +821,9 @@ describe('local repositories', () => {
     for (const name of ['app', 'config']) {
       stackAnnotations.hasWarning(
         '/Pipeline',
-        Match.stringLikeRegexp(`sources\\.${name}\\.repository is a local path .*CodeBuild on AWS cannot fetch .*repository URL`),
+        Match.stringLikeRegexp(
+          `sources\\.${name}\\.repository is a local path .*CodeBuild on AWS cannot fetch .*repository URL`,
+        ),
       );
     }
     expect(stackAnnotations.findWarning('/Pipeline', Match.stringLikeRegexp(LOCAL_REPOSITORY_WARNING))).toHaveLength(2);

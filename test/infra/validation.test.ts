@@ -4,7 +4,12 @@ import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { ArtifactsBucket } from '../../infra/artifacts-bucket';
-import { buildMinutesWithin, callbackTimeoutSeconds, taskTimeoutSeconds, timeoutFor } from '../../infra/definition-timeouts';
+import {
+  buildMinutesWithin,
+  callbackTimeoutSeconds,
+  taskTimeoutSeconds,
+  timeoutFor,
+} from '../../infra/definition-timeouts';
 import { DeployFunction } from '../../infra/deploy-function';
 import { DeployStateMachine } from '../../infra/deploy-state-machine';
 import { Notifications } from '../../infra/notifications';
@@ -31,7 +36,9 @@ describe('PipelineStack', () => {
   test('fails when the config file it was given does not exist', () => {
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
     const config = loadConfig(EXAMPLE_CONFIG_PATH);
-    expect(() => new PipelineStack(app, 'Pipeline', { config, configPath: '/nonexistent/stepdeploy.config.yml' })).toThrow(/configPath must be an existing file .*got \/nonexistent\/stepdeploy\.config\.yml/);
+    expect(
+      () => new PipelineStack(app, 'Pipeline', { config, configPath: '/nonexistent/stepdeploy.config.yml' }),
+    ).toThrow(/configPath must be an existing file .*got \/nonexistent\/stepdeploy\.config\.yml/);
   });
 
   test('repository URLs and no Slack: no local-path warning, no secret access, no webhook variable', () => {
@@ -59,7 +66,9 @@ describe('PipelineStack', () => {
     const policies = Object.entries(template.findResources('AWS::IAM::Policy'));
     const readers = policies.filter(([, p]) => JSON.stringify(p).includes('secretsmanager:GetSecretValue'));
     expect(readers.map(([id]) => id)).toEqual([expect.stringMatching(/^ResolveSourceRole/)]);
-    const statement = (readers[0]![1].Properties.PolicyDocument.Statement as Array<Record<string, unknown>>).find((s) => s.Sid === 'ReadRepositoryCredentials');
+    const statement = (readers[0]![1].Properties.PolicyDocument.Statement as Array<Record<string, unknown>>).find(
+      (s) => s.Sid === 'ReadRepositoryCredentials',
+    );
     expect(statement).toMatchObject({ Action: 'secretsmanager:GetSecretValue', Effect: 'Allow' });
     expect(JSON.stringify(statement!.Resource)).toContain(':secret:stepdeploy/github-read-??????');
   });
@@ -81,14 +90,22 @@ describe('constructs', () => {
 
   test('fails when a task has no handler file', () => {
     expect(
-      () => new TaskFunction(bareStack(), 'Fn', { task: 'no-such-task', timeout: Duration.seconds(10), description: 'x' }),
+      () =>
+        new TaskFunction(bareStack(), 'Fn', { task: 'no-such-task', timeout: Duration.seconds(10), description: 'x' }),
     ).toThrow(/task "no-such-task" has no handler: tasks\/no-such-task\/handler\.ts does not exist; create it/);
   });
 
   test('fails when a function timeout exceeds the Lambda limit', () => {
     expect(
-      () => new TaskFunction(bareStack(), 'Fn', { task: 'validate-input', timeout: Duration.minutes(20), description: 'x' }),
-    ).toThrow('timeout of task "validate-input" must be between 1 second and 15 minutes (the Lambda limit), got 20 minutes');
+      () =>
+        new TaskFunction(bareStack(), 'Fn', {
+          task: 'validate-input',
+          timeout: Duration.minutes(20),
+          description: 'x',
+        }),
+    ).toThrow(
+      'timeout of task "validate-input" must be between 1 second and 15 minutes (the Lambda limit), got 20 minutes',
+    );
   });
 
   const stateMachineIn = (stack: Stack, substitutions: Record<string, string>) =>
@@ -99,13 +116,16 @@ describe('constructs', () => {
       taskFunctions: [lambda.Function.fromFunctionArn(stack, 'Fn', 'arn:aws:lambda:eu-west-1:123456789012:function:f')],
       projects: [codebuild.Project.fromProjectName(stack, 'Project', 'p')],
     });
-  const allSubstitutions = () => Object.fromEntries(SUBSTITUTION_NAMES.map((n) => [n, `value-of-${n}`])) as Record<string, string>;
+  const allSubstitutions = () =>
+    Object.fromEntries(SUBSTITUTION_NAMES.map((n) => [n, `value-of-${n}`])) as Record<string, string>;
 
   test('fails when substitutions miss a placeholder of the definition', () => {
     const substitutions = allSubstitutions();
     delete substitutions.ArtifactsBucket;
     substitutions.Extra = 'x';
-    expect(() => stateMachineIn(bareStack(), substitutions)).toThrow(/substitutions must match the definition's placeholders exactly, got missing \[ArtifactsBucket\] and unused \[Extra\]/);
+    expect(() => stateMachineIn(bareStack(), substitutions)).toThrow(
+      /substitutions must match the definition's placeholders exactly, got missing \[ArtifactsBucket\] and unused \[Extra\]/,
+    );
   });
 
   test('fails when the Slack setting is a webhook URL instead of a secret name, without echoing it', () => {
@@ -114,7 +134,9 @@ describe('constructs', () => {
     const url = 'https://hooks.slack.com/services/T000/B000/XXXX';
     const create = () =>
       new Notifications(stack, 'Notifications', { deployStateMachine, projects: [], slackWebhookSecretName: url });
-    expect(create).toThrow(/slackWebhookSecretName must be the name of a Secrets Manager secret, got a URL .*store the URL in a secret and pass its name/);
+    expect(create).toThrow(
+      /slackWebhookSecretName must be the name of a Secrets Manager secret, got a URL .*store the URL in a secret and pass its name/,
+    );
     expect(create).not.toThrow(/hooks\.slack\.com/);
   });
 
@@ -192,7 +214,9 @@ describe('constructs', () => {
     expect(() => buildMinutesWithin(1200, 15, 'FetchProjectName')).toThrow(
       /the Task starting \$\{FetchProjectName\} waits 1200 seconds: minus the queued timeout \(15 minutes\) and the margin \(300 seconds\) that leaves 0 seconds .*set its TimeoutSeconds .* to queued \+ build \+ margin, e\.g\. 3000 for a 30-minute build/,
     );
-    expect(() => buildMinutesWithin(3030, 15, 'FetchProjectName')).toThrow(/leaves 1830 seconds for the build, which must be a whole number of minutes/);
+    expect(() => buildMinutesWithin(3030, 15, 'FetchProjectName')).toThrow(
+      /leaves 1830 seconds for the build, which must be a whole number of minutes/,
+    );
   });
 
   test("Deploy's TimeoutSeconds is a wait for its task token, never a function timeout", () => {

@@ -20,7 +20,13 @@ import {
   StopExecutionCommand,
   type ExecutionStatus,
 } from '@aws-sdk/client-sfn';
-import { BatchGetBuildsCommand, CodeBuildClient, ListBuildsForProjectCommand, StartBuildCommand, StopBuildCommand } from '@aws-sdk/client-codebuild';
+import {
+  BatchGetBuildsCommand,
+  CodeBuildClient,
+  ListBuildsForProjectCommand,
+  StartBuildCommand,
+  StopBuildCommand,
+} from '@aws-sdk/client-codebuild';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { LocalStateMachine, type TaskImplementation } from '../../local/engine';
 import { codeBuildOperations, createApiHandler, stepFunctionsOperations } from '../../local/api';
@@ -53,7 +59,14 @@ beforeAll(async () => {
     definition: {
       StartAt: 'Gate',
       States: {
-        Gate: { Type: 'Task', Resource: LAMBDA, Parameters: { 'name.$': '$.gate' }, ResultPath: '$.gate_result', TimeoutSeconds: 30, Next: 'Second' },
+        Gate: {
+          Type: 'Task',
+          Resource: LAMBDA,
+          Parameters: { 'name.$': '$.gate' },
+          ResultPath: '$.gate_result',
+          TimeoutSeconds: 30,
+          Next: 'Second',
+        },
         Second: { Type: 'Task', Resource: LAMBDA, Parameters: { name: 'second' }, TimeoutSeconds: 5, End: true },
       },
     },
@@ -62,16 +75,36 @@ beforeAll(async () => {
     directory: join(dir, 'executions'),
     resources: { [LAMBDA]: invoke },
   });
-  const build = { id: 'fetch:1', buildStatus: 'SUCCEEDED', startTime: Date.parse('2026-11-29T03:00:00.000Z') / 1000, phases: [{ phaseType: 'BUILD', phaseStatus: 'SUCCEEDED' }] };
+  const build = {
+    id: 'fetch:1',
+    buildStatus: 'SUCCEEDED',
+    startTime: Date.parse('2026-11-29T03:00:00.000Z') / 1000,
+    phases: [{ phaseType: 'BUILD', phaseStatus: 'SUCCEEDED' }],
+  };
   const builds = {
-    batchGetBuilds: (ids: ReadonlyArray<string>) => ({ builds: ids.includes('fetch:1') ? [build] : [], buildsNotFound: ids.filter((id) => id !== 'fetch:1') }),
-    startBuild: (request: Record<string, unknown>) => ({ ...build, id: `${String(request.projectName)}:2`, buildStatus: 'IN_PROGRESS' }),
+    batchGetBuilds: (ids: ReadonlyArray<string>) => ({
+      builds: ids.includes('fetch:1') ? [build] : [],
+      buildsNotFound: ids.filter((id) => id !== 'fetch:1'),
+    }),
+    startBuild: (request: Record<string, unknown>) => ({
+      ...build,
+      id: `${String(request.projectName)}:2`,
+      buildStatus: 'IN_PROGRESS',
+    }),
     stopBuild: (id: string) => ({ ...build, id, buildStatus: 'STOPPED' }),
-    listBuildsForProject: ({ projectName }: { projectName: string }) => ({ ids: projectName === 'fetch' ? ['fetch:1'] : [] }),
+    listBuildsForProject: ({ projectName }: { projectName: string }) => ({
+      ids: projectName === 'fetch' ? ['fetch:1'] : [],
+    }),
   };
   const s3 = await createLocalS3Handler({ directory: join(dir, 's3'), buckets: ['toy-artifacts'] });
-  ({ server, endpoint } = await listenLocal(createApiHandler({ stepFunctions: stepFunctionsOperations(machine), codeBuild: codeBuildOperations(builds) }, s3)));
-  sfn = new SFNClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  ({ server, endpoint } = await listenLocal(
+    createApiHandler({ stepFunctions: stepFunctionsOperations(machine), codeBuild: codeBuildOperations(builds) }, s3),
+  ));
+  sfn = new SFNClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
 });
 
 afterAll(async () => {
@@ -92,18 +125,30 @@ async function waitFor(executionArn: string, statuses: ExecutionStatus[]): Promi
 describe('local AWS API endpoint', () => {
   test('lists and describes the state machine', async () => {
     const { stateMachines } = await sfn.send(new ListStateMachinesCommand({}));
-    expect(stateMachines).toEqual([expect.objectContaining({ name: 'toy', type: 'STANDARD', stateMachineArn: machine.stateMachineArn })]);
+    expect(stateMachines).toEqual([
+      expect.objectContaining({ name: 'toy', type: 'STANDARD', stateMachineArn: machine.stateMachineArn }),
+    ]);
     const described = await sfn.send(new DescribeStateMachineCommand({ stateMachineArn: machine.stateMachineArn }));
     expect(JSON.parse(described.definition!).StartAt).toBe('Gate');
     expect(described.creationDate).toBeInstanceOf(Date);
     await expect(
-      sfn.send(new DescribeStateMachineForExecutionCommand({ executionArn: `${machine.stateMachineArn.replace(':stateMachine:', ':execution:')}:none` })),
+      sfn.send(
+        new DescribeStateMachineForExecutionCommand({
+          executionArn: `${machine.stateMachineArn.replace(':stateMachine:', ':execution:')}:none`,
+        }),
+      ),
     ).rejects.toBeInstanceOf(ExecutionDoesNotExist);
   });
 
   test('starts, fails at a state, shows history, redrives to SUCCEEDED with the same ARN', async () => {
     fail = true;
-    const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn: machine.stateMachineArn, name: 'run-1', input: JSON.stringify({ gate: 'open' }) }));
+    const { executionArn } = await sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: machine.stateMachineArn,
+        name: 'run-1',
+        input: JSON.stringify({ gate: 'open' }),
+      }),
+    );
     expect(await waitFor(executionArn!, ['FAILED'])).toBe('FAILED');
     const failed = await sfn.send(new DescribeExecutionCommand({ executionArn }));
     expect(failed).toMatchObject({ error: 'SecondError', cause: 'second broke', redriveStatus: 'REDRIVABLE' });
@@ -113,7 +158,11 @@ describe('local AWS API endpoint', () => {
     expect(JSON.parse(forExecution.definition!).StartAt).toBe('Gate');
     const { events } = await sfn.send(new GetExecutionHistoryCommand({ executionArn }));
     expect(events![0]).toMatchObject({ type: 'ExecutionStarted', id: 1, previousEventId: 0 });
-    expect(events!.find((e) => e.type === 'TaskFailed')!.taskFailedEventDetails).toMatchObject({ resourceType: 'lambda', resource: 'invoke', error: 'SecondError' });
+    expect(events!.find((e) => e.type === 'TaskFailed')!.taskFailedEventDetails).toMatchObject({
+      resourceType: 'lambda',
+      resource: 'invoke',
+      error: 'SecondError',
+    });
     expect(events!.at(-1)!.type).toBe('ExecutionFailed');
 
     fail = false;
@@ -123,22 +172,44 @@ describe('local AWS API endpoint', () => {
     const after = await sfn.send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 1 }));
     expect(after.events![0]!.type).toBe('ExecutionSucceeded');
     expect(after.nextToken).toEqual(expect.any(String));
-    await expect(sfn.send(new RedriveExecutionCommand({ executionArn }))).rejects.toBeInstanceOf(ExecutionNotRedrivable);
+    await expect(sfn.send(new RedriveExecutionCommand({ executionArn }))).rejects.toBeInstanceOf(
+      ExecutionNotRedrivable,
+    );
   });
 
   test('stops a running execution: ABORTED', async () => {
-    const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn: machine.stateMachineArn, name: 'run-2', input: JSON.stringify({ gate: 'block' }) }));
+    const { executionArn } = await sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: machine.stateMachineArn,
+        name: 'run-2',
+        input: JSON.stringify({ gate: 'block' }),
+      }),
+    );
     await sfn.send(new StopExecutionCommand({ executionArn, error: 'Manual', cause: 'test' }));
     release?.();
     expect(await waitFor(executionArn!, ['ABORTED'])).toBe('ABORTED');
-    const { executions } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: machine.stateMachineArn, statusFilter: 'ABORTED' }));
+    const { executions } = await sfn.send(
+      new ListExecutionsCommand({ stateMachineArn: machine.stateMachineArn, statusFilter: 'ABORTED' }),
+    );
     expect(executions!.map((e) => e.name)).toEqual(['run-2']);
   });
 
   test('answers with AWS error types the SDK recognizes', async () => {
-    await expect(sfn.send(new DescribeExecutionCommand({ executionArn: `${machine.stateMachineArn.replace(':stateMachine:', ':execution:')}:nope` }))).rejects.toBeInstanceOf(ExecutionDoesNotExist);
-    await expect(sfn.send(new StartExecutionCommand({ stateMachineArn: machine.stateMachineArn, name: 'bad', input: '{not json' }))).rejects.toBeInstanceOf(InvalidExecutionInput);
-    await expect(sfn.send(new StartExecutionCommand({ stateMachineArn: machine.stateMachineArn, name: 'a/b', input: '{}' }))).rejects.toBeInstanceOf(InvalidName);
+    await expect(
+      sfn.send(
+        new DescribeExecutionCommand({
+          executionArn: `${machine.stateMachineArn.replace(':stateMachine:', ':execution:')}:nope`,
+        }),
+      ),
+    ).rejects.toBeInstanceOf(ExecutionDoesNotExist);
+    await expect(
+      sfn.send(
+        new StartExecutionCommand({ stateMachineArn: machine.stateMachineArn, name: 'bad', input: '{not json' }),
+      ),
+    ).rejects.toBeInstanceOf(InvalidExecutionInput);
+    await expect(
+      sfn.send(new StartExecutionCommand({ stateMachineArn: machine.stateMachineArn, name: 'a/b', input: '{}' })),
+    ).rejects.toBeInstanceOf(InvalidName);
   });
 
   test('answers InvalidArn, as Step Functions does, for an ARN that is not one of the kind the call takes', async () => {
@@ -151,7 +222,14 @@ describe('local AWS API endpoint', () => {
       new ListExecutionsCommand({ stateMachineArn: 'stepdeploy-example' }),
     ];
 
-    const answers = await Promise.all(calls.map((call) => sfn.send(call as never).then(() => 'answered', (err: Error) => `${err.name}: ${err.message}`)));
+    const answers = await Promise.all(
+      calls.map((call) =>
+        sfn.send(call as never).then(
+          () => 'answered',
+          (err: Error) => `${err.name}: ${err.message}`,
+        ),
+      ),
+    );
 
     expect(answers).toEqual([
       "InvalidArn: Invalid Arn: 'Invalid ARN prefix: run-1'",
@@ -164,17 +242,33 @@ describe('local AWS API endpoint', () => {
   });
 
   test('answers CodeBuild BatchGetBuilds, StartBuild, StopBuild and ListBuildsForProject so the CodeBuild SDK client parses them', async () => {
-    const codebuild = new CodeBuildClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const codebuild = new CodeBuildClient({
+      endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
     const out = await codebuild.send(new BatchGetBuildsCommand({ ids: ['fetch:1', 'missing:2'] }));
-    expect(out.builds).toEqual([expect.objectContaining({ id: 'fetch:1', buildStatus: 'SUCCEEDED', phases: [expect.objectContaining({ phaseType: 'BUILD' })] })]);
+    expect(out.builds).toEqual([
+      expect.objectContaining({
+        id: 'fetch:1',
+        buildStatus: 'SUCCEEDED',
+        phases: [expect.objectContaining({ phaseType: 'BUILD' })],
+      }),
+    ]);
     expect(out.builds![0]!.startTime).toEqual(new Date('2026-11-29T03:00:00.000Z'));
     expect(out.buildsNotFound).toEqual(['missing:2']);
-    const started = await codebuild.send(new StartBuildCommand({ projectName: 'deploy', sourceTypeOverride: 'S3', sourceLocationOverride: 'b/k.zip' }));
+    const started = await codebuild.send(
+      new StartBuildCommand({ projectName: 'deploy', sourceTypeOverride: 'S3', sourceLocationOverride: 'b/k.zip' }),
+    );
     expect(started.build).toMatchObject({ id: 'deploy:2', buildStatus: 'IN_PROGRESS' });
     const stopped = await codebuild.send(new StopBuildCommand({ id: 'deploy:2' }));
     expect(stopped.build).toMatchObject({ id: 'deploy:2', buildStatus: 'STOPPED' });
-    await expect(codebuild.send(new ListBuildsForProjectCommand({ projectName: 'fetch' }))).resolves.toMatchObject({ ids: ['fetch:1'] });
-    await expect(codebuild.send(new ListBuildsForProjectCommand({ projectName: 'fetch', sortOrder: 'SIDEWAYS' as never }))).rejects.toMatchObject({
+    await expect(codebuild.send(new ListBuildsForProjectCommand({ projectName: 'fetch' }))).resolves.toMatchObject({
+      ids: ['fetch:1'],
+    });
+    await expect(
+      codebuild.send(new ListBuildsForProjectCommand({ projectName: 'fetch', sortOrder: 'SIDEWAYS' as never })),
+    ).rejects.toMatchObject({
       name: 'InvalidInputException',
     });
     codebuild.destroy();

@@ -9,19 +9,41 @@ const LAMBDA = 'arn:aws:states:::lambda:invoke';
 const definition: StateMachineDefinition = {
   StartAt: 'First',
   States: {
-    First: { Type: 'Task', Comment: 'c', Resource: LAMBDA, Parameters: { 'step.$': '$.step', name: 'first' }, ResultPath: '$.first', TimeoutSeconds: 5, Next: 'Fan' },
+    First: {
+      Type: 'Task',
+      Comment: 'c',
+      Resource: LAMBDA,
+      Parameters: { 'step.$': '$.step', name: 'first' },
+      ResultPath: '$.first',
+      TimeoutSeconds: 5,
+      Next: 'Fan',
+    },
     Fan: {
       Type: 'Map',
       ItemsPath: '$.items',
       ItemProcessor: {
         ProcessorConfig: { Mode: 'INLINE' },
         StartAt: 'Each',
-        States: { Each: { Type: 'Task', Resource: LAMBDA, Parameters: { 'item.$': '$', name: 'each' }, TimeoutSeconds: 5, End: true } },
+        States: {
+          Each: {
+            Type: 'Task',
+            Resource: LAMBDA,
+            Parameters: { 'item.$': '$', name: 'each' },
+            TimeoutSeconds: 5,
+            End: true,
+          },
+        },
       },
       ResultPath: '$.fan',
       Next: 'Second',
     },
-    Second: { Type: 'Task', Resource: LAMBDA, Parameters: { 'all.$': '$', name: 'second' }, TimeoutSeconds: 5, End: true },
+    Second: {
+      Type: 'Task',
+      Resource: LAMBDA,
+      Parameters: { 'all.$': '$', name: 'second' },
+      TimeoutSeconds: 5,
+      End: true,
+    },
   },
 };
 
@@ -67,7 +89,10 @@ const invoke: TaskImplementation = async (parameters, context) => {
 };
 
 /** Redrives the execution and waits for its end: its record, and the tasks that ran meanwhile. */
-async function redriveAndWait(sm: LocalStateMachine, executionArn: string): Promise<{ record: Awaited<ReturnType<LocalStateMachine['wait']>>; ran: string[] }> {
+async function redriveAndWait(
+  sm: LocalStateMachine,
+  executionArn: string,
+): Promise<{ record: Awaited<ReturnType<LocalStateMachine['wait']>>; ran: string[] }> {
   calls = [];
   sm.redrive(executionArn);
   const record = await sm.wait(executionArn);
@@ -113,8 +138,24 @@ describe('LocalStateMachine', () => {
     expect(JSON.parse(done.output!)).toEqual({ ok: 'second', execution: 'e1' });
     expect(calls.sort()).toEqual(['each:1', 'each:2', 'first', 'second']);
     const types = sm.history(started.executionArn).map((e) => e.type);
-    expect(types.slice(0, 6)).toEqual(['ExecutionStarted', 'TaskStateEntered', 'TaskScheduled', 'TaskStarted', 'TaskSucceeded', 'TaskStateExited']);
-    expect(types).toEqual(expect.arrayContaining(['MapStateEntered', 'MapStateStarted', 'MapIterationStarted', 'MapIterationSucceeded', 'MapStateSucceeded', 'MapStateExited']));
+    expect(types.slice(0, 6)).toEqual([
+      'ExecutionStarted',
+      'TaskStateEntered',
+      'TaskScheduled',
+      'TaskStarted',
+      'TaskSucceeded',
+      'TaskStateExited',
+    ]);
+    expect(types).toEqual(
+      expect.arrayContaining([
+        'MapStateEntered',
+        'MapStateStarted',
+        'MapIterationStarted',
+        'MapIterationSucceeded',
+        'MapStateSucceeded',
+        'MapStateExited',
+      ]),
+    );
     expect(types.at(-1)).toBe('ExecutionSucceeded');
     const history = sm.history(started.executionArn);
     history.forEach((e, i) => {
@@ -122,7 +163,11 @@ describe('LocalStateMachine', () => {
       expect(e.previousEventId).toBeLessThan(e.id);
     });
     const scheduled = history.find((e) => e.type === 'TaskScheduled')!;
-    expect(scheduled.taskScheduledEventDetails).toMatchObject({ resourceType: 'lambda', resource: 'invoke', timeoutInSeconds: 5 });
+    expect(scheduled.taskScheduledEventDetails).toMatchObject({
+      resourceType: 'lambda',
+      resource: 'invoke',
+      timeoutInSeconds: 5,
+    });
   });
 
   test('ends FAILED at the failing state, and a redrive restarts there without running earlier states', async () => {
@@ -155,7 +200,12 @@ describe('LocalStateMachine', () => {
     const { executionArn } = sm.start('e7', { step: 7, items: [1, 2, 3] });
     const failed = await sm.wait(executionArn);
     expect(failed).toMatchObject({ status: 'FAILED', error: 'EachError', lastTopLevelState: { name: 'Fan' } });
-    const firstRuns = new Map((failed.nestedSuccesses ?? []).map((s) => [(s.result as { item: number }).item, (s.result as { run: number }).run]));
+    const firstRuns = new Map(
+      (failed.nestedSuccesses ?? []).map((s) => [
+        (s.result as { item: number }).item,
+        (s.result as { run: number }).run,
+      ]),
+    );
     expect([...firstRuns.keys()].sort()).toEqual([1, 3]);
 
     calls = [];
@@ -171,8 +221,16 @@ describe('LocalStateMachine', () => {
       { item: 3, run: firstRuns.get(3) },
     ]);
     // History still shows every iteration's task ending, the replayed ones included.
-    const succeeded = sm.history(executionArn).filter((e) => e.type === 'TaskSucceeded').map((e) => JSON.parse((e.taskSucceededEventDetails as { output: string }).output));
-    expect(succeeded.filter((o) => o.item !== undefined).map((o) => o.item).sort()).toEqual([1, 1, 2, 3, 3]);
+    const succeeded = sm
+      .history(executionArn)
+      .filter((e) => e.type === 'TaskSucceeded')
+      .map((e) => JSON.parse((e.taskSucceededEventDetails as { output: string }).output));
+    expect(
+      succeeded
+        .filter((o) => o.item !== undefined)
+        .map((o) => o.item)
+        .sort(),
+    ).toEqual([1, 1, 2, 3, 3]);
   });
 
   test('alike iterations: a redrive replays as many successes as there were, and runs the rest', async () => {
@@ -267,7 +325,9 @@ describe('LocalStateMachine', () => {
     blockSecond = true;
     const first = sm.start('e4', { step: 4, items: [] });
     expect(sm.start('e4', { step: 4, items: [] }).executionArn).toBe(first.executionArn);
-    expect(() => sm.start('e4', { step: 5, items: [] })).toThrow(expect.objectContaining({ name: 'ExecutionAlreadyExists' }));
+    expect(() => sm.start('e4', { step: 5, items: [] })).toThrow(
+      expect.objectContaining({ name: 'ExecutionAlreadyExists' }),
+    );
     sm.stop(first.executionArn);
     expect((await sm.wait(first.executionArn)).status).toBe('ABORTED');
   });
@@ -367,7 +427,11 @@ describe('LocalStateMachine: .waitForTaskToken', () => {
 
     sm.sendTaskFailure(await tokenOf(), 'DeployBuildFailed', 'the build failed');
 
-    expect(await sm.wait(executionArn)).toMatchObject({ status: 'FAILED', error: 'DeployBuildFailed', cause: 'the build failed' });
+    expect(await sm.wait(executionArn)).toMatchObject({
+      status: 'FAILED',
+      error: 'DeployBuildFailed',
+      cause: 'the build failed',
+    });
   });
 
   test('each start of the task (a redrive included) gets a fresh token', async () => {
@@ -408,7 +472,9 @@ describe('LocalStateMachine: redrive of a Map whose tasks submit (.sync)', () =>
         ItemProcessor: {
           ProcessorConfig: { Mode: 'INLINE' },
           StartAt: 'Build',
-          States: { Build: { Type: 'Task', Resource: SYNC, Parameters: { 'item.$': '$' }, TimeoutSeconds: 5, End: true } },
+          States: {
+            Build: { Type: 'Task', Resource: SYNC, Parameters: { 'item.$': '$' }, TimeoutSeconds: 5, End: true },
+          },
         },
         End: true,
       },
@@ -416,15 +482,25 @@ describe('LocalStateMachine: redrive of a Map whose tasks submit (.sync)', () =>
   });
 
   /** TaskSubmitted events after `after`, as [iteration, the item its output names]. */
-  function submissions(sm: LocalStateMachine, executionArn: string, after: number): Array<[number | undefined, number]> {
+  function submissions(
+    sm: LocalStateMachine,
+    executionArn: string,
+    after: number,
+  ): Array<[number | undefined, number]> {
     const history = sm.history(executionArn);
     return history
       .filter((e) => e.id > after && e.type === 'TaskSubmitted')
-      .map((e) => [iterationOf(history, e.id), JSON.parse((e.taskSubmittedEventDetails as { output: string }).output).Build.item]);
+      .map((e) => [
+        iterationOf(history, e.id),
+        JSON.parse((e.taskSubmittedEventDetails as { output: string }).output).Build.item,
+      ]);
   }
 
   /** The Map iteration an event belongs to, from its previousEventId chain. */
-  function iterationOf(history: ReadonlyArray<{ id: number; previousEventId: number; type: string; mapIterationEventDetails?: unknown }>, id: number): number | undefined {
+  function iterationOf(
+    history: ReadonlyArray<{ id: number; previousEventId: number; type: string; mapIterationEventDetails?: unknown }>,
+    id: number,
+  ): number | undefined {
     const byId = new Map(history.map((e) => [e.id, e]));
     for (let e = byId.get(id); e !== undefined; e = byId.get(e.previousEventId)) {
       if (e.type === 'MapIterationStarted') return (e.mapIterationEventDetails as { index: number }).index;
@@ -443,7 +519,15 @@ describe('LocalStateMachine: redrive of a Map whose tasks submit (.sync)', () =>
       if (item === 10 && fail10) throw Object.assign(new Error('build 10 broke'), { name: 'BuildError' });
       return { Build: { item, status: 'SUCCEEDED' } };
     };
-    const sm = new LocalStateMachine({ name: 'sync', definition: syncFan(), region: 'us-east-1', account: '000000000000', directory: dir, resources: { [SYNC]: build }, retryIntervalMs: 0 });
+    const sm = new LocalStateMachine({
+      name: 'sync',
+      definition: syncFan(),
+      region: 'us-east-1',
+      account: '000000000000',
+      directory: dir,
+      resources: { [SYNC]: build },
+      retryIntervalMs: 0,
+    });
     const { executionArn } = sm.start('s1', { items: [10, 20] });
     expect((await sm.wait(executionArn)).status).toBe('FAILED');
     const before = sm.history(executionArn).length;
@@ -459,7 +543,10 @@ describe('LocalStateMachine: redrive of a Map whose tasks submit (.sync)', () =>
     ]);
     // The replayed one's submission comes before its TaskSucceeded, on its thread.
     const replayedEnd = history.filter((e) => e.id > before && iterationOf(history, e.id) === 1).map((e) => e.type);
-    expect(replayedEnd.slice(replayedEnd.indexOf('TaskSubmitted'), replayedEnd.indexOf('TaskSubmitted') + 2)).toEqual(['TaskSubmitted', 'TaskSucceeded']);
+    expect(replayedEnd.slice(replayedEnd.indexOf('TaskSubmitted'), replayedEnd.indexOf('TaskSubmitted') + 2)).toEqual([
+      'TaskSubmitted',
+      'TaskSucceeded',
+    ]);
   });
 
   test('tasks the engine still starts after a Map failed submit nothing into the redrive', async () => {
@@ -473,7 +560,15 @@ describe('LocalStateMachine: redrive of a Map whose tasks submit (.sync)', () =>
       if (item === 5 && fail5) throw Object.assign(new Error('build 5 broke'), { name: 'BuildError' });
       return { Build: { item, status: 'SUCCEEDED' } };
     };
-    const sm = new LocalStateMachine({ name: 'sync1', definition: syncFan(1), region: 'us-east-1', account: '000000000000', directory: dir, resources: { [SYNC]: build }, retryIntervalMs: 0 });
+    const sm = new LocalStateMachine({
+      name: 'sync1',
+      definition: syncFan(1),
+      region: 'us-east-1',
+      account: '000000000000',
+      directory: dir,
+      resources: { [SYNC]: build },
+      retryIntervalMs: 0,
+    });
     const items = [1, 2, 3, 4, 5, 6, 7, 8];
     const { executionArn } = sm.start('s2', { items });
     expect((await sm.wait(executionArn)).status).toBe('FAILED');

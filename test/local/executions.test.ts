@@ -7,7 +7,15 @@ const SHOP = 'arn:aws:states:us-east-1:000000000000:stateMachine:shop';
 const BILLING = 'arn:aws:states:us-east-1:000000000000:stateMachine:billing';
 
 function record(stateMachineArn: string, name: string): ExecutionRecord {
-  return { executionArn: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`, stateMachineArn, name, status: 'SUCCEEDED', startDate: 1, input: '{}', redriveCount: 0 };
+  return {
+    executionArn: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`,
+    stateMachineArn,
+    name,
+    status: 'SUCCEEDED',
+    startDate: 1,
+    input: '{}',
+    redriveCount: 0,
+  };
 }
 
 let dir: string;
@@ -29,7 +37,9 @@ describe('ExecutionStore.records', () => {
 
     expect(records.map((r) => r.name)).toEqual(['good']);
     expect(warnings.sort()).toEqual([
-      expect.stringMatching(/^skipping execution foreign: .*foreign\/execution\.json belongs to arn:aws:states:us-east-1:000000000000:stateMachine:billing, not .*:stateMachine:shop$/),
+      expect.stringMatching(
+        /^skipping execution foreign: .*foreign\/execution\.json belongs to arn:aws:states:us-east-1:000000000000:stateMachine:billing, not .*:stateMachine:shop$/,
+      ),
       expect.stringMatching(/^skipping execution torn: .*torn\/execution\.json cannot be read \(.*JSON.*\)$/),
     ]);
   });

@@ -16,7 +16,10 @@ beforeAll(async () => {
     (config) => {
       config.environments.production.region = 'ap-southeast-2';
     },
-    { notify: async () => undefined, onBuildLog: (line, buildId) => logs.set(buildId, [...(logs.get(buildId) ?? []), line]) },
+    {
+      notify: async () => undefined,
+      onBuildLog: (line, buildId) => logs.set(buildId, [...(logs.get(buildId) ?? []), line]),
+    },
   );
 });
 afterAll(async () => {

@@ -36,7 +36,11 @@ async function readJson(key: string): Promise<any> {
 
 describe('local runtime: the deploy state machine on the example', () => {
   test('deploys acceptance from app=develop end to end and records what was deployed', async () => {
-    const record = await t.run('acceptance-e2e-1', { environment: 'acceptance', branches: { app: 'develop' }, requestedBy: 'test' });
+    const record = await t.run('acceptance-e2e-1', {
+      environment: 'acceptance',
+      branches: { app: 'develop' },
+      requestedBy: 'test',
+    });
 
     expect(record.status).toBe('SUCCEEDED');
     const output = JSON.parse(record.output!);
@@ -46,10 +50,14 @@ describe('local runtime: the deploy state machine on the example', () => {
     ]);
     const current = await readJson('deployments/acceptance/current.json');
     expect(current).toMatchObject({ environment: 'acceptance', execution: 'acceptance-e2e-1' });
-    expect(current.sources).toEqual(output.fetched.map((s: any) => ({ name: s.name, branch: s.branch, commit: s.commit })));
+    expect(current.sources).toEqual(
+      output.fetched.map((s: any) => ({ name: s.name, branch: s.branch, commit: s.commit })),
+    );
     expect(existsSync(join(t.runtime.home, 'targets', 'acceptance', 'service.json'))).toBe(true);
     const states = enteredStates(t.runtime.machine.history(record.executionArn));
-    expect(states.filter((s) => !([...FETCH_ITERATION_STATES, 'RunHook'] as string[]).includes(s))).toEqual([...TOP_LEVEL_STATES]);
+    expect(states.filter((s) => !([...FETCH_ITERATION_STATES, 'RunHook'] as string[]).includes(s))).toEqual([
+      ...TOP_LEVEL_STATES,
+    ]);
     // While a build runs, history already names it (TaskSubmitted), as on AWS.
     const submitted = t.runtime.machine
       .history(record.executionArn)
@@ -57,22 +65,37 @@ describe('local runtime: the deploy state machine on the example', () => {
       .map((e) => JSON.parse((e.taskSubmittedEventDetails as { output: string }).output));
     expect(submitted.filter((o) => o.Build?.ProjectName === 'stepdeploy-example-fetch')).toHaveLength(2);
     expect(submitted.filter((o) => o.Build?.ProjectName === 'stepdeploy-example-build')).toHaveLength(1);
-    expect(submitted.filter((o) => typeof o.Payload?.buildId === 'string' && o.Payload.buildId.startsWith('stepdeploy-example-deploy:'))).toHaveLength(1);
+    expect(
+      submitted.filter(
+        (o) => typeof o.Payload?.buildId === 'string' && o.Payload.buildId.startsWith('stepdeploy-example-deploy:'),
+      ),
+    ).toHaveLength(1);
     // TaskSucceeded shows the task's own result, before ResultSelector: the Build, the Lambda response.
     const succeeded = t.runtime.machine
       .history(record.executionArn)
       .filter((e) => e.type === 'TaskSucceeded')
       .map((e) => JSON.parse((e.taskSucceededEventDetails as { output: string }).output));
-    expect(succeeded.find((o) => o.Build?.ProjectName === 'stepdeploy-example-build')?.Build.BuildStatus).toBe('SUCCEEDED');
-    expect(succeeded.find((o) => o.Payload?.environment === 'acceptance')).toMatchObject({ StatusCode: 200, Payload: { execution: 'acceptance-e2e-1' } });
+    expect(succeeded.find((o) => o.Build?.ProjectName === 'stepdeploy-example-build')?.Build.BuildStatus).toBe(
+      'SUCCEEDED',
+    );
+    expect(succeeded.find((o) => o.Payload?.environment === 'acceptance')).toMatchObject({
+      StatusCode: 200,
+      Payload: { execution: 'acceptance-e2e-1' },
+    });
   });
 
   test('the same commits again reuse the stored snapshots without a fetch build; a new commit is fetched at that commit', async () => {
-    const first = await t.run('acceptance-reuse-1', { environment: 'acceptance', branches: { app: 'feature/cloudformationchange' } });
+    const first = await t.run('acceptance-reuse-1', {
+      environment: 'acceptance',
+      branches: { app: 'feature/cloudformationchange' },
+    });
     expect(first.status).toBe('SUCCEEDED');
     const buildsBefore = buildCount();
 
-    const again = await t.run('acceptance-reuse-2', { environment: 'acceptance', branches: { app: 'feature/cloudformationchange' } });
+    const again = await t.run('acceptance-reuse-2', {
+      environment: 'acceptance',
+      branches: { app: 'feature/cloudformationchange' },
+    });
     expect(again.status).toBe('SUCCEEDED');
     const history = t.runtime.machine.history(again.executionArn);
     const entered = enteredStates(history);
@@ -88,7 +111,10 @@ describe('local runtime: the deploy state machine on the example', () => {
     // The branch moves: ResolveSource sees the new commit, and FetchSource is pinned to it.
     const appRepo = join(t.runtime.home, 'example-repos', 'app.git');
     const moved = pushCommit(appRepo, 'feature/cloudformationchange', 'NOTES.md', 'a new commit\n');
-    const third = await t.run('acceptance-reuse-3', { environment: 'acceptance', branches: { app: 'feature/cloudformationchange' } });
+    const third = await t.run('acceptance-reuse-3', {
+      environment: 'acceptance',
+      branches: { app: 'feature/cloudformationchange' },
+    });
     expect(third.status).toBe('SUCCEEDED');
     const thirdStates = enteredStates(t.runtime.machine.history(third.executionArn));
     expect(thirdStates.filter((s) => s === 'FetchSource')).toHaveLength(1);
@@ -99,7 +125,10 @@ describe('local runtime: the deploy state machine on the example', () => {
       .map((e) => JSON.parse((e.taskSucceededEventDetails as { output: string }).output))
       .find((o) => o.Build?.ProjectName === 'stepdeploy-example-fetch')?.Build;
     expect(fetchBuild).toMatchObject({ SourceVersion: moved, ResolvedSourceVersion: moved });
-    expect(fetched(third).find((s: any) => s.name === 'app')).toMatchObject({ commit: moved, snapshotKey: `sources/app/${moved}.zip` });
+    expect(fetched(third).find((s: any) => s.name === 'app')).toMatchObject({
+      commit: moved,
+      snapshotKey: `sources/app/${moved}.zip`,
+    });
   });
 
   test('fails at BuildTemplates while the build is broken; redrive completes it without fetching or combining again', async () => {
@@ -117,7 +146,9 @@ describe('local runtime: the deploy state machine on the example', () => {
     expect(done.status).toBe('SUCCEEDED');
     expect(done.redriveCount).toBe(1);
     const statuses = events
-      .filter((e) => e['detail-type'] === 'Step Functions Execution Status Change' && e.detail.name === 'acceptance-e2e-2')
+      .filter(
+        (e) => e['detail-type'] === 'Step Functions Execution Status Change' && e.detail.name === 'acceptance-e2e-2',
+      )
       .map((e) => [e.detail.status, e.detail.redriveCount]);
     expect(statuses).toEqual([
       ['RUNNING', 0],
@@ -125,7 +156,9 @@ describe('local runtime: the deploy state machine on the example', () => {
       ['RUNNING', 1],
       ['SUCCEEDED', 1],
     ]);
-    const failedBuild = events.find((e) => e['detail-type'] === 'CodeBuild Build State Change' && e.detail['build-status'] === 'FAILED');
+    const failedBuild = events.find(
+      (e) => e['detail-type'] === 'CodeBuild Build State Change' && e.detail['build-status'] === 'FAILED',
+    );
     expect(failedBuild?.detail['project-name']).toBe('stepdeploy-example-build');
     const afterRedrive = t.runtime.machine.history(failed.executionArn).slice(before);
     expect(afterRedrive[0]!.type).toBe('ExecutionRedriven');
@@ -136,7 +169,10 @@ describe('local runtime: the deploy state machine on the example', () => {
     const canary = join(t.dir, 'pwned');
     const buildsBefore = buildCount();
     expect(buildsBefore).toBeGreaterThan(0);
-    const failed = await t.run('acceptance-e2e-3', { environment: 'acceptance', branches: { app: `x$(touch ${canary})` } });
+    const failed = await t.run('acceptance-e2e-3', {
+      environment: 'acceptance',
+      branches: { app: `x$(touch ${canary})` },
+    });
 
     expect(failed).toMatchObject({ status: 'FAILED', error: 'InvalidInputError' });
     expect(JSON.parse(failed.cause!).errorMessage).toContain('branches.app');

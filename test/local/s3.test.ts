@@ -77,7 +77,9 @@ describe('local S3', () => {
     const key = 'artifacts/acceptance/e1/source.zip';
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'first', IfNoneMatch: '*' }));
 
-    const err = await errorOf(s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'second', IfNoneMatch: '*' })));
+    const err = await errorOf(
+      s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'second', IfNoneMatch: '*' })),
+    );
 
     expect(err.name).toBe('PreconditionFailed');
     expect(err.$metadata.httpStatusCode).toBe(412);
@@ -101,7 +103,9 @@ describe('local S3', () => {
     const first = await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'v1' }));
     const second = await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'v2', IfMatch: first.ETag }));
 
-    const err = await errorOf(s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'v3', IfMatch: first.ETag })));
+    const err = await errorOf(
+      s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'v3', IfMatch: first.ETag })),
+    );
 
     expect(second.ETag).not.toBe(first.ETag);
     expect(err.name).toBe('PreconditionFailed');
@@ -134,7 +138,10 @@ describe('local S3 connections', () => {
       await answers(1);
       expect(received).not.toMatch(/keep-alive: timeout=/i);
       // Idle for longer than Node's default keepAliveTimeout (5 s), which Node 20 enforces 1 s late, then used again.
-      const idle = await Promise.race([closed.then(() => 'closed by the server'), sleep(6_500).then(() => 'still open')]);
+      const idle = await Promise.race([
+        closed.then(() => 'closed by the server'),
+        sleep(6_500).then(() => 'still open'),
+      ]);
       expect(idle).toBe('still open');
       socket.write(head);
       await answers(2);
@@ -151,14 +158,20 @@ describe('local S3 UploadPartCopy (s3rver answers NotImplemented; the local S3 i
 
   beforeAll(async () => {
     source = randomBytes(6 * MiB);
-    sourceEtag = (await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'copy/source object.bin', Body: source }))).ETag!;
+    sourceEtag = (await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'copy/source object.bin', Body: source })))
+      .ETag!;
   });
 
   async function createUpload(key: string): Promise<string> {
     return (await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }))).UploadId!;
   }
 
-  function copyPart(key: string, uploadId: string, PartNumber: number, extra: Partial<ConstructorParameters<typeof UploadPartCopyCommand>[0]> = {}) {
+  function copyPart(
+    key: string,
+    uploadId: string,
+    PartNumber: number,
+    extra: Partial<ConstructorParameters<typeof UploadPartCopyCommand>[0]> = {},
+  ) {
     return s3.send(
       new UploadPartCopyCommand({
         Bucket: BUCKET,
@@ -175,9 +188,14 @@ describe('local S3 UploadPartCopy (s3rver answers NotImplemented; the local S3 i
     const key = 'copy/assembled.bin';
     const uploadId = await createUpload(key);
 
-    const first = await copyPart(key, uploadId, 1, { CopySourceRange: `bytes=0-${5 * MiB - 1}`, CopySourceIfMatch: sourceEtag });
+    const first = await copyPart(key, uploadId, 1, {
+      CopySourceRange: `bytes=0-${5 * MiB - 1}`,
+      CopySourceIfMatch: sourceEtag,
+    });
     const second = await copyPart(key, uploadId, 2, { CopySource: `/${BUCKET}/copy/source%20object.bin` });
-    const third = await s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId, PartNumber: 3, Body: 'tail' }));
+    const third = await s3.send(
+      new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId, PartNumber: 3, Body: 'tail' }),
+    );
     const done = await s3.send(
       new CompleteMultipartUploadCommand({
         Bucket: BUCKET,
@@ -194,10 +212,14 @@ describe('local S3 UploadPartCopy (s3rver answers NotImplemented; the local S3 i
     );
 
     // Not the MD5 of the bytes (which would cost a pass over them): the source version's ETag and the range.
-    const partEtag = createHash('md5').update(`${sourceEtag.replace(/"/g, '')}:0-${5 * MiB - 1}`).digest('hex');
+    const partEtag = createHash('md5')
+      .update(`${sourceEtag.replace(/"/g, '')}:0-${5 * MiB - 1}`)
+      .digest('hex');
     expect(first.CopyPartResult!.ETag).toBe(`"${partEtag}"`);
     expect(first.CopyPartResult!.LastModified).toBeInstanceOf(Date);
-    const etags = [first.CopyPartResult!.ETag!, second.CopyPartResult!.ETag!, third.ETag!].map((etag) => Buffer.from(etag.replace(/"/g, ''), 'hex'));
+    const etags = [first.CopyPartResult!.ETag!, second.CopyPartResult!.ETag!, third.ETag!].map((etag) =>
+      Buffer.from(etag.replace(/"/g, ''), 'hex'),
+    );
     expect(done.ETag).toBe(`"${createHash('md5').update(Buffer.concat(etags)).digest('hex')}-3"`);
     const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
     const body = Buffer.from(await out.Body!.transformToByteArray());
@@ -207,7 +229,9 @@ describe('local S3 UploadPartCopy (s3rver answers NotImplemented; the local S3 i
   test('fails with 412 PreconditionFailed when x-amz-copy-source-if-match is not the source ETag', async () => {
     const uploadId = await createUpload('copy/stale.bin');
 
-    const err = await errorOf(copyPart('copy/stale.bin', uploadId, 1, { CopySourceIfMatch: '"0123456789abcdef0123456789abcdef"' }));
+    const err = await errorOf(
+      copyPart('copy/stale.bin', uploadId, 1, { CopySourceIfMatch: '"0123456789abcdef0123456789abcdef"' }),
+    );
 
     expect(err.name).toBe('PreconditionFailed');
     expect(err.$metadata.httpStatusCode).toBe(412);
@@ -217,7 +241,9 @@ describe('local S3 UploadPartCopy (s3rver answers NotImplemented; the local S3 i
   test('fails with NoSuchKey when the source is missing, and NoSuchUpload for an unknown upload', async () => {
     const uploadId = await createUpload('copy/missing.bin');
 
-    const missing = await errorOf(copyPart('copy/missing.bin', uploadId, 1, { CopySource: `${BUCKET}/copy/nothing-here.bin` }));
+    const missing = await errorOf(
+      copyPart('copy/missing.bin', uploadId, 1, { CopySource: `${BUCKET}/copy/nothing-here.bin` }),
+    );
     const noUpload = await errorOf(copyPart('copy/missing.bin', 'abcdef0123', 1));
 
     expect(missing.name).toBe('NoSuchKey');
@@ -246,24 +272,51 @@ describe('local S3 UploadPartCopy (s3rver answers NotImplemented; the local S3 i
 
     expect(readdirSync(join(dir, BUCKET, '._S3rver_uploads'))).not.toContain(uploadId);
     expect((await errorOf(copyPart(key, uploadId, 2))).name).toBe('NoSuchUpload');
-    expect((await errorOf(s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId })))).name).toBe('NoSuchUpload');
+    expect(
+      (await errorOf(s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId })))).name,
+    ).toBe('NoSuchUpload');
   });
 
   test("CompleteMultipartUpload checks the parts as S3 does and answers S3's multipart ETag", async () => {
     const key = 'copy/checked.bin';
     const uploadId = await createUpload(key);
-    const small = await s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId, PartNumber: 1, Body: 'x' }));
+    const small = await s3.send(
+      new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId, PartNumber: 1, Body: 'x' }),
+    );
     const big = await copyPart(key, uploadId, 2);
     const complete = (Parts: Array<{ PartNumber: number; ETag?: string }>) =>
-      s3.send(new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId, MultipartUpload: { Parts } }));
+      s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: BUCKET,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts },
+        }),
+      );
 
-    const tooSmall = await errorOf(complete([{ PartNumber: 1, ETag: small.ETag }, { PartNumber: 2, ETag: big.CopyPartResult!.ETag }]));
+    const tooSmall = await errorOf(
+      complete([
+        { PartNumber: 1, ETag: small.ETag },
+        { PartNumber: 2, ETag: big.CopyPartResult!.ETag },
+      ]),
+    );
     const wrongEtag = await errorOf(complete([{ PartNumber: 2, ETag: '"0123456789abcdef0123456789abcdef"' }]));
-    const outOfOrder = await errorOf(complete([{ PartNumber: 2, ETag: big.CopyPartResult!.ETag }, { PartNumber: 1, ETag: small.ETag }]));
+    const outOfOrder = await errorOf(
+      complete([
+        { PartNumber: 2, ETag: big.CopyPartResult!.ETag },
+        { PartNumber: 1, ETag: small.ETag },
+      ]),
+    );
     const done = await complete([{ PartNumber: 2, ETag: big.CopyPartResult!.ETag }]);
 
-    expect([tooSmall.name, wrongEtag.name, outOfOrder.name]).toEqual(['EntityTooSmall', 'InvalidPart', 'InvalidPartOrder']);
-    const md5 = createHash('md5').update(Buffer.from(big.CopyPartResult!.ETag!.replace(/"/g, ''), 'hex')).digest('hex');
+    expect([tooSmall.name, wrongEtag.name, outOfOrder.name]).toEqual([
+      'EntityTooSmall',
+      'InvalidPart',
+      'InvalidPartOrder',
+    ]);
+    const md5 = createHash('md5')
+      .update(Buffer.from(big.CopyPartResult!.ETag!.replace(/"/g, ''), 'hex'))
+      .digest('hex');
     expect(done.ETag).toBe(`"${md5}-1"`);
     const head = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
     expect(head.ETag).toBe(done.ETag);
@@ -286,9 +339,22 @@ async function createUpload(key: string): Promise<string> {
   return (await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }))).UploadId!;
 }
 
-async function copyPart(key: string, UploadId: string, PartNumber: number, sourceKey: string, CopySourceRange?: string): Promise<string> {
+async function copyPart(
+  key: string,
+  UploadId: string,
+  PartNumber: number,
+  sourceKey: string,
+  CopySourceRange?: string,
+): Promise<string> {
   const out = await s3.send(
-    new UploadPartCopyCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber, CopySource: `${BUCKET}/${sourceKey}`, CopySourceRange }),
+    new UploadPartCopyCommand({
+      Bucket: BUCKET,
+      Key: key,
+      UploadId,
+      PartNumber,
+      CopySource: `${BUCKET}/${sourceKey}`,
+      CopySourceRange,
+    }),
   );
   return out.CopyPartResult!.ETag!;
 }
@@ -299,7 +365,9 @@ async function uploadPart(key: string, UploadId: string, PartNumber: number, Bod
 
 function complete(key: string, UploadId: string, etags: ReadonlyArray<string>) {
   const Parts = etags.map((ETag, i) => ({ PartNumber: i + 1, ETag }));
-  return s3.send(new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId, MultipartUpload: { Parts } }));
+  return s3.send(
+    new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId, MultipartUpload: { Parts } }),
+  );
 }
 
 describe('local S3 UploadPartCopy by reference (the part links to the source file; nothing is copied until Complete)', () => {
@@ -315,7 +383,11 @@ describe('local S3 UploadPartCopy by reference (the part links to the source fil
   }
 
   test.each([
-    ['at the offsets they have in their source: the source is copied whole, the rest written over it and cut', 5 * MiB, 1],
+    [
+      'at the offsets they have in their source: the source is copied whole, the rest written over it and cut',
+      5 * MiB,
+      1,
+    ],
     ['shifted by 10 bytes: read and written part by part', 5 * MiB + 10, 0],
   ] as const)('copied parts %s', async (_how, headBytes, wholeCopies) => {
     const source = randomBytes(12 * MiB);
@@ -329,12 +401,22 @@ describe('local S3 UploadPartCopy by reference (the part links to the source fil
     try {
       const etags = [
         await uploadPart('ref/again.zip', uploadId, 1, head),
-        await copyPart('ref/again.zip', uploadId, 2, 'ref/earlier.zip', `bytes=${5 * MiB - shift}-${11 * MiB - shift - 1}`),
+        await copyPart(
+          'ref/again.zip',
+          uploadId,
+          2,
+          'ref/earlier.zip',
+          `bytes=${5 * MiB - shift}-${11 * MiB - shift - 1}`,
+        ),
         await uploadPart('ref/again.zip', uploadId, 3, tail),
       ];
       await complete('ref/again.zip', uploadId, etags);
 
-      expect((await bytes('ref/again.zip')).equals(Buffer.concat([head, source.subarray(5 * MiB - shift, 11 * MiB - shift), tail]))).toBe(true);
+      expect(
+        (await bytes('ref/again.zip')).equals(
+          Buffer.concat([head, source.subarray(5 * MiB - shift, 11 * MiB - shift), tail]),
+        ),
+      ).toBe(true);
       expect(copyFile.mock.calls.filter(([from]) => String(from).endsWith('.source'))).toHaveLength(wholeCopies);
     } finally {
       copyFile.mockRestore();
@@ -354,7 +436,9 @@ describe('local S3 UploadPartCopy by reference (the part links to the source fil
     ];
 
     await put('ref/overwritten.bin', 'new bytes');
-    await s3.send(new CopyObjectCommand({ Bucket: BUCKET, Key: 'ref/copied-over.bin', CopySource: `${BUCKET}/ref/deleted.bin` }));
+    await s3.send(
+      new CopyObjectCommand({ Bucket: BUCKET, Key: 'ref/copied-over.bin', CopySource: `${BUCKET}/ref/deleted.bin` }),
+    );
     await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'ref/deleted.bin' }));
     await complete('ref/assembled.bin', uploadId, etags);
 
@@ -386,7 +470,10 @@ describe('local S3 UploadPartCopy by reference (the part links to the source fil
     const original = randomBytes(6 * MiB);
     await put('ref/self.bin', original);
     const uploadId = await createUpload('ref/self.bin');
-    const etags = [await copyPart('ref/self.bin', uploadId, 1, 'ref/self.bin'), await uploadPart('ref/self.bin', uploadId, 2, 'appended')];
+    const etags = [
+      await copyPart('ref/self.bin', uploadId, 1, 'ref/self.bin'),
+      await uploadPart('ref/self.bin', uploadId, 2, 'appended'),
+    ];
 
     await complete('ref/self.bin', uploadId, etags);
 
@@ -438,7 +525,9 @@ describe('local S3 UploadPartCopy by reference (the part links to the source fil
     const source = randomBytes(6 * MiB);
     await put('listed/source.bin', source);
     const uploadId = await createUpload('listed/big.bin');
-    const etags = await Promise.all([1, 2, 3, 4, 5].map((n) => copyPart('listed/big.bin', uploadId, n, 'listed/source.bin')));
+    const etags = await Promise.all(
+      [1, 2, 3, 4, 5].map((n) => copyPart('listed/big.bin', uploadId, n, 'listed/source.bin')),
+    );
     const seen = new Set<string>();
     const list = async () => {
       const out = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'listed/' }));
@@ -490,7 +579,11 @@ describe('local S3 locks (s3rver has none: the proxy orders the requests on a ke
   }
 
   /** An unsigned request (s3rver takes them) whose body the test sends in pieces, or drops. */
-  function rawRequest(method: string, path: string, headers: OutgoingHttpHeaders): { request: ClientRequest; response: Promise<{ status: number; body: string }> } {
+  function rawRequest(
+    method: string,
+    path: string,
+    headers: OutgoingHttpHeaders,
+  ): { request: ClientRequest; response: Promise<{ status: number; body: string }> } {
     const request = httpRequest(`${s3server.endpoint}/${BUCKET}/${path}`, { method, headers });
     const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
       request.once('response', (res) => text(res).then((body) => resolve({ status: res.statusCode!, body }), reject));
@@ -507,7 +600,8 @@ describe('local S3 locks (s3rver has none: the proxy orders the requests on a ke
    */
   async function untilSize(file: string, size: number): Promise<void> {
     const holds = (path: string): boolean => statSync(path, { throwIfNoEntry: false })?.size === size;
-    const partials = (): string[] => (existsSync(dirname(file)) ? readdirSync(dirname(file)).filter((name) => name.endsWith('.partial')) : []);
+    const partials = (): string[] =>
+      existsSync(dirname(file)) ? readdirSync(dirname(file)).filter((name) => name.endsWith('.partial')) : [];
     while (!holds(file) && !partials().some((name) => holds(join(dirname(file), name)))) await sleep(1);
   }
 
@@ -517,7 +611,9 @@ describe('local S3 locks (s3rver has none: the proxy orders the requests on a ke
     const last = randomBytes(MiB);
     await put('race/complete-source.bin', source);
     const uploadId = await createUpload(key);
-    const copied = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map((n) => copyPart(key, uploadId, n, 'race/complete-source.bin')));
+    const copied = await Promise.all(
+      [1, 2, 3, 4, 5, 6, 7, 8].map((n) => copyPart(key, uploadId, n, 'race/complete-source.bin')),
+    );
     const etags = [...copied, await uploadPart(key, uploadId, 9, last)];
 
     const completed = complete(key, uploadId, etags);
@@ -536,7 +632,9 @@ describe('local S3 locks (s3rver has none: the proxy orders the requests on a ke
     writing.request.write('half');
     await untilSize(join(dir, BUCKET, 'copying', 'source.txt._S3rver_object'), 4);
 
-    const copied = s3.send(new CopyObjectCommand({ Bucket: BUCKET, Key: 'copying/copy.txt', CopySource: `${BUCKET}/copying/source.txt` }));
+    const copied = s3.send(
+      new CopyObjectCommand({ Bucket: BUCKET, Key: 'copying/copy.txt', CopySource: `${BUCKET}/copying/source.txt` }),
+    );
     // Time for a copy that did not wait to have copied the half-written source.
     await sleep(100);
     writing.request.end('done');
@@ -549,9 +647,20 @@ describe('local S3 locks (s3rver has none: the proxy orders the requests on a ke
   test('CopyObjects crossing between two keys, and a copy of a key onto itself, all complete, one after the other', async () => {
     await Promise.all([put('copying/a.txt', 'a'), put('copying/b.txt', 'b')]);
     const copy = (from: string, to: string) =>
-      s3.send(new CopyObjectCommand({ Bucket: BUCKET, Key: to, CopySource: `${BUCKET}/${from}`, MetadataDirective: from === to ? 'REPLACE' : undefined }));
+      s3.send(
+        new CopyObjectCommand({
+          Bucket: BUCKET,
+          Key: to,
+          CopySource: `${BUCKET}/${from}`,
+          MetadataDirective: from === to ? 'REPLACE' : undefined,
+        }),
+      );
 
-    await Promise.all([copy('copying/a.txt', 'copying/b.txt'), copy('copying/b.txt', 'copying/a.txt'), copy('copying/a.txt', 'copying/a.txt')]);
+    await Promise.all([
+      copy('copying/a.txt', 'copying/b.txt'),
+      copy('copying/b.txt', 'copying/a.txt'),
+      copy('copying/a.txt', 'copying/a.txt'),
+    ]);
 
     // One crossing copy ran after the other, as in S3: never a swap.
     expect((await bytes('copying/a.txt')).toString()).toBe((await bytes('copying/b.txt')).toString());
@@ -560,7 +669,8 @@ describe('local S3 locks (s3rver has none: the proxy orders the requests on a ke
   test('a GetObject during a browser-form POST upload (s3rver finds its key in the form) waits for the whole new object', async () => {
     await put('posted/form.txt', 'old object');
     const boundary = 'stepdeploy-form-boundary';
-    const head = `--${boundary}\r\nContent-Disposition: form-data; name="key"\r\n\r\nposted/form.txt\r\n` +
+    const head =
+      `--${boundary}\r\nContent-Disposition: form-data; name="key"\r\n\r\nposted/form.txt\r\n` +
       `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="form.txt"\r\nContent-Type: text/plain\r\n\r\n`;
     const tail = `\r\n--${boundary}--\r\n`;
     const posting = rawRequest('POST', '', {
@@ -586,7 +696,9 @@ describe('local S3 locks (s3rver has none: the proxy orders the requests on a ke
     writing.request.write('half');
     await untilSize(join(dir, BUCKET, 'deleting', 'object.txt._S3rver_object'), 4);
 
-    const deleted = s3.send(new DeleteObjectsCommand({ Bucket: BUCKET, Delete: { Objects: [{ Key: 'deleting/object.txt' }] } }));
+    const deleted = s3.send(
+      new DeleteObjectsCommand({ Bucket: BUCKET, Delete: { Objects: [{ Key: 'deleting/object.txt' }] } }),
+    );
     // Time for a delete that did not wait to have deleted the object file under the write.
     await sleep(100);
     writing.request.end('done');
@@ -603,7 +715,9 @@ describe('local S3 locks (s3rver has none: the proxy orders the requests on a ke
     const uploadId = await createUpload('abandoned/upload.bin');
     const etag = await uploadPart('abandoned/upload.bin', uploadId, 1, 'old part');
     const writing = rawRequest('PUT', 'abandoned/object.txt', { 'Content-Length': 8 });
-    const parting = rawRequest('PUT', `abandoned/upload.bin?partNumber=1&uploadId=${uploadId}`, { 'Content-Length': 8 });
+    const parting = rawRequest('PUT', `abandoned/upload.bin?partNumber=1&uploadId=${uploadId}`, {
+      'Content-Length': 8,
+    });
     writing.request.write('half');
     parting.request.write('half');
     await untilSize(join(dir, BUCKET, 'abandoned', 'object.txt._S3rver_object'), 4);
@@ -611,7 +725,9 @@ describe('local S3 locks (s3rver has none: the proxy orders the requests on a ke
     writing.request.destroy();
     parting.request.destroy();
 
-    const next = s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'abandoned/object.txt' })).then((head) => head.ContentLength);
+    const next = s3
+      .send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'abandoned/object.txt' }))
+      .then((head) => head.ContentLength);
     expect(await Promise.race([next, sleep(2000).then(() => 'still waiting for the lock')])).toBe(11);
     expect((await bytes('abandoned/object.txt')).toString()).toBe('old version');
     await complete('abandoned/upload.bin', uploadId, [etag]);
@@ -632,7 +748,9 @@ describe('local S3 locks (s3rver has none: the proxy orders the requests on a ke
     writing.request.end('done');
     await writing.response;
 
-    const next = s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'leaving/object.txt', Body: 'next' })).then(() => 'written');
+    const next = s3
+      .send(new PutObjectCommand({ Bucket: BUCKET, Key: 'leaving/object.txt', Body: 'next' }))
+      .then(() => 'written');
 
     expect(await Promise.race([next, sleep(2000).then(() => 'still waiting for the lock')])).toBe('written');
   });
@@ -653,7 +771,9 @@ describe('local S3 locks (s3rver has none: the proxy orders the requests on a ke
     abandoned.request.destroy();
     await sleep(100);
 
-    const racing = errorOf(s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'racing write', IfNoneMatch: '*' })));
+    const racing = errorOf(
+      s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'racing write', IfNoneMatch: '*' })),
+    );
     slowPart.request.end('done');
 
     expect((await slowPart.response).status).toBe(200);
@@ -715,27 +835,47 @@ describe('local S3 conflict injection (S3 answers a conditional write 409 Condit
     conflicts = conflictsOnConditionalWrites({ keyPrefix: 'conflict/match/', count: 1 });
     const v1 = await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'v1' }));
 
-    const conflicted = await errorOf(client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'v2', IfMatch: v1.ETag })));
+    const conflicted = await errorOf(
+      client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'v2', IfMatch: v1.ETag })),
+    );
     expect(conflicted.name).toBe('ConditionalRequestConflict');
     expect(conflicts.injected).toEqual([{ operation: 'PutObject', bucket: BUCKET, key, ifMatch: v1.ETag }]);
     expect(await readKey(key)).toBe('v1');
 
     await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'v2', IfMatch: v1.ETag }));
-    const stale = await errorOf(client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'v3', IfMatch: v1.ETag })));
+    const stale = await errorOf(
+      client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'v3', IfMatch: v1.ETag })),
+    );
     expect(stale.name).toBe('PreconditionFailed');
     expect(await readKey(key)).toBe('v2');
   });
 
   test('a CompleteMultipartUpload answered 409 writes nothing and loses its upload (S3: start a new one); a new upload then completes', async () => {
     const key = 'conflict/multipart/source.zip';
-    conflicts = conflictsOnConditionalWrites({ keyPrefix: 'conflict/multipart/', count: 1, operation: 'CompleteMultipartUpload' });
-    const upload = async (body: string): Promise<{ UploadId: string; parts: { PartNumber: number; ETag: string }[] }> => {
+    conflicts = conflictsOnConditionalWrites({
+      keyPrefix: 'conflict/multipart/',
+      count: 1,
+      operation: 'CompleteMultipartUpload',
+    });
+    const upload = async (
+      body: string,
+    ): Promise<{ UploadId: string; parts: { PartNumber: number; ETag: string }[] }> => {
       const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }));
-      const part = await client.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber: 1, Body: body }));
+      const part = await client.send(
+        new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber: 1, Body: body }),
+      );
       return { UploadId: UploadId!, parts: [{ PartNumber: 1, ETag: part.ETag! }] };
     };
     const complete = (u: { UploadId: string; parts: { PartNumber: number; ETag: string }[] }) =>
-      client.send(new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId: u.UploadId, MultipartUpload: { Parts: u.parts }, IfNoneMatch: '*' }));
+      client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: BUCKET,
+          Key: key,
+          UploadId: u.UploadId,
+          MultipartUpload: { Parts: u.parts },
+          IfNoneMatch: '*',
+        }),
+      );
 
     const first = await upload('first');
     const conflicted = await errorOf(complete(first));
@@ -746,6 +886,8 @@ describe('local S3 conflict injection (S3 answers a conditional write 409 Condit
 
     await complete(await upload('second'));
     expect(await readKey(key)).toBe('second');
-    expect(conflicts.injected).toEqual([{ operation: 'CompleteMultipartUpload', bucket: BUCKET, key, ifNoneMatch: '*' }]);
+    expect(conflicts.injected).toEqual([
+      { operation: 'CompleteMultipartUpload', bucket: BUCKET, key, ifNoneMatch: '*' },
+    ]);
   });
 });

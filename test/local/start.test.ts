@@ -23,10 +23,19 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 it('labels each build log line with its build: the fetch builds by source, then BuildTemplates and Deploy', async () => {
-  const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(ROOT, 'local', 'start.ts'), '--config', join(dir, 'stepdeploy.config.yml')], {
-    cwd: dir,
-    maxBuffer: 64 * 1024 * 1024,
-  });
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [
+      join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'),
+      join(ROOT, 'local', 'start.ts'),
+      '--config',
+      join(dir, 'stepdeploy.config.yml'),
+    ],
+    {
+      cwd: dir,
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
 
   expect(stdout).toMatch(/execution acceptance-\S+: SUCCEEDED/);
   const logLines = stdout.split('\n').filter((l) => l.includes(' │ '));

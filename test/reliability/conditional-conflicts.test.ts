@@ -91,10 +91,14 @@ describe('S3 409 ConditionalRequestConflict on the conditional writes (nothing l
     // The artifact: written by its third conditional write, the only writes it ever got.
     expect((await manifestOf(artifactKey)).execution).toBe(name);
     expect(artifactWrites.filter((key) => key === artifactKey)).toHaveLength(3);
-    expect(conditional.filter((write) => write.key === artifactKey).map((write) => write.ifNoneMatch)).toEqual(['*', '*', '*']);
+    expect(conditional.filter((write) => write.key === artifactKey).map((write) => write.ifNoneMatch)).toEqual([
+      '*',
+      '*',
+      '*',
+    ]);
   }, 90_000);
 
-  test('409 on every write of current.json: RecordDeployment gives up with CurrentRecordContendedError after the state machine\'s retries, and a redrive with S3 well again records it once', async () => {
+  test("409 on every write of current.json: RecordDeployment gives up with CurrentRecordContendedError after the state machine's retries, and a redrive with S3 well again records it once", async () => {
     const name = 'acceptance-current-contended';
     const currentKey = 'deployments/acceptance/current.json';
     const injection = conflictsOnConditionalWrites({ keyPrefix: currentKey, count: Infinity });
@@ -102,7 +106,11 @@ describe('S3 409 ConditionalRequestConflict on the conditional writes (nothing l
 
     const failed = await within(60_000, name, t.run(name, { environment: 'acceptance' }));
 
-    expect(failed).toMatchObject({ status: 'FAILED', error: 'CurrentRecordContendedError', lastTopLevelState: { name: 'RecordDeployment' } });
+    expect(failed).toMatchObject({
+      status: 'FAILED',
+      error: 'CurrentRecordContendedError',
+      lastTopLevelState: { name: 'RecordDeployment' },
+    });
     // The first attempt and the 4 retries of the definition, each of 5 writes in the task.
     const events = t.runtime.machine.history(failed.executionArn);
     expect(taskFailures(events, 'RecordDeployment')).toEqual(Array(5).fill('CurrentRecordContendedError'));
@@ -132,7 +140,10 @@ describe('S3 409 ConditionalRequestConflict on the conditional writes (nothing l
       'the four executions',
       Promise.all(
         names.map((name) => {
-          const { executionArn } = t.runtime.machine.start(name, { environment: 'preproduction', branches: { app: 'main', config: 'main' } });
+          const { executionArn } = t.runtime.machine.start(name, {
+            environment: 'preproduction',
+            branches: { app: 'main', config: 'main' },
+          });
           return t.runtime.machine.wait(executionArn);
         }),
       ),
@@ -140,24 +151,30 @@ describe('S3 409 ConditionalRequestConflict on the conditional writes (nothing l
 
     for (const end of ends) {
       // The cause is part of what is compared, so that a failure shows it.
-      expect([end.name, end.status === 'SUCCEEDED' ? 'SUCCEEDED' : `${end.status} ${end.error}: ${end.cause}`]).toEqual([
-        end.name,
-        expect.stringMatching(/^(SUCCEEDED|FAILED DeploySupersededError: [^]*)$/),
-      ]);
+      expect([end.name, end.status === 'SUCCEEDED' ? 'SUCCEEDED' : `${end.status} ${end.error}: ${end.cause}`]).toEqual(
+        [end.name, expect.stringMatching(/^(SUCCEEDED|FAILED DeploySupersededError: [^]*)$/)],
+      );
     }
     expect(artifacts.injected).toHaveLength(4);
     expect(records.injected).toHaveLength(8);
-    const deployed = ends.filter((end) => end.status === 'SUCCEEDED').map((end) => end.name).sort();
+    const deployed = ends
+      .filter((end) => end.status === 'SUCCEEDED')
+      .map((end) => end.name)
+      .sort();
     // One history entry per deployed execution: none lost, none twice.
     expect((await historyOf('preproduction')).map((entry) => entry.execution).sort()).toEqual(deployed);
     const newest = [...ends].sort((a, b) => compareExecutions(ordered(a), ordered(b))).at(-1)!;
     expect(newest.status).toBe('SUCCEEDED');
-    expect(await readJson(t.runtime, 'deployments/preproduction/current.json')).toMatchObject({ execution: newest.name });
+    expect(await readJson(t.runtime, 'deployments/preproduction/current.json')).toMatchObject({
+      execution: newest.name,
+    });
     // Every artifact names its execution and was only ever written by conditional writes.
     for (const name of names) {
       const key = `artifacts/preproduction/${name}/source.zip`;
       expect((await manifestOf(key)).execution).toBe(name);
-      expect(artifactWrites.filter((k) => k === key)).toHaveLength(conditional.filter((write) => write.key === key).length);
+      expect(artifactWrites.filter((k) => k === key)).toHaveLength(
+        conditional.filter((write) => write.key === key).length,
+      );
     }
   }, 150_000);
 });

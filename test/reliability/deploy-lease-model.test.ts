@@ -1,4 +1,10 @@
-import { BatchGetBuildsCommand, ListBuildsForProjectCommand, StartBuildCommand, StopBuildCommand, type CodeBuildClient } from '@aws-sdk/client-codebuild';
+import {
+  BatchGetBuildsCommand,
+  ListBuildsForProjectCommand,
+  StartBuildCommand,
+  StopBuildCommand,
+  type CodeBuildClient,
+} from '@aws-sdk/client-codebuild';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { completeDeployBuild, releaseForEndedExecution } from '../../tasks/deploy-complete/deploy-complete';
@@ -47,7 +53,17 @@ const BUSY_RETRIES = 25;
 const BUSY_WAIT_MS = 30_000;
 const LAMBDA_RETRIES = 2;
 
-type Fault = 'crash' | 'crash-after' | 'lambda-retry' | 'stop' | 'conflict' | 'throttle' | 'repeat' | 'duplicate' | 'delay' | 'lose';
+type Fault =
+  | 'crash'
+  | 'crash-after'
+  | 'lambda-retry'
+  | 'stop'
+  | 'conflict'
+  | 'throttle'
+  | 'repeat'
+  | 'duplicate'
+  | 'delay'
+  | 'lose';
 
 class ModelViolation extends Error {}
 
@@ -97,7 +113,13 @@ interface ModelBuild {
 
 type ModelEvent =
   | { readonly kind: 'build'; readonly build: ModelBuild; readonly status: string; deliveries: number }
-  | { readonly kind: 'execution'; readonly execution: Execution; readonly status: string; readonly redriveCount: number; deliveries: number };
+  | {
+      readonly kind: 'execution';
+      readonly execution: Execution;
+      readonly status: string;
+      readonly redriveCount: number;
+      deliveries: number;
+    };
 
 interface Move {
   readonly seq: number;
@@ -118,7 +140,10 @@ class World {
   private etags = 0;
   private active = 0;
   private readonly objects = new Map<string, { body: string; etag: string }>();
-  private readonly pending = new Map<number, { owner: Owner; label: string; faults: Fault[]; resume: (fault: Fault | undefined) => void }>();
+  private readonly pending = new Map<
+    number,
+    { owner: Owner; label: string; faults: Fault[]; resume: (fault: Fault | undefined) => void }
+  >();
   readonly builds: ModelBuild[] = [];
   readonly executions: Execution[] = [];
   readonly events: ModelEvent[] = [];
@@ -168,7 +193,10 @@ class World {
           return this.answer(owner, fault, () => {
             const build = this.startBuild(input.idempotencyToken!, input.environmentVariablesOverride ?? []);
             // The SDK sending it again after a lost answer: the token answers the same build.
-            if (fault === 'repeat' && this.startBuild(input.idempotencyToken!, input.environmentVariablesOverride ?? []) !== build) {
+            if (
+              fault === 'repeat' &&
+              this.startBuild(input.idempotencyToken!, input.environmentVariablesOverride ?? []) !== build
+            ) {
               throw new ModelViolation('a repeated StartBuild with the same idempotency token started a second build');
             }
             return { build: { id: build.id } };
@@ -176,7 +204,9 @@ class World {
         }
         if (command instanceof BatchGetBuildsCommand) {
           const fault = await this.request(owner, 'BatchGetBuilds', []);
-          return this.answer(owner, fault, () => ({ builds: this.builds.filter((b) => command.input.ids!.includes(b.id)).map((b) => this.apiBuild(b)) }));
+          return this.answer(owner, fault, () => ({
+            builds: this.builds.filter((b) => command.input.ids!.includes(b.id)).map((b) => this.apiBuild(b)),
+          }));
         }
         if (command instanceof ListBuildsForProjectCommand) {
           const fault = await this.request(owner, 'ListBuildsForProject', []);
@@ -202,12 +232,26 @@ class World {
         if (!(command instanceof SendTaskSuccessCommand) && !(command instanceof SendTaskFailureCommand)) {
           throw new Error(`the model Step Functions does not answer ${(command as object).constructor.name}`);
         }
-        const fault = await this.request(owner, command instanceof SendTaskSuccessCommand ? 'SendTaskSuccess' : 'SendTaskFailure', ['throttle']);
+        const fault = await this.request(
+          owner,
+          command instanceof SendTaskSuccessCommand ? 'SendTaskSuccess' : 'SendTaskFailure',
+          ['throttle'],
+        );
         return this.answer(owner, fault, () => {
-          if (fault === 'throttle') throw Object.assign(new Error('Rate exceeded (model)'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } });
+          if (fault === 'throttle')
+            throw Object.assign(new Error('Rate exceeded (model)'), {
+              name: 'ThrottlingException',
+              $metadata: { httpStatusCode: 400 },
+            });
           const token = command.input.taskToken!;
-          const execution = this.executions.find((e) => e.attempt?.token === token && e.attempt.open && e.status === 'RUNNING');
-          if (!execution) throw Object.assign(new Error('Task Timed Out (model)'), { name: 'TaskTimedOut', $metadata: { httpStatusCode: 400 } });
+          const execution = this.executions.find(
+            (e) => e.attempt?.token === token && e.attempt.open && e.status === 'RUNNING',
+          );
+          if (!execution)
+            throw Object.assign(new Error('Task Timed Out (model)'), {
+              name: 'TaskTimedOut',
+              $metadata: { httpStatusCode: 400 },
+            });
           execution.attempt!.open = false;
           if (command instanceof SendTaskSuccessCommand) {
             execution.deployedBuild = (JSON.parse(command.input.output!) as { Build: { Id: string } }).Build.Id;
@@ -224,8 +268,13 @@ class World {
   private put(key: string, body: string): void {
     if (key === `deployments/${ENV}/current.json`) {
       const before = this.objects.get(key);
-      if (before && compareExecutions(JSON.parse(body) as DeploymentRecord, JSON.parse(before.body) as DeploymentRecord) < 0) {
-        throw new ModelViolation(`current.json moved backwards: ${(JSON.parse(before.body) as DeploymentRecord).execution} → ${(JSON.parse(body) as DeploymentRecord).execution}`);
+      if (
+        before &&
+        compareExecutions(JSON.parse(body) as DeploymentRecord, JSON.parse(before.body) as DeploymentRecord) < 0
+      ) {
+        throw new ModelViolation(
+          `current.json moved backwards: ${(JSON.parse(before.body) as DeploymentRecord).execution} → ${(JSON.parse(body) as DeploymentRecord).execution}`,
+        );
       }
     }
     this.objects.set(key, { body, etag: `"${++this.etags}"` });
@@ -277,7 +326,8 @@ class World {
       if (fault !== 'lambda-retry' && fault !== 'stop') return fault;
       // Step Functions retries the attempt (a Lambda service error) or the execution is stopped,
       // while this invocation runs on: its request is sent later, at a step of its own.
-      if (fault === 'lambda-retry') this.failAttempt(owner.execution!, owner.token!, 'Lambda.ServiceException', 'injected: the invocation goes on');
+      if (fault === 'lambda-retry')
+        this.failAttempt(owner.execution!, owner.token!, 'Lambda.ServiceException', 'injected: the invocation goes on');
       else this.stop(owner.execution!);
       faults = faults.filter((f) => f !== 'lambda-retry' && f !== 'stop');
     }
@@ -297,12 +347,17 @@ class World {
   private die(owner: Owner): Promise<never> {
     owner.dead = true;
     this.active -= 1;
-    if (owner.execution && owner.token !== undefined) this.failAttempt(owner.execution, owner.token, 'Sandbox.Timedout', 'injected: the invocation died');
+    if (owner.execution && owner.token !== undefined)
+      this.failAttempt(owner.execution, owner.token, 'Sandbox.Timedout', 'injected: the invocation died');
     owner.onDeath?.();
     return new Promise<never>(() => undefined);
   }
 
-  private spawn(owner: Owner, body: (owner: Owner) => Promise<unknown>, done?: (result: { ok: true } | { ok: false; error: Error }) => void): void {
+  private spawn(
+    owner: Owner,
+    body: (owner: Owner) => Promise<unknown>,
+    done?: (result: { ok: true } | { ok: false; error: Error }) => void,
+  ): void {
     this.active += 1;
     void body(owner).then(
       () => {
@@ -349,9 +404,27 @@ class World {
       const stop = (fault: Fault | undefined): void => {
         if (fault === 'stop' && execution) this.stop(execution);
       };
-      if (build.state === 'QUEUED') moves.push({ seq: 1e6 + this.builds.indexOf(build), label: `fence ${build.id}`, faults: stopFault, run: (f) => (stop(f), this.fence(build)) });
-      if (build.state === 'DEPLOYING') moves.push({ seq: 2e6 + this.builds.indexOf(build), label: `finish ${build.id}`, faults: stopFault, run: (f) => (stop(f), this.endBuild(build, 'SUCCEEDED')) });
-      if (build.state === 'STOPPING') moves.push({ seq: 2e6 + this.builds.indexOf(build), label: `stopped ${build.id}`, faults: [], run: () => this.endBuild(build, 'STOPPED') });
+      if (build.state === 'QUEUED')
+        moves.push({
+          seq: 1e6 + this.builds.indexOf(build),
+          label: `fence ${build.id}`,
+          faults: stopFault,
+          run: (f) => (stop(f), this.fence(build)),
+        });
+      if (build.state === 'DEPLOYING')
+        moves.push({
+          seq: 2e6 + this.builds.indexOf(build),
+          label: `finish ${build.id}`,
+          faults: stopFault,
+          run: (f) => (stop(f), this.endBuild(build, 'SUCCEEDED')),
+        });
+      if (build.state === 'STOPPING')
+        moves.push({
+          seq: 2e6 + this.builds.indexOf(build),
+          label: `stopped ${build.id}`,
+          faults: [],
+          run: () => this.endBuild(build, 'STOPPED'),
+        });
     }
     this.events.forEach((event, i) => {
       moves.push({
@@ -375,14 +448,30 @@ class World {
         });
       }
       if (execution.status !== 'RUNNING' && execution.faulted && execution.redrivesLeft > 0) {
-        moves.push({ seq: 4e6 + execution.index, label: `redrive ${execution.execution}`, faults: [], run: () => this.redrive(execution) });
+        moves.push({
+          seq: 4e6 + execution.index,
+          label: `redrive ${execution.execution}`,
+          faults: [],
+          run: () => this.redrive(execution),
+        });
       }
     }
     if (moves.length === 0) {
       // Nothing else can happen: a task that waits for a token that never comes times out.
       for (const execution of this.executions) {
         if (execution.status === 'RUNNING' && execution.phase === 'waiting' && !execution.retryPending) {
-          moves.push({ seq: 5e6 + execution.index, label: `timeout ${execution.execution}`, faults: [], run: () => this.failAttempt(execution, execution.attempt!.token, 'States.Timeout', 'the Deploy task timed out waiting for its token') });
+          moves.push({
+            seq: 5e6 + execution.index,
+            label: `timeout ${execution.execution}`,
+            faults: [],
+            run: () =>
+              this.failAttempt(
+                execution,
+                execution.attempt!.token,
+                'States.Timeout',
+                'the Deploy task timed out waiting for its token',
+              ),
+          });
         }
       }
     }
@@ -395,7 +484,8 @@ class World {
       if (this.violation) throw this.violation;
       const moves = this.moves();
       if (moves.length === 0) return;
-      if (this.steps >= maxSteps) throw new Error(`no end after ${maxSteps} steps:\n${this.trace.slice(-30).join('\n')}`);
+      if (this.steps >= maxSteps)
+        throw new Error(`no end after ${maxSteps} steps:\n${this.trace.slice(-30).join('\n')}`);
       const { move, fault } = policy(moves, this.steps);
       this.steps += 1;
       this.now += 1000;
@@ -415,8 +505,13 @@ class World {
       this.endBuild(build, 'FAILED');
       return;
     }
-    const running = this.builds.filter((b) => b !== build && b.fenced && !['SUCCEEDED', 'FAILED', 'STOPPED'].includes(b.state));
-    if (running.length > 0) throw new ModelViolation(`${build.id} (${build.execution}) deploys while ${running.map((b) => `${b.id} (${b.execution})`).join(', ')} still deploys`);
+    const running = this.builds.filter(
+      (b) => b !== build && b.fenced && !['SUCCEEDED', 'FAILED', 'STOPPED'].includes(b.state),
+    );
+    if (running.length > 0)
+      throw new ModelViolation(
+        `${build.id} (${build.execution}) deploys while ${running.map((b) => `${b.id} (${b.execution})`).join(', ')} still deploys`,
+      );
     const me = this.executions.find((e) => e.execution === build.execution)!;
     if (this.deployedMax && compareExecutions(me, this.deployedMax) < 0) {
       throw new ModelViolation(`${build.execution} deploys after the newer ${this.deployedMax.execution} did`);
@@ -456,9 +551,13 @@ class World {
   private startRecord(execution: Execution): void {
     execution.phase = 'record';
     const owner: Owner = { name: `RecordDeployment ${execution.execution}`, execution, faultless: true, dead: false };
-    this.spawn(owner, () => this.record(owner, execution), (result) => {
-      if (!result.ok) this.end(execution, 'FAILED', result.error.name, result.error.message, true);
-    });
+    this.spawn(
+      owner,
+      () => this.record(owner, execution),
+      (result) => {
+        if (!result.ok) this.end(execution, 'FAILED', result.error.name, result.error.message, true);
+      },
+    );
   }
 
   private startAttempt(execution: Execution): void {
@@ -466,7 +565,15 @@ class World {
     execution.attempt = { token, open: true };
     execution.phase = 'waiting';
     const owner: Owner = { name: `Deploy ${execution.execution}#${this.seq}`, execution, token, dead: false };
-    const deps = { s3: this.s3For(owner), codebuild: this.codebuildFor(owner), bucket: BUCKET, region: 'eu-west-1', projectName: PROJECT, leaseSeconds: 4200, now: () => new Date(this.now) };
+    const deps = {
+      s3: this.s3For(owner),
+      codebuild: this.codebuildFor(owner),
+      bucket: BUCKET,
+      region: 'eu-west-1',
+      projectName: PROJECT,
+      leaseSeconds: 4200,
+      now: () => new Date(this.now),
+    };
     const event = {
       taskToken: token,
       environment: ENV,
@@ -479,9 +586,13 @@ class World {
         { Name: 'STEPDEPLOY_EXECUTION', Type: 'PLAINTEXT' as const, Value: execution.execution },
       ],
     };
-    this.spawn(owner, () => deploy(event, deps), (result) => {
-      if (!result.ok) this.failAttempt(execution, token, result.error.name, result.error.message);
-    });
+    this.spawn(
+      owner,
+      () => deploy(event, deps),
+      (result) => {
+        if (!result.ok) this.failAttempt(execution, token, result.error.name, result.error.message);
+      },
+    );
   }
 
   /** The Deploy attempt with this token fails with this error: the state's Retry, or the execution fails. */
@@ -501,7 +612,13 @@ class World {
     }
   }
 
-  private end(execution: Execution, status: 'FAILED' | 'ABORTED', error: string, cause: string, faulted: boolean): void {
+  private end(
+    execution: Execution,
+    status: 'FAILED' | 'ABORTED',
+    error: string,
+    cause: string,
+    faulted: boolean,
+  ): void {
     if (execution.status !== 'RUNNING') return;
     execution.status = status;
     execution.error = error;
@@ -566,8 +683,19 @@ class World {
     }
     if (fault === 'duplicate') this.events.push({ ...event, deliveries: 0 });
     event.deliveries += 1;
-    const owner: Owner = { name: `deploy-complete ${event.kind === 'build' ? event.build.id : event.execution.execution}`, dead: false };
-    const deps = { s3: this.s3For(owner), sfn: this.sfnFor(owner), codebuild: this.codebuildFor(owner), bucket: BUCKET, projectName: PROJECT, retryDelayMs: 0, now: () => new Date(this.now) };
+    const owner: Owner = {
+      name: `deploy-complete ${event.kind === 'build' ? event.build.id : event.execution.execution}`,
+      dead: false,
+    };
+    const deps = {
+      s3: this.s3For(owner),
+      sfn: this.sfnFor(owner),
+      codebuild: this.codebuildFor(owner),
+      bucket: BUCKET,
+      projectName: PROJECT,
+      retryDelayMs: 0,
+      now: () => new Date(this.now),
+    };
     const redeliver = (): void => {
       // Lambda's asynchronous retries (2), then the dead-letter queue.
       if (event.deliveries < 3) this.events.push(event);
@@ -575,9 +703,16 @@ class World {
     };
     // A handler that fails or dies is invoked again.
     owner.onDeath = redeliver;
-    this.spawn(owner, () => (event.kind === 'build' ? completeDeployBuild(this.buildEvent(event), deps) : releaseForEndedExecution(this.executionEvent(event), deps)), (result) => {
-      if (!result.ok) redeliver();
-    });
+    this.spawn(
+      owner,
+      () =>
+        event.kind === 'build'
+          ? completeDeployBuild(this.buildEvent(event), deps)
+          : releaseForEndedExecution(this.executionEvent(event), deps),
+      (result) => {
+        if (!result.ok) redeliver();
+      },
+    );
   }
 
   private buildEvent(event: Extract<ModelEvent, { kind: 'build' }>) {
@@ -656,11 +791,14 @@ async function runModel(executions: number, policy: Policy): Promise<World> {
     const probe = world.addExecution(9, `${ENV}-z-after`);
     await world.run((moves) => ({ move: moves[0]! }));
     if (probe.status !== 'SUCCEEDED' || world.currentExecution() !== probe.execution) {
-      throw new ModelViolation(`the environment stayed locked: a new execution ended ${probe.status} ${probe.error ?? ''} ${probe.cause ?? ''}`);
+      throw new ModelViolation(
+        `the environment stayed locked: a new execution ended ${probe.status} ${probe.error ?? ''} ${probe.cause ?? ''}`,
+      );
     }
     return world;
   } catch (error) {
-    if (error instanceof ModelViolation || error instanceof Error) error.message += `\ntrace:\n${world.trace.join('\n')}`;
+    if (error instanceof ModelViolation || error instanceof Error)
+      error.message += `\ntrace:\n${world.trace.join('\n')}`;
     throw error;
   }
 }
@@ -668,7 +806,9 @@ async function runModel(executions: number, policy: Policy): Promise<World> {
 const first: Policy = (moves) => ({ move: moves[0]! });
 const last: Policy = (moves) => ({ move: moves[moves.length - 1]! });
 /** Builds move as soon as they can; otherwise the newest request: a build races the requests around it. */
-const buildsFirst: Policy = (moves) => ({ move: moves.find((m) => /^(fence|finish|stopped) /.test(m.label)) ?? moves[moves.length - 1]! });
+const buildsFirst: Policy = (moves) => ({
+  move: moves.find((m) => /^(fence|finish|stopped) /.test(m.label)) ?? moves[moves.length - 1]!,
+});
 const ending = (m: Move): boolean => /^(finish|stopped) /.test(m.label);
 const delivery = (m: Move): boolean => m.label.startsWith('deliver ');
 /**
@@ -745,14 +885,17 @@ describe('deploy lease model', () => {
           try {
             steps += (await runModel(2, faultAt(base, at, fault))).steps;
           } catch (error) {
-            (error as Error).message = `schedule "${name}", fault ${fault} at step ${at + 1}: ${(error as Error).message}`;
+            (error as Error).message =
+              `schedule "${name}", fault ${fault} at step ${at + 1}: ${(error as Error).message}`;
             throw error;
           }
           runs += 1;
         }
       }
     }
-    process.stdout.write(`deploy-lease model, 2 executions: ${runs} runs (every step boundary × every fault there, ${SCHEDULES.length} schedules), ${steps} steps, in ${Date.now() - started} ms\n`);
+    process.stdout.write(
+      `deploy-lease model, 2 executions: ${runs} runs (every step boundary × every fault there, ${SCHEDULES.length} schedules), ${steps} steps, in ${Date.now() - started} ms\n`,
+    );
     expect(runs).toBeGreaterThan(200);
   }, 120_000);
 

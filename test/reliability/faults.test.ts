@@ -75,18 +75,26 @@ afterAll(async () => {
 describe('transient faults are retried, real failures are not', () => {
   test('CodeBuild.AccountLimitExceededException on BuildTemplates twice, then success: SUCCEEDED, both retries in the history', async () => {
     taskFault = (state, attempt) =>
-      state === 'BuildTemplates' && attempt <= 2 ? awsError('CodeBuild.AccountLimitExceededException', 'Cannot have more than 1 builds in queue for the account') : undefined;
+      state === 'BuildTemplates' && attempt <= 2
+        ? awsError('CodeBuild.AccountLimitExceededException', 'Cannot have more than 1 builds in queue for the account')
+        : undefined;
 
     const record = await t.run('acceptance-fault-throttled', { environment: 'acceptance' });
 
     expect(record.status).toBe('SUCCEEDED');
     const history = t.runtime.machine.history(record.executionArn);
-    expect(taskFailures(history, 'BuildTemplates')).toEqual(['CodeBuild.AccountLimitExceededException', 'CodeBuild.AccountLimitExceededException']);
+    expect(taskFailures(history, 'BuildTemplates')).toEqual([
+      'CodeBuild.AccountLimitExceededException',
+      'CodeBuild.AccountLimitExceededException',
+    ]);
     expect(taskAttempts(history, 'BuildTemplates')).toBe(3);
   });
 
   test('Lambda.ServiceException on CombineConfigAndCode, then success: SUCCEEDED after one retry', async () => {
-    taskFault = (state, attempt) => (state === 'CombineConfigAndCode' && attempt === 1 ? awsError('Lambda.ServiceException', 'Lambda is unavailable') : undefined);
+    taskFault = (state, attempt) =>
+      state === 'CombineConfigAndCode' && attempt === 1
+        ? awsError('Lambda.ServiceException', 'Lambda is unavailable')
+        : undefined;
 
     const record = await t.run('acceptance-fault-lambda', { environment: 'acceptance' });
 
@@ -102,11 +110,17 @@ describe('transient faults are retried, real failures are not', () => {
     try {
       const record = await t.run('acceptance-fault-real-failure', { environment: 'acceptance' });
 
-      expect(record).toMatchObject({ status: 'FAILED', error: 'States.TaskFailed', lastTopLevelState: { name: 'BuildTemplates' } });
+      expect(record).toMatchObject({
+        status: 'FAILED',
+        error: 'States.TaskFailed',
+        lastTopLevelState: { name: 'BuildTemplates' },
+      });
       const history = t.runtime.machine.history(record.executionArn);
       expect(taskAttempts(history, 'BuildTemplates')).toBe(1);
       const builds = localBuilds(t.runtime.home).filter(
-        (b) => b.ProjectName === 'stepdeploy-example-build' && variableOf(b, 'STEPDEPLOY_EXECUTION') === 'acceptance-fault-real-failure',
+        (b) =>
+          b.ProjectName === 'stepdeploy-example-build' &&
+          variableOf(b, 'STEPDEPLOY_EXECUTION') === 'acceptance-fault-real-failure',
       );
       expect(builds.map((b) => b.BuildStatus)).toEqual(['FAILED']);
     } finally {
@@ -117,9 +131,17 @@ describe('transient faults are retried, real failures are not', () => {
 
 describe('Slack never fails or delays a deployment', () => {
   /** Sends every event to the real notifier, with the local endpoint as the Slack webhook. */
-  function viaSlack(results: NotifyResult[], timeoutMs = SLACK_TIMEOUT_MS): (event: EventBridgeEvent) => Promise<unknown> {
+  function viaSlack(
+    results: NotifyResult[],
+    timeoutMs = SLACK_TIMEOUT_MS,
+  ): (event: EventBridgeEvent) => Promise<unknown> {
     return async (event) => {
-      results.push(await notify(notifyEventSchema.parse(event), { webhookUrl: async () => `${slack.url}/services/T000/B000/XXXX`, timeoutMs }));
+      results.push(
+        await notify(notifyEventSchema.parse(event), {
+          webhookUrl: async () => `${slack.url}/services/T000/B000/XXXX`,
+          timeoutMs,
+        }),
+      );
     };
   }
 
@@ -133,7 +155,9 @@ describe('Slack never fails or delays a deployment', () => {
 
     expect(record.status).toBe('SUCCEEDED');
     await waitFor('the 500 deliveries', () => failing.length >= 2 && failing);
-    expect(failing.filter((r) => !r.delivered).map((r) => (r as { reason: string }).reason)).toContain('Slack answered HTTP 500');
+    expect(failing.filter((r) => !r.delivered).map((r) => (r as { reason: string }).reason)).toContain(
+      'Slack answered HTTP 500',
+    );
     error.mockRestore();
   });
 
@@ -176,7 +200,9 @@ describe('S3 and build process failures end their state FAILED, cleanly', () => 
     const seen: string[] = [];
     s3Fault = (method, k, query) => {
       if (k !== key) return undefined;
-      seen.push(`${method}${query.has('partNumber') ? ` part ${query.get('partNumber')}` : query.has('uploads') ? ' create' : query.has('uploadId') ? ' upload' : ''}`);
+      seen.push(
+        `${method}${query.has('partNumber') ? ` part ${query.get('partNumber')}` : query.has('uploads') ? ' create' : query.has('uploadId') ? ' upload' : ''}`,
+      );
       return method === 'PUT' && query.get('partNumber') === '2' ? 500 : undefined;
     };
 
@@ -195,7 +221,9 @@ describe('S3 and build process failures end their state FAILED, cleanly', () => 
 
     expect(done.status).toBe('SUCCEEDED');
     const entries = await readZip(await readBytes(t.runtime, key));
-    expect(JSON.parse(entries.find((e) => e.name === 'stepdeploy-manifest.json')!.content)).toMatchObject({ execution: name });
+    expect(JSON.parse(entries.find((e) => e.name === 'stepdeploy-manifest.json')!.content)).toMatchObject({
+      execution: name,
+    });
     expect(entries.map((e) => e.name)).toContain('blob.bin');
   }, 60_000);
 
@@ -218,11 +246,21 @@ describe('S3 and build process failures end their state FAILED, cleanly', () => 
     const killedAt = Date.now();
     process.kill(pid, 'SIGKILL');
     rmSync(hold); // lets the orphaned loop of the killed shell end
-    const record = await within(20_000, 'the execution after its build shell was killed', t.runtime.machine.wait(executionArn));
+    const record = await within(
+      20_000,
+      'the execution after its build shell was killed',
+      t.runtime.machine.wait(executionArn),
+    );
 
-    expect(record).toMatchObject({ status: 'FAILED', error: 'States.TaskFailed', lastTopLevelState: { name: 'BuildTemplates' } });
+    expect(record).toMatchObject({
+      status: 'FAILED',
+      error: 'States.TaskFailed',
+      lastTopLevelState: { name: 'BuildTemplates' },
+    });
     const build = localBuilds(t.runtime.home).find(
-      (b) => b.ProjectName === 'stepdeploy-example-build' && variableOf(b, 'STEPDEPLOY_EXECUTION') === 'acceptance-fault-killed-build',
+      (b) =>
+        b.ProjectName === 'stepdeploy-example-build' &&
+        variableOf(b, 'STEPDEPLOY_EXECUTION') === 'acceptance-fault-killed-build',
     )!;
     expect(build.BuildStatus).toBe('FAILED');
     expect(JSON.stringify(build.Phases)).toMatch(/signal SIGKILL/);

@@ -37,37 +37,148 @@ const ALLOWLIST = 'only A-Z a-z 0-9 . _ / - are allowed';
 const HUGE = { environment: 'acceptance', requestedBy: 'x'.repeat(300 * 1024) };
 
 const CASES: ReadonlyArray<HostileCase> = [
-  { why: 'shell quote breakout', input: () => app('zzz";echo${IFS}"hello";#'), expected: () => `branches.app: ${q('zzz";echo${IFS}"hello";#')} contains """; ${ALLOWLIST}` },
-  { why: 'quote breakout that would create the canary', input: () => app(`zzz";touch${'${IFS}'}${canary};#`), expected: () => `branches.app: ${q(`zzz";touch${'${IFS}'}${canary};#`)} contains """; ${ALLOWLIST}` },
-  { why: 'command substitution', input: () => app(`feat/$(touch ${canary})`), expected: () => `branches.app: ${q(`feat/$(touch ${canary})`)} contains "$"; ${ALLOWLIST}` },
-  { why: 'backticks', input: () => app(`feat/\`touch ${canary}\``), expected: () => `branches.app: ${q(`feat/\`touch ${canary}\``)} contains "\`"; ${ALLOWLIST}` },
-  { why: 'git option -c', input: () => app('-c'), expected: () => `branches.app: "-c" must not start with "-" (it would read as a command-line option)` },
-  { why: 'git option --upload-pack=x', input: () => app('--upload-pack=x'), expected: () => `branches.app: "--upload-pack=x" contains "="; ${ALLOWLIST}` },
-  { why: 'git option --upload-pack', input: () => app('--upload-pack'), expected: () => `branches.app: "--upload-pack" must not start with "-" (it would read as a command-line option)` },
+  {
+    why: 'shell quote breakout',
+    input: () => app('zzz";echo${IFS}"hello";#'),
+    expected: () => `branches.app: ${q('zzz";echo${IFS}"hello";#')} contains """; ${ALLOWLIST}`,
+  },
+  {
+    why: 'quote breakout that would create the canary',
+    input: () => app(`zzz";touch${'${IFS}'}${canary};#`),
+    expected: () => `branches.app: ${q(`zzz";touch${'${IFS}'}${canary};#`)} contains """; ${ALLOWLIST}`,
+  },
+  {
+    why: 'command substitution',
+    input: () => app(`feat/$(touch ${canary})`),
+    expected: () => `branches.app: ${q(`feat/$(touch ${canary})`)} contains "$"; ${ALLOWLIST}`,
+  },
+  {
+    why: 'backticks',
+    input: () => app(`feat/\`touch ${canary}\``),
+    expected: () => `branches.app: ${q(`feat/\`touch ${canary}\``)} contains "\`"; ${ALLOWLIST}`,
+  },
+  {
+    why: 'git option -c',
+    input: () => app('-c'),
+    expected: () => `branches.app: "-c" must not start with "-" (it would read as a command-line option)`,
+  },
+  {
+    why: 'git option --upload-pack=x',
+    input: () => app('--upload-pack=x'),
+    expected: () => `branches.app: "--upload-pack=x" contains "="; ${ALLOWLIST}`,
+  },
+  {
+    why: 'git option --upload-pack',
+    input: () => app('--upload-pack'),
+    expected: () => `branches.app: "--upload-pack" must not start with "-" (it would read as a command-line option)`,
+  },
   { why: 'a range a..b', input: () => app('a..b'), expected: () => `branches.app: "a..b" must not contain ".."` },
-  { why: 'a .lock component', input: () => app('x.lock'), expected: () => `branches.app: "x.lock" no path component may end with ".lock" (got "x.lock")` },
-  { why: 'a reflog a@{1}', input: () => app('a@{1}'), expected: () => `branches.app: "a@{1}" contains "@"; ${ALLOWLIST}` },
+  {
+    why: 'a .lock component',
+    input: () => app('x.lock'),
+    expected: () => `branches.app: "x.lock" no path component may end with ".lock" (got "x.lock")`,
+  },
+  {
+    why: 'a reflog a@{1}',
+    input: () => app('a@{1}'),
+    expected: () => `branches.app: "a@{1}" contains "@"; ${ALLOWLIST}`,
+  },
   { why: 'a leading /', input: () => app('/main'), expected: () => `branches.app: "/main" must not start with "/"` },
   { why: 'a trailing /', input: () => app('main/'), expected: () => `branches.app: "main/" must not end with "/"` },
-  { why: 'a hidden component', input: () => app('feature/.git'), expected: () => `branches.app: "feature/.git" no path component may start with "." (got ".git")` },
-  { why: 'a newline', input: () => app('main\ntouch'), expected: () => `branches.app: "main\\ntouch" contains U+000A; ${ALLOWLIST}` },
-  { why: 'a NUL', input: () => app('main\u0000'), expected: () => `branches.app: "main\\u0000" contains U+0000; ${ALLOWLIST}` },
-  { why: 'an escape sequence', input: () => app('main\u001b[2J'), expected: () => `branches.app: "main\\u001b[2J" contains U+001B; ${ALLOWLIST}` },
-  { why: '300 characters', input: () => app('a'.repeat(300)), expected: () => `branches.app: ${q('a'.repeat(100))}... (300 characters) must be at most 200 characters (got 300)` },
+  {
+    why: 'a hidden component',
+    input: () => app('feature/.git'),
+    expected: () => `branches.app: "feature/.git" no path component may start with "." (got ".git")`,
+  },
+  {
+    why: 'a newline',
+    input: () => app('main\ntouch'),
+    expected: () => `branches.app: "main\\ntouch" contains U+000A; ${ALLOWLIST}`,
+  },
+  {
+    why: 'a NUL',
+    input: () => app('main\u0000'),
+    expected: () => `branches.app: "main\\u0000" contains U+0000; ${ALLOWLIST}`,
+  },
+  {
+    why: 'an escape sequence',
+    input: () => app('main\u001b[2J'),
+    expected: () => `branches.app: "main\\u001b[2J" contains U+001B; ${ALLOWLIST}`,
+  },
+  {
+    why: '300 characters',
+    input: () => app('a'.repeat(300)),
+    expected: () => `branches.app: ${q('a'.repeat(100))}... (300 characters) must be at most 200 characters (got 300)`,
+  },
   { why: 'empty', input: () => app(''), expected: () => `branches.app: "" must not be empty` },
-  { why: 'Cyrillic look-alike "mаin"', input: () => app('m\u0430in'), expected: () => `branches.app: "m\\u0430in" contains U+0430; ${ALLOWLIST}` },
-  { why: 'fullwidth slash look-alike', input: () => app('feature\uff0fx'), expected: () => `branches.app: "feature\\uff0fx" contains U+FF0F; ${ALLOWLIST}` },
-  { why: 'not a string', input: () => app({ $ne: null }), expected: () => `branches.app: {"$ne":null} must be a string (a branch name)` },
-  { why: 'an unknown environment', input: () => ({ environment: 'prod' }), expected: () => `environment: "prod" is not a configured environment; one of: acceptance, preproduction, production` },
-  { why: 'no environment', input: () => ({ branches: { app: 'main' } }), expected: () => `environment: (missing) is required; one of: acceptance, preproduction, production` },
-  { why: 'an unknown source', input: () => ({ environment: 'acceptance', branches: { infra: 'main' } }), expected: () => `branches.infra: "main" is for an unknown source "infra"; configured sources: app, config` },
-  { why: 'a source named __proto__', input: () => JSON.parse('{"environment":"acceptance","branches":{"__proto__":"main"}}'), expected: () => `branches.__proto__: "main" is for an unknown source "__proto__"; configured sources: app, config` },
-  { why: 'extra keys', input: () => ({ environment: 'acceptance', force: true }), expected: () => `force: true is not part of the input; allowed keys: environment, branches, requestedBy` },
-  { why: 'an input over 256 KB', input: () => HUGE, expected: () => `(input): ${Buffer.byteLength(JSON.stringify(HUGE))} bytes is over the Step Functions input limit of 262144 bytes` },
-  { why: 'production from a feature branch', input: () => app('feature/x', 'production'), expected: () => `branches.app: "feature/x" is not allowed in production; allowed: main` },
-  { why: 'preproduction from develop', input: () => ({ environment: 'preproduction', branches: { app: 'develop' } }), expected: () => `branches.app: "develop" is not allowed in preproduction; allowed: main` },
-  { why: 'requestedBy with a right-to-left override', input: () => ({ environment: 'acceptance', requestedBy: 'alice\u202egnp.exe' }), expected: () => `requestedBy: "alice\\u202egnp.exe" must be printable text; contains U+202E` },
-  { why: 'not an object', input: () => ['acceptance'], expected: () => `(input): ["acceptance"] must be a JSON object such as {"environment":"acceptance","branches":{"app":"main"}}` },
+  {
+    why: 'Cyrillic look-alike "mаin"',
+    input: () => app('m\u0430in'),
+    expected: () => `branches.app: "m\\u0430in" contains U+0430; ${ALLOWLIST}`,
+  },
+  {
+    why: 'fullwidth slash look-alike',
+    input: () => app('feature\uff0fx'),
+    expected: () => `branches.app: "feature\\uff0fx" contains U+FF0F; ${ALLOWLIST}`,
+  },
+  {
+    why: 'not a string',
+    input: () => app({ $ne: null }),
+    expected: () => `branches.app: {"$ne":null} must be a string (a branch name)`,
+  },
+  {
+    why: 'an unknown environment',
+    input: () => ({ environment: 'prod' }),
+    expected: () =>
+      `environment: "prod" is not a configured environment; one of: acceptance, preproduction, production`,
+  },
+  {
+    why: 'no environment',
+    input: () => ({ branches: { app: 'main' } }),
+    expected: () => `environment: (missing) is required; one of: acceptance, preproduction, production`,
+  },
+  {
+    why: 'an unknown source',
+    input: () => ({ environment: 'acceptance', branches: { infra: 'main' } }),
+    expected: () => `branches.infra: "main" is for an unknown source "infra"; configured sources: app, config`,
+  },
+  {
+    why: 'a source named __proto__',
+    input: () => JSON.parse('{"environment":"acceptance","branches":{"__proto__":"main"}}'),
+    expected: () => `branches.__proto__: "main" is for an unknown source "__proto__"; configured sources: app, config`,
+  },
+  {
+    why: 'extra keys',
+    input: () => ({ environment: 'acceptance', force: true }),
+    expected: () => `force: true is not part of the input; allowed keys: environment, branches, requestedBy`,
+  },
+  {
+    why: 'an input over 256 KB',
+    input: () => HUGE,
+    expected: () =>
+      `(input): ${Buffer.byteLength(JSON.stringify(HUGE))} bytes is over the Step Functions input limit of 262144 bytes`,
+  },
+  {
+    why: 'production from a feature branch',
+    input: () => app('feature/x', 'production'),
+    expected: () => `branches.app: "feature/x" is not allowed in production; allowed: main`,
+  },
+  {
+    why: 'preproduction from develop',
+    input: () => ({ environment: 'preproduction', branches: { app: 'develop' } }),
+    expected: () => `branches.app: "develop" is not allowed in preproduction; allowed: main`,
+  },
+  {
+    why: 'requestedBy with a right-to-left override',
+    input: () => ({ environment: 'acceptance', requestedBy: 'alice\u202egnp.exe' }),
+    expected: () => `requestedBy: "alice\\u202egnp.exe" must be printable text; contains U+202E`,
+  },
+  {
+    why: 'not an object',
+    input: () => ['acceptance'],
+    expected: () =>
+      `(input): ["acceptance"] must be a JSON object such as {"environment":"acceptance","branches":{"app":"main"}}`,
+  },
 ];
 
 describe('hostile and bad input is rejected at ValidateInput, before any build', () => {
@@ -90,7 +201,11 @@ describe('hostile and bad input is rejected at ValidateInput, before any build',
     const record = results[i]!;
     const c = CASES[i]!;
 
-    expect(record).toMatchObject({ status: 'FAILED', error: 'InvalidInputError', lastTopLevelState: { name: 'ValidateInput' } });
+    expect(record).toMatchObject({
+      status: 'FAILED',
+      error: 'InvalidInputError',
+      lastTopLevelState: { name: 'ValidateInput' },
+    });
     const message: string = JSON.parse(record.cause!).errorMessage;
     expect(message.split('\n').map((line) => line.trim())).toContain(c.expected());
     expect(enteredStates(t.runtime.machine.history(record.executionArn))).toEqual(['ValidateInput']);
@@ -109,9 +224,15 @@ describe('an execution name that Step Functions accepts but the pipeline cannot 
   ])('%s', async (_why, name, shown, suggestion) => {
     const record = await t.run(name, { environment: 'acceptance' });
 
-    expect(record).toMatchObject({ status: 'FAILED', error: 'InvalidInputError', lastTopLevelState: { name: 'ValidateInput' } });
+    expect(record).toMatchObject({
+      status: 'FAILED',
+      error: 'InvalidInputError',
+      lastTopLevelState: { name: 'ValidateInput' },
+    });
     const message: string = JSON.parse(record.cause!).errorMessage;
-    expect(message).toContain(`(execution name): ${shown} must be 1-80 letters, digits, "_" or "-" (it becomes part of S3 keys); start a new execution with such a name, e.g. ${suggestion}`);
+    expect(message).toContain(
+      `(execution name): ${shown} must be 1-80 letters, digits, "_" or "-" (it becomes part of S3 keys); start a new execution with such a name, e.g. ${suggestion}`,
+    );
     expect(enteredStates(t.runtime.machine.history(record.executionArn))).toEqual(['ValidateInput']);
     expect(buildDirCount(t.runtime.home)).toBe(0);
   });

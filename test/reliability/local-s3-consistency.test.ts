@@ -53,7 +53,9 @@ test('reads of an object being rewritten concurrently always see one whole versi
     Array.from({ length: 40 }, async (_, i) => {
       await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: version(i + 1) }));
       for (let r = 0; r < 3; r++) {
-        const body = await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body!.transformToString();
+        const body = await (
+          await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))
+        ).Body!.transformToString();
         try {
           const parsed = JSON.parse(body) as { version: number };
           if (body !== version(parsed.version)) torn.push(`version ${parsed.version} with other content`);
@@ -92,8 +94,14 @@ test('a read that reaches the local S3 while a write is held mid-body sees one w
     const body = new PassThrough();
     const writing = s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, ContentLength: next.length }));
     body.write(firstHalf);
-    await waitFor('the first half of the write on disk', () => someFileStartsWith(join(dir, BUCKET), firstHalf), 30_000);
-    const reading = s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key })).then((out) => out.Body!.transformToString());
+    await waitFor(
+      'the first half of the write on disk',
+      () => someFileStartsWith(join(dir, BUCKET), firstHalf),
+      30_000,
+    );
+    const reading = s3
+      .send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))
+      .then((out) => out.Body!.transformToString());
     await waitFor('the read to reach the local S3', () => readArrived, 30_000);
 
     body.end(next.subarray(firstHalf.length));

@@ -4,7 +4,16 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { handler as combineSources } from '../../tasks/combine-sources/handler';
 import { startExampleRuntime, type TestRuntime } from '../helpers/local-runtime';
-import { etagOf, headOf, listKeys, localBuilds, pushCommit, readBytes, readJson, variableOf } from '../helpers/reliability';
+import {
+  etagOf,
+  headOf,
+  listKeys,
+  localBuilds,
+  pushCommit,
+  readBytes,
+  readJson,
+  variableOf,
+} from '../helpers/reliability';
 import { readZip } from '../helpers/zip';
 
 /**
@@ -53,7 +62,11 @@ describe('nothing lost', () => {
     const key = `artifacts/acceptance/${name}/source.zip`;
     const etag = await etagOf(t.runtime, key);
 
-    const put = statusOf(t.runtime.s3Client.send(new PutObjectCommand({ Bucket: t.runtime.bucket, Key: key, Body: 'overwritten', IfNoneMatch: '*' })));
+    const put = statusOf(
+      t.runtime.s3Client.send(
+        new PutObjectCommand({ Bucket: t.runtime.bucket, Key: key, Body: 'overwritten', IfNoneMatch: '*' }),
+      ),
+    );
     const multipart = statusOf(
       new Upload({
         client: t.runtime.s3Client,
@@ -68,7 +81,9 @@ describe('nothing lost', () => {
         .map((e) => e.stateEnteredEventDetails as { name: string; input: string } | undefined)
         .find((details) => details?.name === 'CombineConfigAndCode')!.input,
     );
-    const otherCommits = combineInput.fetched.map((s: any) => (s.name === 'app' ? { ...s, commit: 'f'.repeat(40) } : s));
+    const otherCommits = combineInput.fetched.map((s: any) =>
+      s.name === 'app' ? { ...s, commit: 'f'.repeat(40) } : s,
+    );
     const combined = combineSources({
       environment: combineInput.environment,
       execution: combineInput.execution,
@@ -82,7 +97,10 @@ describe('nothing lost', () => {
 
     expect(await put).toBe(412);
     expect(await multipart).toBe(412);
-    await expect(combined).rejects.toMatchObject({ name: 'ArtifactConflictError', message: expect.stringContaining('is never overwritten') });
+    await expect(combined).rejects.toMatchObject({
+      name: 'ArtifactConflictError',
+      message: expect.stringContaining('is never overwritten'),
+    });
     expect(await etagOf(t.runtime, key)).toBe(etag);
     expect(await manifestOf(key)).toMatchObject({ execution: name });
   });
@@ -94,7 +112,9 @@ describe('nothing lost', () => {
     const failed = await t.run(name, { environment: 'acceptance' });
 
     expect(failed).toMatchObject({ status: 'FAILED', lastTopLevelState: { name: 'RecordDeployment' } });
-    const entriesAfterFailure = (await listKeys(t.runtime, 'deployments/acceptance/history/')).filter((k) => k.endsWith(`-${name}.json`));
+    const entriesAfterFailure = (await listKeys(t.runtime, 'deployments/acceptance/history/')).filter((k) =>
+      k.endsWith(`-${name}.json`),
+    );
     expect(entriesAfterFailure).toHaveLength(1);
     const first = await readJson(t.runtime, entriesAfterFailure[0]!);
 
@@ -103,7 +123,9 @@ describe('nothing lost', () => {
     const done = await t.runtime.machine.wait(failed.executionArn);
 
     expect(done.status).toBe('SUCCEEDED');
-    const entries = (await listKeys(t.runtime, 'deployments/acceptance/history/')).filter((k) => k.endsWith(`-${name}.json`));
+    const entries = (await listKeys(t.runtime, 'deployments/acceptance/history/')).filter((k) =>
+      k.endsWith(`-${name}.json`),
+    );
     expect(entries).toEqual(entriesAfterFailure);
     expect(await readJson(t.runtime, entries[0]!)).toEqual(first);
     expect(await readJson(t.runtime, 'deployments/acceptance/current.json')).toEqual(first);
@@ -127,16 +149,23 @@ describe('nothing lost', () => {
 
     expect(done.status).toBe('SUCCEEDED');
     const manifest = await manifestOf(`artifacts/acceptance/${name}/source.zip`);
-    expect(manifest.sources.find((s: any) => s.name === 'app')).toMatchObject({ branch: 'develop', commit: fetchedCommit });
+    expect(manifest.sources.find((s: any) => s.name === 'app')).toMatchObject({
+      branch: 'develop',
+      commit: fetchedCommit,
+    });
     const current = await readJson(t.runtime, 'deployments/acceptance/current.json');
     expect(current).toMatchObject({ execution: name });
     expect(current.sources).toContainEqual({ name: 'app', branch: 'develop', commit: fetchedCommit });
-    const builds = localBuilds(t.runtime.home).filter((b) => b.ProjectName === 'stepdeploy-example-build' && variableOf(b, 'STEPDEPLOY_EXECUTION') === name);
+    const builds = localBuilds(t.runtime.home).filter(
+      (b) => b.ProjectName === 'stepdeploy-example-build' && variableOf(b, 'STEPDEPLOY_EXECUTION') === name,
+    );
     expect(builds.map((b) => [b.BuildStatus, variableOf(b, 'STEPDEPLOY_COMMIT_APP')])).toEqual([
       ['FAILED', fetchedCommit],
       ['SUCCEEDED', fetchedCommit],
     ]);
     // The moved commit's new template was not deployed.
-    expect((await readZip(await readBytes(t.runtime, `artifacts/acceptance/${name}/build.zip`))).map((e) => e.name)).not.toContain('templates/queue.json');
+    expect(
+      (await readZip(await readBytes(t.runtime, `artifacts/acceptance/${name}/build.zip`))).map((e) => e.name),
+    ).not.toContain('templates/queue.json');
   });
 });

@@ -34,19 +34,32 @@ const lines: string[] = [];
 /** S3 requests to fail (a real S3 outage, seen by the task code through the SDK). */
 let s3Outage: ((method: string, key: string) => boolean) | undefined;
 
-const ORDER = ['ValidateInput', 'FetchSources', 'CombineConfigAndCode', 'BuildTemplates', 'Deploy', 'PostDeployHooks', 'RecordDeployment'];
+const ORDER = [
+  'ValidateInput',
+  'FetchSources',
+  'CombineConfigAndCode',
+  'BuildTemplates',
+  'Deploy',
+  'PostDeployHooks',
+  'RecordDeployment',
+];
 
 beforeAll(async () => {
   hook = await controlledEndpoint(200);
   t = await startExampleRuntime(
     (config) => {
-      config.environments.acceptance.hooks = [{ name: 'health', url: `${hook.url}/health`, retries: 0, intervalSeconds: 0, timeoutSeconds: 2 }];
+      config.environments.acceptance.hooks = [
+        { name: 'health', url: `${hook.url}/health`, retries: 0, intervalSeconds: 0, timeoutSeconds: 2 },
+      ];
     },
     {
       notify: async (event) => {
         events.push(event);
         sfn ??= new SFNClient({ endpoint: t.runtime.endpoint, region: 'us-east-1' });
-        return notify(notifyEventSchema.parse(event), { history: historyLookup(sfn), print: (line) => lines.push(line) });
+        return notify(notifyEventSchema.parse(event), {
+          history: historyLookup(sfn),
+          print: (line) => lines.push(line),
+        });
       },
       faults: { s3: (method, _bucket, key) => (s3Outage?.(method, key) ? 500 : undefined) },
     },
@@ -63,15 +76,25 @@ afterAll(async () => {
  * Runs an execution that must fail at `state`, checks what a person sees, removes the cause,
  * redrives and checks that only `state` and what follows ran again.
  */
-async function failThenRedrive(name: string, input: unknown, state: string, expectedError: string | RegExp, removeCause: () => void): Promise<void> {
+async function failThenRedrive(
+  name: string,
+  input: unknown,
+  state: string,
+  expectedError: string | RegExp,
+  removeCause: () => void,
+): Promise<void> {
   const failed = await t.run(name, input);
 
   expect(failed.status).toBe('FAILED');
   expect(failed.error).toMatch(expectedError);
   expect(failed.lastTopLevelState?.name).toBe(state);
   expect(topLevelStatesEntered(t.runtime.machine.history(failed.executionArn)).at(-1)).toBe(state);
-  await waitFor('the FAILED execution-status event to reach notify', () => executionStatuses(events, name).some(([s]) => s === 'FAILED'));
-  await waitFor('notify to print the failure', () => lines.find((l) => l.includes(`execution ${name}`) && l.includes('acceptance: FAILED at')));
+  await waitFor('the FAILED execution-status event to reach notify', () =>
+    executionStatuses(events, name).some(([s]) => s === 'FAILED'),
+  );
+  await waitFor('notify to print the failure', () =>
+    lines.find((l) => l.includes(`execution ${name}`) && l.includes('acceptance: FAILED at')),
+  );
 
   removeCause();
   t.runtime.machine.redrive(failed.executionArn);
@@ -96,31 +119,48 @@ describe('failure and redrive, per step', () => {
     const appRepo = join(t.dir, '.stepdeploy', 'example-repos', 'app.git');
     let pushed = '';
 
-    await failThenRedrive('acceptance-redrive-fetch', { environment: 'acceptance', branches: { app: 'hotfix/not-pushed-yet' } }, 'FetchSources', /.+/, () => {
-      pushed = pushCommit(appRepo, 'hotfix/not-pushed-yet', 'HOTFIX.md', 'hotfix\n');
-    });
+    await failThenRedrive(
+      'acceptance-redrive-fetch',
+      { environment: 'acceptance', branches: { app: 'hotfix/not-pushed-yet' } },
+      'FetchSources',
+      /.+/,
+      () => {
+        pushed = pushCommit(appRepo, 'hotfix/not-pushed-yet', 'HOTFIX.md', 'hotfix\n');
+      },
+    );
 
     const current = await readJson(t.runtime, 'deployments/acceptance/current.json');
     expect(current.sources).toContainEqual({ name: 'app', branch: 'hotfix/not-pushed-yet', commit: pushed });
-    expect(lines.find((l) => l.includes('execution acceptance-redrive-fetch') && l.includes('FAILED'))).toMatch(/FAILED at ResolveSource \| .* SourceBranchNotFoundError: source app: branch "hotfix\/not-pushed-yet" does not exist in /);
+    expect(lines.find((l) => l.includes('execution acceptance-redrive-fetch') && l.includes('FAILED'))).toMatch(
+      /FAILED at ResolveSource \| .* SourceBranchNotFoundError: source app: branch "hotfix\/not-pushed-yet" does not exist in /,
+    );
   });
 
   test('fetch: a redrive runs again only the source that failed; the other keeps the commit it was resolved to, though its branch moved', async () => {
     const repos = join(t.dir, '.stepdeploy', 'example-repos');
     const branch = 'feature/redrive-one-source';
     const app = pushCommit(join(repos, 'app.git'), branch, 'ONE.md', 'one source fails\n');
-    const configBefore = execFileSync('git', ['rev-parse', 'main'], { cwd: join(repos, 'config.git'), encoding: 'utf8' }).trim();
+    const configBefore = execFileSync('git', ['rev-parse', 'main'], {
+      cwd: join(repos, 'config.git'),
+      encoding: 'utf8',
+    }).trim();
     const fetchBuilds = (): number => t.runtime.builds.lastBuildNumber('stepdeploy-example-fetch');
     let buildsBeforeRedrive = 0;
     // The app's snapshot cannot be stored: its FetchSource build fails, after the config's iteration ended.
     s3Outage = (method, key) => key.startsWith('sources/app/') && (method === 'PUT' || method === 'POST');
     let configMoved = '';
 
-    await failThenRedrive('acceptance-redrive-one-source', { environment: 'acceptance', branches: { app: branch } }, 'FetchSources', /.+/, () => {
-      s3Outage = undefined;
-      configMoved = pushCommit(join(repos, 'config.git'), 'main', 'later.json', '{}\n');
-      buildsBeforeRedrive = fetchBuilds();
-    });
+    await failThenRedrive(
+      'acceptance-redrive-one-source',
+      { environment: 'acceptance', branches: { app: branch } },
+      'FetchSources',
+      /.+/,
+      () => {
+        s3Outage = undefined;
+        configMoved = pushCommit(join(repos, 'config.git'), 'main', 'later.json', '{}\n');
+        buildsBeforeRedrive = fetchBuilds();
+      },
+    );
 
     expect(configMoved).not.toBe(configBefore);
     const current = await readJson(t.runtime, 'deployments/acceptance/current.json');
@@ -130,7 +170,9 @@ describe('failure and redrive, per step', () => {
     ]);
     // The redrive started one fetch build, the app's, pinned to the commit resolved before the failure.
     expect(fetchBuilds() - buildsBeforeRedrive).toBe(1);
-    const redriven = afterLastRedrive(t.runtime.machine.history(t.runtime.machine.executionArn('acceptance-redrive-one-source')));
+    const redriven = afterLastRedrive(
+      t.runtime.machine.history(t.runtime.machine.executionArn('acceptance-redrive-one-source')),
+    );
     const submitted = redriven
       .filter((e) => e.type === 'TaskSubmitted')
       .map((e) => JSON.parse((e.taskSubmittedEventDetails as { output: string }).output).Build)
@@ -154,7 +196,13 @@ describe('failure and redrive, per step', () => {
     const marker = join(t.runtime.home, 'fail-build');
     writeFileSync(marker, 'broken\n');
 
-    await failThenRedrive('acceptance-redrive-build', { environment: 'acceptance' }, 'BuildTemplates', 'States.TaskFailed', () => rmSync(marker));
+    await failThenRedrive(
+      'acceptance-redrive-build',
+      { environment: 'acceptance' },
+      'BuildTemplates',
+      'States.TaskFailed',
+      () => rmSync(marker),
+    );
   });
 
   test('deploy: a failing deploy build fails Deploy (DeployBuildFailed) and gives the lease back; redrive deploys without building again', async () => {
@@ -177,9 +225,15 @@ describe('failure and redrive, per step', () => {
     hook.answer = 500;
     const before = hook.requests.length;
 
-    await failThenRedrive('acceptance-redrive-hook', { environment: 'acceptance' }, 'PostDeployHooks', 'HookFailedError', () => {
-      hook.answer = 200;
-    });
+    await failThenRedrive(
+      'acceptance-redrive-hook',
+      { environment: 'acceptance' },
+      'PostDeployHooks',
+      'HookFailedError',
+      () => {
+        hook.answer = 200;
+      },
+    );
 
     // One failing call (retries: 0), then one passing call after the redrive.
     expect(hook.requests.slice(before).map((r) => r.path)).toEqual(['/health', '/health']);

@@ -76,7 +76,11 @@ describe('symlinks that lead outside the artifact, through other links too, are 
 
     const failed = await t.run(name, { environment: 'acceptance', branches: { app: 'crafted/link-chain' } });
 
-    expect(failed).toMatchObject({ status: 'FAILED', error: 'UnsafeEntryError', lastTopLevelState: { name: 'CombineConfigAndCode' } });
+    expect(failed).toMatchObject({
+      status: 'FAILED',
+      error: 'UnsafeEntryError',
+      lastTopLevelState: { name: 'CombineConfigAndCode' },
+    });
     expect(causeMessage(failed.cause)).toBe(
       'symlink "a/b/up1" (source "app") points outside the artifact through other links (it resolves to ..); ' +
         'the combined artifact is refused: make the link lead to a path inside the repository, or remove it',
@@ -90,10 +94,19 @@ describe('names ship as git has them, or the deployment fails naming them', () =
   test('a file named a\\b.txt: FAILED at CombineConfigAndCode naming it, never shipped as a folder a/', async () => {
     pushBranch('crafted/backslash', [{ file: 'lib/a\\b.txt', content: 'one file, not a folder\n' }]);
 
-    const failed = await t.run('acceptance-crafted-backslash', { environment: 'acceptance', branches: { app: 'crafted/backslash' } });
+    const failed = await t.run('acceptance-crafted-backslash', {
+      environment: 'acceptance',
+      branches: { app: 'crafted/backslash' },
+    });
 
-    expect(failed).toMatchObject({ status: 'FAILED', error: 'UnsafeEntryError', lastTopLevelState: { name: 'CombineConfigAndCode' } });
-    expect(causeMessage(failed.cause)).toMatch(/\(source "app"\) has a file named "lib\/a\\\\b\.txt": a backslash in a name, .*; rename the file in the repository$/);
+    expect(failed).toMatchObject({
+      status: 'FAILED',
+      error: 'UnsafeEntryError',
+      lastTopLevelState: { name: 'CombineConfigAndCode' },
+    });
+    expect(causeMessage(failed.cause)).toMatch(
+      /\(source "app"\) has a file named "lib\/a\\\\b\.txt": a backslash in a name, .*; rename the file in the repository$/,
+    );
   }, 60_000);
 
   test('c:foo.txt, a valid POSIX name, deploys and reaches the build as it is', async () => {

@@ -43,7 +43,9 @@ describe('planParts', () => {
 
     expect(plan.first).toBe(5 * MiB);
     expect(plan.copies).toHaveLength(11);
-    expect(Math.max(...plan.copies.map((c) => c.length)) - Math.min(...plan.copies.map((c) => c.length))).toBeLessThanOrEqual(1);
+    expect(
+      Math.max(...plan.copies.map((c) => c.length)) - Math.min(...plan.copies.map((c) => c.length)),
+    ).toBeLessThanOrEqual(1);
   });
 
   it.each([
@@ -59,19 +61,50 @@ describe('planParts', () => {
 describe('copyCombined', () => {
   it('fails on a part size S3 would refuse, naming the value', async () => {
     const manifest = createManifest(
-      { environment: 'a', execution: 'e', requestedBy: null, account: '111111111111', region: 'eu-west-1', deployRoleArn: 'r', variables: {}, sources: [] },
+      {
+        environment: 'a',
+        execution: 'e',
+        requestedBy: null,
+        account: '111111111111',
+        region: 'eu-west-1',
+        deployRoleArn: 'r',
+        variables: {},
+        sources: [],
+      },
       new Date(0),
     );
-    const index = { formatVersion: 3, sources: [], artifactKey: 'k', etag: '"e"', rangeStart: 0, rangeLength: 20 * MiB, foreignLength: 0, size: 21 * MiB, entryCount: 1 };
+    const index = {
+      formatVersion: 3,
+      sources: [],
+      artifactKey: 'k',
+      etag: '"e"',
+      rangeStart: 0,
+      rangeLength: 20 * MiB,
+      foreignLength: 0,
+      size: 21 * MiB,
+      entryCount: 1,
+    };
 
-    await expect(copyCombined({ s3: new S3Client({}), bucket: 'b', key: 'k2', manifest, index, copyPartSize: 6 * MiB })).rejects.toThrow(
-      `copyPartSize must be a whole number of bytes between 10 MiB and 5 GiB, got ${6 * MiB}`,
-    );
+    await expect(
+      copyCombined({ s3: new S3Client({}), bucket: 'b', key: 'k2', manifest, index, copyPartSize: 6 * MiB }),
+    ).rejects.toThrow(`copyPartSize must be a whole number of bytes between 10 MiB and 5 GiB, got ${6 * MiB}`);
   });
 });
 
 describe('writeZipEnds', () => {
-  const manifest = createManifest({ environment: 'a', execution: 'e', requestedBy: null, account: '111111111111', region: 'eu-west-1', deployRoleArn: 'r', variables: {}, sources: [] }, new Date(0));
+  const manifest = createManifest(
+    {
+      environment: 'a',
+      execution: 'e',
+      requestedBy: null,
+      account: '111111111111',
+      region: 'eu-west-1',
+      deployRoleArn: 'r',
+      variables: {},
+      sources: [],
+    },
+    new Date(0),
+  );
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'zip-ends-'));
@@ -85,8 +118,28 @@ describe('writeZipEnds', () => {
       async (zip) => {
         const start = zip.position;
         // The range: one stored entry that S3 would copy, then one entry written after it.
-        await zip.addCopiedEntries([{ entry: { name: 'a.txt', mode: 0o100644, mtime: { date: 0x21, time: 0 }, compressionMethod: STORED, crc32: crc32(data), compressedSize: data.length, uncompressedSize: data.length }, offset: 0 }], 30 + 5 + data.length);
-        await zip.addBuffer('b.txt', Buffer.from('after'), { mode: 0o100644, mtime: { date: 0x21, time: 0 }, compress: false });
+        await zip.addCopiedEntries(
+          [
+            {
+              entry: {
+                name: 'a.txt',
+                mode: 0o100644,
+                mtime: { date: 0x21, time: 0 },
+                compressionMethod: STORED,
+                crc32: crc32(data),
+                compressedSize: data.length,
+                uncompressedSize: data.length,
+              },
+              offset: 0,
+            },
+          ],
+          30 + 5 + data.length,
+        );
+        await zip.addBuffer('b.txt', Buffer.from('after'), {
+          mode: 0o100644,
+          mtime: { date: 0x21, time: 0 },
+          compress: false,
+        });
         return start;
       },
       dir,
@@ -94,7 +147,11 @@ describe('writeZipEnds', () => {
     const [folder] = readdirSync(dir);
     expect(ends.tail.path).toBe(join(dir, folder!, 'ends.zip'));
     const file = readFileSync(ends.tail.path);
-    expect(ends.tail).toEqual({ path: ends.tail.path, start: ends.head.length, length: file.length - ends.head.length });
+    expect(ends.tail).toEqual({
+      path: ends.tail.path,
+      start: ends.head.length,
+      length: file.length - ends.head.length,
+    });
     expect(file.subarray(0, ends.head.length).equals(ends.head)).toBe(true);
     // The range's bytes, as S3 would copy them: a local header RawZipWriter would write, then the data.
     const local = Buffer.alloc(30);
@@ -123,7 +180,9 @@ describe('writeZipEnds', () => {
   });
 
   it('deletes its folder and throws when placing fails', async () => {
-    await expect(writeZipEnds(manifest, async () => Promise.reject(new Error('the range does not tile')), dir)).rejects.toThrow('the range does not tile');
+    await expect(
+      writeZipEnds(manifest, async () => Promise.reject(new Error('the range does not tile')), dir),
+    ).rejects.toThrow('the range does not tile');
     expect(readdirSync(dir)).toEqual([]);
   });
 });

@@ -22,7 +22,9 @@ let fx: CombineS3;
 let blob: Buffer;
 
 /** A snapshot as yazl streams it: addReadStream and addFile entries have data descriptors (flag bit 3). */
-async function yazlDescriptorZip(extra: ReadonlyArray<{ name: string; content: string; mode?: number; compress?: boolean }> = []): Promise<Buffer> {
+async function yazlDescriptorZip(
+  extra: ReadonlyArray<{ name: string; content: string; mode?: number; compress?: boolean }> = [],
+): Promise<Buffer> {
   const file = join(fx.dir, `file-${randomBytes(4).toString('hex')}.txt`);
   writeFileSync(file, 'from a file\n'.repeat(1000));
   const zip = new yazl.ZipFile();
@@ -32,7 +34,11 @@ async function yazlDescriptorZip(extra: ReadonlyArray<{ name: string; content: s
   zip.addReadStream(Readable.from([Buffer.from('# app\n'.repeat(5000))]), 'README.md');
   zip.addFile(file, 'docs/file.txt');
   zip.addBuffer(Buffer.from('ünïcödé\n'), 'docs/ünïcödé.txt');
-  for (const e of extra) zip.addBuffer(Buffer.from(e.content), e.name, { ...(e.mode === undefined ? {} : { mode: e.mode }), ...(e.compress === undefined ? {} : { compress: e.compress }) });
+  for (const e of extra)
+    zip.addBuffer(Buffer.from(e.content), e.name, {
+      ...(e.mode === undefined ? {} : { mode: e.mode }),
+      ...(e.compress === undefined ? {} : { compress: e.compress }),
+    });
   zip.end();
   const out = await buffer(zip.outputStream);
   rmSync(file);
@@ -71,7 +77,14 @@ async function fullCombine(execution: string, sources: ReadonlyArray<FetchedSour
   const key = `reference/${execution}/source.zip`;
   const tmp = mkdtempSync(join(fx.dir, 'full-'));
   try {
-    await writeArtifact({ s3: fx.s3, bucket: BUCKET, key, manifest: createManifest(eventFor(execution, sources), CREATED_AT), sources, tmpDir: tmp });
+    await writeArtifact({
+      s3: fx.s3,
+      bucket: BUCKET,
+      key,
+      manifest: createManifest(eventFor(execution, sources), CREATED_AT),
+      sources,
+      tmpDir: tmp,
+    });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -79,7 +92,11 @@ async function fullCombine(execution: string, sources: ReadonlyArray<FetchedSour
 }
 
 /** The same entries and contents as the full combine, manifest first, and unzip, Python and yauzl accept it. */
-async function expectLikeFullCombine(zip: Buffer, execution: string, sources: ReadonlyArray<FetchedSource>): Promise<void> {
+async function expectLikeFullCombine(
+  zip: Buffer,
+  execution: string,
+  sources: ReadonlyArray<FetchedSource>,
+): Promise<void> {
   const [mine, reference] = [await entriesOf(zip), await entriesOf(await fullCombine(execution, sources))];
   expect(mine[0]!.name).toBe('stepdeploy-manifest.json');
   expect(mine).toEqual(reference);
@@ -102,7 +119,7 @@ describe('the first combine copies the "." snapshot inside S3', () => {
   it.each([
     ['a yazl zip with data descriptors', 'yazl', () => yazlDescriptorZip()],
     ['an Info-ZIP zip with extra fields', 'infozip', () => Promise.resolve(infoZip())],
-  ])('%s: UploadPartCopy, the full combine\'s entries, a valid zip; a re-run reuses it', async (_, name, make) => {
+  ])("%s: UploadPartCopy, the full combine's entries, a valid zip; a re-run reuses it", async (_, name, make) => {
     const snapshot = await make();
     const flags = await flagsOf(snapshot);
     // What the copied local headers hold: yazl's data descriptors (bit 3), Info-ZIP's extra fields.
@@ -114,20 +131,30 @@ describe('the first combine copies the "." snapshot inside S3', () => {
     expect(first.commands).toContain(UploadPartCopyCommand.name);
     // The snapshot's data is never downloaded: the tail, the directory, part 1's 5 MiB, the config.
     expect(first.commands.filter((c) => c === GetObjectCommand.name).length).toBeLessThanOrEqual(5);
-    expect(first.lines).toEqual([expect.stringMatching(new RegExp(`^combine-sources: copied \\d+ bytes of \\d+ entries from snapshot ${sources[0]!.snapshotKey}$`))]);
+    expect(first.lines).toEqual([
+      expect.stringMatching(
+        new RegExp(`^combine-sources: copied \\d+ bytes of \\d+ entries from snapshot ${sources[0]!.snapshotKey}$`),
+      ),
+    ]);
     await expectLikeFullCombine(first.zip, `${name}-1`, sources);
     expect(fx.leftoverUploads()).toEqual([]);
 
     const second = await fx.combine(`${name}-2`, sources);
 
-    expect(second.lines).toEqual([expect.stringMatching(new RegExp(`^combine-sources: copied \\d+ bytes of \\d+ entries from artifacts/acceptance/${name}-1/source\\.zip$`))]);
+    expect(second.lines).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^combine-sources: copied \\d+ bytes of \\d+ entries from artifacts/acceptance/${name}-1/source\\.zip$`,
+        ),
+      ),
+    ]);
     expect(second.commands).toContain(UploadPartCopyCommand.name);
     await expectLikeFullCombine(second.zip, `${name}-2`, sources);
   });
 });
 
 describe('the first combine copies symlinks that stay inside the artifact', () => {
-  it('reads each target with a ranged GET, deflated or stored, and writes the full combine\'s entries', async () => {
+  it("reads each target with a ranged GET, deflated or stored, and writes the full combine's entries", async () => {
     const sources = await fx.snapshots(
       await yazlDescriptorZip([
         { name: 'lib/link.yml', content: '../README.md', mode: 0o120777 },
@@ -140,7 +167,9 @@ describe('the first combine copies symlinks that stay inside the artifact', () =
     expect(first.commands).toContain(UploadPartCopyCommand.name);
     // As without links (tail, directory, part 1's 5 MiB, config), plus one per link.
     expect(first.commands.filter((c) => c === GetObjectCommand.name).length).toBeLessThanOrEqual(5 + 2);
-    expect(first.lines).toEqual([expect.stringMatching(/^combine-sources: copied \d+ bytes of \d+ entries from snapshot /)]);
+    expect(first.lines).toEqual([
+      expect.stringMatching(/^combine-sources: copied \d+ bytes of \d+ entries from snapshot /),
+    ]);
     const links = (await entriesOf(first.zip)).filter((e) => (e.mode & 0o170000) === 0o120000);
     expect(links.map((e) => [e.name, e.method])).toEqual([
       ['lib/link.yml', 8],
@@ -150,15 +179,26 @@ describe('the first combine copies symlinks that stay inside the artifact', () =
   });
 
   it('falls back when one leads outside: the full combine refuses it, naming it', async () => {
-    const sources = await fx.snapshots(await yazlDescriptorZip([{ name: 'lib/escape', content: '../../etc/passwd', mode: 0o120777 }]));
+    const sources = await fx.snapshots(
+      await yazlDescriptorZip([{ name: 'lib/escape', content: '../../etc/passwd', mode: 0o120777 }]),
+    );
 
     const lines: string[] = [];
 
-    const attempt = combineSources(eventFor('link-outside', sources), { s3: fx.s3, bucket: BUCKET, now: () => CREATED_AT, log: (l) => lines.push(l) });
+    const attempt = combineSources(eventFor('link-outside', sources), {
+      s3: fx.s3,
+      bucket: BUCKET,
+      now: () => CREATED_AT,
+      log: (l) => lines.push(l),
+    });
 
     await expect(attempt).rejects.toThrow(UnsafeEntryError);
     await expect(attempt).rejects.toThrow('symlink "lib/escape" in snapshot');
-    expect(lines).toEqual([expect.stringContaining('symlink "lib/escape" points outside the artifact (../../etc/passwd)); combining in full')]);
+    expect(lines).toEqual([
+      expect.stringContaining(
+        'symlink "lib/escape" points outside the artifact (../../etc/passwd)); combining in full',
+      ),
+    ]);
     expect(fx.leftoverUploads()).toEqual([]);
   });
   it('falls back when links lead outside through one another: the full combine refuses the one that does, naming it', async () => {
@@ -171,11 +211,22 @@ describe('the first combine copies symlinks that stay inside the artifact', () =
     );
     const lines: string[] = [];
 
-    const attempt = combineSources(eventFor('link-chain', sources), { s3: fx.s3, bucket: BUCKET, now: () => CREATED_AT, log: (l) => lines.push(l) });
+    const attempt = combineSources(eventFor('link-chain', sources), {
+      s3: fx.s3,
+      bucket: BUCKET,
+      now: () => CREATED_AT,
+      log: (l) => lines.push(l),
+    });
 
     await expect(attempt).rejects.toThrow(UnsafeEntryError);
-    await expect(attempt).rejects.toThrow('symlink "esc/a/up1" (source "app") points outside the artifact through other links (it resolves to ..)');
-    expect(lines).toEqual([expect.stringContaining('symlink "esc/a/up1" points outside the artifact through other links (it resolves to ..)); combining in full')]);
+    await expect(attempt).rejects.toThrow(
+      'symlink "esc/a/up1" (source "app") points outside the artifact through other links (it resolves to ..)',
+    );
+    expect(lines).toEqual([
+      expect.stringContaining(
+        'symlink "esc/a/up1" points outside the artifact through other links (it resolves to ..)); combining in full',
+      ),
+    ]);
     expect(fx.leftoverUploads()).toEqual([]);
   });
 
@@ -186,9 +237,17 @@ describe('the first combine copies symlinks that stay inside the artifact', () =
     const sources = await fx.snapshots(zip);
     const lines: string[] = [];
 
-    const attempt = combineSources(eventFor('link-no-header', sources), { s3: fx.s3, bucket: BUCKET, now: () => CREATED_AT, log: (l) => lines.push(l) });
+    const attempt = combineSources(eventFor('link-no-header', sources), {
+      s3: fx.s3,
+      bucket: BUCKET,
+      now: () => CREATED_AT,
+      log: (l) => lines.push(l),
+    });
 
-    await expect(attempt).rejects.toMatchObject({ name: 'SnapshotError', message: expect.stringContaining('invalid local file header signature: 0x12345678') });
+    await expect(attempt).rejects.toMatchObject({
+      name: 'SnapshotError',
+      message: expect.stringContaining('invalid local file header signature: 0x12345678'),
+    });
     expect(lines).toEqual([expect.stringContaining(`symlink "lib/link.yml" has no local header at ${header}`)]);
   });
 });
@@ -198,17 +257,25 @@ describe('a re-run of a snapshot-copied artifact', () => {
     const sources = await fx.snapshots(await yazlDescriptorZip());
     await fx.combine('foreign-1', sources);
     const listed = await fx.s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'combined/' }));
-    const newest = [...(listed.Contents ?? [])].sort((x, y) => y.LastModified!.getTime() - x.LastModified!.getTime())[0]!.Key!;
-    const index = JSON.parse(await (await fx.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: newest }))).Body!.transformToString()) as Record<string, unknown>;
+    const newest = [...(listed.Contents ?? [])].sort(
+      (x, y) => y.LastModified!.getTime() - x.LastModified!.getTime(),
+    )[0]!.Key!;
+    const index = JSON.parse(
+      await (await fx.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: newest }))).Body!.transformToString(),
+    ) as Record<string, unknown>;
     expect(index.artifactKey).toBe('artifacts/acceptance/foreign-1/source.zip');
     expect(index.foreignLength).toBeGreaterThan(0);
     // yazl's local headers (data descriptors) are longer than this writer's: checked exactly, they do not tile.
-    await fx.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: newest, Body: JSON.stringify({ ...index, foreignLength: 0 }) }));
+    await fx.s3.send(
+      new PutObjectCommand({ Bucket: BUCKET, Key: newest, Body: JSON.stringify({ ...index, foreignLength: 0 }) }),
+    );
 
     const second = await fx.combine('foreign-2', sources);
 
     expect(second.lines).toEqual([
-      expect.stringMatching(/cannot reuse .*the index does not describe its range.*copied entry ".*" is at offset \d+ of the range; the entries before it end at \d+/),
+      expect.stringMatching(
+        /cannot reuse .*the index does not describe its range.*copied entry ".*" is at offset \d+ of the range; the entries before it end at \d+/,
+      ),
       // Then the first combine's way: the snapshot copied again.
       expect.stringMatching(/^combine-sources: copied \d+ bytes of \d+ entries from snapshot /),
     ]);
@@ -218,7 +285,11 @@ describe('a re-run of a snapshot-copied artifact', () => {
 
 describe('the first combine falls back to the full combine', () => {
   it(`when the "." snapshot holds more than ${MAX_COPIED_LINKS} symlinks`, async () => {
-    const links = Array.from({ length: MAX_COPIED_LINKS + 1 }, (_, i) => ({ name: `links/l${i}`, content: '../README.md', mode: 0o120777 }));
+    const links = Array.from({ length: MAX_COPIED_LINKS + 1 }, (_, i) => ({
+      name: `links/l${i}`,
+      content: '../README.md',
+      mode: 0o120777,
+    }));
     const sources = await fx.snapshots(await yazlDescriptorZip(links));
 
     const first = await fx.combine('many-links', sources);
@@ -234,17 +305,30 @@ describe('the first combine falls back to the full combine', () => {
       { name: 'docs/later.md', content: 'later\n' },
     ]);
     // Swap the two central directory records (same length: same name length, same fields).
-    const record = (name: string): number => zip.indexOf(Buffer.from(name), zip.lastIndexOf(Buffer.from('PK\x01\x02', 'latin1'), zip.lastIndexOf(Buffer.from(name)))) - 46;
+    const record = (name: string): number =>
+      zip.indexOf(
+        Buffer.from(name),
+        zip.lastIndexOf(Buffer.from('PK\x01\x02', 'latin1'), zip.lastIndexOf(Buffer.from(name))),
+      ) - 46;
     const [a, b] = [record('docs/first.md'), record('docs/later.md')];
     const length = b - a;
     expect(length).toBeGreaterThan(46);
-    const swapped = Buffer.concat([zip.subarray(0, a), zip.subarray(b, b + length), zip.subarray(a, b), zip.subarray(b + length)]);
+    const swapped = Buffer.concat([
+      zip.subarray(0, a),
+      zip.subarray(b, b + length),
+      zip.subarray(a, b),
+      zip.subarray(b + length),
+    ]);
     const sources = await fx.snapshots(swapped);
 
     const first = await fx.combine('unordered', sources);
 
     expect(first.commands).not.toContain(UploadPartCopyCommand.name);
-    expect(first.lines).toEqual([expect.stringMatching(/cannot copy snapshot .*copied entry "docs\/first\.md" is at offset \d+ of the range; the entries before it end at \d+/)]);
+    expect(first.lines).toEqual([
+      expect.stringMatching(
+        /cannot copy snapshot .*copied entry "docs\/first\.md" is at offset \d+ of the range; the entries before it end at \d+/,
+      ),
+    ]);
     await expectLikeFullCombine(first.zip, 'unordered', sources);
   });
 
@@ -262,7 +346,13 @@ describe('the first combine falls back to the full combine', () => {
     const sources = await fx.snapshots(await yazlDescriptorZip());
     let attempts = 0;
     fx.fault = (method, key, query) => {
-      if (attempts === 3 || method !== 'PUT' || !key.endsWith('copy-fails/source.zip') || query.get('partNumber') !== '2') return undefined;
+      if (
+        attempts === 3 ||
+        method !== 'PUT' ||
+        !key.endsWith('copy-fails/source.zip') ||
+        query.get('partNumber') !== '2'
+      )
+        return undefined;
       attempts += 1;
       return 500;
     };
@@ -283,15 +373,31 @@ describe('the first combine falls back to the full combine', () => {
     const sources = await fx.snapshots(patched);
     const lines: string[] = [];
 
-    await expect(combineSources(eventFor('unsafe', sources), { s3: fx.s3, bucket: BUCKET, now: () => CREATED_AT, log: (l) => lines.push(l) })).rejects.toBeInstanceOf(UnsafeEntryError);
+    await expect(
+      combineSources(eventFor('unsafe', sources), {
+        s3: fx.s3,
+        bucket: BUCKET,
+        now: () => CREATED_AT,
+        log: (l) => lines.push(l),
+      }),
+    ).rejects.toBeInstanceOf(UnsafeEntryError);
     expect(lines).toEqual([expect.stringContaining('has an unsafe name')]);
   });
 
   it('when a path conflicts: the full combine refuses it as before', async () => {
-    const sources = await fx.snapshots(await yazlDescriptorZip([{ name: 'config/settings.yml', content: 'replicas: 1\n' }]));
+    const sources = await fx.snapshots(
+      await yazlDescriptorZip([{ name: 'config/settings.yml', content: 'replicas: 1\n' }]),
+    );
     const lines: string[] = [];
 
-    await expect(combineSources(eventFor('conflict', sources), { s3: fx.s3, bucket: BUCKET, now: () => CREATED_AT, log: (l) => lines.push(l) })).rejects.toBeInstanceOf(PathCollisionError);
+    await expect(
+      combineSources(eventFor('conflict', sources), {
+        s3: fx.s3,
+        bucket: BUCKET,
+        now: () => CREATED_AT,
+        log: (l) => lines.push(l),
+      }),
+    ).rejects.toBeInstanceOf(PathCollisionError);
     expect(lines).toEqual([expect.stringContaining('PathCollisionError')]);
   });
 });

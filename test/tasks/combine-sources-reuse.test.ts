@@ -12,12 +12,25 @@ import {
 import * as yauzl from 'yauzl';
 import { conflictsOnConditionalWrites } from '../../local/faults';
 import { combineSources } from '../../tasks/combine-sources/combine-sources';
-import { COMBINE_FORMAT_VERSION, combinedIndexKey, type SnapshotVersion } from '../../tasks/combine-sources/combined-index';
+import {
+  COMBINE_FORMAT_VERSION,
+  combinedIndexKey,
+  type SnapshotVersion,
+} from '../../tasks/combine-sources/combined-index';
 import { SymlinkTable } from '../../tasks/combine-sources/symlinks';
 import { createManifest } from '../../tasks/combine-sources/manifest';
 import type { FetchedSource } from '../../tasks/shared/contracts';
 import { zipEntries } from '../../tasks/shared/zip';
-import { CombineS3, CREATED_AT, entriesOf, eventFor, keyOf, manifestOf, MiB, type Combined } from '../helpers/combine-s3';
+import {
+  CombineS3,
+  CREATED_AT,
+  entriesOf,
+  eventFor,
+  keyOf,
+  manifestOf,
+  MiB,
+  type Combined,
+} from '../helpers/combine-s3';
 import { makeZip } from '../helpers/zip';
 
 const BUCKET = 'stepdeploy-reuse-artifacts';
@@ -53,7 +66,10 @@ afterAll(() => fx.stop());
 async function combine(execution: string, sources: ReadonlyArray<FetchedSource>): Promise<Combined> {
   const combined = await fx.combine(execution, sources);
   // First combines here do not copy the app snapshot (./notes.txt): the copy-snapshot tests check that line.
-  return { ...combined, lines: combined.lines.filter((line) => !line.startsWith('combine-sources: cannot copy snapshot')) };
+  return {
+    ...combined,
+    lines: combined.lines.filter((line) => !line.startsWith('combine-sources: cannot copy snapshot')),
+  };
 }
 
 interface IndexJson {
@@ -76,7 +92,12 @@ async function indexKeyOf(sources: ReadonlyArray<FetchedSource>): Promise<string
 }
 
 /** `combined` holds the sources exactly as a full combine does, behind its own manifest. */
-async function expectSameSources(combined: Buffer, full: Buffer, execution: string, sources: ReadonlyArray<FetchedSource>): Promise<void> {
+async function expectSameSources(
+  combined: Buffer,
+  full: Buffer,
+  execution: string,
+  sources: ReadonlyArray<FetchedSource>,
+): Promise<void> {
   const [mine, reference] = [await entriesOf(combined), await entriesOf(full)];
   expect(mine[0]!.name).toBe('stepdeploy-manifest.json');
   expect(mine.slice(1)).toEqual(reference.slice(1));
@@ -89,7 +110,8 @@ async function expectSameSources(combined: Buffer, full: Buffer, execution: stri
 function expectPartsS3Accepts(sent: ReadonlyArray<unknown>): void {
   const sizes = new Map<number, number>();
   for (const command of sent) {
-    if (command instanceof UploadPartCommand) sizes.set(command.input.PartNumber!, command.input.ContentLength ?? (command.input.Body as Buffer).length);
+    if (command instanceof UploadPartCommand)
+      sizes.set(command.input.PartNumber!, command.input.ContentLength ?? (command.input.Body as Buffer).length);
     if (command instanceof UploadPartCopyCommand) {
       const [from, to] = command.input.CopySourceRange!.replace('bytes=', '').split('-').map(Number);
       sizes.set(command.input.PartNumber!, to! - from! + 1);
@@ -115,13 +137,18 @@ describe('combineSources reusing an earlier combine of the same snapshots', () =
     // The snapshots are looked at (HEAD, for their ETags), never downloaded: the GETs are the
     // index, the earlier artifact's directory (one window), and part 1's first 5 MiB of the range.
     expect(second.commands.filter((c) => c === GetObjectCommand.name)).toHaveLength(3);
-    expect(second.lines).toEqual([expect.stringMatching(/^combine-sources: copied \d+ bytes of 7 entries from artifacts\/acceptance\/first-run\/source\.zip$/)]);
+    expect(second.lines).toEqual([
+      expect.stringMatching(
+        /^combine-sources: copied \d+ bytes of 7 entries from artifacts\/acceptance\/first-run\/source\.zip$/,
+      ),
+    ]);
     await expectSameSources(second.zip, first.zip, 'second-run', sources);
     // Byte for byte, the range the index names in each artifact is the same.
     const [a, b] = [indexBefore as IndexJson, (await readJson(indexKey)) as IndexJson];
     expect([a.artifactKey, b.artifactKey]).toEqual([keyOf('first-run'), keyOf('second-run')]);
     expect(b.rangeLength).toBe(a.rangeLength);
-    const rangeOf = (zip: Buffer, index: IndexJson): Buffer => zip.subarray(index.rangeStart, index.rangeStart + index.rangeLength);
+    const rangeOf = (zip: Buffer, index: IndexJson): Buffer =>
+      zip.subarray(index.rangeStart, index.rangeStart + index.rangeLength);
     expect(rangeOf(second.zip, b).equals(rangeOf(first.zip, a))).toBe(true);
     expect(a.rangeStart).toBe(await secondEntryOffset(first.zip));
     expect(b.rangeStart).toBe(await secondEntryOffset(second.zip));
@@ -143,13 +170,25 @@ describe('combineSources reusing an earlier combine of the same snapshots', () =
   it('answers the same on a redrive of a reused execution and does not rewrite its artifact', async () => {
     const sources = await fx.snapshots(appSnapshot);
     await combine('redrive-1', sources);
-    const first = await combineSources(eventFor('redrive-2', sources), { s3: fx.s3, bucket: BUCKET, now: () => CREATED_AT, log: () => undefined });
+    const first = await combineSources(eventFor('redrive-2', sources), {
+      s3: fx.s3,
+      bucket: BUCKET,
+      now: () => CREATED_AT,
+      log: () => undefined,
+    });
     const before = await fx.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: keyOf('redrive-2') }));
 
-    const again = await combineSources(eventFor('redrive-2', sources), { s3: fx.s3, bucket: BUCKET, now: () => new Date(), log: () => undefined });
+    const again = await combineSources(eventFor('redrive-2', sources), {
+      s3: fx.s3,
+      bucket: BUCKET,
+      now: () => new Date(),
+      log: () => undefined,
+    });
 
     expect(again).toEqual(first);
-    expect((await fx.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: keyOf('redrive-2') }))).ETag).toBe(before.ETag);
+    expect((await fx.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: keyOf('redrive-2') }))).ETag).toBe(
+      before.ETag,
+    );
   });
 
   it('writes no index for a range too small to copy as a part', async () => {
@@ -157,7 +196,9 @@ describe('combineSources reusing an earlier combine of the same snapshots', () =
 
     await combine('small', sources);
 
-    const index = await fx.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: await indexKeyOf(sources) })).catch((err: Error) => err);
+    const index = await fx.s3
+      .send(new HeadObjectCommand({ Bucket: BUCKET, Key: await indexKeyOf(sources) }))
+      .catch((err: Error) => err);
     expect(index).toMatchObject({ name: 'NotFound' });
   });
 });
@@ -178,12 +219,28 @@ describe('combineSources never reuses an artifact combined before links were fol
     const index = (await readJson(written)) as Record<string, unknown>;
     expect(index.artifactKey).toBe(keyOf('chain-1'));
     await fx.s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: written }));
-    await fx.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: await formatThreeIndexKey(sources), Body: JSON.stringify({ ...index, formatVersion: 3 }) }));
+    await fx.s3.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: await formatThreeIndexKey(sources),
+        Body: JSON.stringify({ ...index, formatVersion: 3 }),
+      }),
+    );
 
     const lines: string[] = [];
-    const attempt = combineSources(eventFor('chain-2', sources), { s3: fx.s3, bucket: BUCKET, now: () => CREATED_AT, log: (l) => lines.push(l) });
+    const attempt = combineSources(eventFor('chain-2', sources), {
+      s3: fx.s3,
+      bucket: BUCKET,
+      now: () => CREATED_AT,
+      log: (l) => lines.push(l),
+    });
 
-    await expect(attempt).rejects.toMatchObject({ name: 'UnsafeEntryError', message: expect.stringContaining('symlink "a/b/up1" (source "app") points outside the artifact through other links') });
+    await expect(attempt).rejects.toMatchObject({
+      name: 'UnsafeEntryError',
+      message: expect.stringContaining(
+        'symlink "a/b/up1" (source "app") points outside the artifact through other links',
+      ),
+    });
     expect(lines.filter((l) => l.includes('chain-1'))).toEqual([]);
   });
 });
@@ -195,7 +252,9 @@ async function formatThreeIndexKey(sources: ReadonlyArray<FetchedSource>): Promi
     const head = await fx.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: s.snapshotKey }));
     versions.push([s.name, s.commit, s.snapshotKey, head.ETag!, s.path]);
   }
-  return `combined/${createHash('sha256').update(JSON.stringify({ formatVersion: 3, sources: versions })).digest('hex')}.json`;
+  return `combined/${createHash('sha256')
+    .update(JSON.stringify({ formatVersion: 3, sources: versions }))
+    .digest('hex')}.json`;
 }
 
 describe('combineSources falls back to a full combine when the earlier one cannot be reused', () => {
@@ -220,7 +279,13 @@ describe('combineSources falls back to a full combine when the earlier one canno
   }
 
   async function putJson(key: string, value: unknown): Promise<void> {
-    await fx.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: typeof value === 'string' ? value : JSON.stringify(value) }));
+    await fx.s3.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: key,
+        Body: typeof value === 'string' ? value : JSON.stringify(value),
+      }),
+    );
   }
 
   it('the index is not JSON', async () => {
@@ -229,17 +294,23 @@ describe('combineSources falls back to a full combine when the earlier one canno
   });
 
   it('the index is of another format version', async () => {
-    const second = await afterSpoiling('old-format', async (indexKey) => putJson(indexKey, { ...((await readJson(indexKey)) as object), formatVersion: 0 }));
+    const second = await afterSpoiling('old-format', async (indexKey) =>
+      putJson(indexKey, { ...((await readJson(indexKey)) as object), formatVersion: 0 }),
+    );
     expect(second.lines).toEqual([expect.stringContaining(`is not a format ${COMBINE_FORMAT_VERSION} index`)]);
   });
 
   it('the earlier artifact is gone (expired)', async () => {
-    const second = await afterSpoiling('expired', (_, firstKey) => fx.s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: firstKey })).then(() => undefined));
+    const second = await afterSpoiling('expired', (_, firstKey) =>
+      fx.s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: firstKey })).then(() => undefined),
+    );
     expect(second.lines).toEqual([expect.stringMatching(/cannot reuse .*NoSuchKey/)]);
   });
 
   it('the earlier artifact is not the one the index describes (ETag)', async () => {
-    const second = await afterSpoiling('etag', async (indexKey) => putJson(indexKey, { ...((await readJson(indexKey)) as object), etag: '"0123456789abcdef0123456789abcdef"' }));
+    const second = await afterSpoiling('etag', async (indexKey) =>
+      putJson(indexKey, { ...((await readJson(indexKey)) as object), etag: '"0123456789abcdef0123456789abcdef"' }),
+    );
     expect(second.lines).toEqual([expect.stringMatching(/cannot reuse .*PreconditionFailed/)]);
     expect(second.commands).not.toContain(UploadPartCopyCommand.name);
   });
@@ -259,15 +330,25 @@ describe('combineSources falls back to a full combine when the earlier one canno
   });
 
   it('a copy keeps failing (UploadPartCopy answers 500 to every attempt): the upload is aborted', async () => {
-    const second = await afterSpoiling('copy-fails', async () => {
-      let attempts = 0;
-      // As many times as the SDK tries (3), then no more: the full combine that follows uploads a part 2 too.
-      fx.fault = (method, key, query) => {
-        if (attempts === 3 || method !== 'PUT' || !key.endsWith('copy-fails-2/source.zip') || query.get('partNumber') !== '2') return undefined;
-        attempts += 1;
-        return 500;
-      };
-    }, bigAppSnapshot);
+    const second = await afterSpoiling(
+      'copy-fails',
+      async () => {
+        let attempts = 0;
+        // As many times as the SDK tries (3), then no more: the full combine that follows uploads a part 2 too.
+        fx.fault = (method, key, query) => {
+          if (
+            attempts === 3 ||
+            method !== 'PUT' ||
+            !key.endsWith('copy-fails-2/source.zip') ||
+            query.get('partNumber') !== '2'
+          )
+            return undefined;
+          attempts += 1;
+          return 500;
+        };
+      },
+      bigAppSnapshot,
+    );
     expect(second.lines).toEqual([expect.stringMatching(/cannot reuse .*copying .* failed/)]);
   });
 });
@@ -276,7 +357,11 @@ describe('combineSources reusing when S3 answers its CompleteMultipartUpload 409
   it('copies again from a new multipart upload (as S3 says), not a full combine, and leaves no upload behind', async () => {
     const sources = await fx.snapshots(bigAppSnapshot);
     const first = await combine('conflict-run-0', sources);
-    const conflicts = conflictsOnConditionalWrites({ keyPrefix: keyOf('conflict-run'), count: 1, operation: 'CompleteMultipartUpload' });
+    const conflicts = conflictsOnConditionalWrites({
+      keyPrefix: keyOf('conflict-run'),
+      count: 1,
+      operation: 'CompleteMultipartUpload',
+    });
     fx.conflict = conflicts;
 
     const second = await combine('conflict-run', sources);
@@ -285,9 +370,17 @@ describe('combineSources reusing when S3 answers its CompleteMultipartUpload 409
     expect(second.commands.filter((c) => c === CreateMultipartUploadCommand.name)).toHaveLength(2);
     expect(second.commands.filter((c) => c === CompleteMultipartUploadCommand.name)).toHaveLength(2);
     // Both uploads copied the range inside S3; neither fell back to reading the snapshots.
-    const uploads = new Set(second.sent.filter((c): c is UploadPartCopyCommand => c instanceof UploadPartCopyCommand).map((c) => c.input.UploadId));
+    const uploads = new Set(
+      second.sent
+        .filter((c): c is UploadPartCopyCommand => c instanceof UploadPartCopyCommand)
+        .map((c) => c.input.UploadId),
+    );
     expect(uploads.size).toBe(2);
-    expect(second.lines).toEqual([expect.stringMatching(/^combine-sources: copied \d+ bytes of 7 entries from artifacts\/acceptance\/conflict-run-0\/source\.zip$/)]);
+    expect(second.lines).toEqual([
+      expect.stringMatching(
+        /^combine-sources: copied \d+ bytes of 7 entries from artifacts\/acceptance\/conflict-run-0\/source\.zip$/,
+      ),
+    ]);
     await expectSameSources(second.zip, first.zip, 'conflict-run', sources);
     expect(fx.leftoverUploads()).toEqual([]);
   });
@@ -318,7 +411,11 @@ describe('combineSources reusing when another invocation writes the same key fir
     await combine('same-race-0', sources);
     raceBeforeComplete(() => winnerWith('same-race', sources, new Date('2025-01-01T11:00:00Z')));
 
-    const result = await combineSources(eventFor('same-race', sources), { s3: fx.s3, bucket: BUCKET, log: () => undefined });
+    const result = await combineSources(eventFor('same-race', sources), {
+      s3: fx.s3,
+      bucket: BUCKET,
+      log: () => undefined,
+    });
 
     expect(result.manifest.createdAt).toBe('2025-01-01T11:00:00.000Z');
     expect(fx.leftoverUploads()).toEqual([]);
@@ -330,7 +427,9 @@ describe('combineSources reusing when another invocation writes the same key fir
     const other = [{ ...sources[0]!, commit: 'f'.repeat(40) }, sources[1]!];
     raceBeforeComplete(() => winnerWith('other-race', other, CREATED_AT));
 
-    await expect(combineSources(eventFor('other-race', sources), { s3: fx.s3, bucket: BUCKET, log: () => undefined })).rejects.toMatchObject({
+    await expect(
+      combineSources(eventFor('other-race', sources), { s3: fx.s3, bucket: BUCKET, log: () => undefined }),
+    ).rejects.toMatchObject({
       name: 'ArtifactConflictError',
     });
     expect(fx.leftoverUploads()).toEqual([]);

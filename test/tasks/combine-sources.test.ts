@@ -105,11 +105,15 @@ describe('buildEnvironment / deployEnvironment', () => {
   });
 
   it('fails when an environment variable would replace one stepdeploy, CodeBuild or the AWS SDKs rely on', () => {
-    const e = event({ variables: { ENVIRONMENT: 'prod', STEPDEPLOY_X: '1', AWS_REGION: 'us-east-1', TEMPLATE_BUCKET: 'b' } });
+    const e = event({
+      variables: { ENVIRONMENT: 'prod', STEPDEPLOY_X: '1', AWS_REGION: 'us-east-1', TEMPLATE_BUCKET: 'b' },
+    });
     expect(() => buildEnvironment(createManifest(e, CREATED_AT), e.variables, e)).toThrow(
       expect.objectContaining({
         name: 'VariableConflictError',
-        message: expect.stringMatching(/reserved variable\(s\) ENVIRONMENT \(.*\), STEPDEPLOY_X \(.*\), AWS_REGION \(stepdeploy sets it to the environment's region/),
+        message: expect.stringMatching(
+          /reserved variable\(s\) ENVIRONMENT \(.*\), STEPDEPLOY_X \(.*\), AWS_REGION \(stepdeploy sets it to the environment's region/,
+        ),
       }),
     );
   });
@@ -125,13 +129,20 @@ function serve(buffer: Buffer) {
 }
 
 /** Each entry's stored form: what a raw copy must keep byte for byte. */
-async function rawEntries(zip: Buffer): Promise<Map<string, { method: number; crc32: number; compressedSize: number; data: Buffer }>> {
+async function rawEntries(
+  zip: Buffer,
+): Promise<Map<string, { method: number; crc32: number; compressedSize: number; data: Buffer }>> {
   const zipfile = await yauzl.fromBufferPromise(zip, { lazyEntries: true, autoClose: false });
   const entries = new Map<string, { method: number; crc32: number; compressedSize: number; data: Buffer }>();
   try {
     for await (const entry of zipEntries(zipfile)) {
       const data = await buffer(await zipfile.openReadStreamPromise(entry, { decodeFileData: false }));
-      entries.set(entry.fileName, { method: entry.compressionMethod, crc32: entry.crc32, compressedSize: entry.compressedSize, data });
+      entries.set(entry.fileName, {
+        method: entry.compressionMethod,
+        crc32: entry.crc32,
+        compressedSize: entry.compressedSize,
+        data,
+      });
     }
   } finally {
     zipfile.close();
@@ -181,7 +192,10 @@ describe('combineSources (S3 call shapes)', () => {
     const result = await combineSources(event(), { s3, bucket: BUCKET, now: () => CREATED_AT });
 
     expect(s3Mock).toHaveReceivedCommandWith(HeadObjectCommand, { Bucket: BUCKET, Key: KEY });
-    expect(s3Mock).toHaveReceivedCommandWith(GetObjectCommand, { Bucket: BUCKET, Key: `sources/app/${APP_COMMIT}.zip` });
+    expect(s3Mock).toHaveReceivedCommandWith(GetObjectCommand, {
+      Bucket: BUCKET,
+      Key: `sources/app/${APP_COMMIT}.zip`,
+    });
     expect(s3Mock).toHaveReceivedCommandWith(PutObjectCommand, {
       Bucket: BUCKET,
       Key: KEY,
@@ -219,15 +233,18 @@ describe('combineSources (S3 call shapes)', () => {
 
   it('answers from the existing artifact when another invocation won the conditional write', async () => {
     const existing = await makeZip([
-      { name: 'stepdeploy-manifest.json', content: JSON.stringify(createManifest(event(), new Date('2025-01-01T11:00:00Z'))) },
+      {
+        name: 'stepdeploy-manifest.json',
+        content: JSON.stringify(createManifest(event(), new Date('2025-01-01T11:00:00Z'))),
+      },
     ]);
     s3Mock.on(HeadObjectCommand).rejectsOnce(notFound).resolves({ ContentLength: existing.length, ETag: '"e0"' });
-    s3Mock
-      .on(PutObjectCommand)
-      .rejects(Object.assign(new Error('At least one of the pre-conditions you specified did not hold'), {
+    s3Mock.on(PutObjectCommand).rejects(
+      Object.assign(new Error('At least one of the pre-conditions you specified did not hold'), {
         name: 'PreconditionFailed',
         $metadata: { httpStatusCode: 412 },
-      }));
+      }),
+    );
     s3Mock.on(GetObjectCommand, { Key: KEY }).callsFake(serve(existing));
 
     const result = await combineSources(event(), { s3, bucket: BUCKET });
@@ -268,7 +285,12 @@ describe('combineSources (S3 call shapes)', () => {
     const gone = execFileSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).trim();
     const stale = [`stepdeploy-combine-${process.pid}-timedout`, `stepdeploy-combine-${gone}-crashed`];
     // Another live process's combine (a local runtime, a test worker), other tools' folders, files.
-    const kept = [`stepdeploy-combine-${process.ppid}-running`, 'stepdeploy-ends-abc', 'other-tool-xyz', 'stepdeploy-combine-7-note.txt'];
+    const kept = [
+      `stepdeploy-combine-${process.ppid}-running`,
+      'stepdeploy-ends-abc',
+      'other-tool-xyz',
+      'stepdeploy-combine-7-note.txt',
+    ];
     for (const name of [...stale, ...kept.slice(0, 3)]) {
       await mkdir(join(tmp, name));
       await writeFile(join(tmp, name, 'snapshot.zip'), randomBytes(1024));
@@ -296,9 +318,20 @@ describe('combineSources when S3 answers the artifact write 409 ConditionalReque
   const s3Mock = mockClient(s3);
   let snapshots: Record<string, Buffer>;
   const waits: number[] = [];
-  const deps = { s3, bucket: BUCKET, now: () => CREATED_AT, log: () => undefined, sleep: async (ms: number) => void waits.push(ms) };
+  const deps = {
+    s3,
+    bucket: BUCKET,
+    now: () => CREATED_AT,
+    log: () => undefined,
+    sleep: async (ms: number) => void waits.push(ms),
+  };
   const conflict = () =>
-    new S3ServiceException({ name: 'ConditionalRequestConflict', $fault: 'client', $metadata: { httpStatusCode: 409 }, message: 'A conflicting operation occurred' });
+    new S3ServiceException({
+      name: 'ConditionalRequestConflict',
+      $fault: 'client',
+      $metadata: { httpStatusCode: 409 },
+      message: 'A conflicting operation occurred',
+    });
   const artifactPuts = () => s3Mock.commandCalls(PutObjectCommand, { Key: KEY });
 
   beforeAll(async () => {
@@ -336,7 +369,9 @@ describe('combineSources when S3 answers the artifact write 409 ConditionalReque
   });
 
   it('CompleteMultipartUpload: a 409 starts a new multipart upload and uploads every part again (as S3 says), the first one aborted', async () => {
-    snapshots['sources/app/big.zip'] = await makeZip([{ name: 'assets/blob.bin', content: randomBytes(6 * 1024 * 1024) }]);
+    snapshots['sources/app/big.zip'] = await makeZip([
+      { name: 'assets/blob.bin', content: randomBytes(6 * 1024 * 1024) },
+    ]);
     s3Mock.on(HeadObjectCommand).rejects(notFound);
     s3Mock.on(CreateMultipartUploadCommand).resolvesOnce({ UploadId: 'u1' }).resolves({ UploadId: 'u2' });
     s3Mock.on(UploadPartCommand).resolves({ ETag: '"p"' });
@@ -346,23 +381,36 @@ describe('combineSources when S3 answers the artifact write 409 ConditionalReque
     await combineSources(e, { ...deps, partSize: 5 * 1024 * 1024 });
 
     expect(s3Mock).toHaveReceivedCommandTimes(CreateMultipartUploadCommand, 2);
-    const parts = s3Mock.commandCalls(UploadPartCommand).map((call) => `${call.args[0].input.UploadId}:${call.args[0].input.PartNumber}`);
+    const parts = s3Mock
+      .commandCalls(UploadPartCommand)
+      .map((call) => `${call.args[0].input.UploadId}:${call.args[0].input.PartNumber}`);
     expect(parts.sort()).toEqual(['u1:1', 'u1:2', 'u2:1', 'u2:2']);
     const completes = s3Mock.commandCalls(CompleteMultipartUploadCommand).map((call) => call.args[0].input);
-    expect(completes.map((c) => [c.UploadId, c.IfNoneMatch])).toEqual([['u1', '*'], ['u2', '*']]);
+    expect(completes.map((c) => [c.UploadId, c.IfNoneMatch])).toEqual([
+      ['u1', '*'],
+      ['u2', '*'],
+    ]);
     expect(s3Mock).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { UploadId: 'u1' });
     expect(s3Mock).not.toHaveReceivedCommandWith(AbortMultipartUploadCommand, { UploadId: 'u2' });
   });
 
-  it('a 409 then a 412: the artifact is read back, never assumed to be this invocation\'s or another\'s; the same commits answer its manifest', async () => {
+  it("a 409 then a 412: the artifact is read back, never assumed to be this invocation's or another's; the same commits answer its manifest", async () => {
     const existing = await makeZip([
-      { name: 'stepdeploy-manifest.json', content: JSON.stringify(createManifest(event(), new Date('2025-01-01T11:00:00Z'))) },
+      {
+        name: 'stepdeploy-manifest.json',
+        content: JSON.stringify(createManifest(event(), new Date('2025-01-01T11:00:00Z'))),
+      },
     ]);
     s3Mock.on(HeadObjectCommand).rejectsOnce(notFound).resolves({ ContentLength: existing.length, ETag: '"e0"' });
     s3Mock
       .on(PutObjectCommand, { Key: KEY })
       .rejectsOnce(conflict())
-      .rejects(Object.assign(new Error('At least one of the pre-conditions you specified did not hold'), { name: 'PreconditionFailed', $metadata: { httpStatusCode: 412 } }));
+      .rejects(
+        Object.assign(new Error('At least one of the pre-conditions you specified did not hold'), {
+          name: 'PreconditionFailed',
+          $metadata: { httpStatusCode: 412 },
+        }),
+      );
     s3Mock.on(GetObjectCommand, { Key: KEY }).callsFake(serve(existing));
 
     const result = await combineSources(event(), deps);
@@ -444,13 +492,25 @@ describe('combineSources against a real local S3 (s3rver)', () => {
       requestedBy: 'jane',
       createdAt: '2025-01-01T12:00:05.000Z',
       sources: [
-        { name: 'app', branch: 'feature/cloudformationchange', commit: APP_COMMIT, snapshotKey: `sources/app/${APP_COMMIT}.zip`, path: '.' },
-        { name: 'config', branch: 'develop', commit: CONFIG_COMMIT, snapshotKey: `sources/config/${CONFIG_COMMIT}.zip`, path: 'config/' },
+        {
+          name: 'app',
+          branch: 'feature/cloudformationchange',
+          commit: APP_COMMIT,
+          snapshotKey: `sources/app/${APP_COMMIT}.zip`,
+          path: '.',
+        },
+        {
+          name: 'config',
+          branch: 'develop',
+          commit: CONFIG_COMMIT,
+          snapshotKey: `sources/config/${CONFIG_COMMIT}.zip`,
+          path: 'config/',
+        },
       ],
     });
   });
 
-  it('copies each entry\'s compressed bytes as they are, into a zip that Info-ZIP tests clean', async () => {
+  it("copies each entry's compressed bytes as they are, into a zip that Info-ZIP tests clean", async () => {
     const big = { name: 'assets/notes.txt', content: 'replicas: 2\n'.repeat(10_000), mode: 0o100644 };
     // Stored larger than SMALL_ENTRY_BYTES: streamed, where smaller entries are read whole.
     const random = { name: 'assets/random.bin', content: randomBytes(SMALL_ENTRY_BYTES + 4096), mode: 0o100644 };
@@ -488,22 +548,28 @@ describe('combineSources against a real local S3 (s3rver)', () => {
   it.each([
     ['small', 'x'],
     ['large', randomBytes(SMALL_ENTRY_BYTES + 4096)],
-  ])('fails with SnapshotError when a %s entry has no local header where the directory says, and writes nothing', async (size, content) => {
-    const execution = `bad-local-header-${size}`;
-    const e = event({ execution });
-    const zip = await makeZip([{ name: 'first.txt', content: 'ok' }, { name: 'broken.bin', content }]);
-    // The second local header's signature, where the directory says the entry starts.
-    const at = zip.indexOf(Buffer.from('PK\x03\x04', 'latin1'), 4);
-    zip.writeUInt32LE(0x12345678, at);
-    await put(e.sources[0]!.snapshotKey, zip);
-    await put(e.sources[1]!.snapshotKey, await makeZip(CONFIG_SNAPSHOT));
+  ])(
+    'fails with SnapshotError when a %s entry has no local header where the directory says, and writes nothing',
+    async (size, content) => {
+      const execution = `bad-local-header-${size}`;
+      const e = event({ execution });
+      const zip = await makeZip([
+        { name: 'first.txt', content: 'ok' },
+        { name: 'broken.bin', content },
+      ]);
+      // The second local header's signature, where the directory says the entry starts.
+      const at = zip.indexOf(Buffer.from('PK\x03\x04', 'latin1'), 4);
+      zip.writeUInt32LE(0x12345678, at);
+      await put(e.sources[0]!.snapshotKey, zip);
+      await put(e.sources[1]!.snapshotKey, await makeZip(CONFIG_SNAPSHOT));
 
-    await expect(combineSources(e, { s3: s3.client, bucket: BUCKET })).rejects.toMatchObject({
-      name: 'SnapshotError',
-      message: expect.stringMatching(/sources\/app\/.*invalid local file header signature: 0x12345678/),
-    });
-    expect(await exists(`artifacts/acceptance/${execution}/source.zip`)).toBe(false);
-  });
+      await expect(combineSources(e, { s3: s3.client, bucket: BUCKET })).rejects.toMatchObject({
+        name: 'SnapshotError',
+        message: expect.stringMatching(/sources\/app\/.*invalid local file header signature: 0x12345678/),
+      });
+      expect(await exists(`artifacts/acceptance/${execution}/source.zip`)).toBe(false);
+    },
+  );
 
   it('returns the same result on a redrive and does not rewrite the artifact', async () => {
     const { event: e, key } = await scenario('redrive', APP_SNAPSHOT);
@@ -512,7 +578,11 @@ describe('combineSources against a real local S3 (s3rver)', () => {
     // A different snapshot under the same key proves the second call never reads the snapshots again.
     await put(e.sources[0]!.snapshotKey, await makeZip([{ name: 'changed.txt', content: 'x' }]));
 
-    const second = await combineSources(e, { s3: s3.client, bucket: BUCKET, now: () => new Date('2025-01-02T00:00:00Z') });
+    const second = await combineSources(e, {
+      s3: s3.client,
+      bucket: BUCKET,
+      now: () => new Date('2025-01-02T00:00:00Z'),
+    });
 
     expect(second).toEqual(first);
     const after = await s3.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
@@ -526,7 +596,10 @@ describe('combineSources against a real local S3 (s3rver)', () => {
     const otherCommit = 'ffffffffffffffffffffffffffffffffffffffff';
     const other = event({
       execution: 'conflict',
-      sources: [{ ...e.sources[0]!, commit: otherCommit, snapshotKey: `sources/app/${otherCommit}.zip` }, e.sources[1]!],
+      sources: [
+        { ...e.sources[0]!, commit: otherCommit, snapshotKey: `sources/app/${otherCommit}.zip` },
+        e.sources[1]!,
+      ],
     });
 
     await expect(combineSources(other, { s3: s3.client, bucket: BUCKET })).rejects.toMatchObject({
@@ -536,7 +609,10 @@ describe('combineSources against a real local S3 (s3rver)', () => {
   });
 
   it('fails when two sources write the same file, naming both, and writes nothing', async () => {
-    const { event: e, key } = await scenario('collision', [...APP_SNAPSHOT, { name: 'config/acceptance/settings.yml', content: 'x' }]);
+    const { event: e, key } = await scenario('collision', [
+      ...APP_SNAPSHOT,
+      { name: 'config/acceptance/settings.yml', content: 'x' },
+    ]);
 
     await expect(combineSources(e, { s3: s3.client, bucket: BUCKET })).rejects.toMatchObject({
       name: 'PathCollisionError',
@@ -545,9 +621,17 @@ describe('combineSources against a real local S3 (s3rver)', () => {
     expect(await exists(key)).toBe(false);
   });
 
-  it('merges app files inside the config source\'s folder quietly, as the README says a user should expect', async () => {
-    const app: ZipEntrySpec[] = [...APP_SNAPSHOT, { name: 'config/', mode: 0o40700 }, { name: 'config/other.json', content: '{}' }, { name: 'config/acceptance/extra.yml', content: 'x' }];
-    const { event: e, key } = await scenario('folder-merge', app, [{ name: 'acceptance/', mode: 0o40755 }, ...CONFIG_SNAPSHOT.slice(1)]);
+  it("merges app files inside the config source's folder quietly, as the README says a user should expect", async () => {
+    const app: ZipEntrySpec[] = [
+      ...APP_SNAPSHOT,
+      { name: 'config/', mode: 0o40700 },
+      { name: 'config/other.json', content: '{}' },
+      { name: 'config/acceptance/extra.yml', content: 'x' },
+    ];
+    const { event: e, key } = await scenario('folder-merge', app, [
+      { name: 'acceptance/', mode: 0o40755 },
+      ...CONFIG_SNAPSHOT.slice(1),
+    ]);
 
     await combineSources(e, { s3: s3.client, bucket: BUCKET, now: () => CREATED_AT });
 
@@ -581,7 +665,11 @@ describe('combineSources against a real local S3 (s3rver)', () => {
 
   it('refuses a zip-slip entry, naming the source, and writes nothing', async () => {
     const e = event({ execution: 'zip-slip' });
-    const slip = renameEntry(await makeZip([{ name: 'xx/xx/evil.sh', content: 'rm -rf /' }]), 'xx/xx/evil.sh', '../../evil.sh');
+    const slip = renameEntry(
+      await makeZip([{ name: 'xx/xx/evil.sh', content: 'rm -rf /' }]),
+      'xx/xx/evil.sh',
+      '../../evil.sh',
+    );
     await put(e.sources[0]!.snapshotKey, slip);
     await put(e.sources[1]!.snapshotKey, await makeZip(CONFIG_SNAPSHOT));
 
@@ -605,12 +693,17 @@ describe('combineSources against a real local S3 (s3rver)', () => {
   });
 
   it('keeps symlinks inside the artifact and refuses one that points outside', async () => {
-    const inside = await scenario('symlink-ok', [...APP_SNAPSHOT, { name: 'lib/settings.yml', content: '../config/acceptance/settings.yml', mode: 0o120777 }]);
+    const inside = await scenario('symlink-ok', [
+      ...APP_SNAPSHOT,
+      { name: 'lib/settings.yml', content: '../config/acceptance/settings.yml', mode: 0o120777 },
+    ]);
     await combineSources(inside.event, { s3: s3.client, bucket: BUCKET });
     const link = (await readZip(await download(inside.key))).find((x) => x.name === 'lib/settings.yml');
     expect(link).toMatchObject({ mode: 0o120777, content: '../config/acceptance/settings.yml' });
 
-    const outside = await scenario('symlink-out', [{ name: 'lib/passwd', content: '../../etc/passwd', mode: 0o120777 }]);
+    const outside = await scenario('symlink-out', [
+      { name: 'lib/passwd', content: '../../etc/passwd', mode: 0o120777 },
+    ]);
     await expect(combineSources(outside.event, { s3: s3.client, bucket: BUCKET })).rejects.toMatchObject({
       name: 'UnsafeEntryError',
       message: expect.stringContaining('symlink "lib/passwd"'),
@@ -621,40 +714,64 @@ describe('combineSources against a real local S3 (s3rver)', () => {
     // The issue's chain: up0 is the root, up1 = up0/.. is above it, ... up12 is /, and pw is /etc/passwd.
     const chain: ZipEntrySpec[] = [{ name: 'a/b/up0', content: '../..', mode: 0o120777 }];
     for (let i = 1; i <= 12; i++) chain.push({ name: `a/b/up${i}`, content: `up${i - 1}/..`, mode: 0o120777 });
-    const escape = await scenario('symlink-chain', [...APP_SNAPSHOT, ...chain, { name: 'pw', content: 'a/b/up12/etc/passwd', mode: 0o120777 }]);
+    const escape = await scenario('symlink-chain', [
+      ...APP_SNAPSHOT,
+      ...chain,
+      { name: 'pw', content: 'a/b/up12/etc/passwd', mode: 0o120777 },
+    ]);
 
     await expect(combineSources(escape.event, { s3: s3.client, bucket: BUCKET })).rejects.toMatchObject({
       name: 'UnsafeEntryError',
-      message: 'symlink "a/b/up1" (source "app") points outside the artifact through other links (it resolves to ..); ' +
+      message:
+        'symlink "a/b/up1" (source "app") points outside the artifact through other links (it resolves to ..); ' +
         'the combined artifact is refused: make the link lead to a path inside the repository, or remove it',
     });
     expect(await exists(escape.key)).toBe(false);
 
-    const parent = await scenario('symlink-parent', [...APP_SNAPSHOT, { name: 'parent', content: 'a/b/up0/..', mode: 0o120777 }, chain[0]!]);
-    await expect(combineSources(parent.event, { s3: s3.client, bucket: BUCKET })).rejects.toThrow('symlink "parent" (source "app") points outside the artifact through other links');
+    const parent = await scenario('symlink-parent', [
+      ...APP_SNAPSHOT,
+      { name: 'parent', content: 'a/b/up0/..', mode: 0o120777 },
+      chain[0]!,
+    ]);
+    await expect(combineSources(parent.event, { s3: s3.client, bucket: BUCKET })).rejects.toThrow(
+      'symlink "parent" (source "app") points outside the artifact through other links',
+    );
     expect(await exists(parent.key)).toBe(false);
   });
 
   it('refuses a link that leads outside through a link of a source combined after it', async () => {
     // lib/conf's text ends in config/; config/up (written later) is the root, and its .. is outside.
-    const cross = await scenario('symlink-cross-source', [...APP_SNAPSHOT, { name: 'lib/conf', content: '../config/up/..', mode: 0o120777 }], [
-      ...CONFIG_SNAPSHOT,
-      { name: 'up', content: '..', mode: 0o120777 },
-    ]);
+    const cross = await scenario(
+      'symlink-cross-source',
+      [...APP_SNAPSHOT, { name: 'lib/conf', content: '../config/up/..', mode: 0o120777 }],
+      [...CONFIG_SNAPSHOT, { name: 'up', content: '..', mode: 0o120777 }],
+    );
 
-    await expect(combineSources(cross.event, { s3: s3.client, bucket: BUCKET })).rejects.toThrow('symlink "lib/conf" (source "app") points outside the artifact through other links');
+    await expect(combineSources(cross.event, { s3: s3.client, bucket: BUCKET })).rejects.toThrow(
+      'symlink "lib/conf" (source "app") points outside the artifact through other links',
+    );
     expect(await exists(cross.key)).toBe(false);
   });
 
   it('refuses a cycle of symlinks, which the build could not follow', async () => {
-    const cycle = await scenario('symlink-cycle', [...APP_SNAPSHOT, { name: 'x', content: 'y', mode: 0o120777 }, { name: 'y', content: 'x', mode: 0o120777 }]);
+    const cycle = await scenario('symlink-cycle', [
+      ...APP_SNAPSHOT,
+      { name: 'x', content: 'y', mode: 0o120777 },
+      { name: 'y', content: 'x', mode: 0o120777 },
+    ]);
 
-    await expect(combineSources(cycle.event, { s3: s3.client, bucket: BUCKET })).rejects.toThrow('symlink "x" (source "app") is a cycle of links or a chain of more than 40');
+    await expect(combineSources(cycle.event, { s3: s3.client, bucket: BUCKET })).rejects.toThrow(
+      'symlink "x" (source "app") is a cycle of links or a chain of more than 40',
+    );
   });
 
   it('refuses a name with a backslash, naming it, instead of shipping it as a folder', async () => {
     const e = event({ execution: 'backslash' });
-    const zip = renameEntry(await makeZip([...APP_SNAPSHOT, { name: 'lib/a_b.txt', content: 'x' }]), 'lib/a_b.txt', 'lib/a\\b.txt');
+    const zip = renameEntry(
+      await makeZip([...APP_SNAPSHOT, { name: 'lib/a_b.txt', content: 'x' }]),
+      'lib/a_b.txt',
+      'lib/a\\b.txt',
+    );
     await put(e.sources[0]!.snapshotKey, zip);
     await put(e.sources[1]!.snapshotKey, await makeZip(CONFIG_SNAPSHOT));
 
@@ -669,8 +786,18 @@ describe('combineSources against a real local S3 (s3rver)', () => {
 
   it('ships c:foo.txt, a valid POSIX name, as it is', async () => {
     const e = event({ execution: 'drive-like' });
-    await put(e.sources[0]!.snapshotKey, renameEntry(await makeZip([...APP_SNAPSHOT, { name: 'c_foo.txt', content: 'not a drive\n' }]), 'c_foo.txt', 'c:foo.txt'));
-    await put(e.sources[1]!.snapshotKey, renameEntry(await makeZip([...CONFIG_SNAPSHOT, { name: 'd_x/e.yml', content: 'e: 1\n' }]), 'd_x/', 'd:x/'));
+    await put(
+      e.sources[0]!.snapshotKey,
+      renameEntry(
+        await makeZip([...APP_SNAPSHOT, { name: 'c_foo.txt', content: 'not a drive\n' }]),
+        'c_foo.txt',
+        'c:foo.txt',
+      ),
+    );
+    await put(
+      e.sources[1]!.snapshotKey,
+      renameEntry(await makeZip([...CONFIG_SNAPSHOT, { name: 'd_x/e.yml', content: 'e: 1\n' }]), 'd_x/', 'd:x/'),
+    );
 
     await combineSources(e, { s3: s3.client, bucket: BUCKET, now: () => CREATED_AT });
 

@@ -1,6 +1,17 @@
-import { BatchGetBuildsCommand, CodeBuildClient, ListBuildsForProjectCommand, StopBuildCommand } from '@aws-sdk/client-codebuild';
+import {
+  BatchGetBuildsCommand,
+  CodeBuildClient,
+  ListBuildsForProjectCommand,
+  StopBuildCommand,
+} from '@aws-sdk/client-codebuild';
 import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
-import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient, SFNServiceException, TaskTimedOut } from '@aws-sdk/client-sfn';
+import {
+  SendTaskFailureCommand,
+  SendTaskSuccessCommand,
+  SFNClient,
+  SFNServiceException,
+  TaskTimedOut,
+} from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { buildIdOf, completeDeployBuild, releaseForEndedExecution } from '../../tasks/deploy-complete/deploy-complete';
 import type { DeployLease } from '../../tasks/deploy/lease';
@@ -36,7 +47,9 @@ const heldLease: DeployLease = {
 
 function buildEvent(status: string, fields: { buildArn?: string; environment?: string | null; leaseId?: string } = {}) {
   const variables = [
-    ...(fields.environment === null ? [] : [{ name: 'ENVIRONMENT', value: fields.environment ?? 'acceptance', type: 'PLAINTEXT' }]),
+    ...(fields.environment === null
+      ? []
+      : [{ name: 'ENVIRONMENT', value: fields.environment ?? 'acceptance', type: 'PLAINTEXT' }]),
     { name: 'STEPDEPLOY_LEASE_ID', value: fields.leaseId ?? 'lease-1', type: 'PLAINTEXT' },
   ];
   return buildStateChangeSchema.parse({
@@ -53,7 +66,16 @@ function buildEvent(status: string, fields: { buildArn?: string; environment?: s
         logs: { 'deep-link': 'https://console.aws.amazon.com/cloudwatch/home#logEvent:x' },
         phases: [
           { 'phase-type': 'PRE_BUILD', 'phase-status': 'SUCCEEDED', 'phase-context': [': '] },
-          { 'phase-type': 'BUILD', 'phase-status': status === 'SUCCEEDED' ? 'SUCCEEDED' : 'FAILED', 'phase-context': status === 'SUCCEEDED' ? [] : ['COMMAND_EXECUTION_ERROR: Error while executing command: ./stepdeploy/deploy "$ENVIRONMENT". Reason: exit status 1'] },
+          {
+            'phase-type': 'BUILD',
+            'phase-status': status === 'SUCCEEDED' ? 'SUCCEEDED' : 'FAILED',
+            'phase-context':
+              status === 'SUCCEEDED'
+                ? []
+                : [
+                    'COMMAND_EXECUTION_ERROR: Error while executing command: ./stepdeploy/deploy "$ENVIRONMENT". Reason: exit status 1',
+                  ],
+          },
         ],
       },
     },
@@ -71,7 +93,10 @@ function executionEvent(status: string, fields: { name?: string; input?: string 
       name: fields.name ?? EXECUTION,
       status,
       startDate: 1795859400000,
-      input: fields.input === undefined ? JSON.stringify({ environment: 'acceptance', branches: { app: 'main' } }) : fields.input,
+      input:
+        fields.input === undefined
+          ? JSON.stringify({ environment: 'acceptance', branches: { app: 'main' } })
+          : fields.input,
       redriveCount: fields.redriveCount ?? 0,
     },
   });
@@ -83,7 +108,10 @@ function s3Error(name: string, status: number): S3ServiceException {
 
 function holding(lease: DeployLease | undefined, etag = '"etag-held"'): void {
   if (lease === undefined) s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).rejects(s3Error('NoSuchKey', 404));
-  else s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves({ ETag: etag, Body: { transformToString: async () => JSON.stringify(lease) } } as never);
+  else
+    s3Mock
+      .on(GetObjectCommand, { Key: LEASE_KEY })
+      .resolves({ ETag: etag, Body: { transformToString: async () => JSON.stringify(lease) } } as never);
 }
 
 /** The lease writes, in order, with their If-Match. */
@@ -116,20 +144,32 @@ beforeEach(() => {
   });
   codebuildMock.on(StopBuildCommand).resolves({});
   codebuildMock.on(ListBuildsForProjectCommand).resolves({ ids: [] });
-  codebuildMock.on(BatchGetBuildsCommand).resolves({ builds: [{ id: BUILD_ID, buildComplete: false, buildStatus: 'IN_PROGRESS' }] });
+  codebuildMock
+    .on(BatchGetBuildsCommand)
+    .resolves({ builds: [{ id: BUILD_ID, buildComplete: false, buildStatus: 'IN_PROGRESS' }] });
 });
 
 describe('deploy-complete: the deploy build ended', () => {
   test('SUCCEEDED: SendTaskSuccess with the .sync shape { Build }, then gives the lease back', async () => {
     const result = await completeDeployBuild(buildEvent('SUCCEEDED'), deps);
 
-    expect(result).toEqual({ action: 'completed', environment: 'acceptance', execution: EXECUTION, status: 'SUCCEEDED' });
+    expect(result).toEqual({
+      action: 'completed',
+      environment: 'acceptance',
+      execution: EXECUTION,
+      status: 'SUCCEEDED',
+    });
     expect(order).toEqual(['SendTaskSuccess', 'release']);
     const sent = sfnMock.commandCalls(SendTaskSuccessCommand)[0]!.args[0].input;
     expect(sent.taskToken).toBe('token-of-deploy');
-    expect(JSON.parse(sent.output!)).toMatchObject({ Build: { Id: BUILD_ID, Arn: BUILD_ARN, BuildStatus: 'SUCCEEDED', ProjectName: 'shop-deploy' } });
+    expect(JSON.parse(sent.output!)).toMatchObject({
+      Build: { Id: BUILD_ID, Arn: BUILD_ARN, BuildStatus: 'SUCCEEDED', ProjectName: 'shop-deploy' },
+    });
     expect(leaseWrites()).toEqual([
-      { ifMatch: '"etag-held"', lease: { ...heldLease, released: true, releasedAt: NOW.toISOString(), outcome: 'SUCCEEDED' } },
+      {
+        ifMatch: '"etag-held"',
+        lease: { ...heldLease, released: true, releasedAt: NOW.toISOString(), outcome: 'SUCCEEDED' },
+      },
     ]);
   });
 
@@ -145,7 +185,12 @@ describe('deploy-complete: the deploy build ended', () => {
     expect(cause.Build.Phases[1]).toEqual({
       PhaseType: 'BUILD',
       PhaseStatus: 'FAILED',
-      Contexts: [{ Message: 'COMMAND_EXECUTION_ERROR: Error while executing command: ./stepdeploy/deploy "$ENVIRONMENT". Reason: exit status 1' }],
+      Contexts: [
+        {
+          Message:
+            'COMMAND_EXECUTION_ERROR: Error while executing command: ./stepdeploy/deploy "$ENVIRONMENT". Reason: exit status 1',
+        },
+      ],
     });
     // The empty ": " context CodeBuild puts on a phase without news is left out.
     expect(cause.Build.Phases[0].Contexts).toEqual([]);
@@ -193,8 +238,13 @@ describe('deploy-complete: the deploy build ended', () => {
   });
 
   test('a build that has not ended (IN_PROGRESS) or has no ENVIRONMENT variable is ignored without reading the lease', async () => {
-    await expect(completeDeployBuild(buildEvent('IN_PROGRESS'), deps)).resolves.toEqual({ action: 'ignored', reason: 'build is IN_PROGRESS' });
-    await expect(completeDeployBuild(buildEvent('SUCCEEDED', { environment: null }), deps)).resolves.toMatchObject({ action: 'ignored' });
+    await expect(completeDeployBuild(buildEvent('IN_PROGRESS'), deps)).resolves.toEqual({
+      action: 'ignored',
+      reason: 'build is IN_PROGRESS',
+    });
+    await expect(completeDeployBuild(buildEvent('SUCCEEDED', { environment: null }), deps)).resolves.toMatchObject({
+      action: 'ignored',
+    });
     expect(s3Mock).not.toHaveReceivedCommand(GetObjectCommand);
   });
 
@@ -207,7 +257,9 @@ describe('deploy-complete: the deploy build ended', () => {
     expect(result).toMatchObject({ action: 'completed', status: 'SUCCEEDED' });
     expect(leaseWrites()).toHaveLength(1);
     expect(leaseWrites()[0]!.lease).toMatchObject({ released: true });
-    expect(error).toHaveBeenCalledWith(expect.stringContaining(`the Deploy task of ${EXECUTION} is gone (TaskTimedOut`));
+    expect(error).toHaveBeenCalledWith(
+      expect.stringContaining(`the Deploy task of ${EXECUTION} is gone (TaskTimedOut`),
+    );
     error.mockRestore();
   });
 
@@ -215,8 +267,17 @@ describe('deploy-complete: the deploy build ended', () => {
     s3Mock.on(PutObjectCommand, { Key: LEASE_KEY }).rejects(s3Error('PreconditionFailed', 412));
     s3Mock
       .on(GetObjectCommand, { Key: LEASE_KEY })
-      .resolvesOnce({ ETag: '"etag-held"', Body: { transformToString: async () => JSON.stringify(heldLease) } } as never)
-      .resolves({ ETag: '"etag-other"', Body: { transformToString: async () => JSON.stringify({ ...heldLease, leaseId: 'lease-2', execution: 'acceptance-20261129T095500-cccccc' }) } } as never);
+      .resolvesOnce({
+        ETag: '"etag-held"',
+        Body: { transformToString: async () => JSON.stringify(heldLease) },
+      } as never)
+      .resolves({
+        ETag: '"etag-other"',
+        Body: {
+          transformToString: async () =>
+            JSON.stringify({ ...heldLease, leaseId: 'lease-2', execution: 'acceptance-20261129T095500-cccccc' }),
+        },
+      } as never);
 
     await expect(completeDeployBuild(buildEvent('SUCCEEDED'), deps)).resolves.toMatchObject({ action: 'completed' });
     expect(leaseWrites()).toHaveLength(1);
@@ -241,11 +302,20 @@ describe('deploy-complete: the deploy build ended', () => {
   });
 
   test('a transient SendTaskSuccess failure (throttled) is retried; the lease is given back only after it went through', async () => {
-    const throttled = new SFNServiceException({ name: 'ThrottlingException', $fault: 'client', $metadata: { httpStatusCode: 400 }, message: 'Rate exceeded' });
-    sfnMock.on(SendTaskSuccessCommand).rejectsOnce(throttled).rejectsOnce(throttled).callsFake(() => {
-      order.push('SendTaskSuccess');
-      return {};
+    const throttled = new SFNServiceException({
+      name: 'ThrottlingException',
+      $fault: 'client',
+      $metadata: { httpStatusCode: 400 },
+      message: 'Rate exceeded',
     });
+    sfnMock
+      .on(SendTaskSuccessCommand)
+      .rejectsOnce(throttled)
+      .rejectsOnce(throttled)
+      .callsFake(() => {
+        order.push('SendTaskSuccess');
+        return {};
+      });
 
     await expect(completeDeployBuild(buildEvent('SUCCEEDED'), deps)).resolves.toMatchObject({ action: 'completed' });
     expect(sfnMock).toHaveReceivedCommandTimes(SendTaskSuccessCommand, 3);
@@ -253,14 +323,28 @@ describe('deploy-complete: the deploy build ended', () => {
   });
 
   test('a SendTaskSuccess that keeps failing is thrown (the event is delivered again) and the lease is not given back', async () => {
-    sfnMock.on(SendTaskSuccessCommand).rejects(new SFNServiceException({ name: 'ServiceUnavailable', $fault: 'server', $metadata: { httpStatusCode: 503 }, message: 'unavailable' }));
+    sfnMock
+      .on(SendTaskSuccessCommand)
+      .rejects(
+        new SFNServiceException({
+          name: 'ServiceUnavailable',
+          $fault: 'server',
+          $metadata: { httpStatusCode: 503 },
+          message: 'unavailable',
+        }),
+      );
 
-    await expect(completeDeployBuild(buildEvent('SUCCEEDED'), deps)).rejects.toMatchObject({ name: 'ServiceUnavailable' });
+    await expect(completeDeployBuild(buildEvent('SUCCEEDED'), deps)).rejects.toMatchObject({
+      name: 'ServiceUnavailable',
+    });
     expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
   });
 
   test("S3's 409 ConditionalRequestConflict on the release reads the lease again and releases it", async () => {
-    s3Mock.on(PutObjectCommand, { Key: LEASE_KEY }).rejectsOnce(s3Error('ConditionalRequestConflict', 409)).resolves({ ETag: '"etag-released"' });
+    s3Mock
+      .on(PutObjectCommand, { Key: LEASE_KEY })
+      .rejectsOnce(s3Error('ConditionalRequestConflict', 409))
+      .resolves({ ETag: '"etag-released"' });
 
     await expect(completeDeployBuild(buildEvent('SUCCEEDED'), deps)).resolves.toMatchObject({ action: 'completed' });
     expect(leaseWrites()).toHaveLength(2);
@@ -279,7 +363,12 @@ describe('deploy-complete: the execution ended badly', () => {
     const result = await releaseForEndedExecution(executionEvent('ABORTED'), deps);
 
     expect(result).toEqual({ action: 'stopped-build', environment: 'acceptance', execution: EXECUTION });
-    expect(leaseWrites()).toEqual([{ ifMatch: '"etag-held"', lease: { ...heldLease, released: true, releasedAt: NOW.toISOString(), outcome: 'execution ABORTED' } }]);
+    expect(leaseWrites()).toEqual([
+      {
+        ifMatch: '"etag-held"',
+        lease: { ...heldLease, released: true, releasedAt: NOW.toISOString(), outcome: 'execution ABORTED' },
+      },
+    ]);
     expect(codebuildMock).toHaveReceivedCommandWith(StopBuildCommand, { id: BUILD_ID });
   });
 
@@ -288,7 +377,19 @@ describe('deploy-complete: the execution ended badly', () => {
     holding(withoutBuild);
     codebuildMock.on(ListBuildsForProjectCommand).resolves({ ids: [BUILD_ID] });
     codebuildMock.on(BatchGetBuildsCommand).resolves({
-      builds: [{ id: BUILD_ID, buildComplete: false, startTime: new Date('2026-11-29T10:00:01.000Z'), environment: { type: 'LINUX_CONTAINER', image: 'standard', computeType: 'BUILD_GENERAL1_SMALL', environmentVariables: [{ name: 'STEPDEPLOY_LEASE_ID', value: 'lease-1' }] } }],
+      builds: [
+        {
+          id: BUILD_ID,
+          buildComplete: false,
+          startTime: new Date('2026-11-29T10:00:01.000Z'),
+          environment: {
+            type: 'LINUX_CONTAINER',
+            image: 'standard',
+            computeType: 'BUILD_GENERAL1_SMALL',
+            environmentVariables: [{ name: 'STEPDEPLOY_LEASE_ID', value: 'lease-1' }],
+          },
+        },
+      ],
     });
 
     const result = await releaseForEndedExecution(executionEvent('FAILED'), deps);
@@ -298,23 +399,34 @@ describe('deploy-complete: the execution ended badly', () => {
     expect(leaseWrites()[0]!.lease).toMatchObject({ released: true, outcome: 'execution FAILED' });
   });
 
-  test.each(['ABORTED', 'FAILED', 'TIMED_OUT'])('%s while holding a lease with no build at all: releases it', async (status) => {
-    const { buildId: _none, ...withoutBuild } = heldLease;
-    holding(withoutBuild);
+  test.each(['ABORTED', 'FAILED', 'TIMED_OUT'])(
+    '%s while holding a lease with no build at all: releases it',
+    async (status) => {
+      const { buildId: _none, ...withoutBuild } = heldLease;
+      holding(withoutBuild);
 
-    const result = await releaseForEndedExecution(executionEvent(status), deps);
+      const result = await releaseForEndedExecution(executionEvent(status), deps);
 
-    expect(result).toEqual({ action: 'released', environment: 'acceptance', execution: EXECUTION });
-    expect(leaseWrites()).toEqual([{ ifMatch: '"etag-held"', lease: { ...withoutBuild, released: true, releasedAt: NOW.toISOString(), outcome: `execution ${status}` } }]);
-    expect(codebuildMock).not.toHaveReceivedCommand(StopBuildCommand);
-  });
+      expect(result).toEqual({ action: 'released', environment: 'acceptance', execution: EXECUTION });
+      expect(leaseWrites()).toEqual([
+        {
+          ifMatch: '"etag-held"',
+          lease: { ...withoutBuild, released: true, releasedAt: NOW.toISOString(), outcome: `execution ${status}` },
+        },
+      ]);
+      expect(codebuildMock).not.toHaveReceivedCommand(StopBuildCommand);
+    },
+  );
 
   test("a late FAILED event of an earlier run leaves the redriven run's lease and build alone (redriveCount)", async () => {
     holding({ ...heldLease, redriveCount: 1, leaseId: 'lease-run-1' });
 
     const result = await releaseForEndedExecution(executionEvent('FAILED', { redriveCount: 0 }), deps);
 
-    expect(result).toEqual({ action: 'ignored', reason: `the acceptance lease is held by run 1 of ${EXECUTION}; this event ended run 0` });
+    expect(result).toEqual({
+      action: 'ignored',
+      reason: `the acceptance lease is held by run 1 of ${EXECUTION}; this event ended run 0`,
+    });
     expect(codebuildMock).not.toHaveReceivedCommand(StopBuildCommand);
     expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
   });
@@ -322,25 +434,40 @@ describe('deploy-complete: the execution ended badly', () => {
   test('the ended event of the redriven run itself stops its build', async () => {
     holding({ ...heldLease, redriveCount: 1 });
 
-    await expect(releaseForEndedExecution(executionEvent('ABORTED', { redriveCount: 1 }), deps)).resolves.toMatchObject({ action: 'stopped-build' });
+    await expect(releaseForEndedExecution(executionEvent('ABORTED', { redriveCount: 1 }), deps)).resolves.toMatchObject(
+      { action: 'stopped-build' },
+    );
   });
 
   test("another execution's lease, or a SUCCEEDED execution: nothing is touched; a released lease of this run only has its build stopped if it runs", async () => {
     holding({ ...heldLease, execution: 'acceptance-20261129T095500-cccccc' });
-    await expect(releaseForEndedExecution(executionEvent('ABORTED'), deps)).resolves.toMatchObject({ action: 'ignored' });
-    await expect(releaseForEndedExecution(executionEvent('SUCCEEDED'), deps)).resolves.toEqual({ action: 'ignored', reason: 'execution is SUCCEEDED' });
+    await expect(releaseForEndedExecution(executionEvent('ABORTED'), deps)).resolves.toMatchObject({
+      action: 'ignored',
+    });
+    await expect(releaseForEndedExecution(executionEvent('SUCCEEDED'), deps)).resolves.toEqual({
+      action: 'ignored',
+      reason: 'execution is SUCCEEDED',
+    });
     holding({ ...heldLease, released: true, outcome: 'SUCCEEDED' });
     codebuildMock.on(BatchGetBuildsCommand).resolves({ builds: [{ id: BUILD_ID, buildComplete: true }] });
-    await expect(releaseForEndedExecution(executionEvent('FAILED'), deps)).resolves.toMatchObject({ action: 'released' });
+    await expect(releaseForEndedExecution(executionEvent('FAILED'), deps)).resolves.toMatchObject({
+      action: 'released',
+    });
 
     expect(codebuildMock).not.toHaveReceivedCommand(StopBuildCommand);
     expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
   });
 
   test('an input that is not JSON or names no valid environment (input too large to include) is ignored', async () => {
-    await expect(releaseForEndedExecution(executionEvent('FAILED', { input: 'not json' }), deps)).resolves.toMatchObject({ action: 'ignored' });
-    await expect(releaseForEndedExecution(executionEvent('FAILED', { input: null }), deps)).resolves.toMatchObject({ action: 'ignored' });
-    await expect(releaseForEndedExecution(executionEvent('FAILED', { input: JSON.stringify({ environment: '../x' }) }), deps)).resolves.toMatchObject({ action: 'ignored' });
+    await expect(
+      releaseForEndedExecution(executionEvent('FAILED', { input: 'not json' }), deps),
+    ).resolves.toMatchObject({ action: 'ignored' });
+    await expect(releaseForEndedExecution(executionEvent('FAILED', { input: null }), deps)).resolves.toMatchObject({
+      action: 'ignored',
+    });
+    await expect(
+      releaseForEndedExecution(executionEvent('FAILED', { input: JSON.stringify({ environment: '../x' }) }), deps),
+    ).resolves.toMatchObject({ action: 'ignored' });
     expect(s3Mock).not.toHaveReceivedCommand(GetObjectCommand);
   });
 });

@@ -1,4 +1,10 @@
-import { BatchGetBuildsCommand, CodeBuildClient, ListBuildsForProjectCommand, StartBuildCommand, StopBuildCommand } from '@aws-sdk/client-codebuild';
+import {
+  BatchGetBuildsCommand,
+  CodeBuildClient,
+  ListBuildsForProjectCommand,
+  StartBuildCommand,
+  StopBuildCommand,
+} from '@aws-sdk/client-codebuild';
 import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { deploy, HANDOVER_MS, START_WINDOW_MS, type DeployEvent } from '../../tasks/deploy/deploy';
@@ -31,7 +37,15 @@ const event: DeployEvent = {
   ],
 };
 
-const deps = { s3, codebuild, bucket: BUCKET, region: 'eu-west-1', projectName: PROJECT, leaseSeconds: LEASE_SECONDS, now: () => NOW };
+const deps = {
+  s3,
+  codebuild,
+  bucket: BUCKET,
+  region: 'eu-west-1',
+  projectName: PROJECT,
+  leaseSeconds: LEASE_SECONDS,
+  now: () => NOW,
+};
 
 /** An execution older than `event`, and one newer. */
 const OLDER = { execution: 'acceptance-20261129T094000-aaaaaa', startedAt: '2026-11-29T09:40:00.000Z' };
@@ -94,17 +108,25 @@ beforeEach(() => {
 });
 
 /** CodeBuild knows these builds (BatchGetBuilds by id, and ListBuildsForProject newest first). */
-function builds(...known: Array<{ id: string; complete: boolean; leaseId?: string; startTime?: string; endTime?: string }>): void {
+function builds(
+  ...known: Array<{ id: string; complete: boolean; leaseId?: string; startTime?: string; endTime?: string }>
+): void {
   const shaped = known.map((b) => ({
     id: b.id,
     buildComplete: b.complete,
     buildStatus: b.complete ? 'SUCCEEDED' : 'IN_PROGRESS',
     startTime: new Date(b.startTime ?? '2026-11-29T09:58:00.000Z'),
     ...(b.endTime ? { endTime: new Date(b.endTime) } : {}),
-    environment: { environmentVariables: b.leaseId ? [{ name: 'STEPDEPLOY_LEASE_ID', value: b.leaseId, type: 'PLAINTEXT' as const }] : [] },
+    environment: {
+      environmentVariables: b.leaseId
+        ? [{ name: 'STEPDEPLOY_LEASE_ID', value: b.leaseId, type: 'PLAINTEXT' as const }]
+        : [],
+    },
   }));
   codebuildMock.on(ListBuildsForProjectCommand).resolves({ ids: shaped.map((b) => b.id) });
-  codebuildMock.on(BatchGetBuildsCommand).callsFake((input: { ids: string[] }) => ({ builds: shaped.filter((b) => input.ids.includes(b.id)) }));
+  codebuildMock
+    .on(BatchGetBuildsCommand)
+    .callsFake((input: { ids: string[] }) => ({ builds: shaped.filter((b) => input.ids.includes(b.id)) }));
 }
 
 describe('deploy: taking the environment lease', () => {
@@ -127,7 +149,10 @@ describe('deploy: taking the environment lease', () => {
       acquiredAt: NOW.toISOString(),
       expiresAt: new Date(NOW.getTime() + LEASE_SECONDS * 1000).toISOString(),
     });
-    expect(writes[1]).toMatchObject({ ifMatch: '"etag-taken"', lease: { buildId: 'shop-deploy:new', taskToken: 'token-mine', leaseId } });
+    expect(writes[1]).toMatchObject({
+      ifMatch: '"etag-taken"',
+      lease: { buildId: 'shop-deploy:new', taskToken: 'token-mine', leaseId },
+    });
     expect(codebuildMock).toHaveReceivedCommandWith(StartBuildCommand, {
       projectName: PROJECT,
       sourceTypeOverride: 'S3',
@@ -146,19 +171,29 @@ describe('deploy: taking the environment lease', () => {
   });
 
   test('takes a released lease once CodeBuild says its build has ended', async () => {
-    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ buildId: 'shop-deploy:old', released: true }), '"etag-released"'));
+    s3Mock
+      .on(GetObjectCommand, { Key: LEASE_KEY })
+      .resolves(bodyOf(lease({ buildId: 'shop-deploy:old', released: true }), '"etag-released"'));
     builds({ id: 'shop-deploy:old', complete: true });
 
     await deploy(event, deps);
 
     expect(codebuildMock).toHaveReceivedCommandWith(BatchGetBuildsCommand, { ids: ['shop-deploy:old'] });
-    expect(leaseWrites()[0]).toMatchObject({ ifMatch: '"etag-released"', ifNoneMatch: undefined, lease: { execution: event.execution } });
+    expect(leaseWrites()[0]).toMatchObject({
+      ifMatch: '"etag-released"',
+      ifNoneMatch: undefined,
+      lease: { execution: event.execution },
+    });
     expect(leaseWrites()[0]!.lease.leaseId).not.toBe('lease-other');
     expect(codebuildMock).not.toHaveReceivedCommand(StopBuildCommand);
   });
 
   test('waits for a released lease whose build still runs (stopped by deploy-complete, not ended yet)', async () => {
-    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ buildId: 'shop-deploy:old', released: true, outcome: 'execution ABORTED' }), '"etag-released"'));
+    s3Mock
+      .on(GetObjectCommand, { Key: LEASE_KEY })
+      .resolves(
+        bodyOf(lease({ buildId: 'shop-deploy:old', released: true, outcome: 'execution ABORTED' }), '"etag-released"'),
+      );
     builds({ id: 'shop-deploy:old', complete: false });
 
     await expect(deploy(event, deps)).rejects.toThrow(DeployLeaseBusyError);
@@ -166,7 +201,9 @@ describe('deploy: taking the environment lease', () => {
   });
 
   test('an expired lease is not taken while its build still runs (BatchGetBuilds is asked)', async () => {
-    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ buildId: 'shop-deploy:old', expiresAt: '2026-11-29T09:59:59.999Z' }), '"etag-expired"'));
+    s3Mock
+      .on(GetObjectCommand, { Key: LEASE_KEY })
+      .resolves(bodyOf(lease({ buildId: 'shop-deploy:old', expiresAt: '2026-11-29T09:59:59.999Z' }), '"etag-expired"'));
     builds({ id: 'shop-deploy:old', complete: false });
 
     await expect(deploy(event, deps)).rejects.toThrow(/is deploying \(build shop-deploy:old\)/);
@@ -175,7 +212,9 @@ describe('deploy: taking the environment lease', () => {
   });
 
   test('takes an expired lease whose build has ended', async () => {
-    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ buildId: 'shop-deploy:old', expiresAt: '2026-11-29T09:59:59.999Z' }), '"etag-expired"'));
+    s3Mock
+      .on(GetObjectCommand, { Key: LEASE_KEY })
+      .resolves(bodyOf(lease({ buildId: 'shop-deploy:old', expiresAt: '2026-11-29T09:59:59.999Z' }), '"etag-expired"'));
     builds({ id: 'shop-deploy:old', complete: true });
 
     await deploy(event, deps);
@@ -184,7 +223,9 @@ describe('deploy: taking the environment lease', () => {
   });
 
   test('takes a stale lease whose build is complete per BatchGetBuilds (its completion event was lost)', async () => {
-    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ buildId: 'shop-deploy:old' }), '"etag-stale"'));
+    s3Mock
+      .on(GetObjectCommand, { Key: LEASE_KEY })
+      .resolves(bodyOf(lease({ buildId: 'shop-deploy:old' }), '"etag-stale"'));
     builds({ id: 'shop-deploy:old', complete: true });
 
     await deploy(event, deps);
@@ -194,20 +235,31 @@ describe('deploy: taking the environment lease', () => {
   });
 
   test("waits while another execution's build that just ended is handed to its task (lease not given back yet), then takes it", async () => {
-    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ buildId: 'shop-deploy:old' }), '"etag-ended"'));
+    s3Mock
+      .on(GetObjectCommand, { Key: LEASE_KEY })
+      .resolves(bodyOf(lease({ buildId: 'shop-deploy:old' }), '"etag-ended"'));
     builds({ id: 'shop-deploy:old', complete: true, endTime: '2026-11-29T09:59:00.000Z' });
 
-    await expect(deploy(event, deps)).rejects.toThrow(/has just deployed \(build shop-deploy:old\); its end is being handed to it/);
+    await expect(deploy(event, deps)).rejects.toThrow(
+      /has just deployed \(build shop-deploy:old\); its end is being handed to it/,
+    );
     expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
 
     // Five minutes after the build's end, its event counts as lost.
-    await expect(deploy(event, { ...deps, now: () => new Date(Date.parse('2026-11-29T09:59:00.000Z') + HANDOVER_MS) })).resolves.toEqual({ buildId: 'shop-deploy:new' });
+    await expect(
+      deploy(event, { ...deps, now: () => new Date(Date.parse('2026-11-29T09:59:00.000Z') + HANDOVER_MS) }),
+    ).resolves.toEqual({ buildId: 'shop-deploy:new' });
   });
 
   test('a lease with no build recorded is not freed by age while a build carrying its lease id runs (found with ListBuildsForProject)', async () => {
     // Its holder crashed between StartBuild and writing the build id, long ago.
-    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ acquiredAt: '2026-11-29T09:45:00.000Z' }), '"etag-nobuild"'));
-    builds({ id: 'shop-deploy:unrelated', complete: true, leaseId: 'lease-someone' }, { id: 'shop-deploy:unrecorded', complete: false, leaseId: 'lease-other' });
+    s3Mock
+      .on(GetObjectCommand, { Key: LEASE_KEY })
+      .resolves(bodyOf(lease({ acquiredAt: '2026-11-29T09:45:00.000Z' }), '"etag-nobuild"'));
+    builds(
+      { id: 'shop-deploy:unrelated', complete: true, leaseId: 'lease-someone' },
+      { id: 'shop-deploy:unrecorded', complete: false, leaseId: 'lease-other' },
+    );
 
     await expect(deploy(event, deps)).rejects.toThrow(/is deploying \(build shop-deploy:unrecorded\)/);
     expect(codebuildMock).toHaveReceivedCommandWith(ListBuildsForProjectCommand, { projectName: PROJECT });
@@ -226,37 +278,56 @@ describe('deploy: taking the environment lease', () => {
 
 describe('deploy: fails when the environment is not free', () => {
   test('fails DeployLeaseBusyError (retried by the state machine) while an older execution deploys, and registers itself as the newest waiter', async () => {
-    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ buildId: 'shop-deploy:old' }), '"etag-busy"'));
+    s3Mock
+      .on(GetObjectCommand, { Key: LEASE_KEY })
+      .resolves(bodyOf(lease({ buildId: 'shop-deploy:old' }), '"etag-busy"'));
     builds({ id: 'shop-deploy:old', complete: false });
 
     const attempt = deploy(event, deps);
 
     await expect(attempt).rejects.toThrow(DeployLeaseBusyError);
-    await expect(attempt).rejects.toThrow(`${OLDER.execution} (started ${OLDER.startedAt}) is deploying (build shop-deploy:old)`);
+    await expect(attempt).rejects.toThrow(
+      `${OLDER.execution} (started ${OLDER.startedAt}) is deploying (build shop-deploy:old)`,
+    );
     expect(leaseWrites()).toEqual([
-      { ifMatch: '"etag-busy"', ifNoneMatch: undefined, lease: { ...lease({ buildId: 'shop-deploy:old' }), waiting: { execution: event.execution, startedAt: event.startedAt } } },
+      {
+        ifMatch: '"etag-busy"',
+        ifNoneMatch: undefined,
+        lease: {
+          ...lease({ buildId: 'shop-deploy:old' }),
+          waiting: { execution: event.execution, startedAt: event.startedAt },
+        },
+      },
     ]);
     expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
   });
 
   test('an older execution arriving while a newer one waits fails DeploySupersededError at once, instead of taking the lease first', async () => {
-    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ buildId: 'shop-deploy:old', waiting: NEWER }), '"etag-busy"'));
+    s3Mock
+      .on(GetObjectCommand, { Key: LEASE_KEY })
+      .resolves(bodyOf(lease({ buildId: 'shop-deploy:old', waiting: NEWER }), '"etag-busy"'));
     builds({ id: 'shop-deploy:old', complete: true });
 
-    await expect(deploy(event, deps)).rejects.toThrow(`the newer execution ${NEWER.execution} (started ${NEWER.startedAt}) waits to deploy there`);
+    await expect(deploy(event, deps)).rejects.toThrow(
+      `the newer execution ${NEWER.execution} (started ${NEWER.startedAt}) waits to deploy there`,
+    );
     expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
     expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
   });
 
   test('fails DeployLeaseBusyError while an older execution holds a lease it took moments ago (build starting)', async () => {
-    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ acquiredAt: '2026-11-29T09:59:30.000Z' }), '"etag-starting"'));
+    s3Mock
+      .on(GetObjectCommand, { Key: LEASE_KEY })
+      .resolves(bodyOf(lease({ acquiredAt: '2026-11-29T09:59:30.000Z' }), '"etag-starting"'));
 
     await expect(deploy(event, deps)).rejects.toThrow(/is deploying \(build starting\)/);
     expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
   });
 
   test('fails DeploySupersededError (not retried) while a newer execution holds the lease', async () => {
-    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ ...NEWER, buildId: 'shop-deploy:newer' }), '"etag-newer"'));
+    s3Mock
+      .on(GetObjectCommand, { Key: LEASE_KEY })
+      .resolves(bodyOf(lease({ ...NEWER, buildId: 'shop-deploy:newer' }), '"etag-newer"'));
 
     const attempt = deploy(event, deps);
 
@@ -269,7 +340,14 @@ describe('deploy: fails when the environment is not free', () => {
   test('fails DeploySupersededError when a newer execution has already deployed and released the lease, before it records current.json', async () => {
     // The newer execution's deploy build ended and gave the lease back; its RecordDeployment has not run yet.
     s3Mock.on(GetObjectCommand, { Key: CURRENT_KEY }).resolves(bodyOf(deployed(OLDER), '"etag-current"'));
-    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ ...NEWER, buildId: 'shop-deploy:newer', released: true, outcome: 'SUCCEEDED' }), '"etag-released"'));
+    s3Mock
+      .on(GetObjectCommand, { Key: LEASE_KEY })
+      .resolves(
+        bodyOf(
+          lease({ ...NEWER, buildId: 'shop-deploy:newer', released: true, outcome: 'SUCCEEDED' }),
+          '"etag-released"',
+        ),
+      );
 
     await expect(deploy(event, deps)).rejects.toThrow(DeploySupersededError);
     expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
@@ -277,7 +355,9 @@ describe('deploy: fails when the environment is not free', () => {
   });
 
   test('fails DeploySupersededError when a newer execution holds an expired lease (it reached Deploy first)', async () => {
-    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(lease({ ...NEWER, expiresAt: '2026-11-29T09:00:00.000Z' }), '"etag-expired"'));
+    s3Mock
+      .on(GetObjectCommand, { Key: LEASE_KEY })
+      .resolves(bodyOf(lease({ ...NEWER, expiresAt: '2026-11-29T09:00:00.000Z' }), '"etag-expired"'));
 
     await expect(deploy(event, deps)).rejects.toThrow(DeploySupersededError);
     expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
@@ -289,19 +369,26 @@ describe('deploy: fails when the environment is not free', () => {
     const attempt = deploy(event, deps);
 
     await expect(attempt).rejects.toThrow(DeploySupersededError);
-    await expect(attempt).rejects.toThrow(`the newer execution ${NEWER.execution} (started ${NEWER.startedAt}) is already deployed there`);
+    await expect(attempt).rejects.toThrow(
+      `the newer execution ${NEWER.execution} (started ${NEWER.startedAt}) is already deployed there`,
+    );
     expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
     expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
   });
 
   test('orders executions started at the same second by name: the later name is newer', async () => {
-    s3Mock.on(GetObjectCommand, { Key: CURRENT_KEY }).resolves(bodyOf(deployed({ execution: `${event.execution}-z`, startedAt: event.startedAt }), '"etag-current"'));
+    s3Mock
+      .on(GetObjectCommand, { Key: CURRENT_KEY })
+      .resolves(bodyOf(deployed({ execution: `${event.execution}-z`, startedAt: event.startedAt }), '"etag-current"'));
 
     await expect(deploy(event, deps)).rejects.toThrow(DeploySupersededError);
   });
 
   test('deploys when current.json names an older execution, or this very one (a redrive after RecordDeployment failed)', async () => {
-    s3Mock.on(GetObjectCommand, { Key: CURRENT_KEY }).resolvesOnce(bodyOf(deployed(OLDER), '"e1"')).resolves(bodyOf(deployed({ execution: event.execution, startedAt: event.startedAt }), '"e2"'));
+    s3Mock
+      .on(GetObjectCommand, { Key: CURRENT_KEY })
+      .resolvesOnce(bodyOf(deployed(OLDER), '"e1"'))
+      .resolves(bodyOf(deployed({ execution: event.execution, startedAt: event.startedAt }), '"e2"'));
 
     await expect(deploy(event, deps)).resolves.toEqual({ buildId: 'shop-deploy:new' });
     await expect(deploy(event, deps)).resolves.toEqual({ buildId: 'shop-deploy:new' });
@@ -377,7 +464,12 @@ describe('deploy: races, crashes and retries', () => {
     expect(writes).toHaveLength(2);
     expect(writes[1]).toMatchObject({
       ifMatch: '"etag-taken"',
-      lease: { execution: event.execution, released: true, releasedAt: NOW.toISOString(), outcome: 'StartBuild failed: AccountLimitExceededException' },
+      lease: {
+        execution: event.execution,
+        released: true,
+        releasedAt: NOW.toISOString(),
+        outcome: 'StartBuild failed: AccountLimitExceededException',
+      },
     });
     expect(writes[1]!.lease.buildId).toBeUndefined();
   });
@@ -392,7 +484,9 @@ describe('deploy: races, crashes and retries', () => {
       .rejectsOnce(s3Error('NoSuchKey', 404))
       .resolves(bodyOf(lease({ ...NEWER, leaseId: 'lease-newer' }), '"etag-newer"'));
 
-    await expect(deploy(event, deps)).rejects.toThrow(/taken over before its build shop-deploy:new was recorded; the build was stopped/);
+    await expect(deploy(event, deps)).rejects.toThrow(
+      /taken over before its build shop-deploy:new was recorded; the build was stopped/,
+    );
     expect(codebuildMock).toHaveReceivedCommandWith(StopBuildCommand, { id: 'shop-deploy:new' });
   });
 
@@ -401,17 +495,26 @@ describe('deploy: races, crashes and retries', () => {
       .on(PutObjectCommand, { Key: LEASE_KEY })
       .resolvesOnce({ ETag: '"etag-taken"' })
       .rejects(s3Error('PreconditionFailed', 412));
-    s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).rejectsOnce(s3Error('NoSuchKey', 404)).callsFake(() => {
-      const taken = JSON.parse(String(s3Mock.commandCalls(PutObjectCommand)[0]!.args[0].input.Body)) as DeployLease;
-      return bodyOf({ ...taken, released: true, outcome: 'execution ABORTED' }, '"etag-released"');
-    });
+    s3Mock
+      .on(GetObjectCommand, { Key: LEASE_KEY })
+      .rejectsOnce(s3Error('NoSuchKey', 404))
+      .callsFake(() => {
+        const taken = JSON.parse(String(s3Mock.commandCalls(PutObjectCommand)[0]!.args[0].input.Body)) as DeployLease;
+        return bodyOf({ ...taken, released: true, outcome: 'execution ABORTED' }, '"etag-released"');
+      });
 
     await expect(deploy(event, deps)).resolves.toEqual({ buildId: 'shop-deploy:new' });
     expect(codebuildMock).toHaveReceivedCommandWith(StopBuildCommand, { id: 'shop-deploy:new' });
   });
 
   test('a retry of the same Deploy after a crash past StartBuild adopts the running build found by its lease id: no second build', async () => {
-    const mine = lease({ execution: event.execution, startedAt: event.startedAt, taskToken: 'token-first-attempt', leaseId: 'lease-mine', acquiredAt: '2026-11-29T09:59:00.000Z' });
+    const mine = lease({
+      execution: event.execution,
+      startedAt: event.startedAt,
+      taskToken: 'token-first-attempt',
+      leaseId: 'lease-mine',
+      acquiredAt: '2026-11-29T09:59:00.000Z',
+    });
     s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(mine, '"etag-mine"'));
     builds({ id: 'shop-deploy:first', complete: false, leaseId: 'lease-mine' });
 
@@ -419,21 +522,42 @@ describe('deploy: races, crashes and retries', () => {
 
     expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
     expect(codebuildMock).not.toHaveReceivedCommand(StopBuildCommand);
-    expect(leaseWrites()).toEqual([{ ifMatch: '"etag-mine"', ifNoneMatch: undefined, lease: { ...mine, taskToken: 'token-mine', buildId: 'shop-deploy:first' } }]);
+    expect(leaseWrites()).toEqual([
+      {
+        ifMatch: '"etag-mine"',
+        ifNoneMatch: undefined,
+        lease: { ...mine, taskToken: 'token-mine', buildId: 'shop-deploy:first' },
+      },
+    ]);
   });
 
   test('a retry of the same Deploy that finds no build keeps the lease id, so StartBuild answers the build an earlier attempt may have started', async () => {
-    const mine = lease({ execution: event.execution, startedAt: event.startedAt, taskToken: 'token-first-attempt', leaseId: 'lease-mine', acquiredAt: '2026-11-29T09:59:50.000Z' });
+    const mine = lease({
+      execution: event.execution,
+      startedAt: event.startedAt,
+      taskToken: 'token-first-attempt',
+      leaseId: 'lease-mine',
+      acquiredAt: '2026-11-29T09:59:50.000Z',
+    });
     s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(mine, '"etag-mine"'));
 
     await deploy(event, deps);
 
-    expect(leaseWrites()[0]).toMatchObject({ ifMatch: '"etag-mine"', lease: { leaseId: 'lease-mine', taskToken: 'token-mine', acquiredAt: mine.acquiredAt } });
+    expect(leaseWrites()[0]).toMatchObject({
+      ifMatch: '"etag-mine"',
+      lease: { leaseId: 'lease-mine', taskToken: 'token-mine', acquiredAt: mine.acquiredAt },
+    });
     expect(codebuildMock).toHaveReceivedCommandWith(StartBuildCommand, { idempotencyToken: 'lease-mine' });
   });
 
   test('a redrive stops the still-running build of its own earlier run and waits for it to end before starting another', async () => {
-    const earlier = lease({ execution: event.execution, startedAt: event.startedAt, leaseId: 'lease-run-0', redriveCount: 0, buildId: 'shop-deploy:first' });
+    const earlier = lease({
+      execution: event.execution,
+      startedAt: event.startedAt,
+      leaseId: 'lease-run-0',
+      redriveCount: 0,
+      buildId: 'shop-deploy:first',
+    });
     s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(earlier, '"etag-mine"'));
     builds({ id: 'shop-deploy:first', complete: false });
 
@@ -443,12 +567,20 @@ describe('deploy: races, crashes and retries', () => {
     expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
   });
 
-  test('an invocation left over from an earlier run (stopped, then redriven) leaves the redriven run\'s lease and build alone', async () => {
-    const redriven = lease({ execution: event.execution, startedAt: event.startedAt, leaseId: 'lease-run-1', redriveCount: 1, buildId: 'shop-deploy:second' });
+  test("an invocation left over from an earlier run (stopped, then redriven) leaves the redriven run's lease and build alone", async () => {
+    const redriven = lease({
+      execution: event.execution,
+      startedAt: event.startedAt,
+      leaseId: 'lease-run-1',
+      redriveCount: 1,
+      buildId: 'shop-deploy:second',
+    });
     s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(redriven, '"etag-run-1"'));
     builds({ id: 'shop-deploy:second', complete: false });
 
-    await expect(deploy({ ...event, redriveCount: 0 }, deps)).rejects.toThrow(`run 1 of ${event.execution} (a redrive) holds the lease`);
+    await expect(deploy({ ...event, redriveCount: 0 }, deps)).rejects.toThrow(
+      `run 1 of ${event.execution} (a redrive) holds the lease`,
+    );
 
     expect(codebuildMock).not.toHaveReceivedCommand(StopBuildCommand);
     expect(codebuildMock).not.toHaveReceivedCommand(StartBuildCommand);
@@ -456,7 +588,13 @@ describe('deploy: races, crashes and retries', () => {
   });
 
   test('a redrive takes its own lease back with a new lease id once its earlier build has ended', async () => {
-    const earlier = lease({ execution: event.execution, startedAt: event.startedAt, leaseId: 'lease-run-0', redriveCount: 0, buildId: 'shop-deploy:first' });
+    const earlier = lease({
+      execution: event.execution,
+      startedAt: event.startedAt,
+      leaseId: 'lease-run-0',
+      redriveCount: 0,
+      buildId: 'shop-deploy:first',
+    });
     s3Mock.on(GetObjectCommand, { Key: LEASE_KEY }).resolves(bodyOf(earlier, '"etag-mine"'));
     builds({ id: 'shop-deploy:first', complete: true });
 

@@ -4,7 +4,11 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { GetExecutionHistoryCommand, SFNClient, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { notifyEventSchema, type BuildStateChange, type ExecutionStatusChange } from '../../tasks/shared/eventbridge-events';
+import {
+  notifyEventSchema,
+  type BuildStateChange,
+  type ExecutionStatusChange,
+} from '../../tasks/shared/eventbridge-events';
 import { toLine, toSlack } from '../../tasks/notify/format';
 import { handler } from '../../tasks/notify/handler';
 import { summarize } from '../../tasks/notify/history';
@@ -44,15 +48,26 @@ describe('messages from realistic events', () => {
 
     expect(summary.lastState).toBe('BuildTemplates');
     expect(n).toMatchObject({ status: 'FAILED', step: 'BuildTemplates', durationMs: 188_877 });
-    expect(toLine(n)).toContain('acceptance: FAILED at BuildTemplates | app feature/cloudformationchange@a1b2c3d, config develop@0f1e2d3');
+    expect(toLine(n)).toContain(
+      'acceptance: FAILED at BuildTemplates | app feature/cloudformationchange@a1b2c3d, config develop@0f1e2d3',
+    );
     expect(n.error).toMatch(/^States\.TaskFailed: Build failed: .*exit status 1$/);
   });
 
   it("shows a Lambda task's errorMessage, not the JSON document Step Functions records as the cause", () => {
-    const cause = JSON.stringify({ errorType: 'SourceBranchNotFoundError', errorMessage: 'source app: branch "x" does not exist in repo', trace: ['at a', 'at b'] });
-    const failed = execution({ ...failedFixture, detail: { ...failedFixture.detail, error: 'SourceBranchNotFoundError', cause } });
+    const cause = JSON.stringify({
+      errorType: 'SourceBranchNotFoundError',
+      errorMessage: 'source app: branch "x" does not exist in repo',
+      trace: ['at a', 'at b'],
+    });
+    const failed = execution({
+      ...failedFixture,
+      detail: { ...failedFixture.detail, error: 'SourceBranchNotFoundError', cause },
+    });
 
-    expect(describeExecution(failed).error).toBe('SourceBranchNotFoundError: source app: branch "x" does not exist in repo');
+    expect(describeExecution(failed).error).toBe(
+      'SourceBranchNotFoundError: source app: branch "x" does not exist in repo',
+    );
   });
 
   it('falls back to the requested branches when the history is not available', () => {
@@ -62,7 +77,9 @@ describe('messages from realistic events', () => {
   });
 
   it('says a deployment started, or was redriven', () => {
-    expect(toLine(describeExecution(execution(runningFixture)))).toMatch(/^\[stepdeploy\] acceptance: RUNNING \| config develop, app /);
+    expect(toLine(describeExecution(execution(runningFixture)))).toMatch(
+      /^\[stepdeploy\] acceptance: RUNNING \| config develop, app /,
+    );
     const redriven = { ...runningFixture, detail: { ...runningFixture.detail, redriveCount: 1 } };
     expect(describeExecution(execution(redriven)).status).toBe('REDRIVEN');
   });
@@ -82,17 +99,27 @@ describe('messages from realistic events', () => {
       ],
       link: { label: 'Build logs', url: expect.stringContaining('logEvent:group=/aws/codebuild/stepdeploy-build') },
     });
-    expect(n.error).toBe('BUILD FAILED: COMMAND_EXECUTION_ERROR: Error while executing command: ./stepdeploy/build. Reason: exit status 1');
+    expect(n.error).toBe(
+      'BUILD FAILED: COMMAND_EXECUTION_ERROR: Error while executing command: ./stepdeploy/build. Reason: exit status 1',
+    );
   });
 
   it('tells a deploy build and a fetch build by the variables their states set', () => {
     const withVariables = (variables: Array<{ name: string; value: string }>) => {
       const event = structuredClone(buildFailedFixture);
-      event.detail['additional-information'].environment['environment-variables'] = variables.map((v) => ({ ...v, type: 'PLAINTEXT' }));
+      event.detail['additional-information'].environment['environment-variables'] = variables.map((v) => ({
+        ...v,
+        type: 'PLAINTEXT',
+      }));
       return describeBuild(build(event));
     };
 
-    expect(withVariables([{ name: 'ENVIRONMENT', value: 'acceptance' }, { name: 'STEPDEPLOY_DEPLOY_ROLE_ARN', value: 'arn' }]).step).toBe('Deploy');
+    expect(
+      withVariables([
+        { name: 'ENVIRONMENT', value: 'acceptance' },
+        { name: 'STEPDEPLOY_DEPLOY_ROLE_ARN', value: 'arn' },
+      ]).step,
+    ).toBe('Deploy');
     expect(
       withVariables([
         { name: 'STEPDEPLOY_SOURCE', value: 'config' },
@@ -118,12 +145,18 @@ describe('which events notify', () => {
   const print = (line: string) => printed.push(line);
   beforeEach(() => printed.splice(0));
 
-  it.each(['IN_PROGRESS', 'SUCCEEDED', 'STOPPED'])('skips a %s build (the execution events cover it)', async (status) => {
-    const event = { ...buildFailedFixture, detail: { ...buildFailedFixture.detail, 'build-status': status } };
+  it.each(['IN_PROGRESS', 'SUCCEEDED', 'STOPPED'])(
+    'skips a %s build (the execution events cover it)',
+    async (status) => {
+      const event = { ...buildFailedFixture, detail: { ...buildFailedFixture.detail, 'build-status': status } };
 
-    await expect(notify(build(event), { print })).resolves.toEqual({ delivered: false, reason: `build status ${status} is not notified` });
-    expect(printed).toEqual([]);
-  });
+      await expect(notify(build(event), { print })).resolves.toEqual({
+        delivered: false,
+        reason: `build status ${status} is not notified`,
+      });
+      expect(printed).toEqual([]);
+    },
+  );
 
   it('skips PENDING_REDRIVE (the RUNNING event that follows says it)', async () => {
     const event = { ...runningFixture, detail: { ...runningFixture.detail, status: 'PENDING_REDRIVE' } };
@@ -170,11 +203,16 @@ describe('webhookUrlFromSecret', () => {
   });
 
   it('fails with a message that names the secret but not its value', async () => {
-    smMock.on(GetSecretValueCommand).resolves({ SecretString: '{"webhook": "https://hooks.slack.com/services/T/B/secret"}' });
+    smMock
+      .on(GetSecretValueCommand)
+      .resolves({ SecretString: '{"webhook": "https://hooks.slack.com/services/T/B/secret"}' });
 
     const read = webhookUrlFromSecret(sm, 'stepdeploy/slack')();
 
-    await expect(read).rejects.toMatchObject({ name: 'WebhookSecretError', message: expect.stringContaining('stepdeploy/slack') });
+    await expect(read).rejects.toMatchObject({
+      name: 'WebhookSecretError',
+      message: expect.stringContaining('stepdeploy/slack'),
+    });
     await expect(read).rejects.toMatchObject({ message: expect.not.stringContaining('secret"') });
   });
 });
@@ -233,7 +271,9 @@ describe('handler', () => {
     const result = await handler(succeededFixture);
 
     expect(result).toEqual({ delivered: true, via: 'slack' });
-    expect(smMock).toHaveReceivedCommandWith(GetSecretValueCommand, { SecretId: process.env.SLACK_WEBHOOK_SECRET_NAME });
+    expect(smMock).toHaveReceivedCommandWith(GetSecretValueCommand, {
+      SecretId: process.env.SLACK_WEBHOOK_SECRET_NAME,
+    });
     expect(JSON.parse(received[0]!.body)).toMatchObject({ text: ':white_check_mark: acceptance: SUCCEEDED' });
   });
 
@@ -243,7 +283,10 @@ describe('handler', () => {
 
     await handler(failedFixture);
 
-    expect(sfnMock).toHaveReceivedCommandWith(GetExecutionHistoryCommand, { executionArn: EXECUTION_ARN, reverseOrder: true });
+    expect(sfnMock).toHaveReceivedCommandWith(GetExecutionHistoryCommand, {
+      executionArn: EXECUTION_ARN,
+      reverseOrder: true,
+    });
     expect(JSON.parse(received[0]!.body).text).toBe(':x: acceptance: FAILED at BuildTemplates');
   });
 
@@ -286,12 +329,16 @@ describe('handler', () => {
 
     expect(result).toEqual({ delivered: true, via: 'stdout' });
     expect(logs).toHaveBeenCalledTimes(1);
-    expect(logs.mock.calls[0]![0]).toMatch(/^\[stepdeploy\] acceptance: FAILED at BuildTemplates \| app feature\/cloudformationchange@a1b2c3d/);
+    expect(logs.mock.calls[0]![0]).toMatch(
+      /^\[stepdeploy\] acceptance: FAILED at BuildTemplates \| app feature\/cloudformationchange@a1b2c3d/,
+    );
     expect(smMock).not.toHaveReceivedCommand(GetSecretValueCommand);
   });
 
   it('ignores an event it does not know, without throwing', async () => {
-    await expect(handler({ 'detail-type': 'EC2 Instance State-change Notification', detail: {} })).resolves.toMatchObject({
+    await expect(
+      handler({ 'detail-type': 'EC2 Instance State-change Notification', detail: {} }),
+    ).resolves.toMatchObject({
       delivered: false,
     });
   });
@@ -325,7 +372,9 @@ describe('a Slack failure never shows the webhook URL', () => {
     await new Promise((resolve) => server.close(resolve));
   });
   beforeEach(() => {
-    output = (['log', 'info', 'warn', 'error', 'debug'] as const).map((method) => jest.spyOn(console, method).mockImplementation(() => undefined));
+    output = (['log', 'info', 'warn', 'error', 'debug'] as const).map((method) =>
+      jest.spyOn(console, method).mockImplementation(() => undefined),
+    );
   });
   afterEach(() => output.forEach((spy) => spy.mockRestore()));
 
@@ -349,7 +398,9 @@ describe('a Slack failure never shows the webhook URL', () => {
 
     expect(result).toEqual({ delivered: false, reason });
     const errors = output[3]!;
-    expect(errors.mock.calls).toEqual([[`notify: Slack notification for acceptance-20250301T101500-k3x9qa not delivered: ${reason}`]]);
+    expect(errors.mock.calls).toEqual([
+      [`notify: Slack notification for acceptance-20250301T101500-k3x9qa not delivered: ${reason}`],
+    ]);
     expect(said(result)).not.toContain(TOKEN.split('/')[2]);
   });
 
@@ -366,7 +417,8 @@ describe('a Slack failure never shows the webhook URL', () => {
 
     await expect(webhookUrl()).rejects.toMatchObject({
       name: 'WebhookSecretError',
-      message: 'the Slack webhook secret stepdeploy/slack holds neither a webhook URL nor JSON {"url": "https://hooks.slack.com/..."}',
+      message:
+        'the Slack webhook secret stepdeploy/slack holds neither a webhook URL nor JSON {"url": "https://hooks.slack.com/..."}',
     });
     const result = await notify(execution(succeededFixture), { webhookUrl });
 

@@ -12,7 +12,9 @@ describe('PathRegistry', () => {
           'give the sources distinct paths in stepdeploy.config.yml or remove the file from one of them',
       ),
     );
-    expect(() => registry.claimFile('config/app.yml', 'source "config"')).toThrow('written by source "config" twice (already a file)');
+    expect(() => registry.claimFile('config/app.yml', 'source "config"')).toThrow(
+      'written by source "config" twice (already a file)',
+    );
   });
 
   it('refuses a file where a folder is, and a folder or a parent where a file is', () => {
@@ -20,9 +22,15 @@ describe('PathRegistry', () => {
     registry.claimFile('lib/x/y.rb', 'source "app"');
     registry.claimFile('README', 'source "app"');
 
-    expect(() => registry.claimFile('lib/x', 'source "config"')).toThrow('"lib/x" in the combined artifact is written by both source "app" and source "config" (already a folder)');
-    expect(() => registry.claimFolder('README', 'source "config"')).toThrow('"README" in the combined artifact is written by both source "app" and source "config" (already a file)');
-    expect(() => registry.claimFile('README/notes.txt', 'source "config"')).toThrow('"README" in the combined artifact is written by both source "app" and source "config" (already a file)');
+    expect(() => registry.claimFile('lib/x', 'source "config"')).toThrow(
+      '"lib/x" in the combined artifact is written by both source "app" and source "config" (already a folder)',
+    );
+    expect(() => registry.claimFolder('README', 'source "config"')).toThrow(
+      '"README" in the combined artifact is written by both source "app" and source "config" (already a file)',
+    );
+    expect(() => registry.claimFile('README/notes.txt', 'source "config"')).toThrow(
+      '"README" in the combined artifact is written by both source "app" and source "config" (already a file)',
+    );
   });
 
   it('merges folders: a folder claimed again, or first made by a file inside it, answers false', () => {
@@ -51,7 +59,9 @@ describe('PathRegistry', () => {
     for (let i = 0; i < n; i++) registry.claimFile(`src/d${i % 1_000}/file-${i}.txt`, 'source "app"');
 
     for (const i of [0, 1, 4_095, 65_536, n - 1]) {
-      expect(() => registry.claimFile(`src/d${i % 1_000}/file-${i}.txt`, 'source "config"')).toThrow(`"src/d${i % 1_000}/file-${i}.txt"`);
+      expect(() => registry.claimFile(`src/d${i % 1_000}/file-${i}.txt`, 'source "config"')).toThrow(
+        `"src/d${i % 1_000}/file-${i}.txt"`,
+      );
     }
     expect(registry.claimFolder('src/d999', 'source "config"')).toBe(false);
     expect(() => registry.claimFile(`src/d0/file-${n}.txt`, 'source "config"')).not.toThrow();
@@ -67,9 +77,13 @@ describe('PathRegistry', () => {
 
     // The same paths again, by another owner, and a file where a folder was.
     registry.claimFile('src', 'source "config"');
-    expect(() => registry.claimFile('src/d0/file-0.txt', 'source "app"')).toThrow('"src" in the combined artifact is written by both source "config" and source "app" (already a file)');
+    expect(() => registry.claimFile('src/d0/file-0.txt', 'source "app"')).toThrow(
+      '"src" in the combined artifact is written by both source "config" and source "app" (already a file)',
+    );
     for (let i = 0; i < 70_000; i++) registry.claimFile(`lib/d${i % 300}/file-${i}.txt`, 'source "app"');
-    expect(() => registry.claimFile('lib/d7/file-69007.txt', 'source "other"')).toThrow('written by both source "app" and source "other" (already a file)');
+    expect(() => registry.claimFile('lib/d7/file-69007.txt', 'source "other"')).toThrow(
+      'written by both source "app" and source "other" (already a file)',
+    );
     expect(registry.claimFolder('lib/d299', 'source "other"')).toBe(false);
     expect(registry.claimFolder('src2', 'source "other"')).toBe(true);
   });

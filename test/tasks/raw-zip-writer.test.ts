@@ -1,13 +1,29 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  chmodSync,
+  readFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer as collect } from 'node:stream/consumers';
 import { crc32, deflateRawSync } from 'node:zlib';
 import * as yauzl from 'yauzl';
-import { DEFLATED, RawZipWriter, STORED, toDosDateTime, type PlacedEntry, type RawEntry } from '../../tasks/combine-sources/raw-zip-writer';
+import {
+  DEFLATED,
+  RawZipWriter,
+  STORED,
+  toDosDateTime,
+  type PlacedEntry,
+  type RawEntry,
+} from '../../tasks/combine-sources/raw-zip-writer';
 import { directoryEntry } from '../../tasks/combine-sources/snapshot';
 import { zipEntries } from '../../tasks/shared/zip';
 import { makeZip, unzipTest, zipTool } from '../helpers/zip';
@@ -31,7 +47,9 @@ async function readBack(zip: Buffer): Promise<ReadBack[]> {
   const entries: ReadBack[] = [];
   try {
     for await (const entry of zipEntries(zipfile)) {
-      const content = entry.fileName.endsWith('/') ? Buffer.alloc(0) : await collect(await zipfile.openReadStreamPromise(entry));
+      const content = entry.fileName.endsWith('/')
+        ? Buffer.alloc(0)
+        : await collect(await zipfile.openReadStreamPromise(entry));
       entries.push({
         name: entry.fileName,
         mode: entry.externalFileAttributes >>> 16,
@@ -85,20 +103,52 @@ async function everyKind(forceZip64 = false): Promise<Buffer> {
   const random = randomBytes(300 * 1024);
   const deflated = deflateRawSync(text);
   return writeZip(async (zip) => {
-    await zip.addBuffer('stepdeploy-manifest.json', Buffer.from('{"environment":"acceptance"}\n'), { mode: 0o100644, mtime: MTIME, compress: true });
+    await zip.addBuffer('stepdeploy-manifest.json', Buffer.from('{"environment":"acceptance"}\n'), {
+      mode: 0o100644,
+      mtime: MTIME,
+      compress: true,
+    });
     await zip.addDirectory('config/', { mode: 0o40755, mtime: MTIME });
     await zip.addRawEntry(
-      { name: 'config/settings.yml', mode: 0o100644, mtime: MTIME, compressionMethod: DEFLATED, crc32: crc32(text), compressedSize: deflated.length, uncompressedSize: text.length },
+      {
+        name: 'config/settings.yml',
+        mode: 0o100644,
+        mtime: MTIME,
+        compressionMethod: DEFLATED,
+        crc32: crc32(text),
+        compressedSize: deflated.length,
+        uncompressedSize: text.length,
+      },
       Readable.from([deflated.subarray(0, 10), deflated.subarray(10)]),
     );
     await zip.addRawEntry(
-      { name: 'assets/blob.bin', mode: 0o100644, mtime: MTIME, compressionMethod: STORED, crc32: crc32(random), compressedSize: random.length, uncompressedSize: random.length },
+      {
+        name: 'assets/blob.bin',
+        mode: 0o100644,
+        mtime: MTIME,
+        compressionMethod: STORED,
+        crc32: crc32(random),
+        compressedSize: random.length,
+        uncompressedSize: random.length,
+      },
       Readable.from([random]),
     );
-    await zip.addBuffer('stepdeploy/build', Buffer.from('#!/bin/sh\nrake run\n'), { mode: 0o100755, mtime: MTIME, compress: false });
+    await zip.addBuffer('stepdeploy/build', Buffer.from('#!/bin/sh\nrake run\n'), {
+      mode: 0o100755,
+      mtime: MTIME,
+      compress: false,
+    });
     await zip.addBuffer('empty.txt', Buffer.alloc(0), { mode: 0o100644, mtime: MTIME, compress: true });
-    await zip.addBuffer('lib/settings.yml', Buffer.from('../config/settings.yml'), { mode: 0o120777, mtime: MTIME, compress: false });
-    await zip.addBuffer('docs/résumé-日本語.md', Buffer.from('# ünïcödé\n'), { mode: 0o100644, mtime: MTIME, compress: true });
+    await zip.addBuffer('lib/settings.yml', Buffer.from('../config/settings.yml'), {
+      mode: 0o120777,
+      mtime: MTIME,
+      compress: false,
+    });
+    await zip.addBuffer('docs/résumé-日本語.md', Buffer.from('# ünïcödé\n'), {
+      mode: 0o100644,
+      mtime: MTIME,
+      compress: true,
+    });
   }, forceZip64);
 }
 
@@ -168,7 +218,9 @@ describe('RawZipWriter', () => {
 
       expect(unzipTest(join(dir, 'combined.zip'))).toContain('No errors detected');
       expect(readFileSync(join(dir, 'out', 'app', 'notes.txt'), 'utf8')).toBe('notes\n'.repeat(1000));
-      expect(execFileSync('stat', ['-c', '%A', join(dir, 'out', 'app', 'bin', 'run')], { encoding: 'utf8' }).trim()).toBe('-rwxr-xr-x');
+      expect(
+        execFileSync('stat', ['-c', '%A', join(dir, 'out', 'app', 'bin', 'run')], { encoding: 'utf8' }).trim(),
+      ).toBe('-rwxr-xr-x');
       expect(execFileSync('readlink', [join(dir, 'out', 'app', 'link')], { encoding: 'utf8' }).trim()).toBe('bin/run');
       expect(readFileSync(join(dir, 'out', 'app', 'empty'), 'utf8')).toBe('');
     } finally {
@@ -202,7 +254,9 @@ describe('RawZipWriter', () => {
       expect(zip.includes(Buffer.from([0x50, 0x4b, 0x06, 0x07]))).toBe(true);
       expect(entries).toHaveLength(8);
       for (const entry of entries) expect(crc32(entry.content)).toBe(entry.crc32);
-      expect(entries.find((e) => e.name === 'config/settings.yml')!.content.toString()).toBe('replicas: 2\n'.repeat(200));
+      expect(entries.find((e) => e.name === 'config/settings.yml')!.content.toString()).toBe(
+        'replicas: 2\n'.repeat(200),
+      );
       expect(test).toContain('No errors detected');
     } finally {
       cleanup();
@@ -227,7 +281,18 @@ describe('RawZipWriter', () => {
     const zip = new RawZipWriter();
     let done = false;
     const adding = zip
-      .addRawEntry({ name: 'big.bin', mode: 0o100644, mtime: MTIME, compressionMethod: STORED, crc32: crc32(data), compressedSize: data.length, uncompressedSize: data.length }, Readable.from([data.subarray(0, 2 ** 21), data.subarray(2 ** 21)]))
+      .addRawEntry(
+        {
+          name: 'big.bin',
+          mode: 0o100644,
+          mtime: MTIME,
+          compressionMethod: STORED,
+          crc32: crc32(data),
+          compressedSize: data.length,
+          uncompressedSize: data.length,
+        },
+        Readable.from([data.subarray(0, 2 ** 21), data.subarray(2 ** 21)]),
+      )
       .then(() => {
         done = true;
       });
@@ -247,7 +312,15 @@ describe('RawZipWriter', () => {
     const zip = new RawZipWriter({ signal: stop.signal });
     const data = randomBytes(1024 * 1024);
     const adding = zip.addRawEntry(
-      { name: 'big.bin', mode: 0o100644, mtime: MTIME, compressionMethod: STORED, crc32: crc32(data), compressedSize: data.length, uncompressedSize: data.length },
+      {
+        name: 'big.bin',
+        mode: 0o100644,
+        mtime: MTIME,
+        compressionMethod: STORED,
+        crc32: crc32(data),
+        compressedSize: data.length,
+        uncompressedSize: data.length,
+      },
       Readable.from([data]),
     );
 
@@ -257,26 +330,53 @@ describe('RawZipWriter', () => {
   });
 
   it('fails when the data is shorter or longer than the directory says', async () => {
-    const entry = { name: 'x.bin', mode: 0o100644, mtime: MTIME, compressionMethod: STORED, crc32: 0, compressedSize: 10, uncompressedSize: 10 };
+    const entry = {
+      name: 'x.bin',
+      mode: 0o100644,
+      mtime: MTIME,
+      compressionMethod: STORED,
+      crc32: 0,
+      compressedSize: 10,
+      uncompressedSize: 10,
+    };
     const zip = new RawZipWriter();
     zip.output.resume();
 
-    await expect(zip.addRawEntry(entry, Readable.from([Buffer.alloc(4)]))).rejects.toThrow('"x.bin": its data ends after 4 bytes, the zip\'s directory says 10');
-    await expect(zip.addRawEntry(entry, Readable.from([Buffer.alloc(8), Buffer.alloc(8)]))).rejects.toThrow('longer than the 10 bytes');
+    await expect(zip.addRawEntry(entry, Readable.from([Buffer.alloc(4)]))).rejects.toThrow(
+      '"x.bin": its data ends after 4 bytes, the zip\'s directory says 10',
+    );
+    await expect(zip.addRawEntry(entry, Readable.from([Buffer.alloc(8), Buffer.alloc(8)]))).rejects.toThrow(
+      'longer than the 10 bytes',
+    );
   });
 
   it('fails on a compression method other than stored or deflated', async () => {
     const zip = new RawZipWriter();
 
     await expect(
-      zip.addRawEntry({ name: 'x.bz2', mode: 0o100644, mtime: MTIME, compressionMethod: 12, crc32: 0, compressedSize: 0, uncompressedSize: 0 }, Readable.from([])),
+      zip.addRawEntry(
+        {
+          name: 'x.bz2',
+          mode: 0o100644,
+          mtime: MTIME,
+          compressionMethod: 12,
+          crc32: 0,
+          compressedSize: 0,
+          uncompressedSize: 0,
+        },
+        Readable.from([]),
+      ),
     ).rejects.toThrow('compression method 12 is not supported');
   });
 });
 
 describe('RawZipWriter.addCopiedEntries (a range of an earlier zip, copied by someone else)', () => {
   const first = (name: string) => async (zip: RawZipWriter) =>
-    zip.addBuffer(name, Buffer.from(`{"execution": "${name}"}\n`.repeat(3)), { mode: 0o100644, mtime: MTIME, compress: true });
+    zip.addBuffer(name, Buffer.from(`{"execution": "${name}"}\n`.repeat(3)), {
+      mode: 0o100644,
+      mtime: MTIME,
+      compress: true,
+    });
 
   /** An earlier zip: one first entry, then the range; and the range's entries, offsets from its start. */
   async function earlier(forceZip64: boolean) {
@@ -288,7 +388,11 @@ describe('RawZipWriter.addCopiedEntries (a range of an earlier zip, copied by so
     const rangeLength = zip.position - rangeStart;
     await zip.end();
     const all = await bytes;
-    return { zip: all, range: all.subarray(rangeStart, rangeStart + rangeLength), entries: await directoryOf(all, rangeStart) };
+    return {
+      zip: all,
+      range: all.subarray(rangeStart, rangeStart + rangeLength),
+      entries: await directoryOf(all, rangeStart),
+    };
   }
 
   /** The entries after the first as the zip's directory lists them, offsets from `rangeStart`, without their flags: their local headers are this writer's. */
@@ -314,30 +418,47 @@ describe('RawZipWriter.addCopiedEntries (a range of an earlier zip, copied by so
     await first('b.json')(zip);
     const headLength = zip.position;
     // As a directory streams in: one entry at a time.
-    await zip.addCopiedEntries((async function* () {
-      yield* entries;
-    })(), range.length);
+    await zip.addCopiedEntries(
+      (async function* () {
+        yield* entries;
+      })(),
+      range.length,
+    );
     await zip.end();
     const written = await bytes;
-    return { original, assembled: Buffer.concat([written.subarray(0, headLength), range, written.subarray(headLength)]) };
+    return {
+      original,
+      assembled: Buffer.concat([written.subarray(0, headLength), range, written.subarray(headLength)]),
+    };
   }
 
-  it.each([false, true])('makes a zip (forceZip64 %s) that yauzl reads as the earlier one, but its first entry, and Info-ZIP tests clean', async (forceZip64) => {
-    const { original, assembled } = await assemble(forceZip64);
+  it.each([false, true])(
+    'makes a zip (forceZip64 %s) that yauzl reads as the earlier one, but its first entry, and Info-ZIP tests clean',
+    async (forceZip64) => {
+      const { original, assembled } = await assemble(forceZip64);
 
-    const [before, after] = [await readBack(original), await readBack(assembled)];
-    expect(after.map((e) => e.name)).toEqual(['b.json', ...before.slice(1).map((e) => e.name)]);
-    expect(after.slice(1)).toEqual(before.slice(1));
-    const { file, cleanup } = onDisk(assembled);
-    try {
-      expect(unzipTest(file, UTF8_ENV)).toContain('No errors detected');
-    } finally {
-      cleanup();
-    }
-  });
+      const [before, after] = [await readBack(original), await readBack(assembled)];
+      expect(after.map((e) => e.name)).toEqual(['b.json', ...before.slice(1).map((e) => e.name)]);
+      expect(after.slice(1)).toEqual(before.slice(1));
+      const { file, cleanup } = onDisk(assembled);
+      try {
+        expect(unzipTest(file, UTF8_ENV)).toContain('No errors detected');
+      } finally {
+        cleanup();
+      }
+    },
+  );
 
   it('writes ZIP64 directory records for copied entries that land beyond 4 GiB', async () => {
-    const huge = { name: 'huge.bin', mode: 0o100644, mtime: MTIME, compressionMethod: STORED, crc32: 1, compressedSize: 5 * 2 ** 30, uncompressedSize: 5 * 2 ** 30 };
+    const huge = {
+      name: 'huge.bin',
+      mode: 0o100644,
+      mtime: MTIME,
+      compressionMethod: STORED,
+      crc32: 1,
+      compressedSize: 5 * 2 ** 30,
+      uncompressedSize: 5 * 2 ** 30,
+    };
     const small = { ...huge, name: 'small.txt', compressedSize: 10, uncompressedSize: 10 };
     // 30-byte header + the name + a 20-byte ZIP64 extra field (the sizes), then the data.
     const smallOffset = 30 + 'huge.bin'.length + 20 + huge.compressedSize;
@@ -346,7 +467,13 @@ describe('RawZipWriter.addCopiedEntries (a range of an earlier zip, copied by so
     await first('m.json')(zip);
     const headLength = zip.position;
 
-    await zip.addCopiedEntries([{ entry: huge, offset: 0 }, { entry: small, offset: smallOffset }], smallOffset + 30 + 'small.txt'.length + 10);
+    await zip.addCopiedEntries(
+      [
+        { entry: huge, offset: 0 },
+        { entry: small, offset: smallOffset },
+      ],
+      smallOffset + 30 + 'small.txt'.length + 10,
+    );
     await zip.end();
 
     const tail = (await bytes).subarray(headLength);
@@ -364,9 +491,15 @@ describe('RawZipWriter.addCopiedEntries (a range of an earlier zip, copied by so
     const { range, entries } = await earlier(false);
     const shifted = entries.map((e, i) => (i === 2 ? { ...e, offset: e.offset + 1 } : e));
 
-    await expect(new RawZipWriter().addCopiedEntries(shifted, range.length)).rejects.toThrow(`copied entry "${entries[2]!.entry.name}" is at offset`);
-    await expect(new RawZipWriter().addCopiedEntries(entries, range.length + 1)).rejects.toThrow(`the range is ${range.length + 1} bytes`);
-    await expect(new RawZipWriter().addCopiedEntries(entries, range.length - 1)).rejects.toThrow(`ends after the range's ${range.length - 1} bytes`);
+    await expect(new RawZipWriter().addCopiedEntries(shifted, range.length)).rejects.toThrow(
+      `copied entry "${entries[2]!.entry.name}" is at offset`,
+    );
+    await expect(new RawZipWriter().addCopiedEntries(entries, range.length + 1)).rejects.toThrow(
+      `the range is ${range.length + 1} bytes`,
+    );
+    await expect(new RawZipWriter().addCopiedEntries(entries, range.length - 1)).rejects.toThrow(
+      `ends after the range's ${range.length - 1} bytes`,
+    );
   });
 
   it('takes entries with copied local headers (foreignFlags) as at least their header, name and data long', async () => {
@@ -377,8 +510,12 @@ describe('RawZipWriter.addCopiedEntries (a range of an earlier zip, copied by so
 
     // The last local header may hold 7 more bytes (an extra field) than its own header would.
     await expect(new RawZipWriter().addCopiedEntries(foreign, range.length + 7)).resolves.toBeUndefined();
-    await expect(new RawZipWriter().addCopiedEntries(entries, range.length + 7)).rejects.toThrow(`the range is ${range.length + 7} bytes`);
-    await expect(new RawZipWriter().addCopiedEntries(sooner, range.length)).rejects.toThrow(`copied entry "${entries[2]!.entry.name}" is at offset`);
+    await expect(new RawZipWriter().addCopiedEntries(entries, range.length + 7)).rejects.toThrow(
+      `the range is ${range.length + 7} bytes`,
+    );
+    await expect(new RawZipWriter().addCopiedEntries(sooner, range.length)).rejects.toThrow(
+      `copied entry "${entries[2]!.entry.name}" is at offset`,
+    );
   });
 });
 
@@ -405,7 +542,8 @@ describe('RawZipWriter directory', () => {
     try {
       for await (const e of zipEntries(zipfile)) {
         read.push(e.fileName);
-        if (read.length % 20_000 === 1) expect((await collect(await zipfile.openReadStreamPromise(e))).toString()).toBe(String(read.length - 1));
+        if (read.length % 20_000 === 1)
+          expect((await collect(await zipfile.openReadStreamPromise(e))).toString()).toBe(String(read.length - 1));
       }
     } finally {
       zipfile.close();
@@ -421,7 +559,11 @@ describe('RawZipWriter directory', () => {
         const zip = new RawZipWriter(options);
         const bytes = collect(zip.output);
         for (let i = 0; i < 40_000; i++) {
-          await zip.addBuffer(`src/${i % 50}/a-fairly-long-file-name-${i}.txt`, Buffer.from(String(i)), { mode: 0o100644, mtime: MTIME, compress: false });
+          await zip.addBuffer(`src/${i % 50}/a-fairly-long-file-name-${i}.txt`, Buffer.from(String(i)), {
+            mode: 0o100644,
+            mtime: MTIME,
+            compress: false,
+          });
         }
         // Nothing is ever visible in the folder: the spill file is unlinked once opened.
         expect(readdirSync(dir)).toEqual([]);
@@ -448,7 +590,12 @@ describe('RawZipWriter directory', () => {
       const before = openFiles();
       const zip = new RawZipWriter({ spillDir: dir, spillAfterBytes: 0 });
       zip.output.resume();
-      for (let i = 0; i < 30_000; i++) await zip.addBuffer(`a-fairly-long-file-name-${i}.txt`, Buffer.from('x'), { mode: 0o100644, mtime: MTIME, compress: false });
+      for (let i = 0; i < 30_000; i++)
+        await zip.addBuffer(`a-fairly-long-file-name-${i}.txt`, Buffer.from('x'), {
+          mode: 0o100644,
+          mtime: MTIME,
+          compress: false,
+        });
       expect(openFiles()).toBe(before + 1);
       zip.output.destroy();
       await new Promise((resolve) => setImmediate(resolve));

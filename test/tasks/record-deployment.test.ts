@@ -21,8 +21,22 @@ const event: RecordDeploymentEvent = {
   startedAt: '2026-11-29T03:12:00.000Z',
   requestedBy: 'alice',
   sources: [
-    { name: 'app', branch: 'main', path: '.', commit: 'a'.repeat(40), fetchBuildId: 'fetch:1', snapshotKey: `sources/app/${'a'.repeat(40)}.zip` },
-    { name: 'config', branch: 'main', path: 'config/', commit: 'b'.repeat(40), fetchBuildId: 'fetch:2', snapshotKey: `sources/config/${'b'.repeat(40)}.zip` },
+    {
+      name: 'app',
+      branch: 'main',
+      path: '.',
+      commit: 'a'.repeat(40),
+      fetchBuildId: 'fetch:1',
+      snapshotKey: `sources/app/${'a'.repeat(40)}.zip`,
+    },
+    {
+      name: 'config',
+      branch: 'main',
+      path: 'config/',
+      commit: 'b'.repeat(40),
+      fetchBuildId: 'fetch:2',
+      snapshotKey: `sources/config/${'b'.repeat(40)}.zip`,
+    },
   ],
   artifactKey: `artifacts/production/${EXECUTION}/source.zip`,
   buildId: 'build:1',
@@ -45,10 +59,20 @@ const record: DeploymentRecord = {
 };
 
 const waits: number[] = [];
-const deps = { s3, bucket: BUCKET, now: () => new Date('2026-11-29T03:15:00.123Z'), sleep: async (ms: number) => void waits.push(ms) };
+const deps = {
+  s3,
+  bucket: BUCKET,
+  now: () => new Date('2026-11-29T03:15:00.123Z'),
+  sleep: async (ms: number) => void waits.push(ms),
+};
 
 function preconditionFailed(): S3ServiceException {
-  return new S3ServiceException({ name: 'PreconditionFailed', $fault: 'client', $metadata: { httpStatusCode: 412 }, message: 'At least one of the pre-conditions you specified did not hold' });
+  return new S3ServiceException({
+    name: 'PreconditionFailed',
+    $fault: 'client',
+    $metadata: { httpStatusCode: 412 },
+    message: 'At least one of the pre-conditions you specified did not hold',
+  });
 }
 
 function bodyOf(json: unknown, etag = '"etag-1"') {
@@ -56,7 +80,12 @@ function bodyOf(json: unknown, etag = '"etag-1"') {
 }
 
 function noSuchKey(): S3ServiceException {
-  return new S3ServiceException({ name: 'NoSuchKey', $fault: 'client', $metadata: { httpStatusCode: 404 }, message: 'The specified key does not exist.' });
+  return new S3ServiceException({
+    name: 'NoSuchKey',
+    $fault: 'client',
+    $metadata: { httpStatusCode: 404 },
+    message: 'The specified key does not exist.',
+  });
 }
 
 function conflict(): S3ServiceException {
@@ -84,10 +113,25 @@ describe('recordDeployment', () => {
     const puts = s3Mock.commandCalls(PutObjectCommand).map((call) => call.args[0].input);
     expect(puts.map((put) => put.Key)).toEqual([CLAIM_KEY, HISTORY_KEY, CURRENT_KEY]);
     for (const put of puts) expect(JSON.parse(put.Body as string)).toEqual(record);
-    expect(s3Mock).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: BUCKET, Key: CLAIM_KEY, IfNoneMatch: '*', ContentType: 'application/json' });
-    expect(s3Mock).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: BUCKET, Key: HISTORY_KEY, IfNoneMatch: '*', ContentType: 'application/json' });
+    expect(s3Mock).toHaveReceivedCommandWith(PutObjectCommand, {
+      Bucket: BUCKET,
+      Key: CLAIM_KEY,
+      IfNoneMatch: '*',
+      ContentType: 'application/json',
+    });
+    expect(s3Mock).toHaveReceivedCommandWith(PutObjectCommand, {
+      Bucket: BUCKET,
+      Key: HISTORY_KEY,
+      IfNoneMatch: '*',
+      ContentType: 'application/json',
+    });
     // No current.json yet: created only if still absent.
-    expect(s3Mock).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: BUCKET, Key: CURRENT_KEY, ContentType: 'application/json', IfNoneMatch: '*' });
+    expect(s3Mock).toHaveReceivedCommandWith(PutObjectCommand, {
+      Bucket: BUCKET,
+      Key: CURRENT_KEY,
+      ContentType: 'application/json',
+      IfNoneMatch: '*',
+    });
     expect(s3Mock.commandCalls(GetObjectCommand).map((c) => c.args[0].input.Key)).toEqual([CURRENT_KEY]);
   });
 
@@ -115,10 +159,7 @@ describe('recordDeployment', () => {
 
   test('reads current.json again when another writer changed it in between (412), then decides again', async () => {
     const newer = { ...record, execution: 'production-20261129T040000-new000', startedAt: '2026-11-29T04:00:00.000Z' };
-    s3Mock
-      .on(GetObjectCommand, { Key: CURRENT_KEY })
-      .rejectsOnce(noSuchKey())
-      .resolves(bodyOf(newer));
+    s3Mock.on(GetObjectCommand, { Key: CURRENT_KEY }).rejectsOnce(noSuchKey()).resolves(bodyOf(newer));
     s3Mock.on(PutObjectCommand).resolves({});
     s3Mock.on(PutObjectCommand, { Key: CURRENT_KEY }).rejects(preconditionFailed());
 
@@ -128,7 +169,7 @@ describe('recordDeployment', () => {
     expect(s3Mock.commandCalls(PutObjectCommand, { Key: CURRENT_KEY })).toHaveLength(1);
   });
 
-  test('on a redrive, reuses the first run\'s record and history key instead of adding an entry', async () => {
+  test("on a redrive, reuses the first run's record and history key instead of adding an entry", async () => {
     const later = { ...deps, now: () => new Date('2026-11-29T05:00:00Z') };
     s3Mock.on(PutObjectCommand, { Key: CLAIM_KEY }).rejects(preconditionFailed());
     s3Mock.on(PutObjectCommand, { Key: HISTORY_KEY }).rejects(preconditionFailed());
@@ -157,7 +198,12 @@ describe('recordDeployment', () => {
   });
 
   test('fails with the S3 error when a write fails for another reason', async () => {
-    const denied = new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'Access Denied' });
+    const denied = new S3ServiceException({
+      name: 'AccessDenied',
+      $fault: 'client',
+      $metadata: { httpStatusCode: 403 },
+      message: 'Access Denied',
+    });
     s3Mock.on(PutObjectCommand).rejects(denied);
 
     await expect(recordDeployment(event, deps)).rejects.toMatchObject({ name: 'AccessDenied' });
@@ -166,7 +212,8 @@ describe('recordDeployment', () => {
 });
 
 describe('recordDeployment when S3 answers 409 ConditionalRequestConflict (retry, as S3 documents) and under contention', () => {
-  const putKeys = (): Array<string | undefined> => s3Mock.commandCalls(PutObjectCommand).map((call) => call.args[0].input.Key);
+  const putKeys = (): Array<string | undefined> =>
+    s3Mock.commandCalls(PutObjectCommand).map((call) => call.args[0].input.Key);
 
   test('claim: a 409 wrote nothing, so the same put goes again and the first run goes on', async () => {
     s3Mock.on(PutObjectCommand).resolves({});
@@ -203,7 +250,8 @@ describe('recordDeployment when S3 answers 409 ConditionalRequestConflict (retry
 
     expect(result.current).toBe(true);
     expect(putKeys()).toEqual([CLAIM_KEY, HISTORY_KEY, HISTORY_KEY, HISTORY_KEY, CURRENT_KEY]);
-    for (const call of s3Mock.commandCalls(PutObjectCommand, { Key: HISTORY_KEY })) expect(call.args[0].input.IfNoneMatch).toBe('*');
+    for (const call of s3Mock.commandCalls(PutObjectCommand, { Key: HISTORY_KEY }))
+      expect(call.args[0].input.IfNoneMatch).toBe('*');
   });
 
   test('history entry: 409 on every attempt fails with ConditionalWriteConflictError naming the key, and current.json is not touched', async () => {
@@ -224,14 +272,19 @@ describe('recordDeployment when S3 answers 409 ConditionalRequestConflict (retry
   test('current.json: a 409 reads the ETag again (as S3 says) and the If-Match put on it succeeds', async () => {
     const older = { ...record, execution: 'production-20261128T000000-old000', startedAt: '2026-11-28T00:00:00.000Z' };
     s3Mock.on(PutObjectCommand).resolves({});
-    s3Mock.on(GetObjectCommand, { Key: CURRENT_KEY }).resolvesOnce(bodyOf(older, '"etag-1"')).resolves(bodyOf(older, '"etag-2"'));
+    s3Mock
+      .on(GetObjectCommand, { Key: CURRENT_KEY })
+      .resolvesOnce(bodyOf(older, '"etag-1"'))
+      .resolves(bodyOf(older, '"etag-2"'));
     s3Mock.on(PutObjectCommand, { Key: CURRENT_KEY }).rejectsOnce(conflict()).resolves({ ETag: '"etag-3"' });
 
     const result = await recordDeployment(event, deps);
 
     expect(result.current).toBe(true);
     expect(s3Mock.commandCalls(GetObjectCommand, { Key: CURRENT_KEY })).toHaveLength(2);
-    expect(s3Mock.commandCalls(PutObjectCommand, { Key: CURRENT_KEY }).map((call) => call.args[0].input.IfMatch)).toEqual(['"etag-1"', '"etag-2"']);
+    expect(
+      s3Mock.commandCalls(PutObjectCommand, { Key: CURRENT_KEY }).map((call) => call.args[0].input.IfMatch),
+    ).toEqual(['"etag-1"', '"etag-2"']);
   });
 
   test('current.json: after a 409 the record read again names a newer execution, so it is kept', async () => {
@@ -247,22 +300,33 @@ describe('recordDeployment when S3 answers 409 ConditionalRequestConflict (retry
   });
 
   test.each([
-    ['another write came first every time (412)', preconditionFailed, /5 lost to another write \(412 PreconditionFailed\), 0 met a conflicting operation/],
-    ['S3 answered 409 every time', conflict, /0 lost to another write \(412 PreconditionFailed\), 5 met a conflicting operation \(409/],
-  ])('current.json: gives up with CurrentRecordContendedError when %s, having read it again before each attempt', async (_what, lose, message) => {
-    s3Mock.on(PutObjectCommand).resolves({});
-    s3Mock.on(PutObjectCommand, { Key: CURRENT_KEY }).rejects(lose());
+    [
+      'another write came first every time (412)',
+      preconditionFailed,
+      /5 lost to another write \(412 PreconditionFailed\), 0 met a conflicting operation/,
+    ],
+    [
+      'S3 answered 409 every time',
+      conflict,
+      /0 lost to another write \(412 PreconditionFailed\), 5 met a conflicting operation \(409/,
+    ],
+  ])(
+    'current.json: gives up with CurrentRecordContendedError when %s, having read it again before each attempt',
+    async (_what, lose, message) => {
+      s3Mock.on(PutObjectCommand).resolves({});
+      s3Mock.on(PutObjectCommand, { Key: CURRENT_KEY }).rejects(lose());
 
-    const error = await recordDeployment(event, deps).catch((err: unknown) => err);
+      const error = await recordDeployment(event, deps).catch((err: unknown) => err);
 
-    expect(error).toBeInstanceOf(CurrentRecordContendedError);
-    expect((error as Error).name).toBe('CurrentRecordContendedError');
-    expect((error as Error).message).toMatch(message);
-    expect((error as Error).message).toContain('redrive RecordDeployment');
-    expect(s3Mock.commandCalls(PutObjectCommand, { Key: CURRENT_KEY })).toHaveLength(CURRENT_ATTEMPTS);
-    expect(s3Mock.commandCalls(GetObjectCommand, { Key: CURRENT_KEY })).toHaveLength(CURRENT_ATTEMPTS);
-    expect(waits).toHaveLength(CURRENT_ATTEMPTS - 1);
-  });
+      expect(error).toBeInstanceOf(CurrentRecordContendedError);
+      expect((error as Error).name).toBe('CurrentRecordContendedError');
+      expect((error as Error).message).toMatch(message);
+      expect((error as Error).message).toContain('redrive RecordDeployment');
+      expect(s3Mock.commandCalls(PutObjectCommand, { Key: CURRENT_KEY })).toHaveLength(CURRENT_ATTEMPTS);
+      expect(s3Mock.commandCalls(GetObjectCommand, { Key: CURRENT_KEY })).toHaveLength(CURRENT_ATTEMPTS);
+      expect(waits).toHaveLength(CURRENT_ATTEMPTS - 1);
+    },
+  );
 });
 
 describe('handler', () => {
@@ -285,7 +349,10 @@ describe('handler', () => {
   test('fails naming ARTIFACT_BUCKET when it is not set', async () => {
     delete process.env.ARTIFACT_BUCKET;
 
-    await expect(handler(event)).rejects.toMatchObject({ name: 'EnvironmentVariableError', message: 'ARTIFACT_BUCKET environment variable is not set' });
+    await expect(handler(event)).rejects.toMatchObject({
+      name: 'EnvironmentVariableError',
+      message: 'ARTIFACT_BUCKET environment variable is not set',
+    });
     expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
   });
 

@@ -10,7 +10,12 @@ import type { PlannedSource } from '../../tasks/shared/contracts';
 import { AmbiguousBranchError, SourceBranchNotFoundError } from '../../tasks/resolve-source/errors';
 import { parseRepositoryToken } from '../../tasks/resolve-source/handler';
 import { branchReader } from '../../tasks/resolve-source/remote-refs';
-import { pinnedVersion, resolveSource, SNAPSHOT_EXPIRY_MARGIN_DAYS, type ResolveSourceDeps } from '../../tasks/resolve-source/resolve-source';
+import {
+  pinnedVersion,
+  resolveSource,
+  SNAPSHOT_EXPIRY_MARGIN_DAYS,
+  type ResolveSourceDeps,
+} from '../../tasks/resolve-source/resolve-source';
 import { expiryDate } from '../../tasks/shared/s3';
 
 const GIT_ENV = {
@@ -46,7 +51,10 @@ function makeRepository(root: string): { bare: string; commits: Record<string, s
 }
 
 /** Real git's smart HTTP server (git http-backend as CGI), protocol v2 included. */
-async function serveOverHttp(projectRoot: string, authorization?: string): Promise<{ server: Server; base: string; requests: string[] }> {
+async function serveOverHttp(
+  projectRoot: string,
+  authorization?: string,
+): Promise<{ server: Server; base: string; requests: string[] }> {
   const requests: string[] = [];
   const backend = join(execFileSync('git', ['--exec-path'], { encoding: 'utf8' }).trim(), 'git-http-backend');
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -98,11 +106,25 @@ let repo: { bare: string; commits: Record<string, string> };
 let lines: string[];
 
 function deps(overrides: Partial<ResolveSourceDeps> = {}): ResolveSourceDeps {
-  return { s3: new S3Client({ region: 'us-east-1' }), bucket: 'artifacts', readBranch: branchReader(), log: (l) => lines.push(l), ...overrides };
+  return {
+    s3: new S3Client({ region: 'us-east-1' }),
+    bucket: 'artifacts',
+    readBranch: branchReader(),
+    log: (l) => lines.push(l),
+    ...overrides,
+  };
 }
 
 function source(overrides: Partial<PlannedSource> = {}): PlannedSource {
-  return { name: 'app', branch: 'main', repository: repo.bare, sourceType: 'LOCAL_GIT', path: '.', credentialsSecret: null, ...overrides };
+  return {
+    name: 'app',
+    branch: 'main',
+    repository: repo.bare,
+    sourceType: 'LOCAL_GIT',
+    path: '.',
+    credentialsSecret: null,
+    ...overrides,
+  };
 }
 
 beforeAll(() => {
@@ -146,12 +168,18 @@ describe('resolveSource with a repository on this machine (git ls-remote)', () =
     const now = Date.parse('2026-12-05T12:00:00Z');
     const day = 24 * 60 * 60 * 1000;
     // As S3 sends x-amz-expiration: an RFC 1123 date, and the rule's id.
-    const expiringIn = (days: number): string => `expiry-date="${new Date(now + days * day).toUTCString()}", rule-id="expire-source-snapshots"`;
+    const expiringIn = (days: number): string =>
+      `expiry-date="${new Date(now + days * day).toUTCString()}", rule-id="expire-source-snapshots"`;
 
     it('is fetched again, pinned to the commit, when the bucket expires it within 16 days, and the log says when', async () => {
       s3Mock.on(HeadObjectCommand).resolves({ ContentLength: 10, ETag: '"e"', Expiration: expiringIn(3) });
       const resolved = await resolveSource(source(), deps({ now: () => now }));
-      expect(resolved).toEqual({ commit: repo.commits.main, sourceVersion: repo.commits.main, snapshotStored: false, snapshotKey: null });
+      expect(resolved).toEqual({
+        commit: repo.commits.main,
+        sourceVersion: repo.commits.main,
+        snapshotStored: false,
+        snapshotKey: null,
+      });
       expect(lines.join('\n')).toContain(
         `s3://artifacts/sources/app/${repo.commits.main}.zip expires on 2026-12-08T12:00:00.000Z, within ${SNAPSHOT_EXPIRY_MARGIN_DAYS} days (a redrive could outlive it): fetching it again`,
       );
@@ -160,14 +188,20 @@ describe('resolveSource with a repository on this machine (git ls-remote)', () =
     it('is reused when its expiry is 16 days away or more', async () => {
       for (const days of [SNAPSHOT_EXPIRY_MARGIN_DAYS, 40]) {
         s3Mock.on(HeadObjectCommand).resolves({ ContentLength: 10, ETag: '"e"', Expiration: expiringIn(days) });
-        await expect(resolveSource(source(), deps({ now: () => now }))).resolves.toMatchObject({ snapshotStored: true });
+        await expect(resolveSource(source(), deps({ now: () => now }))).resolves.toMatchObject({
+          snapshotStored: true,
+        });
       }
-      s3Mock.on(HeadObjectCommand).resolves({ ContentLength: 10, ETag: '"e"', Expiration: expiringIn(SNAPSHOT_EXPIRY_MARGIN_DAYS - 0.001) });
+      s3Mock
+        .on(HeadObjectCommand)
+        .resolves({ ContentLength: 10, ETag: '"e"', Expiration: expiringIn(SNAPSHOT_EXPIRY_MARGIN_DAYS - 0.001) });
       await expect(resolveSource(source(), deps({ now: () => now }))).resolves.toMatchObject({ snapshotStored: false });
     });
 
     it("reads S3's x-amz-expiration header, and nothing from a header without a date", () => {
-      expect(expiryDate('expiry-date="Wed, 23 Dec 2026 00:00:00 GMT", rule-id="picture-deletion-rule"')?.toISOString()).toBe('2026-12-23T00:00:00.000Z');
+      expect(
+        expiryDate('expiry-date="Wed, 23 Dec 2026 00:00:00 GMT", rule-id="picture-deletion-rule"')?.toISOString(),
+      ).toBe('2026-12-23T00:00:00.000Z');
       expect(expiryDate(undefined)).toBeUndefined();
       expect(expiryDate('NotImplemented')).toBeUndefined();
       expect(expiryDate('expiry-date="soon", rule-id="x"')).toBeUndefined();
@@ -177,7 +211,9 @@ describe('resolveSource with a repository on this machine (git ls-remote)', () =
   it('fails with SourceBranchNotFoundError naming the branch, the repository and the fix when the branch does not exist', async () => {
     const missing = resolveSource(source({ branch: 'feature' }), deps());
     await expect(missing).rejects.toBeInstanceOf(SourceBranchNotFoundError);
-    await expect(missing).rejects.toThrow(`source app: branch "feature" does not exist in ${repo.bare}; push it, or start the deployment with another branch`);
+    await expect(missing).rejects.toThrow(
+      `source app: branch "feature" does not exist in ${repo.bare}; push it, or start the deployment with another branch`,
+    );
   });
 
   it('falls back to fetching the branch when the repository cannot be read', async () => {
@@ -194,7 +230,9 @@ describe('resolveSource with a repository on this machine (git ls-remote)', () =
       const scratch = mkdtempSync(join(tmpdir(), 'stepdeploy-hostile-'));
       process.chdir(scratch);
       try {
-        await expect(resolveSource(source({ branch }), deps())).rejects.toThrow(`source app: branch ${JSON.stringify(branch)}`);
+        await expect(resolveSource(source({ branch }), deps())).rejects.toThrow(
+          `source app: branch ${JSON.stringify(branch)}`,
+        );
         expect(existsSync(join(scratch, 'pwned'))).toBe(false);
       } finally {
         process.chdir(cwd);
@@ -215,7 +253,10 @@ describe('resolveSource over git smart HTTP (protocol v2 ls-refs)', () => {
   });
 
   it('reads the exact branch, not another branch it is a prefix of', async () => {
-    const resolved = await resolveSource(source({ branch: 'feature/x', repository: `${http.base}/app.git`, sourceType: 'GITLAB_SELF_MANAGED' }), deps());
+    const resolved = await resolveSource(
+      source({ branch: 'feature/x', repository: `${http.base}/app.git`, sourceType: 'GITLAB_SELF_MANAGED' }),
+      deps(),
+    );
     expect(resolved.commit).toBe(repo.commits['feature/x']);
     // Discovery, then one ls-refs command: no pack, no clone.
     expect(http.requests).toEqual(['GET /app.git/info/refs', 'POST /app.git/git-upload-pack']);
@@ -223,12 +264,17 @@ describe('resolveSource over git smart HTTP (protocol v2 ls-refs)', () => {
 
   it('answers SourceBranchNotFoundError when the server lists no such branch', async () => {
     await expect(
-      resolveSource(source({ branch: 'feature', repository: `${http.base}/app.git`, sourceType: 'GITLAB_SELF_MANAGED' }), deps()),
+      resolveSource(
+        source({ branch: 'feature', repository: `${http.base}/app.git`, sourceType: 'GITLAB_SELF_MANAGED' }),
+        deps(),
+      ),
     ).rejects.toBeInstanceOf(SourceBranchNotFoundError);
   });
 
   it('falls back to the branch when the server refuses (a private repository without credentials)', async () => {
-    const refusing = createServer((_req, res) => res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="git"' }).end('auth required'));
+    const refusing = createServer((_req, res) =>
+      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="git"' }).end('auth required'),
+    );
     await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/private.git`;
@@ -251,11 +297,19 @@ describe('resolveSource on a private repository with credentialsSecret', () => {
     http.server.closeAllConnections();
     await new Promise<void>((resolve) => http.server.close(() => resolve()));
   });
-  const privateSource = (): PlannedSource => source({ repository: `${http.base}/app.git`, sourceType: 'GITHUB_ENTERPRISE', credentialsSecret: 'stepdeploy/github-read' });
+  const privateSource = (): PlannedSource =>
+    source({
+      repository: `${http.base}/app.git`,
+      sourceType: 'GITHUB_ENTERPRISE',
+      credentialsSecret: 'stepdeploy/github-read',
+    });
 
   it("reads the branch with the token from the named secret (GitHub's x-access-token basic auth)", async () => {
     const asked: string[] = [];
-    const resolved = await resolveSource(privateSource(), deps({ tokenFrom: async (name) => (asked.push(name), { token: TOKEN }) }));
+    const resolved = await resolveSource(
+      privateSource(),
+      deps({ tokenFrom: async (name) => (asked.push(name), { token: TOKEN }) }),
+    );
     expect(asked).toEqual(['stepdeploy/github-read']);
     expect(resolved.commit).toBe(repo.commits.main);
   });
@@ -264,7 +318,11 @@ describe('resolveSource on a private repository with credentialsSecret', () => {
     const other = await serveOverHttp(root, `Basic ${Buffer.from(`deploy-bot:${TOKEN}`).toString('base64')}`);
     try {
       const resolved = await resolveSource(
-        source({ repository: `${other.base}/app.git`, sourceType: 'BITBUCKET', credentialsSecret: 'stepdeploy/bitbucket-read' }),
+        source({
+          repository: `${other.base}/app.git`,
+          sourceType: 'BITBUCKET',
+          credentialsSecret: 'stepdeploy/bitbucket-read',
+        }),
         deps({ tokenFrom: async () => ({ token: TOKEN, username: 'deploy-bot' }) }),
       );
       expect(resolved.commit).toBe(repo.commits.main);
@@ -286,14 +344,22 @@ describe('resolveSource on a private repository with credentialsSecret', () => {
   });
 
   it('without the token the repository refuses, and the fetch build resolves the branch', async () => {
-    const resolved = await resolveSource(source({ repository: `${http.base}/app.git`, sourceType: 'GITHUB_ENTERPRISE' }), deps());
+    const resolved = await resolveSource(
+      source({ repository: `${http.base}/app.git`, sourceType: 'GITHUB_ENTERPRISE' }),
+      deps(),
+    );
     expect(resolved).toEqual({ commit: null, sourceVersion: 'main', snapshotStored: false, snapshotKey: null });
   });
 
   it('an unreadable secret is a warning in the log, never the token, and the deployment goes on', async () => {
     const resolved = await resolveSource(
       privateSource(),
-      deps({ tokenFrom: async () => Promise.reject(new Error('cannot read the repository credentials secret stepdeploy/github-read: AccessDeniedException')) }),
+      deps({
+        tokenFrom: async () =>
+          Promise.reject(
+            new Error('cannot read the repository credentials secret stepdeploy/github-read: AccessDeniedException'),
+          ),
+      }),
     );
     expect(resolved.sourceVersion).toBe('main');
     expect(lines[0]).toBe(
@@ -312,15 +378,27 @@ describe('what FetchSource builds, and when S3 or the git host do not answer', (
     ['GITLAB', 'c0ffee'],
     ['GITLAB_SELF_MANAGED', 'c0ffee'],
     ['LOCAL_GIT', 'c0ffee'],
-  ] as const)('pins a %s fetch to %s (branch and commit where CodeBuild takes both: it then downloads that branch only)', (sourceType, expected) => {
-    expect(pinnedVersion({ branch: 'feature/x', sourceType }, 'c0ffee')).toBe(expected);
-  });
+  ] as const)(
+    'pins a %s fetch to %s (branch and commit where CodeBuild takes both: it then downloads that branch only)',
+    (sourceType, expected) => {
+      expect(pinnedVersion({ branch: 'feature/x', sourceType }, 'c0ffee')).toBe(expected);
+    },
+  );
 
   it('fetches (pinned to the commit) when S3 cannot say whether the snapshot is stored, with a warning', async () => {
-    s3Mock.on(HeadObjectCommand).rejects(Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }));
+    s3Mock
+      .on(HeadObjectCommand)
+      .rejects(Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }));
     const resolved = await resolveSource(source(), deps());
-    expect(resolved).toEqual({ commit: repo.commits.main, sourceVersion: repo.commits.main, snapshotStored: false, snapshotKey: null });
-    expect(lines[0]).toBe(`source app: WARNING cannot tell whether s3://artifacts/sources/app/${repo.commits.main}.zip is stored (AccessDenied); fetching it`);
+    expect(resolved).toEqual({
+      commit: repo.commits.main,
+      sourceVersion: repo.commits.main,
+      snapshotStored: false,
+      snapshotKey: null,
+    });
+    expect(lines[0]).toBe(
+      `source app: WARNING cannot tell whether s3://artifacts/sources/app/${repo.commits.main}.zip is stored (AccessDenied); fetching it`,
+    );
   });
 
   it('gives up on a git host that never answers, and the fetch build resolves the branch', async () => {
@@ -350,29 +428,48 @@ it('does not try CodeCommit (its git needs SigV4 credentials): the fetch build r
     deps(),
   );
   expect(resolved).toEqual({ commit: null, sourceVersion: 'main', snapshotStored: false, snapshotKey: null });
-  expect(lines).toEqual(['source app: CODECOMMIT repositories are not resolved before the fetch; fetching branch main']);
+  expect(lines).toEqual([
+    'source app: CODECOMMIT repositories are not resolved before the fetch; fetching branch main',
+  ]);
 });
 
 describe('a GitHub branch named pr/<number> that cannot be pinned', () => {
-  const unreadable: ResolveSourceDeps['readBranch'] = async () => ({ kind: 'unknown', reason: 'https://github.com/acme/app.git did not list its branches: HTTP 401' });
-
-  it.each(['GITHUB', 'GITHUB_ENTERPRISE'] as const)('fails on %s instead of letting CodeBuild build pull request 12', async (sourceType) => {
-    const failure = resolveSource(source({ repository: 'https://github.com/acme/app.git', sourceType, branch: 'pr/12' }), deps({ readBranch: unreadable }));
-
-    await expect(failure).rejects.toThrow(AmbiguousBranchError);
-    await expect(failure).rejects.toThrow(
-      'source app: branch "pr/12" of https://github.com/acme/app.git cannot be fetched by its name: CodeBuild reads "pr/<number>" as a pull request',
-    );
-    await expect(failure).rejects.toThrow('(https://github.com/acme/app.git did not list its branches: HTTP 401); give stepdeploy read access to the repository (credentialsSecret');
+  const unreadable: ResolveSourceDeps['readBranch'] = async () => ({
+    kind: 'unknown',
+    reason: 'https://github.com/acme/app.git did not list its branches: HTTP 401',
   });
+
+  it.each(['GITHUB', 'GITHUB_ENTERPRISE'] as const)(
+    'fails on %s instead of letting CodeBuild build pull request 12',
+    async (sourceType) => {
+      const failure = resolveSource(
+        source({ repository: 'https://github.com/acme/app.git', sourceType, branch: 'pr/12' }),
+        deps({ readBranch: unreadable }),
+      );
+
+      await expect(failure).rejects.toThrow(AmbiguousBranchError);
+      await expect(failure).rejects.toThrow(
+        'source app: branch "pr/12" of https://github.com/acme/app.git cannot be fetched by its name: CodeBuild reads "pr/<number>" as a pull request',
+      );
+      await expect(failure).rejects.toThrow(
+        '(https://github.com/acme/app.git did not list its branches: HTTP 401); give stepdeploy read access to the repository (credentialsSecret',
+      );
+    },
+  );
 
   it.each([
     ['GITLAB', 'pr/12'],
     ['GITHUB', 'pr/12-fix'],
     ['GITHUB', 'team/pr/12'],
-  ] as const)('fetches %s branch %s by its name, which CodeBuild does not read as a pull request', async (sourceType, branch) => {
-    const resolved = await resolveSource(source({ repository: 'https://github.com/acme/app.git', sourceType, branch }), deps({ readBranch: unreadable }));
+  ] as const)(
+    'fetches %s branch %s by its name, which CodeBuild does not read as a pull request',
+    async (sourceType, branch) => {
+      const resolved = await resolveSource(
+        source({ repository: 'https://github.com/acme/app.git', sourceType, branch }),
+        deps({ readBranch: unreadable }),
+      );
 
-    expect(resolved).toEqual({ commit: null, sourceVersion: branch, snapshotStored: false, snapshotKey: null });
-  });
+      expect(resolved).toEqual({ commit: null, sourceVersion: branch, snapshotStored: false, snapshotKey: null });
+    },
+  );
 });

@@ -9,7 +9,9 @@ import { HOOK_TIME_BUDGET_SECONDS } from '../../tasks/shared/hook-time';
 import { allStates, DEFINITION_PATH, type StateMachineDefinition } from '../../workflows/definition';
 
 /** A real HTTP server on 127.0.0.1; `respond` decides each request's fate (or never answers). */
-async function startServer(respond: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; url: string }> {
+async function startServer(
+  respond: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ server: Server; url: string }> {
   const server = createServer(respond);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/health` };
@@ -31,7 +33,17 @@ function statuses(...codes: number[]) {
 }
 
 function hookFor(url: string, overrides: Partial<HookConfig> = {}): HookConfig {
-  return { name: 'health', type: 'http', url, method: 'GET', expectStatus: 200, timeoutSeconds: 2, retries: 3, intervalSeconds: 5, ...overrides };
+  return {
+    name: 'health',
+    type: 'http',
+    url,
+    method: 'GET',
+    expectStatus: 200,
+    timeoutSeconds: 2,
+    retries: 3,
+    intervalSeconds: 5,
+    ...overrides,
+  };
 }
 
 const servers: Server[] = [];
@@ -124,7 +136,9 @@ describe('runHook', () => {
 
     await expect(run).rejects.toMatchObject({
       name: 'HookFailedError',
-      message: expect.stringMatching(/failed after 2 attempt\(s\): expected status 200, last attempt network error: connect ECONNREFUSED 127\.0\.0\.1:\d+$/),
+      message: expect.stringMatching(
+        /failed after 2 attempt\(s\): expected status 200, last attempt network error: connect ECONNREFUSED 127\.0\.0\.1:\d+$/,
+      ),
     });
     expect(sleeps).toEqual([5000]);
   });
@@ -145,12 +159,18 @@ describe('runHook', () => {
     const url = await serve(() => undefined);
     const started = Date.now();
 
-    const run = runHook(hookFor(url, { timeoutSeconds: 1, retries: 20, intervalSeconds: 0 }), { fetch, sleep, budgetMs: 2500 });
+    const run = runHook(hookFor(url, { timeoutSeconds: 1, retries: 20, intervalSeconds: 0 }), {
+      fetch,
+      sleep,
+      budgetMs: 2500,
+    });
 
     await expect(run).rejects.toMatchObject({
       name: 'HookFailedError',
       message: expect.stringMatching(
-        new RegExp(`^hook "health" \\(GET ${url.replace(/[.]/g, '\\.')}\\) gave up after 3 of 21 attempt\\(s\\), its time budget of 2\\.5s spent: expected status 200, last attempt timed out after 0\\.\\d+s$`),
+        new RegExp(
+          `^hook "health" \\(GET ${url.replace(/[.]/g, '\\.')}\\) gave up after 3 of 21 attempt\\(s\\), its time budget of 2\\.5s spent: expected status 200, last attempt timed out after 0\\.\\d+s$`,
+        ),
       ),
     });
     expect(Date.now() - started).toBeLessThan(4000);
@@ -165,7 +185,11 @@ describe('runHook', () => {
       time += ms;
     };
 
-    const run = runHook(hookFor(url, { retries: 3, intervalSeconds: 300 }), { fetch, sleep: clockSleep, now: () => time });
+    const run = runHook(hookFor(url, { retries: 3, intervalSeconds: 300 }), {
+      fetch,
+      sleep: clockSleep,
+      now: () => time,
+    });
 
     await expect(run).rejects.toMatchObject({
       name: 'HookFailedError',
@@ -212,7 +236,11 @@ describe('handler', () => {
   });
 
   test('fails with InvalidEventError for a hook the config schema would reject', async () => {
-    const event = { hook: { ...hookFor('file:///etc/passwd'), retries: -1 }, environment: 'acceptance', execution: 'e' };
+    const event = {
+      hook: { ...hookFor('file:///etc/passwd'), retries: -1 },
+      environment: 'acceptance',
+      execution: 'e',
+    };
 
     await expect(handler(event)).rejects.toMatchObject({
       name: 'InvalidEventError',

@@ -28,8 +28,16 @@ describe('resolveLink follows links through links, as the file system does', () 
     expect(resolveLink(links, 'pw')).toEqual({ outside: `${'../'.repeat(12)}etc/passwd` });
   });
 
-  it('refuses `parent -> a/b/up0/..`, which lists the build\'s own folder', () => {
-    expect(resolveLink(map([['a/b/up0', '../..'], ['parent', 'a/b/up0/..']]), 'parent')).toEqual({ outside: '..' });
+  it("refuses `parent -> a/b/up0/..`, which lists the build's own folder", () => {
+    expect(
+      resolveLink(
+        map([
+          ['a/b/up0', '../..'],
+          ['parent', 'a/b/up0/..'],
+        ]),
+        'parent',
+      ),
+    ).toEqual({ outside: '..' });
   });
 
   it('follows a link through one that comes later in zip order', () => {
@@ -39,11 +47,23 @@ describe('resolveLink follows links through links, as the file system does', () 
       ['later', 'x/later'],
     ]);
     // first -> later/../.. ; later -> x/later -> x/.. = root ; root/.. is outside.
-    expect(t.escaping()).toEqual({ path: 'first', owner: 'source "app"', why: 'points outside the artifact through other links (it resolves to ../..)' });
+    expect(t.escaping()).toEqual({
+      path: 'first',
+      owner: 'source "app"',
+      why: 'points outside the artifact through other links (it resolves to ../..)',
+    });
   });
 
   it('answers an absolute target reached through a link as outside', () => {
-    expect(resolveLink(map([['l1', 'l2'], ['l2', '/etc']]), 'l1')).toEqual({ outside: '/etc' });
+    expect(
+      resolveLink(
+        map([
+          ['l1', 'l2'],
+          ['l2', '/etc'],
+        ]),
+        'l1',
+      ),
+    ).toEqual({ outside: '/etc' });
   });
 
   it('keeps links that stay inside, also through other links and folders', () => {
@@ -61,17 +81,34 @@ describe('resolveLink follows links through links, as the file system does', () 
   });
 
   it('answers a cycle, and a chain longer than the file system follows, as a loop', () => {
-    expect(resolveLink(map([['a', 'b'], ['b', 'a']]), 'a')).toEqual({ loop: true });
+    expect(
+      resolveLink(
+        map([
+          ['a', 'b'],
+          ['b', 'a'],
+        ]),
+        'a',
+      ),
+    ).toEqual({ loop: true });
     expect(resolveLink(map([['self', 'self']]), 'self')).toEqual({ loop: true });
     expect(resolveLink(map([['d/x', '../d/x/y']]), 'd/x')).toEqual({ loop: true });
-    const chain = (n: number): Map<string, { target: string }> => map(Array.from({ length: n }, (_, i) => [`l${i}`, i === n - 1 ? 'file' : `l${i + 1}`] as [string, string]));
+    const chain = (n: number): Map<string, { target: string }> =>
+      map(Array.from({ length: n }, (_, i) => [`l${i}`, i === n - 1 ? 'file' : `l${i + 1}`] as [string, string]));
     expect(resolveLink(chain(MAX_FOLLOWS), 'l0')).toEqual({ inside: 'file' });
     expect(resolveLink(chain(MAX_FOLLOWS + 1), 'l0')).toEqual({ loop: true });
   });
 
   it('names the first escaping link in the order added, with why, or a cycle as one the build could not follow', () => {
-    expect(table([...upChain(3), ['ok', 'a/b']]).escaping()).toMatchObject({ path: 'a/b/up1', why: expect.stringContaining('points outside the artifact through other links') });
-    expect(table([['a', 'b'], ['b', 'a']]).escaping()).toEqual({
+    expect(table([...upChain(3), ['ok', 'a/b']]).escaping()).toMatchObject({
+      path: 'a/b/up1',
+      why: expect.stringContaining('points outside the artifact through other links'),
+    });
+    expect(
+      table([
+        ['a', 'b'],
+        ['b', 'a'],
+      ]).escaping(),
+    ).toEqual({
       path: 'a',
       owner: 'source "app"',
       why: `is a cycle of links or a chain of more than ${MAX_FOLLOWS} (the build could not follow it)`,

@@ -40,9 +40,9 @@ describe('validateInput: execution names', () => {
   });
 
   test('accepts the names the CLI generates and passes', () => {
-    expect(validateInput({ environment: 'acceptance' }, 'acceptance-20261207T140000-a1b2c3', config, CONFIG_PATH).execution).toBe(
-      'acceptance-20261207T140000-a1b2c3',
-    );
+    expect(
+      validateInput({ environment: 'acceptance' }, 'acceptance-20261207T140000-a1b2c3', config, CONFIG_PATH).execution,
+    ).toBe('acceptance-20261207T140000-a1b2c3');
     expect(validateInput({ environment: 'acceptance' }, 'Hotfix_42', config, CONFIG_PATH).execution).toBe('Hotfix_42');
   });
 });
@@ -69,7 +69,12 @@ describe('validateInput: hostile and invalid branch names', () => {
     ['escape sequence', 'a\u001b[31mb', '"a\\u001b[31mb"', 'contains U+001B'],
     ['tab', 'a\tb', '"a\\tb"', 'contains U+0009'],
     ['space', 'my branch', '"my branch"', 'contains " "'],
-    ['300 characters', 'a'.repeat(300), `"${'a'.repeat(100)}"... (300 characters)`, 'must be at most 200 characters (got 300)'],
+    [
+      '300 characters',
+      'a'.repeat(300),
+      `"${'a'.repeat(100)}"... (300 characters)`,
+      'must be at most 200 characters (got 300)',
+    ],
     ['empty', '', '""', 'must not be empty'],
     ['Cyrillic look-alike', 'm\u0430in', '"m\\u0430in"', 'contains U+0430'],
     ['fullwidth solidus', 'feature\uff0fx', '"feature\\uff0fx"', 'contains U+FF0F'],
@@ -90,7 +95,12 @@ describe('validateInput: hostile and invalid branch names', () => {
   });
 
   test('a 200-character branch is accepted', () => {
-    const plan = validateInput({ environment: 'acceptance', branches: { app: 'a'.repeat(200) } }, 'e', config, CONFIG_PATH);
+    const plan = validateInput(
+      { environment: 'acceptance', branches: { app: 'a'.repeat(200) } },
+      'e',
+      config,
+      CONFIG_PATH,
+    );
     expect(plan.sources[0]!.branch).toHaveLength(200);
   });
 });
@@ -117,7 +127,10 @@ describe('validateInput: branch policy', () => {
   });
 
   test("fails when an omitted source's default branch is not allowed in the environment", () => {
-    const cfg = withEnvironment({ branches: ['main'] }, { config: { repository: 'https://github.com/o/config', defaultBranch: 'develop', path: 'config/' } });
+    const cfg = withEnvironment(
+      { branches: ['main'] },
+      { config: { repository: 'https://github.com/o/config', defaultBranch: 'develop', path: 'config/' } },
+    );
     const error = rejection({ environment: 'production', branches: { app: 'main' } }, cfg);
     expect(error.problems).toEqual([
       'branches.config: "develop" (the default branch of source "config") is not allowed in production; allowed: main; name a branch for branches.config',
@@ -127,29 +140,117 @@ describe('validateInput: branch policy', () => {
 
 describe('validateInput: the rest of the input contract', () => {
   const cases: ReadonlyArray<[string, unknown, string]> = [
-    ['an unknown environment', { environment: 'staging' }, 'environment: "staging" is not a configured environment; one of: acceptance, preproduction, production'],
-    ['a missing environment', { branches: { app: 'main' } }, 'environment: (missing) is required; one of: acceptance, preproduction, production'],
-    ['a non-string environment', { environment: 5 }, 'environment: 5 is not a configured environment; one of: acceptance, preproduction, production'],
-    ['an inherited property as environment', { environment: 'constructor' }, 'environment: "constructor" is not a configured environment'],
-    ['an unknown source', { environment: 'acceptance', branches: { web: 'main' } }, 'branches.web: "main" is for an unknown source "web"; configured sources: app, config'],
-    ['an inherited property as source', { environment: 'acceptance', branches: { toString: 'main' } }, 'branches.toString: "main" is for an unknown source "toString"'],
-    ['an odd source key', { environment: 'acceptance', branches: { 'a b': 'main' } }, 'branches["a b"]: "main" is for an unknown source "a b"'],
-    ['an extra key', { environment: 'acceptance', branch: 'main' }, 'branch: "main" is not part of the input; allowed keys: environment, branches, requestedBy'],
-    ['an odd extra key', { environment: 'acceptance', '$(id)': 1 }, '["$(id)"]: 1 is not part of the input; allowed keys: environment, branches, requestedBy'],
-    ['a non-string branch', { environment: 'acceptance', branches: { app: 5 } }, 'branches.app: 5 must be a string (a branch name)'],
-    ['a null branch', { environment: 'acceptance', branches: { app: null } }, 'branches.app: null must be a string (a branch name)'],
-    ['an object branch', { environment: 'acceptance', branches: { app: { $ne: 1 } } }, 'branches.app: {"$ne":1} must be a string (a branch name)'],
-    ['branches as a string', { environment: 'acceptance', branches: 'main' }, 'branches: "main" must be an object of source name to branch name, e.g. {"app":"main"}'],
-    ['branches as an array', { environment: 'acceptance', branches: ['main'] }, 'branches: ["main"] must be an object of source name to branch name'],
-    ['branches as null', { environment: 'acceptance', branches: null }, 'branches: null must be an object of source name to branch name'],
-    ['a non-string requestedBy', { environment: 'acceptance', requestedBy: 7 }, 'requestedBy: 7 must be a string (short free text)'],
-    ['an empty requestedBy', { environment: 'acceptance', requestedBy: '' }, 'requestedBy: "" must be 1 to 200 characters (got 0)'],
+    [
+      'an unknown environment',
+      { environment: 'staging' },
+      'environment: "staging" is not a configured environment; one of: acceptance, preproduction, production',
+    ],
+    [
+      'a missing environment',
+      { branches: { app: 'main' } },
+      'environment: (missing) is required; one of: acceptance, preproduction, production',
+    ],
+    [
+      'a non-string environment',
+      { environment: 5 },
+      'environment: 5 is not a configured environment; one of: acceptance, preproduction, production',
+    ],
+    [
+      'an inherited property as environment',
+      { environment: 'constructor' },
+      'environment: "constructor" is not a configured environment',
+    ],
+    [
+      'an unknown source',
+      { environment: 'acceptance', branches: { web: 'main' } },
+      'branches.web: "main" is for an unknown source "web"; configured sources: app, config',
+    ],
+    [
+      'an inherited property as source',
+      { environment: 'acceptance', branches: { toString: 'main' } },
+      'branches.toString: "main" is for an unknown source "toString"',
+    ],
+    [
+      'an odd source key',
+      { environment: 'acceptance', branches: { 'a b': 'main' } },
+      'branches["a b"]: "main" is for an unknown source "a b"',
+    ],
+    [
+      'an extra key',
+      { environment: 'acceptance', branch: 'main' },
+      'branch: "main" is not part of the input; allowed keys: environment, branches, requestedBy',
+    ],
+    [
+      'an odd extra key',
+      { environment: 'acceptance', '$(id)': 1 },
+      '["$(id)"]: 1 is not part of the input; allowed keys: environment, branches, requestedBy',
+    ],
+    [
+      'a non-string branch',
+      { environment: 'acceptance', branches: { app: 5 } },
+      'branches.app: 5 must be a string (a branch name)',
+    ],
+    [
+      'a null branch',
+      { environment: 'acceptance', branches: { app: null } },
+      'branches.app: null must be a string (a branch name)',
+    ],
+    [
+      'an object branch',
+      { environment: 'acceptance', branches: { app: { $ne: 1 } } },
+      'branches.app: {"$ne":1} must be a string (a branch name)',
+    ],
+    [
+      'branches as a string',
+      { environment: 'acceptance', branches: 'main' },
+      'branches: "main" must be an object of source name to branch name, e.g. {"app":"main"}',
+    ],
+    [
+      'branches as an array',
+      { environment: 'acceptance', branches: ['main'] },
+      'branches: ["main"] must be an object of source name to branch name',
+    ],
+    [
+      'branches as null',
+      { environment: 'acceptance', branches: null },
+      'branches: null must be an object of source name to branch name',
+    ],
+    [
+      'a non-string requestedBy',
+      { environment: 'acceptance', requestedBy: 7 },
+      'requestedBy: 7 must be a string (short free text)',
+    ],
+    [
+      'an empty requestedBy',
+      { environment: 'acceptance', requestedBy: '' },
+      'requestedBy: "" must be 1 to 200 characters (got 0)',
+    ],
     ['a 201-character requestedBy', { environment: 'acceptance', requestedBy: 'b'.repeat(201) }, 'requestedBy: "bbbb'],
-    ['a 201-character requestedBy (rule)', { environment: 'acceptance', requestedBy: 'b'.repeat(201) }, 'must be 1 to 200 characters (got 201)'],
-    ['a control character in requestedBy', { environment: 'acceptance', requestedBy: 'bob\u0007' }, 'requestedBy: "bob\\u0007" must be printable text; contains U+0007'],
-    ['a newline in requestedBy', { environment: 'acceptance', requestedBy: 'bob\nFAKE LOG LINE' }, 'requestedBy: "bob\\nFAKE LOG LINE" must be printable text; contains U+000A'],
-    ['a bidi override in requestedBy', { environment: 'acceptance', requestedBy: 'bob\u202egnp.exe' }, 'requestedBy: "bob\\u202egnp.exe" must be printable text; contains U+202E'],
-    ['null input', null, '(input): null must be a JSON object such as {"environment":"acceptance","branches":{"app":"main"}}'],
+    [
+      'a 201-character requestedBy (rule)',
+      { environment: 'acceptance', requestedBy: 'b'.repeat(201) },
+      'must be 1 to 200 characters (got 201)',
+    ],
+    [
+      'a control character in requestedBy',
+      { environment: 'acceptance', requestedBy: 'bob\u0007' },
+      'requestedBy: "bob\\u0007" must be printable text; contains U+0007',
+    ],
+    [
+      'a newline in requestedBy',
+      { environment: 'acceptance', requestedBy: 'bob\nFAKE LOG LINE' },
+      'requestedBy: "bob\\nFAKE LOG LINE" must be printable text; contains U+000A',
+    ],
+    [
+      'a bidi override in requestedBy',
+      { environment: 'acceptance', requestedBy: 'bob\u202egnp.exe' },
+      'requestedBy: "bob\\u202egnp.exe" must be printable text; contains U+202E',
+    ],
+    [
+      'null input',
+      null,
+      '(input): null must be a JSON object such as {"environment":"acceptance","branches":{"app":"main"}}',
+    ],
     ['string input', 'acceptance', '(input): "acceptance" must be a JSON object'],
     ['array input', [{ environment: 'acceptance' }], '(input): [{"environment":"acceptance"}] must be a JSON object'],
     ['number input', 42, '(input): 42 must be a JSON object'],
@@ -174,7 +275,12 @@ describe('validateInput: the rest of the input contract', () => {
   });
 
   test('reports every problem at once', () => {
-    const error = rejection({ environment: 'staging', branches: { app: 'x$(touch pwned)', web: 'main' }, extra: true, requestedBy: '' });
+    const error = rejection({
+      environment: 'staging',
+      branches: { app: 'x$(touch pwned)', web: 'main' },
+      extra: true,
+      requestedBy: '',
+    });
     expect(error.problems).toEqual([
       'extra: true is not part of the input; allowed keys: environment, branches, requestedBy',
       'environment: "staging" is not a configured environment; one of: acceptance, preproduction, production',
@@ -186,13 +292,20 @@ describe('validateInput: the rest of the input contract', () => {
   });
 
   test('accepts a requestedBy with non-ASCII letters and emoji', () => {
-    expect(checkExecutionInput({ environment: 'acceptance', requestedBy: 'José Ñúñez 🚀 (deploy #42)' }, config)).toEqual([]);
+    expect(
+      checkExecutionInput({ environment: 'acceptance', requestedBy: 'José Ñúñez 🚀 (deploy #42)' }, config),
+    ).toEqual([]);
   });
 });
 
 describe('validateInput: the plan', () => {
   test('resolves every configured source with defaults, requestedBy null and empty variables', () => {
-    const plan = validateInput({ environment: 'acceptance', branches: { config: 'develop' } }, 'acceptance-20261129T031500-abc123', config, CONFIG_PATH);
+    const plan = validateInput(
+      { environment: 'acceptance', branches: { config: 'develop' } },
+      'acceptance-20261129T031500-abc123',
+      config,
+      CONFIG_PATH,
+    );
 
     expect(plan).toEqual({
       environment: 'acceptance',
@@ -203,8 +316,22 @@ describe('validateInput: the plan', () => {
       deployRoleArn: 'arn:aws:iam::111111111111:role/stepdeploy-deploy',
       variables: {},
       sources: [
-        { name: 'app', branch: 'main', repository: resolve(__dirname, '../../.stepdeploy/example-repos/app.git'), sourceType: 'LOCAL_GIT', path: '.', credentialsSecret: null },
-        { name: 'config', branch: 'develop', repository: resolve(__dirname, '../../.stepdeploy/example-repos/config.git'), sourceType: 'LOCAL_GIT', path: 'config/', credentialsSecret: null },
+        {
+          name: 'app',
+          branch: 'main',
+          repository: resolve(__dirname, '../../.stepdeploy/example-repos/app.git'),
+          sourceType: 'LOCAL_GIT',
+          path: '.',
+          credentialsSecret: null,
+        },
+        {
+          name: 'config',
+          branch: 'develop',
+          repository: resolve(__dirname, '../../.stepdeploy/example-repos/config.git'),
+          sourceType: 'LOCAL_GIT',
+          path: 'config/',
+          credentialsSecret: null,
+        },
       ],
       hooks: [],
     });
@@ -212,8 +339,18 @@ describe('validateInput: the plan', () => {
 
   test('carries requestedBy, variables, hooks and remote repositories as configured', () => {
     const cfg = withEnvironment(
-      { branches: ['main'], variables: { STAGE: 'prod' }, hooks: [{ name: 'health', url: 'https://example.com/health' }] },
-      { config: { repository: 'https://github.com/acme/config', path: 'config/', credentialsSecret: 'stepdeploy/github-read' } },
+      {
+        branches: ['main'],
+        variables: { STAGE: 'prod' },
+        hooks: [{ name: 'health', url: 'https://example.com/health' }],
+      },
+      {
+        config: {
+          repository: 'https://github.com/acme/config',
+          path: 'config/',
+          credentialsSecret: 'stepdeploy/github-read',
+        },
+      },
     );
 
     const plan = validateInput({ environment: 'production', requestedBy: 'alice' }, 'e', cfg, CONFIG_PATH);
@@ -221,7 +358,16 @@ describe('validateInput: the plan', () => {
     expect(plan.requestedBy).toBe('alice');
     expect(plan.variables).toEqual({ STAGE: 'prod' });
     expect(plan.hooks).toEqual([
-      { name: 'health', type: 'http', url: 'https://example.com/health', method: 'GET', expectStatus: 200, timeoutSeconds: 10, retries: 3, intervalSeconds: 5 },
+      {
+        name: 'health',
+        type: 'http',
+        url: 'https://example.com/health',
+        method: 'GET',
+        expectStatus: 200,
+        timeoutSeconds: 10,
+        retries: 3,
+        intervalSeconds: 5,
+      },
     ]);
     // The secret's name travels in the plan (execution history); the token never does.
     expect(plan.sources[1]).toEqual({
@@ -265,7 +411,9 @@ describe('handler', () => {
     process.env.STEPDEPLOY_CONFIG_PATH = CONFIG_PATH;
     const { handler } = loadHandler();
 
-    await expect(handler({ input: { environment: 'production', branches: { app: '-c' } }, execution: 'e' })).rejects.toMatchObject({
+    await expect(
+      handler({ input: { environment: 'production', branches: { app: '-c' } }, execution: 'e' }),
+    ).rejects.toMatchObject({
       name: 'InvalidInputError',
       message: expect.stringContaining('branches.app: "-c" must not start with "-"'),
     });
@@ -290,7 +438,10 @@ describe('handler', () => {
 
 /** The example config with `production` and some sources replaced. */
 function withEnvironment(production: Record<string, unknown>, sources: Record<string, unknown> = {}) {
-  const raw = JSON.parse(JSON.stringify(config)) as { environments: Record<string, Record<string, unknown>>; sources: Record<string, unknown> };
+  const raw = JSON.parse(JSON.stringify(config)) as {
+    environments: Record<string, Record<string, unknown>>;
+    sources: Record<string, unknown>;
+  };
   raw.environments.production = { ...raw.environments.production, ...production };
   raw.sources = { ...raw.sources, ...sources };
   return parseConfig(raw);

@@ -34,7 +34,9 @@ function recorded(bytes: Buffer): WindowSource & { reads: Array<[number, number]
 
 function readVia(reader: WindowReader, start: number, length: number): Promise<Buffer> {
   const out = Buffer.alloc(length);
-  return new Promise((resolve, reject) => reader.read(out, 0, length, start, (err) => (err ? reject(err) : resolve(out))));
+  return new Promise((resolve, reject) =>
+    reader.read(out, 0, length, start, (err) => (err ? reject(err) : resolve(out))),
+  );
 }
 
 describe('WindowReader', () => {
@@ -48,7 +50,9 @@ describe('WindowReader', () => {
       const directory = 900_000 + i * 50;
       const data = 1000 + i * 300;
       expect(await readVia(reader, directory, 46)).toEqual(bytes.subarray(directory, directory + 46));
-      expect(await collect(reader.createReadStream({ start: data, end: data + 200 }) as Readable)).toEqual(bytes.subarray(data, data + 200));
+      expect(await collect(reader.createReadStream({ start: data, end: data + 200 }) as Readable)).toEqual(
+        bytes.subarray(data, data + 200),
+      );
     }
     expect(source.reads).toEqual([
       [900_000, 900_000 + 64 * 1024],
@@ -73,13 +77,18 @@ describe('WindowReader', () => {
   it('streams a range larger than a window from the source, without filling a window', async () => {
     const source = recorded(bytes);
     const reader = new WindowReader(source, bytes.length, { windowBytes: 64 * 1024, windows: 2 });
-    expect(await collect(reader.createReadStream({ start: 10, end: 300_010 }) as Readable)).toEqual(bytes.subarray(10, 300_010));
+    expect(await collect(reader.createReadStream({ start: 10, end: 300_010 }) as Readable)).toEqual(
+      bytes.subarray(10, 300_010),
+    );
     expect(source.streams).toEqual([[10, 300_010]]);
     expect(source.reads).toEqual([]);
   });
 
   it('fails a read the source answers short, naming what it read, and every read after it', async () => {
-    const short: WindowSource = { name: 'the-snapshot.zip', read: async (start, end) => Buffer.from(bytes.subarray(start, end - 1)) };
+    const short: WindowSource = {
+      name: 'the-snapshot.zip',
+      read: async (start, end) => Buffer.from(bytes.subarray(start, end - 1)),
+    };
     const reader = new WindowReader(short, bytes.length, { windowBytes: 1024, windows: 2 });
     await expect(readVia(reader, 0, 10)).rejects.toThrow('asked for 1024 bytes at 0 of the-snapshot.zip, got 1023');
     await expect(readVia(reader, 5000, 10)).rejects.toThrow('asked for 1024 bytes at 0');
@@ -103,20 +112,47 @@ describe('fileWindowReader', () => {
       contents.set(name, content);
       const deflate = i % 2 === 0 && content.length > 0;
       const data = deflate ? deflateRawSync(content) : content;
-      await zip.addRawEntry({ name, mode: 0o100644, mtime: MTIME, compressionMethod: deflate ? DEFLATED : STORED, crc32: crc32(content), compressedSize: data.length, uncompressedSize: content.length }, [data]);
+      await zip.addRawEntry(
+        {
+          name,
+          mode: 0o100644,
+          mtime: MTIME,
+          compressionMethod: deflate ? DEFLATED : STORED,
+          crc32: crc32(content),
+          compressedSize: data.length,
+          uncompressedSize: content.length,
+        },
+        [data],
+      );
     }
     const big = randomBytes(3 * 1024 * 1024);
     contents.set('big.bin', big);
-    await zip.addRawEntry({ name: 'big.bin', mode: 0o100644, mtime: MTIME, compressionMethod: STORED, crc32: crc32(big), compressedSize: big.length, uncompressedSize: big.length }, [big]);
+    await zip.addRawEntry(
+      {
+        name: 'big.bin',
+        mode: 0o100644,
+        mtime: MTIME,
+        compressionMethod: STORED,
+        crc32: crc32(big),
+        compressedSize: big.length,
+        uncompressedSize: big.length,
+      },
+      [big],
+    );
     await zip.end();
     const file = join(dir, 'snapshot.zip');
     const zipBytes = await out;
     writeFileSync(file, zipBytes);
 
     const handle = await open(file, 'r');
-    const zipfile = await yauzl.fromRandomAccessReaderPromise(fileWindowReader(handle, file, zipBytes.length, { windowBytes: 256 * 1024, windows: 2 }), zipBytes.length, { lazyEntries: true, autoClose: false });
+    const zipfile = await yauzl.fromRandomAccessReaderPromise(
+      fileWindowReader(handle, file, zipBytes.length, { windowBytes: 256 * 1024, windows: 2 }),
+      zipBytes.length,
+      { lazyEntries: true, autoClose: false },
+    );
     const seen = new Map<string, Buffer>();
-    for await (const entry of zipEntries(zipfile)) seen.set(entry.fileName, await collect(await zipfile.openReadStreamPromise(entry)));
+    for await (const entry of zipEntries(zipfile))
+      seen.set(entry.fileName, await collect(await zipfile.openReadStreamPromise(entry)));
     const closed = new Promise((resolve) => zipfile.once('close', resolve));
     zipfile.close();
     await closed;

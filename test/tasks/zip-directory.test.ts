@@ -13,7 +13,18 @@ async function zipOf(count: number): Promise<{ bytes: Buffer; names: string[] }>
   for (let i = 0; i < count; i++) {
     const name = `services/payments/src/main/resources/d${i % 300}/entry-${String(i).padStart(6, '0')}.json`;
     names.push(name);
-    await zip.addRawEntry({ name, mode: 0o100644, mtime: MTIME, compressionMethod: STORED, crc32: 0xe8b7be43, compressedSize: 1, uncompressedSize: 1 }, [Buffer.from('a')]);
+    await zip.addRawEntry(
+      {
+        name,
+        mode: 0o100644,
+        mtime: MTIME,
+        compressionMethod: STORED,
+        crc32: 0xe8b7be43,
+        compressedSize: 1,
+        uncompressedSize: 1,
+      },
+      [Buffer.from('a')],
+    );
   }
   await zip.end();
   return { bytes: await out, names };
@@ -38,10 +49,15 @@ describe('openZipDirectory', () => {
     const ranges: Array<[number, number]> = [];
     const window = 256 * 1024;
 
-    const directory = await openZipDirectory(fakeS3(bytes, ranges), { bucket: 'b', key: 'k.zip', size: bytes.length, etag: '"etag"' }, window);
+    const directory = await openZipDirectory(
+      fakeS3(bytes, ranges),
+      { bucket: 'b', key: 'k.zip', size: bytes.length, etag: '"etag"' },
+      window,
+    );
     const read: Array<{ name: string; offset: number }> = [];
     try {
-      for await (const e of directory.entries()) read.push({ name: e.fileNameRaw.toString('utf8'), offset: e.relativeOffsetOfLocalHeader });
+      for await (const e of directory.entries())
+        read.push({ name: e.fileNameRaw.toString('utf8'), offset: e.relativeOffsetOfLocalHeader });
     } finally {
       directory.close();
     }
@@ -65,11 +81,17 @@ describe('openZipDirectory', () => {
     const { bytes } = await zipOf(10);
     const short = {
       send: async (command: GetObjectCommand) => {
-        const [, first, last] = /^bytes=(\d+)-(\d+)$/.exec(command.input.Range!)!.map(Number) as [number, number, number];
+        const [, first, last] = /^bytes=(\d+)-(\d+)$/.exec(command.input.Range!)!.map(Number) as [
+          number,
+          number,
+          number,
+        ];
         return { Body: { transformToByteArray: async () => new Uint8Array(bytes.subarray(first, last)) } };
       },
     } as unknown as S3Client;
 
-    await expect(openZipDirectory(short, { bucket: 'b', key: 'k.zip', size: bytes.length, etag: '"etag"' })).rejects.toThrow(/asked for \d+ bytes at \d+ of s3:\/\/b\/k\.zip, got/);
+    await expect(
+      openZipDirectory(short, { bucket: 'b', key: 'k.zip', size: bytes.length, etag: '"etag"' }),
+    ).rejects.toThrow(/asked for \d+ bytes at \d+ of s3:\/\/b\/k\.zip, got/);
   });
 });

@@ -104,9 +104,14 @@ describe('workflows/deploy-pipeline.asl.json', () => {
   });
 
   test('retries the errors of an idempotent step that only lost a race: RecordDeployment its contention on current.json and S3 409s, CombineConfigAndCode S3 409s', () => {
-    const retried = (state: string) => ((definition.States[state]!.Retry ?? []) as Array<{ ErrorEquals: string[] }>).flatMap((r) => r.ErrorEquals);
-    expect(retried('RecordDeployment')).toEqual(expect.arrayContaining([new CurrentRecordContendedError('').name, new ConditionalWriteConflictError('').name]));
-    expect(retried('CombineConfigAndCode')).toEqual(expect.arrayContaining([new ConditionalWriteConflictError('').name]));
+    const retried = (state: string) =>
+      ((definition.States[state]!.Retry ?? []) as Array<{ ErrorEquals: string[] }>).flatMap((r) => r.ErrorEquals);
+    expect(retried('RecordDeployment')).toEqual(
+      expect.arrayContaining([new CurrentRecordContendedError('').name, new ConditionalWriteConflictError('').name]),
+    );
+    expect(retried('CombineConfigAndCode')).toEqual(
+      expect.arrayContaining([new ConditionalWriteConflictError('').name]),
+    );
   });
 
   test('has no Catch and no Fail state, so a redrive restarts at the failed state', () => {
@@ -121,7 +126,11 @@ describe('workflows/deploy-pipeline.asl.json', () => {
   });
 
   test('CodeBuild tasks wait for the build (.sync), Deploy waits for its task token, the other tasks invoke Lambda', () => {
-    const resources = Object.fromEntries(allStates(definition).filter(({ state }) => state.Resource).map(({ name, state }) => [name, state.Resource]));
+    const resources = Object.fromEntries(
+      allStates(definition)
+        .filter(({ state }) => state.Resource)
+        .map(({ name, state }) => [name, state.Resource]),
+    );
     expect(resources).toEqual({
       ValidateInput: 'arn:aws:states:::lambda:invoke',
       ResolveSource: 'arn:aws:states:::lambda:invoke',

@@ -62,27 +62,39 @@ const SDK_ERRORS = new Set(['AccountLimitExceededException']);
 
 /** Every exported error class a task may throw and the ASL deliberately neither retries nor catches. */
 const TERMINAL: Readonly<Record<string, string>> = {
-  InvalidInputError: 'ValidateInput: the input or its execution name breaks the contract; retrying gives the same answer, a new execution fixes it',
-  InvalidEventError: 'any task: the state machine sent an event the task does not accept, a definition bug that a retry repeats',
+  InvalidInputError:
+    'ValidateInput: the input or its execution name breaks the contract; retrying gives the same answer, a new execution fixes it',
+  InvalidEventError:
+    'any task: the state machine sent an event the task does not accept, a definition bug that a retry repeats',
   ConfigError: 'a task cannot load the bundled config: only a new deployment of the stack fixes it',
-  EnvironmentVariableError: 'a Lambda lacks an environment variable the stack sets: only a new deployment of the stack fixes it',
-  SourceBranchNotFoundError: 'ResolveSource: the repository answered and has no such branch; fetching would fail the same way',
-  AmbiguousBranchError: 'ResolveSource: a pr/<n> branch that cannot be pinned to a commit would build the pull request instead',
-  ArtifactConflictError: 'CombineConfigAndCode: source.zip exists with other commits and is never overwritten; start a new execution',
+  EnvironmentVariableError:
+    'a Lambda lacks an environment variable the stack sets: only a new deployment of the stack fixes it',
+  SourceBranchNotFoundError:
+    'ResolveSource: the repository answered and has no such branch; fetching would fail the same way',
+  AmbiguousBranchError:
+    'ResolveSource: a pr/<n> branch that cannot be pinned to a commit would build the pull request instead',
+  ArtifactConflictError:
+    'CombineConfigAndCode: source.zip exists with other commits and is never overwritten; start a new execution',
   PathCollisionError: 'CombineConfigAndCode: two sources write the same path; the config or the sources must change',
   UnsafeEntryError: 'CombineConfigAndCode: a snapshot entry would land outside its folder; never retried',
-  SnapshotError: 'CombineConfigAndCode: a snapshot is missing or unreadable; redrive after FetchSources stored it again',
-  VariableConflictError: 'CombineConfigAndCode: a reserved variable name in a plan made before the name was reserved; the config must change',
+  SnapshotError:
+    'CombineConfigAndCode: a snapshot is missing or unreadable; redrive after FetchSources stored it again',
+  VariableConflictError:
+    'CombineConfigAndCode: a reserved variable name in a plan made before the name was reserved; the config must change',
   DeploySupersededError: 'Deploy: a newer execution reached Deploy; an older one must never deploy over it',
   HookFailedError: 'PostDeployHooks: the deployment is not healthy; redrive reruns the hooks once it is',
-  RepositoryCredentialsError: 'ResolveSource logs it and reads the repository without credentials: never reaches the state machine',
+  RepositoryCredentialsError:
+    'ResolveSource logs it and reads the repository without credentials: never reaches the state machine',
   WebhookSecretError: 'notify is an EventBridge target, not a state: a Slack problem never fails a deployment',
 };
 
 function errorEqualsNames(definition: StateMachineDefinition): Map<string, string[]> {
   const used = new Map<string, string[]>();
   for (const { name, state } of allStates(definition)) {
-    const handlers = [...((state.Retry ?? []) as Array<{ ErrorEquals: string[] }>), ...((state.Catch ?? []) as unknown as Array<{ ErrorEquals: string[] }>)];
+    const handlers = [
+      ...((state.Retry ?? []) as Array<{ ErrorEquals: string[] }>),
+      ...((state.Catch ?? []) as unknown as Array<{ ErrorEquals: string[] }>),
+    ];
     for (const error of handlers.flatMap((h) => h.ErrorEquals)) used.set(error, [...(used.get(error) ?? []), name]);
   }
   return used;
@@ -105,10 +117,16 @@ interface ExportedError {
 /** Every `export class X extends …Error` under tasks/, loaded to read the name its instances carry. */
 function exportedErrorClasses(): ExportedError[] {
   return typeScriptFiles(TASKS_DIR).flatMap((file) => {
-    const declared = [...readFileSync(file, 'utf8').matchAll(/^export class (\w+) extends (\w*Error)\b/gm)].map((m) => m[1]!);
+    const declared = [...readFileSync(file, 'utf8').matchAll(/^export class (\w+) extends (\w*Error)\b/gm)].map(
+      (m) => m[1]!,
+    );
     if (declared.length === 0) return [];
     const module = require(file) as Record<string, new (...args: unknown[]) => Error>;
-    return declared.map((name) => ({ name, file: relative(TASKS_DIR, file), instanceName: new module[name]!(['message']).name }));
+    return declared.map((name) => ({
+      name,
+      file: relative(TASKS_DIR, file),
+      instanceName: new module[name]!(['message']).name,
+    }));
   });
 }
 
@@ -118,18 +136,29 @@ const exported = exportedErrorClasses();
 
 describe('error names in workflows/deploy-pipeline.asl.json and the tasks', () => {
   test('finds the error classes the tasks export and the names the ASL matches', () => {
-    expect(exported.map((e) => e.name)).toEqual(expect.arrayContaining(['InvalidInputError', 'DeployLeaseBusyError', 'HookFailedError', 'InvalidEventError']));
+    expect(exported.map((e) => e.name)).toEqual(
+      expect.arrayContaining(['InvalidInputError', 'DeployLeaseBusyError', 'HookFailedError', 'InvalidEventError']),
+    );
     expect([...used.keys()]).toEqual(expect.arrayContaining(['Lambda.ServiceException', 'DeployLeaseBusyError']));
   });
 
   test('every exported error class names its instances after itself (the name is what ErrorEquals matches)', () => {
-    for (const e of exported) expect({ class: e.name, file: e.file, name: e.instanceName }).toEqual({ class: e.name, file: e.file, name: e.name });
+    for (const e of exported)
+      expect({ class: e.name, file: e.file, name: e.instanceName }).toEqual({
+        class: e.name,
+        file: e.file,
+        name: e.name,
+      });
   });
 
   test('every ErrorEquals name is an error a task exports, one AWS documents, or an SDK error a task lets through', () => {
     const taskErrors = new Set(exported.map((e) => e.name));
     for (const [error, states] of used) {
-      const known = taskErrors.has(error) || STEP_FUNCTIONS_ERRORS.has(error) || isCodeBuildIntegrationError(error) || SDK_ERRORS.has(error);
+      const known =
+        taskErrors.has(error) ||
+        STEP_FUNCTIONS_ERRORS.has(error) ||
+        isCodeBuildIntegrationError(error) ||
+        SDK_ERRORS.has(error);
       expect({ error, states, known }).toEqual({ error, states, known: true });
     }
     for (const name of SDK_ERRORS) expect({ name, exported: isSdkException(name) }).toEqual({ name, exported: true });
@@ -145,7 +174,11 @@ describe('error names in workflows/deploy-pipeline.asl.json and the tasks', () =
   test('the terminal list names only exported error classes that no ErrorEquals handles', () => {
     const taskErrors = new Set(exported.map((e) => e.name));
     for (const name of Object.keys(TERMINAL)) {
-      expect({ name, exported: taskErrors.has(name), handled: used.has(name) }).toEqual({ name, exported: true, handled: false });
+      expect({ name, exported: taskErrors.has(name), handled: used.has(name) }).toEqual({
+        name,
+        exported: true,
+        handled: false,
+      });
     }
   });
 });

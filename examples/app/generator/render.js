@@ -12,14 +12,19 @@ if (!environment || !/^[a-z][a-z0-9-]*$/.test(environment)) {
 const root = path.resolve(__dirname, '..');
 const settingsFile = path.join(root, 'config', `${environment}.json`);
 if (!fs.existsSync(settingsFile)) {
-  console.error(`no settings for ${environment}: ${path.relative(root, settingsFile)} is missing from the config repository`);
+  console.error(
+    `no settings for ${environment}: ${path.relative(root, settingsFile)} is missing from the config repository`,
+  );
   process.exit(1);
 }
 const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
 const outDir = path.join(root, 'dist', environment);
 fs.mkdirSync(outDir, { recursive: true });
 
-for (const file of fs.readdirSync(path.join(root, 'templates')).filter((f) => f.endsWith('.json')).sort()) {
+for (const file of fs
+  .readdirSync(path.join(root, 'templates'))
+  .filter((f) => f.endsWith('.json'))
+  .sort()) {
   const text = fs.readFileSync(path.join(root, 'templates', file), 'utf8');
   const rendered = text.replace(/\{\{(\w+)\}\}/g, (_, key) => {
     if (!(key in settings)) throw new Error(`${file}: {{${key}}} has no value in ${environment}.json`);

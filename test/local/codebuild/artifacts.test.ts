@@ -1,5 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { buffer as streamBuffer } from 'node:stream/consumers';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -61,7 +73,9 @@ const zipSettings = (extra: Partial<ArtifactsSettings> = {}): ArtifactsSettings 
 
 async function zipAt(key: string): Promise<Array<{ name: string; mode: number; content: string }>> {
   const object = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
-  return readZip(Buffer.from(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()));
+  return readZip(
+    Buffer.from(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()),
+  );
 }
 
 describe('artifacts', () => {
@@ -89,7 +103,11 @@ describe('artifacts', () => {
 
     await runBuild(withArtifacts(section, zipSettings()), deps);
 
-    expect((await zipAt('builds/one/output.zip')).map((e) => e.name).sort()).toEqual(['app/lib/util.js', 'app/main.js', 'app/run.sh']);
+    expect((await zipAt('builds/one/output.zip')).map((e) => e.name).sort()).toEqual([
+      'app/lib/util.js',
+      'app/main.js',
+      'app/run.sh',
+    ]);
   });
 
   test('a base-directory glob selects top-level directories; discard-paths flattens', async () => {
@@ -98,7 +116,11 @@ describe('artifacts', () => {
 
     await runBuild(withArtifacts(section, zipSettings()), deps);
 
-    expect((await zipAt('builds/one/output.zip')).map((e) => e.name).sort()).toEqual(['main.js', 'readme.md', 'util.js']);
+    expect((await zipAt('builds/one/output.zip')).map((e) => e.name).sort()).toEqual([
+      'main.js',
+      'readme.md',
+      'util.js',
+    ]);
   });
 
   test('name from the buildspec, expanded from the final environment, when OverrideArtifactName is set', async () => {
@@ -124,32 +146,41 @@ describe('artifacts', () => {
   test.each([
     [1, 'SUCCEEDED'],
     [3, 'FAILED'],
-  ])('an artifact PUT that S3 fails %i time(s) with 500 is sent again with a new file stream, up to 3 attempts: %s', async (failures, status) => {
-    const dir = tempDir('faulty-s3');
-    let failed = 0;
-    const faulty = await startLocalS3({
-      directory: dir,
-      buckets: [BUCKET],
-      fault: (method, _bucket, key) => (method === 'PUT' && key === 'builds/one/output.zip' && failed < failures ? (failed++, 500) : undefined),
-    });
-    const client = localS3Client(faulty.endpoint);
-    try {
-      const build = await settle(withArtifacts("  files:\n    - 'out/docs/*'\n", zipSettings()), depsFor(root, { s3: client }));
-      expect(failed).toBe(failures);
-      expect(build.BuildStatus).toBe(status);
-      const upload = build.Phases.find((p) => p.PhaseType === 'UPLOAD_ARTIFACTS');
-      if (status === 'SUCCEEDED') {
-        const object = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'builds/one/output.zip' }));
-        expect((await readZip(Buffer.from(await object.Body!.transformToByteArray()))).map((e) => e.content)).toEqual(['doc\n']);
-      } else {
-        expect(upload?.PhaseStatus).toBe('FAILED');
+  ])(
+    'an artifact PUT that S3 fails %i time(s) with 500 is sent again with a new file stream, up to 3 attempts: %s',
+    async (failures, status) => {
+      const dir = tempDir('faulty-s3');
+      let failed = 0;
+      const faulty = await startLocalS3({
+        directory: dir,
+        buckets: [BUCKET],
+        fault: (method, _bucket, key) =>
+          method === 'PUT' && key === 'builds/one/output.zip' && failed < failures ? (failed++, 500) : undefined,
+      });
+      const client = localS3Client(faulty.endpoint);
+      try {
+        const build = await settle(
+          withArtifacts("  files:\n    - 'out/docs/*'\n", zipSettings()),
+          depsFor(root, { s3: client }),
+        );
+        expect(failed).toBe(failures);
+        expect(build.BuildStatus).toBe(status);
+        const upload = build.Phases.find((p) => p.PhaseType === 'UPLOAD_ARTIFACTS');
+        if (status === 'SUCCEEDED') {
+          const object = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'builds/one/output.zip' }));
+          expect((await readZip(Buffer.from(await object.Body!.transformToByteArray()))).map((e) => e.content)).toEqual(
+            ['doc\n'],
+          );
+        } else {
+          expect(upload?.PhaseStatus).toBe('FAILED');
+        }
+      } finally {
+        client.destroy();
+        await faulty.close();
+        removeDir(dir);
       }
-    } finally {
-      client.destroy();
-      await faulty.close();
-      removeDir(dir);
-    }
-  });
+    },
+  );
 
   test('Packaging NONE uploads the files one by one under Path/Name', async () => {
     const deps = depsFor(root, { s3: s3.client });
@@ -170,7 +201,10 @@ describe('artifacts', () => {
   });
 
   test('fails UPLOAD_ARTIFACTS when nothing matches', async () => {
-    const build = await settle(withArtifacts("  files:\n    - 'nothing/**/*'\n", zipSettings()), depsFor(root, { s3: s3.client }));
+    const build = await settle(
+      withArtifacts("  files:\n    - 'nothing/**/*'\n", zipSettings()),
+      depsFor(root, { s3: s3.client }),
+    );
 
     expect(build.BuildStatus).toBe('FAILED');
     expect(build.Phases.find((p) => p.PhaseType === 'UPLOAD_ARTIFACTS')?.Contexts?.[0]).toEqual({
@@ -182,7 +216,10 @@ describe('artifacts', () => {
   test('fails on command substitution in the name instead of running it', async () => {
     const section = "  files:\n    - 'out/docs/*'\n  name: x-$(touch canary).zip\n";
 
-    const build = await settle(withArtifacts(section, zipSettings({ OverrideArtifactName: true })), depsFor(root, { s3: s3.client }));
+    const build = await settle(
+      withArtifacts(section, zipSettings({ OverrideArtifactName: true })),
+      depsFor(root, { s3: s3.client }),
+    );
 
     expect(build.Phases.find((p) => p.PhaseType === 'UPLOAD_ARTIFACTS')?.Contexts?.[0]?.Message).toContain(
       'command substitution is not run locally',
@@ -191,13 +228,19 @@ describe('artifacts', () => {
 
   test('fails when discard-paths would put two files under one name', async () => {
     const buildspec =
-      "version: 0.2\nphases:\n  build:\n    commands:\n      - mkdir a b && touch a/x b/x\n" +
+      'version: 0.2\nphases:\n  build:\n    commands:\n      - mkdir a b && touch a/x b/x\n' +
       "artifacts:\n  discard-paths: yes\n  files:\n    - '*/x'\n";
-    const req: BuildRequest = { ProjectName: 'arts', project: { name: 'arts', buildspec }, ArtifactsOverride: zipSettings() };
+    const req: BuildRequest = {
+      ProjectName: 'arts',
+      project: { name: 'arts', buildspec },
+      ArtifactsOverride: zipSettings(),
+    };
 
     const build = await settle(req, depsFor(root, { s3: s3.client }));
 
-    expect(build.Phases.find((p) => p.PhaseType === 'UPLOAD_ARTIFACTS')?.Contexts?.[0]?.Message).toContain('the same name "x"');
+    expect(build.Phases.find((p) => p.PhaseType === 'UPLOAD_ARTIFACTS')?.Contexts?.[0]?.Message).toContain(
+      'the same name "x"',
+    );
   });
 });
 
@@ -239,7 +282,10 @@ describe('writeZip', () => {
       const contents = new Map<string, Buffer>();
       for (let i = 0; i < 120; i++) {
         const size = [0, 1, 700, 5_000, 40_000, 150_000][i % 6] as number;
-        contents.set(`d${String(i % 7)}/f${String(i).padStart(3, '0')}.txt`, Buffer.from(randomBytes(size).toString('base64').slice(0, size)));
+        contents.set(
+          `d${String(i % 7)}/f${String(i).padStart(3, '0')}.txt`,
+          Buffer.from(randomBytes(size).toString('base64').slice(0, size)),
+        );
       }
       contents.set('d3/large-text.txt', Buffer.from('locals { x = 1 }\n'.repeat(200_000)));
       contents.set('d5/large-random.bin', randomBytes(SAMPLED_FILE_BYTES + 12_345));
@@ -257,7 +303,9 @@ describe('writeZip', () => {
       expect(read.map((e) => e.name)).toEqual(files.map((f) => f.name));
       for (const { name, content } of read) expect(content.equals(contents.get(name) as Buffer)).toBe(true);
       const methods = Object.fromEntries((await zipEntries(zipBuffer)).map((e) => [e.fileName, e.compressionMethod]));
-      expect([methods['d3/large-text.txt'], methods['d0/large-text-2.txt'], methods['d5/large-random.bin']]).toEqual([8, 8, 0]);
+      expect([methods['d3/large-text.txt'], methods['d0/large-text-2.txt'], methods['d5/large-random.bin']]).toEqual([
+        8, 8, 0,
+      ]);
       expect(methods['d0/f000.txt']).toBe(0);
       expect(methods['d4/f004.txt']).toBe(8);
       unzipTest(join(dir, 'out.zip'));
@@ -320,7 +368,10 @@ describe('writeZip', () => {
 
       const zipping = writeZip(files, join(dir, 'out.zip'), { window: 2 });
 
-      await expect(zipping).rejects.toMatchObject({ name: 'ArtifactsError', message: expect.stringContaining('"f100-spoilt.txt"') });
+      await expect(zipping).rejects.toMatchObject({
+        name: 'ArtifactsError',
+        message: expect.stringContaining('"f100-spoilt.txt"'),
+      });
       expect(existsSync(join(dir, 'out.zip'))).toBe(false);
       expect(readdirSync(dir)).toEqual(['src']);
     } finally {
@@ -336,7 +387,10 @@ describe('writeZip', () => {
 
       const zipping = writeZip([{ name: 'a.txt', path: join(dir, 'a.txt') }], join(dir, 'out.zip'));
 
-      await expect(zipping).rejects.toMatchObject({ name: 'ArtifactsError', message: expect.stringContaining('cannot write the artifact zip') });
+      await expect(zipping).rejects.toMatchObject({
+        name: 'ArtifactsError',
+        message: expect.stringContaining('cannot write the artifact zip'),
+      });
       expect(lstatSync(join(dir, 'out.zip')).isDirectory()).toBe(true);
       expect(readdirSync(dir).sort()).toEqual(['a.txt', 'out.zip']);
     } finally {

@@ -12,9 +12,14 @@ const BUCKET = 'stepdeploy-local-artifacts';
 /** The FetchSource state's ArtifactsOverride, as the ASL sends it for source `name`. */
 function fetchArtifactsOverride(name: string): ArtifactsSettings {
   const asl = JSON.parse(repoFile('workflows/deploy-pipeline.asl.json')) as {
-    States: { FetchSources: { ItemProcessor: { States: { FetchSource: { Parameters: { ArtifactsOverride: Record<string, unknown> } } } } } };
+    States: {
+      FetchSources: {
+        ItemProcessor: { States: { FetchSource: { Parameters: { ArtifactsOverride: Record<string, unknown> } } } };
+      };
+    };
   };
-  const { 'Path.$': pathExpression, ...fixed } = asl.States.FetchSources.ItemProcessor.States.FetchSource.Parameters.ArtifactsOverride;
+  const { 'Path.$': pathExpression, ...fixed } =
+    asl.States.FetchSources.ItemProcessor.States.FetchSource.Parameters.ArtifactsOverride;
   expect(pathExpression).toBe("States.Format('sources/{}', $.source.name)");
   return { ...fixed, Location: BUCKET, Path: `sources/${name}` } as unknown as ArtifactsSettings;
 }
@@ -63,7 +68,9 @@ test('buildspecs/fetch-source.yml snapshots a branch at sources/<source>/<commit
   const key = `sources/app/${tips.develop}.zip`;
   expect(Build.Artifacts).toEqual({ Location: `arn:aws:s3:::${BUCKET}/${key}`, OverrideArtifactName: true });
   const object = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
-  const entries = await readZip(Buffer.from(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()));
+  const entries = await readZip(
+    Buffer.from(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()),
+  );
   expect(entries.map((e) => e.name).sort()).toEqual(['README.md', 'bin/run.sh', 'develop.txt']);
   expect(entries.find((e) => e.name === 'bin/run.sh')?.mode).toBe(0o100755);
 });
@@ -84,7 +91,9 @@ test('buildspecs/fetch-source.yml snapshots the checkout, as CodeBuild does: .gi
   await runBuild(fetchDevelopRequest(repo, [{ Name: 'STEPDEPLOY_SOURCE', Type: 'PLAINTEXT', Value: 'app' }]), deps);
 
   const object = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `sources/app/${commit}.zip` }));
-  const entries = await readZip(Buffer.from(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()));
+  const entries = await readZip(
+    Buffer.from(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()),
+  );
   const content = (name: string): string | undefined => entries.find((e) => e.name === name)?.content;
   expect(content('crlf.txt')).toBe('a\r\nb\r\n');
   expect(content('id.txt')).toBe(`$Id: ${git(repo, 'rev-parse', 'HEAD:id.txt')} $\n`);
@@ -138,24 +147,41 @@ describe('buildspecs/fetch-source.yml fails, naming the paths, on what a snapsho
 test('buildspecs/build.yml runs the app entry point on an S3 source and uploads build.zip', async () => {
   const source = await makeZip([
     { name: 'stepdeploy-manifest.json', content: '{"environment":"acceptance"}\n' },
-    { name: 'stepdeploy/build', content: '#!/bin/sh\nmkdir -p out && echo "rendered for $1" > out/template.txt\n', mode: 0o100755 },
+    {
+      name: 'stepdeploy/build',
+      content: '#!/bin/sh\nmkdir -p out && echo "rendered for $1" > out/template.txt\n',
+      mode: 0o100755,
+    },
   ]);
-  await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'artifacts/acceptance/x/source.zip', Body: source }));
+  await s3.client.send(
+    new PutObjectCommand({ Bucket: BUCKET, Key: 'artifacts/acceptance/x/source.zip', Body: source }),
+  );
   const deps = depsFor(root, { s3: s3.client });
   const req: BuildRequest = {
     ProjectName: 'stepdeploy-build',
     project: { name: 'stepdeploy-build', buildspec: repoFile('buildspecs/build.yml') },
     SourceTypeOverride: 'S3',
     SourceLocationOverride: `${BUCKET}/artifacts/acceptance/x/source.zip`,
-    ArtifactsOverride: { Type: 'S3', Location: BUCKET, Path: 'artifacts/acceptance/x', Name: 'build.zip', Packaging: 'ZIP', NamespaceType: 'NONE' },
+    ArtifactsOverride: {
+      Type: 'S3',
+      Location: BUCKET,
+      Path: 'artifacts/acceptance/x',
+      Name: 'build.zip',
+      Packaging: 'ZIP',
+      NamespaceType: 'NONE',
+    },
     EnvironmentVariablesOverride: [{ Name: 'ENVIRONMENT', Type: 'PLAINTEXT', Value: 'acceptance' }],
   };
 
   const { Build } = await runBuild(req, deps);
 
   expect(Build.Artifacts?.Location).toBe(`arn:aws:s3:::${BUCKET}/artifacts/acceptance/x/build.zip`);
-  const object = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'artifacts/acceptance/x/build.zip' }));
-  const entries = await readZip(Buffer.from(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()));
+  const object = await s3.client.send(
+    new GetObjectCommand({ Bucket: BUCKET, Key: 'artifacts/acceptance/x/build.zip' }),
+  );
+  const entries = await readZip(
+    Buffer.from(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()),
+  );
   expect(entries.find((e) => e.name === 'out/template.txt')?.content).toBe('rendered for acceptance\n');
   expect(entries.find((e) => e.name === 'stepdeploy/build')?.mode).toBe(0o100755);
 });

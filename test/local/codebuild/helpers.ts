@@ -3,7 +3,14 @@ import { mkdtempSync, rmSync, writeFileSync, chmodSync, mkdirSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
-import { BuildFailedError, BuildRegistry, runBuild, type Build, type BuildRequest, type RunnerDeps } from '../../../local/codebuild';
+import {
+  BuildFailedError,
+  BuildRegistry,
+  runBuild,
+  type Build,
+  type BuildRequest,
+  type RunnerDeps,
+} from '../../../local/codebuild';
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `stepdeploy-cb-${prefix}-`));
@@ -17,7 +24,11 @@ export function removeDir(dir: string): void {
 export function depsFor(root: string, extra: Partial<RunnerDeps> = {}): RunnerDeps & { lines: string[] } {
   const lines: string[] = [];
   return {
-    s3: new S3Client({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:9', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }),
+    s3: new S3Client({
+      region: 'eu-west-1',
+      endpoint: 'http://127.0.0.1:9',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    }),
     root,
     registry: new BuildRegistry(root),
     onLog: (line) => lines.push(line),

@@ -27,7 +27,13 @@ function build(project: string, number: number): Build {
     Initiator: 'test',
     Source: { Type: 'NO_SOURCE' },
     Phases: [],
-    Environment: { Type: 'LINUX_CONTAINER', Image: 'x', ComputeType: 'BUILD_GENERAL1_SMALL', PrivilegedMode: false, EnvironmentVariables: [] },
+    Environment: {
+      Type: 'LINUX_CONTAINER',
+      Image: 'x',
+      ComputeType: 'BUILD_GENERAL1_SMALL',
+      PrivilegedMode: false,
+      EnvironmentVariables: [],
+    },
     Logs: { GroupName: 'g', StreamName: 's', DeepLink: 'file:///x' },
     TimeoutInMinutes: 60,
     QueuedTimeoutInMinutes: 480,
@@ -46,7 +52,9 @@ describe('ListBuildsForProject', () => {
 
     expect(first.ids).toHaveLength(100);
     expect(first.ids[0]).toBe('app-deploy:0130');
-    expect(second).toEqual({ ids: Array.from({ length: 30 }, (_, i) => `app-deploy:${String(30 - i).padStart(4, '0')}`) });
+    expect(second).toEqual({
+      ids: Array.from({ length: 30 }, (_, i) => `app-deploy:${String(30 - i).padStart(4, '0')}`),
+    });
   });
 
   test('sortOrder ASCENDING orders by build number; on a project with more than 100 builds it is an error, as CodeBuild documents', () => {
@@ -54,9 +62,17 @@ describe('ListBuildsForProject', () => {
     for (let n = 1; n <= 3; n++) registry.save(build('small', n));
     for (let n = 1; n <= 101; n++) registry.save(build('large', n));
 
-    expect(registry.listBuildsForProject('small', { sortOrder: 'ASCENDING' }).ids).toEqual(['small:0001', 'small:0002', 'small:0003']);
-    expect(() => registry.listBuildsForProject('large', { sortOrder: 'DESCENDING' })).toThrow('project large has more than 100 builds: sortOrder cannot be set');
-    expect(() => registry.listBuildsForProject('small', { nextToken: 'garbage' })).toThrow('nextToken is not valid: garbage');
+    expect(registry.listBuildsForProject('small', { sortOrder: 'ASCENDING' }).ids).toEqual([
+      'small:0001',
+      'small:0002',
+      'small:0003',
+    ]);
+    expect(() => registry.listBuildsForProject('large', { sortOrder: 'DESCENDING' })).toThrow(
+      'project large has more than 100 builds: sortOrder cannot be set',
+    );
+    expect(() => registry.listBuildsForProject('small', { nextToken: 'garbage' })).toThrow(
+      'nextToken is not valid: garbage',
+    );
   });
 });
 
@@ -68,7 +84,9 @@ describe('StartBuild idempotencyToken', () => {
     registry.rememberToken('lease-1', '{"projectName":"app-deploy"}', started.Id, 1_000);
 
     expect(registry.buildForToken('lease-1', '{"projectName":"app-deploy"}', 1_000 + 299_000)?.Id).toBe(started.Id);
-    expect(() => registry.buildForToken('lease-1', '{"projectName":"app-deploy","x":1}', 2_000)).toThrow(/parameter mismatch/);
+    expect(() => registry.buildForToken('lease-1', '{"projectName":"app-deploy","x":1}', 2_000)).toThrow(
+      /parameter mismatch/,
+    );
     expect(registry.buildForToken('lease-1', '{"projectName":"app-deploy"}', 1_000 + 301_000)).toBeUndefined();
     expect(registry.buildForToken('lease-2', '{"projectName":"app-deploy"}', 2_000)).toBeUndefined();
   });

@@ -1,7 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BuildFailedError, BuildRegistry, makeStartBuildSyncHandler, runBuild, startBuild, toCodeBuildApiBuild, type Build } from '../../../local/codebuild';
+import {
+  BuildFailedError,
+  BuildRegistry,
+  makeStartBuildSyncHandler,
+  runBuild,
+  startBuild,
+  toCodeBuildApiBuild,
+  type Build,
+} from '../../../local/codebuild';
 import { depsFor, outputLines, phaseStatuses, removeDir, request, settle, tempDir } from './helpers';
 
 // Every test here runs real bash through the runner: these are the buildspec v0.2 semantics
@@ -92,7 +100,10 @@ describe('failures and phase transitions', () => {
     const phase = build.Phases.find((p) => p.PhaseType === 'BUILD');
     expect(phase?.PhaseStatus).toBe('FAILED');
     expect(phase?.Contexts).toEqual([
-      { StatusCode: 'COMMAND_EXECUTION_ERROR', Message: 'Error while executing command: exit 3. Reason: exit status 3' },
+      {
+        StatusCode: 'COMMAND_EXECUTION_ERROR',
+        Message: 'Error while executing command: exit 3. Reason: exit status 3',
+      },
     ]);
   });
 
@@ -147,7 +158,9 @@ describe('failures and phase transitions', () => {
 
   test('an install failure runs none of the later phases', async () => {
     const deps = depsFor(root);
-    const text = spec(`  install:\n    commands:\n      - exit 1\n  post_build:\n    commands:\n      - echo post_build\n`);
+    const text = spec(
+      `  install:\n    commands:\n      - exit 1\n  post_build:\n    commands:\n      - echo post_build\n`,
+    );
 
     const build = await settle(request(text), deps);
 
@@ -183,7 +196,9 @@ describe('failures and phase transitions', () => {
   test('a failed build rejects with States.TaskFailed carrying the Build JSON as the cause', async () => {
     const deps = depsFor(root);
 
-    const error = await runBuild(request(spec(`  build:\n    commands:\n      - exit 7\n`)), deps).catch((e: unknown) => e);
+    const error = await runBuild(request(spec(`  build:\n    commands:\n      - exit 7\n`)), deps).catch(
+      (e: unknown) => e,
+    );
 
     expect(error).toBeInstanceOf(BuildFailedError);
     expect((error as Error).name).toBe('States.TaskFailed');
@@ -223,7 +238,10 @@ describe('environment', () => {
       ],
     };
 
-    await runBuild(request(text, { project, EnvironmentVariablesOverride: [{ Name: 'C', Type: 'PLAINTEXT', Value: 'override' }] }), deps);
+    await runBuild(
+      request(text, { project, EnvironmentVariablesOverride: [{ Name: 'C', Type: 'PLAINTEXT', Value: 'override' }] }),
+      deps,
+    );
 
     expect(outputLines(deps.lines)).toEqual(['A=spec B=project C=override']);
   });
@@ -240,13 +258,27 @@ describe('environment', () => {
     const { Build } = await runBuild(request(text), deps);
 
     const dir = new BuildRegistry(root).buildDir(Build.Id);
-    expect(outputLines(deps.lines)).toEqual(['secret=none other=none', `home=${join(dir, 'home')}`, `tmp=${join(dir, 'tmp')}`, '0']);
+    expect(outputLines(deps.lines)).toEqual([
+      'secret=none other=none',
+      `home=${join(dir, 'home')}`,
+      `tmp=${join(dir, 'tmp')}`,
+      '0',
+    ]);
     delete process.env.STEPDEPLOY_TEST_PARENT_ONLY;
   });
 
   test('CODEBUILD_ variables describe the build', async () => {
     const deps = depsFor(root, { region: 'eu-west-1', initiator: 'tester' });
-    const names = ['CODEBUILD_BUILD_ID', 'CODEBUILD_BUILD_ARN', 'CODEBUILD_BUILD_NUMBER', 'CODEBUILD_SRC_DIR', 'CODEBUILD_INITIATOR', 'CODEBUILD_START_TIME', 'AWS_REGION', 'AWS_DEFAULT_REGION'];
+    const names = [
+      'CODEBUILD_BUILD_ID',
+      'CODEBUILD_BUILD_ARN',
+      'CODEBUILD_BUILD_NUMBER',
+      'CODEBUILD_SRC_DIR',
+      'CODEBUILD_INITIATOR',
+      'CODEBUILD_START_TIME',
+      'AWS_REGION',
+      'AWS_DEFAULT_REGION',
+    ];
     const text = spec(`  build:\n    commands:\n${names.map((n) => `      - echo "${n}=$${n}"\n`).join('')}`);
 
     const { Build } = await runBuild(request(text), deps);
@@ -282,8 +314,21 @@ describe('environment', () => {
     const text = spec(`  build:\n    commands:\n      - true\n`);
 
     expect(() =>
-      startBuild(request(text, { EnvironmentVariablesOverride: [{ Name: 'CODEBUILD_X', Value: '1' }, { Name: 'S', Type: 'SECRETS_MANAGER', Value: 'id' }] }), deps),
-    ).toThrow(expect.objectContaining({ name: 'CodeBuild.InvalidInputException', message: expect.stringMatching(/CODEBUILD_ prefix.*SECRETS_MANAGER/s) }));
+      startBuild(
+        request(text, {
+          EnvironmentVariablesOverride: [
+            { Name: 'CODEBUILD_X', Value: '1' },
+            { Name: 'S', Type: 'SECRETS_MANAGER', Value: 'id' },
+          ],
+        }),
+        deps,
+      ),
+    ).toThrow(
+      expect.objectContaining({
+        name: 'CodeBuild.InvalidInputException',
+        message: expect.stringMatching(/CODEBUILD_ prefix.*SECRETS_MANAGER/s),
+      }),
+    );
   });
 });
 
@@ -298,7 +343,9 @@ describe('ending a build from outside', () => {
 
     // A 1 s timeout against 30 s of sleep: anything well under 30 s shows the kill, with slack for a loaded machine.
     expect(Date.now() - started).toBeLessThan(20_000);
-    const background = Number(readFileSync(join(new BuildRegistry(root).buildDir(build.Id), 'home/background.pid'), 'utf8'));
+    const background = Number(
+      readFileSync(join(new BuildRegistry(root).buildDir(build.Id), 'home/background.pid'), 'utf8'),
+    );
     await waitFor(() => !isRunning(background), 3000);
     expect(build.BuildStatus).toBe('TIMED_OUT');
     expect(build.Phases.find((p) => p.PhaseType === 'BUILD')).toMatchObject({
@@ -325,7 +372,9 @@ describe('ending a build from outside', () => {
 
   test('fails the build instead of hanging when the shell is SIGKILLed', async () => {
     const deps = depsFor(root);
-    const text = spec(`  build:\n    commands:\n      - kill -9 $$; sleep 30\n      - echo never\n  post_build:\n    commands:\n      - echo never\n`);
+    const text = spec(
+      `  build:\n    commands:\n      - kill -9 $$; sleep 30\n      - echo never\n  post_build:\n    commands:\n      - echo never\n`,
+    );
     const started = Date.now();
 
     const build = await settle(request(text), deps);
@@ -333,7 +382,9 @@ describe('ending a build from outside', () => {
     // A hung build would sleep 30 s.
     expect(Date.now() - started).toBeLessThan(20_000);
     expect(build.BuildStatus).toBe('FAILED');
-    expect(build.Phases.find((p) => p.PhaseType === 'BUILD')?.Contexts?.[0]?.Message).toMatch(/shell ended \(signal SIGKILL\)/);
+    expect(build.Phases.find((p) => p.PhaseType === 'BUILD')?.Contexts?.[0]?.Message).toMatch(
+      /shell ended \(signal SIGKILL\)/,
+    );
     expect(outputLines(deps.lines)).toEqual([]);
   });
 });
@@ -357,10 +408,22 @@ describe('records', () => {
       ]),
     );
     expect(progress).toEqual(expect.arrayContaining(['SUBMITTED', 'DOWNLOAD_SOURCE', 'BUILD', 'COMPLETED']));
-    expect(Build).toMatchObject({ BuildStatus: 'SUCCEEDED', BuildComplete: true, CurrentPhase: 'COMPLETED', BuildNumber: 1 });
+    expect(Build).toMatchObject({
+      BuildStatus: 'SUCCEEDED',
+      BuildComplete: true,
+      CurrentPhase: 'COMPLETED',
+      BuildNumber: 1,
+    });
     expect(existsSync(join(registry.buildDir(Build.Id), 'build.json'))).toBe(true);
-    expect(new BuildRegistry(root).batchGetBuilds([Build.Arn, 'test-project:nope'])).toEqual({ builds: [Build], buildsNotFound: ['test-project:nope'] });
-    expect(toCodeBuildApiBuild(Build)).toMatchObject({ id: Build.Id, buildStatus: 'SUCCEEDED', startTime: Build.StartTime / 1000 });
+    expect(new BuildRegistry(root).batchGetBuilds([Build.Arn, 'test-project:nope'])).toEqual({
+      builds: [Build],
+      buildsNotFound: ['test-project:nope'],
+    });
+    expect(toCodeBuildApiBuild(Build)).toMatchObject({
+      id: Build.Id,
+      buildStatus: 'SUCCEEDED',
+      startTime: Build.StartTime / 1000,
+    });
   });
 
   test('build numbers count up per project', async () => {
@@ -394,7 +457,10 @@ async function waitFor(condition: () => boolean, timeoutMs = 10000): Promise<voi
 describe('makeStartBuildSyncHandler', () => {
   test('runs the project named by ProjectName', async () => {
     const deps = depsFor(root);
-    const handler = makeStartBuildSyncHandler({ fetch: { name: 'fetch', buildspec: spec(`  build:\n    commands:\n      - echo ran\n`) } }, deps);
+    const handler = makeStartBuildSyncHandler(
+      { fetch: { name: 'fetch', buildspec: spec(`  build:\n    commands:\n      - echo ran\n`) } },
+      deps,
+    );
 
     const { Build } = await handler({ ProjectName: 'fetch' });
 
@@ -405,6 +471,8 @@ describe('makeStartBuildSyncHandler', () => {
   test('fails with CodeBuild.ResourceNotFoundException for an unknown project', async () => {
     const handler = makeStartBuildSyncHandler({}, depsFor(root));
 
-    await expect(handler({ ProjectName: 'nope' })).rejects.toMatchObject({ name: 'CodeBuild.ResourceNotFoundException' });
+    await expect(handler({ ProjectName: 'nope' })).rejects.toMatchObject({
+      name: 'CodeBuild.ResourceNotFoundException',
+    });
   });
 });

@@ -23,7 +23,11 @@ beforeEach(() => {
 });
 afterEach(() => removeDir(root));
 
-const gitRequest = (repo: string, version?: string, type: BuildRequest['SourceTypeOverride'] = 'LOCAL_GIT'): BuildRequest => ({
+const gitRequest = (
+  repo: string,
+  version?: string,
+  type: BuildRequest['SourceTypeOverride'] = 'LOCAL_GIT',
+): BuildRequest => ({
   ProjectName: 'fetch',
   project: { name: 'fetch', buildspec: SHOW },
   SourceTypeOverride: type,
@@ -67,43 +71,59 @@ describe('git sources', () => {
     expect(statSync(join(src, 'bin/run.sh')).mode & 0o111).not.toBe(0);
   });
 
-  test.each(['--upload-pack=touch canary', '$(touch canary)', '`touch canary`', 'main;touch canary', '-b', 'a..b', 'x@{1}', 'ref.lock'])(
-    'fails on the hostile SourceVersion %s without running anything',
-    async (version) => {
-      const repo = join(root, 'repo');
-      makeRepo(repo);
-      const deps = depsFor(root);
+  test.each([
+    '--upload-pack=touch canary',
+    '$(touch canary)',
+    '`touch canary`',
+    'main;touch canary',
+    '-b',
+    'a..b',
+    'x@{1}',
+    'ref.lock',
+  ])('fails on the hostile SourceVersion %s without running anything', async (version) => {
+    const repo = join(root, 'repo');
+    makeRepo(repo);
+    const deps = depsFor(root);
 
-      const build = await settle(gitRequest(repo, version), deps);
+    const build = await settle(gitRequest(repo, version), deps);
 
-      expect(build.BuildStatus).toBe('FAILED');
-      const phase = build.Phases.find((p) => p.PhaseType === 'DOWNLOAD_SOURCE');
-      expect(phase?.Contexts?.[0]).toEqual({ StatusCode: 'CLIENT_ERROR', Message: expect.stringContaining('is not a branch name') });
-      expect(existsSync(join(root, 'canary'))).toBe(false);
-      expect(existsSync(join(process.cwd(), 'canary'))).toBe(false);
-      expect(existsSync(join(repo, 'canary'))).toBe(false);
-      expect(outputLines(deps.lines)).toEqual([]);
-    },
-  );
+    expect(build.BuildStatus).toBe('FAILED');
+    const phase = build.Phases.find((p) => p.PhaseType === 'DOWNLOAD_SOURCE');
+    expect(phase?.Contexts?.[0]).toEqual({
+      StatusCode: 'CLIENT_ERROR',
+      Message: expect.stringContaining('is not a branch name'),
+    });
+    expect(existsSync(join(root, 'canary'))).toBe(false);
+    expect(existsSync(join(process.cwd(), 'canary'))).toBe(false);
+    expect(existsSync(join(repo, 'canary'))).toBe(false);
+    expect(outputLines(deps.lines)).toEqual([]);
+  });
 
   test.each([
     ['a work tree', (repo: string): string => repo, (repo: string): string => join(repo, '.git', 'objects')],
-    ['a bare repository', (repo: string): string => bareClone(repo), (repo: string): string => join(`${repo}.git`, 'objects')],
-  ] as const)('reads the objects of %s in place (alternates) instead of copying them', async (_kind, location, objects) => {
-    const repo = join(root, 'repo');
-    const tips = makeRepo(repo);
-    const deps = depsFor(root);
+    [
+      'a bare repository',
+      (repo: string): string => bareClone(repo),
+      (repo: string): string => join(`${repo}.git`, 'objects'),
+    ],
+  ] as const)(
+    'reads the objects of %s in place (alternates) instead of copying them',
+    async (_kind, location, objects) => {
+      const repo = join(root, 'repo');
+      const tips = makeRepo(repo);
+      const deps = depsFor(root);
 
-    const { Build } = await runBuild(gitRequest(location(repo), 'develop'), deps);
+      const { Build } = await runBuild(gitRequest(location(repo), 'develop'), deps);
 
-    expect(Build.ResolvedSourceVersion).toBe(tips.develop);
-    const src = join(new BuildRegistry(root).buildDir(Build.Id), 'src');
-    expect(readFileSync(join(src, '.git', 'objects', 'info', 'alternates'), 'utf8')).toBe(`${objects(repo)}\n`);
-    // Nothing was copied: no pack, no loose object of the build's own.
-    expect(readdirSync(join(src, '.git', 'objects', 'pack'))).toEqual([]);
-    expect(readdirSync(join(src, '.git', 'objects')).filter((d) => /^[0-9a-f]{2}$/.test(d))).toEqual([]);
-    expect(readFileSync(join(src, 'develop.txt'), 'utf8')).toBe('develop\n');
-  });
+      expect(Build.ResolvedSourceVersion).toBe(tips.develop);
+      const src = join(new BuildRegistry(root).buildDir(Build.Id), 'src');
+      expect(readFileSync(join(src, '.git', 'objects', 'info', 'alternates'), 'utf8')).toBe(`${objects(repo)}\n`);
+      // Nothing was copied: no pack, no loose object of the build's own.
+      expect(readdirSync(join(src, '.git', 'objects', 'pack'))).toEqual([]);
+      expect(readdirSync(join(src, '.git', 'objects')).filter((d) => /^[0-9a-f]{2}$/.test(d))).toEqual([]);
+      expect(readFileSync(join(src, 'develop.txt'), 'utf8')).toBe('develop\n');
+    },
+  );
 
   test('checks out a commit pinned by its SHA without fetching when it reads the objects in place, shallow as a fetch leaves it', async () => {
     const repo = join(root, 'repo');
@@ -129,7 +149,9 @@ describe('git sources', () => {
     const build = await settle(gitRequest(repo, missing), depsFor(root));
 
     expect(build.BuildStatus).toBe('FAILED');
-    expect(build.Phases.find((p) => p.PhaseType === 'DOWNLOAD_SOURCE')?.Contexts?.[0]?.Message).toContain(`could not fetch "${missing}"`);
+    expect(build.Phases.find((p) => p.PhaseType === 'DOWNLOAD_SOURCE')?.Contexts?.[0]?.Message).toContain(
+      `could not fetch "${missing}"`,
+    );
   });
 
   test('copies the objects of a repository whose object store it does not find (a linked work tree)', async () => {
@@ -145,7 +167,10 @@ describe('git sources', () => {
     const src = join(new BuildRegistry(root).buildDir(Build.Id), 'src');
     expect(existsSync(join(src, '.git', 'objects', 'info', 'alternates'))).toBe(false);
     // Copied: a small fetch is unpacked into loose objects.
-    const own = [...readdirSync(join(src, '.git', 'objects')).filter((d) => /^[0-9a-f]{2}$/.test(d)), ...readdirSync(join(src, '.git', 'objects', 'pack'))];
+    const own = [
+      ...readdirSync(join(src, '.git', 'objects')).filter((d) => /^[0-9a-f]{2}$/.test(d)),
+      ...readdirSync(join(src, '.git', 'objects', 'pack')),
+    ];
     expect(own.length).toBeGreaterThan(0);
   });
 
@@ -181,7 +206,10 @@ describe('S3 sources', () => {
 
   const s3Request = (key: string): BuildRequest => ({
     ProjectName: 'build',
-    project: { name: 'build', buildspec: 'version: 0.2\nphases:\n  build:\n    commands:\n      - ./tool/run.sh\n      - cat data/readme.txt\n' },
+    project: {
+      name: 'build',
+      buildspec: 'version: 0.2\nphases:\n  build:\n    commands:\n      - ./tool/run.sh\n      - cat data/readme.txt\n',
+    },
     SourceTypeOverride: 'S3',
     SourceLocationOverride: `stepdeploy-sources/${key}`,
   });
@@ -205,7 +233,11 @@ describe('S3 sources', () => {
   });
 
   test.each([
-    ['a ../ entry', async () => renameEntry(await makeZip([{ name: 'ok/xx/xxxevil', content: 'x' }]), 'ok/xx/xxxevil', 'ok/../../evil')],
+    [
+      'a ../ entry',
+      async () =>
+        renameEntry(await makeZip([{ name: 'ok/xx/xxxevil', content: 'x' }]), 'ok/xx/xxxevil', 'ok/../../evil'),
+    ],
     ['a symlink out of the source', async () => makeZip([{ name: 'escape', content: '../../../etc', mode: 0o120777 }])],
   ])('fails on %s (zip-slip)', async (what, makeSlip) => {
     const key = `slip-${what.length}.zip`;
@@ -226,7 +258,10 @@ describe('S3 sources', () => {
     const backslash = renameEntry(await makeZip([{ name: 'a_b.txt', content: 'x' }]), 'a_b.txt', 'a\\b.txt');
     await s3.client.send(new PutObjectCommand({ Bucket: 'stepdeploy-sources', Key: 'backslash.zip', Body: backslash }));
     const deps = depsFor(root, { s3: s3.client });
-    const request = (key: string): BuildRequest => ({ ...s3Request(key), project: { name: 'build', buildspec: 'version: 0.2\nphases:\n  build:\n    commands:\n      - ls\n' } });
+    const request = (key: string): BuildRequest => ({
+      ...s3Request(key),
+      project: { name: 'build', buildspec: 'version: 0.2\nphases:\n  build:\n    commands:\n      - ls\n' },
+    });
 
     const { Build } = await runBuild(request('drive.zip'), deps);
     const refused = await settle(request('backslash.zip'), depsFor(root, { s3: s3.client }));

@@ -7,13 +7,19 @@ import {
 } from '../../../tasks/shared/branch-name';
 
 describe('branchNameViolation', () => {
-  test.each(['main', 'develop', 'feature/cloudformationchange', 'release/1.2.3', 'user_x/fix-42', 'a', 'x'.repeat(BRANCH_MAX_LENGTH), 'v1.0-rc.1'])(
-    'accepts %s',
-    (name) => {
-      expect(branchNameViolation(name)).toBeUndefined();
-      expect(isValidBranchName(name)).toBe(true);
-    },
-  );
+  test.each([
+    'main',
+    'develop',
+    'feature/cloudformationchange',
+    'release/1.2.3',
+    'user_x/fix-42',
+    'a',
+    'x'.repeat(BRANCH_MAX_LENGTH),
+    'v1.0-rc.1',
+  ])('accepts %s', (name) => {
+    expect(branchNameViolation(name)).toBeUndefined();
+    expect(isValidBranchName(name)).toBe(true);
+  });
 
   test.each<[string, string]>([
     ['', 'must not be empty'],

@@ -65,7 +65,9 @@ describe('parseConfig', () => {
       c.environments.production.branches = [];
     });
 
-    expect(message).toContain('environments.production.branches: must list at least one branch pattern ("*" allows any valid branch) (got [])');
+    expect(message).toContain(
+      'environments.production.branches: must list at least one branch pattern ("*" allows any valid branch) (got [])',
+    );
   });
 
   test('fails for a duplicate source path, naming both sources', () => {
@@ -73,14 +75,16 @@ describe('parseConfig', () => {
       c.sources.config.path = '.';
     });
 
-    expect(message).toContain('sources.config.path: "." is already used by source "app"; give each source its own folder (got ".")');
+    expect(message).toContain(
+      'sources.config.path: "." is already used by source "app"; give each source its own folder (got ".")',
+    );
   });
 
   test.each([
     ['CODEBUILD_BUILD_ID', 'CodeBuild reserves the CODEBUILD_ prefix for its own variables'],
     ['ENVIRONMENT', "stepdeploy sets it to the environment's name"],
     ['STEPDEPLOY_COMMIT_APP', 'stepdeploy reserves the STEPDEPLOY_ prefix'],
-    ['AWS_REGION', "stepdeploy sets it to the environment's region (set \"region\" instead)"],
+    ['AWS_REGION', 'stepdeploy sets it to the environment\'s region (set "region" instead)'],
     ['AWS_DEFAULT_REGION', "stepdeploy sets it to the environment's region"],
     ['AWS_SECRET_ACCESS_KEY', 'credentials would replace the deploy role'],
     ['AWS_PROFILE', "it would bypass the deploy role's profile"],
@@ -100,9 +104,17 @@ describe('parseConfig', () => {
 
   test('accepts variables outside the reserved names, AWS_ ones included', () => {
     const raw = JSON.parse(JSON.stringify(loadConfig(EXAMPLE_PATH)));
-    raw.environments.production.variables = { TEMPLATE_BUCKET: 'templates', AWS_MAX_ATTEMPTS: '5', ENVIRONMENT_NAME: 'prod' };
+    raw.environments.production.variables = {
+      TEMPLATE_BUCKET: 'templates',
+      AWS_MAX_ATTEMPTS: '5',
+      ENVIRONMENT_NAME: 'prod',
+    };
 
-    expect(parseConfig(raw).environments.production!.variables).toEqual({ TEMPLATE_BUCKET: 'templates', AWS_MAX_ATTEMPTS: '5', ENVIRONMENT_NAME: 'prod' });
+    expect(parseConfig(raw).environments.production!.variables).toEqual({
+      TEMPLATE_BUCKET: 'templates',
+      AWS_MAX_ATTEMPTS: '5',
+      ENVIRONMENT_NAME: 'prod',
+    });
   });
 
   test('fails for a hook that can outlive RunHook, with its worst case and the fix', () => {
@@ -140,19 +152,20 @@ describe('parseConfig', () => {
     expect(parseConfig(raw).sources.app!.credentialsSecret).toBe('stepdeploy/github-read');
   });
 
-  test.each(['ghp_0123456789abcdefghijABCDEFGHIJ012345', 'github_pat_11ABCDEFG0123456789_abcdefghij', 'glpat-abcdefghij0123456789'])(
-    'fails for a token pasted as credentialsSecret, without echoing it (%#)',
-    (token) => {
-      const message = failureOf((c) => {
-        c.sources.app.repository = 'https://github.com/acme/app.git';
-        c.sources.app.credentialsSecret = token;
-      });
-      expect(message).toContain(
-        "sources.app.credentialsSecret: looks like a token: store the token in Secrets Manager and give the secret's name (value not shown: it may be a credential)",
-      );
-      expect(message).not.toContain(token);
-    },
-  );
+  test.each([
+    'ghp_0123456789abcdefghijABCDEFGHIJ012345',
+    'github_pat_11ABCDEFG0123456789_abcdefghij',
+    'glpat-abcdefghij0123456789',
+  ])('fails for a token pasted as credentialsSecret, without echoing it (%#)', (token) => {
+    const message = failureOf((c) => {
+      c.sources.app.repository = 'https://github.com/acme/app.git';
+      c.sources.app.credentialsSecret = token;
+    });
+    expect(message).toContain(
+      "sources.app.credentialsSecret: looks like a token: store the token in Secrets Manager and give the secret's name (value not shown: it may be a credential)",
+    );
+    expect(message).not.toContain(token);
+  });
 
   test('fails for a repository URL with a token in it, naming the fix and without echoing it', () => {
     const url = 'https://x-access-token:ghp_0123456789abcdefghijABCDEFGHIJ012345@github.com/acme/app.git';
@@ -197,7 +210,9 @@ describe('parseConfig', () => {
       c.sources.config.path = '../config/';
     });
 
-    expect(message).toContain('sources.config.path: must be "." or a relative folder ending in "/" without ".." (e.g. "config/") (got "../config/")');
+    expect(message).toContain(
+      'sources.config.path: must be "." or a relative folder ending in "/" without ".." (e.g. "config/") (got "../config/")',
+    );
   });
 
   test('fails for an unknown key, naming it', () => {
@@ -223,7 +238,9 @@ describe('parseConfig', () => {
       c.environments.production.deployRoleArn = 'stepdeploy-deploy';
     });
 
-    expect(message).toContain('environments.production.hooks[0].url: must be an http(s) URL (got "file:///etc/passwd")');
+    expect(message).toContain(
+      'environments.production.hooks[0].url: must be an http(s) URL (got "file:///etc/passwd")',
+    );
     expect(message).toContain(
       'environments.production.deployRoleArn: must be an IAM role ARN (arn:aws:iam::123456789012:role/name) (got "stepdeploy-deploy")',
     );
@@ -244,7 +261,16 @@ describe('parseConfig', () => {
     const config = parseConfig(raw);
 
     expect(config.environments.production!.hooks).toEqual([
-      { name: 'health', type: 'http', url: 'https://example.com/health', method: 'GET', expectStatus: 200, timeoutSeconds: 10, retries: 3, intervalSeconds: 5 },
+      {
+        name: 'health',
+        type: 'http',
+        url: 'https://example.com/health',
+        method: 'GET',
+        expectStatus: 200,
+        timeoutSeconds: 10,
+        retries: 3,
+        intervalSeconds: 5,
+      },
     ]);
   });
 });
@@ -281,7 +307,12 @@ describe('loadConfig', () => {
 });
 
 describe('sources', () => {
-  const source = (repository: string, type?: SourceConfig['type']): SourceConfig => ({ repository, type, defaultBranch: 'main', path: '.' });
+  const source = (repository: string, type?: SourceConfig['type']): SourceConfig => ({
+    repository,
+    type,
+    defaultBranch: 'main',
+    path: '.',
+  });
 
   test.each<[string, string]>([
     ['https://github.com/acme/app', 'GITHUB'],
@@ -299,11 +330,15 @@ describe('sources', () => {
   });
 
   test('fails for an unknown host without a type, naming the fix', () => {
-    expect(() => sourceTypeOf(source('git@git.example.com:acme/app.git'))).toThrow(/cannot tell the source type .*set "type" to one of GITHUB/);
+    expect(() => sourceTypeOf(source('git@git.example.com:acme/app.git'))).toThrow(
+      /cannot tell the source type .*set "type" to one of GITHUB/,
+    );
   });
 
   test('resolves a local repository relative to the config file, and leaves URLs and absolute paths', () => {
-    expect(resolveRepository(source('repos/app.git'), '/etc/stepdeploy/stepdeploy.config.yml')).toBe('/etc/stepdeploy/repos/app.git');
+    expect(resolveRepository(source('repos/app.git'), '/etc/stepdeploy/stepdeploy.config.yml')).toBe(
+      '/etc/stepdeploy/repos/app.git',
+    );
     expect(resolveRepository(source('/srv/app.git'), '/etc/stepdeploy/stepdeploy.config.yml')).toBe('/srv/app.git');
     expect(resolveRepository(source('https://github.com/acme/app'), '/etc/x.yml')).toBe('https://github.com/acme/app');
   });
