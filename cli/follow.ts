@@ -5,7 +5,7 @@ import {
   type HistoryEvent,
 } from '@aws-sdk/client-sfn';
 import { allStates, type StateMachineDefinition } from '../workflows/definition';
-import { ExecutionGraph, type GraphEvent, type StateView } from './graph';
+import type { ExecutionGraph, GraphEvent, StateView } from './graph';
 import type { Target } from './target';
 
 /**

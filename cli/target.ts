@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { dirname, join, resolve } from 'node:path';
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { S3Client } from '@aws-sdk/client-s3';
-import { ListStateMachinesCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { ListStateMachinesCommand, SFNClient, type StateMachineListItem } from '@aws-sdk/client-sfn';
 import { prepareExampleRepositories } from '../local/examples';
 import { artifactsBucketName, LocalRuntime, LOCAL_REGION } from '../local/runtime';
 import { LOCAL_S3_CREDENTIALS, localS3Client } from '../local/s3';
@@ -186,7 +186,7 @@ function endpointTarget(
 
 /** On an endpoint without --state-machine-arn: the machine named like the config's pipeline, or the only one. */
 async function findStateMachine(sfn: SFNClient, config: PipelineConfig | undefined, endpoint: string): Promise<string> {
-  let machines;
+  let machines: StateMachineListItem[];
   try {
     machines = (await sfn.send(new ListStateMachinesCommand({}))).stateMachines ?? [];
   } catch (err) {

@@ -1,5 +1,5 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
-import { Construct } from 'constructs';
+import type { Construct } from 'constructs';
 import type { PipelineConfig } from '../tasks/shared/config';
 import { DeployRole } from './deploy-role';
 import { deployProjectRoleName } from './pipeline-projects';

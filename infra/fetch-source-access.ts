@@ -1,4 +1,4 @@
-import { Stack } from 'aws-cdk-lib';
+import type { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { sourceTypeOf, type SourceConfig } from '../tasks/shared/config';
 import { ConfigError } from '../tasks/shared/errors';

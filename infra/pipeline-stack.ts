@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Annotations, CfnOutput, Duration, Size, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { Construct } from 'constructs';
+import type { Construct } from 'constructs';
 import { sourceTypeOf, type PipelineConfig } from '../tasks/shared/config';
 import { readDefinitionText, type SubstitutionName, type Substitutions } from '../workflows/definition';
 import {

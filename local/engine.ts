@@ -613,16 +613,20 @@ export class LocalStateMachine {
     };
     switch (event.type) {
       case 'ExecutionSucceeded':
-        return finish('SUCCEEDED', { output: JSON.stringify(event.output) });
+        finish('SUCCEEDED', { output: JSON.stringify(event.output) });
+        return;
       case 'ExecutionFailed':
-        return finish('FAILED', {
+        finish('FAILED', {
           error: event.Error,
           cause: typeof event.Cause === 'string' ? event.Cause : JSON.stringify(event.Cause),
         });
+        return;
       case 'ExecutionAborted':
-        return finish('ABORTED', {});
+        finish('ABORTED', {});
+        return;
       case 'ExecutionTimeout':
-        return finish('TIMED_OUT', { error: 'States.Timeout' });
+        finish('TIMED_OUT', { error: 'States.Timeout' });
+        return;
       default:
         if (event.type === 'StateEntered') this.store.saveRecord(record);
     }

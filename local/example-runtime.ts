@@ -24,6 +24,7 @@ export interface ExampleRuntime {
  * `edit` may change the config first (sources, environments, hooks, buildspecs); it gets the folder.
  */
 export async function startExampleRuntime(
+  // biome-ignore lint/suspicious/noExplicitAny: the callback edits the parsed YAML config before it is validated
   edit: (config: Record<string, any>, dir: string) => void = () => undefined,
   options: Partial<LocalRuntimeOptions> = {},
 ): Promise<ExampleRuntime> {

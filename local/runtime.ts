@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Server, ServerResponse } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, type PipelineConfig } from '../tasks/shared/config';
 import { loadDefinition, type Substitutions } from '../workflows/definition';
 import { codeBuildOperations, createApiHandler, stepFunctionsOperations } from './api';

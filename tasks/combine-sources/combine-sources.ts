@@ -122,7 +122,7 @@ async function readArtifactManifest(deps: CombineSourcesDeps, key: string, info:
     new ArtifactConflictError(`s3://${deps.bucket}/${key} already exists but ${why}; it is never overwritten`, {
       cause,
     });
-  let zipfile;
+  let zipfile: Awaited<ReturnType<typeof openZipInS3>>;
   try {
     zipfile = await openZipInS3(deps.s3, { bucket: deps.bucket, key, size: info.size, etag: info.etag });
   } catch (err) {

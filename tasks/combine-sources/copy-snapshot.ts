@@ -15,7 +15,13 @@ import {
 } from './copy-combined';
 import { MANIFEST_NAME } from './manifest';
 import { PathRegistry } from './path-registry';
-import { DEFLATED, LOCAL_HEADER_BYTES, LOCAL_HEADER_SIGNATURE, RawZipWriter, type PlacedEntry } from './raw-zip-writer';
+import {
+  DEFLATED,
+  LOCAL_HEADER_BYTES,
+  LOCAL_HEADER_SIGNATURE,
+  type RawZipWriter,
+  type PlacedEntry,
+} from './raw-zip-writer';
 import {
   appendSnapshotEntries,
   copyableEntry,
@@ -119,7 +125,7 @@ async function prepare(
   const [root, ...others] = sources as [SnapshotSource, ...SnapshotSource[]];
   if (heads instanceof Error) throw heads;
   if (heads.some((h) => h?.etag === undefined)) return { why: 'a snapshot is missing or has no ETag' };
-  const [rootHead, ...otherHeads] = heads as Array<{ size: number; etag: string }>;
+  const [rootHead, ...otherHeads] = heads as [{ size: number; etag: string }, ...Array<{ size: number; etag: string }>];
   // Most snapshots are small: they are combined in full without a word.
   if (rootHead.size < 2 * MIN_PART_SIZE) return { why: 'small', quiet: true };
   const otherBytes = otherHeads.reduce((sum, h) => sum + h.size, 0);
@@ -218,8 +224,8 @@ async function checkLinks(
     if ('why' in checked) throw new UnfitSnapshot(`symlink "${name}" ${checked.why}`);
     table.add(name, checked.target, owner);
   });
-  const escape = table.escaping();
-  if (escape !== undefined) throw new UnfitSnapshot(`symlink "${escape.path}" ${escape.why}`);
+  const escaping = table.escaping();
+  if (escaping !== undefined) throw new UnfitSnapshot(`symlink "${escaping.path}" ${escaping.why}`);
 }
 
 /** Read past a local header's name at once: the extra fields a zip writer puts there (Info-ZIP's UT and ux take 24). */

@@ -457,7 +457,9 @@ function centralHeader(entry: RawEntry, offset: number, zip64: boolean): Buffer 
 function writeZip64Extra(target: Buffer, at: number, values: ReadonlyArray<number>): void {
   target.writeUInt16LE(ZIP64_EXTRA_ID, at);
   target.writeUInt16LE(8 * values.length, at + 2);
-  values.forEach((value, i) => target.writeBigUInt64LE(BigInt(value), at + 4 + 8 * i));
+  values.forEach((value, i) => {
+    target.writeBigUInt64LE(BigInt(value), at + 4 + 8 * i);
+  });
 }
 
 function checkedNameLength(name: string): number {

@@ -334,10 +334,10 @@ async function checkLinkTarget(
  * artifact is completed.
  */
 export function checkSymlinks(links: SymlinkTable): void {
-  const escape = links.escaping();
-  if (escape !== undefined) {
+  const escaping = links.escaping();
+  if (escaping !== undefined) {
     throw new UnsafeEntryError(
-      `symlink "${escape.path}" (${escape.owner}) ${escape.why}; the combined artifact is refused: make the link lead to a path inside the repository, or remove it`,
+      `symlink "${escaping.path}" (${escaping.owner}) ${escaping.why}; the combined artifact is refused: make the link lead to a path inside the repository, or remove it`,
     );
   }
 }

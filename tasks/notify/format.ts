@@ -48,7 +48,7 @@ export function toLine(n: Notification): string {
 }
 
 /** Slack wants &, < and > escaped in mrkdwn; branch names are safe, free text may not be. */
-function escape(text: string): string {
+function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
@@ -60,11 +60,11 @@ export interface SlackMessage {
 
 export function toSlack(n: Notification): SlackMessage {
   const icon = ICONS[n.status] ?? ':grey_question:';
-  const title = `${icon} *${escape(headline(n))}*`;
-  const lines = [title, escape(facts(n).join(' · ')), ...(n.error ? [`\`${escape(n.error)}\``] : [])];
+  const title = `${icon} *${escapeMrkdwn(headline(n))}*`;
+  const lines = [title, escapeMrkdwn(facts(n).join(' · ')), ...(n.error ? [`\`${escapeMrkdwn(n.error)}\``] : [])];
   const link = n.link ? [`<${n.link.url}|${n.link.label}>`] : [];
   return {
-    text: `${icon} ${escape(headline(n))}`,
+    text: `${icon} ${escapeMrkdwn(headline(n))}`,
     blocks: [{ type: 'section', text: { type: 'mrkdwn', text: [...lines, ...link].join('\n') } }],
   };
 }

@@ -123,7 +123,7 @@ async function storedSnapshot(
   source: PlannedSource,
   log: (line: string) => void,
 ): Promise<StoredSnapshot> {
-  let head;
+  let head: Awaited<ReturnType<typeof headObject>>;
   try {
     head = await headObject(deps.s3, deps.bucket, key);
   } catch (err) {

@@ -20,7 +20,7 @@ it('CI runs the tests on a Node that package.json supports, and the README names
   const pinned = /^NODE_VERSION=(\S+)$/m.exec(read('.ci/run'))?.[1];
   expect(pinned).toBeDefined();
   expect(satisfies(pinned!, pkg.engines.node)).toBe(true);
-  expect(read('.ci/run')).toContain('>= ' + oldest.split('.')[0]);
+  expect(read('.ci/run')).toContain(`>= ${oldest.split('.')[0]}`);
   expect(read('README.md')).toContain(`Needs Node.js ${oldest.split('.')[0]} or later`);
 });
 

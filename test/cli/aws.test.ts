@@ -224,12 +224,10 @@ afterAll(() => {
 
 describe('start', () => {
   it('validates, starts with the generated name and input, prints the ARN and console URL', async () => {
-    sfnMock
-      .on(StartExecutionCommand)
-      .callsFake((input: { name: string }) => ({
-        executionArn: `arn:aws:states:eu-west-1:111111111111:execution:shop:${input.name}`,
-        startDate: t0,
-      }));
+    sfnMock.on(StartExecutionCommand).callsFake((input: { name: string }) => ({
+      executionArn: `arn:aws:states:eu-west-1:111111111111:execution:shop:${input.name}`,
+      startDate: t0,
+    }));
     const io = capture();
 
     const code = await cli('start --env acceptance --branch app=develop config=main --requested-by alice', io);
@@ -288,16 +286,14 @@ describe('start', () => {
   });
 
   it('turns ExecutionAlreadyExists into one line with the fix', async () => {
-    sfnMock
-      .on(StartExecutionCommand)
-      .rejects(
-        new SFNServiceException({
-          name: 'ExecutionAlreadyExists',
-          $fault: 'client',
-          $metadata: {},
-          message: `Execution Already Exists: '${EXECUTION_ARN}'`,
-        }),
-      );
+    sfnMock.on(StartExecutionCommand).rejects(
+      new SFNServiceException({
+        name: 'ExecutionAlreadyExists',
+        $fault: 'client',
+        $metadata: {},
+        message: `Execution Already Exists: '${EXECUTION_ARN}'`,
+      }),
+    );
     const io = capture();
 
     const code = await cli(`start --env acceptance --name ${EXECUTION}`, io);
@@ -394,14 +390,12 @@ describe('watch', () => {
   });
 
   it('shows the stack with --debug', async () => {
-    sfnMock
-      .on(DescribeStateMachineForExecutionCommand)
-      .rejects(
-        new ExecutionDoesNotExist({
-          $metadata: { httpStatusCode: 400, requestId: 'req-1' },
-          message: 'Execution Does Not Exist',
-        }),
-      );
+    sfnMock.on(DescribeStateMachineForExecutionCommand).rejects(
+      new ExecutionDoesNotExist({
+        $metadata: { httpStatusCode: 400, requestId: 'req-1' },
+        message: 'Execution Does Not Exist',
+      }),
+    );
     const io = capture();
 
     await cli(`watch ${EXECUTION} --debug`, io);
@@ -504,20 +498,18 @@ describe('executions', () => {
   });
 
   it('prints a table', async () => {
-    sfnMock
-      .on(ListExecutionsCommand)
-      .resolves({
-        executions: [
-          {
-            executionArn: EXECUTION_ARN,
-            stateMachineArn: MACHINE,
-            name: EXECUTION,
-            status: 'SUCCEEDED',
-            startDate: at(0),
-            stopDate: at(75),
-          },
-        ],
-      });
+    sfnMock.on(ListExecutionsCommand).resolves({
+      executions: [
+        {
+          executionArn: EXECUTION_ARN,
+          stateMachineArn: MACHINE,
+          name: EXECUTION,
+          status: 'SUCCEEDED',
+          startDate: at(0),
+          stopDate: at(75),
+        },
+      ],
+    });
     sfnMock
       .on(DescribeExecutionCommand)
       .resolves({ input: '{"environment":"acceptance","branches":{"app":"develop"}}' });
@@ -532,20 +524,18 @@ describe('executions', () => {
   });
 
   it('shows the branches the execution resolved (its plan), also for sources its input did not name', async () => {
-    sfnMock
-      .on(ListExecutionsCommand)
-      .resolves({
-        executions: [
-          {
-            executionArn: EXECUTION_ARN,
-            stateMachineArn: MACHINE,
-            name: EXECUTION,
-            status: 'SUCCEEDED',
-            startDate: at(0),
-            stopDate: at(75),
-          },
-        ],
-      });
+    sfnMock.on(ListExecutionsCommand).resolves({
+      executions: [
+        {
+          executionArn: EXECUTION_ARN,
+          stateMachineArn: MACHINE,
+          name: EXECUTION,
+          status: 'SUCCEEDED',
+          startDate: at(0),
+          stopDate: at(75),
+        },
+      ],
+    });
     sfnMock.on(DescribeExecutionCommand).resolves({ input: '{"environment":"acceptance"}' });
     const plan = {
       environment: 'acceptance',
@@ -635,16 +625,14 @@ describe('redrive and stop', () => {
   });
 
   it('turns ExecutionNotRedrivable into one line with the rule', async () => {
-    sfnMock
-      .on(RedriveExecutionCommand)
-      .rejects(
-        new SFNServiceException({
-          name: 'ExecutionNotRedrivable',
-          $fault: 'client',
-          $metadata: {},
-          message: 'Execution is SUCCEEDED',
-        }),
-      );
+    sfnMock.on(RedriveExecutionCommand).rejects(
+      new SFNServiceException({
+        name: 'ExecutionNotRedrivable',
+        $fault: 'client',
+        $metadata: {},
+        message: 'Execution is SUCCEEDED',
+      }),
+    );
     const io = capture();
 
     expect(await cli(`redrive ${EXECUTION}`, io)).toBe(ExitCode.ServiceError);

@@ -30,8 +30,12 @@ function capture(): Io & { stdout: () => string; stderr: () => string } {
   let out = '';
   let err = '';
   return {
-    out: (t) => (out += t) && undefined,
-    err: (t) => (err += t) && undefined,
+    out: (t) => {
+      out += t;
+    },
+    err: (t) => {
+      err += t;
+    },
     isTTY: false,
     stdout: () => out,
     stderr: () => err,

@@ -50,7 +50,9 @@ async function serve(
   });
   serves.push(child);
   let output = '';
-  child.stderr.on('data', (chunk: Buffer) => void (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
   const endpoint = await new Promise<string>((done, fail) => {
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();

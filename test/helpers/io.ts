@@ -10,8 +10,12 @@ export function capture(): Captured {
   let out = '';
   let err = '';
   return {
-    out: (t) => void (out += t),
-    err: (t) => void (err += t),
+    out: (t) => {
+      out += t;
+    },
+    err: (t) => {
+      err += t;
+    },
     isTTY: false,
     stdout: () => out,
     stderr: () => err,

@@ -17,8 +17,8 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
-  S3ServiceException,
+  type S3Client,
+  type S3ServiceException,
   UploadPartCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
@@ -675,15 +675,15 @@ describe('local S3 locks (s3rver has none: the proxy orders the requests on a ke
     const tail = `\r\n--${boundary}--\r\n`;
     const posting = rawRequest('POST', '', {
       'Content-Type': `multipart/form-data; boundary=${boundary}`,
-      'Content-Length': Buffer.byteLength(head + 'halfdone' + tail),
+      'Content-Length': Buffer.byteLength(`${head}halfdone${tail}`),
     });
-    posting.request.write(head + 'half');
+    posting.request.write(`${head}half`);
     await untilSize(join(dir, BUCKET, 'posted', 'form.txt._S3rver_object'), 4);
 
     const read = bytes('posted/form.txt');
     // Time for a read that did not wait to have read the half-written object.
     await sleep(100);
-    posting.request.end('done' + tail);
+    posting.request.end(`done${tail}`);
 
     expect((await posting.response).status).toBe(204);
     expect((await read).toString()).toBe('halfdone');

@@ -409,14 +409,20 @@ class World {
           seq: 1e6 + this.builds.indexOf(build),
           label: `fence ${build.id}`,
           faults: stopFault,
-          run: (f) => (stop(f), this.fence(build)),
+          run: (f) => {
+            stop(f);
+            return this.fence(build);
+          },
         });
       if (build.state === 'DEPLOYING')
         moves.push({
           seq: 2e6 + this.builds.indexOf(build),
           label: `finish ${build.id}`,
           faults: stopFault,
-          run: (f) => (stop(f), this.endBuild(build, 'SUCCEEDED')),
+          run: (f) => {
+            stop(f);
+            return this.endBuild(build, 'SUCCEEDED');
+          },
         });
       if (build.state === 'STOPPING')
         moves.push({

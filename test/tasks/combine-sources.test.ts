@@ -79,7 +79,7 @@ const CONFIG_SNAPSHOT: ZipEntrySpec[] = [
 
 describe('buildEnvironment / deployEnvironment', () => {
   it('lists the environment, execution, account, region, requester, each source commit and branch, then the variables', () => {
-    const e = event({ sources: [{ ...event().sources[0], name: 'feature-flags' }] });
+    const e = event({ sources: [{ ...event().sources[0]!, name: 'feature-flags' }] });
     const variables = buildEnvironment(createManifest(e, CREATED_AT), e.variables, e);
     expect(variables).toEqual([
       { Name: 'ENVIRONMENT', Type: 'PLAINTEXT', Value: 'acceptance' },
@@ -217,7 +217,7 @@ describe('combineSources (S3 call shapes)', () => {
     s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u1' });
     s3Mock.on(UploadPartCommand).resolves({ ETag: '"p"' });
     s3Mock.on(CompleteMultipartUploadCommand).resolves({ ETag: '"e1"' });
-    const e = event({ sources: [{ ...event().sources[0], snapshotKey: 'sources/app/big.zip' }] });
+    const e = event({ sources: [{ ...event().sources[0]!, snapshotKey: 'sources/app/big.zip' }] });
 
     await combineSources(e, { s3, bucket: BUCKET, partSize: 5 * 1024 * 1024 });
 
@@ -376,7 +376,7 @@ describe('combineSources when S3 answers the artifact write 409 ConditionalReque
     s3Mock.on(CreateMultipartUploadCommand).resolvesOnce({ UploadId: 'u1' }).resolves({ UploadId: 'u2' });
     s3Mock.on(UploadPartCommand).resolves({ ETag: '"p"' });
     s3Mock.on(CompleteMultipartUploadCommand).rejectsOnce(conflict()).resolves({ ETag: '"e2"' });
-    const e = event({ sources: [{ ...event().sources[0], snapshotKey: 'sources/app/big.zip' }] });
+    const e = event({ sources: [{ ...event().sources[0]!, snapshotKey: 'sources/app/big.zip' }] });
 
     await combineSources(e, { ...deps, partSize: 5 * 1024 * 1024 });
 
@@ -714,19 +714,19 @@ describe('combineSources against a real local S3 (s3rver)', () => {
     // The issue's chain: up0 is the root, up1 = up0/.. is above it, ... up12 is /, and pw is /etc/passwd.
     const chain: ZipEntrySpec[] = [{ name: 'a/b/up0', content: '../..', mode: 0o120777 }];
     for (let i = 1; i <= 12; i++) chain.push({ name: `a/b/up${i}`, content: `up${i - 1}/..`, mode: 0o120777 });
-    const escape = await scenario('symlink-chain', [
+    const escaping = await scenario('symlink-chain', [
       ...APP_SNAPSHOT,
       ...chain,
       { name: 'pw', content: 'a/b/up12/etc/passwd', mode: 0o120777 },
     ]);
 
-    await expect(combineSources(escape.event, { s3: s3.client, bucket: BUCKET })).rejects.toMatchObject({
+    await expect(combineSources(escaping.event, { s3: s3.client, bucket: BUCKET })).rejects.toMatchObject({
       name: 'UnsafeEntryError',
       message:
         'symlink "a/b/up1" (source "app") points outside the artifact through other links (it resolves to ..); ' +
         'the combined artifact is refused: make the link lead to a path inside the repository, or remove it',
     });
-    expect(await exists(escape.key)).toBe(false);
+    expect(await exists(escaping.key)).toBe(false);
 
     const parent = await scenario('symlink-parent', [
       ...APP_SNAPSHOT,

@@ -323,16 +323,14 @@ describe('deploy-complete: the deploy build ended', () => {
   });
 
   test('a SendTaskSuccess that keeps failing is thrown (the event is delivered again) and the lease is not given back', async () => {
-    sfnMock
-      .on(SendTaskSuccessCommand)
-      .rejects(
-        new SFNServiceException({
-          name: 'ServiceUnavailable',
-          $fault: 'server',
-          $metadata: { httpStatusCode: 503 },
-          message: 'unavailable',
-        }),
-      );
+    sfnMock.on(SendTaskSuccessCommand).rejects(
+      new SFNServiceException({
+        name: 'ServiceUnavailable',
+        $fault: 'server',
+        $metadata: { httpStatusCode: 503 },
+        message: 'unavailable',
+      }),
+    );
 
     await expect(completeDeployBuild(buildEvent('SUCCEEDED'), deps)).rejects.toMatchObject({
       name: 'ServiceUnavailable',

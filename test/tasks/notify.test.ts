@@ -376,7 +376,9 @@ describe('a Slack failure never shows the webhook URL', () => {
       jest.spyOn(console, method).mockImplementation(() => undefined),
     );
   });
-  afterEach(() => output.forEach((spy) => spy.mockRestore()));
+  afterEach(() => {
+    for (const spy of output) spy.mockRestore();
+  });
 
   /** Everything the notifier said: its result and every console line. */
   function said(result: unknown): string {

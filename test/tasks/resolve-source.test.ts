@@ -308,7 +308,12 @@ describe('resolveSource on a private repository with credentialsSecret', () => {
     const asked: string[] = [];
     const resolved = await resolveSource(
       privateSource(),
-      deps({ tokenFrom: async (name) => (asked.push(name), { token: TOKEN }) }),
+      deps({
+        tokenFrom: async (name) => {
+          asked.push(name);
+          return { token: TOKEN };
+        },
+      }),
     );
     expect(asked).toEqual(['stepdeploy/github-read']);
     expect(resolved.commit).toBe(repo.commits.main);

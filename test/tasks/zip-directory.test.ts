@@ -1,5 +1,5 @@
 import { buffer as collect } from 'node:stream/consumers';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { RawZipWriter, STORED, toDosDateTime } from '../../tasks/combine-sources/raw-zip-writer';
 import { openZipDirectory } from '../../tasks/combine-sources/zip-directory';
 

@@ -1,6 +1,6 @@
 // Renders templates/*.json for one environment with config/<environment>.json into dist/<environment>/.
 // Plain Node.js, no dependencies: it runs inside the build, locally or on a CodeBuild standard image.
-'use strict';
+
 const fs = require('node:fs');
 const path = require('node:path');
 

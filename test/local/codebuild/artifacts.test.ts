@@ -154,8 +154,11 @@ describe('artifacts', () => {
       const faulty = await startLocalS3({
         directory: dir,
         buckets: [BUCKET],
-        fault: (method, _bucket, key) =>
-          method === 'PUT' && key === 'builds/one/output.zip' && failed < failures ? (failed++, 500) : undefined,
+        fault: (method, _bucket, key) => {
+          if (method !== 'PUT' || key !== 'builds/one/output.zip' || failed >= failures) return undefined;
+          failed++;
+          return 500;
+        },
       });
       const client = localS3Client(faulty.endpoint);
       try {
@@ -336,7 +339,7 @@ describe('writeZip', () => {
       expect(byName['bin/deploy.sh']!.externalFileAttributes >>> 16).toBe(0o100755);
       expect(byName['current.yml']!.externalFileAttributes >>> 16).toBe(0o120777);
       expect(byName['settings.yml']!.externalFileAttributes >>> 16).toBe(0o100644);
-      expect(byName['empty']!.uncompressedSize).toBe(0);
+      expect(byName.empty!.uncompressedSize).toBe(0);
       expect(byName['settings.yml']!.getLastModDate()).toEqual(mtime);
       unzipTest(join(dir, 'out.zip'));
       const out = join(dir, 'extracted');
@@ -355,7 +358,14 @@ describe('writeZip', () => {
     ['a small file deleted', 10, rmSync],
     ['a large file deleted', SAMPLED_FILE_BYTES + 1, rmSync],
     // Stat'ed fine, then unreadable: the error comes back from the worker that reads it.
-    ['a small file replaced by a folder', 10, (path: string) => (rmSync(path), mkdirSync(path))],
+    [
+      'a small file replaced by a folder',
+      10,
+      (path: string) => {
+        rmSync(path);
+        mkdirSync(path);
+      },
+    ],
   ])('fails naming %s after the files were collected, and leaves no zip behind', async (_what, size, spoil) => {
     const dir = tempDir('zip');
     try {

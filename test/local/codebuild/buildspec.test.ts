@@ -58,7 +58,7 @@ describe('parseBuildspec', () => {
         'version: 0.2\nphases:\n  build:\n    commands: [true]\nartifacts:\n  files: [x]\n  enable-symlinks: yes\n',
       ),
     ).not.toThrow();
-    expect(repoBuildspec('fetch-source.yml')).toMatch(/^  enable-symlinks: yes$/m);
+    expect(repoBuildspec('fetch-source.yml')).toMatch(/^ {2}enable-symlinks: yes$/m);
   });
 
   test.each([
