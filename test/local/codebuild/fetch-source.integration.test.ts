@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { runBuild, type ArtifactsSettings, type BuildRequest } from '../../../local/codebuild';
@@ -141,6 +141,44 @@ describe('buildspecs/fetch-source.yml fails, naming the paths, on what a snapsho
 
     expect(status).toBe('FAILED');
     expect(output).toContain('source app has Git LFS files, which would ship as pointer text: assets/logo.bin');
+  });
+
+  test('a file name that is not UTF-8 (a zip entry name and S3 key cannot hold it as git has it)', async () => {
+    const repo = join(root, 'app-repo');
+    makeRepo(repo);
+    git(repo, 'checkout', '-q', 'develop');
+    mkdirSync(join(repo, 'docs'));
+    writeFileSync(
+      Buffer.concat([Buffer.from(`${repo}/docs/caf`), Buffer.from([0xe9]), Buffer.from('.txt')]),
+      'latin-1\n',
+    );
+    git(repo, 'add', '-A');
+    git(repo, 'commit', '-q', '-m', 'latin-1 name');
+
+    const { status, output } = await fetchDevelop(repo);
+
+    expect(status).toBe('FAILED');
+    expect(output).toContain("source app has file names that are not UTF-8: $'docs/caf\\351.txt'");
+    expect(output).toContain('rename them (git mv) to UTF-8 names');
+  });
+
+  test('a path too long to check out under the build folder', async () => {
+    const repo = join(root, 'app-repo');
+    makeRepo(repo);
+    git(repo, 'checkout', '-q', 'develop');
+    const deep = Array.from({ length: 16 }, (_, i) => `${String(i).padStart(2, '0')}${'d'.repeat(250)}`).join('/');
+    writeFileSync(join(root, 'blob'), 'deep\n');
+    const long = git(repo, 'hash-object', '-w', join(root, 'blob'));
+    git(repo, 'update-index', '--add', '--cacheinfo', `100644,${long},${deep}/f.txt`);
+    git(repo, 'commit', '-q', '-m', 'long path');
+
+    const { status, output } = await fetchDevelop(repo);
+
+    expect(status).toBe('FAILED');
+    expect(output).toMatch(
+      /source app has a path too long for the build machine \(at most \d+ bytes under \S+\): 00d{58}\.\.\. \(4053 bytes\)/,
+    );
+    expect(output).toContain('shorten those paths');
   });
 });
 

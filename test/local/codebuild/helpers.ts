@@ -17,7 +17,14 @@ export function tempDir(prefix: string): string {
 }
 
 export function removeDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch (err) {
+    // Node's rm walks full paths, and a checkout can hold a path longer than PATH_MAX under
+    // the build folder; coreutils' rm walks relative to each folder.
+    if ((err as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw err;
+    execFileSync('rm', ['-rf', '--', dir]);
+  }
 }
 
 /** Deps for builds that touch no S3: a client that would fail fast if used. */
