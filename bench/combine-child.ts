@@ -5,7 +5,7 @@ import { combineSources } from '../tasks/combine-sources/combine-sources';
 // Loaded for its code alone: this process then holds what the Lambda's bundle holds (the handler's
 // event schema: zod and yaml), though the combine below is called directly, on a warm client.
 import '../tasks/combine-sources/handler';
-import type { CombineSourcesEvent } from '../tasks/shared/contracts';
+import type { CombineSourcesEvent } from '../shared/contracts';
 import { localS3Client } from '../local/s3-client';
 
 /**

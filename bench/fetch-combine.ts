@@ -22,7 +22,7 @@ import { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE } from '../tasks/combine-sources/
 import { COMBINE_NODE_OPTIONS } from '../tasks/combine-sources/node-options';
 import { branchReader } from '../tasks/resolve-source/remote-refs';
 import { resolveSource, snapshotKeyOf } from '../tasks/resolve-source/resolve-source';
-import type { CombineSourcesEvent, FetchedSource, PlannedSource } from '../tasks/shared/contracts';
+import type { CombineSourcesEvent, FetchedSource, PlannedSource } from '../shared/contracts';
 import { executionName } from '../cli/execution-name';
 import { git, writeLargeTree, writeSmallTree, type LargeSourceShape } from './git-fixtures';
 import { registerBenchChild } from './interrupt';

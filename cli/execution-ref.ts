@@ -1,4 +1,4 @@
-import { executionNameViolation, suggestExecutionName } from '../tasks/shared/execution-name';
+import { executionNameViolation, suggestExecutionName } from '../shared/execution-name';
 import { usageError } from './errors';
 
 /**
@@ -8,7 +8,7 @@ import { usageError } from './errors';
 
 const EXECUTION_ARN = /^arn:[a-z-]+:states:[a-z0-9-]+:\d{12}:execution:[^:]+:[^:]+$/;
 
-/** What `--name` accepts: the rule ValidateInput applies too (tasks/shared/execution-name.ts). */
+/** What `--name` accepts: the rule ValidateInput applies too (shared/execution-name.ts). */
 export function checkExecutionName(name: string): string {
   const violation = executionNameViolation(name);
   if (violation === undefined) return name;

@@ -1,7 +1,7 @@
 import '../local/quiet-sdk';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { DEFAULT_CONFIG_PATH } from '../tasks/shared/config';
+import { DEFAULT_CONFIG_PATH } from '../shared/config';
 import { EXECUTION_STATUSES, runExecutions } from './commands/executions';
 import { runHistory } from './commands/history';
 import { runLogs } from './commands/logs';

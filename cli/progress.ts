@@ -1,4 +1,4 @@
-import { describeCause } from '../tasks/shared/describe-cause';
+import { describeCause } from '../shared/describe-cause';
 import { durationOf, formatDuration, type ExecutionGraph, type StateStatus } from './graph';
 
 export { describeCause };

@@ -6,8 +6,8 @@ import { ListStateMachinesCommand, SFNClient, type StateMachineListItem } from '
 import { prepareExampleRepositories } from '../local/examples';
 import { artifactsBucketName, LocalRuntime, LOCAL_REGION } from '../local/runtime';
 import { LOCAL_S3_CREDENTIALS, localS3Client } from '../local/s3';
-import { loadConfig, type PipelineConfig } from '../tasks/shared/config';
-import { isProcessAlive } from '../tasks/shared/process';
+import { loadConfig, type PipelineConfig } from '../shared/config';
+import { isProcessAlive } from '../shared/process';
 import { CliError, describeServiceError, usageError } from './errors';
 import { ExitCode } from './exit-codes';
 import { endpointFile } from './local-serve';

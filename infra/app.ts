@@ -1,5 +1,5 @@
 import { App } from 'aws-cdk-lib';
-import { DEFAULT_CONFIG_PATH } from '../tasks/shared/config';
+import { DEFAULT_CONFIG_PATH } from '../shared/config';
 import { definePipelineApp } from './pipeline-app';
 
 /**

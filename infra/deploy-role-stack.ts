@@ -1,6 +1,6 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import type { PipelineConfig } from '../tasks/shared/config';
+import type { PipelineConfig } from '../shared/config';
 import { DeployRole } from './deploy-role';
 import { deployProjectRoleName } from './pipeline-projects';
 

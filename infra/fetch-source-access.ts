@@ -1,7 +1,7 @@
 import type { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { sourceTypeOf, type SourceConfig } from '../tasks/shared/config';
-import { ConfigError } from '../tasks/shared/errors';
+import { sourceTypeOf, type SourceConfig } from '../shared/config';
+import { ConfigError } from '../shared/errors';
 
 /** A CodeCommit HTTPS clone URL: its region and repository name are all the ARN needs besides the account. */
 const CODECOMMIT_URL =

@@ -1,5 +1,5 @@
 import type { App } from 'aws-cdk-lib';
-import { loadConfig } from '../tasks/shared/config';
+import { loadConfig } from '../shared/config';
 import { DeployRoleStack } from './deploy-role-stack';
 import { PipelineStack } from './pipeline-stack';
 

@@ -4,7 +4,7 @@ import { Annotations, CfnOutput, Duration, Size, Stack, type StackProps } from '
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import { sourceTypeOf, type PipelineConfig } from '../tasks/shared/config';
+import { sourceTypeOf, type PipelineConfig } from '../shared/config';
 import { readDefinitionText, type SubstitutionName, type Substitutions } from '../workflows/definition';
 import {
   ARTIFACTS_PREFIX,
@@ -44,7 +44,7 @@ export const FETCH_QUEUED_TIMEOUT = Duration.minutes(15);
 export const BUILD_QUEUED_TIMEOUT = Duration.minutes(15);
 
 export interface PipelineStackProps extends StackProps {
-  /** The validated pipeline config (tasks/shared/config.ts `loadConfig`). */
+  /** The validated pipeline config (shared/config.ts `loadConfig`). */
   readonly config: PipelineConfig;
   /** The config file: validate-input bundles it, and the build and deploy buildspecs are relative to its folder. */
   readonly configPath: string;

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
-import { resolveRepository, sourceTypeOf, type PipelineConfig } from '../tasks/shared/config';
+import { resolveRepository, sourceTypeOf, type PipelineConfig } from '../shared/config';
 
 /**
  * Turns `examples/<repo>/` into a bare git repository with branches main, develop and

@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { loadConfig } from '../../tasks/shared/config';
+import { loadConfig } from '../../shared/config';
 import { checkExecutionInput } from '../../tasks/validate-input/validate-input';
 import { usageError } from '../errors';
 import { executionName } from '../execution-name';

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { loadConfig } from '../../tasks/shared/config';
-import type { DeploymentRecord } from '../../tasks/shared/contracts';
+import { loadConfig } from '../../shared/config';
+import type { DeploymentRecord } from '../../shared/contracts';
 import { usageError } from '../errors';
 import { ExitCode } from '../exit-codes';
 import { println, type Io } from '../io';

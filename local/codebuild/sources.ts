@@ -16,12 +16,12 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
-import { SOURCE_TYPES } from '../../tasks/shared/config';
+import { SOURCE_TYPES } from '../../shared/config';
 import { escapingEntryName, storedEntryName } from '../../tasks/shared/zip';
 import { SourceError } from './errors';
 import type { SourceType } from './types';
 
-/** The git-backed source types: the ones a stepdeploy source may have (tasks/shared/config.ts). */
+/** The git-backed source types: the ones a stepdeploy source may have (shared/config.ts). */
 export const GIT_SOURCE_TYPES: ReadonlyArray<SourceType> = SOURCE_TYPES;
 
 export interface FetchedSource {

@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { Manifest } from '../shared/contracts';
+import type { Manifest } from '../../shared/contracts';
 import { MANIFEST_NAME } from './manifest';
 import { PathRegistry } from './path-registry';
 import { RawZipWriter, toDosDateTime, type ZipLayout } from './raw-zip-writer';

@@ -1,5 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Manifest } from '../shared/contracts';
+import type { Manifest } from '../../shared/contracts';
 import { headObject, type ObjectInfo } from '../shared/s3';
 import type { WrittenArtifact } from './artifact-writer';
 import {

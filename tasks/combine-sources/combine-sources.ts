@@ -1,7 +1,7 @@
 import { tmpdir } from 'node:os';
 import { text } from 'node:stream/consumers';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { CombineSourcesEvent, CombineSourcesResult, Manifest } from '../shared/contracts';
+import type { CombineSourcesEvent, CombineSourcesResult, Manifest } from '../../shared/contracts';
 import { headObject, isPreconditionFailed, retryOnConditionalConflict, type ObjectInfo } from '../shared/s3';
 import { openZipInS3, zipEntries } from '../shared/zip';
 import { writeArtifact, type WrittenArtifact } from './artifact-writer';

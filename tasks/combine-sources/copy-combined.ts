@@ -13,7 +13,7 @@ import {
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import type { Manifest } from '../shared/contracts';
+import type { Manifest } from '../../shared/contracts';
 import { isConditionalRequestConflict, isPreconditionFailed, sendFileStream } from '../shared/s3';
 import { addManifestEntry } from './artifact-writer';
 import type { CombinedIndex } from './combined-index';

@@ -1,7 +1,7 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { inflateRawSync } from 'node:zlib';
 import * as yauzl from 'yauzl';
-import type { Manifest } from '../shared/contracts';
+import type { Manifest } from '../../shared/contracts';
 import type { WrittenArtifact } from './artifact-writer';
 import type { SnapshotHeads } from './combine-cache';
 import {

@@ -1,5 +1,5 @@
-import type { CodeBuildEnvironmentVariable, CombineSourcesEvent, Manifest } from '../shared/contracts';
-import { reservedVariableReason } from '../shared/reserved-variables';
+import type { CodeBuildEnvironmentVariable, CombineSourcesEvent, Manifest } from '../../shared/contracts';
+import { reservedVariableReason } from '../../shared/reserved-variables';
 import { VariableConflictError } from './errors';
 
 const DEPLOY_ROLE_VARIABLE = 'STEPDEPLOY_DEPLOY_ROLE_ARN';
@@ -37,7 +37,7 @@ export function buildEnvironment(
       plain(`STEPDEPLOY_BRANCH_${variableSuffix(s.name)}`, s.branch),
     ]),
   ];
-  // The config refuses these names already (tasks/shared/reserved-variables.ts); a plan made before
+  // The config refuses these names already (shared/reserved-variables.ts); a plan made before
   // a name became reserved may still carry one into a redrive.
   const clashes = Object.keys(variables).filter((name) => reservedVariableReason(name) !== undefined);
   if (clashes.length > 0) {

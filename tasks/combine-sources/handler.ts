@@ -1,8 +1,8 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import type { CombineSourcesEvent, CombineSourcesResult } from '../shared/contracts';
+import type { CombineSourcesEvent, CombineSourcesResult } from '../../shared/contracts';
 import { requireEnv } from '../shared/errors';
-import { EXECUTION_NAME } from '../shared/execution-name';
+import { EXECUTION_NAME } from '../../shared/execution-name';
 import { parseEvent } from '../shared/parse-event';
 import { combineSources } from './combine-sources';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { CombineSourcesEvent, Manifest } from '../shared/contracts';
+import type { CombineSourcesEvent, Manifest } from '../../shared/contracts';
 
 /** Always the first entry of source.zip, so a redrive can read it with a few ranged GETs. */
 export const MANIFEST_NAME = 'stepdeploy-manifest.json';

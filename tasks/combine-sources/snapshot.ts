@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
-import type { FetchedSource } from '../shared/contracts';
+import type { FetchedSource } from '../../shared/contracts';
 import { isNotFound } from '../shared/s3';
 import { escapingEntryName, storedEntryName, zipEntries } from '../shared/zip';
 import { SnapshotError, UnsafeEntryError } from './errors';

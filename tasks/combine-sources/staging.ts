@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isProcessAlive } from '../shared/process';
+import { isProcessAlive } from '../../shared/process';
 
 /**
  * The folder a combine stages snapshots in. Removing it in `finally` is not enough: a Lambda that

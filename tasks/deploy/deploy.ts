@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { StartBuildCommand, type CodeBuildClient } from '@aws-sdk/client-codebuild';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { CodeBuildEnvironmentVariable, DeploymentRecord } from '../shared/contracts';
+import type { CodeBuildEnvironmentVariable, DeploymentRecord } from '../../shared/contracts';
 import { isNewer, supersedes, type Ordered } from '../shared/deployment-order';
 import { readJsonObject, type JsonObject } from '../shared/s3';
 import { DeployLeaseBusyError, DeploySupersededError } from './errors';

@@ -2,7 +2,7 @@ import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { requireEnv } from '../shared/errors';
-import { EXECUTION_NAME } from '../shared/execution-name';
+import { EXECUTION_NAME } from '../../shared/execution-name';
 import { parseEvent } from '../shared/parse-event';
 import { deploy, type DeployStarted } from './deploy';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { BuildStateChange, ExecutionStatusChange } from '../shared/eventbridge-events';
-import { describeCause } from '../shared/describe-cause';
+import { describeCause } from '../../shared/describe-cause';
 
 /** One source as a message shows it: `branch@shortsha`, or just the branch before it is fetched. */
 export interface SourceRef {

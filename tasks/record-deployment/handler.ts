@@ -1,6 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import type { RecordDeploymentResult } from '../shared/contracts';
+import type { RecordDeploymentResult } from '../../shared/contracts';
 import { requireEnv } from '../shared/errors';
 import { parseEvent } from '../shared/parse-event';
 import { recordDeployment } from './record-deployment';

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { DeploymentRecord, RecordDeploymentEvent, RecordDeploymentResult } from '../shared/contracts';
+import type { DeploymentRecord, RecordDeploymentEvent, RecordDeploymentResult } from '../../shared/contracts';
 import { supersedes } from '../shared/deployment-order';
 import {
   conflictBackoffMs,

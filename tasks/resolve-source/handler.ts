@@ -1,8 +1,8 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
-import { SOURCE_TYPES } from '../shared/config';
-import type { ResolvedSource } from '../shared/contracts';
+import { SOURCE_TYPES } from '../../shared/config';
+import type { ResolvedSource } from '../../shared/contracts';
 import { requireEnv } from '../shared/errors';
 import { parseEvent } from '../shared/parse-event';
 import { cachedSecret, plainOrJsonField } from '../shared/secret';

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { listServerRefs } from 'isomorphic-git';
 import nodeHttp from 'isomorphic-git/http/node';
-import { HTTP_GIT_SOURCE_TYPES, type SourceType } from '../shared/config';
+import { HTTP_GIT_SOURCE_TYPES, type SourceType } from '../../shared/config';
 
 /**
  * The commit a branch points to in a remote repository, read without cloning it — what

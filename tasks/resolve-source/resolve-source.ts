@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { branchNameViolation } from '../shared/branch-name';
-import type { SourceType } from '../shared/config';
-import type { PlannedSource, ResolvedSource } from '../shared/contracts';
+import { branchNameViolation } from '../../shared/branch-name';
+import type { SourceType } from '../../shared/config';
+import type { PlannedSource, ResolvedSource } from '../../shared/contracts';
 import { headObject } from '../shared/s3';
 import { AmbiguousBranchError, SourceBranchNotFoundError } from './errors';
 import type { ReadBranch, RepositoryToken } from './remote-refs';

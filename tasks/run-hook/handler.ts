@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { configSchema } from '../shared/config';
-import type { RunHookResult } from '../shared/contracts';
-import { HOOK_TIME_BUDGET_SECONDS } from '../shared/hook-time';
+import { configSchema } from '../../shared/config';
+import type { RunHookResult } from '../../shared/contracts';
+import { HOOK_TIME_BUDGET_SECONDS } from '../../shared/hook-time';
 import { parseEvent } from '../shared/parse-event';
 import { runHook } from './run-hook';
 

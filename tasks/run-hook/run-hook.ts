@@ -1,6 +1,6 @@
-import type { HookConfig } from '../shared/config';
-import type { RunHookResult } from '../shared/contracts';
-import { HOOK_TIME_BUDGET_SECONDS } from '../shared/hook-time';
+import type { HookConfig } from '../../shared/config';
+import type { RunHookResult } from '../../shared/contracts';
+import { HOOK_TIME_BUDGET_SECONDS } from '../../shared/hook-time';
 import { HookFailedError } from './errors';
 
 export interface HookDependencies {

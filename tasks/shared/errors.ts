@@ -3,13 +3,6 @@
  * and the Lambda integration reports them as the state's error.
  */
 
-export class ConfigError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'ConfigError';
-  }
-}
-
 export class EnvironmentVariableError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { formatPath } from './config';
+import { formatPath } from '../../shared/config';
 
 /**
  * A task received an event the state machine should never build: the ASL's Parameters and the

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { loadConfig } from '../shared/config';
-import type { Plan } from '../shared/contracts';
+import { loadConfig } from '../../shared/config';
+import type { Plan } from '../../shared/contracts';
 import { requireEnv } from '../shared/errors';
 import { parseEvent } from '../shared/parse-event';
 import { validateInput } from './validate-input';

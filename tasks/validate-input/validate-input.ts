@@ -1,7 +1,7 @@
-import { branchMatches, branchNameViolation } from '../shared/branch-name';
-import { resolveRepository, sourceTypeOf, type PipelineConfig } from '../shared/config';
-import type { ExecutionInput, Plan, PlannedSource } from '../shared/contracts';
-import { executionNameViolation, suggestExecutionName } from '../shared/execution-name';
+import { branchMatches, branchNameViolation } from '../../shared/branch-name';
+import { resolveRepository, sourceTypeOf, type PipelineConfig } from '../../shared/config';
+import type { ExecutionInput, Plan, PlannedSource } from '../../shared/contracts';
+import { executionNameViolation, suggestExecutionName } from '../../shared/execution-name';
 import { InvalidInputError } from './errors';
 
 /**

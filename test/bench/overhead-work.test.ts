@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { overheadWork } from '../../bench/overhead';
-import { configSchema } from '../../tasks/shared/config';
+import { configSchema } from '../../shared/config';
 
 /** The overhead figure compares an execution with a bash script: both must run the same commands, and only the measured environment may sleep. */
 describe('bench: the overhead work', () => {

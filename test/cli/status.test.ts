@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ExitCode } from '../../cli/exit-codes';
 import type { Io } from '../../cli/io';
 import { runCli } from '../../cli/main';
-import type { DeploymentRecord } from '../../tasks/shared/contracts';
+import type { DeploymentRecord } from '../../shared/contracts';
 
 /** `status` against S3 response shapes: deployments/<env>/current.json per configured environment. */
 

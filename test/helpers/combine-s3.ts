@@ -8,7 +8,7 @@ import * as yauzl from 'yauzl';
 import type { ConditionalWrite } from '../../local/faults';
 import { localS3Client, startLocalS3, type LocalS3 } from '../../local/s3';
 import { combineSources } from '../../tasks/combine-sources/combine-sources';
-import type { CombineSourcesEvent, FetchedSource } from '../../tasks/shared/contracts';
+import type { CombineSourcesEvent, FetchedSource } from '../../shared/contracts';
 import { zipEntries } from '../../tasks/shared/zip';
 import { makeZip, pythonZipTest, unzipTest } from './zip';
 

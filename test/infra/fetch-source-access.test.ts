@@ -2,7 +2,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { codeCommitRepositoryArn, fetchSourceStatements } from '../../infra/fetch-source-access';
-import { parseConfig, type SourceConfig } from '../../tasks/shared/config';
+import { parseConfig, type SourceConfig } from '../../shared/config';
 import { exampleConfig, makeStack, writeConfig } from './fixtures';
 
 const CONNECTION = 'arn:aws:codeconnections:eu-west-1:123456789012:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { stringify } from 'yaml';
-import { loadConfig, type PipelineConfig } from '../../tasks/shared/config';
+import { loadConfig, type PipelineConfig } from '../../shared/config';
 import { PipelineStack } from '../../infra/pipeline-stack';
 import { PROJECT_ROOT } from '../../infra/task-function';
 

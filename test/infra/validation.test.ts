@@ -16,7 +16,7 @@ import { Notifications } from '../../infra/notifications';
 import { PipelineProjects } from '../../infra/pipeline-projects';
 import { PipelineStack } from '../../infra/pipeline-stack';
 import { TaskFunction } from '../../infra/task-function';
-import { loadConfig } from '../../tasks/shared/config';
+import { loadConfig } from '../../shared/config';
 import { SUBSTITUTION_NAMES, readDefinitionText, type Substitutions } from '../../workflows/definition';
 import { EXAMPLE_CONFIG_PATH, makeStack, writeConfig } from './fixtures';
 

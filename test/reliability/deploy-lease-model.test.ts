@@ -11,7 +11,7 @@ import { completeDeployBuild, releaseForEndedExecution } from '../../tasks/deplo
 import { deploy } from '../../tasks/deploy/deploy';
 import { leaseKey, type DeployLease } from '../../tasks/deploy/lease';
 import { recordDeployment } from '../../tasks/record-deployment/record-deployment';
-import type { DeploymentRecord } from '../../tasks/shared/contracts';
+import type { DeploymentRecord } from '../../shared/contracts';
 import { compareExecutions, type Ordered } from '../../tasks/shared/deployment-order';
 import { buildStateChangeSchema, executionStatusChangeSchema } from '../../tasks/shared/eventbridge-events';
 

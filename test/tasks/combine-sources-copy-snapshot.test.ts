@@ -11,7 +11,7 @@ import { combineSources } from '../../tasks/combine-sources/combine-sources';
 import { MAX_COPIED_LINKS } from '../../tasks/combine-sources/copy-snapshot';
 import { PathCollisionError, UnsafeEntryError } from '../../tasks/combine-sources/errors';
 import { createManifest } from '../../tasks/combine-sources/manifest';
-import type { FetchedSource } from '../../tasks/shared/contracts';
+import type { FetchedSource } from '../../shared/contracts';
 import { zipEntries } from '../../tasks/shared/zip';
 import { CombineS3, CREATED_AT, entriesOf, eventFor, manifestOf, MiB } from '../helpers/combine-s3';
 import { makeZip, zipTool } from '../helpers/zip';

@@ -19,7 +19,7 @@ import {
 } from '../../tasks/combine-sources/combined-index';
 import { SymlinkTable } from '../../tasks/combine-sources/symlinks';
 import { createManifest } from '../../tasks/combine-sources/manifest';
-import type { FetchedSource } from '../../tasks/shared/contracts';
+import type { FetchedSource } from '../../shared/contracts';
 import { zipEntries } from '../../tasks/shared/zip';
 import {
   CombineS3,

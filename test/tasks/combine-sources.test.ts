@@ -19,7 +19,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import * as yauzl from 'yauzl';
-import type { CombineSourcesEvent } from '../../tasks/shared/contracts';
+import type { CombineSourcesEvent } from '../../shared/contracts';
 import { ARTIFACT_CONFLICT_ATTEMPTS, combineSources } from '../../tasks/combine-sources/combine-sources';
 import { ConditionalWriteConflictError } from '../../tasks/shared/errors';
 import { buildEnvironment, deployEnvironment } from '../../tasks/combine-sources/environment';

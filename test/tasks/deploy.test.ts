@@ -10,7 +10,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { deploy, HANDOVER_MS, START_WINDOW_MS, type DeployEvent } from '../../tasks/deploy/deploy';
 import { DeployLeaseBusyError, DeploySupersededError } from '../../tasks/deploy/errors';
 import type { DeployLease } from '../../tasks/deploy/lease';
-import type { DeploymentRecord } from '../../tasks/shared/contracts';
+import type { DeploymentRecord } from '../../shared/contracts';
 
 const s3Mock = mockClient(S3Client);
 const codebuildMock = mockClient(CodeBuildClient);

@@ -1,6 +1,6 @@
 import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import type { DeploymentRecord, RecordDeploymentEvent } from '../../tasks/shared/contracts';
+import type { DeploymentRecord, RecordDeploymentEvent } from '../../shared/contracts';
 import { handler } from '../../tasks/record-deployment/handler';
 import { CurrentRecordContendedError } from '../../tasks/record-deployment/errors';
 import { CURRENT_ATTEMPTS, recordDeployment } from '../../tasks/record-deployment/record-deployment';

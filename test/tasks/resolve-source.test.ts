@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadObjectCommand, NotFound, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import type { PlannedSource } from '../../tasks/shared/contracts';
+import type { PlannedSource } from '../../shared/contracts';
 import { AmbiguousBranchError, SourceBranchNotFoundError } from '../../tasks/resolve-source/errors';
 import { parseRepositoryToken } from '../../tasks/resolve-source/handler';
 import { branchReader } from '../../tasks/resolve-source/remote-refs';

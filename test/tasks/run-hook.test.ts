@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { HookConfig } from '../../tasks/shared/config';
+import type { HookConfig } from '../../shared/config';
 import { HookFailedError } from '../../tasks/run-hook/errors';
 import { handler } from '../../tasks/run-hook/handler';
 import { runHook } from '../../tasks/run-hook/run-hook';
-import { HOOK_TIME_BUDGET_SECONDS } from '../../tasks/shared/hook-time';
+import { HOOK_TIME_BUDGET_SECONDS } from '../../shared/hook-time';
 import { allStates, DEFINITION_PATH, type StateMachineDefinition } from '../../workflows/definition';
 
 /** A real HTTP server on 127.0.0.1; `respond` decides each request's fate (or never answers). */

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { loadConfig, parseConfig } from '../../tasks/shared/config';
+import { loadConfig, parseConfig } from '../../shared/config';
 import { InvalidInputError } from '../../tasks/validate-input/errors';
 import { checkExecutionInput, MAX_INPUT_BYTES, validateInput } from '../../tasks/validate-input/validate-input';
 

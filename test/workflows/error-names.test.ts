@@ -11,7 +11,9 @@ import { allStates, DEFINITION_PATH, type StateMachineDefinition } from '../../w
  * Renaming an error class, or adding one, fails here until someone decides.
  */
 
-const TASKS_DIR = join(__dirname, '..', '..', 'tasks');
+const ROOT = join(__dirname, '..', '..');
+/** The tasks, and shared/ (the config and contracts every layer uses), whose errors the tasks throw too. */
+const TASK_CODE_DIRS = [join(ROOT, 'tasks'), join(ROOT, 'shared')];
 
 /**
  * Names Step Functions itself reports, as AWS documents them: the States.* names of "Handling
@@ -114,9 +116,9 @@ interface ExportedError {
   readonly instanceName: string;
 }
 
-/** Every `export class X extends …Error` under tasks/, loaded to read the name its instances carry. */
+/** Every `export class X extends …Error` under tasks/ and shared/, loaded to read the name its instances carry. */
 function exportedErrorClasses(): ExportedError[] {
-  return typeScriptFiles(TASKS_DIR).flatMap((file) => {
+  return TASK_CODE_DIRS.flatMap(typeScriptFiles).flatMap((file) => {
     const declared = [...readFileSync(file, 'utf8').matchAll(/^export class (\w+) extends (\w*Error)\b/gm)].map(
       (m) => m[1]!,
     );
@@ -124,7 +126,7 @@ function exportedErrorClasses(): ExportedError[] {
     const module = require(file) as Record<string, new (...args: unknown[]) => Error>;
     return declared.map((name) => ({
       name,
-      file: relative(TASKS_DIR, file),
+      file: relative(ROOT, file),
       instanceName: new module[name]!(['message']).name,
     }));
   });

@@ -4,7 +4,7 @@ import {
   branchNameViolation,
   isValidBranchName,
   isValidBranchPattern,
-} from '../../../tasks/shared/branch-name';
+} from '../../shared/branch-name';
 
 describe('branchNameViolation', () => {
   test.each([

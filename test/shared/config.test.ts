@@ -8,10 +8,10 @@ import {
   resolveRepository,
   sourceTypeOf,
   type SourceConfig,
-} from '../../../tasks/shared/config';
-import { ConfigError } from '../../../tasks/shared/errors';
+} from '../../shared/config';
+import { ConfigError } from '../../shared/errors';
 
-const EXAMPLE_PATH = resolve(__dirname, '../../../stepdeploy.config.yml');
+const EXAMPLE_PATH = resolve(__dirname, '../../stepdeploy.config.yml');
 
 /** The example config as plain data, changed by `edit`, then parsed; returns the error message. */
 function failureOf(edit: (raw: any) => void): string {

@@ -1,0 +1,7 @@
+/** The pipeline config is invalid: the message names the path, the value and the fix. */
+export class ConfigError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ConfigError';
+  }
+}
