@@ -162,6 +162,23 @@ describe('buildspecs/fetch-source.yml fails, naming the paths, on what a snapsho
     expect(output).toContain('rename them (git mv) to UTF-8 names');
   });
 
+  test('a file name with a backslash (zip tools would make it a folder)', async () => {
+    const repo = join(root, 'app-repo');
+    makeRepo(repo);
+    git(repo, 'checkout', '-q', 'develop');
+    writeFile(join(repo, 'lib/a\\b.txt'), 'one file\n');
+    git(repo, 'add', '-A');
+    git(repo, 'commit', '-q', '-m', 'backslash');
+
+    const { status, output } = await fetchDevelop(repo);
+
+    expect(status).toBe('FAILED');
+    expect(output).toContain(
+      'source app has file names with a backslash, which zip tools read as a folder separator: lib/a\\b.txt',
+    );
+    expect(output).toContain('rename them without a backslash');
+  });
+
   test('a path too long to check out under the build folder', async () => {
     const repo = join(root, 'app-repo');
     makeRepo(repo);
