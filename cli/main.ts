@@ -1,11 +1,10 @@
-import '../local/quiet-sdk';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DEFAULT_CONFIG_PATH } from '../shared/config';
 import { EXECUTION_STATUSES, runExecutions } from './commands/executions';
 import { runHistory } from './commands/history';
 import { runLogs } from './commands/logs';
-import { runRedrive, runStop } from './commands/redrive';
+import { type RedriveOptions, runRedrive, runStop } from './commands/redrive';
 import { plannedInput, runStart, type StartOptions } from './commands/start';
 import { runStatus } from './commands/status';
 import { watchExecution } from './commands/watch';
@@ -14,7 +13,14 @@ import { executionArnFor } from './execution-ref';
 import { EXIT_CODES_HELP, ExitCode } from './exit-codes';
 import { eprintln, processIo, type Io } from './io';
 import { serveLocal } from './local-serve';
-import { ARTIFACTS_BUCKET_ENV, resolveTarget, STATE_MACHINE_ARN_ENV, type Target, type TargetOptions } from './target';
+import {
+  ARTIFACTS_BUCKET_ENV,
+  type ResolveHooks,
+  resolveTarget,
+  STATE_MACHINE_ARN_ENV,
+  type Target,
+  type TargetOptions,
+} from './target';
 
 /**
  * `stepdeploy`: argument parsing and printing only; the work lives in the command modules.
@@ -54,6 +60,12 @@ function seconds(value: string): number {
 }
 
 const INTERVAL_HELP = 'seconds between refreshes (default 2 on AWS, 0.3 locally)';
+const QUIET_HELP = 'do not stream the build logs of a local runtime running in this process';
+
+/** start and redrive show the build logs of a runtime in this process (which they wait for), as `npm start` does. */
+function showsRuntimeOutput(options: { readonly json?: boolean; readonly quiet?: boolean }): boolean {
+  return options.json !== true && options.quiet !== true;
+}
 
 function help(examples: string): string {
   return `\nExamples:\n${examples
@@ -108,10 +120,11 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     command: Command,
     fn: (target: Target, globals: GlobalOptions) => Promise<ExitCode>,
     prepare?: (globals: GlobalOptions) => void,
+    hooks: Omit<ResolveHooks, 'note'> = {},
   ): Promise<void> => {
     const globals = command.optsWithGlobals<GlobalOptions>();
     prepare?.(globals);
-    const target = await resolveTarget(globals, { note: (line) => eprintln(io, line) });
+    const target = await resolveTarget(globals, { ...hooks, note: (line) => eprintln(io, line) });
     try {
       context.exitCode = await fn(target, globals);
     } catch (err) {
@@ -126,7 +139,10 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
   program
     .command('start')
     .description('start a deployment: this environment, these branches (validated before anything starts)')
-    .requiredOption('--env <environment>', 'environment to deploy (from the config)')
+    .option(
+      '--env <environment>',
+      'environment to deploy, from the config (required on AWS; with --local the default is acceptance, or the first)',
+    )
     .option(
       '--branch <SOURCE=BRANCH...>',
       'branch per source, e.g. app=develop (sources left out take their default branch)',
@@ -139,9 +155,11 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     .option('--wait', 'follow the execution like `watch` and exit non-zero if it fails')
     .option('--json', 'print the started execution as JSON (with --wait, then one history event per line)')
     .option('--interval <seconds>', INTERVAL_HELP, seconds)
+    .option('--quiet', QUIET_HELP)
     .addHelpText(
       'after',
       help(`
+        stepdeploy start --local --wait
         stepdeploy start --local --env acceptance --branch app=develop --wait
         stepdeploy start --env acceptance --branch app=feature/cloudformationchange config=develop --state-machine-arn arn:aws:states:eu-west-1:111111111111:stateMachine:shop
         stepdeploy start --env production --branch app=main --name production-release-42 --requested-by "release 42" --wait`),
@@ -153,8 +171,9 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
         (target, globals) => runStart(target, input!, options, io, targetFlags(globals)),
         // Validated before the target is resolved: invalid input starts no runtime and calls nothing.
         (globals) => {
-          input = plannedInput(options, resolve(globals.config));
+          input = plannedInput(options, resolve(globals.config), globals.local === true);
         },
+        { runtimeOutput: showsRuntimeOutput(options) },
       );
     });
 
@@ -204,19 +223,22 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     .option('--wait', 'follow it like `watch` and exit non-zero if it fails again')
     .option('--json', 'print the redrive as JSON (with --wait, then one history event per line)')
     .option('--interval <seconds>', INTERVAL_HELP, seconds)
+    .option('--quiet', QUIET_HELP)
     .addHelpText(
       'after',
       help(`
       stepdeploy redrive acceptance-20261129T031500-k3x9qa --local
       stepdeploy redrive acceptance-20261129T031500-k3x9qa --wait`),
     )
-    .action(
-      async (execution: string, options: { wait?: boolean; json?: boolean; interval?: number }, command: Command) => {
-        await withTarget(command, async (target, globals) =>
+    .action(async (execution: string, options: RedriveOptions, command: Command) => {
+      await withTarget(
+        command,
+        async (target, globals) =>
           runRedrive(target, await arnOf(target, execution), options, io, targetFlags(globals)),
-        );
-      },
-    );
+        undefined,
+        { runtimeOutput: showsRuntimeOutput(options) },
+      );
+    });
 
   program
     .command('stop')

@@ -42,6 +42,11 @@ export interface Target {
   /** How often to poll GetExecutionHistory. */
   readonly pollMs: number;
   stateMachineArn(): Promise<string>;
+  /**
+   * Subscribes to what the local runtime running in this process prints (labelled build log
+   * lines), when the command asked for it (ResolveHooks.runtimeOutput); returns the unsubscribe.
+   */
+  readonly runtimeLogs?: (listener: (line: string) => void) => () => void;
   /** The artifacts bucket (status reads `deployments/` from it). */
   bucket(): string;
   /** The Step Functions console page of an execution (AWS only: the local runtime has no console). */
@@ -55,6 +60,11 @@ export const ARTIFACTS_BUCKET_ENV = 'STEPDEPLOY_ARTIFACTS_BUCKET';
 export interface ResolveHooks {
   /** Progress notes (starting the in-process runtime, creating example repositories). */
   readonly note?: (line: string) => void;
+  /**
+   * When the runtime starts in this process: stream its build logs (Target.runtimeLogs) and print
+   * its notifications, as `npm start` shows a deployment. Otherwise both are left out.
+   */
+  readonly runtimeOutput?: boolean;
 }
 
 export async function resolveTarget(options: TargetOptions, hooks: ResolveHooks = {}): Promise<Target> {
@@ -143,7 +153,10 @@ function endpointTarget(
   endpoint: string,
   kind: TargetKind,
   description: string,
-  extra: { readonly arn?: string; readonly home?: string; readonly close?: () => Promise<void> } = {},
+  extra: Pick<Target, 'home' | 'runtimeLogs'> & {
+    readonly arn?: string;
+    readonly close?: () => Promise<void>;
+  } = {},
 ): Target {
   let cachedArn = extra.arn ?? explicitArn(options);
   const region = options.region ?? LOCAL_REGION;
@@ -160,6 +173,7 @@ function endpointTarget(
     region,
     description,
     home: extra.home,
+    runtimeLogs: extra.runtimeLogs,
     pollMs: 300,
     stateMachineArn: async () => {
       cachedArn ??= await findStateMachine(sfn, tryLoadConfig(configPath), endpoint);
@@ -272,11 +286,25 @@ async function localTarget(options: TargetOptions, hooks: ResolveHooks): Promise
     );
   }
   hooks.note?.('starting the local runtime in this process (no running `stepdeploy local serve` found)');
-  const runtime = await LocalRuntime.start({
+  const logListeners = new Set<(line: string) => void>();
+  let label = (buildId: string): string => buildId;
+  const runtime: LocalRuntime = await LocalRuntime.start({
     configPath,
-    // The CLI's own view shows every status change; `local serve` and `npm start` print the notifications.
-    notify: async () => undefined,
+    ...(hooks.runtimeOutput
+      ? {
+          onBuildLog: (line: string, buildId: string) => {
+            for (const listener of logListeners) listener(`      ${label(buildId)} │ ${line}`);
+          },
+        }
+      : // The CLI's own view shows every status change: notifications only when the runtime's output is asked for.
+        { notify: async () => undefined }),
   });
+  // Parallel fetch builds print at once: each line names its build (`FetchSource app │ ...`), in one column.
+  const width = Math.max(
+    'BuildTemplates'.length,
+    ...Object.keys(runtime.config.sources).map((source) => `FetchSource ${source}`.length),
+  );
+  label = (buildId) => runtime.buildLabel(buildId).padEnd(width);
   for (const created of prepareExampleRepositories(runtime.config, configPath, runtime.home))
     hooks.note?.(`created example repository ${created}`);
   const published = !existsSync(file) || !server || !isProcessAlive(server.pid);
@@ -295,6 +323,10 @@ async function localTarget(options: TargetOptions, hooks: ResolveHooks): Promise
     {
       arn: runtime.machine.stateMachineArn,
       home: runtime.home,
+      runtimeLogs: (listener) => {
+        logListeners.add(listener);
+        return () => logListeners.delete(listener);
+      },
       close: async () => {
         if (published && readEndpointFile(file)?.pid === process.pid) rmSync(file, { force: true });
         await runtime.close();

@@ -70,6 +70,8 @@ export function renderGraph(
 
 export interface ExecutionView {
   update(update: FollowUpdate): void;
+  /** A line the in-process local runtime printed (a labelled build log line). */
+  log(line: string): void;
   /** The execution is over (or the view stops): last output. */
   finish(): void;
 }
@@ -95,6 +97,10 @@ export class LiveView implements ExecutionView {
     this.builds = update.builds;
     this.restoreConsole ??= routeConsole((text, stream) => this.above(text, stream));
     this.draw();
+  }
+
+  log(line: string): void {
+    this.above(`${line}\n`, 'stdout');
   }
 
   finish(): void {
@@ -157,6 +163,10 @@ export class LineView implements ExecutionView {
     }
   }
 
+  log(line: string): void {
+    println(this.io, line);
+  }
+
   finish(): void {
     println(this.io);
     for (const line of renderGraph(this.graph, this.context)) println(this.io, line);
@@ -177,6 +187,9 @@ export class JsonView implements ExecutionView {
       println(this.io, JSON.stringify({ type: 'BuildProgress', timestamp: new Date().toISOString(), ...build }));
     }
   }
+
+  /** Standard output holds only JSON lines. */
+  log(): void {}
 
   finish(): void {}
 }

@@ -3,12 +3,15 @@ import { ExitCode } from '../exit-codes';
 import { executionNameOf } from '../execution-ref';
 import { eprintln, println, type Io } from '../io';
 import type { Target } from '../target';
+import { printSummary } from './summary';
 import { watchExecution } from './watch';
 
 export interface RedriveOptions {
   readonly wait?: boolean;
   readonly json?: boolean;
   readonly interval?: number;
+  /** Leave out the in-process runtime's build logs. */
+  readonly quiet?: boolean;
 }
 
 /** `redrive`: restarts the execution at its failed state; earlier states do not run again. */
@@ -36,12 +39,14 @@ export async function runRedrive(
     if (!options.json) println(io, `follow it: stepdeploy watch ${name}${targetFlags}`);
     return ExitCode.Ok;
   }
-  return watchExecution(target, executionArn, io, {
+  const code = await watchExecution(target, executionArn, io, {
     json: options.json,
     minRedriveCount: redriveCount,
     targetFlags,
     interval: options.interval,
   });
+  if (!options.json && code !== ExitCode.Interrupted) await printSummary(target, executionArn, io);
+  return code;
 }
 
 /** `stop`: aborts a running execution (its running build is stopped too); it can be redriven later. */

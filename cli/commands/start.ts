@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { loadConfig } from '../../shared/config';
+import { loadConfig, type PipelineConfig } from '../../shared/config';
 import { checkExecutionInput } from '../../tasks/validate-input/validate-input';
 import { usageError } from '../errors';
 import { executionName } from '../execution-name';
@@ -8,16 +8,19 @@ import { checkExecutionName } from '../execution-ref';
 import { ExitCode } from '../exit-codes';
 import { eprintln, println, type Io } from '../io';
 import type { Target } from '../target';
+import { printSummary } from './summary';
 import { watchExecution } from './watch';
 
 export interface StartOptions {
-  readonly env: string;
+  readonly env?: string;
   readonly branch?: ReadonlyArray<string>;
   readonly name?: string;
   readonly wait?: boolean;
   readonly json?: boolean;
   readonly requestedBy?: string;
   readonly interval?: number;
+  /** Leave out the in-process runtime's build logs. */
+  readonly quiet?: boolean;
 }
 
 export interface StartInput {
@@ -52,21 +55,35 @@ function defaultRequestedBy(): string | undefined {
 }
 
 /**
+ * Without --env: on the local runtime the example's environment (acceptance, or the config's
+ * first), as `npm start` deploys it; on AWS nothing is guessed, the environment must be named.
+ */
+function environmentOf(options: StartOptions, config: PipelineConfig, local: boolean): string {
+  if (options.env !== undefined) return options.env;
+  const environments = Object.keys(config.environments);
+  if (local && environments.length > 0) return environments.includes('acceptance') ? 'acceptance' : environments[0]!;
+  throw usageError(
+    `start needs --env <environment>, one of: ${environments.join(', ') || '(none in the config)'} (only --local picks acceptance by default)`,
+  );
+}
+
+/**
  * The input, checked with the same rules and messages as the ValidateInput state before anything
  * is started, so a bad branch or policy costs no execution (and no 90 days of history).
  */
-export function plannedInput(options: StartOptions, configPath: string): StartInput {
+export function plannedInput(options: StartOptions, configPath: string, local = false): StartInput {
   const config = loadConfig(configPath);
+  const environment = environmentOf(options, config, local);
   const requestedBy = options.requestedBy ?? defaultRequestedBy();
   const input: StartInput = {
-    environment: options.env,
+    environment,
     branches: parseBranches(options.branch ?? []),
     ...(requestedBy ? { requestedBy } : {}),
   };
   const problems = checkExecutionInput(input, config);
   if (problems.length > 0) {
-    const policy = problems.some((p) => p.includes(` is not allowed in ${options.env};`))
-      ? `\n(the branch policy is environments.${options.env}.branches in ${configPath})`
+    const policy = problems.some((p) => p.includes(` is not allowed in ${environment};`))
+      ? `\n(the branch policy is environments.${environment}.branches in ${configPath})`
       : '';
     throw usageError(`invalid input, nothing was started:\n  ${problems.join('\n  ')}${policy}`);
   }
@@ -118,5 +135,11 @@ export async function runStart(
     }
     return ExitCode.Ok;
   }
-  return watchExecution(target, executionArn, io, { json: options.json, targetFlags, interval: options.interval });
+  const code = await watchExecution(target, executionArn, io, {
+    json: options.json,
+    targetFlags,
+    interval: options.interval,
+  });
+  if (!options.json && code !== ExitCode.Interrupted) await printSummary(target, executionArn, io);
+  return code;
 }

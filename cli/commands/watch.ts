@@ -35,6 +35,8 @@ export async function watchExecution(
   const interrupted = new AbortController();
   const onSignal = (): void => interrupted.abort();
   process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const stopLogs = target.runtimeLogs?.((line) => view.log(line));
   try {
     await follow(target, executionArn, graph, definition, {
       onUpdate: (update) => view.update(update),
@@ -44,6 +46,8 @@ export async function watchExecution(
     });
   } finally {
     process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    stopLogs?.();
     view.finish();
   }
   if (interrupted.signal.aborted) {
