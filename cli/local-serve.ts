@@ -1,16 +1,9 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { rmSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { prepareExampleRepositories } from '../local/examples';
 import { LocalRuntime } from '../local/runtime';
+import { endpointFile, writeEndpointFile } from './endpoint-file';
 import { println, type Io } from './io';
-
-/**
- * Where a running `local serve` of one pipeline says it listens, so `--local` commands with the
- * same config find it. One file per pipeline: configs kept side by side share `.stepdeploy/`.
- */
-export function endpointFile(home: string, pipeline: string): string {
-  return join(home, 'endpoints', `${pipeline}.json`);
-}
 
 export interface ServeOptions {
   readonly configPath: string;
@@ -32,11 +25,11 @@ export async function serveLocal(options: ServeOptions, io: Io): Promise<void> {
     println(io, `created example repository ${created}`);
   }
   const file = endpointFile(runtime.home, runtime.config.pipeline);
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(
-    file,
-    `${JSON.stringify({ endpoint: runtime.endpoint, pid: process.pid, stateMachineArn: runtime.machine.stateMachineArn }, null, 2)}\n`,
-  );
+  writeEndpointFile(file, {
+    endpoint: runtime.endpoint,
+    pid: process.pid,
+    stateMachineArn: runtime.machine.stateMachineArn,
+  });
   println(
     io,
     `stepdeploy local runtime on ${runtime.endpoint} (data in ${runtime.home})

@@ -12,7 +12,6 @@ import { CliError, describeServiceError } from './errors';
 import { executionArnFor } from './execution-ref';
 import { EXIT_CODES_HELP, ExitCode } from './exit-codes';
 import { eprintln, processIo, type Io } from './io';
-import { serveLocal } from './local-serve';
 import {
   ARTIFACTS_BUCKET_ENV,
   type ResolveHooks,
@@ -321,6 +320,8 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
         aws s3 ls --recursive --endpoint-url http://127.0.0.1:4599 s3://<bucket>`),
     )
     .action(async (options: { port: number }, command: Command) => {
+      // Loaded here: the other commands never load the local runtime.
+      const { serveLocal } = require('./local-serve') as typeof import('./local-serve');
       await serveLocal({ configPath: command.optsWithGlobals<{ config: string }>().config, port: options.port }, io);
     });
   return program;

@@ -1,16 +1,7 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { S3Client } from '@aws-sdk/client-s3';
-import { ListStateMachinesCommand, SFNClient, type StateMachineListItem } from '@aws-sdk/client-sfn';
-import { prepareExampleRepositories } from '../local/examples';
-import { artifactsBucketName, LocalRuntime, LOCAL_REGION } from '../local/runtime';
-import { LOCAL_S3_CREDENTIALS, localS3Client } from '../local/s3';
-import { loadConfig, type PipelineConfig } from '../shared/config';
-import { isProcessAlive } from '../shared/process';
-import { CliError, describeServiceError, usageError } from './errors';
-import { ExitCode } from './exit-codes';
-import { endpointFile } from './local-serve';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { describeServiceError, usageError } from './errors';
 
 /**
  * Where a command sends its calls: AWS (default credential chain and region), an endpoint URL (a
@@ -70,16 +61,19 @@ export interface ResolveHooks {
 export async function resolveTarget(options: TargetOptions, hooks: ResolveHooks = {}): Promise<Target> {
   if (options.local && options.endpointUrl)
     throw usageError('--local and --endpoint-url exclude each other: --local finds or starts the local runtime itself');
-  if (options.local) return localTarget(options, hooks);
-  if (options.endpointUrl)
-    return endpointTarget(options, options.endpointUrl, 'endpoint', `endpoint ${options.endpointUrl}`);
+  if (options.local || options.endpointUrl) {
+    // Loaded only here: an AWS command never loads the local runtime (s3rver, koa, the engine) nor its names.
+    const { localTarget, endpointTarget } = require('./local-target') as typeof import('./local-target');
+    if (options.local) return localTarget(options, hooks);
+    return endpointTarget(options, options.endpointUrl!, 'endpoint', `endpoint ${options.endpointUrl}`);
+  }
   return awsTarget(options);
 }
 
 const STATE_MACHINE_ARN = /^arn:[a-z-]+:states:[a-z0-9-]+:\d{12}:stateMachine:[^:\s]+$/;
 
 /** Checked here, so a wrong value gets a message naming where it came from instead of the service's InvalidArn. */
-function explicitArn(options: TargetOptions): string | undefined {
+export function explicitArn(options: TargetOptions): string | undefined {
   const [arn, from] =
     options.stateMachineArn !== undefined
       ? [options.stateMachineArn, '--state-machine-arn']
@@ -90,7 +84,7 @@ function explicitArn(options: TargetOptions): string | undefined {
   );
 }
 
-function explicitBucket(options: TargetOptions): string | undefined {
+export function explicitBucket(options: TargetOptions): string | undefined {
   return options.bucket ?? (process.env[ARTIFACTS_BUCKET_ENV] || undefined);
 }
 
@@ -141,196 +135,4 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
       s3.destroy();
     },
   };
-}
-
-function tryLoadConfig(path: string): PipelineConfig | undefined {
-  return existsSync(path) ? loadConfig(path) : undefined;
-}
-
-/** Clients for a local-runtime-like endpoint: the local S3 takes only its fixed credentials; SFN and CodeBuild do not check them. */
-function endpointTarget(
-  options: TargetOptions,
-  endpoint: string,
-  kind: TargetKind,
-  description: string,
-  extra: Pick<Target, 'home' | 'runtimeLogs'> & {
-    readonly arn?: string;
-    readonly close?: () => Promise<void>;
-  } = {},
-): Target {
-  let cachedArn = extra.arn ?? explicitArn(options);
-  const region = options.region ?? LOCAL_REGION;
-  const common = { endpoint, region, credentials: LOCAL_S3_CREDENTIALS };
-  const sfn = new SFNClient(common);
-  const codebuild = new CodeBuildClient(common);
-  const s3 = localS3Client(endpoint, region);
-  const configPath = resolve(options.config);
-  return {
-    kind,
-    sfn,
-    codebuild,
-    s3,
-    region,
-    description,
-    home: extra.home,
-    runtimeLogs: extra.runtimeLogs,
-    pollMs: 300,
-    stateMachineArn: async () => {
-      cachedArn ??= await findStateMachine(sfn, tryLoadConfig(configPath), endpoint);
-      return cachedArn;
-    },
-    bucket: () => {
-      const bucket = explicitBucket(options);
-      if (bucket) return bucket;
-      const config = tryLoadConfig(configPath);
-      if (config) return artifactsBucketName(config);
-      throw usageError(
-        `which artifacts bucket? no config at ${configPath}: pass --config, --bucket or set ${ARTIFACTS_BUCKET_ENV}`,
-      );
-    },
-    consoleUrl: () => undefined,
-    close: async () => {
-      sfn.destroy();
-      codebuild.destroy();
-      s3.destroy();
-      await extra.close?.();
-    },
-  };
-}
-
-/** On an endpoint without --state-machine-arn: the machine named like the config's pipeline, or the only one. */
-async function findStateMachine(sfn: SFNClient, config: PipelineConfig | undefined, endpoint: string): Promise<string> {
-  let machines: StateMachineListItem[];
-  try {
-    machines = (await sfn.send(new ListStateMachinesCommand({}))).stateMachines ?? [];
-  } catch (err) {
-    throw describeServiceError(err, { endpoint });
-  }
-  const named = config ? machines.find((m) => m.name === config.pipeline) : undefined;
-  const chosen = named ?? (machines.length === 1 ? machines[0] : undefined);
-  if (chosen?.stateMachineArn) return chosen.stateMachineArn;
-  const names = machines.map((m) => m.name).join(', ') || 'none';
-  throw usageError(`which state machine on ${endpoint}? it has ${names}; pass --state-machine-arn`);
-}
-
-interface EndpointFile {
-  readonly endpoint: string;
-  readonly pid: number;
-  readonly stateMachineArn: string;
-}
-
-function readEndpointFile(file: string): EndpointFile | undefined {
-  try {
-    const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<EndpointFile>;
-    if (
-      typeof parsed.endpoint === 'string' &&
-      typeof parsed.pid === 'number' &&
-      typeof parsed.stateMachineArn === 'string'
-    ) {
-      return parsed as EndpointFile;
-    }
-  } catch {
-    // missing or half-written: treated as no server
-  }
-  return undefined;
-}
-
-async function answers(endpoint: string, arn: string): Promise<boolean> {
-  const sfn = new SFNClient({
-    endpoint,
-    region: arn.split(':')[3] ?? LOCAL_REGION,
-    credentials: LOCAL_S3_CREDENTIALS,
-    maxAttempts: 1,
-  });
-  try {
-    const { stateMachines } = await sfn.send(new ListStateMachinesCommand({}), {
-      abortSignal: AbortSignal.timeout(2000),
-    });
-    return (stateMachines ?? []).some((m) => m.stateMachineArn === arn);
-  } catch {
-    return false;
-  }
-}
-
-/**
- * `--local`: a running `stepdeploy local serve` (or another CLI's in-process runtime) found through
- * `.stepdeploy/endpoints/<pipeline>.json` beside the config, if its process lives and its endpoint answers;
- * otherwise the runtime starts in this process for the duration of the command. While it runs
- * it publishes that file too, so that a second `--local` command uses it instead of starting
- * another runtime on the same folder (which would mark this one's running executions as orphans).
- */
-async function localTarget(options: TargetOptions, hooks: ResolveHooks): Promise<Target> {
-  const configPath = resolve(options.config);
-  if (!existsSync(configPath)) {
-    throw new CliError(
-      `no config file at ${configPath}: pass --config <path> (the local runtime runs the pipeline it describes)`,
-      ExitCode.Usage,
-    );
-  }
-  const home = join(dirname(configPath), '.stepdeploy');
-  const { pipeline } = loadConfig(configPath);
-  const file = endpointFile(home, pipeline);
-  const server = readEndpointFile(file);
-  // The state machine is checked by name too: a file written for another pipeline is not this one's server.
-  const ours = server !== undefined && server.stateMachineArn.split(':')[6] === pipeline;
-  if (server && ours && isProcessAlive(server.pid) && (await answers(server.endpoint, server.stateMachineArn))) {
-    return endpointTarget(
-      options,
-      server.endpoint,
-      'local-server',
-      `local runtime at ${server.endpoint} (pid ${server.pid})`,
-      {
-        arn: server.stateMachineArn,
-        home,
-      },
-    );
-  }
-  hooks.note?.('starting the local runtime in this process (no running `stepdeploy local serve` found)');
-  const logListeners = new Set<(line: string) => void>();
-  let label = (buildId: string): string => buildId;
-  const runtime: LocalRuntime = await LocalRuntime.start({
-    configPath,
-    ...(hooks.runtimeOutput
-      ? {
-          onBuildLog: (line: string, buildId: string) => {
-            for (const listener of logListeners) listener(`      ${label(buildId)} │ ${line}`);
-          },
-        }
-      : // The CLI's own view shows every status change: notifications only when the runtime's output is asked for.
-        { notify: async () => undefined }),
-  });
-  // Parallel fetch builds print at once: each line names its build (`FetchSource app │ ...`), in one column.
-  const width = Math.max(
-    'BuildTemplates'.length,
-    ...Object.keys(runtime.config.sources).map((source) => `FetchSource ${source}`.length),
-  );
-  label = (buildId) => runtime.buildLabel(buildId).padEnd(width);
-  for (const created of prepareExampleRepositories(runtime.config, configPath, runtime.home))
-    hooks.note?.(`created example repository ${created}`);
-  const published = !existsSync(file) || !server || !isProcessAlive(server.pid);
-  if (published) {
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(
-      file,
-      `${JSON.stringify({ endpoint: runtime.endpoint, pid: process.pid, stateMachineArn: runtime.machine.stateMachineArn }, null, 2)}\n`,
-    );
-  }
-  return endpointTarget(
-    options,
-    runtime.endpoint,
-    'in-process',
-    `local runtime in this process (${runtime.endpoint})`,
-    {
-      arn: runtime.machine.stateMachineArn,
-      home: runtime.home,
-      runtimeLogs: (listener) => {
-        logListeners.add(listener);
-        return () => logListeners.delete(listener);
-      },
-      close: async () => {
-        if (published && readEndpointFile(file)?.pid === process.pid) rmSync(file, { force: true });
-        await runtime.close();
-      },
-    },
-  );
 }

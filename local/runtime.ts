@@ -20,6 +20,7 @@ import { LocalApiError } from './errors';
 import { adoptLegacyExecutions } from './executions';
 import { buildStateChange, executionStatusChange, type EventBridgeEvent } from './events';
 import type { FaultPlan } from './faults';
+import { artifactsBucketName, LOCAL_ACCOUNT, LOCAL_REGION, localStateMachineArn } from './names';
 import {
   closeServer,
   createLocalS3Handler,
@@ -35,9 +36,6 @@ import {
  * `codebuild:startBuild.sync` to the local CodeBuild runner — S3 on s3rver, and the Step
  * Functions / CodeBuild / S3 APIs on one 127.0.0.1 endpoint. Data lives under `.stepdeploy/`.
  */
-
-export const LOCAL_REGION = 'us-east-1';
-export const LOCAL_ACCOUNT = '000000000000';
 
 export interface LocalRuntimeOptions {
   /** The pipeline config file. */
@@ -97,14 +95,6 @@ const FUNCTIONS = {
 } as const;
 
 const PROJECT_ROOT = resolve(__dirname, '..');
-
-export function localStateMachineArn(pipeline: string): string {
-  return `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:${pipeline}`;
-}
-
-export function artifactsBucketName(config: PipelineConfig): string {
-  return `${config.pipeline}-artifacts`;
-}
 
 function localSubstitutions(config: PipelineConfig): Substitutions {
   const fn = (task: string): string =>

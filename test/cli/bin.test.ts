@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { ListStateMachinesCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { parse, stringify } from 'yaml';
 import { ExitCode } from '../../cli/exit-codes';
-import { endpointFile } from '../../cli/local-serve';
+import { endpointFile } from '../../cli/endpoint-file';
 import { LOCAL_S3_CREDENTIALS } from '../../local/s3';
 
 /**

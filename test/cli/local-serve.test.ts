@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { ExitCode } from '../../cli/exit-codes';
 import { capture, type Captured } from '../helpers/io';
-import { endpointFile, serveLocal } from '../../cli/local-serve';
+import { endpointFile } from '../../cli/endpoint-file';
+import { serveLocal } from '../../cli/local-serve';
 import { runCli } from '../../cli/main';
 
 /**

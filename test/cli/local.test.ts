@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ExitCode } from '../../cli/exit-codes';
 import { capture, type Captured } from '../helpers/io';
-import { endpointFile } from '../../cli/local-serve';
+import { endpointFile } from '../../cli/endpoint-file';
 import { runCli } from '../../cli/main';
 import { startExampleRuntime, type TestRuntime } from '../helpers/local-runtime';
 

@@ -1,5 +1,5 @@
 import { startExampleRuntime, type TestRuntime } from '../helpers/local-runtime';
-import { LOCAL_REGION } from '../../local/runtime';
+import { LOCAL_REGION } from '../../local/names';
 
 /**
  * The environment's region reaches the deploy, end to end: the local CodeBuild runner sets
