@@ -15,7 +15,7 @@ import { buildSync } from 'esbuild';
 import { readFile } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
-import { RawZipWriter, STORED, toDosDateTime } from '../tasks/combine-sources/raw-zip-writer';
+import { RawZipWriter, STORED, toDosDateTime } from '../tasks/shared/zip';
 import { BuildRegistry, startBuild, type ProjectDefinition, type StartBuildSyncOutput } from '../local/codebuild';
 import { localS3Client, type LocalS3 } from '../local/s3';
 import { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE } from '../tasks/combine-sources/artifact-writer';

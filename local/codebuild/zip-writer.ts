@@ -5,13 +5,7 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Worker } from 'node:worker_threads';
 import { crc32, createDeflateRaw, deflateRawSync } from 'node:zlib';
-import {
-  DEFLATED,
-  RawZipWriter,
-  STORED,
-  toDosDateTime,
-  type RawEntry,
-} from '../../tasks/combine-sources/raw-zip-writer';
+import { DEFLATED, type RawEntry, RawZipWriter, STORED, toDosDateTime } from '../../tasks/shared/zip';
 import type { ArtifactFile } from './artifacts';
 import { ArtifactsError } from './errors';
 

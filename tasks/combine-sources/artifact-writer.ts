@@ -3,7 +3,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { Manifest } from '../../shared/contracts';
 import { MANIFEST_NAME } from './manifest';
 import { PathRegistry } from './path-registry';
-import { RawZipWriter, toDosDateTime, type ZipLayout } from './raw-zip-writer';
+import { RawZipWriter, toDosDateTime, type ZipLayout } from '../shared/zip';
 import { appendSnapshot, checkSymlinks, type SnapshotSource } from './snapshot';
 import { SymlinkTable } from './symlinks';
 

@@ -10,7 +10,8 @@ import {
   type CombinedIndex,
   type SnapshotVersion,
 } from './combined-index';
-import { copyCombined, MIN_PART_SIZE } from './copy-combined';
+import { copyCombined } from './copy-combined';
+import { MIN_PART_SIZE } from './range-copy';
 import type { SnapshotSource } from './snapshot';
 
 export interface CombineCacheDeps {
@@ -72,7 +73,7 @@ export async function writeFromCombined(
 /** After a full combine: records its range for the next execution of the same snapshots. */
 export async function rememberCombined(deps: CombineCacheDeps, key: string, written: WrittenArtifact): Promise<void> {
   const { etag, snapshots, rangeStart, rangeLength, foreignLength, layout } = written;
-  // A smaller range cannot be copied as a part (see copy-combined.ts): no index. A re-run
+  // A smaller range cannot be copied as a part (see range-copy.ts): no index. A re-run
   // finds the range's entries in the directory right after it (copy-combined.ts zipEnds).
   if (etag === undefined || rangeLength < MIN_PART_SIZE || layout.directoryOffset !== rangeStart + rangeLength) return;
   const versions: SnapshotVersion[] = [];

@@ -3,13 +3,13 @@ import { text } from 'node:stream/consumers';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CombineSourcesEvent, CombineSourcesResult, Manifest } from '../../shared/contracts';
 import { headObject, isPreconditionFailed, retryOnConditionalConflict, type ObjectInfo } from '../shared/s3';
-import { openZipInS3, zipEntries } from '../shared/zip';
+import { openZipInS3, type ZipInS3 } from '../shared/zip';
 import { writeArtifact, type WrittenArtifact } from './artifact-writer';
 import { headSnapshots, rememberCombined, writeFromCombined } from './combine-cache';
 import { writeFromSnapshot } from './copy-snapshot';
 import { buildEnvironment, deployEnvironment } from './environment';
 import { ArtifactConflictError } from './errors';
-import { commitMismatch, createManifest, MANIFEST_NAME, manifestSchema } from './manifest';
+import { commitMismatch, createManifest, MANIFEST_NAME, MANIFEST_NAME_BYTES, manifestSchema } from './manifest';
 import { PathRegistry } from './path-registry';
 import { openStaging } from './staging';
 
@@ -116,31 +116,38 @@ async function existingManifest(
   return manifest;
 }
 
-/** Reads stepdeploy-manifest.json, the first entry, with ranged GETs instead of a download. */
+/** Reads stepdeploy-manifest.json, the first entry, with a few small ranged GETs instead of a download. */
 async function readArtifactManifest(deps: CombineSourcesDeps, key: string, info: ObjectInfo): Promise<Manifest> {
   const unreadable = (why: string, cause?: unknown): ArtifactConflictError =>
     new ArtifactConflictError(`s3://${deps.bucket}/${key} already exists but ${why}; it is never overwritten`, {
       cause,
     });
-  let zipfile: Awaited<ReturnType<typeof openZipInS3>>;
+  let zip: ZipInS3;
   try {
-    zipfile = await openZipInS3(deps.s3, { bucket: deps.bucket, key, size: info.size, etag: info.etag });
+    zip = await openZipInS3(
+      deps.s3,
+      { bucket: deps.bucket, key, size: info.size, etag: info.etag },
+      { windowBytes: MANIFEST_WINDOW_BYTES },
+    );
   } catch (err) {
     throw unreadable('is not a readable zip', err);
   }
   try {
-    const first = await zipEntries(zipfile).next();
-    if (first.done === true || first.value.fileName !== MANIFEST_NAME) {
+    const first = await zip.entries().next();
+    if (first.done === true || !first.value.fileNameRaw.equals(MANIFEST_NAME_BYTES)) {
       throw unreadable(`does not start with ${MANIFEST_NAME} (not written by stepdeploy)`);
     }
-    const json = await text(await zipfile.openReadStreamPromise(first.value));
+    const json = await text(await zip.openReadStream(first.value));
     const parsed = manifestSchema.safeParse(JSON.parse(json));
     if (!parsed.success) throw unreadable(`its ${MANIFEST_NAME} is not a stepdeploy manifest`, parsed.error);
     return parsed.data;
   } finally {
-    zipfile.close();
+    zip.close();
   }
 }
+
+/** The manifest is ~1 KB: small windows keep a redrive from downloading megabytes of directory. */
+const MANIFEST_WINDOW_BYTES = 64 * 1024;
 
 function resultOf(manifest: Manifest, event: CombineSourcesEvent, deps: CombineSourcesDeps): CombineSourcesResult {
   const buildPath = `artifacts/${manifest.environment}/${manifest.execution}`;

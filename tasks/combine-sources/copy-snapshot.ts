@@ -4,24 +4,19 @@ import * as yauzl from 'yauzl';
 import type { Manifest } from '../../shared/contracts';
 import type { WrittenArtifact } from './artifact-writer';
 import type { SnapshotHeads } from './combine-cache';
-import {
-  copyRange,
-  DEFAULT_COPY_PART_SIZE,
-  MIN_PART_SIZE,
-  planParts,
-  withLimit,
-  writeZipEnds,
-  type ZipEnds,
-} from './copy-combined';
+import { copyRange, DEFAULT_COPY_PART_SIZE, MIN_PART_SIZE, planParts, writeZipEnds, type ZipEnds } from './range-copy';
 import { MANIFEST_NAME } from './manifest';
 import { PathRegistry } from './path-registry';
+import { withLimit } from '../shared/with-limit';
 import {
   DEFLATED,
+  getRange,
   LOCAL_HEADER_BYTES,
   LOCAL_HEADER_SIGNATURE,
-  type RawZipWriter,
+  openZipInS3,
   type PlacedEntry,
-} from './raw-zip-writer';
+  type RawZipWriter,
+} from '../shared/zip';
 import {
   appendSnapshotEntries,
   copyableEntry,
@@ -32,7 +27,6 @@ import {
   type SnapshotSource,
 } from './snapshot';
 import { SymlinkTable } from './symlinks';
-import { getRange, openZipDirectory } from './zip-directory';
 
 const MiB = 1024 * 1024;
 /** The other snapshots are held in memory (and their entries in the last part): beyond this, combine in full. */
@@ -57,8 +51,8 @@ export interface SnapshotCopyDeps {
  * The first combine of a set of snapshots, with the source at path "." copied inside S3: its
  * entry names do not change in the artifact, so its local headers and data are the artifact's
  * bytes as they are (extra fields and data descriptors included). Only its central directory
- * is read, as it streams in (zip-directory.ts), never its data. The new source.zip is a multipart upload
- * (copy-combined.ts copyRange):
+ * is read, as it streams in (openZipInS3), never its data. The new source.zip is a multipart upload
+ * (range-copy.ts copyRange):
  * - part 1: the manifest entry, then the range's first 5 MiB (a ranged GET);
  * - UploadPartCopy of the rest of the snapshot's entries;
  * - last part: the other sources' entries, written as the full combine writes them (they are
@@ -132,7 +126,7 @@ async function prepare(
   if (otherBytes > MAX_OTHER_SNAPSHOTS_BYTES)
     return { why: `the other snapshots take ${otherBytes} bytes, more than ${MAX_OTHER_SNAPSHOTS_BYTES}` };
 
-  const directory = await openZipDirectory(deps.s3, {
+  const directory = await openZipInS3(deps.s3, {
     bucket: deps.bucket,
     key: root.snapshotKey,
     size: rootHead.size,

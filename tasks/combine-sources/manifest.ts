@@ -3,6 +3,8 @@ import type { CombineSourcesEvent, Manifest } from '../../shared/contracts';
 
 /** Always the first entry of source.zip, so a redrive can read it with a few ranged GETs. */
 export const MANIFEST_NAME = 'stepdeploy-manifest.json';
+/** The manifest's name as a zip's directory stores it (UTF-8). */
+export const MANIFEST_NAME_BYTES = Buffer.from(MANIFEST_NAME, 'utf8');
 
 export const manifestSchema = z.object({
   environment: z.string(),

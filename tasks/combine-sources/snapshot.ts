@@ -7,12 +7,21 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
 import type { FetchedSource } from '../../shared/contracts';
 import { isNotFound } from '../shared/s3';
-import { escapingEntryName, storedEntryName, zipEntries } from '../shared/zip';
+import {
+  DEFLATED,
+  type DosDateTime,
+  escapingEntryName,
+  fileWindowReader,
+  type RawEntry,
+  type RawZipWriter,
+  STORED,
+  storedEntryName,
+  type WindowReader,
+  zipEntries,
+} from '../shared/zip';
 import { SnapshotError, UnsafeEntryError } from './errors';
 import type { PathRegistry } from './path-registry';
 import type { SymlinkTable } from './symlinks';
-import { fileWindowReader, type WindowReader } from './window-reader';
-import { DEFLATED, STORED, type DosDateTime, type RawEntry, type RawZipWriter } from './raw-zip-writer';
 
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
@@ -104,7 +113,7 @@ async function download(
   }
 }
 
-/** Reads of a snapshot file: one window for its directory, one for its entries' data (window-reader.ts). */
+/** Reads of a snapshot file: one window for its directory, one for its entries' data (WindowReader). */
 const SNAPSHOT_WINDOWS = { windowBytes: 1024 * 1024, windows: 2 } as const;
 
 async function openSnapshot(

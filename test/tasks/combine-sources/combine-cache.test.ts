@@ -10,17 +10,17 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
-import { conflictsOnConditionalWrites } from '../../local/faults';
-import { combineSources } from '../../tasks/combine-sources/combine-sources';
+import { conflictsOnConditionalWrites } from '../../../local/faults';
+import { combineSources } from '../../../tasks/combine-sources/combine-sources';
 import {
   COMBINE_FORMAT_VERSION,
   combinedIndexKey,
   type SnapshotVersion,
-} from '../../tasks/combine-sources/combined-index';
-import { SymlinkTable } from '../../tasks/combine-sources/symlinks';
-import { createManifest } from '../../tasks/combine-sources/manifest';
-import type { FetchedSource } from '../../shared/contracts';
-import { zipEntries } from '../../tasks/shared/zip';
+} from '../../../tasks/combine-sources/combined-index';
+import { SymlinkTable } from '../../../tasks/combine-sources/symlinks';
+import { createManifest } from '../../../tasks/combine-sources/manifest';
+import type { FetchedSource } from '../../../shared/contracts';
+import { zipEntries } from '../../../tasks/shared/zip';
 import {
   CombineS3,
   CREATED_AT,
@@ -30,8 +30,8 @@ import {
   manifestOf,
   MiB,
   type Combined,
-} from '../helpers/combine-s3';
-import { makeZip } from '../helpers/zip';
+} from '../../helpers/combine-s3';
+import { makeZip } from '../../helpers/zip';
 
 const BUCKET = 'stepdeploy-reuse-artifacts';
 

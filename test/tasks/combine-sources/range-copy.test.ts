@@ -2,13 +2,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { S3Client } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
-import { copyCombined, MIN_PART_SIZE, planParts, writeZipEnds } from '../../tasks/combine-sources/copy-combined';
-import { STORED } from '../../tasks/combine-sources/raw-zip-writer';
-import { zipEntries } from '../../tasks/shared/zip';
-import { createManifest } from '../../tasks/combine-sources/manifest';
-import { unzipTest } from '../helpers/zip';
+import { MIN_PART_SIZE, planParts, writeZipEnds } from '../../../tasks/combine-sources/range-copy';
+import { STORED, zipEntries } from '../../../tasks/shared/zip';
+import { createManifest } from '../../../tasks/combine-sources/manifest';
+import { unzipTest } from '../../helpers/zip';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -55,39 +53,6 @@ describe('planParts', () => {
     [5 * 1024 * GiB, 64 * MiB],
   ])('plans parts S3 accepts for %i bytes in parts of %i', (length, partSize) => {
     expectValid(length, partSize);
-  });
-});
-
-describe('copyCombined', () => {
-  it('fails on a part size S3 would refuse, naming the value', async () => {
-    const manifest = createManifest(
-      {
-        environment: 'a',
-        execution: 'e',
-        requestedBy: null,
-        account: '111111111111',
-        region: 'eu-west-1',
-        deployRoleArn: 'r',
-        variables: {},
-        sources: [],
-      },
-      new Date(0),
-    );
-    const index = {
-      formatVersion: 3,
-      sources: [],
-      artifactKey: 'k',
-      etag: '"e"',
-      rangeStart: 0,
-      rangeLength: 20 * MiB,
-      foreignLength: 0,
-      size: 21 * MiB,
-      entryCount: 1,
-    };
-
-    await expect(
-      copyCombined({ s3: new S3Client({}), bucket: 'b', key: 'k2', manifest, index, copyPartSize: 6 * MiB }),
-    ).rejects.toThrow(`copyPartSize must be a whole number of bytes between 10 MiB and 5 GiB, got ${6 * MiB}`);
   });
 });
 

@@ -6,9 +6,16 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer as collect } from 'node:stream/consumers';
 import * as yauzl from 'yauzl';
-import { DEFLATED, RawZipWriter, STORED, toDosDateTime } from '../../tasks/combine-sources/raw-zip-writer';
-import { fileWindowReader, WindowReader, type WindowSource } from '../../tasks/combine-sources/window-reader';
-import { zipEntries } from '../../tasks/shared/zip';
+import {
+  DEFLATED,
+  fileWindowReader,
+  RawZipWriter,
+  STORED,
+  toDosDateTime,
+  WindowReader,
+  type WindowSource,
+  zipEntries,
+} from '../../../../tasks/shared/zip';
 import { crc32, deflateRawSync } from 'node:zlib';
 
 const MTIME = toDosDateTime(new Date(2026, 0, 1, 12, 0, 0));

@@ -18,15 +18,15 @@ import { crc32, deflateRawSync } from 'node:zlib';
 import * as yauzl from 'yauzl';
 import {
   DEFLATED,
+  type PlacedEntry,
+  type RawEntry,
   RawZipWriter,
   STORED,
   toDosDateTime,
-  type PlacedEntry,
-  type RawEntry,
-} from '../../tasks/combine-sources/raw-zip-writer';
-import { directoryEntry } from '../../tasks/combine-sources/snapshot';
-import { zipEntries } from '../../tasks/shared/zip';
-import { makeZip, unzipTest, zipTool } from '../helpers/zip';
+  zipEntries,
+} from '../../../../tasks/shared/zip';
+import { directoryEntry } from '../../../../tasks/combine-sources/snapshot';
+import { makeZip, unzipTest, zipTool } from '../../../helpers/zip';
 
 const MTIME = toDosDateTime(new Date(2025, 0, 1, 12, 0, 4));
 const UTF8_ENV = { ...process.env, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' };

@@ -1,4 +1,4 @@
-import { MAX_FOLLOWS, resolveLink, SymlinkTable } from '../../tasks/combine-sources/symlinks';
+import { MAX_FOLLOWS, resolveLink, SymlinkTable } from '../../../tasks/combine-sources/symlinks';
 
 function table(links: ReadonlyArray<[string, string]>): SymlinkTable {
   const t = new SymlinkTable();

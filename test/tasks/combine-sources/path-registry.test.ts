@@ -1,5 +1,5 @@
-import { PathCollisionError } from '../../tasks/combine-sources/errors';
-import { PathRegistry } from '../../tasks/combine-sources/path-registry';
+import { PathCollisionError } from '../../../tasks/combine-sources/errors';
+import { PathRegistry } from '../../../tasks/combine-sources/path-registry';
 
 describe('PathRegistry', () => {
   it('refuses a file written twice, naming the path and both owners', () => {

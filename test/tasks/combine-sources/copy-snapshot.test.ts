@@ -6,15 +6,15 @@ import { buffer } from 'node:stream/consumers';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, UploadPartCopyCommand } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
 import * as yazl from 'yazl';
-import { writeArtifact } from '../../tasks/combine-sources/artifact-writer';
-import { combineSources } from '../../tasks/combine-sources/combine-sources';
-import { MAX_COPIED_LINKS } from '../../tasks/combine-sources/copy-snapshot';
-import { PathCollisionError, UnsafeEntryError } from '../../tasks/combine-sources/errors';
-import { createManifest } from '../../tasks/combine-sources/manifest';
-import type { FetchedSource } from '../../shared/contracts';
-import { zipEntries } from '../../tasks/shared/zip';
-import { CombineS3, CREATED_AT, entriesOf, eventFor, manifestOf, MiB } from '../helpers/combine-s3';
-import { makeZip, zipTool } from '../helpers/zip';
+import { writeArtifact } from '../../../tasks/combine-sources/artifact-writer';
+import { combineSources } from '../../../tasks/combine-sources/combine-sources';
+import { MAX_COPIED_LINKS } from '../../../tasks/combine-sources/copy-snapshot';
+import { PathCollisionError, UnsafeEntryError } from '../../../tasks/combine-sources/errors';
+import { createManifest } from '../../../tasks/combine-sources/manifest';
+import type { FetchedSource } from '../../../shared/contracts';
+import { zipEntries } from '../../../tasks/shared/zip';
+import { CombineS3, CREATED_AT, entriesOf, eventFor, manifestOf, MiB } from '../../helpers/combine-s3';
+import { makeZip, zipTool } from '../../helpers/zip';
 
 const BUCKET = 'stepdeploy-copy-snapshot';
 

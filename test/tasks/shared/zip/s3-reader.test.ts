@@ -1,7 +1,6 @@
 import { buffer as collect } from 'node:stream/consumers';
 import type { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { RawZipWriter, STORED, toDosDateTime } from '../../tasks/combine-sources/raw-zip-writer';
-import { openZipDirectory } from '../../tasks/combine-sources/zip-directory';
+import { openZipInS3, RawZipWriter, STORED, toDosDateTime } from '../../../../tasks/shared/zip';
 
 const MTIME = toDosDateTime(new Date(2026, 0, 1, 12, 0, 0));
 
@@ -43,16 +42,16 @@ function fakeS3(bytes: Buffer, ranges: Array<[number, number]>): S3Client {
   } as unknown as S3Client;
 }
 
-describe('openZipDirectory', () => {
+describe('openZipInS3', () => {
   it('streams a directory of 70,000 entries (ZIP64 count) through small windows, records straddling their edges, front to back', async () => {
     const { bytes, names } = await zipOf(70_000);
     const ranges: Array<[number, number]> = [];
     const window = 256 * 1024;
 
-    const directory = await openZipDirectory(
+    const directory = await openZipInS3(
       fakeS3(bytes, ranges),
       { bucket: 'b', key: 'k.zip', size: bytes.length, etag: '"etag"' },
-      window,
+      { windowBytes: window },
     );
     const read: Array<{ name: string; offset: number }> = [];
     try {
@@ -90,8 +89,8 @@ describe('openZipDirectory', () => {
       },
     } as unknown as S3Client;
 
-    await expect(
-      openZipDirectory(short, { bucket: 'b', key: 'k.zip', size: bytes.length, etag: '"etag"' }),
-    ).rejects.toThrow(/asked for \d+ bytes at \d+ of s3:\/\/b\/k\.zip, got/);
+    await expect(openZipInS3(short, { bucket: 'b', key: 'k.zip', size: bytes.length, etag: '"etag"' })).rejects.toThrow(
+      /asked for \d+ bytes at \d+ of s3:\/\/b\/k\.zip, got/,
+    );
   });
 });

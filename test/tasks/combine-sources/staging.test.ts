@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openStaging } from '../../tasks/combine-sources/staging';
+import { openStaging } from '../../../tasks/combine-sources/staging';
 
 /**
  * The local runtime runs every combine in one process, so concurrent executions open staging

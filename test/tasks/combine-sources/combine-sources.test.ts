@@ -19,15 +19,15 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import * as yauzl from 'yauzl';
-import type { CombineSourcesEvent } from '../../shared/contracts';
-import { ARTIFACT_CONFLICT_ATTEMPTS, combineSources } from '../../tasks/combine-sources/combine-sources';
-import { ConditionalWriteConflictError } from '../../tasks/shared/errors';
-import { buildEnvironment, deployEnvironment } from '../../tasks/combine-sources/environment';
-import { createManifest } from '../../tasks/combine-sources/manifest';
-import { SMALL_ENTRY_BYTES } from '../../tasks/combine-sources/snapshot';
-import { zipEntries } from '../../tasks/shared/zip';
-import { startS3rver, type LocalS3 } from '../helpers/s3rver';
-import { makeZip, readZip, renameEntry, unzipTest, type ZipEntrySpec } from '../helpers/zip';
+import type { CombineSourcesEvent } from '../../../shared/contracts';
+import { ARTIFACT_CONFLICT_ATTEMPTS, combineSources } from '../../../tasks/combine-sources/combine-sources';
+import { ConditionalWriteConflictError } from '../../../tasks/shared/errors';
+import { buildEnvironment, deployEnvironment } from '../../../tasks/combine-sources/environment';
+import { createManifest } from '../../../tasks/combine-sources/manifest';
+import { SMALL_ENTRY_BYTES } from '../../../tasks/combine-sources/snapshot';
+import { zipEntries } from '../../../tasks/shared/zip';
+import { startS3rver, type LocalS3 } from '../../helpers/s3rver';
+import { makeZip, readZip, renameEntry, unzipTest, type ZipEntrySpec } from '../../helpers/zip';
 
 const BUCKET = 'stepdeploy-artifacts';
 const KEY = 'artifacts/acceptance/acceptance-20250101T120000-abc123/source.zip';
@@ -119,12 +119,13 @@ describe('buildEnvironment / deployEnvironment', () => {
   });
 });
 
-/** A GetObject mock that serves ranges of a buffer, as S3 does for yauzl's reads. */
+/** A GetObject mock that serves ranges of a buffer, as S3 does for yauzl's reads: a stream with the SDK's transform methods. */
 function serve(buffer: Buffer) {
   return async (input: { Range?: string }) => {
     const match = /^bytes=(\d+)-(\d+)$/.exec(input.Range ?? '');
     const slice = match ? buffer.subarray(Number(match[1]), Number(match[2]) + 1) : buffer;
-    return { Body: Readable.from([slice]) as never, ContentLength: slice.length };
+    const body = Object.assign(Readable.from([slice]), { transformToByteArray: async () => new Uint8Array(slice) });
+    return { Body: body as never, ContentLength: slice.length };
   };
 }
 
@@ -813,7 +814,7 @@ describe('combineSources against a real local S3 (s3rver)', () => {
     try {
       let handler!: (event: unknown) => Promise<unknown>;
       await jest.isolateModulesAsync(async () => {
-        ({ handler } = await import('../../tasks/combine-sources/handler'));
+        ({ handler } = await import('../../../tasks/combine-sources/handler'));
       });
 
       await expect(handler(e)).resolves.toMatchObject({ key });
