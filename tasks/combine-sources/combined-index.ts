@@ -18,13 +18,9 @@ export const COMBINED_PREFIX = 'combined/';
 
 /**
  * Part of every index key: raise it whenever combine-sources would write other bytes for the
- * same snapshots (entry order, modes, names, header fields...) or the index changes shape, so
- * no index of the old layout is used again. 2: the entries are read from the artifact's own
- * central directory instead of being listed in the index (at 200,000 entries the list was
- * ~12 MB of JSON, and ~1 KB of memory per entry to write or read). 3: `foreignLength`. 4: symlinks
- * are followed through each other (symlinks.ts): an artifact combined before may hold a chain of
- * links that leads outside it, and a copy of it would not be checked again; and a name with a
- * backslash is refused where it was turned into folders.
+ * same snapshots (entry order, modes, names, header fields...), the index changes shape, or an
+ * artifact combined before would now be refused (a copy of it is not checked again), so no index
+ * of the old layout is used again. Past raises: README.md in this folder.
  */
 export const COMBINE_FORMAT_VERSION = 4;
 

@@ -5,8 +5,7 @@ import { PathCollisionError } from './errors';
  * another's file. A file also claims its parent folders: `config` as a file in one source and
  * `config/app.yml` in another cannot both be extracted either. Memory grows with the number of
  * entries, never with their size: ~40 bytes per path (its last segment's UTF-8 bytes, three
- * words and a hash slot, see PathTable), where a Map of strings took ~320 bytes, 64 MB of a
- * combine's heap at 200,000 entries, and whole paths in one arena ~115 bytes at a million.
+ * words and a hash slot, see PathTable), so a million paths fit a 512 MB Lambda.
  */
 export class PathRegistry {
   private readonly paths = new PathTable();
@@ -109,8 +108,8 @@ const RECORD_CHUNK = 1 << RECORD_CHUNK_BITS;
  * A tree of paths, one record per segment: its folder's record number, where its UTF-8 bytes
  * are, their length, its owner and kind, in three 32-bit words; the bytes in 1 MiB chunks, and
  * an open-addressing hash table (linear probing) of record numbers keyed on (folder, segment).
- * `src/d42/file.txt` is three records, shared with every path under `src/d42/`: a million files
- * of ~60-byte paths take ~40 MB instead of ~115 MB as whole paths. The arena and the records
+ * `src/d42/file.txt` is three records, shared with every path under `src/d42/`, so a path costs
+ * its last segment, not its whole length. The arena and the records
  * grow a chunk at a time, never by copying. Lookups compare bytes, so answers are exact; only
  * the hash is approximate.
  */

@@ -27,7 +27,7 @@ const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
 /** A symlink entry's data is its target path; anything longer is not a real link. */
 export const MAX_LINK_TARGET = 4096;
-/** What a zip without unix modes is extracted with (yazl's defaults, which combine-sources used before). */
+/** What a zip without unix modes is extracted with: yazl's defaults, so such entries keep the modes they always had. */
 const DEFAULT_FILE_MODE = 0o100664;
 const DEFAULT_FOLDER_MODE = 0o40775;
 
@@ -171,7 +171,7 @@ async function appendEntry(
   // A symlink is checked, then copied as any entry is (the copy path does the same, copy-snapshot.ts).
   if (isSymlink(entry)) links.add(target, await checkLinkTarget(zipfile, entry, target, source), owner);
   // Raw bytes: the copy keeps the snapshot's compression, CRC-32 and sizes (its central
-  // directory's). No CRC is checked here, as before (yauzl checks none); the build's unzip does.
+  // directory's). No CRC is checked here (yauzl checks none); the build's unzip does.
   const data = await rawData(zipfile, readBytes, entry);
   await zip.addRawEntry(
     {
@@ -188,9 +188,8 @@ async function appendEntry(
 }
 
 /**
- * Entries up to this size are read into one buffer instead of a stream. yauzl's raw stream is
- * three streams piped together, which at a million small entries left the full combine's heap
- * growing by ~50 MB between collections.
+ * Entries up to this size are read into one buffer instead of a stream: yauzl's raw stream is
+ * three streams piped together, garbage that grows the heap when entries are many and small.
  */
 export const SMALL_ENTRY_BYTES = 64 * 1024;
 
@@ -260,8 +259,8 @@ export function directoryEntry(entry: yauzl.Entry, name = storedEntryName(entry)
 }
 
 /**
- * Copied raw, an encrypted entry would lose its encryption flag and any method but stored and
- * deflated might not extract in the build: both were refused when entries were inflated, and still are.
+ * Copied raw, an encrypted entry would lose its encryption flag, and any method but stored and
+ * deflated might not extract in the build: both are refused.
  */
 function refuseUncopyable(entry: yauzl.Entry, path: string, source: SnapshotSource): void {
   const why = entry.isEncrypted()

@@ -6,7 +6,7 @@ import { WindowReader } from './window-reader';
 
 /**
  * Bytes per ranged GET: ~10,000 directory records. Smaller windows mean more GETs; larger ones
- * more garbage per read at a million entries (BENCHMARKS.md, "combine-sources memory").
+ * more garbage per read at a million entries (BENCHMARKS.md §3).
  */
 export const DEFAULT_WINDOW_BYTES = 1024 * 1024;
 

@@ -29,8 +29,7 @@ interface Window {
  * A yauzl reader that serves reads from a few windows of its source, each filled by one read
  * of `windowBytes` when a read falls outside them all. yauzl reads a zip in small pieces: a
  * directory record, a name, a local header, a small entry's data. Read one by one, each is a
- * round trip (a GET, a read on the thread pool: ~100 µs per entry on a snapshot file); a
- * window serves thousands of them. yauzl reads the directory front to back, and entries in
+ * round trip (a GET, a read on the thread pool); a window serves thousands of them. yauzl reads the directory front to back, and entries in
  * offset order when they are read in the directory's order, so one window per place it reads
  * in turn is enough. A range larger than a window streams from the source when it can.
  */

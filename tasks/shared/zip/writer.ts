@@ -1,10 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { closeSync, openSync, read, unlinkSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { PassThrough } from 'node:stream';
 import { crc32, deflateRawSync } from 'node:zlib';
+import { DirectoryRecords, SPILL_AFTER_BYTES } from './directory-records';
 
 /**
  * A streaming zip writer that takes entry data as it already is in another zip: compressed
@@ -20,8 +17,7 @@ import { crc32, deflateRawSync } from 'node:zlib';
  * then its data; `end()` writes the central directory and the end records. ZIP64 fields are
  * written when a size, an offset or the entry count needs them. Memory holds each entry's
  * central directory record as bytes (46 bytes, its name, a ZIP64 field when needed: ~100 bytes
- * for a typical path), not as objects: at 200,000 entries objects per entry cost ~1 KB each
- * and took combine-sources past 256 MB. Never entry data: `output` is a stream whose reader
+ * for a typical path), not as objects, which cost ~1 KB each. Never entry data: `output` is a stream whose reader
  * sets the pace (every write waits for it to drain). Add entries one at a time, awaiting each.
  * Small writes reach `output` gathered in chunks of 64 KiB; all of them once `end()` resolves.
  *
@@ -100,87 +96,6 @@ export interface ZipLayout {
   readonly size: number;
 }
 
-/**
- * Central directory records, packed into 1 MiB slabs as they are added. With a `spillDir`,
- * slabs past the first SPILL_AFTER_BYTES go to a file there (unlinked as soon as it is
- * opened, so nothing is left behind whatever happens) and are read back by `slabs()`: a zip
- * of a million entries would otherwise hold ~100 MB of records until its end.
- */
-class DirectoryRecords {
-  private readonly full: Buffer[] = [];
-  private inMemory = 0;
-  private spill: { readonly fd: number; bytes: number } | undefined;
-  private disposed = false;
-  private slab = Buffer.allocUnsafe(SLAB_BYTES);
-  private used = 0;
-  count = 0;
-  bytes = 0;
-
-  constructor(
-    private readonly spillDir: string | undefined,
-    private readonly spillAfter: number,
-  ) {}
-
-  add(record: Buffer): void {
-    if (this.used + record.length > this.slab.length) {
-      this.retire(this.slab.subarray(0, this.used));
-      this.slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, record.length));
-      this.used = 0;
-    }
-    record.copy(this.slab, this.used);
-    this.used += record.length;
-    this.count += 1;
-    this.bytes += record.length;
-  }
-
-  /** The records in the order they were added. */
-  async *slabs(): AsyncGenerator<Buffer> {
-    if (this.disposed) throw new Error('the zip is closed: its central directory is gone');
-    yield* this.full;
-    if (this.spill !== undefined) {
-      for (let at = 0; at < this.spill.bytes; ) {
-        const chunk = Buffer.allocUnsafe(Math.min(SLAB_BYTES, this.spill.bytes - at));
-        const { bytesRead } = await readAt(this.spill.fd, chunk, 0, chunk.length, at);
-        if (bytesRead === 0)
-          throw new Error(`the spilled central directory ends at ${at} of ${this.spill.bytes} bytes`);
-        at += bytesRead;
-        yield chunk.subarray(0, bytesRead);
-      }
-    }
-    yield this.slab.subarray(0, this.used);
-  }
-
-  /** Closes the spill file, if any: its space is freed then. */
-  dispose(): void {
-    this.disposed = true;
-    if (this.spill === undefined) return;
-    closeSync(this.spill.fd);
-    this.spill = undefined;
-  }
-
-  private retire(slab: Buffer): void {
-    if (this.spillDir === undefined || (this.spill === undefined && this.inMemory + slab.length <= this.spillAfter)) {
-      this.full.push(slab);
-      this.inMemory += slab.length;
-      return;
-    }
-    if (this.spill === undefined) {
-      const path = join(this.spillDir, `.zip-directory-${randomUUID()}`);
-      this.spill = { fd: openSync(path, 'w+', 0o600), bytes: 0 };
-      unlinkSync(path);
-    }
-    // Synchronous: one write of 1 MiB per ~10,000 entries, and `add` stays synchronous.
-    for (let at = 0; at < slab.length; )
-      at += writeSync(this.spill.fd, slab, at, slab.length - at, this.spill.bytes + at);
-    this.spill.bytes += slab.length;
-  }
-}
-
-const readAt = promisify(read);
-/** Central directory records kept in memory before the rest spill to `spillDir` (~80,000 typical entries). */
-const SPILL_AFTER_BYTES = 8 * 1024 * 1024;
-
-const SLAB_BYTES = 1024 * 1024;
 /** Small writes are sent to `output` in chunks of this size. */
 const COALESCE_BYTES = 64 * 1024;
 
@@ -339,9 +254,8 @@ export class RawZipWriter {
 
   /**
    * Small chunks (headers, small entries' data) are gathered into one of COALESCE_BYTES before
-   * they go to `output`: a chunk per header costs the stream and its reader an object each (a
-   * multipart upload's part of 100-byte entries held ~85,000 of them, and their garbage took a
-   * fast combine of 100,000 entries past 256 MB).
+   * they go to `output`: a chunk per header costs the stream and its reader an object each, tens
+   * of thousands per upload part of small entries (BENCHMARKS.md §3).
    */
   private async write(chunk: Buffer): Promise<void> {
     this.offset += chunk.length;
