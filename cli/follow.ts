@@ -1,16 +1,16 @@
 import { BatchGetBuildsCommand, type Build } from '@aws-sdk/client-codebuild';
 import {
   DescribeStateMachineForExecutionCommand,
-  GetExecutionHistoryCommand,
   type HistoryEvent,
+  paginateGetExecutionHistory,
 } from '@aws-sdk/client-sfn';
 import { allStates, type StateMachineDefinition } from '../workflows/definition';
 import type { ExecutionGraph, GraphEvent, StateView } from './graph';
 import type { Target } from './target';
 
 /**
- * Follows one execution through the Step Functions API: new history events (polled, with
- * nextToken) and, while a CodeBuild step runs, its build (BatchGetBuilds). The same calls on AWS
+ * Follows one execution through the Step Functions API: new history events (polled, a page at
+ * a time) and, while a CodeBuild step runs, its build (BatchGetBuilds). The same calls on AWS
  * and on the local runtime; the caller decides how to show each update.
  */
 
@@ -42,17 +42,14 @@ export async function executionDefinition(target: Target, executionArn: string):
   return JSON.parse(definition ?? '{}') as StateMachineDefinition;
 }
 
-/** Every history event, oldest first (paginated). */
+/** Every history event, oldest first (all pages). */
 export async function fullHistory(target: Target, executionArn: string): Promise<HistoryEvent[]> {
   const events: HistoryEvent[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await target.sfn.send(
-      new GetExecutionHistoryCommand({ executionArn, includeExecutionData: true, maxResults: 1000, nextToken }),
-    );
-    events.push(...(page.events ?? []));
-    nextToken = page.nextToken;
-  } while (nextToken);
+  const pages = paginateGetExecutionHistory(
+    { client: target.sfn, pageSize: 1000 },
+    { executionArn, includeExecutionData: true },
+  );
+  for await (const page of pages) events.push(...(page.events ?? []));
   return events;
 }
 
@@ -62,23 +59,16 @@ export async function fullHistory(target: Target, executionArn: string): Promise
  */
 export async function eventsAfter(target: Target, executionArn: string, lastId: number): Promise<HistoryEvent[]> {
   const fresh: HistoryEvent[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await target.sfn.send(
-      new GetExecutionHistoryCommand({
-        executionArn,
-        includeExecutionData: true,
-        reverseOrder: true,
-        maxResults: lastId === 0 ? 1000 : 100,
-        nextToken,
-      }),
-    );
+  const pages = paginateGetExecutionHistory(
+    { client: target.sfn, pageSize: lastId === 0 ? 1000 : 100 },
+    { executionArn, includeExecutionData: true, reverseOrder: true },
+  );
+  for await (const page of pages) {
     for (const event of page.events ?? []) {
       if ((event.id ?? 0) <= lastId) return fresh.reverse();
       fresh.push(event);
     }
-    nextToken = page.nextToken;
-  } while (nextToken);
+  }
   return fresh.reverse();
 }
 

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_CONFIG_PATH } from '../shared/config';
-import { EXECUTION_STATUSES, runExecutions } from './commands/executions';
+import { EXECUTION_STATUSES, type ExecutionsOptions, runExecutions } from './commands/executions';
 import { runHistory } from './commands/history';
 import { runLogs } from './commands/logs';
 import { type RedriveOptions, runRedrive, runStop } from './commands/redrive';
@@ -58,6 +58,12 @@ function seconds(value: string): number {
   return n;
 }
 
+/** Choices given in any case (`--status failed`): commander checks the upper-cased value. */
+function anyCase(option: Option): Option {
+  const check = option.parseArg!;
+  return option.argParser((value: string, previous: unknown) => check(value.toUpperCase(), previous));
+}
+
 const INTERVAL_HELP = 'seconds between refreshes (default 2 on AWS, 0.3 locally)';
 const QUIET_HELP = 'do not stream the build logs of a local runtime running in this process';
 
@@ -99,11 +105,20 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     )
     // Before the subcommands: they inherit these settings.
     .exitOverride()
-    .configureOutput({ writeOut: io.out, writeErr: io.err })
     .configureHelp({ showGlobalOptions: true })
-    .showHelpAfterError()
+    .configureOutput({
+      writeOut: io.out,
+      writeErr: io.err,
+      // Commander's own errors (unknown option, conflicting options, a bad value) read as ours: one line.
+      outputError: (text, write) => write(`stepdeploy: ${text.trimEnd().replace(/^error: /, '')} (see --help)\n`),
+    })
     .option('--config <path>', 'pipeline config file', DEFAULT_CONFIG_PATH)
-    .option('--local', 'use the local runtime (a running `stepdeploy local serve`, or one started in this process)')
+    .addOption(
+      new Option(
+        '--local',
+        'use the local runtime (a running `stepdeploy local serve`, or one started in this process)',
+      ).conflicts('endpointUrl'),
+    )
     .option(
       '--endpoint-url <url>',
       'send Step Functions, CodeBuild and S3 calls to this endpoint (e.g. a `local serve` on another port)',
@@ -259,7 +274,7 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     .command('executions')
     .description('list executions, newest first, with environment and branches')
     .option('--env <environment>', 'only this environment')
-    .option('--status <status>', `only this status: ${EXECUTION_STATUSES.join(', ')}`)
+    .addOption(anyCase(new Option('--status <status>', 'only this status').choices(EXECUTION_STATUSES)))
     .option('--limit <n>', 'at most this many (1-1000)', limit, 20)
     .option('--json', 'as a JSON array')
     .addHelpText(
@@ -269,7 +284,7 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
       stepdeploy executions --env production --status FAILED --limit 5
       stepdeploy executions --local --json`),
     )
-    .action(async (options: { env?: string; status?: string; limit: number; json?: boolean }, command: Command) => {
+    .action(async (options: ExecutionsOptions, command: Command) => {
       await withTarget(command, (target) => runExecutions(target, options, io));
     });
 

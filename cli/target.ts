@@ -1,6 +1,7 @@
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { optionalEnv } from '../shared/env';
 import { describeServiceError, usageError } from './errors';
 
 /**
@@ -59,8 +60,6 @@ export interface ResolveHooks {
 }
 
 export async function resolveTarget(options: TargetOptions, hooks: ResolveHooks = {}): Promise<Target> {
-  if (options.local && options.endpointUrl)
-    throw usageError('--local and --endpoint-url exclude each other: --local finds or starts the local runtime itself');
   if (options.local || options.endpointUrl) {
     // Loaded only here: an AWS command never loads the local runtime (s3rver, koa, the engine) nor its names.
     const { localTarget, endpointTarget } = require('./local-target') as typeof import('./local-target');
@@ -77,7 +76,7 @@ export function explicitArn(options: TargetOptions): string | undefined {
   const [arn, from] =
     options.stateMachineArn !== undefined
       ? [options.stateMachineArn, '--state-machine-arn']
-      : [process.env[STATE_MACHINE_ARN_ENV] || undefined, STATE_MACHINE_ARN_ENV];
+      : [optionalEnv(STATE_MACHINE_ARN_ENV), STATE_MACHINE_ARN_ENV];
   if (arn === undefined || STATE_MACHINE_ARN.test(arn)) return arn;
   throw usageError(
     `${from} ${JSON.stringify(arn)} is not a state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>): use the stack output StateMachineArn`,
@@ -85,7 +84,7 @@ export function explicitArn(options: TargetOptions): string | undefined {
 }
 
 export function explicitBucket(options: TargetOptions): string | undefined {
-  return options.bucket ?? (process.env[ARTIFACTS_BUCKET_ENV] || undefined);
+  return options.bucket ?? optionalEnv(ARTIFACTS_BUCKET_ENV);
 }
 
 export function executionConsoleUrl(region: string, executionArn: string): string {

@@ -5,3 +5,11 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+/** A Lambda lacks an environment variable the stack sets, or it holds no valid value (shared/env.ts). */
+export class EnvironmentVariableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'EnvironmentVariableError';
+  }
+}

@@ -1,11 +1,10 @@
 import {
   DescribeExecutionCommand,
   GetExecutionHistoryCommand,
-  ListExecutionsCommand,
   type ExecutionListItem,
   type ExecutionStatus,
+  paginateListExecutions,
 } from '@aws-sdk/client-sfn';
-import { usageError } from '../errors';
 import { ExitCode } from '../exit-codes';
 import { durationOf, formatDuration } from '../graph';
 import { eprintln, println, type Io } from '../io';
@@ -22,7 +21,8 @@ export const EXECUTION_STATUSES = [
 
 export interface ExecutionsOptions {
   readonly env?: string;
-  readonly status?: string;
+  /** One of EXECUTION_STATUSES (commander checks the choice). */
+  readonly status?: ExecutionStatus;
   readonly limit: number;
   readonly json?: boolean;
 }
@@ -37,15 +37,6 @@ export interface ExecutionSummary {
   readonly startDate?: Date;
   readonly stopDate?: Date;
   readonly redriveCount: number;
-}
-
-export function parseStatus(value: string | undefined): ExecutionStatus | undefined {
-  if (value === undefined) return undefined;
-  const upper = value.toUpperCase();
-  if ((EXECUTION_STATUSES as ReadonlyArray<string>).includes(upper)) return upper as ExecutionStatus;
-  throw usageError(
-    `--status ${JSON.stringify(value)} is not an execution status: use one of ${EXECUTION_STATUSES.join(', ')}`,
-  );
 }
 
 const DESCRIBE_CONCURRENCY = 5;
@@ -142,26 +133,20 @@ export async function listExecutions(
   warn: (message: string) => void = () => undefined,
 ): Promise<ExecutionSummary[]> {
   const stateMachineArn = await target.stateMachineArn();
-  const statusFilter = parseStatus(options.status);
   const found: ExecutionSummary[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await target.sfn.send(
-      new ListExecutionsCommand({
-        stateMachineArn,
-        statusFilter,
-        maxResults: Math.min(100, Math.max(options.limit, 20)),
-        nextToken,
-      }),
-    );
+  const pages = paginateListExecutions(
+    { client: target.sfn, pageSize: Math.min(100, Math.max(options.limit, 20)) },
+    { stateMachineArn, statusFilter: options.status },
+  );
+  for await (const page of pages) {
     const summaries = await summarize(
       target,
       (page.executions ?? []).slice(0, options.env ? undefined : options.limit - found.length),
       warn,
     );
     found.push(...summaries.filter((s) => options.env === undefined || s.environment === options.env));
-    nextToken = page.nextToken;
-  } while (nextToken && found.length < options.limit);
+    if (found.length >= options.limit) break;
+  }
   return found.slice(0, options.limit);
 }
 
@@ -203,7 +188,7 @@ export async function runExecutions(target: Target, options: ExecutionsOptions, 
     printExecutions(
       list,
       io,
-      `${options.env ? ` for ${options.env}` : ''}${options.status ? ` with status ${options.status.toUpperCase()}` : ''}`,
+      `${options.env ? ` for ${options.env}` : ''}${options.status ? ` with status ${options.status}` : ''}`,
     );
   return ExitCode.Ok;
 }

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { loadConfig } from '../../shared/config';
 import type { DeploymentRecord } from '../../shared/contracts';
 import { usageError } from '../errors';
@@ -23,14 +23,13 @@ function isNotFound(err: unknown): boolean {
 async function environmentsOf(target: Target, bucket: string, configPath: string): Promise<string[]> {
   if (existsSync(configPath)) return Object.keys(loadConfig(configPath).environments);
   const found: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await target.s3.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: 'deployments/', Delimiter: '/', ContinuationToken: token }),
-    );
+  const pages = paginateListObjectsV2(
+    { client: target.s3 },
+    { Bucket: bucket, Prefix: 'deployments/', Delimiter: '/' },
+  );
+  for await (const page of pages) {
     for (const p of page.CommonPrefixes ?? []) if (p.Prefix) found.push(p.Prefix.slice('deployments/'.length, -1));
-    token = page.NextContinuationToken;
-  } while (token);
+  }
   return found;
 }
 

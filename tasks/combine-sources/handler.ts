@@ -1,7 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import type { CombineSourcesEvent, CombineSourcesResult } from '../../shared/contracts';
-import { requireEnv } from '../shared/errors';
+import { requireEnv } from '../../shared/env';
 import { EXECUTION_NAME } from '../../shared/execution-name';
 import { parseEvent } from '../shared/parse-event';
 import { combineSources } from './combine-sources';

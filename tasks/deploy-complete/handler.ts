@@ -1,7 +1,7 @@
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { requireEnv } from '../shared/errors';
+import { requireEnv } from '../../shared/env';
 import { notifyEventSchema } from '../shared/eventbridge-events';
 import { parseEvent } from '../shared/parse-event';
 import { completeDeployBuild, releaseForEndedExecution, type DeployCompleteResult } from './deploy-complete';

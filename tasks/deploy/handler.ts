@@ -1,7 +1,7 @@
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { requireEnv } from '../shared/errors';
+import { numberEnv, requireEnv } from '../../shared/env';
 import { EXECUTION_NAME } from '../../shared/execution-name';
 import { parseEvent } from '../shared/parse-event';
 import { deploy, type DeployStarted } from './deploy';
@@ -36,6 +36,6 @@ export async function handler(event: unknown): Promise<DeployStarted> {
     // Lambda sets it to the function's region, the bucket's.
     region: requireEnv('AWS_REGION'),
     projectName: requireEnv('DEPLOY_PROJECT_NAME'),
-    leaseSeconds: Number(process.env.DEPLOY_LEASE_SECONDS ?? DEFAULT_LEASE_SECONDS),
+    leaseSeconds: numberEnv('DEPLOY_LEASE_SECONDS', { default: DEFAULT_LEASE_SECONDS, min: 1, unit: 'seconds' }),
   });
 }

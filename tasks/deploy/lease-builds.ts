@@ -1,6 +1,6 @@
 import {
   BatchGetBuildsCommand,
-  ListBuildsForProjectCommand,
+  paginateListBuildsForProject,
   StopBuildCommand,
   type Build,
   type CodeBuildClient,
@@ -54,12 +54,8 @@ export async function findLeaseBuild(
   }
   if (!lease.leaseId) return undefined;
   const since = Date.parse(lease.acquiredAt) - CLOCK_MARGIN_MS;
-  let nextToken: string | undefined;
-  do {
-    // No sortOrder: the default is newest first, and setting it fails on a project with more than 100 builds.
-    const page = await codebuild.send(
-      new ListBuildsForProjectCommand({ projectName, ...(nextToken ? { nextToken } : {}) }),
-    );
+  // No sortOrder: the default is newest first, and setting it fails on a project with more than 100 builds.
+  for await (const page of paginateListBuildsForProject({ client: codebuild }, { projectName })) {
     const ids = page.ids ?? [];
     if (ids.length === 0) return undefined;
     const { builds = [] } = await codebuild.send(new BatchGetBuildsCommand({ ids: ids.slice(0, PAGE) }));
@@ -69,8 +65,7 @@ export async function findLeaseBuild(
     if (found) return leaseBuild(found, found.id!);
     const oldest = Math.min(...builds.map((b) => b.startTime?.getTime() ?? Number.POSITIVE_INFINITY));
     if (oldest < since) return undefined;
-    nextToken = page.nextToken;
-  } while (nextToken);
+  }
   return undefined;
 }
 

@@ -1,5 +1,6 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { optionalEnv } from '../../shared/env';
 import { notifyEventSchema } from '../shared/eventbridge-events';
 import { historyLookup } from './history';
 import { notify, type NotifyResult } from './notify';
@@ -34,7 +35,7 @@ export async function handler(event: unknown): Promise<NotifyResult> {
     );
     return { delivered: false, reason: 'not a Step Functions or CodeBuild status change event' };
   }
-  const secretName = process.env.SLACK_WEBHOOK_SECRET_NAME;
+  const secretName = optionalEnv('SLACK_WEBHOOK_SECRET_NAME');
   return notify(parsed.data, {
     webhookUrl: secretName ? webhookFor(secretName) : undefined,
     history,

@@ -1,4 +1,4 @@
-import { GetExecutionHistoryCommand, type HistoryEvent, type SFNClient } from '@aws-sdk/client-sfn';
+import { type HistoryEvent, paginateGetExecutionHistory, type SFNClient } from '@aws-sdk/client-sfn';
 import { fetchedIn, type ExecutionHistorySummary } from './message';
 
 /** Given an execution ARN, what its history says about where it stopped and what it fetched. */
@@ -14,15 +14,15 @@ export function historyLookup(sfn: SFNClient): HistoryLookup {
   return async (executionArn) => {
     const signal = AbortSignal.timeout(LOOKUP_TIMEOUT_MS);
     let summary: ExecutionHistorySummary = {};
-    let nextToken: string | undefined;
-    for (let page = 0; page < MAX_PAGES; page++) {
-      const response = await sfn.send(
-        new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 1000, nextToken }),
-        { abortSignal: signal },
-      );
-      summary = summarize(response.events ?? [], summary);
-      nextToken = response.nextToken;
-      if ((summary.lastState && summary.fetched) || nextToken === undefined) break;
+    let read = 0;
+    const pages = paginateGetExecutionHistory(
+      { client: sfn, pageSize: 1000 },
+      { executionArn, reverseOrder: true },
+      { abortSignal: signal },
+    );
+    for await (const page of pages) {
+      summary = summarize(page.events ?? [], summary);
+      if ((summary.lastState && summary.fetched) || ++read === MAX_PAGES) break;
     }
     return summary;
   };

@@ -1,7 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import type { RecordDeploymentResult } from '../../shared/contracts';
-import { requireEnv } from '../shared/errors';
+import { requireEnv } from '../../shared/env';
 import { parseEvent } from '../shared/parse-event';
 import { recordDeployment } from './record-deployment';
 

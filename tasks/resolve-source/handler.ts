@@ -3,7 +3,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { SOURCE_TYPES } from '../../shared/config';
 import type { ResolvedSource } from '../../shared/contracts';
-import { requireEnv } from '../shared/errors';
+import { requireEnv } from '../../shared/env';
 import { parseEvent } from '../shared/parse-event';
 import { cachedSecret, plainOrJsonField } from '../shared/secret';
 import { RepositoryCredentialsError } from './errors';

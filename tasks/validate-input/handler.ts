@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { loadConfig } from '../../shared/config';
 import type { Plan } from '../../shared/contracts';
-import { requireEnv } from '../shared/errors';
+import { requireEnv } from '../../shared/env';
 import { parseEvent } from '../shared/parse-event';
 import { validateInput } from './validate-input';
 

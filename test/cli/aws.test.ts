@@ -601,13 +601,38 @@ describe('executions', () => {
     );
   });
 
+  it('reads the next page of ListExecutions until --limit is reached, and no further', async () => {
+    const item = (name: string) => ({
+      executionArn: `${EXECUTION_ARN.slice(0, -EXECUTION.length)}${name}`,
+      stateMachineArn: MACHINE,
+      name,
+      status: 'SUCCEEDED' as const,
+      startDate: at(0),
+    });
+    sfnMock
+      .on(ListExecutionsCommand)
+      .resolves({ executions: [item('first')], nextToken: 'page-2' })
+      .on(ListExecutionsCommand, { nextToken: 'page-2' })
+      .resolves({ executions: [item('second')], nextToken: 'page-3' })
+      .on(ListExecutionsCommand, { nextToken: 'page-3' })
+      .resolves({ executions: [item('third')] });
+    sfnMock.on(DescribeExecutionCommand).resolves({ input: '{"environment":"acceptance"}' });
+    const io = capture();
+
+    expect(await cli('executions --limit 2 --json', io)).toBe(ExitCode.Ok);
+
+    expect(JSON.parse(io.stdout()).map((e: { name: string }) => e.name)).toEqual(['first', 'second']);
+    expect(sfnMock).toHaveReceivedCommandTimes(ListExecutionsCommand, 2);
+  });
+
   it('fails on an unknown --status with the allowed ones', async () => {
     const io = capture();
 
     expect(await cli('executions --status broken', io)).toBe(ExitCode.Usage);
-    expect(io.stderr()).toContain(
-      '--status "broken" is not an execution status: use one of RUNNING, SUCCEEDED, FAILED',
+    expect(io.stderr()).toBe(
+      "stepdeploy: option '--status <status>' argument 'broken' is invalid. Allowed choices are RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE. (see --help)\n",
     );
+    expect(sfnMock).not.toHaveReceivedCommand(ListExecutionsCommand);
   });
 });
 
@@ -662,6 +687,20 @@ describe('history and logs', () => {
     expect(lines).toHaveLength(FAILED_EVENTS.length);
     expect(lines[8]).toMatch(/^\s+9\s+\+1\.0s\s+TaskStateEntered\s+FetchSource$/);
     expect(lines[14]).toMatch(/ExecutionFailed\s+States\.TaskFailed: build FAILED in DOWNLOAD_SOURCE/);
+  });
+
+  it('reads every page of the history', async () => {
+    sfnMock
+      .on(GetExecutionHistoryCommand)
+      .resolves({ events: FAILED_EVENTS.slice(0, 5), nextToken: 'page-2' })
+      .on(GetExecutionHistoryCommand, { nextToken: 'page-2' })
+      .resolves({ events: FAILED_EVENTS.slice(5) });
+    const io = capture();
+
+    expect(await cli(`history ${EXECUTION} --json`, io)).toBe(ExitCode.Ok);
+
+    expect(JSON.parse(io.stdout())).toHaveLength(FAILED_EVENTS.length);
+    expect(sfnMock).toHaveReceivedCommandTimes(GetExecutionHistoryCommand, 2);
   });
 
   it('on AWS prints the log link and the CloudWatch stream of each build', async () => {

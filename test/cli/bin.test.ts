@@ -134,11 +134,7 @@ describe('bad calls: one line on stderr, nothing on stdout, the documented exit 
       '"arn:aws:states:eu-west-1:111111111111:stateMachine:shop" is not an execution ARN (arn:aws:states:<region>:<account>:execution:<state machine>:<name>); or pass just the execution name',
     ],
     ['region', ExitCode.Usage, 'no AWS region: set AWS_REGION (or a profile with a region), or pass --region'],
-    [
-      'both',
-      ExitCode.Usage,
-      '--local and --endpoint-url exclude each other: --local finds or starts the local runtime itself',
-    ],
+    ['both', ExitCode.Usage, "option '--local' cannot be used with option '--endpoint-url <url>' (see --help)"],
     [
       'machine',
       ExitCode.Usage,

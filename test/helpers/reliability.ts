@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import type { Build } from '../../local/codebuild';
 import type { EventBridgeEvent } from '../../local/events';
 import type { HistoryEvent } from '../../local/history';
@@ -120,14 +120,11 @@ export async function etagOf(runtime: LocalRuntime, key: string): Promise<string
 
 export async function listKeys(runtime: LocalRuntime, prefix: string): Promise<string[]> {
   const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await runtime.s3Client.send(
-      new ListObjectsV2Command({ Bucket: runtime.bucket, Prefix: prefix, ContinuationToken: token }),
-    );
+  for await (const page of paginateListObjectsV2(
+    { client: runtime.s3Client },
+    { Bucket: runtime.bucket, Prefix: prefix },
+  ))
     keys.push(...(page.Contents ?? []).map((o) => o.Key!));
-    token = page.NextContinuationToken;
-  } while (token);
   return keys.sort();
 }
 

@@ -3,7 +3,7 @@ import {
   ListBuildsForProjectCommand,
   StartBuildCommand,
   StopBuildCommand,
-  type CodeBuildClient,
+  CodeBuildClient,
 } from '@aws-sdk/client-codebuild';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
@@ -11,6 +11,7 @@ import { completeDeployBuild, releaseForEndedExecution } from '../../tasks/deplo
 import { deploy } from '../../tasks/deploy/deploy';
 import { leaseKey, type DeployLease } from '../../tasks/deploy/lease';
 import { recordDeployment } from '../../tasks/record-deployment/record-deployment';
+import { numberEnv } from '../../shared/env';
 import type { DeploymentRecord } from '../../shared/contracts';
 import { compareExecutions, type Ordered } from '../../tasks/shared/deployment-order';
 import { buildStateChangeSchema, executionStatusChangeSchema } from '../../tasks/shared/eventbridge-events';
@@ -185,7 +186,8 @@ class World {
   }
 
   codebuildFor(owner: Owner): CodeBuildClient {
-    return {
+    // An instance of the client class: the SDK's paginators (ListBuildsForProject) accept nothing else.
+    return Object.assign(Object.create(CodeBuildClient.prototype) as CodeBuildClient, {
       send: async (command: unknown) => {
         if (command instanceof StartBuildCommand) {
           const input = command.input;
@@ -223,7 +225,7 @@ class World {
         }
         throw new Error(`the model CodeBuild does not answer ${(command as object).constructor.name}`);
       },
-    } as unknown as CodeBuildClient;
+    });
   }
 
   sfnFor(owner: Owner): SFNClient {
@@ -906,7 +908,7 @@ describe('deploy lease model', () => {
   }, 120_000);
 
   test('three executions: random schedules with up to three faults each, fixed seeds', async () => {
-    const seeds = Number(process.env.DEPLOY_LEASE_MODEL_SEEDS ?? 400);
+    const seeds = numberEnv('DEPLOY_LEASE_MODEL_SEEDS', { default: 400, min: 1 });
     const started = Date.now();
     let steps = 0;
     const outcomes = new Map<string, number>();

@@ -11,7 +11,7 @@ import {
 } from '../../tasks/shared/eventbridge-events';
 import { toLine, toSlack } from '../../tasks/notify/format';
 import { handler } from '../../tasks/notify/handler';
-import { summarize } from '../../tasks/notify/history';
+import { historyLookup, summarize } from '../../tasks/notify/history';
 import { consoleLink, describeBuild, describeExecution } from '../../tasks/notify/message';
 import { notify } from '../../tasks/notify/notify';
 import { webhookUrlFromSecret } from '../../tasks/notify/webhook';
@@ -214,6 +214,33 @@ describe('webhookUrlFromSecret', () => {
       message: expect.stringContaining('stepdeploy/slack'),
     });
     await expect(read).rejects.toMatchObject({ message: expect.not.stringContaining('secret"') });
+  });
+});
+
+describe('historyLookup', () => {
+  beforeEach(() => sfnMock.reset());
+
+  it('reads at most three pages, newest first, when they do not tell where the execution stopped', async () => {
+    sfnMock.on(GetExecutionHistoryCommand).resolves({ events: [], nextToken: 'more' });
+
+    const summary = await historyLookup(new SFNClient({}))(EXECUTION_ARN);
+
+    expect(summary).toEqual({});
+    expect(sfnMock).toHaveReceivedCommandTimes(GetExecutionHistoryCommand, 3);
+    expect(sfnMock).toHaveReceivedCommandWith(GetExecutionHistoryCommand, {
+      executionArn: EXECUTION_ARN,
+      reverseOrder: true,
+    });
+  });
+
+  it('stops at the first page that tells both facts', async () => {
+    sfnMock.on(GetExecutionHistoryCommand).resolves({ events: history.events, nextToken: 'more' });
+
+    const summary = await historyLookup(new SFNClient({}))(EXECUTION_ARN);
+
+    expect(summary.lastState).toBe('BuildTemplates');
+    expect(summary.fetched).toBeDefined();
+    expect(sfnMock).toHaveReceivedCommandTimes(GetExecutionHistoryCommand, 1);
   });
 });
 
