@@ -12,7 +12,7 @@ import { localS3Client } from '../local/s3-client';
  * Runs CombineConfigAndCode alone in this process, so that its peak RSS is its own:
  * `node combine-child.js <request.json>` (bundled by bench/fetch-combine.ts) → one JSON line
  * `{ ms, maxRssBytes, key }`. The local S3's client comes from local/s3-client.ts, not
- * local/s3.ts: through the server's module, s3rver and its dependencies were 1.1 MB of this
+ * local/s3/: through the server's module, s3rver and its dependencies were 1.1 MB of this
  * bundle's 1.7 MB, code the Lambda never loads.
  */
 interface ChildRequest {

@@ -2,6 +2,7 @@ import type { BenchResults } from './run';
 import { describeShape } from './git-fixtures';
 import { formatMegabytes, formatSeconds } from './stats';
 import type { ScaleResult } from './scale';
+import { localPartsSection } from './local-parts';
 
 /**
  * The scale figure's executions that failed otherwise than DeploySupersededError, which no
@@ -212,6 +213,7 @@ and its commits; each environment's current.json names the newest execution that
 Violations: ${r.scale.crossTalk.length === 0 ? 'none' : r.scale.crossTalk.map((c) => `\n- ${c}`).join('')}.
 ${unexpectedFailures(r.scale)}
 
+${localPartsSection()}
 ${analysis(r)}
 
 ## Reproduce
@@ -407,7 +409,7 @@ commits.${
       ? ''
       : `${r.scale.unexpected.length === 0 ? ' No other failure.' : ` ${r.scale.unexpected.length} other failure(s), listed in section 6: none should happen.`} Before 2c9336b, 6 of 800 executions in 8 runs
 (2026-12-05) failed BuildTemplates' artifact upload with "socket hang up", the local S3 closing an
-idle keep-alive connection as a client reused it (fixed in local/s3.ts; 0 of 600 in 6 runs of the
+idle keep-alive connection as a client reused it (fixed in local/s3/server.ts; 0 of 600 in 6 runs of the
 scale figure alone after the fix; RELIABILITY.md).`
   }
 

@@ -1,7 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 
 /**
- * What a client of the local S3 (local/s3.ts) needs, apart from the server: code that only talks
+ * What a client of the local S3 (local/s3/) needs, apart from the server: code that only talks
  * to it (the bench's combine child, bundled as the Lambda is) loads the SDK and nothing of
  * s3rver's.
  */
