@@ -19,6 +19,7 @@ import {
 } from './history';
 import { randomBytes } from 'node:crypto';
 import { LocalApiError } from './errors';
+import { type Attempt, ExecutionHistory, ExecutionRun } from './execution-run';
 
 /**
  * Runs the byte-identical state machine definition with aws-local-stepfunctions and keeps what
@@ -70,10 +71,6 @@ export interface LocalStateMachineOptions {
   readonly retryIntervalMs?: number;
 }
 
-/**
- * The engine has no `$$.Task.Token`: the context carries this placeholder, and each start of a
- * `.waitForTaskToken` task replaces it in its parameters with a fresh token.
- */
 const warned = new Set<string>();
 
 /** A skipped execution record is reported once per process, not at every poll of ListExecutions. */
@@ -83,6 +80,10 @@ function warnOnce(message: string): void {
   console.warn(`stepdeploy local runtime: ${message}`);
 }
 
+/**
+ * The engine has no `$$.Task.Token`: the context carries this placeholder, and each start of a
+ * `.waitForTaskToken` task replaces it in its parameters with a fresh token.
+ */
 const TASK_TOKEN_PLACEHOLDER = 'stepdeploy-local-task-token-placeholder';
 
 /**
@@ -110,7 +111,6 @@ function pinExecutionContext(value: unknown, key?: string): unknown {
 }
 
 interface PendingTask {
-  readonly executionName: string;
   readonly resolve: (output: unknown) => void;
   readonly reject: (error: Error) => void;
 }
@@ -124,20 +124,6 @@ function replaceDeep(value: unknown, from: string, to: string): unknown {
   return value;
 }
 
-/** One start of a Task state (its first or a retry): where its history goes, and what it submitted before that was known. */
-interface Attempt {
-  thread?: string;
-  /** Submissions made before follow() read the attempt's StateEntered (a replayed attempt's recorded one among them). */
-  early?: unknown[];
-}
-
-interface Running {
-  readonly record: ExecutionRecord;
-  readonly abort: () => void;
-  readonly controller: AbortController;
-  readonly done: Promise<ExecutionRecord>;
-}
-
 export class LocalStateMachine {
   readonly stateMachineArn: string;
   readonly createdAt = Date.now();
@@ -145,26 +131,15 @@ export class LocalStateMachine {
   /** The definition as the engine runs it (see pinExecutionContext), validated at construction. */
   private readonly pinned: StateMachineDefinition;
   private readonly states: ReadonlyMap<string, StateDefinition>;
-  private readonly running = new Map<string, Running>();
-  private readonly histories = new Map<string, HistoryEvent[]>();
-  private readonly tasks = new Map<string, PendingTask>();
-  /** Per execution and Task state name, raw task results not yet shown in TaskSucceeded (FIFO). */
-  private readonly taskResults = new Map<string, unknown[]>();
-  /** Per execution, the last event id of each thread, for previousEventId. */
-  private readonly lastIds = new Map<string, Map<string, number>>();
   /** A nested state's top-level ancestor (absent for top-level states). */
   private readonly topLevelOf = new Map<string, string>();
-  /** Per redriven execution, the nested successes of the earlier attempts not replayed yet. */
-  private readonly replays = new Map<string, NestedSuccess[]>();
   /**
-   * Per execution and Task state name, the attempts whose handler the engine called and whose
-   * StateEntered (or StateRetried) follow() has not read yet (FIFO). The engine calls a task's
-   * handler right after it logs that event, so follow() gives each attempt its history thread in
-   * this order; the attempt's TaskSubmitted goes to that thread, whenever the task submits.
+   * Per execution, its latest run, from its start until it has ended and recorded its end: a
+   * long-running `local serve` keeps only these in memory, the rest is on disk.
    */
-  private readonly invocations = new Map<string, Attempt[]>();
-  /** Per execution, the controller of its latest run: what an earlier run's tasks and cleanup must not touch. */
-  private readonly latestRun = new Map<string, AbortController>();
+  private readonly runs = new Map<string, ExecutionRun>();
+  /** The `.waitForTaskToken` tasks waiting, by token: SendTaskSuccess and SendTaskFailure name only the token. */
+  private readonly tasks = new Map<string, PendingTask>();
 
   constructor(private readonly options: LocalStateMachineOptions) {
     this.stateMachineArn = `arn:aws:states:${options.region}:${options.account}:stateMachine:${options.name}`;
@@ -212,9 +187,8 @@ export class LocalStateMachine {
       input: inputText,
       redriveCount: 0,
     };
-    this.histories.set(name, []);
     this.store.saveRecord(record);
-    this.run(record, this.options.definition.StartAt, input, false);
+    this.run(record, this.options.definition.StartAt, input, this.newHistory(record, []), false);
     return record;
   }
 
@@ -242,39 +216,41 @@ export class LocalStateMachine {
     delete record.error;
     delete record.cause;
     this.store.saveRecord(record);
-    this.record(record, 'top', [
+    // The run that just ended may still be finishing: its history is the one on disk, and it writes no more to it.
+    const history = this.runs.get(record.name)?.history ?? this.newHistory(record, this.store.loadHistory(record.name));
+    history.append('top', [
       {
         timestamp: record.redriveDate,
         type: 'ExecutionRedriven',
         executionRedrivenEventDetails: { redriveCount: record.redriveCount },
       },
     ]);
-    this.run(record, stateName, input, true);
+    this.run(record, stateName, input, history, true);
     return record;
   }
 
   /** StopExecution: aborts the run and whatever local task it is in (a build is stopped too). */
   stop(executionArn: string, error?: string, cause?: string): ExecutionRecord {
     const record = this.describe(executionArn);
-    const running = this.running.get(record.name);
-    if (!running) return record;
+    const run = this.runs.get(record.name);
+    if (!run || run.ended) return record;
     if (error !== undefined) record.error = error;
     if (cause !== undefined) record.cause = cause;
-    running.controller.abort();
-    running.abort();
+    run.controller.abort();
+    run.abort();
     return record;
   }
 
   describe(executionArn: string): ExecutionRecord {
     const name = this.nameOf(executionArn);
-    const record = this.running.get(name)?.record ?? this.store.loadRecord(name);
+    const record = this.runs.get(name)?.record ?? this.store.loadRecord(name);
     if (!record) throw new LocalApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${executionArn}'`);
     return record;
   }
 
   history(executionArn: string): HistoryEvent[] {
     const name = this.describe(executionArn).name;
-    return this.histories.get(name) ?? this.store.loadHistory(name);
+    return this.runs.get(name)?.history.events ?? this.store.loadHistory(name);
   }
 
   list(status?: ExecutionStatus): ExecutionRecord[] {
@@ -287,17 +263,22 @@ export class LocalStateMachine {
   /** Resolves when the execution reaches a terminal status. */
   async wait(executionArn: string): Promise<ExecutionRecord> {
     const record = this.describe(executionArn);
-    return this.running.get(record.name)?.done ?? record;
+    return this.runs.get(record.name)?.done ?? record;
   }
 
   /** Stops every running execution (shutdown). */
   async stopAll(): Promise<void> {
-    const done = [...this.running.keys()].map((name) => {
+    const done = [...this.runs.keys()].map((name) => {
       const arn = this.executionArn(name);
       this.stop(arn, 'Local.RuntimeStopped', 'the local runtime was shut down');
       return this.wait(arn);
     });
     await Promise.all(done);
+  }
+
+  /** Executions whose run is held in memory (tests: nothing stays once every execution has ended). */
+  get runsInMemory(): number {
+    return this.runs.size;
   }
 
   private nameOf(executionArn: string): string {
@@ -316,10 +297,23 @@ export class LocalStateMachine {
     };
   }
 
-  private taskHandlers(
-    record: ExecutionRecord,
-    controller: AbortController,
-  ): Record<string, (input: unknown) => Promise<never>> {
+  /** An execution's history, saved and shown to the listeners at every event. */
+  private newHistory(record: ExecutionRecord, events: HistoryEvent[]): ExecutionHistory {
+    return new ExecutionHistory(events, (all, added) => {
+      for (const event of added) {
+        for (const listener of this.options.listeners ?? []) listener.onHistoryEvent?.(record, event);
+      }
+      this.store.saveHistory(record.name, [...all]);
+    });
+  }
+
+  /** Whether `run` is its execution's latest, still in memory: a task of a run that ended must neither take nor save anything. */
+  private isCurrent(run: ExecutionRun): boolean {
+    return this.runs.get(run.record.name) === run;
+  }
+
+  private taskHandlers(run: ExecutionRun): Record<string, (input: unknown) => Promise<never>> {
+    const { record } = run;
     const handlers: Record<string, (input: unknown) => Promise<never>> = {};
     for (const [stateName, state] of this.states) {
       if (state.Type !== 'Task') continue;
@@ -330,43 +324,32 @@ export class LocalStateMachine {
         executionName: record.name,
         stateName,
         timeoutSeconds: state.TimeoutSeconds,
-        signal: controller.signal,
+        signal: run.controller.signal,
         taskToken,
         submitted: onSubmitted,
       });
-      const run = state.Resource!.endsWith('.waitForTaskToken')
+      const invoke = state.Resource!.endsWith('.waitForTaskToken')
         ? (input: unknown, onSubmitted: (output: unknown) => void) =>
-            this.waitForTaskToken(
-              record,
-              input,
-              implementation,
-              (token) => context(onSubmitted, token),
-              controller.signal,
-            )
+            this.waitForTaskToken(input, implementation, (token) => context(onSubmitted, token), run.controller.signal)
         : (input: unknown, onSubmitted: (output: unknown) => void) => implementation(input, context(onSubmitted));
       handlers[stateName] = async (input) => {
         const parameters = JSON.stringify(input ?? null);
-        // A task of an earlier run can still end after its execution did (a Map aborts its other
-        // iterations, but not the task they are in): it must neither take nor save anything then.
-        const current = (): boolean => this.latestRun.get(record.name) === controller;
-        const replayed =
-          top === undefined || !current() ? undefined : this.takeReplay(record.name, stateName, parameters);
-        // Synchronously, before the engine logs anything else: follow() pairs attempts in this order.
-        const key = `${record.name}/${stateName}`;
+        const replayed = top === undefined || !this.isCurrent(run) ? undefined : run.takeReplay(stateName, parameters);
         // A replayed attempt submits what it recorded, as the task did then: on its own thread, once known.
         const attempt: Attempt =
           replayed !== undefined && 'submitted' in replayed ? { early: [replayed.submitted] } : {};
-        if (current()) this.invocations.set(key, [...(this.invocations.get(key) ?? []), attempt]);
+        // Before any await: attempts pair with the engine's StateEntered events in the order of these calls.
+        if (this.isCurrent(run)) run.attemptCalled(stateName, attempt);
         let result: unknown;
         if (replayed) {
           result = replayed.result;
         } else {
           let submitted: { output: unknown } | undefined;
-          result = await run(input, (output) => {
+          result = await invoke(input, (output) => {
             submitted = { output };
-            this.submitted(record, stateName, attempt, output, current());
+            this.submitted(run, stateName, attempt, output);
           });
-          if (top !== undefined && current()) {
+          if (top !== undefined && this.isCurrent(run)) {
             const success: NestedSuccess = {
               top,
               state: stateName,
@@ -378,32 +361,22 @@ export class LocalStateMachine {
             this.store.saveRecord(record);
           }
         }
-        if (current()) this.taskResults.set(key, [...(this.taskResults.get(key) ?? []), result]);
+        if (this.isCurrent(run)) run.taskReturned(stateName, result);
         return result as never;
       };
     }
     return handlers;
   }
 
-  /** An earlier attempt's success of this nested state with these parameters, once each (iterations can be alike). */
-  private takeReplay(executionName: string, stateName: string, parameters: string): NestedSuccess | undefined {
-    const pool = this.replays.get(executionName);
-    const at = pool?.findIndex((s) => s.state === stateName && s.input === parameters) ?? -1;
-    return at === -1 ? undefined : pool!.splice(at, 1)[0];
-  }
-
   /** `.waitForTaskToken`: run the resource with a fresh token, then wait for SendTaskSuccess / SendTaskFailure. */
   private async waitForTaskToken(
-    record: ExecutionRecord,
     input: unknown,
     implementation: TaskImplementation,
     context: (taskToken: string) => TaskContext,
     signal: AbortSignal,
   ): Promise<unknown> {
     const token = randomBytes(48).toString('base64url');
-    const result = new Promise<unknown>((resolve, reject) =>
-      this.tasks.set(token, { executionName: record.name, resolve, reject }),
-    );
+    const result = new Promise<unknown>((resolve, reject) => this.tasks.set(token, { resolve, reject }));
     const onAbort = (): void => this.tasks.get(token)?.reject(new Error('the execution was stopped'));
     signal.addEventListener('abort', onAbort, { once: true });
     try {
@@ -450,16 +423,21 @@ export class LocalStateMachine {
     return task;
   }
 
-  private run(record: ExecutionRecord, startAt: string, input: unknown, redriven: boolean): void {
-    const controller = new AbortController();
-    // Before the engine starts: it calls the first task's handler before machine.run() returns.
-    this.latestRun.set(record.name, controller);
+  private run(
+    record: ExecutionRecord,
+    startAt: string,
+    input: unknown,
+    history: ExecutionHistory,
+    redriven: boolean,
+  ): void {
     // Only the restarted state's nested successes can be replayed; those of earlier states are done with.
     const replayable = redriven ? (record.nestedSuccesses ?? []).filter((s) => s.top === startAt) : [];
     if (replayable.length > 0) record.nestedSuccesses = replayable;
     else delete record.nestedSuccesses;
-    this.replays.set(record.name, [...replayable]);
-    // Validated once, when this machine was created: validating at every start cost 0.2-0.6 s.
+    const run = new ExecutionRun(record, history, [...replayable]);
+    // Before the engine starts: it calls the first task's handler before machine.run() returns.
+    this.runs.set(record.name, run);
+    // Validated once, when this machine was created (BENCHMARKS.md, section 7).
     const machine = new StateMachine({ ...this.pinned, StartAt: startAt } as never, {
       validationOptions: { noValidate: true },
     });
@@ -484,22 +462,20 @@ export class LocalStateMachine {
         StateMachine: { Id: this.stateMachineArn, Name: this.options.name },
         Task: { Token: TASK_TOKEN_PLACEHOLDER },
       },
-      overrides: { taskResourceLocalHandlers: this.taskHandlers(record, controller) as never, retryIntervalOverrides },
+      overrides: { taskResourceLocalHandlers: this.taskHandlers(run) as never, retryIntervalOverrides },
     });
-    const done = this.follow(record, execution.eventLogs, execution.result, redriven, controller).finally(() => {
-      if (this.running.get(record.name)?.controller === controller) this.running.delete(record.name);
-    });
-    this.running.set(record.name, { record, abort: execution.abort, controller, done });
+    run.abort = execution.abort;
+    run.done = this.follow(run, execution.eventLogs, execution.result, redriven);
     this.notifyStatus(record);
   }
 
   private async follow(
-    record: ExecutionRecord,
+    run: ExecutionRun,
     events: AsyncGenerator<EventLog>,
     result: Promise<unknown>,
     redriven: boolean,
-    controller: AbortController,
   ): Promise<ExecutionRecord> {
+    const { record } = run;
     const settled = result.then(
       (output) => ({ ok: true as const, output }),
       (error: unknown) => ({ ok: false as const, error }),
@@ -521,34 +497,24 @@ export class LocalStateMachine {
         if (record.nestedSuccesses.length === 0) delete record.nestedSuccesses;
       }
       const taskResult =
-        event.type === 'StateExited' && event.state.type === 'Task'
-          ? this.taskResults.get(`${record.name}/${event.state.name}`)?.shift()
-          : undefined;
-      this.record(record, thread, translate(event, this.lookup(), this.options.region, taskResult));
+        event.type === 'StateExited' && event.state.type === 'Task' ? run.nextTaskResult(event.state.name) : undefined;
+      run.history.append(thread, translate(event, this.lookup(), this.options.region, taskResult));
       if ((event.type === 'StateEntered' && event.state.type === 'Task') || event.type === 'StateRetried') {
-        const invocation = this.invocations.get(`${record.name}/${event.state.name}`)?.shift();
-        if (invocation) this.attemptStarted(record, event.state.name, invocation, thread);
+        const attempt = run.nextAttempt(event.state.name);
+        if (attempt) this.attemptStarted(run, event.state.name, attempt, thread);
       }
-      this.apply(record, event);
-      if (['ExecutionSucceeded', 'ExecutionFailed', 'ExecutionAborted', 'ExecutionTimeout'].includes(event.type)) break;
+      this.apply(run, event);
+      if (run.ended) break;
     }
     const outcome = await settled;
-    // A redrive may have started a new run already (it may once the status is terminal): leave its state alone.
-    const latest = this.latestRun.get(record.name) === controller;
-    if (latest) {
-      for (const queues of [this.taskResults, this.invocations]) {
-        for (const key of [...queues.keys()]) if (key.startsWith(`${record.name}/`)) queues.delete(key);
-      }
-      this.replays.delete(record.name);
-      this.latestRun.delete(record.name);
-    }
-    if (record.status === 'RUNNING') {
+    // Not the record's status: a redrive may have made it RUNNING again by now, for its own run.
+    if (!run.ended) {
       // The engine ended without a terminal event (it threw before logging one): never leave it hanging.
       const message = outcome.ok
         ? 'the execution ended without a result'
         : String((outcome.error as Error)?.message ?? outcome.error);
-      this.apply(record, { type: 'ExecutionFailed', timestamp: Date.now(), Error: 'States.Runtime', Cause: message });
-      this.record(record, 'top', [
+      this.apply(run, { type: 'ExecutionFailed', timestamp: Date.now(), Error: 'States.Runtime', Cause: message });
+      run.history.append('top', [
         {
           timestamp: Date.now(),
           type: 'ExecutionFailed',
@@ -556,35 +522,25 @@ export class LocalStateMachine {
         },
       ]);
     }
-    // The history is on disk: a long-running `local serve` keeps only running executions in memory.
-    if (latest) {
-      this.histories.delete(record.name);
-      this.lastIds.delete(record.name);
-    }
+    if (this.isCurrent(run)) this.runs.delete(record.name);
     return record;
   }
 
-  /** follow() read the attempt's StateEntered (or StateRetried): what it submitted already goes to its thread. */
-  private attemptStarted(record: ExecutionRecord, stateName: string, attempt: Attempt, thread: string): void {
+  /** The run read the attempt's StateEntered (or StateRetried): what it submitted already goes to its thread. */
+  private attemptStarted(run: ExecutionRun, stateName: string, attempt: Attempt, thread: string): void {
     attempt.thread = thread;
     for (const output of attempt.early?.splice(0) ?? [])
-      this.record(record, thread, [this.submittedEvent(stateName, output)]);
+      run.history.append(thread, [this.submittedEvent(stateName, output)]);
   }
 
   /**
-   * TaskSubmitted goes to the attempt's own thread; until follow() has read the attempt's
+   * TaskSubmitted goes to the attempt's own thread; until the run has read the attempt's
    * StateEntered, it waits on the attempt. A task of a run that ended writes nothing: its thread
    * ids are not the next run's.
    */
-  private submitted(
-    record: ExecutionRecord,
-    stateName: string,
-    attempt: Attempt,
-    output: unknown,
-    current: boolean,
-  ): void {
-    if (!current) return;
-    if (attempt.thread !== undefined) this.record(record, attempt.thread, [this.submittedEvent(stateName, output)]);
+  private submitted(run: ExecutionRun, stateName: string, attempt: Attempt, output: unknown): void {
+    if (!this.isCurrent(run)) return;
+    if (attempt.thread !== undefined) run.history.append(attempt.thread, [this.submittedEvent(stateName, output)]);
     else attempt.early = [...(attempt.early ?? []), output];
   }
 
@@ -602,12 +558,15 @@ export class LocalStateMachine {
     };
   }
 
-  /** Updates the execution record from an engine event. */
-  private apply(record: ExecutionRecord, event: EventLog): void {
+  /** Updates the execution record from an engine event; a terminal one ends the run. */
+  private apply(run: ExecutionRun, event: EventLog): void {
+    const { record } = run;
     const finish = (status: ExecutionStatus, fields: Partial<ExecutionRecord>): void => {
       Object.assign(record, fields);
       record.status = status;
       record.stopDate = event.timestamp;
+      // Before the listeners hear of it: one may redrive at once, and this run must then touch nothing more.
+      run.ended = true;
       this.store.saveRecord(record);
       this.notifyStatus(record);
     };
@@ -632,25 +591,6 @@ export class LocalStateMachine {
     }
   }
 
-  /** Appends events with ids; previousEventId chains within a thread (top level, or one Map iteration). */
-  private record(record: ExecutionRecord, thread: string, events: ReadonlyArray<HistoryEventInit>): void {
-    const history = this.histories.get(record.name) ?? this.store.loadHistory(record.name);
-    this.histories.set(record.name, history);
-    const threads = this.lastIds.get(record.name) ?? new Map<string, number>();
-    this.lastIds.set(record.name, threads);
-    if (events.some((e) => e.type === 'MapStateStarted')) {
-      for (const key of [...threads.keys()]) if (key !== 'top') threads.delete(key);
-    }
-    for (const init of events) {
-      const previousEventId = threads.get(thread) ?? threads.get('top') ?? history.at(-1)?.id ?? 0;
-      const event = { ...init, id: history.length + 1, previousEventId } as HistoryEvent;
-      history.push(event);
-      threads.set(thread, event.id);
-      for (const listener of this.options.listeners ?? []) listener.onHistoryEvent?.(record, event);
-    }
-    this.store.saveHistory(record.name, history);
-  }
-
   private notifyStatus(record: ExecutionRecord): void {
     for (const listener of this.options.listeners ?? []) listener.onStatusChange?.(record);
   }
@@ -664,7 +604,7 @@ export class LocalStateMachine {
       record.error = 'Local.RuntimeStopped';
       record.cause = 'the local runtime stopped while this execution was running; redrive it to continue';
       this.store.saveRecord(record);
-      this.record(record, 'top', [
+      this.newHistory(record, this.store.loadHistory(record.name)).append('top', [
         {
           timestamp: record.stopDate,
           type: 'ExecutionFailed',

@@ -585,3 +585,118 @@ describe('LocalStateMachine: redrive of a Map whose tasks submit (.sync)', () =>
     expect(submitted.map(([, item]) => item).sort()).toEqual(items);
   });
 });
+
+describe('LocalStateMachine: ordering rules', () => {
+  const SYNC = 'arn:aws:states:::codebuild:startBuild.sync';
+
+  test('a task that submits as soon as the engine starts the first state gets its TaskSubmitted: the run exists before the engine starts', async () => {
+    const build: TaskImplementation = async (parameters, context) => {
+      context.submitted({ Build: { id: 'b1' } });
+      return { Build: { id: 'b1', parameters } };
+    };
+    const sm = new LocalStateMachine({
+      name: 'first-submits',
+      definition: {
+        StartAt: 'Build',
+        States: { Build: { Type: 'Task', Resource: SYNC, TimeoutSeconds: 5, End: true } },
+      },
+      region: 'us-east-1',
+      account: '000000000000',
+      directory: dir,
+      resources: { [SYNC]: build },
+    });
+
+    const { executionArn } = sm.start('first', {});
+    expect((await sm.wait(executionArn)).status).toBe('SUCCEEDED');
+
+    expect(sm.history(executionArn).map((e) => e.type)).toEqual([
+      'ExecutionStarted',
+      'TaskStateEntered',
+      'TaskScheduled',
+      'TaskStarted',
+      'TaskSubmitted',
+      'TaskSucceeded',
+      'TaskStateExited',
+      'ExecutionSucceeded',
+    ]);
+  });
+
+  test('a redrive started the moment the execution fails (by a status listener) runs alone: the ended run records nothing more', async () => {
+    let redriven = false;
+    let sm!: LocalStateMachine;
+    const listener = {
+      onStatusChange: (record: { status: string; executionArn: string }) => {
+        if (record.status !== 'FAILED' || redriven) return;
+        redriven = true;
+        failSecond = false;
+        sm.redrive(record.executionArn);
+      },
+    };
+    sm = new LocalStateMachine({
+      name: 'toy',
+      definition,
+      region: 'us-east-1',
+      account: '000000000000',
+      directory: dir,
+      resources: { [LAMBDA]: invoke },
+      listeners: [listener],
+      retryIntervalMs: 0,
+    });
+    failSecond = true;
+
+    const { executionArn } = sm.start('e20', { step: 20, items: [1] });
+    await sm.wait(executionArn);
+    const done = await sm.wait(executionArn);
+
+    expect(redriven).toBe(true);
+    expect(done).toMatchObject({ status: 'SUCCEEDED', redriveCount: 1 });
+    const types = sm.history(executionArn).map((e) => e.type);
+    expect(types.filter((t) => t === 'ExecutionFailed')).toHaveLength(1);
+    expect(types.slice(types.indexOf('ExecutionFailed'), types.indexOf('ExecutionFailed') + 2)).toEqual([
+      'ExecutionFailed',
+      'ExecutionRedriven',
+    ]);
+    expect(types.at(-1)).toBe('ExecutionSucceeded');
+  });
+
+  test('a stop that comes as the execution ends (by a status listener) changes nothing of the ended execution', async () => {
+    let sm!: LocalStateMachine;
+    const listener = {
+      onStatusChange: (record: { status: string; executionArn: string }) => {
+        if (record.status === 'SUCCEEDED') sm.stop(record.executionArn, 'Late.Stop', 'too late');
+      },
+    };
+    sm = new LocalStateMachine({
+      name: 'toy',
+      definition,
+      region: 'us-east-1',
+      account: '000000000000',
+      directory: dir,
+      resources: { [LAMBDA]: invoke },
+      listeners: [listener],
+    });
+
+    const { executionArn } = sm.start('e21', { step: 21, items: [1] });
+    const done = await sm.wait(executionArn);
+
+    expect(done.status).toBe('SUCCEEDED');
+    expect(done.error).toBeUndefined();
+    expect(done.cause).toBeUndefined();
+  });
+
+  test('nothing of an execution stays in memory once it has ended, redriven or not', async () => {
+    const sm = machine();
+    failSecond = true;
+    const first = sm.start('e22', { step: 22, items: [1] });
+    const second = sm.start('e23', { step: 23, items: [2] });
+    await Promise.all([sm.wait(first.executionArn), sm.wait(second.executionArn)]);
+    failSecond = false;
+    sm.redrive(first.executionArn);
+    expect(sm.runsInMemory).toBe(1);
+
+    await sm.wait(first.executionArn);
+
+    expect(sm.runsInMemory).toBe(0);
+    expect(sm.history(first.executionArn).at(-1)?.type).toBe('ExecutionSucceeded');
+  });
+});
