@@ -39,25 +39,22 @@ export interface WriteZipOptions {
  * mtimes, and symlinks as entries holding their target. Deflate level 1 (a buildspec cannot set
  * CodeBuild's level either, so nothing depends on it); an entry is stored when deflate does not
  * make it smaller, and a large file whose start does not compress (an image, an archive, a
- * binary) is stored without deflating it at all: deflating 500 MB of such data took ~14 s here
- * to save nothing.
+ * binary) is stored without deflating it at all, as deflating such data costs seconds per
+ * hundred megabytes and saves nothing.
  *
  * Entries are prepared ahead in a bounded window, in parallel, and written strictly in order.
  * Small files go in batches to worker threads (one per core) that read them, take their CRC-32
  * natively (`zlib.crc32`) and deflate them: one message per batch costs far less than the
- * several thread-pool round trips and the zlib stream object that `readFile` and
- * `zlib.deflateRaw` cost per file (on 5,000 files of 10 KB: ~1.6 s against ~3.8 s, and less
- * than half the CPU time). A large file is streamed, never held in memory: stored, its CRC-32
- * is taken in one read pass and the file streamed into the zip; deflated, it is stream-deflated
- * on the thread pool into a temporary file next to the zip (CRC-32 taken on the way), which is
- * then streamed into the zip and deleted. On the bench's source (20,000 files of 10 KB and one
- * 500 MB binary, 2 cores) the zip took ~5 s where yazl took ~15 s, for ~60 MB more peak RSS
- * (the workers' heaps and allocator arenas).
+ * thread-pool round trips and the zlib stream object that `readFile` and `zlib.deflateRaw` cost
+ * per file. A large file is streamed, never held in memory: stored, its CRC-32 is taken in one
+ * read pass and the file streamed into the zip; deflated, it is stream-deflated on the thread
+ * pool into a temporary file next to the zip (CRC-32 taken on the way), which is then streamed
+ * into the zip and deleted.
  *
- * Written by hand on `RawZipWriter` because no npm library fits: yazl 3.3 and archiver 8
- * (zip-stream) handle one entry at a time with a JavaScript CRC-32 and cannot take a CRC-32
- * and compressed data computed elsewhere; zip.js compresses entries concurrently but computes
- * CRC-32 in JavaScript, and its native path (CompressionStream) takes no compression level.
+ * Written by hand on `RawZipWriter` rather than with a zip library: yazl takes 1.7-2x its CPU
+ * time on the bench's sources (BENCHMARKS.md section 7, bench/zip-writer.ts), as yazl 3.3 and
+ * archiver 8 (zip-stream) handle one entry at a time with a JavaScript CRC-32 and cannot take a
+ * CRC-32 and compressed data computed elsewhere, so they cannot spread the work over the cores.
  *
  * A file that cannot be read (deleted since it was collected) fails with an `ArtifactsError`
  * naming it, and no zip is left behind.
@@ -336,10 +333,9 @@ interface BatchReply {
 /**
  * Run by each worker (and in this thread for a single batch): reads, checksums and deflates a
  * batch of small files. JavaScript source rather than a module file, so that it runs the same
- * under tsx, jest and a bundle. Files are
- * read into one buffer kept for the worker's life, and a batch's data goes back as one
- * transferred buffer: allocating per file (readFileSync, a copy per message) left ~30 MB more
- * garbage for the workers' lazy GC on the bench's 20,000 files.
+ * under tsx, jest and a bundle. Files are read into one buffer kept for the worker's life, and a
+ * batch's data goes back as one transferred buffer: allocating per file (readFileSync, a copy per
+ * message) left tens of MB of garbage for the workers' lazy GC on the bench's source.
  */
 const BATCH_SOURCE = `
 const { closeSync, openSync, readSync } = require('node:fs');
@@ -395,7 +391,8 @@ parentPort.on('message', ({ paths, level }) => {
 
 /**
  * The same batch function in this thread, for a zip whose small files fit in one batch: no
- * parallelism to gain there, and starting a worker costs ~70 ms (three builds per deployment).
+ * parallelism to gain there, and starting a worker costs more than that batch (and a deployment
+ * runs three builds).
  */
 let inlineBatch: ((paths: ReadonlyArray<string>, level: number) => BatchReply) | undefined;
 function deflateInline(paths: ReadonlyArray<string>): BatchReply {
