@@ -62,8 +62,7 @@ export function threadOf(event: EventLog): string {
  * Translates one engine event into zero or more history events.
  * Task states get the TaskScheduled / TaskStarted / TaskSucceeded | TaskFailed events that the
  * service integrations produce; a retry schedules the task again, as on AWS.
- */
-/**
+ *
  * @param taskResult for a Task's StateExited: the task's raw result (before ResultSelector and
  *   ResultPath), which AWS shows in TaskSucceeded; the engine's event only has the state output.
  */

@@ -127,7 +127,7 @@ async function fill(
  * Stored, not deflated (it is ~1 KB): its length then depends only on its fields' lengths, so
  * a re-run of the same commits, with an execution name of the same length, puts the copied
  * range at the offset it had in the earlier artifact (the local S3 then copies that artifact
- * whole, see local/s3.ts copyAndOverwrite).
+ * whole, see local/s3/concatenate.ts copyAndOverwrite).
  */
 export async function addManifestEntry(zip: RawZipWriter, manifest: Manifest): Promise<void> {
   await zip.addBuffer(MANIFEST_NAME, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), {
