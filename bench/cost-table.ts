@@ -28,6 +28,8 @@ export interface Scenario {
   readonly deployMinutes: number;
   /** The same commits as an earlier execution: ResolveSource finds the snapshots, no fetch build runs. */
   readonly snapshotsReused?: boolean;
+  /** The environment requires approval: AwaitApproval waits (for any time: a Standard workflow bills transitions, not time). */
+  readonly approval?: boolean;
 }
 
 export interface MeasuredDurations {
@@ -37,7 +39,14 @@ export interface MeasuredDurations {
 
 /** Functions called outside the state machine, by EventBridge rules; their duration is assumed, not measured. */
 // resolve-source: one HTTPS ls-refs round trip to the git host and a HeadObject.
-const ASSUMED_MS = { 'resolve-source': 300, 'run-hook': 500, 'deploy-complete': 100, notify: 100 } as const;
+const ASSUMED_MS = {
+  'resolve-source': 300,
+  'run-hook': 500,
+  'deploy-complete': 100,
+  notify: 100,
+  'await-approval': 200,
+  'decide-approval': 200,
+} as const;
 
 export interface CostTable {
   readonly transitions: number;
@@ -62,6 +71,9 @@ export function lambdaUses(machine: AslMachine, scenario: Scenario, measured: Me
     Deploy: 1 + scenario.leaseWaits,
     RunHook: scenario.hooks,
     ResolveSource: scenario.sources,
+    AwaitApproval: scenario.approval === true ? 1 : 0,
+    // Only after a timeout, which ends the execution: not part of a deployment that succeeds.
+    ApprovalTimedOut: 0,
   };
   const uses: LambdaUse[] = Object.entries(lambdaStates(machine)).map(([state, placeholder]) => {
     const task = kebab(placeholder);
@@ -76,6 +88,16 @@ export function lambdaUses(machine: AslMachine, scenario: Scenario, measured: Me
     };
   });
   // EventBridge targets: deploy-complete once per deploy build; notify for 2 execution events and 2 per build.
+  if (scenario.approval === true) {
+    // The decision: one call of the approval function's URL.
+    uses.push({
+      name: 'decide-approval',
+      memoryMb: memory('decide-approval'),
+      invocations: 1,
+      durationMs: ASSUMED_MS['decide-approval'],
+      source: `assumed ${ASSUMED_MS['decide-approval']} ms`,
+    });
+  }
   const builds = fetchBuilds(scenario) + 2;
   uses.push({
     name: 'deploy-complete',
@@ -91,7 +113,7 @@ export function lambdaUses(machine: AslMachine, scenario: Scenario, measured: Me
     durationMs: ASSUMED_MS.notify,
     source: `assumed ${ASSUMED_MS.notify} ms`,
   });
-  return uses;
+  return uses.filter((use) => use.invocations > 0);
 }
 
 function fetchBuilds(scenario: Scenario): number {
@@ -145,6 +167,17 @@ export const SCENARIOS: ReadonlyArray<Scenario> = [
     buildMinutes: 30,
     deployMinutes: 60,
   },
+  {
+    // However long it waits: AwaitApproval is one transition and two short Lambda calls.
+    name: 'typical, approved (any wait)',
+    sources: 2,
+    hooks: 1,
+    leaseWaits: 0,
+    fetchMinutes: 1,
+    buildMinutes: 5,
+    deployMinutes: 10,
+    approval: true,
+  },
 ];
 
 export function costTable(
@@ -156,7 +189,10 @@ export function costTable(
     const transitions = countTransitions(machine, {
       mapItems: { FetchSources: scenario.sources, PostDeployHooks: scenario.hooks },
       retries: { Deploy: scenario.leaseWaits },
-      choices: { SnapshotStored: scenario.snapshotsReused === true ? 'ReuseSnapshot' : 'FetchSource' },
+      choices: {
+        SnapshotStored: scenario.snapshotsReused === true ? 'ReuseSnapshot' : 'FetchSource',
+        ApprovalRequired: scenario.approval === true ? 'AwaitApproval' : 'Deploy',
+      },
     }).total;
     const cost = costPerDeployment({
       transitions,

@@ -45,10 +45,14 @@ export function readAsl(path = join(__dirname, '..', 'workflows', 'deploy-pipeli
   return JSON.parse(readFileSync(path, 'utf8')) as AslMachine;
 }
 
+/**
+ * Where a state goes when it succeeds. A Catch is left out: it is taken on a failure, not while
+ * waiting, so a cycle through one (AwaitApproval's timeout → ApprovalTimedOut → AwaitApproval,
+ * which only a redrive follows) grows with failures, not with time.
+ */
 function successors(state: AslState): string[] {
   return [
     ...(state.Next ? [state.Next] : []),
-    ...(state.Catch ?? []).map((c) => c.Next),
     ...(state.Choices ?? []).map((c) => c.Next),
     ...(state.Default ? [state.Default] : []),
   ];

@@ -107,7 +107,10 @@ export class ExecutionGraph {
   private readonly owner = new Map<number, { state?: StateView; iteration?: IterationView }>();
   private readonly seen = new Set<number>();
 
-  constructor(definition: StateMachineDefinition) {
+  /** The top-level state entered last: a state off the default path is shown after it once entered. */
+  private lastEntered?: StateView;
+
+  constructor(private readonly definition: StateMachineDefinition) {
     this.states = [];
     const visited = new Set<string>();
     let name: string | undefined = definition.StartAt;
@@ -124,8 +127,27 @@ export class ExecutionGraph {
       };
       this.states.push(view);
       this.byName.set(name, view);
-      name = state.End ? undefined : state.Next;
+      // A Choice shows its default path; a branch it takes instead appears when entered (AwaitApproval).
+      name = state.End ? undefined : state.Type === 'Choice' ? (state.Default as string | undefined) : state.Next;
     }
+  }
+
+  /** A top-level state off the default path, added after the state entered before it. */
+  private branchState(name: string): StateView | undefined {
+    const state = this.definition.States[name];
+    if (!state) return undefined;
+    const view: StateView = {
+      name,
+      type: state.Type,
+      comment: state.Comment,
+      status: 'PENDING',
+      attempts: 0,
+      iterations: [],
+    };
+    const after = this.lastEntered ? this.states.indexOf(this.lastEntered) : -1;
+    this.states.splice(after + 1, 0, view);
+    this.byName.set(name, view);
+    return view;
   }
 
   state(name: string): StateView | undefined {
@@ -160,8 +182,12 @@ export class ExecutionGraph {
     } else if (type.startsWith('Execution')) {
       this.finish(type, at, details);
     } else if (type.endsWith('StateEntered')) {
-      const top = details.name ? this.byName.get(details.name) : undefined;
+      const top =
+        details.name && !parent?.iteration
+          ? (this.byName.get(details.name) ?? this.branchState(details.name))
+          : undefined;
       if (top && !parent?.iteration) {
+        this.lastEntered = top;
         owner = { state: top };
         Object.assign(top, {
           status: 'RUNNING',

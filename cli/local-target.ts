@@ -55,6 +55,7 @@ export function endpointTarget(
     s3,
     region,
     description,
+    endpoint,
     home: extra.home,
     runtimeLogs: extra.runtimeLogs,
     pollMs: 300,

@@ -6,8 +6,10 @@ import { runHistory } from './commands/history';
 import { runLogs } from './commands/logs';
 import { type RedriveOptions, runRedrive, runStop } from './commands/redrive';
 import { plannedInput, runStart, type StartOptions } from './commands/start';
+import { runDecision, type DecisionOptions } from './commands/approve';
 import { runStatus } from './commands/status';
 import { watchExecution } from './commands/watch';
+import { APPROVAL_URL_ENV } from './approval-url';
 import { CliError, describeServiceError } from './errors';
 import { executionArnFor } from './execution-ref';
 import { EXIT_CODES_HELP, ExitCode } from './exit-codes';
@@ -317,6 +319,42 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     .action(async (options: { env?: string; json?: boolean }, command: Command) => {
       await withTarget(command, (target, globals) => runStatus(target, resolve(globals.config), options, io));
     });
+
+  for (const action of ['approve', 'reject'] as const) {
+    const command = program
+      .command(action)
+      .argument('<execution>', 'execution name or ARN, waiting at AwaitApproval')
+      .description(
+        action === 'approve'
+          ? 'approve a deployment waiting at AwaitApproval: it continues to Deploy (who approved goes into the history and the deployment record)'
+          : 'reject a deployment waiting at AwaitApproval: it ends FAILED (ApprovalRejectedError); a redrive asks again',
+      );
+    if (action === 'approve') command.option('--comment <text>', 'why, kept with the approval');
+    else command.requiredOption('--reason <text>', 'why, kept in the execution history');
+    command
+      .option(
+        '--approval-url <url>',
+        `the approval function's URL on AWS (or ${APPROVAL_URL_ENV}; the stack output ApprovalUrl)`,
+      )
+      .option('--json', 'print the decision as JSON')
+      .addHelpText(
+        'after',
+        help(
+          action === 'approve'
+            ? `
+      stepdeploy approve production-20261129T031500-k3x9qa --local
+      stepdeploy approve production-20261129T031500-k3x9qa --comment "release 42, checked with QA"`
+            : `
+      stepdeploy reject production-20261129T031500-k3x9qa --reason "wrong branch" --local
+      stepdeploy reject production-20261129T031500-k3x9qa --reason "freeze until Monday"`,
+        ),
+      )
+      .action(async (execution: string, options: DecisionOptions, command: Command) => {
+        await withTarget(command, async (target, globals) =>
+          runDecision(target, await arnOf(target, execution), action, options, resolve(globals.config), io),
+        );
+      });
+  }
 
   const local = program
     .command('local')

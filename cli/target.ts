@@ -29,6 +29,8 @@ export interface Target {
   readonly region: string;
   /** One line for people: where the calls go. */
   readonly description: string;
+  /** The endpoint every call goes to, when it is not AWS itself (the local runtime, an emulator). */
+  readonly endpoint?: string;
   /** The local runtime's data folder (`.stepdeploy/`), when the target is the local runtime. */
   readonly home?: string;
   /** How often to poll GetExecutionHistory. */

@@ -9,6 +9,8 @@ import { SNAPSHOT_EXPIRY_MARGIN_DAYS } from '../tasks/resolve-source/resolve-sou
 export const SOURCES_PREFIX = 'sources/';
 export const ARTIFACTS_PREFIX = 'artifacts/';
 export const DEPLOYMENTS_PREFIX = 'deployments/';
+/** AwaitApproval's task tokens (approvals/<environment>/<execution>.json): only the two approval functions read it. */
+export const APPROVALS_PREFIX = 'approvals/';
 /** combine-sources' cache index (combined/<hash>.json → an earlier source.zip): not a contract, expires with the artifacts. */
 export const COMBINED_PREFIX = 'combined/';
 

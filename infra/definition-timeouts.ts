@@ -37,12 +37,15 @@ function timeoutsOf(definitionText: string, kind: 'run' | 'callback'): Map<Subst
     const target = parameters.FunctionName ?? parameters.ProjectName;
     const placeholder = typeof target === 'string' ? /^\$\{([A-Za-z0-9]+)\}$/.exec(target)?.[1] : undefined;
     if (placeholder === undefined) continue;
+    const callback = typeof state.Resource === 'string' && state.Resource.endsWith('.waitForTaskToken');
+    // A wait sized by the execution's input (AwaitApproval: the environment's approval.timeoutMinutes)
+    // bounds no function or build: the config caps it.
+    if (callback && typeof state.TimeoutSecondsPath === 'string') continue;
     if (typeof state.TimeoutSeconds !== 'number') {
       throw new Error(
         `state ${name} calls \${${placeholder}} but has no TimeoutSeconds; add one to workflows/deploy-pipeline.asl.json`,
       );
     }
-    const callback = typeof state.Resource === 'string' && state.Resource.endsWith('.waitForTaskToken');
     if (callback !== (kind === 'callback')) continue;
     const known = timeouts.get(placeholder as SubstitutionName);
     timeouts.set(placeholder as SubstitutionName, Math.max(known ?? 0, state.TimeoutSeconds));

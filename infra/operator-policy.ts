@@ -13,6 +13,11 @@ export interface OperatorPolicyProps {
   readonly artifacts: ArtifactsBucket;
   /** The build log groups `stepdeploy logs` reads. */
   readonly logGroups: ReadonlyArray<logs.ILogGroup>;
+  /**
+   * What approving and rejecting deployments takes (infra/approval.ts: the decision function's URL).
+   * @default - none
+   */
+  readonly approverStatements?: ReadonlyArray<iam.PolicyStatement>;
 }
 
 /**
@@ -28,7 +33,8 @@ export class OperatorPolicy extends Construct {
     const { stateMachine } = props.deployStateMachine;
     const bucket = props.artifacts.bucket;
     this.policy = new iam.ManagedPolicy(this, 'Resource', {
-      description: 'stepdeploy operator: start, watch, stop and redrive executions of this pipeline only',
+      description:
+        'stepdeploy operator: start, watch, stop, redrive, approve and reject executions of this pipeline only',
       statements: [
         new iam.PolicyStatement({
           sid: 'StateMachine',
@@ -68,6 +74,7 @@ export class OperatorPolicy extends Construct {
           resources: [bucket.bucketArn],
           conditions: { StringLike: { 's3:prefix': [`${DEPLOYMENTS_PREFIX}*`] } },
         }),
+        ...(props.approverStatements ?? []),
       ],
     });
     Validations.of(this.policy).acknowledge(

@@ -14,6 +14,7 @@ import {
   SOURCES_PREFIX,
 } from './artifacts-bucket';
 import { loadBuildSpec } from './buildspec-file';
+import { Approval } from './approval';
 import { DeployStateMachine } from './deploy-state-machine';
 import { buildMinutesWithin, callbackTimeoutSeconds, taskTimeoutSeconds, timeoutFor } from './definition-timeouts';
 import { DeployCompletion } from './deploy-completion';
@@ -67,6 +68,7 @@ export class PipelineStack extends Stack {
     Record<'validateInput' | 'resolveSource' | 'combineSources' | 'runHook' | 'recordDeployment', TaskFunction>
   >;
   public readonly deployFunction: DeployFunction;
+  public readonly approval: Approval;
   public readonly deployStateMachine: DeployStateMachine;
   public readonly deployCompletion: DeployCompletion;
   public readonly notifications: Notifications;
@@ -238,6 +240,13 @@ export class PipelineStack extends Stack {
       projectRoot,
     });
 
+    this.approval = new Approval(this, 'Approval', {
+      artifacts: this.artifacts,
+      timeout: timeout('AwaitApprovalFunctionArn'),
+      slackWebhookSecretName: config.notifications.slack?.webhookSecretName,
+      projectRoot,
+    });
+
     const substitutions: Substitutions = {
       ArtifactsBucket: this.artifacts.bucketName,
       ValidateInputFunctionArn: validateInput.function.functionArn,
@@ -246,6 +255,7 @@ export class PipelineStack extends Stack {
       RunHookFunctionArn: runHook.function.functionArn,
       RecordDeploymentFunctionArn: recordDeployment.function.functionArn,
       DeployFunctionArn: this.deployFunction.task.function.functionArn,
+      AwaitApprovalFunctionArn: this.approval.awaitApproval.function.functionArn,
       FetchProjectName: this.projects.fetch.projectName,
       BuildProjectName: this.projects.build.projectName,
     };
@@ -253,7 +263,9 @@ export class PipelineStack extends Stack {
       stateMachineName: config.pipeline,
       definitionText,
       substitutions,
-      taskFunctions: [...Object.values(this.taskFunctions), this.deployFunction.task].map((t) => t.function),
+      taskFunctions: [...Object.values(this.taskFunctions), this.deployFunction.task, this.approval.awaitApproval].map(
+        (t) => t.function,
+      ),
       // The deploy project is started by the deploy function, not by the state machine.
       projects: [this.projects.fetch, this.projects.build],
     });
@@ -278,6 +290,7 @@ export class PipelineStack extends Stack {
       projects: this.projects.all,
       artifacts: this.artifacts,
       logGroups: this.projects.logGroups,
+      approverStatements: this.approval.approverStatements(),
     });
 
     new CfnOutput(this, 'StateMachineArn', {
@@ -291,6 +304,10 @@ export class PipelineStack extends Stack {
     new CfnOutput(this, 'DeployProjectRoleArn', {
       description: "The role each environment's deploy role must trust (sts:AssumeRole)",
       value: this.projects.deploy.role!.roleArn,
+    });
+    new CfnOutput(this, 'ApprovalUrl', {
+      description: 'stepdeploy approve/reject send the decision here (STEPDEPLOY_APPROVAL_URL); AWS_IAM auth',
+      value: this.approval.url.url,
     });
     new CfnOutput(this, 'OperatorPolicyArn', {
       description: "Attach to the operators' role or group",

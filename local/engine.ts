@@ -110,7 +110,40 @@ function pinExecutionContext(value: unknown, key?: string): unknown {
   return value;
 }
 
+/**
+ * Step Functions resolves TimeoutSecondsPath against the state's input; aws-local-stepfunctions
+ * 3.0.0 resolves it against the effective parameters, where `$.approval.timeoutSeconds` is not.
+ * So the engine gets a bound it never reaches (23 days: setTimeout's limit is 2^31 ms) and the
+ * class times the attempt itself from the input its StateEntered event carries (see follow()).
+ */
+function withoutTimeoutPaths(definition: StateMachineDefinition, paths: Map<string, string>): StateMachineDefinition {
+  const states = Object.fromEntries(
+    Object.entries(definition.States).map(([name, state]) => {
+      if (typeof state.TimeoutSecondsPath !== 'string') return [name, state];
+      paths.set(name, state.TimeoutSecondsPath);
+      const { TimeoutSecondsPath: _path, ...rest } = state;
+      return [name, { ...rest, TimeoutSeconds: 2_000_000 }];
+    }),
+  );
+  return { ...definition, States: states };
+}
+
+/** A reference path of plain field names (`$.approval.timeoutSeconds`) into a value. */
+function referencePath(value: unknown, path: string): unknown {
+  return path
+    .replace(/^\$\.?/, '')
+    .split('.')
+    .filter((key) => key !== '')
+    .reduce<unknown>(
+      (v, key) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined),
+      value,
+    );
+}
+
 interface PendingTask {
+  readonly executionName: string;
+  readonly stateName: string;
+  readonly createdAt: number;
   readonly resolve: (output: unknown) => void;
   readonly reject: (error: Error) => void;
 }
@@ -131,6 +164,8 @@ export class LocalStateMachine {
   /** The definition as the engine runs it (see pinExecutionContext), validated at construction. */
   private readonly pinned: StateMachineDefinition;
   private readonly states: ReadonlyMap<string, StateDefinition>;
+  /** Tokens whose task ended (answered, timed out, stopped): SendTask* answers TaskTimedOut for them, as AWS does. */
+  private readonly closedTokens = new Set<string>();
   /** A nested state's top-level ancestor (absent for top-level states). */
   private readonly topLevelOf = new Map<string, string>();
   /**
@@ -140,6 +175,10 @@ export class LocalStateMachine {
   private readonly runs = new Map<string, ExecutionRun>();
   /** The `.waitForTaskToken` tasks waiting, by token: SendTaskSuccess and SendTaskFailure name only the token. */
   private readonly tasks = new Map<string, PendingTask>();
+  /** Task states whose timeout comes from their input (TimeoutSecondsPath), which this class enforces itself. */
+  private readonly timeoutPaths = new Map<string, string>();
+  /** Per execution and state, the running attempt's TimeoutSecondsPath timer. */
+  private readonly pathTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly options: LocalStateMachineOptions) {
     this.stateMachineArn = `arn:aws:states:${options.region}:${options.account}:stateMachine:${options.name}`;
@@ -152,7 +191,10 @@ export class LocalStateMachine {
         throw new Error(`state ${name}: no local implementation for resource ${state.Resource}`);
       }
     }
-    this.pinned = pinExecutionContext(options.definition) as StateMachineDefinition;
+    this.pinned = withoutTimeoutPaths(
+      pinExecutionContext(options.definition) as StateMachineDefinition,
+      this.timeoutPaths,
+    );
     // Throws on an invalid definition, once, instead of at every StartExecution.
     new StateMachine(this.pinned as never);
     this.failOrphans();
@@ -376,7 +418,10 @@ export class LocalStateMachine {
     signal: AbortSignal,
   ): Promise<unknown> {
     const token = randomBytes(48).toString('base64url');
-    const result = new Promise<unknown>((resolve, reject) => this.tasks.set(token, { resolve, reject }));
+    const { executionName, stateName } = context(token);
+    const result = new Promise<unknown>((resolve, reject) =>
+      this.tasks.set(token, { executionName, stateName, createdAt: Date.now(), resolve, reject }),
+    );
     const onAbort = (): void => this.tasks.get(token)?.reject(new Error('the execution was stopped'));
     signal.addEventListener('abort', onAbort, { once: true });
     try {
@@ -386,6 +431,49 @@ export class LocalStateMachine {
     } finally {
       signal.removeEventListener('abort', onAbort);
       this.tasks.delete(token);
+      this.closedTokens.add(token);
+    }
+  }
+
+  /** Starts (StateEntered, StateRetried) or ends the timer of a state whose timeout is a TimeoutSecondsPath. */
+  private timeAttempt(executionName: string, event: EventLog): void {
+    if (!('state' in event) || event.state === undefined) return;
+    const path = this.timeoutPaths.get(event.state.name);
+    if (path === undefined) return;
+    const key = `${executionName}/${event.state.name}`;
+    clearTimeout(this.pathTimers.get(key));
+    this.pathTimers.delete(key);
+    if (event.type !== 'StateEntered' && event.type !== 'StateRetried') return;
+    const seconds = referencePath(event.state.input, path);
+    if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 1) return;
+    const stateName = event.state.name;
+    const timer = setTimeout(() => {
+      this.pathTimers.delete(key);
+      for (const [token, task] of this.tasks) {
+        if (task.executionName !== executionName || task.stateName !== stateName) continue;
+        this.tasks.delete(token);
+        this.closedTokens.add(token);
+        const timeout = new Error(`the task did not answer within ${seconds} seconds (TimeoutSecondsPath ${path})`);
+        timeout.name = 'States.Timeout';
+        task.reject(timeout);
+      }
+    }, seconds * 1000);
+    timer.unref();
+    this.pathTimers.set(key, timer);
+  }
+
+  /**
+   * The engine failed a `.waitForTaskToken` state (its TimeoutSeconds ran out): its task no longer
+   * waits, so its token is closed and the handler still awaiting it ends.
+   */
+  private closeTimedOutTasks(executionName: string, stateName: string, timedOutAt: number): void {
+    for (const [token, task] of this.tasks) {
+      if (task.executionName !== executionName || task.stateName !== stateName) continue;
+      // A retry's attempt started after the timeout has a token of its own.
+      if (task.createdAt > timedOutAt) continue;
+      this.tasks.delete(token);
+      this.closedTokens.add(token);
+      task.reject(new Error('the task timed out'));
     }
   }
 
@@ -413,14 +501,20 @@ export class LocalStateMachine {
     this.pendingTask(taskToken);
   }
 
+  /**
+   * The errors the Step Functions API reference documents for SendTaskSuccess/Failure/Heartbeat:
+   * InvalidToken (not a token), TaskTimedOut ("the task token has either expired or the task
+   * associated with the token has already been closed"), TaskDoesNotExist (a token of no task here,
+   * e.g. one issued before this runtime restarted).
+   */
   private pendingTask(taskToken: string): PendingTask {
     const task = this.tasks.get(taskToken);
-    if (!task)
-      throw new LocalApiError(
-        'TaskDoesNotExist',
-        'Task Does Not Exist: the task token is unknown, or its task already ended',
-      );
-    return task;
+    if (task) return task;
+    if (!/^[A-Za-z0-9_-]{64}$/.test(taskToken))
+      throw new LocalApiError('InvalidToken', 'Invalid Token: not a task token');
+    if (this.closedTokens.has(taskToken))
+      throw new LocalApiError('TaskTimedOut', 'Task Timed Out: the task of this token timed out or was already closed');
+    throw new LocalApiError('TaskDoesNotExist', 'Task Does Not Exist: no task of this runtime has this token');
   }
 
   private run(
@@ -499,6 +593,9 @@ export class LocalStateMachine {
       const taskResult =
         event.type === 'StateExited' && event.state.type === 'Task' ? run.nextTaskResult(event.state.name) : undefined;
       run.history.append(thread, translate(event, this.lookup(), this.options.region, taskResult));
+      this.timeAttempt(run.record.name, event);
+      if (event.type === 'StateFailed' && event.state.type === 'Task' && event.Error === 'States.Timeout')
+        this.closeTimedOutTasks(run.record.name, event.state.name, event.timestamp);
       if ((event.type === 'StateEntered' && event.state.type === 'Task') || event.type === 'StateRetried') {
         const attempt = run.nextAttempt(event.state.name);
         if (attempt) this.attemptStarted(run, event.state.name, attempt, thread);

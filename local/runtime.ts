@@ -16,6 +16,7 @@ import {
   type StartedBuild,
 } from './codebuild';
 import { LocalStateMachine, type ExecutionListener, type TaskContext, type TaskImplementation } from './engine';
+import { LOCAL_APPROVAL_PATH, serveApprovalUrl } from './approval-url';
 import { LocalApiError } from './errors';
 import { adoptLegacyExecutions } from './executions';
 import { buildStateChange, executionStatusChange, type EventBridgeEvent } from './events';
@@ -92,6 +93,7 @@ const FUNCTIONS = {
   RunHookFunctionArn: 'run-hook',
   RecordDeploymentFunctionArn: 'record-deployment',
   DeployFunctionArn: 'deploy',
+  AwaitApprovalFunctionArn: 'await-approval',
 } as const;
 
 const PROJECT_ROOT = resolve(__dirname, '..');
@@ -107,6 +109,7 @@ function localSubstitutions(config: PipelineConfig): Substitutions {
     RunHookFunctionArn: fn(FUNCTIONS.RunHookFunctionArn),
     RecordDeploymentFunctionArn: fn(FUNCTIONS.RecordDeploymentFunctionArn),
     DeployFunctionArn: fn(FUNCTIONS.DeployFunctionArn),
+    AwaitApprovalFunctionArn: fn(FUNCTIONS.AwaitApprovalFunctionArn),
     FetchProjectName: `${config.pipeline}-fetch`,
     BuildProjectName: `${config.pipeline}-build`,
   };
@@ -206,6 +209,8 @@ export class LocalRuntime {
     const bucket = artifactsBucketName(config);
     const substitutions = localSubstitutions(config);
 
+    const handlerOf = (task: string): LambdaHandler =>
+      (require(`../tasks/${task}/handler`) as { handler: LambdaHandler }).handler;
     const s3Handler = await createLocalS3Handler({
       directory: join(home, 's3'),
       buckets: [bucket],
@@ -218,7 +223,9 @@ export class LocalRuntime {
       (req, res) =>
         req.method === 'GET' && req.url === CONTAINER_CREDENTIALS_PATH
           ? containerCredentials(res)
-          : (api ?? s3Handler)(req, res),
+          : req.url === LOCAL_APPROVAL_PATH
+            ? void serveApprovalUrl(req, res, () => handlerOf('decide-approval') as never)
+            : (api ?? s3Handler)(req, res),
       options.port,
     );
 
@@ -242,8 +249,6 @@ export class LocalRuntime {
         () => (require(`../tasks/${task}/handler`) as { handler: LambdaHandler }).handler,
       ]),
     );
-    const handlerOf = (task: string): LambdaHandler =>
-      (require(`../tasks/${task}/handler`) as { handler: LambdaHandler }).handler;
     // The EventBridge rules of the stack, as targets with their event patterns.
     const events = new EventDelivery([
       { target: options.notify ?? ((event) => handlerOf('notify')(event)), matches: () => true },

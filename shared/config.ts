@@ -116,6 +116,33 @@ export const hookSchema = z
 const IAM_ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
 const IAM_POLICY_ARN = /^arn:aws[a-z-]*:iam::(\d{12}|aws):policy\/[\w+=,.@/-]+$/;
 
+/** How long an approval may wait by default. */
+export const DEFAULT_APPROVAL_TIMEOUT_MINUTES = 240;
+/**
+ * The longest approval wait: it counts against the execution's own timeout (24 hours in
+ * workflows/deploy-pipeline.asl.json), which leaves 12 hours for the builds, the wait for the
+ * deploy lease and the deploy.
+ */
+export const MAX_APPROVAL_TIMEOUT_MINUTES = 720;
+
+const approvalSchema = z
+  .object({
+    // Writing an approval block means wanting one; `required: false` switches it off and keeps the settings.
+    required: z.boolean({ error: 'must be true or false' }).default(true),
+    // Fractions are allowed (0.05 = 3 s), for tests; Step Functions counts whole seconds, at least 1.
+    timeoutMinutes: z
+      .number({ error: 'must be a number of minutes' })
+      .positive(`must be more than 0 and at most ${MAX_APPROVAL_TIMEOUT_MINUTES} (12 hours)`)
+      .max(
+        MAX_APPROVAL_TIMEOUT_MINUTES,
+        `must be at most ${MAX_APPROVAL_TIMEOUT_MINUTES} (12 hours): the whole execution must end within 24 hours`,
+      )
+      .default(DEFAULT_APPROVAL_TIMEOUT_MINUTES),
+    // false: the person who requested the deployment cannot approve it.
+    allowSelfApproval: z.boolean({ error: 'must be true or false' }).default(false),
+  })
+  .strict();
+
 const environmentSchema = z
   .object({
     account: z
@@ -159,6 +186,12 @@ const environmentSchema = z
         });
       })
       .default([]),
+    // A person approves the built artifact before Deploy (AwaitApproval); none by default.
+    approval: approvalSchema.default({
+      required: false,
+      timeoutMinutes: DEFAULT_APPROVAL_TIMEOUT_MINUTES,
+      allowSelfApproval: false,
+    }),
     // What the deploy role stack (infra/deploy-role.ts) grants the deploy role beyond the trust.
     deployRole: z
       .object({
@@ -284,6 +317,7 @@ export type PipelineConfig = z.infer<typeof configSchema>;
 export type SourceConfig = PipelineConfig['sources'][string];
 export type EnvironmentConfig = PipelineConfig['environments'][string];
 export type HookConfig = EnvironmentConfig['hooks'][number];
+export type ApprovalConfig = EnvironmentConfig['approval'];
 
 export const DEFAULT_CONFIG_PATH = 'stepdeploy.config.yml';
 

@@ -36,6 +36,28 @@ export interface Plan {
   readonly variables: Readonly<Record<string, string>>;
   readonly sources: ReadonlyArray<PlannedSource>;
   readonly hooks: ReadonlyArray<HookConfig>;
+  /** The environment's approval rule: the ApprovalRequired Choice reads `required`. */
+  readonly approval: PlannedApproval;
+  /** null until AwaitApproval's result replaces it; stays null where no approval is required. */
+  readonly decision: ApprovalDecision | null;
+  /** The earlier execution whose build this one deploys again (a rollback); null for a deployment of branches. */
+  readonly redeployOf: string | null;
+}
+
+/** The environment's approval rule, as the state machine uses it. */
+export interface PlannedApproval {
+  readonly required: boolean;
+  /** AwaitApproval's TimeoutSecondsPath: timeoutMinutes in whole seconds, at least 1. */
+  readonly timeoutSeconds: number;
+  readonly allowSelfApproval: boolean;
+}
+
+/** AwaitApproval's result (what decide-approval sends with SendTaskSuccess), recorded with the deployment. */
+export interface ApprovalDecision {
+  /** The approver's identity: on AWS the caller's IAM ARN (function URL, AWS_IAM auth); locally the git user. */
+  readonly approvedBy: string;
+  readonly comment: string | null;
+  readonly approvedAt: string;
 }
 
 /** ValidateInput's event. */
@@ -137,6 +159,7 @@ export interface RecordDeploymentEvent {
   readonly artifactKey: string;
   readonly buildId: string;
   readonly deployBuildId: string;
+  readonly approval: ApprovalDecision | null;
 }
 
 export interface RecordDeploymentResult {
@@ -160,4 +183,6 @@ export interface DeploymentRecord {
   readonly buildId: string;
   readonly deployBuildId: string;
   readonly sources: ReadonlyArray<{ readonly name: string; readonly branch: string; readonly commit: string }>;
+  /** Who approved it, where the environment requires approval (absent in records written before approvals). */
+  readonly approval?: ApprovalDecision | null;
 }

@@ -18,6 +18,7 @@ export const SUBSTITUTION_NAMES = [
   'RunHookFunctionArn',
   'RecordDeploymentFunctionArn',
   'DeployFunctionArn',
+  'AwaitApprovalFunctionArn',
   'FetchProjectName',
   'BuildProjectName',
 ] as const;
@@ -30,10 +31,21 @@ export const TOP_LEVEL_STATES = [
   'FetchSources',
   'CombineConfigAndCode',
   'BuildTemplates',
+  'ApprovalRequired',
+  'AwaitApproval',
+  'ApprovalTimedOut',
   'Deploy',
   'PostDeployHooks',
   'RecordDeployment',
 ] as const;
+
+/** The approval branch: environments whose config requires no approval never enter these. */
+export const APPROVAL_STATES = ['AwaitApproval', 'ApprovalTimedOut'] as const;
+
+/** The top-level states a deployment passes where no approval is required, in order. */
+export const PATH_WITHOUT_APPROVAL: ReadonlyArray<string> = TOP_LEVEL_STATES.filter(
+  (state) => !(APPROVAL_STATES as ReadonlyArray<string>).includes(state),
+);
 
 /** The states of one FetchSources iteration: a stored snapshot takes ReuseSnapshot, else FetchSource + DescribeSnapshot. */
 export const FETCH_ITERATION_STATES = [

@@ -1,4 +1,6 @@
 import { userInfo } from 'node:os';
+import { dirname } from 'node:path';
+import { gitUser } from '../approval-url';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { loadConfig, type PipelineConfig } from '../../shared/config';
 import { checkExecutionInput } from '../../tasks/validate-input/validate-input';
@@ -46,7 +48,17 @@ export function parseBranches(pairs: ReadonlyArray<string>): Record<string, stri
   return branches;
 }
 
-function defaultRequestedBy(): string | undefined {
+/**
+ * Who asks: the git user (e-mail), which is the name `approve` decides under locally and, with
+ * IAM Identity Center, often the role session name on AWS, so that allowSelfApproval: false can
+ * recognise the requester; else the OS user.
+ */
+function defaultRequestedBy(cwd: string): string | undefined {
+  try {
+    return gitUser(cwd);
+  } catch {
+    // no git user: the OS user below
+  }
   try {
     return userInfo().username || undefined;
   } catch {
@@ -74,7 +86,7 @@ function environmentOf(options: StartOptions, config: PipelineConfig, local: boo
 export function plannedInput(options: StartOptions, configPath: string, local = false): StartInput {
   const config = loadConfig(configPath);
   const environment = environmentOf(options, config, local);
-  const requestedBy = options.requestedBy ?? defaultRequestedBy();
+  const requestedBy = options.requestedBy ?? defaultRequestedBy(dirname(configPath));
   const input: StartInput = {
     environment,
     branches: parseBranches(options.branch ?? []),

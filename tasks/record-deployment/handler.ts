@@ -29,6 +29,10 @@ const eventSchema = z
     artifactKey: z.string().min(1),
     buildId: z.string().min(1),
     deployBuildId: z.string().min(1),
+    approval: z
+      .object({ approvedBy: z.string().min(1), comment: z.string().nullable(), approvedAt: z.iso.datetime() })
+      .strict()
+      .nullable(),
   })
   .strict();
 

@@ -101,6 +101,7 @@ function recordOf(event: RecordDeploymentEvent, deployedAt: Date): DeploymentRec
     buildId: event.buildId,
     deployBuildId: event.deployBuildId,
     sources: event.sources.map(({ name, branch, commit }) => ({ name, branch, commit })),
+    approval: event.approval,
   };
 }
 

@@ -23,7 +23,7 @@ export interface ResolveSourceDeps {
  * than reused: the fetch build writes it anew, and its expiry starts over. Reused, it could
  * expire under this execution: CombineConfigAndCode reads it, and so does that state again when
  * the execution is redriven, which Step Functions allows up to 14 days after the execution
- * stopped; this definition stops an execution within 6 hours (TimeoutSeconds 21600), and a day
+ * stopped; this definition stops an execution within 24 hours (TimeoutSeconds 86400), and a day
  * more covers S3 counting lifecycle days from midnight UTC. That covers a redrive within 14 days
  * of the execution's first stop; each redrive that fails again opens 14 more days, which no
  * fixed margin covers. With the default expiry of `sources/` (180 days,

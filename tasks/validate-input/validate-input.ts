@@ -67,6 +67,14 @@ function planFor(input: ExecutionInput, execution: string, config: PipelineConfi
     variables: environment.variables,
     sources,
     hooks: environment.hooks,
+    approval: {
+      required: environment.approval.required,
+      // Step Functions takes whole seconds; the config allows fractions of a minute (tests).
+      timeoutSeconds: Math.max(1, Math.round(environment.approval.timeoutMinutes * 60)),
+      allowSelfApproval: environment.approval.allowSelfApproval,
+    },
+    decision: null,
+    redeployOf: null,
   };
 }
 

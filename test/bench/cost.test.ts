@@ -6,7 +6,7 @@ import { summarize } from '../../bench/stats';
 describe('bench: cost per deployment from the ASL', () => {
   const machine = readAsl();
 
-  test('counts 7 + 4 per fetched source (3 per reused one) + 1 per hook transitions, plus one per lease wait', () => {
+  test('counts 8 + 4 per fetched source (3 per reused one) + 1 per hook transitions, plus one per lease wait and one for an approval', () => {
     const base = countTransitions(machine, { mapItems: { FetchSources: 2, PostDeployHooks: 1 } });
     const waited = countTransitions(machine, {
       mapItems: { FetchSources: 2, PostDeployHooks: 1 },
@@ -17,7 +17,14 @@ describe('bench: cost per deployment from the ASL', () => {
       choices: { SnapshotStored: 'ReuseSnapshot' },
     });
 
-    expect(base.total).toBe(16);
+    const approved = countTransitions(machine, {
+      mapItems: { FetchSources: 2, PostDeployHooks: 1 },
+      choices: { ApprovalRequired: 'AwaitApproval' },
+    });
+
+    expect(base.total).toBe(17);
+    expect(approved.total).toBe(18);
+    expect(approved.byState).toMatchObject({ ApprovalRequired: 1, AwaitApproval: 1, Deploy: 1 });
     expect(base.byState).toMatchObject({
       ResolveSource: 2,
       SnapshotStored: 2,
@@ -27,8 +34,8 @@ describe('bench: cost per deployment from the ASL', () => {
       Deploy: 1,
     });
     expect(base.byState).not.toHaveProperty('ReuseSnapshot');
-    expect(waited.total).toBe(26);
-    expect(reused.total).toBe(14);
+    expect(waited.total).toBe(27);
+    expect(reused.total).toBe(15);
     expect(reused.byState).toMatchObject({ ResolveSource: 2, SnapshotStored: 2, ReuseSnapshot: 2 });
     expect(reused.byState).not.toHaveProperty('FetchSource');
   });
@@ -84,7 +91,7 @@ describe('bench: cost per deployment from the ASL', () => {
       lambdaMs: { ValidateInput: 5, CombineConfigAndCode: 50, RecordDeployment: 50, Deploy: 40 },
     });
 
-    const [short, typical, waiting, reused, long] = table.rows;
+    const [short, typical, waiting, reused, long, approved] = table.rows;
     expect(short!.transitions).toBe(typical!.transitions);
     expect(long!.cost.stepFunctions).toBe(short!.cost.stepFunctions);
     expect(waiting!.transitions).toBe(typical!.transitions + 10);
@@ -94,6 +101,11 @@ describe('bench: cost per deployment from the ASL', () => {
     expect(reused!.cost.codeBuildMinutes).toBe(typical!.cost.codeBuildMinutes - 2);
     expect(reused!.cost.codePipeline).toBe(typical!.cost.codePipeline);
     expect(table.text).toContain('| typical: build 5 min, deploy 10 min |');
+    // An approval costs one transition and two short Lambda calls, however long the wait.
+    expect(approved!.transitions).toBe(typical!.transitions + 1);
+    expect(approved!.cost.lambdaGbSeconds).toBeGreaterThan(typical!.cost.lambdaGbSeconds);
+    expect(approved!.cost.codeBuildMinutes).toBe(typical!.cost.codeBuildMinutes);
+    expect(table.lambdas.map((l) => l.name)).not.toContain('await-approval');
   });
 });
 

@@ -272,8 +272,8 @@ describe('task functions', () => {
     RecordDeploymentFunctionArn: () => id('AWS::Lambda::Function', 'RecordDeployment'),
   } as const;
 
-  test('eight functions on Node.js 22 with X-Ray active and their own log groups', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 8);
+  test('ten functions on Node.js 22 with X-Ray active and their own log groups', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 10);
     for (const fn of Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function')) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -317,7 +317,7 @@ describe('task functions', () => {
         .dependencies,
     ).filter((name) => name.startsWith('@aws-sdk/'));
     const functions = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function');
-    expect(functions).toHaveLength(8);
+    expect(functions).toHaveLength(10);
     for (const fn of functions) {
       const code = readFileSync(join(bundleDirOf(fn), 'index.js'), 'utf8');
       const required = pinned.filter((name) => code.includes(`require("${name}")`));
@@ -584,6 +584,7 @@ describe('state machine', () => {
       RunHookFunctionArn: arnOf(id('AWS::Lambda::Function', 'RunHook')),
       RecordDeploymentFunctionArn: arnOf(id('AWS::Lambda::Function', 'RecordDeployment')),
       DeployFunctionArn: arnOf(id('AWS::Lambda::Function', 'DeployFunction')),
+      AwaitApprovalFunctionArn: arnOf(id('AWS::Lambda::Function', 'ApprovalAwait')),
       FetchProjectName: { Ref: id('AWS::CodeBuild::Project', 'ProjectsFetch') },
       BuildProjectName: { Ref: id('AWS::CodeBuild::Project', 'ProjectsBuild') },
     });
@@ -621,7 +622,7 @@ describe('state machine', () => {
     });
   });
 
-  test('its role may invoke the six task functions, run the fetch and build builds (.sync) and manage the .sync events rule', () => {
+  test('its role may invoke the seven task functions, run the fetch and build builds (.sync) and manage the .sync events rule', () => {
     const statements = statementsOfRole(id('AWS::IAM::Role', 'StateMachineRole'));
     const fnIds = [
       'ValidateInput',
@@ -630,6 +631,7 @@ describe('state machine', () => {
       'RunHook',
       'RecordDeployment',
       'DeployFunction',
+      'ApprovalAwait',
     ].map((p) => id('AWS::Lambda::Function', p));
     expect(statements).toEqual(
       expect.arrayContaining([
@@ -774,8 +776,34 @@ describe('operator policy', () => {
         'logs:GetLogEvents',
         'logs:FilterLogEvents',
         'logs:DescribeLogStreams',
+        'lambda:InvokeFunctionUrl',
+        'lambda:InvokeFunction',
       ].sort(),
     );
+  });
+
+  test('approvers call the decision function through its AWS_IAM URL only: no SendTaskSuccess, no direct invoke', () => {
+    const decide = arnOf(id('AWS::Lambda::Function', 'ApprovalDecide'));
+    expect(statements()).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          Action: 'lambda:InvokeFunctionUrl',
+          Resource: decide,
+          Condition: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
+        }),
+        expect.objectContaining({
+          Action: 'lambda:InvokeFunction',
+          Resource: decide,
+          Condition: { Bool: { 'lambda:InvokedViaFunctionUrl': 'true' } },
+        }),
+      ]),
+    );
+    expect(statements().flatMap(actionsOf)).not.toContain('states:SendTaskSuccess');
+    template.hasResourceProperties('AWS::Lambda::Url', {
+      AuthType: 'AWS_IAM',
+      TargetFunctionArn: decide,
+    });
+    template.resourceCountIs('AWS::Lambda::Url', 1);
   });
 
   test('Step Functions actions apply to this state machine and its executions only', () => {
@@ -827,5 +855,47 @@ describe('local repositories', () => {
       );
     }
     expect(stackAnnotations.findWarning('/Pipeline', Match.stringLikeRegexp(LOCAL_REPOSITORY_WARNING))).toHaveLength(2);
+  });
+});
+
+describe('approval functions', () => {
+  const roleOf = (fn: string) =>
+    (resources[id('AWS::Lambda::Function', fn)]!.Properties.Role as { 'Fn::GetAtt': [string, string] })[
+      'Fn::GetAtt'
+    ][0];
+
+  test('only the two approval functions may read approvals/, where the task tokens are', () => {
+    const readers = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy')
+      .filter((r) => JSON.stringify(r.Properties.PolicyDocument).includes('/approvals/'))
+      .flatMap(
+        (r) => (r.Properties.Roles as Array<{ Ref: string }> | undefined)?.map((role) => role.Ref) ?? ['managed'],
+      );
+    expect([...new Set(readers)].sort()).toEqual([roleOf('ApprovalAwait'), roleOf('ApprovalDecide')].sort());
+  });
+
+  test('only decide-approval may answer a task; AwaitApproval cannot approve its own request', () => {
+    const sendTask = (roleId: string) =>
+      statementsOfRole(roleId)
+        .flatMap(actionsOf)
+        .filter((a) => a.startsWith('states:SendTask'));
+    expect(sendTask(roleOf('ApprovalDecide')).sort()).toEqual(['states:SendTaskFailure', 'states:SendTaskSuccess']);
+    expect(sendTask(roleOf('ApprovalAwait'))).toEqual([]);
+    expect(s3StatementsOfRole(roleOf('ApprovalDecide'))).toEqual(
+      expect.arrayContaining([
+        { actions: ['s3:GetObject', 's3:GetObjectVersion'], resource: objectArn('approvals/'), condition: undefined },
+        {
+          actions: ['s3:GetObject'],
+          resource: [keyArn('deployments/*/current.json'), keyArn('deployments/*/lease.json')],
+          condition: undefined,
+        },
+      ]),
+    );
+  });
+
+  test('outputs the approval URL the CLI sends decisions to', () => {
+    expect(template.toJSON().Outputs.ApprovalUrl.Value).toEqual({
+      'Fn::GetAtt': [id('AWS::Lambda::Url', 'ApprovalDecideFunctionUrl'), 'FunctionUrl'],
+    });
   });
 });

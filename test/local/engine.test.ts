@@ -418,7 +418,12 @@ describe('LocalStateMachine: .waitForTaskToken', () => {
     const done = await sm.wait(executionArn);
     expect(done.status).toBe('SUCCEEDED');
     expect(JSON.parse(done.output!)).toEqual({ got: 42 });
-    expect(() => sm.sendTaskSuccess(token, '{}')).toThrow(expect.objectContaining({ name: 'TaskDoesNotExist' }));
+    // As the Step Functions API reference says: "the task associated with the token has already been closed".
+    expect(() => sm.sendTaskSuccess(token, '{}')).toThrow(expect.objectContaining({ name: 'TaskTimedOut' }));
+    expect(() => sm.sendTaskSuccess('x'.repeat(64), '{}')).toThrow(
+      expect.objectContaining({ name: 'TaskDoesNotExist' }),
+    );
+    expect(() => sm.sendTaskSuccess('not a token', '{}')).toThrow(expect.objectContaining({ name: 'InvalidToken' }));
   });
 
   test('SendTaskFailure fails the state with the error and cause sent', async () => {

@@ -15,6 +15,8 @@ beforeAll(async () => {
   t = await startExampleRuntime(
     (config) => {
       config.environments.production.region = 'ap-southeast-2';
+      // The example's production waits for approval (test/reliability/approval.test.ts): not what this tests.
+      config.environments.production.approval.required = false;
     },
     {
       notify: async () => undefined,

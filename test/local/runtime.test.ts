@@ -4,7 +4,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { startExampleRuntime, type TestRuntime } from '../helpers/local-runtime';
 import { pushCommit } from '../helpers/reliability';
 import type { HistoryEvent } from '../../local/history';
-import { FETCH_ITERATION_STATES, TOP_LEVEL_STATES } from '../../workflows/definition';
+import { FETCH_ITERATION_STATES, PATH_WITHOUT_APPROVAL } from '../../workflows/definition';
 import type { EventBridgeEvent } from '../../local/events';
 
 let t: TestRuntime;
@@ -56,7 +56,7 @@ describe('local runtime: the deploy state machine on the example', () => {
     expect(existsSync(join(t.runtime.home, 'targets', 'acceptance', 'service.json'))).toBe(true);
     const states = enteredStates(t.runtime.machine.history(record.executionArn));
     expect(states.filter((s) => !([...FETCH_ITERATION_STATES, 'RunHook'] as string[]).includes(s))).toEqual([
-      ...TOP_LEVEL_STATES,
+      ...PATH_WITHOUT_APPROVAL,
     ]);
     // While a build runs, history already names it (TaskSubmitted), as on AWS.
     const submitted = t.runtime.machine
@@ -162,7 +162,13 @@ describe('local runtime: the deploy state machine on the example', () => {
     expect(failedBuild?.detail['project-name']).toBe('stepdeploy-example-build');
     const afterRedrive = t.runtime.machine.history(failed.executionArn).slice(before);
     expect(afterRedrive[0]!.type).toBe('ExecutionRedriven');
-    expect(enteredStates(afterRedrive)).toEqual(['BuildTemplates', 'Deploy', 'PostDeployHooks', 'RecordDeployment']);
+    expect(enteredStates(afterRedrive)).toEqual([
+      'BuildTemplates',
+      'ApprovalRequired',
+      'Deploy',
+      'PostDeployHooks',
+      'RecordDeployment',
+    ]);
   });
 
   test('rejects a hostile branch at ValidateInput before any build starts', async () => {

@@ -665,6 +665,7 @@ class World {
         startedAt: execution.startedAt,
         requestedBy: null,
         sources: [],
+        approval: null,
         artifactKey: `artifacts/${ENV}/${execution.execution}/source.zip`,
         buildId: 'model-build:1',
         deployBuildId: execution.deployedBuild!,

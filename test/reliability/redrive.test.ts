@@ -6,6 +6,7 @@ import type { EventBridgeEvent } from '../../local/events';
 import { historyLookup } from '../../tasks/notify/history';
 import { notify } from '../../tasks/notify/notify';
 import { notifyEventSchema } from '../../tasks/shared/eventbridge-events';
+import { PATH_WITHOUT_APPROVAL } from '../../workflows/definition';
 import { startExampleRuntime, type TestRuntime } from '../helpers/local-runtime';
 import {
   afterLastRedrive,
@@ -34,15 +35,7 @@ const lines: string[] = [];
 /** S3 requests to fail (a real S3 outage, seen by the task code through the SDK). */
 let s3Outage: ((method: string, key: string) => boolean) | undefined;
 
-const ORDER = [
-  'ValidateInput',
-  'FetchSources',
-  'CombineConfigAndCode',
-  'BuildTemplates',
-  'Deploy',
-  'PostDeployHooks',
-  'RecordDeployment',
-];
+const ORDER = PATH_WITHOUT_APPROVAL;
 
 beforeAll(async () => {
   hook = await controlledEndpoint(200);

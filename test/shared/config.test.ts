@@ -43,6 +43,13 @@ describe('the example stepdeploy.config.yml', () => {
       variables: {},
       hooks: [],
       deployRole: { managedPolicyArns: [], cloudFormationExecutionRoleArns: [] },
+      approval: { required: true, timeoutMinutes: 240, allowSelfApproval: false },
+    });
+    // No approval by default.
+    expect(config.environments.acceptance!.approval).toEqual({
+      required: false,
+      timeoutMinutes: 240,
+      allowSelfApproval: false,
     });
     expect(config.buildspecs).toEqual({ build: 'buildspecs/build.yml', deploy: 'buildspecs/deploy.yml' });
     expect(config.notifications.slack?.webhookSecretName).toBe('stepdeploy/slack-webhook');
@@ -50,6 +57,37 @@ describe('the example stepdeploy.config.yml', () => {
 });
 
 describe('parseConfig', () => {
+  test('an approval block means approval is required unless it says otherwise; the fields get defaults', () => {
+    const raw = JSON.parse(JSON.stringify(loadConfig(EXAMPLE_PATH)));
+    raw.environments.acceptance.approval = { timeoutMinutes: 30 };
+    expect(parseConfig(raw).environments.acceptance!.approval).toEqual({
+      required: true,
+      timeoutMinutes: 30,
+      allowSelfApproval: false,
+    });
+  });
+
+  test.each([
+    [
+      { timeoutMinutes: 721 },
+      'environments.production.approval.timeoutMinutes: must be at most 720 (12 hours): the whole execution must end within 24 hours (got 721)',
+    ],
+    [
+      { timeoutMinutes: 0 },
+      'environments.production.approval.timeoutMinutes: must be more than 0 and at most 720 (12 hours) (got 0)',
+    ],
+    [{ required: 'yes' }, 'environments.production.approval.required: must be true or false (got "yes")'],
+    [
+      { approvers: ['bob'] },
+      'environments.production.approval: Unrecognized key: "approvers" (unknown key(s) "approvers")',
+    ],
+  ])('fails for approval %j, naming the path, value and fix', (approval, expected) => {
+    const message = failureOf((c) => {
+      c.environments.production.approval = approval;
+    });
+    expect(message).toContain(expected);
+  });
+
   test('fails for a bad branch pattern, naming the path, value and fix', () => {
     const message = failureOf((c) => {
       c.environments.production.branches = ['main feature'];

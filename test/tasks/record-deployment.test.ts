@@ -20,6 +20,7 @@ const event: RecordDeploymentEvent = {
   execution: EXECUTION,
   startedAt: '2026-11-29T03:12:00.000Z',
   requestedBy: 'alice',
+  approval: null,
   sources: [
     {
       name: 'app',
@@ -56,6 +57,7 @@ const record: DeploymentRecord = {
     { name: 'app', branch: 'main', commit: 'a'.repeat(40) },
     { name: 'config', branch: 'main', commit: 'b'.repeat(40) },
   ],
+  approval: null,
 };
 
 const waits: number[] = [];

@@ -334,7 +334,26 @@ describe('validateInput: the plan', () => {
         },
       ],
       hooks: [],
+      // acceptance requires no approval: ApprovalRequired goes straight to Deploy.
+      approval: { required: false, timeoutSeconds: 14400, allowSelfApproval: false },
+      decision: null,
+      redeployOf: null,
     });
+  });
+
+  test("carries the environment's approval rule, its timeout in whole seconds for TimeoutSecondsPath", () => {
+    const withApproval = {
+      ...config,
+      environments: {
+        ...config.environments,
+        acceptance: {
+          ...config.environments.acceptance!,
+          approval: { required: true, timeoutMinutes: 0.05, allowSelfApproval: true },
+        },
+      },
+    };
+    const plan = validateInput({ environment: 'acceptance' }, 'acceptance-1', withApproval, CONFIG_PATH);
+    expect(plan.approval).toEqual({ required: true, timeoutSeconds: 3, allowSelfApproval: true });
   });
 
   test('carries requestedBy, variables, hooks and remote repositories as configured', () => {

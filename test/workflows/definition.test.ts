@@ -3,6 +3,7 @@ import aslValidator from 'asl-validator';
 import {
   DEFINITION_PATH,
   SUBSTITUTION_NAMES,
+  PATH_WITHOUT_APPROVAL,
   TOP_LEVEL_STATES,
   allStates,
   loadDefinition,
@@ -56,17 +57,35 @@ describe('workflows/deploy-pipeline.asl.json', () => {
     expect(() => substitute(text, partial)).toThrow('no substitution for ${ArtifactsBucket}');
   });
 
-  test('the top-level states are the seven public ones, in order, each with a Comment', () => {
+  test('the top-level states are the public ones, in order, each with a Comment; without approval ApprovalRequired goes straight to Deploy', () => {
     const order: string[] = [];
     let name: string | undefined = definition.StartAt;
     while (name !== undefined) {
       order.push(name);
       const state: StateMachineDefinition['States'][string] = definition.States[name]!;
       expect(state.Comment).toEqual(expect.any(String));
-      name = state.End ? undefined : state.Next;
+      const next = state.Type === 'Choice' ? (state as { Default?: string }).Default : state.Next;
+      name = state.End ? undefined : next;
     }
-    expect(order).toEqual([...TOP_LEVEL_STATES]);
-    expect(Object.keys(definition.States).sort()).toEqual([...TOP_LEVEL_STATES].sort());
+    expect(order).toEqual([...PATH_WITHOUT_APPROVAL]);
+    expect(Object.keys(definition.States)).toEqual([...TOP_LEVEL_STATES]);
+  });
+
+  test('the approval branch: AwaitApproval between BuildTemplates and Deploy, its timeout to ApprovalTimedOut and back', () => {
+    expect(definition.States.BuildTemplates!.Next).toBe('ApprovalRequired');
+    expect(definition.States.ApprovalRequired).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Next: 'AwaitApproval' }],
+      Default: 'Deploy',
+    });
+    expect(definition.States.AwaitApproval).toMatchObject({
+      Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+      TimeoutSecondsPath: '$.approval.timeoutSeconds',
+      Catch: [{ ErrorEquals: ['States.Timeout'], Next: 'ApprovalTimedOut' }],
+      ResultPath: '$.decision',
+      Next: 'Deploy',
+    });
+    expect(definition.States.ApprovalTimedOut).toMatchObject({ Type: 'Task', Next: 'AwaitApproval' });
   });
 
   test('every state, nested ones included, is reachable and has a Comment', () => {
@@ -86,7 +105,9 @@ describe('workflows/deploy-pipeline.asl.json', () => {
     const tasks = allStates(definition).filter(({ state }) => state.Type === 'Task');
     expect(tasks.length).toBeGreaterThanOrEqual(7);
     for (const { name, state } of tasks) {
-      expect({ name, timeout: typeof state.TimeoutSeconds }).toEqual({ name, timeout: 'number' });
+      // AwaitApproval waits as long as the environment's approval.timeoutMinutes says (at most 12 hours).
+      const timeout = name === 'AwaitApproval' ? typeof state.TimeoutSecondsPath : typeof state.TimeoutSeconds;
+      expect({ name, timeout }).toEqual({ name, timeout: name === 'AwaitApproval' ? 'string' : 'number' });
       const retries = (state.Retry ?? []) as Array<Record<string, unknown>>;
       expect(retries.length).toBeGreaterThan(0);
       const allowed = state.Resource!.startsWith('arn:aws:states:::codebuild')
@@ -114,18 +135,25 @@ describe('workflows/deploy-pipeline.asl.json', () => {
     );
   });
 
-  test('has no Catch and no Fail state, so a redrive restarts at the failed state', () => {
+  test('has no Fail state, and no Catch but the approval timeout, which leads to a Task, so a redrive restarts at the failed state', () => {
     for (const { name, state } of allStates(definition)) {
-      expect({ name, catch: state.Catch }).toEqual({ name, catch: undefined });
+      const catches =
+        name === 'AwaitApproval' ? [{ ErrorEquals: ['States.Timeout'], next: 'ApprovalTimedOut' }] : undefined;
+      const actual = (state.Catch as Array<{ ErrorEquals: string[]; Next: string }> | undefined)?.map((c) => ({
+        ErrorEquals: c.ErrorEquals,
+        next: c.Next,
+      }));
+      expect({ name, catch: actual }).toEqual({ name, catch: catches });
       expect({ name, type: state.Type }).not.toEqual({ name, type: 'Fail' });
     }
+    expect(definition.States.ApprovalTimedOut!.Type).toBe('Task');
   });
 
   test('uses JSONPath only: no JSONata, no Assign', () => {
     expect(text).not.toMatch(/"QueryLanguage"|"Assign"|\{%/);
   });
 
-  test('CodeBuild tasks wait for the build (.sync), Deploy waits for its task token, the other tasks invoke Lambda', () => {
+  test('CodeBuild tasks wait for the build (.sync), Deploy and AwaitApproval wait for their task tokens, the other tasks invoke Lambda', () => {
     const resources = Object.fromEntries(
       allStates(definition)
         .filter(({ state }) => state.Resource)
@@ -137,6 +165,8 @@ describe('workflows/deploy-pipeline.asl.json', () => {
       FetchSource: 'arn:aws:states:::codebuild:startBuild.sync',
       CombineConfigAndCode: 'arn:aws:states:::lambda:invoke',
       BuildTemplates: 'arn:aws:states:::codebuild:startBuild.sync',
+      AwaitApproval: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+      ApprovalTimedOut: 'arn:aws:states:::lambda:invoke',
       Deploy: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
       RunHook: 'arn:aws:states:::lambda:invoke',
       RecordDeployment: 'arn:aws:states:::lambda:invoke',

@@ -88,6 +88,12 @@ const TERMINAL: Readonly<Record<string, string>> = {
   RepositoryCredentialsError:
     'ResolveSource logs it and reads the repository without credentials: never reaches the state machine',
   WebhookSecretError: 'notify is an EventBridge target, not a state: a Slack problem never fails a deployment',
+  ApprovalTimedOutError:
+    'ApprovalTimedOut: nobody decided in time; a retry would only fail again, a redrive asks again (AwaitApproval)',
+  ApprovalRejectedError:
+    'AwaitApproval (sent by decide-approval with SendTaskFailure): a person said no; a redrive asks again',
+  DecisionRefusedError:
+    'decide-approval answers it to the caller of its function URL (HTTP 4xx): it never reaches the state machine',
 };
 
 function errorEqualsNames(definition: StateMachineDefinition): Map<string, string[]> {
