@@ -160,6 +160,7 @@ export async function fetchSources(
       sourceType: 'LOCAL_GIT',
       path: '.',
       credentialsSecret: null,
+      commit: null,
     },
     {
       name: 'config',
@@ -168,6 +169,7 @@ export async function fetchSources(
       sourceType: 'LOCAL_GIT',
       path: 'config/',
       credentialsSecret: null,
+      commit: null,
     },
   ];
   const readBranch = branchReader();

@@ -52,3 +52,28 @@ export function branchMatches(pattern: string, branch: string): boolean {
   );
   return re.test(branch);
 }
+
+/**
+ * Whether some branch name matches both patterns (`*` is any run of characters), e.g. `release/*`
+ * and `*-hotfix` do (`release/x-hotfix`), `main` and `release/*` do not: a walk over both patterns
+ * at once, each step consuming a character that both can read there.
+ */
+export function patternsOverlap(a: string, b: string): boolean {
+  const seen = new Set<string>();
+  const walk = (i: number, j: number): boolean => {
+    const key = `${i},${j}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    if (i === a.length && j === b.length) return true;
+    const x = a[i];
+    const y = b[j];
+    if (x === '*' && walk(i + 1, j)) return true;
+    if (y === '*' && walk(i, j + 1)) return true;
+    if (x === undefined || y === undefined) return false;
+    if (x === '*' && y === '*') return false; // both read nothing more than skipping one of them reads
+    if (x === '*') return walk(i, j + 1);
+    if (y === '*') return walk(i + 1, j);
+    return x === y && walk(i + 1, j + 1);
+  };
+  return walk(0, 0);
+}

@@ -3,7 +3,13 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors';
-import { BRANCH_PATTERN_RULE, isValidBranchName, isValidBranchPattern } from './branch-name';
+import {
+  BRANCH_PATTERN_RULE,
+  branchMatches,
+  isValidBranchName,
+  isValidBranchPattern,
+  patternsOverlap,
+} from './branch-name';
 import { hookTimeViolation } from './hook-time';
 import { reservedVariableReason } from './reserved-variables';
 
@@ -113,6 +119,17 @@ export const hookSchema = z
   })
   .strict();
 
+/** Deploy on push: a push to a matching branch of `source` deploys this environment (README "Triggers"). */
+const triggerSchema = z
+  .object({
+    source: z.string().regex(NAME, NAME_RULE),
+    branches: z
+      .array(z.string().refine(isValidBranchPattern, { message: BRANCH_PATTERN_RULE }))
+      .min(1, 'must list at least one branch pattern ("*" for any branch)'),
+    exclude: z.array(z.string().refine(isValidBranchPattern, { message: BRANCH_PATTERN_RULE })).default([]),
+  })
+  .strict();
+
 const IAM_ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
 const IAM_POLICY_ARN = /^arn:aws[a-z-]*:iam::(\d{12}|aws):policy\/[\w+=,.@/-]+$/;
 
@@ -211,6 +228,7 @@ const environmentSchema = z
       })
       .strict()
       .default({ managedPolicyArns: [], cloudFormationExecutionRoleArns: [] }),
+    triggers: z.array(triggerSchema).default([]),
   })
   .strict();
 
@@ -266,7 +284,58 @@ export const configSchema = z
       checkCredentialsSecret(name, source, ctx);
       checkConnection(name, source, ctx);
     }
+    for (const [name, environment] of Object.entries(config.environments))
+      checkTriggers(name, environment, config, ctx);
   });
+
+/**
+ * A trigger that could never start a deployment that ValidateInput accepts is a mistake made
+ * quietly: every push would be refused. Refused here instead: an unknown source, a branch pattern
+ * that no branch the environment allows matches, a pattern its exclude list covers, or another
+ * source whose default branch (what a push deploys it at) the environment does not allow.
+ */
+function checkTriggers(
+  environmentName: string,
+  environment: z.infer<typeof environmentSchema>,
+  config: { sources: Record<string, { defaultBranch: string }> },
+  ctx: z.RefinementCtx,
+): void {
+  const policy = environment.branches;
+  environment.triggers.forEach((trigger, t) => {
+    const at = ['environments', environmentName, 'triggers', t];
+    if (!Object.hasOwn(config.sources, trigger.source)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...at, 'source'],
+        message: `is not a configured source; configured sources: ${Object.keys(config.sources).join(', ')}`,
+      });
+      return;
+    }
+    trigger.branches.forEach((pattern, b) => {
+      if (!policy.some((allowed) => patternsOverlap(pattern, allowed))) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [...at, 'branches', b],
+          message: `can never pass the branch policy of ${environmentName} (branches: ${policy.join(', ')}): no branch matches both; change the pattern or the policy`,
+        });
+      } else if (trigger.exclude.some((excluded) => branchMatches(excluded, pattern))) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [...at, 'branches', b],
+          message: `is excluded by the trigger's own exclude list (${trigger.exclude.join(', ')}): it can never start a deployment`,
+        });
+      }
+    });
+    for (const [other, { defaultBranch }] of Object.entries(config.sources)) {
+      if (other === trigger.source || policy.some((allowed) => branchMatches(allowed, defaultBranch))) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: [...at, 'source'],
+        message: `a push deploys source "${other}" at its default branch "${defaultBranch}", which the branch policy of ${environmentName} (${policy.join(', ')}) refuses: every triggered deployment would fail`,
+      });
+    }
+  });
+}
 
 /** credentialsSecret lets ResolveSource read a private repository over HTTPS: other sources cannot use it. */
 function checkCredentialsSecret(name: string, source: z.infer<typeof sourceSchema>, ctx: z.RefinementCtx): void {

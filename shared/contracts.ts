@@ -9,6 +9,8 @@ import type { HookConfig, SourceType } from './config';
 export interface ExecutionInput {
   readonly environment: string;
   readonly branches?: Readonly<Record<string, string>>;
+  /** Full commit ids by source: deploy exactly that commit of the source's branch (a trigger's push). */
+  readonly commits?: Readonly<Record<string, string>>;
   readonly requestedBy?: string;
 }
 
@@ -23,6 +25,8 @@ export interface PlannedSource {
   readonly path: string;
   /** Name of the Secrets Manager secret with a token that reads the repository over HTTPS (ResolveSource), if any. */
   readonly credentialsSecret: string | null;
+  /** The commit the input pins this source to (ResolveSource checks it is the branch's head), or null. */
+  readonly commit: string | null;
 }
 
 /** ValidateInput's output; the rest of the execution reads it as its state. */

@@ -24,3 +24,15 @@ export class AmbiguousBranchError extends Error {
     this.name = 'AmbiguousBranchError';
   }
 }
+
+/**
+ * The input pinned a commit (a push's deployment) that is no longer its branch's head: deploying it
+ * could ship a commit the branch never had, or an old one over a newer push. The newer push's
+ * own deployment ships the branch as it is now.
+ */
+export class SourceBranchMovedError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'SourceBranchMovedError';
+  }
+}

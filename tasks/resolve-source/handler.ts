@@ -1,6 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
+import { COMMIT_ID } from '../../shared/commit-id';
 import { SOURCE_TYPES } from '../../shared/config';
 import type { ResolvedSource } from '../../shared/contracts';
 import { requireEnv } from '../../shared/env';
@@ -51,6 +52,11 @@ const eventSchema = z
       credentialsSecret: z
         .string()
         .min(1)
+        .nullish()
+        .transform((v) => v ?? null),
+      commit: z
+        .string()
+        .regex(COMMIT_ID)
         .nullish()
         .transform((v) => v ?? null),
     }),

@@ -3,7 +3,7 @@ import { branchNameViolation } from '../../shared/branch-name';
 import type { SourceType } from '../../shared/config';
 import type { PlannedSource, ResolvedSource } from '../../shared/contracts';
 import { headObject } from '../shared/s3';
-import { AmbiguousBranchError, SourceBranchNotFoundError } from './errors';
+import { AmbiguousBranchError, SourceBranchMovedError, SourceBranchNotFoundError } from './errors';
 import type { ReadBranch, RepositoryToken } from './remote-refs';
 
 export interface ResolveSourceDeps {
@@ -86,6 +86,17 @@ export async function resolveSource(source: PlannedSource, deps: ResolveSourceDe
         'push it, or start the deployment with another branch',
     );
   }
+  if (lookup.kind === 'unknown' && source.commit !== null) {
+    // The fetch build checks out the pinned commit of the branch (refs/heads/<branch>^{<commit>} where
+    // CodeBuild takes it); not reused from a stored snapshot, which would skip that check.
+    log(`source ${source.name}: ${lookup.reason}; fetching ${source.branch} at the pinned commit ${source.commit}`);
+    return {
+      commit: null,
+      sourceVersion: pinnedVersion(source, source.commit),
+      snapshotStored: false,
+      snapshotKey: null,
+    };
+  }
   if (lookup.kind === 'unknown') {
     if (PULL_REQUEST_TYPES.has(source.sourceType) && PULL_REQUEST_VERSION.test(source.branch)) {
       throw new AmbiguousBranchError(
@@ -96,6 +107,13 @@ export async function resolveSource(source: PlannedSource, deps: ResolveSourceDe
     }
     log(`source ${source.name}: ${lookup.reason}; fetching branch ${source.branch}`);
     return { commit: null, sourceVersion: source.branch, snapshotStored: false, snapshotKey: null };
+  }
+  if (source.commit !== null && source.commit !== lookup.commit) {
+    throw new SourceBranchMovedError(
+      `source ${source.name}: this deployment is pinned to commit ${source.commit} of branch ${JSON.stringify(source.branch)}, ` +
+        `but the branch is now at ${lookup.commit} in ${source.repository}: a later push moved it, and its own deployment ships it; ` +
+        'start a deployment without the pin to deploy the branch as it is',
+    );
   }
   const snapshotKey = snapshotKeyOf(source.name, lookup.commit);
   const snapshot = await storedSnapshot(deps, snapshotKey, source, log);

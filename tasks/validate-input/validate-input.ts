@@ -1,4 +1,5 @@
 import { branchMatches, branchNameViolation } from '../../shared/branch-name';
+import { COMMIT_ID, COMMIT_ID_RULE } from '../../shared/commit-id';
 import { resolveRepository, sourceTypeOf, type PipelineConfig } from '../../shared/config';
 import type { ExecutionInput, Plan, PlannedSource } from '../../shared/contracts';
 import { executionNameViolation, suggestExecutionName } from '../../shared/execution-name';
@@ -13,7 +14,8 @@ import { InvalidInputError } from './errors';
 /** Step Functions refuses an execution input over 256 KiB (its UTF-8 JSON). */
 export const MAX_INPUT_BYTES = 256 * 1024;
 export const REQUESTED_BY_MAX_LENGTH = 200;
-const INPUT_KEYS = ['environment', 'branches', 'requestedBy'];
+const INPUT_KEYS = ['environment', 'branches', 'commits', 'requestedBy'];
+
 const SHOWN_MAX = 100;
 
 type InputObject = Record<string, unknown>;
@@ -34,6 +36,7 @@ export function checkExecutionInput(input: unknown, config: PipelineConfig): str
     ...unknownKeyProblems(input),
     ...environmentProblems(input.environment, config),
     ...branchProblems(input, config),
+    ...commitProblems(input.commits, config),
     ...requestedByProblems(input.requestedBy),
   ];
 }
@@ -55,6 +58,7 @@ function planFor(input: ExecutionInput, execution: string, config: PipelineConfi
       sourceType: sourceTypeOf(source),
       path: source.path,
       credentialsSecret: source.credentialsSecret ?? null,
+      commit: ownString(input.commits, name) ?? null,
     }),
   );
   return {
@@ -169,6 +173,33 @@ function branchRuleBroken(branch: string, policy?: BranchPolicy): string | undef
   if (violation !== undefined) return violation;
   if (policy === undefined || policy.patterns.some((pattern) => branchMatches(pattern, branch))) return undefined;
   return `is not allowed in ${policy.environment}; allowed: ${policy.patterns.join(', ')}`;
+}
+
+/**
+ * `commits` pins a source to the commit a push brought (a trigger's deployment): ResolveSource then
+ * deploys that commit only while it is still its branch's head, so the branch policy holds for it.
+ */
+function commitProblems(commits: unknown, config: PipelineConfig): string[] {
+  if (commits === undefined) return [];
+  if (!isObject(commits)) {
+    return [
+      problem('commits', commits, 'must be an object of source name to full commit id, e.g. {"app":"<40 hex digits>"}'),
+    ];
+  }
+  return Object.entries(commits).flatMap(([source, commit]) => {
+    const field = fieldPath('commits', source);
+    if (!Object.hasOwn(config.sources, source)) {
+      return [
+        problem(
+          field,
+          commit,
+          `is for an unknown source "${source}"; configured sources: ${Object.keys(config.sources).join(', ')}`,
+        ),
+      ];
+    }
+    if (typeof commit === 'string' && COMMIT_ID.test(commit)) return [];
+    return [problem(field, commit, COMMIT_ID_RULE)];
+  });
 }
 
 // Control, format (e.g. bidirectional overrides), private-use, surrogate and line/paragraph separators:

@@ -150,7 +150,7 @@ const CASES: ReadonlyArray<HostileCase> = [
   {
     why: 'extra keys',
     input: () => ({ environment: 'acceptance', force: true }),
-    expected: () => `force: true is not part of the input; allowed keys: environment, branches, requestedBy`,
+    expected: () => `force: true is not part of the input; allowed keys: environment, branches, commits, requestedBy`,
   },
   {
     why: 'an input over 256 KB',

@@ -4,6 +4,7 @@ import {
   branchNameViolation,
   isValidBranchName,
   isValidBranchPattern,
+  patternsOverlap,
 } from '../../shared/branch-name';
 
 describe('branchNameViolation', () => {
@@ -82,5 +83,24 @@ describe('branchMatches', () => {
     ['*-hotfix', 'payments-hotfix2', false],
   ])('%s against %s is %s', (pattern, branch, expected) => {
     expect(branchMatches(pattern, branch)).toBe(expected);
+  });
+});
+
+describe('patternsOverlap', () => {
+  test.each([
+    ['main', 'main', true],
+    ['main', 'develop', false],
+    ['*', 'main', true],
+    ['release/*', '*-hotfix', true],
+    ['release/*', 'main', false],
+    ['release/*', 'release/1.*', true],
+    ['feature/*', 'release/*', false],
+    ['a*b', '*c', false],
+    ['a*b*c', 'a*c', true],
+    ['*', '*', true],
+    ['x*', '*y', true],
+  ])('%s and %s: %s', (a, b, expected) => {
+    expect(patternsOverlap(a, b)).toBe(expected);
+    expect(patternsOverlap(b, a)).toBe(expected);
   });
 });

@@ -44,6 +44,7 @@ describe('the example stepdeploy.config.yml', () => {
       hooks: [],
       deployRole: { managedPolicyArns: [], cloudFormationExecutionRoleArns: [] },
       approval: { required: true, timeoutMinutes: 240, allowSelfApproval: false },
+      triggers: [],
     });
     // No approval by default.
     expect(config.environments.acceptance!.approval).toEqual({
@@ -51,6 +52,8 @@ describe('the example stepdeploy.config.yml', () => {
       timeoutMinutes: 240,
       allowSelfApproval: false,
     });
+    expect(config.environments.acceptance?.triggers).toEqual([{ source: 'app', branches: ['*'], exclude: [] }]);
+    expect(config.environments.preproduction?.triggers).toEqual([{ source: 'app', branches: ['main'], exclude: [] }]);
     expect(config.buildspecs).toEqual({ build: 'buildspecs/build.yml', deploy: 'buildspecs/deploy.yml' });
     expect(config.notifications.slack?.webhookSecretName).toBe('stepdeploy/slack-webhook');
   });
@@ -385,4 +388,70 @@ describe('sources', () => {
 test('formatPath reads like the file', () => {
   expect(formatPath(['environments', 'production', 'branches', 0])).toBe('environments.production.branches[0]');
   expect(formatPath([])).toBe('');
+});
+
+describe('triggers', () => {
+  test('takes patterns, exclude lists and several triggers per environment', () => {
+    const raw = JSON.parse(JSON.stringify(loadConfig(EXAMPLE_PATH)));
+    raw.environments.acceptance.triggers = [
+      { source: 'app', branches: ['feature/*', 'main'], exclude: ['feature/wip-*'] },
+      { source: 'config', branches: ['develop'] },
+    ];
+
+    expect(parseConfig(raw).environments.acceptance?.triggers).toEqual([
+      { source: 'app', branches: ['feature/*', 'main'], exclude: ['feature/wip-*'] },
+      { source: 'config', branches: ['develop'], exclude: [] },
+    ]);
+  });
+
+  test.each([
+    [
+      'a pattern the branch policy never allows',
+      { source: 'app', branches: ['main', 'feature/*'] },
+      'environments.production.triggers[0].branches[1]: can never pass the branch policy of production (branches: main): no branch matches both; change the pattern or the policy (got "feature/*")',
+    ],
+    [
+      'a pattern its own exclude list covers',
+      { source: 'app', branches: ['release/*'], exclude: ['*'] },
+      'environments.production.triggers[0].branches[0]: can never pass the branch policy of production (branches: main)',
+    ],
+    [
+      'an unknown source',
+      { source: 'web', branches: ['main'] },
+      'environments.production.triggers[0].source: is not a configured source; configured sources: app, config (got "web")',
+    ],
+    [
+      'a bad pattern',
+      { source: 'app', branches: ['ma in'] },
+      'environments.production.triggers[0].branches[0]: must be a branch name, "*" for any branch, or a name with "*" wildcards such as "release/*" (got "ma in")',
+    ],
+    [
+      'an unknown key',
+      { source: 'app', branches: ['main'], events: ['push'] },
+      'environments.production.triggers[0]: Unrecognized key: "events" (unknown key(s) "events")',
+    ],
+  ])('fails for %s', (_what, trigger, message) => {
+    expect(failureOf((c) => (c.environments.production.triggers = [trigger]))).toContain(message);
+  });
+
+  test('fails for a pattern excluded by its own trigger, in an environment that would allow it', () => {
+    expect(
+      failureOf(
+        (c) => (c.environments.acceptance.triggers = [{ source: 'app', branches: ['wip/*'], exclude: ['wip/*'] }]),
+      ),
+    ).toContain(
+      "environments.acceptance.triggers[0].branches[0]: is excluded by the trigger's own exclude list (wip/*): it can never start a deployment",
+    );
+  });
+
+  test('fails when a push would deploy another source at a default branch the environment refuses', () => {
+    const message = failureOf((c) => {
+      c.sources.config.defaultBranch = 'develop';
+      c.environments.production.triggers = [{ source: 'app', branches: ['main'] }];
+    });
+
+    expect(message).toContain(
+      'environments.production.triggers[0].source: a push deploys source "config" at its default branch "develop", which the branch policy of production (main) refuses: every triggered deployment would fail',
+    );
+  });
 });

@@ -7,7 +7,11 @@ import { join } from 'node:path';
 import { HeadObjectCommand, NotFound, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { PlannedSource } from '../../shared/contracts';
-import { AmbiguousBranchError, SourceBranchNotFoundError } from '../../tasks/resolve-source/errors';
+import {
+  AmbiguousBranchError,
+  SourceBranchMovedError,
+  SourceBranchNotFoundError,
+} from '../../tasks/resolve-source/errors';
 import { parseRepositoryToken } from '../../tasks/resolve-source/handler';
 import { branchReader } from '../../tasks/resolve-source/remote-refs';
 import {
@@ -123,6 +127,7 @@ function source(overrides: Partial<PlannedSource> = {}): PlannedSource {
     sourceType: 'LOCAL_GIT',
     path: '.',
     credentialsSecret: null,
+    commit: null,
     ...overrides,
   };
 }
@@ -477,4 +482,59 @@ describe('a GitHub branch named pr/<number> that cannot be pinned', () => {
       expect(resolved).toEqual({ commit: null, sourceVersion: branch, snapshotStored: false, snapshotKey: null });
     },
   );
+});
+
+describe("a source pinned to a commit (a push's deployment)", () => {
+  it('deploys the pinned commit while it is the branch head, reusing its snapshot', async () => {
+    s3Mock.on(HeadObjectCommand).resolves({ ContentLength: 10, ETag: '"e"' });
+
+    const resolved = await resolveSource(source({ branch: 'feature/x', commit: repo.commits['feature/x']! }), deps());
+
+    expect(resolved).toEqual({
+      commit: repo.commits['feature/x'],
+      sourceVersion: repo.commits['feature/x'],
+      snapshotStored: true,
+      snapshotKey: `sources/app/${repo.commits['feature/x']}.zip`,
+    });
+  });
+
+  it('fails SourceBranchMovedError when the branch has moved on: no commit the branch does not hold now ships', async () => {
+    const other = repo.commits.main!;
+
+    const resolving = resolveSource(source({ branch: 'feature/x', commit: other }), deps());
+
+    await expect(resolving).rejects.toThrow(SourceBranchMovedError);
+    await expect(resolving).rejects.toThrow(
+      `source app: this deployment is pinned to commit ${other} of branch "feature/x", but the branch is now at ${repo.commits['feature/x']}`,
+    );
+    expect(s3Mock.commandCalls(HeadObjectCommand)).toHaveLength(0);
+  });
+
+  it('fails SourceBranchNotFoundError when the pushed branch was deleted since', async () => {
+    await expect(resolveSource(source({ branch: 'gone', commit: repo.commits.main! }), deps())).rejects.toThrow(
+      SourceBranchNotFoundError,
+    );
+  });
+
+  it('fetches a repository it cannot read at the branch and the pinned commit, never from a stored snapshot', async () => {
+    s3Mock.on(HeadObjectCommand).resolves({ ContentLength: 10, ETag: '"e"' });
+    const commit = 'c'.repeat(40);
+
+    const resolved = await resolveSource(
+      source({
+        repository: 'https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/app',
+        sourceType: 'CODECOMMIT',
+        commit,
+      }),
+      deps(),
+    );
+
+    expect(resolved).toEqual({
+      commit: null,
+      sourceVersion: `refs/heads/main^{${commit}}`,
+      snapshotStored: false,
+      snapshotKey: null,
+    });
+    expect(s3Mock.commandCalls(HeadObjectCommand)).toHaveLength(0);
+  });
 });

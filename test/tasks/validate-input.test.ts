@@ -178,12 +178,12 @@ describe('validateInput: the rest of the input contract', () => {
     [
       'an extra key',
       { environment: 'acceptance', branch: 'main' },
-      'branch: "main" is not part of the input; allowed keys: environment, branches, requestedBy',
+      'branch: "main" is not part of the input; allowed keys: environment, branches, commits, requestedBy',
     ],
     [
       'an odd extra key',
       { environment: 'acceptance', '$(id)': 1 },
-      '["$(id)"]: 1 is not part of the input; allowed keys: environment, branches, requestedBy',
+      '["$(id)"]: 1 is not part of the input; allowed keys: environment, branches, commits, requestedBy',
     ],
     [
       'a non-string branch',
@@ -282,7 +282,7 @@ describe('validateInput: the rest of the input contract', () => {
       requestedBy: '',
     });
     expect(error.problems).toEqual([
-      'extra: true is not part of the input; allowed keys: environment, branches, requestedBy',
+      'extra: true is not part of the input; allowed keys: environment, branches, commits, requestedBy',
       'environment: "staging" is not a configured environment; one of: acceptance, preproduction, production',
       'branches.app: "x$(touch pwned)" contains "$"; only A-Z a-z 0-9 . _ / - are allowed',
       'branches.web: "main" is for an unknown source "web"; configured sources: app, config',
@@ -323,6 +323,7 @@ describe('validateInput: the plan', () => {
           sourceType: 'LOCAL_GIT',
           path: '.',
           credentialsSecret: null,
+          commit: null,
         },
         {
           name: 'config',
@@ -331,6 +332,7 @@ describe('validateInput: the plan', () => {
           sourceType: 'LOCAL_GIT',
           path: 'config/',
           credentialsSecret: null,
+          commit: null,
         },
       ],
       hooks: [],
@@ -396,7 +398,51 @@ describe('validateInput: the plan', () => {
       sourceType: 'GITHUB',
       path: 'config/',
       credentialsSecret: 'stepdeploy/github-read',
+      commit: null,
     });
+  });
+
+  test('pins a source to the commit the input names (a push), the others stay unpinned', () => {
+    const commit = 'a'.repeat(40);
+
+    const plan = validateInput(
+      { environment: 'acceptance', branches: { app: 'feature/x' }, commits: { app: commit } },
+      'e',
+      config,
+      CONFIG_PATH,
+    );
+
+    expect(plan.sources.map((s) => [s.name, s.branch, s.commit])).toEqual([
+      ['app', 'feature/x', commit],
+      ['config', 'main', null],
+    ]);
+  });
+});
+
+describe('checkExecutionInput: commits', () => {
+  test.each([
+    [{ app: 'abc123' }, 'commits.app: "abc123" must be a full commit id: 40 (or 64) lowercase hexadecimal digits'],
+    [
+      { app: 'A'.repeat(40) },
+      `commits.app: "${'A'.repeat(40)}" must be a full commit id: 40 (or 64) lowercase hexadecimal digits`,
+    ],
+    [{ app: 42 }, 'commits.app: 42 must be a full commit id: 40 (or 64) lowercase hexadecimal digits'],
+    [
+      { web: 'a'.repeat(40) },
+      `commits.web: "${'a'.repeat(40)}" is for an unknown source "web"; configured sources: app, config`,
+    ],
+    ['main', 'commits: "main" must be an object of source name to full commit id, e.g. {"app":"<40 hex digits>"}'],
+  ])('refuses commits %j', (commits, message) => {
+    expect(checkExecutionInput({ environment: 'acceptance', commits }, config)).toEqual([message]);
+  });
+
+  test('takes SHA-1 and SHA-256 commit ids', () => {
+    expect(
+      checkExecutionInput(
+        { environment: 'acceptance', commits: { app: 'a'.repeat(40), config: 'b'.repeat(64) } },
+        config,
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -455,7 +501,7 @@ describe('handler', () => {
   });
 });
 
-/** The example config with `production` and some sources replaced. */
+/** The example config with `production` and some sources replaced, without triggers. */
 function withEnvironment(production: Record<string, unknown>, sources: Record<string, unknown> = {}) {
   const raw = JSON.parse(JSON.stringify(config)) as {
     environments: Record<string, Record<string, unknown>>;
@@ -463,5 +509,7 @@ function withEnvironment(production: Record<string, unknown>, sources: Record<st
   };
   raw.environments.production = { ...raw.environments.production, ...production };
   raw.sources = { ...raw.sources, ...sources };
+  // The example's triggers are checked against its default branches, which these cases change.
+  for (const environment of Object.values(raw.environments)) environment.triggers = [];
   return parseConfig(raw);
 }

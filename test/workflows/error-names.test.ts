@@ -73,6 +73,8 @@ const TERMINAL: Readonly<Record<string, string>> = {
     'a Lambda lacks an environment variable the stack sets: only a new deployment of the stack fixes it',
   SourceBranchNotFoundError:
     'ResolveSource: the repository answered and has no such branch; fetching would fail the same way',
+  SourceBranchMovedError:
+    'ResolveSource: a pinned commit is no longer its branch head; a retry finds the branch moved the same way',
   AmbiguousBranchError:
     'ResolveSource: a pr/<n> branch that cannot be pinned to a commit would build the pull request instead',
   ArtifactConflictError:

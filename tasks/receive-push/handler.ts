@@ -1,0 +1,73 @@
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { z } from 'zod';
+import { loadConfig } from '../../shared/config';
+import { requireEnv } from '../../shared/env';
+import { cachedSecret } from '../shared/secret';
+import { codeCommitEventSchema } from './providers/codecommit';
+import { PROVIDERS, type WebhookProvider } from './push';
+import { receiveCodeCommitEvent, receiveWebhook, type ReceiverDeps } from './receive-push';
+import { sfnStarter } from './start-execution';
+
+const sfn = new SFNClient({});
+const secrets = new SecretsManagerClient({});
+const configPath = requireEnv('STEPDEPLOY_CONFIG_PATH');
+const config = loadConfig(configPath);
+const stateMachineArn = requireEnv('STATE_MACHINE_ARN');
+
+/** Secret NAMES by provider (the stack's secrets); the values are read at run time, cached per container. */
+const secretNames = z
+  .partialRecord(z.enum(PROVIDERS), z.string().min(1))
+  .parse(JSON.parse(process.env.WEBHOOK_SECRET_NAMES ?? '{}'));
+const readers = new Map<WebhookProvider, () => Promise<string>>(
+  Object.entries(secretNames).map(([provider, name]) => [
+    provider as WebhookProvider,
+    cachedSecret(secrets, name, {
+      what: `the ${provider} webhook secret`,
+      expected: 'a secret string',
+      parse: (value) => (value === '' ? undefined : value),
+      error: (message, options) => new Error(message, options),
+    }),
+  ]),
+);
+
+const deps: ReceiverDeps = {
+  config,
+  configPath,
+  secret: async (provider) => readers.get(provider)?.(),
+  startExecution: sfnStarter(sfn, stateMachineArn),
+  log: (line) => console.log(line),
+};
+
+/** The Lambda function URL's request and response (payload format 2.0). */
+const functionUrlEventSchema = z.object({
+  rawPath: z.string(),
+  headers: z.record(z.string(), z.string()).default({}),
+  body: z.string().optional(),
+  isBase64Encoded: z.boolean().default(false),
+  requestContext: z.object({ http: z.object({ method: z.string() }) }),
+});
+
+/**
+ * The receiver: webhooks over its function URL, CodeCommit repository events from EventBridge.
+ * A webhook's answer is its HTTP response (a 5xx makes GitLab and Bitbucket retry, with the same
+ * execution names); a CodeCommit event that cannot be handled throws, so EventBridge retries it.
+ */
+export async function handler(event: unknown): Promise<unknown> {
+  const codeCommit = codeCommitEventSchema.safeParse(event);
+  if (codeCommit.success) return receiveCodeCommitEvent(codeCommit.data, deps);
+  const request = functionUrlEventSchema.parse(event);
+  const response = await receiveWebhook(
+    {
+      method: request.requestContext.http.method,
+      path: request.rawPath,
+      headers: Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k.toLowerCase(), v])),
+      body: Buffer.from(request.body ?? '', request.isBase64Encoded ? 'base64' : 'utf8'),
+    },
+    deps,
+  ).catch((err: unknown) => {
+    console.error(`webhook receiver: ${(err as Error).name}: ${(err as Error).message}`);
+    return { statusCode: 500, body: JSON.stringify({ message: 'the receiver failed; the delivery may be retried' }) };
+  });
+  return { statusCode: response.statusCode, headers: { 'content-type': 'application/json' }, body: response.body };
+}
