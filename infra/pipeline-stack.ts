@@ -23,6 +23,7 @@ import { fetchSourceStatements } from './fetch-source-access';
 import { Notifications } from './notifications';
 import { OperatorPolicy } from './operator-policy';
 import { PipelineProjects } from './pipeline-projects';
+import { PushReceiver } from './push-receiver';
 import { PROJECT_ROOT, TaskFunction } from './task-function';
 import { COMBINE_NODE_OPTIONS } from '../tasks/combine-sources/node-options';
 
@@ -73,6 +74,8 @@ export class PipelineStack extends Stack {
   public readonly deployCompletion: DeployCompletion;
   public readonly notifications: Notifications;
   public readonly operatorPolicy: OperatorPolicy;
+  /** Deploy on push; only when an environment triggers on a source AWS can receive pushes of. */
+  public readonly pushReceiver?: PushReceiver;
 
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
     super(scope, id, { description: `stepdeploy pipeline ${props.config.pipeline}`, ...props });
@@ -122,16 +125,17 @@ export class PipelineStack extends Stack {
     for (const statement of fetchSourceStatements(this, config.sources)) this.projects.fetch.addToRolePolicy(statement);
 
     const bucketEnv = { ARTIFACT_BUCKET: this.artifacts.bucketName };
+    // The config travels inside the bundle: the function needs no S3 or parameter read to know the
+    // pipeline, and a config change is a code change that deploys with the stack.
+    const bundleConfig = (outputDir: string): string[] => [
+      `cp ${shellQuote(configPath)} ${shellQuote(join(outputDir, 'stepdeploy.config.yml'))}`,
+    ];
     const validateInput = new TaskFunction(this, 'ValidateInput', {
       task: 'validate-input',
       description: 'stepdeploy ValidateInput: checks the execution input against the bundled config',
       timeout: timeout('ValidateInputFunctionArn'),
       environment: { STEPDEPLOY_CONFIG_PATH: BUNDLED_CONFIG_PATH },
-      // The config travels inside the bundle: the function needs no S3 or parameter read to know the
-      // pipeline, and a config change is a code change that deploys with the stack.
-      afterBundling: (outputDir) => [
-        `cp ${shellQuote(configPath)} ${shellQuote(join(outputDir, 'stepdeploy.config.yml'))}`,
-      ],
+      afterBundling: bundleConfig,
       projectRoot,
     });
     const resolveSource = new TaskFunction(this, 'ResolveSource', {
@@ -284,6 +288,16 @@ export class PipelineStack extends Stack {
       slackWebhookSecretName: config.notifications.slack?.webhookSecretName,
       projectRoot,
     });
+
+    const triggered = PushReceiver.triggeredSources(config);
+    if (triggered.providers.length > 0 || triggered.codeCommit.length > 0) {
+      this.pushReceiver = new PushReceiver(this, 'PushReceiver', {
+        config,
+        deployStateMachine: this.deployStateMachine,
+        bundleConfig: { path: BUNDLED_CONFIG_PATH, afterBundling: bundleConfig },
+        projectRoot,
+      });
+    }
 
     this.operatorPolicy = new OperatorPolicy(this, 'OperatorPolicy', {
       deployStateMachine: this.deployStateMachine,

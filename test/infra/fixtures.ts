@@ -73,6 +73,12 @@ export function everyProviderConfig(): string {
       codecommitus: { repository: 'https://git-codecommit.us-east-1.amazonaws.com/v1/repos/shop-us', path: 'us/' },
     };
     const environments = raw.environments as Record<string, Record<string, unknown>>;
+    // A push to any of them deploys acceptance (the receiver's webhooks and the CodeCommit rule).
+    environments.acceptance!.triggers = ['github', 'gitlab', 'bitbucket', 'codecommit'].map((source) => ({
+      source,
+      branches: ['*'],
+    }));
+    environments.preproduction!.triggers = [];
     environments.production!.region = 'us-east-1';
     environments.production!.deployRole = {
       managedPolicyArns: ['arn:aws:iam::333333333333:policy/shop-stacks'],
