@@ -1,7 +1,8 @@
-import { rmSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { prepareExampleRepositories } from '../local/examples';
+import { existsSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { EXAMPLE_REPOS, prepareExampleRepositories } from '../local/examples';
 import { LocalRuntime } from '../local/runtime';
+import { installPushHooks, localWebhookSecret, webhookSecretFile, webhookUrls } from '../local/webhooks';
 import { endpointFile, writeEndpointFile } from './endpoint-file';
 import { println, type Io } from './io';
 
@@ -20,10 +21,15 @@ export async function serveLocal(options: ServeOptions, io: Io): Promise<void> {
     port: options.port,
     onBuildLog: (line, buildId) => println(io, `[${runtime.buildLabel(buildId)}] ${line}`),
     listeners: [{ onStatusChange: (e) => println(io, `execution ${e.name}: ${e.status}`) }],
+    onWebhookLog: (line) => println(io, `[webhook] ${line}`),
   });
   for (const created of prepareExampleRepositories(runtime.config, configPath, runtime.home)) {
     println(io, `created example repository ${created}`);
   }
+  const exampleRepos = join(runtime.home, 'example-repos');
+  const hooked = EXAMPLE_REPOS.map((repo) => join(exampleRepos, `${repo}.git`)).filter((r) => existsSync(r));
+  for (const hook of installPushHooks(hooked, runtime.home)) println(io, `installed the push hook ${hook}`);
+  const webhookSecret = localWebhookSecret(runtime.home);
   const file = endpointFile(runtime.home, runtime.config.pipeline);
   writeEndpointFile(file, {
     endpoint: runtime.endpoint,
@@ -39,6 +45,9 @@ export async function serveLocal(options: ServeOptions, io: Io): Promise<void> {
     export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1
     aws stepfunctions list-executions --endpoint-url ${runtime.endpoint} --state-machine-arn ${runtime.machine.stateMachineArn}
     aws s3 ls --recursive --endpoint-url ${runtime.endpoint} s3://${runtime.bucket}
+  webhooks (deploy on push; a git push to the example repositories posts to the first):
+    ${webhookUrls(runtime.endpoint).join('\n    ')}
+  webhook secret: ${webhookSecret} (kept in ${webhookSecretFile(runtime.home)})
 Press Ctrl-C to stop.`,
   );
   const signals = options.signals ?? process;

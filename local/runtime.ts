@@ -22,6 +22,7 @@ import { adoptLegacyExecutions } from './executions';
 import { buildStateChange, executionStatusChange, type EventBridgeEvent } from './events';
 import type { FaultPlan } from './faults';
 import { artifactsBucketName, LOCAL_ACCOUNT, LOCAL_REGION, localStateMachineArn } from './names';
+import { type LocalWebhooks, localWebhooks, WEBHOOK_PATH_PREFIX } from './webhooks';
 import {
   closeServer,
   createLocalS3Handler,
@@ -59,6 +60,8 @@ export interface LocalRuntimeOptions {
   readonly notify?: (event: EventBridgeEvent) => Promise<unknown>;
   /** Fail Task attempts or S3 requests on purpose (tests). */
   readonly faults?: FaultPlan;
+  /** What the webhook receiver decides and why (`/webhooks/*`). @default nothing: the HTTP answers say it */
+  readonly onWebhookLog?: (line: string) => void;
 }
 
 /** Wraps each resource so a fault plan can fail an attempt before the task runs. */
@@ -200,6 +203,7 @@ export class LocalRuntime {
     private readonly server: Server,
     private readonly s3: S3Client,
     private readonly events: EventDelivery,
+    private readonly webhooks: LocalWebhooks,
   ) {}
 
   static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
@@ -219,13 +223,16 @@ export class LocalRuntime {
     });
     // The machine is created after the server listens (tasks need the endpoint), so route late.
     let api: ReturnType<typeof createApiHandler> | undefined;
+    let webhooks: LocalWebhooks | undefined;
     const { server, endpoint } = await listenLocal(
       (req, res) =>
         req.method === 'GET' && req.url === CONTAINER_CREDENTIALS_PATH
           ? containerCredentials(res)
           : req.url === LOCAL_APPROVAL_PATH
             ? void serveApprovalUrl(req, res, () => handlerOf('decide-approval') as never)
-            : (api ?? s3Handler)(req, res),
+            : webhooks !== undefined && req.url?.startsWith(WEBHOOK_PATH_PREFIX)
+              ? webhooks.handle(req, res)
+              : (api ?? s3Handler)(req, res),
       options.port,
     );
 
@@ -323,7 +330,28 @@ export class LocalRuntime {
       },
       s3Handler,
     );
-    return new LocalRuntime(config, configPath, home, machine, registry, endpoint, bucket, server, s3, events);
+    webhooks = localWebhooks({
+      config,
+      configPath,
+      home,
+      endpoint,
+      stateMachineArn: machine.stateMachineArn,
+      region: LOCAL_REGION,
+      log: options.onWebhookLog ?? (() => undefined),
+    });
+    return new LocalRuntime(
+      config,
+      configPath,
+      home,
+      machine,
+      registry,
+      endpoint,
+      bucket,
+      server,
+      s3,
+      events,
+      webhooks,
+    );
   }
 
   /**
@@ -346,6 +374,7 @@ export class LocalRuntime {
   async close(): Promise<void> {
     await this.machine.stopAll();
     await this.events.drain();
+    this.webhooks.close();
     this.s3.destroy();
     await closeServer(this.server);
   }
