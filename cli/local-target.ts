@@ -1,5 +1,6 @@
 import { existsSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { ListStateMachinesCommand, SFNClient, type StateMachineListItem } from '@aws-sdk/client-sfn';
 import { artifactsBucketName, LOCAL_REGION } from '../local/names';
@@ -46,12 +47,14 @@ export function endpointTarget(
   const common = { endpoint, region, credentials: LOCAL_S3_CREDENTIALS };
   const sfn = new SFNClient(common);
   const codebuild = new CodeBuildClient(common);
+  const logs = new CloudWatchLogsClient(common);
   const s3 = localS3Client(endpoint, region);
   const configPath = resolve(options.config);
   return {
     kind,
     sfn,
     codebuild,
+    logs,
     s3,
     region,
     description,
@@ -76,6 +79,7 @@ export function endpointTarget(
     close: async () => {
       sfn.destroy();
       codebuild.destroy();
+      logs.destroy();
       s3.destroy();
       await extra.close?.();
     },

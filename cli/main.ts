@@ -3,7 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { DEFAULT_CONFIG_PATH } from '../shared/config';
 import { EXECUTION_STATUSES, type ExecutionsOptions, runExecutions } from './commands/executions';
 import { runHistory } from './commands/history';
-import { runLogs } from './commands/logs';
+import { type LogsOptions, runLogs } from './commands/logs';
 import { type RedriveOptions, runRedrive, runStop } from './commands/redrive';
 import { plannedInput, runStart, type StartOptions } from './commands/start';
 import { runDecision, type DecisionOptions } from './commands/approve';
@@ -218,18 +218,35 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     .command('logs')
     .argument('<execution>', 'execution name or ARN')
     .description(
-      'the build logs of the CodeBuild steps of an execution (local: the log itself; AWS: the log link and CloudWatch stream)',
+      'the build logs of the CodeBuild steps of an execution, read from CloudWatch Logs (locally: from the local endpoint)',
     )
     .option('--state <name>', 'only this state (e.g. BuildTemplates, Deploy, FetchSources)')
-    .option('--json', 'the builds as JSON (with the log text, locally)')
+    .option('--follow', 'go on printing new builds and lines until the execution and its builds end')
+    .option('--json', 'the builds as JSON with their log text (with --follow: one JSON line per log line)')
+    .option('--interval <seconds>', INTERVAL_HELP, seconds)
     .addHelpText(
       'after',
       help(`
       stepdeploy logs acceptance-20261129T031500-k3x9qa --local --state BuildTemplates
-      stepdeploy logs acceptance-20261129T031500-k3x9qa --state Deploy`),
+      stepdeploy logs acceptance-20261129T031500-k3x9qa --state Deploy --follow`),
     )
-    .action(async (execution: string, options: { state?: string; json?: boolean }, command: Command) => {
-      await withTarget(command, async (target) => runLogs(target, await arnOf(target, execution), options, io));
+    .action(async (execution: string, options: Omit<LogsOptions, 'signal'>, command: Command) => {
+      await withTarget(command, async (target) => {
+        const interrupted = new AbortController();
+        const onSignal = (): void => interrupted.abort();
+        process.once('SIGINT', onSignal);
+        try {
+          const code = await runLogs(
+            target,
+            await arnOf(target, execution),
+            { ...options, signal: interrupted.signal },
+            io,
+          );
+          return interrupted.signal.aborted ? ExitCode.Interrupted : code;
+        } finally {
+          process.removeListener('SIGINT', onSignal);
+        }
+      });
     });
 
   program

@@ -1,3 +1,4 @@
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -7,7 +8,7 @@ import { describeServiceError, usageError } from './errors';
 /**
  * Where a command sends its calls: AWS (default credential chain and region), an endpoint URL (a
  * running `stepdeploy local serve`, or any AWS-compatible emulator), or `--local`. Every case
- * ends as the same three SDK clients, so every command has one code path.
+ * ends as the same SDK clients, so every command has one code path.
  */
 
 export interface TargetOptions {
@@ -25,6 +26,8 @@ export interface Target {
   readonly kind: TargetKind;
   readonly sfn: SFNClient;
   readonly codebuild: CodeBuildClient;
+  /** Build logs (GetLogEvents): CloudWatch Logs on AWS, the local endpoint's build logs locally. */
+  readonly logs: CloudWatchLogsClient;
   readonly s3: S3Client;
   readonly region: string;
   /** One line for people: where the calls go. */
@@ -104,11 +107,13 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
   }
   if (!region) throw usageError('no AWS region: set AWS_REGION (or a profile with a region), or pass --region');
   const codebuild = new CodeBuildClient({ region });
+  const logs = new CloudWatchLogsClient({ region });
   const s3 = new S3Client({ region });
   return {
     kind: 'aws',
     sfn,
     codebuild,
+    logs,
     s3,
     region,
     description: `AWS ${region}`,
@@ -133,6 +138,7 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
     close: async () => {
       sfn.destroy();
       codebuild.destroy();
+      logs.destroy();
       s3.destroy();
     },
   };

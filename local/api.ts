@@ -8,7 +8,8 @@ import type { RequestHandler } from './s3';
 /**
  * The AWS APIs the CLI and any AWS client need, answered locally on one endpoint:
  * Step Functions (JSON 1.0, `X-Amz-Target: AWSStepFunctions.<Operation>`), CodeBuild's
- * BatchGetBuilds, StartBuild, StopBuild and ListBuildsForProject (JSON 1.1, `CodeBuild_20161006.<Operation>`), and S3 (REST) for everything
+ * BatchGetBuilds, StartBuild, StopBuild and ListBuildsForProject (JSON 1.1, `CodeBuild_20161006.<Operation>`), CloudWatch
+ * Logs' GetLogEvents for the build logs (JSON 1.1, `Logs_20140328.<Operation>`, local/logs.ts), and S3 (REST) for everything
  * without a target header. Errors carry AWS's codes as `__type`, so SDK clients raise the same
  * exception classes (ExecutionDoesNotExist, ExecutionNotRedrivable, InvalidExecutionInput, …).
  */
@@ -284,21 +285,26 @@ function send(res: ServerResponse, status: number, contentType: string, body: un
   res.end(text);
 }
 
-const SERVICES: ReadonlyArray<{ prefix: string; contentType: string; key: 'stepFunctions' | 'codeBuild' }> = [
+const SERVICES: ReadonlyArray<{ prefix: string; contentType: string; key: 'stepFunctions' | 'codeBuild' | 'logs' }> = [
   { prefix: 'AWSStepFunctions.', contentType: 'application/x-amz-json-1.0', key: 'stepFunctions' },
   { prefix: 'CodeBuild_20161006.', contentType: 'application/x-amz-json-1.1', key: 'codeBuild' },
+  { prefix: 'Logs_20140328.', contentType: 'application/x-amz-json-1.1', key: 'logs' },
 ];
 
 /** One handler for the whole local endpoint: JSON APIs by X-Amz-Target, S3 for the rest. */
 export function createApiHandler(
-  apis: { stepFunctions: Record<string, Operation>; codeBuild: Record<string, Operation> },
+  apis: {
+    stepFunctions: Record<string, Operation>;
+    codeBuild: Record<string, Operation>;
+    logs?: Record<string, Operation>;
+  },
   s3: RequestHandler,
 ): RequestHandler {
   return (req, res) => {
     const target = req.headers['x-amz-target'];
     if (typeof target !== 'string') return s3(req, res);
     const service = SERVICES.find((s) => target.startsWith(s.prefix));
-    const operation = service ? apis[service.key][target.slice(service.prefix.length)] : undefined;
+    const operation = service ? apis[service.key]?.[target.slice(service.prefix.length)] : undefined;
     const contentType = service?.contentType ?? 'application/x-amz-json-1.0';
     if (!operation) {
       send(res, 400, contentType, {

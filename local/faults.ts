@@ -19,6 +19,8 @@ export interface FaultPlan {
    * Complete again gets NoSuchUpload. `conflictsOnConditionalWrites` makes one.
    */
   conditionalWrite?(write: ConditionalWrite): boolean;
+  /** For each CloudWatch Logs call (`GetLogEvents`): return true to answer it 500 ServiceUnavailableException. */
+  logs?(operation: string): boolean;
 }
 
 /** A conditional write as the local S3 receives it. */

@@ -18,6 +18,8 @@ import {
 import { LocalStateMachine, type ExecutionListener, type TaskContext, type TaskImplementation } from './engine';
 import { LOCAL_APPROVAL_PATH, serveApprovalUrl } from './approval-url';
 import { LocalApiError } from './errors';
+import { readLogEvents } from './codebuild/log-events';
+import { cloudWatchLogsOperations, type LocalLogStreams } from './logs';
 import { adoptLegacyExecutions } from './executions';
 import { buildStateChange, executionStatusChange, type EventBridgeEvent } from './events';
 import type { FaultPlan } from './faults';
@@ -327,6 +329,7 @@ export class LocalRuntime {
             return asApiError(() => registry.listBuildsForProject(projectName, options));
           },
         }),
+        logs: cloudWatchLogsOperations(buildLogStreams(projects, registry), options.faults?.logs),
       },
       s3Handler,
     );
@@ -499,6 +502,22 @@ async function runLocalBuild(
   } finally {
     context.signal.removeEventListener('abort', stop);
   }
+}
+
+const CODEBUILD_LOG_GROUP = '/aws/codebuild/';
+
+/** Each project's builds log to `/aws/codebuild/<project>`, one stream per build (the UUID of its id), as on AWS. */
+function buildLogStreams(projects: ReadonlyMap<string, ProjectDefinition>, registry: BuildRegistry): LocalLogStreams {
+  const projectOf = (group: string): string | undefined =>
+    group.startsWith(CODEBUILD_LOG_GROUP) ? group.slice(CODEBUILD_LOG_GROUP.length) : undefined;
+  return {
+    hasGroup: (group) => projects.has(projectOf(group) ?? ''),
+    events: (group, stream) => {
+      const id = `${projectOf(group)}:${stream}`;
+      const build = registry.get(id);
+      return build ? readLogEvents(registry.buildDir(id), build.StartTime) : undefined;
+    },
+  };
 }
 
 /** The three CodeBuild projects the CDK stack creates, with the same buildspecs. */

@@ -1,26 +1,31 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { BatchGetBuildsCommand, type Build } from '@aws-sdk/client-codebuild';
+import type { HistoryEvent } from '@aws-sdk/client-sfn';
 import { allStates } from '../../workflows/definition';
+import { BuildLogReader, logText, type BuildLogLine } from '../build-logs';
 import { usageError } from '../errors';
 import { ExitCode } from '../exit-codes';
 import { executionNameOf } from '../execution-ref';
-import { executionDefinition, fullHistory, projectStates, toGraphEvents } from '../follow';
+import { eventsAfter, executionDefinition, fullHistory, isTerminal, projectStates, toGraphEvents } from '../follow';
 import { ExecutionGraph } from '../graph';
 import { println, type Io } from '../io';
 import type { Target } from '../target';
 
 /**
  * `logs`: the build log of each CodeBuild step of an execution. The builds come from the
- * history (TaskSubmitted / TaskSucceeded / a failed build's cause); BatchGetBuilds tells where each
- * log is. A local build's log is a file (its deep link is a file:// URL) and is printed; on AWS the
- * log is in CloudWatch Logs, and this CLI has no CloudWatch Logs client: it prints the link and
- * the group/stream for `aws logs tail`.
+ * history (TaskSubmitted / TaskSucceeded / a failed build's cause); BatchGetBuilds names each
+ * one's CloudWatch Logs group and stream, read with GetLogEvents: on AWS, and on the local
+ * runtime, whose endpoint answers GetLogEvents from its build logs. `--follow` goes on reading
+ * while the execution runs: new builds as the history names them, new lines as builds write them.
  */
 
 export interface LogsOptions {
   readonly state?: string;
   readonly json?: boolean;
+  readonly follow?: boolean;
+  /** Seconds between reads with --follow. @default the target's poll interval */
+  readonly interval?: number;
+  /** Ends --follow early (Ctrl-C). */
+  readonly signal?: AbortSignal;
 }
 
 interface ExecutionBuild {
@@ -34,46 +39,127 @@ interface ExecutionBuild {
 export async function runLogs(target: Target, executionArn: string, options: LogsOptions, io: Io): Promise<ExitCode> {
   const definition = await executionDefinition(target, executionArn);
   const graph = new ExecutionGraph(definition);
-  graph.apply(toGraphEvents(await fullHistory(target, executionArn)));
+  let lastId = 0;
+  const apply = (events: HistoryEvent[]): void => {
+    graph.apply(toGraphEvents(events));
+    lastId = events.reduce((max, e) => Math.max(max, e.id ?? 0), lastId);
+  };
+  apply(await fullHistory(target, executionArn));
+  const refresh = async (): Promise<void> => apply(await eventsAfter(target, executionArn, lastId));
   const projects = projectStates(definition);
-
-  const refs: ExecutionBuild[] = graph.builds.map((b) => ({ id: b.id, state: b.state, label: b.iteration?.label }));
-  let selected = refs;
+  let top: string | undefined;
   if (options.state !== undefined) {
-    const top = topLevelOf(definition, options.state);
+    top = topLevelOf(definition, options.state);
     // The .sync CodeBuild states, and any other state whose task started a build (Deploy).
-    const withBuilds = [...new Set([...projects.values(), ...refs.map((r) => r.state)])];
+    const withBuilds = [...new Set([...projects.values(), ...graph.builds.map((b) => b.state)])];
     if (top === undefined || !withBuilds.includes(top)) {
       throw usageError(
         `--state ${JSON.stringify(options.state)} is not a state that runs a CodeBuild build; one of: ${withBuilds.join(', ')}`,
       );
     }
-    selected = refs.filter((r) => r.state === top);
   }
+  const selected = (): ExecutionBuild[] =>
+    graph.builds
+      .filter((b) => top === undefined || b.state === top)
+      .map((b) => ({ id: b.id, state: b.state, label: b.iteration?.label }));
+  if (options.follow) return followLogs(target, graph, { ...options, selected, refresh }, io);
+
+  const refs = selected();
   const builds = await batchGet(
     target,
-    selected.map((r) => r.id),
+    refs.map((r) => r.id),
   );
+  const logs = new Map<string, BuildLogLine[] | undefined>();
+  for (const ref of refs) logs.set(ref.id, await BuildLogReader.of(target.logs, builds.get(ref.id))?.read());
   if (options.json) {
     println(
       io,
       JSON.stringify(
-        selected.map((r) => jsonOf(r, builds.get(r.id))),
+        refs.map((r) => jsonOf(r, builds.get(r.id), logs.get(r.id))),
         null,
         2,
       ),
     );
     return ExitCode.Ok;
   }
-  if (selected.length === 0) {
+  if (refs.length === 0) {
     println(
       io,
       `no CodeBuild builds${options.state ? ` for ${options.state}` : ''} in ${executionNameOf(executionArn)} (yet)`,
     );
     return ExitCode.Ok;
   }
-  for (const ref of selected) printBuild(ref, builds.get(ref.id), io);
+  for (const ref of refs) printBuild(ref, builds.get(ref.id), logs.get(ref.id), io);
   return ExitCode.Ok;
+}
+
+interface Followed {
+  readonly ref: ExecutionBuild;
+  readonly reader?: BuildLogReader;
+  /** Set once a read after the build ended has taken its last lines. */
+  drained: boolean;
+}
+
+/** Reads every selected build's new lines until the execution and its builds have ended. */
+async function followLogs(
+  target: Target,
+  graph: ExecutionGraph,
+  options: LogsOptions & { selected: () => ExecutionBuild[]; refresh: () => Promise<void> },
+  io: Io,
+): Promise<ExitCode> {
+  const followed = new Map<string, Followed>();
+  let lastHeader: string | undefined;
+  const pollMs = options.interval !== undefined ? options.interval * 1000 : target.pollMs;
+  for (;;) {
+    const ended = isTerminal(graph.status);
+    const open = options.selected().filter((r) => !followed.get(r.id)?.drained);
+    const builds = await batchGet(
+      target,
+      open.map((r) => r.id),
+    );
+    for (const ref of open) {
+      const build = builds.get(ref.id);
+      let entry = followed.get(ref.id);
+      if (!entry?.reader) {
+        entry = { ref, reader: BuildLogReader.of(target.logs, build), drained: false };
+        followed.set(ref.id, entry);
+      }
+      // Read after BatchGetBuilds said it ended: what is read now is all there is.
+      const complete = build === undefined || build.buildComplete === true;
+      const lines = (await entry.reader?.read(options.signal)) ?? [];
+      entry.drained = complete;
+      if (lines.length === 0) continue;
+      if (options.json) {
+        for (const line of lines)
+          println(io, JSON.stringify({ state: ref.state, iteration: ref.label, buildId: ref.id, ...line }));
+        continue;
+      }
+      const header = headerOf(ref, build);
+      if (header !== lastHeader) println(io, header);
+      lastHeader = header;
+      for (const line of lines) println(io, line.message);
+    }
+    if ((ended && [...followed.values()].every((f) => f.drained)) || options.signal?.aborted) return ExitCode.Ok;
+    await sleep(pollMs, options.signal);
+    await options.refresh();
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((done) => {
+    const timer = setTimeout(finish, ms);
+    function finish(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', finish);
+      done();
+    }
+    signal?.addEventListener('abort', finish, { once: true });
+  });
+}
+
+function headerOf(ref: ExecutionBuild, build: Build | undefined): string {
+  const label = ref.label ? ` (${ref.label})` : '';
+  return `== ${ref.state}${label}: build ${ref.id} ${build?.buildStatus ?? 'not found'} ==`;
 }
 
 /** A state name, inner (FetchSource) or top-level (FetchSources), as its top-level state. */
@@ -91,15 +177,11 @@ async function batchGet(target: Target, ids: ReadonlyArray<string>): Promise<Map
   return byId;
 }
 
-function localLogFile(build: Build | undefined): string | undefined {
-  const link = build?.logs?.deepLink;
-  if (!link?.startsWith('file:')) return undefined;
-  const file = fileURLToPath(link);
-  return existsSync(file) ? file : undefined;
-}
-
-function jsonOf(ref: ExecutionBuild, build: Build | undefined): Record<string, unknown> {
-  const file = localLogFile(build);
+function jsonOf(
+  ref: ExecutionBuild,
+  build: Build | undefined,
+  lines: ReadonlyArray<BuildLogLine> | undefined,
+): Record<string, unknown> {
   return {
     state: ref.state,
     ...(ref.label ? { iteration: ref.label } : {}),
@@ -109,30 +191,25 @@ function jsonOf(ref: ExecutionBuild, build: Build | undefined): Record<string, u
     logGroup: build?.logs?.groupName,
     logStream: build?.logs?.streamName,
     deepLink: build?.logs?.deepLink,
-    ...(file ? { log: readFileSync(file, 'utf8') } : {}),
+    ...(lines ? { log: logText(lines) } : {}),
   };
 }
 
-function printBuild(ref: ExecutionBuild, build: Build | undefined, io: Io): void {
-  const label = ref.label ? ` (${ref.label})` : '';
-  println(io, `== ${ref.state}${label}: build ${ref.id} ${build?.buildStatus ?? 'not found'} ==`);
+function printBuild(
+  ref: ExecutionBuild,
+  build: Build | undefined,
+  lines: ReadonlyArray<BuildLogLine> | undefined,
+  io: Io,
+): void {
+  println(io, headerOf(ref, build));
   if (!build) {
     println(io, 'CodeBuild does not know this build (builds are kept for a year on AWS)');
     return;
   }
-  const file = localLogFile(build);
-  if (file) {
-    io.out(readFileSync(file, 'utf8'));
+  if (lines === undefined) {
+    println(io, 'this build has no CloudWatch Logs stream (its project does not log to CloudWatch Logs)');
     return;
   }
-  const { groupName, streamName, deepLink } = build.logs ?? {};
-  if (deepLink) println(io, `log: ${deepLink}`);
-  if (groupName && streamName) {
-    println(io, `CloudWatch Logs group ${groupName}, stream ${streamName}`);
-    println(
-      io,
-      `  (stepdeploy has no CloudWatch Logs client; read it with: aws logs tail ${groupName} --log-stream-names ${streamName})`,
-    );
-  }
-  if (!deepLink && !groupName) println(io, 'this build has no log (yet)');
+  if (lines.length === 0) println(io, 'this build has no log (yet)');
+  for (const line of lines) println(io, line.message);
 }

@@ -12,6 +12,7 @@ import {
 } from './artifacts';
 import { parseBuildspec, type Buildspec, type PhaseName, type PhaseSpec } from './buildspec';
 import { BuildFailedError, InvalidInputException, ResourceNotFoundException } from './errors';
+import { logEventLine, logEventsFile } from './log-events';
 import { BuildRegistry } from './registry';
 import { ShellSession } from './shell';
 import { GIT_SOURCE_TYPES, fetchGitSource, fetchS3Source } from './sources';
@@ -119,6 +120,7 @@ class LocalBuild {
   private readonly artifacts: ArtifactsSettings;
   private readonly timeoutMs: number;
   private logFd: number | undefined;
+  private eventsFd: number | undefined;
   private phase: BuildPhase | undefined;
   private session: ShellSession | undefined;
   private abortStatus: 'TIMED_OUT' | 'STOPPED' | undefined;
@@ -217,6 +219,7 @@ class LocalBuild {
     this.startPhase('PROVISIONING');
     for (const d of ['src', 'home', 'tmp', 'driver']) mkdirSync(join(this.dir, d), { recursive: true });
     this.logFd = openSync(join(this.dir, 'build.log'), 'a');
+    this.eventsFd = openSync(logEventsFile(this.dir), 'a');
     this.container(`Running on stepdeploy local CodeBuild, build ${this.build.Id}`);
     this.endPhase('SUCCEEDED');
 
@@ -366,7 +369,8 @@ class LocalBuild {
     this.container(`Build ${this.build.Id} ${this.build.BuildStatus}`);
     this.publish();
     if (this.logFd !== undefined) closeSync(this.logFd);
-    this.logFd = undefined;
+    if (this.eventsFd !== undefined) closeSync(this.eventsFd);
+    this.logFd = this.eventsFd = undefined;
   }
 
   private async fetchSource(): Promise<{ resolvedSourceVersion?: string }> {
@@ -505,6 +509,7 @@ class LocalBuild {
 
   private log(line: string): void {
     if (this.logFd !== undefined) writeSync(this.logFd, `${line}\n`);
+    if (this.eventsFd !== undefined) writeSync(this.eventsFd, logEventLine({ timestamp: this.now(), message: line }));
     this.deps.onLog?.(line, this.build.Id);
   }
 

@@ -1,3 +1,4 @@
+import { CloudWatchLogsClient, GetLogEventsCommand, ResourceNotFoundException } from '@aws-sdk/client-cloudwatch-logs';
 import { BatchGetBuildsCommand, CodeBuildClient } from '@aws-sdk/client-codebuild';
 import {
   DescribeExecutionCommand,
@@ -23,6 +24,7 @@ import { placeholdersIn, readDefinitionText, substitute } from '../../workflows/
 
 const sfnMock = mockClient(SFNClient);
 const codebuildMock = mockClient(CodeBuildClient);
+const logsMock = mockClient(CloudWatchLogsClient);
 
 const CONFIG = join(__dirname, '..', '..', 'stepdeploy.config.yml');
 const MACHINE = 'arn:aws:states:eu-west-1:111111111111:stateMachine:shop';
@@ -208,6 +210,7 @@ function history(events: HistoryEvent[]) {
 beforeEach(() => {
   sfnMock.reset();
   codebuildMock.reset();
+  logsMock.reset();
   process.env.STEPDEPLOY_STATE_MACHINE_ARN = MACHINE;
   delete process.env.STEPDEPLOY_ARTIFACTS_BUCKET;
   sfnMock
@@ -703,29 +706,65 @@ describe('history and logs', () => {
     expect(sfnMock).toHaveReceivedCommandTimes(GetExecutionHistoryCommand, 2);
   });
 
-  it('on AWS prints the log link and the CloudWatch stream of each build', async () => {
+  it('reads each build log from CloudWatch Logs with GetLogEvents, page by page from the head', async () => {
     sfnMock.on(GetExecutionHistoryCommand).resolves({ events: FAILED_EVENTS });
     codebuildMock.on(BatchGetBuildsCommand).resolves({
       builds: [
         {
           id: FETCH_BUILD,
           buildStatus: 'FAILED',
-          logs: {
-            groupName: '/aws/codebuild/shop-fetch',
-            streamName: '0b5c7f1e',
-            deepLink: 'https://console.aws.amazon.com/cloudwatch/deeplink',
-          },
+          buildComplete: true,
+          logs: { groupName: '/aws/codebuild/shop-fetch', streamName: '0b5c7f1e' },
         },
       ],
     });
+    logsMock
+      .on(GetLogEventsCommand, { nextToken: undefined })
+      .resolves({ events: [{ timestamp: 1, message: 'cloning app' }], nextForwardToken: 'f/1' })
+      .on(GetLogEventsCommand, { nextToken: 'f/1' })
+      // AWS may answer an empty page before the end: only a repeated token ends the read.
+      .resolves({ events: [], nextForwardToken: 'f/2' })
+      .on(GetLogEventsCommand, { nextToken: 'f/2' })
+      .resolves({ events: [{ timestamp: 2, message: 'fatal: <img src=x>' }], nextForwardToken: 'f/3' })
+      .on(GetLogEventsCommand, { nextToken: 'f/3' })
+      .resolves({ events: [], nextForwardToken: 'f/3' });
     const io = capture();
 
     const code = await cli(`logs ${EXECUTION} --state FetchSource`, io);
 
     expect(code).toBe(ExitCode.Ok);
-    expect(io.stdout()).toContain(`== FetchSources (app @ develop): build ${FETCH_BUILD} FAILED ==`);
-    expect(io.stdout()).toContain('log: https://console.aws.amazon.com/cloudwatch/deeplink');
-    expect(io.stdout()).toContain('aws logs tail /aws/codebuild/shop-fetch --log-stream-names 0b5c7f1e');
+    expect(io.stdout()).toBe(
+      `== FetchSources (app @ develop): build ${FETCH_BUILD} FAILED ==\ncloning app\nfatal: <img src=x>\n`,
+    );
+    expect(logsMock).toHaveReceivedCommandWith(GetLogEventsCommand, {
+      logGroupName: '/aws/codebuild/shop-fetch',
+      logStreamName: '0b5c7f1e',
+      startFromHead: true,
+    });
+    expect(logsMock).toHaveReceivedCommandTimes(GetLogEventsCommand, 4);
+  });
+
+  it('says a build has no log yet when its stream does not exist', async () => {
+    sfnMock.on(GetExecutionHistoryCommand).resolves({ events: FAILED_EVENTS });
+    codebuildMock.on(BatchGetBuildsCommand).resolves({
+      builds: [
+        {
+          id: FETCH_BUILD,
+          buildStatus: 'IN_PROGRESS',
+          logs: { groupName: '/aws/codebuild/shop-fetch', streamName: 's' },
+        },
+      ],
+    });
+    logsMock
+      .on(GetLogEventsCommand)
+      .rejects(new ResourceNotFoundException({ message: 'The specified log stream does not exist.', $metadata: {} }));
+    const io = capture();
+
+    await cli(`logs ${EXECUTION} --json`, io);
+
+    expect(JSON.parse(io.stdout())).toEqual([
+      expect.objectContaining({ buildId: FETCH_BUILD, logStream: 's', log: '' }),
+    ]);
   });
 
   it('fails on a --state that runs no build, listing those that do', async () => {

@@ -102,6 +102,21 @@ it('status shows the commits deployed to acceptance', async () => {
   expect(io.stdout()).toMatch(/production\s+nothing deployed yet/);
 });
 
+it('logs --follow prints the build logs of a running execution as they are written, until it ends', async () => {
+  const started = await cli(['start', '--env', 'acceptance', '--name', 'cli-follow']);
+  expect(started.code).toBe(ExitCode.Ok);
+
+  const { code, io } = await cli(['logs', 'cli-follow', '--follow', '--interval', '0.1']);
+
+  expect(code).toBe(ExitCode.Ok);
+  // Every build's whole log, the deploy build's last line included, then the end.
+  expect(rt.runtime.machine.describe(rt.runtime.machine.executionArn('cli-follow')).status).toBe('SUCCEEDED');
+  const out = io.stdout();
+  expect(out).toMatch(/== BuildTemplates: build stepdeploy-example-build:\S+ (IN_PROGRESS|SUCCEEDED) ==/);
+  expect(out).toMatch(/== Deploy: build stepdeploy-example-deploy:\S+ (IN_PROGRESS|SUCCEEDED) ==/);
+  expect(out).toMatch(/\[Container\] .* Build stepdeploy-example-deploy:\S+ SUCCEEDED\n$/);
+});
+
 it('a failing build ends the execution FAILED; logs shows the build log; redrive completes it', async () => {
   const failBuild = join(rt.runtime.home, 'fail-build');
   writeFileSync(failBuild, '');
