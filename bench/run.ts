@@ -1,3 +1,4 @@
+import { withConsoleSection } from './console-section';
 import '../local/quiet-sdk';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -183,6 +184,7 @@ export function summaryLines(r: BenchResults): string[] {
 
 /** The last full run's results, so that `--render` can write BENCHMARKS.md again (after the analysis text changed) without measuring. */
 const RESULTS_FILE = join(__dirname, '..', '.stepdeploy', 'bench-results.json');
+const BENCHMARKS_FILE = join(__dirname, '..', 'BENCHMARKS.md');
 
 /** The bench's own output: the figures, on stdout. */
 function print(line: string): void {
@@ -198,7 +200,7 @@ async function main(): Promise<void> {
   const options = parseBenchArgs(args);
   if (options.render) {
     const saved = JSON.parse(readFileSync(RESULTS_FILE, 'utf8')) as BenchResults;
-    writeFileSync(join(__dirname, '..', 'BENCHMARKS.md'), renderReport(saved, summaryLines(saved)));
+    writeFileSync(BENCHMARKS_FILE, withConsoleSection(renderReport(saved, summaryLines(saved)), BENCHMARKS_FILE));
     print(`BENCHMARKS.md written again from ${RESULTS_FILE} (the run of ${saved.date})`);
     return;
   }
@@ -293,7 +295,7 @@ async function main(): Promise<void> {
   if (!plan.quick || options.write) {
     mkdirSync(dirname(RESULTS_FILE), { recursive: true });
     writeFileSync(RESULTS_FILE, JSON.stringify(results, null, 2));
-    writeFileSync(join(__dirname, '..', 'BENCHMARKS.md'), renderReport(results, summaryLines(results)));
+    writeFileSync(BENCHMARKS_FILE, withConsoleSection(renderReport(results, summaryLines(results)), BENCHMARKS_FILE));
     print('written to BENCHMARKS.md');
   }
 }

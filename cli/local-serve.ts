@@ -3,8 +3,10 @@ import { join, resolve } from 'node:path';
 import { EXAMPLE_REPOS, prepareExampleRepositories } from '../local/examples';
 import { LocalRuntime } from '../local/runtime';
 import { installPushHooks, localWebhookSecret, webhookSecretFile, webhookUrls } from '../local/webhooks';
+import { consoleHandlerFor } from './commands/console';
 import { endpointFile, writeEndpointFile } from './endpoint-file';
 import { println, type Io } from './io';
+import { resolveTarget } from './target';
 
 export interface ServeOptions {
   readonly configPath: string;
@@ -30,6 +32,13 @@ export async function serveLocal(options: ServeOptions, io: Io): Promise<void> {
   const hooked = EXAMPLE_REPOS.map((repo) => join(exampleRepos, `${repo}.git`)).filter((r) => existsSync(r));
   for (const hook of installPushHooks(hooked, runtime.home)) println(io, `installed the push hook ${hook}`);
   const webhookSecret = localWebhookSecret(runtime.home);
+  const port = Number(new URL(runtime.endpoint).port);
+  const target = await resolveTarget({
+    config: configPath,
+    endpointUrl: runtime.endpoint,
+    stateMachineArn: runtime.machine.stateMachineArn,
+  });
+  runtime.servePages(consoleHandlerFor(target, configPath, () => port));
   const file = endpointFile(runtime.home, runtime.config.pipeline);
   writeEndpointFile(file, {
     endpoint: runtime.endpoint,
@@ -39,6 +48,7 @@ export async function serveLocal(options: ServeOptions, io: Io): Promise<void> {
   println(
     io,
     `stepdeploy local runtime on ${runtime.endpoint} (data in ${runtime.home})
+  console: ${runtime.endpoint}/
   state machine: ${runtime.machine.stateMachineArn}
   artifacts bucket: ${runtime.bucket}
   try it with any AWS client (the local S3 takes only these fixed credentials):
@@ -59,7 +69,10 @@ Press Ctrl-C to stop.`,
       signals.off('SIGTERM', stop);
       println(io, 'stopping: running executions are stopped (redrive them later)');
       rmSync(file, { force: true });
-      runtime.close().then(done, fail);
+      target
+        .close()
+        .then(() => runtime.close())
+        .then(done, fail);
     };
     signals.on('SIGINT', stop);
     signals.on('SIGTERM', stop);

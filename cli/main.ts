@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_CONFIG_PATH } from '../shared/config';
+import { runConsole } from './commands/console';
 import { EXECUTION_STATUSES, type ExecutionsOptions, runExecutions } from './commands/executions';
 import { runHistory } from './commands/history';
 import { type LogsOptions, runLogs } from './commands/logs';
@@ -373,12 +374,30 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
       });
   }
 
+  program
+    .command('console')
+    .description(
+      'serve the deployment console (graph, executions, environments, start/redrive/stop) on 127.0.0.1 until interrupted',
+    )
+    .option('--port <n>', 'port to listen on (0 picks a free one)', port, 4598)
+    .addHelpText(
+      'after',
+      help(`
+        stepdeploy console --state-machine-arn arn:aws:states:eu-west-1:111111111111:stateMachine:shop --bucket shop-artifacts
+        stepdeploy console --local --port 0`),
+    )
+    .action(async (options: { port: number }, command: Command) => {
+      await withTarget(command, (target, globals) => runConsole(target, globals.config, options, io));
+    });
+
   const local = program
     .command('local')
     .description('the embedded runtime: the same state machine on this machine, no AWS account');
   local
     .command('serve')
-    .description('serve the Step Functions, CodeBuild (BatchGetBuilds) and S3 APIs on 127.0.0.1 until interrupted')
+    .description(
+      'serve the Step Functions, CodeBuild, CloudWatch Logs (build logs) and S3 APIs, and the console page at /, on 127.0.0.1 until interrupted',
+    )
     .option('--port <n>', 'port to listen on (0 picks a free one)', port, 4599)
     .addHelpText(
       'after',

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, type PipelineConfig } from '../shared/config';
@@ -206,7 +206,16 @@ export class LocalRuntime {
     private readonly s3: S3Client,
     private readonly events: EventDelivery,
     private readonly webhooks: LocalWebhooks,
+    private readonly front: FrontHandlers,
   ) {}
+
+  /**
+   * Puts a handler in front of the AWS APIs on this endpoint (the console of `local serve`): it
+   * answers the requests that are its own and returns false for the others.
+   */
+  servePages(pages: (req: IncomingMessage, res: ServerResponse) => boolean): void {
+    this.front.pages = pages;
+  }
 
   static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
     const configPath = resolve(options.configPath);
@@ -226,17 +235,15 @@ export class LocalRuntime {
     // The machine is created after the server listens (tasks need the endpoint), so route late.
     let api: ReturnType<typeof createApiHandler> | undefined;
     let webhooks: LocalWebhooks | undefined;
-    const { server, endpoint } = await listenLocal(
-      (req, res) =>
-        req.method === 'GET' && req.url === CONTAINER_CREDENTIALS_PATH
-          ? containerCredentials(res)
-          : req.url === LOCAL_APPROVAL_PATH
-            ? void serveApprovalUrl(req, res, () => handlerOf('decide-approval') as never)
-            : webhooks !== undefined && req.url?.startsWith(WEBHOOK_PATH_PREFIX)
-              ? webhooks.handle(req, res)
-              : (api ?? s3Handler)(req, res),
-      options.port,
-    );
+    const front: FrontHandlers = {};
+    const { server, endpoint } = await listenLocal((req, res) => {
+      if (front.pages?.(req, res)) return;
+      if (req.method === 'GET' && req.url === CONTAINER_CREDENTIALS_PATH) containerCredentials(res);
+      else if (req.url === LOCAL_APPROVAL_PATH)
+        void serveApprovalUrl(req, res, () => handlerOf('decide-approval') as never);
+      else if (webhooks !== undefined && req.url?.startsWith(WEBHOOK_PATH_PREFIX)) webhooks.handle(req, res);
+      else (api ?? s3Handler)(req, res);
+    }, options.port);
 
     // Task code stays `new S3Client({})`: it finds the local S3 through the environment.
     Object.assign(process.env, localS3Environment(endpoint), {
@@ -354,6 +361,7 @@ export class LocalRuntime {
       s3,
       events,
       webhooks,
+      front,
     );
   }
 
@@ -381,6 +389,10 @@ export class LocalRuntime {
     this.s3.destroy();
     await closeServer(this.server);
   }
+}
+
+interface FrontHandlers {
+  pages?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 interface BuildDeps {

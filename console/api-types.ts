@@ -1,0 +1,129 @@
+/**
+ * The JSON the console server sends the page (and the page sends back). Plain data only: dates as
+ * ISO strings, no SDK objects, no credentials.
+ */
+
+export type Status = 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'PENDING_REDRIVE';
+
+/** A deployment record (shared/contracts.ts DeploymentRecord), as the page reads it. */
+export interface DeploymentView {
+  readonly environment: string;
+  readonly execution: string;
+  readonly startedAt: string;
+  readonly requestedBy: string | null;
+  readonly deployedAt: string;
+  readonly sources: ReadonlyArray<{ readonly name: string; readonly branch: string; readonly commit: string }>;
+}
+
+export interface EnvironmentView {
+  readonly environment: string;
+  readonly current: DeploymentView | null;
+  /** Newest first. */
+  readonly history: ReadonlyArray<DeploymentView>;
+}
+
+export interface ExecutionRow {
+  readonly executionArn: string;
+  readonly name: string;
+  readonly status: string;
+  readonly startDate?: string;
+  readonly stopDate?: string;
+  readonly redriveCount: number;
+  readonly environment?: string;
+  /** Every source's branch: the input's, the default branch for the others. */
+  readonly branches?: Record<string, string>;
+  readonly requestedBy?: string;
+}
+
+export interface IterationNode {
+  readonly index: number;
+  readonly label: string;
+  readonly status: string;
+  readonly startedAt?: number;
+  readonly endedAt?: number;
+  readonly current?: string;
+  readonly buildId?: string;
+}
+
+export interface GraphNode {
+  readonly name: string;
+  readonly type: string;
+  readonly comment?: string;
+  readonly end: boolean;
+  readonly status: string;
+  readonly startedAt?: number;
+  readonly endedAt?: number;
+  readonly attempts: number;
+  readonly error?: string;
+  readonly cause?: string;
+  readonly buildId?: string;
+  readonly input?: string;
+  readonly output?: string;
+  readonly iterations: ReadonlyArray<IterationNode>;
+}
+
+export interface GraphEdge {
+  readonly from: string;
+  readonly to: string;
+  readonly label?: string;
+}
+
+export interface ExecutionDetail {
+  readonly execution: {
+    readonly executionArn: string;
+    readonly name: string;
+    readonly status: string;
+    readonly startDate?: string;
+    readonly stopDate?: string;
+    readonly input?: string;
+    readonly output?: string;
+    readonly error?: string;
+    readonly cause?: string;
+    /** Error and cause in one line, as the CLI prints them (`States.TaskFailed: build FAILED in BUILD`). */
+    readonly failure?: string;
+    readonly redriveCount: number;
+    readonly redriveStatus?: string;
+    readonly environment?: string;
+    readonly requestedBy?: string;
+  };
+  /** The same execution in the AWS Step Functions console (none locally). */
+  readonly consoleUrl?: string;
+  readonly nodes: ReadonlyArray<GraphNode>;
+  readonly edges: ReadonlyArray<GraphEdge>;
+}
+
+export interface BuildLogPage {
+  readonly found: boolean;
+  readonly status?: string;
+  readonly currentPhase?: string;
+  readonly complete?: boolean;
+  /** The CloudWatch console link of the log on AWS. */
+  readonly logLink?: string;
+  readonly phases: ReadonlyArray<{ type: string; status?: string; durationSeconds?: number }>;
+  /** Lines after the count the page asked from. */
+  readonly lines: ReadonlyArray<string>;
+  /** The count to ask from next time. */
+  readonly next: number;
+}
+
+export interface FormOptions {
+  readonly environments: ReadonlyArray<{ name: string; branches: ReadonlyArray<string> }>;
+  readonly sources: ReadonlyArray<{ name: string; defaultBranch: string }>;
+  /** Where the calls go (`AWS eu-west-1`, `local runtime at …`). */
+  readonly target: string;
+  /** How often the page refreshes what is running. */
+  readonly pollMs: number;
+}
+
+export interface StartRequest {
+  readonly environment?: unknown;
+  readonly branches?: Record<string, unknown>;
+  readonly requestedBy?: unknown;
+  readonly name?: string;
+}
+
+export interface StartResult {
+  /** Field (`environment`, `branches.app`, `requestedBy`, `name`, `form`) → the CLI's message. */
+  readonly problems: Record<string, string>;
+  readonly executionArn?: string;
+}

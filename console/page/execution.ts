@@ -1,0 +1,134 @@
+import { html } from 'htm/preact';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import type { BuildLogPage, FormOptions, GraphNode } from '../api-types';
+import { api } from './api';
+import { durationBetween, formatTime, prettyJson, statusClass } from './format';
+import { Graph, layout, type Selection } from './graph';
+import { usePoll } from './poll';
+
+const RUNNING = new Set(['RUNNING', 'PENDING_REDRIVE']);
+
+/** One execution: its graph live, the selected state's details and build log, and its actions. */
+export function Execution(props: { arn: string; options: FormOptions }) {
+  const { arn, options } = props;
+  const detail = usePoll(
+    () => api.execution(arn),
+    [arn],
+    options.pollMs,
+    (d) => RUNNING.has(d.execution.status),
+  );
+  const [selected, setSelected] = useState<Selection | undefined>();
+  const [actionError, setActionError] = useState<string | undefined>();
+  const shape = detail.value ? detail.value.nodes.map((n) => `${n.name}:${n.iterations.length}`).join() : '';
+  const laid = useMemo(() => (detail.value ? layout(detail.value.nodes, detail.value.edges) : undefined), [shape]);
+  if (!detail.value || !laid) return html`<p class=${detail.error ? 'error' : ''}>${detail.error ?? 'loading…'}</p>`;
+  const { execution, nodes, consoleUrl } = detail.value;
+  const act = (action: () => Promise<unknown>) => async () => {
+    setActionError(undefined);
+    try {
+      await action();
+      detail.refresh();
+    } catch (err) {
+      setActionError((err as Error).message);
+    }
+  };
+  // Until one is chosen: the state that failed, else the one running (its build log streams).
+  const node =
+    nodes.find((n) => n.name === selected?.state) ??
+    nodes.find((n) => n.status === 'FAILED' || n.status === 'TIMED_OUT') ??
+    nodes.find((n) => n.status === 'RUNNING');
+  const chosen: Selection | undefined = selected ?? (node ? { state: node.name } : undefined);
+  return html`<section class="execution" data-status=${execution.status}>
+    <header class="execution-header">
+      <h1>${execution.name}</h1>
+      <span class=${statusClass(execution.status)} id="execution-status">${execution.status.toLowerCase()}</span>
+      <span>${execution.environment ?? ''}</span>
+      <span>started ${formatTime(execution.startDate)}</span>
+      <span>${durationBetween(execution.startDate, execution.stopDate)}</span>
+      ${execution.redriveCount > 0 ? html`<span>redriven ×${execution.redriveCount}</span>` : null}
+      ${execution.requestedBy ? html`<span>by ${execution.requestedBy}</span>` : null}
+      <span class="actions">
+        ${
+          execution.redriveStatus === 'REDRIVABLE'
+            ? html`<button id="redrive" onClick=${act(() => api.redrive(execution.executionArn))}>Redrive</button>`
+            : null
+        }
+        ${
+          execution.status === 'RUNNING'
+            ? html`<button id="stop" onClick=${act(() => api.stop(execution.executionArn, 'stopped from the console'))}>Stop</button>`
+            : null
+        }
+        ${consoleUrl ? html`<a href=${consoleUrl} target="_blank" rel="noopener noreferrer">AWS console</a>` : null}
+      </span>
+    </header>
+    ${actionError ? html`<p class="error" role="alert">${actionError}</p>` : null}
+    ${detail.error ? html`<p class="error">${detail.error}</p>` : null}
+    ${execution.failure ? html`<p class="failure">${execution.failure}</p>` : null}
+    <div class="execution-body">
+      <div class="graph-pane"><${Graph} nodes=${nodes} layout=${laid} selected=${chosen} onSelect=${setSelected} /></div>
+      <div class="details-pane">
+        ${node && chosen ? html`<${StateDetails} node=${node} iteration=${chosen.iteration} pollMs=${options.pollMs} />` : html`<p class="muted">select a state</p>`}
+      </div>
+    </div>
+  </section>`;
+}
+
+function StateDetails(props: { node: GraphNode; iteration?: number; pollMs: number }) {
+  const { node, iteration } = props;
+  const it = iteration === undefined ? undefined : node.iterations.find((i) => i.index === iteration);
+  const buildId = it ? it.buildId : node.buildId;
+  return html`<div class="state-details" data-state=${node.name}>
+    <h2>${node.name}${it ? html` <span class="muted">/ ${it.label}</span>` : null}</h2>
+    ${node.comment ? html`<p class="comment">${node.comment}</p>` : null}
+    <dl>
+      <dt>Status</dt><dd><span class=${statusClass((it ?? node).status)}>${(it ?? node).status.toLowerCase()}</span></dd>
+      <dt>Type</dt><dd>${node.type}</dd>
+      <dt>Duration</dt><dd>${durationBetween((it ?? node).startedAt, (it ?? node).endedAt)}</dd>
+      ${!it && node.attempts > 1 ? html`<dt>Attempts</dt><dd>${node.attempts}</dd>` : null}
+      ${node.error && !it ? html`<dt>Error</dt><dd class="error">${node.error}</dd>` : null}
+    </dl>
+    ${node.cause && !it ? html`<h3>Cause</h3><pre class="cause">${prettyJson(node.cause)}</pre>` : null}
+    ${buildId ? html`<${BuildLog} key=${buildId} buildId=${buildId} pollMs=${props.pollMs} />` : null}
+    ${!it && node.input !== undefined ? html`<details><summary>Input</summary><pre>${prettyJson(node.input)}</pre></details>` : null}
+    ${!it && node.output !== undefined ? html`<details><summary>Output</summary><pre>${prettyJson(node.output)}</pre></details>` : null}
+  </div>`;
+}
+
+/** The build's phases and its log, read on while the build runs (lines are appended as text). */
+function BuildLog(props: { buildId: string; pollMs: number }) {
+  const [lines, setLines] = useState<string[]>([]);
+  const pre = useRef<HTMLPreElement>(null);
+  // New lines scroll into view, unless the reader scrolled up to read.
+  const atBottom = pre.current
+    ? pre.current.scrollHeight - pre.current.scrollTop - pre.current.clientHeight < 24
+    : true;
+  useEffect(() => {
+    if (atBottom && pre.current) pre.current.scrollTop = pre.current.scrollHeight;
+  }, [lines.length]);
+  const [page, setPage] = useState<BuildLogPage | undefined>();
+  const [from, setFrom] = useState(0);
+  const log = usePoll(
+    async () => {
+      const next = await api.buildLog(props.buildId, from);
+      setPage(next);
+      if (next.lines.length > 0) setLines((known) => [...known, ...next.lines]);
+      setFrom(next.next);
+      return next;
+    },
+    [props.buildId, from],
+    props.pollMs,
+    (p) => p.found && p.complete !== true,
+  );
+  return html`<div class="build">
+    <h3>Build <code>${props.buildId}</code> ${page?.status ? html`<span class=${statusClass(page.status === 'IN_PROGRESS' ? 'RUNNING' : page.status)}>${page.status.toLowerCase()}</span>` : null}</h3>
+    ${page?.logLink ? html`<a href=${page.logLink} target="_blank" rel="noopener noreferrer">log in CloudWatch</a>` : null}
+    <ol class="phases">
+      ${(page?.phases ?? []).map(
+        (p) =>
+          html`<li class=${statusClass(p.status ?? (p.type === page?.currentPhase ? 'RUNNING' : 'PENDING'))}>${p.type.toLowerCase()}${p.durationSeconds !== undefined ? ` ${p.durationSeconds}s` : ''}</li>`,
+      )}
+    </ol>
+    ${log.error ? html`<p class="error">${log.error}</p>` : null}
+    <pre class="log" ref=${pre} data-build=${props.buildId}>${lines.join('\n')}</pre>
+  </div>`;
+}

@@ -1,0 +1,61 @@
+import { html } from 'htm/preact';
+import { useMemo, useState } from 'preact/hooks';
+import type { ExecutionRow, FormOptions } from '../api-types';
+import { api } from './api';
+import { durationBetween, formatTime, statusClass } from './format';
+import { usePoll } from './poll';
+
+const STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE'];
+
+export function executionHref(arn: string): string {
+  return `#/execution/${encodeURIComponent(arn)}`;
+}
+
+/** Newest first, filtered by environment and status, refreshed while the page is open. */
+export function Executions(props: { options: FormOptions }) {
+  const [environment, setEnvironment] = useState('');
+  const [status, setStatus] = useState('');
+  const list = usePoll(
+    () => api.executions({ environment, status }),
+    [environment, status],
+    Math.max(props.options.pollMs, 1000),
+  );
+  const rows = list.value ?? [];
+  const body = useMemo(() => rows.map((row) => html`<${Row} key=${row.executionArn} row=${row} />`), [rows]);
+  return html`<section class="executions">
+    <h1>Executions</h1>
+    <div class="filters">
+      <label>Environment
+        <select name="environment" value=${environment} onChange=${(e: Event) => setEnvironment((e.target as HTMLSelectElement).value)}>
+          <option value="">all</option>
+          ${props.options.environments.map((env) => html`<option value=${env.name}>${env.name}</option>`)}
+        </select>
+      </label>
+      <label>Status
+        <select name="status" value=${status} onChange=${(e: Event) => setStatus((e.target as HTMLSelectElement).value)}>
+          <option value="">all</option>
+          ${STATUSES.map((s) => html`<option value=${s}>${s.toLowerCase()}</option>`)}
+        </select>
+      </label>
+      <span class="count">${list.value ? `${rows.length} execution${rows.length === 1 ? '' : 's'}` : 'loading…'}</span>
+      ${list.error ? html`<span class="error">${list.error}</span>` : null}
+    </div>
+    <table class="list">
+      <thead><tr><th>Execution</th><th>Status</th><th>Environment</th><th>Branches</th><th>Started</th><th>Duration</th><th>By</th></tr></thead>
+      <tbody>${body}</tbody>
+    </table>
+  </section>`;
+}
+
+function Row(props: { row: ExecutionRow }) {
+  const { row } = props;
+  return html`<tr data-execution=${row.name}>
+    <td><a href=${executionHref(row.executionArn)}>${row.name}</a>${row.redriveCount > 0 ? html` <span class="redriven">redriven ×${row.redriveCount}</span>` : null}</td>
+    <td><span class=${statusClass(row.status)}>${row.status.toLowerCase()}</span></td>
+    <td>${row.environment ?? ''}</td>
+    <td class="branches">${Object.entries(row.branches ?? {}).map(([source, branch]) => html`<span class="branch">${source}: ${branch}</span> `)}</td>
+    <td>${formatTime(row.startDate)}</td>
+    <td>${durationBetween(row.startDate, row.stopDate)}</td>
+    <td>${row.requestedBy ?? ''}</td>
+  </tr>`;
+}
