@@ -42,6 +42,8 @@ const DESCRIBE_CONCURRENCY = 8;
 /** The executions list reads at most this many (ListExecutions pages of 1,000). */
 export const MAX_EXECUTIONS = 1000;
 const HISTORY_PER_ENVIRONMENT = 20;
+/** About a screen of rows: described before the list answers. */
+const DESCRIBED_AT_ONCE = 50;
 
 interface InputFields {
   readonly environment?: string;
@@ -71,6 +73,9 @@ export function fieldOf(problem: string): string {
 export class ConsoleBackend {
   /** An execution's input never changes: described once. */
   private readonly inputs = new Map<string, InputFields>();
+  /** Executions to describe in the background, and the batch being described. */
+  private readonly later = new Set<string>();
+  private describing: Promise<void> | undefined;
   /** A build's log group and stream never change. */
   private readonly readers = new Map<string, BuildLogReader | null>();
 
@@ -149,7 +154,11 @@ export class ConsoleBackend {
       nextToken = page.nextToken;
     } while (nextToken && items.length < MAX_EXECUTIONS);
     const listed = items.slice(0, MAX_EXECUTIONS);
-    await this.describeMissing(listed.map((e) => e.executionArn!).filter((arn) => !this.inputs.has(arn)));
+    const missing = listed.map((e) => e.executionArn!).filter((arn) => !this.inputs.has(arn));
+    // The first screen is described now; the rest in the background, so a long list answers at once
+    // and fills in its environments and branches as the page refreshes.
+    await this.describeMissing(missing.slice(0, DESCRIBED_AT_ONCE));
+    this.describeLater(missing.slice(DESCRIBED_AT_ONCE));
     const defaults = Object.fromEntries(Object.entries(this.config().sources).map(([n, s]) => [n, s.defaultBranch]));
     return listed
       .map((item): ExecutionRow => {
@@ -167,6 +176,17 @@ export class ConsoleBackend {
         };
       })
       .filter((row) => !filter.environment || row.environment === filter.environment);
+  }
+
+  private describeLater(arns: string[]): void {
+    for (const arn of arns) this.later.add(arn);
+    if (this.describing || this.later.size === 0) return;
+    const batch = [...this.later].filter((arn) => !this.inputs.has(arn));
+    this.later.clear();
+    this.describing = this.describeMissing(batch).finally(() => {
+      this.describing = undefined;
+      this.describeLater([]);
+    });
   }
 
   private async describeMissing(arns: string[]): Promise<void> {

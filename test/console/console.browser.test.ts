@@ -154,6 +154,10 @@ describeInBrowser('console in a browser, on the local runtime', () => {
       .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-execution')));
     const newestFirst = rt.runtime.machine.list().map((r) => r.name);
     expect(names).toEqual(newestFirst);
+    // Each row's environment and branches come from its input (DescribeExecution).
+    expect(await page.locator(`tr[data-execution="${newestFirst[0]}"]`).textContent()).toMatch(
+      /acceptance.*app: main.*config: main/,
+    );
     await page.selectOption('select[name=status]', 'FAILED');
     await page.locator('.count', { hasText: '0 executions' }).waitFor();
 
