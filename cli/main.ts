@@ -8,6 +8,7 @@ import { type LogsOptions, runLogs } from './commands/logs';
 import { type RedriveOptions, runRedrive, runStop } from './commands/redrive';
 import { plannedInput, runStart, type StartOptions } from './commands/start';
 import { runDecision, type DecisionOptions } from './commands/approve';
+import { runRollback, type RollbackOptions } from './commands/rollback';
 import { runStatus } from './commands/status';
 import { watchExecution } from './commands/watch';
 import { APPROVAL_URL_ENV } from './approval-url';
@@ -336,6 +337,33 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     )
     .action(async (options: { env?: string; json?: boolean }, command: Command) => {
       await withTarget(command, (target, globals) => runStatus(target, resolve(globals.config), options, io));
+    });
+
+  program
+    .command('rollback')
+    .description(
+      'deploy again the build of an earlier deployment of an environment (default: the one before the current): no fetch, no build; same lease, approval and hooks',
+    )
+    .requiredOption('--env <environment>', 'environment to roll back (from the config)')
+    .option(
+      '--to <execution>',
+      'the earlier execution whose build to deploy (default: the deployment before the current one)',
+    )
+    .option('--name <name>', 'execution name, 1-80 of [A-Za-z0-9_-] (default <env>-<UTC time>-<random>)')
+    .option('--requested-by <text>', 'who or why, kept in the execution input (default: your git e-mail)')
+    .option('--wait', 'follow the execution like `watch` and exit non-zero if it fails')
+    .option('--json', 'print the started execution as JSON')
+    .option('--interval <seconds>', INTERVAL_HELP, seconds)
+    .addHelpText(
+      'after',
+      help(`
+        stepdeploy rollback --env production --wait
+        stepdeploy rollback --env acceptance --to acceptance-20261129T031500-k3x9qa --local`),
+    )
+    .action(async (options: RollbackOptions, command: Command) => {
+      await withTarget(command, (target, globals) =>
+        runRollback(target, options, resolve(globals.config), io, targetFlags(globals)),
+      );
     });
 
   for (const action of ['approve', 'reject'] as const) {

@@ -134,10 +134,19 @@ export class PipelineStack extends Stack {
       task: 'validate-input',
       description: 'stepdeploy ValidateInput: checks the execution input against the bundled config',
       timeout: timeout('ValidateInputFunctionArn'),
-      environment: { STEPDEPLOY_CONFIG_PATH: BUNDLED_CONFIG_PATH },
+      environment: { STEPDEPLOY_CONFIG_PATH: BUNDLED_CONFIG_PATH, ...bucketEnv },
       afterBundling: bundleConfig,
       projectRoot,
     });
+    // A redeploy (rollback): the earlier execution's deployment record, and whether its build.zip is still stored.
+    const redeployKeys = {
+      'deployments/*/executions/*': 'the deployment record of the execution a rollback names, in any environment.',
+      'artifacts/*/*/build.zip': 'whether the build a rollback deploys again is still stored (HeadObject).',
+    };
+    this.artifacts.grantReadKeys(validateInput.role, ...Object.keys(redeployKeys));
+    this.artifacts.grantList(validateInput.role, DEPLOYMENTS_PREFIX, ARTIFACTS_PREFIX);
+    for (const [pattern, why] of Object.entries(redeployKeys))
+      this.artifacts.acknowledgeKeyWildcard(validateInput.role, pattern, why);
     const resolveSource = new TaskFunction(this, 'ResolveSource', {
       task: 'resolve-source',
       description:

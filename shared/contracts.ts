@@ -12,6 +12,8 @@ export interface ExecutionInput {
   /** Full commit ids by source: deploy exactly that commit of the source's branch (a trigger's push). */
   readonly commits?: Readonly<Record<string, string>>;
   readonly requestedBy?: string;
+  /** An earlier execution of this environment whose build to deploy again (`stepdeploy rollback`), instead of branches. */
+  readonly redeploy?: string;
 }
 
 /** One source resolved for an execution: what FetchSources fetches. */
@@ -46,6 +48,21 @@ export interface Plan {
   readonly decision: ApprovalDecision | null;
   /** The earlier execution whose build this one deploys again (a rollback); null for a deployment of branches. */
   readonly redeployOf: string | null;
+}
+
+/**
+ * What ValidateInput adds for a redeploy: the results FetchSources, CombineConfigAndCode and
+ * BuildTemplates gave the execution whose build is deployed again, so that Deploy, the hooks and
+ * RecordDeployment read the state they always read.
+ */
+export interface RedeployPrepared {
+  /** The execution whose build.zip deploys (a rollback of a rollback names the original build). */
+  readonly redeployOf: string;
+  /** The plan's sources at the branches that build was made from. */
+  readonly sources: ReadonlyArray<PlannedSource>;
+  readonly fetched: ReadonlyArray<FetchedSource>;
+  readonly artifact: Omit<CombineSourcesResult, 'manifest'>;
+  readonly build: { readonly buildId: string };
 }
 
 /** The environment's approval rule, as the state machine uses it. */
@@ -164,6 +181,7 @@ export interface RecordDeploymentEvent {
   readonly buildId: string;
   readonly deployBuildId: string;
   readonly approval: ApprovalDecision | null;
+  readonly redeployOf: string | null;
 }
 
 export interface RecordDeploymentResult {
@@ -187,6 +205,8 @@ export interface DeploymentRecord {
   readonly buildId: string;
   readonly deployBuildId: string;
   readonly sources: ReadonlyArray<{ readonly name: string; readonly branch: string; readonly commit: string }>;
+  /** The execution whose build this deployment deployed again (a rollback); absent or null otherwise. */
+  readonly redeployOf?: string | null;
   /** Who approved it, where the environment requires approval (absent in records written before approvals). */
   readonly approval?: ApprovalDecision | null;
 }

@@ -28,6 +28,8 @@ export type Substitutions = Record<SubstitutionName, string>;
 /** The top-level states, in the order an execution passes them; people see these names in the graph. */
 export const TOP_LEVEL_STATES = [
   'ValidateInput',
+  'RedeployOrBuild',
+  'RedeployEarlierBuild',
   'FetchSources',
   'CombineConfigAndCode',
   'BuildTemplates',
@@ -42,9 +44,12 @@ export const TOP_LEVEL_STATES = [
 /** The approval branch: environments whose config requires no approval never enter these. */
 export const APPROVAL_STATES = ['AwaitApproval', 'ApprovalTimedOut'] as const;
 
-/** The top-level states a deployment passes where no approval is required, in order. */
+/** The branch a redeploy (rollback) takes instead of fetching, combining and building. */
+export const REDEPLOY_STATES = ['RedeployEarlierBuild'] as const;
+
+/** The top-level states a deployment of branches passes where no approval is required, in order. */
 export const PATH_WITHOUT_APPROVAL: ReadonlyArray<string> = TOP_LEVEL_STATES.filter(
-  (state) => !(APPROVAL_STATES as ReadonlyArray<string>).includes(state),
+  (state) => ![...APPROVAL_STATES, ...REDEPLOY_STATES].includes(state as never),
 );
 
 /** The states of one FetchSources iteration: a stored snapshot takes ReuseSnapshot, else FetchSource + DescribeSnapshot. */

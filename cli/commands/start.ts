@@ -27,8 +27,10 @@ export interface StartOptions {
 
 export interface StartInput {
   readonly environment: string;
-  readonly branches: Record<string, string>;
+  readonly branches?: Record<string, string>;
   readonly requestedBy?: string;
+  /** `rollback`: the earlier execution whose build deploys again. */
+  readonly redeploy?: string;
 }
 
 /** `--branch app=develop config=main` → `{ app: 'develop', config: 'main' }`. */
@@ -99,6 +101,20 @@ export function plannedInput(options: StartOptions, configPath: string, local = 
       : '';
     throw usageError(`invalid input, nothing was started:\n  ${problems.join('\n  ')}${policy}`);
   }
+  return input;
+}
+
+/** `rollback`'s input, checked with the ValidateInput rules before anything is started. */
+export function plannedRedeployInput(
+  options: { readonly env: string; readonly requestedBy?: string },
+  redeploy: string,
+  configPath: string,
+): StartInput {
+  const config = loadConfig(configPath);
+  const requestedBy = options.requestedBy ?? defaultRequestedBy(dirname(configPath));
+  const input: StartInput = { environment: options.env, redeploy, ...(requestedBy ? { requestedBy } : {}) };
+  const problems = checkExecutionInput(input, config);
+  if (problems.length > 0) throw usageError(`invalid input, nothing was started:\n  ${problems.join('\n  ')}`);
   return input;
 }
 

@@ -74,8 +74,10 @@ export function statusLines(statuses: ReadonlyArray<EnvironmentStatus>, now = Da
       continue;
     }
     const by = deployed.requestedBy ? `, requested by ${deployed.requestedBy}` : '';
+    const rollback = deployed.redeployOf ? ` (a rollback to the build of ${deployed.redeployOf})` : '';
+    const approved = deployed.approval ? `, approved by ${deployed.approval.approvedBy}` : '';
     lines.push(
-      `${environment.padEnd(width)}  deployed ${deployed.deployedAt} (${ago(deployed.deployedAt, now)}) by execution ${deployed.execution}${by}`,
+      `${environment.padEnd(width)}  deployed ${deployed.deployedAt} (${ago(deployed.deployedAt, now)}) by execution ${deployed.execution}${rollback}${by}${approved}`,
     );
     const nameWidth = Math.max(...deployed.sources.map((s) => s.name.length));
     const branchWidth = Math.max(...deployed.sources.map((s) => s.branch.length));

@@ -33,6 +33,10 @@ const eventSchema = z
       .object({ approvedBy: z.string().min(1), comment: z.string().nullable(), approvedAt: z.iso.datetime() })
       .strict()
       .nullable(),
+    redeployOf: z
+      .string()
+      .regex(/^[^/\\]{1,80}$/)
+      .nullable(),
   })
   .strict();
 

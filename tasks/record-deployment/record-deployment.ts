@@ -102,6 +102,7 @@ function recordOf(event: RecordDeploymentEvent, deployedAt: Date): DeploymentRec
     deployBuildId: event.deployBuildId,
     sources: event.sources.map(({ name, branch, commit }) => ({ name, branch, commit })),
     approval: event.approval,
+    redeployOf: event.redeployOf,
   };
 }
 

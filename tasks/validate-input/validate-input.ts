@@ -14,7 +14,7 @@ import { InvalidInputError } from './errors';
 /** Step Functions refuses an execution input over 256 KiB (its UTF-8 JSON). */
 export const MAX_INPUT_BYTES = 256 * 1024;
 export const REQUESTED_BY_MAX_LENGTH = 200;
-const INPUT_KEYS = ['environment', 'branches', 'commits', 'requestedBy'];
+const INPUT_KEYS = ['environment', 'branches', 'commits', 'requestedBy', 'redeploy'];
 
 const SHOWN_MAX = 100;
 
@@ -38,6 +38,7 @@ export function checkExecutionInput(input: unknown, config: PipelineConfig): str
     ...branchProblems(input, config),
     ...commitProblems(input.commits, config),
     ...requestedByProblems(input.requestedBy),
+    ...redeployProblems(input),
   ];
 }
 
@@ -78,7 +79,7 @@ function planFor(input: ExecutionInput, execution: string, config: PipelineConfi
       allowSelfApproval: environment.approval.allowSelfApproval,
     },
     decision: null,
-    redeployOf: null,
+    redeployOf: input.redeploy ?? null,
   };
 }
 
@@ -123,8 +124,9 @@ function branchProblems(input: InputObject, config: PipelineConfig): string[] {
   const explicit = Object.entries(given).flatMap(([source, branch]) =>
     givenBranchProblems(source, branch, config, policy),
   );
+  // A redeploy deploys the branches of the execution it names, checked when that one started.
   const defaults = Object.entries(config.sources)
-    .filter(([source]) => !Object.hasOwn(given, source))
+    .filter(([source]) => input.redeploy === undefined && !Object.hasOwn(given, source))
     .flatMap(([source, { defaultBranch }]) => defaultBranchProblems(source, defaultBranch, policy));
   return [...explicit, ...defaults];
 }
@@ -217,6 +219,30 @@ function requestedByProblems(requestedBy: unknown): string[] {
   const bad = UNPRINTABLE.exec(requestedBy);
   if (bad === null) return [];
   return [problem('requestedBy', requestedBy, `must be printable text; contains ${codePoint(bad[0])}`)];
+}
+
+/** A redeploy names one earlier execution and deploys its branches: naming branches too would say two things. */
+function redeployProblems(input: InputObject): string[] {
+  if (input.redeploy === undefined) return [];
+  if (typeof input.redeploy !== 'string' || executionNameViolation(input.redeploy) !== undefined) {
+    return [
+      problem(
+        'redeploy',
+        input.redeploy,
+        'must be the name of an earlier execution of this environment (1-80 letters, digits, "_" or "-")',
+      ),
+    ];
+  }
+  // A redeploy deploys the build of that execution, with its branches and commits.
+  return (['branches', 'commits'] as const)
+    .filter((field) => input[field] !== undefined)
+    .map((field) =>
+      problem(
+        field,
+        input[field],
+        `cannot be given with redeploy: a redeploy deploys the build of that execution, with its ${field}`,
+      ),
+    );
 }
 
 function problem(field: string, value: unknown, rule: string): string {

@@ -6,7 +6,7 @@ import { summarize } from '../../bench/stats';
 describe('bench: cost per deployment from the ASL', () => {
   const machine = readAsl();
 
-  test('counts 8 + 4 per fetched source (3 per reused one) + 1 per hook transitions, plus one per lease wait and one for an approval', () => {
+  test('counts 9 + 4 per fetched source (3 per reused one) + 1 per hook transitions, plus one per lease wait and one for an approval', () => {
     const base = countTransitions(machine, { mapItems: { FetchSources: 2, PostDeployHooks: 1 } });
     const waited = countTransitions(machine, {
       mapItems: { FetchSources: 2, PostDeployHooks: 1 },
@@ -22,8 +22,8 @@ describe('bench: cost per deployment from the ASL', () => {
       choices: { ApprovalRequired: 'AwaitApproval' },
     });
 
-    expect(base.total).toBe(17);
-    expect(approved.total).toBe(18);
+    expect(base.total).toBe(18);
+    expect(approved.total).toBe(19);
     expect(approved.byState).toMatchObject({ ApprovalRequired: 1, AwaitApproval: 1, Deploy: 1 });
     expect(base.byState).toMatchObject({
       ResolveSource: 2,
@@ -34,8 +34,16 @@ describe('bench: cost per deployment from the ASL', () => {
       Deploy: 1,
     });
     expect(base.byState).not.toHaveProperty('ReuseSnapshot');
-    expect(waited.total).toBe(27);
-    expect(reused.total).toBe(15);
+    expect(waited.total).toBe(28);
+    expect(reused.total).toBe(16);
+    // A rollback: no fetch, no combine, no build.
+    const rollback = countTransitions(machine, {
+      mapItems: { FetchSources: 2, PostDeployHooks: 1 },
+      choices: { RedeployOrBuild: 'RedeployEarlierBuild' },
+    });
+    expect(rollback.total).toBe(8);
+    expect(rollback.byState).not.toHaveProperty('FetchSources');
+    expect(rollback.byState).not.toHaveProperty('BuildTemplates');
     expect(reused.byState).toMatchObject({ ResolveSource: 2, SnapshotStored: 2, ReuseSnapshot: 2 });
     expect(reused.byState).not.toHaveProperty('FetchSource');
   });

@@ -304,7 +304,9 @@ describe('task functions', () => {
 
   test('validate-input: the config is copied into the bundle and named by STEPDEPLOY_CONFIG_PATH', () => {
     const fn = resources[functionIds.ValidateInputFunctionArn()]!;
-    expect(fn.Properties.Environment).toEqual({ Variables: { STEPDEPLOY_CONFIG_PATH: BUNDLED_CONFIG_PATH } });
+    expect(fn.Properties.Environment).toEqual({
+      Variables: { STEPDEPLOY_CONFIG_PATH: BUNDLED_CONFIG_PATH, ARTIFACT_BUCKET: { Ref: bucketId() } },
+    });
     const bundle = bundleDirOf(fn);
     expect(existsSync(join(bundle, 'index.js'))).toBe(true);
     expect(readFileSync(join(bundle, 'stepdeploy.config.yml'), 'utf8')).toBe(readFileSync(EXAMPLE_CONFIG_PATH, 'utf8'));
@@ -370,7 +372,19 @@ describe('task functions', () => {
         condition: { StringLike: { 's3:prefix': ['sources/*'] } },
       },
     ]);
-    expect(s3Statements('ValidateInputRole')).toEqual([]);
+    // Only for a redeploy (rollback): the named execution's deployment record, and whether its build is stored.
+    expect(s3Statements('ValidateInputRole')).toEqual([
+      {
+        actions: ['s3:GetObject'],
+        resource: [keyArn('deployments/*/executions/*'), keyArn('artifacts/*/*/build.zip')],
+        condition: undefined,
+      },
+      {
+        actions: ['s3:ListBucket'],
+        resource: arnOf(bucketId()),
+        condition: { StringLike: { 's3:prefix': ['deployments/*', 'artifacts/*'] } },
+      },
+    ]);
     expect(s3Statements('RunHookRole')).toEqual([]);
   });
 });

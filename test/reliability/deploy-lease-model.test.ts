@@ -666,6 +666,7 @@ class World {
         requestedBy: null,
         sources: [],
         approval: null,
+        redeployOf: null,
         artifactKey: `artifacts/${ENV}/${execution.execution}/source.zip`,
         buildId: 'model-build:1',
         deployBuildId: execution.deployedBuild!,

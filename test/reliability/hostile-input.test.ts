@@ -150,7 +150,8 @@ const CASES: ReadonlyArray<HostileCase> = [
   {
     why: 'extra keys',
     input: () => ({ environment: 'acceptance', force: true }),
-    expected: () => `force: true is not part of the input; allowed keys: environment, branches, commits, requestedBy`,
+    expected: () =>
+      `force: true is not part of the input; allowed keys: environment, branches, commits, requestedBy, redeploy`,
   },
   {
     why: 'an input over 256 KB',

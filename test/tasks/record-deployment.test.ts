@@ -21,6 +21,7 @@ const event: RecordDeploymentEvent = {
   startedAt: '2026-11-29T03:12:00.000Z',
   requestedBy: 'alice',
   approval: null,
+  redeployOf: null,
   sources: [
     {
       name: 'app',
@@ -58,6 +59,7 @@ const record: DeploymentRecord = {
     { name: 'config', branch: 'main', commit: 'b'.repeat(40) },
   ],
   approval: null,
+  redeployOf: null,
 };
 
 const waits: number[] = [];

@@ -282,7 +282,7 @@ describe('validateInput: the rest of the input contract', () => {
       requestedBy: '',
     });
     expect(error.problems).toEqual([
-      'extra: true is not part of the input; allowed keys: environment, branches, commits, requestedBy',
+      'extra: true is not part of the input; allowed keys: environment, branches, commits, requestedBy, redeploy',
       'environment: "staging" is not a configured environment; one of: acceptance, preproduction, production',
       'branches.app: "x$(touch pwned)" contains "$"; only A-Z a-z 0-9 . _ / - are allowed',
       'branches.web: "main" is for an unknown source "web"; configured sources: app, config',
