@@ -160,7 +160,8 @@ function runningBuild(build: Build, state: string): RunningBuild {
   };
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Waits `ms`, or less when `signal` aborts (it resolves then: the caller sees the abort itself). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((done) => {
     const timer = setTimeout(finish, ms);
     function finish(): void {

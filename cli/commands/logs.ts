@@ -5,7 +5,15 @@ import { BuildLogReader, logText, type BuildLogLine } from '../build-logs';
 import { usageError } from '../errors';
 import { ExitCode } from '../exit-codes';
 import { executionNameOf } from '../execution-ref';
-import { eventsAfter, executionDefinition, fullHistory, isTerminal, projectStates, toGraphEvents } from '../follow';
+import {
+  eventsAfter,
+  executionDefinition,
+  fullHistory,
+  isTerminal,
+  projectStates,
+  sleep,
+  toGraphEvents,
+} from '../follow';
 import { ExecutionGraph } from '../graph';
 import { println, type Io } from '../io';
 import type { Target } from '../target';
@@ -143,18 +151,6 @@ async function followLogs(
     await sleep(pollMs, options.signal);
     await options.refresh();
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((done) => {
-    const timer = setTimeout(finish, ms);
-    function finish(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', finish);
-      done();
-    }
-    signal?.addEventListener('abort', finish, { once: true });
-  });
 }
 
 function headerOf(ref: ExecutionBuild, build: Build | undefined): string {
