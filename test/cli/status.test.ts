@@ -2,7 +2,7 @@ import { GetObjectCommand, NoSuchKey, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { join } from 'node:path';
 import { ExitCode } from '../../cli/exit-codes';
-import type { Io } from '../../cli/io';
+import { capture } from '../helpers/io';
 import { runCli } from '../../cli/main';
 import type { DeploymentRecord } from '../../shared/contracts';
 
@@ -25,22 +25,6 @@ const record: DeploymentRecord = {
     { name: 'config', branch: 'main', commit: 'b'.repeat(40) },
   ],
 };
-
-function capture(): Io & { stdout: () => string; stderr: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-    isTTY: false,
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
 
 beforeEach(() => {
   s3Mock.reset();

@@ -1,24 +1,12 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { copyCombined } from '../../../tasks/combine-sources/copy-combined';
-import { createManifest } from '../../../tasks/combine-sources/manifest';
+import { emptyManifest } from '../../helpers/manifest';
 
 const MiB = 1024 * 1024;
 
 describe('copyCombined', () => {
   it('fails on a part size S3 would refuse, naming the value', async () => {
-    const manifest = createManifest(
-      {
-        environment: 'a',
-        execution: 'e',
-        requestedBy: null,
-        account: '111111111111',
-        region: 'eu-west-1',
-        deployRoleArn: 'r',
-        variables: {},
-        sources: [],
-      },
-      new Date(0),
-    );
+    const manifest = emptyManifest();
     const index = {
       formatVersion: 3,
       sources: [],

@@ -5,7 +5,7 @@ import { crc32 } from 'node:zlib';
 import * as yauzl from 'yauzl';
 import { MIN_PART_SIZE, planParts, writeZipEnds } from '../../../tasks/combine-sources/range-copy';
 import { STORED, zipEntries } from '../../../tasks/shared/zip';
-import { createManifest } from '../../../tasks/combine-sources/manifest';
+import { emptyManifest } from '../../helpers/manifest';
 import { unzipTest } from '../../helpers/zip';
 
 const MiB = 1024 * 1024;
@@ -57,19 +57,7 @@ describe('planParts', () => {
 });
 
 describe('writeZipEnds', () => {
-  const manifest = createManifest(
-    {
-      environment: 'a',
-      execution: 'e',
-      requestedBy: null,
-      account: '111111111111',
-      region: 'eu-west-1',
-      deployRoleArn: 'r',
-      variables: {},
-      sources: [],
-    },
-    new Date(0),
-  );
+  const manifest = emptyManifest();
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'zip-ends-'));
