@@ -31,11 +31,13 @@ const STEPS: HistoryEvent[][] = [
   ],
   [
     event(3, 'TaskStateExited', { stateExitedEventDetails: { name: 'ValidateInput', output: '{}' } }),
-    event(4, 'MapStateEntered', { stateEnteredEventDetails: { name: 'FetchSources', input: '{}' } }),
+    event(4, 'ChoiceStateEntered', { stateEnteredEventDetails: { name: 'RedeployOrBuild', input: '{}' } }),
+    event(5, 'ChoiceStateExited', { stateExitedEventDetails: { name: 'RedeployOrBuild', output: '{}' } }),
+    event(6, 'MapStateEntered', { stateEnteredEventDetails: { name: 'FetchSources', input: '{}' } }),
   ],
   [
-    event(5, 'MapStateSucceeded'),
-    event(6, 'MapStateExited', { stateExitedEventDetails: { name: 'FetchSources', output: '{}' } }),
+    event(7, 'MapStateSucceeded'),
+    event(8, 'MapStateExited', { stateExitedEventDetails: { name: 'FetchSources', output: '{}' } }),
   ],
 ];
 
@@ -96,5 +98,6 @@ it('prints what the process logs while the graph is live above the graph, and le
   ]);
   expect(lines.filter((l) => /ValidateInput/.test(l))).toHaveLength(1);
   expect(lines[top + 1]).toMatch(/✓ ValidateInput\s+succeeded/);
-  expect(lines[top + 2]).toMatch(/✓ FetchSources\s+succeeded/);
+  expect(lines[top + 2]).toMatch(/✓ RedeployOrBuild\s+succeeded/);
+  expect(lines[top + 3]).toMatch(/✓ FetchSources\s+succeeded/);
 });
