@@ -1,5 +1,5 @@
 import { BatchGetBuildsCommand, type Build } from '@aws-sdk/client-codebuild';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import {
   DescribeExecutionCommand,
   type DescribeExecutionCommandOutput,
@@ -14,7 +14,7 @@ import { executionName } from '../cli/execution-name';
 import { checkExecutionName } from '../cli/execution-ref';
 import { executionDefinition, fullHistory, toGraphEvents } from '../cli/follow';
 import { ExecutionGraph } from '../cli/graph';
-import { readStatus } from '../cli/commands/status';
+import { historyKeys, readStatus } from '../cli/commands/status';
 import { failureLine } from '../cli/view';
 import type { Target } from '../cli/target';
 import { loadConfig, type PipelineConfig } from '../shared/config';
@@ -114,20 +114,8 @@ export class ConsoleBackend {
 
   /** The newest entries of `deployments/<env>/history/` (keys sort by deploy time), newest first. */
   private async deploymentHistory(bucket: string, environment: string): Promise<DeploymentRecord[]> {
-    const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.target.s3.send(
-        new ListObjectsV2Command({
-          Bucket: bucket,
-          Prefix: `deployments/${environment}/history/`,
-          ContinuationToken: token,
-        }),
-      );
-      for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
-      token = page.NextContinuationToken;
-    } while (token);
-    const newest = keys.sort().reverse().slice(0, HISTORY_PER_ENVIRONMENT);
+    const keys = await historyKeys(this.target, bucket, environment);
+    const newest = keys.reverse().slice(0, HISTORY_PER_ENVIRONMENT);
     return Promise.all(
       newest.map(async (Key) => {
         const object = await this.target.s3.send(new GetObjectCommand({ Bucket: bucket, Key }));

@@ -1,4 +1,4 @@
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { DeploymentRecord } from '../../shared/contracts';
 import { usageError } from '../errors';
 import { checkExecutionName } from '../execution-ref';
@@ -6,6 +6,7 @@ import type { ExitCode } from '../exit-codes';
 import type { Io } from '../io';
 import type { Target } from '../target';
 import { plannedRedeployInput, runStart, type StartOptions } from './start';
+import { historyKeys } from './status';
 
 /**
  * `rollback --env E [--to EXECUTION]`: starts an execution that deploys again the build of an
@@ -32,21 +33,7 @@ async function readRecord(target: Target, bucket: string, key: string): Promise<
 /** The newest deployment in the history whose build differs from what is deployed now. */
 export async function previousDeployment(target: Target, environment: string): Promise<DeploymentRecord> {
   const bucket = target.bucket();
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await target.s3.send(
-      new ListObjectsV2Command({
-        Bucket: bucket,
-        Prefix: `deployments/${environment}/history/`,
-        ContinuationToken: token,
-      }),
-    );
-    for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
-    token = page.NextContinuationToken;
-  } while (token);
-  // History keys start with the deployment time: sorted, they read oldest first.
-  keys.sort();
+  const keys = await historyKeys(target, bucket, environment);
   let current: DeploymentRecord;
   try {
     current = await readRecord(target, bucket, `deployments/${environment}/current.json`);

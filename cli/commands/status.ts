@@ -33,6 +33,17 @@ async function environmentsOf(target: Target, bucket: string, configPath: string
   return found;
 }
 
+/** The keys of `deployments/<environment>/history/`, oldest first (a history key starts with the deploy time). */
+export async function historyKeys(target: Target, bucket: string, environment: string): Promise<string[]> {
+  const keys: string[] = [];
+  const pages = paginateListObjectsV2(
+    { client: target.s3 },
+    { Bucket: bucket, Prefix: `deployments/${environment}/history/` },
+  );
+  for await (const page of pages) for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
+  return keys.sort();
+}
+
 export async function readStatus(target: Target, configPath: string, env?: string): Promise<EnvironmentStatus[]> {
   const bucket = target.bucket();
   const environments = await environmentsOf(target, bucket, configPath);
