@@ -117,14 +117,7 @@ export class ExecutionGraph {
     while (name !== undefined && !visited.has(name) && definition.States[name]) {
       visited.add(name);
       const state: StateMachineDefinition['States'][string] = definition.States[name]!;
-      const view: StateView = {
-        name,
-        type: state.Type,
-        comment: state.Comment,
-        status: 'PENDING',
-        attempts: 0,
-        iterations: [],
-      };
+      const view = pendingView(name, state);
       this.states.push(view);
       this.byName.set(name, view);
       // A Choice shows its default path; a branch it takes instead appears when entered (AwaitApproval).
@@ -136,14 +129,7 @@ export class ExecutionGraph {
   private branchState(name: string): StateView | undefined {
     const state = this.definition.States[name];
     if (!state) return undefined;
-    const view: StateView = {
-      name,
-      type: state.Type,
-      comment: state.Comment,
-      status: 'PENDING',
-      attempts: 0,
-      iterations: [],
-    };
+    const view = pendingView(name, state);
     const after = this.lastEntered ? this.states.indexOf(this.lastEntered) : -1;
     this.states.splice(after + 1, 0, view);
     this.byName.set(name, view);
@@ -278,4 +264,9 @@ export function formatDuration(ms: number | undefined): string {
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
   const minutes = Math.floor(ms / 60_000);
   return `${minutes}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}s`;
+}
+
+/** A state as the graph shows it before the execution reaches it. */
+function pendingView(name: string, state: StateMachineDefinition['States'][string]): StateView {
+  return { name, type: state.Type, comment: state.Comment, status: 'PENDING', attempts: 0, iterations: [] };
 }
