@@ -24,6 +24,7 @@ export async function serveLocal(options: ServeOptions, io: Io): Promise<void> {
     onBuildLog: (line, buildId) => println(io, `[${runtime.buildLabel(buildId)}] ${line}`),
     listeners: [{ onStatusChange: (e) => println(io, `execution ${e.name}: ${e.status}`) }],
     onWebhookLog: (line) => println(io, `[webhook] ${line}`),
+    onFunctionLog: (line, source) => println(io, `[${source.stateName ?? source.functionName}] ${line}`),
   });
   for (const created of prepareExampleRepositories(runtime.config, configPath, runtime.home)) {
     println(io, `created example repository ${created}`);

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { ListStateMachinesCommand, SFNClient, type StateMachineListItem } from '@aws-sdk/client-sfn';
+import type { FunctionLogSource } from '../local/function-logs';
 import { artifactsBucketName, LOCAL_REGION } from '../local/names';
 import { LOCAL_S3_CREDENTIALS, localS3Client } from '../local/s3-client';
 import { loadConfig, type PipelineConfig } from '../shared/config';
@@ -156,12 +157,20 @@ export async function localTarget(options: TargetOptions, hooks: ResolveHooks): 
   const { prepareExampleRepositories } = require('../local/examples') as typeof import('../local/examples');
   const logListeners = new Set<(line: string) => void>();
   let label = (buildId: string): string => buildId;
+  let pad = (name: string): string => name;
   const runtime = await LocalRuntime.start({
     configPath,
     ...(hooks.runtimeOutput
       ? {
           onBuildLog: (line: string, buildId: string) => {
             for (const listener of logListeners) listener(`      ${label(buildId)} │ ${line}`);
+          },
+          // A task's lines under its state, as a build's; an EventBridge target's (notify) as they are.
+          onFunctionLog: (line: string, source: FunctionLogSource) => {
+            const shown = source.stateName === undefined ? line : `      ${pad(source.stateName)} │ ${line}`;
+            // Before the view subscribes and after it ends (a notification of the end), to stderr: nothing lost.
+            if (logListeners.size === 0) process.stderr.write(`${shown}\n`);
+            for (const listener of logListeners) listener(shown);
           },
         }
       : // The CLI's own view shows every status change: notifications only when the runtime's output is asked for.
@@ -172,7 +181,8 @@ export async function localTarget(options: TargetOptions, hooks: ResolveHooks): 
     'BuildTemplates'.length,
     ...Object.keys(runtime.config.sources).map((source) => `FetchSource ${source}`.length),
   );
-  label = (buildId) => runtime.buildLabel(buildId).padEnd(width);
+  pad = (name) => name.padEnd(width);
+  label = (buildId) => pad(runtime.buildLabel(buildId));
   for (const created of prepareExampleRepositories(runtime.config, configPath, runtime.home))
     hooks.note?.(`created example repository ${created}`);
   const published = !existsSync(file) || !server || !isProcessAlive(server.pid);

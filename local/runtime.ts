@@ -21,6 +21,7 @@ import { LocalApiError } from './errors';
 import { readLogEvents } from './codebuild/log-events';
 import { cloudWatchLogsOperations, type LocalLogStreams } from './logs';
 import { adoptLegacyExecutions } from './executions';
+import { type FunctionLogSink, functionLogsToStderr, withFunctionLogs } from './function-logs';
 import { buildStateChange, executionStatusChange, type EventBridgeEvent } from './events';
 import type { FaultPlan } from './faults';
 import { artifactsBucketName, LOCAL_ACCOUNT, LOCAL_REGION, localStateMachineArn } from './names';
@@ -64,6 +65,11 @@ export interface LocalRuntimeOptions {
   readonly faults?: FaultPlan;
   /** What the webhook receiver decides and why (`/webhooks/*`). @default nothing: the HTTP answers say it */
   readonly onWebhookLog?: (line: string) => void;
+  /**
+   * Each line a function (task handler, EventBridge target) writes to `console`: its log group on AWS.
+   * @default stderr, prefixed with the state (or function) name, so stdout stays the caller's
+   */
+  readonly onFunctionLog?: FunctionLogSink;
 }
 
 /** Wraps each resource so a fault plan can fail an attempt before the task runs. */
@@ -164,8 +170,8 @@ function pascalCaseKeys(value: unknown): unknown {
  * over the wire), and a thrown error becomes the state's error the way Lambda reports it —
  * error name = errorType, cause = `{"errorType","errorMessage","trace"}`.
  */
-function lambdaInvoke(functions: ReadonlyMap<string, () => LambdaHandler>): TaskImplementation {
-  return async (parameters) => {
+function lambdaInvoke(functions: ReadonlyMap<string, () => LambdaHandler>, logs: FunctionLogSink): TaskImplementation {
+  return async (parameters, context) => {
     const { FunctionName, Payload } = parameters as { FunctionName?: string; Payload?: unknown };
     const load = FunctionName === undefined ? undefined : functions.get(FunctionName);
     if (!load) {
@@ -176,7 +182,10 @@ function lambdaInvoke(functions: ReadonlyMap<string, () => LambdaHandler>): Task
       throw err;
     }
     try {
-      const result = await load()(JSON.parse(JSON.stringify(Payload ?? {})));
+      const functionName = FunctionName!.slice(FunctionName!.lastIndexOf(':') + 1);
+      const result = await withFunctionLogs({ functionName, stateName: context.stateName }, logs, () =>
+        load()(JSON.parse(JSON.stringify(Payload ?? {}))),
+      );
       return {
         ExecutedVersion: '$LATEST',
         StatusCode: 200,
@@ -224,8 +233,13 @@ export class LocalRuntime {
     const bucket = artifactsBucketName(config);
     const substitutions = localSubstitutions(config);
 
-    const handlerOf = (task: string): LambdaHandler =>
-      (require(`../tasks/${task}/handler`) as { handler: LambdaHandler }).handler;
+    const functionLogs = options.onFunctionLog ?? functionLogsToStderr;
+    const handlerOf =
+      (task: string): LambdaHandler =>
+      (event) =>
+        withFunctionLogs({ functionName: `${config.pipeline}-${task}` }, functionLogs, () =>
+          (require(`../tasks/${task}/handler`) as { handler: LambdaHandler }).handler(event),
+        );
     const s3Handler = await createLocalS3Handler({
       directory: join(home, 's3'),
       buckets: [bucket],
@@ -289,8 +303,8 @@ export class LocalRuntime {
       directory: executionsDirectory,
       resources: withFaults(
         {
-          'arn:aws:states:::lambda:invoke': lambdaInvoke(functions),
-          'arn:aws:states:::lambda:invoke.waitForTaskToken': lambdaInvoke(functions),
+          'arn:aws:states:::lambda:invoke': lambdaInvoke(functions, functionLogs),
+          'arn:aws:states:::lambda:invoke.waitForTaskToken': lambdaInvoke(functions, functionLogs),
           'arn:aws:states:::codebuild:startBuild.sync': codebuild,
         },
         options.faults,

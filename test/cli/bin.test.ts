@@ -233,3 +233,38 @@ describe('local serve', () => {
     3 * SPAWN_TIMEOUT_MS,
   );
 });
+
+describe('start --local --json in this process', () => {
+  let dir: string;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'stepdeploy-json-'));
+    const config = parse(readFileSync(CONFIG, 'utf8'));
+    config.buildspecs = { build: join(ROOT, config.buildspecs.build), deploy: join(ROOT, config.buildspecs.deploy) };
+    writeFileSync(join(dir, 'stepdeploy.config.yml'), stringify(config));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it(
+    "keeps stdout one JSON document per line: the tasks' own output goes to stderr under their state",
+    async () => {
+      const run = await start(['--local', 'start', '--env', 'acceptance', '--json', '--wait'], { cwd: dir }).done;
+
+      expect(run.code).toBe(ExitCode.Ok);
+      const lines = run.stdout.trimEnd().split('\n');
+      const notJson = lines.filter((line) => {
+        try {
+          JSON.parse(line);
+          return false;
+        } catch {
+          return true;
+        }
+      });
+      expect(notJson).toEqual([]);
+      expect(JSON.parse(lines.at(-1)!)).toMatchObject({ type: 'ExecutionSucceeded' });
+      // ResolveSource's line about each source (console.log in a Lambda: its log group on AWS).
+      expect(run.stderr).toMatch(/^\[ResolveSource\] source app: main is [0-9a-f]{40}; /m);
+    },
+    2 * SPAWN_TIMEOUT_MS,
+  );
+});

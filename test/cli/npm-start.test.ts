@@ -37,7 +37,7 @@ beforeAll(() => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-it('labels each build log line with its build: the fetch builds by source, then BuildTemplates and Deploy', async () => {
+it('labels each log line with its build (fetch builds by source, BuildTemplates, Deploy) or its task state', async () => {
   const config = writeConfig('stepdeploy.config.yml');
 
   const { stdout } = await promisify(execFile)('npm', ['--prefix', ROOT, 'start', '--', '--config', config], {
@@ -48,7 +48,17 @@ it('labels each build log line with its build: the fetch builds by source, then 
   expect(stdout).toMatch(/execution acceptance-\S+: SUCCEEDED/);
   const logLines = stdout.split('\n').filter((l) => l.includes(' │ '));
   const labels = new Set(logLines.map((l) => l.split(' │ ')[0]!.trim()));
-  expect([...labels].sort()).toEqual(['BuildTemplates', 'Deploy', 'FetchSource app', 'FetchSource config']);
+  // ResolveSource: a Lambda task's console output, under its state as on the graph (its log group on AWS).
+  expect([...labels].sort()).toEqual([
+    'BuildTemplates',
+    'Deploy',
+    'FetchSource app',
+    'FetchSource config',
+    'ResolveSource',
+  ]);
+  expect(
+    logLines.filter((l) => /^ +ResolveSource +│ source (app|config): main is [0-9a-f]{40}; /.test(l)),
+  ).toHaveLength(2);
   // The label is the build's own: the line where each fetch build names its source.
   for (const source of ['app', 'config']) {
     const fetched = logLines.filter((l) => l.includes(`│ fetched ${source} at main: commit `));
