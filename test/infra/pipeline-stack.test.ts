@@ -10,7 +10,7 @@ import {
   DEPLOY_QUEUED_TIMEOUT,
   FETCH_QUEUED_TIMEOUT,
   LOCAL_REPOSITORY_WARNING,
-} from '../../infra/pipeline-stack';
+} from '../../infra/deployment-pipeline';
 import { BUILD_WAIT_MARGIN_SECONDS, callbackTimeoutSeconds, taskTimeoutSeconds } from '../../infra/definition-timeouts';
 import { LEASE_MARGIN } from '../../infra/deploy-function';
 import { PROJECT_ROOT } from '../../infra/task-function';
@@ -862,13 +862,15 @@ describe('local repositories', () => {
   test('each source with a local path gets a warning that CodeBuild cannot fetch it', () => {
     for (const name of ['app', 'config']) {
       stackAnnotations.hasWarning(
-        '/Pipeline',
+        '/Pipeline/Default',
         Match.stringLikeRegexp(
           `sources\\.${name}\\.repository is a local path .*CodeBuild on AWS cannot fetch .*repository URL`,
         ),
       );
     }
-    expect(stackAnnotations.findWarning('/Pipeline', Match.stringLikeRegexp(LOCAL_REPOSITORY_WARNING))).toHaveLength(2);
+    expect(
+      stackAnnotations.findWarning('/Pipeline/Default', Match.stringLikeRegexp(LOCAL_REPOSITORY_WARNING)),
+    ).toHaveLength(2);
   });
 });
 

@@ -33,10 +33,10 @@ function triggeredConfig(): string {
 
 const { stack } = makeStack({ configPath: triggeredConfig() });
 const template = Template.fromStack(stack);
-const receiver = stack.pushReceiver!;
+const receiver = stack.pipeline.pushReceiver!;
 const functionId = stack.getLogicalId(receiver.task.function.node.defaultChild as never);
 const roleId = stack.getLogicalId(receiver.task.role.node.defaultChild as never);
-const stateMachineId = stack.getLogicalId(stack.deployStateMachine.stateMachine.node.defaultChild as never);
+const stateMachineId = stack.getLogicalId(stack.pipeline.deployStateMachine.stateMachine.node.defaultChild as never);
 
 describe('PushReceiver', () => {
   test('one function URL, no IAM auth: the providers cannot sign SigV4, the function checks their signatures', () => {
@@ -115,7 +115,7 @@ describe('PushReceiver', () => {
 
   test('the example config (local repositories) has no receiver on AWS', () => {
     const example = makeStack().stack;
-    expect(example.pushReceiver).toBeUndefined();
+    expect(example.pipeline.pushReceiver).toBeUndefined();
     expect(Template.fromStack(example).findResources('AWS::Lambda::Url', { Properties: { AuthType: 'NONE' } })).toEqual(
       {},
     );

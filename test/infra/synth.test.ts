@@ -1,9 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { definePipelineApp } from '../../infra/pipeline-app';
+import { cfnLintErrors, cfnLintVersion, haveCfnLint } from './cfn-lint';
 import { EXAMPLE_CONFIG_PATH, everyProviderConfig } from './fixtures';
 
 /**
@@ -53,54 +53,12 @@ describe('synthesizing', () => {
   });
 });
 
-interface LintMatch {
-  readonly Filename: string;
-  readonly Level: string;
-  readonly Message: string;
-  readonly Rule: { readonly Id: string };
-}
-
-const cfnLint = spawnSync('cfn-lint', ['--version'], { encoding: 'utf8' });
-const haveCfnLint = cfnLint.status === 0;
-if (!haveCfnLint) {
-  // One line, so that a machine without cfn-lint never passes this silently.
-  console.warn(
-    'cfn-lint is not on PATH: the lint of the synthesized templates was SKIPPED (pip install cfn-lint to run it)',
-  );
-}
-
-(haveCfnLint ? describe : describe.skip)(`cfn-lint (${cfnLint.stdout?.trim() || 'not on PATH'})`, () => {
-  const lint = (dir: string): LintMatch[] => {
-    const files = readdirSync(dir)
-      .filter((f) => f.endsWith('.template.json'))
-      .map((f) => join(dir, f));
-    const run = spawnSync('cfn-lint', ['--format', 'json', '--', ...files], {
-      encoding: 'utf8',
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    if (run.error) throw run.error;
-    // Exit codes are a bit mask of the levels found (2 error, 4 warning, 8 informational); 1 is a failure of cfn-lint itself.
-    if (run.status === 1 || run.stdout.trim() === '')
-      throw new Error(`cfn-lint failed to run (exit ${run.status}): ${run.stderr}`);
-    return JSON.parse(run.stdout) as LintMatch[];
-  };
-  const report = (name: string, matches: LintMatch[]) => {
-    const warnings = matches.filter((m) => m.Level !== 'Error');
-    if (warnings.length > 0) {
-      console.log(
-        `cfn-lint on the ${name}: ${warnings.length} warning(s)\n${warnings.map((w) => `  ${w.Rule.Id} ${w.Filename.split('/').pop()}: ${w.Message}`).join('\n')}`,
-      );
-    }
-    return matches
-      .filter((m) => m.Level === 'Error')
-      .map((m) => `${m.Rule.Id} ${m.Filename.split('/').pop()}: ${m.Message}`);
-  };
-
+(haveCfnLint ? describe : describe.skip)(`cfn-lint (${cfnLintVersion})`, () => {
   test('the templates of the bundled config: no error', () => {
-    expect(report('bundled config', lint(bundled.dir))).toEqual([]);
+    expect(cfnLintErrors('bundled config', bundled.dir)).toEqual([]);
   });
 
   test('the templates of a config with every source provider and two regions: no error', () => {
-    expect(report('every-provider config', lint(everyProvider.dir))).toEqual([]);
+    expect(cfnLintErrors('every-provider config', everyProvider.dir)).toEqual([]);
   });
 });
