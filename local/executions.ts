@@ -1,4 +1,13 @@
-import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  type Stats,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { HistoryEvent } from './history';
 
@@ -58,7 +67,26 @@ function writeJsonAtomic(path: string, value: unknown): void {
   renameSync(tmp, path);
 }
 
+/** What a record file was when it was read: a change by any process (a write renames a new file in) changes it. */
+function sameFile(a: Stats, b: { readonly mtimeMs: number; readonly size: number; readonly ino: number }): boolean {
+  return a.mtimeMs === b.mtimeMs && a.size === b.size && a.ino === b.ino;
+}
+
+interface CachedRecord {
+  readonly mtimeMs: number;
+  readonly size: number;
+  readonly ino: number;
+  readonly record: ExecutionRecord;
+}
+
 export class ExecutionStore {
+  /**
+   * Records as last read, by name, with their file's identity: ListExecutions (every poll of the
+   * console's list, of `watch`, of `executions`) stats each file and parses only the ones that
+   * changed, instead of reading every execution every time.
+   */
+  private readonly cache = new Map<string, CachedRecord>();
+
   constructor(private readonly root: string) {
     mkdirSync(root, { recursive: true });
   }
@@ -92,12 +120,6 @@ export class ExecutionStore {
     return JSON.parse(readFileSync(path, 'utf8')) as HistoryEvent[];
   }
 
-  names(): string[] {
-    return readdirSync(this.root, { withFileTypes: true })
-      .filter((d) => d.isDirectory() && this.exists(d.name))
-      .map((d) => d.name);
-  }
-
   /**
    * Every readable record of this state machine. One that cannot be read (a torn or hand-edited
    * file) or that names another state machine is skipped with a warning: one bad entry never
@@ -105,11 +127,20 @@ export class ExecutionStore {
    */
   records(stateMachineArn: string, warn: (message: string) => void): ExecutionRecord[] {
     const records: ExecutionRecord[] = [];
-    for (const name of this.names()) {
+    for (const entry of readdirSync(this.root, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      const name = entry.name;
       const file = join(this.dir(name), 'execution.json');
       let record: ExecutionRecord;
       try {
-        record = this.loadRecord(name)!;
+        const stat = statSync(file, { throwIfNoEntry: false });
+        if (stat === undefined) continue;
+        const cached = this.cache.get(name);
+        if (cached !== undefined && sameFile(stat, cached)) record = cached.record;
+        else {
+          record = JSON.parse(readFileSync(file, 'utf8')) as ExecutionRecord;
+          this.cache.set(name, { mtimeMs: stat.mtimeMs, size: stat.size, ino: stat.ino, record });
+        }
       } catch (err) {
         warn(`skipping execution ${name}: ${file} cannot be read (${(err as Error).message})`);
         continue;
@@ -120,7 +151,8 @@ export class ExecutionStore {
         );
         continue;
       }
-      records.push(record);
+      // A copy: a caller that changes a record (failOrphans) saves it, and the cache stays what the file says.
+      records.push({ ...record });
     }
     return records;
   }

@@ -43,6 +43,37 @@ describe('ExecutionStore.records', () => {
       expect.stringMatching(/^skipping execution torn: .*torn\/execution\.json cannot be read \(.*JSON.*\)$/),
     ]);
   });
+  it('reads again only the records whose file changed, whoever wrote it, and hands out copies', () => {
+    const store = new ExecutionStore(dir);
+    for (const name of ['a', 'b', 'c']) store.saveRecord(record(SHOP, name));
+    // Another process (a `local serve` beside an in-process runtime) writing the same folder.
+    const other = new ExecutionStore(dir);
+    // The module object the store calls through (an `import * as` would be a copy of it).
+    const reads = jest.spyOn(require('node:fs') as typeof import('node:fs'), 'readFileSync');
+    const recordReads = (): number =>
+      reads.mock.calls.filter(([path]) => String(path).endsWith('execution.json')).length;
+    try {
+      expect(store.records(SHOP, () => undefined)).toHaveLength(3);
+      const first = recordReads();
+      expect(first).toBe(3);
+      store.records(SHOP, () => undefined);
+      expect(recordReads() - first).toBe(0);
+
+      other.saveRecord({ ...record(SHOP, 'b'), status: 'FAILED' });
+      const listed = store.records(SHOP, () => undefined);
+
+      expect(recordReads() - first).toBe(1);
+      expect(Object.fromEntries(listed.map((r) => [r.name, r.status]))).toEqual({
+        a: 'SUCCEEDED',
+        b: 'FAILED',
+        c: 'SUCCEEDED',
+      });
+      listed.find((r) => r.name === 'a')!.status = 'ABORTED';
+      expect(store.records(SHOP, () => undefined).find((r) => r.name === 'a')!.status).toBe('SUCCEEDED');
+    } finally {
+      reads.mockRestore();
+    }
+  });
 });
 
 describe('adoptLegacyExecutions', () => {
