@@ -4,6 +4,7 @@ import { DEFAULT_CONFIG_PATH } from '../shared/config';
 import { runConsole } from './commands/console';
 import { EXECUTION_STATUSES, type ExecutionsOptions, runExecutions } from './commands/executions';
 import { runHistory } from './commands/history';
+import { INIT_FLAGS_EXAMPLE, type InitOptions, runInit, type Terminal } from './commands/init';
 import { type LogsOptions, runLogs } from './commands/logs';
 import { type RedriveOptions, runRedrive, runStop } from './commands/redrive';
 import { plannedInput, runStart, type StartOptions } from './commands/start';
@@ -33,6 +34,8 @@ import {
 
 export interface ProgramContext {
   readonly io: Io;
+  /** Where `init` asks its questions. @default process.stdin and process.stdout */
+  readonly terminal?: Terminal;
   /** Set by the command that ran. */
   exitCode: ExitCode;
 }
@@ -60,6 +63,11 @@ function seconds(value: string): number {
   if (!Number.isFinite(n) || n < 0.05 || n > 600)
     throw new InvalidArgumentError(`must be seconds between 0.05 and 600, got ${JSON.stringify(value)}`);
   return n;
+}
+
+/** A repeatable option's values, in the order given. */
+function collect(value: string, previous: ReadonlyArray<string>): string[] {
+  return [...previous, value];
 }
 
 /** Choices given in any case (`--status failed`): commander checks the upper-cased value. */
@@ -418,6 +426,51 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
       await withTarget(command, (target, globals) => runConsole(target, globals.config, options, io));
     });
 
+  program
+    .command('init')
+    .description(
+      'write stepdeploy.config.yml (commented), cdk.json and a CDK app that builds the pipeline with the DeploymentPipeline construct; asks at a terminal unless given flags; never overwrites a file',
+    )
+    .option(
+      '--source <NAME=URL>',
+      'a git repository: its name and https:// URL or local path (repeat per source; the first lands at ".")',
+      collect,
+      [],
+    )
+    .option(
+      '--env <NAME=ACCOUNT/REGION>',
+      "an environment: its name, AWS account and region (repeat per environment; the first may deploy any branch, the others the first source's default branch)",
+      collect,
+      [],
+    )
+    .option(
+      '--connection <NAME=ARN>',
+      'the CodeConnections connection a source is cloned through (required for GitLab; repeat per source)',
+      collect,
+      [],
+    )
+    .option('--pipeline <name>', 'the pipeline name (default: from the folder name)')
+    .option('--tooling-account <account>', 'the account of the pipeline stack (default: none, set it later)')
+    .option(
+      '--buildspecs',
+      "copy the default buildspecs into buildspecs/ to edit (default: use the installed package's)",
+    )
+    .option('--dir <folder>', 'the folder to write into', '.')
+    .addHelpText(
+      'after',
+      help(`
+        stepdeploy init
+        ${INIT_FLAGS_EXAMPLE}
+        stepdeploy init --source app=../app --env acceptance=111111111111/eu-west-1 --buildspecs --dir deploy`),
+    )
+    .action(async (options: InitOptions) => {
+      context.exitCode = await runInit(
+        options,
+        io,
+        context.terminal ?? { input: process.stdin, output: process.stdout },
+      );
+    });
+
   const local = program
     .command('local')
     .description('the embedded runtime: the same state machine on this machine, no AWS account');
@@ -459,8 +512,12 @@ function debugDetails(err: unknown): string {
 }
 
 /** Parses argv (as process.argv: node, script, args…), runs the command, returns its exit code. */
-export async function runCli(argv: ReadonlyArray<string>, io: Io = processIo()): Promise<ExitCode> {
-  const context: ProgramContext = { io, exitCode: ExitCode.Ok };
+export async function runCli(
+  argv: ReadonlyArray<string>,
+  io: Io = processIo(),
+  terminal?: Terminal,
+): Promise<ExitCode> {
+  const context: ProgramContext = { io, terminal, exitCode: ExitCode.Ok };
   const program = makeProgram(context);
   try {
     await program.parseAsync([...argv]);

@@ -1,6 +1,6 @@
 import type { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { sourceTypeOf, type SourceConfig } from '../shared/config';
+import { CONNECTION_ONLY_SOURCE_TYPES, sourceTypeOf, type SourceConfig } from '../shared/config';
 import { ConfigError } from '../shared/errors';
 
 /** A CodeCommit HTTPS clone URL: its region and repository name are all the ARN needs besides the account. */
@@ -9,9 +9,6 @@ const CODECOMMIT_URL =
 
 /** What CodeBuild calls on a connection to clone through it (CodeBuild user guide, GitLab connections). */
 const CONNECTION_ACTIONS = ['GetConnectionToken', 'GetConnection'] as const;
-
-/** Source types CodeBuild clones only through a CodeConnections connection: the account has no other credential for them. */
-const CONNECTION_ONLY_TYPES = new Set(['GITLAB', 'GITLAB_SELF_MANAGED']);
 
 /**
  * The ARN of the CodeCommit repository a source names. CodeBuild clones it with the fetch
@@ -60,7 +57,7 @@ export function fetchSourceStatements(
       }
       const prefix = source.connectionArn.split(':')[2]!;
       connections.set(prefix, (connections.get(prefix) ?? new Set()).add(source.connectionArn));
-    } else if (CONNECTION_ONLY_TYPES.has(type)) {
+    } else if (CONNECTION_ONLY_SOURCE_TYPES.has(type)) {
       throw new ConfigError(
         `sources.${name}: CodeBuild reaches ${type} repositories only through a CodeConnections connection; create one (README "Deploy to AWS") and set sources.${name}.connectionArn to its ARN`,
       );

@@ -373,6 +373,9 @@ function checkConnection(name: string, source: z.infer<typeof sourceSchema>, ctx
   }
 }
 
+/** Source types CodeBuild clones only through a CodeConnections connection: the account has no other credential for them. */
+export const CONNECTION_ONLY_SOURCE_TYPES: ReadonlySet<SourceType> = new Set(['GITLAB', 'GITLAB_SELF_MANAGED']);
+
 /** Source types whose repositories speak git's smart HTTP protocol, readable with a token before the fetch. */
 export const HTTP_GIT_SOURCE_TYPES: ReadonlySet<SourceType> = new Set([
   'GITHUB',

@@ -1,0 +1,475 @@
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { DEFAULT_BUILDSPECS_DIR, type InitOptions, runInit, type Terminal } from '../../cli/commands/init';
+import { ExitCode } from '../../cli/exit-codes';
+import { runCli } from '../../cli/main';
+import { loadConfig } from '../../shared/config';
+import { capture } from '../helpers/io';
+
+const ROOT = resolve(__dirname, '..', '..');
+const BIN = join(ROOT, 'cli', 'bin.js');
+/** Starting tsx, and synthesizing, take seconds on a loaded machine: these bound a hang, not speed. */
+const SPAWN_TIMEOUT_MS = 120_000;
+
+const folders: string[] = [];
+afterAll(() => {
+  for (const dir of folders.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+function emptyFolder(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'stepdeploy-init-'));
+  folders.push(dir);
+  return dir;
+}
+
+/** Nobody at a terminal: what CI and a pipe give. */
+const noTerminal: Terminal = { input: new PassThrough(), output: new PassThrough() };
+
+const CONNECTION = 'arn:aws:codeconnections:eu-west-1:999999999999:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789';
+const FLAGS = {
+  source: ['app=https://github.com/acme/shop.git', 'config=https://gitlab.com/acme/shop-config.git'],
+  env: ['acceptance=111111111111/eu-west-1', 'production=222222222222/us-east-1'],
+  connection: [`config=${CONNECTION}`],
+  pipeline: 'shop',
+  toolingAccount: '999999999999',
+};
+
+/** FLAGS as command-line arguments. */
+function flagArgs(): string[] {
+  return [
+    ...FLAGS.source.flatMap((s) => ['--source', s]),
+    ...FLAGS.env.flatMap((e) => ['--env', e]),
+    ...FLAGS.connection.flatMap((c) => ['--connection', c]),
+  ];
+}
+
+async function init(options: Partial<InitOptions> & { dir: string }) {
+  const io = capture();
+  const code = await runInit({ source: [], env: [], ...options }, io, noTerminal);
+  return { code, stdout: io.stdout() };
+}
+
+/** Runs init through the CLI, expecting a refusal: its message, and that the folder stayed empty. */
+async function refused(args: ReadonlyArray<string>): Promise<string> {
+  const dir = emptyFolder();
+  const io = capture();
+  const code = await runCli(['node', 'stepdeploy', 'init', '--dir', dir, ...args], io, noTerminal);
+  expect(code).toBe(ExitCode.Usage);
+  expect(readdirSync(dir)).toEqual([]);
+  return io.stderr();
+}
+
+describe('init with flags', () => {
+  test('writes a commented config that loads, cdk.json, the app entry and the default buildspecs', async () => {
+    const dir = emptyFolder();
+    const { code, stdout } = await init({ ...FLAGS, buildspecs: true, dir });
+    expect(code).toBe(ExitCode.Ok);
+    expect(stdout).toContain('bin/pipeline.cjs');
+
+    const config = loadConfig(join(dir, 'stepdeploy.config.yml'));
+    expect(config.pipeline).toBe('shop');
+    expect(config.toolingAccount).toBe('999999999999');
+    expect(config.sources).toEqual({
+      app: { repository: 'https://github.com/acme/shop.git', defaultBranch: 'main', path: '.' },
+      config: {
+        repository: 'https://gitlab.com/acme/shop-config.git',
+        defaultBranch: 'main',
+        path: 'config/',
+        connectionArn: CONNECTION,
+      },
+    });
+    expect(config.environments.acceptance).toMatchObject({
+      account: '111111111111',
+      region: 'eu-west-1',
+      deployRoleArn: 'arn:aws:iam::111111111111:role/shop-deploy',
+      branches: ['*'],
+    });
+    expect(config.environments.production).toMatchObject({
+      account: '222222222222',
+      region: 'us-east-1',
+      deployRoleArn: 'arn:aws:iam::222222222222:role/shop-deploy',
+      branches: ['main'],
+    });
+    expect(config.buildspecs).toEqual({ build: 'buildspecs/build.yml', deploy: 'buildspecs/deploy.yml' });
+    for (const file of ['build.yml', 'deploy.yml']) {
+      expect(readFileSync(join(dir, 'buildspecs', file), 'utf8')).toBe(
+        readFileSync(join(DEFAULT_BUILDSPECS_DIR, file), 'utf8'),
+      );
+    }
+    // Every field is explained where it is set.
+    const text = readFileSync(join(dir, 'stepdeploy.config.yml'), 'utf8');
+    for (const field of ['pipeline:', 'toolingAccount:', 'sources:', 'environments:', 'buildspecs:']) {
+      const at = text.split('\n').findIndex((line) => line.startsWith(field));
+      expect(text.split('\n')[at - 1]).toMatch(/^# /);
+    }
+    expect(JSON.parse(readFileSync(join(dir, 'cdk.json'), 'utf8'))).toEqual({ app: 'node bin/pipeline.cjs' });
+    expect(readFileSync(join(dir, 'bin', 'pipeline.cjs'), 'utf8')).toContain("require('stepdeploy')");
+  });
+
+  test("without --buildspecs, the config names the installed package's buildspecs, found as Node finds the package", async () => {
+    const project = emptyFolder();
+    mkdirSync(join(project, 'node_modules', 'stepdeploy', 'buildspecs'), { recursive: true });
+    writeFileSync(join(project, 'node_modules', 'stepdeploy', 'buildspecs', 'build.yml'), 'version: 0.2\n');
+    const dir = join(project, 'deploy');
+    await init({ ...FLAGS, dir });
+    expect(loadConfig(join(dir, 'stepdeploy.config.yml')).buildspecs).toEqual({
+      build: '../node_modules/stepdeploy/buildspecs/build.yml',
+      deploy: '../node_modules/stepdeploy/buildspecs/deploy.yml',
+    });
+    expect(existsSync(join(dir, 'buildspecs'))).toBe(false);
+  });
+
+  test('without --buildspecs, buildspecs only beside the built code (dist/) are found too', async () => {
+    const dir = emptyFolder();
+    mkdirSync(join(dir, 'node_modules', 'stepdeploy', 'dist', 'buildspecs'), { recursive: true });
+    writeFileSync(join(dir, 'node_modules', 'stepdeploy', 'dist', 'buildspecs', 'build.yml'), 'version: 0.2\n');
+    await init({ ...FLAGS, dir });
+    expect(loadConfig(join(dir, 'stepdeploy.config.yml')).buildspecs.build).toBe(
+      'node_modules/stepdeploy/dist/buildspecs/build.yml',
+    );
+  });
+
+  test('the pipeline name comes from the folder when not given', async () => {
+    const dir = join(emptyFolder(), 'Shop_Infra');
+    await init({ source: FLAGS.source, env: FLAGS.env, connection: FLAGS.connection, dir });
+    expect(loadConfig(join(dir, 'stepdeploy.config.yml')).pipeline).toBe('shop-infra');
+  });
+
+  test("the app it writes synthesizes with the package: the pipeline stack and each environment account's deploy roles", async () => {
+    const dir = emptyFolder();
+    await init({ ...FLAGS, buildspecs: true, dir });
+    // The installed package, as `npm install stepdeploy` leaves it for require(): its entry point
+    // (index.ts through tsx here; the built JavaScript in the package) and aws-cdk-lib beside it.
+    mkdirSync(join(dir, 'node_modules', 'stepdeploy'), { recursive: true });
+    writeFileSync(
+      join(dir, 'node_modules', 'stepdeploy', 'index.js'),
+      `require(${JSON.stringify(require.resolve('tsx/cjs'))});\nmodule.exports = require(${JSON.stringify(join(ROOT, 'index.ts'))});\n`,
+    );
+    symlinkSync(join(ROOT, 'node_modules', 'aws-cdk-lib'), join(dir, 'node_modules', 'aws-cdk-lib'));
+    const outdir = join(dir, 'cdk.out');
+    // What `cdk synth` runs (cdk.json "app"), with bundling skipped: the templates do not depend on it.
+    const app = (JSON.parse(readFileSync(join(dir, 'cdk.json'), 'utf8')) as { app: string }).app;
+    const run = spawnSync('sh', ['-c', app], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: SPAWN_TIMEOUT_MS,
+      env: {
+        ...process.env,
+        CDK_OUTDIR: outdir,
+        CDK_CONTEXT_JSON: JSON.stringify({ 'aws:cdk:bundling-stacks': [] }),
+        CDK_DEFAULT_REGION: 'eu-west-1',
+      },
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(readdirSync(outdir).filter((f) => f.endsWith('.template.json'))).toEqual([
+      'shop-deploy-roles-111111111111.template.json',
+      'shop-deploy-roles-222222222222.template.json',
+      'shop.template.json',
+    ]);
+    const resources = (file: string) =>
+      Object.values(
+        (JSON.parse(readFileSync(join(outdir, file), 'utf8')) as { Resources: Record<string, any> }).Resources,
+      );
+    expect(resources('shop.template.json').filter((r) => r.Type === 'AWS::StepFunctions::StateMachine')).toMatchObject([
+      { Properties: { StateMachineName: 'shop' } },
+    ]);
+    expect(
+      resources('shop-deploy-roles-222222222222.template.json').filter((r) => r.Type === 'AWS::IAM::Role'),
+    ).toMatchObject([
+      {
+        Properties: {
+          RoleName: 'shop-deploy',
+          AssumeRolePolicyDocument: {
+            Statement: [
+              {
+                Condition: { ArnEquals: { 'aws:PrincipalArn': 'arn:aws:iam::999999999999:role/shop-deploy-project' } },
+              },
+            ],
+          },
+        },
+      },
+    ]);
+  });
+});
+
+describe('init refuses', () => {
+  test('to overwrite a file: it names it and writes nothing at all', async () => {
+    const dir = emptyFolder();
+    writeFileSync(join(dir, 'cdk.json'), '{"app": "npx ts-node bin/mine.ts"}\n');
+    mkdirSync(join(dir, 'buildspecs'));
+    writeFileSync(join(dir, 'buildspecs', 'deploy.yml'), 'mine\n');
+    const io = capture();
+    const code = await runCli(
+      ['node', 'stepdeploy', 'init', '--dir', dir, '--buildspecs', ...flagArgs()],
+      io,
+      noTerminal,
+    );
+    expect(code).toBe(ExitCode.Usage);
+    expect(io.stderr()).toBe(
+      `stepdeploy: init writes nothing: cdk.json, buildspecs/deploy.yml already exist in ${dir}; move them away, or write into another folder with --dir\n`,
+    );
+    expect(readdirSync(dir).sort()).toEqual(['buildspecs', 'cdk.json']);
+    expect(readdirSync(join(dir, 'buildspecs'))).toEqual(['deploy.yml']);
+    expect(readFileSync(join(dir, 'cdk.json'), 'utf8')).toBe('{"app": "npx ts-node bin/mine.ts"}\n');
+  });
+
+  test('without a terminal and without flags, saying which flags to give', async () => {
+    expect(await refused([])).toBe(
+      'stepdeploy: init has no terminal to ask in and was given no answers as flags; give --source NAME=URL for each repository and --env NAME=ACCOUNT/REGION for each environment (and optionally --pipeline NAME, --tooling-account ACCOUNT, --buildspecs, --dir FOLDER), e.g. stepdeploy init --source app=https://github.com/acme/app.git --source config=https://github.com/acme/config.git --env acceptance=111111111111/eu-west-1 --env production=222222222222/eu-west-1\n',
+    );
+  });
+
+  const ENV = ['--env', 'acceptance=111111111111/eu-west-1'];
+  const SOURCE = ['--source', 'app=https://github.com/acme/app.git'];
+  test.each([
+    [
+      'an account of 11 digits',
+      [...SOURCE, '--env', 'acceptance=11111111111/eu-west-1'],
+      '--env acceptance=11111111111/eu-west-1: the account "11111111111" must be a 12-digit AWS account id',
+    ],
+    [
+      'a region that is not one',
+      [...SOURCE, '--env', 'acceptance=111111111111/europe'],
+      '--env acceptance=111111111111/europe: the region "europe" must be an AWS region such as eu-west-1',
+    ],
+    [
+      'an environment without its region',
+      [...SOURCE, '--env', 'acceptance=111111111111'],
+      '--env acceptance=111111111111: expected NAME=ACCOUNT/REGION, e.g. --env acceptance=111111111111/eu-west-1',
+    ],
+    [
+      'an environment name in capitals',
+      [...SOURCE, '--env', 'Prod=111111111111/eu-west-1'],
+      '--env Prod=111111111111/eu-west-1: the name "Prod" is not valid: lowercase letters, digits and "-", starting with a letter, at most 30 characters',
+    ],
+    [
+      'an SSH repository URL',
+      ['--source', 'app=git@github.com:acme/app.git', ...ENV],
+      '--source app=git@github.com:acme/app.git: the repository must be an https:// URL of GitHub, GitLab, Bitbucket or CodeCommit, or the path of a local git repository',
+    ],
+    [
+      'a source without a URL',
+      ['--source', 'app', ...ENV],
+      '--source app: expected NAME=URL, e.g. --source app=https://github.com/acme/app.git',
+    ],
+    [
+      'a source given twice',
+      [...SOURCE, ...SOURCE, ...ENV],
+      '--source app=https://github.com/acme/app.git: source app is given twice; give each source once',
+    ],
+    [
+      'an invalid pipeline name',
+      [...SOURCE, ...ENV, '--pipeline', '1shop'],
+      '--pipeline "1shop" is not a valid pipeline name: lowercase letters, digits and "-", starting with a letter, at most 30 characters; e.g. --pipeline shop',
+    ],
+    [
+      'an invalid tooling account',
+      [...SOURCE, ...ENV, '--tooling-account', '99'],
+      '--tooling-account "99" must be a 12-digit AWS account id; e.g. --tooling-account 999999999999',
+    ],
+    [
+      'a GitLab repository without its connection',
+      ['--source', 'config=https://gitlab.com/acme/config.git', ...ENV],
+      '--source config=https://gitlab.com/acme/config.git: CodeBuild reaches GitLab repositories only through a CodeConnections connection; create one (README "Deploy to AWS") and give --connection config=<its ARN>',
+    ],
+    [
+      'a connection for a source not given',
+      [...SOURCE, ...ENV, '--connection', `config=${CONNECTION}`],
+      `--connection config=${CONNECTION}: no --source is named config; sources: app`,
+    ],
+    [
+      'a connection that is not a connection ARN',
+      [...SOURCE, ...ENV, '--connection', 'app=arn:aws:iam::999999999999:role/x'],
+      '--connection app=arn:aws:iam::999999999999:role/x: the connection must be a CodeConnections connection ARN',
+    ],
+    ['sources without environments', SOURCE, 'init needs --env NAME=ACCOUNT/REGION for each environment, got none'],
+    ['environments without sources', ENV, 'init needs --source NAME=URL for each repository, got none'],
+  ])('%s, with the value and the fix, writing nothing', async (_, args, message) => {
+    expect(await refused(args)).toContain(`stepdeploy: ${message}`);
+  });
+
+  test('a repository URL with a token in it, without repeating the token', async () => {
+    const stderr = await refused([
+      '--source',
+      'app=https://x-access-token:ghp_secret123@github.com/acme/app.git',
+      ...ENV,
+    ]);
+    expect(stderr).toContain(
+      '--source app=<not shown: it carries credentials>: the repository must not carry credentials',
+    );
+    expect(stderr).not.toContain('ghp_secret123');
+  });
+});
+
+/** A terminal in this process: readline in terminal mode on streams, answered as each question appears. */
+function fakeTerminal() {
+  const input = Object.assign(new PassThrough(), { isTTY: true });
+  const output = Object.assign(new PassThrough(), { isTTY: true });
+  let shown = '';
+  let read = 0;
+  output.setEncoding('utf8').on('data', (chunk: string) => (shown += chunk));
+  const waitFor = async (text: string): Promise<void> => {
+    for (let i = 0; i < 500; i++) {
+      const at = shown.indexOf(text, read);
+      if (at >= 0) {
+        read = at + text.length;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`the question "${text}" was never asked; shown:\n${shown}`);
+  };
+  return {
+    terminal: { input, output } as Terminal,
+    shown: () => shown,
+    /** Waits for the question, then types the answer and Enter. */
+    answer: async (question: string, text: string) => {
+      await waitFor(question);
+      input.write(`${text}\r`);
+    },
+    waitFor,
+    end: () => input.end(),
+  };
+}
+
+describe('init at a terminal', () => {
+  test('asks each value, checks it as it is given, asks again when wrong, then writes a config that loads', async () => {
+    const dir = join(emptyFolder(), 'shop');
+    const tty = fakeTerminal();
+    const io = capture();
+    const done = runInit({ source: [], env: [], dir }, io, tty.terminal);
+    await tty.answer('Pipeline name [shop]', '');
+    await tty.answer('Source name [app]', '');
+    await tty.answer('Repository of app', 'git@github.com:acme/shop.git');
+    await tty.waitFor('the repository must be an https:// URL');
+    await tty.answer('Repository of app', 'https://github.com/acme/shop.git');
+    await tty.answer("CodeConnections connection ARN of app, or Enter for the account's source credential", '');
+    await tty.answer('Default branch of app [main]', 'trunk');
+    await tty.answer('Where app lands in the combined artifact ("." is its root) [.]', '');
+    await tty.answer('Another source: its name, or Enter when done', 'config');
+    await tty.answer('Repository of config', 'https://gitlab.com/acme/shop-config.git');
+    await tty.answer('CodeConnections connection ARN of config (CodeBuild reaches GitLab only through one)', '');
+    await tty.waitFor('the connection must be a CodeConnections connection ARN');
+    await tty.answer('CodeConnections connection ARN of config', CONNECTION);
+    await tty.answer('Default branch of config [main]', '');
+    await tty.answer('Where config lands in the combined artifact ("." is its root) [config/]', '.');
+    await tty.waitFor('. is where app lands; give each source its own folder');
+    await tty.answer('Where config lands', 'settings/');
+    await tty.answer('Another source: its name, or Enter when done', '');
+    await tty.answer('Environment name [acceptance]', '');
+    await tty.answer('AWS account of acceptance (12 digits)', '12345');
+    await tty.waitFor('the account must be a 12-digit AWS account id');
+    await tty.answer('AWS account of acceptance (12 digits)', '111111111111');
+    await tty.answer('Region of acceptance', 'eu-central-1');
+    await tty.answer('Branches acceptance may deploy (patterns, comma-separated; * is any) [*]', 'feature/*, trunk');
+    await tty.answer('Another environment: its name, or Enter when done', 'production');
+    await tty.answer('AWS account of production (12 digits)', '222222222222');
+    await tty.answer('Region of production [eu-central-1]', '');
+    await tty.answer('Branches production may deploy (patterns, comma-separated; * is any) [trunk]', '');
+    await tty.answer('Another environment: its name, or Enter when done', '');
+    await tty.answer('Tooling account', '999999999999');
+    await tty.answer('Copy the default buildspecs into buildspecs/ to edit them? (y/n) [n]', 'y');
+    expect(await done).toBe(ExitCode.Ok);
+
+    const config = loadConfig(join(dir, 'stepdeploy.config.yml'));
+    expect(config.pipeline).toBe('shop');
+    expect(config.toolingAccount).toBe('999999999999');
+    expect(config.sources).toEqual({
+      app: { repository: 'https://github.com/acme/shop.git', defaultBranch: 'trunk', path: '.' },
+      config: {
+        repository: 'https://gitlab.com/acme/shop-config.git',
+        defaultBranch: 'main',
+        path: 'settings/',
+        connectionArn: CONNECTION,
+      },
+    });
+    expect(config.environments.acceptance).toMatchObject({
+      account: '111111111111',
+      region: 'eu-central-1',
+      branches: ['feature/*', 'trunk'],
+    });
+    expect(config.environments.production).toMatchObject({ region: 'eu-central-1', branches: ['trunk'] });
+    expect(readdirSync(join(dir, 'buildspecs')).sort()).toEqual(['build.yml', 'deploy.yml']);
+  });
+
+  test('refuses before the first question when a file is in the way', async () => {
+    const dir = emptyFolder();
+    writeFileSync(join(dir, 'stepdeploy.config.yml'), 'pipeline: mine\n');
+    const tty = fakeTerminal();
+    await expect(runInit({ source: [], env: [], dir }, capture(), tty.terminal)).rejects.toThrow(
+      `init writes nothing: stepdeploy.config.yml already exists in ${dir}; move it away, or write into another folder with --dir`,
+    );
+    expect(tty.shown()).toBe('');
+  });
+
+  test('input that ends before the last answer writes nothing', async () => {
+    const dir = emptyFolder();
+    const tty = fakeTerminal();
+    const done = runInit({ source: [], env: [], dir }, capture(), tty.terminal);
+    await tty.answer('Pipeline name', 'shop');
+    await tty.waitFor('Source name');
+    tty.end();
+    await expect(done).rejects.toThrow('the input ended before every question was answered; nothing was written');
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+const haveScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
+if (!haveScript) console.warn('script (util-linux) is not on PATH: the pseudo-terminal test of init was SKIPPED');
+
+(haveScript ? test : test.skip)(
+  'the stepdeploy command in a pseudo-terminal asks, and what it writes loads',
+  async () => {
+    const dir = join(emptyFolder(), 'payments');
+    // script(1) gives the command a pseudo-terminal for stdin and stdout, as a person's shell does.
+    const child = spawn('script', ['-qfec', `${process.execPath} ${BIN} init --dir ${dir}`, '/dev/null'], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let shown = '';
+    let read = 0;
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (shown += chunk));
+    const exited = new Promise<number | null>((r) => child.on('exit', r));
+    const answer = async (question: string, text: string) => {
+      const deadline = Date.now() + SPAWN_TIMEOUT_MS;
+      while (shown.indexOf(question, read) < 0) {
+        if (Date.now() > deadline) throw new Error(`never asked "${question}"; shown:\n${shown}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      read = shown.indexOf(question, read) + question.length;
+      child.stdin!.write(`${text}\r`);
+    };
+    await answer('Pipeline name [payments]', '');
+    await answer('Source name [app]', '');
+    await answer('Repository of app', 'https://github.com/acme/payments.git');
+    await answer('CodeConnections connection ARN of app', '');
+    await answer('Default branch of app [main]', '');
+    await answer('Where app lands', '');
+    await answer('Another source', '');
+    await answer('Environment name [acceptance]', '');
+    await answer('AWS account of acceptance', '111111111111');
+    await answer('Region of acceptance', 'eu-west-1');
+    await answer('Branches acceptance may deploy', '');
+    await answer('Another environment', '');
+    await answer('Tooling account', '');
+    await answer('Copy the default buildspecs', '');
+    expect(await exited).toBe(0);
+    expect(shown).toContain('Wrote into');
+    const config = loadConfig(join(dir, 'stepdeploy.config.yml'));
+    expect(config.toolingAccount).toBeUndefined();
+    expect(Object.keys(config.environments)).toEqual(['acceptance']);
+  },
+  SPAWN_TIMEOUT_MS,
+);
