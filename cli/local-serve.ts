@@ -1,6 +1,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EXAMPLE_REPOS, prepareExampleRepositories } from '../local/examples';
+import { prefixLines } from '../local/function-logs';
 import { LocalRuntime } from '../local/runtime';
 import { installPushHooks, localWebhookSecret, webhookSecretFile, webhookUrls } from '../local/webhooks';
 import { consoleHandlerFor } from './commands/console';
@@ -24,7 +25,8 @@ export async function serveLocal(options: ServeOptions, io: Io): Promise<void> {
     onBuildLog: (line, buildId) => println(io, `[${runtime.buildLabel(buildId)}] ${line}`),
     listeners: [{ onStatusChange: (e) => println(io, `execution ${e.name}: ${e.status}`) }],
     onWebhookLog: (line) => println(io, `[webhook] ${line}`),
-    onFunctionLog: (line, source) => println(io, `[${source.stateName ?? source.functionName}] ${line}`),
+    onFunctionLog: (message, source) =>
+      println(io, prefixLines(`[${source.stateName ?? source.functionName}] `, message)),
   });
   for (const created of prepareExampleRepositories(runtime.config, configPath, runtime.home)) {
     println(io, `created example repository ${created}`);

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { ListStateMachinesCommand, SFNClient, type StateMachineListItem } from '@aws-sdk/client-sfn';
-import type { FunctionLogSource } from '../local/function-logs';
+import { type FunctionLogSource, prefixLines } from '../local/function-logs';
 import { artifactsBucketName, LOCAL_REGION } from '../local/names';
 import { LOCAL_S3_CREDENTIALS, localS3Client } from '../local/s3-client';
 import { loadConfig, type PipelineConfig } from '../shared/config';
@@ -166,8 +166,9 @@ export async function localTarget(options: TargetOptions, hooks: ResolveHooks): 
             for (const listener of logListeners) listener(`      ${label(buildId)} │ ${line}`);
           },
           // A task's lines under its state, as a build's; an EventBridge target's (notify) as they are.
-          onFunctionLog: (line: string, source: FunctionLogSource) => {
-            const shown = source.stateName === undefined ? line : `      ${pad(source.stateName)} │ ${line}`;
+          onFunctionLog: (message: string, source: FunctionLogSource) => {
+            const shown =
+              source.stateName === undefined ? message : prefixLines(`      ${pad(source.stateName)} │ `, message);
             // Before the view subscribes and after it ends (a notification of the end), to stderr: nothing lost.
             if (logListeners.size === 0) process.stderr.write(`${shown}\n`);
             for (const listener of logListeners) listener(shown);

@@ -16,7 +16,16 @@ export interface FunctionLogSource {
   readonly stateName?: string;
 }
 
-export type FunctionLogSink = (line: string, source: FunctionLogSource) => void;
+/** One call of a console method: one log event on AWS, which may hold several lines. */
+export type FunctionLogSink = (message: string, source: FunctionLogSource) => void;
+
+/** Each line of a message with a prefix, for a terminal where several builds and tasks print at once. */
+export function prefixLines(prefix: string, message: string): string {
+  return message
+    .split('\n')
+    .map((line) => `${prefix}${line}`)
+    .join('\n');
+}
 
 interface Invocation {
   readonly source: FunctionLogSource;
@@ -38,14 +47,14 @@ function routeConsole(target: Console): void {
     const router = (...args: unknown[]): void => {
       const invocation = invocations.getStore();
       if (invocation === undefined) original(...args);
-      else for (const line of format(...args).split('\n')) invocation.sink(line, invocation.source);
+      else invocation.sink(format(...args), invocation.source);
     };
     routers.add(router);
     target[method] = router;
   }
 }
 
-/** Runs one invocation with its `console` output sent to `sink`, line by line. */
+/** Runs one invocation with its `console` output sent to `sink`, a message per call. */
 export function withFunctionLogs<T>(
   source: FunctionLogSource,
   sink: FunctionLogSink,
@@ -56,6 +65,6 @@ export function withFunctionLogs<T>(
 }
 
 /** Where function output goes when the runtime's owner names no sink: stderr, so stdout stays the CLI's. */
-export const functionLogsToStderr: FunctionLogSink = (line, source) => {
-  process.stderr.write(`[${source.stateName ?? source.functionName}] ${line}\n`);
+export const functionLogsToStderr: FunctionLogSink = (message, source) => {
+  process.stderr.write(`${prefixLines(`[${source.stateName ?? source.functionName}] `, message)}\n`);
 };

@@ -19,7 +19,7 @@ it('leaves console calls made outside an invocation where they were going', asyn
   }
 });
 
-it('routes each concurrent invocation to its own sink, line by line, across awaits', async () => {
+it('routes each concurrent invocation to its own sink, a message per call, across awaits', async () => {
   const seen: Array<[string, FunctionLogSource]> = [];
   const sink = (line: string, source: FunctionLogSource): void => {
     seen.push([line, source]);
@@ -42,9 +42,7 @@ it('routes each concurrent invocation to its own sink, line by line, across awai
   expect(seen).toEqual([
     ['a before', a],
     ['b before', b],
-    ['b after', b],
-    ['second line', b],
-    ['a after', a],
-    ['second line', a],
+    ['b after\nsecond line', b],
+    ['a after\nsecond line', a],
   ]);
 });

@@ -15,20 +15,21 @@ import { etagOf, readJson, topLevelStatesEntered, waitFor } from '../helpers/rel
 
 let t: TestRuntime;
 const printed: string[] = [];
-const originalLog = console.log;
 
 beforeAll(async () => {
-  // The approval request goes to the terminal when no Slack webhook is configured: keep it for the asserts.
-  console.log = (...args: unknown[]) => printed.push(args.join(' '));
-  t = await startExampleRuntime((config) => {
-    config.environments.acceptance.approval = { required: true, timeoutMinutes: 60, allowSelfApproval: false };
-    // A second environment whose approval runs out in 2 seconds.
-    config.environments.preproduction.approval = { required: true, timeoutMinutes: 2 / 60, allowSelfApproval: true };
-  });
+  t = await startExampleRuntime(
+    (config) => {
+      config.environments.acceptance.approval = { required: true, timeoutMinutes: 60, allowSelfApproval: false };
+      // A second environment whose approval runs out in 2 seconds.
+      config.environments.preproduction.approval = { required: true, timeoutMinutes: 2 / 60, allowSelfApproval: true };
+    },
+    // What the functions print (their log group on AWS): with no Slack webhook configured, the approval
+    // request is printed there; keep it for the asserts.
+    { onFunctionLog: (line) => printed.push(line) },
+  );
 });
 
 afterAll(async () => {
-  console.log = originalLog;
   await t.close();
 });
 
