@@ -1,6 +1,6 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { EXAMPLE_REPOS, prepareExampleRepositories } from '../local/examples';
+import { EXAMPLE_REPOS } from '../local/examples';
 import { prefixLines } from '../local/function-logs';
 import { LocalRuntime } from '../local/runtime';
 import { installPushHooks, localWebhookSecret, webhookSecretFile, webhookUrls } from '../local/webhooks';
@@ -28,9 +28,7 @@ export async function serveLocal(options: ServeOptions, io: Io): Promise<void> {
     onFunctionLog: (message, source) =>
       println(io, prefixLines(`[${source.stateName ?? source.functionName}] `, message)),
   });
-  for (const created of prepareExampleRepositories(runtime.config, configPath, runtime.home)) {
-    println(io, `created example repository ${created}`);
-  }
+  for (const created of runtime.createdRepositories) println(io, `created example repository ${created}`);
   const exampleRepos = join(runtime.home, 'example-repos');
   const hooked = EXAMPLE_REPOS.map((repo) => join(exampleRepos, `${repo}.git`)).filter((r) => existsSync(r));
   for (const hook of installPushHooks(hooked, runtime.home)) println(io, `installed the push hook ${hook}`);

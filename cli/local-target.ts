@@ -154,7 +154,6 @@ export async function localTarget(options: TargetOptions, hooks: ResolveHooks): 
   }
   hooks.note?.('starting the local runtime in this process (no running `stepdeploy local serve` found)');
   const { LocalRuntime } = require('../local/runtime') as typeof import('../local/runtime');
-  const { prepareExampleRepositories } = require('../local/examples') as typeof import('../local/examples');
   const logListeners = new Set<(line: string) => void>();
   let label = (buildId: string): string => buildId;
   let pad = (name: string): string => name;
@@ -184,8 +183,7 @@ export async function localTarget(options: TargetOptions, hooks: ResolveHooks): 
   );
   pad = (name) => name.padEnd(width);
   label = (buildId) => pad(runtime.buildLabel(buildId));
-  for (const created of prepareExampleRepositories(runtime.config, configPath, runtime.home))
-    hooks.note?.(`created example repository ${created}`);
+  for (const created of runtime.createdRepositories) hooks.note?.(`created example repository ${created}`);
   const published = !existsSync(file) || !server || !isProcessAlive(server.pid);
   if (published) {
     writeEndpointFile(file, {

@@ -3,6 +3,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, type PipelineConfig } from '../shared/config';
+import { ConfigError } from '../shared/errors';
 import { loadDefinition, type Substitutions } from '../workflows/definition';
 import { codeBuildOperations, createApiHandler, stepFunctionsOperations } from './api';
 import {
@@ -24,6 +25,8 @@ import { adoptLegacyExecutions } from './executions';
 import { type FunctionLogSink, functionLogsToStderr, withFunctionLogs } from './function-logs';
 import { buildStateChange, executionStatusChange, type EventBridgeEvent } from './events';
 import type { FaultPlan } from './faults';
+import { prepareExampleRepositories } from './examples';
+import { checkLocalRepositories } from './local-repositories';
 import { artifactsBucketName, LOCAL_ACCOUNT, LOCAL_REGION, localStateMachineArn } from './names';
 import { type LocalWebhooks, localWebhooks, WEBHOOK_PATH_PREFIX } from './webhooks';
 import {
@@ -216,6 +219,8 @@ export class LocalRuntime {
     private readonly events: EventDelivery,
     private readonly webhooks: LocalWebhooks,
     private readonly front: FrontHandlers,
+    /** The example repositories this start made (the bundled example's sources, on first run). */
+    readonly createdRepositories: ReadonlyArray<string>,
   ) {}
 
   /**
@@ -232,6 +237,10 @@ export class LocalRuntime {
     const home = resolve(options.home ?? join(dirname(configPath), '.stepdeploy'));
     const bucket = artifactsBucketName(config);
     const substitutions = localSubstitutions(config);
+    const createdRepositories = prepareExampleRepositories(config, configPath, home);
+    await checkLocalRepositories(config, configPath);
+    // Read before anything listens: a missing buildspec fails the start, not the build that needs it.
+    const buildspecs = readBuildspecs(config, configPath);
 
     const functionLogs = options.onFunctionLog ?? functionLogsToStderr;
     const handlerOf =
@@ -288,7 +297,7 @@ export class LocalRuntime {
       },
     ]);
     const registry = new BuildRegistry(home);
-    const projects = localProjects(config, configPath, substitutions, home, endpoint);
+    const projects = localProjects(config, buildspecs, substitutions, home, endpoint);
     const buildDeps: BuildDeps = { projects, registry, s3, home, options, events };
     const codebuild: TaskImplementation = (parameters, context) =>
       runLocalBuild(parameters as StartBuildParameters, context, buildDeps);
@@ -376,6 +385,7 @@ export class LocalRuntime {
       events,
       webhooks,
       front,
+      createdRepositories,
     );
   }
 
@@ -546,22 +556,49 @@ function buildLogStreams(projects: ReadonlyMap<string, ProjectDefinition>, regis
   };
 }
 
+interface Buildspecs {
+  readonly fetch: string;
+  readonly build: string;
+  readonly deploy: string;
+}
+
+/**
+ * The fetch buildspec is stepdeploy's own (beside this code, in the repository and in the package);
+ * build and deploy are the config's, relative to its folder, as the CDK stack reads them.
+ */
+function readBuildspecs(config: PipelineConfig, configPath: string): Buildspecs {
+  const configDir = dirname(configPath);
+  const read = (path: string, setting: string): string => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new ConfigError(
+        `${setting} in ${configPath}: cannot read buildspec ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); create it (\`stepdeploy init\` can write the default buildspecs) or point ${setting} at an existing file`,
+        { cause: err },
+      );
+    }
+  };
+  return {
+    fetch: readFileSync(join(PROJECT_ROOT, 'buildspecs', 'fetch-source.yml'), 'utf8'),
+    build: read(resolve(configDir, config.buildspecs.build), 'buildspecs.build'),
+    deploy: read(resolve(configDir, config.buildspecs.deploy), 'buildspecs.deploy'),
+  };
+}
+
 /** The three CodeBuild projects the CDK stack creates, with the same buildspecs. */
 function localProjects(
   config: PipelineConfig,
-  configPath: string,
+  buildspecs: Buildspecs,
   substitutions: Substitutions,
   home: string,
   endpoint: string,
 ): Map<string, ProjectDefinition> {
-  const configDir = dirname(configPath);
-  const read = (path: string): string => readFileSync(path, 'utf8');
   // Builds on this machine may write to the example's local "accounts" under .stepdeploy/.
   const environmentVariables = [{ Name: 'STEPDEPLOY_LOCAL_HOME', Value: home, Type: 'PLAINTEXT' }];
   const projects: ProjectDefinition[] = [
     {
       name: substitutions.FetchProjectName,
-      buildspec: read(join(PROJECT_ROOT, 'buildspecs', 'fetch-source.yml')),
+      buildspec: buildspecs.fetch,
       artifacts: {
         Type: 'S3',
         Location: substitutions.ArtifactsBucket,
@@ -574,14 +611,14 @@ function localProjects(
     },
     {
       name: substitutions.BuildProjectName,
-      buildspec: read(resolve(configDir, config.buildspecs.build)),
+      buildspec: buildspecs.build,
       artifacts: { Type: 'S3', Location: substitutions.ArtifactsBucket, Packaging: 'ZIP', NamespaceType: 'NONE' },
       environmentVariables,
       timeoutInMinutes: 60,
     },
     {
       name: deployProjectName(config),
-      buildspec: read(resolve(configDir, config.buildspecs.deploy)),
+      buildspec: buildspecs.deploy,
       // The deploy project's role reads the lease (the build's fence): the local S3, with
       // credentials from a container credentials endpoint, as CodeBuild gives a build its role.
       environmentVariables: [

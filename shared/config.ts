@@ -458,6 +458,7 @@ const URL_TYPES: ReadonlyArray<[RegExp, SourceType]> = [
   [/^https:\/\/gitlab\.com\//, 'GITLAB'],
   [/^https:\/\/bitbucket\.org\//, 'BITBUCKET'],
   [/^https:\/\/git-codecommit\.[a-z0-9-]+\.amazonaws\.com\//, 'CODECOMMIT'],
+  [/^file:\/\//, 'LOCAL_GIT'],
 ];
 
 /** The CodeBuild source type of a source: declared, inferred from a well-known host, or a local path. */

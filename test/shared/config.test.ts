@@ -362,6 +362,7 @@ describe('sources', () => {
     ['https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/app', 'CODECOMMIT'],
     ['../repos/app.git', 'LOCAL_GIT'],
     ['/srv/git/app.git', 'LOCAL_GIT'],
+    ['file:///srv/git/app.git', 'LOCAL_GIT'],
   ])('infers the source type of %s as %s', (repository, type) => {
     expect(sourceTypeOf(source(repository))).toBe(type);
   });
