@@ -340,6 +340,8 @@ function fakeTerminal() {
       input.write(`${text}\r`);
     },
     waitFor,
+    /** Keys typed without Enter. */
+    type: (keys: string) => input.write(keys),
     end: () => input.end(),
   };
 }
@@ -412,6 +414,20 @@ describe('init at a terminal', () => {
       `init writes nothing: stepdeploy.config.yml already exists in ${dir}; move it away, or write into another folder with --dir`,
     );
     expect(tty.shown()).toBe('');
+  });
+
+  test('Ctrl-C stops it, as interrupted, and nothing is written', async () => {
+    const dir = emptyFolder();
+    const tty = fakeTerminal();
+    const done = runInit({ source: [], env: [], dir }, capture(), tty.terminal);
+    await tty.answer('Pipeline name', 'shop');
+    await tty.waitFor('Source name');
+    tty.type('\x03');
+    await expect(done).rejects.toMatchObject({
+      message: 'init interrupted; nothing was written',
+      exitCode: ExitCode.Interrupted,
+    });
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   test('input that ends before the last answer writes nothing', async () => {
