@@ -159,8 +159,9 @@ export function renderConfig(plan: InitPlan): string {
     '',
     '# The git repositories a deployment combines. repository: an https:// URL (GitHub, GitLab,',
     '# Bitbucket, CodeCommit; the README\'s "Deploy to AWS" says how CodeBuild gets access) or a local',
-    '# path (the local runtime only). defaultBranch: what a deployment takes when it names no branch',
-    '# for the source. path: where the source lands in the combined artifact ("." is its root).',
+    '# path, relative to this file (the local runtime only). defaultBranch: what a deployment takes',
+    '# when it names no branch for the source. path: where the source lands in the combined',
+    '# artifact ("." is its root).',
     'sources:',
     ...plan.sources.flatMap((source) => [
       `  ${source.name}:`,

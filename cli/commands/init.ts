@@ -321,7 +321,7 @@ async function askPlan(options: InitOptions, dir: string, terminal: Terminal): P
       });
       if (name === '') break;
       const repository = await ask({
-        text: `Repository of ${name} (https:// URL, or a local path)`,
+        text: `Repository of ${name} (https:// URL, or a local path relative to ${dir})`,
         check: is('the repository', checks.repository),
       });
       const connection = connectionFor(repository);
