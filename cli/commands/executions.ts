@@ -5,6 +5,7 @@ import {
   type ExecutionStatus,
   paginateListExecutions,
 } from '@aws-sdk/client-sfn';
+import { APPROVAL_STATES } from '../../workflows/definition';
 import { ExitCode } from '../exit-codes';
 import { durationOf, formatDuration } from '../graph';
 import { eprintln, println, type Io } from '../io';
@@ -37,9 +38,17 @@ export interface ExecutionSummary {
   readonly startDate?: Date;
   readonly stopDate?: Date;
   readonly redriveCount: number;
+  /** RUNNING, and waiting at AwaitApproval for `stepdeploy approve` / `reject`. */
+  readonly waitingForApproval?: true;
 }
 
 const DESCRIBE_CONCURRENCY = 5;
+const [AWAIT_APPROVAL] = APPROVAL_STATES;
+/**
+ * A running execution's newest events that reach back to the state it is in: AwaitApproval's are
+ * entered, scheduled, started, submitted, and a few more when its invoke was retried.
+ */
+const CURRENT_STATE_EVENTS = 10;
 /** ValidateInput's exit is among an execution's first events (started, entered, scheduled, started, succeeded, exited). */
 const PLAN_EVENTS = 12;
 
@@ -79,10 +88,37 @@ async function plannedBranches(target: Target, executionArn: string): Promise<Re
   }
 }
 
+/**
+ * Whether a running execution waits at AwaitApproval: the newest state it entered, from the end of
+ * its history (one short call, for RUNNING executions only). The approval records under approvals/
+ * would not do: their keys say that an execution asked once, not that it waits now, and their
+ * content holds the task token, which operators may not read. False when the history cannot be read.
+ */
+export async function waitsForApproval(target: Target, executionArn: string): Promise<boolean> {
+  try {
+    const { events } = await target.sfn.send(
+      new GetExecutionHistoryCommand({
+        executionArn,
+        reverseOrder: true,
+        maxResults: CURRENT_STATE_EVENTS,
+        includeExecutionData: false,
+      }),
+    );
+    for (const event of events ?? []) {
+      if (event.stateExitedEventDetails) return false;
+      if (event.stateEnteredEventDetails) return event.stateEnteredEventDetails.name === AWAIT_APPROVAL;
+    }
+    return false;
+  } catch {
+    return false;
+  }
+}
+
 async function summarizeOne(target: Target, item: ExecutionListItem): Promise<ExecutionSummary> {
-  const [described, planned] = await Promise.all([
+  const [described, planned, waiting] = await Promise.all([
     target.sfn.send(new DescribeExecutionCommand({ executionArn: item.executionArn })),
     plannedBranches(target, item.executionArn ?? ''),
+    item.status === 'RUNNING' ? waitsForApproval(target, item.executionArn ?? '') : false,
   ]);
   // An input that is not JSON is shown without environment and branches.
   const input = parseJson<ExecutionInputFields>(described.input ?? '{}') ?? {};
@@ -99,12 +135,14 @@ async function summarizeOne(target: Target, item: ExecutionListItem): Promise<Ex
     startDate: item.startDate,
     stopDate: item.stopDate,
     redriveCount: item.redriveCount ?? 0,
+    ...(waiting ? { waitingForApproval: true as const } : {}),
   };
 }
 
 /**
  * The environment lives in each execution's input and the branches in its plan: one DescribeExecution
- * and one short GetExecutionHistory per listed execution. One that cannot be described is skipped
+ * and one short GetExecutionHistory per listed execution, and one more for each RUNNING one
+ * (waitsForApproval). One that cannot be described is skipped
  * with a warning: it never hides the others.
  */
 async function summarize(
@@ -161,7 +199,8 @@ export function printExecutions(list: ReadonlyArray<ExecutionSummary>, io: Io, f
   }
   const rows = list.map((e) => [
     e.name,
-    e.status + (e.redriveCount > 0 ? ` (redriven ${e.redriveCount}x)` : ''),
+    (e.waitingForApproval ? 'waiting for approval' : e.status) +
+      (e.redriveCount > 0 ? ` (redriven ${e.redriveCount}x)` : ''),
     e.environment ?? '',
     Object.entries(e.branches ?? {})
       .map(([s, b]) => `${s}=${b}`)

@@ -567,6 +567,57 @@ describe('executions', () => {
     expect(io.stdout()).not.toContain('(defaults)');
   });
 
+  it('shows a RUNNING execution that waits at AwaitApproval as waiting for approval, from the end of its history only', async () => {
+    const row = (name: string, status: 'RUNNING' | 'SUCCEEDED') => ({
+      executionArn: `${EXECUTION_ARN}-${name}`,
+      stateMachineArn: MACHINE,
+      name: `${EXECUTION}-${name}`,
+      status,
+      startDate: at(0),
+    });
+    sfnMock.on(ListExecutionsCommand).resolves({
+      executions: [row('waits', 'RUNNING'), row('deploys', 'RUNNING'), row('done', 'SUCCEEDED')],
+    });
+    sfnMock.on(DescribeExecutionCommand).resolves({ input: '{"environment":"production"}' });
+    sfnMock.on(GetExecutionHistoryCommand).resolves({ events: [] });
+    // Newest first, as reverseOrder returns them.
+    sfnMock.on(GetExecutionHistoryCommand, { executionArn: `${EXECUTION_ARN}-waits`, reverseOrder: true }).resolves({
+      events: [
+        { id: 40, timestamp: at(60), type: 'TaskSubmitted' },
+        { id: 39, timestamp: at(60), type: 'TaskStarted' },
+        { id: 38, timestamp: at(60), type: 'TaskScheduled' },
+        { id: 37, timestamp: at(60), type: 'TaskStateEntered', stateEnteredEventDetails: { name: 'AwaitApproval' } },
+      ],
+    });
+    sfnMock.on(GetExecutionHistoryCommand, { executionArn: `${EXECUTION_ARN}-deploys`, reverseOrder: true }).resolves({
+      events: [
+        { id: 45, timestamp: at(70), type: 'TaskStateEntered', stateEnteredEventDetails: { name: 'Deploy' } },
+        { id: 44, timestamp: at(70), type: 'TaskStateExited', stateExitedEventDetails: { name: 'AwaitApproval' } },
+      ],
+    });
+    const io = capture();
+    const json = capture();
+
+    await cli('executions', io);
+    await cli('executions --json', json);
+
+    expect(io.stdout()).toMatch(new RegExp(`${EXECUTION}-waits\\s+waiting for approval\\s+production`));
+    expect(io.stdout()).toMatch(new RegExp(`${EXECUTION}-deploys\\s+RUNNING\\s+production`));
+    const listed = JSON.parse(json.stdout()) as Array<{ name: string; status: string; waitingForApproval?: boolean }>;
+    expect(listed.map((e) => [e.name.slice(EXECUTION.length + 1), e.status, e.waitingForApproval])).toEqual([
+      ['waits', 'RUNNING', true],
+      ['deploys', 'RUNNING', undefined],
+      ['done', 'SUCCEEDED', undefined],
+    ]);
+    const reverse = sfnMock
+      .commandCalls(GetExecutionHistoryCommand)
+      .filter((c) => c.args[0].input.reverseOrder === true)
+      .map((c) => c.args[0].input);
+    // Two listings, two RUNNING executions each: a finished one never costs this call.
+    expect(reverse).toHaveLength(4);
+    expect(reverse[0]).toMatchObject({ maxResults: 10, includeExecutionData: false });
+  });
+
   it('skips an execution it cannot describe, with a warning, and lists the others', async () => {
     sfnMock.on(ListExecutionsCommand).resolves({
       executions: [

@@ -81,6 +81,18 @@ test('approve: the execution waits at AwaitApproval, then deploys; who approved 
   expect(request.join('\n')).toContain('stepdeploy approve acceptance-approve-1');
   const token = (await readJson(t.runtime, 'approvals/acceptance/acceptance-approve-1.json')).taskToken as string;
   expect(printed.join('\n')).not.toContain(token);
+  // `executions` tells it apart from a deployment that runs: in the table and in its JSON.
+  const listed = capture();
+  const listedJson = capture();
+  const cliTarget = ['node', 'stepdeploy', '--config', join(t.dir, 'stepdeploy.config.yml'), '--endpoint-url'];
+  await runCli([...cliTarget, t.runtime.endpoint, 'executions', '--env', 'acceptance'], listed);
+  await runCli([...cliTarget, t.runtime.endpoint, 'executions', '--env', 'acceptance', '--json'], listedJson);
+  expect(listed.stdout()).toMatch(/acceptance-approve-1\s+waiting for approval\s+acceptance/);
+  expect(JSON.parse(listedJson.stdout())).toEqual(
+    expect.arrayContaining([
+      expect.objectContaining({ name: 'acceptance-approve-1', status: 'RUNNING', waitingForApproval: true }),
+    ]),
+  );
 
   // Through the CLI, as a person runs it: the git user is who decides.
   const io = capture();
