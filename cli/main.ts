@@ -10,7 +10,7 @@ import { type RedriveOptions, runRedrive, runStop } from './commands/redrive';
 import { plannedInput, runStart, type StartOptions } from './commands/start';
 import { runDecision, type DecisionOptions } from './commands/approve';
 import { runRollback, type RollbackOptions } from './commands/rollback';
-import { runStatus } from './commands/status';
+import { HISTORY_ENTRIES, runStatus, type StatusOptions } from './commands/status';
 import { watchExecution } from './commands/watch';
 import { APPROVAL_URL_ENV } from './approval-url';
 import { CliError, describeServiceError } from './errors';
@@ -336,14 +336,24 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     .command('status')
     .description("what is deployed where: per environment, each source's branch and commit, when, by which execution")
     .option('--env <environment>', 'only this environment')
+    .option(
+      '--history',
+      "each environment's deployments, newest first, with rollbacks (to the build of X) and approvals (who, comment)",
+    )
+    .option(
+      '--limit <n>',
+      `with --history: at most this many per environment (1-1000, default ${HISTORY_ENTRIES})`,
+      limit,
+    )
     .option('--json', 'as JSON')
     .addHelpText(
       'after',
       help(`
       stepdeploy status --local
+      stepdeploy status --env production --history --local
       stepdeploy status --env production --bucket shop-artifacts-111111111111 --json`),
     )
-    .action(async (options: { env?: string; json?: boolean }, command: Command) => {
+    .action(async (options: StatusOptions, command: Command) => {
       await withTarget(command, (target, globals) => runStatus(target, resolve(globals.config), options, io));
     });
 

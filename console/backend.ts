@@ -1,5 +1,4 @@
 import { BatchGetBuildsCommand, type Build } from '@aws-sdk/client-codebuild';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import {
   DescribeExecutionCommand,
   type DescribeExecutionCommandOutput,
@@ -14,11 +13,10 @@ import { executionName } from '../cli/execution-name';
 import { checkExecutionName } from '../cli/execution-ref';
 import { executionDefinition, fullHistory, toGraphEvents } from '../cli/follow';
 import { ExecutionGraph } from '../cli/graph';
-import { historyKeys, readStatus } from '../cli/commands/status';
+import { readHistory, readStatus } from '../cli/commands/status';
 import { failureLine } from '../cli/view';
 import type { Target } from '../cli/target';
 import { loadConfig, type PipelineConfig } from '../shared/config';
-import type { DeploymentRecord } from '../shared/contracts';
 import { checkExecutionInput } from '../tasks/validate-input/validate-input';
 import type { StateMachineDefinition } from '../workflows/definition';
 import type {
@@ -41,7 +39,6 @@ import type {
 const DESCRIBE_CONCURRENCY = 8;
 /** The executions list reads at most this many (ListExecutions pages of 1,000). */
 export const MAX_EXECUTIONS = 1000;
-const HISTORY_PER_ENVIRONMENT = 20;
 /** About a screen of rows: described before the list answers. */
 const DESCRIBED_AT_ONCE = 50;
 
@@ -107,20 +104,8 @@ export class ConsoleBackend {
       statuses.map(async ({ environment, deployed }) => ({
         environment,
         current: deployed,
-        history: await this.deploymentHistory(bucket, environment),
+        history: await readHistory(this.target, bucket, environment),
       })),
-    );
-  }
-
-  /** The newest entries of `deployments/<env>/history/` (keys sort by deploy time), newest first. */
-  private async deploymentHistory(bucket: string, environment: string): Promise<DeploymentRecord[]> {
-    const keys = await historyKeys(this.target, bucket, environment);
-    const newest = keys.reverse().slice(0, HISTORY_PER_ENVIRONMENT);
-    return Promise.all(
-      newest.map(async (Key) => {
-        const object = await this.target.s3.send(new GetObjectCommand({ Bucket: bucket, Key }));
-        return JSON.parse(await object.Body!.transformToString()) as DeploymentRecord;
-      }),
     );
   }
 

@@ -12,7 +12,20 @@ import type { Target } from '../target';
 export interface EnvironmentStatus {
   readonly environment: string;
   readonly deployed: DeploymentRecord | null;
+  /** With `--history`: the newest entries of `deployments/<environment>/history/`, newest first. */
+  readonly history?: ReadonlyArray<DeploymentRecord>;
 }
+
+export interface StatusOptions {
+  readonly env?: string;
+  readonly json?: boolean;
+  readonly history?: boolean;
+  /** How many history entries per environment (1-1000). */
+  readonly limit?: number;
+}
+
+/** How many history entries `status --history` and the console show per environment by default. */
+export const HISTORY_ENTRIES = 20;
 
 function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -42,6 +55,22 @@ export async function historyKeys(target: Target, bucket: string, environment: s
   );
   for await (const page of pages) for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
   return keys.sort();
+}
+
+/** The newest `limit` entries of an environment's deployment history, newest first. */
+export async function readHistory(
+  target: Target,
+  bucket: string,
+  environment: string,
+  limit = HISTORY_ENTRIES,
+): Promise<DeploymentRecord[]> {
+  const newest = (await historyKeys(target, bucket, environment)).reverse().slice(0, limit);
+  return Promise.all(
+    newest.map(async (Key) => {
+      const object = await target.s3.send(new GetObjectCommand({ Bucket: bucket, Key }));
+      return JSON.parse(await object.Body!.transformToString()) as DeploymentRecord;
+    }),
+  );
 }
 
 export async function readStatus(target: Target, configPath: string, env?: string): Promise<EnvironmentStatus[]> {
@@ -76,35 +105,63 @@ function ago(iso: string, now: number): string {
   return hours < 48 ? `${hours} h ago` : `${Math.round(hours / 24)} days ago`;
 }
 
+/** "(a rollback to the build of X)", ", requested by R", ", approved by A ("comment")": what marks a deployment. */
+function marks(record: DeploymentRecord): { rollback: string; by: string; approved: string } {
+  const comment = record.approval?.comment ? ` (${JSON.stringify(record.approval.comment)})` : '';
+  return {
+    rollback: record.redeployOf ? ` (a rollback to the build of ${record.redeployOf})` : '',
+    by: record.requestedBy ? `, requested by ${record.requestedBy}` : '',
+    approved: record.approval ? `, approved by ${record.approval.approvedBy}${comment}` : '',
+  };
+}
+
 export function statusLines(statuses: ReadonlyArray<EnvironmentStatus>, now = Date.now()): string[] {
   const width = Math.max(...statuses.map((s) => s.environment.length));
   const lines: string[] = [];
-  for (const { environment, deployed } of statuses) {
-    if (!deployed) {
-      lines.push(`${environment.padEnd(width)}  nothing deployed yet`);
-      continue;
+  for (const { environment, deployed, history } of statuses) {
+    if (!deployed) lines.push(`${environment.padEnd(width)}  nothing deployed yet`);
+    else {
+      const { rollback, by, approved } = marks(deployed);
+      lines.push(
+        `${environment.padEnd(width)}  deployed ${deployed.deployedAt} (${ago(deployed.deployedAt, now)}) by execution ${deployed.execution}${rollback}${by}${approved}`,
+      );
+      const nameWidth = Math.max(...deployed.sources.map((s) => s.name.length));
+      const branchWidth = Math.max(...deployed.sources.map((s) => s.branch.length));
+      for (const source of deployed.sources)
+        lines.push(`  ${source.name.padEnd(nameWidth)}  ${source.branch.padEnd(branchWidth)}  ${source.commit}`);
     }
-    const by = deployed.requestedBy ? `, requested by ${deployed.requestedBy}` : '';
-    const rollback = deployed.redeployOf ? ` (a rollback to the build of ${deployed.redeployOf})` : '';
-    const approved = deployed.approval ? `, approved by ${deployed.approval.approvedBy}` : '';
-    lines.push(
-      `${environment.padEnd(width)}  deployed ${deployed.deployedAt} (${ago(deployed.deployedAt, now)}) by execution ${deployed.execution}${rollback}${by}${approved}`,
-    );
-    const nameWidth = Math.max(...deployed.sources.map((s) => s.name.length));
-    const branchWidth = Math.max(...deployed.sources.map((s) => s.branch.length));
-    for (const source of deployed.sources)
-      lines.push(`  ${source.name.padEnd(nameWidth)}  ${source.branch.padEnd(branchWidth)}  ${source.commit}`);
+    if (history !== undefined) lines.push(...historyLines(history));
   }
   return lines;
 }
 
-export async function runStatus(
-  target: Target,
-  configPath: string,
-  options: { readonly env?: string; readonly json?: boolean },
-  io: Io,
-): Promise<ExitCode> {
-  const statuses = await readStatus(target, configPath, options.env);
+/** One line per deployment, newest first: when, which execution, each source's branch@commit, its marks. */
+export function historyLines(history: ReadonlyArray<DeploymentRecord>): string[] {
+  if (history.length === 0) return ['  history: none'];
+  const lines = [`  history (${history.length} newest first):`];
+  const executionWidth = Math.max(...history.map((h) => h.execution.length));
+  for (const record of history) {
+    const { rollback, by, approved } = marks(record);
+    const sources = record.sources.map((s) => `${s.name}=${s.branch}@${s.commit.slice(0, 7)}`).join(' ');
+    lines.push(
+      `    ${record.deployedAt}  ${record.execution.padEnd(executionWidth)}  ${sources}${rollback}${by}${approved}`,
+    );
+  }
+  return lines;
+}
+
+export async function runStatus(target: Target, configPath: string, options: StatusOptions, io: Io): Promise<ExitCode> {
+  if (options.limit !== undefined && !options.history)
+    throw usageError('--limit counts history entries: use it with --history');
+  const read = await readStatus(target, configPath, options.env);
+  const statuses = options.history
+    ? await Promise.all(
+        read.map(async (status) => ({
+          ...status,
+          history: await readHistory(target, target.bucket(), status.environment, options.limit),
+        })),
+      )
+    : read;
   if (options.json) println(io, JSON.stringify(statuses, null, 2));
   else if (statuses.length === 0) println(io, `no deployments recorded in s3://${target.bucket()}/deployments/`);
   else for (const line of statusLines(statuses)) println(io, line);

@@ -49,8 +49,9 @@ test('rollback (CLI, default: the deployment before the current one) deploys its
   expect(current).toMatchObject({ execution: 'acceptance-rollback-1', redeployOf: 'acceptance-rb-1' });
   expect(current.sources).toEqual(first.sources);
   expect(current.artifactKey).toBe(first.artifactKey);
-  const history = t.runtime.machine.history(t.runtime.machine.executionArn('acceptance-rollback-1'));
-  const states = topLevelStatesEntered(history);
+  const states = topLevelStatesEntered(
+    t.runtime.machine.history(t.runtime.machine.executionArn('acceptance-rollback-1')),
+  );
   expect(states).toEqual([
     'ValidateInput',
     'RedeployOrBuild',
@@ -81,6 +82,28 @@ test('rollback (CLI, default: the deployment before the current one) deploys its
   );
   expect(status.stdout()).toContain('by execution acceptance-rollback-1 (a rollback to the build of acceptance-rb-1)');
   expect(status.stdout()).toContain(first.sources[0].commit);
+
+  // The environment's history: the rollback marked, newest first, above the deployments it follows.
+  const history = capture();
+  await runCli(
+    [
+      ...['node', 'stepdeploy', '--config', join(t.dir, 'stepdeploy.config.yml'), '--endpoint-url', t.runtime.endpoint],
+      ...['status', '--env', 'acceptance', '--history'],
+    ],
+    history,
+  );
+  const entries = history
+    .stdout()
+    .split('\n')
+    .filter((line) => /^ {4}\S/.test(line));
+  expect(entries.map((line) => line.trim().split(/\s+/)[1])).toEqual([
+    'acceptance-rollback-1',
+    'acceptance-rb-2',
+    'acceptance-rb-1',
+  ]);
+  expect(entries[0]).toContain('(a rollback to the build of acceptance-rb-1)');
+  expect(entries[0]).toContain(`app=main@${first.sources[0].commit.slice(0, 7)}`);
+  expect(entries[1]).not.toContain('rollback');
 });
 
 test('refused at ValidateInput before any other state: another environment, never deployed, build removed', async () => {
