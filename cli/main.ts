@@ -423,16 +423,20 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
   program
     .command('console')
     .description(
-      'serve the deployment console (graph, executions, environments, start/redrive/stop) on 127.0.0.1 until interrupted',
+      'serve the deployment console (graph, executions, environments, start/redrive/stop, approve/reject/rollback) on 127.0.0.1 until interrupted',
     )
     .option('--port <n>', 'port to listen on (0 picks a free one)', port, 4598)
+    .option(
+      '--approval-url <url>',
+      `where the Approve and Reject buttons send decisions on AWS (or ${APPROVAL_URL_ENV}; the stack output ApprovalUrl)`,
+    )
     .addHelpText(
       'after',
       help(`
         stepdeploy console --state-machine-arn arn:aws:states:eu-west-1:111111111111:stateMachine:shop --bucket shop-artifacts
         stepdeploy console --local --port 0`),
     )
-    .action(async (options: { port: number }, command: Command) => {
+    .action(async (options: { port: number; approvalUrl?: string }, command: Command) => {
       await withTarget(command, (target, globals) => runConsole(target, globals.config, options, io));
     });
 

@@ -13,6 +13,14 @@ export interface DeploymentView {
   readonly requestedBy: string | null;
   readonly deployedAt: string;
   readonly sources: ReadonlyArray<{ readonly name: string; readonly branch: string; readonly commit: string }>;
+  /** A rollback: the execution whose build it deployed again. */
+  readonly redeployOf?: string | null;
+  /** Who approved it, where the environment requires approval. */
+  readonly approval?: {
+    readonly approvedBy: string;
+    readonly comment: string | null;
+    readonly approvedAt: string;
+  } | null;
 }
 
 export interface EnvironmentView {
@@ -33,6 +41,8 @@ export interface ExecutionRow {
   /** Every source's branch: the input's, the default branch for the others. */
   readonly branches?: Record<string, string>;
   readonly requestedBy?: string;
+  /** RUNNING, and waiting at AwaitApproval for a decision. */
+  readonly waitingForApproval?: true;
 }
 
 export interface IterationNode {
@@ -86,6 +96,8 @@ export interface ExecutionDetail {
     readonly environment?: string;
     readonly requestedBy?: string;
   };
+  /** RUNNING at AwaitApproval: the page offers Approve and Reject. */
+  readonly waitingForApproval: boolean;
   /** The same execution in the AWS Step Functions console (none locally). */
   readonly consoleUrl?: string;
   readonly nodes: ReadonlyArray<GraphNode>;
@@ -126,4 +138,24 @@ export interface StartResult {
   /** Field (`environment`, `branches.app`, `requestedBy`, `name`, `form`) → the CLI's message. */
   readonly problems: Record<string, string>;
   readonly executionArn?: string;
+}
+
+export interface DecisionRequest {
+  readonly executionArn: string;
+  readonly action: 'approve' | 'reject';
+  /** approve: optional. */
+  readonly comment?: string;
+  /** reject: required. */
+  readonly reason?: string;
+}
+
+export interface DecisionResult {
+  readonly message: string;
+  readonly decidedBy: string;
+}
+
+export interface RollbackRequest {
+  readonly environment: string;
+  /** The earlier execution whose build deploys again; default the deployment before the current one. */
+  readonly to?: string;
 }

@@ -13,14 +13,20 @@ import { executionName } from '../cli/execution-name';
 import { checkExecutionName } from '../cli/execution-ref';
 import { executionDefinition, fullHistory, toGraphEvents } from '../cli/follow';
 import { ExecutionGraph } from '../cli/graph';
+import { decide } from '../cli/commands/approve';
+import { waitsForApproval } from '../cli/commands/executions';
+import { rollbackInput } from '../cli/commands/rollback';
 import { readHistory, readStatus } from '../cli/commands/status';
 import { failureLine } from '../cli/view';
 import type { Target } from '../cli/target';
 import { loadConfig, type PipelineConfig } from '../shared/config';
 import { checkExecutionInput } from '../tasks/validate-input/validate-input';
-import type { StateMachineDefinition } from '../workflows/definition';
+import { APPROVAL_STATES, type StateMachineDefinition } from '../workflows/definition';
 import type {
   BuildLogPage,
+  DecisionRequest,
+  DecisionResult,
+  RollbackRequest,
   EnvironmentView,
   ExecutionDetail,
   ExecutionRow,
@@ -37,6 +43,7 @@ import type {
  */
 
 const DESCRIBE_CONCURRENCY = 8;
+const [AWAIT_APPROVAL] = APPROVAL_STATES;
 /** The executions list reads at most this many (ListExecutions pages of 1,000). */
 export const MAX_EXECUTIONS = 1000;
 /** About a screen of rows: described before the list answers. */
@@ -67,6 +74,15 @@ export function fieldOf(problem: string): string {
   return field === '(input)' || field === '' ? 'form' : field;
 }
 
+export interface ConsoleBackendOptions {
+  /**
+   * The approval function's URL on AWS (`--approval-url`, else STEPDEPLOY_APPROVAL_URL), which
+   * approve and reject call signed with this process's credentials, as the CLI does.
+   * @default - the environment variable; locally not needed
+   */
+  readonly approvalUrl?: string;
+}
+
 export class ConsoleBackend {
   /** An execution's input never changes: described once. */
   private readonly inputs = new Map<string, InputFields>();
@@ -79,6 +95,7 @@ export class ConsoleBackend {
   constructor(
     private readonly target: Target,
     private readonly configPath: string,
+    private readonly options: ConsoleBackendOptions = {},
   ) {}
 
   config(): PipelineConfig {
@@ -133,6 +150,16 @@ export class ConsoleBackend {
     await this.describeMissing(missing.slice(0, DESCRIBED_AT_ONCE));
     this.describeLater(missing.slice(DESCRIBED_AT_ONCE));
     const defaults = Object.fromEntries(Object.entries(this.config().sources).map(([n, s]) => [n, s.defaultBranch]));
+    // Only running executions can wait: one short history read each (waitsForApproval).
+    const waiting = new Set(
+      (
+        await Promise.all(
+          listed
+            .filter((item) => item.status === 'RUNNING')
+            .map(async (item) => ((await waitsForApproval(this.target, item.executionArn!)) ? item.executionArn : '')),
+        )
+      ).filter(Boolean),
+    );
     return listed
       .map((item): ExecutionRow => {
         const input = this.inputs.get(item.executionArn!) ?? {};
@@ -146,6 +173,7 @@ export class ConsoleBackend {
           environment: input.environment,
           branches: input.environment ? { ...defaults, ...input.branches } : undefined,
           requestedBy: input.requestedBy,
+          ...(waiting.has(item.executionArn) ? { waitingForApproval: true as const } : {}),
         };
       })
       .filter((row) => !filter.environment || row.environment === filter.environment);
@@ -189,6 +217,7 @@ export class ConsoleBackend {
     const { nodes, edges } = graphOf(definition);
     return {
       execution: executionFields(described),
+      waitingForApproval: described.status === 'RUNNING' && graph.state(AWAIT_APPROVAL)?.status === 'RUNNING',
       consoleUrl: this.target.consoleUrl(executionArn),
       nodes: nodes.map((node) => {
         const view = graph.state(node.name);
@@ -290,6 +319,31 @@ export class ConsoleBackend {
       }),
     );
     return { problems, executionArn: started.executionArn };
+  }
+
+  /** The CLI's `approve` / `reject`: through the approval function, as the git user locally, signed on AWS. */
+  async decide(request: DecisionRequest): Promise<DecisionResult> {
+    const answer = await decide(
+      this.target,
+      request.executionArn,
+      request.action,
+      { comment: request.comment, reason: request.reason, approvalUrl: this.options.approvalUrl },
+      this.configPath,
+    );
+    return { message: answer.message ?? '', decidedBy: answer.decidedBy ?? '' };
+  }
+
+  /** The CLI's `rollback --env E [--to X]`: checked with ValidateInput's rules, then started. */
+  async rollback(request: RollbackRequest): Promise<StartResult> {
+    const input = await rollbackInput(this.target, { env: request.environment, to: request.to }, this.configPath);
+    const started = await this.target.sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: await this.target.stateMachineArn(),
+        name: executionName(input.environment),
+        input: JSON.stringify(input),
+      }),
+    );
+    return { problems: {}, executionArn: started.executionArn };
   }
 
   async redrive(executionArn: string): Promise<void> {

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { CliError } from '../cli/errors';
+import { ExitCode } from '../cli/exit-codes';
 import type { ConsoleBackend } from './backend';
 import { pageBundle } from './bundle';
 import { foreignRefusal, type Refusal, refusal } from './guard';
@@ -120,6 +122,29 @@ export function createConsoleHandler(backend: ConsoleBackend, options: ConsoleSe
       await backend.redrive(requiredString((await readJson(req)).executionArn, 'executionArn'));
       return {};
     },
+    'POST /console/api/approve': async (req) => {
+      const body = await readJson(req);
+      return backend.decide({
+        executionArn: requiredString(body.executionArn, 'executionArn'),
+        action: 'approve',
+        ...(typeof body.comment === 'string' && body.comment.trim() !== '' ? { comment: body.comment } : {}),
+      });
+    },
+    'POST /console/api/reject': async (req) => {
+      const body = await readJson(req);
+      return backend.decide({
+        executionArn: requiredString(body.executionArn, 'executionArn'),
+        action: 'reject',
+        reason: requiredString(typeof body.reason === 'string' ? body.reason.trim() : undefined, 'reason'),
+      });
+    },
+    'POST /console/api/rollback': async (req) => {
+      const body = await readJson(req);
+      return backend.rollback({
+        environment: requiredString(body.environment, 'environment'),
+        ...(body.to !== undefined ? { to: requiredString(body.to, 'to') } : {}),
+      });
+    },
     'POST /console/api/stop': async (req) => {
       const body = await readJson(req);
       await backend.stop(
@@ -158,10 +183,13 @@ export function createConsoleHandler(backend: ConsoleBackend, options: ConsoleSe
       else
         route(req, url).then(
           (value) => json(res, 200, value),
-          (err: unknown) =>
-            err instanceof BadRequest
-              ? json(res, 400, { error: err.message })
-              : json(res, 502, { error: serviceMessage(err) }),
+          (err: unknown) => {
+            if (err instanceof BadRequest) json(res, 400, { error: err.message });
+            // The CLI's own refusals (a decision refused, nothing to roll back): their one line as it is.
+            else if (err instanceof CliError)
+              json(res, err.exitCode === ExitCode.Usage ? 400 : 409, { error: err.message });
+            else json(res, 502, { error: serviceMessage(err) });
+          },
         );
     }
     return true;

@@ -1,6 +1,6 @@
 import { dirname } from 'node:path';
 import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
-import { sendDecision, type DecisionBody } from '../approval-url';
+import { sendDecision, type DecisionAnswer, type DecisionBody } from '../approval-url';
 import { CliError, usageError } from '../errors';
 import { ExitCode } from '../exit-codes';
 import { executionNameOf } from '../execution-ref';
@@ -21,15 +21,18 @@ function refusal(status: number, message: string | undefined): string {
   return message ?? `HTTP ${status}`;
 }
 
-/** `approve` / `reject`: decides a deployment that waits at AwaitApproval (through the approval function, never SendTaskSuccess). */
-export async function runDecision(
+/**
+ * Decides a deployment that waits at AwaitApproval, through the approval function (never
+ * SendTaskSuccess): `approve` / `reject` and the console's buttons. A refusal throws a CliError
+ * with the function's reason.
+ */
+export async function decide(
   target: Target,
   executionArn: string,
   action: DecisionBody['action'],
-  options: DecisionOptions,
+  options: Pick<DecisionOptions, 'comment' | 'reason' | 'approvalUrl'>,
   configPath: string,
-  io: Io,
-): Promise<ExitCode> {
+): Promise<DecisionAnswer['body']> {
   if (action === 'reject' && (options.reason === undefined || options.reason.trim() === ''))
     throw usageError('reject needs --reason TEXT: it is kept in the execution history and shown to whoever started it');
   const execution = executionNameOf(executionArn);
@@ -51,8 +54,21 @@ export async function runDecision(
   const answer = await sendDecision(target, body, { approvalUrl: options.approvalUrl, gitCwd: dirname(configPath) });
   if (answer.status !== 200)
     throw new CliError(`${action} refused: ${refusal(answer.status, answer.body.message)}`, ExitCode.ServiceError);
-  if (options.json) println(io, JSON.stringify({ executionArn, ...answer.body }));
-  else println(io, `${answer.body.message} (decided by ${answer.body.decidedBy})`);
+  return answer.body;
+}
+
+/** `approve` / `reject`. */
+export async function runDecision(
+  target: Target,
+  executionArn: string,
+  action: DecisionBody['action'],
+  options: DecisionOptions,
+  configPath: string,
+  io: Io,
+): Promise<ExitCode> {
+  const answer = await decide(target, executionArn, action, options, configPath);
+  if (options.json) println(io, JSON.stringify({ executionArn, ...answer }));
+  else println(io, `${answer.message} (decided by ${answer.decidedBy})`);
   return ExitCode.Ok;
 }
 

@@ -12,10 +12,10 @@ import type { Target } from '../target';
 export async function runConsole(
   target: Target,
   configPath: string,
-  options: { readonly port: number; readonly signals?: NodeJS.EventEmitter },
+  options: { readonly port: number; readonly approvalUrl?: string; readonly signals?: NodeJS.EventEmitter },
   io: Io,
 ): Promise<ExitCode> {
-  const backend = new ConsoleBackend(target, resolve(configPath));
+  const backend = new ConsoleBackend(target, resolve(configPath), { approvalUrl: options.approvalUrl });
   const { url, server } = await listenConsole(backend, options.port, {
     target: target.description,
     pollMs: target.pollMs,

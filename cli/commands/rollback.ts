@@ -5,7 +5,7 @@ import { checkExecutionName } from '../execution-ref';
 import type { ExitCode } from '../exit-codes';
 import type { Io } from '../io';
 import type { Target } from '../target';
-import { plannedRedeployInput, runStart, type StartOptions } from './start';
+import { plannedRedeployInput, runStart, type StartInput, type StartOptions } from './start';
 import { historyKeys } from './status';
 
 /**
@@ -50,6 +50,17 @@ export async function previousDeployment(target: Target, environment: string): P
   );
 }
 
+/** The input of a rollback (`--to`, or the deployment before the current one), checked as ValidateInput checks it. */
+export async function rollbackInput(
+  target: Target,
+  options: { readonly env: string; readonly to?: string; readonly requestedBy?: string },
+  configPath: string,
+): Promise<StartInput> {
+  const to =
+    options.to !== undefined ? checkExecutionName(options.to) : buildOf(await previousDeployment(target, options.env));
+  return plannedRedeployInput(options, to, configPath);
+}
+
 export async function runRollback(
   target: Target,
   options: RollbackOptions,
@@ -57,8 +68,6 @@ export async function runRollback(
   io: Io,
   targetFlags: string,
 ): Promise<ExitCode> {
-  const to =
-    options.to !== undefined ? checkExecutionName(options.to) : buildOf(await previousDeployment(target, options.env));
-  const input = plannedRedeployInput(options, to, configPath);
+  const input = await rollbackInput(target, options, configPath);
   return runStart(target, input, { ...options, env: options.env }, io, targetFlags);
 }

@@ -1,5 +1,6 @@
 import type {
   BuildLogPage,
+  DecisionResult,
   EnvironmentView,
   ExecutionDetail,
   ExecutionRow,
@@ -41,4 +42,10 @@ export const api = {
   start: (request: StartRequest) => call<StartResult>('POST', '/console/api/start', request),
   redrive: (executionArn: string) => call<unknown>('POST', '/console/api/redrive', { executionArn }),
   stop: (executionArn: string, cause?: string) => call<unknown>('POST', '/console/api/stop', { executionArn, cause }),
+  approve: (executionArn: string, comment: string) =>
+    call<DecisionResult>('POST', '/console/api/approve', { executionArn, comment }),
+  reject: (executionArn: string, reason: string) =>
+    call<DecisionResult>('POST', '/console/api/reject', { executionArn, reason }),
+  rollback: (environment: string, to: string) =>
+    call<StartResult>('POST', '/console/api/rollback', { environment, to }),
 };

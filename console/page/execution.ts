@@ -22,7 +22,7 @@ export function Execution(props: { arn: string; options: FormOptions }) {
   const shape = detail.value ? detail.value.nodes.map((n) => `${n.name}:${n.iterations.length}`).join() : '';
   const laid = useMemo(() => (detail.value ? layout(detail.value.nodes, detail.value.edges) : undefined), [shape]);
   if (!detail.value || !laid) return html`<p class=${detail.error ? 'error' : ''}>${detail.error ?? 'loading…'}</p>`;
-  const { execution, nodes, consoleUrl } = detail.value;
+  const { execution, nodes, consoleUrl, waitingForApproval } = detail.value;
   const act = (action: () => Promise<unknown>) => async () => {
     setActionError(undefined);
     try {
@@ -41,7 +41,11 @@ export function Execution(props: { arn: string; options: FormOptions }) {
   return html`<section class="execution" data-status=${execution.status}>
     <header class="execution-header">
       <h1>${execution.name}</h1>
-      <span class=${statusClass(execution.status)} id="execution-status">${execution.status.toLowerCase()}</span>
+      ${
+        waitingForApproval
+          ? html`<span class=${statusClass('WAITING')} id="execution-status">waiting for approval</span>`
+          : html`<span class=${statusClass(execution.status)} id="execution-status">${execution.status.toLowerCase()}</span>`
+      }
       <span>${execution.environment ?? ''}</span>
       <span>started ${formatTime(execution.startDate)}</span>
       <span>${durationBetween(execution.startDate, execution.stopDate)}</span>
@@ -61,6 +65,7 @@ export function Execution(props: { arn: string; options: FormOptions }) {
         ${consoleUrl ? html`<a href=${consoleUrl} target="_blank" rel="noopener noreferrer">AWS console</a>` : null}
       </span>
     </header>
+    ${waitingForApproval ? html`<${ApprovalPanel} key=${execution.executionArn} arn=${execution.executionArn} onDecided=${detail.refresh} />` : null}
     ${actionError ? html`<p class="error" role="alert">${actionError}</p>` : null}
     ${detail.error ? html`<p class="error">${detail.error}</p>` : null}
     ${execution.failure ? html`<p class="failure">${execution.failure}</p>` : null}
@@ -70,6 +75,44 @@ export function Execution(props: { arn: string; options: FormOptions }) {
         ${node && chosen ? html`<${StateDetails} node=${node} iteration=${chosen.iteration} pollMs=${options.pollMs} />` : html`<p class="muted">select a state</p>`}
       </div>
     </div>
+  </section>`;
+}
+
+/**
+ * Approve (with an optional comment) or reject (with the reason, required) a deployment waiting at
+ * AwaitApproval: the CLI's `approve` / `reject`, sent by the console's process as the CLI sends them.
+ */
+function ApprovalPanel(props: { arn: string; onDecided: () => void }) {
+  const [comment, setComment] = useState('');
+  const [reason, setReason] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [answer, setAnswer] = useState<{ ok: boolean; text: string } | undefined>();
+  const send = (decision: () => Promise<{ message: string; decidedBy: string }>) => async () => {
+    setBusy(true);
+    setAnswer(undefined);
+    try {
+      const result = await decision();
+      setAnswer({ ok: true, text: `${result.message} (decided by ${result.decidedBy})` });
+      props.onDecided();
+    } catch (err) {
+      setAnswer({ ok: false, text: (err as Error).message });
+    } finally {
+      setBusy(false);
+    }
+  };
+  const value = (set: (v: string) => void) => (e: Event) => set((e.target as HTMLInputElement).value);
+  return html`<section class="approval" id="approval">
+    <h2>This deployment waits for approval</h2>
+    <p class="muted">What BuildTemplates built deploys only once approved; whoever requested it cannot approve it where the environment forbids self-approval.</p>
+    <div class="decision">
+      <input id="approval-comment" placeholder="comment (optional)" value=${comment} onInput=${value(setComment)} />
+      <button id="approve" disabled=${busy} onClick=${send(() => api.approve(props.arn, comment))}>Approve</button>
+    </div>
+    <div class="decision">
+      <input id="reject-reason" placeholder="reason (required to reject)" value=${reason} onInput=${value(setReason)} />
+      <button id="reject" class="danger" disabled=${busy || reason.trim() === ''} onClick=${send(() => api.reject(props.arn, reason))}>Reject</button>
+    </div>
+    ${answer ? html`<p id="decision" class=${answer.ok ? 'ok' : 'error'} role="status">${answer.text}</p>` : null}
   </section>`;
 }
 

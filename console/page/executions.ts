@@ -77,7 +77,11 @@ function Row(props: { row: ExecutionRow }) {
   const { row } = props;
   return html`<tr data-execution=${row.name}>
     <td><a href=${executionHref(row.executionArn)}>${row.name}</a>${row.redriveCount > 0 ? html` <span class="redriven">redriven ×${row.redriveCount}</span>` : null}</td>
-    <td><span class=${statusClass(row.status)}>${row.status.toLowerCase()}</span></td>
+    <td>${
+      row.waitingForApproval
+        ? html`<span class=${statusClass('WAITING')}>waiting for approval</span>`
+        : html`<span class=${statusClass(row.status)}>${row.status.toLowerCase()}</span>`
+    }</td>
     <td>${row.environment ?? ''}</td>
     <td class="branches">${Object.entries(row.branches ?? {}).map(([source, branch]) => html`<span class="branch">${source}: ${branch}</span> `)}</td>
     <td>${formatTime(row.startDate)}</td>
