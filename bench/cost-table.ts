@@ -9,6 +9,7 @@ import {
   readAsl,
   type AslMachine,
   type LambdaUse,
+  type RunShape,
 } from './cost';
 
 /**
@@ -30,6 +31,8 @@ export interface Scenario {
   readonly snapshotsReused?: boolean;
   /** The environment requires approval: AwaitApproval waits (for any time: a Standard workflow bills transitions, not time). */
   readonly approval?: boolean;
+  /** `stepdeploy rollback`: RedeployOrBuild → RedeployEarlierBuild; no fetch, combine or build, only Deploy onwards. */
+  readonly rollback?: boolean;
 }
 
 export interface MeasuredDurations {
@@ -64,17 +67,25 @@ function kebab(placeholder: string): string {
     .toLowerCase();
 }
 
+/** The path a scenario takes through the definition: Map items, Deploy's lease retries, each Choice's branch. */
+function runShape(scenario: Scenario): RunShape {
+  return {
+    mapItems: { FetchSources: scenario.sources, PostDeployHooks: scenario.hooks },
+    retries: { Deploy: scenario.leaseWaits },
+    choices: {
+      RedeployOrBuild: scenario.rollback === true ? 'RedeployEarlierBuild' : 'FetchSources',
+      SnapshotStored: scenario.snapshotsReused === true ? 'ReuseSnapshot' : 'FetchSource',
+      ApprovalRequired: scenario.approval === true ? 'AwaitApproval' : 'Deploy',
+    },
+  };
+}
+
 export function lambdaUses(machine: AslMachine, scenario: Scenario, measured: MeasuredDurations): LambdaUse[] {
   const { sizes, defaultMb } = lambdaMemoryFromInfra();
   const memory = (task: string): number => sizes[task] ?? defaultMb;
-  const invocations: Record<string, number> = {
-    Deploy: 1 + scenario.leaseWaits,
-    RunHook: scenario.hooks,
-    ResolveSource: scenario.sources,
-    AwaitApproval: scenario.approval === true ? 1 : 0,
-    // Only after a timeout, which ends the execution: not part of a deployment that succeeds.
-    ApprovalTimedOut: 0,
-  };
+  // One invocation per time a Lambda state is entered on the scenario's path (a retry enters again):
+  // a state off the path (ApprovalTimedOut; the build states in a rollback) is not called.
+  const entered = countTransitions(machine, runShape(scenario)).byState;
   const uses: LambdaUse[] = Object.entries(lambdaStates(machine)).map(([state, placeholder]) => {
     const task = kebab(placeholder);
     const measuredMs = measured.lambdaMs[state];
@@ -82,7 +93,7 @@ export function lambdaUses(machine: AslMachine, scenario: Scenario, measured: Me
     return {
       name: task,
       memoryMb: memory(task),
-      invocations: invocations[state] ?? 1,
+      invocations: entered[state] ?? 0,
       durationMs: Math.max(1, Math.ceil(measuredMs ?? assumed ?? 100)),
       source: measuredMs !== undefined ? `measured locally (${state})` : `assumed ${assumed ?? 100} ms`,
     };
@@ -98,7 +109,7 @@ export function lambdaUses(machine: AslMachine, scenario: Scenario, measured: Me
       source: `assumed ${ASSUMED_MS['decide-approval']} ms`,
     });
   }
-  const builds = fetchBuilds(scenario) + 2;
+  const builds = fetchBuilds(scenario) + (scenario.rollback === true ? 1 : 2);
   uses.push({
     name: 'deploy-complete',
     memoryMb: memory('deploy-complete'),
@@ -117,7 +128,7 @@ export function lambdaUses(machine: AslMachine, scenario: Scenario, measured: Me
 }
 
 function fetchBuilds(scenario: Scenario): number {
-  return scenario.snapshotsReused === true ? 0 : scenario.sources;
+  return scenario.snapshotsReused === true || scenario.rollback === true ? 0 : scenario.sources;
 }
 
 export const SCENARIOS: ReadonlyArray<Scenario> = [
@@ -178,6 +189,17 @@ export const SCENARIOS: ReadonlyArray<Scenario> = [
     deployMinutes: 10,
     approval: true,
   },
+  {
+    // CodePipeline V2's stage rollback runs the stage's actions again on the earlier artifacts: deploy, hook, record.
+    name: 'typical rollback (deploy 10 min, no fetch or build)',
+    sources: 2,
+    hooks: 1,
+    leaseWaits: 0,
+    fetchMinutes: 1,
+    buildMinutes: 5,
+    deployMinutes: 10,
+    rollback: true,
+  },
 ];
 
 export function costTable(
@@ -186,29 +208,27 @@ export function costTable(
   scenarios: ReadonlyArray<Scenario> = SCENARIOS,
 ): CostTable {
   const rows = scenarios.map((scenario) => {
-    const transitions = countTransitions(machine, {
-      mapItems: { FetchSources: scenario.sources, PostDeployHooks: scenario.hooks },
-      retries: { Deploy: scenario.leaseWaits },
-      choices: {
-        SnapshotStored: scenario.snapshotsReused === true ? 'ReuseSnapshot' : 'FetchSource',
-        ApprovalRequired: scenario.approval === true ? 'AwaitApproval' : 'Deploy',
-      },
-    }).total;
+    const transitions = countTransitions(machine, runShape(scenario)).total;
+    const rollback = scenario.rollback === true;
     const cost = costPerDeployment({
       transitions,
       lambdas: lambdaUses(machine, scenario, measured),
       buildMinutes: [
         ...Array.from({ length: fetchBuilds(scenario) }, () => scenario.fetchMinutes),
-        scenario.buildMinutes,
+        ...(rollback ? [] : [scenario.buildMinutes]),
         scenario.deployMinutes,
       ],
       // CodePipeline runs every source action on every execution: it has no commit-level reuse.
       pipelineActions: [
-        ...Array.from({ length: scenario.sources }, (_, i) => ({
-          name: `Source ${i + 1}`,
-          minutes: scenario.fetchMinutes,
-        })),
-        { name: 'Build (CodeBuild)', minutes: scenario.buildMinutes },
+        ...(rollback
+          ? []
+          : [
+              ...Array.from({ length: scenario.sources }, (_, i) => ({
+                name: `Source ${i + 1}`,
+                minutes: scenario.fetchMinutes,
+              })),
+              { name: 'Build (CodeBuild)', minutes: scenario.buildMinutes },
+            ]),
         { name: 'Deploy (CodeBuild)', minutes: scenario.deployMinutes },
         ...Array.from({ length: scenario.hooks }, (_, i) => ({ name: `Hook ${i + 1} (Lambda invoke)`, minutes: 1 })),
         { name: 'Record (Lambda invoke)', minutes: 1 },

@@ -163,9 +163,14 @@ UploadPartCopy of the first run's entries plus its own manifest and central dire
 ${r.cost.text}
 
 State transitions per execution, counted from workflows/deploy-pipeline.asl.json: ${r.cost.transitions}
-for 2 sources fetched and 1 hook (7 top-level states + 4 per fetched source (ResolveSource,
-SnapshotStored, FetchSource, DescribeSnapshot) or 3 per reused one (ResolveSource, SnapshotStored,
-ReuseSnapshot) + 1 per hook), i.e. \`7 + 4·fetched + 3·reused + hooks + lease waits\`. No state can be entered twice on one path
+for 2 sources fetched and 1 hook (9 top-level states, the Choices RedeployOrBuild and ApprovalRequired
+included, + 4 per fetched source (ResolveSource, SnapshotStored, FetchSource, DescribeSnapshot) or 3
+per reused one (ResolveSource, SnapshotStored, ReuseSnapshot) + 1 per hook), i.e.
+\`9 + 4·fetched + 3·reused + hooks + lease waits\`, one more where approval is required (AwaitApproval,
+however long it waits). A rollback takes the redeploy branch: ValidateInput, RedeployOrBuild,
+RedeployEarlierBuild, ApprovalRequired, Deploy, PostDeployHooks, RecordDeployment and the hooks,
+\`7 + hooks\`, with only the deploy build (CodePipeline V2's stage rollback runs the deploy stage's
+actions again: deploy, hooks, record). No state can be entered twice on one path
 (${r.cost.loops.length === 0 ? 'no cycle in the definition' : `cycles at ${r.cost.loops.join(', ')}`}), so transitions do not grow with build duration: the
 builds are \`.sync\` integrations and Deploy waits on its task token. The only growth is contention:
 each Deploy retry after DeployLeaseBusyError is one more transition and one more Lambda request
@@ -395,7 +400,8 @@ artifact went from 2.2 s to 1.2 s. As the first run gets faster, this ratio gets
 Not done: reusing one unchanged source while another changed (the index is per set of snapshots).
 
 **5. Cost.** ${r.cost.transitions} state transitions for 2 sources fetched and 1 hook, 2 fewer when both snapshots are
-reused, whatever the build durations; each lease wait adds one. Step Functions + Lambda come to
+reused, whatever the build durations; each lease wait adds one, an approval one, and a rollback
+takes ${r.cost.rows.find((row) => row.scenario.rollback === true)?.transitions ?? '?'} with no build but the deploy. Step Functions + Lambda come to
 about ${r.cost.headline.orchestration} per deployment, against ${r.cost.headline.codePipeline} on CodePipeline V2 in the typical row, where every
 action-minute of a long build or deploy is billed and every execution runs its source actions
 again. CodeBuild dominates both; reusing snapshots saves the fetch builds' minutes.

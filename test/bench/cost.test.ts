@@ -1,5 +1,5 @@
 import { costPerDeployment, countTransitions, loopingStates, readAsl, type AslMachine } from '../../bench/cost';
-import { costTable } from '../../bench/cost-table';
+import { costTable, lambdaUses } from '../../bench/cost-table';
 import { planFor } from '../../bench/run';
 import { summarize } from '../../bench/stats';
 
@@ -114,6 +114,30 @@ describe('bench: cost per deployment from the ASL', () => {
     expect(approved!.cost.lambdaGbSeconds).toBeGreaterThan(typical!.cost.lambdaGbSeconds);
     expect(approved!.cost.codeBuildMinutes).toBe(typical!.cost.codeBuildMinutes);
     expect(table.lambdas.map((l) => l.name)).not.toContain('await-approval');
+  });
+
+  test('a rollback row: the transitions of the redeploy path, only the deploy build, no fetch or combine Lambda', () => {
+    const measured = { lambdaMs: { ValidateInput: 5, CombineConfigAndCode: 50, RecordDeployment: 50, Deploy: 40 } };
+    const table = costTable(measured);
+    const rollback = table.rows.find((r) => r.scenario.rollback === true)!;
+    const typical = table.rows[1]!;
+
+    // ValidateInput, RedeployOrBuild, RedeployEarlierBuild, ApprovalRequired, Deploy, PostDeployHooks, RunHook, RecordDeployment.
+    expect(rollback.transitions).toBe(8);
+    expect(rollback.cost.codeBuildMinutes).toBe(typical.scenario.deployMinutes);
+    // CodePipeline's stage rollback runs the deploy stage again: deploy, the hook, the record.
+    expect(rollback.cost.codePipelineActionMinutes).toBe(typical.scenario.deployMinutes + 2);
+    expect(rollback.cost.orchestration).toBeLessThan(typical.cost.orchestration);
+    const called = lambdaUses(readAsl(), rollback.scenario, measured).map((l) => [l.name, l.invocations]);
+    expect(called).toEqual([
+      ['validate-input', 1],
+      ['deploy', 1],
+      ['run-hook', 1],
+      ['record-deployment', 1],
+      ['deploy-complete', 1],
+      ['notify', 4],
+    ]);
+    expect(table.text).toContain('| typical rollback (deploy 10 min, no fetch or build) | 8 |');
   });
 });
 
