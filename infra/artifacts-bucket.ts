@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { logicalIdOf } from './logical-id';
+import { REDRIVE_WINDOW_DAYS } from '../tasks/await-approval/approval-record';
 import { SNAPSHOT_EXPIRY_MARGIN_DAYS } from '../tasks/resolve-source/resolve-source';
 
 /** The S3 layout (DESIGN.md "S3 layout"): each prefix has its own lifecycle and its own readers and writers. */
@@ -28,6 +29,14 @@ export interface ArtifactsBucketProps {
    * @default Duration.days(180)
    */
   readonly sourcesExpiration?: Duration;
+  /**
+   * How long approval records (`approvals/<env>/<execution>.json`) are kept after their last write.
+   * A wait lasts at most 12 hours (approval.timeoutMinutes), so what expires is decided, timed-out
+   * or abandoned requests; a timed-out one must outlive the 14 days in which its execution can be
+   * redriven (ApprovalTimedOut reads it to ask again), so more than 14 days.
+   * @default Duration.days(30)
+   */
+  readonly approvalsExpiration?: Duration;
   /**
    * How long overwritten or expired object versions are kept. `deployments/` current objects are kept forever.
    * @default Duration.days(30)
@@ -61,6 +70,9 @@ export class ArtifactsBucket extends Construct {
     const artifactsExpiration = wholeDays('artifactsExpiration', props.artifactsExpiration ?? Duration.days(90));
     const sourcesExpiration = beyondReuseMargin(
       wholeDays('sourcesExpiration', props.sourcesExpiration ?? Duration.days(180)),
+    );
+    const approvalsExpiration = beyondRedriveWindow(
+      wholeDays('approvalsExpiration', props.approvalsExpiration ?? Duration.days(30)),
     );
     const noncurrentVersionExpiration = wholeDays(
       'noncurrentVersionExpiration',
@@ -98,6 +110,8 @@ export class ArtifactsBucket extends Construct {
         // An index outliving the artifact it points to is only a miss (combine falls back), but need not linger.
         { id: 'expire-combine-cache', prefix: COMBINED_PREFIX, expiration: artifactsExpiration },
         { id: 'expire-source-snapshots', prefix: SOURCES_PREFIX, expiration: sourcesExpiration },
+        // Decided requests (their task tokens dead once the task ended); kept past the redrive window.
+        { id: 'expire-approval-records', prefix: APPROVALS_PREFIX, expiration: approvalsExpiration },
         {
           // Covers `deployments/` too: only replaced versions of current.json go, history entries stay.
           id: 'expire-noncurrent-versions',
@@ -248,6 +262,17 @@ function beyondReuseMargin(duration: Duration): Duration {
   if (duration.toDays() <= SNAPSHOT_EXPIRY_MARGIN_DAYS) {
     throw new Error(
       `sourcesExpiration must be more than ${SNAPSHOT_EXPIRY_MARGIN_DAYS} days (ResolveSource fetches again a snapshot that expires within ${SNAPSHOT_EXPIRY_MARGIN_DAYS} days, so that a redrive still finds it), got ${duration.toHumanString()}; use Duration.days(${SNAPSHOT_EXPIRY_MARGIN_DAYS + 1}) or more`,
+    );
+  }
+  return duration;
+}
+
+/** A redriven ApprovalTimedOut reads the approval record: it must outlive the redrive window. */
+function beyondRedriveWindow(duration: Duration): Duration {
+  if (Token.isUnresolved(duration.toSeconds())) return duration;
+  if (duration.toDays() <= REDRIVE_WINDOW_DAYS) {
+    throw new Error(
+      `approvalsExpiration must be more than ${REDRIVE_WINDOW_DAYS} days (an execution that timed out waiting for approval can be redriven for ${REDRIVE_WINDOW_DAYS} days, and its redrive reads the approval record to ask again), got ${duration.toHumanString()}; use Duration.days(${REDRIVE_WINDOW_DAYS + 1}) or more`,
     );
   }
   return duration;

@@ -29,6 +29,14 @@ export interface ApprovalRecord {
   readonly comment?: string | null;
 }
 
+/**
+ * Step Functions redrives an execution up to 14 days after it stopped (RedriveExecution, API
+ * reference). A redriven ApprovalTimedOut reads the record to tell a redrive from its first run:
+ * a record gone before then would make it fail again instead of asking again, so the bucket's
+ * lifecycle must keep approval records longer than this.
+ */
+export const REDRIVE_WINDOW_DAYS = 14;
+
 export function approvalKey(environment: string, execution: string): string {
   return `approvals/${environment}/${execution}.json`;
 }

@@ -99,7 +99,7 @@ describe('artifacts bucket', () => {
     template.resourceCountIs('AWS::S3::Bucket', 2);
   });
 
-  test('expires artifacts/, the combine cache and sources/, noncurrent versions, and keeps deployments/', () => {
+  test('expires artifacts/, the combine cache, sources/ and approval records, noncurrent versions, and keeps deployments/', () => {
     const rules = (
       resources[bucketId()]!.Properties.LifecycleConfiguration as { Rules: Array<Record<string, unknown>> }
     ).Rules;
@@ -109,11 +109,13 @@ describe('artifacts bucket', () => {
         expect.objectContaining({ Prefix: 'sources/', ExpirationInDays: 180, Status: 'Enabled' }),
         // The cache index lives as long as the artifacts it points to.
         expect.objectContaining({ Prefix: 'combined/', ExpirationInDays: 90, Status: 'Enabled' }),
+        // Past the 14 days a timed-out approval can be redriven (the redrive reads its record).
+        expect.objectContaining({ Prefix: 'approvals/', ExpirationInDays: 30, Status: 'Enabled' }),
         expect.objectContaining({ NoncurrentVersionExpiration: { NoncurrentDays: 30 }, Status: 'Enabled' }),
       ]),
     );
     const expiring = rules.filter((r) => r.ExpirationInDays !== undefined);
-    expect(expiring.map((r) => r.Prefix).sort()).toEqual(['artifacts/', 'combined/', 'sources/']);
+    expect(expiring.map((r) => r.Prefix).sort()).toEqual(['approvals/', 'artifacts/', 'combined/', 'sources/']);
   });
 
   test('denies requests without TLS', () => {

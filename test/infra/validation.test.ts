@@ -90,6 +90,15 @@ describe('constructs', () => {
     expect(() => new ArtifactsBucket(bareStack(), 'Artifacts', { sourcesExpiration: Duration.days(17) })).not.toThrow();
   });
 
+  test('approvalsExpiration: fails within the 14-day redrive window, whose redrive of a timed-out approval reads the record', () => {
+    expect(() => new ArtifactsBucket(bareStack(), 'Artifacts', { approvalsExpiration: Duration.days(14) })).toThrow(
+      'approvalsExpiration must be more than 14 days (an execution that timed out waiting for approval can be redriven for 14 days, and its redrive reads the approval record to ask again), got 14 days; use Duration.days(15) or more',
+    );
+    expect(
+      () => new ArtifactsBucket(bareStack(), 'Artifacts', { approvalsExpiration: Duration.days(15) }),
+    ).not.toThrow();
+  });
+
   test('fails when a task has no handler file', () => {
     expect(
       () =>
