@@ -62,19 +62,22 @@ describe('openZipInS3', () => {
     }
 
     expect(read.map((e) => e.name)).toEqual(names);
-    // Each entry: a 30-byte local header, its name and one byte of data.
+    // Each entry: a 30-byte local header, its name and one byte of data. One comparison, not 70,000.
+    const offsets: number[] = [];
     let offset = 0;
-    for (const [i, e] of read.entries()) {
-      expect(e.offset).toBe(offset);
-      offset += 30 + Buffer.byteLength(names[i]!) + 1;
+    for (const name of names) {
+      offsets.push(offset);
+      offset += 30 + Buffer.byteLength(name) + 1;
     }
+    expect(read.map((e) => e.offset)).toEqual(offsets);
     expect(directory.offset).toBe(offset);
     const directoryBytes = bytes.length - offset;
     // Only the directory and the end records were read, never entry data, in few windows.
     expect(Math.min(...ranges.map(([first]) => first))).toBe(offset);
     expect(ranges.length).toBeLessThanOrEqual(Math.ceil(directoryBytes / (window - 200)) + 3);
     expect(ranges.length).toBeGreaterThan(directoryBytes / window);
-  });
+    // Writing and reading 70,000 entries takes ~15 s alone and passed 60 s at load 17: this bounds a hang.
+  }, 180_000);
 
   it('fails when a range comes back short, instead of reading garbage', async () => {
     const { bytes } = await zipOf(10);
