@@ -551,6 +551,12 @@ export async function runCli(
 }
 
 export function main(argv: string[] = process.argv): void {
+  // `stepdeploy executions | head`: the reader has what it wanted once it closes the pipe. End quietly,
+  // as a command killed by SIGPIPE would, instead of an unhandled EPIPE error and its stack.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(ExitCode.Ok);
+  });
   void runCli(argv).then((code) => {
     process.exitCode = code;
   });

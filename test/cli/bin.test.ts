@@ -268,3 +268,22 @@ describe('start --local --json in this process', () => {
     2 * SPAWN_TIMEOUT_MS,
   );
 });
+
+it(
+  'ends quietly when the reader closes the pipe first (`stepdeploy --help | head -1`): exit 0, no EPIPE stack',
+  async () => {
+    const child = spawn(process.execPath, [BIN, '--help'], {
+      cwd: ROOT,
+      env: bareEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // The reader goes away before the first write: every write of the help text meets EPIPE.
+    child.stdout!.destroy();
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const code = await new Promise<number | null>((closed) => child.on('close', closed));
+
+    expect({ code, stderr }).toEqual({ code: ExitCode.Ok, stderr: '' });
+  },
+  SPAWN_TIMEOUT_MS,
+);
