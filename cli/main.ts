@@ -174,6 +174,10 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
       'branch per source, e.g. app=develop (sources left out take their default branch)',
     )
     .option(
+      '--commit <SOURCE=COMMIT...>',
+      "full commit id per source, e.g. app=$GITHUB_SHA: deploys that commit, and fails (SourceBranchMovedError) if it is no longer its branch's head",
+    )
+    .option(
       '--name <name>',
       'execution name, 1-80 of [A-Za-z0-9_-] (default <env>-<UTC time>-<random>); the idempotency key',
     )
@@ -188,7 +192,8 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
         stepdeploy start --local --wait
         stepdeploy start --local --env acceptance --branch app=develop --wait
         stepdeploy start --env acceptance --branch app=feature/cloudformationchange config=develop --state-machine-arn arn:aws:states:eu-west-1:111111111111:stateMachine:shop
-        stepdeploy start --env production --branch app=main --name production-release-42 --requested-by "release 42" --wait`),
+        stepdeploy start --env production --branch app=main --name production-release-42 --requested-by "release 42" --wait
+        stepdeploy start --env acceptance --branch "app=$BRANCH" --commit "app=$GITHUB_SHA" --wait`),
     )
     .action(async (options: StartOptions, command: Command) => {
       let input: ReturnType<typeof plannedInput> | undefined;

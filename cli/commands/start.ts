@@ -16,6 +16,8 @@ import { watchExecution } from './watch';
 export interface StartOptions {
   readonly env?: string;
   readonly branch?: ReadonlyArray<string>;
+  /** `SOURCE=COMMIT`: deploy that commit, which must still be its branch's head (a CI job's pushed commit). */
+  readonly commit?: ReadonlyArray<string>;
   readonly name?: string;
   readonly wait?: boolean;
   readonly json?: boolean;
@@ -28,6 +30,7 @@ export interface StartOptions {
 export interface StartInput {
   readonly environment: string;
   readonly branches?: Record<string, string>;
+  readonly commits?: Record<string, string>;
   readonly requestedBy?: string;
   /** `rollback`: the earlier execution whose build deploys again. */
   readonly redeploy?: string;
@@ -35,19 +38,33 @@ export interface StartInput {
 
 /** `--branch app=develop config=main` → `{ app: 'develop', config: 'main' }`. */
 export function parseBranches(pairs: ReadonlyArray<string>): Record<string, string> {
-  const branches: Record<string, string> = {};
+  return parsePairs('--branch', 'BRANCH', 'app=develop', pairs);
+}
+
+/** `--commit app=<full id>` → `{ app: '<full id>' }`; the ids are checked with the input's rules. */
+export function parseCommits(pairs: ReadonlyArray<string>): Record<string, string> {
+  return parsePairs('--commit', 'COMMIT', 'app=$GITHUB_SHA', pairs);
+}
+
+function parsePairs(
+  flag: string,
+  value: string,
+  example: string,
+  pairs: ReadonlyArray<string>,
+): Record<string, string> {
+  const parsed: Record<string, string> = {};
   for (const pair of pairs) {
     const at = pair.indexOf('=');
     if (at <= 0 || at === pair.length - 1)
-      throw usageError(`--branch takes SOURCE=BRANCH, got ${JSON.stringify(pair)} (e.g. --branch app=develop)`);
+      throw usageError(`${flag} takes SOURCE=${value}, got ${JSON.stringify(pair)} (e.g. ${flag} ${example})`);
     const source = pair.slice(0, at);
-    if (Object.hasOwn(branches, source))
+    if (Object.hasOwn(parsed, source))
       throw usageError(
-        `--branch names source "${source}" twice (${branches[source]} and ${pair.slice(at + 1)}): give one branch per source`,
+        `${flag} names source "${source}" twice (${parsed[source]} and ${pair.slice(at + 1)}): give one ${value.toLowerCase()} per source`,
       );
-    branches[source] = pair.slice(at + 1);
+    parsed[source] = pair.slice(at + 1);
   }
-  return branches;
+  return parsed;
 }
 
 /**
@@ -92,6 +109,7 @@ export function plannedInput(options: StartOptions, configPath: string, local = 
   const input: StartInput = {
     environment,
     branches: parseBranches(options.branch ?? []),
+    ...(options.commit !== undefined ? { commits: parseCommits(options.commit) } : {}),
     ...(requestedBy ? { requestedBy } : {}),
   };
   const problems = checkExecutionInput(input, config);

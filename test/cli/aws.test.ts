@@ -276,6 +276,41 @@ describe('start', () => {
     expect(sfnMock).not.toHaveReceivedCommand(StartExecutionCommand);
   });
 
+  it('pins a commit per source with --commit, as a CI job passes the pushed one', async () => {
+    sfnMock.on(StartExecutionCommand).resolves({ executionArn: EXECUTION_ARN, startDate: t0 });
+    const commit = 'a'.repeat(40);
+
+    const code = await cli(`start --env acceptance --branch app=feature/x --commit app=${commit}`);
+
+    expect(code).toBe(ExitCode.Ok);
+    const sent = sfnMock.commandCalls(StartExecutionCommand)[0]!.args[0].input;
+    expect(JSON.parse(sent.input!)).toMatchObject({ branches: { app: 'feature/x' }, commits: { app: commit } });
+  });
+
+  it('fails on a bad --commit with the input rule, the value and the fix, starting nothing', async () => {
+    const short = capture();
+    const unknown = capture();
+    const shape = capture();
+    const twice = capture();
+
+    expect(await cli('start --env acceptance --commit app=abc1234', short)).toBe(ExitCode.Usage);
+    expect(await cli(`start --env acceptance --commit web=${'b'.repeat(40)}`, unknown)).toBe(ExitCode.Usage);
+    expect(await cli('start --env acceptance --commit app', shape)).toBe(ExitCode.Usage);
+    expect(await cli(`start --env acceptance --commit app=${'c'.repeat(40)} app=${'d'.repeat(40)}`, twice)).toBe(
+      ExitCode.Usage,
+    );
+
+    expect(short.stderr()).toContain(
+      'commits.app: "abc1234" must be a full commit id: 40 (or 64) lowercase hexadecimal digits',
+    );
+    expect(unknown.stderr()).toContain(
+      'commits.web: "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" is for an unknown source "web"',
+    );
+    expect(shape.stderr()).toContain('--commit takes SOURCE=COMMIT, got "app" (e.g. --commit app=$GITHUB_SHA)');
+    expect(twice.stderr()).toContain('--commit names source "app" twice');
+    expect(sfnMock).not.toHaveReceivedCommand(StartExecutionCommand);
+  });
+
   it('fails without a state machine ARN, saying where to put it', async () => {
     delete process.env.STEPDEPLOY_STATE_MACHINE_ARN;
     const io = capture();
