@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { consoleHandlerFor } from '../cli/commands/console';
 import { resolveTarget } from '../cli/target';
 import { startExampleRuntime } from '../local/example-runtime';
-import { CONSOLE_END, CONSOLE_START, withConsoleSection } from './console-section';
+import { CONSOLE_SECTION, withSection } from './kept-sections';
 import { summarize } from './stats';
 
 /**
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
     const load = loadavg()
       .map((v) => v.toFixed(2))
       .join(' ');
-    const section = `${CONSOLE_START}
+    const section = `${CONSOLE_SECTION.start}
 ## 7. Console: first render
 
 \`npm run bench:console\` (bench/console.ts) on ${new Date().toISOString()}, load average ${load} (a shared
@@ -105,9 +105,9 @@ their environment and branches) and answers; the others are described in the bac
 as the page refreshes. An execution's input never changes, so later requests only list (the local
 ListExecutions reads each execution's record from disk: most of the warm figure). The
 ${LIST_SIZE - 1} extra executions end at ValidateInput (unknown environment): made in ${makeSeconds.toFixed(0)} s.
-${CONSOLE_END}`;
+${CONSOLE_SECTION.end}`;
     const file = join(__dirname, '..', 'BENCHMARKS.md');
-    writeFileSync(file, withConsoleSection(readFileSync(file, 'utf8'), file, section));
+    writeFileSync(file, withSection(readFileSync(file, 'utf8'), file, CONSOLE_SECTION, section));
     process.stdout.write(
       `execution page ${ms(coldExecution)} cold, ${ms(e.median)} median; list of ${LIST_SIZE} ${ms(coldList)} cold, ${ms(l.median)} median; bench took ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
     );

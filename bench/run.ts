@@ -1,4 +1,4 @@
-import { withConsoleSection } from './console-section';
+import { withKeptSections } from './kept-sections';
 import '../local/quiet-sdk';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -200,7 +200,7 @@ async function main(): Promise<void> {
   const options = parseBenchArgs(args);
   if (options.render) {
     const saved = JSON.parse(readFileSync(RESULTS_FILE, 'utf8')) as BenchResults;
-    writeFileSync(BENCHMARKS_FILE, withConsoleSection(renderReport(saved, summaryLines(saved)), BENCHMARKS_FILE));
+    writeFileSync(BENCHMARKS_FILE, withKeptSections(renderReport(saved, summaryLines(saved)), BENCHMARKS_FILE));
     print(`BENCHMARKS.md written again from ${RESULTS_FILE} (the run of ${saved.date})`);
     return;
   }
@@ -295,7 +295,7 @@ async function main(): Promise<void> {
   if (!plan.quick || options.write) {
     mkdirSync(dirname(RESULTS_FILE), { recursive: true });
     writeFileSync(RESULTS_FILE, JSON.stringify(results, null, 2));
-    writeFileSync(BENCHMARKS_FILE, withConsoleSection(renderReport(results, summaryLines(results)), BENCHMARKS_FILE));
+    writeFileSync(BENCHMARKS_FILE, withKeptSections(renderReport(results, summaryLines(results)), BENCHMARKS_FILE));
     print('written to BENCHMARKS.md');
   }
 }
