@@ -25,3 +25,4 @@
 export { DeploymentPipeline, type DeploymentPipelineProps } from './infra/deployment-pipeline';
 export { DeployRoles, type DeployRolesProps } from './infra/deploy-roles';
 export { loadConfig, type PipelineConfig } from './shared/config';
+export { GitHubActionsRole, type GitHubActionsRoleProps } from './infra/github-actions-role';

@@ -4,7 +4,7 @@ import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { GitHubActionsRole, type GitHubActionsRoleProps } from '../../examples/github-actions/github-actions-role';
+import { GitHubActionsRole, type GitHubActionsRoleProps } from '../../infra/github-actions-role';
 
 /** A stack with a state machine and a project whose ARNs are tokens, as in the pipeline stack. */
 function pipelineLike(app = new App()) {

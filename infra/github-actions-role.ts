@@ -3,7 +3,7 @@ import type * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { findingArnPrefix } from '../../infra/logical-id';
+import { findingArnPrefix } from './logical-id';
 
 /** The issuer of GitHub Actions' OIDC tokens (github.com; GHE.com and GHES have their own). */
 export const GITHUB_OIDC_ISSUER = 'token.actions.githubusercontent.com';
