@@ -294,20 +294,18 @@ interface ChildResult {
 
 /**
  * bench/combine-child.ts bundled as the Lambda is (infra/task-function.ts: esbuild, minified,
- * the AWS SDK left outside), built once per bench: the child then runs plain JavaScript, as
- * Lambda does. Under tsx the same child holds tsx's loader and the unminified sources: ~25 MB
+ * the pinned AWS SDK inside the bundle, `externalModules: []`), built once per bench: the child
+ * then runs plain JavaScript and holds the SDK code the Lambda holds, as Lambda does. Under tsx the same child holds tsx's loader and the unminified sources: ~25 MB
  * more at rest and up to ~65 MB more at peak (measured at 200,000 entries: 257 MB vs 190 MB).
  */
-function bundledCombineChild(): string {
+export function bundledCombineChild(): string {
   if (combineChildBundle !== undefined) return combineChildBundle;
-  // Inside node_modules, so that the bundle's require('@aws-sdk/...') finds the project's SDK, as Lambda finds the runtime's.
   const out = join(PROJECT_ROOT, 'node_modules', '.cache', 'stepdeploy-bench', 'combine-child.js');
   buildSync({
     entryPoints: [join(__dirname, 'combine-child.ts')],
     bundle: true,
     platform: 'node',
     target: `node${process.versions.node.split('.')[0]}`,
-    external: ['@aws-sdk/*'],
     minify: true,
     sourcemap: true,
     outfile: out,

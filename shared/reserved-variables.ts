@@ -14,6 +14,7 @@ const EXACT: ReadonlyMap<string, string> = new Map([
     'AWS_STS_REGIONAL_ENDPOINTS',
     "stepdeploy sets it so that the deploy role is assumed through STS in the environment's region",
   ],
+  ['AWS_SDK_LOAD_CONFIG', "stepdeploy sets it so that the AWS SDK for JavaScript v2 reads the deploy role's profile"],
   ...['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_SECURITY_TOKEN'].map(
     (name) =>
       [

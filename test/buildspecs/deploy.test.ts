@@ -43,7 +43,7 @@ const DEPLOY_SCRIPT = [
   'echo "config file: $AWS_CONFIG_FILE"',
   'cat "$AWS_CONFIG_FILE"',
   'echo "secret keys in env: $(env | grep -c \'^AWS_SECRET_ACCESS_KEY=\' || true)"',
-  'echo "env AWS_REGION=$AWS_REGION AWS_DEFAULT_REGION=$AWS_DEFAULT_REGION AWS_STS_REGIONAL_ENDPOINTS=${AWS_STS_REGIONAL_ENDPOINTS:-}"',
+  'echo "env AWS_REGION=$AWS_REGION AWS_DEFAULT_REGION=$AWS_DEFAULT_REGION AWS_STS_REGIONAL_ENDPOINTS=${AWS_STS_REGIONAL_ENDPOINTS:-} AWS_SDK_LOAD_CONFIG=${AWS_SDK_LOAD_CONFIG:-}"',
   'sdk=\'new (require("@aws-sdk/client-s3").S3Client)({}).config.region().then((r) => console.log(process.argv[1] + " region=" + r))\'',
   'node -e "$sdk" sdk-v3 2>/dev/null',
   'env -u AWS_REGION -u AWS_DEFAULT_REGION node -e "$sdk" sdk-v3-profile-only 2>/dev/null',
@@ -209,7 +209,8 @@ test("deploy.yml makes every AWS client resolve the environment's region, not th
   const lines = outputLines(deps.lines);
   expect(lines).toContain(`deploying production to account 333333333333 in ap-southeast-2 as ${ROLE}`);
   expect(lines).toContain(
-    'env AWS_REGION=ap-southeast-2 AWS_DEFAULT_REGION=ap-southeast-2 AWS_STS_REGIONAL_ENDPOINTS=regional',
+    // AWS_SDK_LOAD_CONFIG: the JavaScript SDK v2 reads the profile (role_arn, region) only with it.
+    'env AWS_REGION=ap-southeast-2 AWS_DEFAULT_REGION=ap-southeast-2 AWS_STS_REGIONAL_ENDPOINTS=regional AWS_SDK_LOAD_CONFIG=1',
   );
   expect(lines).toContain('region = ap-southeast-2');
   expect(lines).toContain('sts_regional_endpoints = regional');

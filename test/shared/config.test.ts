@@ -130,6 +130,7 @@ describe('parseConfig', () => {
     ['AWS_SECRET_ACCESS_KEY', 'credentials would replace the deploy role'],
     ['AWS_PROFILE', "it would bypass the deploy role's profile"],
     ['AWS_CONFIG_FILE', "it would bypass the deploy role's profile"],
+    ['AWS_SDK_LOAD_CONFIG', "stepdeploy sets it so that the AWS SDK for JavaScript v2 reads the deploy role's profile"],
     ['AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'CodeBuild uses it to hand the build its credentials'],
     ['AWS_ENDPOINT_URL_CLOUDFORMATION', 'it would send every AWS SDK and CLI in the build to another endpoint'],
   ])('fails for the reserved variable name %s, with the reason and without its value', (name, reason) => {
