@@ -87,3 +87,41 @@ export function timeoutFor(timeouts: ReadonlyMap<SubstitutionName, number>, plac
   }
   return seconds;
 }
+
+/**
+ * The deploy build's limits, in minutes. The Deploy state waits for a task token (its TimeoutSeconds
+ * is that wait), so these are set here; the deploy lease is sized from them and must fit in that wait.
+ */
+export const DEPLOY_BUILD_TIMEOUT_MINUTES = 60;
+export const DEPLOY_QUEUED_TIMEOUT_MINUTES = 15;
+/**
+ * How long a fetch or build may wait for CodeBuild capacity (CodeBuild's default is 8 hours). Their
+ * build timeouts are what the waiting Task's TimeoutSeconds leaves after this and a margin.
+ */
+export const FETCH_QUEUED_TIMEOUT_MINUTES = 15;
+export const BUILD_QUEUED_TIMEOUT_MINUTES = 15;
+
+/** A CodeBuild project's `timeoutInMinutes` and `queuedTimeoutInMinutes`. */
+export interface ProjectTimeouts {
+  readonly timeoutInMinutes: number;
+  readonly queuedTimeoutInMinutes: number;
+}
+
+/**
+ * The timeouts of the fetch, build and deploy projects, from the definition: the one source of
+ * both the stack's projects (infra/deployment-pipeline.ts) and the local runtime's (local/runtime.ts).
+ */
+export function projectTimeouts(
+  definitionText: string = readDefinitionText(),
+): Readonly<Record<'fetch' | 'build' | 'deploy', ProjectTimeouts>> {
+  const timeouts = taskTimeoutSeconds(definitionText);
+  const within = (placeholder: SubstitutionName, queuedTimeoutInMinutes: number): ProjectTimeouts => ({
+    timeoutInMinutes: buildMinutesWithin(timeoutFor(timeouts, placeholder), queuedTimeoutInMinutes, placeholder),
+    queuedTimeoutInMinutes,
+  });
+  return {
+    fetch: within('FetchProjectName', FETCH_QUEUED_TIMEOUT_MINUTES),
+    build: within('BuildProjectName', BUILD_QUEUED_TIMEOUT_MINUTES),
+    deploy: { timeoutInMinutes: DEPLOY_BUILD_TIMEOUT_MINUTES, queuedTimeoutInMinutes: DEPLOY_QUEUED_TIMEOUT_MINUTES },
+  };
+}

@@ -15,7 +15,16 @@ import {
 import { loadBuildSpec } from './buildspec-file';
 import { Approval } from './approval';
 import { DeployStateMachine } from './deploy-state-machine';
-import { buildMinutesWithin, callbackTimeoutSeconds, taskTimeoutSeconds, timeoutFor } from './definition-timeouts';
+import {
+  BUILD_QUEUED_TIMEOUT_MINUTES,
+  callbackTimeoutSeconds,
+  DEPLOY_BUILD_TIMEOUT_MINUTES,
+  DEPLOY_QUEUED_TIMEOUT_MINUTES,
+  FETCH_QUEUED_TIMEOUT_MINUTES,
+  projectTimeouts,
+  taskTimeoutSeconds,
+  timeoutFor,
+} from './definition-timeouts';
 import { DeployCompletion } from './deploy-completion';
 import { DeployFunction } from './deploy-function';
 import { fetchSourceStatements } from './fetch-source-access';
@@ -32,18 +41,11 @@ export const BUNDLED_CONFIG_PATH = '/var/task/stepdeploy.config.yml';
 
 export const LOCAL_REPOSITORY_WARNING = 'stepdeploy:localRepository';
 
-/**
- * The deploy build's limits. The Deploy state waits for a task token (its TimeoutSeconds is that
- * wait), so these are set here; the deploy lease is sized from them and must fit in that wait.
- */
-export const DEPLOY_BUILD_TIMEOUT = Duration.minutes(60);
-export const DEPLOY_QUEUED_TIMEOUT = Duration.minutes(15);
-/**
- * How long a fetch or build may wait for CodeBuild capacity (CodeBuild's default is 8 hours). Their
- * build timeouts are what the waiting Task's TimeoutSeconds leaves after this and a margin.
- */
-export const FETCH_QUEUED_TIMEOUT = Duration.minutes(15);
-export const BUILD_QUEUED_TIMEOUT = Duration.minutes(15);
+/** The projects' limits (infra/definition-timeouts.ts: the local runtime's projects take the same). */
+export const DEPLOY_BUILD_TIMEOUT = Duration.minutes(DEPLOY_BUILD_TIMEOUT_MINUTES);
+export const DEPLOY_QUEUED_TIMEOUT = Duration.minutes(DEPLOY_QUEUED_TIMEOUT_MINUTES);
+export const FETCH_QUEUED_TIMEOUT = Duration.minutes(FETCH_QUEUED_TIMEOUT_MINUTES);
+export const BUILD_QUEUED_TIMEOUT = Duration.minutes(BUILD_QUEUED_TIMEOUT_MINUTES);
 
 /** What a {@link DeploymentPipeline} is built from: its config, as a file or already loaded (one is required). */
 export interface DeploymentPipelineProps {
@@ -102,8 +104,7 @@ export class DeploymentPipeline extends Construct {
     const definitionText = readDefinitionText();
     const timeouts = taskTimeoutSeconds(definitionText);
     const timeout = (name: SubstitutionName): Duration => Duration.seconds(timeoutFor(timeouts, name));
-    const buildWithin = (name: SubstitutionName, queued: Duration): Duration =>
-      Duration.minutes(buildMinutesWithin(timeoutFor(timeouts, name), queued.toMinutes(), name));
+    const limits = projectTimeouts(definitionText);
     const deployWait = Duration.seconds(timeoutFor(callbackTimeoutSeconds(definitionText), 'DeployFunctionArn'));
 
     this.artifacts = new ArtifactsBucket(this, 'Artifacts');
@@ -114,10 +115,10 @@ export class DeploymentPipeline extends Construct {
       fetchBuildSpec: loadBuildSpec(join(projectRoot, 'buildspecs', 'fetch-source.yml'), 'buildspecs/fetch-source.yml'),
       buildBuildSpec: loadBuildSpec(resolve(configDir, config.buildspecs.build), 'buildspecs.build'),
       deployBuildSpec: loadBuildSpec(resolve(configDir, config.buildspecs.deploy), 'buildspecs.deploy'),
-      fetchTimeout: buildWithin('FetchProjectName', FETCH_QUEUED_TIMEOUT),
-      fetchQueuedTimeout: FETCH_QUEUED_TIMEOUT,
-      buildTimeout: buildWithin('BuildProjectName', BUILD_QUEUED_TIMEOUT),
-      buildQueuedTimeout: BUILD_QUEUED_TIMEOUT,
+      fetchTimeout: Duration.minutes(limits.fetch.timeoutInMinutes),
+      fetchQueuedTimeout: Duration.minutes(limits.fetch.queuedTimeoutInMinutes),
+      buildTimeout: Duration.minutes(limits.build.timeoutInMinutes),
+      buildQueuedTimeout: Duration.minutes(limits.build.queuedTimeoutInMinutes),
       deployTimeout: DEPLOY_BUILD_TIMEOUT,
       deployQueuedTimeout: DEPLOY_QUEUED_TIMEOUT,
       deployRoleArns: Object.values(config.environments).map((e) => e.deployRoleArn),

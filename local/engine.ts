@@ -33,8 +33,6 @@ export interface TaskContext {
   readonly executionArn: string;
   readonly executionName: string;
   readonly stateName: string;
-  /** The state's TimeoutSeconds: a local build gets the same bound. */
-  readonly timeoutSeconds: number | undefined;
   /** Aborted when the execution is stopped. */
   readonly signal: AbortSignal;
   /** For `.waitForTaskToken` resources: the token that SendTaskSuccess / SendTaskFailure will name. */
@@ -365,7 +363,6 @@ export class LocalStateMachine {
         executionArn: record.executionArn,
         executionName: record.name,
         stateName,
-        timeoutSeconds: state.TimeoutSeconds,
         signal: run.controller.signal,
         taskToken,
         submitted: onSubmitted,

@@ -5,6 +5,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, type PipelineConfig } from '../shared/config';
 import { ConfigError } from '../shared/errors';
 import { loadDefinition, type Substitutions } from '../workflows/definition';
+import { projectTimeouts, type ProjectTimeouts } from '../infra/definition-timeouts';
 import { codeBuildOperations, createApiHandler, stepFunctionsOperations } from './api';
 import {
   BuildRegistry,
@@ -68,6 +69,11 @@ export interface LocalRuntimeOptions {
   readonly faults?: FaultPlan;
   /** What the webhook receiver decides and why (`/webhooks/*`). @default nothing: the HTTP answers say it */
   readonly onWebhookLog?: (line: string) => void;
+  /**
+   * The projects' timeouts, instead of the definition's (infra/definition-timeouts.ts), e.g. a
+   * tiny build timeout (tests). Fractions of a minute are taken locally. @default the definition's
+   */
+  readonly projectTimeouts?: Partial<Record<'fetch' | 'build' | 'deploy', Partial<ProjectTimeouts>>>;
   /**
    * Each line a function (task handler, EventBridge target) writes to `console`: its log group on AWS.
    * @default stderr, prefixed with the state (or function) name, so stdout stays the caller's
@@ -297,7 +303,7 @@ export class LocalRuntime {
       },
     ]);
     const registry = new BuildRegistry(home);
-    const projects = localProjects(config, buildspecs, substitutions, home, endpoint);
+    const projects = localProjects(config, buildspecs, substitutions, home, endpoint, options.projectTimeouts);
     const buildDeps: BuildDeps = { projects, registry, s3, home, options, events };
     const codebuild: TaskImplementation = (parameters, context) =>
       runLocalBuild(parameters as StartBuildParameters, context, buildDeps);
@@ -344,7 +350,6 @@ export class LocalRuntime {
             const started = launchBuild(
               pascalCaseKeys(parameters) as StartBuildParameters,
               'stepdeploy-local-api',
-              undefined,
               buildDeps,
             );
             if (token !== undefined) registry.rememberToken(token, fingerprint, started.build.Id, Date.now());
@@ -482,25 +487,14 @@ class EventDelivery {
 }
 
 /** Starts a local build; its state changes go out as EventBridge events, as CodeBuild's do. */
-function launchBuild(
-  parameters: StartBuildParameters,
-  initiator: string,
-  timeoutSeconds: number | undefined,
-  deps: BuildDeps,
-): StartedBuild {
+function launchBuild(parameters: StartBuildParameters, initiator: string, deps: BuildDeps): StartedBuild {
   const project = deps.projects.get(parameters.ProjectName);
   if (!project) {
     throw new LocalApiError('ResourceNotFoundException', `Project cannot be found: ${parameters.ProjectName}`);
   }
   let lastStatus: string | undefined;
   return startBuild(
-    {
-      ...parameters,
-      // On AWS a .sync task that times out stops its build; the local build gets the same bound.
-      TimeoutInMinutesOverride:
-        parameters.TimeoutInMinutesOverride ?? (timeoutSeconds ? timeoutSeconds / 60 : undefined),
-      project,
-    },
+    { ...parameters, project },
     {
       s3: deps.s3,
       root: deps.home,
@@ -527,7 +521,7 @@ async function runLocalBuild(
   context: TaskContext,
   deps: BuildDeps,
 ): Promise<unknown> {
-  const started = launchBuild(parameters, `states/${context.executionName}`, context.timeoutSeconds, deps);
+  const started = launchBuild(parameters, `states/${context.executionName}`, deps);
   context.submitted({ Build: started.build });
   const stop = (): void => {
     deps.registry.stopBuild(started.build.Id);
@@ -592,7 +586,14 @@ function localProjects(
   substitutions: Substitutions,
   home: string,
   endpoint: string,
+  overrides: LocalRuntimeOptions['projectTimeouts'] = {},
 ): Map<string, ProjectDefinition> {
+  // The stack's timeouts, from the one definition: a build that runs out ends TIMED_OUT as on AWS.
+  const definition = projectTimeouts();
+  const limits = (project: 'fetch' | 'build' | 'deploy'): ProjectTimeouts => ({
+    ...definition[project],
+    ...overrides[project],
+  });
   // Builds on this machine may write to the example's local "accounts" under .stepdeploy/.
   const environmentVariables = [{ Name: 'STEPDEPLOY_LOCAL_HOME', Value: home, Type: 'PLAINTEXT' }];
   const projects: ProjectDefinition[] = [
@@ -607,14 +608,14 @@ function localProjects(
         OverrideArtifactName: true,
       },
       environmentVariables,
-      timeoutInMinutes: 30,
+      ...limits('fetch'),
     },
     {
       name: substitutions.BuildProjectName,
       buildspec: buildspecs.build,
       artifacts: { Type: 'S3', Location: substitutions.ArtifactsBucket, Packaging: 'ZIP', NamespaceType: 'NONE' },
       environmentVariables,
-      timeoutInMinutes: 60,
+      ...limits('build'),
     },
     {
       name: deployProjectName(config),
@@ -630,7 +631,7 @@ function localProjects(
           Type: 'PLAINTEXT',
         },
       ],
-      timeoutInMinutes: 60,
+      ...limits('deploy'),
     },
   ];
   return new Map(projects.map((p) => [p.name, p]));

@@ -177,7 +177,7 @@ class LocalBuild {
         DeepLink: pathToFileURL(join(this.dir, 'build.log')).href,
       },
       TimeoutInMinutes: minutes,
-      QueuedTimeoutInMinutes: 480,
+      QueuedTimeoutInMinutes: request.QueuedTimeoutInMinutesOverride ?? project.queuedTimeoutInMinutes ?? 480,
     };
     this.phase = this.build.Phases[0];
     this.registry.markRunning(id, () => this.abort('STOPPED'));
@@ -583,5 +583,8 @@ function validateRequest(request: BuildRequest): void {
   const timeout = request.TimeoutInMinutesOverride ?? project.timeoutInMinutes;
   if (timeout !== undefined && !(timeout > 0))
     problems.push(`the timeout must be a positive number of minutes, got ${timeout}`);
+  const queued = request.QueuedTimeoutInMinutesOverride ?? project.queuedTimeoutInMinutes;
+  if (queued !== undefined && !(queued > 0))
+    problems.push(`the queued timeout must be a positive number of minutes, got ${queued}`);
   if (problems.length > 0) throw new InvalidInputException(`StartBuild ${request.ProjectName}: ${problems.join('; ')}`);
 }

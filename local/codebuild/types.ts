@@ -51,6 +51,11 @@ export interface ProjectDefinition {
   readonly environmentVariables?: ReadonlyArray<EnvironmentVariable>;
   /** Fractions of a minute are accepted locally (tests). @default 60 */
   readonly timeoutInMinutes?: number;
+  /**
+   * How long a build may wait in the queue. Local builds start at once (no queue), so it is only
+   * reported, as BatchGetBuilds does. @default 480 (CodeBuild's)
+   */
+  readonly queuedTimeoutInMinutes?: number;
 }
 
 /** The StartBuild parameters the state machine sends (PascalCase, as in the ASL). */
@@ -62,6 +67,7 @@ export interface StartBuildParameters {
   readonly ArtifactsOverride?: ArtifactsSettings;
   readonly EnvironmentVariablesOverride?: ReadonlyArray<EnvironmentVariable>;
   readonly TimeoutInMinutesOverride?: number;
+  readonly QueuedTimeoutInMinutesOverride?: number;
 }
 
 export interface BuildRequest extends StartBuildParameters {

@@ -2,7 +2,8 @@ import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { startExampleRuntime, type TestRuntime } from '../helpers/local-runtime';
-import { pushCommit } from '../helpers/reliability';
+import { localBuilds, pushCommit, variableOf } from '../helpers/reliability';
+import { projectTimeouts } from '../../infra/definition-timeouts';
 import type { HistoryEvent } from '../../local/history';
 import { FETCH_ITERATION_STATES, PATH_WITHOUT_APPROVAL } from '../../workflows/definition';
 import type { EventBridgeEvent } from '../../local/events';
@@ -82,6 +83,18 @@ describe('local runtime: the deploy state machine on the example', () => {
       StatusCode: 200,
       Payload: { execution: 'acceptance-e2e-1' },
     });
+  });
+
+  test("its builds carry the stack's build and queued timeouts, from the one definition", () => {
+    const limits = projectTimeouts();
+    const shown = (project: string) =>
+      localBuilds(t.runtime.home)
+        .filter((b) => b.ProjectName === project && variableOf(b, 'STEPDEPLOY_EXECUTION') === 'acceptance-e2e-1')
+        .map((b) => ({ timeoutInMinutes: b.TimeoutInMinutes, queuedTimeoutInMinutes: b.QueuedTimeoutInMinutes }));
+
+    expect(shown('stepdeploy-example-fetch')).toEqual([limits.fetch, limits.fetch]);
+    expect(shown('stepdeploy-example-build')).toEqual([limits.build]);
+    expect(shown('stepdeploy-example-deploy')).toEqual([limits.deploy]);
   });
 
   test('the same commits again reuse the stored snapshots without a fetch build; a new commit is fetched at that commit', async () => {
