@@ -1,6 +1,11 @@
 import type { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { CONNECTION_ONLY_SOURCE_TYPES, sourceTypeOf, type SourceConfig } from '../shared/config';
+import {
+  CONNECTION_ONLY_SOURCE_TYPES,
+  SOURCE_AUTH_OVERRIDE_TYPES,
+  sourceTypeOf,
+  type SourceConfig,
+} from '../shared/config';
 import { ConfigError } from '../shared/errors';
 
 /** A CodeCommit HTTPS clone URL: its region and repository name are all the ARN needs besides the account. */
@@ -33,6 +38,8 @@ export function codeCommitRepositoryArn(stack: Stack, name: string, repository: 
  * the prefix of the resource's ARN: codeconnections, or codestar-connections for older ones).
  * GitHub, GitHub Enterprise and Bitbucket without a connection clone with the account's source
  * credential, which CodeBuild holds: no IAM. GitLab has no other credential than a connection.
+ * Each connection is granted on its own ARN: a source's fetch build names it (SourceAuthOverride),
+ * and the role may use no connection the config does not name.
  */
 export function fetchSourceStatements(
   stack: Stack,
@@ -44,15 +51,18 @@ export function fetchSourceStatements(
     const type = sourceTypeOf(source);
     if (type === 'CODECOMMIT') repositories.add(codeCommitRepositoryArn(stack, name, source.repository));
     if (source.connectionArn !== undefined) {
-      // The build clones with the account's one default credential per provider (the connection
-      // imported as it): two connections for one provider cannot both be it.
-      const other = Object.entries(sources).find(
-        ([, s]) =>
-          s.connectionArn !== undefined && s.connectionArn !== source.connectionArn && sourceTypeOf(s) === type,
-      );
+      // GitHub, GitLab and Bitbucket builds take the source's own connection (SourceAuthOverride,
+      // FetchSourceThroughConnection). StartBuild takes no override for GitHub Enterprise: its
+      // builds clone with the account's one credential for it, so two connections cannot both be it.
+      const other = SOURCE_AUTH_OVERRIDE_TYPES.has(type)
+        ? undefined
+        : Object.entries(sources).find(
+            ([, s]) =>
+              s.connectionArn !== undefined && s.connectionArn !== source.connectionArn && sourceTypeOf(s) === type,
+          );
       if (other) {
         throw new ConfigError(
-          `sources.${name}.connectionArn and sources.${other[0]}.connectionArn name different connections for ${type}; CodeBuild clones every ${type} source with the one connection imported as the account's ${type} source credential: use the same connectionArn for both`,
+          `sources.${name}.connectionArn and sources.${other[0]}.connectionArn name different connections for ${type}; StartBuild takes no per-build connection for ${type} (its SourceAuthOverride applies to GitHub, GitLab and Bitbucket), so every ${type} source clones with the one connection imported as the account's ${type} source credential: use the same connectionArn for both`,
         );
       }
       const prefix = source.connectionArn.split(':')[2]!;

@@ -376,6 +376,25 @@ function checkConnection(name: string, source: z.infer<typeof sourceSchema>, ctx
 /** Source types CodeBuild clones only through a CodeConnections connection: the account has no other credential for them. */
 export const CONNECTION_ONLY_SOURCE_TYPES: ReadonlySet<SourceType> = new Set(['GITLAB', 'GITLAB_SELF_MANAGED']);
 
+/**
+ * Source types whose fetch builds take the source's own connection (StartBuild's SourceAuthOverride:
+ * "applies only if the build project's source is BitBucket, GitHub, GitLab, or GitLab Self Managed").
+ * GitHub Enterprise's connection can only be the account's credential for it: one per account.
+ */
+export const SOURCE_AUTH_OVERRIDE_TYPES: ReadonlySet<SourceType> = new Set([
+  'GITHUB',
+  'GITLAB',
+  'GITLAB_SELF_MANAGED',
+  'BITBUCKET',
+]);
+
+/** The connection a fetch build of `source` clones through (SourceAuthOverride), or null: the account's credential. */
+export function sourceAuthConnectionArn(source: SourceConfig): string | null {
+  return source.connectionArn !== undefined && SOURCE_AUTH_OVERRIDE_TYPES.has(sourceTypeOf(source))
+    ? source.connectionArn
+    : null;
+}
+
 /** Source types whose repositories speak git's smart HTTP protocol, readable with a token before the fetch. */
 export const HTTP_GIT_SOURCE_TYPES: ReadonlySet<SourceType> = new Set([
   'GITHUB',

@@ -29,6 +29,12 @@ export interface PlannedSource {
   readonly credentialsSecret: string | null;
   /** The commit the input pins this source to (ResolveSource checks it is the branch's head), or null. */
   readonly commit: string | null;
+  /**
+   * The CodeConnections connection FetchSourceThroughConnection clones through (SourceAuthOverride),
+   * or null: FetchSource, with the account's credential for the provider. Absent in the plans of
+   * executions started before it existed (a redrive of one takes FetchSource).
+   */
+  readonly connectionArn?: string | null;
 }
 
 /** ValidateInput's output; the rest of the execution reads it as its state. */

@@ -52,12 +52,16 @@ export const PATH_WITHOUT_APPROVAL: ReadonlyArray<string> = TOP_LEVEL_STATES.fil
   (state) => ![...APPROVAL_STATES, ...REDEPLOY_STATES].includes(state as never),
 );
 
-/** The states of one FetchSources iteration: a stored snapshot takes ReuseSnapshot, else FetchSource + DescribeSnapshot. */
+/**
+ * The states of one FetchSources iteration: a stored snapshot takes ReuseSnapshot, else FetchSource
+ * (or FetchSourceThroughConnection, for a source with its own connection) + DescribeSnapshot.
+ */
 export const FETCH_ITERATION_STATES = [
   'ResolveSource',
   'SnapshotStored',
   'ReuseSnapshot',
   'FetchSource',
+  'FetchSourceThroughConnection',
   'DescribeSnapshot',
 ] as const;
 

@@ -16,6 +16,7 @@ import { logEventLine, logEventsFile } from './log-events';
 import { BuildRegistry } from './registry';
 import { ShellSession } from './shell';
 import { GIT_SOURCE_TYPES, fetchGitSource, fetchS3Source } from './sources';
+import { CONNECTION_ARN, SOURCE_AUTH_OVERRIDE_TYPES } from '../../shared/config';
 import type {
   ArtifactsSettings,
   Build,
@@ -26,6 +27,7 @@ import type {
   PhaseContext,
   PhaseType,
   ProjectDefinition,
+  SourceAuth,
   SourceType,
   StartBuildParameters,
   StartBuildSyncOutput,
@@ -159,6 +161,8 @@ class LocalBuild {
       Source: {
         Type: this.sourceType,
         ...(this.sourceLocation !== undefined ? { Location: this.sourceLocation } : {}),
+        // Reported as BatchGetBuilds does; a local git source needs no credential to be cloned.
+        ...(request.SourceAuthOverride !== undefined ? { Auth: { ...request.SourceAuthOverride } } : {}),
       },
       Phases: [{ PhaseType: 'SUBMITTED', StartTime: now }],
       Environment: {
@@ -540,6 +544,32 @@ function formatTime(d: Date): string {
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SOURCE_TYPES: ReadonlyArray<SourceType> = [...GIT_SOURCE_TYPES, 'S3', 'NO_SOURCE'];
 
+const SOURCE_AUTH_TYPES = ['OAUTH', 'CODECONNECTIONS', 'SECRETS_MANAGER'];
+
+/**
+ * StartBuild's SourceAuthOverride: one of CodeBuild's SourceAuth types, a connection ARN for
+ * CODECONNECTIONS, and only on the sources CodeBuild applies it to ("BitBucket, GitHub, GitLab, or
+ * GitLab Self Managed"); refused for any other rather than silently not used.
+ */
+function sourceAuthProblems(auth: SourceAuth | undefined, type: SourceType): string[] {
+  if (auth === undefined) return [];
+  const problems: string[] = [];
+  if (!SOURCE_AUTH_TYPES.includes(auth.Type)) {
+    problems.push(`SourceAuthOverride.Type ${JSON.stringify(auth.Type)} is not one of ${SOURCE_AUTH_TYPES.join(', ')}`);
+  }
+  if (auth.Type === 'CODECONNECTIONS' && !CONNECTION_ARN.test(auth.Resource ?? '')) {
+    problems.push(
+      `SourceAuthOverride.Resource ${JSON.stringify(auth.Resource ?? null)} is not a CodeConnections connection ARN`,
+    );
+  }
+  if (!(SOURCE_AUTH_OVERRIDE_TYPES as ReadonlySet<string>).has(type)) {
+    problems.push(
+      `SourceAuthOverride applies to ${[...SOURCE_AUTH_OVERRIDE_TYPES].join(', ')} sources only, not to a ${type} source`,
+    );
+  }
+  return problems;
+}
+
 /** What CodeBuild's StartBuild itself refuses, refused before any build exists. */
 function validateRequest(request: BuildRequest): void {
   const problems: string[] = [];
@@ -556,6 +586,7 @@ function validateRequest(request: BuildRequest): void {
   if (type !== 'NO_SOURCE' && (location === undefined || location === '')) {
     problems.push(`a ${type} source needs a location (SourceLocationOverride or the project's source location)`);
   }
+  problems.push(...sourceAuthProblems(request.SourceAuthOverride, type));
   const checkVars = (list: ReadonlyArray<EnvironmentVariable> | undefined, what: string): void => {
     (list ?? []).forEach((v, i) => {
       if (!ENV_NAME.test(v.Name))

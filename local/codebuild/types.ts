@@ -68,6 +68,14 @@ export interface StartBuildParameters {
   readonly EnvironmentVariablesOverride?: ReadonlyArray<EnvironmentVariable>;
   readonly TimeoutInMinutesOverride?: number;
   readonly QueuedTimeoutInMinutesOverride?: number;
+  /** The credential this build clones with instead of the account's (FetchSourceThroughConnection). */
+  readonly SourceAuthOverride?: SourceAuth;
+}
+
+/** CodeBuild's SourceAuth: `Resource` is the connection's ARN for CODECONNECTIONS. */
+export interface SourceAuth {
+  readonly Type: string;
+  readonly Resource?: string;
 }
 
 export interface BuildRequest extends StartBuildParameters {
@@ -118,7 +126,7 @@ export interface Build {
   Initiator: string;
   SourceVersion?: string;
   ResolvedSourceVersion?: string;
-  Source: { Type: SourceType; Location?: string };
+  Source: { Type: SourceType; Location?: string; Auth?: SourceAuth };
   Phases: BuildPhase[];
   Artifacts?: { Location: string; OverrideArtifactName?: boolean };
   Environment: {

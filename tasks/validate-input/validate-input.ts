@@ -1,6 +1,6 @@
 import { branchMatches, branchNameViolation } from '../../shared/branch-name';
 import { COMMIT_ID, COMMIT_ID_RULE } from '../../shared/commit-id';
-import { resolveRepository, sourceTypeOf, type PipelineConfig } from '../../shared/config';
+import { resolveRepository, sourceAuthConnectionArn, sourceTypeOf, type PipelineConfig } from '../../shared/config';
 import type { ExecutionInput, Plan, PlannedSource } from '../../shared/contracts';
 import { executionNameViolation, suggestExecutionName } from '../../shared/execution-name';
 import { InvalidInputError } from './errors';
@@ -60,6 +60,7 @@ function planFor(input: ExecutionInput, execution: string, config: PipelineConfi
       path: source.path,
       credentialsSecret: source.credentialsSecret ?? null,
       commit: ownString(input.commits, name) ?? null,
+      connectionArn: sourceAuthConnectionArn(source),
     }),
   );
   return {

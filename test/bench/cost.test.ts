@@ -55,7 +55,7 @@ describe('bench: cost per deployment from the ASL', () => {
         choices: { SnapshotStored: 'Deploy' },
       }),
     ).toThrow(
-      'Choice SnapshotStored: say which of ReuseSnapshot, FetchSource it takes (choices.SnapshotStored), got Deploy',
+      'Choice SnapshotStored: say which of ReuseSnapshot, FetchSourceThroughConnection, FetchSource it takes (choices.SnapshotStored), got Deploy',
     );
   });
 

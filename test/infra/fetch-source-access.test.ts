@@ -92,14 +92,42 @@ describe('fetch source access', () => {
     ).toEqual([]);
   });
 
-  test('fails for two connections for one provider: the account has one default credential per provider', () => {
+  test('two GitHub (or GitLab, Bitbucket) sources with two connections: each build names its own, the role may use both', () => {
+    const THIRD = 'arn:aws:codeconnections:eu-west-1:123456789012:connection/11111111-2222-3333-4444-555555555555';
+
+    const statements = statementsFor({
+      app: { repository: 'https://github.com/acme/app.git', path: '.', connectionArn: CONNECTION },
+      config: { repository: 'https://github.com/acme/config.git', path: 'config/', connectionArn: THIRD },
+    });
+
+    expect(statements).toEqual([
+      {
+        Sid: 'CloneThroughConnections',
+        Effect: 'Allow',
+        Action: ['codeconnections:GetConnectionToken', 'codeconnections:GetConnection'],
+        Resource: [CONNECTION, THIRD],
+      },
+    ]);
+  });
+
+  test('fails for two connections for GitHub Enterprise: StartBuild takes no per-build connection for it', () => {
     expect(() =>
       statementsFor({
-        app: { repository: 'https://github.com/acme/app.git', path: '.', connectionArn: CONNECTION },
-        config: { repository: 'https://github.com/acme/config.git', path: 'config/', connectionArn: LEGACY_CONNECTION },
+        app: {
+          repository: 'https://git.acme.example/acme/app.git',
+          type: 'GITHUB_ENTERPRISE',
+          path: '.',
+          connectionArn: CONNECTION,
+        },
+        config: {
+          repository: 'https://git.acme.example/acme/config.git',
+          type: 'GITHUB_ENTERPRISE',
+          path: 'config/',
+          connectionArn: LEGACY_CONNECTION,
+        },
       }),
     ).toThrow(
-      /sources\.app\.connectionArn and sources\.config\.connectionArn name different connections for GITHUB; .*use the same connectionArn for both/,
+      /sources\.app\.connectionArn and sources\.config\.connectionArn name different connections for GITHUB_ENTERPRISE; StartBuild takes no per-build connection .*use the same connectionArn for both/,
     );
   });
 

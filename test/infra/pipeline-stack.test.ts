@@ -218,7 +218,7 @@ describe('CodeBuild projects', () => {
       expect([name, state.TimeoutSeconds! >= needed]).toEqual([name, true]);
       waits.push(name);
     }
-    expect(waits.sort()).toEqual(['BuildTemplates', 'Deploy', 'FetchSource']);
+    expect(waits.sort()).toEqual(['BuildTemplates', 'Deploy', 'FetchSource', 'FetchSourceThroughConnection']);
   });
 
   test('each role reaches only its prefixes of the bucket', () => {

@@ -324,6 +324,7 @@ describe('validateInput: the plan', () => {
           path: '.',
           credentialsSecret: null,
           commit: null,
+          connectionArn: null,
         },
         {
           name: 'config',
@@ -333,6 +334,7 @@ describe('validateInput: the plan', () => {
           path: 'config/',
           credentialsSecret: null,
           commit: null,
+          connectionArn: null,
         },
       ],
       hooks: [],
@@ -399,7 +401,31 @@ describe('validateInput: the plan', () => {
       path: 'config/',
       credentialsSecret: 'stepdeploy/github-read',
       commit: null,
+      connectionArn: null,
     });
+  });
+
+  test("names a source's own connection for FetchSourceThroughConnection; GitHub Enterprise's is the account's", () => {
+    const connection = 'arn:aws:codeconnections:eu-west-1:111111111111:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789';
+    const cfg = withEnvironment(
+      { branches: ['main'] },
+      {
+        app: { repository: 'https://gitlab.com/acme/app.git', path: '.', connectionArn: connection },
+        config: {
+          repository: 'https://git.acme.example/acme/config.git',
+          type: 'GITHUB_ENTERPRISE',
+          path: 'config/',
+          connectionArn: connection,
+        },
+      },
+    );
+
+    const plan = validateInput({ environment: 'production' }, 'e', cfg, CONFIG_PATH);
+
+    expect(plan.sources.map((s) => [s.name, s.sourceType, s.connectionArn])).toEqual([
+      ['app', 'GITLAB', connection],
+      ['config', 'GITHUB_ENTERPRISE', null],
+    ]);
   });
 
   test('pins a source to the commit the input names (a push), the others stay unpinned', () => {

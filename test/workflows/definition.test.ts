@@ -163,6 +163,7 @@ describe('workflows/deploy-pipeline.asl.json', () => {
       ValidateInput: 'arn:aws:states:::lambda:invoke',
       ResolveSource: 'arn:aws:states:::lambda:invoke',
       FetchSource: 'arn:aws:states:::codebuild:startBuild.sync',
+      FetchSourceThroughConnection: 'arn:aws:states:::codebuild:startBuild.sync',
       CombineConfigAndCode: 'arn:aws:states:::lambda:invoke',
       BuildTemplates: 'arn:aws:states:::codebuild:startBuild.sync',
       AwaitApproval: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
