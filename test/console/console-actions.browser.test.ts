@@ -1,8 +1,6 @@
-import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { consoleHandlerFor } from '../../cli/commands/console';
-import { resolveTarget, type Target } from '../../cli/target';
-import { describeInBrowser, launchBrowser } from '../helpers/browser';
+import type { Page } from 'playwright-core';
+import { describeInBrowser } from '../helpers/browser';
+import { type OpenConsole, openConsole } from '../helpers/console-page';
 import { startExampleRuntime, type TestRuntime } from '../helpers/local-runtime';
 import { localBuilds, readJson, topLevelStatesEntered, waitFor } from '../helpers/reliability';
 
@@ -18,37 +16,22 @@ const REQUESTER = 'alice@example.com';
 const GIT_USER = { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'user.email', GIT_CONFIG_VALUE_0: APPROVER };
 
 let rt: TestRuntime;
-let target: Target;
-let browser: Browser;
 let page: Page;
 let url: string;
-const dialogs: string[] = [];
+let dialogs: string[];
+let consoleUnderTest: OpenConsole | undefined;
 
 describeInBrowser('console actions in a browser: approve, reject, rollback', () => {
   beforeAll(async () => {
     Object.assign(process.env, GIT_USER);
     // The approval request is printed when no Slack webhook is configured: not this test's concern.
     rt = await startExampleRuntime(undefined, { notify: async () => undefined, onFunctionLog: () => undefined });
-    const configPath = join(rt.dir, 'stepdeploy.config.yml');
-    target = await resolveTarget({
-      config: configPath,
-      endpointUrl: rt.runtime.endpoint,
-      stateMachineArn: rt.runtime.machine.stateMachineArn,
-    });
-    const port = Number(new URL(rt.runtime.endpoint).port);
-    rt.runtime.servePages(consoleHandlerFor(target, configPath, () => port));
-    url = `${rt.runtime.endpoint}/`;
-    browser = await launchBrowser();
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.on('dialog', (dialog) => {
-      dialogs.push(dialog.message());
-      void dialog.dismiss();
-    });
+    consoleUnderTest = await openConsole(rt);
+    ({ page, url, dialogs } = consoleUnderTest);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await target?.close();
+    await consoleUnderTest?.close();
     await rt?.close();
     for (const key of Object.keys(GIT_USER)) delete process.env[key];
   });

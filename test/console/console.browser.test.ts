@@ -1,10 +1,9 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { consoleHandlerFor } from '../../cli/commands/console';
-import { resolveTarget, type Target } from '../../cli/target';
+import type { Page } from 'playwright-core';
 import { LOCAL_S3_CREDENTIALS } from '../../local/s3';
-import { describeInBrowser, launchBrowser } from '../helpers/browser';
+import { describeInBrowser } from '../helpers/browser';
+import { type OpenConsole, openConsole } from '../helpers/console-page';
 import { startExampleRuntime, type TestRuntime } from '../helpers/local-runtime';
 import { pushCommit } from '../helpers/reliability';
 
@@ -27,11 +26,10 @@ const TOP_LEVEL = [
 const SCREENSHOTS = process.env.STEPDEPLOY_CONSOLE_SCREENSHOTS;
 
 let rt: TestRuntime;
-let target: Target;
-let browser: Browser;
 let page: Page;
 let url: string;
-const dialogs: string[] = [];
+let dialogs: string[];
+let consoleUnderTest: OpenConsole | undefined;
 
 async function shot(name: string): Promise<void> {
   if (!SCREENSHOTS) return;
@@ -42,7 +40,6 @@ async function shot(name: string): Promise<void> {
 describeInBrowser('console in a browser, on the local runtime', () => {
   beforeAll(async () => {
     rt = await startExampleRuntime(undefined, { notify: async () => undefined });
-    const configPath = join(rt.dir, 'stepdeploy.config.yml');
     // A branch whose build prints markup: the page must show it as text.
     const appRepo = join(rt.dir, '.stepdeploy', 'example-repos', 'app.git');
     pushCommit(
@@ -51,25 +48,12 @@ describeInBrowser('console in a browser, on the local runtime', () => {
       'stepdeploy/build',
       `#!/usr/bin/env bash\nset -euo pipefail\necho '${HOSTILE}'\nnode ./generator/render.js "$1"\n`,
     );
-    target = await resolveTarget({
-      config: configPath,
-      endpointUrl: rt.runtime.endpoint,
-      stateMachineArn: rt.runtime.machine.stateMachineArn,
-    });
-    const port = Number(new URL(rt.runtime.endpoint).port);
-    rt.runtime.servePages(consoleHandlerFor(target, configPath, () => port));
-    url = `${rt.runtime.endpoint}/`;
-    browser = await launchBrowser();
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.on('dialog', (dialog) => {
-      dialogs.push(dialog.message());
-      void dialog.dismiss();
-    });
+    consoleUnderTest = await openConsole(rt);
+    ({ page, url, dialogs } = consoleUnderTest);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await target?.close();
+    await consoleUnderTest?.close();
     await rt?.close();
   });
 
