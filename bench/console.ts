@@ -1,8 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { consoleHandlerFor } from '../cli/commands/console';
-import { resolveTarget } from '../cli/target';
+import { serveConsole } from '../cli/local-serve';
 import { startExampleRuntime } from '../local/example-runtime';
 import { CONSOLE_SECTION, withSection } from './kept-sections';
 import { summarize } from './stats';
@@ -35,14 +34,7 @@ async function main(): Promise<void> {
       ),
     );
     const makeSeconds = (Date.now() - made) / 1000;
-    const configPath = join(rt.dir, 'stepdeploy.config.yml');
-    const target = await resolveTarget({
-      config: configPath,
-      endpointUrl: rt.runtime.endpoint,
-      stateMachineArn: rt.runtime.machine.stateMachineArn,
-    });
-    const port = Number(new URL(rt.runtime.endpoint).port);
-    rt.runtime.servePages(consoleHandlerFor(target, configPath, () => port));
+    const target = await serveConsole(rt.runtime, join(rt.dir, 'stepdeploy.config.yml'));
     const base = `${rt.runtime.endpoint}/`;
 
     /** Milliseconds from navigation in a fresh page to `ready`. */

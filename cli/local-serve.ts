@@ -7,13 +7,28 @@ import { installPushHooks, localWebhookSecret, webhookSecretFile, webhookUrls } 
 import { consoleHandlerFor } from './commands/console';
 import { endpointFile, writeEndpointFile } from './endpoint-file';
 import { println, type Io } from './io';
-import { resolveTarget } from './target';
+import { resolveTarget, type Target } from './target';
 
 export interface ServeOptions {
   readonly configPath: string;
   readonly port: number;
   /** Where SIGINT and SIGTERM come from. @default process */
   readonly signals?: NodeJS.EventEmitter;
+}
+
+/**
+ * The console at `/` of a runtime's endpoint, beside its AWS APIs, as `local serve` shows it: returns
+ * the target the console's server reads through (close it before the runtime).
+ */
+export async function serveConsole(runtime: LocalRuntime, configPath: string): Promise<Target> {
+  const port = Number(new URL(runtime.endpoint).port);
+  const target = await resolveTarget({
+    config: configPath,
+    endpointUrl: runtime.endpoint,
+    stateMachineArn: runtime.machine.stateMachineArn,
+  });
+  runtime.servePages(consoleHandlerFor(target, configPath, () => port));
+  return target;
 }
 
 /** `stepdeploy local serve`: runs until SIGINT/SIGTERM, then stops running executions and returns. */
@@ -33,13 +48,7 @@ export async function serveLocal(options: ServeOptions, io: Io): Promise<void> {
   const hooked = EXAMPLE_REPOS.map((repo) => join(exampleRepos, `${repo}.git`)).filter((r) => existsSync(r));
   for (const hook of installPushHooks(hooked, runtime.home)) println(io, `installed the push hook ${hook}`);
   const webhookSecret = localWebhookSecret(runtime.home);
-  const port = Number(new URL(runtime.endpoint).port);
-  const target = await resolveTarget({
-    config: configPath,
-    endpointUrl: runtime.endpoint,
-    stateMachineArn: runtime.machine.stateMachineArn,
-  });
-  runtime.servePages(consoleHandlerFor(target, configPath, () => port));
+  const target = await serveConsole(runtime, configPath);
   const file = endpointFile(runtime.home, runtime.config.pipeline);
   writeEndpointFile(file, {
     endpoint: runtime.endpoint,

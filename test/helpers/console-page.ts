@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { consoleHandlerFor } from '../../cli/commands/console';
-import { resolveTarget, type Target } from '../../cli/target';
+import { serveConsole } from '../../cli/local-serve';
+import type { Target } from '../../cli/target';
 import { launchBrowser } from './browser';
 import type { TestRuntime } from './local-runtime';
 
@@ -19,14 +19,7 @@ export interface OpenConsole {
 
 /** The console served at `/` of a test runtime's endpoint, as `local serve` does, and a browser page on it. */
 export async function openConsole(rt: TestRuntime): Promise<OpenConsole> {
-  const configPath = join(rt.dir, 'stepdeploy.config.yml');
-  const target = await resolveTarget({
-    config: configPath,
-    endpointUrl: rt.runtime.endpoint,
-    stateMachineArn: rt.runtime.machine.stateMachineArn,
-  });
-  const port = Number(new URL(rt.runtime.endpoint).port);
-  rt.runtime.servePages(consoleHandlerFor(target, configPath, () => port));
+  const target = await serveConsole(rt.runtime, join(rt.dir, 'stepdeploy.config.yml'));
   const browser = await launchBrowser();
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   const dialogs: string[] = [];
