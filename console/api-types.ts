@@ -47,19 +47,21 @@ export interface ExecutionRow {
 
 export interface IterationNode {
   readonly index: number;
+  /** The source (`app @ main`) or hook it runs for, `#index` until its first state is entered. */
   readonly label: string;
   readonly status: string;
   readonly startedAt?: number;
   readonly endedAt?: number;
+  /** The inner state entered last. */
   readonly current?: string;
   readonly buildId?: string;
+  /** The Map's inner states as this iteration ran them, in the ItemProcessor's order. */
+  readonly states: ReadonlyArray<StateRun>;
 }
 
-export interface GraphNode {
+/** One state's latest run: at the top level, or inside one Map iteration. */
+export interface StateRun {
   readonly name: string;
-  readonly type: string;
-  readonly comment?: string;
-  readonly end: boolean;
   readonly status: string;
   readonly startedAt?: number;
   readonly endedAt?: number;
@@ -69,8 +71,26 @@ export interface GraphNode {
   readonly buildId?: string;
   readonly input?: string;
   readonly output?: string;
+  /** A Map's iterations, by index. */
   readonly iterations: ReadonlyArray<IterationNode>;
 }
+
+/** A state of the definition, as the graph draws it. */
+export interface StateShape {
+  readonly name: string;
+  readonly type: string;
+  readonly comment?: string;
+  readonly end: boolean;
+  /** A Map's ItemProcessor: drawn inside the Map's box. */
+  readonly inner?: SubGraph;
+}
+
+export interface SubGraph {
+  readonly nodes: ReadonlyArray<StateShape>;
+  readonly edges: ReadonlyArray<GraphEdge>;
+}
+
+export interface GraphNode extends StateShape, StateRun {}
 
 export interface GraphEdge {
   readonly from: string;

@@ -19,6 +19,7 @@ import { rollbackInput } from '../cli/commands/rollback';
 import { readHistory, readStatus } from '../cli/commands/status';
 import { failureLine } from '../cli/view';
 import type { Target } from '../cli/target';
+import { graphOf, mapIterations } from './graph-data';
 import { loadConfig, type PipelineConfig } from '../shared/config';
 import { checkExecutionInput } from '../tasks/validate-input/validate-input';
 import { APPROVAL_STATES, type StateMachineDefinition } from '../workflows/definition';
@@ -30,8 +31,6 @@ import type {
   EnvironmentView,
   ExecutionDetail,
   ExecutionRow,
-  GraphEdge,
-  GraphNode,
   StartRequest,
   StartResult,
 } from './api-types';
@@ -214,6 +213,7 @@ export class ConsoleBackend {
     const graph = new ExecutionGraph(definition);
     graph.apply(toGraphEvents(events));
     const data = stateData(definition, events);
+    const iterations = mapIterations(definition, events);
     const { nodes, edges } = graphOf(definition);
     return {
       execution: executionFields(described),
@@ -232,15 +232,7 @@ export class ConsoleBackend {
           buildId: view?.buildId,
           input: data.get(node.name)?.input,
           output: data.get(node.name)?.output,
-          iterations: (view?.iterations ?? []).filter(Boolean).map((i) => ({
-            index: i.index,
-            label: i.label,
-            status: i.status,
-            startedAt: i.startedAt,
-            endedAt: i.endedAt,
-            current: i.current,
-            buildId: i.buildId,
-          })),
+          iterations: iterations.get(node.name) ?? [],
         };
       }),
       edges,
@@ -373,34 +365,6 @@ function executionFields(d: DescribeExecutionCommandOutput): ExecutionDetail['ex
     environment: input.environment,
     requestedBy: input.requestedBy,
   };
-}
-
-/** The top-level states and their transitions (Next, Default, Choices, Catch), for the layout. */
-export function graphOf(definition: StateMachineDefinition): {
-  nodes: Array<Pick<GraphNode, 'name' | 'type' | 'comment' | 'end'>>;
-  edges: GraphEdge[];
-} {
-  const nodes: Array<Pick<GraphNode, 'name' | 'type' | 'comment' | 'end'>> = [];
-  const edges: GraphEdge[] = [];
-  for (const [name, state] of Object.entries(definition.States)) {
-    const s = state as typeof state & {
-      Default?: string;
-      Choices?: Array<{ Next?: string }>;
-      Catch?: Array<{ Next?: string; ErrorEquals?: string[] }>;
-    };
-    nodes.push({
-      name,
-      type: s.Type,
-      comment: s.Comment,
-      end: s.End === true || s.Type === 'Succeed' || s.Type === 'Fail',
-    });
-    if (s.Next) edges.push({ from: name, to: s.Next });
-    if (s.Default) edges.push({ from: name, to: s.Default, label: 'default' });
-    for (const choice of s.Choices ?? []) if (choice.Next) edges.push({ from: name, to: choice.Next, label: 'choice' });
-    for (const c of s.Catch ?? [])
-      if (c.Next) edges.push({ from: name, to: c.Next, label: (c.ErrorEquals ?? []).join(', ') });
-  }
-  return { nodes, edges };
 }
 
 /** The input and output of each top-level state's latest run, from its StateEntered / StateExited events. */

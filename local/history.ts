@@ -105,8 +105,16 @@ export function translate(
     case 'MapIterationStarted':
     case 'MapIterationSucceeded':
     case 'MapIterationFailed':
+      // AWS names the details after the event: mapIterationStartedEventDetails, …SucceededEventDetails.
       return [
-        { timestamp, type: event.type, mapIterationEventDetails: { name: event.parentState.name, index: event.index } },
+        {
+          timestamp,
+          type: event.type,
+          [`mapIteration${event.type.slice('MapIteration'.length)}EventDetails`]: {
+            name: event.parentState.name,
+            index: event.index,
+          },
+        },
       ];
     case 'ParallelBranchStarted':
     case 'ParallelBranchSucceeded':

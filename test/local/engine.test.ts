@@ -503,12 +503,17 @@ describe('LocalStateMachine: redrive of a Map whose tasks submit (.sync)', () =>
 
   /** The Map iteration an event belongs to, from its previousEventId chain. */
   function iterationOf(
-    history: ReadonlyArray<{ id: number; previousEventId: number; type: string; mapIterationEventDetails?: unknown }>,
+    history: ReadonlyArray<{
+      id: number;
+      previousEventId: number;
+      type: string;
+      mapIterationStartedEventDetails?: unknown;
+    }>,
     id: number,
   ): number | undefined {
     const byId = new Map(history.map((e) => [e.id, e]));
     for (let e = byId.get(id); e !== undefined; e = byId.get(e.previousEventId)) {
-      if (e.type === 'MapIterationStarted') return (e.mapIterationEventDetails as { index: number }).index;
+      if (e.type === 'MapIterationStarted') return (e.mapIterationStartedEventDetails as { index: number }).index;
     }
     return undefined;
   }
