@@ -1,9 +1,19 @@
 import { html } from 'htm/preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { BuildLogPage, FormOptions, GraphNode } from '../api-types';
+import type { BuildLogPage, FormOptions } from '../api-types';
 import { api } from './api';
 import { durationBetween, formatTime, prettyJson, statusClass } from './format';
-import { Graph, layout, type Selection } from './graph';
+import { Graph } from './graph';
+import {
+  aggregate,
+  type ChosenIterations,
+  defaultSelection,
+  layout,
+  type Selected,
+  type Selection,
+  selectedRun,
+  shapeKey,
+} from './layout';
 import { usePoll } from './poll';
 
 const RUNNING = new Set(['RUNNING', 'PENDING_REDRIVE']);
@@ -18,9 +28,10 @@ export function Execution(props: { arn: string; options: FormOptions }) {
     (d) => RUNNING.has(d.execution.status),
   );
   const [selected, setSelected] = useState<Selection | undefined>();
+  const [chosen, setChosen] = useState<ChosenIterations>({});
   const [actionError, setActionError] = useState<string | undefined>();
-  const shape = detail.value ? detail.value.nodes.map((n) => `${n.name}:${n.iterations.length}`).join() : '';
-  const laid = useMemo(() => (detail.value ? layout(detail.value.nodes, detail.value.edges) : undefined), [shape]);
+  const shape = detail.value ? shapeKey(detail.value.nodes) : '';
+  const laid = useMemo(() => (detail.value ? layout(detail.value) : undefined), [shape]);
   if (!detail.value || !laid) return html`<p class=${detail.error ? 'error' : ''}>${detail.error ?? 'loading…'}</p>`;
   const { execution, nodes, consoleUrl, waitingForApproval } = detail.value;
   const act = (action: () => Promise<unknown>) => async () => {
@@ -33,11 +44,8 @@ export function Execution(props: { arn: string; options: FormOptions }) {
     }
   };
   // Until one is chosen: the state that failed, else the one running (its build log streams).
-  const node =
-    nodes.find((n) => n.name === selected?.state) ??
-    nodes.find((n) => n.status === 'FAILED' || n.status === 'TIMED_OUT') ??
-    nodes.find((n) => n.status === 'RUNNING');
-  const chosen: Selection | undefined = selected ?? (node ? { state: node.name } : undefined);
+  const chosenState = selected ?? defaultSelection(nodes, chosen);
+  const details = chosenState ? selectedRun(nodes, chosenState, chosen) : undefined;
   return html`<section class="execution" data-status=${execution.status}>
     <header class="execution-header">
       <h1>${execution.name}</h1>
@@ -70,9 +78,18 @@ export function Execution(props: { arn: string; options: FormOptions }) {
     ${detail.error ? html`<p class="error">${detail.error}</p>` : null}
     ${execution.failure ? html`<p class="failure">${execution.failure}</p>` : null}
     <div class="execution-body">
-      <div class="graph-pane"><${Graph} nodes=${nodes} layout=${laid} selected=${chosen} onSelect=${setSelected} /></div>
+      <div class="graph-pane">
+        <${Graph}
+          nodes=${nodes}
+          layout=${laid}
+          selected=${chosenState}
+          chosen=${chosen}
+          onSelect=${setSelected}
+          onChoose=${(key: string, index: number) => setChosen((known) => ({ ...known, [key]: index }))}
+        />
+      </div>
       <div class="details-pane">
-        ${node && chosen ? html`<${StateDetails} node=${node} iteration=${chosen.iteration} pollMs=${options.pollMs} />` : html`<p class="muted">select a state</p>`}
+        ${details ? html`<${StateDetails} selected=${details} pollMs=${options.pollMs} />` : html`<p class="muted">select a state</p>`}
       </div>
     </div>
   </section>`;
@@ -116,24 +133,24 @@ function ApprovalPanel(props: { arn: string; onDecided: () => void }) {
   </section>`;
 }
 
-function StateDetails(props: { node: GraphNode; iteration?: number; pollMs: number }) {
-  const { node, iteration } = props;
-  const it = iteration === undefined ? undefined : node.iterations.find((i) => i.index === iteration);
-  const buildId = it ? it.buildId : node.buildId;
-  return html`<div class="state-details" data-state=${node.name}>
-    <h2>${node.name}${it ? html` <span class="muted">/ ${it.label}</span>` : null}</h2>
-    ${node.comment ? html`<p class="comment">${node.comment}</p>` : null}
+/** A state's run: at the top level, or in the shown iteration of each Map it sits in. */
+function StateDetails(props: { selected: Selected; pollMs: number }) {
+  const { shape, run, trail } = props.selected;
+  return html`<div class="state-details" data-state=${shape.name} data-trail=${trail.join(' / ')}>
+    <h2>${shape.name}${trail.length > 0 ? html` <span class="muted">in ${trail.join(' / ')}</span>` : null}</h2>
+    ${shape.comment ? html`<p class="comment">${shape.comment}</p>` : null}
     <dl>
-      <dt>Status</dt><dd><span class=${statusClass((it ?? node).status)}>${(it ?? node).status.toLowerCase()}</span></dd>
-      <dt>Type</dt><dd>${node.type}</dd>
-      <dt>Duration</dt><dd>${durationBetween((it ?? node).startedAt, (it ?? node).endedAt)}</dd>
-      ${!it && node.attempts > 1 ? html`<dt>Attempts</dt><dd>${node.attempts}</dd>` : null}
-      ${node.error && !it ? html`<dt>Error</dt><dd class="error">${node.error}</dd>` : null}
+      <dt>Status</dt><dd><span class=${statusClass(run.status)}>${run.status.toLowerCase()}</span></dd>
+      <dt>Type</dt><dd>${shape.type}</dd>
+      <dt>Duration</dt><dd>${durationBetween(run.startedAt, run.endedAt)}</dd>
+      ${run.attempts > 1 ? html`<dt>Attempts</dt><dd>${run.attempts}</dd>` : null}
+      ${shape.inner ? html`<dt>Iterations</dt><dd class="aggregate">${aggregate(run.iterations)}</dd>` : null}
+      ${run.error ? html`<dt>Error</dt><dd class="error">${run.error}</dd>` : null}
     </dl>
-    ${node.cause && !it ? html`<h3>Cause</h3><pre class="cause">${prettyJson(node.cause)}</pre>` : null}
-    ${buildId ? html`<${BuildLog} key=${buildId} buildId=${buildId} pollMs=${props.pollMs} />` : null}
-    ${!it && node.input !== undefined ? html`<details><summary>Input</summary><pre>${prettyJson(node.input)}</pre></details>` : null}
-    ${!it && node.output !== undefined ? html`<details><summary>Output</summary><pre>${prettyJson(node.output)}</pre></details>` : null}
+    ${run.cause ? html`<h3>Cause</h3><pre class="cause">${prettyJson(run.cause)}</pre>` : null}
+    ${run.buildId ? html`<${BuildLog} key=${run.buildId} buildId=${run.buildId} pollMs=${props.pollMs} />` : null}
+    ${run.input !== undefined ? html`<details><summary>Input</summary><pre>${prettyJson(run.input)}</pre></details>` : null}
+    ${run.output !== undefined ? html`<details><summary>Output</summary><pre>${prettyJson(run.output)}</pre></details>` : null}
   </div>`;
 }
 

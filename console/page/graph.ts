@@ -1,71 +1,43 @@
-import dagre from '@dagrejs/dagre';
 import { html } from 'htm/preact';
-import type { GraphEdge, GraphNode } from '../api-types';
+import type { GraphNode, StateRun, StateShape } from '../api-types';
 import { durationBetween } from './format';
+import {
+  aggregate,
+  type ChosenIterations,
+  innerRuns,
+  type Layout,
+  mapKey,
+  pendingRun,
+  type Point,
+  type Selection,
+  shownIteration,
+} from './layout';
 
 /**
- * The execution's definition as a graph: laid out by dagre (top to bottom), drawn as SVG. Each
- * state is coloured by its status; a Map state lists its iterations (one per source or hook), each
- * selectable. Every label is an SVG text node: names and labels from the execution stay text.
+ * The execution's definition as a graph, drawn as SVG where layout.ts put it. Each state is coloured
+ * by its status; a Map holds its ItemProcessor's states, coloured by one iteration, which the user
+ * chooses in the Map's box (one per source or hook). Every label is a text node: names and labels
+ * from the execution stay text.
  */
 
-const WIDTH = 240;
-const HEIGHT = 44;
-const ROW = 20;
-
-export interface Selection {
-  readonly state: string;
-  readonly iteration?: number;
+interface Handlers {
+  readonly selected?: Selection;
+  readonly chosen: ChosenIterations;
+  readonly onSelect: (selection: Selection) => void;
+  readonly onChoose: (key: string, index: number) => void;
 }
 
-interface Layout {
-  readonly width: number;
-  readonly height: number;
-  readonly boxes: ReadonlyMap<string, { x: number; y: number; width: number; height: number }>;
-  readonly edges: ReadonlyArray<{ edge: GraphEdge; points: ReadonlyArray<{ x: number; y: number }> }>;
-}
-
-function heightOf(node: GraphNode): number {
-  return HEIGHT + (node.type === 'Map' ? Math.max(1, node.iterations.length) * ROW + 6 : 0);
-}
-
-export function layout(nodes: ReadonlyArray<GraphNode>, edges: ReadonlyArray<GraphEdge>): Layout {
-  const g = new dagre.graphlib.Graph({ multigraph: true });
-  g.setGraph({ rankdir: 'TB', nodesep: 30, ranksep: 36, marginx: 12, marginy: 12 });
-  g.setDefaultEdgeLabel(() => ({}));
-  for (const node of nodes) g.setNode(node.name, { width: WIDTH, height: heightOf(node) });
-  edges.forEach((edge, i) => {
-    if (g.hasNode(edge.from) && g.hasNode(edge.to)) g.setEdge(edge.from, edge.to, {}, `e${i}`);
-  });
-  dagre.layout(g);
-  const boxes = new Map<string, { x: number; y: number; width: number; height: number }>();
-  for (const name of g.nodes()) {
-    const n = g.node(name);
-    boxes.set(name, { x: n.x - n.width / 2, y: n.y - n.height / 2, width: n.width, height: n.height });
-  }
-  const laid = g.edges().map((e) => {
-    const index = Number((e.name ?? 'e0').slice(1));
-    return { edge: edges[index]!, points: g.edge(e).points ?? [] };
-  });
-  const graph = g.graph();
-  return { width: graph.width ?? 0, height: graph.height ?? 0, boxes, edges: laid };
-}
-
-function short(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
-}
-
-function path(points: ReadonlyArray<{ x: number; y: number }>): string {
+function path(points: ReadonlyArray<Point>): string {
   return points.map((p, i) => `${i === 0 ? 'M' : 'L'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ');
 }
 
-export function Graph(props: {
-  nodes: ReadonlyArray<GraphNode>;
-  layout: Layout;
-  selected?: Selection;
-  onSelect: (selection: Selection) => void;
-}) {
-  const { nodes, layout: laid, selected, onSelect } = props;
+function sameWithin(a: ReadonlyArray<string> | undefined, b: ReadonlyArray<string>): boolean {
+  const left = a ?? [];
+  return left.length === b.length && left.every((name, i) => name === b[i]);
+}
+
+export function Graph(props: Handlers & { nodes: ReadonlyArray<GraphNode>; layout: Layout }) {
+  const { nodes, layout: laid } = props;
   return html`<svg
     class="graph"
     viewBox=${`0 0 ${laid.width} ${laid.height}`}
@@ -79,44 +51,106 @@ export function Graph(props: {
         <path d="M0,0 L10,5 L0,10 z" class="arrow" />
       </marker>
     </defs>
+    <${Level} ...${props} shapes=${nodes} runs=${new Map(nodes.map((n) => [n.name, n]))} layout=${laid} within=${[]} />
+  </svg>`;
+}
+
+/** One level of the graph: the top level, or a Map's sub-graph as its shown iteration ran it. */
+function Level(
+  props: Handlers & {
+    shapes: ReadonlyArray<StateShape>;
+    runs: ReadonlyMap<string, StateRun>;
+    layout: Layout;
+    within: ReadonlyArray<string>;
+  },
+) {
+  const { shapes, runs, layout: laid, within, selected, onSelect } = props;
+  return html`
     ${laid.edges.map(
       ({ edge, points }) =>
-        html`<path class=${`edge${edge.label && edge.label !== 'default' ? ' edge-catch' : ''}`} d=${path(points)} marker-end="url(#arrow)" />`,
+        html`<path class=${`edge${edge.label && edge.label !== 'default' && edge.label !== 'choice' ? ' edge-catch' : ''}`} d=${path(points)} marker-end="url(#arrow)" />`,
     )}
-    ${nodes.map((node) => {
-      const box = laid.boxes.get(node.name);
+    ${shapes.map((shape) => {
+      const box = laid.boxes.get(shape.name);
       if (!box) return null;
-      const isSelected = selected?.state === node.name && selected.iteration === undefined;
+      const run = runs.get(shape.name) ?? pendingRun(shape.name);
+      const isSelected = selected?.state === shape.name && sameWithin(selected.within, within);
+      const kind = within.length === 0 ? 'node' : 'node inner-node';
+      const ended = run.endedAt ?? (run.status === 'RUNNING' ? undefined : run.startedAt);
       return html`<g
-        class=${`node node-${node.status.toLowerCase()}${isSelected ? ' selected' : ''}`}
-        data-state=${node.name}
-        data-status=${node.status}
+        class=${`${kind} node-${run.status.toLowerCase()}${shape.inner ? ' map' : ''}${isSelected ? ' selected' : ''}`}
+        data-state=${shape.name}
+        data-status=${run.status}
         transform=${`translate(${box.x},${box.y})`}
-        onClick=${() => onSelect({ state: node.name })}
+        onClick=${(event: Event) => {
+          event.stopPropagation();
+          onSelect({ state: shape.name, ...(within.length > 0 ? { within } : {}) });
+        }}
       >
         <rect class="node-box" width=${box.width} height=${box.height} rx="6" />
-        <text class="node-name" x="12" y="19">${node.name}</text>
+        <text class="node-name" x="12" y="19">${shape.name}</text>
         <text class="node-meta" x="12" y="35">
-          ${node.type} · ${node.status.toLowerCase()}${node.startedAt ? ` · ${durationBetween(node.startedAt, node.endedAt ?? (node.status === 'RUNNING' ? undefined : node.startedAt))}` : ''}
+          ${shape.type} · ${run.status.toLowerCase()}${run.startedAt ? ` · ${durationBetween(run.startedAt, ended)}` : ''}
         </text>
-        ${node.iterations.map((it, row) => {
-          const chosen = selected?.state === node.name && selected.iteration === it.index;
-          return html`<g
-            class=${`iteration node-${it.status.toLowerCase()}${chosen ? ' selected' : ''}`}
-            data-iteration=${it.label}
-            data-status=${it.status}
-            transform=${`translate(8,${HEIGHT + row * ROW})`}
-            onClick=${(event: Event) => {
-              event.stopPropagation();
-              onSelect({ state: node.name, iteration: it.index });
-            }}
-          >
-            <rect class="iteration-box" width=${box.width - 16} height=${ROW - 3} rx="3" />
-            <text x="8" y="13">${short(it.label, 24)}${it.current && it.status === 'RUNNING' ? ` · ${it.current}` : ''}</text>
-            <title>${it.label}: ${it.status.toLowerCase()}</title>
-          </g>`;
-        })}
+        <title>${shape.comment ?? shape.name}</title>
+        ${shape.inner ? html`<${MapBody} ...${props} shape=${shape} run=${run} width=${box.width} />` : null}
       </g>`;
     })}
-  </svg>`;
+  `;
+}
+
+/** A Map's iteration chooser, its iterations by status, and its sub-graph. */
+function MapBody(
+  props: Handlers & {
+    shape: StateShape;
+    run: StateRun;
+    layout: Layout;
+    within: ReadonlyArray<string>;
+    width: number;
+  },
+) {
+  const { shape, run, within, chosen, onChoose } = props;
+  const inner = props.layout.inner.get(shape.name);
+  if (!inner || !shape.inner) return null;
+  const key = mapKey(within, shape.name);
+  const shown = shownIteration(run, key, chosen);
+  const stop = (event: Event) => event.stopPropagation();
+  return html`
+    <foreignObject x="12" y="44" width=${props.width - 24} height="28">
+      <div class="map-chooser">
+        <label>
+          <span>iteration</span>
+          <select
+            class="iteration-select"
+            data-map=${key}
+            disabled=${run.iterations.length === 0}
+            value=${shown ? String(shown.index) : ''}
+            onClick=${stop}
+            onChange=${(event: Event) => onChoose(key, Number((event.target as HTMLSelectElement).value))}
+          >
+            ${run.iterations.map(
+              (i) =>
+                html`<option value=${String(i.index)} data-status=${i.status}>${i.label} · ${i.status.toLowerCase()}</option>`,
+            )}
+          </select>
+        </label>
+        <span class="aggregate">${aggregate(run.iterations)}</span>
+      </div>
+    </foreignObject>
+    <g
+      class="map-body"
+      data-map=${key}
+      data-iteration=${shown?.label ?? ''}
+      transform=${`translate(${inner.x},${inner.y})`}
+    >
+      <rect class="map-body-box" width=${inner.layout.width} height=${inner.layout.height} rx="4" />
+      <${Level}
+        ...${props}
+        shapes=${shape.inner.nodes}
+        runs=${innerRuns(shape, run, key, chosen)}
+        layout=${inner.layout}
+        within=${[...within, shape.name]}
+      />
+    </g>
+  `;
 }

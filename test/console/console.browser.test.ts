@@ -61,6 +61,24 @@ describeInBrowser('console in a browser, on the local runtime', () => {
     return page.locator(`g.node[data-state="${state}"]`).getAttribute('data-status');
   }
 
+  /** The Map's iterations as its chooser lists them: label and status. */
+  async function iterationsOf(map: string): Promise<string[][]> {
+    return page
+      .locator(`select.iteration-select[data-map="${map}"] option`)
+      .evaluateAll((options) =>
+        options.map((o) => [o.textContent!.replace(/ · .*$/, ''), o.getAttribute('data-status')!]),
+      );
+  }
+
+  /** The status of each state drawn inside the Map, as the shown iteration ran it. */
+  async function innerStatuses(map: string): Promise<Record<string, string | null>> {
+    return Object.fromEntries(
+      await page
+        .locator(`g.node[data-state="${map}"] g.inner-node`)
+        .evaluateAll((nodes) => nodes.map((n) => [n.getAttribute('data-state'), n.getAttribute('data-status')])),
+    );
+  }
+
   test('starts a deployment from the form: field errors first, then the graph turns succeeded', async () => {
     const before = rt.runtime.machine.list().length;
     await page.goto(`${url}#/start`);
@@ -76,20 +94,42 @@ describeInBrowser('console in a browser, on the local runtime', () => {
     await page.fill('#branch-app', 'feature/hostile-log');
     await problem.waitFor({ state: 'detached' });
     await page.fill('#requested-by', 'console test');
+    // Every status an inner state of a Map is drawn with, in order, from the execution page's first render.
+    await page.evaluate(`(() => {
+      const seen = (window.seen = []);
+      const record = (node) => seen.push(node.getAttribute('data-state') + ':' + node.getAttribute('data-status'));
+      new MutationObserver((changes) => {
+        for (const change of changes) {
+          if (change.type === 'attributes' && change.target.matches('g.inner-node')) record(change.target);
+          for (const added of change.addedNodes)
+            if (added.nodeType === 1) [added, ...added.querySelectorAll('g.inner-node')].filter((n) => n.matches('g.inner-node')).forEach(record);
+        }
+      }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-status'] });
+    })()`);
     await page.click('button[type=submit]');
     await page.locator('.execution').waitFor();
 
-    // Seen running, then succeeded: the page follows the execution live.
+    // Seen running, then succeeded: the page follows the execution live, inside the Map too.
     await page.locator('g.node[data-status="RUNNING"]').first().waitFor();
     await page.locator('.execution[data-status="SUCCEEDED"]').waitFor({ timeout: 60_000 });
     for (const state of TOP_LEVEL) expect(await statusOf(state)).toBe('SUCCEEDED');
-    const iterations = await page
-      .locator('g.node[data-state="FetchSources"] g.iteration')
-      .evaluateAll((nodes) => nodes.map((n) => [n.getAttribute('data-iteration'), n.getAttribute('data-status')]));
-    expect(iterations).toEqual([
+    const seen = (await page.evaluate('window.seen')) as string[];
+    expect(seen).toEqual(expect.arrayContaining(['FetchSource:RUNNING', 'FetchSource:SUCCEEDED']));
+    expect(seen.indexOf('FetchSource:RUNNING')).toBeLessThan(seen.lastIndexOf('FetchSource:SUCCEEDED'));
+    expect(await iterationsOf('FetchSources')).toEqual([
       ['app @ feature/hostile-log', 'SUCCEEDED'],
       ['config @ main', 'SUCCEEDED'],
     ]);
+    // Both branches were new: each iteration fetched its source.
+    expect(await innerStatuses('FetchSources')).toEqual({
+      ResolveSource: 'SUCCEEDED',
+      SnapshotStored: 'SUCCEEDED',
+      ReuseSnapshot: 'PENDING',
+      FetchSource: 'SUCCEEDED',
+      FetchSourceThroughConnection: 'PENDING',
+      DescribeSnapshot: 'SUCCEEDED',
+    });
+    expect(await page.locator('g.node[data-state="FetchSources"] .aggregate').textContent()).toBe('2/2 succeeded');
     expect(rt.runtime.machine.list()).toHaveLength(before + 1);
   });
 
@@ -192,5 +232,59 @@ describeInBrowser('console in a browser, on the local runtime', () => {
       const text = await (await fetch(`${url.replace(/\/$/, '')}${path}`)).text();
       expect(text).not.toContain(LOCAL_S3_CREDENTIALS.secretAccessKey);
     }
+  });
+
+  test("a source that fails: red inside the Map in its iteration, its error and build log when selected; the other iteration's colours when chosen", async () => {
+    // A file name zip tools would read as a folder: the fetch build of app refuses it.
+    const appRepo = join(rt.dir, '.stepdeploy', 'example-repos', 'app.git');
+    pushCommit(appRepo, 'crafted/backslash', 'a\\b.txt', 'one file, not a folder\n');
+    await page.goto(`${url}#/start`);
+    await page.selectOption('#environment', 'acceptance');
+    await page.fill('#branch-app', 'crafted/backslash');
+    await page.locator('button[type=submit]:not([disabled])').click();
+    await page.locator('.execution[data-status="FAILED"]').waitFor({ timeout: 60_000 });
+
+    expect(await statusOf('FetchSources')).toBe('FAILED');
+    // config's iteration ends first when its snapshot is reused, else app's failure aborts it, as on AWS.
+    expect(await page.locator('g.node[data-state="FetchSources"] .aggregate').textContent()).toMatch(
+      /^(1\/2 succeeded · 1 failed|0\/2 succeeded · 1 failed · 1 aborted)$/,
+    );
+    // The failed iteration is shown first, and its failed state selected.
+    expect(await page.locator('g.map-body[data-map="FetchSources"]').getAttribute('data-iteration')).toBe(
+      'app @ crafted/backslash',
+    );
+    expect(await innerStatuses('FetchSources')).toMatchObject({
+      ResolveSource: 'SUCCEEDED',
+      FetchSource: 'FAILED',
+      DescribeSnapshot: 'PENDING',
+    });
+    // Drawn red: the --failed colour.
+    const stroke = await page.evaluate(
+      `getComputedStyle(document.querySelector('g.inner-node[data-state="FetchSource"] > .node-box')).stroke`,
+    );
+    expect(stroke).toBe('rgb(198, 43, 43)');
+    const details = page.locator('.state-details[data-state="FetchSource"]');
+    await details.waitFor();
+    expect(await details.getAttribute('data-trail')).toBe('FetchSources / app @ crafted/backslash');
+    expect(await details.locator('dd.error').textContent()).toBe('States.TaskFailed');
+    await page.locator('pre.log', { hasText: 'backslash' }).waitFor();
+    await shot('execution-failed-source');
+
+    // Selected, it stays selected in the iteration chosen next: config's, where nothing failed.
+    await page.click('g.inner-node[data-state="FetchSource"] .node-name');
+    await page.selectOption('select.iteration-select[data-map="FetchSources"]', '1');
+    await page.locator('g.map-body[data-iteration="config @ main"]').waitFor();
+    const config = await innerStatuses('FetchSources');
+    expect(Object.values(config)).not.toContain('FAILED');
+    expect(config.ResolveSource).toBe('SUCCEEDED');
+    expect(await details.getAttribute('data-trail')).toBe('FetchSources / config @ main');
+    expect(await details.locator('dd.error').count()).toBe(0);
+
+    // Another inner state, selected: that iteration's run of it.
+    await page.click('g.inner-node[data-state="ResolveSource"] .node-name');
+    const resolve = page.locator('.state-details[data-state="ResolveSource"]');
+    await resolve.waitFor();
+    expect(await resolve.locator('details pre').first().textContent()).toContain('"config"');
+    expect(dialogs).toEqual([]);
   });
 });
