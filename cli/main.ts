@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_CONFIG_PATH } from '../shared/config';
 import { runConsole } from './commands/console';
-import { EXECUTION_STATUSES, type ExecutionsOptions, runExecutions } from './commands/executions';
+import { type ExecutionsOptions, runExecutions, STATUS_CHOICES } from './commands/executions';
 import { runHistory } from './commands/history';
 import { INIT_FLAGS_EXAMPLE, type InitOptions, runInit, type Terminal } from './commands/init';
 import { type LogsOptions, runLogs } from './commands/logs';
@@ -308,7 +308,13 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     .command('executions')
     .description('list executions, newest first, with environment and branches')
     .option('--env <environment>', 'only this environment')
-    .addOption(anyCase(new Option('--status <status>', 'only this status').choices(EXECUTION_STATUSES)))
+    .addOption(
+      anyCase(
+        new Option('--status <status>', 'only this status; WAITING: running and waiting for approval').choices(
+          STATUS_CHOICES,
+        ),
+      ),
+    )
     .option('--limit <n>', 'at most this many (1-1000)', limit, 20)
     .option('--json', 'as a JSON array')
     .addHelpText(
@@ -316,6 +322,7 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
       help(`
       stepdeploy executions --local
       stepdeploy executions --env production --status FAILED --limit 5
+      stepdeploy executions --status waiting
       stepdeploy executions --local --json`),
     )
     .action(async (options: ExecutionsOptions, command: Command) => {

@@ -20,10 +20,19 @@ export const EXECUTION_STATUSES = [
   'PENDING_REDRIVE',
 ] as const;
 
+/**
+ * Not a Step Functions status: RUNNING executions that wait at AwaitApproval. ListExecutions cannot
+ * filter on it, so the listing asks for RUNNING and keeps those whose history ends there.
+ */
+export const WAITING = 'WAITING';
+
+/** What `--status` accepts (any case): Step Functions' statuses and WAITING. */
+export const STATUS_CHOICES = [...EXECUTION_STATUSES, WAITING] as const;
+
 export interface ExecutionsOptions {
   readonly env?: string;
-  /** One of EXECUTION_STATUSES (commander checks the choice). */
-  readonly status?: ExecutionStatus;
+  /** One of STATUS_CHOICES (commander checks the choice). */
+  readonly status?: ExecutionStatus | typeof WAITING;
   readonly limit: number;
   readonly json?: boolean;
 }
@@ -171,18 +180,26 @@ export async function listExecutions(
   warn: (message: string) => void = () => undefined,
 ): Promise<ExecutionSummary[]> {
   const stateMachineArn = await target.stateMachineArn();
+  const waiting = options.status === WAITING;
+  // Filters that need each execution's summary: a page may hold fewer matches than it has rows.
+  const filtered = options.env !== undefined || waiting;
   const found: ExecutionSummary[] = [];
   const pages = paginateListExecutions(
     { client: target.sfn, pageSize: Math.min(100, Math.max(options.limit, 20)) },
-    { stateMachineArn, statusFilter: options.status },
+    { stateMachineArn, statusFilter: waiting ? 'RUNNING' : options.status },
   );
   for await (const page of pages) {
     const summaries = await summarize(
       target,
-      (page.executions ?? []).slice(0, options.env ? undefined : options.limit - found.length),
+      (page.executions ?? []).slice(0, filtered ? undefined : options.limit - found.length),
       warn,
     );
-    found.push(...summaries.filter((s) => options.env === undefined || s.environment === options.env));
+    found.push(
+      ...summaries.filter(
+        (s) =>
+          (options.env === undefined || s.environment === options.env) && (!waiting || s.waitingForApproval === true),
+      ),
+    );
     if (found.length >= options.limit) break;
   }
   return found.slice(0, options.limit);
@@ -227,7 +244,9 @@ export async function runExecutions(target: Target, options: ExecutionsOptions, 
     printExecutions(
       list,
       io,
-      `${options.env ? ` for ${options.env}` : ''}${options.status ? ` with status ${options.status}` : ''}`,
+      `${options.env ? ` for ${options.env}` : ''}${
+        options.status === WAITING ? ' waiting for approval' : options.status ? ` with status ${options.status}` : ''
+      }`,
     );
   return ExitCode.Ok;
 }

@@ -653,6 +653,61 @@ describe('executions', () => {
     expect(reverse[0]).toMatchObject({ maxResults: 10, includeExecutionData: false });
   });
 
+  it('--status waiting lists only the RUNNING executions waiting at AwaitApproval, --limit counting those', async () => {
+    const row = (name: string) => ({
+      executionArn: `${EXECUTION_ARN}-${name}`,
+      stateMachineArn: MACHINE,
+      name: `${EXECUTION}-${name}`,
+      status: 'RUNNING' as const,
+      startDate: at(0),
+    });
+    sfnMock.on(ListExecutionsCommand).resolves({ executions: [row('deploys'), row('waits'), row('waits-too')] });
+    sfnMock.on(DescribeExecutionCommand).resolves({ input: '{"environment":"production"}' });
+    sfnMock.on(GetExecutionHistoryCommand).resolves({ events: [] });
+    for (const name of ['waits', 'waits-too'])
+      sfnMock
+        .on(GetExecutionHistoryCommand, { executionArn: `${EXECUTION_ARN}-${name}`, reverseOrder: true })
+        .resolves({
+          events: [
+            { id: 38, timestamp: at(60), type: 'TaskScheduled' },
+            {
+              id: 37,
+              timestamp: at(60),
+              type: 'TaskStateEntered',
+              stateEnteredEventDetails: { name: 'AwaitApproval' },
+            },
+          ],
+        });
+    sfnMock.on(GetExecutionHistoryCommand, { executionArn: `${EXECUTION_ARN}-deploys`, reverseOrder: true }).resolves({
+      events: [{ id: 45, timestamp: at(70), type: 'TaskStateEntered', stateEnteredEventDetails: { name: 'Deploy' } }],
+    });
+    const json = capture();
+    const table = capture();
+
+    expect(await cli('executions --status waiting --limit 1 --json', json)).toBe(ExitCode.Ok);
+    await cli('executions --status WAITING', table);
+
+    expect(sfnMock).toHaveReceivedCommandWith(ListExecutionsCommand, {
+      stateMachineArn: MACHINE,
+      statusFilter: 'RUNNING',
+    });
+    expect(JSON.parse(json.stdout())).toEqual([
+      expect.objectContaining({ name: `${EXECUTION}-waits`, status: 'RUNNING', waitingForApproval: true }),
+    ]);
+    expect(table.stdout()).toMatch(new RegExp(`${EXECUTION}-waits\\s+waiting for approval\\s+production`));
+    expect(table.stdout()).toMatch(new RegExp(`${EXECUTION}-waits-too\\s+waiting for approval`));
+    expect(table.stdout()).not.toContain('deploys');
+  });
+
+  it('--status waiting says so when none waits', async () => {
+    sfnMock.on(ListExecutionsCommand).resolves({ executions: [] });
+    const io = capture();
+
+    await cli('executions --env production --status waiting', io);
+
+    expect(io.stdout()).toBe('no executions for production waiting for approval\n');
+  });
+
   it('skips an execution it cannot describe, with a warning, and lists the others', async () => {
     sfnMock.on(ListExecutionsCommand).resolves({
       executions: [
@@ -719,7 +774,7 @@ describe('executions', () => {
 
     expect(await cli('executions --status broken', io)).toBe(ExitCode.Usage);
     expect(io.stderr()).toBe(
-      "stepdeploy: option '--status <status>' argument 'broken' is invalid. Allowed choices are RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE. (see --help)\n",
+      "stepdeploy: option '--status <status>' argument 'broken' is invalid. Allowed choices are RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE, WAITING. (see --help)\n",
     );
     expect(sfnMock).not.toHaveReceivedCommand(ListExecutionsCommand);
   });
