@@ -3,6 +3,13 @@ import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/clien
 /** Long enough to spare Secrets Manager on a busy day, short enough that a rotated value is picked up soon. */
 export const SECRET_CACHE_TTL_MS = 5 * 60 * 1000;
 
+/**
+ * A fresh read asked for within this long of the last read answers the cached value: a caller
+ * that asks after a signature mismatch (the secret may have been rotated) cannot be made, by a
+ * stream of forged requests, to read Secrets Manager on each one.
+ */
+export const SECRET_MIN_REFRESH_MS = 10 * 1000;
+
 export interface CachedSecretOptions<T> {
   /** What the secret is for, in errors: "the Slack webhook secret". */
   readonly what: string;
@@ -14,9 +21,14 @@ export interface CachedSecretOptions<T> {
   readonly error: (message: string, options?: ErrorOptions) => Error;
   /** @default SECRET_CACHE_TTL_MS */
   readonly ttlMs?: number;
+  /** @default SECRET_MIN_REFRESH_MS */
+  readonly minRefreshMs?: number;
   /** @default Date.now */
   readonly now?: () => number;
 }
+
+/** `fresh`: read again unless the last read is under `minRefreshMs` old (e.g. after a signature mismatch). */
+export type SecretReader<T> = (read?: { readonly fresh?: boolean }) => Promise<T>;
 
 /**
  * A function that answers a value kept in a Secrets Manager secret, read at run time (never in
@@ -27,14 +39,18 @@ export function cachedSecret<T>(
   secrets: SecretsManagerClient,
   secretName: string,
   options: CachedSecretOptions<T>,
-): () => Promise<T> {
+): SecretReader<T> {
   const ttlMs = options.ttlMs ?? SECRET_CACHE_TTL_MS;
+  const minRefreshMs = options.minRefreshMs ?? SECRET_MIN_REFRESH_MS;
   const now = options.now ?? Date.now;
-  let cached: { value: T; expires: number } | undefined;
-  return async () => {
-    if (cached !== undefined && now() < cached.expires) return cached.value;
+  let cached: { value: T; readAt: number } | undefined;
+  return async (read = {}) => {
+    if (cached !== undefined) {
+      const age = now() - cached.readAt;
+      if (age < (read.fresh ? minRefreshMs : ttlMs)) return cached.value;
+    }
     const value = await readSecret(secrets, secretName, options);
-    cached = { value, expires: now() + ttlMs };
+    cached = { value, readAt: now() };
     return value;
   };
 }
