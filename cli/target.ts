@@ -81,7 +81,7 @@ export function explicitArn(options: TargetOptions): string | undefined {
   const [arn, from] =
     options.stateMachineArn !== undefined
       ? [options.stateMachineArn, '--state-machine-arn']
-      : [optionalEnv(STATE_MACHINE_ARN_ENV), STATE_MACHINE_ARN_ENV];
+      : [optionalEnv(process.env, STATE_MACHINE_ARN_ENV), STATE_MACHINE_ARN_ENV];
   if (arn === undefined || STATE_MACHINE_ARN.test(arn)) return arn;
   throw usageError(
     `${from} ${JSON.stringify(arn)} is not a state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>): use the stack output StateMachineArn`,
@@ -89,7 +89,7 @@ export function explicitArn(options: TargetOptions): string | undefined {
 }
 
 export function explicitBucket(options: TargetOptions): string | undefined {
-  return options.bucket ?? optionalEnv(ARTIFACTS_BUCKET_ENV);
+  return options.bucket ?? optionalEnv(process.env, ARTIFACTS_BUCKET_ENV);
 }
 
 export function executionConsoleUrl(region: string, executionArn: string): string {

@@ -3,6 +3,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, type PipelineConfig } from '../shared/config';
+import type { Environment } from '../shared/env';
 import { ConfigError } from '../shared/errors';
 import { loadDefinition, type Substitutions } from '../workflows/definition';
 import { projectTimeouts, type ProjectTimeouts } from '../infra/definition-timeouts';
@@ -103,8 +104,13 @@ function withFaults(
   );
 }
 
-/** A Lambda handler module's export, called in process with the invocation payload. */
+/** A Lambda function, called in process with the invocation payload. */
 type LambdaHandler = (event: unknown) => Promise<unknown>;
+
+/** What every tasks/<task>/handler module exports: one instance of its function, made from its environment. */
+interface HandlerModule {
+  readonly createHandler: (env: Environment) => LambdaHandler;
+}
 
 const FUNCTIONS = {
   ValidateInputFunctionArn: 'validate-input',
@@ -149,6 +155,36 @@ function containerCredentials(res: ServerResponse): void {
   });
   res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+/**
+ * This runtime's Lambda functions: each made by its module's createHandler at its first invocation
+ * (a cold start) and kept, with its own environment — what Lambda and the stack set (infra/), the
+ * SDK endpoints of this runtime — so that its clients and config are this runtime's, never
+ * another's in the same process (process.env is not touched).
+ */
+function localFunctions(config: PipelineConfig, configPath: string, endpoint: string): (task: string) => LambdaHandler {
+  const made = new Map<string, LambdaHandler>();
+  return (task) => {
+    let fn = made.get(task);
+    if (fn === undefined) {
+      const { createHandler } = require(`../tasks/${task}/handler`) as HandlerModule;
+      fn = createHandler({
+        AWS_REGION: LOCAL_REGION,
+        AWS_DEFAULT_REGION: LOCAL_REGION,
+        AWS_LAMBDA_FUNCTION_NAME: `${config.pipeline}-${task}`,
+        // The local S3's credentials stand for the function role's; its endpoints for the AWS APIs.
+        ...localS3Environment(endpoint),
+        AWS_ENDPOINT_URL_SFN: endpoint,
+        AWS_ENDPOINT_URL_CODEBUILD: endpoint,
+        ARTIFACT_BUCKET: artifactsBucketName(config),
+        DEPLOY_PROJECT_NAME: deployProjectName(config),
+        STEPDEPLOY_CONFIG_PATH: configPath,
+      });
+      made.set(task, fn);
+    }
+    return fn;
+  };
 }
 
 /** The deploy project is started by the Deploy task (tasks/deploy), not by the state machine. */
@@ -249,19 +285,13 @@ export class LocalRuntime {
     const buildspecs = readBuildspecs(config, configPath);
 
     const functionLogs = options.onFunctionLog ?? functionLogsToStderr;
-    const handlerOf =
-      (task: string): LambdaHandler =>
-      (event) =>
-        withFunctionLogs({ functionName: `${config.pipeline}-${task}` }, functionLogs, () =>
-          (require(`../tasks/${task}/handler`) as { handler: LambdaHandler }).handler(event),
-        );
     const s3Handler = await createLocalS3Handler({
       directory: join(home, 's3'),
       buckets: [bucket],
       fault: options.faults?.s3,
       conflict: options.faults?.conditionalWrite,
     });
-    // The machine is created after the server listens (tasks need the endpoint), so route late.
+    // The machine and the functions are made after the server listens (they need the endpoint), so route late.
     let api: ReturnType<typeof createApiHandler> | undefined;
     let webhooks: LocalWebhooks | undefined;
     const front: FrontHandlers = {};
@@ -274,24 +304,17 @@ export class LocalRuntime {
       else (api ?? s3Handler)(req, res);
     }, options.port);
 
-    // Task code stays `new S3Client({})`: it finds the local S3 through the environment.
-    Object.assign(process.env, localS3Environment(endpoint), {
-      // Tasks call Step Functions (notify, deploy-complete) and CodeBuild (deploy): the local APIs.
-      AWS_ENDPOINT_URL_SFN: endpoint,
-      AWS_ENDPOINT_URL_CODEBUILD: endpoint,
-      DEPLOY_PROJECT_NAME: deployProjectName(config),
-      AWS_REGION: LOCAL_REGION,
-      ARTIFACT_BUCKET: bucket,
-      STEPDEPLOY_CONFIG_PATH: configPath,
-    });
-    delete process.env.SLACK_WEBHOOK_SECRET_NAME;
+    const functionOf = localFunctions(config, configPath, endpoint);
+    const handlerOf =
+      (task: string): LambdaHandler =>
+      (event) =>
+        withFunctionLogs({ functionName: `${config.pipeline}-${task}` }, functionLogs, () => functionOf(task)(event));
     const s3 = localS3Client(endpoint, LOCAL_REGION);
 
     const functions = new Map<string, () => LambdaHandler>(
       Object.entries(FUNCTIONS).map(([key, task]) => [
         substitutions[key as keyof typeof FUNCTIONS],
-        // Loaded on first use, after the environment above is in place, as a Lambda cold start would.
-        () => (require(`../tasks/${task}/handler`) as { handler: LambdaHandler }).handler,
+        () => functionOf(task),
       ]),
     );
     // The EventBridge rules of the stack, as targets with their event patterns.

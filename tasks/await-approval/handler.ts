@@ -2,8 +2,9 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { SOURCE_TYPES } from '../../shared/config';
-import { requireEnv } from '../../shared/env';
+import { clientSettings, type Environment, optionalEnv, requireEnv } from '../../shared/env';
 import { EXECUTION_NAME } from '../../shared/execution-name';
+import { lambdaHandler } from '../shared/lambda';
 import { parseEvent } from '../shared/parse-event';
 import { postToSlack } from '../notify/slack';
 import { webhookUrlFromSecret } from '../notify/webhook';
@@ -13,11 +14,6 @@ import {
   type ApprovalTimedOutResult,
   type AwaitApprovalSubmitted,
 } from './await-approval';
-
-const s3 = new S3Client({});
-const secrets = new SecretsManagerClient({});
-const secretName = process.env.SLACK_WEBHOOK_SECRET_NAME;
-const webhook = secretName ? webhookUrlFromSecret(secrets, secretName) : undefined;
 
 const environment = z.string().regex(/^[a-z][a-z0-9-]{0,29}$/);
 const execution = z.string().regex(EXECUTION_NAME);
@@ -46,16 +42,24 @@ const eventSchema = z.discriminatedUnion('kind', [
 ]);
 
 /** AwaitApproval (`kind: request`) and ApprovalTimedOut (`kind: timed-out`). Never logs the event: it holds the task token. */
-export async function handler(event: unknown): Promise<AwaitApprovalSubmitted | ApprovalTimedOutResult> {
-  const parsed = parseEvent(eventSchema, event, 'AwaitApproval');
-  const deps = {
-    s3,
-    bucket: requireEnv('ARTIFACT_BUCKET'),
-    slack: webhook
-      ? async (message: Parameters<typeof postToSlack>[1]) => postToSlack(await webhook(), message)
-      : undefined,
+export function createHandler(env: Environment) {
+  const s3 = new S3Client(clientSettings(env, 'S3'));
+  const secrets = new SecretsManagerClient(clientSettings(env, 'SECRETS_MANAGER'));
+  const secretName = optionalEnv(env, 'SLACK_WEBHOOK_SECRET_NAME');
+  const webhook = secretName ? webhookUrlFromSecret(secrets, secretName) : undefined;
+  return async (event: unknown): Promise<AwaitApprovalSubmitted | ApprovalTimedOutResult> => {
+    const parsed = parseEvent(eventSchema, event, 'AwaitApproval');
+    const deps = {
+      s3,
+      bucket: requireEnv(env, 'ARTIFACT_BUCKET'),
+      slack: webhook
+        ? async (message: Parameters<typeof postToSlack>[1]) => postToSlack(await webhook(), message)
+        : undefined,
+    };
+    if (parsed.kind === 'timed-out') return approvalTimedOut(parsed, deps);
+    const { kind: _kind, ...request } = parsed;
+    return requestApproval(request, deps);
   };
-  if (parsed.kind === 'timed-out') return approvalTimedOut(parsed, deps);
-  const { kind: _kind, ...request } = parsed;
-  return requestApproval(request, deps);
 }
+
+export const handler = lambdaHandler(createHandler);

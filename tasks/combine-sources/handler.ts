@@ -1,12 +1,11 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import type { CombineSourcesEvent, CombineSourcesResult } from '../../shared/contracts';
-import { requireEnv } from '../../shared/env';
+import { clientSettings, type Environment, requireEnv } from '../../shared/env';
 import { EXECUTION_NAME } from '../../shared/execution-name';
+import { lambdaHandler } from '../shared/lambda';
 import { parseEvent } from '../shared/parse-event';
 import { combineSources } from './combine-sources';
-
-const s3 = new S3Client({});
 
 /** Same rule as a source's `path` in stepdeploy.config.yml: "." or a relative folder ending in "/". */
 const artifactPath = z
@@ -43,7 +42,12 @@ const eventSchema = z.object({
 }) satisfies z.ZodType<CombineSourcesEvent>;
 
 /** CombineConfigAndCode (workflows/deploy-pipeline.asl.json). */
-export async function handler(event: unknown): Promise<CombineSourcesResult> {
-  const parsed = parseEvent(eventSchema, event, 'CombineConfigAndCode');
-  return combineSources(parsed, { s3, bucket: requireEnv('ARTIFACT_BUCKET') });
+export function createHandler(env: Environment) {
+  const s3 = new S3Client(clientSettings(env, 'S3'));
+  return async (event: unknown): Promise<CombineSourcesResult> => {
+    const parsed = parseEvent(eventSchema, event, 'CombineConfigAndCode');
+    return combineSources(parsed, { s3, bucket: requireEnv(env, 'ARTIFACT_BUCKET') });
+  };
 }
+
+export const handler = lambdaHandler(createHandler);

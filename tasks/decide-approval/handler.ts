@@ -1,13 +1,11 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
-import { requireEnv } from '../../shared/env';
+import { clientSettings, type Environment, requireEnv } from '../../shared/env';
 import { EXECUTION_NAME, EXECUTION_NAME_RULE } from '../../shared/execution-name';
-import { decideApproval, type Decision } from './decide-approval';
+import { lambdaHandler } from '../shared/lambda';
+import { decideApproval, type Decision, type DecideApprovalDependencies } from './decide-approval';
 import { DecisionRefusedError } from './errors';
-
-const s3 = new S3Client({});
-const sfn = new SFNClient({});
 
 /** Shown in the execution history, Slack and terminals: printable text only, and short. */
 const TEXT_MAX_LENGTH = 500;
@@ -64,7 +62,15 @@ function respond(statusCode: number, body: Record<string, unknown>): FunctionUrl
   return { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
 
-export async function handler(event: unknown): Promise<FunctionUrlResponse> {
+export function createHandler(env: Environment) {
+  const s3 = new S3Client(clientSettings(env, 'S3'));
+  const sfn = new SFNClient(clientSettings(env, 'SFN'));
+  return (event: unknown) => decide(event, () => ({ s3, sfn, bucket: requireEnv(env, 'ARTIFACT_BUCKET') }));
+}
+
+export const handler = lambdaHandler(createHandler);
+
+async function decide(event: unknown, deps: () => DecideApprovalDependencies): Promise<FunctionUrlResponse> {
   const request = requestSchema.safeParse(event);
   if (!request.success) return respond(400, { message: 'not a function URL request' });
   const callerArn = request.data.requestContext.authorizer?.iam.userArn;
@@ -93,7 +99,7 @@ export async function handler(event: unknown): Promise<FunctionUrlResponse> {
     });
   }
   try {
-    const result = await decideApproval(decision, callerArn, { s3, sfn, bucket: requireEnv('ARTIFACT_BUCKET') });
+    const result = await decideApproval(decision, callerArn, deps());
     return respond(200, { ...result });
   } catch (err) {
     if (err instanceof DecisionRefusedError) return respond(err.statusCode, { message: err.message });

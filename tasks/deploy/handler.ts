@@ -1,13 +1,11 @@
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { numberEnv, requireEnv } from '../../shared/env';
+import { clientSettings, type Environment, numberEnv, requireEnv } from '../../shared/env';
 import { EXECUTION_NAME } from '../../shared/execution-name';
+import { lambdaHandler } from '../shared/lambda';
 import { parseEvent } from '../shared/parse-event';
 import { deploy, type DeployStarted } from './deploy';
-
-const s3 = new S3Client({});
-const codebuild = new CodeBuildClient({});
 
 /** The deploy build's timeout (60 min) plus a margin: a lease whose holder vanished is free after this. */
 const DEFAULT_LEASE_SECONDS = 70 * 60;
@@ -27,15 +25,21 @@ const eventSchema = z
   .strict();
 
 /** Deploy (workflows/deploy-pipeline.asl.json): lambda:invoke.waitForTaskToken. */
-export async function handler(event: unknown): Promise<DeployStarted> {
-  const parsed = parseEvent(eventSchema, event, 'Deploy');
-  return deploy(parsed, {
-    s3,
-    codebuild,
-    bucket: requireEnv('ARTIFACT_BUCKET'),
-    // Lambda sets it to the function's region, the bucket's.
-    region: requireEnv('AWS_REGION'),
-    projectName: requireEnv('DEPLOY_PROJECT_NAME'),
-    leaseSeconds: numberEnv('DEPLOY_LEASE_SECONDS', { default: DEFAULT_LEASE_SECONDS, min: 1, unit: 'seconds' }),
-  });
+export function createHandler(env: Environment) {
+  const s3 = new S3Client(clientSettings(env, 'S3'));
+  const codebuild = new CodeBuildClient(clientSettings(env, 'CODEBUILD'));
+  return async (event: unknown): Promise<DeployStarted> => {
+    const parsed = parseEvent(eventSchema, event, 'Deploy');
+    return deploy(parsed, {
+      s3,
+      codebuild,
+      bucket: requireEnv(env, 'ARTIFACT_BUCKET'),
+      // Lambda sets it to the function's region, the bucket's.
+      region: requireEnv(env, 'AWS_REGION'),
+      projectName: requireEnv(env, 'DEPLOY_PROJECT_NAME'),
+      leaseSeconds: numberEnv(env, 'DEPLOY_LEASE_SECONDS', { default: DEFAULT_LEASE_SECONDS, min: 1, unit: 'seconds' }),
+    });
+  };
 }
+
+export const handler = lambdaHandler(createHandler);

@@ -2,42 +2,46 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
 import { loadConfig } from '../../shared/config';
-import { requireEnv } from '../../shared/env';
+import { clientSettings, type Environment, optionalEnv, requireEnv } from '../../shared/env';
+import { lambdaHandler } from '../shared/lambda';
 import { cachedSecret } from '../shared/secret';
 import { codeCommitEventSchema } from './providers/codecommit';
 import { PROVIDERS, type WebhookProvider } from './push';
 import { receiveCodeCommitEvent, receiveWebhook, type ReceiverDeps } from './receive-push';
 import { sfnStarter } from './start-execution';
 
-const sfn = new SFNClient({});
-const secrets = new SecretsManagerClient({});
-const configPath = requireEnv('STEPDEPLOY_CONFIG_PATH');
-const config = loadConfig(configPath);
-const stateMachineArn = requireEnv('STATE_MACHINE_ARN');
+/** The receiver's config, state machine and secret readers, once per container. */
+function receiverDeps(env: Environment): ReceiverDeps {
+  const sfn = new SFNClient(clientSettings(env, 'SFN'));
+  const secrets = new SecretsManagerClient(clientSettings(env, 'SECRETS_MANAGER'));
+  const configPath = requireEnv(env, 'STEPDEPLOY_CONFIG_PATH');
+  const config = loadConfig(configPath);
+  const stateMachineArn = requireEnv(env, 'STATE_MACHINE_ARN');
 
-/** Secret NAMES by provider (the stack's secrets); the values are read at run time, cached per container. */
-const secretNames = z
-  .partialRecord(z.enum(PROVIDERS), z.string().min(1))
-  .parse(JSON.parse(process.env.WEBHOOK_SECRET_NAMES ?? '{}'));
-const readers = new Map<WebhookProvider, () => Promise<string>>(
-  Object.entries(secretNames).map(([provider, name]) => [
-    provider as WebhookProvider,
-    cachedSecret(secrets, name, {
-      what: `the ${provider} webhook secret`,
-      expected: 'a secret string',
-      parse: (value) => (value === '' ? undefined : value),
-      error: (message, options) => new Error(message, options),
-    }),
-  ]),
-);
+  /** Secret NAMES by provider (the stack's secrets); the values are read at run time, cached per container. */
+  const secretNames = z
+    .partialRecord(z.enum(PROVIDERS), z.string().min(1))
+    .parse(JSON.parse(optionalEnv(env, 'WEBHOOK_SECRET_NAMES') ?? '{}'));
+  const readers = new Map<WebhookProvider, () => Promise<string>>(
+    Object.entries(secretNames).map(([provider, name]) => [
+      provider as WebhookProvider,
+      cachedSecret(secrets, name, {
+        what: `the ${provider} webhook secret`,
+        expected: 'a secret string',
+        parse: (value) => (value === '' ? undefined : value),
+        error: (message, options) => new Error(message, options),
+      }),
+    ]),
+  );
 
-const deps: ReceiverDeps = {
-  config,
-  configPath,
-  secret: async (provider) => readers.get(provider)?.(),
-  startExecution: sfnStarter(sfn, stateMachineArn),
-  log: (line) => console.log(line),
-};
+  return {
+    config,
+    configPath,
+    secret: async (provider) => readers.get(provider)?.(),
+    startExecution: sfnStarter(sfn, stateMachineArn),
+    log: (line) => console.log(line),
+  };
+}
 
 /** The Lambda function URL's request and response (payload format 2.0). */
 const functionUrlEventSchema = z.object({
@@ -53,7 +57,14 @@ const functionUrlEventSchema = z.object({
  * A webhook's answer is its HTTP response (a 5xx makes GitLab and Bitbucket retry, with the same
  * execution names); a CodeCommit event that cannot be handled throws, so EventBridge retries it.
  */
-export async function handler(event: unknown): Promise<unknown> {
+export function createHandler(env: Environment) {
+  const deps = receiverDeps(env);
+  return (event: unknown) => receive(event, deps);
+}
+
+export const handler = lambdaHandler(createHandler);
+
+async function receive(event: unknown, deps: ReceiverDeps): Promise<unknown> {
   const codeCommit = codeCommitEventSchema.safeParse(event);
   if (codeCommit.success) return receiveCodeCommitEvent(codeCommit.data, deps);
   const request = functionUrlEventSchema.parse(event);

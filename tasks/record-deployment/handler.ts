@@ -1,11 +1,10 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import type { RecordDeploymentResult } from '../../shared/contracts';
-import { requireEnv } from '../../shared/env';
+import { clientSettings, type Environment, requireEnv } from '../../shared/env';
+import { lambdaHandler } from '../shared/lambda';
 import { parseEvent } from '../shared/parse-event';
 import { recordDeployment } from './record-deployment';
-
-const s3 = new S3Client({});
 
 const fetchedSourceSchema = z
   .object({
@@ -40,7 +39,12 @@ const eventSchema = z
   })
   .strict();
 
-export async function handler(event: unknown): Promise<RecordDeploymentResult> {
-  const parsed = parseEvent(eventSchema, event, 'RecordDeployment');
-  return recordDeployment(parsed, { s3, bucket: requireEnv('ARTIFACT_BUCKET') });
+export function createHandler(env: Environment) {
+  const s3 = new S3Client(clientSettings(env, 'S3'));
+  return async (event: unknown): Promise<RecordDeploymentResult> => {
+    const parsed = parseEvent(eventSchema, event, 'RecordDeployment');
+    return recordDeployment(parsed, { s3, bucket: requireEnv(env, 'ARTIFACT_BUCKET') });
+  };
 }
+
+export const handler = lambdaHandler(createHandler);

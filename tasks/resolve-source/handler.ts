@@ -4,34 +4,33 @@ import { z } from 'zod';
 import { COMMIT_ID } from '../../shared/commit-id';
 import { SOURCE_TYPES } from '../../shared/config';
 import type { ResolvedSource } from '../../shared/contracts';
-import { requireEnv } from '../../shared/env';
+import { clientSettings, type Environment, requireEnv } from '../../shared/env';
+import { lambdaHandler } from '../shared/lambda';
 import { parseEvent } from '../shared/parse-event';
 import { cachedSecret, plainOrJsonField } from '../shared/secret';
 import { RepositoryCredentialsError } from './errors';
 import { branchReader, type RepositoryToken } from './remote-refs';
 import { resolveSource } from './resolve-source';
 
-const s3 = new S3Client({});
-const secrets = new SecretsManagerClient({});
-const readBranch = branchReader();
-const tokens = new Map<string, () => Promise<RepositoryToken>>();
-
 /**
  * The credentials kept in a secret: the token itself, or JSON `{"token": "...", "username": "..."}`
  * (username only where the provider's default user does not fit); cached per container.
  */
-function tokenFrom(secretName: string): Promise<RepositoryToken> {
-  let read = tokens.get(secretName);
-  if (read === undefined) {
-    read = cachedSecret(secrets, secretName, {
-      what: 'the repository credentials secret',
-      expected: 'a token nor JSON {"token": "...", "username": "..."}',
-      parse: parseRepositoryToken,
-      error: (message, options) => new RepositoryCredentialsError(message, options),
-    });
-    tokens.set(secretName, read);
-  }
-  return read();
+function tokenReader(secrets: SecretsManagerClient): (secretName: string) => Promise<RepositoryToken> {
+  const tokens = new Map<string, () => Promise<RepositoryToken>>();
+  return (secretName) => {
+    let read = tokens.get(secretName);
+    if (read === undefined) {
+      read = cachedSecret(secrets, secretName, {
+        what: 'the repository credentials secret',
+        expected: 'a token nor JSON {"token": "...", "username": "..."}',
+        parse: parseRepositoryToken,
+        error: (message, options) => new RepositoryCredentialsError(message, options),
+      });
+      tokens.set(secretName, read);
+    }
+    return read();
+  };
 }
 
 export function parseRepositoryToken(value: string): RepositoryToken | undefined {
@@ -64,7 +63,14 @@ const eventSchema = z
   .strict();
 
 /** ResolveSource, inside FetchSources (workflows/deploy-pipeline.asl.json). */
-export async function handler(event: unknown): Promise<ResolvedSource> {
-  const { source } = parseEvent(eventSchema, event, 'ResolveSource');
-  return resolveSource(source, { s3, bucket: requireEnv('ARTIFACT_BUCKET'), readBranch, tokenFrom });
+export function createHandler(env: Environment) {
+  const s3 = new S3Client(clientSettings(env, 'S3'));
+  const readBranch = branchReader();
+  const tokenFrom = tokenReader(new SecretsManagerClient(clientSettings(env, 'SECRETS_MANAGER')));
+  return async (event: unknown): Promise<ResolvedSource> => {
+    const { source } = parseEvent(eventSchema, event, 'ResolveSource');
+    return resolveSource(source, { s3, bucket: requireEnv(env, 'ARTIFACT_BUCKET'), readBranch, tokenFrom });
+  };
 }
+
+export const handler = lambdaHandler(createHandler);

@@ -2,7 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { configSchema } from '../../shared/config';
 import type { RunHookResult } from '../../shared/contracts';
+import type { Environment } from '../../shared/env';
 import { HOOK_TIME_BUDGET_SECONDS } from '../../shared/hook-time';
+import { lambdaHandler } from '../shared/lambda';
 import { parseEvent } from '../shared/parse-event';
 import { runHook } from './run-hook';
 
@@ -17,16 +19,18 @@ const eventSchema = z
 /** Left for answering Step Functions once the hook has given up. */
 const RESPONSE_MARGIN_MS = 10_000;
 
-export async function handler(
-  event: unknown,
-  context?: { getRemainingTimeInMillis(): number },
-): Promise<RunHookResult> {
-  const { hook } = parseEvent(eventSchema, event, 'RunHook');
-  // The Lambda's own timeout bounds the hook too, should it ever be set below the budget.
-  const remaining = (context?.getRemainingTimeInMillis() ?? Number.POSITIVE_INFINITY) - RESPONSE_MARGIN_MS;
-  return runHook(hook, {
-    fetch,
-    sleep: (ms) => sleep(ms),
-    budgetMs: Math.min(HOOK_TIME_BUDGET_SECONDS * 1000, remaining),
-  });
+/** RunHook reads no environment: the hook comes in the event. */
+export function createHandler(_env: Environment) {
+  return async (event: unknown, context?: { getRemainingTimeInMillis(): number }): Promise<RunHookResult> => {
+    const { hook } = parseEvent(eventSchema, event, 'RunHook');
+    // The Lambda's own timeout bounds the hook too, should it ever be set below the budget.
+    const remaining = (context?.getRemainingTimeInMillis() ?? Number.POSITIVE_INFINITY) - RESPONSE_MARGIN_MS;
+    return runHook(hook, {
+      fetch,
+      sleep: (ms) => sleep(ms),
+      budgetMs: Math.min(HOOK_TIME_BUDGET_SECONDS * 1000, remaining),
+    });
+  };
 }
+
+export const handler = lambdaHandler(createHandler);

@@ -910,7 +910,7 @@ describe('deploy lease model', () => {
   }, 120_000);
 
   test('three executions: random schedules with up to three faults each, fixed seeds', async () => {
-    const seeds = numberEnv('DEPLOY_LEASE_MODEL_SEEDS', { default: 400, min: 1 });
+    const seeds = numberEnv(process.env, 'DEPLOY_LEASE_MODEL_SEEDS', { default: 400, min: 1 });
     const started = Date.now();
     let steps = 0;
     const outcomes = new Map<string, number>();

@@ -2,7 +2,8 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { handler as combineSources } from '../../tasks/combine-sources/handler';
+import { localS3Environment } from '../../local/s3-client';
+import { createHandler as combineSourcesFunction } from '../../tasks/combine-sources/handler';
 import { startExampleRuntime, type TestRuntime } from '../helpers/local-runtime';
 import {
   etagOf,
@@ -84,6 +85,12 @@ describe('nothing lost', () => {
     const otherCommits = combineInput.fetched.map((s: any) =>
       s.name === 'app' ? { ...s, commit: 'f'.repeat(40) } : s,
     );
+    // The runtime's CombineConfigAndCode function: its bucket, on its local S3.
+    const combineSources = combineSourcesFunction({
+      ...localS3Environment(t.runtime.endpoint),
+      AWS_REGION: 'us-east-1',
+      ARTIFACT_BUCKET: t.runtime.bucket,
+    });
     const combined = combineSources({
       environment: combineInput.environment,
       execution: combineInput.execution,

@@ -12,7 +12,7 @@ import 'aws-sdk-client-mock-jest';
 import type { ApprovalRecord } from '../../tasks/await-approval/approval-record';
 import { decideApproval, type Decision } from '../../tasks/decide-approval/decide-approval';
 import { DecisionRefusedError } from '../../tasks/decide-approval/errors';
-import { handler } from '../../tasks/decide-approval/handler';
+import { createHandler } from '../../tasks/decide-approval/handler';
 import { isRequester } from '../../tasks/decide-approval/identity';
 
 const s3Mock = mockClient(S3Client);
@@ -157,9 +157,7 @@ describe('handler (function URL, payload format 2.0)', () => {
   });
   const body = { action: 'approve', environment: 'production', execution: EXECUTION };
 
-  beforeEach(() => {
-    process.env.ARTIFACT_BUCKET = BUCKET;
-  });
+  const handler = createHandler({ ARTIFACT_BUCKET: BUCKET });
 
   test('the caller is the IAM identity Lambda put in requestContext, not anything in the body', async () => {
     objects({ [KEY]: waiting });

@@ -10,7 +10,7 @@ import {
   type ExecutionStatusChange,
 } from '../../tasks/shared/eventbridge-events';
 import { toLine, toSlack } from '../../tasks/notify/format';
-import { handler } from '../../tasks/notify/handler';
+import { createHandler } from '../../tasks/notify/handler';
 import { historyLookup, summarize } from '../../tasks/notify/history';
 import { consoleLink, describeBuild, describeExecution } from '../../tasks/notify/message';
 import { notify } from '../../tasks/notify/notify';
@@ -251,6 +251,8 @@ describe('handler', () => {
   let errors: jest.SpyInstance;
   let logs: jest.SpyInstance;
   let secretCounter = 0;
+  let secretName: string;
+  let handler: ReturnType<typeof createHandler>;
 
   beforeAll(async () => {
     server = createServer((req, res) => {
@@ -277,13 +279,13 @@ describe('handler', () => {
     received = [];
     errors = jest.spyOn(console, 'error').mockImplementation(() => undefined);
     logs = jest.spyOn(console, 'log').mockImplementation(() => undefined);
-    // A new secret name per test: the handler caches each secret's URL for the container's life.
-    process.env.SLACK_WEBHOOK_SECRET_NAME = `stepdeploy/slack-${++secretCounter}`;
+    // A function (a cold start) per test: each caches its secret's URL for the container's life.
+    secretName = `stepdeploy/slack-${++secretCounter}`;
+    handler = createHandler({ SLACK_WEBHOOK_SECRET_NAME: secretName });
   });
   afterEach(() => {
     errors.mockRestore();
     logs.mockRestore();
-    delete process.env.SLACK_WEBHOOK_SECRET_NAME;
   });
 
   function webhookAt(path: string): string {
@@ -299,7 +301,7 @@ describe('handler', () => {
 
     expect(result).toEqual({ delivered: true, via: 'slack' });
     expect(smMock).toHaveReceivedCommandWith(GetSecretValueCommand, {
-      SecretId: process.env.SLACK_WEBHOOK_SECRET_NAME,
+      SecretId: secretName,
     });
     expect(JSON.parse(received[0]!.body)).toMatchObject({ text: ':white_check_mark: acceptance: SUCCEEDED' });
   });
@@ -350,7 +352,7 @@ describe('handler', () => {
   });
 
   it('prints one line to stdout when no webhook secret is configured', async () => {
-    delete process.env.SLACK_WEBHOOK_SECRET_NAME;
+    handler = createHandler({});
 
     const result = await handler(buildFailedFixture);
 

@@ -4,29 +4,25 @@ import { join } from 'node:path';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
+import { createHandler } from '../../tasks/receive-push/handler';
 import { COMMIT, githubPush, rawConfig, SECRET, signed } from './receive-push/fixtures';
-
-type HandlerModule = typeof import('../../tasks/receive-push/handler');
 
 const sfnMock = mockClient(SFNClient);
 const secretsMock = mockClient(SecretsManagerClient);
 const STATE_MACHINE_ARN = 'arn:aws:states:eu-west-1:999999999999:stateMachine:shop';
-const saved = { ...process.env };
 const dir = mkdtempSync(join(tmpdir(), 'stepdeploy-receiver-'));
 writeFileSync(join(dir, 'stepdeploy.config.yml'), JSON.stringify(rawConfig));
 
-/** The handler module reads its config and environment once, when it is loaded (a cold start). */
-let loaded: HandlerModule | undefined;
-function loadHandler(): HandlerModule {
-  if (loaded === undefined) {
-    Object.assign(process.env, {
+/** One function for the file (one cold start): it reads its config and environment when made. */
+let loaded: { handler: ReturnType<typeof createHandler> } | undefined;
+function loadHandler(): { handler: ReturnType<typeof createHandler> } {
+  loaded ??= {
+    handler: createHandler({
       STEPDEPLOY_CONFIG_PATH: join(dir, 'stepdeploy.config.yml'),
       STATE_MACHINE_ARN,
       WEBHOOK_SECRET_NAMES: JSON.stringify({ github: 'shop/webhook/github' }),
-    });
-    loaded = require('../../tasks/receive-push/handler') as HandlerModule;
-    process.env = { ...saved };
-  }
+    }),
+  };
   return loaded;
 }
 

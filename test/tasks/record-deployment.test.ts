@@ -1,7 +1,7 @@
 import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { DeploymentRecord, RecordDeploymentEvent } from '../../shared/contracts';
-import { handler } from '../../tasks/record-deployment/handler';
+import { createHandler } from '../../tasks/record-deployment/handler';
 import { CurrentRecordContendedError } from '../../tasks/record-deployment/errors';
 import { CURRENT_ATTEMPTS, recordDeployment } from '../../tasks/record-deployment/record-deployment';
 import { ConditionalWriteConflictError } from '../../tasks/shared/errors';
@@ -334,26 +334,17 @@ describe('recordDeployment when S3 answers 409 ConditionalRequestConflict (retry
 });
 
 describe('handler', () => {
-  const saved = process.env.ARTIFACT_BUCKET;
-  afterEach(() => {
-    if (saved === undefined) delete process.env.ARTIFACT_BUCKET;
-    else process.env.ARTIFACT_BUCKET = saved;
-  });
-
   test('records into ARTIFACT_BUCKET', async () => {
-    process.env.ARTIFACT_BUCKET = BUCKET;
     s3Mock.on(PutObjectCommand).resolves({});
 
-    const result = await handler(event);
+    const result = await createHandler({ ARTIFACT_BUCKET: BUCKET })(event);
 
     expect(result.currentKey).toBe(CURRENT_KEY);
     expect(s3Mock).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: BUCKET, Key: CURRENT_KEY });
   });
 
   test('fails naming ARTIFACT_BUCKET when it is not set', async () => {
-    delete process.env.ARTIFACT_BUCKET;
-
-    await expect(handler(event)).rejects.toMatchObject({
+    await expect(createHandler({})(event)).rejects.toMatchObject({
       name: 'EnvironmentVariableError',
       message: 'ARTIFACT_BUCKET environment variable is not set',
     });
@@ -361,7 +352,7 @@ describe('handler', () => {
   });
 
   test('fails with InvalidEventError for an event the state machine does not send', async () => {
-    process.env.ARTIFACT_BUCKET = BUCKET;
+    const handler = createHandler({ ARTIFACT_BUCKET: BUCKET });
 
     await expect(handler({ ...event, execution: 'a/b', buildId: undefined })).rejects.toMatchObject({
       name: 'InvalidEventError',

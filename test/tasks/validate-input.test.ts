@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { loadConfig, parseConfig } from '../../shared/config';
 import { InvalidInputError } from '../../tasks/validate-input/errors';
+import { createHandler, handler } from '../../tasks/validate-input/handler';
 import { checkExecutionInput, MAX_INPUT_BYTES, validateInput } from '../../tasks/validate-input/validate-input';
 
 const CONFIG_PATH = resolve(__dirname, '../../stepdeploy.config.yml');
@@ -473,25 +474,8 @@ describe('checkExecutionInput: commits', () => {
 });
 
 describe('handler', () => {
-  type HandlerModule = typeof import('../../tasks/validate-input/handler');
-  const saved = process.env.STEPDEPLOY_CONFIG_PATH;
-  afterEach(() => {
-    if (saved === undefined) delete process.env.STEPDEPLOY_CONFIG_PATH;
-    else process.env.STEPDEPLOY_CONFIG_PATH = saved;
-  });
-
-  /** A fresh handler module: it reads its config once, when it is loaded. */
-  function loadHandler(): HandlerModule {
-    let loaded: HandlerModule | undefined;
-    jest.isolateModules(() => {
-      loaded = require('../../tasks/validate-input/handler') as HandlerModule;
-    });
-    return loaded!;
-  }
-
   test('returns the plan for the event the state machine sends', async () => {
-    process.env.STEPDEPLOY_CONFIG_PATH = CONFIG_PATH;
-    const { handler } = loadHandler();
+    const handler = createHandler({ STEPDEPLOY_CONFIG_PATH: CONFIG_PATH });
 
     const plan = await handler({ input: { environment: 'production' }, execution: 'production-1' });
 
@@ -499,8 +483,7 @@ describe('handler', () => {
   });
 
   test('fails with InvalidInputError for bad input', async () => {
-    process.env.STEPDEPLOY_CONFIG_PATH = CONFIG_PATH;
-    const { handler } = loadHandler();
+    const handler = createHandler({ STEPDEPLOY_CONFIG_PATH: CONFIG_PATH });
 
     await expect(
       handler({ input: { environment: 'production', branches: { app: '-c' } }, execution: 'e' }),
@@ -511,8 +494,7 @@ describe('handler', () => {
   });
 
   test('fails with InvalidEventError when the event is not what the state machine sends', async () => {
-    process.env.STEPDEPLOY_CONFIG_PATH = CONFIG_PATH;
-    const { handler } = loadHandler();
+    const handler = createHandler({ STEPDEPLOY_CONFIG_PATH: CONFIG_PATH });
 
     await expect(handler({ input: {} })).rejects.toMatchObject({
       name: 'InvalidEventError',
@@ -520,10 +502,29 @@ describe('handler', () => {
     });
   });
 
-  test('fails to load without STEPDEPLOY_CONFIG_PATH, naming the variable', () => {
-    delete process.env.STEPDEPLOY_CONFIG_PATH;
+  test('fails to start (a cold start) without STEPDEPLOY_CONFIG_PATH, naming the variable', () => {
+    expect(() => createHandler({})).toThrow('STEPDEPLOY_CONFIG_PATH environment variable is not set');
+  });
 
-    expect(loadHandler).toThrow('STEPDEPLOY_CONFIG_PATH environment variable is not set');
+  test("each function reads its own environment's config, not process.env's", async () => {
+    process.env.STEPDEPLOY_CONFIG_PATH = '/nonexistent/stepdeploy.config.yml';
+    try {
+      const handler = createHandler({ STEPDEPLOY_CONFIG_PATH: CONFIG_PATH });
+
+      await expect(handler({ input: { environment: 'production' }, execution: 'p-2' })).resolves.toMatchObject({
+        environment: 'production',
+      });
+    } finally {
+      delete process.env.STEPDEPLOY_CONFIG_PATH;
+    }
+  });
+
+  test("Lambda's handler: loads without the variable, then fails the invocation naming it", async () => {
+    delete process.env.STEPDEPLOY_CONFIG_PATH;
+    await expect(handler({ input: { environment: 'production' }, execution: 'p-3' })).rejects.toMatchObject({
+      name: 'EnvironmentVariableError',
+      message: 'STEPDEPLOY_CONFIG_PATH environment variable is not set',
+    });
   });
 });
 

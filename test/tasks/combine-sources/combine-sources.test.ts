@@ -21,6 +21,7 @@ import 'aws-sdk-client-mock-jest';
 import * as yauzl from 'yauzl';
 import type { CombineSourcesEvent } from '../../../shared/contracts';
 import { ARTIFACT_CONFLICT_ATTEMPTS, combineSources } from '../../../tasks/combine-sources/combine-sources';
+import { createHandler } from '../../../tasks/combine-sources/handler';
 import { ConditionalWriteConflictError } from '../../../tasks/shared/errors';
 import { buildEnvironment, deployEnvironment } from '../../../tasks/combine-sources/environment';
 import { createManifest } from '../../../tasks/combine-sources/manifest';
@@ -807,20 +808,11 @@ describe('combineSources against a real local S3 (s3rver)', () => {
     expect(entries.find((x) => x.name === 'config/d:x/e.yml')).toMatchObject({ content: 'e: 1\n' });
   });
 
-  it('runs through the handler with the endpoint from the environment, as the local runtime does', async () => {
+  it("runs through the handler with the endpoint from the function's environment, as the local runtime does", async () => {
     const { event: e, key } = await scenario('via-handler', APP_SNAPSHOT);
-    const saved = { ...process.env };
-    Object.assign(process.env, s3.env, { ARTIFACT_BUCKET: BUCKET });
-    try {
-      let handler!: (event: unknown) => Promise<unknown>;
-      await jest.isolateModulesAsync(async () => {
-        ({ handler } = await import('../../../tasks/combine-sources/handler'));
-      });
+    const handler = createHandler({ ...s3.env, ARTIFACT_BUCKET: BUCKET });
 
-      await expect(handler(e)).resolves.toMatchObject({ key });
-      await expect(handler({ ...e, sources: [] })).rejects.toMatchObject({ name: 'InvalidEventError' });
-    } finally {
-      process.env = saved;
-    }
+    await expect(handler(e)).resolves.toMatchObject({ key });
+    await expect(handler({ ...e, sources: [] })).rejects.toMatchObject({ name: 'InvalidEventError' });
   });
 });
