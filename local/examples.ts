@@ -3,6 +3,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from '
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { resolveRepository, sourceTypeOf, type PipelineConfig } from '../shared/config';
+import { ConfigError } from '../shared/errors';
 
 /**
  * Turns `examples/<repo>/` into a bare git repository with branches main, develop and
@@ -10,6 +11,7 @@ import { resolveRepository, sourceTypeOf, type PipelineConfig } from '../shared/
  * Fixed author and dates make the commit ids the same on every machine.
  */
 
+/** In a clone of stepdeploy only: the npm package does not ship examples/ (README, "The package"). */
 export const EXAMPLES_DIR = join(__dirname, '..', 'examples');
 export const EXAMPLE_REPOS = ['app', 'config'] as const;
 export const EXAMPLE_BRANCHES = ['main', 'develop', 'feature/cloudformationchange'] as const;
@@ -36,16 +38,16 @@ function git(cwd: string, args: string[], date?: string): string {
   });
 }
 
-function makeRepository(repo: string, destination: string): void {
+function makeRepository(repo: string, destination: string, examples: string): void {
   const work = mkdtempSync(join(tmpdir(), `stepdeploy-example-${repo}-`));
   try {
     git(work, ['init', '--quiet', '--initial-branch=main']);
-    cpSync(join(EXAMPLES_DIR, repo), work, { recursive: true });
+    cpSync(join(examples, repo), work, { recursive: true });
     git(work, ['add', '--all']);
     git(work, ['commit', '--quiet', '-m', `${repo}: initial version`], '2026-11-01T10:00:00Z');
     EXAMPLE_BRANCHES.filter((b) => b !== 'main').forEach((branch, i) => {
       git(work, ['checkout', '--quiet', '-b', branch, 'main']);
-      const overlay = join(EXAMPLES_DIR, 'overlays', repo, branch);
+      const overlay = join(examples, 'overlays', repo, branch);
       if (existsSync(overlay)) cpSync(overlay, work, { recursive: true });
       git(work, ['add', '--all']);
       git(
@@ -65,25 +67,43 @@ function makeRepository(repo: string, destination: string): void {
 }
 
 /** Creates the example repositories under `<directory>/<repo>.git` unless they exist. */
-export function ensureExampleRepositories(directory: string): string[] {
+export function ensureExampleRepositories(directory: string, examples: string = EXAMPLES_DIR): string[] {
   mkdirSync(directory, { recursive: true });
   const created: string[] = [];
   for (const repo of EXAMPLE_REPOS) {
     const destination = join(directory, `${repo}.git`);
     if (existsSync(destination)) continue;
-    makeRepository(repo, destination);
+    makeRepository(repo, destination, examples);
     created.push(destination);
   }
   return created;
 }
 
-/** The example config's sources are local repositories under `<home>/example-repos`: make them on first run. */
-export function prepareExampleRepositories(config: PipelineConfig, configPath: string, home: string): string[] {
-  const examples = join(home, 'example-repos');
-  const missing = Object.values(config.sources).some((source) => {
+/**
+ * The example config's sources are local repositories under `<home>/example-repos`: make them on
+ * first run, from `examples` (the examples/ folder of a clone of stepdeploy). A config copied from
+ * this repository into a project that installed the package names them too, but the package has
+ * no examples/ to make them from: that is an error naming the setting and the fix, not git's ENOENT.
+ */
+export function prepareExampleRepositories(
+  config: PipelineConfig,
+  configPath: string,
+  home: string,
+  examples: string = EXAMPLES_DIR,
+): string[] {
+  const exampleRepos = join(home, 'example-repos');
+  const missing = Object.entries(config.sources).filter(([, source]) => {
     if (sourceTypeOf(source) !== 'LOCAL_GIT') return false;
     const path = resolveRepository(source, configPath);
-    return path.startsWith(examples + sep) && !existsSync(path);
+    return path.startsWith(exampleRepos + sep) && !existsSync(path);
   });
-  return missing ? ensureExampleRepositories(examples) : [];
+  if (missing.length === 0) return [];
+  if (!existsSync(examples)) {
+    const [name, source] = missing[0]!;
+    throw new ConfigError(
+      `sources.${name}.repository ${JSON.stringify(source.repository)} in ${configPath} names a repository of stepdeploy's bundled example (${resolveRepository(source, configPath)}), which only a clone of the stepdeploy repository can make (from its examples/ folder, not in the npm package); ` +
+        `write a config for your own repositories with \`npx stepdeploy init\`, or set each source's repository to your clone (a path relative to the config file) or its URL`,
+    );
+  }
+  return ensureExampleRepositories(exampleRepos, examples);
 }

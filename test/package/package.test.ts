@@ -286,6 +286,42 @@ it(
 );
 
 it(
+  "a config copied from stepdeploy's repository, naming its example repositories, fails with the fix, not ENOENT",
+  async () => {
+    // The package has no examples/ to make the example repositories from.
+    const copied = join(user, 'copied');
+    mkdirSync(copied);
+    writeFileSync(join(copied, 'stepdeploy.config.yml'), readFileSync(join(ROOT, 'stepdeploy.config.yml')));
+
+    const started = await run(
+      'npx',
+      [
+        '--no',
+        '--',
+        'stepdeploy',
+        'start',
+        '--local',
+        '--wait',
+        '--env',
+        'acceptance',
+        '--config',
+        'copied/stepdeploy.config.yml',
+      ],
+      user,
+    );
+
+    expect(started.stderr).toContain(
+      `stepdeploy: sources.app.repository ".stepdeploy/example-repos/app.git" in ${join(copied, 'stepdeploy.config.yml')} names a repository of stepdeploy's bundled example`,
+    );
+    expect(started.stderr).toContain('write a config for your own repositories with `npx stepdeploy init`');
+    expect(started.stderr).not.toContain('ENOENT');
+    expect(started.code).toBe(2);
+    expect(existsSync(join(copied, '.stepdeploy', 'example-repos'))).toBe(false);
+  },
+  SLOW_MS,
+);
+
+it(
   'local serve serves the console page built into the package',
   async () => {
     // The installed command itself (what npx runs), so that the signal reaches it.
