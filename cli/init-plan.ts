@@ -247,11 +247,41 @@ if (config.toolingAccount !== undefined) {
 app.synth();
 `;
 
+/**
+ * cdk.json. `cdk synth` is offline but for the CDK CLI's own calls: it fetches notices
+ * (cli.cdk.dev-tools.aws.dev) and, from aws-cdk 2.1100.0, sends CLI telemetry
+ * (cdk-cli-telemetry.us-east-1.api.aws). `"notices": false` and the context key `cli-telemetry:
+ * false` turn both off (the CDK guide, "Configure AWS CDK CLI telemetry"; aws-cdk 2.1148.1 reads
+ * them); this repository's own cdk.json sets the same.
+ */
+export function renderCdkJson(): string {
+  return `${JSON.stringify({ app: `node ${APP_ENTRY}`, notices: false, context: { 'cli-telemetry': false } }, null, 2)}\n`;
+}
+
+export const GITIGNORE = '.gitignore';
+/** Made by `cdk synth` and by the local runtime (its S3 data, executions, clones): never committed. */
+const IGNORED = ['cdk.out/', '.stepdeploy/'] as const;
+
+/**
+ * What init appends to the folder's .gitignore (`existing`: its text, undefined when there is
+ * none): the lines of IGNORED it does not already ignore, or '' when it needs none. A line that
+ * ignores the same folder written another way (`/cdk.out`, `cdk.out`) counts as there.
+ */
+export function gitignoreAddition(existing: string | undefined): string {
+  const present = new Set(
+    (existing ?? '').split(/\r?\n/).map((line) => line.trim().replace(/^\//, '').replace(/\/$/, '')),
+  );
+  const missing = IGNORED.filter((line) => !present.has(line.replace(/\/$/, '')));
+  if (missing.length === 0) return '';
+  const separator = existing === undefined || existing === '' || existing.endsWith('\n') ? '' : '\n';
+  return `${separator}# stepdeploy: CDK's output and the local runtime's data\n${missing.join('\n')}\n`;
+}
+
 /** Every file init writes, in the order it writes them. */
 export function initFiles(plan: InitPlan, readBuildspec: (file: string) => string): InitFile[] {
   const files: InitFile[] = [
     { path: CONFIG_FILE, content: renderConfig(plan) },
-    { path: 'cdk.json', content: `${JSON.stringify({ app: `node ${APP_ENTRY}` }, null, 2)}\n` },
+    { path: 'cdk.json', content: renderCdkJson() },
     { path: APP_ENTRY, content: APP },
   ];
   if (plan.buildspecs === 'copy') {

@@ -14,6 +14,8 @@ import {
   connectionFor,
   defaultBranches,
   defaultPath,
+  GITIGNORE,
+  gitignoreAddition,
   type InitEnvironment,
   type InitFile,
   initFiles,
@@ -78,11 +80,22 @@ export async function runInit(options: InitOptions, io: Io, terminal: Terminal):
     dir,
     files.map((f) => f.path),
   );
-  writeAll(dir, files);
+  const gitignorePath = join(dir, GITIGNORE);
+  const gitignore = readGitignore(gitignorePath);
+  const ignoreLines = gitignoreAddition(gitignore);
+  writeAll(
+    dir,
+    files,
+    ignoreLines === '' ? undefined : { path: gitignorePath, addition: ignoreLines, existed: gitignore !== undefined },
+  );
 
   const fromHere = relative(process.cwd(), dir);
   println(io, `Wrote into ${fromHere === '' ? '.' : fromHere.startsWith('..') ? dir : fromHere}:`);
   for (const file of files) println(io, `  ${file.path}`);
+  if (ignoreLines !== '') {
+    const added = ignoreLines.split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+    println(io, `  ${GITIGNORE} (${gitignore === undefined ? 'new' : 'added'}: ${added.join(' ')})`);
+  }
   println(io);
   if (plan.buildspecs !== 'copy' && !existsSync(join(dir, plan.buildspecs.packageFolder, BUILDSPEC_FILES[0]))) {
     println(
@@ -226,6 +239,17 @@ function installedBuildspecsFolder(dir: string): string {
   }
 }
 
+function readGitignore(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw usageError(
+      `init writes nothing: it adds cdk.out/ and .stepdeploy/ to ${path}, which cannot be read (${(err as Error).message}); make it a readable file, or write into another folder with --dir`,
+    );
+  }
+}
+
 function refuseExisting(dir: string, paths: ReadonlyArray<string>): void {
   // lstat: a dangling symbolic link is in the way too.
   const existing = paths.filter((path) => lstatSync(join(dir, path), { throwIfNoEntry: false }) !== undefined);
@@ -235,8 +259,16 @@ function refuseExisting(dir: string, paths: ReadonlyArray<string>): void {
   );
 }
 
-/** All or nothing: exclusive creates, and what was written is removed again when one fails. */
-function writeAll(dir: string, files: ReadonlyArray<InitFile>): void {
+/**
+ * All or nothing: exclusive creates, and what was written is removed again when one fails. The
+ * .gitignore lines come last, appended to the user's file (or a new one), so nothing else can
+ * fail after them.
+ */
+function writeAll(
+  dir: string,
+  files: ReadonlyArray<InitFile>,
+  gitignore?: { readonly path: string; readonly addition: string; readonly existed: boolean },
+): void {
   const created: string[] = [];
   try {
     for (const file of files) {
@@ -245,6 +277,9 @@ function writeAll(dir: string, files: ReadonlyArray<InitFile>): void {
       if (newFolder !== undefined) created.push(newFolder);
       writeFileSync(path, file.content, { flag: 'wx' });
       created.push(path);
+    }
+    if (gitignore !== undefined) {
+      writeFileSync(gitignore.path, gitignore.addition, { flag: gitignore.existed ? 'a' : 'wx' });
     }
   } catch (err) {
     for (const path of created.reverse()) rmSync(path, { recursive: true, force: true });

@@ -9,9 +9,11 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { type Duplex, PassThrough } from 'node:stream';
 import { DEFAULT_BUILDSPECS_DIR, type InitOptions, runInit, type Terminal } from '../../cli/commands/init';
 import { ExitCode } from '../../cli/exit-codes';
 import { runCli } from '../../cli/main';
@@ -113,7 +115,15 @@ describe('init with flags', () => {
       const at = text.split('\n').findIndex((line) => line.startsWith(field));
       expect(text.split('\n')[at - 1]).toMatch(/^# /);
     }
-    expect(JSON.parse(readFileSync(join(dir, 'cdk.json'), 'utf8'))).toEqual({ app: 'node bin/pipeline.cjs' });
+    expect(JSON.parse(readFileSync(join(dir, 'cdk.json'), 'utf8'))).toEqual({
+      app: 'node bin/pipeline.cjs',
+      notices: false,
+      context: { 'cli-telemetry': false },
+    });
+    expect(readFileSync(join(dir, '.gitignore'), 'utf8')).toBe(
+      "# stepdeploy: CDK's output and the local runtime's data\ncdk.out/\n.stepdeploy/\n",
+    );
+    expect(stdout).toContain('  .gitignore (new: cdk.out/ .stepdeploy/)');
     expect(readFileSync(join(dir, 'bin', 'pipeline.cjs'), 'utf8')).toContain("require('stepdeploy')");
   });
 
@@ -203,6 +213,127 @@ describe('init with flags', () => {
     ]);
   });
 });
+
+describe('.gitignore', () => {
+  test('gets only the lines it lacks, after what it had, which stays as it was', async () => {
+    const dir = emptyFolder();
+    // No newline at the end, and cdk.out ignored already, written another way.
+    writeFileSync(join(dir, '.gitignore'), 'node_modules/\n/cdk.out');
+
+    const { stdout } = await init({ ...FLAGS, dir });
+
+    expect(readFileSync(join(dir, '.gitignore'), 'utf8')).toBe(
+      "node_modules/\n/cdk.out\n# stepdeploy: CDK's output and the local runtime's data\n.stepdeploy/\n",
+    );
+    expect(stdout).toContain('  .gitignore (added: .stepdeploy/)');
+  });
+
+  test('that ignores both already is left alone', async () => {
+    const dir = emptyFolder();
+    writeFileSync(join(dir, '.gitignore'), '.stepdeploy\ncdk.out/\n');
+
+    const { stdout } = await init({ ...FLAGS, dir });
+
+    expect(readFileSync(join(dir, '.gitignore'), 'utf8')).toBe('.stepdeploy\ncdk.out/\n');
+    expect(stdout).not.toContain('.gitignore');
+  });
+
+  test('is not touched when init refuses', async () => {
+    const dir = emptyFolder();
+    writeFileSync(join(dir, '.gitignore'), 'node_modules/\n');
+    writeFileSync(join(dir, 'cdk.json'), '{}\n');
+
+    await expect(init({ ...FLAGS, dir })).rejects.toThrow('init writes nothing: cdk.json already exists');
+
+    expect(readFileSync(join(dir, '.gitignore'), 'utf8')).toBe('node_modules/\n');
+  });
+});
+
+/**
+ * Runs the repository's CDK CLI (the aws-cdk devDependency) in `dir` with a proxy that records
+ * where it tries to connect: the hosts it asked for, within `waitMs` of its exit (the CLI sends
+ * telemetry from a subprocess that may outlive it), or as soon as there is one.
+ */
+async function cdkSynthConnections(
+  dir: string,
+  waitMs: number,
+): Promise<{ hosts: string[]; status: number | null; stderr: string }> {
+  const hosts: string[] = [];
+  const proxy = createServer((req, res) => {
+    hosts.push(req.headers.host ?? String(req.url));
+    res.destroy();
+  });
+  proxy.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    hosts.push(String(req.url));
+    socket.destroy();
+  });
+  await new Promise<void>((listening) => proxy.listen(0, '127.0.0.1', listening));
+  const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  // A stack with nothing in it: what is measured is the CLI's own calls around the app.
+  writeFileSync(
+    join(dir, 'empty-app.cjs'),
+    "const { App, Stack } = require('aws-cdk-lib'); const app = new App(); new Stack(app, 'Empty'); app.synth();\n",
+  );
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !/^(CI|NO_PROXY|no_proxy|AWS_.*)$/.test(name)),
+  );
+  try {
+    const result = await new Promise<{ status: number | null; stderr: string }>((done) => {
+      const child = spawn(
+        join(ROOT, 'node_modules', '.bin', 'cdk'),
+        ['synth', '--quiet', '--app', 'node empty-app.cjs'],
+        {
+          cwd: dir,
+          env: {
+            ...env,
+            // A CDK home of its own: no cached notices, no telemetry setting of this machine's user.
+            CDK_HOME: join(dir, '.cdk'),
+            // No credentials (jest's setup sets fake ones): with some, the CLI asks STS for the account.
+            AWS_CONFIG_FILE: join(dir, 'no-aws-config'),
+            AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-aws-credentials'),
+            AWS_EC2_METADATA_DISABLED: 'true',
+            NODE_PATH: join(ROOT, 'node_modules'),
+            HTTPS_PROXY: proxyUrl,
+            HTTP_PROXY: proxyUrl,
+            https_proxy: proxyUrl,
+            http_proxy: proxyUrl,
+          },
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
+      let stderr = '';
+      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      child.on('close', (status) => done({ status, stderr }));
+    });
+    for (const until = Date.now() + waitMs; hosts.length === 0 && Date.now() < until; ) {
+      await new Promise((tick) => setTimeout(tick, 100));
+    }
+    return { ...result, hosts };
+  } finally {
+    proxy.close();
+  }
+}
+
+test(
+  "cdk synth in the folder init wrote makes no network call of the CDK CLI's own (notices, telemetry)",
+  async () => {
+    const dir = emptyFolder();
+    await init({ ...FLAGS, dir });
+
+    const synth = await cdkSynthConnections(dir, 5_000);
+
+    expect(synth.stderr).not.toMatch(/error/i);
+    expect(synth.status).toBe(0);
+    expect(synth.hosts).toEqual([]);
+
+    // The same synth with only the app in cdk.json does call out, so the proxy sees what it should.
+    writeFileSync(join(dir, 'cdk.json'), JSON.stringify({ app: 'node bin/pipeline.cjs' }));
+    const unconfigured = await cdkSynthConnections(dir, 30_000);
+    expect(unconfigured.status).toBe(0);
+    expect(unconfigured.hosts.length).toBeGreaterThan(0);
+  },
+  SPAWN_TIMEOUT_MS,
+);
 
 describe('init refuses', () => {
   test('to overwrite a file: it names it and writes nothing at all', async () => {
