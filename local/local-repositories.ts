@@ -14,21 +14,36 @@ export async function checkLocalRepositories(config: PipelineConfig, configPath:
   await Promise.all(
     Object.entries(config.sources).map(async ([name, source]) => {
       if (sourceTypeOf(source) !== 'LOCAL_GIT') return;
-      const location = resolveRepository(source, configPath);
-      const path = location.startsWith('file://') ? fileURLToPath(location) : location;
-      const setting = `sources.${name}.repository ${JSON.stringify(source.repository)} in ${configPath}`;
-      const fix =
-        'set it to a git repository on this machine (a clone: `git clone <url> <path>`; a relative path is relative to the config file) or to the repository URL';
-      if (!existsSync(path) || !statSync(path).isDirectory()) {
-        throw new ConfigError(`${setting}: no folder at ${path}; ${fix}`);
+      const problem = await localRepositoryProblem(resolveRepository(source, configPath));
+      if (problem !== undefined) {
+        throw new ConfigError(
+          `sources.${name}.repository ${JSON.stringify(source.repository)} in ${configPath}: ${problem}; ${LOCAL_REPOSITORY_FIX}`,
+        );
       }
-      // What the fetch itself runs against the path (git's upload-pack), so the answer is git's:
-      // a subfolder of some other repository's work tree is not a repository for it either.
-      const failure = await gitFails(['ls-remote', '--heads', '--', path]);
-      if (failure !== undefined)
-        throw new ConfigError(`${setting}: ${path} is not a git repository (${failure}); ${fix}`);
     }),
   );
+}
+
+export const LOCAL_REPOSITORY_FIX =
+  'set it to a git repository on this machine (a clone: `git clone <url> <path>`; a relative path is relative to the config file) or to the repository URL';
+
+/**
+ * What is wrong with a local repository (an absolute path or a file:// URL) for the fetch: no
+ * folder there, or git does not read it as a repository; undefined when nothing is. `init` asks
+ * the same when it is given a path.
+ */
+export async function localRepositoryProblem(location: string): Promise<string | undefined> {
+  let path: string;
+  try {
+    path = location.startsWith('file://') ? fileURLToPath(location) : location;
+  } catch (err) {
+    return `${location} is not a file:// URL of this machine (${(err as Error).message})`;
+  }
+  if (!existsSync(path) || !statSync(path).isDirectory()) return `no folder at ${path}`;
+  // What the fetch itself runs against the path (git's upload-pack), so the answer is git's:
+  // a subfolder of some other repository's work tree is not a repository for it either.
+  const failure = await gitFails(['ls-remote', '--heads', '--', path]);
+  return failure === undefined ? undefined : `${path} is not a git repository (${failure})`;
 }
 
 function gitFails(args: string[]): Promise<string | undefined> {

@@ -2,7 +2,8 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, write
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parse as parseYaml } from 'yaml';
-import { parseConfig } from '../../shared/config';
+import { localRepositoryProblem } from '../../local/local-repositories';
+import { parseConfig, resolveRepository, type SourceConfig, sourceTypeOf } from '../../shared/config';
 import { CliError, usageError } from '../errors';
 import { ExitCode } from '../exit-codes';
 import {
@@ -63,7 +64,7 @@ export async function runInit(options: InitOptions, io: Io, terminal: Terminal):
   }
   let plan: InitPlan;
   if (options.source.length > 0 || options.env.length > 0) {
-    plan = planFromFlags(options, dir);
+    plan = await planFromFlags(options, dir);
   } else if (terminal.input.isTTY === true && terminal.output.isTTY === true) {
     // Before the questions, not after: refuse at once rather than after every answer is given.
     refuseExisting(dir, [CONFIG_FILE, 'cdk.json', APP_ENTRY]);
@@ -110,7 +111,7 @@ export async function runInit(options: InitOptions, io: Io, terminal: Terminal):
   return ExitCode.Ok;
 }
 
-function planFromFlags(options: InitOptions, dir: string): InitPlan {
+async function planFromFlags(options: InitOptions, dir: string): Promise<InitPlan> {
   if (options.source.length === 0) {
     throw usageError(`init needs --source NAME=URL for each repository, got none; e.g. ${INIT_FLAGS_EXAMPLE}`);
   }
@@ -129,6 +130,10 @@ function planFromFlags(options: InitOptions, dir: string): InitPlan {
   const connections = connectionsFromFlags(options.connection ?? [], options.source);
   const sources: InitSource[] = [];
   for (const raw of options.source) sources.push(sourceFromFlag(raw, sources, connections));
+  for (const [i, source] of sources.entries()) {
+    const problem = await localSourceProblem(source.repository, dir);
+    if (problem !== undefined) throw usageError(`--source ${options.source[i]}: ${problem}; ${localSourceFix(dir)}`);
+  }
   const environments: InitEnvironment[] = [];
   for (const raw of options.env) environments.push(environmentFromFlag(raw, environments, sources));
   return {
@@ -214,6 +219,20 @@ function environmentFromFlag(
   return { name, account, region, branches: defaultBranches(before.length, sources) };
 }
 
+/**
+ * A local path (or file:// URL) must be a git repository already: the local runtime's own check at
+ * its start, asked at init so that a mistyped path is caught while the person is still here.
+ */
+function localSourceProblem(repository: string, dir: string): Promise<string | undefined> {
+  const source = { repository } as SourceConfig;
+  if (sourceTypeOf(source) !== 'LOCAL_GIT') return Promise.resolve(undefined);
+  return localRepositoryProblem(resolveRepository(source, join(dir, CONFIG_FILE)));
+}
+
+function localSourceFix(dir: string): string {
+  return `give the path of a clone (\`git clone <url> <path>\`; a relative path is relative to ${dir}, where the config goes) or the repository's https:// URL`;
+}
+
 function toolingAccountFromFlag(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   const wrong = checks.account(value);
@@ -297,7 +316,7 @@ interface Question {
   readonly text: string;
   readonly defaultValue?: string;
   /** What is wrong with the answer (shown, then the question is asked again), or undefined. */
-  readonly check: (answer: string) => string | undefined;
+  readonly check: (answer: string) => string | undefined | Promise<string | undefined>;
 }
 
 /** The questions, one at a time; each answer is checked as it is given and asked again until it passes. */
@@ -322,7 +341,7 @@ async function askPlan(options: InitOptions, dir: string, terminal: Terminal): P
           : usageError('the input ended before every question was answered; nothing was written');
       }
       const value = answer.trim() || defaultValue || '';
-      const wrong = check(value);
+      const wrong = await check(value);
       if (wrong === undefined) return value;
       say(`  ${wrong}`);
     }
@@ -357,7 +376,12 @@ async function askPlan(options: InitOptions, dir: string, terminal: Terminal): P
       if (name === '') break;
       const repository = await ask({
         text: `Repository of ${name} (https:// URL, or a local path relative to ${dir})`,
-        check: is('the repository', checks.repository),
+        check: async (value) => {
+          const wrong = is('the repository', checks.repository)(value);
+          if (wrong !== undefined) return wrong;
+          const problem = await localSourceProblem(value, dir);
+          return problem === undefined ? undefined : `${problem}; ${localSourceFix(dir)}`;
+        },
       });
       const connection = connectionFor(repository);
       const connectionArn =

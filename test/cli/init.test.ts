@@ -13,6 +13,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { type Duplex, PassThrough } from 'node:stream';
 import { DEFAULT_BUILDSPECS_DIR, type InitOptions, runInit, type Terminal } from '../../cli/commands/init';
 import { ExitCode } from '../../cli/exit-codes';
@@ -211,6 +212,66 @@ describe('init with flags', () => {
         },
       },
     ]);
+  });
+});
+
+/** A developer's clone: a work tree with one commit. */
+function gitRepository(path: string): string {
+  mkdirSync(path, { recursive: true });
+  const git = (...args: string[]) =>
+    spawnSync('git', args, {
+      cwd: path,
+      env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1' },
+    });
+  git('init', '-q', '--initial-branch=main');
+  writeFileSync(join(path, 'README.md'), 'app\n');
+  git('add', '.');
+  git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-q', '-m', 'first');
+  return path;
+}
+
+describe('init with a local path', () => {
+  const ENV_ARGS = FLAGS.env.flatMap((e) => ['--env', e]);
+  const LOCAL_FIX = (dir: string) =>
+    `give the path of a clone (\`git clone <url> <path>\`; a relative path is relative to ${dir}, where the config goes) or the repository's https:// URL`;
+
+  test('takes a clone, relative to the folder it writes into', async () => {
+    const dir = join(emptyFolder(), 'infra');
+    gitRepository(join(dir, '..', 'app'));
+
+    const { code } = await init({ source: ['app=../app'], env: FLAGS.env, dir });
+
+    expect(code).toBe(ExitCode.Ok);
+    expect(loadConfig(join(dir, 'stepdeploy.config.yml')).sources.app!.repository).toBe('../app');
+  });
+
+  test('refuses a path with no folder, naming the flag, the path and the fix, writing nothing', async () => {
+    const dir = emptyFolder();
+    const io = capture();
+
+    const code = await runCli(
+      ['node', 'stepdeploy', 'init', '--dir', dir, '--source', 'app=../no-such-clone', ...ENV_ARGS],
+      io,
+      noTerminal,
+    );
+
+    expect(code).toBe(ExitCode.Usage);
+    expect(io.stderr()).toBe(
+      `stepdeploy: --source app=../no-such-clone: no folder at ${resolve(dir, '..', 'no-such-clone')}; ${LOCAL_FIX(dir)}\n`,
+    );
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test('refuses a folder that is not a git repository, with what git says', async () => {
+    const dir = emptyFolder();
+    mkdirSync(join(dir, 'not-a-clone'));
+    const url = pathToFileURL(join(dir, 'not-a-clone')).href;
+
+    const refusal = await init({ source: [`app=${url}`], env: FLAGS.env, dir }).catch((err: Error) => err.message);
+
+    expect(refusal).toMatch(/^--source app=\S+: \S+ is not a git repository \(fatal: .+\); give the path of a clone/);
+    expect(refusal).toContain(`--source app=${url}: ${join(dir, 'not-a-clone')} is not a git repository`);
+    expect(readdirSync(dir)).toEqual(['not-a-clone']);
   });
 });
 
@@ -487,6 +548,8 @@ describe('init at a terminal', () => {
     await tty.answer('Source name [app]', '');
     await tty.answer('Repository of app', 'git@github.com:acme/shop.git');
     await tty.waitFor('the repository must be an https:// URL');
+    await tty.answer('Repository of app', 'no-clone');
+    await tty.waitFor(`no folder at ${join(dir, 'no-clone')}; give the path of a clone`);
     await tty.answer('Repository of app', 'https://github.com/acme/shop.git');
     await tty.answer("CodeConnections connection ARN of app, or Enter for the account's source credential", '');
     await tty.answer('Default branch of app [main]', 'trunk');
