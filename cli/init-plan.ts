@@ -5,6 +5,7 @@ import {
   CONNECTION_ONLY_SOURCE_TYPES,
   configSchema,
   HTTP_GIT_SOURCE_TYPES,
+  isLocalRepository,
   type SourceConfig,
   type SourceType,
   sourceTypeOf,
@@ -23,6 +24,8 @@ export interface InitSource {
   readonly path: string;
   /** The CodeConnections connection CodeBuild clones through. */
   readonly connectionArn?: string;
+  /** The provider, when the repository's host does not tell it (GitHub Enterprise, self-managed GitLab). */
+  readonly type?: SourceType;
 }
 
 export interface InitEnvironment {
@@ -76,28 +79,111 @@ export const checks = {
   path: (value: string) => issue(sourceShape.path, value),
   branchPatterns: (value: ReadonlyArray<string>) => issue(environmentShape.branches, value),
   connectionArn: (value: string) => issue(sourceShape.connectionArn, value),
+  /**
+   * A repository as init takes it: what the config accepts, narrowed to what can work — an
+   * https:// URL (CodeBuild clones each provider from its HTTPS clone URL: ProjectSource
+   * `location`), a local path or a file:// URL — and nothing a shell would read as code.
+   */
   repository: (value: string): string | undefined => {
+    const hostile = shellReadable(value);
+    if (hostile !== undefined) return hostile;
+    const https = httpsFormOf(value);
+    if (https !== undefined) {
+      return `is an SSH address, and CodeBuild clones GitHub, GitLab, Bitbucket and CodeCommit repositories from their HTTPS clone URL; give ${https}`;
+    }
     const wrong = issue(sourceShape.repository, value);
     if (wrong !== undefined) return wrong;
+    if (isLocalRepository(value) || value.startsWith('file://')) return undefined;
+    let url: URL;
     try {
-      sourceTypeOf({ repository: value } as SourceConfig);
-      return undefined;
+      url = new URL(value);
     } catch {
-      return 'must be an https:// URL of GitHub, GitLab, Bitbucket or CodeCommit, or the path of a local git repository (for GitHub Enterprise or self-managed GitLab, give one of these now and set repository and type in stepdeploy.config.yml after)';
+      return 'is not a valid URL; give the https:// clone URL of the repository or the path of a local clone';
     }
+    if (url.protocol === 'http:') {
+      return `must use https: CodeBuild clones over HTTPS; give https://${value.slice('http://'.length)}`;
+    }
+    if (url.protocol !== 'https:' || url.hostname === '' || url.pathname.length <= 1) {
+      return 'must be the https:// clone URL of the repository (https://<host>/<owner>/<repository>.git) or the path of a local clone';
+    }
+    return undefined;
+  },
+  /**
+   * The provider of a repository (valid by `checks.repository`), when `type` is given: for a URL
+   * of a host of its own, GitHub Enterprise or self-managed GitLab; for any other repository, the
+   * type the repository tells (the config infers it then: leave it out).
+   */
+  sourceType: (repository: string, type: string | undefined): string | undefined => {
+    const told = typeTold(repository);
+    if (type === undefined) {
+      return told === undefined
+        ? `is at ${new URL(repository).host}, whose provider stepdeploy cannot tell from the host: give its type, ${SELF_HOSTED_TYPES.join(' or ')}`
+        : undefined;
+    }
+    if (told !== undefined)
+      return type === told ? undefined : `is a ${told} repository, not ${type}: leave the type out`;
+    return (SELF_HOSTED_TYPES as ReadonlyArray<string>).includes(type)
+      ? undefined
+      : `is at ${new URL(repository).host}: its type must be ${SELF_HOSTED_TYPES.join(' or ')}, not ${JSON.stringify(type)}`;
   },
 };
 
-/** How CodeBuild may reach a repository (valid by `checks.repository`): only through a connection, optionally, or never. */
-export function connectionFor(repository: string): 'required' | 'optional' | 'none' {
-  const type: SourceType = sourceTypeOf({ repository } as SourceConfig);
-  if (CONNECTION_ONLY_SOURCE_TYPES.has(type)) return 'required';
-  return HTTP_GIT_SOURCE_TYPES.has(type) ? 'optional' : 'none';
+/** The providers of a server at a host of its own: what a source's `type` is for (README, "Source access, per provider"). */
+export const SELF_HOSTED_TYPES = [
+  'GITHUB_ENTERPRISE',
+  'GITLAB_SELF_MANAGED',
+] as const satisfies ReadonlyArray<SourceType>;
+
+/** What a repository (valid by `checks.repository`) tells of its provider; undefined for a URL of another host. */
+export function typeTold(repository: string): SourceType | undefined {
+  try {
+    return sourceTypeOf({ repository } as SourceConfig);
+  } catch {
+    return undefined;
+  }
 }
 
-/** A repository value that an error message must not repeat: it carries a user or a token. */
+/** What a shell reads as code, and control characters: never in a value init writes, whatever reads it later. */
+const SHELL_CHARACTERS = /[`$;|&<>\\'"\u0000-\u001f\u007f]/;
+/** git reads `<transport>::<address>` as a remote helper to run (`ext::sh -c ...`), not as a path. */
+const REMOTE_HELPER = /^[A-Za-z][A-Za-z0-9+.-]*::/;
+
+function shellReadable(value: string): string | undefined {
+  if (value.startsWith('-')) {
+    return 'must not start with "-" (a program would read it as an option); give the plain URL or path';
+  }
+  if (SHELL_CHARACTERS.test(value)) {
+    return 'must not contain ` $ ; | & < > \\ quotes or control characters (a shell would read them as code); give the plain URL or path';
+  }
+  if (REMOTE_HELPER.test(value))
+    return 'must not be a git remote-helper address (<transport>::...); give a URL or a path';
+  return undefined;
+}
+
+/** The https:// URL of an SSH address (`git@host:owner/repo.git`, `ssh://git@host/owner/repo.git`), or undefined for any other value. */
+function httpsFormOf(value: string): string | undefined {
+  const ssh = /^ssh:\/\/(?:[\w.-]+@)?([A-Za-z0-9.-]+)(?::\d+)?\/(.+)$/.exec(value);
+  if (ssh) return `https://${ssh[1]}/${ssh[2]}`;
+  // git's scp-like form: [user@]host:path, with no "/" before the ":" (else git reads a local path).
+  const scp = value.includes('://') ? null : /^(?:([\w.-]+)@)?([A-Za-z0-9.-]+):\/?([^:]+)$/.exec(value);
+  if (scp && (scp[1] !== undefined || scp[2]!.includes('.'))) return `https://${scp[2]}/${scp[3]}`;
+  return undefined;
+}
+
+/** How CodeBuild may reach a repository of this type: only through a connection, optionally, or never. */
+export function connectionFor(repository: string, type?: SourceType): 'required' | 'optional' | 'none' {
+  const resolved: SourceType = type ?? sourceTypeOf({ repository } as SourceConfig);
+  if (CONNECTION_ONLY_SOURCE_TYPES.has(resolved)) return 'required';
+  return HTTP_GIT_SOURCE_TYPES.has(resolved) ? 'optional' : 'none';
+}
+
+/**
+ * A repository value that an error message must not repeat: a URL with a user before the host
+ * (the user may be a token: `https://ghp_...@github.com/...`), except an SSH URL's plain user.
+ */
 export function carriesCredentials(repository: string): boolean {
-  return checks.repository(repository)?.startsWith('must not carry credentials') === true;
+  if (issue(sourceShape.repository, repository)?.startsWith('must not carry credentials') !== true) return false;
+  return !/^ssh:\/\/[\w.-]+@/.test(repository);
 }
 
 /** The pipeline name a folder suggests (`shop-infra` for ./Shop_Infra), or `stepdeploy` when it suggests none. */
@@ -157,20 +243,22 @@ export function renderConfig(plan: InitPlan): string {
       ? '# toolingAccount: "123456789012"'
       : `toolingAccount: ${scalar(plan.toolingAccount)}`,
     '',
-    '# The git repositories a deployment combines. repository: an https:// URL (GitHub, GitLab,',
-    '# Bitbucket, CodeCommit; the README\'s "Deploy to AWS" says how CodeBuild gets access) or a local',
-    '# path, relative to this file (the local runtime only). defaultBranch: what a deployment takes',
+    '# The git repositories a deployment combines. repository: an https:// clone URL (GitHub, GitLab,',
+    '# Bitbucket, CodeCommit; GitHub Enterprise and self-managed GitLab with type; the README\'s "Deploy',
+    '# to AWS" says how CodeBuild gets access) or a local path, relative to this file (the local',
+    '# runtime only). defaultBranch: what a deployment takes',
     '# when it names no branch for the source. path: where the source lands in the combined',
     '# artifact ("." is its root).',
     'sources:',
     ...plan.sources.flatMap((source) => [
       `  ${source.name}:`,
       `    repository: ${scalar(source.repository)}`,
+      ...(source.type !== undefined ? [`    type: ${source.type}`] : []),
       `    defaultBranch: ${scalar(source.defaultBranch)}`,
       `    path: ${scalar(source.path)}`,
       ...(source.connectionArn !== undefined
         ? [`    connectionArn: ${scalar(source.connectionArn)}`]
-        : connectionFor(source.repository) === 'optional'
+        : connectionFor(source.repository, source.type) === 'optional'
           ? [
               '    # connectionArn: arn:aws:codeconnections:<region>:<account>:connection/<id> # to clone through a connection',
             ]

@@ -459,7 +459,7 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     )
     .option(
       '--source <NAME=URL>',
-      'a git repository: its name and https:// URL or local path (repeat per source; the first lands at ".")',
+      'a git repository: its name and https:// clone URL or local path (repeat per source; the first lands at ".")',
       collect,
       [],
     )
@@ -472,6 +472,12 @@ export function makeProgram(context: ProgramContext = { io: processIo(), exitCod
     .option(
       '--connection <NAME=ARN>',
       'the CodeConnections connection a source is cloned through (required for GitLab; repeat per source)',
+      collect,
+      [],
+    )
+    .option(
+      '--type <NAME=TYPE>',
+      'the provider of a source at a host of its own: GITHUB_ENTERPRISE or GITLAB_SELF_MANAGED (repeat per source)',
       collect,
       [],
     )

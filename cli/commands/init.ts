@@ -3,7 +3,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parse as parseYaml } from 'yaml';
 import { localRepositoryProblem } from '../../local/local-repositories';
-import { parseConfig, resolveRepository, type SourceConfig, sourceTypeOf } from '../../shared/config';
+import { parseConfig, resolveRepository, type SourceConfig, type SourceType } from '../../shared/config';
 import { CliError, usageError } from '../errors';
 import { ExitCode } from '../exit-codes';
 import {
@@ -23,6 +23,8 @@ import {
   type InitPlan,
   type InitSource,
   pipelineNameFor,
+  SELF_HOSTED_TYPES,
+  typeTold,
 } from '../init-plan';
 import { println, type Io } from '../io';
 
@@ -36,6 +38,8 @@ export interface InitOptions {
   readonly env: ReadonlyArray<string>;
   /** `NAME=ARN`: the CodeConnections connection of a source (required for GitLab). */
   readonly connection?: ReadonlyArray<string>;
+  /** `NAME=TYPE`: the provider of a source at a host of its own (GitHub Enterprise, self-managed GitLab). */
+  readonly type?: ReadonlyArray<string>;
   readonly pipeline?: string;
   readonly toolingAccount?: string;
   readonly buildspecs?: boolean;
@@ -128,11 +132,14 @@ async function planFromFlags(options: InitOptions, dir: string): Promise<InitPla
     );
   }
   const connections = connectionsFromFlags(options.connection ?? [], options.source);
+  const types = typesFromFlags(options.type ?? [], options.source);
   const sources: InitSource[] = [];
-  for (const raw of options.source) sources.push(sourceFromFlag(raw, sources, connections));
+  for (const raw of options.source) sources.push(sourceFromFlag(raw, sources, connections, types));
   for (const [i, source] of sources.entries()) {
     const problem = await localSourceProblem(source.repository, dir);
-    if (problem !== undefined) throw usageError(`--source ${options.source[i]}: ${problem}; ${localSourceFix(dir)}`);
+    if (problem !== undefined) {
+      throw usageError(`--source ${printable(options.source[i]!)}: ${problem}; ${localSourceFix(dir)}`);
+    }
   }
   const environments: InitEnvironment[] = [];
   for (const raw of options.env) environments.push(environmentFromFlag(raw, environments, sources));
@@ -150,7 +157,7 @@ function connectionsFromFlags(raws: ReadonlyArray<string>, sources: ReadonlyArra
   const connections = new Map<string, string>();
   const names = sources.map((raw) => raw.slice(0, Math.max(0, raw.indexOf('='))));
   for (const raw of raws) {
-    const fail = (what: string) => usageError(`--connection ${raw}: ${what}`);
+    const fail = (what: string) => usageError(`--connection ${printable(raw)}: ${what}`);
     const at = raw.indexOf('=');
     if (at <= 0) {
       throw fail(
@@ -166,16 +173,40 @@ function connectionsFromFlags(raws: ReadonlyArray<string>, sources: ReadonlyArra
   return connections;
 }
 
+/** `--type NAME=TYPE` by source name; each type is checked against its source's repository after. */
+function typesFromFlags(raws: ReadonlyArray<string>, sources: ReadonlyArray<string>): Map<string, string> {
+  const types = new Map<string, string>();
+  const names = sources.map((raw) => raw.slice(0, Math.max(0, raw.indexOf('='))));
+  for (const raw of raws) {
+    const at = raw.indexOf('=');
+    if (at <= 0) throw usageError(`--type ${printable(raw)}: expected NAME=TYPE, e.g. --type app=GITHUB_ENTERPRISE`);
+    const name = raw.slice(0, at);
+    if (!names.includes(name)) {
+      throw usageError(
+        `--type ${printable(raw)}: no --source is named ${printable(name)}; sources: ${names.join(', ')}`,
+      );
+    }
+    types.set(name, raw.slice(at + 1));
+  }
+  return types;
+}
+
+/** A value as an error shows it: control characters escaped, so that it cannot drive the terminal. */
+function printable(value: string): string {
+  return value.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 function sourceFromFlag(
   raw: string,
   before: ReadonlyArray<InitSource>,
   connections: ReadonlyMap<string, string>,
+  types: ReadonlyMap<string, string>,
 ): InitSource {
   const at = raw.indexOf('=');
   const name = at > 0 ? raw.slice(0, at) : '';
   const repository = at > 0 ? raw.slice(at + 1) : '';
   // A URL with a token in it is not repeated, not even in an error.
-  const shown = carriesCredentials(repository) ? `${name}=<not shown: it carries credentials>` : raw;
+  const shown = carriesCredentials(repository) ? `${name}=<not shown: it carries credentials>` : printable(raw);
   const fail = (what: string) => usageError(`--source ${shown}: ${what}`);
   if (at <= 0 || repository === '') {
     throw fail('expected NAME=URL, e.g. --source app=https://github.com/acme/app.git');
@@ -185,8 +216,17 @@ function sourceFromFlag(
   if (before.some((s) => s.name === name)) throw fail(`source ${name} is given twice; give each source once`);
   const wrongRepository = checks.repository(repository);
   if (wrongRepository !== undefined) throw fail(`the repository ${wrongRepository}`);
+  const givenType = types.get(name);
+  const wrongType = checks.sourceType(repository, givenType);
+  if (wrongType !== undefined) {
+    throw givenType === undefined
+      ? fail(`the repository ${wrongType}, e.g. --type ${name}=${SELF_HOSTED_TYPES[0]}`)
+      : usageError(`--type ${printable(`${name}=${givenType}`)}: the repository of ${name} ${wrongType}`);
+  }
+  // Written into the config only where the repository does not tell it.
+  const type = typeTold(repository) === undefined ? (givenType as SourceType) : undefined;
   const connectionArn = connections.get(name);
-  const connection = connectionFor(repository);
+  const connection = connectionFor(repository, type);
   if (connection === 'required' && connectionArn === undefined) {
     throw fail(
       `CodeBuild reaches GitLab repositories only through a CodeConnections connection; create one (README "Deploy to AWS") and give --connection ${name}=<its ARN>`,
@@ -197,7 +237,7 @@ function sourceFromFlag(
       `--connection ${name}=${connectionArn}: source ${name} is a CodeCommit repository or a local path, which CodeBuild reaches without a connection; leave it out`,
     );
   }
-  return { name, repository, defaultBranch: 'main', path: defaultPath(name, before.length), connectionArn };
+  return { name, repository, type, defaultBranch: 'main', path: defaultPath(name, before.length), connectionArn };
 }
 
 function environmentFromFlag(
@@ -205,7 +245,7 @@ function environmentFromFlag(
   before: ReadonlyArray<InitEnvironment>,
   sources: ReadonlyArray<InitSource>,
 ): InitEnvironment {
-  const fail = (what: string) => usageError(`--env ${raw}: ${what}`);
+  const fail = (what: string) => usageError(`--env ${printable(raw)}: ${what}`);
   const match = /^([^=]*)=([^/]*)\/(.*)$/.exec(raw);
   if (!match) throw fail('expected NAME=ACCOUNT/REGION, e.g. --env acceptance=111111111111/eu-west-1');
   const [, name = '', account = '', region = ''] = match;
@@ -225,7 +265,7 @@ function environmentFromFlag(
  */
 function localSourceProblem(repository: string, dir: string): Promise<string | undefined> {
   const source = { repository } as SourceConfig;
-  if (sourceTypeOf(source) !== 'LOCAL_GIT') return Promise.resolve(undefined);
+  if (typeTold(repository) !== 'LOCAL_GIT') return Promise.resolve(undefined);
   return localRepositoryProblem(resolveRepository(source, join(dir, CONFIG_FILE)));
 }
 
@@ -383,7 +423,16 @@ async function askPlan(options: InitOptions, dir: string, terminal: Terminal): P
           return problem === undefined ? undefined : `${problem}; ${localSourceFix(dir)}`;
         },
       });
-      const connection = connectionFor(repository);
+      const type =
+        typeTold(repository) !== undefined
+          ? undefined
+          : ((
+              await ask({
+                text: `Provider of ${name}, at ${new URL(repository).host} (${SELF_HOSTED_TYPES.join(' or ')})`,
+                check: (value) => is('the repository', (t) => checks.sourceType(repository, t))(value.toUpperCase()),
+              })
+            ).toUpperCase() as SourceType);
+      const connection = connectionFor(repository, type);
       const connectionArn =
         connection === 'none'
           ? ''
@@ -411,7 +460,7 @@ async function askPlan(options: InitOptions, dir: string, terminal: Terminal): P
           return is('the path', checks.path)(value);
         },
       });
-      sources.push({ name, repository, defaultBranch, path, connectionArn: connectionArn || undefined });
+      sources.push({ name, repository, type, defaultBranch, path, connectionArn: connectionArn || undefined });
     }
 
     say();

@@ -151,6 +151,34 @@ describe('init with flags', () => {
     );
   });
 
+  test('GitHub Enterprise and self-managed GitLab at hosts of their own: the type given, written, the config loads', async () => {
+    const dir = emptyFolder();
+    const { code } = await init({
+      source: ['app=https://github.acme.example/shop/app.git', 'config=https://gitlab.acme.example/shop/config.git'],
+      type: ['app=GITHUB_ENTERPRISE', 'config=GITLAB_SELF_MANAGED'],
+      connection: [`config=${CONNECTION}`],
+      env: FLAGS.env,
+      dir,
+    });
+
+    expect(code).toBe(ExitCode.Ok);
+    expect(loadConfig(join(dir, 'stepdeploy.config.yml')).sources).toEqual({
+      app: {
+        repository: 'https://github.acme.example/shop/app.git',
+        type: 'GITHUB_ENTERPRISE',
+        defaultBranch: 'main',
+        path: '.',
+      },
+      config: {
+        repository: 'https://gitlab.acme.example/shop/config.git',
+        type: 'GITLAB_SELF_MANAGED',
+        defaultBranch: 'main',
+        path: 'config/',
+        connectionArn: CONNECTION,
+      },
+    });
+  });
+
   test('the pipeline name comes from the folder when not given', async () => {
     const dir = join(emptyFolder(), 'Shop_Infra');
     await init({ source: FLAGS.source, env: FLAGS.env, connection: FLAGS.connection, dir });
@@ -447,9 +475,44 @@ describe('init refuses', () => {
       '--env Prod=111111111111/eu-west-1: the name "Prod" is not valid: lowercase letters, digits and "-", starting with a letter, at most 30 characters',
     ],
     [
-      'an SSH repository URL',
+      'an SSH address, giving its https:// URL',
       ['--source', 'app=git@github.com:acme/app.git', ...ENV],
-      '--source app=git@github.com:acme/app.git: the repository must be an https:// URL of GitHub, GitLab, Bitbucket or CodeCommit, or the path of a local git repository',
+      '--source app=git@github.com:acme/app.git: the repository is an SSH address, and CodeBuild clones GitHub, GitLab, Bitbucket and CodeCommit repositories from their HTTPS clone URL; give https://github.com/acme/app.git',
+    ],
+    [
+      'an ssh:// URL, with its user shown (not a credential)',
+      ['--source', 'app=ssh://git@gitlab.acme.example:2222/platform/app.git', ...ENV],
+      '--source app=ssh://git@gitlab.acme.example:2222/platform/app.git: the repository is an SSH address, and CodeBuild clones GitHub, GitLab, Bitbucket and CodeCommit repositories from their HTTPS clone URL; give https://gitlab.acme.example/platform/app.git',
+    ],
+    [
+      'an http:// URL',
+      ['--source', 'app=http://git.acme.example/shop/app.git', ...ENV],
+      '--source app=http://git.acme.example/shop/app.git: the repository must use https: CodeBuild clones over HTTPS; give https://git.acme.example/shop/app.git',
+    ],
+    [
+      'a URL of a host of its own without its type',
+      ['--source', 'app=https://git.acme.example/shop/app.git', ...ENV],
+      '--source app=https://git.acme.example/shop/app.git: the repository is at git.acme.example, whose provider stepdeploy cannot tell from the host: give its type, GITHUB_ENTERPRISE or GITLAB_SELF_MANAGED, e.g. --type app=GITHUB_ENTERPRISE',
+    ],
+    [
+      'a type that is not a self-hosted provider',
+      ['--source', 'app=https://git.acme.example/shop/app.git', '--type', 'app=GITLAB', ...ENV],
+      '--type app=GITLAB: the repository of app is at git.acme.example: its type must be GITHUB_ENTERPRISE or GITLAB_SELF_MANAGED, not "GITLAB"',
+    ],
+    [
+      'a type that contradicts the host',
+      [...SOURCE, '--type', 'app=GITHUB_ENTERPRISE', ...ENV],
+      '--type app=GITHUB_ENTERPRISE: the repository of app is a GITHUB repository, not GITHUB_ENTERPRISE: leave the type out',
+    ],
+    [
+      'a type for a source not given',
+      [...SOURCE, '--type', 'config=GITHUB_ENTERPRISE', ...ENV],
+      '--type config=GITHUB_ENTERPRISE: no --source is named config; sources: app',
+    ],
+    [
+      'a self-managed GitLab repository without its connection',
+      ['--source', 'app=https://gitlab.acme.example/shop/app.git', '--type', 'app=GITLAB_SELF_MANAGED', ...ENV],
+      '--source app=https://gitlab.acme.example/shop/app.git: CodeBuild reaches GitLab repositories only through a CodeConnections connection; create one (README "Deploy to AWS") and give --connection app=<its ARN>',
     ],
     [
       'a source without a URL',
@@ -490,6 +553,57 @@ describe('init refuses', () => {
     ['environments without sources', ENV, 'init needs --source NAME=URL for each repository, got none'],
   ])('%s, with the value and the fix, writing nothing', async (_, args, message) => {
     expect(await refused(args)).toContain(`stepdeploy: ${message}`);
+  });
+
+  describe('hostile values, which never reach a shell', () => {
+    let canary: string;
+    beforeEach(() => {
+      canary = join(emptyFolder(), 'CANARY');
+    });
+    const SHELL_RULE =
+      'must not contain ` $ ; | & < > \\ quotes or control characters (a shell would read them as code); give the plain URL or path';
+    test.each([
+      ['$(...) in a URL', (c: string) => ['--source', `app=https://github.com/acme/$(touch ${c}).git`], SHELL_RULE],
+      ['a ; in a path', (c: string) => ['--source', `app=../app;touch ${c}`], SHELL_RULE],
+      ['backticks in a path', (c: string) => ['--source', `app=\`touch ${c}\``], SHELL_RULE],
+      [
+        'a leading "-"',
+        (c: string) => ['--source', `app=--upload-pack=touch ${c}`],
+        'must not start with "-" (a program would read it as an option); give the plain URL or path',
+      ],
+      [
+        "git's ext:: remote helper",
+        (c: string) => ['--source', `app=ext::sh -c touch% ${c}`],
+        'must not be a git remote-helper address (<transport>::...); give a URL or a path',
+      ],
+      ['a control character (a terminal escape), shown escaped', () => ['--source', 'app=../app\u001b[2J'], SHELL_RULE],
+    ])('%s: refused with the rule, nothing run, nothing written', async (_, args, rule) => {
+      const stderr = await refused([...args(canary), ...ENV]);
+
+      expect(stderr).toContain(`: the repository ${rule}`);
+      expect(stderr).not.toContain('\u001b');
+      expect(existsSync(canary)).toBe(false);
+    });
+
+    test.each([
+      ['a source name', (c: string) => ['--source', `$(touch ${c})=https://github.com/acme/app.git`], 'is not valid'],
+      ['a type', (c: string) => [...SOURCE, '--type', `app=$(touch ${c})`], 'leave the type out'],
+      [
+        'an environment name',
+        (c: string) => [...SOURCE, '--env', `a;touch ${c}=111111111111/eu-west-1`],
+        'is not valid',
+      ],
+      [
+        'a pipeline name',
+        (c: string) => [...SOURCE, ...ENV, '--pipeline', `\`touch ${c}\``],
+        'is not a valid pipeline name',
+      ],
+    ])('in %s: refused, nothing run, nothing written', async (_, args, reason) => {
+      const stderr = await refused([...args(canary), ...(args(canary).includes('--env') ? [] : ENV)]);
+
+      expect(stderr).toContain(reason);
+      expect(existsSync(canary)).toBe(false);
+    });
   });
 
   test('a repository URL with a token in it, without repeating the token', async () => {
@@ -547,7 +661,8 @@ describe('init at a terminal', () => {
     await tty.answer('Pipeline name [shop]', '');
     await tty.answer('Source name [app]', '');
     await tty.answer('Repository of app', 'git@github.com:acme/shop.git');
-    await tty.waitFor('the repository must be an https:// URL');
+    await tty.waitFor('the repository is an SSH address');
+    await tty.waitFor('give https://github.com/acme/shop.git');
     await tty.answer('Repository of app', 'no-clone');
     await tty.waitFor(`no folder at ${join(dir, 'no-clone')}; give the path of a clone`);
     await tty.answer('Repository of app', 'https://github.com/acme/shop.git');
@@ -555,7 +670,10 @@ describe('init at a terminal', () => {
     await tty.answer('Default branch of app [main]', 'trunk');
     await tty.answer('Where app lands in the combined artifact ("." is its root) [.]', '');
     await tty.answer('Another source: its name, or Enter when done', 'config');
-    await tty.answer('Repository of config', 'https://gitlab.com/acme/shop-config.git');
+    await tty.answer('Repository of config', 'https://gitlab.acme.example/acme/shop-config.git');
+    await tty.answer('Provider of config, at gitlab.acme.example (GITHUB_ENTERPRISE or GITLAB_SELF_MANAGED)', 'gitlab');
+    await tty.waitFor('its type must be GITHUB_ENTERPRISE or GITLAB_SELF_MANAGED, not "GITLAB"');
+    await tty.answer('Provider of config', 'gitlab_self_managed');
     await tty.answer('CodeConnections connection ARN of config (CodeBuild reaches GitLab only through one)', '');
     await tty.waitFor('the connection must be a CodeConnections connection ARN');
     await tty.answer('CodeConnections connection ARN of config', CONNECTION);
@@ -585,7 +703,8 @@ describe('init at a terminal', () => {
     expect(config.sources).toEqual({
       app: { repository: 'https://github.com/acme/shop.git', defaultBranch: 'trunk', path: '.' },
       config: {
-        repository: 'https://gitlab.com/acme/shop-config.git',
+        repository: 'https://gitlab.acme.example/acme/shop-config.git',
+        type: 'GITLAB_SELF_MANAGED',
         defaultBranch: 'main',
         path: 'settings/',
         connectionArn: CONNECTION,
