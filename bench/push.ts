@@ -1,9 +1,9 @@
 import '../local/quiet-sdk';
 import { execFile, execFileSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { DescribeExecutionCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { parse, stringify } from 'yaml';
@@ -13,14 +13,17 @@ import { PUSH_SECTION, withSection } from './kept-sections';
 import { summarize, type Summary } from './stats';
 
 /**
- * `npx tsx bench/push.ts [--runs N] [--no-write]`: deploy on push, locally. `local serve` runs in this process;
- * each run commits once and pushes that commit on a new branch to the example app repository,
- * whose post-receive hook posts the signed push to the serve, which starts an acceptance execution
- * before the hook (so the push) returns; and, alternating which goes first, the same commit to a
- * bare copy of that repository without the hook (the baseline: a plain `git push`). Measured: each
+ * `npx tsx bench/push.ts [--runs N] [--no-write] [--compare-hook FILE --compare-label TEXT]`: deploy
+ * on push, locally. `local serve` runs in this process; each run commits once and pushes that commit
+ * on a new branch to the example app repository, whose post-receive hook posts the signed push to the
+ * serve, which starts an acceptance execution before the hook (so the push) returns; and, alternating
+ * which goes first, the same commit to a bare copy of that repository without the hook (the
+ * baseline: a plain `git push`). Measured: each
  * push's wall time, the hook's own time (git's trace2 events), and push start → the execution's
  * startDate. Each execution is stopped once started (what runs after the start is not this figure).
- * Writes its section of BENCHMARKS.md.
+ * `--compare-hook` adds, in each run, a push of the same commit through another hook entry (run as
+ * `node FILE <home>`, e.g. an earlier version's post-receive.js), so that two entries are measured
+ * interleaved, under the same load. Writes its section of BENCHMARKS.md.
  */
 
 const ROOT = join(__dirname, '..');
@@ -66,10 +69,22 @@ interface HookedPush {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { runs: { type: 'string', default: '5' }, 'no-write': { type: 'boolean', default: false } },
+    options: {
+      runs: { type: 'string', default: '5' },
+      'no-write': { type: 'boolean', default: false },
+      'compare-hook': { type: 'string' },
+      'compare-label': { type: 'string' },
+    },
   });
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs takes a whole number of runs, got ${values.runs}`);
+  const compareHook = values['compare-hook'] === undefined ? undefined : resolve(values['compare-hook']);
+  if (compareHook !== undefined && !existsSync(compareHook)) {
+    throw new Error(`--compare-hook ${compareHook} does not exist: give the path of a post-receive.js`);
+  }
+  if ((compareHook === undefined) !== (values['compare-label'] === undefined)) {
+    throw new Error('--compare-hook and --compare-label go together: the label names the other entry in the table');
+  }
   console.log = (...items: unknown[]): void => console.error(...items);
   const began = Date.now();
   const dir = mkdtempSync(join(tmpdir(), 'stepdeploy-bench-push-'));
@@ -113,7 +128,14 @@ async function main(): Promise<void> {
       });
       return { ms: Date.now() - started, started, output: stderr };
     };
-    const hooked = async (branch: string): Promise<HookedPush> => {
+    const hookFile = join(hookedRepo, 'hooks', 'post-receive');
+    const ownHook = readFileSync(hookFile, 'utf8');
+    /** The same hook script, running another entry with the same arguments. */
+    const otherHook =
+      compareHook && ownHook.replace(/'[^']*post-receive\.js'/, `'${compareHook.replace(/'/g, `'\\''`)}'`);
+    if (otherHook === ownHook) throw new Error(`the hook does not run a post-receive.js as expected:\n${ownHook}`);
+    const hooked = async (branch: string, script = ownHook): Promise<HookedPush> => {
+      writeFileSync(hookFile, script);
       const trace = join(dir, `${branch.replace(/\//g, '-')}.trace.json`);
       const pushed = await push('origin', branch, trace);
       const name = /execution (acceptance-\S+)/.exec(pushed.output)?.[1];
@@ -134,6 +156,7 @@ async function main(): Promise<void> {
     };
 
     const withHook: HookedPush[] = [];
+    const withOther: HookedPush[] = [];
     const plain: number[] = [];
     // Run 0 warms the hook's Node.js and the receiver's modules, and is not counted.
     for (let run = 0; run <= runs; run++) {
@@ -143,17 +166,22 @@ async function main(): Promise<void> {
       const branch = `bench/push-${run}`;
       let measured: HookedPush;
       let baseline: number;
+      let other: HookedPush | undefined;
       if (run % 2 === 0) {
         measured = await hooked(branch);
+        if (otherHook) other = await hooked(`${branch}-other`, otherHook);
         baseline = (await push('plain', branch)).ms;
       } else {
         baseline = (await push('plain', branch)).ms;
+        if (otherHook) other = await hooked(`${branch}-other`, otherHook);
         measured = await hooked(branch);
       }
       if (run === 0) continue;
       withHook.push(measured);
+      if (other) withOther.push(other);
       plain.push(baseline);
     }
+    writeFileSync(hookFile, ownHook);
     sfn.destroy();
 
     const pushS = summarize(withHook.map((p) => p.pushMs));
@@ -165,10 +193,19 @@ async function main(): Promise<void> {
     const load = loadavg()
       .map((v) => v.toFixed(2))
       .join(' ');
+    const label = values['compare-label'];
+    const otherPushS = withOther.length === 0 ? undefined : summarize(withOther.map((p) => p.pushMs));
+    const compared =
+      otherPushS === undefined
+        ? ''
+        : `| \`git push\` with ${label} as the hook (same runs, interleaved) | ${ms(otherPushS)} |
+| of which that hook | ${ms(summarize(withOther.map((p) => p.hookMs)))} |
+| \`git push\` start → the execution's startDate, with that hook | ${ms(summarize(withOther.map((p) => p.startMs)))} |
+`;
     const section = `${PUSH_SECTION.start}
 ## 8. Deploy on push: git push → execution start
 
-\`npx tsx bench/push.ts\` on ${new Date().toISOString()}, load average ${load} (a shared 2-core machine),
+\`npx tsx bench/push.ts${label === undefined ? '' : ` --compare-hook … --compare-label "${label}"`}\` on ${new Date().toISOString()}, load average ${load} (a shared 2-core machine),
 median of ${runs} runs (min-max), after one warm-up run. \`local serve\` in the bench's process; each run
 pushes one new commit on a new branch to the example app repository, whose post-receive hook posts the
 signed push to the serve (the same receiver as the Lambda's), which starts an acceptance execution; and
@@ -183,7 +220,7 @@ the execution has started before \`git push\` returns.
 | the execution's start → \`git push\` returns | ${ms(returnAfterStart)} |
 | plain \`git push\`, no hook (baseline, same commit) | ${ms(plainS)} |
 | ratio: push with the hook / plain push | ${(pushS.median / plainS.median).toFixed(1)}x |
-
+${compared}
 On AWS the same push goes to the provider, whose webhook reaches the function URL after the push
 returns (not measured here: no network).
 ${PUSH_SECTION.end}`;
@@ -192,7 +229,7 @@ ${PUSH_SECTION.end}`;
       writeFileSync(file, withSection(readFileSync(file, 'utf8'), file, PUSH_SECTION, section));
     }
     process.stdout.write(
-      `push with hook ${ms(pushS)} (hook ${ms(hookS)}), push → execution start ${ms(startS)}; plain push ${ms(plainS)}; ${((Date.now() - began) / 1000).toFixed(0)} s\n`,
+      `push with hook ${ms(pushS)} (hook ${ms(hookS)}), push → execution start ${ms(startS)}; plain push ${ms(plainS)}${otherPushS ? `; with ${label}: ${ms(otherPushS)}` : ''}; ${((Date.now() - began) / 1000).toFixed(0)} s\n`,
     );
   } finally {
     signals.emit('SIGTERM');

@@ -117,7 +117,7 @@ const HOOK_MARK = '# stepdeploy push hook';
 
 /**
  * The example repositories' post-receive hook: each pushed branch goes, signed as a GitHub push
- * event, to every running `local serve` (local/push-hook.ts). Rewritten when it differs, so a
+ * event, to every running `local serve` (local/post-receive.js). Rewritten when it differs, so a
  * moved checkout or another Node.js keeps working; a hook someone else wrote is left alone.
  */
 export function installPushHooks(repositories: ReadonlyArray<string>, home: string): string[] {
