@@ -17,6 +17,17 @@ export interface ApprovalProps {
    */
   readonly slackWebhookSecretName?: string;
   /**
+   * Approve / Reject buttons in the Slack request: `tasks/slack-decision` behind a function URL
+   * that Slack's interactivity posts to. The config (its approvers) travels in the bundle.
+   * @default - no buttons: people decide with `stepdeploy approve` / `reject`
+   */
+  readonly slackButtons?: {
+    /** Name of the Secrets Manager secret holding the Slack app's signing secret. */
+    readonly signingSecretName: string;
+    /** Puts the config into the function's bundle and says where it lands. */
+    readonly bundleConfig: { readonly path: string; readonly afterBundling: (outputDir: string) => string[] };
+  };
+  /**
    * Repository root holding `tasks/`.
    * @default - TaskFunction's default
    */
@@ -37,6 +48,10 @@ export class Approval extends Construct {
   public readonly awaitApproval: TaskFunction;
   public readonly decideApproval: TaskFunction;
   public readonly url: lambda.FunctionUrl;
+  /** The Slack buttons' function, when `slackButtons` is set. */
+  public readonly slackDecision?: TaskFunction;
+  /** Slack's interactivity Request URL, when `slackButtons` is set. */
+  public readonly slackActionsUrl?: lambda.FunctionUrl;
 
   constructor(scope: Construct, id: string, props: ApprovalProps) {
     super(scope, id);
@@ -48,9 +63,11 @@ export class Approval extends Construct {
       description:
         'stepdeploy AwaitApproval / ApprovalTimedOut: keeps the task token under approvals/ and asks on Slack',
       timeout: props.timeout,
-      environment: props.slackWebhookSecretName
-        ? { ...environment, SLACK_WEBHOOK_SECRET_NAME: props.slackWebhookSecretName }
-        : environment,
+      environment: {
+        ...environment,
+        ...(props.slackWebhookSecretName ? { SLACK_WEBHOOK_SECRET_NAME: props.slackWebhookSecretName } : {}),
+        ...(props.slackButtons ? { SLACK_APPROVAL_BUTTONS: 'true' } : {}),
+      },
       projectRoot: props.projectRoot,
     });
     const awaitRole = this.awaitApproval.role;
@@ -80,15 +97,49 @@ export class Approval extends Construct {
       environment,
       projectRoot: props.projectRoot,
     });
-    const decideRole = this.decideApproval.role;
-    artifacts.grantReadObjects(decideRole, APPROVALS_PREFIX);
-    artifacts.grantWriteObjects(decideRole, APPROVALS_PREFIX);
-    // The supersede rule: what is deployed, and who holds or waits for the deploy lease.
-    artifacts.grantReadKeys(decideRole, CURRENT_KEY_PATTERN, LEASE_KEY_PATTERN);
-    artifacts.grantList(decideRole, APPROVALS_PREFIX, DEPLOYMENTS_PREFIX);
-    artifacts.acknowledgePrefixWildcard(decideRole, APPROVALS_PREFIX, 'one approval request per execution.');
-    artifacts.acknowledgeKeyWildcard(decideRole, CURRENT_KEY_PATTERN, "each environment's current deployment.");
-    artifacts.acknowledgeKeyWildcard(decideRole, LEASE_KEY_PATTERN, "each environment's deploy lease.");
+    const deciders = [this.decideApproval.role];
+
+    if (props.slackButtons) {
+      this.slackDecision = new TaskFunction(this, 'Slack', {
+        task: 'slack-decision',
+        description: 'stepdeploy slack-decision: the Approve / Reject buttons of the Slack approval request',
+        // Slack shows the click as failed after 3 s; a decision is a few S3 reads and one SendTaskSuccess.
+        timeout: Duration.seconds(10),
+        // More CPU for a faster cold start: the first click after a quiet spell must answer in 3 s too.
+        memorySize: 1024,
+        environment: { ...environment, STEPDEPLOY_CONFIG_PATH: props.slackButtons.bundleConfig.path },
+        afterBundling: props.slackButtons.bundleConfig.afterBundling,
+        projectRoot: props.projectRoot,
+      });
+      const secret = secretsmanager.Secret.fromSecretNameV2(
+        this,
+        'SlackSigningSecret',
+        props.slackButtons.signingSecretName,
+      );
+      this.slackDecision.role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadSlackSigningSecret',
+          actions: ['secretsmanager:GetSecretValue'],
+          // A secret's ARN ends in "-" and six random characters.
+          resources: [`${secret.secretArn}-??????`],
+        }),
+      );
+      deciders.push(this.slackDecision.role);
+      // Slack cannot sign SigV4: the Slack signature over each request's body and timestamp is the
+      // authentication, checked by the function with the signing secret before it reads anything.
+      this.slackActionsUrl = this.slackDecision.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
+    }
+
+    for (const role of deciders) {
+      artifacts.grantReadObjects(role, APPROVALS_PREFIX);
+      artifacts.grantWriteObjects(role, APPROVALS_PREFIX);
+      // The supersede rule: what is deployed, and who holds or waits for the deploy lease.
+      artifacts.grantReadKeys(role, CURRENT_KEY_PATTERN, LEASE_KEY_PATTERN);
+      artifacts.grantList(role, APPROVALS_PREFIX, DEPLOYMENTS_PREFIX);
+      artifacts.acknowledgePrefixWildcard(role, APPROVALS_PREFIX, 'one approval request per execution.');
+      artifacts.acknowledgeKeyWildcard(role, CURRENT_KEY_PATTERN, "each environment's current deployment.");
+      artifacts.acknowledgeKeyWildcard(role, LEASE_KEY_PATTERN, "each environment's deploy lease.");
+    }
     // Its own policy, so that its acknowledgement (and no other) covers this "*".
     const taskResponse = new iam.Policy(this, 'TaskResponse', {
       statements: [
@@ -98,7 +149,7 @@ export class Approval extends Construct {
           resources: ['*'],
         }),
       ],
-      roles: [decideRole],
+      roles: deciders,
     });
     Validations.of(taskResponse).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',

@@ -260,6 +260,12 @@ export class DeploymentPipeline extends Construct {
       artifacts: this.artifacts,
       timeout: timeout('AwaitApprovalFunctionArn'),
       slackWebhookSecretName: config.notifications.slack?.webhookSecretName,
+      slackButtons: config.notifications.slack?.signingSecretName
+        ? {
+            signingSecretName: config.notifications.slack.signingSecretName,
+            bundleConfig: { path: BUNDLED_CONFIG_PATH, afterBundling: bundleConfig },
+          }
+        : undefined,
       projectRoot,
     });
 
@@ -335,6 +341,13 @@ export class DeploymentPipeline extends Construct {
       description: 'stepdeploy approve/reject send the decision here (STEPDEPLOY_APPROVAL_URL); AWS_IAM auth',
       value: this.approval.url.url,
     });
+    if (this.approval.slackActionsUrl) {
+      new CfnOutput(this, 'SlackActionsUrl', {
+        description:
+          'The Slack app\'s interactivity Request URL: its Approve / Reject buttons (README "Approve from Slack")',
+        value: this.approval.slackActionsUrl.url,
+      });
+    }
     new CfnOutput(this, 'OperatorPolicyArn', {
       description: "Attach to the operators' role or group",
       value: this.operatorPolicy.policy.managedPolicyArn,

@@ -49,7 +49,12 @@ function secretNameSchema(notThis: string) {
 const TOKEN_PREFIXES = /^(gh[pousr]_|github_pat_|glpat-|ATBB|ATCTT)/;
 
 /** Config keys that hold secret names: their values are not repeated in errors. */
-const SECRET_NAME_KEYS = new Set(['credentialsSecret', 'webhookSecretName']);
+const SECRET_NAME_KEYS = new Set(['credentialsSecret', 'webhookSecretName', 'signingSecretName']);
+
+/** Slack member ids: U (or W, in Enterprise organizations) and uppercase letters and digits. */
+const SLACK_USER_ID = /^[UW][A-Z0-9]{2,20}$/;
+const SLACK_USER_ID_RULE =
+  'a Slack member id: U (or W) and uppercase letters and digits, as in the profile\'s "Copy member ID"';
 
 /** A URL with a user (and maybe a password or token) before the host. */
 const URL_WITH_CREDENTIALS = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s]+@/i;
@@ -261,8 +266,27 @@ export const configSchema = z
         slack: z
           .object({
             webhookSecretName: secretNameSchema('the webhook URL itself'),
+            // Approve / Reject buttons (tasks/slack-decision): both or neither.
+            signingSecretName: secretNameSchema('the signing secret itself').optional(),
+            approvers: z
+              .record(
+                z.string().regex(SLACK_USER_ID, SLACK_USER_ID_RULE),
+                z.string().trim().min(1, 'must name who this Slack user is (an IAM ARN, user name or e-mail)').max(256),
+              )
+              .optional(),
+            teamId: z
+              .string()
+              .regex(
+                /^[TE][A-Z0-9]{2,20}$/,
+                'must be a Slack workspace id: T (or E for an organization) and uppercase letters and digits',
+              )
+              .optional(),
           })
           .strict()
+          .refine((slack) => (slack.signingSecretName === undefined) === (slack.approvers === undefined), {
+            message:
+              'signingSecretName and approvers go together: the Approve / Reject buttons need the signing secret to check requests and the approvers map to know who clicked',
+          })
           .optional(),
       })
       .strict()

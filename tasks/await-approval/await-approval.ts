@@ -55,6 +55,8 @@ export interface AwaitApprovalDependencies {
   readonly bucket: string;
   /** Posts to Slack; absent: the request is printed (the local runtime's terminal). */
   readonly slack?: (message: SlackMessage) => Promise<SlackResult>;
+  /** The Slack message offers Approve / Reject buttons (the pipeline answers them: tasks/slack-decision). */
+  readonly slackButtons?: boolean;
   /** @default console.log */
   readonly print?: (line: string) => void;
   /** @default () => new Date() */
@@ -102,7 +104,7 @@ export async function requestApproval(
   }
   // Slack is best effort, as for every notification: the approval waits all the same, and
   // `stepdeploy executions` shows it.
-  const sent = await deps.slack(approvalSlackMessage(request));
+  const sent = await deps.slack(approvalSlackMessage(request, { buttons: deps.slackButtons }));
   if (!sent.ok) console.warn(`await-approval: the Slack message was not delivered: ${sent.reason}`);
   return { approvalKey, expiresAt, notified: sent.ok ? 'slack' : 'not delivered' };
 }

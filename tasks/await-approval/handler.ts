@@ -47,6 +47,8 @@ export function createHandler(env: Environment) {
   const secrets = new SecretsManagerClient(clientSettings(env, 'SECRETS_MANAGER'));
   const secretName = optionalEnv(env, 'SLACK_WEBHOOK_SECRET_NAME');
   const webhook = secretName ? webhookUrlFromSecret(secrets, secretName) : undefined;
+  /** Set by the stack where tasks/slack-decision answers the buttons (notifications.slack.signingSecretName). */
+  const slackButtons = optionalEnv(env, 'SLACK_APPROVAL_BUTTONS') === 'true';
   return async (event: unknown): Promise<AwaitApprovalSubmitted | ApprovalTimedOutResult> => {
     const parsed = parseEvent(eventSchema, event, 'AwaitApproval');
     const deps = {
@@ -55,6 +57,7 @@ export function createHandler(env: Environment) {
       slack: webhook
         ? async (message: Parameters<typeof postToSlack>[1]) => postToSlack(await webhook(), message)
         : undefined,
+      slackButtons,
     };
     if (parsed.kind === 'timed-out') return approvalTimedOut(parsed, deps);
     const { kind: _kind, ...request } = parsed;

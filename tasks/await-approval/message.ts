@@ -1,5 +1,6 @@
 import type { SlackMessage } from '../notify/format';
 import { shortSha } from '../notify/format';
+import { APPROVAL_BLOCK_ID, APPROVE_ACTION_ID, buttonValue, REJECT_ACTION_ID } from '../slack-decision/actions';
 
 /** What a person needs to decide: what would deploy, what is deployed now, who asked, how to answer. */
 export interface ApprovalRequest {
@@ -46,13 +47,46 @@ function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-export function approvalSlackMessage(request: ApprovalRequest): SlackMessage {
+/**
+ * `buttons`: Approve / Reject buttons, answered by tasks/slack-decision (only where the pipeline
+ * has one: notifications.slack.signingSecretName). Approve asks for a confirmation first.
+ */
+export function approvalSlackMessage(
+  request: ApprovalRequest,
+  options: { readonly buttons?: boolean } = {},
+): SlackMessage {
   const [headline, ...rest] = approvalLines(request);
+  const value = buttonValue(request);
+  const plain = (text: string) => ({ type: 'plain_text', text });
   return {
     text: headline!,
     blocks: [
       { type: 'section', text: { type: 'mrkdwn', text: `:raised_hand: *${escapeMrkdwn(headline!)}*` } },
       { type: 'section', text: { type: 'mrkdwn', text: rest.map((line) => escapeMrkdwn(line.trim())).join('\n') } },
+      ...(options.buttons
+        ? [
+            {
+              type: 'actions',
+              block_id: APPROVAL_BLOCK_ID,
+              elements: [
+                {
+                  type: 'button',
+                  action_id: APPROVE_ACTION_ID,
+                  text: plain('Approve'),
+                  style: 'primary',
+                  value,
+                  confirm: {
+                    title: plain('Approve this deployment?'),
+                    text: plain(`${request.execution} deploys to ${request.environment} as soon as you confirm.`),
+                    confirm: plain('Approve'),
+                    deny: plain('Cancel'),
+                  },
+                },
+                { type: 'button', action_id: REJECT_ACTION_ID, text: plain('Reject'), style: 'danger', value },
+              ],
+            },
+          ]
+        : []),
     ],
   };
 }

@@ -47,10 +47,16 @@ const NO_LONGER_WAITING: Readonly<Record<string, string>> = {
   TaskDoesNotExist: 'its task no longer exists: the execution ended (TaskDoesNotExist)',
 };
 
+/**
+ * `callerArn` is who decides, as the self-approval rule compares it with `requestedBy`;
+ * `decidedBy` is how the history and the deployment record name them (tasks/slack-decision adds
+ * "via Slack (<member id>)").
+ */
 export async function decideApproval(
   decision: Decision,
   callerArn: string,
   deps: DecideApprovalDependencies,
+  decidedBy: string = callerArn,
 ): Promise<DecisionResult> {
   const { environment, execution } = decision;
   const held = await readApproval(deps.s3, deps.bucket, environment, execution);
@@ -78,22 +84,22 @@ export async function decideApproval(
     await refuseIfSuperseded(record, deps);
   }
   const now = (deps.now ?? (() => new Date()))().toISOString();
-  await sendDecision(record, decision, callerArn, now, deps);
+  await sendDecision(record, decision, decidedBy, now, deps);
   const decided: ApprovalRecord = {
     ...record,
     status: decision.action === 'approve' ? 'approved' : 'rejected',
-    decidedBy: callerArn,
+    decidedBy,
     decidedAt: now,
     comment: decision.text,
   };
   // The decision is already Step Functions': a lost write (a redrive asked again meanwhile) changes nothing.
   await putJsonIfUnchanged(deps.s3, deps.bucket, approvalKey(environment, execution), decided, held);
-  console.log(`decide-approval: ${decided.status} ${environment}/${execution} by ${callerArn}`);
+  console.log(`decide-approval: ${decided.status} ${environment}/${execution} by ${decidedBy}`);
   return {
     action: decided.status as 'approved' | 'rejected',
     environment,
     execution,
-    decidedBy: callerArn,
+    decidedBy,
     message:
       decision.action === 'approve'
         ? `approved ${execution} in ${environment}: it deploys now`
@@ -118,20 +124,20 @@ async function refuseIfSuperseded(record: ApprovalRecord, deps: DecideApprovalDe
 async function sendDecision(
   record: ApprovalRecord,
   decision: Decision,
-  callerArn: string,
+  decidedBy: string,
   now: string,
   deps: DecideApprovalDependencies,
 ): Promise<void> {
   try {
     if (decision.action === 'approve') {
-      const output: ApprovalDecision = { approvedBy: callerArn, comment: decision.text, approvedAt: now };
+      const output: ApprovalDecision = { approvedBy: decidedBy, comment: decision.text, approvedAt: now };
       await deps.sfn.send(new SendTaskSuccessCommand({ taskToken: record.taskToken, output: JSON.stringify(output) }));
     } else {
       await deps.sfn.send(
         new SendTaskFailureCommand({
           taskToken: record.taskToken,
           error: new ApprovalRejectedError('').name,
-          cause: `rejected by ${callerArn} at ${now}: ${decision.text}`,
+          cause: `rejected by ${decidedBy} at ${now}: ${decision.text}`,
         }),
       );
     }

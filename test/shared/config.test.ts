@@ -187,6 +187,61 @@ describe('parseConfig', () => {
     expect(message).not.toContain('hooks.slack.com');
   });
 
+  test('takes the Slack buttons: signing secret name, approvers by Slack member id, workspace id', () => {
+    const raw = JSON.parse(JSON.stringify(loadConfig(EXAMPLE_PATH)));
+    raw.notifications.slack.signingSecretName = 'stepdeploy/slack-signing';
+    raw.notifications.slack.approvers = {
+      U024BE7LH: ' alice@example.com ',
+      W0123ABCD: 'arn:aws:iam::111111111111:user/bob',
+    };
+    raw.notifications.slack.teamId = 'T0001';
+
+    expect(parseConfig(raw).notifications.slack).toEqual({
+      webhookSecretName: 'stepdeploy/slack-webhook',
+      signingSecretName: 'stepdeploy/slack-signing',
+      approvers: { U024BE7LH: 'alice@example.com', W0123ABCD: 'arn:aws:iam::111111111111:user/bob' },
+      teamId: 'T0001',
+    });
+  });
+
+  test.each([
+    [
+      { approvers: { alice: 'alice@example.com' } },
+      'notifications.slack.approvers.alice: the name must be a Slack member id: U (or W)',
+    ],
+    [
+      { approvers: { u024be7lh: 'alice@example.com' } },
+      'notifications.slack.approvers.u024be7lh: the name must be a Slack member id',
+    ],
+    [{ approvers: { U024BE7LH: '  ' } }, 'notifications.slack.approvers.U024BE7LH: must name who this Slack user is'],
+    [{ approvers: { U024BE7LH: 'alice' } }, 'notifications.slack: signingSecretName and approvers go together'],
+    [
+      { signingSecretName: 'stepdeploy/slack-signing' },
+      'notifications.slack: signingSecretName and approvers go together',
+    ],
+    [{ teamId: 'acme' }, 'notifications.slack.teamId: must be a Slack workspace id'],
+  ])('fails on Slack button settings that cannot work (%#), naming the key', (slack, expected) => {
+    const message = failureOf((c) => {
+      c.notifications.slack.signingSecretName = 'stepdeploy/slack-signing';
+      c.notifications.slack.approvers = { U024BE7LH: 'alice@example.com' };
+      c.notifications.slack = { webhookSecretName: 'stepdeploy/slack-webhook', ...slack };
+    });
+
+    expect(message).toContain(expected);
+  });
+
+  test('fails for a signing secret pasted as signingSecretName, without echoing it', () => {
+    const message = failureOf((c) => {
+      c.notifications.slack.signingSecretName = '8f742231b10e8888abcd99yyyzzz85a5 ';
+      c.notifications.slack.approvers = { U024BE7LH: 'alice@example.com' };
+    });
+
+    expect(message).toContain(
+      'notifications.slack.signingSecretName: must be a Secrets Manager secret name, not the signing secret itself',
+    );
+    expect(message).not.toContain('8f742231b10e');
+  });
+
   test('takes a credentialsSecret name for a private HTTPS repository', () => {
     const raw = JSON.parse(JSON.stringify(loadConfig(EXAMPLE_PATH)));
     raw.sources.app.repository = 'https://github.com/acme/app.git';

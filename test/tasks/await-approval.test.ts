@@ -90,6 +90,52 @@ test('stores the token under approvals/ only, and the Slack request says what, w
   expect(text).toContain(`stepdeploy reject ${EXECUTION} --reason TEXT`);
 });
 
+test('with slackButtons the message offers Approve (confirmed first) and Reject, valued <environment>/<execution>, never the token', async () => {
+  objects({});
+  const sent: SlackMessage[] = [];
+  const deps = {
+    s3,
+    bucket: BUCKET,
+    now: () => NOW,
+    slack: async (message: SlackMessage) => {
+      sent.push(message);
+      return { ok: true as const };
+    },
+  };
+
+  await requestApproval(event, { ...deps, slackButtons: true });
+  await requestApproval(event, deps);
+
+  const [withButtons, without] = sent;
+  const actions = withButtons!.blocks.filter((b) => b.type === 'actions');
+  expect(actions).toEqual([
+    {
+      type: 'actions',
+      block_id: 'stepdeploy-approval',
+      elements: [
+        expect.objectContaining({
+          type: 'button',
+          action_id: 'stepdeploy-approve',
+          value: `production/${EXECUTION}`,
+          style: 'primary',
+          confirm: expect.objectContaining({
+            text: { type: 'plain_text', text: `${EXECUTION} deploys to production as soon as you confirm.` },
+          }),
+        }),
+        {
+          type: 'button',
+          action_id: 'stepdeploy-reject',
+          text: { type: 'plain_text', text: 'Reject' },
+          style: 'danger',
+          value: `production/${EXECUTION}`,
+        },
+      ],
+    },
+  ]);
+  expect(JSON.stringify(withButtons)).not.toContain(TOKEN);
+  expect(without!.blocks.some((b) => b.type === 'actions')).toBe(false);
+});
+
 test('a Slack outage does not fail the request: the approval waits all the same', async () => {
   objects({});
   const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
