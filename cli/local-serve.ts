@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { EXAMPLE_REPOS } from '../local/examples';
 import { prefixLines } from '../local/function-logs';
 import { LocalRuntime } from '../local/runtime';
+import { SLACK_ACTIONS_PATH, slackSigningSecretFile } from '../local/slack-actions';
 import { installPushHooks, localWebhookSecret, webhookSecretFile, webhookUrls } from '../local/webhooks';
 import { consoleHandlerFor } from './commands/console';
 import { endpointFile, writeEndpointFile } from './endpoint-file';
@@ -68,6 +69,8 @@ export async function serveLocal(options: ServeOptions, io: Io): Promise<void> {
   webhooks (deploy on push; a git push to the example repositories posts to the first):
     ${webhookUrls(runtime.endpoint).join('\n    ')}
   webhook secret: ${webhookSecret} (kept in ${webhookSecretFile(runtime.home)})
+  Slack Approve / Reject buttons (README "Approve from Slack"): ${runtime.endpoint}${SLACK_ACTIONS_PATH}
+    signed with the secret in ${slackSigningSecretFile(runtime.home)}
 Press Ctrl-C to stop.`,
   );
   const signals = options.signals ?? process;

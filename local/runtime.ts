@@ -30,6 +30,7 @@ import type { FaultPlan } from './faults';
 import { prepareExampleRepositories } from './examples';
 import { checkLocalRepositories } from './local-repositories';
 import { artifactsBucketName, LOCAL_ACCOUNT, LOCAL_REGION, localStateMachineArn } from './names';
+import { type LocalSlackActions, localSlackActions, SLACK_ACTIONS_PATH } from './slack-actions';
 import { type LocalWebhooks, localWebhooks, WEBHOOK_PATH_PREFIX } from './webhooks';
 import {
   closeServer,
@@ -260,6 +261,7 @@ export class LocalRuntime {
     private readonly s3: S3Client,
     private readonly events: EventDelivery,
     private readonly webhooks: LocalWebhooks,
+    private readonly slackActions: LocalSlackActions,
     private readonly front: FrontHandlers,
     /** The example repositories this start made (the bundled example's sources, on first run). */
     readonly createdRepositories: ReadonlyArray<string>,
@@ -294,6 +296,7 @@ export class LocalRuntime {
     // The machine and the functions are made after the server listens (they need the endpoint), so route late.
     let api: ReturnType<typeof createApiHandler> | undefined;
     let webhooks: LocalWebhooks | undefined;
+    let slackActions: LocalSlackActions | undefined;
     const front: FrontHandlers = {};
     const { server, endpoint } = await listenLocal((req, res) => {
       if (front.pages?.(req, res)) return;
@@ -301,6 +304,7 @@ export class LocalRuntime {
       else if (req.url === LOCAL_APPROVAL_PATH)
         void serveApprovalUrl(req, res, () => handlerOf('decide-approval') as never);
       else if (webhooks !== undefined && req.url?.startsWith(WEBHOOK_PATH_PREFIX)) webhooks.handle(req, res);
+      else if (slackActions !== undefined && req.url === SLACK_ACTIONS_PATH) slackActions.handle(req, res);
       else (api ?? s3Handler)(req, res);
     }, options.port);
 
@@ -400,6 +404,13 @@ export class LocalRuntime {
       region: LOCAL_REGION,
       log: options.onWebhookLog ?? (() => undefined),
     });
+    slackActions = localSlackActions({
+      config,
+      home,
+      endpoint,
+      region: LOCAL_REGION,
+      logs: functionLogs,
+    });
     return new LocalRuntime(
       config,
       configPath,
@@ -412,6 +423,7 @@ export class LocalRuntime {
       s3,
       events,
       webhooks,
+      slackActions,
       front,
       createdRepositories,
     );
@@ -438,6 +450,7 @@ export class LocalRuntime {
     await this.machine.stopAll();
     await this.events.drain();
     this.webhooks.close();
+    this.slackActions.close();
     this.s3.destroy();
     await closeServer(this.server);
   }

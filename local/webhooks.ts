@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -7,6 +6,7 @@ import type { PipelineConfig } from '../shared/config';
 import { MAX_WEBHOOK_BODY_BYTES, receiveWebhook, type ReceiverDeps } from '../tasks/receive-push/receive-push';
 import { PROVIDERS } from '../tasks/receive-push/push';
 import { sfnStarter } from '../tasks/receive-push/start-execution';
+import { readOrMakeSecret } from './local-secret';
 import { WEBHOOK_PATH_PREFIX, webhookSecretFile } from './push-hook';
 import { LOCAL_S3_CREDENTIALS } from './s3-client';
 
@@ -20,17 +20,7 @@ export { WEBHOOK_PATH_PREFIX, webhookSecretFile };
 
 /** The local webhook secret: read, or made once (readable by this user only). */
 export function localWebhookSecret(home: string): string {
-  const file = webhookSecretFile(home);
-  if (!existsSync(file)) {
-    mkdirSync(dirname(file), { recursive: true });
-    try {
-      writeFileSync(file, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
-    } catch (err) {
-      // Made by another process at the same moment: read that one.
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-  }
-  return readFileSync(file, 'utf8').trim();
+  return readOrMakeSecret(webhookSecretFile(home));
 }
 
 export function webhookUrls(endpoint: string): string[] {
@@ -94,7 +84,7 @@ export function localWebhooks(options: LocalWebhooksOptions): LocalWebhooks {
 }
 
 /** The body, or undefined as soon as it passes `limit` bytes (the rest is not read into memory). */
-function readAtMost(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+export function readAtMost(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

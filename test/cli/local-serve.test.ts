@@ -44,6 +44,9 @@ it('serves a --local deployment, prints its statuses and build logs, and stops o
   const endpoint = await started(served);
   const file = endpointFile(join(dir, '.stepdeploy'), 'stepdeploy-example');
   expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ endpoint, pid: process.pid });
+  expect(served.stdout()).toContain(
+    `Slack Approve / Reject buttons (README "Approve from Slack"): ${endpoint}/slack/actions\n`,
+  );
 
   const cli = capture();
   const code = await runCli(
