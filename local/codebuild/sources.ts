@@ -1,23 +1,29 @@
 import { execFile } from 'node:child_process';
 import {
+  chmodSync,
   createWriteStream,
   existsSync,
   mkdirSync,
-  openSync,
-  closeSync,
   realpathSync,
   statSync,
   symlinkSync,
-  chmodSync,
   writeFileSync,
 } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { inflateRawSync } from 'node:zlib';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as yauzl from 'yauzl';
 import { SOURCE_TYPES } from '../../shared/config';
-import { escapingEntryName, storedEntryName } from '../../tasks/shared/zip';
+import {
+  escapingEntryName,
+  fileWindowReader,
+  storedEntryName,
+  type WindowReader,
+  zipEntries,
+} from '../../tasks/shared/zip';
 import { SourceError } from './errors';
 import type { SourceType } from './types';
 
@@ -225,116 +231,147 @@ const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
 const S_IFDIR = 0o040000;
 
+/** Reads of the downloaded zip: one window for its directory, one for its entries' data (WindowReader). */
+const ZIP_WINDOWS = { windowBytes: 1024 * 1024, windows: 2 } as const;
+/**
+ * Entries up to these sizes are read, inflated and written whole, with no stream: a read stream
+ * (three streams piped together) and a write stream (open, write, close on the thread pool) per
+ * file cost far more than a small file's bytes, most of the time the extraction took
+ * (BENCHMARKS.md §7, "S3 source extraction").
+ */
+const SMALL_ENTRY_BYTES = 64 * 1024;
+const SMALL_FILE_BYTES = 1024 * 1024;
+
 /**
  * Extracts a zip keeping unix modes (exec bits) and symlinks. Every entry must land inside
  * `dest`: absolute names, `..` segments, symlinks that point outside and writes through
- * symlinks are refused (zip-slip).
+ * symlinks are refused (zip-slip). The zip is read through windows (fileWindowReader), not in
+ * the dozens-of-bytes pieces yauzl asks for, each of which would be a read on the thread pool.
  */
-export function extractZip(zipPath: string, dest: string): Promise<void> {
+export async function extractZip(zipPath: string, dest: string): Promise<void> {
   const root = realpathSync(dest);
-  const inside = (p: string): boolean => p === root || p.startsWith(root + sep);
-  return new Promise((resolvePromise, reject) => {
+  let zip: yauzl.ZipFile;
+  let reader: WindowReader;
+  let handle: FileHandle;
+  try {
+    handle = await open(zipPath, 'r');
+  } catch (error) {
+    throw new SourceError(`source zip is not readable: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    const { size } = await handle.stat();
+    reader = fileWindowReader(handle, zipPath, size, ZIP_WINDOWS);
     // decodeStrings: false: yauzl would refuse `c:foo.txt` (a valid name on Linux) and turn `a\b` into `a/b`.
-    yauzl.open(zipPath, { lazyEntries: true, decodeStrings: false, validateEntrySizes: true }, (openError, zip) => {
-      if (openError || !zip) {
-        reject(
-          new SourceError(`source zip is not readable: ${openError?.message ?? 'unknown error'}`, { cause: openError }),
-        );
-        return;
-      }
-      const fail = (message: string, cause?: unknown): void => {
-        zip.close();
-        reject(new SourceError(message, { cause }));
-      };
-      zip.on('error', (error: Error) => fail(`source zip is not readable: ${error.message}`, error));
-      zip.on('end', () => resolvePromise());
-      zip.on('entry', (entry: yauzl.Entry) => {
-        const name = storedEntryName(entry);
-        const normalized = normalize(name);
-        if (escapingEntryName(name) !== undefined || isAbsolute(name) || normalized.split(sep).includes('..')) {
-          fail(`source zip entry ${JSON.stringify(name)} would be written outside the source directory`);
-          return;
-        }
-        if (name.includes('\\')) {
-          fail(
-            `source zip entry ${JSON.stringify(name)} has a backslash in its name, which this runner does not extract (zip tools read it as a folder separator)`,
-          );
-          return;
-        }
-        const target = join(root, normalized);
-        const unix = entry.versionMadeBy >> 8 === 3;
-        const mode = unix ? (entry.externalFileAttributes >>> 16) & 0xffff : 0;
-        const type = mode & S_IFMT;
-        try {
-          mkdirSync(dirname(target), { recursive: true });
-          if (!inside(realpathSync(dirname(target)))) {
-            fail(
-              `source zip entry ${JSON.stringify(name)} would be written through a symlink outside the source directory`,
-            );
-            return;
-          }
-        } catch (error) {
-          fail(`source zip entry ${JSON.stringify(name)}: ${(error as Error).message}`, error);
-          return;
-        }
-        if (name.endsWith('/') || type === S_IFDIR) {
-          mkdirSync(target, { recursive: true });
-          zip.readEntry();
-          return;
-        }
-        zip.openReadStream(entry, (streamError, stream) => {
-          if (streamError || !stream) {
-            fail(`source zip entry ${JSON.stringify(name)}: ${streamError?.message ?? 'unreadable'}`, streamError);
-            return;
-          }
-          if (type === S_IFLNK) {
-            const chunks: Buffer[] = [];
-            stream.on('data', (c: Buffer) => chunks.push(c));
-            stream.on('error', (e) => fail(`source zip entry ${JSON.stringify(name)}: ${e.message}`, e));
-            stream.on('end', () => {
-              const link = Buffer.concat(chunks).toString('utf8');
-              const resolved = resolve(dirname(target), link);
-              if (isAbsolute(link) || !inside(resolved)) {
-                fail(
-                  `source zip symlink ${JSON.stringify(name)} -> ${JSON.stringify(link)} points outside the source directory`,
-                );
-                return;
-              }
-              try {
-                symlinkSync(link, target);
-              } catch (e) {
-                fail(`source zip entry ${JSON.stringify(name)}: ${(e as Error).message}`, e);
-                return;
-              }
-              zip.readEntry();
-            });
-            return;
-          }
-          let fd: number;
-          try {
-            // O_EXCL: never follows an existing file or symlink at that name.
-            fd = openSync(target, 'wx', 0o600);
-          } catch (error) {
-            fail(`source zip entry ${JSON.stringify(name)}: ${(error as Error).message}`, error);
-            return;
-          }
-          const out = createWriteStream('', { fd });
-          pipeline(stream, out)
-            .then(() => {
-              chmodSync(target, mode & 0o777 || 0o644);
-              zip.readEntry();
-            })
-            .catch((e: Error) => {
-              try {
-                closeSync(fd);
-              } catch {
-                // already closed by the stream
-              }
-              fail(`source zip entry ${JSON.stringify(name)}: ${e.message}`, e);
-            });
-        });
-      });
-      zip.readEntry();
+    zip = await yauzl.fromRandomAccessReaderPromise(reader, size, {
+      lazyEntries: true,
+      autoClose: false,
+      decodeStrings: false,
+      validateEntrySizes: true,
     });
-  });
+  } catch (error) {
+    await handle.close();
+    throw new SourceError(`source zip is not readable: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    for await (const entry of zipEntries(zip)) await extractEntry(zip, reader, entry, root);
+  } catch (error) {
+    if (error instanceof SourceError) throw error;
+    throw new SourceError(`source zip is not readable: ${(error as Error).message}`, { cause: error });
+  } finally {
+    zip.close();
+  }
+}
+
+async function extractEntry(zip: yauzl.ZipFile, reader: WindowReader, entry: yauzl.Entry, root: string): Promise<void> {
+  const name = storedEntryName(entry);
+  const fail = (message: string, cause?: unknown): SourceError =>
+    new SourceError(`source zip entry ${JSON.stringify(name)}: ${message}`, { cause });
+  const normalized = normalize(name);
+  if (escapingEntryName(name) !== undefined || isAbsolute(name) || normalized.split(sep).includes('..')) {
+    throw new SourceError(`source zip entry ${JSON.stringify(name)} would be written outside the source directory`);
+  }
+  if (name.includes('\\')) {
+    throw new SourceError(
+      `source zip entry ${JSON.stringify(name)} has a backslash in its name, which this runner does not extract (zip tools read it as a folder separator)`,
+    );
+  }
+  const inside = (p: string): boolean => p === root || p.startsWith(root + sep);
+  const target = join(root, normalized);
+  const unix = entry.versionMadeBy >> 8 === 3;
+  const mode = unix ? (entry.externalFileAttributes >>> 16) & 0xffff : 0;
+  const type = mode & S_IFMT;
+  try {
+    mkdirSync(dirname(target), { recursive: true });
+  } catch (error) {
+    throw fail((error as Error).message, error);
+  }
+  if (!inside(realpathSync(dirname(target)))) {
+    throw new SourceError(
+      `source zip entry ${JSON.stringify(name)} would be written through a symlink outside the source directory`,
+    );
+  }
+  if (name.endsWith('/') || type === S_IFDIR) {
+    mkdirSync(target, { recursive: true });
+    return;
+  }
+  if (type === S_IFLNK) {
+    if (entry.compressedSize > SMALL_ENTRY_BYTES) throw fail('a symlink whose target is longer than any path');
+    const link = (await smallEntryData(zip, reader, entry, fail)).toString('utf8');
+    if (isAbsolute(link) || !inside(resolve(dirname(target), link))) {
+      throw new SourceError(
+        `source zip symlink ${JSON.stringify(name)} -> ${JSON.stringify(link)} points outside the source directory`,
+      );
+    }
+    try {
+      symlinkSync(link, target);
+    } catch (error) {
+      throw fail((error as Error).message, error);
+    }
+    return;
+  }
+  try {
+    if (entry.compressedSize <= SMALL_ENTRY_BYTES && entry.uncompressedSize <= SMALL_FILE_BYTES) {
+      // wx (O_EXCL): never follows an existing file or symlink at that name.
+      writeFileSync(target, await smallEntryData(zip, reader, entry, fail), { flag: 'wx', mode: 0o600 });
+    } else {
+      const stream = await zip.openReadStreamPromise(entry);
+      await pipeline(stream, createWriteStream(target, { flags: 'wx', mode: 0o600 }));
+    }
+    chmodSync(target, mode & 0o777 || 0o644);
+  } catch (error) {
+    if (error instanceof SourceError) throw error;
+    throw fail((error as Error).message, error);
+  }
+}
+
+/**
+ * A small entry's data, inflated, with the checks yauzl's read stream makes: not encrypted, a
+ * method it reads (stored, deflated), the local header's signature, the declared size.
+ */
+async function smallEntryData(
+  zip: yauzl.ZipFile,
+  reader: WindowReader,
+  entry: yauzl.Entry,
+  fail: (message: string, cause?: unknown) => SourceError,
+): Promise<Buffer> {
+  if (entry.isEncrypted()) throw fail('is encrypted, which this runner does not extract');
+  if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) {
+    throw fail(`uses compression method ${entry.compressionMethod}; only stored (0) and deflated (8) are read`);
+  }
+  const { fileDataStart } = await zip.readLocalFileHeaderPromise(entry, { minimal: true });
+  const raw = await reader.bytes(fileDataStart, fileDataStart + entry.compressedSize);
+  let data: Buffer;
+  try {
+    // At most one byte more than declared: enough to tell a wrong size, not a zip bomb's worth.
+    data = entry.compressionMethod === 8 ? inflateRawSync(raw, { maxOutputLength: entry.uncompressedSize + 1 }) : raw;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw fail(`inflates to more than its declared ${entry.uncompressedSize} bytes`, error);
+    }
+    throw fail(`cannot be inflated: ${(error as Error).message}`, error);
+  }
+  if (data.length !== entry.uncompressedSize) {
+    throw fail(`holds ${data.length} bytes, not its declared ${entry.uncompressedSize}`);
+  }
+  return data;
 }

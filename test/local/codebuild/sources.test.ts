@@ -1,8 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { BuildRegistry, runBuild, type BuildRequest } from '../../../local/codebuild';
+import { extractZip } from '../../../local/codebuild/sources';
 import { startS3rver, type LocalS3 } from '../../helpers/s3rver';
 import { makeZip, renameEntry } from '../../helpers/zip';
 import { depsFor, makeRepo, outputLines, removeDir, settle, tempDir } from './helpers';
@@ -279,5 +281,110 @@ describe('S3 sources', () => {
     expect(build.Phases.find((p) => p.PhaseType === 'DOWNLOAD_SOURCE')?.Contexts?.[0]?.Message).toContain(
       'could not download s3://stepdeploy-sources/missing.zip',
     );
+  });
+});
+
+describe('extractZip', () => {
+  /** The header fields a test changes, in the local header and the central directory record of every entry. */
+  function patchEntries(
+    zip: Buffer,
+    patch: { readonly flags?: number; readonly method?: number; readonly uncompressedSize?: number },
+  ): Buffer {
+    const out = Buffer.from(zip);
+    // Offsets of general purpose flags, compression method and uncompressed size in each record.
+    const records = [
+      { signature: 0x04034b50, flags: 6, method: 8, size: 22 },
+      { signature: 0x02014b50, flags: 8, method: 10, size: 24 },
+    ];
+    for (let at = 0; at + 4 <= out.length; at++) {
+      const record = records.find((r) => out.readUInt32LE(at) === r.signature);
+      if (record === undefined) continue;
+      if (patch.flags !== undefined)
+        out.writeUInt16LE(out.readUInt16LE(at + record.flags) | patch.flags, at + record.flags);
+      if (patch.method !== undefined) out.writeUInt16LE(patch.method, at + record.method);
+      if (patch.uncompressedSize !== undefined) out.writeUInt32LE(patch.uncompressedSize, at + record.size);
+    }
+    return out;
+  }
+
+  async function extract(zip: Buffer): Promise<string> {
+    writeFileSync(join(root, 'source.zip'), zip);
+    const dest = join(root, 'src');
+    mkdirSync(dest);
+    await extractZip(join(root, 'source.zip'), dest);
+    return dest;
+  }
+
+  test('reads the zip in windows and writes small files without streams: a few file operations, not several per file', async () => {
+    const entries = Array.from({ length: 2_000 }, (_, i) => ({
+      name: `src/d${Math.floor(i / 100)}/f${i}.txt`,
+      content: `file ${i}\n`.repeat(100),
+      mode: i % 2 === 0 ? 0o100755 : 0o100644,
+    }));
+    const zip = await makeZip(entries);
+    // Every file operation yauzl's reads, write streams and fs/promises handles go through.
+    const fsModule = require('node:fs') as Record<string, unknown>;
+    const probe = await open(__filename);
+    const handleProto = Object.getPrototypeOf(probe) as Record<string, unknown>;
+    await probe.close();
+    const spies = [
+      ...['open', 'read', 'write', 'writev', 'close'].map((fn) => jest.spyOn(fsModule as never, fn as never)),
+      jest.spyOn(handleProto as never, 'read' as never),
+    ];
+
+    let dest: string;
+    let operations: number;
+    try {
+      dest = await extract(zip);
+      operations = spies.reduce((sum, spy) => sum + spy.mock.calls.length, 0);
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+
+    // yauzl.open and a write stream per file made 6 per entry (12,003 here): reads of the zip in
+    // pieces of a few dozen bytes, and open, write and close of each file on the thread pool.
+    expect(operations!).toBeLessThanOrEqual(10);
+    expect(readFileSync(join(dest!, 'src/d19/f1999.txt'), 'utf8')).toBe('file 1999\n'.repeat(100));
+    expect(statSync(join(dest!, 'src/d0/f0.txt')).mode & 0o777).toBe(0o755);
+    expect(statSync(join(dest!, 'src/d0/f1.txt')).mode & 0o777).toBe(0o644);
+    expect(readdirSync(join(dest!, 'src'), { recursive: true }).filter((p) => String(p).endsWith('.txt'))).toHaveLength(
+      2_000,
+    );
+  });
+
+  test('streams a file larger than a small entry, content and mode kept', async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024, 'stepdeploy ');
+    const dest = await extract(await makeZip([{ name: 'big.bin', content: big, mode: 0o100750 }]));
+
+    expect(readFileSync(join(dest, 'big.bin')).equals(big)).toBe(true);
+    expect(statSync(join(dest, 'big.bin')).mode & 0o777).toBe(0o750);
+  });
+
+  test.each([
+    [
+      'an entry that inflates to more than it declares',
+      { uncompressedSize: 10 },
+      'source zip entry "a.txt": inflates to more than its declared 10 bytes',
+    ],
+    [
+      'an entry that declares more than it holds',
+      { uncompressedSize: 5_000 },
+      'source zip entry "a.txt": holds 4000 bytes, not its declared 5000',
+    ],
+    [
+      'an encrypted entry',
+      { flags: 0x1 },
+      'source zip entry "a.txt": is encrypted, which this runner does not extract',
+    ],
+    [
+      'an entry compressed with another method',
+      { method: 12 },
+      'source zip entry "a.txt": uses compression method 12; only stored (0) and deflated (8) are read',
+    ],
+  ])('refuses %s, naming it', async (_, patch, message) => {
+    const zip = patchEntries(await makeZip([{ name: 'a.txt', content: 'x'.repeat(4000) }]), patch);
+
+    await expect(extract(zip)).rejects.toThrow(message);
+    expect(existsSync(join(root, 'src', 'a.txt'))).toBe(false);
   });
 });
