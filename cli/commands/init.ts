@@ -2,7 +2,6 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, write
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parse as parseYaml } from 'yaml';
-import { localRepositoryProblem } from '../../local/local-repositories';
 import { parseConfig, resolveRepository, type SourceConfig, type SourceType } from '../../shared/config';
 import { CliError, usageError } from '../errors';
 import { ExitCode } from '../exit-codes';
@@ -266,6 +265,9 @@ function environmentFromFlag(
 function localSourceProblem(repository: string, dir: string): Promise<string | undefined> {
   const source = { repository } as SourceConfig;
   if (typeTold(repository) !== 'LOCAL_GIT') return Promise.resolve(undefined);
+  // Required here, not imported: the CLI loads no module of local/ unless a command needs one (test/cli/lazy-local.test.ts).
+  const { localRepositoryProblem } =
+    require('../../local/local-repositories') as typeof import('../../local/local-repositories');
   return localRepositoryProblem(resolveRepository(source, join(dir, CONFIG_FILE)));
 }
 
