@@ -57,7 +57,8 @@ const SLACK_USER_ID_RULE =
   'a Slack member id: U (or W) and uppercase letters and digits, as in the profile\'s "Copy member ID"';
 
 /** A URL with a user (and maybe a password or token) before the host. */
-const URL_WITH_CREDENTIALS = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s]+@/i;
+// http(s) only: the `git@` of an SSH address is a user name, and SSH addresses are refused by checkCloneUrl.
+const URL_WITH_CREDENTIALS = /^https?:\/\/[^/@\s]+@/i;
 
 /**
  * Whether a rejected value may be a credential, so that the error does not repeat it: anything
@@ -305,6 +306,7 @@ export const configSchema = z
         });
       }
       paths.set(source.path, name);
+      checkCloneUrl(name, source, ctx);
       checkCredentialsSecret(name, source, ctx);
       checkConnection(name, source, ctx);
     }
@@ -358,6 +360,24 @@ function checkTriggers(
         message: `a push deploys source "${other}" at its default branch "${defaultBranch}", which the branch policy of ${environmentName} (${policy.join(', ')}) refuses: every triggered deployment would fail`,
       });
     }
+  });
+}
+
+/**
+ * CodeBuild clones every provider from its HTTPS clone URL (ProjectSource `location`), and
+ * ResolveSource reads branches over HTTPS: an SSH (`git@host:org/repo`, `ssh://`) or `http://`
+ * address passes everything else here and fails only in the fetch build on AWS.
+ */
+function checkCloneUrl(name: string, source: z.infer<typeof sourceSchema>, ctx: z.RefinementCtx): void {
+  const { repository } = source;
+  if (source.type === 'LOCAL_GIT' || isLocalRepository(repository) || /^(https|file):\/\//i.test(repository)) return;
+  // The value is not repeated: an address with a user part may hold a password.
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(repository)?.[1]?.toLowerCase();
+  const kind = scheme === undefined || scheme === 'ssh' ? 'an SSH address' : `a ${scheme}:// address`;
+  ctx.addIssue({
+    code: 'custom',
+    path: ['sources', name, 'repository'],
+    message: `is ${kind}, which CodeBuild cannot fetch: it clones GitHub, GitLab, Bitbucket and CodeCommit repositories over HTTPS only; give the repository's https:// clone URL (e.g. https://github.com/acme/${name}.git)`,
   });
 }
 

@@ -52,11 +52,17 @@ describe('fetch source access', () => {
     expect(() => codeCommitRepositoryArn(stack, 'app', 'https://example.com/repos/app')).toThrow(
       'sources.app.repository: cannot tell the CodeCommit repository from "https://example.com/repos/app", so the fetch project cannot be granted codecommit:GitPull on it; use the HTTPS clone URL CodeCommit shows (https://git-codecommit.<region>.amazonaws.com/v1/repos/<repository>) or fix "type"',
     );
-    expect(() =>
-      statementsFor({
-        app: { repository: 'ssh://git-codecommit.eu-west-1.amazonaws.com/v1/repos/app', type: 'CODECOMMIT', path: '.' },
-      }),
-    ).toThrow(/sources\.app\.repository: cannot tell the CodeCommit repository/);
+    expect(
+      () =>
+        statementsFor({
+          app: {
+            repository: 'ssh://git-codecommit.eu-west-1.amazonaws.com/v1/repos/app',
+            type: 'CODECOMMIT',
+            path: '.',
+          },
+        }),
+      // An SSH clone URL no longer reaches the stack: the config refuses it (CodeBuild clones over HTTPS).
+    ).toThrow(/sources\.app\.repository: is an SSH address, which CodeBuild cannot fetch/);
   });
 
   test("connections: GetConnectionToken and GetConnection on those connections, under each ARN's own service prefix", () => {

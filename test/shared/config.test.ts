@@ -275,6 +275,37 @@ describe('parseConfig', () => {
     expect(message).not.toContain('ghp_');
   });
 
+  test.each([
+    ['git@github.com:acme/app.git', 'GITHUB', 'an SSH address'],
+    ['ssh://git@gitlab.example.com/acme/app.git', 'GITLAB_SELF_MANAGED', 'an SSH address'],
+    ['ssh://deploy:hunter2@git.example.com/acme/app.git', 'GITHUB_ENTERPRISE', 'an SSH address'],
+    ['http://git.example.com/acme/app.git', 'GITHUB_ENTERPRISE', 'a http:// address'],
+    ['ssh://git-codecommit.eu-west-1.amazonaws.com/v1/repos/app', 'CODECOMMIT', 'an SSH address'],
+  ])(
+    'fails for %s as a %s source: CodeBuild clones over HTTPS only (naming the fix, no password echoed)',
+    (repository, type, kind) => {
+      const message = failureOf((c) => {
+        c.sources.app.repository = repository;
+        c.sources.app.type = type;
+      });
+      expect(message).toContain(
+        `sources.app.repository: is ${kind}, which CodeBuild cannot fetch: it clones GitHub, GitLab, Bitbucket and CodeCommit repositories over HTTPS only; give the repository's https:// clone URL (e.g. https://github.com/acme/app.git)`,
+      );
+      expect(message).not.toContain('must not carry credentials');
+      expect(message).not.toContain('hunter2');
+    },
+  );
+
+  test.each([
+    ['https://git.example.com/acme/app.git', 'GITHUB_ENTERPRISE'],
+    ['file:///srv/git/app.git', undefined],
+    ['/srv/git/app.git', undefined],
+  ])('accepts %s as a clone address', (repository, type) => {
+    const raw = JSON.parse(JSON.stringify(loadConfig(EXAMPLE_PATH)));
+    raw.sources.app = { repository, ...(type ? { type } : {}), path: '.' };
+    expect(parseConfig(raw, 'stepdeploy.config.yml').sources.app?.repository).toBe(repository);
+  });
+
   test('does not echo a webhook URL given where the notifications object belongs', () => {
     const message = failureOf((c) => {
       c.notifications = { slack: 'https://hooks.slack.com/services/T000/B000/XXXX' };
