@@ -79,7 +79,7 @@ async function main(): Promise<void> {
       .map((v) => v.toFixed(2))
       .join(' ');
     const section = `${CONSOLE_SECTION.start}
-## 7. Console: first render
+## 8. Console: first render
 
 \`npm run bench:console\` (bench/console.ts) on ${new Date().toISOString()}, load average ${load} (a shared
 2-core machine). The local runtime with the console at \`/\` of its endpoint, Debian's chromium

@@ -22,9 +22,17 @@ export const PUSH_SECTION: KeptSection = {
 const KEPT = [CONSOLE_SECTION, PUSH_SECTION];
 const BEFORE = '\n## Reproduce';
 
-/** `report` with `section` put back in before "## Reproduce" as `file` has it (or replaced by `text`). */
+/**
+ * `report` with `section` as `file` has it (or replaced by `text`): where `report` has it already,
+ * in its place, so one bench rewriting its own section leaves the order of the sections alone;
+ * otherwise before "## Reproduce".
+ */
 export function withSection(report: string, file: string, section: KeptSection, text?: string): string {
   const kept = text ?? currentSection(file, section);
+  const start = report.indexOf(section.start);
+  const end = report.indexOf(section.end);
+  if (kept !== undefined && start >= 0 && end > start)
+    return `${report.slice(0, start)}${kept}${report.slice(end + section.end.length)}`;
   const without = removeSection(report, section);
   if (kept === undefined) return without;
   const at = without.indexOf(BEFORE);

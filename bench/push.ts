@@ -203,7 +203,7 @@ async function main(): Promise<void> {
 | \`git push\` start → the execution's startDate, with that hook | ${ms(summarize(withOther.map((p) => p.startMs)))} |
 `;
     const section = `${PUSH_SECTION.start}
-## 8. Deploy on push: git push → execution start
+## 9. Deploy on push: git push → execution start
 
 \`npx tsx bench/push.ts${label === undefined ? '' : ` --compare-hook … --compare-label "${label}"`}\` on ${new Date().toISOString()}, load average ${load} (a shared 2-core machine),
 median of ${runs} runs (min-max), after one warm-up run. \`local serve\` in the bench's process; each run

@@ -229,8 +229,8 @@ npm run bench             # everything; writes BENCHMARKS.md (needs ~3 GB free i
 npm run bench -- --quick  # smaller sources, fewer runs: one line per figure, BENCHMARKS.md untouched
 npm run bench -- --runs 3 --no-per-file   # fewer runs (not the issue's 5); skip baseline (b)
 npm run bench -- --render  # BENCHMARKS.md again from the last full run's results (.stepdeploy/bench-results.json)
-npm run bench:console     # §7 console: first render (needs Debian's chromium)
-npx tsx bench/push.ts     # §8 deploy on push: git push → execution start (--runs N, --no-write, --compare-hook FILE --compare-label TEXT)
+npm run bench:console     # §8 console: first render (needs Debian's chromium)
+npx tsx bench/push.ts     # §9 deploy on push: git push → execution start (--runs N, --no-write, --compare-hook FILE --compare-label TEXT)
 \`\`\`
 `;
 }

@@ -1,5 +1,5 @@
 import { hookMilliseconds } from '../../bench/push';
-import { PUSH_SECTION, withKeptSections, withSection } from '../../bench/kept-sections';
+import { CONSOLE_SECTION, PUSH_SECTION, withKeptSections, withSection } from '../../bench/kept-sections';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,23 @@ test("the hook's time is its own child_exit's t_rel: same session, same child id
 
 test('fails when no such hook ran, naming it', () => {
   expect(() => hookMilliseconds(TRACE, 'pre-receive')).toThrow('no pre-receive hook ran');
+});
+
+test('a bench rewriting its own section leaves it where it is, before the sections after it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'stepdeploy-kept-'));
+  try {
+    const file = join(dir, 'BENCHMARKS.md');
+    const console = `${CONSOLE_SECTION.start}\n## 8. console\nold\n${CONSOLE_SECTION.end}`;
+    const push = `${PUSH_SECTION.start}\n## 9. push\nold\n${PUSH_SECTION.end}`;
+    const text = `# Benchmarks\n\n${console}\n\n${push}\n\n## Reproduce\nsteps\n`;
+    writeFileSync(file, text);
+
+    const replaced = withSection(text, file, CONSOLE_SECTION, console.replace('old', 'new'));
+
+    expect(replaced).toBe(text.replace('## 8. console\nold', '## 8. console\nnew'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a full bench rewrite keeps the push section; the push bench replaces only its own', () => {
