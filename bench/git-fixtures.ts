@@ -1,7 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, mkdirSync, openSync, readdirSync, rmSync, statfsSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import type { ArtifactFile } from '../local/codebuild/artifacts';
 
 /**
  * Generated git repositories for the benchmarks: a fixed author and date, random content (so
@@ -88,4 +90,26 @@ export function writeSmallTree(work: string, files: Readonly<Record<string, stri
     mkdirSync(join(file, '..'), { recursive: true });
     writeFileSync(file, content, { mode: /^(stepdeploy|bin)\//.test(path) ? 0o755 : 0o644 });
   }
+}
+
+/** Every file under `root`, as the zip writers take them, in name order. */
+export function listFiles(root: string): ArtifactFile[] {
+  return readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => {
+      const path = join(entry.parentPath, entry.name);
+      return { path, name: relative(root, path) };
+    })
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** /dev/shm when it has twice `neededBytes` free, so the disk's writeback stays out of a figure; else the temp folder. */
+export function scratchFolder(neededBytes: number): string {
+  try {
+    const fs = statfsSync('/dev/shm');
+    if (fs.bavail * fs.bsize > 2 * neededBytes) return '/dev/shm';
+  } catch {
+    // No /dev/shm: the temp folder.
+  }
+  return tmpdir();
 }

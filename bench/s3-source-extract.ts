@@ -1,12 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ArtifactFile } from '../local/codebuild/artifacts';
 import { extractZip } from '../local/codebuild/sources';
 import { writeZip } from '../local/codebuild/zip-writer';
-import { describeShape, type LargeSourceShape, writeLargeTree } from './git-fixtures';
+import { describeShape, type LargeSourceShape, listFiles, scratchFolder, writeLargeTree } from './git-fixtures';
 import { formatSeconds, summarize } from './stats';
 
 /**
@@ -20,26 +19,9 @@ import { formatSeconds, summarize } from './stats';
  *   npx tsx bench/s3-source-extract.ts --quick         # 2,000 files of 1 KB, 3 runs
  */
 
-function listFiles(root: string): ArtifactFile[] {
-  return readdirSync(root, { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile())
-    .map((entry) => {
-      const path = join(entry.parentPath, entry.name);
-      return { path, name: relative(root, path) };
-    })
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
-
-/** /dev/shm when it has room, so the disk's writeback stays out of the figure (both sides alike). */
+/** Room for the tree, its zip and two extractions (a small file takes a 4 KiB block); both sides alike. */
 function scratch(shape: LargeSourceShape): string {
-  const needed = 4 * (shape.files * Math.max(shape.fileBytes, 4096) + shape.bigFileBytes);
-  try {
-    const fs = statfsSync('/dev/shm');
-    if (fs.bavail * fs.bsize > 2 * needed) return '/dev/shm';
-  } catch {
-    // No /dev/shm: the temp folder.
-  }
-  return tmpdir();
+  return scratchFolder(4 * (shape.files * Math.max(shape.fileBytes, 4096) + shape.bigFileBytes));
 }
 
 const SUBJECTS: ReadonlyArray<readonly [string, (zip: string, dest: string) => Promise<void>]> = [

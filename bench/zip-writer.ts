@@ -1,13 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { createWriteStream, lstatSync, mkdtempSync, readdirSync, rmSync, statfsSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { createWriteStream, lstatSync, mkdtempSync, rmSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import * as yazl from 'yazl';
 import type { ArtifactFile } from '../local/codebuild/artifacts';
 import { compresses, writeZip } from '../local/codebuild/zip-writer';
-import { describeShape, type LargeSourceShape, writeLargeTree } from './git-fixtures';
+import { describeShape, type LargeSourceShape, listFiles, scratchFolder, writeLargeTree } from './git-fixtures';
 import { formatSeconds, summarize } from './stats';
 
 /**
@@ -48,27 +48,9 @@ const SUBJECTS: ReadonlyArray<readonly [string, Writer]> = [
   ['yazl 3.3.1', yazlZip],
 ];
 
-function listFiles(root: string): ArtifactFile[] {
-  return readdirSync(root, { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile())
-    .map((entry) => {
-      const path = join(entry.parentPath, entry.name);
-      return { path, name: relative(root, path) };
-    })
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
-
-/** /dev/shm when it has room for the tree and two zips, so the disk's noise stays out of the figure. */
+/** Room for the tree and two zips. */
 function scratch(shape: LargeSourceShape): string {
-  const needed = 3 * (shape.files * shape.fileBytes + shape.bigFileBytes);
-  const shm = '/dev/shm';
-  try {
-    const fs = statfsSync(shm);
-    if (fs.bavail * fs.bsize > 2 * needed) return shm;
-  } catch {
-    // No /dev/shm: the temp folder.
-  }
-  return tmpdir();
+  return scratchFolder(3 * (shape.files * shape.fileBytes + shape.bigFileBytes));
 }
 
 async function measure(shape: LargeSourceShape, runs: number): Promise<void> {

@@ -68,7 +68,8 @@ function millis(t: Date | number | undefined): number {
   return t ?? Date.now();
 }
 
-function parse(text: string | undefined): unknown {
+/** A history event's JSON text (input, output, cause), or undefined when it is not JSON. */
+export function parse(text: string | undefined): unknown {
   if (text === undefined) return undefined;
   try {
     return JSON.parse(text);
@@ -77,15 +78,20 @@ function parse(text: string | undefined): unknown {
   }
 }
 
-function iterationLabel(input: unknown, index: number): string {
-  const item = input as { source?: { name?: string; branch?: string }; hook?: { name?: string } } | undefined;
-  if (item?.source?.name) return item.source.branch ? `${item.source.name} @ ${item.source.branch}` : item.source.name;
-  if (item?.hook?.name) return item.hook.name;
+/** `app @ main` for a source item, the hook's name for a hook item, `#index` otherwise. */
+export function iterationLabel(input: unknown, index: number): string {
+  const item = input as { source?: { name?: unknown; branch?: unknown }; hook?: { name?: unknown } } | undefined;
+  const source = item?.source;
+  if (typeof source?.name === 'string' && source.name !== '')
+    return typeof source.branch === 'string' && source.branch !== ''
+      ? `${source.name} @ ${source.branch}`
+      : source.name;
+  if (typeof item?.hook?.name === 'string' && item.hook.name !== '') return item.hook.name;
   return `#${index}`;
 }
 
 /** A CodeBuild task's `{ Build }`, or the Deploy task's Lambda response (`Payload.buildId`). */
-function buildIdOf(output: unknown): string | undefined {
+export function buildIdOf(output: unknown): string | undefined {
   const { Build, Payload } = (output ?? {}) as { Build?: { Id?: unknown }; Payload?: { buildId?: unknown } };
   if (typeof Build?.Id === 'string') return Build.Id;
   return typeof Payload?.buildId === 'string' ? Payload.buildId : undefined;

@@ -1,3 +1,4 @@
+import { buildIdOf, iterationLabel, parse } from '../cli/graph';
 import type { StateMachineDefinition } from '../workflows/definition';
 import type { GraphEdge, IterationNode, StateRun, StateShape, SubGraph } from './api-types';
 
@@ -111,32 +112,6 @@ function detailsOf(event: HistoryEventLike): Details {
   return (entry?.[1] ?? {}) as Details;
 }
 
-function parse(text: string | undefined): unknown {
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-/** `app @ main` for a source item, the hook's name for a hook item. */
-function labelOf(input: unknown, index: number): string {
-  const item = input as { source?: { name?: unknown; branch?: unknown }; hook?: { name?: unknown } } | undefined;
-  const source = item?.source;
-  if (typeof source?.name === 'string')
-    return typeof source.branch === 'string' ? `${source.name} @ ${source.branch}` : source.name;
-  if (typeof item?.hook?.name === 'string') return item.hook.name;
-  return `#${index}`;
-}
-
-/** A CodeBuild task's `{ Build }`, or the Deploy task's Lambda response (`Payload.buildId`). */
-function buildIdOf(output: unknown): string | undefined {
-  const { Build, Payload } = (output ?? {}) as { Build?: { Id?: unknown }; Payload?: { buildId?: unknown } };
-  if (typeof Build?.Id === 'string') return Build.Id;
-  return typeof Payload?.buildId === 'string' ? Payload.buildId : undefined;
-}
-
 /** The Map named `name` (or, without a name, the nearest Map) at `place` or in a level enclosing it. */
 function mapAt(place: Place, name: string | undefined): Run | undefined {
   if (place.state?.processor && (name === undefined || place.state.name === name)) return place.state;
@@ -210,7 +185,7 @@ export function mapIterations(
         const iteration = state.scope.iteration;
         if (iteration) {
           iteration.current = state.name;
-          if (iteration.label.startsWith('#')) iteration.label = labelOf(parse(details.input), iteration.index);
+          if (iteration.label.startsWith('#')) iteration.label = iterationLabel(parse(details.input), iteration.index);
         }
         place = { scope: state.scope, state };
       }
