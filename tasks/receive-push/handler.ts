@@ -3,8 +3,9 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
 import { loadConfig } from '../../shared/config';
 import { clientSettings, type Environment, optionalEnv, requireEnv } from '../../shared/env';
+import { functionUrlEventSchema, functionUrlRequest } from '../shared/function-url';
 import { lambdaHandler } from '../shared/lambda';
-import { cachedSecret } from '../shared/secret';
+import { cachedSecretString } from '../shared/secret';
 import { codeCommitEventSchema } from './providers/codecommit';
 import { PROVIDERS, type WebhookProvider } from './push';
 import { receiveCodeCommitEvent, receiveWebhook, type ReceiverDeps } from './receive-push';
@@ -25,12 +26,7 @@ function receiverDeps(env: Environment): ReceiverDeps {
   const readers = new Map<WebhookProvider, () => Promise<string>>(
     Object.entries(secretNames).map(([provider, name]) => [
       provider as WebhookProvider,
-      cachedSecret(secrets, name, {
-        what: `the ${provider} webhook secret`,
-        expected: 'a secret string',
-        parse: (value) => (value === '' ? undefined : value),
-        error: (message, options) => new Error(message, options),
-      }),
+      cachedSecretString(secrets, name, `the ${provider} webhook secret`),
     ]),
   );
 
@@ -43,14 +39,8 @@ function receiverDeps(env: Environment): ReceiverDeps {
   };
 }
 
-/** The Lambda function URL's request and response (payload format 2.0). */
-const functionUrlEventSchema = z.object({
-  rawPath: z.string(),
-  headers: z.record(z.string(), z.string()).default({}),
-  body: z.string().optional(),
-  isBase64Encoded: z.boolean().default(false),
-  requestContext: z.object({ http: z.object({ method: z.string() }) }),
-});
+/** The function URL's request, with its path (the provider's name is the last part). */
+const webhookEventSchema = functionUrlEventSchema.extend({ rawPath: z.string() });
 
 /**
  * The receiver: webhooks over its function URL, CodeCommit repository events from EventBridge.
@@ -67,18 +57,12 @@ export const handler = lambdaHandler(createHandler);
 async function receive(event: unknown, deps: ReceiverDeps): Promise<unknown> {
   const codeCommit = codeCommitEventSchema.safeParse(event);
   if (codeCommit.success) return receiveCodeCommitEvent(codeCommit.data, deps);
-  const request = functionUrlEventSchema.parse(event);
-  const response = await receiveWebhook(
-    {
-      method: request.requestContext.http.method,
-      path: request.rawPath,
-      headers: Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k.toLowerCase(), v])),
-      body: Buffer.from(request.body ?? '', request.isBase64Encoded ? 'base64' : 'utf8'),
+  const request = webhookEventSchema.parse(event);
+  const response = await receiveWebhook({ ...functionUrlRequest(request), path: request.rawPath }, deps).catch(
+    (err: unknown) => {
+      console.error(`webhook receiver: ${(err as Error).name}: ${(err as Error).message}`);
+      return { statusCode: 500, body: JSON.stringify({ message: 'the receiver failed; the delivery may be retried' }) };
     },
-    deps,
-  ).catch((err: unknown) => {
-    console.error(`webhook receiver: ${(err as Error).name}: ${(err as Error).message}`);
-    return { statusCode: 500, body: JSON.stringify({ message: 'the receiver failed; the delivery may be retried' }) };
-  });
+  );
   return { statusCode: response.statusCode, headers: { 'content-type': 'application/json' }, body: response.body };
 }

@@ -55,6 +55,20 @@ export function cachedSecret<T>(
   };
 }
 
+/** `cachedSecret` of a secret that holds one plain string (a signing secret): non-empty, used as it is. */
+export function cachedSecretString(
+  secrets: SecretsManagerClient,
+  secretName: string,
+  what: string,
+): SecretReader<string> {
+  return cachedSecret(secrets, secretName, {
+    what,
+    expected: 'a secret string',
+    parse: (value) => (value === '' ? undefined : value),
+    error: (message, options) => new Error(message, options),
+  });
+}
+
 async function readSecret<T>(
   secrets: SecretsManagerClient,
   secretName: string,

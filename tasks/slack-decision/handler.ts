@@ -1,11 +1,11 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { z } from 'zod';
 import { loadConfig } from '../../shared/config';
 import { clientSettings, type Environment, requireEnv } from '../../shared/env';
+import { functionUrlEventSchema, functionUrlRequest } from '../shared/function-url';
 import { lambdaHandler } from '../shared/lambda';
-import { cachedSecret } from '../shared/secret';
+import { cachedSecretString } from '../shared/secret';
 import { replyPoster } from './respond';
 import { handleSlackAction, type SlackDecisionDependencies } from './slack-decision';
 
@@ -21,29 +21,16 @@ function dependencies(env: Environment): SlackDecisionDependencies {
     s3: new S3Client(clientSettings(env, 'S3')),
     sfn: new SFNClient(clientSettings(env, 'SFN')),
     bucket: requireEnv(env, 'ARTIFACT_BUCKET'),
-    signingSecret: cachedSecret(
+    signingSecret: cachedSecretString(
       new SecretsManagerClient(clientSettings(env, 'SECRETS_MANAGER')),
       slack.signingSecretName,
-      {
-        what: 'the Slack signing secret',
-        expected: 'a secret string',
-        parse: (value) => (value === '' ? undefined : value),
-        error: (message, options) => new Error(message, options),
-      },
+      'the Slack signing secret',
     ),
     approvers: slack.approvers,
     teamId: slack.teamId,
     reply: replyPoster(),
   };
 }
-
-/** The Lambda function URL's request (payload format 2.0). */
-const functionUrlEventSchema = z.object({
-  headers: z.record(z.string(), z.string()).default({}),
-  body: z.string().optional(),
-  isBase64Encoded: z.boolean().default(false),
-  requestContext: z.object({ http: z.object({ method: z.string() }) }),
-});
 
 interface FunctionUrlResponse {
   readonly statusCode: number;
@@ -63,14 +50,7 @@ export function createHandler(env: Environment) {
         body: '{"message":"not a function URL request"}',
       };
     }
-    const response = await handleSlackAction(
-      {
-        method: request.data.requestContext.http.method,
-        headers: Object.fromEntries(Object.entries(request.data.headers).map(([k, v]) => [k.toLowerCase(), v])),
-        body: Buffer.from(request.data.body ?? '', request.data.isBase64Encoded ? 'base64' : 'utf8'),
-      },
-      deps,
-    );
+    const response = await handleSlackAction(functionUrlRequest(request.data), deps);
     return { statusCode: response.statusCode, headers: { 'content-type': 'application/json' }, body: response.body };
   };
 }
