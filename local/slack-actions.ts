@@ -5,10 +5,10 @@ import type { PipelineConfig } from '../shared/config';
 import { isSlackResponseUrl, replyPoster } from '../tasks/slack-decision/respond';
 import { handleSlackAction, MAX_SLACK_BODY_BYTES } from '../tasks/slack-decision/slack-decision';
 import { type FunctionLogSink, withFunctionLogs } from './function-logs';
+import { answerFunctionUrl } from './function-url';
 import { readOrMakeSecret } from './local-secret';
 import { artifactsBucketName } from './names';
 import { LOCAL_S3_CREDENTIALS, localS3Client } from './s3-client';
-import { readAtMost } from './webhooks';
 
 /**
  * The Slack buttons' function URL, locally: `local serve` answers the same code as the
@@ -59,34 +59,18 @@ export function localSlackActions(options: LocalSlackActionsOptions): LocalSlack
     reply: replyPoster(localResponseUrl),
   };
   const source = { functionName: `${options.config.pipeline}-slack-decision` };
-  const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    readAtMost(req, MAX_SLACK_BODY_BYTES)
-      .then((body) =>
-        body === undefined
-          ? { statusCode: 413, body: JSON.stringify({ message: `the body is over ${MAX_SLACK_BODY_BYTES} bytes` }) }
-          : withFunctionLogs(source, options.logs, () =>
-              handleSlackAction(
-                {
-                  method: req.method ?? 'GET',
-                  headers: Object.fromEntries(
-                    Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v]),
-                  ),
-                  body,
-                },
-                deps,
-              ),
-            ),
-      )
-      .catch((err: unknown) => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void =>
+    answerFunctionUrl(
+      req,
+      res,
+      MAX_SLACK_BODY_BYTES,
+      (request) => withFunctionLogs(source, options.logs, () => handleSlackAction(request, deps)),
+      (err) => {
         // A function error reaches a function URL's caller as 502, its message only in the function's logs.
-        options.logs(`slack-decision failed: ${(err as Error).name}: ${(err as Error).message}`, source);
+        options.logs(`slack-decision failed: ${err.name}: ${err.message}`, source);
         return { statusCode: 502, body: JSON.stringify({ Message: 'Internal Server Error' }) };
-      })
-      .then(({ statusCode, body }) => {
-        res.writeHead(statusCode, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
-        res.end(body);
-      });
-  };
+      },
+    );
   return {
     handle,
     close: () => {

@@ -8,6 +8,7 @@ import { PROVIDERS } from '../tasks/receive-push/push';
 import { sfnStarter } from '../tasks/receive-push/start-execution';
 import { readOrMakeSecret } from './local-secret';
 import { WEBHOOK_PATH_PREFIX, webhookSecretFile } from './push-hook';
+import { answerFunctionUrl } from './function-url';
 import { LOCAL_S3_CREDENTIALS } from './s3-client';
 
 export { WEBHOOK_PATH_PREFIX, webhookSecretFile };
@@ -51,56 +52,21 @@ export function localWebhooks(options: LocalWebhooksOptions): LocalWebhooks {
     startExecution: sfnStarter(sfn, options.stateMachineArn),
     log: options.log,
   };
-  const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    readAtMost(req, MAX_WEBHOOK_BODY_BYTES)
-      .then((body) =>
-        body === undefined
-          ? { statusCode: 413, body: JSON.stringify({ message: `the body is over ${MAX_WEBHOOK_BODY_BYTES} bytes` }) }
-          : receiveWebhook(
-              {
-                method: req.method ?? 'GET',
-                path: new URL(req.url ?? '/', 'http://127.0.0.1').pathname,
-                headers: Object.fromEntries(
-                  Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v]),
-                ),
-                body,
-              },
-              deps,
-            ),
-      )
-      .catch((err: unknown) => {
-        options.log(`webhook receiver: ${(err as Error).name}: ${(err as Error).message}`);
+  const handle = (req: IncomingMessage, res: ServerResponse): void =>
+    answerFunctionUrl(
+      req,
+      res,
+      MAX_WEBHOOK_BODY_BYTES,
+      (request) => receiveWebhook(request, deps),
+      (err) => {
+        options.log(`webhook receiver: ${err.name}: ${err.message}`);
         return {
           statusCode: 500,
           body: JSON.stringify({ message: 'the receiver failed; the delivery may be retried' }),
         };
-      })
-      .then(({ statusCode, body }) => {
-        res.writeHead(statusCode, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
-        res.end(body);
-      });
-  };
+      },
+    );
   return { handle, close: () => sfn.destroy() };
-}
-
-/** The body, or undefined as soon as it passes `limit` bytes (the rest is not read into memory). */
-export function readAtMost(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        resolve(undefined);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 const HOOK_MARK = '# stepdeploy push hook';
