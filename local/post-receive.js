@@ -1,6 +1,6 @@
 // The example repositories' post-receive hook (written by local/webhooks.ts): `node post-receive.js
 // <home>`. `git push` waits for it, so it is plain JavaScript on Node.js's own modules: through tsx
-// and push-hook.ts it spent ~2 s of each push starting up (BENCHMARKS.md §8). It runs no shell:
+// and push-hook.ts it spent ~2 s of each push starting up (BENCHMARKS.md §9). It runs no shell:
 // what was pushed (refs are the pusher's choice) is only ever data in a signed JSON body.
 const { createHmac, randomUUID } = require('node:crypto');
 const { existsSync, readdirSync, readFileSync, realpathSync } = require('node:fs');
