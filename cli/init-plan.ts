@@ -178,12 +178,12 @@ export function connectionFor(repository: string, type?: SourceType): 'required'
 }
 
 /**
- * A repository value that an error message must not repeat: a URL with a user before the host
- * (the user may be a token: `https://ghp_...@github.com/...`), except an SSH URL's plain user.
+ * A repository value that an error message must not repeat: an http(s) URL with a user before the
+ * host (the user may be a token: `https://ghp_...@github.com/...`). The config's check says which;
+ * an SSH URL's user (`ssh://git@...`) is not one of them.
  */
 export function carriesCredentials(repository: string): boolean {
-  if (issue(sourceShape.repository, repository)?.startsWith('must not carry credentials') !== true) return false;
-  return !/^ssh:\/\/[\w.-]+@/.test(repository);
+  return issue(sourceShape.repository, repository)?.startsWith('must not carry credentials') === true;
 }
 
 /** The pipeline name a folder suggests (`shop-infra` for ./Shop_Infra), or `stepdeploy` when it suggests none. */
