@@ -1,5 +1,6 @@
 import { graphOf, type HistoryEventLike, mapIterations } from '../../console/graph-data';
 import { readDefinitionText, type StateMachineDefinition } from '../../workflows/definition';
+import { NESTED_MAPS } from '../helpers/definitions';
 
 /** The execution page's graph data: a Map's ItemProcessor as a sub-graph, each iteration's inner states. */
 
@@ -137,26 +138,6 @@ describe('mapIterations', () => {
   });
 
   test('a Map inside a Map: each outer iteration has its own inner iterations, with the same indexes', () => {
-    const nested: StateMachineDefinition = {
-      StartAt: 'Environments',
-      States: {
-        Environments: {
-          Type: 'Map',
-          End: true,
-          ItemProcessor: {
-            StartAt: 'Hosts',
-            States: {
-              Hosts: {
-                Type: 'Map',
-                Next: 'Done',
-                ItemProcessor: { StartAt: 'Ping', States: { Ping: { Type: 'Task', Resource: 'x', End: true } } },
-              },
-              Done: { Type: 'Pass', End: true },
-            },
-          },
-        },
-      },
-    };
     const h = history();
     const outer = h.add(
       'MapStateStarted',
@@ -187,7 +168,7 @@ describe('mapIterations', () => {
     h.add('MapIterationSucceeded', pass(h, 'Pass', 'Done', exited), { name: 'Environments', index: 0 });
     h.add('MapIterationFailed', h.add('MapStateFailed', one.last), { name: 'Environments', index: 1 });
 
-    const outerIterations = mapIterations(nested, h.events).get('Environments')!;
+    const outerIterations = mapIterations(NESTED_MAPS, h.events).get('Environments')!;
 
     expect(outerIterations.map((i) => [i.index, i.status])).toEqual([
       [0, 'SUCCEEDED'],

@@ -10,6 +10,7 @@ import {
   selectedRun,
 } from '../../console/page/layout';
 import { readDefinitionText, type StateMachineDefinition } from '../../workflows/definition';
+import { NESTED_MAPS } from '../helpers/definitions';
 
 /** Where the execution page draws each state, and which iteration colours a Map's sub-graph. */
 
@@ -73,26 +74,7 @@ describe('layout', () => {
   });
 
   test('a Map inside a Map: each box holds the next level', () => {
-    const nested = graphOf({
-      StartAt: 'Environments',
-      States: {
-        Environments: {
-          Type: 'Map',
-          End: true,
-          ItemProcessor: {
-            StartAt: 'Hosts',
-            States: {
-              Hosts: {
-                Type: 'Map',
-                Next: 'Done',
-                ItemProcessor: { StartAt: 'Ping', States: { Ping: { Type: 'Task', Resource: 'x', End: true } } },
-              },
-              Done: { Type: 'Pass', End: true },
-            },
-          },
-        },
-      },
-    });
+    const nested = graphOf(NESTED_MAPS);
     const outer = layout(nested);
     const environments = outer.inner.get('Environments')!;
     const hosts = environments.layout.inner.get('Hosts')!;
