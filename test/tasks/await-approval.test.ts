@@ -1,4 +1,4 @@
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import type { ApprovalRecord } from '../../tasks/await-approval/approval-record';
@@ -6,6 +6,7 @@ import { approvalTimedOut, requestApproval, type AwaitApprovalEvent } from '../.
 import { compareLink } from '../../tasks/await-approval/compare-link';
 import { ApprovalTimedOutError } from '../../tasks/await-approval/errors';
 import type { SlackMessage } from '../../tasks/notify/format';
+import { serveJsonObjects } from '../helpers/s3-mock';
 
 const s3Mock = mockClient(S3Client);
 const s3 = new S3Client({});
@@ -37,20 +38,13 @@ const event: AwaitApprovalEvent = {
   ],
 };
 
-function objects(map: Record<string, unknown>): void {
-  s3Mock.on(GetObjectCommand).callsFake((input: { Key: string }) => {
-    if (!(input.Key in map)) throw new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} });
-    return { ETag: '"e1"', Body: { transformToString: async () => JSON.stringify(map[input.Key]) } };
-  });
-}
-
 beforeEach(() => {
   s3Mock.reset();
   s3Mock.on(PutObjectCommand).resolves({});
 });
 
 test('stores the token under approvals/ only, and the Slack request says what, what is deployed now, who asked, how to answer — never the token', async () => {
-  objects({
+  serveJsonObjects(s3Mock, {
     'deployments/production/current.json': {
       execution: 'production-earlier',
       sources: [
@@ -91,7 +85,7 @@ test('stores the token under approvals/ only, and the Slack request says what, w
 });
 
 test('with slackButtons the message offers Approve (confirmed first) and Reject, valued <environment>/<execution>, never the token', async () => {
-  objects({});
+  serveJsonObjects(s3Mock, {});
   const sent: SlackMessage[] = [];
   const deps = {
     s3,
@@ -137,7 +131,7 @@ test('with slackButtons the message offers Approve (confirmed first) and Reject,
 });
 
 test('a Slack outage does not fail the request: the approval waits all the same', async () => {
-  objects({});
+  serveJsonObjects(s3Mock, {});
   const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
   const result = await requestApproval(event, {
     s3,
@@ -179,7 +173,7 @@ describe('ApprovalTimedOut', () => {
   const timedOut = { environment: 'production', execution: EXECUTION };
 
   test('the run that asked: marks the request timed out and fails ApprovalTimedOutError, saying how to ask again', async () => {
-    objects({ [KEY]: record });
+    serveJsonObjects(s3Mock, { [KEY]: record });
 
     const error = await approvalTimedOut(
       { ...timedOut, redriveCount: 0 },
@@ -193,7 +187,7 @@ describe('ApprovalTimedOut', () => {
   });
 
   test('a redrive (a later run than the one that asked) goes back to ask again', async () => {
-    objects({ [KEY]: { ...record, status: 'timed-out' } });
+    serveJsonObjects(s3Mock, { [KEY]: { ...record, status: 'timed-out' } });
 
     await expect(approvalTimedOut({ ...timedOut, redriveCount: 1 }, { s3, bucket: BUCKET })).resolves.toEqual({
       askAgain: true,

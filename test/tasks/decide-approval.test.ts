@@ -1,4 +1,4 @@
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   InvalidToken,
   SendTaskFailureCommand,
@@ -14,6 +14,7 @@ import { decideApproval, type Decision } from '../../tasks/decide-approval/decid
 import { DecisionRefusedError } from '../../tasks/decide-approval/errors';
 import { createHandler } from '../../tasks/decide-approval/handler';
 import { isRequester } from '../../tasks/decide-approval/identity';
+import { serveJsonObjects } from '../helpers/s3-mock';
 
 const s3Mock = mockClient(S3Client);
 const sfnMock = mockClient(SFNClient);
@@ -42,13 +43,6 @@ const waiting: ApprovalRecord = {
   status: 'waiting',
 };
 
-function objects(map: Record<string, unknown>): void {
-  s3Mock.on(GetObjectCommand).callsFake((input: { Key: string }) => {
-    if (!(input.Key in map)) throw new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} });
-    return { ETag: '"e1"', Body: { transformToString: async () => JSON.stringify(map[input.Key]) } };
-  });
-}
-
 const approve: Decision = { action: 'approve', environment: 'production', execution: EXECUTION, text: 'ok' };
 const reject: Decision = { action: 'reject', environment: 'production', execution: EXECUTION, text: 'wrong branch' };
 
@@ -61,7 +55,7 @@ beforeEach(() => {
 });
 
 test('approve: SendTaskSuccess with the caller as approver, then the record says who', async () => {
-  objects({ [KEY]: waiting });
+  serveJsonObjects(s3Mock, { [KEY]: waiting });
 
   const result = await decideApproval(approve, BOB, deps);
 
@@ -76,7 +70,7 @@ test('approve: SendTaskSuccess with the caller as approver, then the record says
 });
 
 test('reject: SendTaskFailure ApprovalRejectedError with who and why; the requester may reject', async () => {
-  objects({ [KEY]: waiting });
+  serveJsonObjects(s3Mock, { [KEY]: waiting });
 
   await decideApproval(reject, 'arn:aws:iam::123456789012:user/alice@example.com', deps);
 
@@ -88,7 +82,7 @@ test('reject: SendTaskFailure ApprovalRejectedError with who and why; the reques
 });
 
 test('fails: the requester cannot approve where allowSelfApproval is false (user name or role session)', async () => {
-  objects({ [KEY]: waiting });
+  serveJsonObjects(s3Mock, { [KEY]: waiting });
   for (const caller of [
     'arn:aws:iam::123456789012:user/alice@example.com',
     'arn:aws:sts::123456789012:assumed-role/Operators/Alice@example.com',
@@ -105,7 +99,7 @@ test('fails: the requester cannot approve where allowSelfApproval is false (user
 test('fails: superseded by a newer deployed execution or lease holder, naming it', async () => {
   const newer = { execution: 'production-newer', startedAt: '2026-11-29T09:55:00.000Z' };
   for (const key of ['deployments/production/current.json', 'deployments/production/lease.json']) {
-    objects({ [KEY]: waiting, [key]: newer });
+    serveJsonObjects(s3Mock, { [KEY]: waiting, [key]: newer });
     await expect(decideApproval(approve, BOB, deps)).rejects.toMatchObject({
       statusCode: 409,
       message: expect.stringContaining(`${EXECUTION} is superseded: the newer execution production-newer`),
@@ -115,10 +109,10 @@ test('fails: superseded by a newer deployed execution or lease holder, naming it
 });
 
 test('fails: no longer waiting — decided, timed out (TaskTimedOut), ended (TaskDoesNotExist)', async () => {
-  objects({ [KEY]: { ...waiting, status: 'approved', decidedBy: BOB } });
+  serveJsonObjects(s3Mock, { [KEY]: { ...waiting, status: 'approved', decidedBy: BOB } });
   await expect(decideApproval(approve, BOB, deps)).rejects.toThrow(`it was approved by ${BOB}`);
 
-  objects({ [KEY]: waiting });
+  serveJsonObjects(s3Mock, { [KEY]: waiting });
   sfnMock.on(SendTaskSuccessCommand).rejects(new TaskTimedOut({ message: 'Task Timed Out', $metadata: {} }));
   await expect(decideApproval(approve, BOB, deps)).rejects.toMatchObject({
     statusCode: 409,
@@ -133,7 +127,7 @@ test('fails: no longer waiting — decided, timed out (TaskTimedOut), ended (Tas
 });
 
 test('an InvalidToken is an error of the stored record, reported without the token', async () => {
-  objects({ [KEY]: waiting });
+  serveJsonObjects(s3Mock, { [KEY]: waiting });
   sfnMock.on(SendTaskSuccessCommand).rejects(new InvalidToken({ message: `Invalid Token: ${TOKEN}`, $metadata: {} }));
 
   const error = await decideApproval(approve, BOB, deps).catch((e: Error) => e);
@@ -144,7 +138,7 @@ test('an InvalidToken is an error of the stored record, reported without the tok
 });
 
 test('fails: no request recorded is a 404 naming what to check', async () => {
-  objects({});
+  serveJsonObjects(s3Mock, {});
   await expect(decideApproval(approve, BOB, deps)).rejects.toMatchObject({ statusCode: 404 });
 });
 
@@ -160,7 +154,7 @@ describe('handler (function URL, payload format 2.0)', () => {
   const handler = createHandler({ ARTIFACT_BUCKET: BUCKET });
 
   test('the caller is the IAM identity Lambda put in requestContext, not anything in the body', async () => {
-    objects({ [KEY]: waiting });
+    serveJsonObjects(s3Mock, { [KEY]: waiting });
     const response = await handler(request({ ...body }, { userArn: BOB, accountId: '123456789012' }));
     expect(response.statusCode).toBe(200);
     expect(JSON.parse(response.body)).toMatchObject({ decidedBy: BOB });

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -14,6 +14,7 @@ import {
   type SlackDecisionDependencies,
   type SlackReply,
 } from '../../../tasks/slack-decision/slack-decision';
+import { serveJsonObjects } from '../../helpers/s3-mock';
 
 const s3Mock = mockClient(S3Client);
 const sfnMock = mockClient(SFNClient);
@@ -40,13 +41,6 @@ const waiting: ApprovalRecord = {
   redeployOf: null,
   status: 'waiting',
 };
-
-function objects(map: Record<string, unknown>): void {
-  s3Mock.on(GetObjectCommand).callsFake((input: { Key: string }) => {
-    if (!(input.Key in map)) throw new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} });
-    return { ETag: '"e1"', Body: { transformToString: async () => JSON.stringify(map[input.Key]) } };
-  });
-}
 
 let replies: Array<{ url: string; message: SlackReply }>;
 let logged: string[];
@@ -111,7 +105,7 @@ beforeEach(() => {
 
 describe('approve', () => {
   it('decides as the mapped identity, records "via Slack (<member id>)", and replaces the buttons with who approved', async () => {
-    objects({ [KEY]: waiting });
+    serveJsonObjects(s3Mock, { [KEY]: waiting });
 
     const response = await handleSlackAction(signed(click('U0BOB')), deps());
 
@@ -143,7 +137,7 @@ describe('approve', () => {
   });
 
   it('refuses self-approval by the mapped identity: an ephemeral reply with the rule, nothing sent', async () => {
-    objects({ [KEY]: waiting });
+    serveJsonObjects(s3Mock, { [KEY]: waiting });
 
     const response = await handleSlackAction(signed(click('U0ALICE')), deps());
 
@@ -157,7 +151,7 @@ describe('approve', () => {
   });
 
   it('refuses a decision that no longer waits, with who decided it', async () => {
-    objects({ [KEY]: { ...waiting, status: 'approved', decidedBy: 'carol' } });
+    serveJsonObjects(s3Mock, { [KEY]: { ...waiting, status: 'approved', decidedBy: 'carol' } });
 
     await handleSlackAction(signed(click('U0BOB')), deps());
 
@@ -172,7 +166,7 @@ describe('who may click', () => {
   it.each(['U0MALLORY', '__proto__', 'constructor', 'toString'])(
     'an unmapped member (%p) gets a private reply and nothing happens',
     async (user) => {
-      objects({ [KEY]: waiting });
+      serveJsonObjects(s3Mock, { [KEY]: waiting });
 
       const response = await handleSlackAction(signed(click(user)), deps());
 
@@ -281,7 +275,7 @@ describe('verification comes first', () => {
       error: (message) => new Error(message),
       now: () => clock,
     });
-    objects({ [KEY]: waiting });
+    serveJsonObjects(s3Mock, { [KEY]: waiting });
     await signingSecret();
     clock = 60_000;
 
@@ -338,7 +332,7 @@ describe('replies', () => {
   });
 
   it('a reply that fails is logged without its URL; the decision stands', async () => {
-    objects({ [KEY]: waiting });
+    serveJsonObjects(s3Mock, { [KEY]: waiting });
 
     const response = await handleSlackAction(
       signed(click('U0BOB')),
